@@ -1,0 +1,3 @@
+module github.com/netspec/netspec
+
+go 1.26
