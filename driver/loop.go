@@ -1,0 +1,438 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// ErrLoopClosed is returned by Loop calls after the loop shut down. It wraps
+// net.ErrClosed, so socket users can test for either.
+var ErrLoopClosed = fmt.Errorf("driver: loop closed: %w", net.ErrClosed)
+
+// DefaultBatch is the number of frames one ReadBatch may return when
+// LoopOptions.Batch is zero.
+const DefaultBatch = 64
+
+// minTimerStep bounds how often the timer may re-fire when the stack keeps
+// reporting a deadline that is already due after Poll ran (a stack bug must
+// cost a counter and some CPU, not a spinning core).
+const minTimerStep = time.Millisecond
+
+// LoopOptions configures a Loop.
+type LoopOptions struct {
+	// Batch is the most frames read by one ReadBatch and written by one
+	// WriteBatch (default DefaultBatch).
+	Batch int
+	// Logger receives rare events (link errors, shutdown). Nil discards them.
+	Logger *slog.Logger
+}
+
+// LoopStats are the loop's own counters; protocol counters live in the stack.
+type LoopStats struct {
+	RxBatches   uint64 // ReadBatch calls that returned frames
+	RxFrames    uint64 // frames fed to the stack
+	RxBytes     uint64 // bytes fed to the stack
+	TxBatches   uint64 // WriteBatch calls
+	TxFrames    uint64 // frames handed to WriteBatch
+	TxBytes     uint64 // bytes handed to WriteBatch
+	TxErrors    uint64 // WriteBatch calls that failed (their frames are lost)
+	TimerFires  uint64 // timer expiries that ran Poll
+	TimerClamps uint64 // deadlines still due right after Poll (stack bug guard)
+	Calls       uint64 // Do/DoWait calls run
+	ReadyEvents uint64 // readiness changes drained from the stack
+	Wakeups     uint64 // waiter channels closed by readiness
+}
+
+// engine is the part of *stack.Stack the loop drives; tests substitute a fake.
+type engine interface {
+	Input(now time.Time, frame []byte, meta RxMeta)
+	Poll(now time.Time)
+	NextDeadline() time.Time
+	Output(emit func(frame []byte)) int
+	Ready(fn func(fd stack.FD, ev stack.Readiness)) int
+}
+
+// waitEntry is one channel closed when its fd reports readiness in mask.
+type waitEntry struct {
+	mask stack.Readiness
+	ch   chan struct{}
+}
+
+// Loop runs one stack over one link: a goroutine (Run) reads frame batches and
+// feeds them to the stack, a single timer runs the stack's timers, and user
+// calls are serialised through a mutex (Do, DoWait). After every locked
+// operation the loop flushes the stack's output in one WriteBatch, drains its
+// readiness changes to wake waiters, and re-arms the timer.
+type Loop struct {
+	link  Link
+	st    *stack.Stack
+	eng   engine
+	batch int
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	running bool
+	last    time.Time // last time handed to the stack (kept non-decreasing)
+	stats   LoopStats
+	waiters map[stack.FD][]waitEntry
+	done    chan struct{} // closed on shutdown
+
+	timer   *time.Timer
+	armed   bool
+	armedAt time.Time
+
+	tx      [][]byte // reused transmit buffers
+	txN     int
+	emitFn  func(frame []byte)
+	readyFn func(fd stack.FD, ev stack.Readiness)
+}
+
+// NewLoop returns a loop that runs st over link. It does nothing until Run.
+// st must not be used by anyone else afterwards except through Do.
+func NewLoop(link Link, st *stack.Stack, opts LoopOptions) *Loop {
+	return newLoop(link, st, st, opts)
+}
+
+func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	l := &Loop{
+		link:    link,
+		st:      st,
+		eng:     eng,
+		batch:   opts.Batch,
+		log:     lg,
+		waiters: make(map[stack.FD][]waitEntry),
+		done:    make(chan struct{}),
+		tx:      make([][]byte, opts.Batch),
+	}
+	l.emitFn = l.emit
+	l.readyFn = l.onReady
+	l.timer = time.AfterFunc(time.Hour, l.onTimer)
+	l.timer.Stop()
+	return l
+}
+
+// Run reads frames from the link until ctx is cancelled, Close is called or the
+// link fails. It closes the link and wakes every waiter before it returns. It
+// returns nil after a requested shutdown and the link's error otherwise.
+func (l *Loop) Run(ctx context.Context) error {
+	l.mu.Lock()
+	if l.running {
+		l.mu.Unlock()
+		return errors.New("driver: loop: Run called twice")
+	}
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.running = true
+	l.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { l.shutdown() })
+	defer stop()
+
+	mf := l.link.MaxFrame()
+	frames := make([][]byte, l.batch)
+	for i := range frames {
+		frames[i] = make([]byte, mf)
+	}
+	n := make([]int, l.batch)
+	meta := make([]RxMeta, l.batch)
+	for {
+		// No lock is held while blocked here: user calls and timers proceed.
+		k, err := l.link.ReadBatch(frames, n, meta, time.Time{})
+		if k > 0 {
+			l.input(frames[:k], n[:k], meta[:k])
+		}
+		if err != nil {
+			if l.isClosed() || errors.Is(err, ErrClosed) {
+				l.shutdown()
+				return nil
+			}
+			l.log.Error("link read failed", "err", err)
+			l.shutdown()
+			return fmt.Errorf("driver: loop: read: %w", err)
+		}
+	}
+}
+
+// input feeds one batch of received frames to the stack, then flushes.
+func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	prev := l.last
+	now := l.nowLocked()
+	l.stats.RxBatches++
+	for i := range frames {
+		ln := n[i]
+		if ln < 0 || ln > len(frames[i]) {
+			continue // a driver bug must not crash the stack
+		}
+		// The stack's clock must not run backwards: the driver's receive
+		// time is used when it lies between the last time and now.
+		t := meta[i].Time
+		if t.IsZero() || t.Before(prev) || t.After(now) {
+			t = now
+		}
+		l.stats.RxFrames++
+		l.stats.RxBytes += uint64(ln)
+		l.eng.Input(t, frames[i][:ln], meta[i])
+	}
+	l.flushLocked(now, false)
+}
+
+// Do runs fn under the loop's mutex with the current time and the stack, then
+// flushes output and readiness. It returns ErrLoopClosed (and does not run fn)
+// after shutdown.
+func (l *Loop) Do(fn func(now time.Time, s *stack.Stack)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLoopClosed
+	}
+	now := l.nowLocked()
+	l.stats.Calls++
+	fn(now, l.st)
+	l.flushLocked(now, false)
+	return nil
+}
+
+// DoWait runs fn like Do. If fn's error is sock.ErrWouldBlock it also
+// registers, before the mutex is released, a channel that is closed when fd
+// next reports readiness in mask (or Closed, or the loop shuts down), and
+// returns it with the error: the caller waits on it and retries. No readiness
+// change can fall between the failed call and the registration. After
+// shutdown it returns (nil, ErrLoopClosed).
+func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrLoopClosed
+	}
+	now := l.nowLocked()
+	l.stats.Calls++
+	err := fn(now, l.st)
+	var ch <-chan struct{}
+	if errors.Is(err, sock.ErrWouldBlock) {
+		ch = l.waitLocked(fd, mask)
+	}
+	l.flushLocked(now, false)
+	return ch, err
+}
+
+// Wait returns a channel closed when fd next reports readiness in mask (or
+// Closed), or when the loop shuts down. Prefer DoWait, which cannot miss a
+// change that happens between a failed call and the registration.
+func (l *Loop) Wait(fd stack.FD, mask stack.Readiness) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.done
+	}
+	return l.waitLocked(fd, mask)
+}
+
+// waitLocked registers (or shares) the waiter for (fd, mask). Waiters with the
+// same mask share one channel, so a caller that gives up (deadline) and waits
+// again does not grow the registry.
+func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
+	ws := l.waiters[fd]
+	for _, w := range ws {
+		if w.mask == mask {
+			return w.ch
+		}
+	}
+	ch := make(chan struct{})
+	l.waiters[fd] = append(ws, waitEntry{mask: mask, ch: ch})
+	return ch
+}
+
+// Forget wakes and drops every waiter of fd; socket layers call it when they
+// release a descriptor, so the number may be reused without stale waiters.
+func (l *Loop) Forget(fd stack.FD) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.waiters[fd] {
+		close(w.ch)
+	}
+	delete(l.waiters, fd)
+}
+
+// Done returns a channel closed when the loop has shut down.
+func (l *Loop) Done() <-chan struct{} { return l.done }
+
+// Close shuts the loop down: it closes the link (which ends Run), stops the
+// timer and wakes every waiter; later calls return ErrLoopClosed. It is safe
+// to call more than once and from any goroutine.
+func (l *Loop) Close() error {
+	return l.shutdown()
+}
+
+func (l *Loop) shutdown() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.timer.Stop()
+	l.armed = false
+	for fd, ws := range l.waiters {
+		for _, w := range ws {
+			close(w.ch)
+		}
+		delete(l.waiters, fd)
+	}
+	close(l.done)
+	l.mu.Unlock()
+	// Closing the link unblocks ReadBatch; done outside the mutex because a
+	// driver may wait for its reader to leave.
+	if err := l.link.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("driver: loop: close link: %w", err)
+	}
+	return nil
+}
+
+func (l *Loop) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Stats returns a snapshot of the loop's counters.
+func (l *Loop) Stats() LoopStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Link returns the loop's link.
+func (l *Loop) Link() Link { return l.link }
+
+// nowLocked reads the clock, never returning a time before the previous one.
+func (l *Loop) nowLocked() time.Time {
+	t := time.Now()
+	if t.Before(l.last) {
+		t = l.last
+	}
+	l.last = t
+	return t
+}
+
+// onTimer runs the stack's timers when the deadline passes.
+func (l *Loop) onTimer() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.armed = false
+	now := l.nowLocked()
+	l.stats.TimerFires++
+	l.eng.Poll(now)
+	l.flushLocked(now, true)
+}
+
+// flushLocked sends queued frames, wakes waiters and re-arms the timer.
+func (l *Loop) flushLocked(now time.Time, afterPoll bool) {
+	l.eng.Output(l.emitFn)
+	l.writeLocked()
+	l.eng.Ready(l.readyFn)
+	l.armLocked(now, afterPoll)
+}
+
+// emit copies one outgoing frame into a reused buffer; a full batch is written
+// at once so the stack may emit any number of frames.
+func (l *Loop) emit(frame []byte) {
+	if l.txN == len(l.tx) {
+		l.writeLocked()
+	}
+	l.tx[l.txN] = append(l.tx[l.txN][:0], frame...)
+	l.txN++
+}
+
+func (l *Loop) writeLocked() {
+	if l.txN == 0 {
+		return
+	}
+	batch := l.tx[:l.txN]
+	l.txN = 0
+	l.stats.TxBatches++
+	l.stats.TxFrames += uint64(len(batch))
+	for _, f := range batch {
+		l.stats.TxBytes += uint64(len(f))
+	}
+	if err := l.link.WriteBatch(batch); err != nil {
+		l.stats.TxErrors++
+		if !errors.Is(err, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
+			// Logged at powers of two so a failing link cannot flood the log.
+			l.log.Warn("link write failed", "err", err, "failures", l.stats.TxErrors)
+		}
+	}
+}
+
+// onReady wakes the waiters of fd whose mask intersects ev; Closed wakes all.
+func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
+	l.stats.ReadyEvents++
+	ws, ok := l.waiters[fd]
+	if !ok {
+		return
+	}
+	keep := ws[:0]
+	for _, w := range ws {
+		if w.mask&ev != 0 || ev&sock.Closed != 0 {
+			close(w.ch)
+			l.stats.Wakeups++
+			continue
+		}
+		keep = append(keep, w)
+	}
+	if len(keep) == 0 {
+		delete(l.waiters, fd)
+		return
+	}
+	clear(ws[len(keep):])
+	l.waiters[fd] = keep
+}
+
+// armLocked points the single timer at the stack's next deadline.
+func (l *Loop) armLocked(now time.Time, afterPoll bool) {
+	dl := l.eng.NextDeadline()
+	if dl.IsZero() {
+		if l.armed {
+			l.timer.Stop()
+			l.armed = false
+		}
+		return
+	}
+	if l.armed && dl.Equal(l.armedAt) {
+		return
+	}
+	d := dl.Sub(now)
+	if afterPoll && d <= 0 {
+		// Poll just ran at now and the deadline is still due: do not spin.
+		l.stats.TimerClamps++
+		d = minTimerStep
+	}
+	l.armed = true
+	l.armedAt = dl
+	l.timer.Reset(d)
+}
