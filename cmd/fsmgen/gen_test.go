@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/netspec/netspec/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestGolden regenerates the fixture spec and compares it with the committed
+// golden Go file and diagram (go test ./cmd/fsmgen -update rewrites them).
+func TestGolden(t *testing.T) {
+	m, err := spec.Load("testdata/door.fsm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Generate(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		path string
+		got  []byte
+	}{{"testdata/door.go.golden", src}, {"testdata/door.dot.golden", Dot(m)}} {
+		if *update {
+			if err := os.WriteFile(g.path, g.got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(g.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(g.got, want) {
+			t.Errorf("%s differs from the generator's output (run go test ./cmd/fsmgen -update and review):\n%s", g.path, firstDiff(want, g.got))
+		}
+	}
+}
+
+// TestDeterministic generates twice and expects identical bytes.
+func TestDeterministic(t *testing.T) {
+	for range 2 {
+		m1, err := spec.Load("testdata/door.fsm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := Generate(m1)
+		b, _ := Generate(m1)
+		if !bytes.Equal(a, b) || !bytes.Equal(Dot(m1), Dot(m1)) {
+			t.Fatal("two generations of the same spec differ")
+		}
+	}
+}
+
+// TestGeneratedCompilesAndRuns builds the generated fixture in a scratch module
+// together with a small program that walks the table through PMatch and String.
+func TestGeneratedCompilesAndRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	m, err := spec.Load("testdata/door.fsm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Generate(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/door\n\ngo 1.26\n")
+	write("door/zdoor_gen.go", string(src))
+	write("door/door_test.go", `package door
+
+import "testing"
+
+func TestWalk(t *testing.T) {
+	held := map[DoorGuard]bool{DoorGHasKey: true}
+	eval := func(g DoorGuard) bool { return held[g] }
+	r := DoorMatch(DoorStateClosed, DoorEvTurn, eval)
+	if r == nil || r.Next != DoorStateLocked || r.ID != 3 {
+		t.Fatalf("Closed/Turn with key: got %v", r)
+	}
+	if got, want := r.String(), "cmd/fsmgen/testdata/door.fsm:19 Closed/Turn [HasKey,!Jammed] -> Locked do Click done @ DOOR:2.1 MUST-2 SHOULD-3"; got != want {
+		t.Fatalf("String:\n got %q\nwant %q", got, want)
+	}
+	held[DoorGJammed] = true
+	if r := DoorMatch(DoorStateClosed, DoorEvTurn, eval); r.Reason != DoorDropNoKey || r.Outcome != DoorOutDrop {
+		t.Fatalf("Closed/Turn jammed: got %v", r)
+	}
+	if DoorMatch(NumDoorStates, DoorEvTurn, eval) != nil {
+		t.Fatal("out-of-range state matched")
+	}
+	for i := range DoorRules {
+		if int(DoorRules[i].ID) != i {
+			t.Fatalf("rule %d has ID %d", i, DoorRules[i].ID)
+		}
+	}
+	if DoorReason(9).String() != "DoorReason(9)" || DoorDropStuck.String() != "Stuck" {
+		t.Fatal("String of reasons")
+	}
+}
+`)
+	cmd := exec.Command(gobin, "test", "-count=1", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generated code does not pass its own test: %v\n%s", err, out)
+	}
+}
+
+// TestRejectsBadSpec: the generator refuses a spec that fails Check.
+func TestRejectsBadSpec(t *testing.T) {
+	m, err := spec.Parse("bad.fsm", strings.NewReader("machine x\npackage x\nstates A B\nevents E\non A E if G -> B done @ X\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Generate(m); err == nil {
+		t.Fatal("Generate accepted a spec with problems")
+	}
+}
+
+func firstDiff(a, b []byte) string {
+	al := strings.Split(string(a), "\n")
+	bl := strings.Split(string(b), "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + x + "\n+ " + y
+		}
+	}
+	return "(no line differs)"
+}
