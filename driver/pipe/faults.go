@@ -1,0 +1,280 @@
+package pipe
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// Fault defaults used when a Faults field is zero.
+const (
+	// DefaultReorderHold is how long a frame picked for reordering is held
+	// back, so that frames arriving meanwhile overtake it.
+	DefaultReorderHold = time.Millisecond
+	// DefaultFaultQueueLen bounds the frames a FaultLink holds (delayed or
+	// reordered) at once.
+	DefaultFaultQueueLen = 1024
+	// faultBatch is how many frames a FaultLink reads from its inner link at once.
+	faultBatch = 16
+)
+
+// Faults describes seeded impairments applied to received frames. The same
+// seed and the same sequence of frames give the same decisions: every frame
+// draws the same random numbers whatever the outcome.
+type Faults struct {
+	// Seed seeds the fault generator (PCG).
+	Seed uint64
+	// Loss, Duplicate, Reorder and Corrupt are per-frame probabilities in [0,1].
+	// Corrupt flips one random bit of the frame; Reorder holds the frame back
+	// for ReorderHold so later frames overtake it; Duplicate delivers it twice.
+	Loss, Duplicate, Reorder, Corrupt float64
+	// Delay is added to every frame's delivery time.
+	Delay time.Duration
+	// ReorderHold is the extra delay of a reordered frame; zero means
+	// DefaultReorderHold.
+	ReorderHold time.Duration
+	// QueueLen bounds the frames held back at once; zero means
+	// DefaultFaultQueueLen. Frames beyond it are dropped (DropOverflow).
+	QueueLen int
+}
+
+func (f Faults) zero() bool {
+	return f.Loss == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Corrupt == 0 && f.Delay == 0
+}
+
+// FaultStats counts the impairments a FaultLink applied.
+type FaultStats struct {
+	Lost         uint64 // frames dropped by Loss
+	Duplicated   uint64 // extra copies delivered
+	Reordered    uint64 // frames held back by Reorder
+	Corrupted    uint64 // frames with a flipped bit
+	Delayed      uint64 // frames delivered after Delay
+	DropOverflow uint64 // frames dropped because QueueLen frames were held
+	DropShortBuf uint64 // frames longer than the caller's buffer
+}
+
+// FaultLink wraps a driver.Link and impairs the frames it receives. Writes
+// pass through unchanged: to impair both directions of a conversation, wrap
+// both receivers (pipe.Config does this with AtoB and BtoA).
+type FaultLink struct {
+	inner driver.Link
+	f     Faults
+
+	mu   sync.Mutex // one reader at a time; guards everything below
+	rng  *rand.Rand
+	seq  uint64
+	held []heldFrame
+	pool [][]byte
+	sf   [][]byte
+	sn   []int
+	sm   []driver.RxMeta
+
+	lost, duplicated, reordered, corrupted, delayed, dropOverflow, dropShort atomic.Uint64
+}
+
+type heldFrame struct {
+	buf     []byte
+	meta    driver.RxMeta
+	release time.Time
+	seq     uint64
+}
+
+var _ driver.Link = (*FaultLink)(nil)
+
+// Faulty wraps link so that the frames it receives suffer the faults f.
+func Faulty(link driver.Link, f Faults) driver.Link { return NewFaulty(link, f) }
+
+// NewFaulty is Faulty returning the concrete type, whose Stats reports the
+// faults applied.
+func NewFaulty(link driver.Link, f Faults) *FaultLink {
+	if f.ReorderHold <= 0 {
+		f.ReorderHold = DefaultReorderHold
+	}
+	if f.QueueLen <= 0 {
+		f.QueueLen = DefaultFaultQueueLen
+	}
+	return &FaultLink{
+		inner: link,
+		f:     f,
+		rng:   rand.New(rand.NewPCG(f.Seed, 0x6e657473706563)), // "netspec"
+		held:  make([]heldFrame, 0, f.QueueLen),
+	}
+}
+
+// Stats returns a snapshot of the fault counters.
+func (l *FaultLink) Stats() FaultStats {
+	return FaultStats{
+		Lost:         l.lost.Load(),
+		Duplicated:   l.duplicated.Load(),
+		Reordered:    l.reordered.Load(),
+		Corrupted:    l.corrupted.Load(),
+		Delayed:      l.delayed.Load(),
+		DropOverflow: l.dropOverflow.Load(),
+		DropShortBuf: l.dropShort.Load(),
+	}
+}
+
+// WriteBatch passes the frames to the inner link unchanged.
+func (l *FaultLink) WriteBatch(frames [][]byte) error { return l.inner.WriteBatch(frames) }
+
+// MTU returns the inner link's MTU.
+func (l *FaultLink) MTU() int { return l.inner.MTU() }
+
+// MaxFrame returns the inner link's MaxFrame.
+func (l *FaultLink) MaxFrame() int { return l.inner.MaxFrame() }
+
+// MAC returns the inner link's MAC.
+func (l *FaultLink) MAC() wire.MAC { return l.inner.MAC() }
+
+// Close closes the inner link; frames still held are discarded.
+func (l *FaultLink) Close() error {
+	if err := l.inner.Close(); err != nil {
+		return fmt.Errorf("faulty: close: %w", err)
+	}
+	return nil
+}
+
+// ReadBatch delivers frames whose (possibly delayed) release time has come,
+// reading more from the inner link while none is due. It honours the deadline
+// and returns the inner link's error (driver.ErrClosed after Close).
+func (l *FaultLink) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	max := min(len(frames), len(n), len(meta))
+	if max == 0 {
+		return 0, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sf == nil {
+		l.sf = make([][]byte, faultBatch)
+		for i := range l.sf {
+			l.sf[i] = make([]byte, l.inner.MaxFrame())
+		}
+		l.sn = make([]int, faultBatch)
+		l.sm = make([]driver.RxMeta, faultBatch)
+	}
+	for polled := false; ; polled = true {
+		now := time.Now()
+		if got := l.deliver(now, frames[:max], n, meta); got > 0 {
+			return got, nil
+		}
+		// Poll the inner link at least once, even with a deadline in the past.
+		if polled && !deadline.IsZero() && !now.Before(deadline) {
+			return 0, nil
+		}
+		wait := deadline
+		if next, ok := l.nextRelease(); ok && (wait.IsZero() || next.Before(wait)) {
+			wait = next
+		}
+		k, err := l.inner.ReadBatch(l.sf, l.sn, l.sm, wait)
+		if err != nil {
+			return 0, err
+		}
+		now = time.Now()
+		for i := 0; i < k; i++ {
+			l.admit(now, l.sf[i][:l.sn[i]], l.sm[i])
+		}
+	}
+}
+
+// admit applies the faults to one received frame and holds the surviving
+// copies until their release time.
+func (l *FaultLink) admit(now time.Time, frame []byte, meta driver.RxMeta) {
+	// Fixed draws per frame keep the sequence of decisions independent of outcomes.
+	pLoss, pDup, pCorrupt, pReorder := l.rng.Float64(), l.rng.Float64(), l.rng.Float64(), l.rng.Float64()
+	bit := l.rng.Uint64()
+	if pLoss < l.f.Loss {
+		l.lost.Add(1)
+		return
+	}
+	if pCorrupt < l.f.Corrupt && len(frame) > 0 {
+		l.corrupted.Add(1)
+		i := bit % uint64(len(frame)*8)
+		frame[i/8] ^= 1 << (i % 8)
+	}
+	copies := 1
+	if pDup < l.f.Duplicate {
+		copies = 2
+		l.duplicated.Add(1)
+	}
+	for c := 0; c < copies; c++ {
+		release := now.Add(l.f.Delay)
+		if c == 0 && pReorder < l.f.Reorder {
+			release = release.Add(l.f.ReorderHold)
+			l.reordered.Add(1)
+		}
+		if len(l.held) == l.f.QueueLen {
+			l.dropOverflow.Add(1)
+			continue
+		}
+		buf := l.buffer()
+		buf = buf[:copy(buf, frame)]
+		l.seq++
+		l.held = append(l.held, heldFrame{buf: buf, meta: meta, release: release, seq: l.seq})
+		if l.f.Delay > 0 {
+			l.delayed.Add(1)
+		}
+	}
+}
+
+func (l *FaultLink) buffer() []byte {
+	if k := len(l.pool); k > 0 {
+		b := l.pool[k-1]
+		l.pool = l.pool[:k-1]
+		return b[:cap(b)]
+	}
+	return make([]byte, l.inner.MaxFrame())
+}
+
+// nextRelease returns the earliest release time of the held frames.
+func (l *FaultLink) nextRelease() (time.Time, bool) {
+	if len(l.held) == 0 {
+		return time.Time{}, false
+	}
+	next := l.held[0].release
+	for _, h := range l.held[1:] {
+		if h.release.Before(next) {
+			next = h.release
+		}
+	}
+	return next, true
+}
+
+// deliver copies due frames out in (release, arrival) order.
+func (l *FaultLink) deliver(now time.Time, frames [][]byte, n []int, meta []driver.RxMeta) int {
+	got := 0
+	for got < len(frames) {
+		best := -1
+		for i, h := range l.held {
+			if h.release.After(now) {
+				continue
+			}
+			if best < 0 || h.release.Before(l.held[best].release) ||
+				(h.release.Equal(l.held[best].release) && h.seq < l.held[best].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		h := l.held[best]
+		copy(l.held[best:], l.held[best+1:])
+		l.held[len(l.held)-1] = heldFrame{}
+		l.held = l.held[:len(l.held)-1]
+		l.pool = append(l.pool, h.buf)
+		if len(h.buf) > len(frames[got]) {
+			l.dropShort.Add(1)
+			continue
+		}
+		n[got] = copy(frames[got], h.buf)
+		m := h.meta
+		m.Time = now
+		meta[got] = m
+		got++
+	}
+	return got
+}

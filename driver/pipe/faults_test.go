@@ -1,0 +1,185 @@
+package pipe
+
+import (
+	"errors"
+	"hash/crc32"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+)
+
+// sendN writes frames 0..n-1 from a in one batch each of up to 64.
+func sendN(t *testing.T, a *End, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := a.WriteBatch([][]byte{frame(uint32(i), 64)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func lossRun(t *testing.T, seed uint64) ([]uint32, Stats) {
+	a, b := New(Config{QueueLen: 1000, AtoB: Faults{Seed: seed, Loss: 0.3}})
+	sendN(t, a, 1000)
+	got := newReader(b, 16).ids(t, b, 0)
+	return got, b.Stats()
+}
+
+func TestLossSeeded(t *testing.T) {
+	got1, s1 := lossRun(t, 42)
+	got2, _ := lossRun(t, 42)
+	got3, _ := lossRun(t, 43)
+	if !slices.Equal(got1, got2) {
+		t.Fatal("same seed gave different deliveries")
+	}
+	if slices.Equal(got1, got3) {
+		t.Fatal("different seeds gave the same deliveries")
+	}
+	if s1.Faults.Lost < 200 || s1.Faults.Lost > 400 {
+		t.Fatalf("lost %d of 1000 at p=0.3", s1.Faults.Lost)
+	}
+	if uint64(len(got1))+s1.Faults.Lost != 1000 || s1.Received != 1000 {
+		t.Fatalf("delivered %d + lost %d != 1000 (raw received %d)", len(got1), s1.Faults.Lost, s1.Received)
+	}
+	if !slices.IsSorted(got1) {
+		t.Fatal("loss alone reordered frames")
+	}
+}
+
+func TestDuplicate(t *testing.T) {
+	a, b := New(Config{AtoB: Faults{Seed: 1, Duplicate: 1}})
+	sendN(t, a, 3)
+	got := newReader(b, 4).ids(t, b, 0)
+	if want := []uint32{0, 0, 1, 1, 2, 2}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if s := b.Stats(); s.Faults.Duplicated != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestCorruptCaughtByFCS(t *testing.T) {
+	a, b := New(Config{FCS: true, AtoB: Faults{Seed: 9, Corrupt: 1}})
+	sendN(t, a, 50)
+	r := newReader(b, 8)
+	seen := 0
+	for {
+		k, err := b.ReadBatch(r.frames, r.n, r.meta, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			break
+		}
+		for i := 0; i < k; i++ {
+			seen++
+			if crc32.ChecksumIEEE(r.frames[i][:r.n[i]]) == 0x2144df1c {
+				t.Fatalf("corrupted frame %d passes the FCS check", seen)
+			}
+		}
+	}
+	if s := b.Stats(); seen != 50 || s.Faults.Corrupted != 50 {
+		t.Fatalf("seen %d, stats %+v", seen, s)
+	}
+}
+
+func TestDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := New(Config{AtoB: Faults{Seed: 1, Delay: 5 * time.Millisecond}})
+		start := time.Now()
+		sendN(t, a, 1)
+		r := newReader(b, 1)
+		// A deadline before the release returns empty at the deadline.
+		k, err := b.ReadBatch(r.frames, r.n, r.meta, start.Add(2*time.Millisecond))
+		if k != 0 || err != nil || time.Since(start) != 2*time.Millisecond {
+			t.Fatalf("early ReadBatch = %d, %v after %v", k, err, time.Since(start))
+		}
+		k, err = b.ReadBatch(r.frames, r.n, r.meta, time.Time{})
+		if k != 1 || err != nil || time.Since(start) != 5*time.Millisecond {
+			t.Fatalf("ReadBatch = %d, %v after %v", k, err, time.Since(start))
+		}
+		if s := b.Stats(); s.Faults.Delayed != 1 {
+			t.Fatalf("stats %+v", s)
+		}
+	})
+}
+
+func TestReorder(t *testing.T) {
+	run := func() ([]uint32, FaultStats) {
+		var got []uint32
+		var st FaultStats
+		synctest.Test(t, func(t *testing.T) {
+			a, b := New(Config{AtoB: Faults{Seed: 5, Reorder: 0.2}})
+			sendN(t, a, 100)
+			got = newReader(b, 16).ids(t, b, 10*time.Millisecond)
+			st = b.Stats().Faults
+		})
+		return got, st
+	}
+	got, st := run()
+	again, _ := run()
+	if !slices.Equal(got, again) {
+		t.Fatal("same seed gave different orders")
+	}
+	if len(got) != 100 {
+		t.Fatalf("delivered %d of 100", len(got))
+	}
+	if slices.IsSorted(got) || st.Reordered == 0 {
+		t.Fatalf("no reordering: reordered=%d %v", st.Reordered, got)
+	}
+	sorted := slices.Sorted(slices.Values(got))
+	for i, id := range sorted {
+		if id != uint32(i) {
+			t.Fatalf("not a permutation of 0..99: %v", got)
+		}
+	}
+	// The held frames come last, in their own order.
+	tail := got[100-st.Reordered:]
+	if !slices.IsSorted(tail) || !slices.IsSorted(got[:100-st.Reordered]) {
+		t.Fatalf("unexpected order %v", got)
+	}
+}
+
+func TestFaultOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := New(Config{AtoB: Faults{Seed: 1, Delay: time.Millisecond, QueueLen: 4}})
+		sendN(t, a, 10)
+		got := newReader(b, 16).ids(t, b, 5*time.Millisecond)
+		// The fault link reads 16 at a time, holds 4 and drops the rest.
+		if s := b.Stats(); len(got) != 4 || s.Faults.DropOverflow != 6 {
+			t.Fatalf("got %v, stats %+v", got, s)
+		}
+	})
+}
+
+func TestFaultyWrapsAnyLink(t *testing.T) {
+	a, b := New(Config{})
+	lossy := Faulty(b, Faults{Seed: 3, Loss: 1})
+	if lossy.MAC() != b.MAC() || lossy.MTU() != b.MTU() || lossy.MaxFrame() != b.MaxFrame() {
+		t.Fatal("wrapper does not report the inner link's properties")
+	}
+	sendN(t, a, 10)
+	if got := newReader(lossy, 4).ids(t, lossy, 0); len(got) != 0 {
+		t.Fatalf("Loss=1 delivered %v", got)
+	}
+	if st := lossy.(*FaultLink).Stats(); st.Lost != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Writes pass through unimpaired.
+	if err := lossy.WriteBatch([][]byte{frame(1, 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := newReader(a, 4).ids(t, a, 0); !slices.Equal(got, []uint32{1}) {
+		t.Fatalf("write through wrapper delivered %v", got)
+	}
+	if err := lossy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := newReader(lossy, 1)
+	if _, err := lossy.ReadBatch(r.frames, r.n, r.meta, time.Time{}); !errors.Is(err, driver.ErrClosed) {
+		t.Fatalf("ReadBatch after Close: %v", err)
+	}
+}
