@@ -1,0 +1,44 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
+// testPrefix starts the namespace names ForTest creates: nst<pid>-<n>.
+const testPrefix = "nst"
+
+var testLabs atomic.Uint64
+
+// ForTest creates a uniquely named lab for a test and removes it with
+// t.Cleanup. It skips the test, saying why, when not on Linux, not root, or
+// when the ip command (iproute2) is missing. Labs left behind by test
+// processes that died are removed first.
+func ForTest(t testing.TB) *Lab {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("lab: needs Linux network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("lab: needs root to create network namespaces (run the test as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("lab: needs the ip command (apt-get install iproute2)")
+	}
+	removeDeadTestLabs()
+	cfg := Config{Prefix: fmt.Sprintf("%s%d-%d", testPrefix, os.Getpid(), testLabs.Add(1))}
+	l, err := Up(cfg)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab: down: %v", err)
+		}
+	})
+	return l
+}

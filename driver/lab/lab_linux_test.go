@@ -1,0 +1,105 @@
+//go:build linux
+
+package lab
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestLabUpDown(t *testing.T) {
+	l := ForTest(t)
+	st, err := Status(l.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(st, "present") != 2 || !strings.Contains(st, "198.18.0.1/24") {
+		t.Fatalf("status:\n%s", st)
+	}
+	// Server side: link up, no IPv4 address, IPv6 disabled.
+	err = l.RunInServerNS(func() error {
+		ifi, err := net.InterfaceByName(l.ServerIface())
+		if err != nil {
+			return err
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			t.Errorf("server veth is down: %v", ifi.Flags)
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return err
+		}
+		if len(addrs) != 0 {
+			t.Errorf("server veth has addresses %v, want none", addrs)
+		}
+		b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + l.ServerIface() + "/disable_ipv6")
+		if err == nil && strings.TrimSpace(string(b)) != "1" {
+			t.Errorf("server veth disable_ipv6 = %q", b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The calling thread is back in the original namespace.
+	if _, err := net.InterfaceByName(l.ServerIface()); err == nil {
+		t.Fatal("server veth visible after RunInServerNS returned")
+	}
+	out, err := l.ClientCmd(context.Background(), "ip", "-br", "addr", "show", "dev", l.ClientIface()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "198.18.0.1/24") || !strings.Contains(string(out), "UP") {
+		t.Fatalf("client: %v: %s", err, out)
+	}
+	if l.ClientAddr().String() != "198.18.0.1/24" || l.ServerAddr().String() != "198.18.0.2/24" {
+		t.Fatalf("addresses %v %v", l.ClientAddr(), l.ServerAddr())
+	}
+
+	// Up over a stale lab of the same names replaces it.
+	l2, err := Up(l.cfg)
+	if err != nil {
+		t.Fatalf("Up over stale lab: %v", err)
+	}
+	if err := l2.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Down(); err != nil {
+		t.Fatalf("second Down: %v", err)
+	}
+	st, err = Status(l.cfg)
+	if err != nil || strings.Count(st, "absent") != 2 {
+		t.Fatalf("status after Down: %v\n%s", err, st)
+	}
+}
+
+func TestClientTxOffloadOff(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/ethtool"); err != nil {
+		t.Skip("ethtool not installed")
+	}
+	l := ForTest(t)
+	if err := l.Down(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := l.cfg
+	cfg.ClientTxOffloadOff = true
+	l2, err := Up(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Down()
+	out, err := l2.ClientCmd(context.Background(), "ethtool", "-k", ClientIface).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethtool: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "tx-checksumming: off") {
+		t.Fatalf("tx offload not off:\n%s", out)
+	}
+}
+
+func TestRunInMissingNS(t *testing.T) {
+	l := &Lab{cfg: Config{Prefix: "netspec-test-missing-xyz"}}
+	if err := l.RunInServerNS(func() error { return nil }); err == nil {
+		t.Fatal("RunInServerNS in a missing namespace succeeded")
+	}
+}
