@@ -1,0 +1,346 @@
+// Package netconn gives blocking net.Listener and net.Conn values over the
+// non-blocking socket calls of a stack run by driver.Loop: each call runs under
+// the loop's lock, and a call that would block waits for the stack's readiness
+// report (or a deadline, or Close) and retries.
+package netconn
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// Op names a socket call in a recorded Event.
+type Op uint8
+
+// Recorded operations.
+const (
+	OpRead Op = iota + 1
+	OpWrite
+	OpCloseWrite
+	OpClose
+)
+
+// String returns the operation's name.
+func (o Op) String() string {
+	switch o {
+	case OpRead:
+		return "read"
+	case OpWrite:
+		return "write"
+	case OpCloseWrite:
+		return "closewrite"
+	case OpClose:
+		return "close"
+	}
+	return "unknown"
+}
+
+// Event is one completed call on a Conn, as seen by a Recorder.
+type Event struct {
+	Op    Op
+	Conn  *Conn
+	Start time.Time // when the call began
+	End   time.Time // when it returned
+	Data  []byte    // bytes read or written; valid only during Record
+	Err   error
+}
+
+// Recorder observes completed calls on connections (for linearizability
+// histories). It is called from the goroutine that made the call, outside the
+// loop's lock, and must copy Data if it keeps it.
+type Recorder interface {
+	Record(ev Event)
+}
+
+// Options configure Listen and Dial.
+type Options struct {
+	// Recorder, if set, sees every Read, Write, CloseWrite and Close.
+	Recorder Recorder
+}
+
+// Conn is a TCP connection of the user-space stack; it implements net.Conn and
+// the half-close of *net.TCPConn (CloseWrite). Reads and Writes may run
+// concurrently with each other and with Close.
+type Conn struct {
+	r     runner
+	fd    stack.FD
+	laddr *net.TCPAddr
+	raddr *net.TCPAddr
+	rec   Recorder
+
+	released bool // descriptor given back to the stack; guarded by the loop's lock
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	rd, wd    *deadline
+	rmu, wmu  sync.Mutex // one Read and one Write at a time (keeps byte order)
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder) *Conn {
+	return &Conn{
+		r:      r,
+		fd:     fd,
+		laddr:  &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(st.LocalPort)},
+		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
+		rec:    rec,
+		closed: make(chan struct{}),
+		rd:     newDeadline(),
+		wd:     newDeadline(),
+	}
+}
+
+// FD returns the stack descriptor of the connection.
+func (c *Conn) FD() stack.FD { return c.fd }
+
+// LocalAddr returns our address and port.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address and port.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *Conn) opErr(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+// waitErr blocks on ready and reports why it stopped waiting: nil to retry,
+// or the deadline/close error.
+func (c *Conn) waitErr(ready <-chan struct{}, dl *deadline) error {
+	select {
+	case <-ready:
+		return nil
+	case <-dl.wait():
+		return os.ErrDeadlineExceeded
+	case <-c.closed:
+		return net.ErrClosed
+	case <-c.r.done():
+		return net.ErrClosed
+	}
+}
+
+// preCheck reports a closed conn or a passed deadline before a call.
+func (c *Conn) preCheck(dl *deadline) error {
+	if isDone(c.closed) {
+		return net.ErrClosed
+	}
+	if isDone(dl.wait()) {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// Read is RECEIVE (RFC 9293 §3.10.3): it blocks until data, FIN (io.EOF), an
+// error (a reset wraps sock.ErrReset), the read deadline or Close.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	var start time.Time
+	if c.rec != nil {
+		start = time.Now()
+	}
+	n, err := c.read(b)
+	if c.rec != nil {
+		c.rec.Record(Event{Op: OpRead, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
+	}
+	return n, err
+}
+
+func (c *Conn) read(b []byte) (int, error) {
+	var n int
+	recv := func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		var err error
+		n, err = s.Recv(now, c.fd, b)
+		return err
+	}
+	for {
+		if err := c.preCheck(c.rd); err != nil {
+			return 0, c.opErr("read", err)
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		ready, err := c.r.call(c.fd, sock.Readable, recv)
+		switch {
+		case err == nil:
+			return n, nil
+		case errors.Is(err, io.EOF):
+			return n, io.EOF
+		case !errors.Is(err, sock.ErrWouldBlock):
+			return n, c.opErr("read", err)
+		}
+		if err := c.waitErr(ready, c.rd); err != nil {
+			return 0, c.opErr("read", err)
+		}
+	}
+}
+
+// Write is SEND (RFC 9293 §3.10.2): it blocks until all of b is queued in the
+// send buffer, or an error, the write deadline or Close stops it.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var start time.Time
+	if c.rec != nil {
+		start = time.Now()
+	}
+	n, err := c.write(b)
+	if c.rec != nil {
+		c.rec.Record(Event{Op: OpWrite, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
+	}
+	return n, err
+}
+
+func (c *Conn) write(b []byte) (int, error) {
+	total := 0
+	var rest []byte
+	var n int
+	send := func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		var err error
+		n, err = s.Send(now, c.fd, rest)
+		return err
+	}
+	for {
+		if err := c.preCheck(c.wd); err != nil {
+			return total, c.opErr("write", err)
+		}
+		if total == len(b) {
+			return total, nil
+		}
+		rest = b[total:]
+		n = 0
+		ready, err := c.r.call(c.fd, sock.Writable, send)
+		total += n
+		if err == nil {
+			if n == 0 {
+				// A stack that accepts nothing without saying why must not
+				// make Write spin.
+				return total, c.opErr("write", io.ErrShortWrite)
+			}
+			continue
+		}
+		if !errors.Is(err, sock.ErrWouldBlock) {
+			return total, c.opErr("write", err)
+		}
+		if err := c.waitErr(ready, c.wd); err != nil {
+			return total, c.opErr("write", err)
+		}
+	}
+}
+
+// CloseWrite shuts down the sending side (FIN after queued data); reading
+// continues, as with (*net.TCPConn).CloseWrite.
+func (c *Conn) CloseWrite() error {
+	var start time.Time
+	if c.rec != nil {
+		start = time.Now()
+	}
+	err := c.closeWrite()
+	if c.rec != nil {
+		c.rec.Record(Event{Op: OpCloseWrite, Conn: c, Start: start, End: time.Now(), Err: err})
+	}
+	return err
+}
+
+func (c *Conn) closeWrite() error {
+	if isDone(c.closed) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		return s.CloseWrite(now, c.fd)
+	})
+	return c.opErr("close", err)
+}
+
+// Close is CLOSE (RFC 9293 §3.10.4): queued data is still sent and the
+// connection closes in the background; the descriptor is released at once.
+// Blocked Read and Write calls return net.ErrClosed. A second Close returns
+// net.ErrClosed.
+func (c *Conn) Close() error {
+	var start time.Time
+	if c.rec != nil {
+		start = time.Now()
+	}
+	err := c.release(false)
+	if c.rec != nil {
+		c.rec.Record(Event{Op: OpClose, Conn: c, Start: start, End: time.Now(), Err: err})
+	}
+	return err
+}
+
+// Abort is ABORT (RFC 9293 §3.10.5): it resets the connection (RST) and
+// releases the descriptor.
+func (c *Conn) Abort() error { return c.release(true) }
+
+func (c *Conn) release(abort bool) error {
+	err := c.opErr("close", net.ErrClosed)
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		_, err = c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
+			c.released = true
+			if abort {
+				return s.Abort(now, c.fd)
+			}
+			return s.Close(now, c.fd)
+		})
+		c.r.forget(c.fd)
+		c.rd.set(time.Time{})
+		c.wd.set(time.Time{})
+		if !errors.Is(err, sock.ErrBadFD) {
+			// The loop is gone, or the connection already ended (reset,
+			// closing): the descriptor is released all the same.
+			err = nil
+		}
+		err = c.opErr("close", err)
+	})
+	return err
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if isDone(c.closed) {
+		return c.opErr("set", net.ErrClosed)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read calls, current and future. A
+// passed deadline makes them fail with an error matching os.ErrDeadlineExceeded
+// (and net.Error.Timeout); a zero time clears it.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if isDone(c.closed) {
+		return c.opErr("set", net.ErrClosed)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write calls, current and future.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if isDone(c.closed) {
+		return c.opErr("set", net.ErrClosed)
+	}
+	c.wd.set(t)
+	return nil
+}

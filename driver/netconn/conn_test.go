@@ -1,0 +1,426 @@
+package netconn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+)
+
+var srvAddr = netip.MustParseAddrPort("198.18.0.2:80")
+
+// pair returns a connected client/server pair over a fake runner.
+func pair(t *testing.T, r *fakeRunner) (cli, srv *Conn) {
+	t.Helper()
+	ln, err := listen(r, 80, 4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err = dial(context.Background(), r, srvAddr, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close(); c.Close(); ln.Close() })
+	return cli, c.(*Conn)
+}
+
+func TestConnRoundTripAndHalfClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(1024)
+		cli, srv := pair(t, r)
+		if _, err := cli.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(srv)
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("server read %q, %v; want hello, nil (EOF after FIN)", got, err)
+		}
+		// The other direction still works after the client's half-close.
+		if _, err := srv.Write([]byte("back")); err != nil {
+			t.Fatal(err)
+		}
+		srv.CloseWrite()
+		got, err = io.ReadAll(cli)
+		if err != nil || string(got) != "back" {
+			t.Fatalf("client read %q, %v after half-close", got, err)
+		}
+		if _, err := cli.Write([]byte("x")); !errors.Is(err, sock.ErrClosing) {
+			t.Fatalf("Write after CloseWrite = %v, want ErrClosing", err)
+		}
+	})
+}
+
+func TestConnAddrs(t *testing.T) {
+	r := newFakeRunner(16)
+	cli, srv := pair(t, r)
+	ra, ok := cli.RemoteAddr().(*net.TCPAddr)
+	if !ok || ra.String() != "198.18.0.2:80" {
+		t.Fatalf("client RemoteAddr = %v", cli.RemoteAddr())
+	}
+	la := srv.LocalAddr().(*net.TCPAddr)
+	if la.Port != 80 || srv.RemoteAddr().(*net.TCPAddr).Port != cli.LocalAddr().(*net.TCPAddr).Port {
+		t.Fatalf("server addrs %v %v, client local %v", la, srv.RemoteAddr(), cli.LocalAddr())
+	}
+}
+
+func TestConnWriteBlocksUntilAllQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16) // a 100-byte write needs at least 7 rounds
+		cli, srv := pair(t, r)
+		msg := bytes.Repeat([]byte("0123456789"), 10)
+		done := make(chan error, 1)
+		go func() {
+			n, err := cli.Write(msg)
+			if err == nil && n != len(msg) {
+				err = io.ErrShortWrite
+			}
+			done <- err
+			cli.CloseWrite()
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Write returned (%v) before the reader made room", err)
+		default:
+		}
+		got, err := io.ReadAll(srv)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func assertTimeout(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want os.ErrDeadlineExceeded", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v is not a net.Error with Timeout()", err)
+	}
+}
+
+func TestConnReadDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16)
+		cli, srv := pair(t, r)
+		start := time.Now()
+		srv.SetReadDeadline(start.Add(100 * time.Millisecond))
+		_, err := srv.Read(make([]byte, 8))
+		assertTimeout(t, err)
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Fatalf("Read timed out after %v (virtual), want exactly 100ms", d)
+		}
+		// Still expired for later calls until moved.
+		_, err = srv.Read(make([]byte, 8))
+		assertTimeout(t, err)
+		// Clearing it makes Read block again until data arrives.
+		srv.SetReadDeadline(time.Time{})
+		go func() {
+			time.Sleep(time.Second)
+			cli.Write([]byte("late"))
+		}()
+		b := make([]byte, 8)
+		n, err := srv.Read(b)
+		if err != nil || string(b[:n]) != "late" {
+			t.Fatalf("Read after clearing the deadline = %q, %v", b[:n], err)
+		}
+	})
+}
+
+func TestConnDeadlineExtendedWhileBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16)
+		_, srv := pair(t, r)
+		start := time.Now()
+		srv.SetReadDeadline(start.Add(50 * time.Millisecond))
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			srv.SetReadDeadline(start.Add(200 * time.Millisecond))
+		}()
+		_, err := srv.Read(make([]byte, 1))
+		assertTimeout(t, err)
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Fatalf("timed out at %v, want the moved deadline 200ms", d)
+		}
+	})
+}
+
+func TestConnWriteDeadlineReportsPartialWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16)
+		cli, _ := pair(t, r)
+		cli.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := cli.Write(make([]byte, 40))
+		assertTimeout(t, err)
+		if n != 16 {
+			t.Fatalf("Write queued %d bytes before the deadline, want 16 (the buffer)", n)
+		}
+		cli.SetDeadline(time.Now().Add(-time.Second))
+		if _, err := cli.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write with a past deadline = %v", err)
+		}
+	})
+}
+
+func TestConnCloseUnblocksReadAndWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(4)
+		cli, _ := pair(t, r)
+		var wg sync.WaitGroup
+		var rerr, werr error
+		wg.Add(2)
+		go func() { defer wg.Done(); _, rerr = cli.Read(make([]byte, 8)) }()
+		go func() { defer wg.Done(); _, werr = cli.Write(make([]byte, 64)) }()
+		synctest.Wait() // both blocked
+		if err := cli.Close(); err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+		wg.Wait()
+		if !errors.Is(rerr, net.ErrClosed) || !errors.Is(werr, net.ErrClosed) {
+			t.Fatalf("blocked Read = %v, Write = %v; want net.ErrClosed", rerr, werr)
+		}
+		if err := cli.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("second Close = %v, want net.ErrClosed", err)
+		}
+		if err := cli.SetDeadline(time.Time{}); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("SetDeadline after Close = %v", err)
+		}
+	})
+}
+
+func TestConnClosedDescriptorNotReused(t *testing.T) {
+	r := newFakeRunner(64)
+	cli, srv := pair(t, r)
+	oldFD := srv.FD()
+	srv.Close()
+	// A new connection takes the released number.
+	cli2, err := dial(context.Background(), r, srvAddr, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli2.Close()
+	r.with(func(f *fakeStack) {
+		if f.socks[oldFD] == nil {
+			t.Fatal("test setup: the released descriptor was not reused")
+		}
+	})
+	cli2.Write([]byte("secret"))
+	if _, err := srv.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read on a closed conn = %v; must not reach the reused descriptor", err)
+	}
+	// The peer of the closed conn sees FIN.
+	if _, err := cli.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("peer Read after Close = %v, want EOF", err)
+	}
+}
+
+func TestConnResetIsNotEOF(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		cli, srv := pair(t, r)
+		errc := make(chan error, 1)
+		go func() { _, err := srv.Read(make([]byte, 8)); errc <- err }()
+		synctest.Wait()
+		if err := cli.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		err := <-errc
+		if !errors.Is(err, sock.ErrReset) || err == io.EOF {
+			t.Fatalf("Read after RST = %v, want an error wrapping sock.ErrReset (RFC 9293 MUST-12)", err)
+		}
+	})
+}
+
+func TestListenerAcceptBlocksAndCloseUnblocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		ln, err := listen(r, 8080, 2, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ln.Addr().(*net.TCPAddr); a.Port != 8080 || a.IP.String() != "198.18.0.2" {
+			t.Fatalf("Addr = %v", a)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := ln.Accept(); errc <- err }()
+		synctest.Wait()
+		select {
+		case err := <-errc:
+			t.Fatalf("Accept returned %v with no connection", err)
+		default:
+		}
+		ln.Close()
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close = %v", err)
+		}
+		if err := ln.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("second Close = %v", err)
+		}
+		if _, err := listen(r, 8080, 2, Options{}); err != nil {
+			t.Fatalf("port not released by Close: %v", err)
+		}
+	})
+}
+
+func TestListenerAcceptWakesOnConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		ln, _ := listen(r, 80, 2, Options{})
+		connc := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+			}
+			connc <- c
+		}()
+		synctest.Wait()
+		cli, err := dial(context.Background(), r, srvAddr, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := <-connc
+		if c.RemoteAddr().String() != cli.LocalAddr().String() {
+			t.Fatalf("accepted %v, dialed from %v", c.RemoteAddr(), cli.LocalAddr())
+		}
+	})
+}
+
+func TestListenDuplicatePort(t *testing.T) {
+	r := newFakeRunner(64)
+	if _, err := listen(r, 80, 1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listen(r, 80, 1, Options{}); !errors.Is(err, sock.ErrExists) {
+		t.Fatalf("second Listen = %v, want ErrExists", err)
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	r := newFakeRunner(64)
+	_, err := dial(context.Background(), r, srvAddr, Options{})
+	if !errors.Is(err, sock.ErrRefused) {
+		t.Fatalf("Dial with no listener = %v, want ErrRefused", err)
+	}
+	if _, err := dial(context.Background(), r, netip.MustParseAddrPort("[::1]:80"), Options{}); err == nil {
+		t.Fatal("Dial to IPv6 succeeded")
+	}
+}
+
+func TestDialWaitsForHandshake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		listen(r, 80, 2, Options{})
+		r.with(func(f *fakeStack) { f.hold = true })
+		connc := make(chan error, 1)
+		go func() { _, err := dial(context.Background(), r, srvAddr, Options{}); connc <- err }()
+		synctest.Wait()
+		select {
+		case err := <-connc:
+			t.Fatalf("Dial returned %v in SYN-SENT", err)
+		default:
+		}
+		r.with(func(f *fakeStack) { f.complete() })
+		if err := <-connc; err != nil {
+			t.Fatalf("Dial = %v after the handshake", err)
+		}
+	})
+}
+
+func TestDialContextCancelAborts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		listen(r, 80, 2, Options{})
+		r.with(func(f *fakeStack) { f.hold = true })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := dial(ctx, r, srvAddr, Options{})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial = %v, want context.DeadlineExceeded", err)
+		}
+		r.with(func(f *fakeStack) {
+			if len(f.socks) != 1 {
+				t.Fatalf("%d sockets left, want only the listener (dial aborted)", len(f.socks))
+			}
+		})
+	})
+}
+
+func TestLoopShutdownUnblocksCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		ln, _ := listen(r, 81, 2, Options{})
+		_, srv := pair(t, r)
+		errc := make(chan error, 2)
+		go func() { _, err := srv.Read(make([]byte, 1)); errc <- err }()
+		go func() { _, err := ln.Accept(); errc <- err }()
+		synctest.Wait()
+		r.shutdown()
+		for range 2 {
+			if err := <-errc; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("blocked call after loop shutdown = %v", err)
+			}
+		}
+		if err := srv.Close(); err != nil {
+			t.Fatalf("Close after loop shutdown = %v, want nil", err)
+		}
+	})
+}
+
+type logRecorder struct {
+	mu  sync.Mutex
+	evs []string
+}
+
+func (l *logRecorder) Record(ev Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev.Op.String()+":"+string(ev.Data))
+}
+
+func TestRecorderSeesCalls(t *testing.T) {
+	r := newFakeRunner(64)
+	rec := &logRecorder{}
+	ln, _ := listen(r, 80, 2, Options{})
+	cli, err := dial(context.Background(), r, srvAddr, Options{Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ln.Accept()
+	cli.Write([]byte("ab"))
+	c.Write([]byte("cd"))
+	b := make([]byte, 4)
+	n, _ := cli.Read(b)
+	cli.CloseWrite()
+	cli.Close()
+	want := []string{"write:ab", "read:" + string(b[:n]), "closewrite:", "close:"}
+	if len(rec.evs) != len(want) {
+		t.Fatalf("recorded %q, want %q", rec.evs, want)
+	}
+	for i := range want {
+		if rec.evs[i] != want[i] {
+			t.Fatalf("recorded %q, want %q", rec.evs, want)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package netconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// Listener is a passive-OPEN TCP socket of the user-space stack; it implements
+// net.Listener.
+type Listener struct {
+	r    runner
+	fd   stack.FD
+	addr *net.TCPAddr
+	rec  Recorder
+
+	released bool // guarded by the loop's lock
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// Listen opens a listener on the stack's address and port (RFC 9293 §3.10.1
+// passive OPEN) with an accept queue of backlog connections.
+func Listen(loop *driver.Loop, port uint16, backlog int) (*Listener, error) {
+	return ListenOptions(loop, port, backlog, Options{})
+}
+
+// ListenOptions is Listen with options.
+func ListenOptions(loop *driver.Loop, port uint16, backlog int, opts Options) (*Listener, error) {
+	return listen(loopRunner{loop}, port, backlog, opts)
+}
+
+func listen(r runner, port uint16, backlog int, opts Options) (*Listener, error) {
+	var fd stack.FD
+	var st stack.Status
+	_, err := r.call(-1, 0, func(now time.Time, s sockets) error {
+		var err error
+		fd, err = s.Listen(now, port, backlog)
+		if err != nil {
+			return err
+		}
+		st, _ = s.Status(fd)
+		return nil
+	})
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{Port: int(port)}, Err: err}
+	}
+	return &Listener{
+		r:      r,
+		fd:     fd,
+		addr:   &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(port)},
+		rec:    opts.Recorder,
+		closed: make(chan struct{}),
+	}, nil
+}
+
+// Addr returns the listening address as a *net.TCPAddr.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// Accept waits for and returns the next established connection. It returns an
+// error wrapping net.ErrClosed after Close (or once the loop shut down).
+func (l *Listener) Accept() (net.Conn, error) {
+	var nfd stack.FD
+	var st stack.Status
+	accept := func(now time.Time, s sockets) error {
+		if l.released {
+			return net.ErrClosed
+		}
+		var err error
+		nfd, err = s.Accept(now, l.fd)
+		if err != nil {
+			return err
+		}
+		st, _ = s.Status(nfd)
+		return nil
+	}
+	for {
+		if isDone(l.closed) {
+			return nil, l.opErr(net.ErrClosed)
+		}
+		ready, err := l.r.call(l.fd, sock.Acceptable, accept)
+		if err == nil {
+			return newConn(l.r, nfd, st, l.rec), nil
+		}
+		if !errors.Is(err, sock.ErrWouldBlock) {
+			return nil, l.opErr(err)
+		}
+		select {
+		case <-ready:
+		case <-l.closed:
+		case <-l.r.done():
+			return nil, l.opErr(net.ErrClosed)
+		}
+	}
+}
+
+func (l *Listener) opErr(err error) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+}
+
+// Close stops listening (RFC 9293 §3.10.4 on a LISTEN socket): connections not
+// yet accepted are reset by the stack, and blocked Accept calls return.
+func (l *Listener) Close() error {
+	err := &net.OpError{Op: "close", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	var ret error = err
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.r.call(l.fd, 0, func(now time.Time, s sockets) error {
+			l.released = true
+			return s.Close(now, l.fd)
+		})
+		l.r.forget(l.fd)
+		ret = nil
+	})
+	return ret
+}
+
+// Dial opens a connection to raddr from the stack's address and an ephemeral
+// port (RFC 9293 §3.10.1 active OPEN) and waits until it is established,
+// refused or reset, or ctx ends (which aborts it).
+func Dial(ctx context.Context, loop *driver.Loop, raddr netip.AddrPort) (*Conn, error) {
+	return DialOptions(ctx, loop, raddr, Options{})
+}
+
+// DialOptions is Dial with options.
+func DialOptions(ctx context.Context, loop *driver.Loop, raddr netip.AddrPort, opts Options) (*Conn, error) {
+	return dial(ctx, loopRunner{loop}, raddr, opts)
+}
+
+// TCP state names reported by stack.Status while a connection is opening or gone.
+const (
+	stateClosed      = "Closed"
+	stateSynSent     = "SynSent"
+	stateSynReceived = "SynReceived"
+)
+
+// errDialFailed is reported when a connection closed during the handshake and
+// the stack gave no more precise reason.
+var errDialFailed = errors.New("connection closed during handshake")
+
+func dial(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*Conn, error) {
+	ta := net.TCPAddrFromAddrPort(raddr)
+	fail := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Addr: ta, Err: err} }
+	a, ok := wire.AddrFrom(raddr.Addr())
+	if !ok {
+		return nil, fail(fmt.Errorf("netconn: %v is not an IPv4 address", raddr.Addr()))
+	}
+	if raddr.Port() == 0 {
+		return nil, fail(errors.New("netconn: port 0"))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fail(err)
+	}
+	var fd stack.FD
+	if _, err := r.call(-1, 0, func(now time.Time, s sockets) error {
+		var err error
+		fd, err = s.Dial(now, a, raddr.Port())
+		return err
+	}); err != nil {
+		return nil, fail(err)
+	}
+	var st stack.Status
+	var probe [1]byte
+	// established reports ErrWouldBlock while the handshake runs, nil once the
+	// connection is synchronized, and the failure otherwise.
+	established := func(now time.Time, s sockets) error {
+		var err error
+		st, err = s.Status(fd)
+		if err != nil {
+			return err
+		}
+		switch st.State {
+		case stateSynSent, stateSynReceived:
+			return sock.ErrWouldBlock
+		case stateClosed:
+			// The reason (refused, reset, timed out) is what RECEIVE reports.
+			_, err := s.Recv(now, fd, probe[:0])
+			if err == nil || errors.Is(err, sock.ErrWouldBlock) {
+				err = errDialFailed
+			}
+			return err
+		}
+		return nil
+	}
+	abort := func() {
+		r.call(fd, 0, func(now time.Time, s sockets) error { return s.Abort(now, fd) })
+		r.forget(fd)
+	}
+	for {
+		ready, err := r.call(fd, sock.Connected|sock.Closed, established)
+		if err == nil {
+			return newConn(r, fd, st, opts.Recorder), nil
+		}
+		if !errors.Is(err, sock.ErrWouldBlock) {
+			abort()
+			return nil, fail(err)
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			abort()
+			return nil, fail(ctx.Err())
+		case <-r.done():
+			return nil, fail(net.ErrClosed)
+		}
+	}
+}

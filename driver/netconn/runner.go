@@ -1,0 +1,47 @@
+package netconn
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// sockets is the part of *stack.Stack this package calls (RFC 9293 §3.9 user
+// calls); tests substitute an in-memory fake.
+type sockets interface {
+	Listen(now time.Time, port uint16, backlog int) (stack.FD, error)
+	Accept(now time.Time, fd stack.FD) (stack.FD, error)
+	Dial(now time.Time, raddr wire.Addr, rport uint16) (stack.FD, error)
+	Send(now time.Time, fd stack.FD, b []byte) (int, error)
+	Recv(now time.Time, fd stack.FD, b []byte) (int, error)
+	CloseWrite(now time.Time, fd stack.FD) error
+	Close(now time.Time, fd stack.FD) error
+	Abort(now time.Time, fd stack.FD) error
+	Status(fd stack.FD) (stack.Status, error)
+}
+
+// runner serialises calls into the stack and wakes blocked callers; a
+// *driver.Loop is the real one.
+type runner interface {
+	// call runs fn under the loop's lock; on sock.ErrWouldBlock it returns a
+	// channel closed when fd reports readiness in mask (registered atomically
+	// with the failed call). After shutdown it returns an error wrapping
+	// net.ErrClosed without running fn.
+	call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error)
+	// forget drops the waiters of a released descriptor.
+	forget(fd stack.FD)
+	// done is closed when the loop shuts down.
+	done() <-chan struct{}
+}
+
+// loopRunner adapts *driver.Loop to runner.
+type loopRunner struct{ l *driver.Loop }
+
+func (r loopRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error) {
+	return r.l.DoWait(fd, mask, func(now time.Time, s *stack.Stack) error { return fn(now, s) })
+}
+
+func (r loopRunner) forget(fd stack.FD)    { r.l.Forget(fd) }
+func (r loopRunner) done() <-chan struct{} { return r.l.Done() }
