@@ -1,0 +1,367 @@
+package ip
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// fragKey identifies a datagram being reassembled (RFC 791 §3.2).
+type fragKey struct {
+	src, dst wire.Addr
+	proto    uint8
+	id       uint16
+}
+
+// span is a received byte range [off, end) of a datagram's payload.
+type span struct{ off, end int }
+
+// entry is one slot of the reassembly table: a frag machine and its buffer.
+// Buffers keep their capacity when a slot is reused, so steady-state
+// reassembly does not allocate.
+type entry struct {
+	state    FragState
+	key      fragKey
+	created  time.Time
+	deadline time.Time
+	buf      []byte // payload bytes at their offsets
+	spans    []span // received ranges, sorted, disjoint
+	total    int    // payload length once the last fragment arrived, else -1
+	held     int    // bytes counted against MemHigh
+	first    [wire.IPv4MaxHeaderLen + 8]byte
+	firstLen int // IHL + up to 8 payload bytes of fragment 0; 0 if not held
+	firstIHL int
+}
+
+// reasm is the reassembly table and the fragment being processed.
+type reasm struct {
+	table   []entry
+	scratch entry // runs the machine for a datagram the table has no room for
+	mem     int
+	pending *entry // Complete entry whose payload the caller may still read
+	now     time.Time
+	expired func(firstFragment []byte)
+
+	// the fragment being processed
+	fe    *entry
+	fOff  int
+	fData []byte
+	fMF   bool
+	fNew  bool // fe is not in the table (Empty)
+	fRoom bool // room for a new reassembly
+}
+
+func (ra *reasm) init(cfg Config) {
+	ra.table = make([]entry, cfg.MaxReassemblies)
+}
+
+// reassemble feeds r.pkt, a fragment for us, to its datagram's machine and
+// reports whether that completed the datagram (then in r.d).
+func (r *Receiver) reassemble() bool {
+	r.c.Fragments++
+	ip := r.pkt
+	k := fragKey{ip.Src(), ip.Dst(), ip.Protocol(), ip.ID()}
+	r.fOff, r.fData, r.fMF = ip.FragOffset(), ip.Payload(), ip.MoreFragments()
+	e, free := r.lookup(k)
+	r.fNew, r.fRoom = e == nil, true
+	if e == nil {
+		need := len(r.fData)
+		if free == nil || r.mem+need > r.cfg.MemHigh {
+			r.evict(free == nil, need)
+			_, free = r.lookup(k)
+		}
+		if free == nil || r.mem+need > r.cfg.MemHigh {
+			r.fRoom = false
+			free = &r.scratch
+			*free = entry{buf: free.buf[:0], spans: free.spans[:0]}
+		}
+		e = free
+		e.key = k
+	} else {
+		r.fRoom = r.mem+len(r.fData) <= r.cfg.MemHigh
+	}
+	r.fe = e
+	rule := r.stepFrag(e, FragEvFragArrive)
+	r.fe = nil
+	if rule.Outcome == FragOutContinue && e.state == FragStateComplete {
+		r.c.Reassembled++
+		return true
+	}
+	return false
+}
+
+// lookup returns the slot holding k (nil if none) and a free slot (nil if none).
+func (r *Receiver) lookup(k fragKey) (found, free *entry) {
+	for i := range r.table {
+		e := &r.table[i]
+		if e.state == FragStateEmpty {
+			if free == nil {
+				free = e
+			}
+			continue
+		}
+		if e.key == k {
+			found = e
+		}
+	}
+	return found, free
+}
+
+// evict frees the oldest reassemblies (RFC 1122 §3.3.2 leaves the policy to
+// us; Linux and gVisor evict oldest first) until a slot is free if needSlot,
+// and the held bytes plus need are at most MemLow if they would pass MemHigh.
+func (r *Receiver) evict(needSlot bool, need int) {
+	overHigh := r.mem+need > r.cfg.MemHigh
+	for {
+		slotOK := !needSlot
+		if needSlot {
+			for i := range r.table {
+				if r.table[i].state == FragStateEmpty {
+					slotOK = true
+					break
+				}
+			}
+		}
+		memOK := !overHigh || r.mem+need <= r.cfg.MemLow
+		if slotOK && memOK {
+			return
+		}
+		var oldest *entry
+		for i := range r.table {
+			e := &r.table[i]
+			if (e.state == FragStatePartial || e.state == FragStatePoisoned) && (oldest == nil || e.created.Before(oldest.created)) {
+				oldest = e
+			}
+		}
+		if oldest == nil {
+			return
+		}
+		r.stepFrag(oldest, FragEvEvict)
+	}
+}
+
+// stepFrag runs one event through e's machine (spec/frag.fsm).
+func (r *Receiver) stepFrag(e *entry, ev FragEvent) *FragRule {
+	prev := r.fe
+	r.fe = e
+	rule := FragMatch(e.state, ev, r.evalFrag)
+	if r.trace != nil {
+		r.trace(nil, rule)
+	}
+	for _, a := range rule.Actions {
+		fragActions[a](r)
+	}
+	e.state = rule.Next
+	if rule.Outcome == FragOutDrop {
+		r.c.Frag[rule.Reason]++
+		r.lastFrag = rule.Reason
+	}
+	r.fe = prev
+	return rule
+}
+
+// release frees the slot of the datagram the last call delivered.
+func (r *Receiver) release() {
+	if e := r.pending; e != nil {
+		r.pending = nil
+		r.stepFrag(e, FragEvRelease)
+	}
+}
+
+// Poll expires reassemblies whose timeout passed (RFC 1122 §3.3.2). For each
+// one that held fragment 0, expired receives that fragment's IP header and
+// first 8 payload bytes (valid during the call) so the caller can send ICMP
+// Time Exceeded code 1.
+func (r *Receiver) Poll(now time.Time, expired func(firstFragment []byte)) {
+	r.release()
+	r.now, r.expired = now, expired
+	for i := range r.table {
+		e := &r.table[i]
+		if (e.state == FragStatePartial || e.state == FragStatePoisoned) && !now.Before(e.deadline) {
+			r.stepFrag(e, FragEvTimeout)
+			if e.state == FragStateExpired {
+				r.stepFrag(e, FragEvRelease)
+			}
+		}
+	}
+	r.expired = nil
+}
+
+// NextDeadline returns when Poll next has work, or the zero time if never.
+func (r *Receiver) NextDeadline() time.Time {
+	var t time.Time
+	for i := range r.table {
+		e := &r.table[i]
+		if (e.state == FragStatePartial || e.state == FragStatePoisoned) && (t.IsZero() || e.deadline.Before(t)) {
+			t = e.deadline
+		}
+	}
+	return t
+}
+
+// HeldBytes returns the fragment bytes held for reassembly (bounded by MemHigh).
+func (r *Receiver) HeldBytes() int { return r.mem }
+
+// Reassemblies returns the number of table slots in use.
+func (r *Receiver) Reassemblies() int {
+	n := 0
+	for i := range r.table {
+		if r.table[i].state != FragStateEmpty {
+			n++
+		}
+	}
+	return n
+}
+
+// fragEnd is the end offset of the fragment being processed.
+func (r *Receiver) fragEnd() int { return r.fOff + len(r.fData) }
+
+// covered returns how many payload bytes e holds.
+func (e *entry) covered() int {
+	n := 0
+	for _, s := range e.spans {
+		n += s.end - s.off
+	}
+	return n
+}
+
+// fragGuards evaluates the guards of spec/frag.fsm on r.fe and the fragment.
+var fragGuards = [NumFragGuards]func(r *Receiver) bool{
+	// RFC 791 §3.2: every fragment but the last carries a non-empty multiple
+	// of 8 bytes.
+	FragGMalformed: func(r *Receiver) bool {
+		return r.fMF && (len(r.fData) == 0 || len(r.fData)%8 != 0)
+	},
+	// RFC 1122 §3.3.2 (EMTU_R): the datagram would exceed MaxDatagram.
+	FragGTooBig: func(r *Receiver) bool {
+		return r.fragEnd()+wire.IPv4MinHeaderLen > r.cfg.MaxDatagram
+	},
+	FragGNoRoom:  func(r *Receiver) bool { return !r.fRoom },
+	FragGTooMany: func(r *Receiver) bool { return len(r.fe.spans) >= r.cfg.MaxFragments },
+	// RFC 815 §7: a fragment wholly inside received data with the same bytes
+	// (and, if last, the same end) is a harmless duplicate.
+	FragGDuplicate: func(r *Receiver) bool {
+		e, off, end := r.fe, r.fOff, r.fragEnd()
+		if !r.fMF && e.total != end {
+			return false
+		}
+		if r.fMF && e.total >= 0 && end > e.total {
+			return false
+		}
+		at := off
+		for _, s := range e.spans {
+			if s.off <= at && at < s.end {
+				at = s.end
+			}
+		}
+		return at >= end && bytes.Equal(e.buf[off:end], r.fData)
+	},
+	// RFC 5722 §4 applied to IPv4: overlap with different data, or a
+	// contradiction of the datagram's end.
+	FragGOverlaps: func(r *Receiver) bool {
+		e, off, end := r.fe, r.fOff, r.fragEnd()
+		for _, s := range e.spans {
+			if off < s.end && s.off < end {
+				return true
+			}
+		}
+		if e.total >= 0 && (end > e.total || !r.fMF && end != e.total) {
+			return true
+		}
+		if !r.fMF && len(e.spans) > 0 && e.spans[len(e.spans)-1].end > end {
+			return true
+		}
+		return false
+	},
+	// RFC 815 §3: no holes remain once this fragment is stored.
+	FragGCompletes: func(r *Receiver) bool {
+		total := r.fe.total
+		if !r.fMF {
+			total = r.fragEnd()
+		}
+		return total >= 0 && r.fe.covered()+len(r.fData) == total
+	},
+	FragGHaveFirst: func(r *Receiver) bool { return r.fe.firstLen > 0 },
+}
+
+// fragActions performs the actions of spec/frag.fsm.
+var fragActions = [NumFragActions]func(r *Receiver){
+	FragACreate: func(r *Receiver) {
+		e := r.fe
+		e.created, e.deadline = r.now, r.now.Add(r.cfg.ReassemblyTimeout)
+		e.total, e.held, e.firstLen, e.firstIHL = -1, 0, 0, 0
+		e.spans = e.spans[:0]
+	},
+	FragAStore: func(r *Receiver) {
+		e, off, end := r.fe, r.fOff, r.fragEnd()
+		if len(e.buf) < end {
+			if cap(e.buf) < end {
+				nb := make([]byte, end, max(end, min(2*cap(e.buf), r.cfg.MaxDatagram)))
+				copy(nb, e.buf)
+				e.buf = nb
+			}
+			e.buf = e.buf[:end]
+		}
+		copy(e.buf[off:end], r.fData)
+		i := 0
+		for i < len(e.spans) && e.spans[i].off < off {
+			i++
+		}
+		if e.spans == nil {
+			e.spans = make([]span, 0, r.cfg.MaxFragments)
+		}
+		e.spans = append(e.spans, span{})
+		copy(e.spans[i+1:], e.spans[i:])
+		e.spans[i] = span{off, end}
+		if !r.fMF {
+			e.total = end
+		}
+		e.held += len(r.fData)
+		r.mem += len(r.fData)
+		if off == 0 {
+			ihl := r.pkt.IHL()
+			e.firstIHL = ihl
+			e.firstLen = copy(e.first[:], r.pkt[:min(ihl+8, len(r.pkt))])
+		}
+	},
+	FragAAssemble: func(r *Receiver) {
+		e := r.fe
+		h := wire.IPv4(e.first[:e.firstLen])
+		*r.d = Datagram{
+			Src: e.key.src, Dst: e.key.dst, Proto: e.key.proto, TTL: h.TTL(),
+			Broadcast: r.broadcast,
+			Header:    e.first[:e.firstIHL:e.firstIHL],
+			Payload:   e.buf[:e.total:e.total],
+		}
+		r.pending = e
+	},
+	FragADiscard: func(r *Receiver) { r.free(r.fe) },
+	FragASendTimeExceeded: func(r *Receiver) {
+		if r.expired != nil {
+			r.expired(r.fe.first[:r.fe.firstLen])
+		}
+	},
+	FragAForget: func(r *Receiver) {
+		r.free(r.fe)
+		r.fe.key = fragKey{}
+		r.fe.firstLen = 0
+	},
+}
+
+// free returns e's held bytes to the memory budget; the buffer keeps its capacity.
+func (r *Receiver) free(e *entry) {
+	r.mem -= e.held
+	e.held = 0
+	e.spans = e.spans[:0]
+	e.buf = e.buf[:0]
+}
+
+// firstQuote returns the held fragment 0 of the datagram just completed:
+// its IP header and first 8 payload bytes.
+func (r *Receiver) firstQuote() []byte {
+	if r.pending == nil {
+		return nil
+	}
+	return r.pending.first[:r.pending.firstLen]
+}
