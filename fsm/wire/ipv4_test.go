@@ -119,3 +119,20 @@ func TestIPv4HeaderChecksumInvalid(t *testing.T) {
 		t.Fatal("stale checksum accepted")
 	}
 }
+
+// TestIPv4ChecksumNegativeZero is the fuzzer's first find (corpus entry
+// FuzzParseIPv4/checksum-negative-zero): a header whose other fields sum to
+// 0xffff verifies with a stored checksum of 0xffff as well as 0x0000, while
+// Put always writes 0x0000 (RFC 1624 §3: ones'-complement zero has two forms).
+func TestIPv4ChecksumNegativeZero(t *testing.T) {
+	b := h("4500003c5bd27fc2c6ffffff44120708c6120702")
+	if !IPv4(b).HeaderChecksumValid() {
+		t.Fatal("0xffff form rejected")
+	}
+	out := make([]byte, IPv4MinHeaderLen)
+	hdr := IPv4(b).Header()
+	hdr.Put(out)
+	if IPv4(out).HeaderChecksum() != 0 || !IPv4(out).HeaderChecksumValid() {
+		t.Fatalf("Put wrote checksum %#04x", IPv4(out).HeaderChecksum())
+	}
+}
