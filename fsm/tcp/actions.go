@@ -1,0 +1,381 @@
+package tcp
+
+import (
+	"io"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// actions holds the named effects of spec/tcp.fsm.
+var actions = [NumActions]func(c *Conn, s *segment){
+	AChooseISS:  chooseISS,
+	ASendSyn:    func(c *Conn, s *segment) { c.sendSyn(s.now, false) },
+	ASendSynAck: func(c *Conn, s *segment) { c.sendSyn(s.now, true) },
+	// The ACK is owed, not sent: output piggybacks it on data or sends it once
+	// the whole input is processed (MUST-58, MUST-59).
+	ASendAck: func(c *Conn, s *segment) { c.ackNow = true },
+	// RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST> (with ACK, as Linux).
+	ASendRst: func(c *Conn, s *segment) {
+		c.l.sendRst(c.key, c.tcb.SndNxt, c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
+	},
+	// R1: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.1).
+	ASendRstR1: func(c *Conn, s *segment) { c.l.sendRst(c.key, s.ack, 0, wire.FlagRST) },
+	// R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 §3.10.7.1).
+	ASendRstR2: func(c *Conn, s *segment) {
+		c.l.sendRst(c.key, 0, s.origSeq.Add(seqnum.Size(s.segLen)), wire.FlagRST|wire.FlagACK)
+	},
+	ASetIRS:        setIRS,
+	ATrimSyn:       func(c *Conn, s *segment) { s.seq++; s.flags &^= wire.FlagSYN },
+	ATrimToWindow:  trimToWindow,
+	AWindowInit:    windowInit,
+	AAckAdvance:    ackAdvance,
+	AWindowUpdate:  windowUpdate,
+	ADeliver:       deliver,
+	AUrgentAdvance: urgentAdvance,
+	// RFC 9293 §3.10.7.4 step 8: RCV.NXT advances over the FIN; RECEIVE
+	// returns end of file once the data before it is read (MUST-12).
+	ARcvFin: func(c *Conn, s *segment) {
+		c.tcb.RcvNxt++
+		c.finRcvd = true
+		c.notify(sock.Readable)
+	},
+	AQueueSend: queueSend,
+	AQueueFin: func(c *Conn, s *segment) {
+		c.finQueued = true
+	},
+	ARecvData:   recvData,
+	AQueueAccept: func(c *Conn, s *segment) {
+		ln := c.ln
+		if ln == nil {
+			return
+		}
+		for i, x := range ln.embryos {
+			if x == c {
+				copy(ln.embryos[i:], ln.embryos[i+1:])
+				ln.embryos[len(ln.embryos)-1] = nil
+				ln.embryos = ln.embryos[:len(ln.embryos)-1]
+				break
+			}
+		}
+		ln.queue = append(ln.queue, c)
+		c.queued = true
+		c.l.out.Notify(ln.id, sock.Acceptable)
+	},
+	ASignalConnected: func(c *Conn, s *segment) { c.notify(sock.Connected | sock.Writable) },
+	ASignalReset:     func(c *Conn, s *segment) { c.fail(sock.ErrReset) },
+	ASignalRefused:   func(c *Conn, s *segment) { c.fail(sock.ErrRefused) },
+	ASignalTimeout:   func(c *Conn, s *segment) { c.fail(sock.ErrTimeout) },
+	// RFC 9293 §3.10.7.4 step 8 / §3.6.1: TIME-WAIT lasts 2*MSL (MUST-13);
+	// the other timers stop.
+	AStartTimeWait: func(c *Conn, s *segment) {
+		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
+		c.rtxAt = zeroTime
+		c.persist = false
+	},
+	ARetransmit: retransmit,
+	ARelease:    release,
+	AReopen: func(c *Conn, s *segment) {
+		release(c, s)
+		s.reopen = true
+	},
+	AHoldFin: func(c *Conn, s *segment) {
+		c.finHeld = true
+		c.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
+	},
+	AFailExists:   func(c *Conn, s *segment) { s.err = sock.ErrExists },
+	AFailNotExist: func(c *Conn, s *segment) {
+		s.err = sock.ErrNotExist
+		if c.err != nil {
+			s.err = c.err
+		}
+	},
+	AFailClosing: func(c *Conn, s *segment) { s.err = sock.ErrClosing },
+}
+
+// chooseISS picks the initial send sequence number (RFC 9293 §3.4.1) and
+// sets SND.UNA = SND.NXT = ISS (the SYN advances SND.NXT when sent).
+func chooseISS(c *Conn, s *segment) {
+	t := &c.tcb
+	t.Iss = c.l.isn(s.now, c.key)
+	t.SndUna, t.SndNxt = t.Iss, t.Iss
+	c.sndBufSeq = t.Iss + 1
+	c.rtxNxt = t.Iss
+}
+
+// setIRS records the peer's SYN: IRS, RCV.NXT = SEG.SEQ+1, and its options
+// (MSS: MUST-14, MUST-15; window scale: RFC 7323 §2.2).
+func setIRS(c *Conn, s *segment) {
+	t := &c.tcb
+	t.Irs = s.seq
+	t.RcvNxt = s.seq + 1
+	c.rcvEdge = t.RcvNxt
+	mss := 536
+	if s.opts.HasMSS && s.opts.MSS > 0 {
+		mss = int(s.opts.MSS)
+	}
+	c.sndMSS = min(mss, int(c.l.cfg.MSS))
+	if s.opts.HasWScale {
+		c.sndShift = min(s.opts.WScale, wire.MaxWScale)
+	} else {
+		c.sndShift, c.rcvShift = 0, 0
+		c.rcv.size = c.l.cfg.RecvBuf + 1
+	}
+	c.cwnd = uint32(10 * c.sndMSS) // RFC 6928 initial window
+}
+
+// windowInit sets SND.WND, SND.WL1, SND.WL2 from the segment that
+// synchronizes us (RFC 9293 §3.10.7.3 step 4, §3.10.7.4 step 5 SYN-RECEIVED).
+// A SYN's window is never scaled (RFC 7323 §2.2).
+func windowInit(c *Conn, s *segment) {
+	c.setSndWnd(s)
+	c.tcb.SndWl1, c.tcb.SndWl2 = s.origSeq, s.ack
+}
+
+func (c *Conn) setSndWnd(s *segment) {
+	w := uint32(s.wnd)
+	if s.flags&wire.FlagSYN == 0 {
+		w <<= c.sndShift
+	}
+	c.tcb.SndWnd = w
+	c.maxSndWnd = max(c.maxSndWnd, w)
+}
+
+// windowUpdate is the SND.WND update of RFC 9293 §3.10.7.4 step 5: only from
+// a segment newer than the last update (WL1, WL2).
+func windowUpdate(c *Conn, s *segment) {
+	t := &c.tcb
+	if t.SndUna.LessThanEq(s.ack) && s.ack.LessThanEq(t.SndNxt) &&
+		(t.SndWl1.LessThan(s.origSeq) || (t.SndWl1 == s.origSeq && t.SndWl2.LessThanEq(s.ack))) {
+		old := t.SndWnd
+		c.setSndWnd(s)
+		t.SndWl1, t.SndWl2 = s.origSeq, s.ack
+		if old == 0 && t.SndWnd > 0 && c.persist {
+			c.persist = false
+			c.rtxAt = zeroTime
+		}
+	}
+}
+
+// trimToWindow cuts the segment text to [RCV.NXT, RCV.NXT+RCV.WND)
+// (RFC 9293 §3.10.7.4 step 1). Afterwards s.seq is the sequence number of
+// the first text octet; a FIN past the right edge is dropped.
+func trimToWindow(c *Conn, s *segment) {
+	start := s.origSeq
+	if s.flags&wire.FlagSYN != 0 {
+		start++
+	}
+	nxt := c.tcb.RcvNxt
+	if start.LessThan(nxt) {
+		cut := min(uint32(nxt-start), uint32(len(s.text)))
+		s.text = s.text[cut:]
+		start = start.Add(seqnum.Size(cut))
+	}
+	s.seq = start
+	// A FIN needs no buffer space: it is kept unless text was cut off before it.
+	edge := c.rcvEdge
+	if !start.LessThan(edge) {
+		if len(s.text) > 0 {
+			s.text = s.text[:0]
+			s.flags &^= wire.FlagFIN
+		}
+		return
+	}
+	if room := uint32(edge - start); uint32(len(s.text)) > room {
+		s.text = s.text[:room]
+		s.flags &^= wire.FlagFIN
+	}
+}
+
+// ackAdvance processes an acceptable ACK (RFC 9293 §3.10.7.4 step 5): SND.UNA
+// moves, acknowledged octets leave the send buffer, an RTT sample is taken
+// (Karn, MUST-18), the retransmission timer restarts (RFC 6298 §5.3) and the
+// congestion window grows (RFC 5681 §3.1). Three duplicate ACKs trigger a
+// fast retransmission (RFC 5681 §3.2).
+func ackAdvance(c *Conn, s *segment) {
+	t := &c.tcb
+	if !t.SndUna.LessThan(s.ack) {
+		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
+			t.SndUna != t.SndNxt && c.scaledWnd(s) == t.SndWnd {
+			c.dupAcks++
+			if c.dupAcks == 3 {
+				c.fastRetransmit(s.now)
+			}
+		}
+		if s.ack == t.SndUna && t.SndWnd == 0 {
+			c.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
+		}
+		return
+	}
+	acked := uint32(s.ack - t.SndUna)
+	if s.ack.GreaterThan(c.sndBufSeq) {
+		d := min(int(s.ack-c.sndBufSeq), c.snd.n)
+		c.snd.discard(d)
+		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(d))
+		if d > 0 {
+			c.notify(sock.Writable)
+		}
+	}
+	t.SndUna = s.ack
+	if c.rtxNxt.LessThan(t.SndUna) {
+		c.rtxNxt = t.SndUna
+	}
+	if c.rttValid && c.rttSeq.LessThan(s.ack) {
+		c.rttValid = false
+		c.rttSample(s.now.Sub(c.rttAt))
+	}
+	c.retries = 0
+	c.dupAcks = 0
+	if c.cwnd < c.ssthresh {
+		c.cwnd += min(acked, uint32(c.sndMSS))
+	} else {
+		c.cwnd += max(1, uint32(c.sndMSS*c.sndMSS)/max(c.cwnd, 1))
+	}
+	c.cwnd = min(c.cwnd, 1<<30)
+	if t.SndUna == t.SndNxt {
+		c.rtxAt = zeroTime
+	} else {
+		c.rtxAt = s.now.Add(c.rto)
+	}
+}
+
+// scaledWnd returns SEG.WND in octets.
+func (c *Conn) scaledWnd(s *segment) uint32 {
+	if s.flags&wire.FlagSYN != 0 {
+		return uint32(s.wnd)
+	}
+	return uint32(s.wnd) << c.sndShift
+}
+
+// deliver places the segment text (RFC 9293 §3.10.7.4 step 7): in order, it
+// extends the readable data and pulls in any held segments it reaches; early,
+// it is held (SHLD-31) and a duplicate ACK goes out at once (MAY-13).
+func deliver(c *Conn, s *segment) {
+	t := &c.tcb
+	off := int(s.seq - t.RcvNxt)
+	end := s.seq.Add(seqnum.Size(len(s.text)))
+	if off == 0 {
+		c.rcv.writeAt(c.rcv.unread, s.text)
+		c.rcv.unread += len(s.text)
+		t.RcvNxt = c.rcv.advance(end)
+		c.notify(sock.Readable)
+	} else {
+		if !c.rcv.addOOO(s.seq, end) {
+			c.l.ctr.OOODrops++
+			c.l.ctr.Drops[DropOOOFull]++
+			s.flags &^= wire.FlagFIN
+		} else {
+			c.rcv.writeAt(c.rcv.unread+off, s.text)
+			c.l.ctr.OOOSegs++
+		}
+	}
+	c.ackNow = true
+}
+
+// urgentAdvance records the urgent pointer (RFC 9293 §3.10.7.4 step 6,
+// MUST-30); urgent data is delivered inline.
+func urgentAdvance(c *Conn, s *segment) {
+	up := s.origSeq.Add(seqnum.Size(s.up))
+	if c.tcb.RcvUp.LessThan(up) {
+		c.tcb.RcvUp = up
+	}
+}
+
+// queueSend copies user data into the send buffer (RFC 9293 §3.10.2).
+func queueSend(c *Conn, s *segment) {
+	if c.err != nil {
+		s.err = c.err
+		return
+	}
+	s.n = c.snd.write(s.buf)
+	if s.n == 0 && len(s.buf) > 0 {
+		s.err = sock.ErrWouldBlock
+	}
+}
+
+// recvData satisfies RECEIVE (RFC 9293 §3.10.3): data first, then end of
+// file after the peer's FIN, then the error that ended the connection.
+func recvData(c *Conn, s *segment) {
+	before := c.rcvFree()
+	if s.n = c.rcv.read(s.buf); s.n > 0 {
+		// Window update when the window grew by enough to matter (RFC 9293
+		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)).
+		if after := c.rcvFree(); after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
+			c.ackNow = true
+		}
+		return
+	}
+	switch {
+	case len(s.buf) == 0 && c.err == nil && !c.finRcvd:
+		s.err = nil
+	case c.finRcvd:
+		s.err = io.EOF
+	case c.err != nil:
+		s.err = c.err
+	case c.state == StateClosed:
+		s.err = sock.ErrNotExist
+	default:
+		s.err = sock.ErrWouldBlock
+	}
+}
+
+// retransmit handles the retransmission timeout (RFC 6298 §5.4-5.6): back off
+// the RTO, stop timing (Karn), and resend from SND.UNA with a window of one
+// segment (RFC 5681 §3.1). The persist timer shares the deadline: it sends a
+// one-octet window probe instead (MUST-36, SHLD-29, SHLD-30).
+func retransmit(c *Conn, s *segment) {
+	l := c.l
+	c.rto = min(2*c.rto, l.cfg.RTOMax)
+	c.rtxAt = s.now.Add(c.rto)
+	c.rttValid = false
+	if c.persist {
+		c.persist = false
+		c.forceOne = true
+		return
+	}
+	c.retries++
+	l.ctr.Timeouts++
+	switch c.state {
+	case StateSynSent:
+		c.emitSyn(false)
+		l.ctr.Retransmits++
+		return
+	case StateSynReceived:
+		c.emitSyn(true)
+		l.ctr.Retransmits++
+		return
+	}
+	flight := uint32(c.tcb.SndNxt - c.tcb.SndUna)
+	c.ssthresh = max(flight/2, uint32(2*c.sndMSS))
+	c.cwnd = uint32(c.sndMSS)
+	c.dupAcks = 0
+	c.rtxNxt = c.tcb.SndUna
+	if c.tcb.SndWnd == 0 {
+		c.forceOne = true
+	}
+}
+
+// release ends the connection's life in the layer: queues flushed, timers
+// stopped, out of the demultiplexing table (with the state change to CLOSED).
+// Received data stays readable if the close was graceful.
+func release(c *Conn, s *segment) {
+	c.snd.reset()
+	c.rtxAt, c.twAt = zeroTime, zeroTime
+	c.persist = false
+	if c.ln != nil {
+		c.ln.detach(c)
+	}
+	c.notify(sock.Closed | sock.Readable | sock.Writable)
+}
+
+// fail records err as the end of the connection and flushes the queues
+// (RFC 9293 §3.10.7.4 step 2: RECEIVEs and SENDs get "reset").
+func (c *Conn) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.snd.reset()
+	c.rcv.reset()
+	c.finRcvd = false
+}

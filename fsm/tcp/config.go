@@ -1,0 +1,57 @@
+package tcp
+
+import "time"
+
+// Config holds the TCP layer's tunables. Zero fields take the defaults listed.
+type Config struct {
+	MSS             uint16        // our MSS, MTU-40 (default 1460); advertised in SYNs (MUST-14, MUST-67)
+	SendBuf         int           // send buffer per connection, octets (default 256 KiB)
+	RecvBuf         int           // receive buffer per connection, octets (default 256 KiB)
+	MSL             time.Duration // maximum segment lifetime; TIME-WAIT lasts 2*MSL (default 30 s)
+	RTOInitial      time.Duration // RFC 6298 §2.1 initial RTO (default 1 s)
+	RTOMin          time.Duration // lower bound of the RTO (default 200 ms, as Linux)
+	RTOMax          time.Duration // upper bound of the backed-off RTO (default 120 s)
+	SynRetries      int           // SYN / SYN-ACK retransmissions before giving up (default 6, MUST-23)
+	MaxRetries      int           // data retransmissions before giving up (R2, default 15)
+	Backlog         int           // default listen backlog: embryonic plus accept queue (default 128)
+	MaxConns        int           // connections (all states) the layer holds (default 65536)
+	FinWait2Timeout time.Duration // how long an orphaned FIN-WAIT-2 waits for the peer's FIN (default 60 s)
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MSS == 0 {
+		c.MSS = 1460
+	}
+	defInt(&c.SendBuf, 256<<10)
+	defInt(&c.RecvBuf, 256<<10)
+	def(&c.MSL, 30*time.Second)
+	def(&c.RTOInitial, time.Second)
+	def(&c.RTOMin, 200*time.Millisecond)
+	def(&c.RTOMax, 120*time.Second)
+	defInt(&c.SynRetries, 6)
+	defInt(&c.MaxRetries, 15)
+	defInt(&c.Backlog, 128)
+	defInt(&c.MaxConns, 65536)
+	def(&c.FinWait2Timeout, 60*time.Second)
+	return c
+}
+
+// wscaleFor returns the smallest window-scale shift that lets a 16-bit window
+// field cover buf octets (RFC 7323 §2.2), at most 14.
+func wscaleFor(buf int) uint8 {
+	var s uint8
+	for s < 14 && buf>>s > 0xffff {
+		s++
+	}
+	return s
+}

@@ -1,0 +1,212 @@
+package tcp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// TCB holds the sequence variables of RFC 9293 §3.3.1 under their RFC names.
+type TCB struct {
+	Iss    seqnum.Value // ISS: initial send sequence number
+	SndUna seqnum.Value // SND.UNA: oldest unacknowledged sequence number
+	SndNxt seqnum.Value // SND.NXT: next sequence number to send
+	SndWnd uint32       // SND.WND: peer's window, scaled to octets
+	SndWl1 seqnum.Value // SND.WL1: segment sequence number of the last window update
+	SndWl2 seqnum.Value // SND.WL2: segment acknowledgment number of the last window update
+	SndUp  seqnum.Value // SND.UP: send urgent pointer (unused: we send no urgent data)
+	Irs    seqnum.Value // IRS: initial receive sequence number
+	RcvNxt seqnum.Value // RCV.NXT: next sequence number expected
+	RcvWnd uint32       // RCV.WND: window last advertised, octets from RCV.NXT
+	RcvUp  seqnum.Value // RCV.UP: receive urgent pointer
+}
+
+// connKey is the 4-tuple a connection is demultiplexed by; comparable, so a
+// map lookup does not allocate.
+type connKey struct {
+	laddr, raddr wire.Addr
+	lport, rport uint16
+}
+
+// Conn is one TCP connection: its control block, buffers and timers.
+// Methods take the current time; a Conn is not safe for concurrent use.
+type Conn struct {
+	l     *Layer
+	ln    *Listener // listener that spawned it, until accepted
+	key   connKey
+	idx   int // index in Layer.conns; -1 when not in the table
+	id    uint64
+	hasID bool
+	state State
+	tcb   TCB
+
+	passive    bool // reached SYN-RECEIVED from LISTEN (MUST-11)
+	queued     bool // in ln's accept queue (established, not accepted)
+	userClosed bool // the user called Close: nobody will read (orphan)
+	finQueued  bool // CLOSE given: FIN follows the queued data
+	finSent    bool // our FIN has been sent (it occupies SND.NXT-1 once sent)
+	finRcvd    bool // the peer's FIN has been consumed
+	finHeld    bool // a FIN arrived beyond a hole
+	finHeldSeq seqnum.Value
+	ackNow     bool // an ACK is owed; sent (or piggybacked) at the end of processing
+	err        error
+	pending    sock.Readiness
+
+	sndShift, rcvShift uint8 // window scale shifts (RFC 7323); zero unless both sides sent WS
+	sndMSS             int   // effective send MSS (MUST-15, MUST-16)
+	maxSndWnd          uint32
+	sndBufSeq          seqnum.Value // sequence number of snd's first octet
+	rcvEdge            seqnum.Value // RCV.NXT + RCV.WND as last advertised; never moves left
+	snd                sndBuf
+	rcv                rcvBuf
+
+	// Retransmission (RFC 6298) and congestion control (RFC 5681).
+	rto, srtt, rttvar time.Duration
+	hasRTT            bool
+	rttValid          bool // a segment is being timed (Karn: never a retransmitted one)
+	rttSeq            seqnum.Value
+	rttAt             time.Time
+	rtxAt             time.Time // retransmission / persist deadline; zero = stopped
+	retries           int
+	rtxNxt            seqnum.Value // go-back-N cursor after a timeout
+	persist           bool         // rtxAt is the persist timer (zero window, nothing in flight)
+	forceOne          bool         // send one octet even into a zero window (probe)
+	cwnd, ssthresh    uint32
+	dupAcks           int
+	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
+}
+
+// SetID sets the user id passed to Output.Notify for this connection.
+func (c *Conn) SetID(id uint64) { c.id, c.hasID = id, true }
+
+// State returns the connection's RFC 9293 state.
+func (c *Conn) State() State { return c.state }
+
+// TCB returns a copy of the connection's sequence variables.
+func (c *Conn) TCB() TCB {
+	t := c.tcb
+	t.RcvWnd = c.rcvWnd()
+	return t
+}
+
+// Err returns the error that ended the connection (sock.ErrReset, ErrRefused,
+// ErrTimeout), or nil.
+func (c *Conn) Err() error { return c.err }
+
+// Endpoints returns the local and remote address and port.
+func (c *Conn) Endpoints() (local wire.Addr, lport uint16, remote wire.Addr, rport uint16) {
+	return c.key.laddr, c.key.lport, c.key.raddr, c.key.rport
+}
+
+// Send copies as much of b as fits into the send buffer (RFC 9293 §3.10.2).
+// It returns sock.ErrWouldBlock when the buffer is full and sock.ErrClosing
+// after CloseWrite.
+func (c *Conn) Send(now time.Time, b []byte) (int, error) {
+	s := c.l.userCall(now)
+	s.buf = b
+	c.l.run(c, EvSend, s)
+	c.l.finish(c, now)
+	if s.err != nil {
+		return s.n, fmt.Errorf("tcp send: %w", s.err)
+	}
+	return s.n, nil
+}
+
+// Recv copies received data into b (RFC 9293 §3.10.3). It returns io.EOF once
+// the peer's FIN has been consumed, the error that ended the connection
+// (sock.ErrReset, ErrRefused, ErrTimeout), or sock.ErrWouldBlock.
+func (c *Conn) Recv(now time.Time, b []byte) (int, error) {
+	s := c.l.userCall(now)
+	s.buf = b
+	c.l.run(c, EvReceive, s)
+	c.l.finish(c, now)
+	return s.n, s.err
+}
+
+// CloseWrite is RFC 9293 CLOSE for our direction: a FIN follows the queued
+// data; receiving continues (MAY-1).
+func (c *Conn) CloseWrite(now time.Time) error {
+	s := c.l.userCall(now)
+	c.l.run(c, EvClose, s)
+	c.l.finish(c, now)
+	if s.err != nil {
+		return fmt.Errorf("tcp close write: %w", s.err)
+	}
+	return nil
+}
+
+// Close gives the connection up: CLOSE, and the layer frees it once the
+// closing handshake (or TIME-WAIT) completes. Unread data, or data arriving
+// afterwards, aborts the connection with a RST instead (SHLD-3, as Linux).
+func (c *Conn) Close(now time.Time) error {
+	c.userClosed = true
+	c.hasID = false
+	if c.state == StateClosed {
+		return nil
+	}
+	if c.rcv.unread > 0 || len(c.rcv.ooo) > 0 {
+		return c.Abort(now)
+	}
+	s := c.l.userCall(now)
+	c.l.run(c, EvClose, s)
+	if c.state == StateFinWait2 {
+		c.twAt = now.Add(c.l.cfg.FinWait2Timeout)
+	}
+	c.l.finish(c, now)
+	if s.err != nil {
+		return fmt.Errorf("tcp close: %w", s.err)
+	}
+	return nil
+}
+
+// Abort is RFC 9293 ABORT: a RST to the peer (in synchronized states) and the
+// connection is gone.
+func (c *Conn) Abort(now time.Time) error {
+	s := c.l.userCall(now)
+	c.l.run(c, EvAbort, s)
+	c.l.finish(c, now)
+	if s.err != nil && c.err == nil {
+		return fmt.Errorf("tcp abort: %w", s.err)
+	}
+	return nil
+}
+
+// setState is the one place the state changes.
+func (c *Conn) setState(next State) {
+	prev := c.state
+	if prev == next {
+		return
+	}
+	c.state = next
+	l := c.l
+	switch next {
+	case StateEstablished:
+		l.ctr.Established++
+	case StateClosed:
+		if prev == StateEstablished || prev == StateCloseWait {
+			l.ctr.EstabResets++
+		}
+		l.remove(c)
+	case StateFinWait2:
+		if c.userClosed {
+			c.twAt = l.now.Add(l.cfg.FinWait2Timeout)
+		}
+	}
+	if l.Trace != nil {
+		l.Trace(c, prev, next)
+	}
+}
+
+// rcvWnd returns the window from RCV.NXT to the advertised right edge.
+func (c *Conn) rcvWnd() uint32 {
+	if d := int32(c.rcvEdge - c.tcb.RcvNxt); d > 0 {
+		return uint32(d)
+	}
+	return 0
+}
+
+// notify records readiness to report when the current call finishes.
+func (c *Conn) notify(r sock.Readiness) { c.pending |= r }

@@ -1,0 +1,65 @@
+package tcp
+
+import (
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// guards holds the named predicates of spec/tcp.fsm. They read the TCB and the
+// segment and change nothing.
+var guards = [NumGuards]func(c *Conn, s *segment) bool{
+	GHasSYN:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagSYN != 0 },
+	GHasACK:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagACK != 0 },
+	GHasRST:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagRST != 0 },
+	GHasFIN:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagFIN != 0 },
+	GHasURG:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagURG != 0 },
+	GHasText:       func(c *Conn, s *segment) bool { return len(s.text) > 0 },
+	GSeqAcceptable: seqAcceptable,
+	GSeqIsIrs:      func(c *Conn, s *segment) bool { return s.seq == c.tcb.Irs },
+	// RFC 5961 §3.2: only a RST exactly at RCV.NXT resets.
+	GRstExact: func(c *Conn, s *segment) bool { return s.seq == c.tcb.RcvNxt },
+	// RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT.
+	GAckAcceptable: func(c *Conn, s *segment) bool {
+		return c.tcb.SndUna.LessThan(s.ack) && s.ack.LessThanEq(c.tcb.SndNxt)
+	},
+	// RFC 9293 §3.10.7.4 step 5: SEG.ACK > SND.NXT acknowledges something not yet sent.
+	GAckTooNew: func(c *Conn, s *segment) bool { return s.ack.GreaterThan(c.tcb.SndNxt) },
+	// RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND.
+	GAckTooOld: func(c *Conn, s *segment) bool {
+		return s.ack.LessThan(c.tcb.SndUna - seqnum.Value(c.maxSndWnd))
+	},
+	GOurFinAcked: func(c *Conn, s *segment) bool {
+		return c.finSent && (c.tcb.SndUna == c.tcb.SndNxt || (s.flags&wire.FlagACK != 0 && s.ack == c.tcb.SndNxt))
+	},
+	GFinInOrder: func(c *Conn, s *segment) bool {
+		return s.seq.Add(seqnum.Size(len(s.text))) == c.tcb.RcvNxt
+	},
+	GPassiveOpen: func(c *Conn, s *segment) bool { return c.passive },
+	GBacklogFull: func(c *Conn, s *segment) bool {
+		ln := c.ln
+		return ln == nil || ln.closed || len(ln.embryos)+len(ln.queue) >= ln.backlog
+	},
+	GFinQueued:  func(c *Conn, s *segment) bool { return c.finQueued },
+	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },
+	// RFC 9293 §3.6.1 (MAY-2), without timestamps: the new SYN is beyond
+	// anything the old incarnation received.
+	GSynNewer: func(c *Conn, s *segment) bool { return s.seq.GreaterThan(c.tcb.RcvNxt) },
+}
+
+// seqAcceptable is the segment acceptability test of RFC 9293 §3.10.7.4
+// step 1 (the four cases of SEG.LEN and RCV.WND), on the segment as received.
+func seqAcceptable(c *Conn, s *segment) bool {
+	nxt, wnd := c.tcb.RcvNxt, seqnum.Size(c.rcvWnd())
+	seq := s.origSeq
+	if s.segLen == 0 {
+		if wnd == 0 {
+			return seq == nxt
+		}
+		return seq.InWindow(nxt, wnd)
+	}
+	if wnd == 0 {
+		return false
+	}
+	last := seq.Add(seqnum.Size(s.segLen - 1))
+	return seq.InWindow(nxt, wnd) || last.InWindow(nxt, wnd)
+}

@@ -1,0 +1,225 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// segment is the context of one table run: an arriving segment (after
+// parsing and, from step 1 on, trimming to the window) or a user call.
+type segment struct {
+	now      time.Time
+	src, dst wire.Addr
+	sport    uint16
+	dport    uint16
+	seq      seqnum.Value // SEG.SEQ; after TrimToWindow, that of the first text octet
+	origSeq  seqnum.Value // SEG.SEQ as received
+	ack      seqnum.Value // SEG.ACK
+	segLen   uint32       // SEG.LEN as received (SYN and FIN count)
+	flags    wire.TCPFlags
+	wnd      uint16 // SEG.WND field, unscaled
+	up       uint16 // SEG.UP
+	text     []byte // segment text; trimmed to the window by TrimToWindow
+	opts     wire.TCPOptions
+	reopen   bool // Reopen: hand the segment to the listener after the TCB is gone
+
+	// User calls.
+	buf []byte
+	n   int
+	err error
+}
+
+// run applies event ev to c: the first rule of the (state, event) cell whose
+// conditions all hold performs its actions, moves c to its next state, and its
+// outcome is returned. Drops are counted under the rule's reason.
+func (l *Layer) run(c *Conn, ev Event, s *segment) Outcome {
+	cell := Cells[c.state][ev]
+rules:
+	for i := cell.Start; i < cell.End; i++ {
+		r := &Rules[i]
+		for _, cd := range r.Conds {
+			if guards[cd.Guard](c, s) == cd.Negate {
+				continue rules
+			}
+		}
+		l.ctr.RuleHits[i]++
+		for _, a := range r.Actions {
+			actions[a](c, s)
+		}
+		c.setState(r.Next)
+		if r.Outcome == OutDrop {
+			l.ctr.Drops[r.Reason]++
+		}
+		return r.Outcome
+	}
+	// Unreachable: spec.Check proves every cell ends in an unconditional rule.
+	l.ctr.Drops[ReasonNone]++
+	return OutDrop
+}
+
+// unsynchronized reports whether SEGMENT ARRIVES starts at SegPre in st
+// (RFC 9293 §3.10.7.1-3: CLOSED, LISTEN, SYN-SENT).
+func unsynchronized(st State) bool {
+	return st == StateClosed || st == StateListen || st == StateSynSent
+}
+
+// segmentArrives runs the SEGMENT ARRIVES pipeline (RFC 9293 §3.10.7) on c.
+func (l *Layer) segmentArrives(c *Conn, s *segment) {
+	ev := EvSegSeq
+	if unsynchronized(c.state) {
+		ev = EvSegPre
+	}
+	for {
+		if l.run(c, ev, s) != OutContinue {
+			break
+		}
+		switch ev {
+		case EvSegPre:
+			ev = EvSegUrg // §3.10.7.3 step 4: "continue processing at the sixth step"
+		case EvSegFin:
+			return
+		default:
+			ev++
+		}
+	}
+	// A FIN held beyond a hole is processed once the hole fills (step 8).
+	if c.finHeld && !c.finRcvd && c.tcb.RcvNxt == c.finHeldSeq && !unsynchronized(c.state) {
+		c.finHeld = false
+		f := segment{now: s.now, seq: c.finHeldSeq, origSeq: c.finHeldSeq, ack: c.tcb.SndUna, segLen: 1, flags: wire.FlagFIN | wire.FlagACK}
+		l.run(c, EvSegFin, &f)
+	}
+}
+
+// Input processes one received TCP segment (header and payload; may exceed
+// the MSS). csumOK says the checksum was already verified (or is pending from
+// a local sender's offload); otherwise Input verifies it (MUST-3).
+func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool) {
+	l.now = now
+	l.ctr.SegsIn++
+	t, err := wire.ParseTCP(seg)
+	if err != nil {
+		l.ctr.Drops[DropMalformed]++
+		return
+	}
+	if !csumOK && !wire.TCPChecksumValid(seg, src, dst) {
+		l.ctr.Drops[DropChecksum]++
+		return
+	}
+	if t.Validate() != nil || t.SrcPort() == 0 || t.DstPort() == 0 {
+		l.ctr.Drops[DropMalformed]++
+		return
+	}
+	s := &l.seg
+	*s = segment{
+		now:     now,
+		src:     src,
+		dst:     dst,
+		sport:   t.SrcPort(),
+		dport:   t.DstPort(),
+		seq:     seqnum.Value(t.Seq()),
+		origSeq: seqnum.Value(t.Seq()),
+		ack:     seqnum.Value(t.Ack()),
+		segLen:  uint32(t.SegLen()),
+		flags:   t.Flags(),
+		wnd:     t.Window(),
+		up:      t.Urgent(),
+		text:    t.Payload(),
+	}
+	if wire.ParseTCPOptions(t.Options(), &s.opts) != nil { // MUST-7
+		l.ctr.Drops[DropMalformed]++
+		return
+	}
+	// MUST-57, MUST-63: no connection from or to a broadcast or multicast address.
+	if src.IsMulticast() || src.IsLimitedBroadcast() || src.IsUnspecified() || dst.IsMulticast() || dst.IsLimitedBroadcast() {
+		l.ctr.Drops[DropBadAddress]++
+		return
+	}
+	l.dispatch(now, s)
+}
+
+// dispatch finds the TCB for s: a connection, else a listener, else CLOSED.
+func (l *Layer) dispatch(now time.Time, s *segment) {
+	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
+		l.segmentArrives(c, s)
+		l.finish(c, now)
+		if s.reopen {
+			s.reopen = false
+			if ln := l.listener(s.dst, s.dport); ln != nil {
+				l.listenInput(now, ln, s)
+			}
+		}
+		return
+	}
+	if ln := l.listener(s.dst, s.dport); ln != nil {
+		l.listenInput(now, ln, s)
+		return
+	}
+	c := &l.scratch
+	l.initConn(c)
+	c.key = connKey{s.dst, s.src, s.dport, s.sport}
+	l.segmentArrives(c, s)
+}
+
+// listener returns the listener for (addr, port), exact address first.
+func (l *Layer) listener(addr wire.Addr, port uint16) *Listener {
+	if ln := l.listeners[listenKey{addr, port}]; ln != nil {
+		return ln
+	}
+	return l.listeners[listenKey{wire.Addr{}, port}]
+}
+
+// listenInput runs SEGMENT ARRIVES in LISTEN on a copy of the listener's TCB
+// with the foreign socket filled in (RFC 9293 §3.10.7.2). If the copy reaches
+// SYN-RECEIVED it becomes a new connection.
+func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
+	if s.flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) == wire.FlagSYN && len(l.conns) >= l.cfg.MaxConns {
+		l.ctr.Drops[DropTooManyConns]++
+		return
+	}
+	c := &l.scratch
+	l.initConn(c)
+	c.state = StateListen
+	c.key = connKey{s.dst, s.src, s.dport, s.sport}
+	c.ln = ln
+	c.passive = true
+	l.segmentArrives(c, s)
+	if c.state != StateSynReceived {
+		return
+	}
+	nc := new(Conn)
+	*nc = *c
+	nc.rcv.ooo = nil
+	l.insert(nc)
+	ln.embryos = append(ln.embryos, nc)
+	l.ctr.PassiveOpens++
+	l.finish(nc, now)
+}
+
+// Poll fires the timers that are due at now.
+func (l *Layer) Poll(now time.Time) {
+	l.now = now
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		c.poll(now)
+		l.finish(c, now)
+	}
+}
+
+// NextDeadline returns the earliest pending timer, or the zero time. It scans
+// every connection: simple and O(connections); a timer wheel can replace it.
+func (l *Layer) NextDeadline() time.Time {
+	var d time.Time
+	for _, c := range l.conns {
+		for _, t := range [2]time.Time{c.rtxAt, c.twAt} {
+			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+				d = t
+			}
+		}
+	}
+	return d
+}

@@ -1,0 +1,299 @@
+package tcp
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// Output is how the layer hands segments and readiness changes to the stack.
+type Output interface {
+	// SendSegment sends one TCP segment (header and payload, checksum filled)
+	// from src to dst. seg is valid only during the call.
+	SendSegment(src, dst wire.Addr, seg []byte)
+	// Notify reports a readiness change on the socket with user id.
+	Notify(id uint64, ev sock.Readiness)
+}
+
+// Counters are the layer's named counters, as in netstat -s.
+type Counters struct {
+	Drops           [NumReasons]uint64 // segments discarded, by reason
+	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
+	SegsIn          uint64             // segments given to Input
+	SegsOut         uint64             // segments sent
+	RstsSent        uint64             // RST segments sent
+	Retransmits     uint64             // segments retransmitted (timeout or fast)
+	FastRetransmits uint64             // retransmissions on three duplicate ACKs
+	Timeouts        uint64             // retransmission timer expiries
+	ActiveOpens     uint64             // Connect calls that sent a SYN
+	PassiveOpens    uint64             // SYNs that created an embryonic connection
+	Established     uint64             // transitions into ESTABLISHED
+	EstabResets     uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
+	OOOSegs         uint64             // segments held out of order
+	OOODrops        uint64             // out-of-order segments dropped: range table full
+	Conns           uint64             // connections in the table now
+}
+
+type listenKey struct {
+	addr wire.Addr
+	port uint16
+}
+
+// Layer is the TCP layer of one stack: the connection and listener tables,
+// the timers and the counters. It is not safe for concurrent use.
+type Layer struct {
+	cfg       Config
+	out       Output
+	rng       *rand.Rand
+	secret    [2]uint64 // ISN key (RFC 9293 §3.4.1, MUST-9)
+	now       time.Time
+	conns     []*Conn
+	demux     map[connKey]*Conn
+	listeners map[listenKey]*Listener
+	ctr       Counters
+	seg       segment // the segment being processed (reused)
+	user      segment // context of the user call being processed (reused)
+	scratch   Conn    // TCB for CLOSED replies and LISTEN processing
+	obuf      []byte  // output scratch: one segment
+	hdr       wire.TCPHeader
+	nextEph   uint16
+
+	// Trace, when set, is called on every state change (tests, tracing).
+	Trace func(c *Conn, from, to State)
+}
+
+// NewLayer returns a TCP layer sending through out. rng supplies the ISN
+// secret and ephemeral ports.
+func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
+	cfg = cfg.withDefaults()
+	l := &Layer{
+		cfg:       cfg,
+		out:       out,
+		rng:       rng,
+		demux:     make(map[connKey]*Conn),
+		listeners: make(map[listenKey]*Listener),
+		obuf:      make([]byte, wire.TCPMaxHeaderLen+0xffff),
+	}
+	l.secret = [2]uint64{rng.Uint64(), rng.Uint64()}
+	l.nextEph = uint16(ephFirst + rng.IntN(ephLast-ephFirst+1))
+	return l
+}
+
+// Counters returns the layer's counters (live; read them, do not keep writing).
+func (l *Layer) Counters() *Counters {
+	l.ctr.Conns = uint64(len(l.conns))
+	return &l.ctr
+}
+
+// Listener is a passive OPEN: a TCB in LISTEN, its embryonic connections
+// (SYN-RECEIVED) and its accept queue. Both are bounded by the backlog.
+type Listener struct {
+	l       *Layer
+	tcb     Conn // the LISTEN-state TCB the table runs on
+	key     listenKey
+	id      uint64
+	backlog int
+	embryos []*Conn
+	queue   []*Conn
+	closed  bool
+}
+
+// Listen opens a listener on (local, port); a zero local accepts any local
+// address (RFC 9293 §3.10.1 passive OPEN). backlog <= 0 takes the default.
+func (l *Layer) Listen(now time.Time, local wire.Addr, port uint16, backlog int, id uint64) (*Listener, error) {
+	l.now = now
+	if port == 0 {
+		return nil, fmt.Errorf("tcp listen: port 0: %w", sock.ErrNotExist)
+	}
+	k := listenKey{local, port}
+	if _, ok := l.listeners[k]; ok {
+		return nil, fmt.Errorf("tcp listen %v:%d: %w", local, port, sock.ErrExists)
+	}
+	if backlog <= 0 {
+		backlog = l.cfg.Backlog
+	}
+	ln := &Listener{l: l, key: k, id: id, backlog: backlog}
+	l.initConn(&ln.tcb)
+	ln.tcb.key = connKey{laddr: local, lport: port}
+	s := l.userCall(now)
+	l.run(&ln.tcb, EvOpenPassive, s)
+	if s.err != nil {
+		return nil, fmt.Errorf("tcp listen: %w", s.err)
+	}
+	l.listeners[k] = ln
+	return ln, nil
+}
+
+// Accept returns the oldest established connection, or sock.ErrWouldBlock.
+func (ln *Listener) Accept(now time.Time) (*Conn, error) {
+	if ln.closed {
+		return nil, fmt.Errorf("tcp accept: %w", sock.ErrNotExist)
+	}
+	if len(ln.queue) == 0 {
+		return nil, sock.ErrWouldBlock
+	}
+	c := ln.queue[0]
+	n := copy(ln.queue, ln.queue[1:])
+	ln.queue[n] = nil
+	ln.queue = ln.queue[:n]
+	c.ln, c.queued = nil, false
+	return c, nil
+}
+
+// Close closes the listener; connections not yet accepted are reset, so none
+// is left behind (RFC 9293 §3.10.4 CLOSE in LISTEN).
+func (ln *Listener) Close(now time.Time) {
+	if ln.closed {
+		return
+	}
+	l := ln.l
+	l.now = now
+	ln.closed = true
+	delete(l.listeners, ln.key)
+	for len(ln.embryos) > 0 {
+		c := ln.embryos[len(ln.embryos)-1]
+		c.userClosed = true
+		c.Abort(now)
+		ln.detach(c)
+	}
+	for len(ln.queue) > 0 {
+		c := ln.queue[len(ln.queue)-1]
+		c.userClosed = true
+		c.Abort(now)
+		ln.detach(c)
+	}
+	l.run(&ln.tcb, EvClose, l.userCall(now))
+}
+
+// Addr returns the listener's local address and port.
+func (ln *Listener) Addr() (wire.Addr, uint16) { return ln.key.addr, ln.key.port }
+
+// detach removes c from the listener's embryo list or accept queue.
+func (ln *Listener) detach(c *Conn) {
+	rm := func(q []*Conn) []*Conn {
+		for i, x := range q {
+			if x == c {
+				copy(q[i:], q[i+1:])
+				q[len(q)-1] = nil
+				return q[:len(q)-1]
+			}
+		}
+		return q
+	}
+	ln.embryos = rm(ln.embryos)
+	ln.queue = rm(ln.queue)
+	c.ln, c.queued = nil, false
+}
+
+// Ephemeral port range (RFC 6335 §6).
+const (
+	ephFirst = 49152
+	ephLast  = 65535
+)
+
+// Connect is an active OPEN from (local, lport) to (remote, rport); lport 0
+// picks an ephemeral port. The SYN is sent at once; the connection completes
+// asynchronously (Connected readiness, or an error from Recv).
+func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wire.Addr, rport uint16, id uint64) (*Conn, error) {
+	l.now = now
+	switch {
+	case remote.IsUnspecified() || remote.IsMulticast() || remote.IsLimitedBroadcast() || rport == 0:
+		return nil, fmt.Errorf("tcp connect %v:%d: invalid remote address: %w", remote, rport, sock.ErrNotExist) // MUST-46
+	case local.IsUnspecified():
+		return nil, fmt.Errorf("tcp connect: local address required: %w", sock.ErrNotExist)
+	case len(l.conns) >= l.cfg.MaxConns:
+		return nil, fmt.Errorf("tcp connect: %w", sock.ErrLimit)
+	}
+	k := connKey{laddr: local, raddr: remote, lport: lport, rport: rport}
+	if lport == 0 {
+		found := false
+		for range ephLast - ephFirst + 1 {
+			k.lport = l.nextEph
+			l.nextEph++
+			if l.nextEph < ephFirst {
+				l.nextEph = ephFirst
+			}
+			if _, used := l.demux[k]; !used {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("tcp connect: %w", sock.ErrNoPorts)
+		}
+	} else if _, used := l.demux[k]; used {
+		return nil, fmt.Errorf("tcp connect %v:%d: %w", local, lport, sock.ErrExists)
+	}
+	c := new(Conn)
+	l.initConn(c)
+	c.key = k
+	c.SetID(id)
+	l.insert(c)
+	s := l.userCall(now)
+	l.run(c, EvOpenActive, s)
+	l.ctr.ActiveOpens++
+	l.finish(c, now)
+	if s.err != nil {
+		return nil, fmt.Errorf("tcp connect: %w", s.err)
+	}
+	return c, nil
+}
+
+// initConn prepares a fresh TCB in CLOSED with the layer's settings.
+func (l *Layer) initConn(c *Conn) {
+	*c = Conn{l: l, idx: -1}
+	c.snd.size = l.cfg.SendBuf
+	c.rcvShift = wscaleFor(l.cfg.RecvBuf)
+	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
+	c.sndMSS = 536 // MUST-15 until the peer's MSS option says otherwise
+	c.rto = l.cfg.RTOInitial
+	c.ssthresh = 1 << 30
+}
+
+// insert adds c to the connection table.
+func (l *Layer) insert(c *Conn) {
+	c.idx = len(l.conns)
+	l.conns = append(l.conns, c)
+	l.demux[c.key] = c
+}
+
+// remove takes c out of the connection table (it reached CLOSED).
+func (l *Layer) remove(c *Conn) {
+	if c.idx < 0 {
+		return
+	}
+	last := len(l.conns) - 1
+	l.conns[c.idx] = l.conns[last]
+	l.conns[c.idx].idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	c.idx = -1
+	if l.demux[c.key] == c {
+		delete(l.demux, c.key)
+	}
+	if c.ln != nil {
+		c.ln.detach(c)
+	}
+}
+
+// userCall resets and returns the context for one user call.
+func (l *Layer) userCall(now time.Time) *segment {
+	l.now = now
+	l.user = segment{now: now}
+	return &l.user
+}
+
+// finish ends a top-level call on c: send what is owed, report readiness.
+func (l *Layer) finish(c *Conn, now time.Time) {
+	c.output(now)
+	if c.pending != 0 {
+		if c.hasID {
+			l.out.Notify(c.id, c.pending)
+		}
+		c.pending = 0
+	}
+}
+

@@ -1,0 +1,223 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// sendsData reports whether output may send data, FIN or retransmissions in
+// st: the synchronized states in which our side is not yet fully acknowledged.
+func sendsData(st State) bool {
+	switch st {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
+		return true
+	}
+	return false
+}
+
+// sendSyn sends our SYN (or SYN,ACK when ack) <SEQ=ISS> for the first time
+// (RFC 9293 §3.10.1, §3.10.7.2) and starts the retransmission timer.
+func (c *Conn) sendSyn(now time.Time, ack bool) {
+	c.emitSyn(ack)
+	if c.tcb.SndNxt == c.tcb.Iss {
+		c.tcb.SndNxt = c.tcb.Iss + 1
+	}
+	if c.rtxAt.IsZero() {
+		c.rtxAt = now.Add(c.rto)
+	}
+	if !c.rttValid {
+		c.rttValid, c.rttSeq, c.rttAt = true, c.tcb.Iss, now
+	}
+}
+
+// emitSyn builds and sends SYN or SYN,ACK with our MSS (MUST-14) and window
+// scale (RFC 7323 §2.2: in a SYN,ACK only if the peer's SYN carried it).
+func (c *Conn) emitSyn(ack bool) {
+	h := &c.l.hdr
+	*h = wire.TCPHeader{Flags: wire.FlagSYN}
+	h.Opts.MSS, h.Opts.HasMSS = c.l.cfg.MSS, true
+	if !ack || c.sndShift != 0 || c.rcvShift != 0 {
+		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBuf), true
+	}
+	if ack {
+		h.Flags |= wire.FlagACK
+	}
+	c.emit(c.tcb.Iss, 0)
+}
+
+// emit sends one segment from c: header in c.l.hdr (flags and options set by
+// the caller), seq, and n octets of the send buffer starting at seq.
+func (c *Conn) emit(seq seqnum.Value, n int) {
+	l := c.l
+	h := &l.hdr
+	t := &c.tcb
+	h.SrcPort, h.DstPort = c.key.lport, c.key.rport
+	h.Seq = uint32(seq)
+	if h.Flags&wire.FlagACK != 0 {
+		h.Ack = uint32(t.RcvNxt)
+	}
+	h.Window = c.windowField(h.Flags&wire.FlagSYN != 0)
+	hl := h.Put(l.obuf)
+	if n > 0 {
+		p1, p2 := c.snd.peek(int(seq-c.sndBufSeq), n)
+		copy(l.obuf[hl+copy(l.obuf[hl:], p1):], p2)
+	}
+	seg := l.obuf[:hl+n]
+	wire.SetTCPChecksum(seg, c.key.laddr, c.key.raddr)
+	l.ctr.SegsOut++
+	if h.Flags&wire.FlagRST != 0 {
+		l.ctr.RstsSent++
+	}
+	l.out.SendSegment(c.key.laddr, c.key.raddr, seg)
+	if h.Flags&wire.FlagACK != 0 {
+		c.ackNow = false
+	}
+}
+
+// windowField returns the window to advertise, in the header's units, and
+// moves the right edge: free buffer space, but never less than already
+// promised (RFC 9293 §3.8.6, SHLD-14); rounded up to the scale unit so that
+// scaling never retracts the edge (RFC 7323 §2.4).
+func (c *Conn) windowField(syn bool) uint16 {
+	nxt := c.tcb.RcvNxt
+	w := uint32(max(c.rcvFree(), 0))
+	w = max(w, c.rcvWnd())
+	if syn {
+		w = min(w, 0xffff)
+		if c.state != StateSynSent && c.state != StateClosed {
+			c.rcvEdge = seqnum.Max(c.rcvEdge, nxt.Add(seqnum.Size(w)))
+		}
+		return uint16(w)
+	}
+	unit := uint32(1) << c.rcvShift
+	f := min((w+unit-1)>>c.rcvShift, 0xffff)
+	c.rcvEdge = seqnum.Max(c.rcvEdge, nxt.Add(seqnum.Size(f<<c.rcvShift)))
+	return uint16(f)
+}
+
+// rcvFree returns the receive buffer space not taken by unread data.
+func (c *Conn) rcvFree() int { return c.l.cfg.RecvBuf - c.rcv.unread }
+
+// sendRst sends a RST for the 4-tuple k (R1, R2 and ABORT forms).
+func (l *Layer) sendRst(k connKey, seq, ack seqnum.Value, flags wire.TCPFlags) {
+	h := &l.hdr
+	*h = wire.TCPHeader{SrcPort: k.lport, DstPort: k.rport, Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
+	hl := h.Put(l.obuf)
+	seg := l.obuf[:hl]
+	wire.SetTCPChecksum(seg, k.laddr, k.raddr)
+	l.ctr.SegsOut++
+	l.ctr.RstsSent++
+	l.out.SendSegment(k.laddr, k.raddr, seg)
+}
+
+// output sends what the connection may send now (RFC 9293 §3.7, §3.8): first
+// retransmissions from the go-back-N cursor, then new data, each segment at
+// most the send MSS and inside min(SND.WND, cwnd); the FIN after the last
+// octet once CLOSE was given; and finally any ACK still owed.
+func (c *Conn) output(now time.Time) {
+	if sendsData(c.state) {
+		c.sendData(now)
+	}
+	if c.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
+		h := &c.l.hdr
+		*h = wire.TCPHeader{Flags: wire.FlagACK}
+		c.emit(c.tcb.SndNxt, 0)
+	}
+}
+
+func (c *Conn) sendData(now time.Time) {
+	t := &c.tcb
+	for {
+		seq, rtx := t.SndNxt, false
+		if c.rtxNxt.LessThan(t.SndNxt) {
+			seq, rtx = c.rtxNxt, true
+		}
+		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+		avail := 0
+		if seq.LessThan(dataEnd) {
+			avail = int(dataEnd - seq)
+		}
+		limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, c.cwnd)))
+		room := 0
+		if seq.LessThan(limit) {
+			room = int(limit - seq)
+		}
+		n := min(avail, room, c.sndMSS)
+		if n == 0 && avail > 0 && c.forceOne {
+			n = 1 // window probe (RFC 9293 §3.8.6.1)
+		}
+		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent)
+		if n == 0 && !fin {
+			if avail > 0 && t.SndWnd == 0 && t.SndUna == t.SndNxt && c.rtxAt.IsZero() {
+				c.persist = true // MUST-36: probe the zero window after one RTO
+				c.rtxAt = now.Add(c.rto)
+			}
+			return
+		}
+		// Sender SWS avoidance (RFC 9293 §3.8.6.2.1, MUST-38): with data in
+		// flight, wait rather than send a runt the window cut short.
+		if !rtx && !fin && n < c.sndMSS && n < avail && t.SndUna != t.SndNxt && !c.forceOne {
+			return
+		}
+		h := &c.l.hdr
+		*h = wire.TCPHeader{Flags: wire.FlagACK}
+		if fin {
+			h.Flags |= wire.FlagFIN
+		}
+		if n > 0 && seq.Add(seqnum.Size(n)) == dataEnd {
+			h.Flags |= wire.FlagPSH // MUST-61
+		}
+		c.emit(seq, n)
+		c.forceOne = false
+		end := seq.Add(seqnum.Size(n))
+		if fin {
+			end++
+		}
+		if rtx {
+			c.rtxNxt = end
+			c.l.ctr.Retransmits++
+		} else {
+			if !c.rttValid {
+				c.rttValid, c.rttSeq, c.rttAt = true, seq, now
+			}
+			t.SndNxt = end
+			c.rtxNxt = end
+			if fin {
+				c.finSent = true
+			}
+		}
+		if c.rtxAt.IsZero() || c.persist {
+			c.persist = false
+			c.rtxAt = now.Add(c.rto)
+		}
+	}
+}
+
+// fastRetransmit resends the segment at SND.UNA on the third duplicate ACK
+// and halves the congestion window (RFC 5681 §3.2).
+func (c *Conn) fastRetransmit(now time.Time) {
+	t := &c.tcb
+	flight := uint32(t.SndNxt - t.SndUna)
+	c.ssthresh = max(flight/2, uint32(2*c.sndMSS))
+	c.cwnd = c.ssthresh
+	c.rttValid = false
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+	n := 0
+	if t.SndUna.LessThan(dataEnd) {
+		n = min(int(dataEnd-t.SndUna), c.sndMSS)
+	}
+	h := &c.l.hdr
+	*h = wire.TCPHeader{Flags: wire.FlagACK}
+	if c.finSent && t.SndUna.Add(seqnum.Size(n)) == dataEnd {
+		h.Flags |= wire.FlagFIN
+	}
+	if n == 0 && h.Flags&wire.FlagFIN == 0 {
+		return
+	}
+	c.emit(t.SndUna, n)
+	c.l.ctr.Retransmits++
+	c.l.ctr.FastRetransmits++
+	c.rtxAt = now.Add(c.rto)
+}

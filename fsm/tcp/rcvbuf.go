@@ -1,0 +1,107 @@
+package tcp
+
+import "github.com/netspec/netspec/fsm/seqnum"
+
+// maxOOO bounds the out-of-order ranges a connection holds (SHLD-31); a
+// segment that would need another range is dropped and counted.
+const maxOOO = 32
+
+// seqRange is a half-open range [start, end) of sequence space.
+type seqRange struct{ start, end seqnum.Value }
+
+// rcvBuf is the receive buffer: a ring whose first unread octet has sequence
+// number RCV.NXT - unread. In-order octets occupy [0, unread); octets that
+// arrived early are written at their place beyond that and remembered as
+// ranges in ooo until the hole before them fills (RFC 9293 §3.10.7.4 step 7,
+// SHLD-31). Nothing is copied when a hole fills.
+type rcvBuf struct {
+	buf    []byte
+	size   int // ring capacity: the buffer limit plus one window-scale unit of slack
+	head   int // ring index of the first unread octet
+	unread int // in-order octets not yet read by the user
+	ooo    []seqRange
+	oooArr [maxOOO]seqRange
+}
+
+// writeAt stores p at offset off from the first unread octet.
+func (b *rcvBuf) writeAt(off int, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if b.buf == nil {
+		b.buf = make([]byte, b.size)
+	}
+	start := (b.head + off) % b.size
+	c := copy(b.buf[start:], p)
+	copy(b.buf, p[c:])
+}
+
+// read moves up to len(p) in-order octets to p.
+func (b *rcvBuf) read(p []byte) int {
+	n := min(len(p), b.unread)
+	if n == 0 {
+		return 0
+	}
+	c := copy(p[:n], b.buf[b.head:min(b.head+n, b.size)])
+	copy(p[c:n], b.buf)
+	b.head = (b.head + n) % b.size
+	b.unread -= n
+	if b.unread == 0 && len(b.ooo) == 0 {
+		b.head = 0
+	}
+	return n
+}
+
+// addOOO records [start, end) as held, merging with neighbours; false means
+// the range table is full and the octets must be dropped.
+func (b *rcvBuf) addOOO(start, end seqnum.Value) bool {
+	if b.ooo == nil {
+		b.ooo = b.oooArr[:0]
+	}
+	i := 0
+	for i < len(b.ooo) && b.ooo[i].end.LessThan(start) {
+		i++
+	}
+	// Ranges from i on end at or after start; merge every one that touches.
+	j := i
+	for j < len(b.ooo) && b.ooo[j].start.LessThanEq(end) {
+		start = seqnum.Min(start, b.ooo[j].start)
+		end = seqnum.Max(end, b.ooo[j].end)
+		j++
+	}
+	if i == j {
+		if len(b.ooo) == maxOOO {
+			return false
+		}
+		b.ooo = b.ooo[:len(b.ooo)+1]
+		copy(b.ooo[i+1:], b.ooo[i:])
+	} else if j > i+1 {
+		n := copy(b.ooo[i+1:], b.ooo[j:])
+		b.ooo = b.ooo[:i+1+n]
+	}
+	b.ooo[i] = seqRange{start, end}
+	return true
+}
+
+// advance pops held ranges that now touch nxt and returns the new RCV.NXT.
+func (b *rcvBuf) advance(nxt seqnum.Value) seqnum.Value {
+	k := 0
+	for k < len(b.ooo) && b.ooo[k].start.LessThanEq(nxt) {
+		if nxt.LessThan(b.ooo[k].end) {
+			b.unread += int(b.ooo[k].end.Sub(nxt))
+			nxt = b.ooo[k].end
+		}
+		k++
+	}
+	if k > 0 {
+		n := copy(b.ooo, b.ooo[k:])
+		b.ooo = b.ooo[:n]
+	}
+	return nxt
+}
+
+// reset discards everything (RFC 9293 "flush queues").
+func (b *rcvBuf) reset() {
+	b.head, b.unread = 0, 0
+	b.ooo = b.ooo[:0]
+}

@@ -1,0 +1,56 @@
+package tcp
+
+import (
+	"time"
+)
+
+var zeroTime time.Time
+
+// rttSample folds one round-trip measurement into SRTT and RTTVAR and
+// recomputes the RTO (RFC 6298 §2.2-2.4, K = 4, G = 1 ms), clamped to
+// [RTOMin, RTOMax]. A new sample also ends any backoff.
+func (c *Conn) rttSample(r time.Duration) {
+	if r < 0 {
+		return
+	}
+	if !c.hasRTT {
+		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
+	} else {
+		d := c.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		c.rttvar = (3*c.rttvar + d) / 4
+		c.srtt = (7*c.srtt + r) / 8
+	}
+	rto := c.srtt + max(time.Millisecond, 4*c.rttvar)
+	c.rto = min(max(rto, c.l.cfg.RTOMin), c.l.cfg.RTOMax)
+}
+
+// RTO returns the current retransmission timeout (with backoff).
+func (c *Conn) RTO() time.Duration { return c.rto }
+
+// poll fires c's due timers as table events (RFC 9293 §3.10.8).
+func (c *Conn) poll(now time.Time) {
+	l := c.l
+	if !c.twAt.IsZero() && !now.Before(c.twAt) {
+		c.twAt = zeroTime
+		ev := EvTimeoutTimeWait
+		if c.state == StateFinWait2 {
+			ev = EvTimeoutFinWait2
+		}
+		l.run(c, ev, l.userCall(now))
+	}
+	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+		limit := l.cfg.MaxRetries
+		if c.state == StateSynSent || c.state == StateSynReceived {
+			limit = l.cfg.SynRetries
+		}
+		if c.retries >= limit && !c.persist {
+			c.rtxAt = zeroTime
+			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
+			return
+		}
+		l.run(c, EvTimeoutRtx, l.userCall(now))
+	}
+}
