@@ -45,7 +45,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	AQueueFin: func(c *Conn, s *segment) {
 		c.finQueued = true
 	},
-	ARecvData:   recvData,
+	ARecvData: recvData,
 	AQueueAccept: func(c *Conn, s *segment) {
 		ln := c.ln
 		if ln == nil {
@@ -84,7 +84,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		c.finHeld = true
 		c.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
 	},
-	AFailExists:   func(c *Conn, s *segment) { s.err = sock.ErrExists },
+	AFailExists: func(c *Conn, s *segment) { s.err = sock.ErrExists },
 	AFailNotExist: func(c *Conn, s *segment) {
 		s.err = sock.ErrNotExist
 		if c.err != nil {

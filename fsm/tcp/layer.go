@@ -296,4 +296,3 @@ func (l *Layer) finish(c *Conn, now time.Time) {
 		c.pending = 0
 	}
 }
-
