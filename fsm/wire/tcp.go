@@ -221,3 +221,12 @@ func (t TCP) Header() (TCPHeader, error) {
 	err := ParseTCPOptions(t.Options(), &h.Opts)
 	return h, err
 }
+
+// SetTCPPartialChecksum stores in seg's checksum field the folded, not
+// complemented, pseudo-header sum for a segment of len(seg) bytes. This is what
+// a NIC or kernel finishing the checksum expects (virtio-net
+// VIRTIO_NET_HDR_F_NEEDS_CSUM, Linux CHECKSUM_PARTIAL): it sums the segment
+// from the TCP header on, including this field, and stores the complement.
+func SetTCPPartialChecksum(seg []byte, src, dst Addr) {
+	binary.BigEndian.PutUint16(seg[tcpCsum:], Fold(PseudoHeaderSum(src, dst, ProtoTCP, len(seg))))
+}

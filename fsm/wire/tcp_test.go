@@ -212,3 +212,21 @@ func TestParseTCPOptionsMaxSACK(t *testing.T) {
 		t.Fatalf("got %+v", o)
 	}
 }
+
+// TestTCPPartialChecksum: finishing a partial checksum the way a NIC does
+// (complemented sum over the segment, partial field included) yields the same
+// value as SetTCPChecksum.
+func TestTCPPartialChecksum(t *testing.T) {
+	_, ip := parseFrame(t, capData)
+	seg := append([]byte(nil), ip.Payload()...)
+	want := TCP(seg).Checksum()
+	SetTCPPartialChecksum(seg, ip.Src(), ip.Dst())
+	if TCP(seg).Checksum() == want {
+		t.Fatal("partial checksum equals the final one; test vector is degenerate")
+	}
+	final := Checksum(seg, 0)
+	seg[16], seg[17] = byte(final>>8), byte(final)
+	if TCP(seg).Checksum() != want || !TCPChecksumValid(seg, ip.Src(), ip.Dst()) {
+		t.Fatalf("finished checksum %#04x, want %#04x", TCP(seg).Checksum(), want)
+	}
+}
