@@ -58,6 +58,9 @@ func packet(src, dst wire.Addr, proto uint8, payload []byte, opts []byte, mod fu
 }
 
 func recsum(b []byte) {
+	if len(b) == 0 {
+		return
+	}
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < 20 || ihl > len(b) {
 		return
