@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,7 +79,30 @@ func (l *Lab) up() error {
 			return err
 		}
 	}
-	return nil
+	if err := waitOperational(cli, ClientIface); err != nil {
+		return err
+	}
+	return waitOperational(srv, ServerIface)
+}
+
+// waitOperational waits until the link is operationally up and has its real
+// qdisc. The kernel activates a link asynchronously (linkwatch, up to a second
+// after carrier-on); until then the "noop" qdisc silently discards every
+// frame sent, which would make the first frames of a test vanish.
+func waitOperational(ns, iface string) error {
+	const limit = 5 * time.Second
+	var last string
+	for start := time.Now(); time.Since(start) < limit; time.Sleep(5 * time.Millisecond) {
+		out, err := output("ip", "-n", ns, "-o", "link", "show", "dev", iface)
+		if err != nil {
+			return err
+		}
+		last = strings.TrimSpace(out)
+		if strings.Contains(last, "state UP") && !strings.Contains(last, "qdisc noop") {
+			return nil
+		}
+	}
+	return fmt.Errorf("lab: %s in %s not operational after %v: %s", iface, ns, limit, last)
 }
 
 // disableIPv6 turns IPv6 off in the calling thread's network namespace
