@@ -5,9 +5,13 @@
 package stack
 
 import (
+	"math/rand/v2"
 	"time"
 
+	"github.com/netspec/netspec/fsm/ip"
+	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -19,80 +23,184 @@ type Readiness = sock.Readiness
 
 // Config configures a Stack.
 type Config struct {
-	MAC       wire.MAC  // our hardware address
-	Addr      wire.Addr // our IPv4 address
-	PrefixLen int       // subnet prefix length (for directed broadcast and on-link checks)
-	Gateway   wire.Addr // next hop for off-link destinations (zero: on-link only)
-	MTU       int       // link MTU (default 1500)
-	Seed      uint64    // seeds the stack's random source (ISNs, ports, IP IDs)
+	MAC        wire.MAC  // our hardware address
+	Addr       wire.Addr // our IPv4 address
+	PrefixLen  int       // subnet prefix length (on-link test, directed broadcast)
+	Gateway    wire.Addr // next hop for off-link destinations (zero: on-link only)
+	MTU        int       // link MTU (default 1500)
+	Seed       uint64    // seeds the stack's random source (ISNs, ports, IP IDs)
+	MaxFDs     int       // descriptor table size (default 65536)
+	MaxOutput  int       // frames queued for the driver before drops (default 8192)
+	HasFCS     bool      // received frames end in an Ethernet FCS (link mode "check")
+	TCP        tcp.Config
+	ARP        link.ARPConfig
+	IP         ip.Config // Addr and PrefixLen are filled from the fields above
+	PingFlood  int       // most ICMP echo replies per second (default 1000; RFC 1122 §3.2.2 rate limit)
+	ICMPErrors int       // most ICMP error messages per second (default 100)
 }
 
 // Stack is one host's network stack. It is not safe for concurrent use.
 type Stack struct {
-	cfg Config
+	cfg    Config
+	now    time.Time
+	rng    *rand.Rand
+	arp    *link.ARP
+	ipRx   *ip.Receiver
+	tcp    *tcp.Layer
+	ipID   uint16
+	mask   wire.Addr // subnet mask from PrefixLen
+	bcast  wire.Addr // subnet-directed broadcast
+	frames frameQueue
+	fds    fdTable
+	ctr    Counters
+	icmp   icmpLimiter
+	dgram  ip.Datagram
 }
 
 // New returns a stack configured by cfg.
 func New(cfg Config) *Stack {
-	if cfg.MTU == 0 {
+	if cfg.MTU <= 0 {
 		cfg.MTU = 1500
 	}
-	return &Stack{cfg: cfg}
+	if cfg.MaxFDs <= 0 {
+		cfg.MaxFDs = 1 << 16
+	}
+	if cfg.MaxOutput <= 0 {
+		cfg.MaxOutput = 8192
+	}
+	if cfg.PingFlood <= 0 {
+		cfg.PingFlood = 1000
+	}
+	if cfg.ICMPErrors <= 0 {
+		cfg.ICMPErrors = 100
+	}
+	if cfg.TCP.MSS == 0 {
+		cfg.TCP.MSS = uint16(cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen)
+	}
+	s := &Stack{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563))}
+	s.mask = prefixMask(cfg.PrefixLen)
+	for i := range s.bcast {
+		s.bcast[i] = cfg.Addr[i] | ^s.mask[i]
+	}
+	s.ipID = uint16(s.rng.Uint32())
+	s.frames.init(cfg.MTU+wire.EthernetHeaderLen, cfg.MaxOutput)
+	s.fds.init(cfg.MaxFDs)
+	s.arp = link.NewARP(cfg.Addr, cfg.ARP, link.ARPHooks{
+		Request: s.sendARPRequest,
+		Send:    s.sendResolved,
+		Drop: func(f []byte, r link.Reason) {
+			s.ctr.Link[r]++
+			s.frames.release(f)
+		},
+	})
+	ipc := cfg.IP
+	ipc.Addr, ipc.PrefixLen = cfg.Addr, cfg.PrefixLen
+	ipc.ICMPError = func(typ, code, ptr uint8, orig []byte) {
+		s.sendICMPError(s.now, orig, typ, code, ptr)
+	}
+	s.ipRx = ip.NewReceiver(ipc)
+	s.tcp = tcp.NewLayer(cfg.TCP, tcpOutput{s}, s.rng)
+	s.icmp.init(cfg.PingFlood, cfg.ICMPErrors)
+	return s
 }
 
-// Input processes one received Ethernet frame.
-func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {}
+func prefixMask(n int) wire.Addr {
+	var m wire.Addr
+	for i := 0; i < 4; i++ {
+		switch {
+		case n >= 8:
+			m[i] = 0xff
+		case n > 0:
+			m[i] = byte(0xff << (8 - n))
+		}
+		n -= 8
+	}
+	return m
+}
+
+// onLink reports whether a is in our subnet.
+func (s *Stack) onLink(a wire.Addr) bool {
+	for i := range a {
+		if a[i]&s.mask[i] != s.cfg.Addr[i]&s.mask[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Config returns the configuration the stack runs with (defaults filled in).
+func (s *Stack) Config() Config { return s.cfg }
+
+// Input processes one received Ethernet frame. The stack keeps no reference to
+// frame after it returns.
+func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
+	s.now = now
+	s.ctr.FramesIn++
+	et, payload, r := link.Classify(frame, s.cfg.MAC, meta.FCS || s.cfg.HasFCS)
+	if r != link.ReasonNone {
+		s.ctr.Link[r]++
+		return
+	}
+	switch et {
+	case wire.EtherTypeARP:
+		s.arpInput(now, payload)
+	case wire.EtherTypeIPv4:
+		s.ipInput(now, payload, meta)
+	}
+}
+
+func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
+	d := &s.dgram
+	if !s.ipRx.Receive(now, pkt, d) {
+		return
+	}
+	switch d.Proto {
+	case wire.ProtoTCP:
+		if d.Broadcast {
+			// RFC 1122 §4.2.3.10: a SYN to a broadcast address is discarded.
+			s.ctr.TCPBroadcastDrops++
+			return
+		}
+		// Offload metadata vouches for the checksum only of unfragmented frames.
+		csumOK := (meta.CsumValid || meta.CsumPartial) && len(d.Payload) <= len(pkt)
+		s.tcp.Input(now, d.Src, d.Dst, d.Payload, csumOK)
+	case wire.ProtoICMP:
+		s.icmpInput(now, d)
+	case wire.ProtoUDP:
+		s.udpInput(now, d)
+	}
+}
 
 // Poll runs the timers due at now.
-func (s *Stack) Poll(now time.Time) {}
+func (s *Stack) Poll(now time.Time) {
+	s.now = now
+	s.arp.Poll(now)
+	s.ipRx.Poll(now, s.reassemblyExpired)
+	s.tcp.Poll(now)
+}
 
 // NextDeadline is when Poll next needs to run; zero means no timer is pending.
-func (s *Stack) NextDeadline() time.Time { return time.Time{} }
+func (s *Stack) NextDeadline() time.Time {
+	d := s.tcp.NextDeadline()
+	for _, t := range [...]time.Time{s.arp.NextDeadline(), s.ipRx.NextDeadline()} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
 
 // Output passes each queued outgoing frame to emit, in order, and returns how
 // many it passed. A frame is valid only during the call to emit.
-func (s *Stack) Output(emit func(frame []byte)) int { return 0 }
-
-// Ready passes each descriptor whose readiness changed since the last call to fn.
-func (s *Stack) Ready(fn func(fd FD, ev Readiness)) int { return 0 }
-
-// Listen is the passive OPEN of RFC 9293 §3.10.1 on our address and port.
-func (s *Stack) Listen(now time.Time, port uint16, backlog int) (FD, error) {
-	return -1, sock.ErrLimit
+func (s *Stack) Output(emit func(frame []byte)) int {
+	return s.frames.drain(emit)
 }
 
-// Accept takes the next established connection from listener fd (sock.ErrWouldBlock if none).
-func (s *Stack) Accept(now time.Time, fd FD) (FD, error) { return -1, sock.ErrBadFD }
+// Pending reports how many frames wait for Output.
+func (s *Stack) Pending() int { return s.frames.len() }
 
-// Dial is the active OPEN of RFC 9293 §3.10.1; the connection completes
-// asynchronously (Connected or Closed readiness).
-func (s *Stack) Dial(now time.Time, raddr wire.Addr, rport uint16) (FD, error) {
-	return -1, sock.ErrLimit
-}
-
-// Send is SEND (RFC 9293 §3.10.2): it queues as much of b as fits.
-func (s *Stack) Send(now time.Time, fd FD, b []byte) (int, error) { return 0, sock.ErrBadFD }
-
-// Recv is RECEIVE (RFC 9293 §3.10.3).
-func (s *Stack) Recv(now time.Time, fd FD, b []byte) (int, error) { return 0, sock.ErrBadFD }
-
-// CloseWrite sends FIN after queued data (half-close).
-func (s *Stack) CloseWrite(now time.Time, fd FD) error { return sock.ErrBadFD }
-
-// Close is CLOSE (RFC 9293 §3.10.4) and releases the descriptor.
-func (s *Stack) Close(now time.Time, fd FD) error { return sock.ErrBadFD }
-
-// Abort is ABORT (RFC 9293 §3.10.5): RST and release the descriptor.
-func (s *Stack) Abort(now time.Time, fd FD) error { return sock.ErrBadFD }
-
-// Status is STATUS (RFC 9293 §3.10.6).
-func (s *Stack) Status(fd FD) (Status, error) { return Status{}, sock.ErrBadFD }
-
-// Status describes one socket.
-type Status struct {
-	State      string
-	Local      wire.Addr
-	LocalPort  uint16
-	Remote     wire.Addr
-	RemotePort uint16
+// Ready passes each descriptor whose readiness changed since the last call to
+// fn, and returns how many it passed.
+func (s *Stack) Ready(fn func(fd FD, ev Readiness)) int {
+	return s.fds.drainReady(fn)
 }

@@ -1,0 +1,228 @@
+package stack
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// simNet joins two stacks by a deterministic wire in simulated time: frames
+// queued by one are delivered to the other, with optional seeded loss.
+type simNet struct {
+	t     testing.TB
+	now   time.Time
+	a, b  *Stack
+	rng   *rand.Rand
+	loss  float64
+	steps int
+	trace func(from string, frame []byte)
+}
+
+var (
+	macA  = wire.MAC{2, 0, 0, 0, 0, 1}
+	macB  = wire.MAC{2, 0, 0, 0, 0, 2}
+	addrA = wire.Addr{198, 18, 0, 1}
+	addrB = wire.Addr{198, 18, 0, 2}
+)
+
+func newSim(t testing.TB, seed uint64) *simNet {
+	return &simNet{
+		t:   t,
+		now: time.Unix(1_700_000_000, 0),
+		a:   New(Config{MAC: macA, Addr: addrA, PrefixLen: 24, Seed: seed}),
+		b:   New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: seed + 1}),
+		rng: rand.New(rand.NewPCG(seed, 99)),
+	}
+}
+
+// deliver moves the frames each stack has queued to the other one. It reports
+// whether anything moved.
+func (n *simNet) deliver() bool {
+	moved := false
+	for _, p := range [2][2]*Stack{{n.a, n.b}, {n.b, n.a}} {
+		from, to := p[0], p[1]
+		var frames [][]byte
+		from.Output(func(f []byte) { frames = append(frames, append([]byte(nil), f...)) })
+		for _, f := range frames {
+			moved = true
+			if n.trace != nil {
+				n.trace(from.cfg.Addr.String(), f)
+			}
+			if n.loss > 0 && n.rng.Float64() < n.loss {
+				continue
+			}
+			to.Input(n.now, f, RxMeta{Time: n.now})
+		}
+	}
+	return moved
+}
+
+// run delivers frames and advances the clock to the next timer until cond
+// holds, failing after a bounded number of steps.
+func (n *simNet) run(cond func() bool) {
+	n.t.Helper()
+	for i := 0; i < 200000; i++ {
+		if cond() {
+			return
+		}
+		if n.deliver() {
+			continue
+		}
+		d := n.a.NextDeadline()
+		if db := n.b.NextDeadline(); !db.IsZero() && (d.IsZero() || db.Before(d)) {
+			d = db
+		}
+		if d.IsZero() {
+			if cond() {
+				return
+			}
+			n.t.Fatal("simulation idle: nothing in flight, no timer, condition not met")
+		}
+		if d.After(n.now) {
+			n.now = d
+		}
+		n.a.Poll(n.now)
+		n.b.Poll(n.now)
+	}
+	n.t.Fatal("simulation did not converge")
+}
+
+func TestPingAnswered(t *testing.T) {
+	n := newSim(t, 1)
+	// Build an echo request from A's side by hand: A has no ping API.
+	payload := []byte("netspec ping payload")
+	msg := make([]byte, wire.ICMPHeaderLen+len(payload))
+	wire.PutICMPHeader(msg, wire.ICMPEchoRequest, 0, 0x1234<<16|7)
+	copy(msg[wire.ICMPHeaderLen:], payload)
+	wire.SetICMPChecksum(msg)
+	n.a.sendIP(addrB, wire.ProtoICMP, false, msg, nil)
+	var reply []byte
+	n.trace = func(from string, f []byte) {
+		if from != addrB.String() {
+			return
+		}
+		eth, _ := wire.ParseEthernet(f)
+		if eth.Type() != wire.EtherTypeIPv4 {
+			return
+		}
+		p, _ := wire.ParseIPv4(eth.Payload())
+		if p.Protocol() == wire.ProtoICMP {
+			reply = append([]byte(nil), p.Payload()...)
+		}
+	}
+	n.run(func() bool { return reply != nil })
+	m, err := wire.ParseICMP(reply)
+	if err != nil || m.Type() != wire.ICMPEchoReply || m.ID() != 0x1234 || m.Seq() != 7 {
+		t.Fatalf("bad reply %x (err %v)", reply, err)
+	}
+	if !bytes.Equal(reply[wire.ICMPHeaderLen:], payload) || wire.Checksum(reply, 0) != 0 {
+		t.Fatalf("reply payload/checksum wrong: %x", reply)
+	}
+	if n.b.Counters().ICMPEchoReplies != 1 || n.a.Counters().ARPRequestsOut != 1 || n.b.Counters().ARPRequestsOut != 0 {
+		t.Fatalf("counters: %+v", n.b.Counters())
+	}
+}
+
+func TestClosedPortRefused(t *testing.T) {
+	n := newSim(t, 2)
+	fd, err := n.a.Dial(n.now, addrB, 81)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got error
+	n.run(func() bool {
+		_, got = n.a.Recv(n.now, fd, make([]byte, 1))
+		return !errors.Is(got, sock.ErrWouldBlock)
+	})
+	if !errors.Is(got, sock.ErrRefused) && !errors.Is(got, sock.ErrReset) {
+		t.Fatalf("Recv after RST: %v, want connection refused", got)
+	}
+}
+
+// transfer sends size bytes from A to B over one connection and checks that B
+// reads exactly them, then closes both ways.
+func transfer(t *testing.T, n *simNet, size int) {
+	t.Helper()
+	ln, err := n.b.Listen(n.now, 80, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfd, err := n.a.Dial(n.now, addrB, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sfd := FD(-1)
+	n.run(func() bool {
+		sfd, err = n.b.Accept(n.now, ln)
+		return err == nil
+	})
+	want := randomBytes(uint64(size), size)
+	var got bytes.Buffer
+	sent := 0
+	buf := make([]byte, 64<<10)
+	eof := false
+	n.run(func() bool {
+		for sent < size {
+			k, err := n.a.Send(n.now, cfd, want[sent:])
+			sent += k
+			if errors.Is(err, sock.ErrWouldBlock) || k == 0 {
+				break
+			}
+			if err != nil {
+				t.Fatalf("send: %v", err)
+			}
+		}
+		if sent == size && cfd >= 0 {
+			if err := n.a.Close(n.now, cfd); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			cfd = -1
+		}
+		for {
+			k, err := n.b.Recv(n.now, sfd, buf)
+			got.Write(buf[:k])
+			if err == io.EOF {
+				eof = true
+				break
+			}
+			if errors.Is(err, sock.ErrWouldBlock) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("recv: %v", err)
+			}
+		}
+		return eof
+	})
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("received %d bytes, want %d (equal=%v)", got.Len(), size, bytes.Equal(got.Bytes(), want))
+	}
+	if err := n.b.Close(n.now, sfd); err != nil {
+		t.Fatalf("server close: %v", err)
+	}
+	n.run(func() bool { return n.a.NextDeadline().IsZero() && n.b.NextDeadline().IsZero() })
+}
+
+func TestTransferSmall(t *testing.T) { transfer(t, newSim(t, 3), 1000) }
+
+func TestTransfer10MiB(t *testing.T) { transfer(t, newSim(t, 4), 10<<20) }
+
+func TestTransferUnderLoss(t *testing.T) {
+	n := newSim(t, 5)
+	n.loss = 0.05
+	transfer(t, n, 1<<20)
+}
+
+// randomBytes returns n bytes from a generator seeded with seed.
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})
+	b := make([]byte, n)
+	r.Read(b)
+	return b
+}

@@ -1,0 +1,254 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+type sockKind uint8
+
+const (
+	kindFree sockKind = iota
+	kindListener
+	kindConn
+)
+
+// socket is one descriptor's entry.
+type socket struct {
+	kind    sockKind
+	ln      *tcp.Listener
+	conn    *tcp.Conn
+	ready   Readiness // changes not yet reported
+	queued  bool      // on the ready list
+	nextGen uint32
+}
+
+// fdTable maps descriptors to sockets and collects readiness changes.
+type fdTable struct {
+	limit  int
+	socks  []socket
+	free   []FD
+	readyQ []FD
+}
+
+func (t *fdTable) init(limit int) { t.limit = limit }
+
+func (t *fdTable) open(e socket) (FD, error) {
+	var fd FD
+	if n := len(t.free); n > 0 {
+		fd = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		if len(t.socks) >= t.limit {
+			return -1, sock.ErrLimit
+		}
+		t.socks = append(t.socks, socket{})
+		fd = FD(len(t.socks) - 1)
+	}
+	queued := t.socks[fd].queued
+	t.socks[fd] = e
+	t.socks[fd].queued = queued
+	return fd, nil
+}
+
+func (t *fdTable) get(fd FD) *socket {
+	if fd < 0 || int(fd) >= len(t.socks) || t.socks[fd].kind == kindFree {
+		return nil
+	}
+	return &t.socks[fd]
+}
+
+func (t *fdTable) release(fd FD) {
+	e := &t.socks[fd]
+	queued := e.queued
+	*e = socket{queued: queued}
+	t.free = append(t.free, fd)
+}
+
+func (t *fdTable) markReady(fd FD, ev Readiness) {
+	e := t.get(fd)
+	if e == nil {
+		return
+	}
+	e.ready |= ev
+	if !e.queued {
+		e.queued = true
+		t.readyQ = append(t.readyQ, fd)
+	}
+}
+
+func (t *fdTable) drainReady(fn func(FD, Readiness)) int {
+	n := 0
+	for _, fd := range t.readyQ {
+		e := &t.socks[fd]
+		e.queued = false
+		if e.kind != kindFree && e.ready != 0 {
+			ev := e.ready
+			e.ready = 0
+			fn(fd, ev)
+			n++
+		}
+	}
+	t.readyQ = t.readyQ[:0]
+	return n
+}
+
+func id(fd FD) uint64 { return uint64(fd) + 1 }
+
+func (s *Stack) connOf(fd FD) (*tcp.Conn, error) {
+	e := s.fds.get(fd)
+	if e == nil || e.kind != kindConn {
+		return nil, sock.ErrBadFD
+	}
+	return e.conn, nil
+}
+
+// Listen is the passive OPEN of RFC 9293 §3.10.1 on our address and port.
+func (s *Stack) Listen(now time.Time, port uint16, backlog int) (FD, error) {
+	s.now = now
+	fd, err := s.fds.open(socket{kind: kindListener})
+	if err != nil {
+		return -1, err
+	}
+	ln, err := s.tcp.Listen(now, s.cfg.Addr, port, backlog, id(fd))
+	if err != nil {
+		s.fds.release(fd)
+		return -1, err
+	}
+	s.fds.socks[fd].ln = ln
+	return fd, nil
+}
+
+// Accept takes the next established connection from listener fd
+// (sock.ErrWouldBlock when none is waiting).
+func (s *Stack) Accept(now time.Time, fd FD) (FD, error) {
+	s.now = now
+	e := s.fds.get(fd)
+	if e == nil || e.kind != kindListener {
+		return -1, sock.ErrBadFD
+	}
+	c, err := e.ln.Accept(now)
+	if err != nil {
+		return -1, err
+	}
+	nfd, err := s.fds.open(socket{kind: kindConn, conn: c})
+	if err != nil {
+		c.Abort(now)
+		return -1, err
+	}
+	c.SetID(id(nfd))
+	return nfd, nil
+}
+
+// Dial is the active OPEN of RFC 9293 §3.10.1 from our address and an
+// ephemeral port; it completes asynchronously (Connected or Closed readiness).
+func (s *Stack) Dial(now time.Time, raddr wire.Addr, rport uint16) (FD, error) {
+	s.now = now
+	fd, err := s.fds.open(socket{kind: kindConn})
+	if err != nil {
+		return -1, err
+	}
+	c, err := s.tcp.Connect(now, s.cfg.Addr, 0, raddr, rport, id(fd))
+	if err != nil {
+		s.fds.release(fd)
+		return -1, err
+	}
+	s.fds.socks[fd].conn = c
+	return fd, nil
+}
+
+// Send is SEND (RFC 9293 §3.10.2): it queues as much of b as fits and returns
+// sock.ErrWouldBlock when nothing fits.
+func (s *Stack) Send(now time.Time, fd FD, b []byte) (int, error) {
+	s.now = now
+	c, err := s.connOf(fd)
+	if err != nil {
+		return 0, err
+	}
+	return c.Send(now, b)
+}
+
+// Recv is RECEIVE (RFC 9293 §3.10.3).
+func (s *Stack) Recv(now time.Time, fd FD, b []byte) (int, error) {
+	s.now = now
+	c, err := s.connOf(fd)
+	if err != nil {
+		return 0, err
+	}
+	return c.Recv(now, b)
+}
+
+// CloseWrite sends FIN after queued data (half-close); reading continues.
+func (s *Stack) CloseWrite(now time.Time, fd FD) error {
+	s.now = now
+	c, err := s.connOf(fd)
+	if err != nil {
+		return err
+	}
+	return c.CloseWrite(now)
+}
+
+// Close is CLOSE (RFC 9293 §3.10.4) and releases the descriptor; the
+// connection finishes its close in the background.
+func (s *Stack) Close(now time.Time, fd FD) error {
+	s.now = now
+	e := s.fds.get(fd)
+	if e == nil {
+		return sock.ErrBadFD
+	}
+	var err error
+	switch e.kind {
+	case kindListener:
+		e.ln.Close(now)
+	case kindConn:
+		e.conn.SetID(0)
+		err = e.conn.Close(now)
+	}
+	s.fds.release(fd)
+	return err
+}
+
+// Abort is ABORT (RFC 9293 §3.10.5): RST and release the descriptor.
+func (s *Stack) Abort(now time.Time, fd FD) error {
+	s.now = now
+	e := s.fds.get(fd)
+	if e == nil {
+		return sock.ErrBadFD
+	}
+	var err error
+	switch e.kind {
+	case kindListener:
+		e.ln.Close(now)
+	case kindConn:
+		e.conn.SetID(0)
+		err = e.conn.Abort(now)
+	}
+	s.fds.release(fd)
+	return err
+}
+
+// Status describes one socket (RFC 9293 §3.10.6).
+type Status struct {
+	State      string
+	Local      wire.Addr
+	LocalPort  uint16
+	Remote     wire.Addr
+	RemotePort uint16
+}
+
+// Status is STATUS (RFC 9293 §3.10.6).
+func (s *Stack) Status(fd FD) (Status, error) {
+	e := s.fds.get(fd)
+	if e == nil {
+		return Status{}, sock.ErrBadFD
+	}
+	if e.kind == kindListener {
+		a, p := e.ln.Addr()
+		return Status{State: tcp.StateListen.String(), Local: a, LocalPort: p}, nil
+	}
+	la, lp, ra, rp := e.conn.Endpoints()
+	return Status{State: e.conn.State().String(), Local: la, LocalPort: lp, Remote: ra, RemotePort: rp}, nil
+}
