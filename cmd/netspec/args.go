@@ -1,0 +1,251 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// service is one TCP service netspec serves.
+type service struct {
+	kind string // "http", "echo", "discard"
+	port uint16
+	flag string // the flag that chose the port ("--http", or "--http (default)")
+}
+
+// serveConfig is a validated "serve" command line.
+type serveConfig struct {
+	iface     string
+	addr      netip.Prefix
+	mac       wire.MAC // zero: use the interface's
+	driver    string
+	root      string // "" serves the built-in demo site
+	services  []service
+	lab       bool
+	labPrefix string
+}
+
+// errHelp means -h was given; usage went to stdout.
+var errHelp = errors.New("help requested")
+
+// portFlag is a flag holding a TCP/UDP port; it remembers whether it was set.
+type portFlag struct {
+	set  bool
+	port uint16
+	name string
+	err  error // deferred so errors come out in our one-line format
+}
+
+func (p *portFlag) String() string {
+	if p == nil || !p.set {
+		return ""
+	}
+	return strconv.Itoa(int(p.port))
+}
+
+func (p *portFlag) Set(s string) error {
+	p.set = true
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		p.err = usagef("--%s: bad port %q: not a number", p.name, s)
+	case n < 1 || n > 65535:
+		p.err = usagef("--%s: bad port %d: want 1..65535", p.name, n)
+	default:
+		p.port = uint16(n)
+	}
+	return nil
+}
+
+// parseServe parses and checks the serve flags without touching the system.
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		cfg                              serveConfig
+		addr, mac                        string
+		pcap, history                    string
+		trace                            bool
+		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
+	)
+	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET)")
+	fs.StringVar(&addr, "addr", "", "our IPv4 address and prefix, e.g. 198.18.0.2/24")
+	fs.StringVar(&mac, "mac", "", "our MAC address (default: the interface's)")
+	fs.StringVar(&cfg.driver, "driver", "afpacket", "link driver: afpacket")
+	fs.Var(&httpP, "http", "serve HTTP on `PORT`")
+	fs.StringVar(&cfg.root, "root", "", "serve this directory over HTTP instead of the demo site")
+	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
+	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
+	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (not implemented yet)")
+	fs.StringVar(&pcap, "pcap", "", "capture frames to FILE (not implemented yet)")
+	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
+	fs.StringVar(&history, "history", "", "record a porcupine history to FILE (not implemented yet)")
+	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
+	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return cfg, errHelp
+		}
+		return cfg, usageError{"serve: " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	for _, p := range []*portFlag{&httpP, &echoP, &discardP, &udpEchoP} {
+		if p.err != nil {
+			return cfg, p.err
+		}
+	}
+
+	// Interface and address.
+	switch {
+	case cfg.lab && cfg.iface != "":
+		return cfg, usagef("--iface: not allowed with --lab (the lab chooses the interface)")
+	case !cfg.lab && cfg.iface == "":
+		return cfg, usagef("--iface: required (or --lab)")
+	case !cfg.lab && cfg.labPrefix != "":
+		return cfg, usagef("--lab-prefix: only with --lab")
+	}
+	if cfg.iface != "" && (len(cfg.iface) > 15 || strings.ContainsAny(cfg.iface, "/ \t\n")) {
+		return cfg, usagef("--iface: bad interface name %q", cfg.iface)
+	}
+	if addr == "" && cfg.lab {
+		addr = "198.18.0.2/24"
+	}
+	var err error
+	if cfg.addr, err = parseAddr(addr); err != nil {
+		return cfg, err
+	}
+	if mac != "" {
+		if cfg.mac, err = parseMAC(mac); err != nil {
+			return cfg, err
+		}
+	}
+	switch cfg.driver {
+	case "afpacket":
+	case "tap":
+		return cfg, usagef("--driver: tap: not implemented yet")
+	default:
+		return cfg, usagef("--driver: unknown driver %q (want afpacket)", cfg.driver)
+	}
+
+	// Features that do not exist yet are refused, never silently ignored.
+	switch {
+	case udpEchoP.set:
+		return cfg, usagef("--udp-echo: not implemented yet (the stack has no UDP sockets)")
+	case pcap != "":
+		return cfg, usagef("--pcap: not implemented yet")
+	case trace:
+		return cfg, usagef("--trace: not implemented yet")
+	case history != "":
+		return cfg, usagef("--history: not implemented yet")
+	}
+
+	// Services: with none named, HTTP on port 80 (--root alone implies HTTP too).
+	if httpP.set {
+		cfg.services = append(cfg.services, service{"http", httpP.port, "--http"})
+	} else if cfg.root != "" || (!echoP.set && !discardP.set) {
+		cfg.services = append(cfg.services, service{"http", 80, "--http (default)"})
+	}
+	if echoP.set {
+		cfg.services = append(cfg.services, service{"echo", echoP.port, "--echo"})
+	}
+	if discardP.set {
+		cfg.services = append(cfg.services, service{"discard", discardP.port, "--discard"})
+	}
+	for i, s := range cfg.services {
+		for _, t := range cfg.services[:i] {
+			if s.port == t.port {
+				return cfg, usagef("%s: port %d already used by %s", s.flag, s.port, t.flag)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// parseAddr checks an --addr value: an IPv4 unicast host address with its prefix.
+func parseAddr(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, usagef("--addr: required, e.g. 198.18.0.2/24")
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if _, aerr := netip.ParseAddr(s); aerr == nil {
+			return p, usagef("--addr: %q has no prefix length, e.g. %s/24", s, s)
+		}
+		return p, usagef("--addr: bad address/prefix %q", s)
+	}
+	a := p.Addr()
+	switch {
+	case !a.Is4():
+		return p, usagef("--addr: %s is not IPv4", a)
+	case p.Bits() < 1:
+		return p, usagef("--addr: bad prefix length /%d: want 1..32", p.Bits())
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return p, usagef("--addr: %s is not a unicast host address", a)
+	}
+	if p.Bits() <= 30 {
+		// RFC 1122 §3.2.1.3: the all-zeros and all-ones host parts are not hosts.
+		host := hostPart(a, p.Bits())
+		if host == 0 || host == (uint32(1)<<(32-p.Bits()))-1 {
+			return p, usagef("--addr: %s is the network or broadcast address of %s", a, p.Masked())
+		}
+	}
+	return p, nil
+}
+
+func hostPart(a netip.Addr, bits int) uint32 {
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return v & (uint32(1)<<(32-bits) - 1)
+}
+
+// parseMAC checks a --mac value: a 48-bit unicast address, not all zeros.
+func parseMAC(s string) (wire.MAC, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return wire.MAC{}, usagef("--mac: bad MAC address %q (want xx:xx:xx:xx:xx:xx)", s)
+	}
+	m := wire.MAC(hw)
+	if m.IsMulticast() || m == (wire.MAC{}) {
+		return m, usagef("--mac: %s is not a unicast address", m)
+	}
+	return m, nil
+}
+
+// checkServeSystem runs the checks that look at the system, in order: the root
+// directory, privileges, then the interface (before any socket is opened).
+func checkServeSystem(e env, cfg serveConfig) error {
+	if cfg.root != "" {
+		if err := e.isDir(cfg.root); err != nil {
+			return usagef("--root: %s: %v", cfg.root, unwrapPathErr(err))
+		}
+	}
+	if e.geteuid() != 0 {
+		return usagef("serve: must run as root (AF_PACKET sockets need CAP_NET_RAW)")
+	}
+	if !cfg.lab {
+		if err := e.ifaceOK(cfg.iface); err != nil {
+			return usagef("--iface: no such interface %q", cfg.iface)
+		}
+	}
+	return nil
+}
+
+// unwrapPathErr drops the *fs.PathError prefix (the path is already printed).
+func unwrapPathErr(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		return u
+	}
+	return err
+}

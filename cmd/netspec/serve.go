@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/afpacket"
+	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// serve runs the stack until ctx ends (exit 0) or something fails (exit 1).
+func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var link driver.Link
+	iface := cfg.iface
+	// The MAC override must see frames sent to it, not only to the interface.
+	opts := afpacket.Options{Promisc: cfg.mac != (wire.MAC{})}
+	if cfg.lab {
+		lb, err := lab.Up(lab.Config{Prefix: cfg.labPrefix})
+		if err != nil {
+			return fail(stderr, fmt.Errorf("lab up: %w", err))
+		}
+		defer func() {
+			if err := lb.Down(); err != nil {
+				log.Error("lab down failed", "err", err)
+			}
+		}()
+		iface = lb.ServerIface()
+		err = lb.RunInServerNS(func() error {
+			l, err := afpacket.Open(iface, opts)
+			if err != nil {
+				return err
+			}
+			link = l
+			return nil
+		})
+		if err != nil {
+			return fail(stderr, fmt.Errorf("open %s in %s: %w", iface, lb.ServerNS(), err))
+		}
+		log.Info("lab up", "server_ns", lb.ServerNS(), "client_ns", lb.ClientNS(), "client_addr", lb.ClientAddr())
+	} else {
+		l, err := afpacket.Open(iface, opts)
+		if err != nil {
+			if errors.Is(err, afpacket.ErrNoInterface) {
+				return fail(stderr, usagef("--iface: no such interface %q", iface))
+			}
+			return fail(stderr, fmt.Errorf("open %s: %w", iface, err))
+		}
+		link = l
+	}
+	return runStack(ctx, cfg, iface, link, log, stderr)
+}
+
+// runStack serves cfg's services over link until ctx ends. It owns link.
+func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer) int {
+	mac := cfg.mac
+	if mac == (wire.MAC{}) {
+		mac = link.MAC()
+	}
+	addr, _ := wire.AddrFrom(cfg.addr.Addr())
+	st := stack.New(stack.Config{
+		MAC:       mac,
+		Addr:      addr,
+		PrefixLen: cfg.addr.Bits(),
+		MTU:       link.MTU(),
+		Seed:      seed(),
+	})
+	loop := driver.NewLoop(link, st, driver.LoopOptions{Logger: log})
+	runErr := make(chan error, 1)
+	go func() { runErr <- loop.Run(ctx) }()
+	defer loop.Close()
+
+	srv := newServer(loop, cfg, log)
+	if err := srv.start(); err != nil {
+		srv.stop()
+		return fail(stderr, err)
+	}
+	defer srv.stop()
+
+	names := make([]string, len(cfg.services))
+	for i, s := range cfg.services {
+		names[i] = fmt.Sprintf("%s/%d", s.kind, s.port)
+	}
+	content := "demo site"
+	if cfg.root != "" {
+		content = cfg.root
+	}
+	log.Info("netspec serving", "iface", iface, "addr", cfg.addr, "mac", mac,
+		"services", strings.Join(names, ","), "http_content", content, "mtu", link.MTU())
+
+	select {
+	case <-ctx.Done():
+		srv.stop()
+		loop.Close()
+		<-runErr
+		logStats(log, loop)
+		return exitOK
+	case err := <-runErr:
+		if err == nil {
+			err = errors.New("event loop stopped")
+		}
+		return fail(stderr, err)
+	}
+}
+
+func logStats(log *slog.Logger, loop *driver.Loop) {
+	s := loop.Stats()
+	log.Info("netspec stopped", "rx_frames", s.RxFrames, "tx_frames", s.TxFrames,
+		"tx_errors", s.TxErrors, "timer_fires", s.TimerFires)
+}
+
+// seed returns a secret random seed for the stack (ISNs must not be
+// predictable from outside: RFC 9293 §3.4.1, MUST-9).
+func seed() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return uint64(time.Now().UnixNano())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// newListener opens a listener with the CLI's backlog.
+func newListener(loop *driver.Loop, port uint16) (*netconn.Listener, error) {
+	ln, err := netconn.Listen(loop, port, listenBacklog)
+	if err != nil {
+		return nil, fmt.Errorf("listen on port %d: %w", port, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/netconn"
+)
+
+// site is the built-in demo web root, served when --root is not given.
+//
+//go:embed site
+var site embed.FS
+
+const (
+	listenBacklog = 128  // accept queue of each listener
+	maxHandlers   = 1024 // concurrent echo/discard connections per service
+	defaultBig    = 100 << 20
+	maxBig        = 4 << 30 // largest /big download
+)
+
+// server runs the TCP services of one serve command.
+type server struct {
+	loop *driver.Loop
+	cfg  serveConfig
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	https     []*http.Server
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	refused   atomic.Uint64 // connections closed at once: handler limit reached
+}
+
+func newServer(loop *driver.Loop, cfg serveConfig, log *slog.Logger) *server {
+	return &server{loop: loop, cfg: cfg, log: log}
+}
+
+// start opens every listener first (so a bad port fails before anything is
+// served), then starts the accept loops.
+func (s *server) start() error {
+	lns := make([]net.Listener, 0, len(s.cfg.services))
+	for _, svc := range s.cfg.services {
+		ln, err := newListener(s.loop, svc.port)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = lns
+	for i, svc := range s.cfg.services {
+		ln := lns[i]
+		switch svc.kind {
+		case "http":
+			hs := &http.Server{
+				Handler:           s.httpHandler(),
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       60 * time.Second,
+				ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			}
+			s.https = append(s.https, hs)
+			s.goServe(func() { hs.Serve(ln) })
+		case "echo":
+			s.goServe(func() { s.acceptLoop(ln, echo) })
+		case "discard":
+			s.goServe(func() { s.acceptLoop(ln, discard) })
+		}
+	}
+	return nil
+}
+
+func (s *server) goServe(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// stop closes the listeners and HTTP servers and waits for the accept loops.
+func (s *server) stop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		for _, hs := range s.https {
+			hs.Close()
+		}
+		for _, ln := range s.listeners {
+			ln.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+}
+
+// acceptLoop runs handle on each accepted connection, at most maxHandlers at once.
+func (s *server) acceptLoop(ln net.Listener, handle func(net.Conn)) {
+	sem := make(chan struct{}, maxHandlers)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept failed", "addr", ln.Addr(), "err", err)
+			}
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			s.refused.Add(1)
+			c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-sem }()
+			handle(c)
+		}()
+	}
+}
+
+// halfCloser is a connection whose sending side can be shut down alone.
+type halfCloser interface{ CloseWrite() error }
+
+// echo sends back everything it reads (RFC 862); the client's FIN ends the
+// copy, and our FIN follows the last byte echoed.
+func echo(c net.Conn) {
+	defer c.Close()
+	io.Copy(c, c)
+	if hc, ok := c.(halfCloser); ok {
+		hc.CloseWrite()
+	}
+}
+
+// discard reads and drops everything (RFC 863).
+func discard(c net.Conn) {
+	defer c.Close()
+	io.Copy(io.Discard, c)
+}
+
+var _ halfCloser = (*netconn.Conn)(nil)
+
+// httpHandler serves the demo site (or --root) plus /big and /stats.
+func (s *server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	if s.cfg.root != "" {
+		mux.Handle("/", http.FileServer(http.Dir(s.cfg.root)))
+	} else {
+		sub, _ := fs.Sub(site, "site")
+		mux.Handle("/", http.FileServerFS(sub))
+		mux.HandleFunc("/big", serveBig)
+	}
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := struct {
+			Loop    driver.LoopStats
+			Refused uint64
+		}{s.loop.Stats(), s.refused.Load()}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	})
+	return mux
+}
+
+// bigChunk is the repeating content of /big: printable, so a truncated or
+// reordered download is visible to a human comparing it.
+var bigChunk = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = "0123456789abcdefghijklmnopqrstuvwxyz\n"[i%37]
+	}
+	return b
+}()
+
+// serveBig writes ?size= bytes (default 100 MiB) of a fixed pattern.
+func serveBig(w http.ResponseWriter, r *http.Request) {
+	size := int64(defaultBig)
+	if v := r.URL.Query().Get("size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > maxBig {
+			http.Error(w, "size: want 0.."+strconv.Itoa(maxBig)+" bytes", http.StatusBadRequest)
+			return
+		}
+		size = n
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if r.Method == http.MethodHead {
+		return
+	}
+	for size > 0 {
+		n := min(size, int64(len(bigChunk)))
+		if _, err := w.Write(bigChunk[:n]); err != nil {
+			return
+		}
+		size -= n
+	}
+}
