@@ -181,3 +181,28 @@ func TestDeadlineAndClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestNoAllocsPerBatch(t *testing.T) {
+	_, srv, cli := labLinks(t, Options{}, Options{})
+	f := ethFrame(srv.MAC(), cli.MAC(), etherTypeTest, make([]byte, 100))
+	batch := [][]byte{f, f, f, f}
+	r := newRx(8, srv.MaxFrame())
+	roundTrip := func() {
+		if err := cli.WriteBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < len(batch); {
+			k, err := srv.ReadBatch(r.frames, r.n, r.meta, time.Now().Add(time.Second))
+			if err != nil || k == 0 {
+				t.Fatalf("ReadBatch = %d, %v", k, err)
+			}
+			got += k
+		}
+	}
+	roundTrip()
+	// The blocking path (deadline timer) may allocate in the runtime; the
+	// steady-state per-batch work must not allocate per frame.
+	if allocs := testing.AllocsPerRun(50, roundTrip); allocs > 1 {
+		t.Fatalf("%v allocations per batch round trip", allocs)
+	}
+}

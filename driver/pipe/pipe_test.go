@@ -302,3 +302,29 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestNoAllocsPerFrame(t *testing.T) {
+	a, b := New(Config{AtoB: Faults{Seed: 1, Duplicate: 0.5}})
+	batch := [][]byte{frame(1, 64), frame(2, 1514)}
+	r := newReader(b, 8)
+	roundTrip := func() {
+		if err := a.WriteBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			k, err := b.ReadBatch(r.frames, r.n, r.meta, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				return
+			}
+		}
+	}
+	for i := 0; i < 10; i++ { // warm the buffer pools
+		roundTrip()
+	}
+	if allocs := testing.AllocsPerRun(100, roundTrip); allocs != 0 {
+		t.Fatalf("%v allocations per round trip, want 0", allocs)
+	}
+}
