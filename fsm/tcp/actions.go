@@ -151,9 +151,15 @@ func windowUpdate(c *Conn, s *segment) {
 		old := t.SndWnd
 		c.setSndWnd(s)
 		t.SndWl1, t.SndWl2 = s.origSeq, s.ack
-		if old == 0 && t.SndWnd > 0 && c.persist {
-			c.persist = false
-			c.rtxAt = zeroTime
+		if old == 0 && t.SndWnd > 0 {
+			// The window reopened: stop probing, resend the probe octet (the
+			// peer dropped it) and forget the probes' backoff.
+			if c.persist {
+				c.persist = false
+				c.rtxAt = zeroTime
+			}
+			c.rtxNxt = t.SndUna
+			c.resetRTO()
 		}
 	}
 }
@@ -197,7 +203,7 @@ func ackAdvance(c *Conn, s *segment) {
 	t := &c.tcb
 	if !t.SndUna.LessThan(s.ack) {
 		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-			t.SndUna != t.SndNxt && c.scaledWnd(s) == t.SndWnd {
+			t.SndUna != t.SndNxt && t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd {
 			c.dupAcks++
 			if c.dupAcks == 3 {
 				c.fastRetransmit(s.now)

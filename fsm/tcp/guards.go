@@ -43,6 +43,10 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },
 	// RFC 9293 §3.6.1 (MAY-2), without timestamps: the new SYN is beyond
 	// anything the old incarnation received.
+	// The peer's FIN again, at RCV.NXT-1, with no new text (TIME-WAIT, §3.10.7.4 step 8).
+	GFinRetransmit: func(c *Conn, s *segment) bool {
+		return c.finRcvd && s.flags&wire.FlagFIN != 0 && s.origSeq.Add(seqnum.Size(s.segLen)) == c.tcb.RcvNxt
+	},
 	GSynNewer: func(c *Conn, s *segment) bool { return s.seq.GreaterThan(c.tcb.RcvNxt) },
 }
 

@@ -12,6 +12,9 @@ import (
 // (RFC 9293 §3.4.1, SHLD-1): M a 4-microsecond clock (MUST-8) and F
 // SipHash-2-4 keyed by the layer's secret, which never leaves it (MUST-9).
 func (l *Layer) isn(now time.Time, k connKey) seqnum.Value {
+	if l.issHook != nil {
+		return l.issHook()
+	}
 	var b [12]byte
 	copy(b[0:4], k.laddr[:])
 	copy(b[4:8], k.raddr[:])

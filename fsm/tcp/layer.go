@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/netspec/netspec/fsm/seqnum"
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -60,6 +61,7 @@ type Layer struct {
 	obuf      []byte  // output scratch: one segment
 	hdr       wire.TCPHeader
 	nextEph   uint16
+	issHook   func() seqnum.Value // tests: fixed ISNs to replay the RFC figures
 
 	// Trace, when set, is called on every state change (tests, tracing).
 	Trace func(c *Conn, from, to State)

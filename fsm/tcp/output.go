@@ -176,17 +176,16 @@ func (c *Conn) sendData(now time.Time) {
 			end++
 		}
 		if rtx {
-			c.rtxNxt = end
 			c.l.ctr.Retransmits++
-		} else {
-			if !c.rttValid {
-				c.rttValid, c.rttSeq, c.rttAt = true, seq, now
-			}
+		} else if !c.rttValid {
+			c.rttValid, c.rttSeq, c.rttAt = true, seq, now
+		}
+		c.rtxNxt = end
+		if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
 			t.SndNxt = end
-			c.rtxNxt = end
-			if fin {
-				c.finSent = true
-			}
+		}
+		if fin {
+			c.finSent = true
 		}
 		if c.rtxAt.IsZero() || c.persist {
 			c.persist = false

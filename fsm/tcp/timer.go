@@ -23,6 +23,16 @@ func (c *Conn) rttSample(r time.Duration) {
 		c.rttvar = (3*c.rttvar + d) / 4
 		c.srtt = (7*c.srtt + r) / 8
 	}
+	c.resetRTO()
+}
+
+// resetRTO sets RTO = SRTT + max(G, K*RTTVAR) (RFC 6298 §2.3), dropping any
+// backoff; before the first sample it is the initial RTO.
+func (c *Conn) resetRTO() {
+	if !c.hasRTT {
+		c.rto = c.l.cfg.RTOInitial
+		return
+	}
 	rto := c.srtt + max(time.Millisecond, 4*c.rttvar)
 	c.rto = min(max(rto, c.l.cfg.RTOMin), c.l.cfg.RTOMax)
 }
