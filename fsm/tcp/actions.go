@@ -110,7 +110,8 @@ func setIRS(c *Conn, s *segment) {
 	t := &c.tcb
 	t.Irs = s.seq
 	t.RcvNxt = s.seq + 1
-	c.rcvEdge = t.RcvNxt
+	// Our SYN (or SYN,ACK) offers an unscaled window of up to 64 KiB.
+	c.rcvEdge = t.RcvNxt.Add(seqnum.Size(min(c.l.cfg.RecvBuf, 0xffff)))
 	mss := 536
 	if s.opts.HasMSS && s.opts.MSS > 0 {
 		mss = int(s.opts.MSS)

@@ -109,10 +109,10 @@ func (c *Conn) Send(now time.Time, b []byte) (int, error) {
 	s.buf = b
 	c.l.run(c, EvSend, s)
 	c.l.finish(c, now)
-	if s.err != nil {
+	if s.err != nil && s.err != sock.ErrWouldBlock { // the sentinel unwrapped: no allocation when full
 		return s.n, fmt.Errorf("tcp send: %w", s.err)
 	}
-	return s.n, nil
+	return s.n, s.err
 }
 
 // Recv copies received data into b (RFC 9293 §3.10.3). It returns io.EOF once

@@ -78,6 +78,7 @@ func newWirePair(t testing.TB, seed uint64, cfg Config, f faults) *wirePair {
 	p.rng = rand.New(rand.NewPCG(seed, 1))
 	p.a = NewLayer(cfg, p.oa, rand.New(rand.NewPCG(seed, 2)))
 	p.b = NewLayer(cfg, p.ob, rand.New(rand.NewPCG(seed, 3)))
+	layersUnderTest = append(layersUnderTest, p.a, p.b)
 	return p
 }
 

@@ -85,11 +85,7 @@ func (c *Conn) windowField(syn bool) uint16 {
 	w := uint32(max(c.rcvFree(), 0))
 	w = max(w, c.rcvWnd())
 	if syn {
-		w = min(w, 0xffff)
-		if c.state != StateSynSent && c.state != StateClosed {
-			c.rcvEdge = seqnum.Max(c.rcvEdge, nxt.Add(seqnum.Size(w)))
-		}
-		return uint16(w)
+		return uint16(min(w, 0xffff)) // setIRS already holds this edge
 	}
 	unit := uint32(1) << c.rcvShift
 	f := min((w+unit-1)>>c.rcvShift, 0xffff)

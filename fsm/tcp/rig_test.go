@@ -33,6 +33,7 @@ type rig struct {
 func newRig(t *testing.T, cfg Config, isses ...uint32) *rig {
 	r := &rig{t: t, now: epoch, o: &capture{}, isses: isses, us: addrB, peer: addrA, uport: 80, pport: 1000}
 	r.l = NewLayer(cfg, r.o, rand.New(rand.NewPCG(7, 7)))
+	layersUnderTest = append(layersUnderTest, r.l)
 	r.l.issHook = func() seqnum.Value {
 		if len(r.isses) == 0 {
 			t.Fatal("rig: no ISS left")
