@@ -526,3 +526,66 @@ func TestReceiveWindowNeverShrinks(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 4100, ack: 300, data: make([]byte, 200)})
 	r.recv(seg{flags: ACK, seq: 300, ack: 4196})
 }
+
+// TestReadReopensWindow: a full receive buffer advertises a zero window;
+// reading it sends a window update (RFC 9293 §3.8.6.2.2).
+func TestReadReopensWindow(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 4096}, 299)
+	r.establishedPassive(99, 299)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: make([]byte, 4096)})
+	got := r.recv(seg{flags: ACK, seq: 300, ack: 4196})
+	if got.Window() != 0 {
+		t.Fatalf("window %d with a full buffer, want 0", got.Window())
+	}
+	r.send(seg{flags: ACK, seq: 4196, ack: 300, data: []byte("x")}) // zero window: not acceptable
+	r.recv(seg{flags: ACK, seq: 300, ack: 4196})
+	b := make([]byte, 1000)
+	r.c.Recv(r.now, b)
+	r.recvNothing() // 1000 octets: below min(RCV.BUFF/2, MSS) = 1460... and half the buffer
+	r.c.Recv(r.now, b)
+	got = r.recv(seg{flags: ACK, seq: 300, ack: 4196})
+	if got.Window() != 2000 {
+		t.Fatalf("window update %d, want 2000", got.Window())
+	}
+}
+
+func TestSendAfterCloseWrite(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.establishedPassive(99, 299)
+	r.c.CloseWrite(r.now)
+	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
+	if _, err := r.c.Send(r.now, []byte("x")); !errors.Is(err, sock.ErrClosing) {
+		t.Fatalf("Send after CloseWrite: %v", err)
+	}
+}
+
+func TestSendBufferFull(t *testing.T) {
+	r := newRig(t, Config{SendBuf: 1000}, 299)
+	r.establishedPassive(99, 299)
+	n, err := r.c.Send(r.now, make([]byte, 1500))
+	if n != 1000 || err != nil {
+		t.Fatalf("Send = %d, %v; want 1000, nil", n, err)
+	}
+	if _, err := r.c.Send(r.now, []byte("x")); err != sock.ErrWouldBlock {
+		t.Fatalf("Send on a full buffer: %v", err)
+	}
+}
+
+func TestConnectEphemeralPortsDistinct(t *testing.T) {
+	r := newRig(t, Config{}, 1, 2, 3, 4)
+	seen := map[uint16]bool{}
+	for range 4 {
+		c, err := r.l.Connect(r.now, addrB, 0, addrA, 80, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, lport, _, _ := c.Endpoints()
+		if lport < ephFirst || seen[lport] {
+			t.Fatalf("ephemeral port %d (seen %v)", lport, seen)
+		}
+		seen[lport] = true
+	}
+	if _, err := r.l.Connect(r.now, addrB, 0, wire.Addr{224, 0, 0, 1}, 80, 0); err == nil {
+		t.Fatal("connect to a multicast address accepted (MUST-46)")
+	}
+}
