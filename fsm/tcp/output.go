@@ -77,20 +77,29 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 }
 
 // windowField returns the window to advertise, in the header's units, and
-// moves the right edge: free buffer space, but never less than already
-// promised (RFC 9293 §3.8.6, SHLD-14); rounded up to the scale unit so that
-// scaling never retracts the edge (RFC 7323 §2.4).
+// moves the right edge RCV.NXT+RCV.WND.
+//
+// The edge moves right only to cover free buffer space, rounded up to the
+// scale unit (RFC 7323 §2.4), so what is promised never exceeds the buffer by
+// a unit or more: unread data plus the window always fits the ring. It moves
+// only when it gains at least min(RCV.BUFF/2, MSS) (receiver silly-window
+// avoidance, RFC 9293 §3.8.6.2.2, MUST-39). It never moves left (SHLD-14); when the unit cannot express the
+// remaining window exactly, the field rounds down and the receiver still
+// accepts up to the edge it promised.
 func (c *Conn) windowField(syn bool) uint16 {
 	nxt := c.tcb.RcvNxt
-	w := uint32(max(c.rcvFree(), 0))
-	w = max(w, c.rcvWnd())
+	free := uint32(max(c.rcvFree(), 0))
 	if syn {
-		return uint16(min(w, 0xffff)) // setIRS already holds this edge
+		return uint16(min(free, 0xffff)) // setIRS already holds this edge
 	}
 	unit := uint32(1) << c.rcvShift
-	f := min((w+unit-1)>>c.rcvShift, 0xffff)
-	c.rcvEdge = seqnum.Max(c.rcvEdge, nxt.Add(seqnum.Size(f<<c.rcvShift)))
-	return uint16(f)
+	cur := c.rcvWnd()
+	want := min((free+unit-1)&^(unit-1), 0xffff<<c.rcvShift)
+	if want > cur && (want-cur >= min(uint32(c.l.cfg.RecvBuf/2), uint32(c.l.cfg.MSS))) {
+		c.rcvEdge = nxt.Add(seqnum.Size(want))
+		cur = want
+	}
+	return uint16(min(cur>>c.rcvShift, 0xffff))
 }
 
 // rcvFree returns the receive buffer space not taken by unread data.
