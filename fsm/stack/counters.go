@@ -1,7 +1,11 @@
 package stack
 
 import (
+	"reflect"
+
+	"github.com/netspec/netspec/fsm/ip"
 	"github.com/netspec/netspec/fsm/link"
+	"github.com/netspec/netspec/fsm/tcp"
 )
 
 // Counters are the stack's named event and drop counters, in the spirit of
@@ -26,6 +30,40 @@ type Counters struct {
 	TCPBroadcastDrops uint64
 }
 
-// Counters returns the stack's own counters (the layers' counters are reached
-// through EachCounter).
+// Counters returns the stack's own counters; EachCounter reaches the layers' too.
 func (s *Stack) Counters() *Counters { return &s.ctr }
+
+// EachCounter calls fn with every counter of the stack and its layers, named
+// "layer.counter" (drop reasons as "layer.drop.reason"), in a fixed order.
+// Per-rule hit counts are left out: they are coverage data, not events.
+func (s *Stack) EachCounter(fn func(name string, v uint64)) {
+	eachField("stack", &s.ctr, fn)
+	for r := link.Reason(1); r < link.NumReasons; r++ {
+		fn("link.drop."+r.String(), s.ctr.Link[r])
+	}
+	ic := s.ipRx.Counters()
+	eachField("ip", &ic, fn)
+	for r := ip.RxReason(1); r < ip.NumRxReasons; r++ {
+		fn("ip.drop."+r.String(), ic.Rx[r])
+	}
+	for r := ip.FragReason(1); r < ip.NumFragReasons; r++ {
+		fn("ip.frag.drop."+r.String(), ic.Frag[r])
+	}
+	tc := s.tcp.Counters()
+	eachField("tcp", tc, fn)
+	for r := tcp.Reason(1); r < tcp.NumReasons; r++ {
+		fn("tcp.drop."+r.String(), tc.Drops[r])
+	}
+}
+
+// eachField reports the uint64 fields of the struct *p; arrays are skipped
+// (their elements are reported by name by the caller).
+func eachField(prefix string, p any, fn func(string, uint64)) {
+	v := reflect.ValueOf(p).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.Uint64 {
+			fn(prefix+"."+t.Field(i).Name, f.Uint())
+		}
+	}
+}

@@ -324,3 +324,23 @@ func TestEchoSlowReaders(t *testing.T) {
 		echoRunChunk(t, newSim(t, uint64(chunk)), 1<<20, chunk)
 	}
 }
+
+func TestEachCounterNamesDropsAndEvents(t *testing.T) {
+	n := newSim(t, 9)
+	transfer(t, n, 5000)
+	got := map[string]uint64{}
+	n.b.EachCounter(func(name string, v uint64) {
+		if _, dup := got[name]; dup {
+			t.Errorf("counter %q reported twice", name)
+		}
+		got[name] = v
+	})
+	for _, name := range []string{"stack.FramesIn", "ip.Delivered", "tcp.SegsIn", "tcp.PassiveOpens", "link.drop.not_for_us", "ip.drop.BadChecksum"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("counter %q missing", name)
+		}
+	}
+	if got["tcp.PassiveOpens"] != 1 || got["stack.FramesIn"] == 0 {
+		t.Errorf("counts wrong: PassiveOpens=%d FramesIn=%d", got["tcp.PassiveOpens"], got["stack.FramesIn"])
+	}
+}
