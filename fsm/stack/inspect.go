@@ -1,0 +1,15 @@
+package stack
+
+import (
+	"github.com/netspec/netspec/fsm/ip"
+	"github.com/netspec/netspec/fsm/tcp"
+)
+
+// TCP returns the stack's TCP layer, for verification tools (invariant
+// checks, rule coverage, connection inspection). Callers must not call into
+// it concurrently with the stack, and should treat it as read-only.
+func (s *Stack) TCP() *tcp.Layer { return s.tcp }
+
+// IPReceiver returns the stack's IPv4 receive pipeline, for verification
+// tools (rule traces via SetTrace, reassembly bounds).
+func (s *Stack) IPReceiver() *ip.Receiver { return s.ipRx }
