@@ -1,0 +1,313 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+)
+
+// ErrInvariant is wrapped by every invariant violation that CheckInvariants
+// and InvariantChecker report, so callers can tell them from other errors.
+var ErrInvariant = errors.New("tcp invariant violated")
+
+// violation formats one invariant failure for connection c.
+func (c *Conn) violation(format string, args ...any) error {
+	return fmt.Errorf("%w: %v:%d->%v:%d %v: %s", ErrInvariant,
+		c.key.laddr, c.key.lport, c.key.raddr, c.key.rport, c.state, fmt.Sprintf(format, args...))
+}
+
+// CheckInvariants checks the relations between the connection's variables
+// that hold after every step, whatever the input. It reads the connection and
+// changes nothing; nil means every check passed. The checks are stateless:
+// InvariantChecker adds those that compare a step with the previous one.
+//
+// Checked (RFC 9293 §3.3.1 names):
+//   - SND.UNA =< SND.NXT (mod 2^32), and the octets in flight fit in the send
+//     buffer plus SYN and FIN;
+//   - the send buffer and the receive ring hold no more than their sizes, and
+//     unread data plus the promised window RCV.WND fit in the receive ring;
+//   - out-of-order ranges are sorted, disjoint, beyond RCV.NXT, inside the
+//     advertised right edge, and at most maxOOO;
+//   - a FIN is sent only after CLOSE; TIME-WAIT runs its 2*MSL timer and no
+//     retransmission timer;
+//   - no stuck state: in SYN-SENT and SYN-RECEIVED, and whenever data or a
+//     FIN is in flight, the retransmission timer runs (RFC 6298 §5.1);
+//   - an embryonic connection of a listener is in SYN-RECEIVED.
+func (c *Conn) CheckInvariants() error {
+	t := &c.tcb
+	if c.state >= NumStates {
+		return c.violation("state %d out of range", c.state)
+	}
+	if c.state == StateClosed || c.state == StateListen {
+		return nil
+	}
+	// SND.UNA =< SND.NXT: the flight is a forward distance of at most the
+	// buffered octets plus SYN and FIN.
+	if t.SndNxt.LessThan(t.SndUna) {
+		return c.violation("SND.NXT %d before SND.UNA %d", t.SndNxt, t.SndUna)
+	}
+	if flight := uint32(t.SndNxt - t.SndUna); flight > uint32(c.snd.n)+2 {
+		return c.violation("flight %d exceeds the %d buffered octets plus SYN and FIN", flight, c.snd.n)
+	}
+	if c.snd.n < 0 || c.snd.n > c.snd.size {
+		return c.violation("send buffer holds %d of %d", c.snd.n, c.snd.size)
+	}
+	if c.finSent && !c.finQueued {
+		return c.violation("FIN sent without CLOSE")
+	}
+	if c.state != StateSynSent {
+		if err := c.checkRecv(); err != nil {
+			return err
+		}
+	}
+	if err := c.checkTimers(); err != nil {
+		return err
+	}
+	if ln := c.ln; ln != nil && !c.queued && c.state != StateSynReceived {
+		return c.violation("embryonic connection of listener :%d is not in SYN-RECEIVED", ln.key.port)
+	}
+	return nil
+}
+
+// checkRecv checks the receive buffer against RCV.NXT and the right edge.
+func (c *Conn) checkRecv() error {
+	t := &c.tcb
+	b := &c.rcv
+	if b.unread < 0 || b.unread > b.size && b.size > 0 {
+		return c.violation("receive ring holds %d unread of %d", b.unread, b.size)
+	}
+	if c.rcvEdge.LessThan(t.RcvNxt) && c.rcvWnd() != 0 {
+		return c.violation("right edge %d before RCV.NXT %d with a non-zero window", c.rcvEdge, t.RcvNxt)
+	}
+	// The window we promised must fit in the ring after the unread octets,
+	// or early data would overwrite data not yet read.
+	if b.size > 0 && b.unread+int(c.rcvWnd()) > b.size {
+		return c.violation("unread %d + RCV.WND %d exceed the receive ring %d", b.unread, c.rcvWnd(), b.size)
+	}
+	if len(b.ooo) > maxOOO {
+		return c.violation("%d out-of-order ranges, bound %d", len(b.ooo), maxOOO)
+	}
+	prev := t.RcvNxt
+	for i, r := range b.ooo {
+		if !prev.LessThan(r.start) || !r.start.LessThan(r.end) {
+			return c.violation("out-of-order range %d [%d,%d) not after %d", i, r.start, r.end, prev)
+		}
+		if c.rcvEdge.LessThan(r.end) {
+			return c.violation("out-of-order range %d [%d,%d) beyond the right edge %d", i, r.start, r.end, c.rcvEdge)
+		}
+		prev = r.end
+	}
+	return nil
+}
+
+// checkTimers checks that the timers a state needs are running.
+func (c *Conn) checkTimers() error {
+	t := &c.tcb
+	switch c.state {
+	case StateTimeWait:
+		if c.twAt.IsZero() {
+			return c.violation("TIME-WAIT without its 2*MSL timer")
+		}
+		if !c.rtxAt.IsZero() {
+			return c.violation("retransmission timer running in TIME-WAIT")
+		}
+		return nil
+	case StateSynSent, StateSynReceived:
+		if c.rtxAt.IsZero() {
+			return c.violation("no retransmission timer for our SYN")
+		}
+		return nil
+	}
+	if sendsData(c.state) && t.SndUna != t.SndNxt && c.rtxAt.IsZero() {
+		return c.violation("%d octets in flight and no retransmission timer", uint32(t.SndNxt-t.SndUna))
+	}
+	return nil
+}
+
+// EachConn calls fn for every connection in the layer's table (every state
+// but CLOSED and LISTEN), in table order. fn must not open or close
+// connections.
+func (l *Layer) EachConn(fn func(c *Conn)) {
+	for _, c := range l.conns {
+		fn(c)
+	}
+}
+
+// CheckInvariants checks the layer's tables and every connection in them:
+// the connection table and the demultiplexing map agree, every table is
+// within its bound (MaxConns, each listener's backlog), and
+// Conn.CheckInvariants holds for each connection.
+func (l *Layer) CheckInvariants() error {
+	if len(l.conns) > l.cfg.MaxConns {
+		return fmt.Errorf("%w: %d connections, bound %d", ErrInvariant, len(l.conns), l.cfg.MaxConns)
+	}
+	if len(l.demux) != len(l.conns) {
+		return fmt.Errorf("%w: %d connections but %d demultiplexing entries", ErrInvariant, len(l.conns), len(l.demux))
+	}
+	for i, c := range l.conns {
+		if c.idx != i || l.demux[c.key] != c {
+			return c.violation("table index %d (recorded %d) or demultiplexing entry wrong", i, c.idx)
+		}
+		if c.state == StateClosed || c.state == StateListen {
+			return c.violation("in the connection table")
+		}
+		if err := c.CheckInvariants(); err != nil {
+			return err
+		}
+	}
+	for k, ln := range l.listeners {
+		if ln.key != k || ln.closed {
+			return fmt.Errorf("%w: listener :%d registered under the wrong key or closed", ErrInvariant, k.port)
+		}
+		if n := len(ln.embryos) + len(ln.queue); n > ln.backlog {
+			return fmt.Errorf("%w: listener :%d holds %d connections, backlog %d", ErrInvariant, k.port, n, ln.backlog)
+		}
+		for _, c := range ln.embryos {
+			if c.idx < 0 || c.ln != ln {
+				return c.violation("embryo of listener :%d not in the table or not linked back", k.port)
+			}
+		}
+		for _, c := range ln.queue {
+			if c.ln != ln || !c.queued {
+				return c.violation("accept-queue entry of listener :%d not linked back", k.port)
+			}
+		}
+	}
+	return nil
+}
+
+// connShadow is what InvariantChecker remembers of one connection between
+// two checks.
+type connShadow struct {
+	gen     uint64
+	state   State
+	synced  bool         // RCV.NXT is defined (past SYN-SENT)
+	rcvNxt  seqnum.Value // RCV.NXT at the last check
+	edge    seqnum.Value // RCV.NXT + RCV.WND at the last check
+	sndUna  seqnum.Value
+	sndNxt  seqnum.Value
+	finSent bool
+	finNxt  seqnum.Value // SND.NXT once our FIN was sent: FIN seq + 1
+	twSince time.Time    // when TIME-WAIT began (zero: not in TIME-WAIT)
+}
+
+// InvariantChecker checks the invariants that compare a connection with its
+// previous check: RCV.NXT never moves back, the right edge of the receive
+// window RCV.NXT+RCV.WND never moves left (RFC 9293 §3.8.6, SHLD-14),
+// SND.UNA and SND.NXT never move back, our FIN takes one sequence number
+// only, and TIME-WAIT lasts at least 2*MSL (MUST-13). It keeps its shadow
+// state outside the connections; feed it with Check after every step (input
+// frame, timer poll, user call). The zero value is not ready: use
+// NewInvariantChecker.
+type InvariantChecker struct {
+	gen     uint64
+	conns   map[*Conn]*connShadow
+	segsIn  uint64 // layer's SegsIn at the last check
+	twAbort uint64 // hits of TIME-WAIT ABORT rows at the last check
+}
+
+// NewInvariantChecker returns a checker with no history.
+func NewInvariantChecker() *InvariantChecker {
+	return &InvariantChecker{conns: make(map[*Conn]*connShadow)}
+}
+
+// Check runs Layer.CheckInvariants and the step-to-step checks on l at time
+// now. Use one checker per layer.
+func (k *InvariantChecker) Check(now time.Time, l *Layer) error {
+	if err := l.CheckInvariants(); err != nil {
+		return err
+	}
+	k.gen++
+	msl2 := 2 * l.cfg.MSL
+	// Inputs and aborts since the last check explain an early end of
+	// TIME-WAIT (a RST, a reopening SYN, ABORT); nothing else may end it.
+	var twAbort uint64
+	for i := range Rules {
+		if Rules[i].State == StateTimeWait && Rules[i].Event == EvAbort {
+			twAbort += l.ctr.RuleHits[i]
+		}
+	}
+	explained := l.ctr.SegsIn != k.segsIn || twAbort != k.twAbort
+	k.segsIn, k.twAbort = l.ctr.SegsIn, twAbort
+	for _, c := range l.conns {
+		sh := k.conns[c]
+		if sh == nil {
+			sh = &connShadow{}
+			k.conns[c] = sh
+		} else if err := sh.compare(c, now, msl2, explained); err != nil {
+			return err
+		}
+		sh.fill(c, now)
+		sh.gen = k.gen
+	}
+	for c, sh := range k.conns {
+		if sh.gen == k.gen {
+			continue
+		}
+		// Gone from the table since the last check.
+		delete(k.conns, c)
+		if !sh.twSince.IsZero() && now.Sub(sh.twSince) < msl2 && !explained {
+			return c.violation("left TIME-WAIT after %v, before 2*MSL = %v, with no input or ABORT (MUST-13)", now.Sub(sh.twSince), msl2)
+		}
+	}
+	return nil
+}
+
+// Tracked returns how many connections the checker holds history for.
+func (k *InvariantChecker) Tracked() int { return len(k.conns) }
+
+// fill records c's current values.
+func (sh *connShadow) fill(c *Conn, now time.Time) {
+	t := &c.tcb
+	if c.state == StateTimeWait && sh.state != StateTimeWait {
+		sh.twSince = now
+	}
+	if c.state != StateTimeWait {
+		sh.twSince = time.Time{}
+	}
+	sh.state = c.state
+	sh.synced = c.state != StateSynSent
+	sh.rcvNxt = t.RcvNxt
+	sh.edge = t.RcvNxt.Add(seqnum.Size(c.rcvWnd()))
+	sh.sndUna, sh.sndNxt = t.SndUna, t.SndNxt
+	if c.finSent && !sh.finSent {
+		sh.finSent, sh.finNxt = true, t.SndNxt
+	}
+}
+
+// compare checks c against the values recorded at the previous check.
+func (sh *connShadow) compare(c *Conn, now time.Time, msl2 time.Duration, explained bool) error {
+	t := &c.tcb
+	if sh.synced && c.state != StateSynSent {
+		if t.RcvNxt.LessThan(sh.rcvNxt) {
+			return c.violation("RCV.NXT moved back from %d to %d", sh.rcvNxt, t.RcvNxt)
+		}
+		if edge := t.RcvNxt.Add(seqnum.Size(c.rcvWnd())); edge.LessThan(sh.edge) {
+			return c.violation("right edge of the receive window moved left from %d to %d (SHLD-14)", sh.edge, edge)
+		}
+	}
+	if t.SndUna.LessThan(sh.sndUna) {
+		return c.violation("SND.UNA moved back from %d to %d", sh.sndUna, t.SndUna)
+	}
+	if t.SndNxt.LessThan(sh.sndNxt) {
+		return c.violation("SND.NXT moved back from %d to %d", sh.sndNxt, t.SndNxt)
+	}
+	if sh.finSent && t.SndNxt != sh.finNxt {
+		return c.violation("SND.NXT moved from %d to %d after our FIN: a second FIN sequence number", sh.finNxt, t.SndNxt)
+	}
+	if c.state == StateTimeWait {
+		since := sh.twSince
+		if since.IsZero() {
+			since = now
+		}
+		if c.twAt.Before(since.Add(msl2)) {
+			return c.violation("TIME-WAIT timer at %v, less than 2*MSL after it began at %v (MUST-13)", c.twAt.Sub(since), since)
+		}
+	}
+	if sh.state == StateTimeWait && c.state != StateTimeWait && now.Sub(sh.twSince) < msl2 && !explained {
+		return c.violation("left TIME-WAIT after %v (MUST-13)", now.Sub(sh.twSince))
+	}
+	return nil
+}
