@@ -22,7 +22,7 @@
 // the ACK flag is expected, "win" and "urg" when given, and the options
 // exactly unless written "<...>". Sequence numbers are relative, as packetdrill
 // writes them: inbound SEQ and outbound ACK to the peer's ISN (Options.PeerISN),
-// outbound SEQ and inbound ACK to our ISN, learned from the first SYN we send.
+// outbound SEQ and inbound ACK to our ISN, learned from each SYN we send (a new connection has a new ISS).
 // Socket calls are socket, bind, listen, accept, connect (non-blocking: "= -1
 // EINPROGRESS"), write, read, shutdown, close, setsockopt (SO_LINGER
 // {onoff=1, linger=0} makes close an ABORT; others are accepted and ignored)

@@ -256,7 +256,7 @@ func (r *runner) inject(s *Segment) error {
 }
 
 // decode turns an emitted segment into script form, learning our ISN from the
-// first SYN (learn set).
+// SYN it sends (learn set).
 func (r *runner) decode(o outSeg, learn bool) (Segment, error) {
 	var g Segment
 	t, err := wire.ParseTCP(o.b)
@@ -270,7 +270,7 @@ func (r *runner) decode(o outSeg, learn bool) (Segment, error) {
 		return g, fmt.Errorf("emitted options: %w", err)
 	}
 	g.HasOpts = true
-	if learn && !r.hasISN && t.Flags()&wire.FlagSYN != 0 {
+	if learn && t.Flags()&wire.FlagSYN != 0 { // a new incarnation has a new ISS
 		r.isn, r.hasISN = t.Seq(), true
 	}
 	seq := t.Seq()
