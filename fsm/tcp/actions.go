@@ -102,6 +102,7 @@ func chooseISS(c *Conn, s *segment) {
 	t.SndUna, t.SndNxt = t.Iss, t.Iss
 	c.sndBufSeq = t.Iss + 1
 	c.rtxNxt = t.Iss
+	c.sndSmlEnd = t.Iss
 }
 
 // setIRS records the peer's SYN: IRS, RCV.NXT = SEG.SEQ+1, and its options
@@ -186,12 +187,14 @@ func trimToWindow(c *Conn, s *segment) {
 		if len(s.text) > 0 {
 			s.text = s.text[:0]
 			s.flags &^= wire.FlagFIN
+			c.ackNow = true
 		}
 		return
 	}
 	if room := uint32(edge - start); uint32(len(s.text)) > room {
 		s.text = s.text[:room]
 		s.flags &^= wire.FlagFIN
+		c.ackNow = true // the sender overran the window: tell it at once
 	}
 }
 
@@ -256,26 +259,33 @@ func (c *Conn) scaledWnd(s *segment) uint32 {
 }
 
 // deliver places the segment text (RFC 9293 §3.10.7.4 step 7): in order, it
-// extends the readable data and pulls in any held segments it reaches; early,
-// it is held (SHLD-31) and a duplicate ACK goes out at once (MAY-13).
+// extends the readable data and pulls in any held segments it reaches, and its
+// ACK may be delayed (SHLD-18); early, it is held (SHLD-31) and a duplicate
+// ACK goes out at once (MAY-13, RFC 5681 §4.2).
 func deliver(c *Conn, s *segment) {
 	t := &c.tcb
 	off := int(s.seq - t.RcvNxt)
 	end := s.seq.Add(seqnum.Size(len(s.text)))
 	if off == 0 {
+		gap := len(c.rcv.ooo) > 0 // it may fill (part of) a hole
 		c.rcv.writeAt(c.rcv.unread, s.text)
 		c.rcv.unread += len(s.text)
 		t.RcvNxt = c.rcv.advance(end)
 		c.notify(sock.Readable)
-	} else {
-		if !c.rcv.addOOO(s.seq, end) {
-			c.l.ctr.OOODrops++
-			c.l.ctr.Drops[DropOOOFull]++
-			s.flags &^= wire.FlagFIN
-		} else {
-			c.rcv.writeAt(c.rcv.unread+off, s.text)
-			c.l.ctr.OOOSegs++
+		if gap {
+			c.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
+			return
 		}
+		c.delayAck(s.now, len(s.text))
+		return
+	}
+	if !c.rcv.addOOO(s.seq, end) {
+		c.l.ctr.OOODrops++
+		c.l.ctr.Drops[DropOOOFull]++
+		s.flags &^= wire.FlagFIN
+	} else {
+		c.rcv.writeAt(c.rcv.unread+off, s.text)
+		c.l.ctr.OOOSegs++
 	}
 	c.ackNow = true
 }

@@ -30,7 +30,7 @@ func (o *lastSeg) seg() []byte { return o.buf[:o.n] }
 // TestSteadyStateNoAllocs: sending a segment, receiving it, reading it and
 // processing the ACK allocate nothing once the buffers exist.
 func TestSteadyStateNoAllocs(t *testing.T) {
-	p := newWirePair(t, 5, Config{}, faults{})
+	p := newWirePair(t, 5, Config{DelayedACK: -1}, faults{})
 	client, server := p.connect()
 	oa, ob := &lastSeg{}, &lastSeg{}
 	p.a.out, p.b.out = oa, ob

@@ -16,6 +16,13 @@ type Config struct {
 	Backlog         int           // default listen backlog: embryonic plus accept queue (default 128)
 	MaxConns        int           // connections (all states) the layer holds (default 65536)
 	FinWait2Timeout time.Duration // how long an orphaned FIN-WAIT-2 waits for the peer's FIN (default 60 s)
+	// DelayedACK is how long an ACK for in-order data may wait for a second
+	// full-sized segment or data to ride on (RFC 9293 §3.8.6.3, MUST-40,
+	// SHLD-18; default 40 ms as Linux's minimum; negative: ACK every segment).
+	DelayedACK time.Duration
+	// NoDelay disables Nagle's algorithm on new connections (MUST-17);
+	// Conn.SetNoDelay changes it per connection.
+	NoDelay bool
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +50,10 @@ func (c Config) withDefaults() Config {
 	defInt(&c.Backlog, 128)
 	defInt(&c.MaxConns, 65536)
 	def(&c.FinWait2Timeout, 60*time.Second)
+	if c.DelayedACK == 0 {
+		c.DelayedACK = 40 * time.Millisecond
+	}
+	c.DelayedACK = min(c.DelayedACK, 200*time.Millisecond) // MUST-40: never 0.5 s
 	return c
 }
 

@@ -77,6 +77,21 @@ type Conn struct {
 	cwnd, ssthresh    uint32
 	dupAcks           int
 	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
+
+	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
+	delackAt   time.Time    // deadline of a delayed ACK; zero = none owed
+	rcvUnacked int          // in-order octets received since our last ACK
+	rcvMSS     int          // largest segment text seen, at most our MSS: "full-sized"
+	noDelay    bool         // Nagle off (MUST-17)
+	sndSmlEnd  seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle)
+}
+
+// SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,
+// MUST-17), like net.TCPConn.SetNoDelay. Turning it off sends what Nagle held.
+func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
+	c.noDelay = noDelay
+	c.l.now = now
+	c.l.finish(c, now)
 }
 
 // SetID sets the user id passed to Output.Notify for this connection.

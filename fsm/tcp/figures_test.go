@@ -35,6 +35,8 @@ var figures = []figure{
 			{line: "4. ESTABLISHED --> <SEQ=101><ACK=301><CTL=ACK> --> ESTABLISHED", in: p(seg{flags: ACK, seq: 101, ack: 301}),
 				state: StateEstablished},
 			{line: "5. ESTABLISHED --> <SEQ=101><ACK=301><CTL=ACK><DATA> --> ESTABLISHED", in: p(seg{flags: ACK, seq: 101, ack: 301, data: []byte("data")}),
+				state: StateEstablished},
+			{line: "(delayed ACK, RFC 9293 §3.8.6.3) ESTABLISHED --> <SEQ=301><ACK=105><CTL=ACK>", call: func(r *rig) { r.advance(r.l.cfg.DelayedACK) },
 				out: []seg{{flags: ACK, seq: 301, ack: 105}}, state: StateEstablished},
 		},
 	},

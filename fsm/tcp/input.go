@@ -215,7 +215,7 @@ func (l *Layer) Poll(now time.Time) {
 func (l *Layer) NextDeadline() time.Time {
 	var d time.Time
 	for _, c := range l.conns {
-		for _, t := range [2]time.Time{c.rtxAt, c.twAt} {
+		for _, t := range [3]time.Time{c.rtxAt, c.twAt, c.delackAt} {
 			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 				d = t
 			}

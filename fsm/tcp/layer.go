@@ -253,6 +253,8 @@ func (l *Layer) initConn(c *Conn) {
 	c.sndMSS = 536 // MUST-15 until the peer's MSS option says otherwise
 	c.rto = l.cfg.RTOInitial
 	c.ssthresh = 1 << 30
+	c.noDelay = l.cfg.NoDelay
+	c.rcvMSS = min(536, int(l.cfg.MSS))
 }
 
 // insert adds c to the connection table.

@@ -72,7 +72,7 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	}
 	l.out.SendSegment(c.key.laddr, c.key.raddr, seg)
 	if h.Flags&wire.FlagACK != 0 {
-		c.ackNow = false
+		c.ackSent()
 	}
 }
 
@@ -154,16 +154,14 @@ func (c *Conn) sendData(now time.Time) {
 			n = 1 // window probe (RFC 9293 §3.8.6.1)
 		}
 		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent)
-		if n == 0 && !fin {
-			if avail > 0 && t.SndWnd == 0 && t.SndUna == t.SndNxt && c.rtxAt.IsZero() {
-				c.persist = true // MUST-36: probe the zero window after one RTO
+		if (n == 0 && !fin) || (!rtx && !fin && !c.forceOne && c.holdRunt(n, avail)) {
+			if avail > 0 && t.SndUna == t.SndNxt && c.rtxAt.IsZero() {
+				// Nothing in flight, so no ACK will restart us: MUST-36
+				// probes a zero window after one RTO; the same timer is the
+				// SWS override timeout of §3.8.6.2.1 for a small window.
+				c.persist = true
 				c.rtxAt = now.Add(c.rto)
 			}
-			return
-		}
-		// Sender SWS avoidance (RFC 9293 §3.8.6.2.1, MUST-38): with data in
-		// flight, wait rather than send a runt the window cut short.
-		if !rtx && !fin && n < c.sndMSS && n < avail && t.SndUna != t.SndNxt && !c.forceOne {
 			return
 		}
 		h := &c.l.hdr
@@ -176,6 +174,9 @@ func (c *Conn) sendData(now time.Time) {
 		}
 		c.emit(seq, n)
 		c.forceOne = false
+		if n < c.sndMSS && !rtx {
+			c.sndSmlEnd = seq.Add(seqnum.Size(n))
+		}
 		end := seq.Add(seqnum.Size(n))
 		if fin {
 			end++
@@ -197,6 +198,23 @@ func (c *Conn) sendData(now time.Time) {
 			c.rtxAt = now.Add(c.rto)
 		}
 	}
+}
+
+// holdRunt decides whether a new segment of n < MSS octets (of avail queued)
+// waits. Sender SWS avoidance (RFC 9293 §3.8.6.2.1, MUST-38): a segment cut
+// short by the window goes only if it is at least half the largest window the
+// peer offered (Fs = 1/2). Nagle (§3.7.4, SHLD-7) in Minshall's form, as
+// Linux: the last, short piece of the queued data waits while an earlier
+// short segment is unacknowledged, unless SetNoDelay (MUST-17). A full
+// segment never waits.
+func (c *Conn) holdRunt(n, avail int) bool {
+	if n >= c.sndMSS || n == 0 {
+		return false
+	}
+	if n < avail { // limited by the window or cwnd
+		return uint32(n) < c.maxSndWnd/2 || c.tcb.SndUna != c.tcb.SndNxt
+	}
+	return !c.noDelay && c.tcb.SndUna.LessThan(c.sndSmlEnd)
 }
 
 // fastRetransmit resends the segment at SND.UNA on the third duplicate ACK

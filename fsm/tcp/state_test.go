@@ -190,6 +190,7 @@ func TestEstablishedData(t *testing.T) {
 	r := newRig(t, Config{}, 299)
 	r.establishedPassive(99, 299)
 	r.send(seg{flags: ACK, seq: 100, ack: 300, data: []byte("hello")})
+	r.advance(40 * time.Millisecond) // delayed ACK
 	r.recv(seg{flags: ACK, seq: 300, ack: 105})
 	b := make([]byte, 16)
 	n, err := r.c.Recv(r.now, b)
@@ -279,6 +280,7 @@ func TestEstablishedCloseWithUnreadDataResets(t *testing.T) {
 	r := newRig(t, Config{}, 299)
 	r.establishedPassive(99, 299)
 	r.send(seg{flags: ACK, seq: 100, ack: 300, data: []byte("unread")})
+	r.advance(40 * time.Millisecond) // delayed ACK
 	r.recv(seg{flags: ACK, seq: 300, ack: 106})
 	r.c.Close(r.now)
 	r.recv(seg{flags: RST | ACK, seq: 300, ack: 106}) // SHLD-3
@@ -305,6 +307,7 @@ func TestFinWait2Fin(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 100, ack: 301})
 	r.state(StateFinWait2)
 	r.send(seg{flags: ACK, seq: 100, ack: 301, data: []byte("more")}) // half-close: still receiving
+	r.advance(40 * time.Millisecond)                                  // delayed ACK
 	r.recv(seg{flags: ACK, seq: 301, ack: 104})
 	r.send(seg{flags: FIN | ACK, seq: 104, ack: 301})
 	r.recv(seg{flags: ACK, seq: 301, ack: 105})
@@ -515,6 +518,7 @@ func TestReceiveWindowNeverShrinks(t *testing.T) {
 	edge := r.c.rcvEdge
 	for i := range 4 {
 		r.send(seg{flags: ACK, seq: 100 + uint32(i*1000), ack: 300, data: make([]byte, 1000)})
+		r.advance(40 * time.Millisecond) // delayed ACK
 		got := r.recv(seg{flags: ACK, seq: 300, ack: 100 + uint32((i+1)*1000)})
 		e := r.c.tcb.RcvNxt.Add(seqnumSize(uint32(got.Window())))
 		if e.LessThan(edge) {
