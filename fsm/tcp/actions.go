@@ -91,7 +91,8 @@ var actions = [NumActions]func(c *Conn, s *segment){
 			s.err = c.err
 		}
 	},
-	AFailClosing: func(c *Conn, s *segment) { s.err = sock.ErrClosing },
+	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
+	AUpdateTSRecent: updateTSRecent,
 }
 
 // chooseISS picks the initial send sequence number (RFC 9293 §3.4.1) and
@@ -103,6 +104,8 @@ func chooseISS(c *Conn, s *segment) {
 	c.sndBufSeq = t.Iss + 1
 	c.rtxNxt = t.Iss
 	c.sndSmlEnd = t.Iss
+	c.tsRTTSeq = t.Iss
+	c.tsOffset = c.l.tsOffsetFor(c.key)
 }
 
 // setIRS records the peer's SYN: IRS, RCV.NXT = SEG.SEQ+1, and its options
@@ -124,6 +127,7 @@ func setIRS(c *Conn, s *segment) {
 		c.sndShift, c.rcvShift = 0, 0
 		c.rcv.size = c.l.cfg.RecvBuf + 1
 	}
+	c.negotiateOptions(s)
 	c.cwnd = uint32(10 * c.sndMSS) // RFC 6928 initial window
 }
 
@@ -231,7 +235,9 @@ func ackAdvance(c *Conn, s *segment) {
 	if c.rtxNxt.LessThan(t.SndUna) {
 		c.rtxNxt = t.SndUna
 	}
-	if c.rttValid && c.rttSeq.LessThan(s.ack) {
+	if c.tsRTT(s) {
+		c.rttValid = false
+	} else if c.rttValid && c.rttSeq.LessThan(s.ack) {
 		c.rttValid = false
 		c.rttSample(s.now.Sub(c.rttAt))
 	}
@@ -286,6 +292,7 @@ func deliver(c *Conn, s *segment) {
 	} else {
 		c.rcv.writeAt(c.rcv.unread+off, s.text)
 		c.l.ctr.OOOSegs++
+		c.sackLast = seqRange{s.seq, end}
 	}
 	c.ackNow = true
 }

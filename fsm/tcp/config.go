@@ -23,6 +23,12 @@ type Config struct {
 	// NoDelay disables Nagle's algorithm on new connections (MUST-17);
 	// Conn.SetNoDelay changes it per connection.
 	NoDelay bool
+	// NoTimestamps turns the RFC 7323 Timestamps option (RTT measurement and
+	// PAWS) off; by default it is offered and used when the peer agrees.
+	NoTimestamps bool
+	// NoSACK turns selective acknowledgment (RFC 2018, RFC 6675) off; by
+	// default SACK-permitted is offered and SACK used when the peer agrees.
+	NoSACK bool
 }
 
 func (c Config) withDefaults() Config {

@@ -84,6 +84,16 @@ type Conn struct {
 	rcvMSS     int          // largest segment text seen, at most our MSS: "full-sized"
 	noDelay    bool         // Nagle off (MUST-17)
 	sndSmlEnd  seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle)
+
+	// Timestamps (RFC 7323) and SACK (RFC 2018).
+	tsOK        bool         // both sides sent the Timestamps option in their SYNs
+	tsOffset    uint32       // random per-connection offset of our TSval clock (RFC 7323 §5.4)
+	tsRecent    uint32       // TS.Recent: the timestamp to echo (RFC 7323 §4.3)
+	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, RFC 7323 §5.5)
+	tsRTTSeq    seqnum.Value // next timestamp RTT sample when SND.UNA passes this
+	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
+	sackOK      bool         // both sides sent SACK-permitted
+	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,

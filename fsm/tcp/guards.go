@@ -41,13 +41,19 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 	},
 	GFinQueued:  func(c *Conn, s *segment) bool { return c.finQueued },
 	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },
-	// RFC 9293 §3.6.1 (MAY-2), without timestamps: the new SYN is beyond
-	// anything the old incarnation received.
 	// The peer's FIN again, at RCV.NXT-1, with no new text (TIME-WAIT, §3.10.7.4 step 8).
 	GFinRetransmit: func(c *Conn, s *segment) bool {
 		return c.finRcvd && s.flags&wire.FlagFIN != 0 && s.origSeq.Add(seqnum.Size(s.segLen)) == c.tcb.RcvNxt
 	},
-	GSynNewer: func(c *Conn, s *segment) bool { return s.seq.GreaterThan(c.tcb.RcvNxt) },
+	// RFC 9293 §3.6.1 (MAY-2): the new SYN is beyond anything the old
+	// incarnation received (by timestamp when both used them, else by SEQ).
+	GSynNewer: func(c *Conn, s *segment) bool {
+		if c.tsOK && s.opts.HasTimestamps { // SHLD-4, RFC 6191 §2
+			return int32(s.opts.TSVal-c.tsRecent) > 0
+		}
+		return s.seq.GreaterThan(c.tcb.RcvNxt)
+	},
+	GPawsReject: func(c *Conn, s *segment) bool { return c.pawsReject(s) },
 }
 
 // seqAcceptable is the segment acceptability test of RFC 9293 §3.10.7.4

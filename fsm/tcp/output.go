@@ -41,6 +41,13 @@ func (c *Conn) emitSyn(ack bool) {
 	if !ack || c.sndShift != 0 || c.rcvShift != 0 {
 		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBuf), true
 	}
+	// RFC 7323 §3.2, RFC 2018 §2: offered in a SYN, echoed in a SYN,ACK.
+	if (!ack && !c.l.cfg.NoTimestamps) || (ack && c.tsOK) {
+		h.Opts.HasTimestamps = true
+		h.Opts.TSVal = c.tsClock(c.l.now)
+		h.Opts.TSEcr = c.tsRecent // zero in a SYN
+	}
+	h.Opts.SACKPermitted = (!ack && !c.l.cfg.NoSACK) || (ack && c.sackOK)
 	if ack {
 		h.Flags |= wire.FlagACK
 	}
@@ -59,6 +66,12 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 		h.Ack = uint32(t.RcvNxt)
 	}
 	h.Window = c.windowField(h.Flags&wire.FlagSYN != 0)
+	if h.Flags&wire.FlagSYN == 0 {
+		c.putOptions(h, n, l.now)
+	}
+	if h.Flags&wire.FlagACK != 0 {
+		c.lastAckSent = t.RcvNxt
+	}
 	hl := h.Put(l.obuf)
 	if n > 0 {
 		p1, p2 := c.snd.peek(int(seq-c.sndBufSeq), n)

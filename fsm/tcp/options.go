@@ -1,0 +1,136 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// tsOptLen is the option space the Timestamps option takes in every segment
+// once negotiated (NOP NOP TS, RFC 7323 §3.2); the effective send MSS shrinks
+// by as much (RFC 9293 §3.7.1, MUST-16).
+const tsOptLen = 12
+
+// pawsIdle is how long TS.Recent stays valid without updates (RFC 7323 §5.5:
+// 24 days, so that a 1 ms clock cannot have wrapped past half its space).
+const pawsIdle = 24 * 24 * time.Hour
+
+// tsClock returns our TSval at now: a 1 ms clock (RFC 7323 §5.4) plus the
+// connection's offset.
+func (c *Conn) tsClock(now time.Time) uint32 {
+	return uint32(now.UnixMilli()) + c.tsOffset
+}
+
+// tsOffsetFor derives the random timestamp offset of a connection from the
+// layer's secret and the 4-tuple (RFC 7323 §5.4, §7.1): unpredictable from
+// outside, yet the same for every incarnation of one 4-tuple, so a new SYN's
+// timestamps are newer than the old incarnation's (RFC 6191).
+func (l *Layer) tsOffsetFor(k connKey) uint32 {
+	var b [13]byte
+	copy(b[0:4], k.laddr[:])
+	copy(b[4:8], k.raddr[:])
+	binary.BigEndian.PutUint16(b[8:], k.lport)
+	binary.BigEndian.PutUint16(b[10:], k.rport)
+	b[12] = 't'
+	return uint32(siphash24(l.secret[0], l.secret[1], b[:]))
+}
+
+// negotiateOptions records what the peer's SYN (or SYN,ACK) offered: the
+// Timestamps option and SACK-permitted are used when both sides sent them
+// (RFC 7323 §3.2, RFC 2018 §2). Our SYN offers both unless turned off, and
+// our SYN,ACK only echoes what the SYN offered, so "we offered" is the
+// configuration.
+func (c *Conn) negotiateOptions(s *segment) {
+	cfg := &c.l.cfg
+	c.tsOK = s.opts.HasTimestamps && !cfg.NoTimestamps
+	c.sackOK = s.opts.SACKPermitted && !cfg.NoSACK
+	if c.tsOK {
+		c.tsRecent, c.tsRecentAt = s.opts.TSVal, s.now
+		c.sndMSS = max(c.sndMSS-tsOptLen, 64)
+	}
+}
+
+// pawsReject is the PAWS test (RFC 7323 §5.3 R1): the segment carries a
+// timestamp older than a valid TS.Recent.
+func (c *Conn) pawsReject(s *segment) bool {
+	if !c.tsOK || !s.opts.HasTimestamps {
+		return false
+	}
+	if s.now.Sub(c.tsRecentAt) > pawsIdle {
+		return false // TS.Recent is too old to judge by (RFC 7323 §5.5)
+	}
+	return int32(s.opts.TSVal-c.tsRecent) < 0
+}
+
+// updateTSRecent keeps TS.Recent (RFC 7323 §4.3): the timestamp of the
+// segment that starts at or before the last ACK we sent, if it is not older.
+func updateTSRecent(c *Conn, s *segment) {
+	if !c.tsOK || !s.opts.HasTimestamps {
+		return
+	}
+	if int32(s.opts.TSVal-c.tsRecent) >= 0 && s.origSeq.LessThanEq(c.lastAckSent) {
+		c.tsRecent, c.tsRecentAt = s.opts.TSVal, s.now
+	}
+}
+
+// tsRTT takes an RTT sample from the echoed timestamp of an ACK that
+// advances SND.UNA (RFC 7323 §4.1), once per window of data (§4.2 allows
+// fewer samples than ACKs; one per RTT keeps RFC 6298's gains meaningful).
+// Timestamps are exact for retransmitted segments too, so Karn's rule is not
+// needed. It reports whether a sample was taken.
+func (c *Conn) tsRTT(s *segment) bool {
+	if !c.tsOK || !s.opts.HasTimestamps || s.opts.TSEcr == 0 {
+		return false
+	}
+	if !c.tsRTTSeq.LessThan(s.ack) {
+		return true // a sample was taken this window: none from the timer either
+	}
+	d := int32(c.tsClock(s.now) - s.opts.TSEcr)
+	if d < 0 {
+		return false
+	}
+	c.tsRTTSeq = c.tcb.SndNxt
+	c.rttSample(time.Duration(d) * time.Millisecond)
+	return true
+}
+
+// putOptions adds the per-segment options to h for a segment with n octets
+// of text: Timestamps when negotiated, and SACK blocks (RFC 2018 §4) when
+// out-of-order data is held, as many as fit beside the text in the MSS.
+func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
+	if c.tsOK && h.Flags&wire.FlagRST == 0 {
+		h.Opts.HasTimestamps = true
+		h.Opts.TSVal = c.tsClock(now)
+		h.Opts.TSEcr = c.tsRecent
+	}
+	if !c.sackOK || h.Flags&wire.FlagACK == 0 || len(c.rcv.ooo) == 0 || h.Flags&wire.FlagSYN != 0 {
+		return
+	}
+	room := c.sndMSS - n - 4 // SACK option header with its NOPs
+	k := 0
+	add := func(r seqRange) {
+		if room < 8 || k == wire.MaxSACKBlocks {
+			return
+		}
+		for i := 0; i < k; i++ {
+			if h.Opts.SACK[i].Start == uint32(r.start) {
+				return
+			}
+		}
+		h.Opts.SACK[k] = wire.SACKBlock{Start: uint32(r.start), End: uint32(r.end)}
+		k++
+		room -= 8
+	}
+	// The first block holds the most recently received segment (RFC 2018 §4).
+	for _, r := range c.rcv.ooo {
+		if !c.sackLast.start.LessThan(r.start) && !r.end.LessThan(c.sackLast.end) {
+			add(r)
+			break
+		}
+	}
+	for _, r := range c.rcv.ooo {
+		add(r)
+	}
+	h.Opts.NumSACK = k
+}
