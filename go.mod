@@ -2,7 +2,9 @@ module github.com/netspec/netspec
 
 go 1.26.0
 
+require github.com/leanovate/gopter v0.2.11
+
 require (
-	github.com/leanovate/gopter v0.2.11
+	github.com/google/gopacket v1.1.19 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )

@@ -5,6 +5,7 @@
 // (google/packetdrill syntax.md):
 //
 //	// covers: MUST-13 SHLD-3        requirement IDs the script pins
+//	// known-bug: text              optional: the script fails until a bug is fixed
 //	--rcvbuf=4096                    layer options (rcvbuf, sndbuf, mss, msl_ms, ...)
 //	0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 //	+0    bind(3, ..., ...) = 0
@@ -20,7 +21,8 @@
 // segment from the peer; ">" expects the next segment the stack sends, matched
 // on flags (S F R P U E W and "." for ACK), seq:end(len), the ACK number when
 // the ACK flag is expected, "win" and "urg" when given, and the options
-// exactly unless written "<...>". Sequence numbers are relative, as packetdrill
+// exactly unless written "<...>" (our TSval is not compared; an inbound
+// non-zero TSecr is replaced by our last TSval, as packetdrill does). Sequence numbers are relative, as packetdrill
 // writes them: inbound SEQ and outbound ACK to the peer's ISN (Options.PeerISN),
 // outbound SEQ and inbound ACK to our ISN, learned from each SYN we send (a new connection has a new ISS).
 // Socket calls are socket, bind, listen, accept, connect (non-blocking: "= -1

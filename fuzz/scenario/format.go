@@ -72,7 +72,8 @@ func (s Segment) String() string {
 	return b.String()
 }
 
-// optsEqual compares the options netspec decodes; NOP padding is not compared.
+// optsEqual compares the options netspec decodes; NOP padding and TSval
+// are not compared.
 func optsEqual(a, b *wire.TCPOptions) bool {
 	if a.HasMSS != b.HasMSS || (a.HasMSS && a.MSS != b.MSS) {
 		return false
@@ -83,7 +84,9 @@ func optsEqual(a, b *wire.TCPOptions) bool {
 	if a.SACKPermitted != b.SACKPermitted || a.HasTimestamps != b.HasTimestamps {
 		return false
 	}
-	if a.HasTimestamps && (a.TSVal != b.TSVal || a.TSEcr != b.TSEcr) {
+	// Our TSval is a clock the script cannot know: as packetdrill with
+	// tcp_ts_tick_usecs=0, only its presence and TSecr are compared.
+	if a.HasTimestamps && a.TSEcr != b.TSEcr {
 		return false
 	}
 	return a.NumSACK == b.NumSACK && a.SACK == b.SACK

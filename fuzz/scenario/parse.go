@@ -78,6 +78,7 @@ type Event struct {
 type Script struct {
 	Name      string
 	Covers    []string          // requirement IDs from "// covers:" header lines
+	KnownBug  string            // "// known-bug:" header: the script is expected to fail until fixed
 	Options   map[string]string // "--name=value" header lines
 	Events    []Event
 	Tolerance time.Duration // --tolerance_usecs (default 4 ms, as packetdrill)
@@ -94,6 +95,9 @@ func Parse(name string, src []byte) (*Script, error) {
 			c = strings.TrimSpace(c)
 			if ids, ok := strings.CutPrefix(c, "covers:"); ok {
 				s.Covers = append(s.Covers, strings.Fields(ids)...)
+			}
+			if bug, ok := strings.CutPrefix(c, "known-bug:"); ok {
+				s.KnownBug = strings.TrimSpace(bug)
 			}
 			continue
 		}

@@ -81,6 +81,8 @@ type runner struct {
 	state  tcp.State // of the connection under test, from Layer.Trace
 	conn   *tcp.Conn // the connection under test once a call returned it
 	inv    *tcp.InvariantChecker
+	tsVal  uint32 // our last TSval sent
+	hasTS  bool
 	ev     *Event
 }
 
@@ -245,6 +247,9 @@ func (r *runner) inject(s *Segment) error {
 	}
 	h := wire.TCPHeader{SrcPort: r.pport, DstPort: r.lport, Seq: s.Seq + r.o.PeerISN, Ack: ack,
 		Flags: s.Flags, Window: win, Urgent: s.Urg, Opts: s.Opts}
+	if h.Opts.HasTimestamps && h.Opts.TSEcr != 0 && r.hasTS {
+		h.Opts.TSEcr = r.tsVal // packetdrill: a script's TSecr echoes our live TSval
+	}
 	b := make([]byte, h.Len()+s.Len)
 	n := h.Put(b)
 	for i := range s.Len {
@@ -270,6 +275,9 @@ func (r *runner) decode(o outSeg, learn bool) (Segment, error) {
 		return g, fmt.Errorf("emitted options: %w", err)
 	}
 	g.HasOpts = true
+	if learn && g.Opts.HasTimestamps {
+		r.tsVal, r.hasTS = g.Opts.TSVal, true
+	}
 	if learn && t.Flags()&wire.FlagSYN != 0 { // a new incarnation has a new ISS
 		r.isn, r.hasISN = t.Seq(), true
 	}
