@@ -24,14 +24,14 @@ import (
 // Then opcodes follow, each with fixed-width operands (missing bytes read as
 // zero), until the input or the step budget ends.
 const (
-	opInject    = iota // 12 operand bytes: a segment relative to the live TCB
-	opSend             // 1: SEND of b*16 octets
-	opRecv             // 1: RECEIVE of up to b*16 octets
-	opClose            // 1: b%4: CloseWrite, Close, Abort, Accept
-	opAdvance          // 2: advance the clock by the big-endian value in ms, firing timers
-	opCorrupt          // 12: as opInject, with the checksum corrupted (MUST-3)
-	opAckAll           // 0: the peer acknowledges everything: <SEQ=RCV.NXT><ACK=SND.NXT>
-	opPeerFin          // 0: the peer sends FIN,ACK at RCV.NXT
+	opInject  = iota // 12 operand bytes: a segment relative to the live TCB
+	opSend           // 1: SEND of b*16 octets
+	opRecv           // 1: RECEIVE of up to b*16 octets
+	opClose          // 1: b%4: CloseWrite, Close, Abort, Accept
+	opAdvance        // 2: advance the clock by the big-endian value in ms, firing timers
+	opCorrupt        // 12: as opInject, with the checksum corrupted (MUST-3)
+	opAckAll         // 0: the peer acknowledges everything: <SEQ=RCV.NXT><ACK=SND.NXT>
+	opPeerFin        // 0: the peer sends FIN,ACK at RCV.NXT
 	numOps
 )
 
