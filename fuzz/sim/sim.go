@@ -94,6 +94,10 @@ var ErrIdle = errors.New("sim: idle")
 // ErrSteps is returned by Run when the step budget runs out.
 var ErrSteps = errors.New("sim: step budget exhausted")
 
+// OnNew, when set, is called with every new simulation before it runs (test
+// mains use it to register the stacks for rule coverage, fuzz/cover).
+var OnNew func(*Sim)
+
 // New builds a simulation of cfg.Stacks stacks on addresses 198.18.0.1,
 // 198.18.0.2, ... (/24) with MACs 02:00:00:00:00:01, ...
 func New(cfg Config) *Sim {
@@ -113,6 +117,9 @@ func New(cfg Config) *Sim {
 		}
 		h.Stack = stack.New(sc)
 		s.hosts = append(s.hosts, h)
+	}
+	if OnNew != nil {
+		OnNew(s)
 	}
 	return s
 }
