@@ -105,6 +105,7 @@ func chooseISS(c *Conn, s *segment) {
 	c.rtxNxt = t.Iss
 	c.sndSmlEnd = t.Iss
 	c.tsRTTSeq = t.Iss
+	c.rec.point = t.Iss
 	c.tsOffset = c.l.tsOffsetFor(c.key)
 }
 
@@ -202,20 +203,22 @@ func trimToWindow(c *Conn, s *segment) {
 	}
 }
 
-// ackAdvance processes an acceptable ACK (RFC 9293 §3.10.7.4 step 5): SND.UNA
-// moves, acknowledged octets leave the send buffer, an RTT sample is taken
-// (Karn, MUST-18), the retransmission timer restarts (RFC 6298 §5.3) and the
-// congestion window grows (RFC 5681 §3.1). Three duplicate ACKs trigger a
-// fast retransmission (RFC 5681 §3.2).
+// ackAdvance processes an ACK (RFC 9293 §3.10.7.4 step 5): the SACK
+// blocks update the scoreboard (RFC 2018); a duplicate ACK counts toward
+// fast retransmit (RFC 5681 §3.2); an advancing one moves SND.UNA, frees the
+// acknowledged octets, takes an RTT sample (timestamps, or the timed segment
+// under Karn's rule, MUST-18), restarts the retransmission timer (RFC 6298
+// §5.3) and grows the congestion window or advances loss recovery.
 func ackAdvance(c *Conn, s *segment) {
 	t := &c.tcb
+	if c.sackOK && s.opts.NumSACK > 0 {
+		c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt)
+	}
 	if !t.SndUna.LessThan(s.ack) {
 		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
 			t.SndUna != t.SndNxt && t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd {
 			c.dupAcks++
-			if c.dupAcks == 3 {
-				c.fastRetransmit(s.now)
-			}
+			c.lossDetect(s.now)
 		}
 		if s.ack == t.SndUna && t.SndWnd == 0 {
 			c.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
@@ -232,6 +235,7 @@ func ackAdvance(c *Conn, s *segment) {
 		}
 	}
 	t.SndUna = s.ack
+	c.rec.sb.trim(t.SndUna)
 	if c.rtxNxt.LessThan(t.SndUna) {
 		c.rtxNxt = t.SndUna
 	}
@@ -242,13 +246,13 @@ func ackAdvance(c *Conn, s *segment) {
 		c.rttSample(s.now.Sub(c.rttAt))
 	}
 	c.retries = 0
-	c.dupAcks = 0
-	if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, uint32(c.sndMSS))
+	if c.rec.active {
+		c.recoveryAck(s)
 	} else {
-		c.cwnd += max(1, uint32(c.sndMSS*c.sndMSS)/max(c.cwnd, 1))
+		c.dupAcks = 0
+		c.ccAck(acked, s.now)
+		c.lossDetect(s.now)
 	}
-	c.cwnd = min(c.cwnd, 1<<30)
 	if t.SndUna == t.SndNxt {
 		c.rtxAt = zeroTime
 	} else {
@@ -346,7 +350,7 @@ func recvData(c *Conn, s *segment) {
 
 // retransmit handles the retransmission timeout (RFC 6298 §5.4-5.6): back off
 // the RTO, stop timing (Karn), and resend from SND.UNA with a window of one
-// segment (RFC 5681 §3.1). The persist timer shares the deadline: it sends a
+// segment (RFC 5681 §3.1), skipping SACKed octets (rtoRecovery). The persist timer shares the deadline: it sends a
 // one-octet window probe instead (MUST-36, SHLD-29, SHLD-30).
 func retransmit(c *Conn, s *segment) {
 	l := c.l
@@ -370,11 +374,7 @@ func retransmit(c *Conn, s *segment) {
 		l.ctr.Retransmits++
 		return
 	}
-	flight := uint32(c.tcb.SndNxt - c.tcb.SndUna)
-	c.ssthresh = max(flight/2, uint32(2*c.sndMSS))
-	c.cwnd = uint32(c.sndMSS)
-	c.dupAcks = 0
-	c.rtxNxt = c.tcb.SndUna
+	c.rtoRecovery(s.now)
 	if c.tcb.SndWnd == 0 {
 		c.forceOne = true
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	// NoSACK turns selective acknowledgment (RFC 2018, RFC 6675) off; by
 	// default SACK-permitted is offered and SACK used when the peer agrees.
 	NoSACK bool
+	// CC is the congestion control algorithm (default CUBIC).
+	CC CongestionControl
 }
 
 func (c Config) withDefaults() Config {
@@ -41,6 +43,9 @@ func (c Config) withDefaults() Config {
 		if *v <= 0 {
 			*v = d
 		}
+	}
+	if c.CC > NewReno {
+		c.CC = CUBIC
 	}
 	if c.MSS == 0 {
 		c.MSS = 1460

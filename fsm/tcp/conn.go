@@ -76,6 +76,8 @@ type Conn struct {
 	forceOne          bool         // send one octet even into a zero window (probe)
 	cwnd, ssthresh    uint32
 	dupAcks           int
+	cc                ccState  // congestion control algorithm state (cc.go)
+	rec               recovery // loss recovery and the SACK scoreboard (recovery.go)
 	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
 
 	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
@@ -91,6 +93,7 @@ type Conn struct {
 	tsRecent    uint32       // TS.Recent: the timestamp to echo (RFC 7323 §4.3)
 	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, RFC 7323 §5.5)
 	tsRTTSeq    seqnum.Value // next timestamp RTT sample when SND.UNA passes this
+	tsRTOFloor  uint32       // our TSval at the last timeout; older echoes give no sample
 	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
 	sackOK      bool         // both sides sent SACK-permitted
 	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)

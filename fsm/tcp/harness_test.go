@@ -48,22 +48,29 @@ func (c *capture) take() []capSeg {
 
 // faults describes a seeded unreliable link.
 type faults struct {
-	loss    float64 // probability a segment is dropped
-	reorder float64 // probability a segment is held back and sent after the next
-	dup     float64 // probability a segment is delivered twice
+	loss    float64       // probability a segment is dropped
+	reorder float64       // probability a segment is held back and sent after the next
+	dup     float64       // probability a segment is delivered twice
+	corrupt float64       // probability a segment has one octet flipped (the checksum catches it)
+	rate    float64       // link rate in bit/s (0: unlimited); segments queue behind each other
+	queue   int           // with rate: segments a direction may hold before tail drop (0: 100)
+	delay   time.Duration // one-way delay (0: 1 ms)
 }
 
 // wirePair is two layers, A and B, joined by an in-memory link with seeded
 // faults and a fixed one-way delay, driven in simulated time.
 type wirePair struct {
-	t      testing.TB
-	now    time.Time
-	a, b   *Layer
-	oa, ob *capture
-	f      faults
-	rng    *rand.Rand
-	delay  time.Duration
-	flight []flightSeg // in transit, in delivery order
+	t         testing.TB
+	now       time.Time
+	a, b      *Layer
+	oa, ob    *capture
+	f         faults
+	rng       *rand.Rand
+	delay     time.Duration
+	flight    []flightSeg  // in transit, in delivery order
+	busy      [2]time.Time // per direction (0: to B): when the link is free again
+	queued    [2][]time.Time
+	tailDrops int
 }
 
 type flightSeg struct {
@@ -75,6 +82,9 @@ type flightSeg struct {
 
 func newWirePair(t testing.TB, seed uint64, cfg Config, f faults) *wirePair {
 	p := &wirePair{t: t, now: epoch, oa: &capture{}, ob: &capture{}, f: f, delay: time.Millisecond}
+	if f.delay > 0 {
+		p.delay = f.delay
+	}
 	p.rng = rand.New(rand.NewPCG(seed, 1))
 	p.a = NewLayer(cfg, p.oa, rand.New(rand.NewPCG(seed, 2)))
 	p.b = NewLayer(cfg, p.ob, rand.New(rand.NewPCG(seed, 3)))
@@ -92,7 +102,39 @@ func (p *wirePair) collect() {
 			if p.f.loss > 0 && p.rng.Float64() < p.f.loss {
 				continue
 			}
+			if p.f.corrupt > 0 && p.rng.Float64() < p.f.corrupt {
+				s.b[p.rng.IntN(len(s.b))] ^= byte(1 + p.rng.IntN(255))
+			}
 			at := p.now.Add(p.delay)
+			if p.f.rate > 0 {
+				d := 0
+				if !side.toB {
+					d = 1
+				}
+				q := p.queued[d][:0]
+				for _, x := range p.queued[d] {
+					if x.After(p.now) {
+						q = append(q, x)
+					}
+				}
+				p.queued[d] = q
+				limit := p.f.queue
+				if limit == 0 {
+					limit = 100
+				}
+				if len(q) >= limit {
+					p.tailDrops++
+					continue
+				}
+				start := p.busy[d]
+				if start.Before(p.now) {
+					start = p.now
+				}
+				done := start.Add(time.Duration(float64(len(s.b)+40) * 8 / p.f.rate * float64(time.Second)))
+				p.busy[d] = done
+				p.queued[d] = append(p.queued[d], done)
+				at = done.Add(p.delay)
+			}
 			if p.f.reorder > 0 && p.rng.Float64() < p.f.reorder {
 				at = at.Add(time.Duration(1+p.rng.IntN(3)) * time.Millisecond)
 			}

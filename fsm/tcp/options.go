@@ -86,6 +86,12 @@ func (c *Conn) tsRTT(s *segment) bool {
 	if !c.tsRTTSeq.LessThan(s.ack) {
 		return true // a sample was taken this window: none from the timer either
 	}
+	// An echo older than the last timeout is the peer's TS.Recent answering
+	// a retransmission of data it already had (its ACKs were lost): it
+	// would inflate the RTT by the whole backoff (RFC 7323 §4.3 case C).
+	if c.tsRTOFloor != 0 && int32(s.opts.TSEcr-c.tsRTOFloor) < 0 {
+		return false
+	}
 	d := int32(c.tsClock(s.now) - s.opts.TSEcr)
 	if d < 0 {
 		return false

@@ -148,25 +148,56 @@ func (c *Conn) output(now time.Time) {
 func (c *Conn) sendData(now time.Time) {
 	t := &c.tcb
 	for {
-		seq, rtx := t.SndNxt, false
-		if c.rtxNxt.LessThan(t.SndNxt) {
-			seq, rtx = c.rtxNxt, true
-		}
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+		seq, rtx, maxN := t.SndNxt, false, c.sndMSS
+		var room int
+		if c.rec.active {
+			// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send
+			// NextSeg: a lost hole, else new data.
+			if h, hn, ok := c.nextHole(); ok {
+				seq, rtx, maxN = h, true, hn
+			}
+			room = int(c.cwnd) - int(c.pipe())
+			if rtx && c.rec.force {
+				room = c.sndMSS
+			}
+			if !rtx {
+				room = min(room, int(t.SndUna.Add(seqnum.Size(t.SndWnd))-seq))
+			}
+		} else {
+			if c.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
+				seq = c.rtxNxt
+				for {
+					in, end := c.rec.sb.sacked(seq)
+					if !in {
+						break
+					}
+					seq = end
+				}
+				if seq.LessThan(t.SndNxt) {
+					rtx = true
+					if nx, ok := c.rec.sb.nextSacked(seq); ok {
+						maxN = int(nx - seq)
+					}
+				} else {
+					seq = t.SndNxt
+					c.rtxNxt = seq
+				}
+			}
+			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, c.cwnd)))
+			if seq.LessThan(limit) {
+				room = int(limit - seq)
+			}
+		}
 		avail := 0
 		if seq.LessThan(dataEnd) {
 			avail = int(dataEnd - seq)
 		}
-		limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, c.cwnd)))
-		room := 0
-		if seq.LessThan(limit) {
-			room = int(limit - seq)
-		}
-		n := min(avail, room, c.sndMSS)
+		n := max(min(avail, room, c.sndMSS, maxN), 0)
 		if n == 0 && avail > 0 && c.forceOne {
 			n = 1 // window probe (RFC 9293 §3.8.6.1)
 		}
-		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent)
+		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent) && (rtx || room > 0 || !c.rec.active)
 		if (n == 0 && !fin) || (!rtx && !fin && !c.forceOne && c.holdRunt(n, avail)) {
 			if avail > 0 && t.SndUna == t.SndNxt && c.rtxAt.IsZero() {
 				// Nothing in flight, so no ACK will restart us: MUST-36
@@ -199,9 +230,19 @@ func (c *Conn) sendData(now time.Time) {
 		} else if !c.rttValid {
 			c.rttValid, c.rttSeq, c.rttAt = true, seq, now
 		}
-		c.rtxNxt = end
+		if c.rec.active {
+			if rtx {
+				c.rec.force = false
+				c.rec.highRxt = seqnum.Max(c.rec.highRxt, end)
+			}
+		} else {
+			c.rtxNxt = end
+		}
 		if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
 			t.SndNxt = end
+		}
+		if c.rec.active && !rtx {
+			c.rtxNxt = t.SndNxt
 		}
 		if fin {
 			c.finSent = true
@@ -228,31 +269,4 @@ func (c *Conn) holdRunt(n, avail int) bool {
 		return uint32(n) < c.maxSndWnd/2 || c.tcb.SndUna != c.tcb.SndNxt
 	}
 	return !c.noDelay && c.tcb.SndUna.LessThan(c.sndSmlEnd)
-}
-
-// fastRetransmit resends the segment at SND.UNA on the third duplicate ACK
-// and halves the congestion window (RFC 5681 §3.2).
-func (c *Conn) fastRetransmit(now time.Time) {
-	t := &c.tcb
-	flight := uint32(t.SndNxt - t.SndUna)
-	c.ssthresh = max(flight/2, uint32(2*c.sndMSS))
-	c.cwnd = c.ssthresh
-	c.rttValid = false
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
-	n := 0
-	if t.SndUna.LessThan(dataEnd) {
-		n = min(int(dataEnd-t.SndUna), c.sndMSS)
-	}
-	h := &c.l.hdr
-	*h = wire.TCPHeader{Flags: wire.FlagACK}
-	if c.finSent && t.SndUna.Add(seqnum.Size(n)) == dataEnd {
-		h.Flags |= wire.FlagFIN
-	}
-	if n == 0 && h.Flags&wire.FlagFIN == 0 {
-		return
-	}
-	c.emit(t.SndUna, n)
-	c.l.ctr.Retransmits++
-	c.l.ctr.FastRetransmits++
-	c.rtxAt = now.Add(c.rto)
 }

@@ -207,3 +207,5 @@ func (r *rig) establishedActive(iss, irs uint32) {
 }
 
 func seqnumSize(n uint32) seqnum.Size { return seqnum.Size(n) }
+
+func seqnumVal(n int) seqnum.Value { return seqnum.Value(n) }

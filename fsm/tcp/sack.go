@@ -1,0 +1,113 @@
+package tcp
+
+import (
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// maxSACKRanges bounds the sender's scoreboard; a range beyond it is
+// forgotten (only the highest, which matters least for finding holes).
+const maxSACKRanges = 16
+
+// scoreboard holds the SACKed ranges above SND.UNA, sorted and disjoint
+// (RFC 6675 §3).
+type scoreboard struct {
+	r [maxSACKRanges]seqRange
+	n int
+}
+
+// update merges the valid blocks of a received SACK option: a block must lie
+// within (una, nxt]; others (D-SACK, bogus) are ignored (RFC 2018 §4).
+func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value) {
+	for i := 0; i < o.NumSACK && i < wire.MaxSACKBlocks; i++ {
+		s, e := seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
+		if !s.LessThan(e) || !una.LessThan(e) || nxt.LessThan(e) {
+			continue
+		}
+		if s.LessThan(una) {
+			s = una
+		}
+		b.add(s, e)
+	}
+}
+
+// add merges [s, e) into the board.
+func (b *scoreboard) add(s, e seqnum.Value) {
+	i := 0
+	for i < b.n && b.r[i].end.LessThan(s) {
+		i++
+	}
+	j := i
+	for j < b.n && b.r[j].start.LessThanEq(e) {
+		s = seqnum.Min(s, b.r[j].start)
+		e = seqnum.Max(e, b.r[j].end)
+		j++
+	}
+	switch {
+	case i == j: // insert at i
+		if b.n == maxSACKRanges {
+			if i == b.n {
+				return
+			}
+			b.n-- // forget the highest
+		}
+		copy(b.r[i+1:b.n+1], b.r[i:b.n])
+		b.n++
+	case j > i+1: // collapse i..j-1 into i
+		copy(b.r[i+1:], b.r[j:b.n])
+		b.n -= j - i - 1
+	}
+	b.r[i] = seqRange{s, e}
+}
+
+// trim drops what lies below una (cumulatively acknowledged).
+func (b *scoreboard) trim(una seqnum.Value) {
+	k := 0
+	for k < b.n && b.r[k].end.LessThanEq(una) {
+		k++
+	}
+	if k > 0 {
+		copy(b.r[:], b.r[k:b.n])
+		b.n -= k
+	}
+	if b.n > 0 && b.r[0].start.LessThan(una) {
+		b.r[0].start = una
+	}
+}
+
+// reset forgets every range.
+func (b *scoreboard) reset() { b.n = 0 }
+
+// sacked reports whether seq lies in a SACKed range, and that range's end.
+func (b *scoreboard) sacked(seq seqnum.Value) (bool, seqnum.Value) {
+	for i := 0; i < b.n; i++ {
+		if b.r[i].start.LessThanEq(seq) && seq.LessThan(b.r[i].end) {
+			return true, b.r[i].end
+		}
+	}
+	return false, 0
+}
+
+// nextSacked returns the start of the first SACKed range above seq, if any.
+func (b *scoreboard) nextSacked(seq seqnum.Value) (seqnum.Value, bool) {
+	for i := 0; i < b.n; i++ {
+		if seq.LessThan(b.r[i].start) {
+			return b.r[i].start, true
+		}
+	}
+	return 0, false
+}
+
+// lostFrom reports whether the hole before range i is lost by RFC 6675's
+// IsLost: at least DupThresh (3) SACKed ranges above it, or more than
+// (DupThresh-1)*SMSS SACKed octets above it.
+func (b *scoreboard) lostFrom(i int, mss int) bool {
+	if b.n-i >= 3 {
+		return true
+	}
+	var octets uint32
+	for ; i < b.n; i++ {
+		octets += uint32(b.r[i].end - b.r[i].start)
+	}
+	return octets > uint32(2*mss)
+}
