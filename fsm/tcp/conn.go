@@ -76,8 +76,8 @@ type Conn struct {
 	forceOne          bool         // send one octet even into a zero window (probe)
 	cwnd, ssthresh    uint32
 	dupAcks           int
-	cc                ccState  // congestion control algorithm state (cc.go)
-	rec               recovery // loss recovery and the SACK scoreboard (recovery.go)
+	cc                ccState   // congestion control algorithm state (cc.go)
+	rec               recovery  // loss recovery and the SACK scoreboard (recovery.go)
 	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
 
 	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
