@@ -48,3 +48,16 @@ lab-down: build
 
 clean:
 	rm -rf bin
+
+# Spec-row coverage: run the simulator and property suites, merge the rows
+# they fired and print the rows none did (MUST rows first). The gate that
+# fails on an unfired MUST row is TestMustRowsFire in ./fuzz/sim (make test).
+.PHONY: rule-coverage check-props
+rule-coverage:
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fuzz/sim ./fuzz/props >/dev/null && \
+	$(GO) run ./fuzz/cover/rulecov -dir $$d
+
+# Deep property runs (for make check): 20x the default gopter cases.
+check-props:
+	NETSPEC_PROPS_SCALE=20 $(GO) test -count=1 -timeout 30m ./fuzz/props ./fuzz/sim
