@@ -385,7 +385,7 @@ func retransmit(c *Conn, s *segment) {
 // Received data stays readable if the close was graceful.
 func release(c *Conn, s *segment) {
 	c.snd.reset()
-	c.rtxAt, c.twAt = zeroTime, zeroTime
+	c.rtxAt, c.twAt, c.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
 	c.persist = false
 	if c.ln != nil {
 		c.ln.detach(c)

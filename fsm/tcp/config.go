@@ -31,6 +31,13 @@ type Config struct {
 	NoSACK bool
 	// CC is the congestion control algorithm (default CUBIC).
 	CC CongestionControl
+	// Keep-alive defaults for Conn.SetKeepAlive (RFC 9293 §3.8.4; probing
+	// is off until turned on per connection, MUST-24/25): idle time before
+	// the first probe (default 2 h, MUST-28), interval between probes
+	// (default 75 s) and unanswered probes before giving up (default 9).
+	KeepAliveIdle     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveCount    int
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +68,9 @@ func (c Config) withDefaults() Config {
 	defInt(&c.Backlog, 128)
 	defInt(&c.MaxConns, 65536)
 	def(&c.FinWait2Timeout, 60*time.Second)
+	def(&c.KeepAliveIdle, 2*time.Hour)
+	def(&c.KeepAliveInterval, 75*time.Second)
+	defInt(&c.KeepAliveCount, 9)
 	if c.DelayedACK == 0 {
 		c.DelayedACK = 40 * time.Millisecond
 	}

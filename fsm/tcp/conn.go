@@ -97,6 +97,8 @@ type Conn struct {
 	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
 	sackOK      bool         // both sides sent SACK-permitted
 	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)
+
+	ka keepAlive // keep-alive probing (keepalive.go)
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,

@@ -142,6 +142,7 @@ func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool
 // dispatch finds the TCB for s: a connection, else a listener, else CLOSED.
 func (l *Layer) dispatch(now time.Time, s *segment) {
 	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
+		c.kaHeard(now)
 		l.segmentArrives(c, s)
 		l.finish(c, now)
 		if s.reopen {
@@ -215,7 +216,7 @@ func (l *Layer) Poll(now time.Time) {
 func (l *Layer) NextDeadline() time.Time {
 	var d time.Time
 	for _, c := range l.conns {
-		for _, t := range [3]time.Time{c.rtxAt, c.twAt, c.delackAt} {
+		for _, t := range [4]time.Time{c.rtxAt, c.twAt, c.delackAt, c.ka.at} {
 			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 				d = t
 			}

@@ -36,6 +36,7 @@ type Counters struct {
 	OOOSegs         uint64             // segments held out of order
 	OOODrops        uint64             // out-of-order segments dropped: range table full
 	Conns           uint64             // connections in the table now
+	KeepAlives      uint64             // keep-alive probes sent
 }
 
 type listenKey struct {

@@ -55,6 +55,10 @@ func (c *Conn) poll(now time.Time) {
 		}
 		l.run(c, ev, l.userCall(now))
 	}
+	c.kaPoll(now)
+	if c.state == StateClosed {
+		return
+	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		limit := l.cfg.MaxRetries
 		if c.state == StateSynSent || c.state == StateSynReceived {
