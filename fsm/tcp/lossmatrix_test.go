@@ -49,7 +49,7 @@ func TestTransferLossMatrix(t *testing.T) {
 	}
 	big := os.Getenv("NETSPEC_BIG") != ""
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-5s %-8s %-5s %10s %12s %8s\n", "loss", "cc", "sack", "octets", "goodput", "rtx")
+	fmt.Fprintf(&table, "%-5s %-8s %-5s %10s %14s %8s %8s %s\n", "loss%", "cc", "sack", "octets", "goodput", "rtx", "rto", "time")
 	for _, loss := range []float64{0.01, 0.05, 0.20} {
 		for _, cc := range []CongestionControl{NewReno, CUBIC} {
 			for _, sack := range []bool{true, false} {
