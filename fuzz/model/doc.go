@@ -1,0 +1,23 @@
+// Package model is netspec's explicit-state model checker for the generated
+// TCP table (fsm/tcp.Rules, RFC 9293 §3.10).
+//
+// It explores, breadth first, every interleaving of two endpoints A and B
+// that run the table, joined by a bounded channel in each direction that may
+// lose, duplicate and reorder segments. The endpoints are an abstract
+// projection of fsm/tcp.Conn: the state, the sequence variables as small
+// integers (each incarnation's ISS is a multiple of 16, one unit of data is
+// one octet), the flags the guards read (FIN sent/received/held, passive open,
+// user closed) and which timers run. Guards and actions are abstract
+// re-implementations keyed by tcp.Guard and tcp.Action: the table's rows, in
+// the table's order, decide every transition, so a change to spec/tcp.fsm is
+// checked without touching this package (and a new guard or action without
+// an abstract model stops the check with an error).
+//
+// The properties (see docs/verification.md) are checked on the reachable
+// graph: safety invariants on every state as it is found (so the first
+// violation has a shortest trace), then deadlock, livelock (any cycle is a
+// non-progress cycle: every counter in the state is monotone within a run),
+// SYN-RECEIVED always resolves, graceful termination, and rule coverage.
+// A violation comes with a replayable trace in a small text format
+// (WriteTrace, ParseTrace, Replay).
+package model

@@ -1,0 +1,211 @@
+package model
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netspec/netspec/fsm/tcp"
+)
+
+// runs are the configurations `make test` checks; coverage is their union.
+func quickRuns() []Config {
+	sym := DefaultBounds()
+	sym.Aborts = 0
+	return []Config{
+		{Bounds: DefaultBounds()},
+		{Bounds: sym, Symmetric: true},
+	}
+}
+
+func TestGeneratedTableHoldsEveryProperty(t *testing.T) {
+	var hits []uint64
+	var table *Table
+	for _, cfg := range quickRuns() {
+		res, err := Check(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s symmetric=%v: %d states, %d transitions (%d cut at a bound), depth %d, %v",
+			cfg.Bounds, cfg.Symmetric, res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed)
+		if !res.Complete {
+			t.Errorf("search incomplete")
+		}
+		if v := res.Violation; v != nil {
+			var b bytes.Buffer
+			WriteTrace(&b, cfg, v, "")
+			t.Fatalf("%s: %s\n%s", v.Property, v.Detail, b.String())
+		}
+		if hits == nil {
+			hits, table = make([]uint64, len(res.Hits)), res.Table
+		}
+		for i, h := range res.Hits {
+			hits[i] += h
+		}
+	}
+	fired, unreachable, gaps := Coverage(table, hits)
+	t.Logf("rules fired: %d of %d; unreachable by construction: %d; gaps: %d", fired, len(table.Rules), len(unreachable), len(gaps))
+	for _, g := range gaps {
+		t.Logf("gap: %s", g.Rule)
+	}
+	// The rows that carry the connection's life must fire.
+	for _, want := range []struct {
+		st tcp.State
+		ev tcp.Event
+		g  tcp.Guard
+	}{
+		{tcp.StateLastAck, tcp.EvSegAck, tcp.GOurFinAcked},
+		{tcp.StateClosing, tcp.EvSegAck, tcp.GOurFinAcked},
+		{tcp.StateFinWait1, tcp.EvSegAck, tcp.GOurFinAcked},
+		{tcp.StateSynReceived, tcp.EvSegAck, tcp.GAckAcceptable},
+		{tcp.StateSynSent, tcp.EvSegPre, tcp.GHasSYN},
+		{tcp.StateSynReceived, tcp.EvSegSeq, tcp.GSeqIsIrs},
+	} {
+		r := table.Lookup(want.st, want.ev, want.g)
+		if r == nil {
+			t.Errorf("no rule (%s, %s, %s)", want.st, want.ev, want.g)
+			continue
+		}
+		if hits[r.ID] == 0 {
+			t.Errorf("rule never fired: %s", r)
+		}
+	}
+}
+
+// brokenLastAck returns the table with LAST-ACK ignoring the ACK of its FIN:
+// the OurFinAcked row stays in LAST-ACK instead of closing.
+func brokenLastAck(t *testing.T) *Table {
+	tb := DefaultTable().Clone()
+	r := tb.Lookup(tcp.StateLastAck, tcp.EvSegAck, tcp.GOurFinAcked)
+	if r == nil {
+		t.Fatal("no LastAck/SegAck OurFinAcked rule")
+	}
+	r.Next = tcp.StateLastAck
+	r.Actions = []tcp.Action{tcp.AAckAdvance}
+	r.Outcome = tcp.OutContinue
+	return tb
+}
+
+func TestBrokenTableIsCaught(t *testing.T) {
+	tb := brokenLastAck(t)
+	cfg := Config{Bounds: DefaultBounds(), Table: tb}
+	res, err := Check(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Violation
+	if v == nil {
+		t.Fatal("a LAST-ACK that ignores the ACK of its FIN passed the check")
+	}
+	t.Logf("%s after %d steps: %s", v.Property, len(v.Steps), v.Detail)
+	last := v.States[len(v.States)-1]
+	if last.E[0].Conn.St != tcp.StateLastAck && last.E[1].Conn.St != tcp.StateLastAck {
+		t.Errorf("counterexample does not end in LastAck: %s", last.Summary())
+	}
+	// Shortest: BFS finds no shorter trace, so a second search bounded to
+	// one fewer level finds nothing.
+	if len(v.Steps) > 20 {
+		t.Errorf("counterexample has %d steps; want a short one", len(v.Steps))
+	}
+
+	// The trace round-trips through the file format and replays: it shows
+	// the violation on the broken table and not on the generated one.
+	var b bytes.Buffer
+	if err := WriteTrace(&b, cfg, v, "LastAck/SegAck [OurFinAcked] mutated to stay in LastAck"); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("MODEL_REWRITE") != "" {
+		if err := os.WriteFile("../../testdata/counterexamples/lastack-ignores-fin-ack.trace", b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := ParseTrace(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Property != v.Property || len(tr.Steps) != len(v.Steps) || tr.Bounds != cfg.Bounds {
+		t.Fatalf("round trip: %+v", tr)
+	}
+	if _, bad, err := Replay(tb, tr); err != nil || !bad {
+		t.Fatalf("replay on the broken table: violated=%v err=%v", bad, err)
+	}
+	if _, bad, err := Replay(nil, tr); err == nil && bad {
+		t.Fatal("replay on the generated table shows the violation too")
+	}
+}
+
+func TestCommittedCounterexamplesReplay(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/counterexamples/*.trace")
+	if len(files) == 0 {
+		t.Skip("no counterexamples committed")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := ParseTrace(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		// Each committed trace records a bug in a mutated table: on the
+		// generated table it must no longer show its property.
+		if _, bad, err := Replay(nil, tr); err == nil && bad {
+			t.Errorf("%s: the generated table still violates %s", f, tr.Property)
+		}
+		if strings.Contains(string(data), "LastAck/SegAck") {
+			if _, bad, err := Replay(brokenLastAck(t), tr); err != nil || !bad {
+				t.Errorf("%s: does not replay on the broken table: %v %v", f, bad, err)
+			}
+		}
+	}
+}
+
+func TestMissingModelFailsLoudly(t *testing.T) {
+	saved := absActions[tcp.AHoldFin]
+	absActions[tcp.AHoldFin] = nil
+	defer func() { absActions[tcp.AHoldFin] = saved }()
+	if _, err := Check(Config{Bounds: DefaultBounds()}); err == nil || !strings.Contains(err.Error(), "HoldFin") {
+		t.Fatalf("err = %v, want an error naming HoldFin", err)
+	}
+}
+
+func TestMatchAgreesWithGenerated(t *testing.T) {
+	tb := DefaultTable()
+	for seed := range 64 {
+		eval := func(g tcp.Guard) bool { return (seed>>(int(g)%6))&1 == 1 || int(g)%(seed%5+2) == 0 }
+		for st := range tcp.NumStates {
+			for ev := range tcp.NumEvents {
+				i, ok := tb.match(tcp.State(st), tcp.Event(ev), eval)
+				want := tcp.Match(tcp.State(st), tcp.Event(ev), eval)
+				if !ok || want == nil || int(want.ID) != i {
+					t.Fatalf("(%s, %s): model picks %d, tcp.Match %v", tcp.State(st), tcp.Event(ev), i, want)
+				}
+			}
+		}
+	}
+}
+
+func TestStepAndBoundsRoundTrip(t *testing.T) {
+	for _, s := range []string{"A call conn Close", "A call conn CloseWrite", "B call listener OpenPassive", "B timeout Rtx", "A timeout FinWait2", "A->B deliver 1", "B->A lose 0", "A->B dup 2"} {
+		st, err := ParseStep(s)
+		if err != nil || st.String() != s {
+			t.Errorf("%q -> %v %v", s, st, err)
+		}
+	}
+	for _, s := range []string{"C call conn Close", "A->A deliver 0", "A call conn Frob", "A timeout Soon", "A->B deliver x"} {
+		if _, err := ParseStep(s); err == nil {
+			t.Errorf("%q parsed", s)
+		}
+	}
+	b := DeepBounds()
+	got, err := ParseBounds(DefaultBounds(), b.String())
+	if err != nil || got != b {
+		t.Fatalf("bounds round trip: %v %v", got, err)
+	}
+	if err := (Bounds{Cap: 2, Loss: 2, Rtx: 2, Window: 4}).Validate(); err == nil {
+		t.Error("rtx <= loss accepted")
+	}
+}

@@ -1,0 +1,106 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/netspec/netspec/fsm/tcp"
+)
+
+// Table is the rule table the endpoints run: by default a copy of the
+// generated tcp.Rules and tcp.Cells; tests mutate a clone to show that the
+// checker catches a broken machine.
+type Table struct {
+	Rules []tcp.Rule
+	Cells [tcp.NumStates][tcp.NumEvents]struct{ Start, End uint16 }
+}
+
+// DefaultTable returns a copy of the generated table from spec/tcp.fsm.
+func DefaultTable() *Table {
+	t := &Table{Rules: slices.Clone(tcp.Rules[:]), Cells: tcp.Cells}
+	return t
+}
+
+// Clone returns a deep copy of t (conditions, actions and requirement lists
+// included), safe to mutate.
+func (t *Table) Clone() *Table {
+	c := &Table{Rules: slices.Clone(t.Rules), Cells: t.Cells}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		r.Conds = slices.Clone(r.Conds)
+		r.Actions = slices.Clone(r.Actions)
+		r.Reqs = slices.Clone(r.Reqs)
+	}
+	return c
+}
+
+// Lookup returns the first rule of cell (st, ev) that requires guard g to
+// hold, or nil.
+func (t *Table) Lookup(st tcp.State, ev tcp.Event, g tcp.Guard) *tcp.Rule {
+	cell := t.Cells[st][ev]
+	for i := cell.Start; i < cell.End; i++ {
+		r := &t.Rules[i]
+		for _, c := range r.Conds {
+			if c.Guard == g && !c.Negate {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// match returns the index of the first rule of cell (st, ev) whose
+// conditions hold under eval: the semantics of tcp.Match, on this table.
+func (t *Table) match(st tcp.State, ev tcp.Event, eval func(tcp.Guard) bool) (int, bool) {
+	if st >= tcp.NumStates || ev >= tcp.NumEvents {
+		return 0, false
+	}
+	cell := t.Cells[st][ev]
+	for i := cell.Start; i < cell.End; i++ {
+		if t.Rules[i].Holds(eval) {
+			return int(i), true
+		}
+	}
+	return 0, false
+}
+
+// validate reports a table whose cells point outside its rules or whose rules
+// name guards or actions this package has no abstract model for: the check
+// must fail loudly rather than explore a machine it cannot interpret.
+func (t *Table) validate() error {
+	for g := range tcp.NumGuards {
+		if absGuards[g] == nil {
+			return fmt.Errorf("model: guard %s has no abstract model", tcp.Guard(g))
+		}
+	}
+	for a := range tcp.NumActions {
+		if absActions[a] == nil {
+			return fmt.Errorf("model: action %s has no abstract model", tcp.Action(a))
+		}
+	}
+	for st := range tcp.NumStates {
+		for ev := range tcp.NumEvents {
+			c := t.Cells[st][ev]
+			if int(c.End) > len(t.Rules) || c.Start > c.End {
+				return fmt.Errorf("model: cell (%s, %s) is out of range", tcp.State(st), tcp.Event(ev))
+			}
+		}
+	}
+	for i := range t.Rules {
+		r := &t.Rules[i]
+		for _, c := range r.Conds {
+			if c.Guard >= tcp.NumGuards {
+				return fmt.Errorf("model: %s: unknown guard %d", r.Src, c.Guard)
+			}
+		}
+		for _, a := range r.Actions {
+			if a >= tcp.NumActions {
+				return fmt.Errorf("model: %s: unknown action %d", r.Src, a)
+			}
+		}
+		if r.Next >= tcp.NumStates {
+			return fmt.Errorf("model: %s: unknown next state %d", r.Src, r.Next)
+		}
+	}
+	return nil
+}
