@@ -173,9 +173,10 @@ func windowUpdate(c *Conn, s *segment) {
 
 // trimToWindow cuts the segment text to [RCV.NXT, RCV.NXT+RCV.WND)
 // (RFC 9293 §3.10.7.4 step 1). Afterwards s.seq is the sequence number of
-// the first text octet; a FIN past the right edge is dropped.
+// the first text octet; a FIN past the right edge is dropped. A SYN still
+// on the segment occupies s.seq; after TrimSyn s.seq is already past it.
 func trimToWindow(c *Conn, s *segment) {
-	start := s.origSeq
+	start := s.seq
 	if s.flags&wire.FlagSYN != 0 {
 		start++
 	}
@@ -325,11 +326,11 @@ func queueSend(c *Conn, s *segment) {
 // recvData satisfies RECEIVE (RFC 9293 §3.10.3): data first, then end of
 // file after the peer's FIN, then the error that ended the connection.
 func recvData(c *Conn, s *segment) {
-	before := c.rcvFree()
+	before := c.rcvOffer()
 	if s.n = c.rcv.read(s.buf); s.n > 0 {
 		// Window update when the window grew by enough to matter (RFC 9293
 		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)).
-		if after := c.rcvFree(); after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
+		if after := c.rcvOffer(); after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
 			c.ackNow = true
 		}
 		return

@@ -118,6 +118,10 @@ func (c *Conn) windowField(syn bool) uint16 {
 // rcvFree returns the receive buffer space not taken by unread data.
 func (c *Conn) rcvFree() int { return c.l.cfg.RecvBuf - c.rcv.unread }
 
+// rcvOffer returns the window the free space allows, at most what the window
+// field can express (65535 units of the scale).
+func (c *Conn) rcvOffer() int { return min(c.rcvFree(), 0xffff<<c.rcvShift) }
+
 // sendRst sends a RST for the 4-tuple k (R1, R2 and ABORT forms).
 func (l *Layer) sendRst(k connKey, seq, ack seqnum.Value, flags wire.TCPFlags) {
 	h := &l.hdr

@@ -7,6 +7,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -49,27 +50,26 @@ func toString(v any) string {
 
 // TestRegressionSynAckWithText pins the bug FuzzConnProgram found (seed
 // FuzzConnProgram/4d3569f1ff7794a6): in SYN-SENT a SYN,ACK that carries text
-// is processed from SEG.SEQ = IRS instead of IRS+1 (spec/tcp.fsm, rule "on
-// SynSent SegPre if HasSYN, HasACK", has no TrimSyn), so the text is held as
-// an out-of-order range below RCV.NXT and tcp.InvariantChecker fails. While
-// the bug is open the test asserts the violation; once fixed it fails and
-// asks for the assertion to be turned around.
+// was processed from SEG.SEQ = IRS instead of IRS+1 (spec/tcp.fsm, rule "on
+// SynSent SegPre if HasSYN, HasACK", had no TrimSyn), so the text was held as
+// an out-of-order range below RCV.NXT and tcp.InvariantChecker failed. Fixed:
+// the text is trimmed past the SYN and to the window, and delivered.
 func TestRegressionSynAckWithText(t *testing.T) {
 	// Active open left in SYN-SENT, then SYN|ACK|URG with 48 octets at the
-	// peer's IRS acknowledging SND.NXT (the fuzz input "702000000"; the
-	// harness masks this case while the bug is open, so it is built here).
+	// peer's IRS acknowledging SND.NXT (the fuzz input "702000000").
 	h, err := newConnHarness('7')
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcvNxt, _, _, sndNxt := h.live()
 	h.inject(wire.FlagSYN|wire.FlagACK|wire.FlagURG, rcvNxt, sndNxt, 0x3030, nil, 48, nil, false)
-	err = h.check()
-	if err == nil {
-		t.Fatalf("SYN,ACK with text is handled now: make this test require err == nil and set maskSynAckText = false")
+	if err := h.check(); err != nil {
+		t.Fatalf("SYN,ACK with text: %v", err)
 	}
-	if !strings.Contains(err.Error(), "out-of-order range") {
-		t.Fatalf("different failure: %v", err)
+	if got := h.c.State(); got != tcp.StateEstablished {
+		t.Fatalf("state %v, want ESTABLISHED", got)
 	}
-	t.Logf("known bug still present: %v", err)
+	if got, want := h.c.TCB().RcvNxt, rcvNxt+1+48; got != want {
+		t.Fatalf("RCV.NXT %v, want %v (IRS+1+48)", got, want)
+	}
 }

@@ -1,0 +1,67 @@
+package tcp
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Named regression tests for bugs fixed in the engine (issue 4).
+
+// TestSynSentSynAckText: a SYN,ACK carrying text in SYN-SENT continues at
+// step 6 (RFC 9293 §3.10.7.3 step 4) with the text starting at IRS+1; it
+// used to be taken at IRS and held out of order below RCV.NXT forever.
+func TestSynSentSynAckText(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, data: []byte("hello")})
+	r.state(StateEstablished)
+	r.recv(seg{flags: ACK, seq: 101, ack: 306})
+	b := make([]byte, 16)
+	n, err := r.c.Recv(r.now, b)
+	if err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("Recv %q %v", b[:n], err)
+	}
+	if len(r.c.rcv.ooo) != 0 {
+		t.Fatalf("out-of-order ranges held: %v", r.c.rcv.ooo)
+	}
+}
+
+// TestSynSentSynAckTextBeyondWindow: text on a SYN,ACK is cut to the window
+// our SYN offered, like any segment (RFC 9293 §3.10.7.4 step 1); it used to
+// be written past the receive buffer.
+func TestSynSentSynAckTextBeyondWindow(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 1000}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	data := pattern(1, 1500)
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, data: data})
+	r.state(StateEstablished)
+	r.recv(seg{flags: ACK, seq: 101, ack: 1301})
+	b := make([]byte, 2000)
+	n, _ := r.c.Recv(r.now, b)
+	if !bytes.Equal(b[:n], data[:1000]) {
+		t.Fatalf("read %d octets, want the first 1000", n)
+	}
+}
+
+// TestSynReceivedSimultaneousSynAckText: in a simultaneous open the peer's
+// SYN,ACK repeats its SYN at IRS; text on it starts at IRS+1 (RFC 9293 §3.5).
+func TestSynReceivedSimultaneousSynAckText(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.send(seg{flags: SYN, seq: 300})
+	r.state(StateSynReceived)
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, data: []byte("abc")})
+	r.state(StateEstablished)
+	b := make([]byte, 16)
+	n, err := r.c.Recv(r.now, b)
+	if err != nil || string(b[:n]) != "abc" {
+		t.Fatalf("Recv %q %v", b[:n], err)
+	}
+	if got := r.c.tcb.RcvNxt; got != 304 {
+		t.Fatalf("RCV.NXT %d, want 304", got)
+	}
+}
