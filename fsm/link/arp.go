@@ -6,45 +6,66 @@ import (
 	"github.com/netspec/netspec/fsm/wire"
 )
 
-// NeighborState is the state of one ARP cache entry (after RFC 4861's NUD
-// states, which Linux also uses for IPv4).
-type NeighborState uint8
+// NeighborState is the state of one ARP cache entry: a state of the neighbour
+// machine of spec/arp.fsm.
+type NeighborState = ARPState
 
-// Neighbour states.
+// Neighbour states (spec/arp.fsm).
 const (
-	Incomplete NeighborState = iota // request sent, no reply yet; frames wait
-	Reachable                       // learned recently
-	Stale                           // learned long ago; used, refreshed on the next request/reply
+	Incomplete = ARPStateIncomplete // request sent, no reply yet; frames wait
+	Reachable  = ARPStateReachable  // learned recently
+	Stale      = ARPStateStale      // learned long ago; used, refreshed on first use
+	Failed     = ARPStateFailed     // unanswered; frames dropped until FailedTime passed
+)
+
+// Defaults applied by NewARP to zero ARPConfig fields.
+const (
+	DefaultARPSize        = 256
+	DefaultReachableTime  = 30 * time.Second
+	DefaultStaleTime      = 60 * time.Second
+	DefaultRetryInterval  = time.Second // RFC 1122 §2.3.2.1: at most one request a second
+	DefaultMaxProbes      = 3
+	DefaultMaxPending     = 16
+	DefaultFailedTime     = 5 * time.Second
+	DefaultRequestsPerSec = 50
 )
 
 // ARPConfig bounds and times the neighbour cache.
 type ARPConfig struct {
-	Size          int           // most entries (default 256)
-	ReachableTime time.Duration // Reachable -> Stale after this (default 30 s)
-	StaleTime     time.Duration // Stale entries are removed after this (default 60 s)
-	RetryInterval time.Duration // between ARP requests while Incomplete (default 1 s; RFC 1122 §2.3.2.1 rate limit)
-	MaxProbes     int           // requests before giving up (default 3)
-	MaxPending    int           // frames held per unresolved neighbour (default 16)
+	Size           int           // most entries (default 256)
+	ReachableTime  time.Duration // Reachable -> Stale after this (default 30 s)
+	StaleTime      time.Duration // Stale entries are removed after this (default 60 s)
+	RetryInterval  time.Duration // between ARP requests while Incomplete (default 1 s; RFC 1122 §2.3.2.1 rate limit)
+	MaxProbes      int           // requests before giving up (default 3)
+	MaxPending     int           // frames held per unresolved neighbour (default 16)
+	FailedTime     time.Duration // how long a Failed entry drops frames before a new try (default 5 s)
+	RequestsPerSec int           // most ARP requests sent per second over all neighbours (default 50)
 }
 
 func (c *ARPConfig) defaults() {
 	if c.Size <= 0 {
-		c.Size = 256
+		c.Size = DefaultARPSize
 	}
 	if c.ReachableTime <= 0 {
-		c.ReachableTime = 30 * time.Second
+		c.ReachableTime = DefaultReachableTime
 	}
 	if c.StaleTime <= 0 {
-		c.StaleTime = 60 * time.Second
+		c.StaleTime = DefaultStaleTime
 	}
 	if c.RetryInterval <= 0 {
-		c.RetryInterval = time.Second
+		c.RetryInterval = DefaultRetryInterval
 	}
 	if c.MaxProbes <= 0 {
-		c.MaxProbes = 3
+		c.MaxProbes = DefaultMaxProbes
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 16
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.FailedTime <= 0 {
+		c.FailedTime = DefaultFailedTime
+	}
+	if c.RequestsPerSec <= 0 {
+		c.RequestsPerSec = DefaultRequestsPerSec
 	}
 }
 
@@ -56,37 +77,77 @@ type ARPHooks struct {
 	Drop    func(frame []byte, r Reason)     // a waiting frame is dropped
 }
 
+// ARPCounters are the cache's counters. Drops is indexed by ARPReason (the
+// reasons of spec/arp.fsm); Rules counts how often each rule fired.
+type ARPCounters struct {
+	Requests        uint64 // who-has requests asked for
+	RequestsLimited uint64 // requests suppressed by the global rate limit
+	Drops           [NumARPReasons]uint64
+	Rules           [len(ARPRules)]uint64
+}
+
+// neighbor is one slot of the cache: a neighbour machine and its queue.
 type neighbor struct {
+	ip      wire.Addr
 	mac     wire.MAC
-	state   NeighborState
-	until   time.Time // Reachable/Stale: state change; Incomplete: next probe
+	state   ARPState
+	until   time.Time // deadline of the state's timer
+	touched time.Time // last state change, for eviction order
 	probes  int
 	pending [][]byte
 }
 
 // ARP is the neighbour cache of RFC 826 with RFC 1122 §2.3.2 timeouts and
-// bounded queues. It holds no clock: every call takes now.
+// bounded queues. Each entry runs the machine of spec/arp.fsm. It holds no
+// clock: every call takes now.
 type ARP struct {
 	cfg   ARPConfig
 	hooks ARPHooks
 	ours  wire.Addr
-	table map[wire.Addr]*neighbor
-	free  []*neighbor
+	slots []neighbor          // fixed table; state None means free
+	index map[wire.Addr]int32 // ip -> slot
+	used  int
+	c     ARPCounters
+	eval  func(ARPGuard) bool
+	trace func(*ARPRule)
+
+	// the event being processed
+	now   time.Time
+	n     *neighbor
+	frame []byte
+	forUs bool
+	sha   wire.MAC
+	room  bool // a free slot (after eviction) exists for a new entry
+
+	// global request rate limit (token bucket, RFC 1122 §2.3.2.1)
+	tokens int
+	refill time.Time
+	spare  neighbor // runs the machine for an address with no slot
 }
 
 // NewARP returns an empty cache for our address.
 func NewARP(ours wire.Addr, cfg ARPConfig, hooks ARPHooks) *ARP {
 	cfg.defaults()
-	return &ARP{cfg: cfg, hooks: hooks, ours: ours, table: make(map[wire.Addr]*neighbor, cfg.Size)}
+	a := &ARP{cfg: cfg, hooks: hooks, ours: ours,
+		slots: make([]neighbor, cfg.Size), index: make(map[wire.Addr]int32, cfg.Size),
+		tokens: cfg.RequestsPerSec}
+	a.eval = func(g ARPGuard) bool { return arpGuards[g](a) }
+	return a
 }
 
+// SetTrace installs fn, called with every rule that fires; nil removes it.
+func (a *ARP) SetTrace(fn func(*ARPRule)) { a.trace = fn }
+
+// Counters returns a copy of the cache's counters.
+func (a *ARP) Counters() ARPCounters { return a.c }
+
 // Len returns the number of entries.
-func (a *ARP) Len() int { return len(a.table) }
+func (a *ARP) Len() int { return a.used }
 
 // Lookup returns the hardware address of ip if it is known.
 func (a *ARP) Lookup(ip wire.Addr) (wire.MAC, bool) {
-	n := a.table[ip]
-	if n == nil || n.state == Incomplete {
+	n := a.get(ip)
+	if n == nil || (n.state != Reachable && n.state != Stale) {
 		return wire.MAC{}, false
 	}
 	return n.mac, true
@@ -94,88 +155,62 @@ func (a *ARP) Lookup(ip wire.Addr) (wire.MAC, bool) {
 
 // State returns the state of ip's entry and whether one exists.
 func (a *ARP) State(ip wire.Addr) (NeighborState, bool) {
-	n := a.table[ip]
+	n := a.get(ip)
 	if n == nil {
 		return 0, false
 	}
 	return n.state, true
 }
 
+func (a *ARP) get(ip wire.Addr) *neighbor {
+	if i, ok := a.index[ip]; ok {
+		return &a.slots[i]
+	}
+	return nil
+}
+
+// step runs one event through n's machine (spec/arp.fsm).
+func (a *ARP) step(n *neighbor, ev ARPEvent) {
+	a.n = n
+	rule := ARPMatch(n.state, ev, a.eval)
+	a.c.Rules[rule.ID]++
+	if a.trace != nil {
+		a.trace(rule)
+	}
+	for _, act := range rule.Actions {
+		arpActions[act](a)
+	}
+	n = a.n // Create moves the machine from the spare into a slot
+	if n.state != rule.Next {
+		n.touched = a.now
+	}
+	n.state = rule.Next
+	if rule.Outcome == ARPOutDrop {
+		a.c.Drops[rule.Reason]++
+	}
+	a.n, a.frame = nil, nil
+}
+
+// entry returns ip's slot, or the spare (in state None) when it has none; for
+// the spare it makes room for a new entry first if makeRoom is set.
+func (a *ARP) entry(ip wire.Addr, makeRoom bool) *neighbor {
+	if n := a.get(ip); n != nil {
+		return n
+	}
+	a.room = false
+	if makeRoom {
+		a.room = a.used < len(a.slots) || a.evict()
+	}
+	a.spare = neighbor{ip: ip, pending: a.spare.pending[:0]}
+	return &a.spare
+}
+
 // Resolve sends frame to ip: at once when ip is known, otherwise after ARP
 // resolves it (the frame waits in a bounded queue). The cache owns frame until
 // it passes it to Send or Drop.
 func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
-	n := a.table[ip]
-	if n != nil && n.state != Incomplete {
-		if n.state == Stale && n.probes == 0 {
-			// Refresh a stale entry in use once; it stays usable meanwhile.
-			n.probes = 1
-			a.hooks.Request(ip)
-		}
-		a.hooks.Send(frame, n.mac)
-		return
-	}
-	if n == nil {
-		n = a.insert(now, ip)
-		if n == nil {
-			a.hooks.Drop(frame, ReasonARPQueueFull)
-			return
-		}
-		n.state = Incomplete
-		n.probes = 1
-		n.until = now.Add(a.cfg.RetryInterval)
-		a.hooks.Request(ip)
-	}
-	if len(n.pending) >= a.cfg.MaxPending {
-		a.hooks.Drop(frame, ReasonARPQueueFull)
-		return
-	}
-	n.pending = append(n.pending, frame)
-}
-
-// insert makes a new entry, evicting a resolved one when the table is full.
-// It returns nil when every entry is Incomplete (those hold frames).
-func (a *ARP) insert(now time.Time, ip wire.Addr) *neighbor {
-	if len(a.table) >= a.cfg.Size {
-		var victim wire.Addr
-		found := false
-		for k, n := range a.table {
-			if n.state != Incomplete {
-				victim, found = k, true
-				if n.state == Stale {
-					break
-				}
-			}
-		}
-		if !found {
-			return nil
-		}
-		a.remove(victim)
-	}
-	var n *neighbor
-	if k := len(a.free); k > 0 {
-		n = a.free[k-1]
-		a.free = a.free[:k-1]
-		*n = neighbor{pending: n.pending[:0]}
-	} else {
-		n = &neighbor{}
-	}
-	a.table[ip] = n
-	return n
-}
-
-func (a *ARP) remove(ip wire.Addr) {
-	n := a.table[ip]
-	if n == nil {
-		return
-	}
-	delete(a.table, ip)
-	for i, f := range n.pending {
-		a.hooks.Drop(f, ReasonARPFailed)
-		n.pending[i] = nil
-	}
-	n.pending = n.pending[:0]
-	a.free = append(a.free, n)
+	a.now, a.frame = now, frame
+	a.step(a.entry(ip, true), ARPEvSend)
 }
 
 // Input handles one received ARP packet (the Ethernet payload). It implements
@@ -189,55 +224,31 @@ func (a *ARP) Input(now time.Time, pkt []byte) (reply bool, r Reason) {
 	}
 	spa, sha := p.SenderIP(), p.SenderMAC()
 	forUs := p.TargetIP() == a.ours
-	if spa.IsUnspecified() || spa.IsLimitedBroadcast() || spa.IsMulticast() || sha.IsMulticast() {
+	if spa.IsUnspecified() || spa.IsLimitedBroadcast() || spa.IsMulticast() || spa == a.ours ||
+		sha.IsMulticast() || sha == (wire.MAC{}) {
 		// ARP probes (RFC 5227) carry sender 0.0.0.0: answer, learn nothing.
-		return forUs && p.Op() == wire.ARPRequest, ReasonNone
+		// A claim of our own address is a conflict (RFC 5227 §2.4): never learned.
+		return forUs && p.Op() == wire.ARPRequest && spa != a.ours, ReasonNone
 	}
-	if n := a.table[spa]; n != nil {
-		a.learn(now, spa, n, sha)
-	} else if forUs {
-		if n := a.insert(now, spa); n != nil {
-			a.learn(now, spa, n, sha)
-		}
-	}
+	a.now, a.forUs, a.sha = now, forUs, sha
+	a.step(a.entry(spa, forUs), ARPEvHeard)
 	if !forUs {
 		return false, ReasonARPNotForUs
 	}
 	return p.Op() == wire.ARPRequest, ReasonNone
 }
 
-func (a *ARP) learn(now time.Time, ip wire.Addr, n *neighbor, mac wire.MAC) {
-	n.mac = mac
-	n.state = Reachable
-	n.until = now.Add(a.cfg.ReachableTime)
-	n.probes = 0
-	for i, f := range n.pending {
-		a.hooks.Send(f, mac)
-		n.pending[i] = nil
-	}
-	n.pending = n.pending[:0]
-}
-
-// Poll retries requests, gives up on silent neighbours and ages entries.
+// Poll runs the timers of entries whose deadline passed: retries requests,
+// gives up on silent neighbours and ages entries.
 func (a *ARP) Poll(now time.Time) {
-	for ip, n := range a.table {
-		if now.Before(n.until) {
-			continue
-		}
-		switch n.state {
-		case Incomplete:
-			if n.probes >= a.cfg.MaxProbes {
-				a.remove(ip)
-				continue
-			}
-			n.probes++
-			n.until = now.Add(a.cfg.RetryInterval)
-			a.hooks.Request(ip)
-		case Reachable:
-			n.state = Stale
-			n.until = now.Add(a.cfg.StaleTime)
-		case Stale:
-			a.remove(ip)
+	if a.used == 0 {
+		return
+	}
+	a.now = now
+	for i := range a.slots {
+		n := &a.slots[i]
+		if n.state != ARPStateNone && !now.Before(n.until) {
+			a.step(n, ARPEvTimer)
 		}
 	}
 }
@@ -245,10 +256,159 @@ func (a *ARP) Poll(now time.Time) {
 // NextDeadline is when Poll next has work; zero when the cache is empty.
 func (a *ARP) NextDeadline() time.Time {
 	var d time.Time
-	for _, n := range a.table {
-		if d.IsZero() || n.until.Before(d) {
+	if a.used == 0 {
+		return d
+	}
+	for i := range a.slots {
+		n := &a.slots[i]
+		if n.state != ARPStateNone && (d.IsZero() || n.until.Before(d)) {
 			d = n.until
 		}
 	}
 	return d
+}
+
+// evict frees the slot of the entry least worth keeping: Failed first, then
+// Stale, then Reachable, oldest first. Incomplete entries (they hold frames
+// and a request is out) are never evicted. It reports whether a slot was freed.
+func (a *ARP) evict() bool {
+	rank := func(s ARPState) int {
+		switch s {
+		case Failed:
+			return 0
+		case Stale:
+			return 1
+		case Reachable:
+			return 2
+		}
+		return 3
+	}
+	var victim *neighbor
+	for i := range a.slots {
+		n := &a.slots[i]
+		if n.state == ARPStateNone || n.state == Incomplete {
+			continue
+		}
+		if victim == nil || rank(n.state) < rank(victim.state) ||
+			rank(n.state) == rank(victim.state) && n.touched.Before(victim.touched) {
+			victim = n
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	saveN, saveF := a.n, a.frame
+	a.step(victim, ARPEvEvict)
+	a.n, a.frame = saveN, saveF
+	return true
+}
+
+// request asks for a who-has for ip unless the global rate limit is spent.
+func (a *ARP) request(ip wire.Addr) {
+	rate := a.cfg.RequestsPerSec
+	if a.refill.IsZero() {
+		a.refill = a.now
+	}
+	if el := a.now.Sub(a.refill); el > 0 {
+		if add := int(el * time.Duration(rate) / time.Second); add > 0 {
+			a.tokens = min(rate, a.tokens+add)
+			a.refill = a.now
+		}
+	}
+	if a.tokens == 0 {
+		a.c.RequestsLimited++
+		return
+	}
+	a.tokens--
+	a.c.Requests++
+	a.hooks.Request(ip)
+}
+
+// arpGuards evaluates the guards of spec/arp.fsm on a.n and the event.
+var arpGuards = [NumARPGuards]func(a *ARP) bool{
+	ARPGForUs:      func(a *ARP) bool { return a.forUs },
+	ARPGNoRoom:     func(a *ARP) bool { return !a.room },
+	ARPGQueueFull:  func(a *ARP) bool { return len(a.n.pending) >= a.cfg.MaxPending },
+	ARPGProbesLeft: func(a *ARP) bool { return a.n.probes < a.cfg.MaxProbes },
+	ARPGProbed:     func(a *ARP) bool { return a.n.probes > 0 },
+}
+
+// arpActions performs the actions of spec/arp.fsm.
+var arpActions = [NumARPActions]func(a *ARP){
+	// Create moves the spare entry into a free slot.
+	ARPACreate: func(a *ARP) {
+		for i := range a.slots {
+			s := &a.slots[i]
+			if s.state == ARPStateNone {
+				pend := s.pending[:0]
+				*s = neighbor{ip: a.n.ip, touched: a.now, pending: pend}
+				a.index[s.ip] = int32(i)
+				a.used++
+				a.n = s
+				return
+			}
+		}
+	},
+	// Probe sends a request and schedules the next (RFC 1122 §2.3.2.1).
+	ARPAProbe: func(a *ARP) {
+		n := a.n
+		n.probes++
+		n.until = a.now.Add(a.cfg.RetryInterval)
+		a.request(n.ip)
+	},
+	ARPAQueue: func(a *ARP) {
+		if a.n.pending == nil {
+			a.n.pending = make([][]byte, 0, a.cfg.MaxPending)
+		}
+		a.n.pending = append(a.n.pending, a.frame)
+		a.frame = nil
+	},
+	ARPATransmit: func(a *ARP) { a.hooks.Send(a.frame, a.n.mac); a.frame = nil },
+	ARPALearn: func(a *ARP) {
+		n := a.n
+		n.mac = a.sha
+		n.until = a.now.Add(a.cfg.ReachableTime)
+		n.probes = 0
+	},
+	ARPAFlush: func(a *ARP) {
+		n := a.n
+		for i, f := range n.pending {
+			a.hooks.Send(f, n.mac)
+			n.pending[i] = nil
+		}
+		n.pending = n.pending[:0]
+	},
+	// Refresh asks once whether a stale neighbour is still there.
+	ARPARefresh: func(a *ARP) { a.n.probes = 1; a.request(a.n.ip) },
+	ARPAAge:     func(a *ARP) { a.n.until = a.now.Add(a.cfg.StaleTime) },
+	ARPAFail: func(a *ARP) {
+		n := a.n
+		for i, f := range n.pending {
+			a.hooks.Drop(f, ReasonARPFailed)
+			n.pending[i] = nil
+		}
+		n.pending = n.pending[:0]
+		n.until = a.now.Add(a.cfg.FailedTime)
+	},
+	ARPAForget: func(a *ARP) {
+		n := a.n
+		if n == &a.spare {
+			return
+		}
+		delete(a.index, n.ip)
+		a.used--
+		pend := n.pending[:0]
+		*n = neighbor{pending: pend}
+	},
+	ARPADropFrame: func(a *ARP) {
+		r := ReasonARPUnresolved
+		switch a.n.state {
+		case ARPStateNone:
+			r = ReasonARPNoRoom
+		case Incomplete:
+			r = ReasonARPQueueFull
+		}
+		a.hooks.Drop(a.frame, r)
+		a.frame = nil
+	},
 }

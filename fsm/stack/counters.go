@@ -15,6 +15,7 @@ type Counters struct {
 	PacketsOut        uint64
 	OutputDrops       uint64 // frame buffers exhausted (MaxOutput)
 	Link              [link.NumReasons]uint64
+	VLANStripped      uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
 	ARPRequestsOut    uint64
 	ARPRepliesOut     uint64
 	IPTooBigDF        uint64
@@ -40,6 +41,12 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	eachField("stack", &s.ctr, fn)
 	for r := link.Reason(1); r < link.NumReasons; r++ {
 		fn("link.drop."+r.String(), s.ctr.Link[r])
+	}
+	ac := s.arp.Counters()
+	fn("arp.Requests", ac.Requests)
+	fn("arp.RequestsLimited", ac.RequestsLimited)
+	for r := link.ARPReason(1); r < link.NumARPReasons; r++ {
+		fn("arp.drop."+r.String(), ac.Drops[r])
 	}
 	ic := s.ipRx.Counters()
 	eachField("ip", &ic, fn)

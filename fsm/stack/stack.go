@@ -136,16 +136,19 @@ func (s *Stack) Config() Config { return s.cfg }
 func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
 	s.now = now
 	s.ctr.FramesIn++
-	et, payload, r := link.Classify(frame, s.cfg.MAC, meta.FCS || s.cfg.HasFCS)
-	if r != link.ReasonNone {
-		s.ctr.Link[r]++
+	f := link.Receive(frame, s.cfg.MAC, meta.FCS || s.cfg.HasFCS)
+	if f.VLAN {
+		s.ctr.VLANStripped++
+	}
+	if f.Reason != link.ReasonNone {
+		s.ctr.Link[f.Reason]++
 		return
 	}
-	switch et {
+	switch f.Type {
 	case wire.EtherTypeARP:
-		s.arpInput(now, payload)
+		s.arpInput(now, f.Payload)
 	case wire.EtherTypeIPv4:
-		s.ipInput(now, payload, meta)
+		s.ipInput(now, f.Payload, meta)
 	}
 }
 
