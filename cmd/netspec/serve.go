@@ -59,11 +59,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		}
 		link = l
 	}
-	return runStack(ctx, cfg, iface, link, log, stderr)
+	return runStack(ctx, cfg, iface, link, log, stderr, nil)
 }
 
 // runStack serves cfg's services over link until ctx ends. It owns link.
-func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer) int {
+// serving, if not nil, is called once every listener is open.
+func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer, serving func()) int {
 	mac := cfg.mac
 	if mac == (wire.MAC{}) {
 		mac = link.MAC()
@@ -98,6 +99,9 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	}
 	log.Info("netspec serving", "iface", iface, "addr", cfg.addr, "mac", mac,
 		"services", strings.Join(names, ","), "http_content", content, "mtu", link.MTU())
+	if serving != nil {
+		serving()
+	}
 
 	select {
 	case <-ctx.Done():

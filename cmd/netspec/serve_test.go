@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/pipe"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeOverPipe runs the serve path (stack, loop, services) on one end of
+// an in-memory pipe and talks to it from a second stack: the demo site, /big,
+// echo with half-close, then a clean shutdown.
+func TestServeOverPipe(t *testing.T) {
+	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := pipe.New(pipe.Config{})
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	serving := make(chan struct{})
+	go func() {
+		code <- runStack(ctx, cfg, "p0", b, slog.New(slog.NewTextHandler(&logs, nil)), &logs, func() { close(serving) })
+	}()
+	select {
+	case <-serving:
+	case c := <-code:
+		t.Fatalf("runStack exited %d before serving:\n%s", c, logs.String())
+	}
+
+	cli := driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: wire.Addr{198, 18, 0, 1}, PrefixLen: 24, Seed: 3}), driver.LoopOptions{})
+	go cli.Run(context.Background())
+	defer cli.Close()
+
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return netconn.Dial(ctx, cli, netip.MustParseAddrPort(addr))
+	}
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dial}}
+	resp, err := hc.Get("http://198.18.0.2:80/")
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "served by <strong>netspec</strong>") {
+		t.Fatalf("GET / = %q", body)
+	}
+	resp, err = hc.Get("http://198.18.0.2:80/big?size=300000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(big) != 300000 || !bytes.Equal(big[:len(bigChunk)], bigChunk) {
+		t.Fatalf("GET /big: %d bytes, %v", len(big), err)
+	}
+	if resp, err := hc.Get("http://198.18.0.2:80/big?size=-1"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("GET /big?size=-1: %v %v", resp, err)
+	}
+
+	ec, err := dial(context.Background(), "tcp", "198.18.0.2:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec.Write([]byte("ping"))
+	ec.(*netconn.Conn).CloseWrite()
+	ec.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if got, err := io.ReadAll(ec); err != nil || string(got) != "ping" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	ec.Close()
+
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("exit code %d after shutdown; log:\n%s", c, logs.String())
+	}
+	log := logs.String()
+	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
