@@ -124,7 +124,8 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 	case "lab":
 		return runLab(e, rest, stdout, stderr)
 	case "check":
-		return runCheck(rest, stdout, stderr)
+		fmt.Fprintln(stderr, "netspec: check: not implemented yet (issue 3)")
+		return exitFailure
 	case "hist":
 		if len(rest) < 1 || rest[0] != "check" {
 			return fail(stderr, usagef("hist: want \"hist check FILE\""))

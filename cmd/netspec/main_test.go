@@ -196,7 +196,7 @@ func TestHelpExitsZero(t *testing.T) {
 }
 
 func TestNotImplementedSaysSo(t *testing.T) {
-	for _, args := range [][]string{{"hist", "check", "h.json"}} {
+	for _, args := range [][]string{{"check"}, {"hist", "check", "h.json"}} {
 		code, _, stderr := runFake(&fakeEnv{}, args...)
 		if code != exitFailure || !strings.Contains(stderr, "not implemented yet (issue 3)") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
