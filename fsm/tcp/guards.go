@@ -54,6 +54,8 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return s.seq.GreaterThan(c.tcb.RcvNxt)
 	},
 	GPawsReject: func(c *Conn, s *segment) bool { return c.pawsReject(s) },
+	// Data accepted by SEND is waiting in the send buffer.
+	GSendQueued: func(c *Conn, s *segment) bool { return c.snd.n > 0 },
 }
 
 // seqAcceptable is the segment acceptability test of RFC 9293 §3.10.7.4

@@ -65,3 +65,90 @@ func TestSynReceivedSimultaneousSynAckText(t *testing.T) {
 		t.Fatalf("RCV.NXT %d, want 304", got)
 	}
 }
+
+// TestSynSentCloseWriteQueuesFin: CloseWrite before the handshake completes
+// queues the FIN behind the data Send accepted; it used to delete the
+// connection and drop the data. Reading continues after the half-close.
+func TestSynSentCloseWriteQueuesFin(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if n, err := r.c.Send(r.now, []byte("abc")); n != 3 || err != nil {
+		t.Fatalf("Send %d %v", n, err)
+	}
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.state(StateSynSent)
+	r.recvNothing()
+	if _, err := r.c.Send(r.now, []byte("x")); err == nil {
+		t.Fatal("Send after CloseWrite accepted")
+	}
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101})
+	r.state(StateFinWait1)
+	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 301, data: []byte("abc")})
+	r.recvNothing()
+	r.send(seg{flags: ACK, seq: 301, ack: 105, data: []byte("hi")})
+	r.state(StateFinWait2)
+	b := make([]byte, 16)
+	n, err := r.c.Recv(r.now, b)
+	if err != nil || string(b[:n]) != "hi" {
+		t.Fatalf("Recv %q %v", b[:n], err)
+	}
+}
+
+// TestSynSentCloseWriteNoData: a half-close with nothing queued still keeps
+// the connection (the user reads on) and sends the FIN once synchronized.
+func TestSynSentCloseWriteNoData(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.state(StateSynSent)
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101})
+	r.state(StateFinWait1)
+	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 301})
+}
+
+// TestSynSentCloseWithDataQueuesFin: CLOSE with data accepted is graceful
+// too; CLOSE with nothing queued deletes the TCB at once (RFC 9293 §3.10.4).
+func TestSynSentCloseWithDataQueuesFin(t *testing.T) {
+	r := newRig(t, Config{}, 100, 500)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.c.Send(r.now, []byte("abc"))
+	if err := r.c.Close(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.state(StateSynSent)
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101})
+	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 301, data: []byte("abc")})
+	r.state(StateFinWait1)
+
+	r.pport++
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 500})
+	if err := r.c.Close(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.state(StateClosed)
+	r.recvNothing()
+}
+
+// TestSynSentCloseWriteSimultaneousOpen: the queued FIN survives the
+// SYN-SENT -> SYN-RECEIVED path of a simultaneous open (RFC 9293 §3.5).
+func TestSynSentCloseWriteSimultaneousOpen(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.c.Send(r.now, []byte("abc"))
+	r.c.CloseWrite(r.now)
+	r.send(seg{flags: SYN, seq: 300})
+	r.state(StateSynReceived)
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	r.send(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateFinWait1)
+	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 301, data: []byte("abc")})
+}
