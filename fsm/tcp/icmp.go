@@ -1,0 +1,124 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// ICMP message types and Destination Unreachable codes TCP reacts to (RFC 792).
+const (
+	icmpDestUnreachable = 3
+	icmpTimeExceeded    = 11
+	icmpParamProblem    = 12
+
+	codeProtoUnreachable = 2
+	codePortUnreachable  = 3
+	codeFragNeeded       = 4
+)
+
+// minPathMTU is the smallest path MTU estimate (RFC 1191 §3: a host MUST
+// never reduce its estimate below 68 octets).
+const minPathMTU = 68
+
+// ICMPOutcome says what an ICMP error did to the connection it quoted.
+type ICMPOutcome uint8
+
+// ICMP error outcomes.
+const (
+	ICMPNoConn      ICMPOutcome = iota // no connection matches the quoted segment
+	ICMPOutOfWindow                    // quoted sequence number not in flight (RFC 5927 §4.1): ignored
+	ICMPSoft                           // soft error: recorded by the caller, connection goes on (RFC 1122 §4.2.3.9)
+	ICMPAborted                        // hard error in SYN-SENT: the connection was refused
+	ICMPMSSLowered                     // fragmentation needed: send MSS lowered (RFC 1191 §6.3)
+	ICMPIgnored                        // a message TCP takes no action on
+)
+
+var icmpOutcomeNames = [...]string{"no_conn", "out_of_window", "soft", "aborted", "mss_lowered", "ignored"}
+
+// String names o for counters.
+func (o ICMPOutcome) String() string {
+	if int(o) < len(icmpOutcomeNames) {
+		return icmpOutcomeNames[o]
+	}
+	return "unknown"
+}
+
+// ICMPError handles an ICMP error message quoting a segment this layer sent
+// from (src, sport) to (dst, dport) with sequence number seq (RFC 1122
+// §4.2.3.9, RFC 5927). typ and code are the ICMP type and code; mtu is the
+// next-hop MTU of a fragmentation-needed message (0 if the router sent none).
+//
+//   - The quoted sequence number must lie in SND.UNA..SND.NXT, else the message
+//     is ignored (RFC 5927 §4.1: defeats blind ICMP attacks).
+//   - Fragmentation needed (type 3 code 4) lowers the send MSS to the new path
+//     MTU less the IP and TCP headers (RFC 1191 §6.3); segments sent from then
+//     on, retransmissions included, fit the path.
+//   - Protocol or port unreachable (type 3 codes 2 and 3) aborts a connection in
+//     SYN-SENT with sock.ErrRefused, as Linux does (RFC 1122 §4.2.3.9 allows
+//     aborting on these hard errors; RFC 5461 §4 keeps synchronized connections
+//     alive, so elsewhere they are soft errors).
+//   - Every other destination unreachable, time exceeded and parameter problem
+//     is a soft error: the connection is not aborted (RFC 1122 §4.2.3.9 MUST
+//     NOT), and the caller may report it to the application.
+//
+// It returns what it did and the user id of the connection (0 if none).
+func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16, seq uint32, typ, code uint8, mtu uint16) (ICMPOutcome, uint64) {
+	c := l.demux[connKey{laddr: src, raddr: dst, lport: sport, rport: dport}]
+	if c == nil || c.state == StateClosed {
+		return ICMPNoConn, 0
+	}
+	var id uint64
+	if c.hasID {
+		id = c.id
+	}
+	t := &c.tcb
+	if s := seqnum.Value(seq); s.LessThan(t.SndUna) || !s.LessThan(t.SndNxt) {
+		return ICMPOutOfWindow, id
+	}
+	switch typ {
+	case icmpDestUnreachable:
+		switch code {
+		case codeFragNeeded:
+			c.lowerMSS(int(mtu))
+			return ICMPMSSLowered, id
+		case codeProtoUnreachable, codePortUnreachable:
+			if c.state == StateSynSent {
+				s := l.userCall(now)
+				c.fail(sock.ErrRefused)
+				release(c, s)
+				c.setState(StateClosed)
+				l.finish(c, now)
+				return ICMPAborted, id
+			}
+		}
+		return ICMPSoft, id
+	case icmpTimeExceeded, icmpParamProblem:
+		return ICMPSoft, id
+	}
+	return ICMPIgnored, id
+}
+
+// lowerMSS applies a new path MTU estimate (RFC 1191 §6.3): the send MSS
+// shrinks to fit it and never grows here. A message without a next-hop MTU
+// (an RFC 792 router) gives no estimate and changes nothing.
+func (c *Conn) lowerMSS(mtu int) {
+	if mtu == 0 {
+		return
+	}
+	mtu = max(mtu, minPathMTU)
+	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
+	if c.tsOK {
+		mss -= tsOptLen
+	}
+	mss = max(mss, 8)
+	if mss < c.sndMSS {
+		c.sndMSS = mss
+	}
+}
+
+// SendMSS returns the connection's current send MSS (the largest segment
+// text it sends), for tests and inspection.
+func (c *Conn) SendMSS() int { return c.sndMSS }

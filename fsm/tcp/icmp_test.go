@@ -1,0 +1,109 @@
+package tcp
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// icmp delivers an ICMP error quoting a segment of the connection under test.
+func (r *rig) icmp(seq uint32, typ, code uint8, mtu uint16) ICMPOutcome {
+	r.t.Helper()
+	o, id := r.l.ICMPError(r.now, r.us, r.peer, r.uport, r.pport, seq, typ, code, mtu)
+	if o != ICMPNoConn && r.c != nil && r.c.hasID && id != r.c.id {
+		r.t.Fatalf("id %d, want %d", id, r.c.id)
+	}
+	return o
+}
+
+func TestSynSentPortUnreachableAborts(t *testing.T) {
+	for _, code := range []uint8{codeProtoUnreachable, codePortUnreachable} {
+		r := newRig(t, Config{}, 100)
+		r.connect()
+		r.recv(seg{flags: SYN, seq: 100})
+		if o := r.icmp(100, icmpDestUnreachable, code, 0); o != ICMPAborted {
+			t.Fatalf("code %d: outcome %v", code, o)
+		}
+		r.state(StateClosed)
+		if !errors.Is(r.c.Err(), sock.ErrRefused) {
+			t.Fatalf("err %v, want refused", r.c.Err())
+		}
+		if n := r.o.notes; len(n) == 0 || n[len(n)-1].ev&sock.Closed == 0 {
+			t.Fatalf("no Closed readiness: %v", n)
+		}
+		r.advance(r.l.cfg.RTOInitial)
+		r.recvNothing() // no SYN retransmission after the abort
+	}
+}
+
+func TestSynSentICMPOutOfWindowIgnored(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if o := r.icmp(5000, icmpDestUnreachable, codePortUnreachable, 0); o != ICMPOutOfWindow {
+		t.Fatalf("outcome %v", o)
+	}
+	r.state(StateSynSent)
+}
+
+func TestSynSentHostUnreachableIsSoft(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if o := r.icmp(100, icmpDestUnreachable, 1, 0); o != ICMPSoft {
+		t.Fatalf("outcome %v", o) // RFC 1122 §4.2.3.9: MUST NOT abort on codes 0, 1, 5
+	}
+	r.state(StateSynSent)
+}
+
+func TestEstablishedPortUnreachableIsSoft(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.establishedPassive(99, 299)
+	r.c.Send(r.now, []byte("hello"))
+	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("hello")})
+	if o := r.icmp(300, icmpDestUnreachable, codePortUnreachable, 0); o != ICMPSoft {
+		t.Fatalf("outcome %v", o)
+	}
+	if o := r.icmp(300, icmpTimeExceeded, 0, 0); o != ICMPSoft {
+		t.Fatalf("time exceeded: outcome %v", o)
+	}
+	r.state(StateEstablished)
+}
+
+func TestFragNeededLowersMSS(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.establishedMSS(99, 299, 1460, 65535)
+	data := make([]byte, 3000)
+	r.c.Send(r.now, data)
+	segs := r.o.take()
+	if len(segs) == 0 || len(wire.TCP(segs[0].b).Payload()) != 1460 {
+		t.Fatalf("first segment not full-sized: %d segments", len(segs))
+	}
+	if o := r.icmp(300, icmpDestUnreachable, codeFragNeeded, 1000); o != ICMPMSSLowered {
+		t.Fatalf("outcome %v", o)
+	}
+	if got := r.c.SendMSS(); got != 1000-40 {
+		t.Fatalf("MSS %d, want 960", got)
+	}
+	r.advance(r.l.cfg.RTOInitial)
+	for _, s := range r.o.take() {
+		if n := len(wire.TCP(s.b).Payload()); n > 960 {
+			t.Fatalf("segment of %d octets after the path MTU dropped to 1000", n)
+		}
+	}
+	// A larger MTU never raises it; an estimate below 68 is clamped (RFC 1191 §3).
+	r.icmp(300, icmpDestUnreachable, codeFragNeeded, 1400)
+	r.icmp(300, icmpDestUnreachable, codeFragNeeded, 20)
+	if got := r.c.SendMSS(); got != 68-40 {
+		t.Fatalf("MSS %d, want 28", got)
+	}
+}
+
+func TestICMPNoConnection(t *testing.T) {
+	r := newRig(t, Config{})
+	if o, id := r.l.ICMPError(r.now, r.us, r.peer, 1, 2, 0, icmpDestUnreachable, codePortUnreachable, 0); o != ICMPNoConn || id != 0 {
+		t.Fatalf("outcome %v id %d", o, id)
+	}
+}
