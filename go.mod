@@ -5,6 +5,7 @@ go 1.26.0
 require github.com/leanovate/gopter v0.2.11
 
 require (
+	github.com/anishathalye/porcupine v1.3.1 // indirect
 	github.com/google/gopacket v1.1.19 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
