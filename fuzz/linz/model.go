@@ -33,8 +33,8 @@ type endState struct {
 // lifecycle, both ends, and the bytes in flight in each direction. It is
 // comparable, so porcupine's default equality works.
 type connState struct {
-	dialled  bool      // the active OPEN completed (or may have)
-	accepted bool      // the connection left the accept queue
+	dialled  bool // the active OPEN completed (or may have)
+	accepted bool // the connection left the accept queue
 	ends     [2]endState
 	pending  [2]string // pending[e]: written by end e, not yet read by its peer
 }

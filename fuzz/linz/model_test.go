@@ -155,7 +155,7 @@ func TestSmallestFailingPartition(t *testing.T) {
 		op(conn1, Client, OpWrite, "abcd", "").
 		op(conn1, Server, OpRead, "abcd", "").
 		op(conn1, Server, OpRead, "", ErrEOF). // 5 ops
-		op(conn2, Server, OpRead, "zz", "")   // 3 ops
+		op(conn2, Server, OpRead, "zz", "")    // 3 ops
 	const conn3 = "198.18.0.1:40003>198.18.0.2:7#0"
 	h.open(conn3) // legal
 	rep := check(t, h.recs)
