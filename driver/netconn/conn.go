@@ -25,6 +25,9 @@ const (
 	OpWrite
 	OpCloseWrite
 	OpClose
+	OpDial   // Conn is nil when the dial failed
+	OpAccept // Conn is nil when the accept failed
+	OpAbort
 )
 
 // String returns the operation's name.
@@ -38,6 +41,12 @@ func (o Op) String() string {
 		return "closewrite"
 	case OpClose:
 		return "close"
+	case OpDial:
+		return "dial"
+	case OpAccept:
+		return "accept"
+	case OpAbort:
+		return "abort"
 	}
 	return "unknown"
 }
@@ -54,14 +63,16 @@ type Event struct {
 
 // Recorder observes completed calls on connections (for linearizability
 // histories). It is called from the goroutine that made the call, outside the
-// loop's lock, and must copy Data if it keeps it.
+// loop's lock, and must copy Data if it keeps it. A successful Dial or Accept
+// is recorded before the Conn is returned, so it is seen before any call on it.
 type Recorder interface {
 	Record(ev Event)
 }
 
 // Options configure Listen and Dial.
 type Options struct {
-	// Recorder, if set, sees every Read, Write, CloseWrite and Close.
+	// Recorder, if set, sees every Dial, Accept, Read, Write, CloseWrite,
+	// Close and Abort.
 	Recorder Recorder
 }
 
@@ -75,6 +86,9 @@ type Conn struct {
 	raddr *net.TCPAddr
 	rec   Recorder
 
+	active bool   // opened by Dial (the client end)
+	histID string // connection id in a History; set when the open is recorded
+
 	released bool // descriptor given back to the stack; guarded by the loop's lock
 
 	closeOnce sync.Once
@@ -85,8 +99,9 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
-func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder) *Conn {
+func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) *Conn {
 	return &Conn{
+		active: active,
 		r:      r,
 		fd:     fd,
 		laddr:  &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(st.LocalPort)},
@@ -289,7 +304,17 @@ func (c *Conn) Close() error {
 
 // Abort is ABORT (RFC 9293 §3.10.5): it resets the connection (RST) and
 // releases the descriptor.
-func (c *Conn) Abort() error { return c.release(true) }
+func (c *Conn) Abort() error {
+	var start time.Time
+	if c.rec != nil {
+		start = time.Now()
+	}
+	err := c.release(true)
+	if c.rec != nil {
+		c.rec.Record(Event{Op: OpAbort, Conn: c, Start: start, End: time.Now(), Err: err})
+	}
+	return err
+}
 
 func (c *Conn) release(abort bool) error {
 	err := c.opErr("close", net.ErrClosed)

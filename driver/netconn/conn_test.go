@@ -414,7 +414,7 @@ func TestRecorderSeesCalls(t *testing.T) {
 	n, _ := cli.Read(b)
 	cli.CloseWrite()
 	cli.Close()
-	want := []string{"write:ab", "read:" + string(b[:n]), "closewrite:", "close:"}
+	want := []string{"dial:", "write:ab", "read:" + string(b[:n]), "closewrite:", "close:"}
 	if len(rec.evs) != len(want) {
 		t.Fatalf("recorded %q, want %q", rec.evs, want)
 	}

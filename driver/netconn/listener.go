@@ -72,6 +72,20 @@ func (l *Listener) Addr() net.Addr { return l.addr }
 // Accept waits for and returns the next established connection. It returns an
 // error wrapping net.ErrClosed after Close (or once the loop shut down).
 func (l *Listener) Accept() (net.Conn, error) {
+	if l.rec == nil {
+		return l.accept()
+	}
+	start := time.Now()
+	c, err := l.accept()
+	ev := Event{Op: OpAccept, Start: start, End: time.Now(), Err: err}
+	if err == nil {
+		ev.Conn = c.(*Conn)
+	}
+	l.rec.Record(ev)
+	return c, err
+}
+
+func (l *Listener) accept() (net.Conn, error) {
 	var nfd stack.FD
 	var st stack.Status
 	accept := func(now time.Time, s sockets) error {
@@ -92,7 +106,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		ready, err := l.r.call(l.fd, sock.Acceptable, accept)
 		if err == nil {
-			return newConn(l.r, nfd, st, l.rec), nil
+			return newConn(l.r, nfd, st, l.rec, false), nil
 		}
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			return nil, l.opErr(err)
@@ -151,6 +165,16 @@ const (
 var errDialFailed = errors.New("connection closed during handshake")
 
 func dial(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*Conn, error) {
+	if opts.Recorder == nil {
+		return dialConn(ctx, r, raddr, opts)
+	}
+	start := time.Now()
+	c, err := dialConn(ctx, r, raddr, opts)
+	opts.Recorder.Record(Event{Op: OpDial, Conn: c, Start: start, End: time.Now(), Err: err})
+	return c, err
+}
+
+func dialConn(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*Conn, error) {
 	ta := net.TCPAddrFromAddrPort(raddr)
 	fail := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Addr: ta, Err: err} }
 	a, ok := wire.AddrFrom(raddr.Addr())
@@ -201,7 +225,7 @@ func dial(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*C
 	for {
 		ready, err := r.call(fd, sock.Connected|sock.Closed, established)
 		if err == nil {
-			return newConn(r, fd, st, opts.Recorder), nil
+			return newConn(r, fd, st, opts.Recorder, true), nil
 		}
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			abort()
