@@ -104,7 +104,7 @@ func chooseISS(c *Conn, s *segment) {
 	c.sndBufSeq = t.Iss + 1
 	c.rtxNxt = t.Iss
 	c.sndSmlEnd = t.Iss
-	c.tsRTTSeq = t.Iss
+	c.rtxMark = t.Iss
 	c.rec.point = t.Iss
 	c.tsOffset = c.l.tsOffsetFor(c.key)
 }
@@ -235,16 +235,23 @@ func ackAdvance(c *Conn, s *segment) {
 			c.notify(sock.Writable)
 		}
 	}
+	flight := uint32(t.SndNxt - t.SndUna)
+	// Karn (MUST-18): an ACK covering retransmitted octets cannot time
+	// anything by the clock, not even a later segment it also covers (its
+	// ACK waited for the repair).
+	karn := t.SndUna.LessThan(c.rtxMark)
 	t.SndUna = s.ack
 	c.rec.sb.trim(t.SndUna)
 	if c.rtxNxt.LessThan(t.SndUna) {
 		c.rtxNxt = t.SndUna
 	}
-	if c.tsRTT(s) {
+	if c.tsRTT(s, flight) {
 		c.rttValid = false
 	} else if c.rttValid && c.rttSeq.LessThan(s.ack) {
 		c.rttValid = false
-		c.rttSample(s.now.Sub(c.rttAt))
+		if !karn {
+			c.rttSample(s.now.Sub(c.rttAt), 1)
+		}
 	}
 	c.retries = 0
 	if c.rec.active {
@@ -363,6 +370,11 @@ func retransmit(c *Conn, s *segment) {
 		c.forceOne = true
 		return
 	}
+	// Echoes of timestamps sent before this timeout answer the original
+	// transmission or a copy: no sample from them (RFC 7323 §4.3 case C).
+	// Set in SYN-SENT too, before the option is agreed: a retransmitted
+	// SYN,ACK echoing our first SYN would otherwise time the whole backoff.
+	c.tsRTOFloor = c.tsClock(s.now) | 1
 	c.retries++
 	l.ctr.Timeouts++
 	switch c.state {

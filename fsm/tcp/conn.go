@@ -69,6 +69,7 @@ type Conn struct {
 	rttValid          bool // a segment is being timed (Karn: never a retransmitted one)
 	rttSeq            seqnum.Value
 	rttAt             time.Time
+	rtxMark           seqnum.Value // end of the highest octet ever retransmitted: ACKs below it give no timer sample (Karn)
 	rtxAt             time.Time // retransmission / persist deadline; zero = stopped
 	retries           int
 	rtxNxt            seqnum.Value // go-back-N cursor after a timeout
@@ -92,7 +93,6 @@ type Conn struct {
 	tsOffset    uint32       // random per-connection offset of our TSval clock (RFC 7323 §5.4)
 	tsRecent    uint32       // TS.Recent: the timestamp to echo (RFC 7323 §4.3)
 	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, RFC 7323 §5.5)
-	tsRTTSeq    seqnum.Value // next timestamp RTT sample when SND.UNA passes this
 	tsRTOFloor  uint32       // our TSval at the last timeout; older echoes give no sample
 	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
 	sackOK      bool         // both sides sent SACK-permitted

@@ -13,6 +13,12 @@ import (
 // from the first Send until B has read them all and seen EOF.
 func oneWay(t *testing.T, p *wirePair, seed uint64, size int, maxSteps int) time.Duration {
 	t.Helper()
+	return oneWayEach(t, p, seed, size, maxSteps, func() {})
+}
+
+// oneWayEach is oneWay calling each after every simulation step.
+func oneWayEach(t *testing.T, p *wirePair, seed uint64, size int, maxSteps int, each func()) time.Duration {
+	t.Helper()
 	client, server := p.connect()
 	start := p.now
 	data := pattern(seed, size)
@@ -23,6 +29,7 @@ func oneWay(t *testing.T, p *wirePair, seed uint64, size int, maxSteps int) time
 	p.runUntil(func() bool {
 		cs.pump(p.now)
 		ss.pump(p.now)
+		each()
 		if cs.err != nil || ss.err != nil {
 			t.Fatalf("client err %v, server err %v", cs.err, ss.err)
 		}
@@ -103,6 +110,47 @@ func TestTransferFaultsEachWay(t *testing.T) {
 					t.Error("no corrupted segment was caught: the test proved nothing")
 				}
 			})
+		}
+	}
+}
+
+// TestTransferSACKNotWorseUnderLoss: under the same seeded 20 % loss, SACK
+// recovery (RFC 6675) finishes no later in total simulated time, with no
+// more retransmission timeouts, than NewReno recovery without SACK, for
+// each congestion control; and the RTT estimate never swells past 250 ms on
+// the 20 ms path. SACK used to be up to 3x slower (seed 11, the loss
+// matrix's: 78 s against 43 s with NewReno, 166 s against 49 s with CUBIC):
+// a SYN,ACK retransmitted by the peer echoed our first SYN's timestamp and
+// set SRTT to a second, and timestamp samples were then taken once per
+// window of sequence space, which during SACK recovery (SND.NXT far ahead
+// of SND.UNA) meant once in tens of seconds, so the bad sample ruled the
+// RTO and its backoff.
+func TestTransferSACKNotWorseUnderLoss(t *testing.T) {
+	const seeds, size = 12, 256 << 10
+	for _, cc := range []CongestionControl{NewReno, CUBIC} {
+		var took [2]time.Duration
+		var timeouts [2]uint64
+		for i, sack := range []bool{true, false} {
+			for seed := uint64(1); seed <= seeds; seed++ {
+				p := newWirePair(t, seed, Config{CC: cc, NoSACK: !sack}, faults{loss: 0.20, rate: 100e6, delay: 10 * time.Millisecond, queue: 200})
+				var maxSRTT time.Duration
+				took[i] += oneWayEach(t, p, seed, size, 50_000_000, func() {
+					for _, c := range p.a.conns {
+						maxSRTT = max(maxSRTT, c.srtt)
+					}
+				})
+				timeouts[i] += p.a.Counters().Timeouts
+				if maxSRTT > 250*time.Millisecond {
+					t.Errorf("%v sack=%v seed %d: SRTT reached %v on a 20 ms path", cc, sack, seed, maxSRTT)
+				}
+			}
+		}
+		t.Logf("%v: SACK %v (%d timeouts), no SACK %v (%d timeouts)", cc, took[0], timeouts[0], took[1], timeouts[1])
+		if took[0] > took[1] {
+			t.Errorf("%v: SACK took %v, no SACK %v over %d seeds", cc, took[0], took[1], seeds)
+		}
+		if timeouts[0] > timeouts[1] {
+			t.Errorf("%v: SACK had %d timeouts, no SACK %d", cc, timeouts[0], timeouts[1])
 		}
 	}
 }

@@ -74,17 +74,18 @@ func updateTSRecent(c *Conn, s *segment) {
 	}
 }
 
-// tsRTT takes an RTT sample from the echoed timestamp of an ACK that
-// advances SND.UNA (RFC 7323 §4.1), once per window of data (§4.2 allows
-// fewer samples than ACKs; one per RTT keeps RFC 6298's gains meaningful).
-// Timestamps are exact for retransmitted segments too, so Karn's rule is not
-// needed. It reports whether a sample was taken.
-func (c *Conn) tsRTT(s *segment) bool {
+// tsRTT takes an RTT sample from the echoed timestamp of every ACK that
+// advances SND.UNA (RFC 7323 §4.1), weighted by the samples expected per
+// round trip, ExpectedSamples = ceil(FlightSize / (2*SMSS)) for the flight
+// before the ACK (RFC 7323 Appendix G). Timestamps are exact for
+// retransmitted segments too, so Karn's rule is not needed. Sampling once per
+// window of sequence space instead starved the estimate during SACK
+// recovery, where SND.NXT runs far ahead of SND.UNA: an early bad sample
+// then ruled the RTO for tens of seconds. It reports whether a sample was
+// taken.
+func (c *Conn) tsRTT(s *segment, flight uint32) bool {
 	if !c.tsOK || !s.opts.HasTimestamps || s.opts.TSEcr == 0 {
 		return false
-	}
-	if !c.tsRTTSeq.LessThan(s.ack) {
-		return true // a sample was taken this window: none from the timer either
 	}
 	// An echo older than the last timeout is the peer's TS.Recent answering
 	// a retransmission of data it already had (its ACKs were lost): it
@@ -96,8 +97,8 @@ func (c *Conn) tsRTT(s *segment) bool {
 	if d < 0 {
 		return false
 	}
-	c.tsRTTSeq = c.tcb.SndNxt
-	c.rttSample(time.Duration(d) * time.Millisecond)
+	k := int((flight + 2*uint32(c.sndMSS) - 1) / (2 * uint32(c.sndMSS)))
+	c.rttSample(time.Duration(d)*time.Millisecond, k)
 	return true
 }
 

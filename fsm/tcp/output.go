@@ -231,6 +231,7 @@ func (c *Conn) sendData(now time.Time) {
 		}
 		if rtx {
 			c.l.ctr.Retransmits++
+			c.rtxMark = seqnum.Max(c.rtxMark, end)
 		} else if !c.rttValid {
 			c.rttValid, c.rttSeq, c.rttAt = true, seq, now
 		}

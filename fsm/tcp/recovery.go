@@ -154,9 +154,6 @@ func (c *Conn) rtoRecovery(now time.Time) {
 	c.rec.active = false
 	c.rec.force = false
 	c.rec.point = t.SndNxt
-	if c.tsOK {
-		c.tsRTOFloor = c.tsClock(now) | 1
-	}
 	c.rec.highRxt = t.SndUna
 	if c.retries > 1 {
 		c.rec.sb.reset()

@@ -3,6 +3,9 @@ package tcp
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // Named regression tests for bugs fixed in the engine (issue 4).
@@ -151,4 +154,44 @@ func TestSynSentCloseWriteSimultaneousOpen(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 301, ack: 101})
 	r.state(StateFinWait1)
 	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 301, data: []byte("abc")})
+}
+
+// TestSynSentRetransmittedSynEchoNoSample: the SYN was answered late (the
+// peer's SYN,ACK was lost and retransmitted) and the SYN,ACK echoes our
+// first SYN's timestamp: that echo times the whole backoff and gives no RTT
+// sample (RFC 7323 §4.3 case C). It used to set SRTT to a second, which
+// ruled the RTO of a lossy transfer for tens of seconds.
+func TestSynSentRetransmittedSynEchoNoSample(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	first := optsOf(t, r.recv(seg{flags: SYN, seq: 100}))
+	r.advance(time.Second)
+	r.recv(seg{flags: SYN, seq: 100})
+	r.advance(20 * time.Millisecond)
+	opts := wire.TCPOptions{HasTimestamps: true, TSVal: 7000, TSEcr: first.TSVal, SACKPermitted: true, HasMSS: true, MSS: 1460}
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, opts: opts})
+	r.state(StateEstablished)
+	if r.c.hasRTT {
+		t.Fatalf("RTT sampled from the echo of a retransmitted SYN: srtt %v", r.c.srtt)
+	}
+}
+
+// TestKarnNoTimerSampleAcrossRetransmission: a new segment timed after a
+// retransmission is acknowledged by the same ACK as the retransmitted octets;
+// its clock sample would include the repair and is not taken (MUST-18).
+func TestKarnNoTimerSampleAcrossRetransmission(t *testing.T) {
+	r := newRig(t, Config{NoDelay: true}, 299)
+	r.establishedPassive(99, 299)
+	r.c.Send(r.now, []byte("x"))
+	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
+	srtt := r.c.srtt
+	r.advance(r.c.RTO())
+	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
+	r.c.Send(r.now, []byte("y"))
+	r.recv(seg{flags: ACK, seq: 301, ack: 100, data: []byte("y")})
+	r.advance(500 * time.Millisecond)
+	r.send(seg{flags: ACK, seq: 100, ack: 302})
+	if r.c.srtt != srtt {
+		t.Fatalf("clock sample across a retransmission: srtt %v -> %v", srtt, r.c.srtt)
+	}
 }

@@ -8,11 +8,15 @@ var zeroTime time.Time
 
 // rttSample folds one round-trip measurement into SRTT and RTTVAR and
 // recomputes the RTO (RFC 6298 §2.2-2.4, K = 4, G = 1 ms), clamped to
-// [RTOMin, RTOMax]. A new sample also ends any backoff.
-func (c *Conn) rttSample(r time.Duration) {
+// [RTOMin, RTOMax]. A new sample also ends any backoff. When k samples are
+// expected per round trip (timestamps on every ACK), the gains are
+// alpha/k and beta/k (RFC 7323 Appendix G), so a round trip moves the
+// estimate as much as one RFC 6298 sample would.
+func (c *Conn) rttSample(r time.Duration, k int) {
 	if r < 0 {
 		return
 	}
+	k = max(k, 1)
 	if !c.hasRTT {
 		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
 	} else {
@@ -20,8 +24,8 @@ func (c *Conn) rttSample(r time.Duration) {
 		if d < 0 {
 			d = -d
 		}
-		c.rttvar = (3*c.rttvar + d) / 4
-		c.srtt = (7*c.srtt + r) / 8
+		c.rttvar += (d - c.rttvar) / time.Duration(4*k)
+		c.srtt += (r - c.srtt) / time.Duration(8*k)
 	}
 	c.resetRTO()
 }
