@@ -25,7 +25,7 @@ const (
 	DefaultStaleTime      = 60 * time.Second
 	DefaultRetryInterval  = time.Second // RFC 1122 §2.3.2.1: at most one request a second
 	DefaultMaxProbes      = 3
-	DefaultMaxPending     = 16
+	DefaultMaxPending     = 64 // a 65535-byte datagram is 45 fragments at MTU 1500
 	DefaultFailedTime     = 5 * time.Second
 	DefaultRequestsPerSec = 50
 )
@@ -37,7 +37,7 @@ type ARPConfig struct {
 	StaleTime      time.Duration // Stale entries are removed after this (default 60 s)
 	RetryInterval  time.Duration // between ARP requests while Incomplete (default 1 s; RFC 1122 §2.3.2.1 rate limit)
 	MaxProbes      int           // requests before giving up (default 3)
-	MaxPending     int           // frames held per unresolved neighbour (default 16)
+	MaxPending     int           // frames held per unresolved neighbour (default 64)
 	FailedTime     time.Duration // how long a Failed entry drops frames before a new try (default 5 s)
 	RequestsPerSec int           // most ARP requests sent per second over all neighbours (default 50)
 }

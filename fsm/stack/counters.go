@@ -6,29 +6,35 @@ import (
 	"github.com/netspec/netspec/fsm/ip"
 	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/udp"
 )
 
 // Counters are the stack's named event and drop counters, in the spirit of
 // Linux's `netstat -s`. Per-layer drop reasons are indexed by their Reason type.
 type Counters struct {
-	FramesIn          uint64
-	PacketsOut        uint64
-	OutputDrops       uint64 // frame buffers exhausted (MaxOutput)
-	Link              [link.NumReasons]uint64
-	VLANStripped      uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
-	ARPRequestsOut    uint64
-	ARPRepliesOut     uint64
-	IPTooBigDF        uint64
-	IPFragmentsOut    uint64
-	ICMPIn            uint64
-	ICMPBad           uint64
-	ICMPEchoReplies   uint64
-	ICMPEchoBroadcast uint64
-	ICMPErrorsOut     uint64
-	ICMPRateLimited   uint64
-	UDPBad            uint64
-	UDPNoPort         uint64
-	TCPBroadcastDrops uint64
+	FramesIn            uint64
+	PacketsOut          uint64
+	OutputDrops         uint64 // frame buffers exhausted (MaxOutput)
+	Link                [link.NumReasons]uint64
+	VLANStripped        uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
+	ARPRequestsOut      uint64
+	ARPRepliesOut       uint64
+	IPTooBigDF          uint64
+	IPFragmentsOut      uint64
+	ICMPIn              uint64
+	ICMPBad             uint64
+	ICMPEchoReplies     uint64
+	ICMPEchoBroadcast   uint64
+	ICMPErrorsOut       uint64
+	ICMPRateLimited     uint64
+	ICMPErrorsIn        uint64 // ICMP error messages received (RFC 1122 §3.2.2)
+	ICMPErrorsUnmatched uint64 // ... quoting nothing we have (no socket, bad quote, seq out of window)
+	TCPSoftErrors       uint64 // ... recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
+	TCPICMPAborts       uint64 // ... that aborted a connection in SYN-SENT (port/protocol unreachable)
+	PMTUDecreases       uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
+	UDPBad              uint64
+	UDPNoPort           uint64
+	TCPBroadcastDrops   uint64
 }
 
 // Counters returns the stack's own counters; EachCounter reaches the layers' too.
@@ -55,6 +61,11 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	}
 	for r := ip.FragReason(1); r < ip.NumFragReasons; r++ {
 		fn("ip.frag.drop."+r.String(), ic.Frag[r])
+	}
+	uc := s.udp.Counters()
+	eachField("udp", &uc, fn)
+	for r := udp.Reason(1); r < udp.NumReasons; r++ {
+		fn("udp.drop."+r.String(), uc.Drops[r])
 	}
 	tc := s.tcp.Counters()
 	eachField("tcp", tc, fn)

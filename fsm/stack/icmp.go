@@ -1,9 +1,11 @@
 package stack
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/netspec/netspec/fsm/ip"
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -51,6 +53,10 @@ func (s *Stack) icmpInput(now time.Time, d *ip.Datagram) {
 		return
 	}
 	s.ctr.ICMPIn++
+	if isICMPError(m.Type()) {
+		s.icmpErrorInput(now, d, m)
+		return
+	}
 	if m.Type() != wire.ICMPEchoRequest || m.Code() != 0 {
 		return
 	}
@@ -121,24 +127,43 @@ func (s *Stack) reassemblyExpired(first []byte) {
 	s.sendICMPError(s.now, first, wire.ICMPTimeExceeded, 1, 0)
 }
 
-// udpInput: no UDP sockets yet (issue 5), so every datagram gets port
-// unreachable (RFC 1122 §4.1.3.1) after its checksum is checked.
-func (s *Stack) udpInput(now time.Time, d *ip.Datagram) {
-	u, err := wire.ParseUDP(d.Payload)
-	if err != nil || u.Length() < wire.UDPHeaderLen || int(u.Length()) > len(d.Payload) {
-		s.ctr.UDPBad++
+// icmpErrorInput delivers an incoming ICMP error to the transport that sent
+// the datagram it quotes (RFC 1122 §3.2.2: "MUST be passed to the transport
+// layer"; §4.1.3.3 UDP, §4.2.3.9 TCP). The quote is our datagram's IP header
+// and at least its first 8 payload octets (RFC 792): the ports and, for TCP,
+// the sequence number. Fragmentation needed carries the next-hop MTU in the
+// low 16 bits of the second header word (RFC 1191 §4).
+func (s *Stack) icmpErrorInput(now time.Time, d *ip.Datagram, m wire.ICMP) {
+	s.ctr.ICMPErrorsIn++
+	q := m.Payload()
+	inner, err := wire.ParseIPv4(q)
+	if d.Broadcast || err != nil || inner.Version() != 4 || inner.IHL() < wire.IPv4MinHeaderLen ||
+		len(q) < inner.IHL()+8 || inner.Src() != s.cfg.Addr || inner.FragOffset() != 0 {
+		s.ctr.ICMPErrorsUnmatched++
 		return
 	}
-	if u.Checksum() != 0 && wire.Checksum(d.Payload[:u.Length()], wire.PseudoHeaderSum(d.Src, d.Dst, wire.ProtoUDP, int(u.Length()))) != 0 {
-		s.ctr.UDPBad++
-		return
+	l4 := q[inner.IHL():]
+	sport, dport := binary.BigEndian.Uint16(l4[0:]), binary.BigEndian.Uint16(l4[2:])
+	typ, code := m.Type(), m.Code()
+	switch inner.Protocol() {
+	case wire.ProtoTCP:
+		mtu := uint16(m.Rest())
+		o, _ := s.tcp.ICMPError(now, inner.Src(), inner.Dst(), sport, dport, binary.BigEndian.Uint32(l4[4:]), typ, code, mtu)
+		switch o {
+		case tcp.ICMPNoConn, tcp.ICMPOutOfWindow, tcp.ICMPIgnored:
+			s.ctr.ICMPErrorsUnmatched++
+		case tcp.ICMPAborted:
+			s.ctr.TCPICMPAborts++
+		case tcp.ICMPMSSLowered:
+			s.ctr.PMTUDecreases++
+		case tcp.ICMPSoft:
+			s.ctr.TCPSoftErrors++
+		}
+	case wire.ProtoUDP:
+		if !s.udp.ICMPError(inner.Src(), inner.Dst(), sport, dport, typ, code) {
+			s.ctr.ICMPErrorsUnmatched++
+		}
+	default:
+		s.ctr.ICMPErrorsUnmatched++
 	}
-	s.ctr.UDPNoPort++
-	if d.Broadcast {
-		return
-	}
-	var quote [60 + 8]byte
-	n := copy(quote[:], d.Header)
-	n += copy(quote[n:], d.Payload[:min(8, len(d.Payload))])
-	s.sendICMPError(now, quote[:n], wire.ICMPDestUnreachable, 3, 0)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/udp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -14,6 +15,7 @@ const (
 	kindFree sockKind = iota
 	kindListener
 	kindConn
+	kindUDP // a bound UDP socket (sockets_udp.go)
 )
 
 // socket is one descriptor's entry.
@@ -21,6 +23,7 @@ type socket struct {
 	kind    sockKind
 	ln      *tcp.Listener
 	conn    *tcp.Conn
+	udp     *udp.Socket
 	ready   Readiness // changes not yet reported
 	queued  bool      // on the ready list
 	nextGen uint32
@@ -206,6 +209,8 @@ func (s *Stack) Close(now time.Time, fd FD) error {
 	case kindConn:
 		e.conn.SetID(0)
 		err = e.conn.Close(now)
+	case kindUDP:
+		e.udp.Close()
 	}
 	s.fds.release(fd)
 	return err
@@ -225,6 +230,8 @@ func (s *Stack) Abort(now time.Time, fd FD) error {
 	case kindConn:
 		e.conn.SetID(0)
 		err = e.conn.Abort(now)
+	case kindUDP:
+		e.udp.Close()
 	}
 	s.fds.release(fd)
 	return err
@@ -248,6 +255,9 @@ func (s *Stack) Status(fd FD) (Status, error) {
 	if e.kind == kindListener {
 		a, p := e.ln.Addr()
 		return Status{State: tcp.StateListen.String(), Local: a, LocalPort: p}, nil
+	}
+	if e.kind == kindUDP {
+		return Status{State: "UDP", Local: s.cfg.Addr, LocalPort: e.udp.Port()}, nil
 	}
 	la, lp, ra, rp := e.conn.Endpoints()
 	return Status{State: e.conn.State().String(), Local: la, LocalPort: lp, Remote: ra, RemotePort: rp}, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/udp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -33,6 +34,7 @@ type Config struct {
 	MaxOutput  int       // frames queued for the driver before drops (default 8192)
 	HasFCS     bool      // received frames end in an Ethernet FCS (link mode "check")
 	TCP        tcp.Config
+	UDP        udp.Config
 	ARP        link.ARPConfig
 	IP         ip.Config // Addr and PrefixLen are filled from the fields above
 	PingFlood  int       // most ICMP echo replies per second (default 1000; RFC 1122 §3.2.2 rate limit)
@@ -47,6 +49,7 @@ type Stack struct {
 	arp    *link.ARP
 	ipRx   *ip.Receiver
 	tcp    *tcp.Layer
+	udp    *udp.Layer
 	ipID   uint16
 	mask   wire.Addr // subnet mask from PrefixLen
 	bcast  wire.Addr // subnet-directed broadcast
@@ -100,6 +103,8 @@ func New(cfg Config) *Stack {
 	}
 	s.ipRx = ip.NewReceiver(ipc)
 	s.tcp = tcp.NewLayer(cfg.TCP, tcpOutput{s}, s.rng)
+	// UDP draws from its own source so that adding it left TCP's draws unchanged.
+	s.udp = udp.NewLayer(cfg.UDP, udpOutput{s}, rand.New(rand.NewPCG(cfg.Seed^udpSeedSalt, cfg.Seed)))
 	s.icmp.init(cfg.PingFlood, cfg.ICMPErrors)
 	return s
 }
@@ -164,14 +169,19 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			s.ctr.TCPBroadcastDrops++
 			return
 		}
-		// Offload metadata vouches for the checksum only of unfragmented frames.
-		csumOK := (meta.CsumValid || meta.CsumPartial) && len(d.Payload) <= len(pkt)
-		s.tcp.Input(now, d.Src, d.Dst, d.Payload, csumOK)
+		s.tcp.Input(now, d.Src, d.Dst, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
 		s.icmpInput(now, d)
 	case wire.ProtoUDP:
-		s.udpInput(now, d)
+		s.udpInput(now, d, offloadCsumOK(pkt, meta))
 	}
+}
+
+// offloadCsumOK reports whether the driver's metadata vouches for the L4
+// checksum of the datagram pkt delivered. It vouches only for the frame it
+// came with, so never for a datagram reassembled from fragments.
+func offloadCsumOK(pkt []byte, meta RxMeta) bool {
+	return (meta.CsumValid || meta.CsumPartial) && !wire.IPv4(pkt).IsFragment()
 }
 
 // Poll runs the timers due at now.
