@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -30,6 +31,8 @@ type serveConfig struct {
 	services  []service
 	lab       bool
 	labPrefix string
+	history   string           // --history FILE: record a linearizability history
+	rec       netconn.Recorder // the history's recorder, set by runStack
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -71,7 +74,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var (
 		cfg                              serveConfig
 		addr, mac                        string
-		pcap, history                    string
+		pcap                             string
 		trace                            bool
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
@@ -86,7 +89,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (not implemented yet)")
 	fs.StringVar(&pcap, "pcap", "", "capture frames to FILE (not implemented yet)")
 	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
-	fs.StringVar(&history, "history", "", "record a porcupine history to FILE (not implemented yet)")
+	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {
@@ -147,8 +150,6 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return cfg, usagef("--pcap: not implemented yet")
 	case trace:
 		return cfg, usagef("--trace: not implemented yet")
-	case history != "":
-		return cfg, usagef("--history: not implemented yet")
 	}
 
 	// Services: with none named, HTTP on port 80 (--root alone implies HTTP too).

@@ -7,7 +7,7 @@
 //	netspec serve --lab [--addr ...] [service flags]
 //	netspec lab up | down | status [--prefix P]
 //	netspec check
-//	netspec hist check FILE
+//	netspec hist check FILE... [--html OUT] [--timeout D]
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for bad arguments,
 // 1 for a runtime failure; each failure prints one line starting "netspec: ".
@@ -37,7 +37,7 @@ const usage = `usage:
   netspec serve --lab [--lab-prefix P] [--addr A/N] [service flags]
   netspec lab up|down|status [--prefix P]
   netspec check
-  netspec hist check FILE
+  netspec hist check FILE... [--html OUT] [--timeout D]
 `
 
 // env is what run needs from the system; tests replace it.
@@ -127,11 +127,7 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "netspec: check: not implemented yet (issue 3)")
 		return exitFailure
 	case "hist":
-		if len(rest) < 1 || rest[0] != "check" {
-			return fail(stderr, usagef("hist: want \"hist check FILE\""))
-		}
-		fmt.Fprintln(stderr, "netspec: hist check: not implemented yet (issue 3)")
-		return exitFailure
+		return runHist(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

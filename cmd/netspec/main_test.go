@@ -92,7 +92,6 @@ func TestServeArgErrors(t *testing.T) {
 		{"udp echo", 0, with("--udp-echo", "7"), "netspec: --udp-echo: not implemented yet (the stack has no UDP sockets)\n"},
 		{"pcap", 0, with("--pcap", "x.pcap"), "netspec: --pcap: not implemented yet\n"},
 		{"trace", 0, with("--trace"), "netspec: --trace: not implemented yet\n"},
-		{"history", 0, with("--history", "h.json"), "netspec: --history: not implemented yet\n"},
 		{"unknown flag", 0, with("--frob"), "netspec: serve: flag provided but not defined: -frob\n"},
 		{"stray argument", 0, with("extra"), "netspec: serve: unexpected argument \"extra\"\n"},
 		{"iface with lab", 0, []string{"serve", "--lab", "--iface", "veth0"}, "netspec: --iface: not allowed with --lab (the lab chooses the interface)\n"},
@@ -196,7 +195,7 @@ func TestHelpExitsZero(t *testing.T) {
 }
 
 func TestNotImplementedSaysSo(t *testing.T) {
-	for _, args := range [][]string{{"check"}, {"hist", "check", "h.json"}} {
+	for _, args := range [][]string{{"check"}} {
 		code, _, stderr := runFake(&fakeEnv{}, args...)
 		if code != exitFailure || !strings.Contains(stderr, "not implemented yet (issue 3)") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)

@@ -17,6 +17,7 @@ import (
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
+	"github.com/netspec/netspec/fuzz/linz"
 )
 
 // serve runs the stack until ctx ends (exit 0) or something fails (exit 1).
@@ -68,6 +69,15 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	mac := cfg.mac
 	if mac == (wire.MAC{}) {
 		mac = link.MAC()
+	}
+	if cfg.history != "" {
+		hw, err := linz.CreateFile(cfg.history)
+		if err != nil {
+			link.Close()
+			return fail(stderr, err)
+		}
+		defer closeHistory(hw, cfg.history, log)
+		cfg.rec = netconn.NewHistory(hw)
 	}
 	addr, _ := wire.AddrFrom(cfg.addr.Addr())
 	st := stack.New(stack.Config{
@@ -135,8 +145,8 @@ func seed() uint64 {
 }
 
 // newListener opens a listener with the CLI's backlog.
-func newListener(loop *driver.Loop, port uint16) (*netconn.Listener, error) {
-	ln, err := netconn.Listen(loop, port, listenBacklog)
+func newListener(loop *driver.Loop, port uint16, rec netconn.Recorder) (*netconn.Listener, error) {
+	ln, err := netconn.ListenOptions(loop, port, listenBacklog, netconn.Options{Recorder: rec})
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", port, err)
 	}

@@ -53,7 +53,7 @@ func newServer(loop *driver.Loop, cfg serveConfig, log *slog.Logger) *server {
 func (s *server) start() error {
 	lns := make([]net.Listener, 0, len(s.cfg.services))
 	for _, svc := range s.cfg.services {
-		ln, err := newListener(s.loop, svc.port)
+		ln, err := newListener(s.loop, svc.port, s.cfg.rec)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
