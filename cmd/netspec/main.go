@@ -124,8 +124,7 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 	case "lab":
 		return runLab(e, rest, stdout, stderr)
 	case "check":
-		fmt.Fprintln(stderr, "netspec: check: not implemented yet (issue 3)")
-		return exitFailure
+		return runCheck(rest, stdout, stderr)
 	case "hist":
 		return runHist(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":

@@ -194,15 +194,6 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
-func TestNotImplementedSaysSo(t *testing.T) {
-	for _, args := range [][]string{{"check"}} {
-		code, _, stderr := runFake(&fakeEnv{}, args...)
-		if code != exitFailure || !strings.Contains(stderr, "not implemented yet (issue 3)") {
-			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
-		}
-	}
-}
-
 func TestLabArgs(t *testing.T) {
 	f := &fakeEnv{}
 	if code, _, stderr := runFake(f, "lab", "up", "--prefix", "t1"); code != exitOK {

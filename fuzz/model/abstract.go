@@ -57,6 +57,10 @@ var guardModels = map[string]guardFn{
 	"BacklogFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	// RFC 7323 §5.3: no abstract segment carries a timestamp, and segments
 	// without one are not PAWS-checked.
+	// Data in the send buffer not yet acknowledged: [max(SND.UNA, ISS+1), end of data).
+	"SendQueued": func(r *runner, e int, c *TCB, g *segCtx) bool {
+		return int(c.DataEnd) > max(int(c.SndUna), int(c.Iss)+1)
+	},
 	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	"FinQueued":  func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tFinQueued) },
 	"UserClosed": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tUserClosed) },

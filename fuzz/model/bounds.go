@@ -33,7 +33,7 @@ func DefaultBounds() Bounds {
 
 // DeepBounds are the bounds of `make check`.
 func DeepBounds() Bounds {
-	return Bounds{Cap: 3, Loss: 2, Dup: 1, Reorder: 1, Opens: 2, Data: 1, Aborts: 1, Closes: 2, Rtx: 3, Window: 4}
+	return Bounds{Cap: 3, Loss: 1, Dup: 1, Reorder: 1, Opens: 1, Data: 1, Aborts: 1, Closes: 1, Rtx: 2, Window: 4, MaxStates: 12000000}
 }
 
 // Validate reports bounds the model cannot represent, or that make the

@@ -283,7 +283,7 @@ func safety(s *State) (string, string) {
 						epName(i), a.Conn.SndUna, a.Conn.SndNxt, epName(1-i), b.Conn.RcvNxt)
 				}
 			case b.Conn.has(tRtx):
-			case b.Conn.St == tcp.StateClosed && b.GaveUp:
+			case b.Conn.St == tcp.StateClosed && explains(b, a):
 			default:
 				return PropEstab, fmt.Sprintf("channel empty, %s Established but %s is %s with no retransmission pending", epName(i), epName(1-i), b.Conn.St)
 			}
@@ -298,7 +298,7 @@ func safety(s *State) (string, string) {
 			if !stable(a.Conn.St) {
 				return PropHalfOpen, fmt.Sprintf("nothing in flight, no timer, and %s is in %s", epName(i), a.Conn.St)
 			}
-			if a.Conn.St != tcp.StateClosed && b.Conn.St == tcp.StateClosed && !b.GaveUp {
+			if a.Conn.St != tcp.StateClosed && b.Conn.St == tcp.StateClosed && !explains(b, a) {
 				return PropHalfOpen, fmt.Sprintf("nothing in flight, no timer: %s is %s but %s closed gracefully", epName(i), a.Conn.St, epName(1-i))
 			}
 		}

@@ -126,6 +126,7 @@ type Endpoint struct {
 	Aborts  uint8 // ABORT calls that released a TCB
 	Closes  uint8 // CloseWrite calls on an open connection
 	GaveUp  bool  // the last connection ended unilaterally (ABORT, R2 timeout, FIN-WAIT-2 timeout, RST sent)
+	LastISS int8  // ISS of the last connection (the peer's IRS if it synchronized with it)
 }
 
 // Chan is one direction of the channel: segments in sending order.
@@ -197,6 +198,13 @@ func (s *State) Summary() string {
 		}
 	}
 	return b.String()
+}
+
+// explains reports whether endpoint x, whose connection is CLOSED, accounts
+// for peer y's open connection: y is synchronized with another incarnation
+// of x (a stale half-open connection), or x gave its last one up on its own.
+func explains(x, y *Endpoint) bool {
+	return x.GaveUp || y.Conn.Irs != x.LastISS
 }
 
 func epName(i int) string { return string(rune('A' + i)) }

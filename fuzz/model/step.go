@@ -307,10 +307,12 @@ func (r *runner) apply(s *State, st Step) State {
 		if x.Conn.St == tcp.StateClosed {
 			if prev[i] != tcp.StateClosed {
 				x.GaveUp = r.unilateral[i]
+				x.LastISS = s.E[i].Conn.Iss
 			}
 			x.Conn = TCB{}
 		} else {
 			x.GaveUp = false
+			x.LastISS = 0
 		}
 	}
 	return r.s
