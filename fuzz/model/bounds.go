@@ -60,8 +60,12 @@ func (b Bounds) Validate() error {
 
 // String renders the bounds as "cap=3 loss=1 ..." (ParseBounds reads it back).
 func (b Bounds) String() string {
-	return fmt.Sprintf("cap=%d loss=%d dup=%d reorder=%d opens=%d data=%d aborts=%d closes=%d rtx=%d window=%d eager=%d",
+	s := fmt.Sprintf("cap=%d loss=%d dup=%d reorder=%d opens=%d data=%d aborts=%d closes=%d rtx=%d window=%d eager=%d",
 		b.Cap, b.Loss, b.Dup, b.Reorder, b.Opens, b.Data, b.Aborts, b.Closes, b.Rtx, b.Window, b.Eager)
+	if b.MaxStates > 0 {
+		s += fmt.Sprintf(" maxstates=%d", b.MaxStates)
+	}
+	return s
 }
 
 // ParseBounds reads "key=value" fields (as String writes them) over base.
