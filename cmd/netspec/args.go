@@ -86,7 +86,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.root, "root", "", "serve this directory over HTTP instead of the demo site")
 	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
 	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
-	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (not implemented yet)")
+	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (RFC 862)")
 	fs.StringVar(&pcap, "pcap", "", "capture frames to FILE (not implemented yet)")
 	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
@@ -144,8 +144,6 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 
 	// Features that do not exist yet are refused, never silently ignored.
 	switch {
-	case udpEchoP.set:
-		return cfg, usagef("--udp-echo: not implemented yet (the stack has no UDP sockets)")
 	case pcap != "":
 		return cfg, usagef("--pcap: not implemented yet")
 	case trace:
@@ -155,7 +153,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	// Services: with none named, HTTP on port 80 (--root alone implies HTTP too).
 	if httpP.set {
 		cfg.services = append(cfg.services, service{"http", httpP.port, "--http"})
-	} else if cfg.root != "" || (!echoP.set && !discardP.set) {
+	} else if cfg.root != "" || (!echoP.set && !discardP.set && !udpEchoP.set) {
 		cfg.services = append(cfg.services, service{"http", 80, "--http (default)"})
 	}
 	if echoP.set {
@@ -164,9 +162,12 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	if discardP.set {
 		cfg.services = append(cfg.services, service{"discard", discardP.port, "--discard"})
 	}
+	if udpEchoP.set {
+		cfg.services = append(cfg.services, service{"udp-echo", udpEchoP.port, "--udp-echo"})
+	}
 	for i, s := range cfg.services {
 		for _, t := range cfg.services[:i] {
-			if s.port == t.port {
+			if s.port == t.port && (s.kind == "udp-echo") == (t.kind == "udp-echo") {
 				return cfg, usagef("%s: port %d already used by %s", s.flag, s.port, t.flag)
 			}
 		}

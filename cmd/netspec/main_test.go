@@ -89,7 +89,6 @@ func TestServeArgErrors(t *testing.T) {
 		{"zero mac", 0, with("--mac", "00:00:00:00:00:00"), "netspec: --mac: 00:00:00:00:00:00 is not a unicast address\n"},
 		{"unknown driver", 0, with("--driver", "dpdk"), "netspec: --driver: unknown driver \"dpdk\" (want afpacket)\n"},
 		{"tap driver", 0, with("--driver", "tap"), "netspec: --driver: tap: not implemented yet\n"},
-		{"udp echo", 0, with("--udp-echo", "7"), "netspec: --udp-echo: not implemented yet (the stack has no UDP sockets)\n"},
 		{"pcap", 0, with("--pcap", "x.pcap"), "netspec: --pcap: not implemented yet\n"},
 		{"trace", 0, with("--trace"), "netspec: --trace: not implemented yet\n"},
 		{"unknown flag", 0, with("--frob"), "netspec: serve: flag provided but not defined: -frob\n"},

@@ -36,12 +36,13 @@ type server struct {
 	cfg  serveConfig
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners []net.Listener
-	https     []*http.Server
-	wg        sync.WaitGroup
-	stopOnce  sync.Once
-	refused   atomic.Uint64 // connections closed at once: handler limit reached
+	mu          sync.Mutex
+	listeners   []net.Listener
+	packetConns []net.PacketConn // UDP services (nil entries for TCP ones)
+	https       []*http.Server
+	wg          sync.WaitGroup
+	stopOnce    sync.Once
+	refused     atomic.Uint64 // connections closed at once: handler limit reached
 }
 
 func newServer(loop *driver.Loop, cfg serveConfig, log *slog.Logger) *server {
@@ -51,23 +52,29 @@ func newServer(loop *driver.Loop, cfg serveConfig, log *slog.Logger) *server {
 // start opens every listener first (so a bad port fails before anything is
 // served), then starts the accept loops.
 func (s *server) start() error {
-	lns := make([]net.Listener, 0, len(s.cfg.services))
-	for _, svc := range s.cfg.services {
-		ln, err := newListener(s.loop, svc.port, s.cfg.rec)
+	lns := make([]net.Listener, len(s.cfg.services))
+	pcs := make([]net.PacketConn, len(s.cfg.services))
+	for i, svc := range s.cfg.services {
+		var err error
+		if svc.kind == "udp-echo" {
+			pcs[i], err = newPacketConn(s.loop, svc.port)
+		} else {
+			lns[i], err = newListener(s.loop, svc.port, s.cfg.rec)
+		}
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeAll(lns, pcs)
 			return err
 		}
-		lns = append(lns, ln)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listeners = lns
+	s.listeners, s.packetConns = lns, pcs
 	for i, svc := range s.cfg.services {
 		ln := lns[i]
 		switch svc.kind {
+		case "udp-echo":
+			pc := pcs[i]
+			s.goServe(func() { s.udpEcho(pc) })
 		case "http":
 			hs := &http.Server{
 				Handler:           s.httpHandler(),
@@ -101,9 +108,7 @@ func (s *server) stop() {
 		for _, hs := range s.https {
 			hs.Close()
 		}
-		for _, ln := range s.listeners {
-			ln.Close()
-		}
+		closeAll(s.listeners, s.packetConns)
 		s.mu.Unlock()
 		s.wg.Wait()
 	})
