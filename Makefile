@@ -63,7 +63,7 @@ check-props:
 	NETSPEC_PROPS_SCALE=20 $(GO) test -count=1 -timeout 30m ./fuzz/props ./fuzz/sim
 
 # Deep formal checks: spec lints and the model checker at the larger bounds
-# (cap 3, duplication and reordering, symmetric roles; premature timeouts via --bounds eager=1
+# (cap 3, duplication and reordering; symmetric roles at cap 2; premature timeouts via --bounds eager=1
 # if wanted). Exit 1 on a violation, with the trace in testdata/counterexamples.
 .PHONY: check
 check: check-props

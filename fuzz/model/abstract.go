@@ -61,6 +61,12 @@ var guardModels = map[string]guardFn{
 	"SendQueued": func(r *runner, e int, c *TCB, g *segCtx) bool {
 		return int(c.DataEnd) > max(int(c.SndUna), int(c.Iss)+1)
 	},
+	// A closed receive window still takes a plain ACK at RCV.NXT or one past
+	// it (the peer's probe octet).
+	"ZeroWindowAck": func(r *runner, e int, c *TCB, g *segCtx) bool {
+		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST) == fACK &&
+			(g.origSeq == int(c.RcvNxt) || g.origSeq == int(c.RcvNxt)+1)
+	},
 	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	"FinQueued":  func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tFinQueued) },
 	"UserClosed": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tUserClosed) },
@@ -220,6 +226,16 @@ var actionModels = map[string]actionFn{
 	"FailNotExist":   noop,
 	"FailClosing":    noop,
 	"UpdateTSRecent": noop, // no timestamps in the abstraction
+	// The text (and FIN) of a segment taken into a zero window is discarded
+	// and ACKed; its ACK is processed.
+	"ZeroWindowTrim": func(r *runner, e int, c *TCB, g *segCtx) {
+		if g.text > 0 || g.flags&fFIN != 0 {
+			c.set(tAckNow, true)
+		}
+		g.text = 0
+		g.flags &^= fFIN
+		g.seq = g.origSeq
+	},
 }
 
 // absGuards and absActions index the models by the generated constants; a
