@@ -93,6 +93,16 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	},
 	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
 	AUpdateTSRecent: updateTSRecent,
+	// A segment let through a zero window for its ACK: its text and FIN
+	// cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4 step 1).
+	AZeroWindowTrim: func(c *Conn, s *segment) {
+		if len(s.text) > 0 || s.flags&wire.FlagFIN != 0 {
+			c.ackNow = true
+		}
+		s.text = s.text[:0]
+		s.flags &^= wire.FlagFIN
+		s.seq = s.origSeq
+	},
 }
 
 // chooseISS picks the initial send sequence number (RFC 9293 §3.4.1) and
@@ -149,12 +159,16 @@ func (c *Conn) setSndWnd(s *segment) {
 	c.maxSndWnd = max(c.maxSndWnd, w)
 }
 
-// windowUpdate is the SND.WND update of RFC 9293 §3.10.7.4 step 5: only from
-// a segment newer than the last update (WL1, WL2).
+// windowUpdate is the SND.WND update of RFC 9293 §3.10.7.4 step 5: from a
+// segment newer than the last update (WL1, WL2), or, as Linux does
+// (tcp_may_update_window), from any segment whose ACK moved SND.UNA. The
+// RFC's test alone rejects the window of a retransmitted segment (its SEQ is
+// older than WL1) while its ACK still advances SND.UNA; SND.UNA+SND.WND then
+// runs past the edge the peer offered, and we sent beyond its window.
 func windowUpdate(c *Conn, s *segment) {
 	t := &c.tcb
 	if t.SndUna.LessThanEq(s.ack) && s.ack.LessThanEq(t.SndNxt) &&
-		(t.SndWl1.LessThan(s.origSeq) || (t.SndWl1 == s.origSeq && t.SndWl2.LessThanEq(s.ack))) {
+		(s.advanced || t.SndWl1.LessThan(s.origSeq) || (t.SndWl1 == s.origSeq && t.SndWl2.LessThanEq(s.ack))) {
 		old := t.SndWnd
 		c.setSndWnd(s)
 		t.SndWl1, t.SndWl2 = s.origSeq, s.ack
@@ -235,6 +249,7 @@ func ackAdvance(c *Conn, s *segment) {
 			c.notify(sock.Writable)
 		}
 	}
+	s.advanced = true
 	flight := uint32(t.SndNxt - t.SndUna)
 	// Karn (MUST-18): an ACK covering retransmitted octets cannot time
 	// anything by the clock, not even a later segment it also covers (its
@@ -336,8 +351,10 @@ func recvData(c *Conn, s *segment) {
 	before := c.rcvOffer()
 	if s.n = c.rcv.read(s.buf); s.n > 0 {
 		// Window update when the window grew by enough to matter (RFC 9293
-		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)).
-		if after := c.rcvOffer(); after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
+		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)),
+		// unless the peer's FIN came: it sends nothing more, and in
+		// TIME-WAIT a peer already gone would answer with a RST.
+		if after := c.rcvOffer(); !c.finRcvd && after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
 			c.ackNow = true
 		}
 		return

@@ -70,7 +70,7 @@ type Conn struct {
 	rttSeq            seqnum.Value
 	rttAt             time.Time
 	rtxMark           seqnum.Value // end of the highest octet ever retransmitted: ACKs below it give no timer sample (Karn)
-	rtxAt             time.Time // retransmission / persist deadline; zero = stopped
+	rtxAt             time.Time    // retransmission / persist deadline; zero = stopped
 	retries           int
 	rtxNxt            seqnum.Value // go-back-N cursor after a timeout
 	persist           bool         // rtxAt is the persist timer (zero window, nothing in flight)

@@ -54,6 +54,13 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return s.seq.GreaterThan(c.tcb.RcvNxt)
 	},
 	GPawsReject: func(c *Conn, s *segment) bool { return c.pawsReject(s) },
+	// RFC 9293 §3.10.7.4 step 1: our window is zero and the segment, with
+	// ACK and without SYN or RST, starts at RCV.NXT or one past it (the
+	// peer's probe octet); its ACK is valid input.
+	GZeroWindowAck: func(c *Conn, s *segment) bool {
+		return c.rcvWnd() == 0 && s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK &&
+			(s.origSeq == c.tcb.RcvNxt || s.origSeq == c.tcb.RcvNxt+1)
+	},
 	// Data accepted by SEND is waiting in the send buffer.
 	GSendQueued: func(c *Conn, s *segment) bool { return c.snd.n > 0 },
 }

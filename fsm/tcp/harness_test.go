@@ -71,6 +71,9 @@ type wirePair struct {
 	busy      [2]time.Time // per direction (0: to B): when the link is free again
 	queued    [2][]time.Time
 	tailDrops int
+	// wake, when set, reports the next time an application wants to run
+	// (zero: none); step advances to it like to a timer.
+	wake func() time.Time
 }
 
 type flightSeg struct {
@@ -156,7 +159,11 @@ func (p *wirePair) step() bool {
 			next = f.at
 		}
 	}
-	for _, d := range []time.Time{p.a.NextDeadline(), p.b.NextDeadline()} {
+	var w time.Time
+	if p.wake != nil {
+		w = p.wake()
+	}
+	for _, d := range []time.Time{p.a.NextDeadline(), p.b.NextDeadline(), w} {
 		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
 		}

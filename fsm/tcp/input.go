@@ -24,6 +24,7 @@ type segment struct {
 	text     []byte // segment text; trimmed to the window by TrimToWindow
 	opts     wire.TCPOptions
 	reopen   bool // Reopen: hand the segment to the listener after the TCB is gone
+	advanced bool // AckAdvance moved SND.UNA: the segment's window is current
 
 	// User calls.
 	buf []byte

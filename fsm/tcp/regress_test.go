@@ -195,3 +195,83 @@ func TestKarnNoTimerSampleAcrossRetransmission(t *testing.T) {
 		t.Fatalf("clock sample across a retransmission: srtt %v -> %v", srtt, r.c.srtt)
 	}
 }
+
+// TestEstablishedWindowFromRetransmittedSegment: a retransmitted segment
+// from the peer has a SEQ older than SND.WL1 but its ACK advances SND.UNA;
+// its window is the peer's current one and is taken (as Linux does), else
+// SND.UNA+SND.WND would run past the edge the peer offered.
+func TestEstablishedWindowFromRetransmittedSegment(t *testing.T) {
+	r := newRig(t, Config{NoDelay: true}, 299)
+	r.establishedPassive(99, 299)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: []byte("abc"), wnd: 4000})
+	r.send(seg{flags: ACK, seq: 103, ack: 300, wnd: 4000}) // SND.WL1 = 103
+	r.o.take()
+	r.c.Send(r.now, make([]byte, 3000))
+	r.o.take()
+	// A retransmission that also carries new octets: acceptable, SEQ < SND.WL1.
+	r.send(seg{flags: ACK, seq: 100, ack: 1372, data: []byte("abcdef"), wnd: 1000})
+	if got := r.c.tcb.SndWnd; got != 1000 {
+		t.Fatalf("SND.WND %d, want 1000 from the segment that advanced SND.UNA", got)
+	}
+	for _, s := range r.o.take() {
+		tc, _ := wire.ParseTCP(s.b)
+		if end := tc.Seq() + uint32(len(tc.Payload())); int32(end-2372) > 0 {
+			t.Fatalf("sent up to %d, beyond the peer's edge 2372", end)
+		}
+	}
+}
+
+// TestEstablishedZeroWindowAcceptsAck: with our receive window at zero the
+// peer's window probe (one octet at RCV.NXT) and its later ACKs at RCV.NXT+1
+// are not acceptable segments, but their ACKs are processed (RFC 9293
+// §3.10.7.4 step 1, "special allowance should be made to accept valid
+// ACKs"); the probe's text is dropped and ACKed with the zero window.
+func TestEstablishedZeroWindowAcceptsAck(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 1000, NoDelay: true}, 299)
+	r.establishedPassive(99, 299)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: make([]byte, 1000)})
+	r.advance(200 * time.Millisecond)
+	r.recv(seg{flags: ACK, seq: 300, ack: 1100, wnd0: true})
+	if r.c.rcvWnd() != 0 {
+		t.Fatalf("RCV.WND %d, want 0", r.c.rcvWnd())
+	}
+	r.c.Send(r.now, []byte("hello"))
+	r.recv(seg{flags: ACK, seq: 300, ack: 1100, data: []byte("hello")})
+	// The peer's probe octet acknowledges "hel".
+	r.send(seg{flags: ACK, seq: 1100, ack: 303, data: []byte("p")})
+	if r.c.tcb.SndUna != 303 {
+		t.Fatalf("SND.UNA %d after the probe's ACK, want 303", r.c.tcb.SndUna)
+	}
+	r.recv(seg{flags: ACK, seq: 305, ack: 1100})
+	// A pure ACK past the probe octet acknowledges the rest and shrinks nothing.
+	r.send(seg{flags: ACK, seq: 1101, ack: 305})
+	if r.c.tcb.SndUna != 305 {
+		t.Fatalf("SND.UNA %d after the ACK at RCV.NXT+1, want 305", r.c.tcb.SndUna)
+	}
+	r.recvNothing()
+	// Further away it is still unacceptable: ACKed, not processed.
+	r.send(seg{flags: ACK, seq: 1102, ack: 305, wnd: 10})
+	r.recv(seg{flags: ACK, seq: 305, ack: 1100})
+	if r.c.tcb.SndWnd == 10 {
+		t.Fatal("window taken from an unacceptable segment")
+	}
+}
+
+// TestTimeWaitReadSendsNoWindowUpdate: reading after the peer's FIN sends no
+// window update; in TIME-WAIT the peer is usually gone and would answer with
+// a RST that ends TIME-WAIT early.
+func TestTimeWaitReadSendsNoWindowUpdate(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 4000}, 299)
+	r.establishedPassive(99, 299)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: make([]byte, 3000)})
+	r.c.CloseWrite(r.now)
+	r.o.take()
+	r.send(seg{flags: ACK | FIN, seq: 3100, ack: 301})
+	r.state(StateTimeWait)
+	r.o.take()
+	n, _ := r.c.Recv(r.now, make([]byte, 4000))
+	if n != 3000 {
+		t.Fatalf("read %d, want 3000", n)
+	}
+	r.recvNothing()
+}
