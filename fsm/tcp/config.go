@@ -11,7 +11,15 @@ type Config struct {
 	RTOInitial      time.Duration // RFC 6298 §2.1 initial RTO (default 1 s)
 	RTOMin          time.Duration // lower bound of the RTO (default 200 ms, as Linux)
 	RTOMax          time.Duration // upper bound of the backed-off RTO (default 120 s)
-	SynRetries      int           // SYN / SYN-ACK retransmissions before giving up (default 6, MUST-23)
+	// SynRetries is how many times an active OPEN retransmits its SYN
+	// before giving up (RFC 9293 §3.8.3 R2 for SYN). The default, 7, keeps
+	// the SYN alive 255 s with a 1 s initial RTO (0, 1, 3, ... 127 s, then
+	// 128 s of waiting): at least 3 minutes (MUST-23). Linux's 6 gives 127 s.
+	SynRetries int
+	// SynAckRetries is how many times a passive OPEN retransmits its
+	// SYN,ACK before the embryonic connection is dropped (default 5, as
+	// Linux: 63 s), so half-open connections do not hold the SYN queue long.
+	SynAckRetries   int
 	MaxRetries      int           // data retransmissions before giving up (R2, default 15)
 	Backlog         int           // default listen backlog: embryonic plus accept queue (default 128)
 	MaxConns        int           // connections (all states) the layer holds (default 65536)
@@ -63,7 +71,8 @@ func (c Config) withDefaults() Config {
 	def(&c.RTOInitial, time.Second)
 	def(&c.RTOMin, 200*time.Millisecond)
 	def(&c.RTOMax, 120*time.Second)
-	defInt(&c.SynRetries, 6)
+	defInt(&c.SynRetries, 7)
+	defInt(&c.SynAckRetries, 5)
 	defInt(&c.MaxRetries, 15)
 	defInt(&c.Backlog, 128)
 	defInt(&c.MaxConns, 65536)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -274,4 +275,40 @@ func TestTimeWaitReadSendsNoWindowUpdate(t *testing.T) {
 		t.Fatalf("read %d, want 3000", n)
 	}
 	r.recvNothing()
+}
+
+// TestSynSentRetriesAtLeastThreeMinutes: by default an unanswered SYN is
+// retransmitted for at least 3 minutes before the OPEN fails (MUST-23), with
+// the RTO doubling from 1 s (RFC 6298 §5.5); the limit is configurable.
+func TestSynSentRetriesAtLeastThreeMinutes(t *testing.T) {
+	for _, tc := range []struct {
+		retries  int
+		min, max time.Duration
+		syns     int
+	}{
+		{0, 3 * time.Minute, 5 * time.Minute, 8}, // default: 255 s, 8 SYNs
+		{2, 7 * time.Second, 7 * time.Second, 3}, // configured: 1+2+4 s
+	} {
+		r := newRig(t, Config{SynRetries: tc.retries}, 100)
+		r.connect()
+		start := r.now
+		syns := 0
+		for r.c.State() == StateSynSent {
+			for _, s := range r.o.take() {
+				if tcp, _ := wire.ParseTCP(s.b); tcp.Flags()&SYN != 0 {
+					syns++
+				}
+			}
+			d := r.l.NextDeadline()
+			if d.IsZero() {
+				t.Fatal("SYN-SENT with no timer")
+			}
+			r.now = d
+			r.l.Poll(d)
+		}
+		if took := r.now.Sub(start); took < tc.min || took > tc.max || syns != tc.syns {
+			t.Errorf("SynRetries %d: gave up after %v and %d SYNs, want %v..%v and %d", tc.retries, took, syns, tc.min, tc.max, tc.syns)
+		}
+		r.recvErr(sock.ErrTimeout)
+	}
 }

@@ -118,7 +118,7 @@ func TestSynReceivedDupSyn(t *testing.T) {
 }
 
 func TestSynReceivedRetransmitsSynAckThenGivesUp(t *testing.T) {
-	r := newRig(t, Config{SynRetries: 2}, 300)
+	r := newRig(t, Config{SynAckRetries: 2}, 300)
 	r.listen(0)
 	r.send(seg{flags: SYN, seq: 100})
 	r.recv(seg{flags: SYN | ACK, seq: 300, ack: 101})

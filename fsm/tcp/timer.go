@@ -65,7 +65,12 @@ func (c *Conn) poll(now time.Time) {
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		limit := l.cfg.MaxRetries
-		if c.state == StateSynSent || c.state == StateSynReceived {
+		switch {
+		case c.state == StateSynSent:
+			limit = l.cfg.SynRetries
+		case c.state == StateSynReceived && c.passive:
+			limit = l.cfg.SynAckRetries
+		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
 		if c.retries >= limit && !c.persist {
