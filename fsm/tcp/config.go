@@ -4,13 +4,13 @@ import "time"
 
 // Config holds the TCP layer's tunables. Zero fields take the defaults listed.
 type Config struct {
-	MSS             uint16        // our MSS, MTU-40 (default 1460); advertised in SYNs (MUST-14, MUST-67)
-	SendBuf         int           // send buffer per connection, octets (default 256 KiB)
-	RecvBuf         int           // receive buffer per connection, octets (default 256 KiB)
-	MSL             time.Duration // maximum segment lifetime; TIME-WAIT lasts 2*MSL (default 30 s)
-	RTOInitial      time.Duration // RFC 6298 §2.1 initial RTO (default 1 s)
-	RTOMin          time.Duration // lower bound of the RTO (default 200 ms, as Linux)
-	RTOMax          time.Duration // upper bound of the backed-off RTO (default 120 s)
+	MSS        uint16        // our MSS, MTU-40 (default 1460); advertised in SYNs (MUST-14, MUST-67)
+	SendBuf    int           // send buffer per connection, octets (default 256 KiB)
+	RecvBuf    int           // receive buffer per connection, octets (default 256 KiB)
+	MSL        time.Duration // maximum segment lifetime; TIME-WAIT lasts 2*MSL (default 30 s)
+	RTOInitial time.Duration // RFC 6298 §2.1 initial RTO (default 1 s)
+	RTOMin     time.Duration // lower bound of the RTO (default 200 ms, as Linux)
+	RTOMax     time.Duration // upper bound of the backed-off RTO (default 120 s)
 	// SynRetries is how many times an active OPEN retransmits its SYN
 	// before giving up (RFC 9293 §3.8.3 R2 for SYN). The default, 7, keeps
 	// the SYN alive 255 s with a 1 s initial RTO (0, 1, 3, ... 127 s, then
