@@ -312,3 +312,30 @@ func TestSynSentRetriesAtLeastThreeMinutes(t *testing.T) {
 		r.recvErr(sock.ErrTimeout)
 	}
 }
+
+// TestTimeWaitRst: in TIME-WAIT a RST exactly at RCV.NXT ends the wait
+// (RFC 9293 §3.10.7.4 step 2: "enter the CLOSED state, delete the TCB"); an
+// in-window RST elsewhere draws a challenge ACK (RFC 5961 §3.2) and one out
+// of the window is dropped; neither ends TIME-WAIT.
+func TestTimeWaitRst(t *testing.T) {
+	r := newRig(t, Config{}, 99)
+	r.establishedActive(99, 299)
+	r.c.Close(r.now)
+	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
+	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
+	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	r.state(StateTimeWait)
+	r.send(seg{flags: RST, seq: 311})
+	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	r.dropped(DropRstChallenge, 1)
+	r.send(seg{flags: RST, seq: 301 + 1<<20})
+	r.recvNothing()
+	r.dropped(DropRstOutOfWindow, 1)
+	r.state(StateTimeWait)
+	r.send(seg{flags: RST, seq: 301})
+	r.state(StateClosed)
+	r.recvNothing()
+	if len(r.l.conns) != 0 {
+		t.Fatal("TIME-WAIT connection not freed by RST")
+	}
+}
