@@ -82,6 +82,20 @@ func histClient(ctx context.Context, cli *driver.Loop, port uint16, rec netconn.
 	if err != nil {
 		return false
 	}
+	return histWork(c, seed, abort)
+}
+
+// workConn is what histWork needs: a netconn.Conn or a recorded kernel
+// connection (linz.Conn).
+type workConn interface {
+	io.ReadWriter
+	CloseWrite() error
+	Close() error
+	Abort() error
+	SetDeadline(time.Time) error
+}
+
+func histWork(c workConn, seed uint64, abort bool) bool {
 	c.SetDeadline(time.Now().Add(histGuard))
 	r := rand.New(rand.NewPCG(seed, 1))
 	var sent []byte

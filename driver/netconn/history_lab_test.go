@@ -1,0 +1,125 @@
+//go:build linux
+
+package netconn_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/afpacket"
+	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
+	"github.com/netspec/netspec/fuzz/linz"
+)
+
+// TestHistoryLab is a real run: Linux kernel TCP clients in the lab's client
+// namespace (Go sockets recorded by linz.Conn) against the netspec echo
+// server on AF_PACKET in the server namespace (recorded by netconn.History),
+// both ends in one history, which must check linearizable.
+func TestHistoryLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the lab")
+	}
+	const conns = 64
+	l := lab.ForTest(t)
+	var link *afpacket.Link
+	if err := l.RunInServerNS(func() (err error) {
+		link, err = afpacket.Open(l.ServerIface(), afpacket.Options{})
+		return err
+	}); err != nil {
+		t.Fatalf("open server link: %v", err)
+	}
+	addr, _ := wire.AddrFrom(l.ServerAddr().Addr())
+	st := stack.New(stack.Config{MAC: link.MAC(), Addr: addr, PrefixLen: l.ServerAddr().Bits(), MTU: link.MTU(), Seed: 21})
+	loop := driver.NewLoop(link, st, driver.LoopOptions{})
+	errc := make(chan error, 1)
+	go func() { errc <- loop.Run(context.Background()) }()
+	t.Cleanup(func() {
+		loop.Close()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	var buf bytes.Buffer
+	w := linz.NewWriter(&buf)
+	var srvWG sync.WaitGroup
+	ln := histEcho(t, loop, 7, netconn.NewHistory(w), &srvWG)
+
+	// Sockets are created on the thread that joined the client namespace;
+	// their I/O may then run anywhere.
+	ctx, cancel := context.WithTimeout(context.Background(), histGuard)
+	defer cancel()
+	var cs []*linz.Conn
+	if err := l.RunInClientNS(func() error {
+		for range conns {
+			c, err := linz.Dial(ctx, &net.Dialer{}, "198.18.0.2:7", w)
+			if err != nil {
+				return err
+			}
+			cs = append(cs, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("dial from the client namespace: %v", err)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			if histWork(c, uint64(1000+i), i%8 == 7) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	ln.Close()
+	srvWG.Wait()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	clean := conns - conns/8
+	if n := ok.Load(); n != int64(clean) {
+		t.Errorf("%d of %d clean connections echoed their bytes whole", n, clean)
+	}
+	recs, err := linz.ReadHistory(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logStalls(t, recs)
+	rep := checkHistory(t, recs)
+	if rep.Result != linz.Ok || rep.Conns != conns || len(rep.Observed) != 2 {
+		t.Fatalf("history of %d ops over %d connections (hosts %v): %v", rep.Ops, rep.Conns, rep.Observed, rep.Result)
+	}
+	t.Logf("kernel clients vs netspec: %d operations over %d connections linearizable in %v", rep.Ops, rep.Conns, rep.Elapsed)
+}
+
+// logStalls reports connections where a read ran into its deadline (the
+// history shows what the peer did meanwhile). Seen in the lab: after a kernel
+// client's abort (SO_LINGER 0), the netspec server's blocked Read sometimes
+// returns neither the bytes sent before the RST nor the reset until its
+// deadline; not reproduced over the pipe. Logged, not failed, until fixed.
+func logStalls(t *testing.T, recs []linz.Record) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Err == linz.ErrTimeout && !seen[r.Conn] {
+			seen[r.Conn] = true
+			if len(seen) == 1 {
+				var b bytes.Buffer
+				linz.Explain(&b, recs, r.Conn, 0)
+				t.Logf("read deadline hit:\n%s", b.String())
+			}
+		}
+	}
+	if len(seen) > 0 {
+		t.Logf("%d connections hit a read deadline", len(seen))
+	}
+}
