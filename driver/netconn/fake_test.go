@@ -222,7 +222,8 @@ func (f *fakeStack) Status(fd stack.FD) (stack.Status, error) {
 	if s.listener {
 		return stack.Status{State: "Listen", Local: fakeAddr, LocalPort: s.port}, nil
 	}
-	return stack.Status{State: s.state, Local: fakeAddr, LocalPort: s.lport, Remote: fakeAddr, RemotePort: s.rport}, nil
+	return stack.Status{State: s.state, Local: fakeAddr, LocalPort: s.lport, Remote: fakeAddr, RemotePort: s.rport,
+		Opening: s.state == "SynSent", Closed: s.state == "Closed", Err: s.err}, nil
 }
 
 // fakeRunner serialises calls into a fakeStack and wakes every waiter after

@@ -153,13 +153,6 @@ func DialOptions(ctx context.Context, loop *driver.Loop, raddr netip.AddrPort, o
 	return dial(ctx, loopRunner{loop}, raddr, opts)
 }
 
-// TCP state names reported by stack.Status while a connection is opening or gone.
-const (
-	stateClosed      = "Closed"
-	stateSynSent     = "SynSent"
-	stateSynReceived = "SynReceived"
-)
-
 // errDialFailed is reported when a connection closed during the handshake and
 // the stack gave no more precise reason.
 var errDialFailed = errors.New("connection closed during handshake")
@@ -196,7 +189,6 @@ func dialConn(ctx context.Context, r runner, raddr netip.AddrPort, opts Options)
 		return nil, fail(err)
 	}
 	var st stack.Status
-	var probe [1]byte
 	// established reports ErrWouldBlock while the handshake runs, nil once the
 	// connection is synchronized, and the failure otherwise.
 	established := func(now time.Time, s sockets) error {
@@ -205,16 +197,13 @@ func dialConn(ctx context.Context, r runner, raddr netip.AddrPort, opts Options)
 		if err != nil {
 			return err
 		}
-		switch st.State {
-		case stateSynSent, stateSynReceived:
+		switch {
+		case st.Opening:
 			return sock.ErrWouldBlock
-		case stateClosed:
-			// The reason (refused, reset, timed out) is what RECEIVE reports.
-			_, err := s.Recv(now, fd, probe[:0])
-			if err == nil || errors.Is(err, sock.ErrWouldBlock) {
-				err = errDialFailed
-			}
-			return err
+		case st.Err != nil:
+			return st.Err // refused, reset, timed out
+		case st.Closed:
+			return errDialFailed
 		}
 		return nil
 	}

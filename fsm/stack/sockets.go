@@ -196,28 +196,14 @@ func (s *Stack) CloseWrite(now time.Time, fd FD) error {
 
 // Close is CLOSE (RFC 9293 §3.10.4) and releases the descriptor; the
 // connection finishes its close in the background.
-func (s *Stack) Close(now time.Time, fd FD) error {
-	s.now = now
-	e := s.fds.get(fd)
-	if e == nil {
-		return sock.ErrBadFD
-	}
-	var err error
-	switch e.kind {
-	case kindListener:
-		e.ln.Close(now)
-	case kindConn:
-		e.conn.SetID(0)
-		err = e.conn.Close(now)
-	case kindUDP:
-		e.udp.Close()
-	}
-	s.fds.release(fd)
-	return err
-}
+func (s *Stack) Close(now time.Time, fd FD) error { return s.release(now, fd, (*tcp.Conn).Close) }
 
 // Abort is ABORT (RFC 9293 §3.10.5): RST and release the descriptor.
-func (s *Stack) Abort(now time.Time, fd FD) error {
+func (s *Stack) Abort(now time.Time, fd FD) error { return s.release(now, fd, (*tcp.Conn).Abort) }
+
+// release ends the socket behind fd (a connection with end: CLOSE or ABORT)
+// and frees the descriptor.
+func (s *Stack) release(now time.Time, fd FD, end func(*tcp.Conn, time.Time) error) error {
 	s.now = now
 	e := s.fds.get(fd)
 	if e == nil {
@@ -229,7 +215,7 @@ func (s *Stack) Abort(now time.Time, fd FD) error {
 		e.ln.Close(now)
 	case kindConn:
 		e.conn.SetID(0)
-		err = e.conn.Abort(now)
+		err = end(e.conn, now)
 	case kindUDP:
 		e.udp.Close()
 	}
@@ -239,7 +225,10 @@ func (s *Stack) Abort(now time.Time, fd FD) error {
 
 // Status describes one socket (RFC 9293 §3.10.6).
 type Status struct {
-	State      string
+	State      string // RFC 9293 state name (tcp.State.String()), or "UDP"
+	Opening    bool   // an OPEN is still in its handshake (SYN-SENT, SYN-RECEIVED)
+	Closed     bool   // the connection reached CLOSED
+	Err        error  // why the connection ended: refused, reset, timed out (nil if it has not, or ended gracefully)
 	Local      wire.Addr
 	LocalPort  uint16
 	Remote     wire.Addr
@@ -260,5 +249,11 @@ func (s *Stack) Status(fd FD) (Status, error) {
 		return Status{State: "UDP", Local: s.cfg.Addr, LocalPort: e.udp.Port()}, nil
 	}
 	la, lp, ra, rp := e.conn.Endpoints()
-	return Status{State: e.conn.State().String(), Local: la, LocalPort: lp, Remote: ra, RemotePort: rp}, nil
+	st := e.conn.State()
+	return Status{
+		State: st.String(), Local: la, LocalPort: lp, Remote: ra, RemotePort: rp,
+		Opening: st == tcp.StateSynSent || st == tcp.StateSynReceived,
+		Closed:  st == tcp.StateClosed,
+		Err:     e.conn.Err(),
+	}, nil
 }
