@@ -93,6 +93,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	},
 	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
 	AUpdateTSRecent: updateTSRecent,
+	AChallengeAck:   challengeAck,
 	// A segment let through a zero window for its ACK: its text and FIN
 	// cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4 step 1).
 	AZeroWindowTrim: func(c *Conn, s *segment) {
@@ -432,4 +433,22 @@ func (c *Conn) fail(err error) {
 	c.snd.reset()
 	c.rcv.reset()
 	c.finRcvd = false
+}
+
+// challengeAck owes a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) unless the
+// connection has sent ChallengeACKLimit of them in the current
+// ChallengeACKInterval (RFC 5961 §7). Only the challenge is limited: an ACK
+// already owed for data, or data to send, goes out regardless.
+func challengeAck(c *Conn, s *segment) {
+	cfg := &c.l.cfg
+	if s.now.Sub(c.chalStart) >= cfg.ChallengeACKInterval || s.now.Before(c.chalStart) {
+		c.chalStart, c.chalN = s.now, 0
+	}
+	if c.chalN >= cfg.ChallengeACKLimit {
+		c.l.ctr.ChallengeLimited++
+		return
+	}
+	c.chalN++
+	c.l.ctr.ChallengeACKs++
+	c.ackNow = true
 }

@@ -46,6 +46,14 @@ type Config struct {
 	KeepAliveIdle     time.Duration
 	KeepAliveInterval time.Duration
 	KeepAliveCount    int
+	// ChallengeACKInterval and ChallengeACKLimit bound the challenge ACKs
+	// (RFC 5961 §7) one connection sends: at most Limit per Interval
+	// (default 1 per 500 ms, as Linux's tcp_invalid_ratelimit). The limit is
+	// per connection, never global (a global one leaks state across
+	// connections, CVE-2016-5696), and applies only to challenge ACKs: ACKs
+	// for data and retransmissions are never held back by it.
+	ChallengeACKInterval time.Duration
+	ChallengeACKLimit    int
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +88,8 @@ func (c Config) withDefaults() Config {
 	def(&c.KeepAliveIdle, 2*time.Hour)
 	def(&c.KeepAliveInterval, 75*time.Second)
 	defInt(&c.KeepAliveCount, 9)
+	def(&c.ChallengeACKInterval, 500*time.Millisecond)
+	defInt(&c.ChallengeACKLimit, 1)
 	if c.DelayedACK == 0 {
 		c.DelayedACK = 40 * time.Millisecond
 	}

@@ -99,6 +99,10 @@ type Conn struct {
 	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)
 
 	ka keepAlive // keep-alive probing (keepalive.go)
+
+	// RFC 5961 §7 challenge-ACK rate limit (per connection).
+	chalStart time.Time // start of the current interval
+	chalN     int       // challenge ACKs sent in it
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,

@@ -21,22 +21,24 @@ type Output interface {
 
 // Counters are the layer's named counters, as in netstat -s.
 type Counters struct {
-	Drops           [NumReasons]uint64 // segments discarded, by reason
-	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
-	SegsIn          uint64             // segments given to Input
-	SegsOut         uint64             // segments sent
-	RstsSent        uint64             // RST segments sent
-	Retransmits     uint64             // segments retransmitted (timeout or fast)
-	FastRetransmits uint64             // retransmissions on three duplicate ACKs
-	Timeouts        uint64             // retransmission timer expiries
-	ActiveOpens     uint64             // Connect calls that sent a SYN
-	PassiveOpens    uint64             // SYNs that created an embryonic connection
-	Established     uint64             // transitions into ESTABLISHED
-	EstabResets     uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
-	OOOSegs         uint64             // segments held out of order
-	OOODrops        uint64             // out-of-order segments dropped: range table full
-	Conns           uint64             // connections in the table now
-	KeepAlives      uint64             // keep-alive probes sent
+	Drops            [NumReasons]uint64 // segments discarded, by reason
+	RuleHits         [len(Rules)]uint64 // times each spec row fired (row coverage)
+	SegsIn           uint64             // segments given to Input
+	SegsOut          uint64             // segments sent
+	RstsSent         uint64             // RST segments sent
+	Retransmits      uint64             // segments retransmitted (timeout or fast)
+	FastRetransmits  uint64             // retransmissions on three duplicate ACKs
+	Timeouts         uint64             // retransmission timer expiries
+	ActiveOpens      uint64             // Connect calls that sent a SYN
+	PassiveOpens     uint64             // SYNs that created an embryonic connection
+	Established      uint64             // transitions into ESTABLISHED
+	EstabResets      uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
+	OOOSegs          uint64             // segments held out of order
+	OOODrops         uint64             // out-of-order segments dropped: range table full
+	Conns            uint64             // connections in the table now
+	KeepAlives       uint64             // keep-alive probes sent
+	ChallengeACKs    uint64             // challenge ACKs sent (RFC 5961)
+	ChallengeLimited uint64             // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
 }
 
 type listenKey struct {

@@ -339,3 +339,37 @@ func TestTimeWaitRst(t *testing.T) {
 		t.Fatal("TIME-WAIT connection not freed by RST")
 	}
 }
+
+// TestEstablishedChallengeAckRateLimited: challenge ACKs are limited per
+// connection (RFC 5961 §7; default one per 500 ms): a burst of in-window
+// RSTs and SYNs draws one, and the limit never holds back the ACK owed for
+// data that arrives meanwhile; another connection has its own budget.
+func TestEstablishedChallengeAckRateLimited(t *testing.T) {
+	r := newRig(t, Config{DelayedACK: -1}, 299, 599)
+	r.establishedPassive(99, 299)
+	for range 5 {
+		r.send(seg{flags: RST, seq: 110})
+		r.send(seg{flags: SYN, seq: 120})
+	}
+	r.recv(seg{flags: ACK, seq: 300, ack: 100})
+	r.recvNothing()
+	if c := r.l.Counters(); c.ChallengeACKs != 1 || c.ChallengeLimited != 9 {
+		t.Fatalf("challenge ACKs %d sent, %d limited; want 1, 9", c.ChallengeACKs, c.ChallengeLimited)
+	}
+	// Data is ACKed at once whatever the budget.
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: []byte("data")})
+	r.recv(seg{flags: ACK, seq: 300, ack: 104})
+	// A second connection challenges independently.
+	first := r.c
+	r.c, r.pport = nil, 1001
+	r.send(seg{flags: SYN, seq: 7000})
+	r.recv(seg{flags: SYN | ACK, seq: 599, ack: 7001})
+	r.send(seg{flags: ACK, seq: 7001, ack: 600})
+	r.send(seg{flags: RST, seq: 7010})
+	r.recv(seg{flags: ACK, seq: 600, ack: 7001})
+	// After the interval the first connection may challenge again.
+	r.c, r.pport = first, 1000
+	r.advance(500 * time.Millisecond)
+	r.send(seg{flags: RST, seq: 110})
+	r.recv(seg{flags: ACK, seq: 300, ack: 104})
+}

@@ -98,6 +98,9 @@ var actionModels = map[string]actionFn{
 	"SendSyn":    func(r *runner, e int, c *TCB, g *segCtx) { sendSyn(r, e, c, fSYN) },
 	"SendSynAck": func(r *runner, e int, c *TCB, g *segCtx) { sendSyn(r, e, c, fSYN|fACK) },
 	"SendAck":    func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
+	// A challenge ACK (RFC 5961); its per-connection rate limit depends on
+	// time, which the abstraction does not have: modelled as always sent.
+	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
 	// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK, as fsm/tcp).
 	"SendRst": func(r *runner, e int, c *TCB, g *segCtx) {
 		r.emit(e, fRST|fACK, int(c.SndNxt), int(c.RcvNxt), 0)

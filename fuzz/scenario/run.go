@@ -124,6 +124,8 @@ func Run(s *Script, o Options) (*Result, error) {
 			cfg.MaxRetries = n
 		case "fin_wait2_ms":
 			cfg.FinWait2Timeout = time.Duration(n) * time.Millisecond
+		case "challenge_ack_limit":
+			cfg.ChallengeACKLimit = n
 		default:
 			return nil, fmt.Errorf("scenario %s: unknown option --%s: %w", s.Name, k, ErrSyntax)
 		}
