@@ -373,3 +373,45 @@ func TestEstablishedChallengeAckRateLimited(t *testing.T) {
 	r.send(seg{flags: RST, seq: 110})
 	r.recv(seg{flags: ACK, seq: 300, ack: 104})
 }
+
+// TestEstablishedUrgentInline: urgent data is parsed and delivered inline,
+// in sequence (RFC 9293 §3.8.5, MUST-30, MUST-31); the urgent pointer only
+// moves RCV.UP forward, whatever its value (zero, beyond the text, beyond
+// the window), and an URG segment at a zero window has its pointer
+// processed too (MUST-66).
+func TestEstablishedUrgentInline(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 1000}, 299)
+	r.establishedPassive(99, 299)
+	urg := func(seq uint32, data []byte, up uint16) {
+		h := wire.TCPHeader{SrcPort: r.pport, DstPort: r.uport, Seq: seq, Ack: 300, Flags: ACK | wire.FlagURG, Window: 0xffff, Urgent: up}
+		b := make([]byte, h.Len()+len(data))
+		copy(b[h.Put(b):], data)
+		wire.SetTCPChecksum(b, r.peer, r.us)
+		r.l.Input(r.now, r.peer, r.us, b, false)
+	}
+	urg(100, []byte("ab!cd"), 3)
+	if r.c.tcb.RcvUp != 103 {
+		t.Fatalf("RCV.UP %d, want 103", r.c.tcb.RcvUp)
+	}
+	urg(105, []byte("ef"), 0)      // pointer 0: nothing new
+	urg(107, []byte("gh"), 0xffff) // far beyond the text and the window
+	if r.c.tcb.RcvUp != 107+0xffff {
+		t.Fatalf("RCV.UP %d, want %d", r.c.tcb.RcvUp, 107+0xffff)
+	}
+	b := make([]byte, 100)
+	n, err := r.c.Recv(r.now, b)
+	if err != nil || string(b[:n]) != "ab!cdefgh" {
+		t.Fatalf("Recv %q %v, want the urgent octets inline", b[:n], err)
+	}
+	// Fill the window, then an empty URG segment at RCV.NXT still counts.
+	r.send(seg{flags: ACK, seq: 109, ack: 300, data: make([]byte, 1000)})
+	if r.c.rcvWnd() != 0 {
+		t.Fatalf("RCV.WND %d, want 0", r.c.rcvWnd())
+	}
+	nxt := uint32(r.c.tcb.RcvNxt)
+	urg(nxt, nil, 0xffff)
+	if uint32(r.c.tcb.RcvUp) != nxt+0xffff {
+		t.Fatalf("RCV.UP %d at a zero window, want %d", r.c.tcb.RcvUp, nxt+0xffff)
+	}
+	r.state(StateEstablished)
+}
