@@ -20,17 +20,15 @@ var testLabs atomic.Uint64
 // processes that died are removed first.
 func ForTest(t testing.TB) *Lab {
 	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("lab: needs Linux network namespaces")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("lab: needs root to create network namespaces (run the test as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("lab: needs the ip command (apt-get install iproute2)")
-	}
-	removeDeadTestLabs()
-	cfg := Config{Prefix: fmt.Sprintf("%s%d-%d", testPrefix, os.Getpid(), testLabs.Add(1))}
+	return ForTestConfig(t, Config{})
+}
+
+// ForTestConfig is ForTest for a lab with cfg's knobs (cfg.Driver = DriverTAP
+// asks for the TAP variant); cfg.Prefix is replaced by a unique test prefix.
+func ForTestConfig(t testing.TB, cfg Config) *Lab {
+	t.Helper()
+	skipUnlessLab(t)
+	cfg.Prefix = fmt.Sprintf("%s%d-%d", testPrefix, os.Getpid(), testLabs.Add(1))
 	l, err := Up(cfg)
 	if err != nil {
 		t.Fatalf("lab: %v", err)
@@ -41,4 +39,20 @@ func ForTest(t testing.TB) *Lab {
 		}
 	})
 	return l
+}
+
+// skipUnlessLab skips t unless labs can be built here, and removes labs left
+// behind by test processes that died.
+func skipUnlessLab(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("lab: needs Linux network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("lab: needs root to create network namespaces (run the test as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("lab: needs the ip command (apt-get install iproute2)")
+	}
+	removeDeadTestLabs()
 }

@@ -1,11 +1,14 @@
 // Package lab creates and removes the test lab: two network namespaces (client
 // and server) joined by a veth pair. The client side has the kernel address
 // 198.18.0.1/24; the server side has no kernel IPv4 address and IPv6 disabled,
-// so only netspec (on AF_PACKET) answers there. See docs/architecture.md.
+// so only netspec answers there: on AF_PACKET on the veth end, or, in the TAP
+// variant (Config.Driver = DriverTAP), on a TAP device bridged to the veth
+// end. See docs/architecture.md.
 package lab
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 )
 
@@ -17,6 +20,21 @@ const (
 	ClientIface = "ns-cli0"
 	// ServerIface is the server-side veth name, inside the server namespace.
 	ServerIface = "ns-srv0"
+	// TAPIface is the TAP device netspec opens in the TAP variant (server
+	// namespace).
+	TAPIface = "ns-tap0"
+	// BridgeIface is the bridge joining TAPIface and ServerIface in the TAP
+	// variant (server namespace; no address).
+	BridgeIface = "ns-br0"
+)
+
+// Drivers a lab can be built for (Config.Driver).
+const (
+	// DriverAFPacket: netspec opens the server's veth end with AF_PACKET.
+	DriverAFPacket = "afpacket"
+	// DriverTAP: netspec opens a persistent TAP device bridged to the
+	// server's veth end.
+	DriverTAP = "tap"
 )
 
 var (
@@ -39,6 +57,18 @@ type Config struct {
 	// disabled so the client sends no router solicitations or MLD reports to
 	// the server link. (IPv6 is always disabled on the server side.)
 	ClientIPv6 bool
+	// Driver is the link driver netspec will use: DriverAFPacket (or empty)
+	// or DriverTAP, which adds the TAP device and the bridge.
+	Driver string
+}
+
+// validate checks the knobs Up cannot build.
+func (c Config) validate() error {
+	switch c.Driver {
+	case "", DriverAFPacket, DriverTAP:
+		return nil
+	}
+	return fmt.Errorf("lab: unknown driver %q (want %s or %s)", c.Driver, DriverAFPacket, DriverTAP)
 }
 
 func (c Config) prefix() string {
@@ -59,8 +89,23 @@ type Lab struct {
 	cfg Config
 }
 
-// ServerIface returns the name of the server's veth (inside ServerNS).
-func (l *Lab) ServerIface() string { return ServerIface }
+// ServerIface returns the name of the interface netspec opens (inside
+// ServerNS): the veth end, or the TAP device in the TAP variant.
+func (l *Lab) ServerIface() string {
+	if l.cfg.Driver == DriverTAP {
+		return TAPIface
+	}
+	return ServerIface
+}
+
+// Driver returns the link driver the lab was built for (DriverAFPacket or
+// DriverTAP).
+func (l *Lab) Driver() string {
+	if l.cfg.Driver == "" {
+		return DriverAFPacket
+	}
+	return l.cfg.Driver
+}
 
 // ClientIface returns the name of the client's veth (inside ClientNS).
 func (l *Lab) ClientIface() string { return ClientIface }

@@ -30,6 +30,9 @@ const netnsDir = "/run/netns"
 // addresses the client end and sets every link up. On failure it removes what
 // it created.
 func Up(cfg Config) (*Lab, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	l := &Lab{cfg: cfg}
 	if err := l.Down(); err != nil {
 		return nil, fmt.Errorf("lab: up: remove stale lab: %w", err)
@@ -82,7 +85,13 @@ func (l *Lab) up() error {
 	if err := waitOperational(cli, ClientIface); err != nil {
 		return err
 	}
-	return waitOperational(srv, ServerIface)
+	if err := waitOperational(srv, ServerIface); err != nil {
+		return err
+	}
+	if l.cfg.Driver == DriverTAP {
+		return l.upTAP()
+	}
+	return nil
 }
 
 // waitOperational waits until the link is operationally up and has its real

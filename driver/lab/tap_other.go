@@ -1,0 +1,36 @@
+//go:build !linux
+
+package lab
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+)
+
+// WaitServerIface is not supported on this system.
+func (l *Lab) WaitServerIface() error { return ErrNotSupported }
+
+// Namespace is a network namespace made for one test; not supported here.
+type Namespace struct{}
+
+// NamespaceForTest skips the test: namespaces are not supported here.
+func NamespaceForTest(t testing.TB) *Namespace {
+	t.Helper()
+	skipUnlessLab(t)
+	return nil
+}
+
+// Name returns "".
+func (n *Namespace) Name() string { return "" }
+
+// Run is not supported on this system.
+func (n *Namespace) Run(fn func() error) error { return ErrNotSupported }
+
+// Cmd returns a command that fails: namespaces are not supported here.
+func (n *Namespace) Cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "false")
+}
+
+// WaitCarrier is not supported on this system.
+func (n *Namespace) WaitCarrier(iface string) error { return ErrNotSupported }
