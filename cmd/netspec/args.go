@@ -78,10 +78,10 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		trace                            bool
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
-	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET)")
+	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET), or TAP device to open or create (--driver tap)")
 	fs.StringVar(&addr, "addr", "", "our IPv4 address and prefix, e.g. 198.18.0.2/24")
-	fs.StringVar(&mac, "mac", "", "our MAC address (default: the interface's)")
-	fs.StringVar(&cfg.driver, "driver", "afpacket", "link driver: afpacket")
+	fs.StringVar(&mac, "mac", "", "our MAC address (default: the interface's; with --driver tap a random local one)")
+	fs.StringVar(&cfg.driver, "driver", "afpacket", "link driver: afpacket or tap")
 	fs.Var(&httpP, "http", "serve HTTP on `PORT`")
 	fs.StringVar(&cfg.root, "root", "", "serve this directory over HTTP instead of the demo site")
 	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
@@ -135,11 +135,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		}
 	}
 	switch cfg.driver {
-	case "afpacket":
-	case "tap":
-		return cfg, usagef("--driver: tap: not implemented yet")
+	case "afpacket", "tap":
 	default:
-		return cfg, usagef("--driver: unknown driver %q (want afpacket)", cfg.driver)
+		return cfg, usagef("--driver: unknown driver %q (want afpacket or tap)", cfg.driver)
 	}
 
 	// Features that do not exist yet are refused, never silently ignored.
@@ -234,9 +232,13 @@ func checkServeSystem(e env, cfg serveConfig) error {
 		}
 	}
 	if e.geteuid() != 0 {
+		if cfg.driver == "tap" {
+			return usagef("serve: must run as root (TAP devices need CAP_NET_ADMIN)")
+		}
 		return usagef("serve: must run as root (AF_PACKET sockets need CAP_NET_RAW)")
 	}
-	if !cfg.lab {
+	// A missing TAP device is created, so only AF_PACKET needs it to exist.
+	if !cfg.lab && cfg.driver != "tap" {
 		if err := e.ifaceOK(cfg.iface); err != nil {
 			return usagef("--iface: no such interface %q", cfg.iface)
 		}

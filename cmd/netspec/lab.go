@@ -9,7 +9,7 @@ import (
 	"github.com/netspec/netspec/driver/lab"
 )
 
-// runLab handles "netspec lab up|down|status [--prefix P]".
+// runLab handles "netspec lab up|down|status [--prefix P] [--driver D]".
 func runLab(e env, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return fail(stderr, usagef("lab: want up, down or status"))
@@ -23,6 +23,7 @@ func runLab(e env, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	prefix := fs.String("prefix", "", "name prefix of the namespaces (default netspec)")
+	drv := fs.String("driver", "afpacket", "build the lab for this link driver: afpacket (veth) or tap (TAP device bridged to the veth)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -33,18 +34,20 @@ func runLab(e env, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(stderr, usagef("lab %s: unexpected argument %q", cmd, fs.Arg(0)))
 	}
+	if *drv != lab.DriverAFPacket && *drv != lab.DriverTAP {
+		return fail(stderr, usagef("lab: --driver: unknown driver %q (want afpacket or tap)", *drv))
+	}
 	if e.geteuid() != 0 {
 		return fail(stderr, usagef("lab: must run as root (it creates network namespaces)"))
 	}
-	if err := e.lab(cmd, *prefix, stdout); err != nil {
+	if err := e.lab(cmd, lab.Config{Prefix: *prefix, Driver: *drv}, stdout); err != nil {
 		return fail(stderr, fmt.Errorf("lab %s: %w", cmd, err))
 	}
 	return exitOK
 }
 
 // labCmd runs a lab command against the system.
-func labCmd(cmd, prefix string, stdout io.Writer) error {
-	cfg := lab.Config{Prefix: prefix}
+func labCmd(cmd string, cfg lab.Config, stdout io.Writer) error {
 	switch cmd {
 	case "up":
 		l, err := lab.Up(cfg)

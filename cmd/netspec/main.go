@@ -2,10 +2,10 @@
 // interface and serves HTTP, echo and discard over it; it also manages the
 // test lab.
 //
-//	netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket]
+//	netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
 //	              [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
 //	netspec serve --lab [--addr ...] [service flags]
-//	netspec lab up | down | status [--prefix P]
+//	netspec lab up | down | status [--prefix P] [--driver afpacket|tap]
 //	netspec check
 //	netspec hist check FILE... [--html OUT] [--timeout D]
 //
@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/netspec/netspec/driver/lab"
 )
 
 // Exit codes of the command-line contract (see /work/shared/design.md).
@@ -32,10 +34,10 @@ const (
 )
 
 const usage = `usage:
-  netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket]
+  netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
                 [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
-  netspec serve --lab [--lab-prefix P] [--addr A/N] [service flags]
-  netspec lab up|down|status [--prefix P]
+  netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]
+  netspec lab up|down|status [--prefix P] [--driver afpacket|tap]
   netspec check
   netspec hist check FILE... [--html OUT] [--timeout D]
 `
@@ -47,7 +49,7 @@ type env struct {
 	isDir     func(path string) error
 	signalCtx func() (context.Context, context.CancelFunc)
 	serve     func(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int
-	lab       func(cmd string, prefix string, stdout io.Writer) error
+	lab       func(cmd string, cfg lab.Config, stdout io.Writer) error
 }
 
 func defaultEnv() env {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/netspec/netspec/driver/lab"
 )
 
 // fakeEnv is a system with root privileges, interface "veth0" and directory
@@ -40,8 +42,8 @@ func (f *fakeEnv) env() env {
 			f.served = &cfg
 			return exitOK
 		},
-		lab: func(cmd, prefix string, stdout io.Writer) error {
-			f.labCalls = append(f.labCalls, cmd+":"+prefix)
+		lab: func(cmd string, cfg lab.Config, stdout io.Writer) error {
+			f.labCalls = append(f.labCalls, cmd+":"+cfg.Prefix+":"+cfg.Driver)
 			return nil
 		},
 	}
@@ -65,6 +67,7 @@ func TestServeArgErrors(t *testing.T) {
 		{"no command", 0, nil, ""},
 		{"unknown command", 0, []string{"frobnicate"}, "netspec: unknown command \"frobnicate\" (want serve, lab, check or hist)\n"},
 		{"not root", 1000, base, "netspec: serve: must run as root (AF_PACKET sockets need CAP_NET_RAW)\n"},
+		{"not root tap", 1000, with("--driver", "tap"), "netspec: serve: must run as root (TAP devices need CAP_NET_ADMIN)\n"},
 		{"no such interface", 0, []string{"serve", "--iface", "nope0", "--addr", "198.18.0.2/24"}, "netspec: --iface: no such interface \"nope0\"\n"},
 		{"missing iface", 0, []string{"serve", "--addr", "198.18.0.2/24"}, "netspec: --iface: required (or --lab)\n"},
 		{"bad iface name", 0, []string{"serve", "--iface", "a/b", "--addr", "198.18.0.2/24"}, "netspec: --iface: bad interface name \"a/b\"\n"},
@@ -87,8 +90,7 @@ func TestServeArgErrors(t *testing.T) {
 		{"bad mac", 0, with("--mac", "02:00:00:00:00"), "netspec: --mac: bad MAC address \"02:00:00:00:00\" (want xx:xx:xx:xx:xx:xx)\n"},
 		{"multicast mac", 0, with("--mac", "01:00:5e:00:00:01"), "netspec: --mac: 01:00:5e:00:00:01 is not a unicast address\n"},
 		{"zero mac", 0, with("--mac", "00:00:00:00:00:00"), "netspec: --mac: 00:00:00:00:00:00 is not a unicast address\n"},
-		{"unknown driver", 0, with("--driver", "dpdk"), "netspec: --driver: unknown driver \"dpdk\" (want afpacket)\n"},
-		{"tap driver", 0, with("--driver", "tap"), "netspec: --driver: tap: not implemented yet\n"},
+		{"unknown driver", 0, with("--driver", "dpdk"), "netspec: --driver: unknown driver \"dpdk\" (want afpacket or tap)\n"},
 		{"pcap", 0, with("--pcap", "x.pcap"), "netspec: --pcap: not implemented yet\n"},
 		{"trace", 0, with("--trace"), "netspec: --trace: not implemented yet\n"},
 		{"unknown flag", 0, with("--frob"), "netspec: serve: flag provided but not defined: -frob\n"},
@@ -149,6 +151,17 @@ func TestServeArgsAccepted(t *testing.T) {
 			}
 		}},
 		{"host route /32", []string{"--iface", "veth0", "--addr", "198.18.0.2/32"}, "http/80", nil},
+		// A missing TAP device is created, so the interface need not exist.
+		{"tap driver", []string{"--driver", "tap", "--iface", "tap7", "--addr", "198.18.0.2/24", "--mac", "02:00:00:00:00:02"}, "http/80", func(t *testing.T, c serveConfig) {
+			if c.driver != "tap" || c.iface != "tap7" || c.mac != [6]byte{2, 0, 0, 0, 0, 2} {
+				t.Errorf("cfg = %+v", c)
+			}
+		}},
+		{"lab on tap", []string{"--lab", "--driver", "tap"}, "http/80", func(t *testing.T, c serveConfig) {
+			if !c.lab || c.driver != "tap" {
+				t.Errorf("cfg = %+v", c)
+			}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,10 +211,13 @@ func TestLabArgs(t *testing.T) {
 	if code, _, stderr := runFake(f, "lab", "up", "--prefix", "t1"); code != exitOK {
 		t.Fatalf("lab up: exit %d %q", code, stderr)
 	}
+	if code, _, stderr := runFake(f, "lab", "up", "--prefix", "t2", "--driver", "tap"); code != exitOK {
+		t.Fatalf("lab up --driver tap: exit %d %q", code, stderr)
+	}
 	if code, _, _ := runFake(f, "lab", "status"); code != exitOK {
 		t.Fatal("lab status failed")
 	}
-	if got := strings.Join(f.labCalls, " "); got != "up:t1 status:" {
+	if got := strings.Join(f.labCalls, " "); got != "up:t1:afpacket up:t2:tap status::afpacket" {
 		t.Fatalf("lab calls = %q", got)
 	}
 	bad := []struct {
@@ -212,6 +228,7 @@ func TestLabArgs(t *testing.T) {
 		{[]string{"lab"}, 0, "netspec: lab: want up, down or status\n"},
 		{[]string{"lab", "sideways"}, 0, "netspec: lab: unknown command \"sideways\" (want up, down or status)\n"},
 		{[]string{"lab", "up", "x"}, 0, "netspec: lab up: unexpected argument \"x\"\n"},
+		{[]string{"lab", "up", "--driver", "dpdk"}, 0, "netspec: lab: --driver: unknown driver \"dpdk\" (want afpacket or tap)\n"},
 		{[]string{"lab", "down"}, 1000, "netspec: lab: must run as root (it creates network namespaces)\n"},
 	}
 	for _, tc := range bad {

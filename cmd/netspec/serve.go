@@ -15,6 +15,7 @@ import (
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 	"github.com/netspec/netspec/fuzz/linz"
@@ -25,10 +26,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var link driver.Link
 	iface := cfg.iface
-	// The MAC override must see frames sent to it, not only to the interface.
-	opts := afpacket.Options{Promisc: cfg.mac != (wire.MAC{})}
 	if cfg.lab {
-		lb, err := lab.Up(lab.Config{Prefix: cfg.labPrefix})
+		lb, err := lab.Up(lab.Config{Prefix: cfg.labPrefix, Driver: cfg.driver})
 		if err != nil {
 			return fail(stderr, fmt.Errorf("lab up: %w", err))
 		}
@@ -39,19 +38,21 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		}()
 		iface = lb.ServerIface()
 		err = lb.RunInServerNS(func() error {
-			l, err := afpacket.Open(iface, opts)
-			if err != nil {
-				return err
-			}
-			link = l
-			return nil
+			var err error
+			link, err = openLink(cfg, iface)
+			return err
 		})
 		if err != nil {
 			return fail(stderr, fmt.Errorf("open %s in %s: %w", iface, lb.ServerNS(), err))
 		}
-		log.Info("lab up", "server_ns", lb.ServerNS(), "client_ns", lb.ClientNS(), "client_addr", lb.ClientAddr())
+		// A TAP device gets its carrier only now; frames sent before the
+		// kernel activates it would be lost.
+		if err := lb.WaitServerIface(); err != nil {
+			log.Warn("server interface not ready", "err", err)
+		}
+		log.Info("lab up", "server_ns", lb.ServerNS(), "client_ns", lb.ClientNS(), "client_addr", lb.ClientAddr(), "driver", lb.Driver())
 	} else {
-		l, err := afpacket.Open(iface, opts)
+		l, err := openLink(cfg, iface)
 		if err != nil {
 			if errors.Is(err, afpacket.ErrNoInterface) {
 				return fail(stderr, usagef("--iface: no such interface %q", iface))
@@ -61,6 +62,25 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		link = l
 	}
 	return runStack(ctx, cfg, iface, link, log, stderr, nil)
+}
+
+// openLink opens iface with cfg's driver in the calling thread's namespace.
+func openLink(cfg serveConfig, iface string) (driver.Link, error) {
+	if cfg.driver == "tap" {
+		// The TAP device's own MAC is the kernel's side; netspec takes
+		// --mac or a random locally administered address.
+		l, err := tap.Open(iface, tap.Options{MAC: cfg.mac})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	// The MAC override must see frames sent to it, not only to the interface.
+	l, err := afpacket.Open(iface, afpacket.Options{Promisc: cfg.mac != (wire.MAC{})})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // runStack serves cfg's services over link until ctx ends. It owns link.
