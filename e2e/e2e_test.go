@@ -73,17 +73,29 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer brings up a lab and runs netspec serve in it with args.
-func startServer(t *testing.T, args ...string) *server {
+// drivers are the link drivers every end-to-end test runs on: AF_PACKET on
+// the server's veth end, and a TAP device bridged to it (lab.DriverTAP).
+var drivers = []string{lab.DriverAFPacket, lab.DriverTAP}
+
+// forEachDriver runs fn as one subtest per driver, named after it.
+func forEachDriver(t *testing.T, fn func(t *testing.T, drv string)) {
+	for _, drv := range drivers {
+		t.Run(drv, func(t *testing.T) { fn(t, drv) })
+	}
+}
+
+// startServer brings up a lab built for the link driver drv and runs netspec
+// serve --driver drv in it with args.
+func startServer(t *testing.T, drv string, args ...string) *server {
 	t.Helper()
 	for _, tool := range []string{"curl", "ping", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (.ci/run installs it)", tool)
 		}
 	}
-	l := lab.ForTest(t)
+	l := lab.ForTestConfig(t, lab.Config{Driver: drv})
 	bin := netspecBinary(t)
-	full := append([]string{"netns", "exec", l.ServerNS(), bin, "serve", "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
+	full := append([]string{"netns", "exec", l.ServerNS(), bin, "serve", "--driver", drv, "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
 	s := &server{lab: l, logs: &syncBuffer{}}
 	s.cmd = exec.Command("ip", full...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
@@ -140,76 +152,112 @@ func (s *server) waitHTTP(t *testing.T, url string) {
 }
 
 func TestCurlDemoSite(t *testing.T) {
-	s := startServer(t)
-	url := "http://" + serverAddr + "/"
-	s.waitHTTP(t, url)
-	out, err := s.client(t, 10*time.Second, "curl", "-sS", "--fail", "--max-time", "5", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(bytes.ToLower(out), []byte("<html")) {
-		t.Fatalf("demo page is not HTML: %q", out)
-	}
+	forEachDriver(t, func(t *testing.T, drv string) {
+		s := startServer(t, drv)
+		url := "http://" + serverAddr + "/"
+		s.waitHTTP(t, url)
+		out, err := s.client(t, 10*time.Second, "curl", "-sS", "--fail", "--max-time", "5", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(bytes.ToLower(out), []byte("<html")) {
+			t.Fatalf("demo page is not HTML: %q", out)
+		}
+	})
 }
 
 func TestCurl10MiBFile(t *testing.T) {
-	root := t.TempDir()
-	data := make([]byte, 10<<20)
-	rand.NewChaCha8([32]byte{10, 20}).Read(data)
-	if err := os.WriteFile(filepath.Join(root, "big.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := sha256.Sum256(data)
-	s := startServer(t, "--http", "80", "--root", root)
-	url := "http://" + serverAddr + "/big.bin"
-	s.waitHTTP(t, "http://"+serverAddr+"/")
-	out, err := s.client(t, 60*time.Second, "sh", "-c", "curl -sS --fail --max-time 50 "+url+" | sha256sum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Fields(string(out))
-	if len(got) == 0 || got[0] != hex.EncodeToString(want[:]) {
-		t.Fatalf("sha256 of download = %q, want %s", out, hex.EncodeToString(want[:]))
-	}
+	forEachDriver(t, func(t *testing.T, drv string) {
+		root := t.TempDir()
+		data := make([]byte, 10<<20)
+		rand.NewChaCha8([32]byte{10, 20}).Read(data)
+		if err := os.WriteFile(filepath.Join(root, "big.bin"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256(data)
+		s := startServer(t, drv, "--http", "80", "--root", root)
+		url := "http://" + serverAddr + "/big.bin"
+		s.waitHTTP(t, "http://"+serverAddr+"/")
+		out, err := s.client(t, 60*time.Second, "sh", "-c", "curl -sS --fail --max-time 50 "+url+" | sha256sum")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Fields(string(out))
+		if len(got) == 0 || got[0] != hex.EncodeToString(want[:]) {
+			t.Fatalf("sha256 of download = %q, want %s", out, hex.EncodeToString(want[:]))
+		}
+	})
 }
 
 func TestPingAnswered(t *testing.T) {
-	s := startServer(t)
-	s.waitHTTP(t, "http://"+serverAddr+"/")
-	out, err := s.client(t, 20*time.Second, "ping", "-c", "3", "-i", "0.2", "-W", "2", serverAddr)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("3 received")) {
-		t.Fatalf("ping: %s", out)
-	}
+	forEachDriver(t, func(t *testing.T, drv string) {
+		s := startServer(t, drv)
+		s.waitHTTP(t, "http://"+serverAddr+"/")
+		out, err := s.client(t, 20*time.Second, "ping", "-c", "3", "-i", "0.2", "-W", "2", serverAddr)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !bytes.Contains(out, []byte("3 received")) {
+			t.Fatalf("ping: %s", out)
+		}
+	})
 }
 
 func TestClosedPortRefused(t *testing.T) {
-	s := startServer(t)
-	s.waitHTTP(t, "http://"+serverAddr+"/")
-	_, err := s.client(t, 10*time.Second, "curl", "-sS", "--max-time", "5", "http://"+serverAddr+":81/")
-	if err == nil {
-		t.Fatal("connection to a closed port succeeded")
-	}
-	// curl exit code 7 is "Failed to connect" (a RST); 28 would be a timeout.
-	if !strings.Contains(err.Error(), "exit status 7") {
-		t.Fatalf("want connection refused (curl exit 7), got %v", err)
-	}
+	forEachDriver(t, func(t *testing.T, drv string) {
+		s := startServer(t, drv)
+		s.waitHTTP(t, "http://"+serverAddr+"/")
+		_, err := s.client(t, 10*time.Second, "curl", "-sS", "--max-time", "5", "http://"+serverAddr+":81/")
+		if err == nil {
+			t.Fatal("connection to a closed port succeeded")
+		}
+		// curl exit code 7 is "Failed to connect" (a RST); 28 would be a timeout.
+		if !strings.Contains(err.Error(), "exit status 7") {
+			t.Fatalf("want connection refused (curl exit 7), got %v", err)
+		}
+	})
 }
 
 func TestEchoService(t *testing.T) {
-	s := startServer(t, "--http", "80", "--echo", "7")
-	s.waitHTTP(t, "http://"+serverAddr+"/")
-	// The kernel's TCP in the client namespace, driven by a tiny Go-free client:
-	// bash's /dev/tcp writes a line, half-closes, and reads the echo back.
-	msg := "hello from the linux kernel\n"
-	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/7; printf '%%s\n' 'hello from the linux kernel' >&3; timeout 5 head -n1 <&3`, serverAddr)
-	out, err := s.client(t, 10*time.Second, "bash", "-c", script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := bufio.NewReader(bytes.NewReader(out)).ReadString('\n'); got != msg {
-		t.Fatalf("echo returned %q, want %q", out, msg)
-	}
+	forEachDriver(t, func(t *testing.T, drv string) {
+		s := startServer(t, drv, "--http", "80", "--echo", "7")
+		s.waitHTTP(t, "http://"+serverAddr+"/")
+		// The kernel's TCP in the client namespace, driven by a tiny Go-free client:
+		// bash's /dev/tcp writes a line, half-closes, and reads the echo back.
+		msg := "hello from the linux kernel\n"
+		script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/7; printf '%%s\n' 'hello from the linux kernel' >&3; timeout 5 head -n1 <&3`, serverAddr)
+		out, err := s.client(t, 10*time.Second, "bash", "-c", script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := bufio.NewReader(bytes.NewReader(out)).ReadString('\n'); got != msg {
+			t.Fatalf("echo returned %q, want %q", out, msg)
+		}
+	})
+}
+
+// TestEchoBulkUpload: 4 MiB written by the Linux client's TCP (with the
+// client veth's TSO, so the server side receives super-frames: whole through
+// AF_PACKET's and the TAP device's virtio-net header) come back unchanged
+// from the echo service.
+func TestEchoBulkUpload(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, drv string) {
+		data := make([]byte, 4<<20)
+		rand.NewChaCha8([32]byte{4, 2}).Read(data)
+		file := filepath.Join(t.TempDir(), "up.bin")
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256(data)
+		s := startServer(t, drv, "--echo", "7")
+		s.waitPing(t)
+		script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/7; cat %s >&3 & timeout 20 head -c %d <&3 | sha256sum`, serverAddr, file, len(data))
+		out, err := s.client(t, 30*time.Second, "bash", "-c", script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Fields(string(out)); len(got) == 0 || got[0] != hex.EncodeToString(want[:]) {
+			t.Fatalf("sha256 of the echo = %q, want %s", out, hex.EncodeToString(want[:]))
+		}
+	})
 }
