@@ -14,6 +14,11 @@ const (
 	// DefaultMaxFrame holds a 64 KiB GSO super-frame (IPv4 total length is at
 	// most 65535) plus an Ethernet header and two VLAN tags.
 	DefaultMaxFrame = 65536 + 14 + 8
+	// DefaultRcvBuf is the socket receive buffer. The kernel default holds
+	// only ~90 frames (each costs its truesize, ~2.3 KiB for a small one): a
+	// burst from 64 connections overflowed it and the kernel dropped data
+	// and RSTs (counted in Stats.KernelDrops). 8 MiB holds thousands.
+	DefaultRcvBuf = 8 << 20
 	// vnetHdrLen is sizeof(struct virtio_net_hdr), the legacy header
 	// PACKET_VNET_HDR prepends (virtio spec 1.1 §5.1.6).
 	vnetHdrLen = 10
@@ -47,7 +52,8 @@ type Options struct {
 	// MaxFrame is the largest frame delivered; zero means DefaultMaxFrame.
 	// Longer frames are counted (RxTruncated) and dropped, never cut.
 	MaxFrame int
-	// RcvBuf sets SO_RCVBUF(FORCE) in bytes; zero keeps the kernel default.
+	// RcvBuf sets SO_RCVBUF(FORCE) in bytes; zero means DefaultRcvBuf and a
+	// negative value keeps the kernel default (rmem_default, about 208 KiB).
 	RcvBuf int
 }
 

@@ -83,6 +83,9 @@ func Open(iface string, opts Options) (*Link, error) {
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = DefaultMaxFrame
 	}
+	if opts.RcvBuf == 0 {
+		opts.RcvBuf = DefaultRcvBuf
+	}
 	l := &Link{
 		iface:    iface,
 		mtu:      ifi.MTU,
