@@ -57,6 +57,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 			if errors.Is(err, afpacket.ErrNoInterface) {
 				return fail(stderr, usagef("--iface: no such interface %q", iface))
 			}
+			if errors.Is(err, tap.ErrNotTAP) {
+				return fail(stderr, usagef("--iface: %q is not a TAP device (--driver tap)", iface))
+			}
 			return fail(stderr, fmt.Errorf("open %s: %w", iface, err))
 		}
 		link = l
