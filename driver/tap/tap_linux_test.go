@@ -416,6 +416,37 @@ func TestWriteNoAllocs(t *testing.T) {
 	}
 }
 
+// TestReadNoAllocs: reading frames (the kernel's echo replies) allocates
+// nothing.
+func TestReadNoAllocs(t *testing.T) {
+	_, l := peered(t, Options{})
+	var batch [][]byte
+	for seq := uint16(0); seq < 64; seq++ {
+		batch = append(batch, echo(l.KernelMAC(), l.MAC(), linkAddr, kernelAddr, 8, 9, seq, nil))
+	}
+	frames, n, meta := bufs(8, l.MaxFrame())
+	got := 0
+	for try := 0; try < 100 && got == 0; try++ {
+		if err := l.WriteBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		readUntil(t, l, func(f []byte, _ driver.RxMeta) bool { return isIPv4(f, kernelAddr, linkAddr, 1) })
+		past := time.Now().Add(-time.Second)
+		if a := testing.AllocsPerRun(20, func() {
+			k, err := l.ReadBatch(frames, n, meta, past)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += k
+		}); a != 0 {
+			t.Fatalf("ReadBatch allocates %.1f times per call", a)
+		}
+	}
+	if got == 0 {
+		t.Fatal("no frame read while measuring")
+	}
+}
+
 // TestOpenErrors: the failures a user meets are told apart and name the device.
 func TestOpenErrors(t *testing.T) {
 	for _, name := range []string{"", "a/b", "sixteen-chars-xx"} {
