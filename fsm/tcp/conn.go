@@ -37,7 +37,9 @@ type Conn struct {
 	l     *Layer
 	ln    *Listener // listener that spawned it, until accepted
 	key   connKey
-	idx   int // index in Layer.conns; -1 when not in the table
+	idx   int       // index in Layer.conns; -1 when not in the table
+	hidx  int       // index in Layer.timers; -1 when no timer runs
+	due   time.Time // earliest deadline, the heap key (valid when hidx >= 0)
 	id    uint64
 	hasID bool
 	state State

@@ -199,29 +199,32 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	l.finish(nc, now)
 }
 
-// Poll fires the timers that are due at now.
+// Poll fires the timers that are due at now. Only the connections whose
+// earliest deadline has passed are visited (timerheap.go); each is polled
+// once, even if its handling arms another timer that is already due.
 func (l *Layer) Poll(now time.Time) {
 	l.now = now
-	for i := len(l.conns) - 1; i >= 0; i-- {
-		if i >= len(l.conns) {
-			continue
+	due := l.due[:0]
+	for len(l.timers) > 0 && !l.timers[0].due.After(now) {
+		c := l.timers[0]
+		l.timers.remove(c)
+		due = append(due, c)
+	}
+	for i, c := range due {
+		due[i] = nil
+		if c.idx < 0 {
+			continue // released by an earlier connection's event
 		}
-		c := l.conns[i]
 		c.poll(now)
 		l.finish(c, now)
 	}
+	l.due = due[:0]
 }
 
-// NextDeadline returns the earliest pending timer, or the zero time. It scans
-// every connection: simple and O(connections); a timer wheel can replace it.
+// NextDeadline returns the earliest pending timer, or the zero time.
 func (l *Layer) NextDeadline() time.Time {
-	var d time.Time
-	for _, c := range l.conns {
-		for _, t := range [4]time.Time{c.rtxAt, c.twAt, c.delackAt, c.ka.at} {
-			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-				d = t
-			}
-		}
+	if len(l.timers) == 0 {
+		return time.Time{}
 	}
-	return d
+	return l.timers[0].due
 }

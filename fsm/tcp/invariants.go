@@ -156,6 +156,20 @@ func (l *Layer) CheckInvariants() error {
 		if err := c.CheckInvariants(); err != nil {
 			return err
 		}
+		// The timer heap holds exactly the connections with a deadline, keyed
+		// by the earliest one (timerheap.go).
+		d := c.earliest()
+		switch {
+		case d.IsZero() && c.hidx >= 0:
+			return c.violation("in the timer heap with no timer running")
+		case !d.IsZero() && (c.hidx < 0 || c.hidx >= len(l.timers) || l.timers[c.hidx] != c || !c.due.Equal(d)):
+			return c.violation("timer heap entry missing or stale (due %v, earliest %v)", c.due, d)
+		}
+	}
+	for i := 1; i < len(l.timers); i++ {
+		if l.timers.less(i, (i-1)/2) || l.timers[i].idx < 0 {
+			return fmt.Errorf("%w: timer heap order broken at %d", ErrInvariant, i)
+		}
 	}
 	for k, ln := range l.listeners {
 		if ln.key != k || ln.closed {

@@ -99,6 +99,7 @@ func TestInvariantsTimeWait(t *testing.T) {
 		mustHold(t, k, r.now, r.l)
 		if short {
 			r.c.twAt = r.now.Add(time.Second)
+			r.l.schedule(r.c) // keep the timer heap exact: only MUST-13 is broken
 			mustBreak(t, k.Check(r.now, r.l), "less than 2*MSL")
 			continue
 		}
@@ -131,4 +132,14 @@ func TestInvariantsListenerBound(t *testing.T) {
 	r.ln.backlog = 2
 	delete(r.l.demux, r.ln.embryos[0].key)
 	mustBreak(t, r.l.CheckInvariants(), "demultiplexing")
+}
+
+// TestInvariantsTimerHeap checks that a deadline changed behind the timer
+// heap's back is reported: NextDeadline and Poll rely on the heap.
+func TestInvariantsTimerHeap(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedActive(100, 300)
+	mustHold(t, NewInvariantChecker(), r.now, r.l)
+	r.c.delackAt = r.now.Add(time.Millisecond)
+	mustBreak(t, r.l.CheckInvariants(), "timer heap")
 }

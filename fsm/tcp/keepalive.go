@@ -38,6 +38,11 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 	}
 	if on {
 		c.ka.at = now.Add(c.ka.idle)
+	} else {
+		c.ka.at = zeroTime
+	}
+	if c.idx >= 0 {
+		c.l.schedule(c)
 	}
 }
 

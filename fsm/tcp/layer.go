@@ -55,6 +55,8 @@ type Layer struct {
 	secret    [2]uint64 // ISN key (RFC 9293 §3.4.1, MUST-9)
 	now       time.Time
 	conns     []*Conn
+	timers    timerHeap // connections with a timer running, by earliest deadline
+	due       []*Conn   // Poll's scratch: the connections due now
 	demux     map[connKey]*Conn
 	listeners map[listenKey]*Listener
 	ctr       Counters
@@ -249,7 +251,7 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 
 // initConn prepares a fresh TCB in CLOSED with the layer's settings.
 func (l *Layer) initConn(c *Conn) {
-	*c = Conn{l: l, idx: -1}
+	*c = Conn{l: l, idx: -1, hidx: -1}
 	c.snd.size = l.cfg.SendBuf
 	c.rcvShift = wscaleFor(l.cfg.RecvBuf)
 	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
@@ -278,6 +280,7 @@ func (l *Layer) remove(c *Conn) {
 	l.conns[last] = nil
 	l.conns = l.conns[:last]
 	c.idx = -1
+	l.timers.remove(c)
 	if l.demux[c.key] == c {
 		delete(l.demux, c.key)
 	}
@@ -296,6 +299,9 @@ func (l *Layer) userCall(now time.Time) *segment {
 // finish ends a top-level call on c: send what is owed, report readiness.
 func (l *Layer) finish(c *Conn, now time.Time) {
 	c.output(now)
+	if c.idx >= 0 {
+		l.schedule(c)
+	}
 	if c.pending != 0 {
 		if c.hasID {
 			l.out.Notify(c.id, c.pending)

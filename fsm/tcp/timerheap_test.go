@@ -1,0 +1,48 @@
+package tcp
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestTimerHeapMatchesScan drives the heap with random deadline changes and
+// removals and compares its minimum with a scan of every connection.
+func TestTimerHeapMatchesScan(t *testing.T) {
+	l := &Layer{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	conns := make([]*Conn, 200)
+	for i := range conns {
+		conns[i] = &Conn{l: l, idx: i, hidx: -1}
+	}
+	base := time.Unix(0, 0)
+	at := func() time.Time {
+		if rng.IntN(4) == 0 {
+			return time.Time{}
+		}
+		return base.Add(time.Duration(rng.IntN(10000)) * time.Millisecond)
+	}
+	for step := 0; step < 20000; step++ {
+		c := conns[rng.IntN(len(conns))]
+		if rng.IntN(10) == 0 {
+			l.timers.remove(c)
+			c.rtxAt, c.twAt, c.delackAt, c.ka.at = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		} else {
+			c.rtxAt, c.delackAt = at(), at()
+			l.schedule(c)
+		}
+		var want time.Time
+		for _, c := range conns {
+			if d := c.earliest(); !d.IsZero() && (want.IsZero() || d.Before(want)) {
+				want = d
+			}
+		}
+		got := time.Time{}
+		if len(l.timers) > 0 {
+			got = l.timers[0].due
+		}
+		if !got.Equal(want) {
+			t.Fatalf("step %d: heap minimum %v, scan %v", step, got, want)
+		}
+	}
+}
