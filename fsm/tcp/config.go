@@ -19,9 +19,12 @@ type Config struct {
 	// SynAckRetries is how many times a passive OPEN retransmits its
 	// SYN,ACK before the embryonic connection is dropped (default 5, as
 	// Linux: 63 s), so half-open connections do not hold the SYN queue long.
-	SynAckRetries   int
-	MaxRetries      int           // data retransmissions before giving up (R2, default 15)
-	Backlog         int           // default listen backlog: embryonic plus accept queue (default 128)
+	SynAckRetries int
+	MaxRetries    int // data retransmissions before giving up (R2, default 15)
+	Backlog       int // default listen backlog: the accept queue (default 128)
+	// SynBacklog bounds each listener's SYN queue: embryonic connections in
+	// SYN-RECEIVED (default 1024, Linux's tcp_max_syn_backlog).
+	SynBacklog      int
 	MaxConns        int           // connections (all states) the layer holds (default 65536)
 	FinWait2Timeout time.Duration // how long an orphaned FIN-WAIT-2 waits for the peer's FIN (default 60 s)
 	// DelayedACK is how long an ACK for in-order data may wait for a second
@@ -83,6 +86,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.SynAckRetries, 5)
 	defInt(&c.MaxRetries, 15)
 	defInt(&c.Backlog, 128)
+	defInt(&c.SynBacklog, 1024)
 	defInt(&c.MaxConns, 65536)
 	def(&c.FinWait2Timeout, 60*time.Second)
 	def(&c.KeepAliveIdle, 2*time.Hour)

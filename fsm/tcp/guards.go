@@ -35,9 +35,23 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return s.seq.Add(seqnum.Size(len(s.text))) == c.tcb.RcvNxt
 	},
 	GPassiveOpen: func(c *Conn, s *segment) bool { return c.passive },
+	// The accept queue is full, or the listener is gone.
 	GBacklogFull: func(c *Conn, s *segment) bool {
 		ln := c.ln
-		return ln == nil || ln.closed || len(ln.embryos)+len(ln.queue) >= ln.backlog
+		return ln == nil || ln.closed || len(ln.queue) >= ln.backlog
+	},
+	// The SYN queue (embryonic connections) is at Config.SynBacklog.
+	GSynQueueFull: func(c *Conn, s *segment) bool {
+		ln := c.ln
+		return ln == nil || len(ln.embryos) >= ln.synBacklog
+	},
+	// An acceptable ACK would complete an embryo's handshake (RFC 9293
+	// §3.10.7.4 step 5: SND.UNA < SEG.ACK =< SND.NXT) but its listener's
+	// accept queue is full (or the listener is gone).
+	GAcceptQueueFull: func(c *Conn, s *segment) bool {
+		ln := c.ln
+		return ln != nil && (ln.closed || len(ln.queue) >= ln.backlog) &&
+			c.tcb.SndUna.LessThan(s.ack) && s.ack.LessThanEq(c.tcb.SndNxt)
 	},
 	GFinQueued:  func(c *Conn, s *segment) bool { return c.finQueued },
 	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },

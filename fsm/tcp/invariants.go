@@ -137,7 +137,7 @@ func (l *Layer) EachConn(fn func(c *Conn)) {
 
 // CheckInvariants checks the layer's tables and every connection in them:
 // the connection table and the demultiplexing map agree, every table is
-// within its bound (MaxConns, each listener's backlog), and
+// within its bound (MaxConns, each listener's SYN and accept queues), and
 // Conn.CheckInvariants holds for each connection.
 func (l *Layer) CheckInvariants() error {
 	if len(l.conns) > l.cfg.MaxConns {
@@ -175,8 +175,11 @@ func (l *Layer) CheckInvariants() error {
 		if ln.key != k || ln.closed {
 			return fmt.Errorf("%w: listener :%d registered under the wrong key or closed", ErrInvariant, k.port)
 		}
-		if n := len(ln.embryos) + len(ln.queue); n > ln.backlog {
-			return fmt.Errorf("%w: listener :%d holds %d connections, backlog %d", ErrInvariant, k.port, n, ln.backlog)
+		if n := len(ln.embryos); n > ln.synBacklog {
+			return fmt.Errorf("%w: listener :%d holds %d embryonic connections, SYN backlog %d", ErrInvariant, k.port, n, ln.synBacklog)
+		}
+		if n := len(ln.queue); n > ln.backlog {
+			return fmt.Errorf("%w: listener :%d holds %d connections to accept, backlog %d", ErrInvariant, k.port, n, ln.backlog)
 		}
 		for _, c := range ln.embryos {
 			if c.idx < 0 || c.ln != ln {

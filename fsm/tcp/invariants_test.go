@@ -115,8 +115,8 @@ func TestInvariantsTimeWait(t *testing.T) {
 
 // TestInvariantsListenerBound checks the backlog bound and table agreement.
 func TestInvariantsListenerBound(t *testing.T) {
-	r := newRig(t, Config{}, 1, 2, 3)
-	r.listen(2)
+	r := newRig(t, Config{SynBacklog: 2}, 1, 2, 3)
+	r.listen(0)
 	for i := uint32(0); i < 3; i++ {
 		r.pport = uint16(1000 + i)
 		r.send(seg{flags: SYN, seq: 77})
@@ -125,11 +125,11 @@ func TestInvariantsListenerBound(t *testing.T) {
 		}
 	}
 	if got := len(r.ln.embryos); got != 2 {
-		t.Fatalf("%d embryos, want the backlog 2", got)
+		t.Fatalf("%d embryos, want the SYN backlog 2", got)
 	}
-	r.ln.backlog = 1
-	mustBreak(t, r.l.CheckInvariants(), "backlog")
-	r.ln.backlog = 2
+	r.ln.synBacklog = 1
+	mustBreak(t, r.l.CheckInvariants(), "SYN backlog")
+	r.ln.synBacklog = 2
 	delete(r.l.demux, r.ln.embryos[0].key)
 	mustBreak(t, r.l.CheckInvariants(), "demultiplexing")
 }

@@ -21,24 +21,28 @@ type Output interface {
 
 // Counters are the layer's named counters, as in netstat -s.
 type Counters struct {
-	Drops            [NumReasons]uint64 // segments discarded, by reason
-	RuleHits         [len(Rules)]uint64 // times each spec row fired (row coverage)
-	SegsIn           uint64             // segments given to Input
-	SegsOut          uint64             // segments sent
-	RstsSent         uint64             // RST segments sent
-	Retransmits      uint64             // segments retransmitted (timeout or fast)
-	FastRetransmits  uint64             // retransmissions on three duplicate ACKs
-	Timeouts         uint64             // retransmission timer expiries
-	ActiveOpens      uint64             // Connect calls that sent a SYN
-	PassiveOpens     uint64             // SYNs that created an embryonic connection
-	Established      uint64             // transitions into ESTABLISHED
-	EstabResets      uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
-	OOOSegs          uint64             // segments held out of order
-	OOODrops         uint64             // out-of-order segments dropped: range table full
-	Conns            uint64             // connections in the table now
-	KeepAlives       uint64             // keep-alive probes sent
-	ChallengeACKs    uint64             // challenge ACKs sent (RFC 5961)
-	ChallengeLimited uint64             // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
+	Drops           [NumReasons]uint64 // segments discarded, by reason
+	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
+	SegsIn          uint64             // segments given to Input
+	SegsOut         uint64             // segments sent
+	RstsSent        uint64             // RST segments sent
+	Retransmits     uint64             // segments retransmitted (timeout or fast)
+	FastRetransmits uint64             // retransmissions on three duplicate ACKs
+	Timeouts        uint64             // retransmission timer expiries
+	ActiveOpens     uint64             // Connect calls that sent a SYN
+	PassiveOpens    uint64             // SYNs that created an embryonic connection
+	Established     uint64             // transitions into ESTABLISHED
+	EstabResets     uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
+	OOOSegs         uint64             // segments held out of order
+	OOODrops        uint64             // out-of-order segments dropped: range table full
+	Conns           uint64             // connections in the table now
+	// Listen queue overflows (derived from Drops when Counters is called).
+	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
+	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
+	AcceptOverflows   uint64 // handshake-completing ACKs dropped: the accept queue was full
+	KeepAlives        uint64 // keep-alive probes sent
+	ChallengeACKs     uint64 // challenge ACKs sent (RFC 5961)
+	ChallengeLimited  uint64 // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
 }
 
 type listenKey struct {
@@ -92,21 +96,31 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 // Counters returns the layer's counters (live; read them, do not keep writing).
 func (l *Layer) Counters() *Counters {
 	l.ctr.Conns = uint64(len(l.conns))
+	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]
+	l.ctr.SynQueueOverflows = l.ctr.Drops[DropSynQueueOverflow]
+	l.ctr.AcceptOverflows = l.ctr.Drops[DropAcceptOverflow]
 	return &l.ctr
 }
 
-// Listener is a passive OPEN: a TCB in LISTEN, its embryonic connections
-// (SYN-RECEIVED) and its accept queue. Both are bounded by the backlog.
+// Listener is a passive OPEN: a TCB in LISTEN, its SYN queue (embryonic
+// connections in SYN-RECEIVED, bounded by Config.SynBacklog) and its accept
+// queue (established connections not yet accepted, bounded by the backlog
+// given to Listen).
 type Listener struct {
-	l       *Layer
-	tcb     Conn // the LISTEN-state TCB the table runs on
-	key     listenKey
-	id      uint64
-	backlog int
-	embryos []*Conn
-	queue   []*Conn
-	closed  bool
+	l          *Layer
+	tcb        Conn // the LISTEN-state TCB the table runs on
+	key        listenKey
+	id         uint64
+	backlog    int // accept queue bound
+	synBacklog int // SYN queue bound
+	embryos    []*Conn
+	queue      []*Conn
+	closed     bool
 }
+
+// QueueLens returns how many embryonic connections (SYN queue) and
+// established connections waiting for Accept (accept queue) the listener holds.
+func (ln *Listener) QueueLens() (syn, accept int) { return len(ln.embryos), len(ln.queue) }
 
 // Listen opens a listener on (local, port); a zero local accepts any local
 // address (RFC 9293 §3.10.1 passive OPEN). backlog <= 0 takes the default.
@@ -122,7 +136,7 @@ func (l *Layer) Listen(now time.Time, local wire.Addr, port uint16, backlog int,
 	if backlog <= 0 {
 		backlog = l.cfg.Backlog
 	}
-	ln := &Listener{l: l, key: k, id: id, backlog: backlog}
+	ln := &Listener{l: l, key: k, id: id, backlog: backlog, synBacklog: l.cfg.SynBacklog}
 	l.initConn(&ln.tcb)
 	ln.tcb.key = connKey{laddr: local, lport: port}
 	s := l.userCall(now)

@@ -66,8 +66,8 @@ func TestListenRstAndAck(t *testing.T) {
 }
 
 func TestListenBacklogOverflow(t *testing.T) {
-	r := newRig(t, Config{}, 1000, 2000, 3000)
-	r.listen(2)
+	r := newRig(t, Config{SynBacklog: 2}, 1000, 2000, 3000)
+	r.listen(0)
 	for i := range 3 {
 		r.pport = uint16(1000 + i)
 		r.send(seg{flags: SYN, seq: 5})
@@ -75,7 +75,7 @@ func TestListenBacklogOverflow(t *testing.T) {
 	if n := len(r.o.take()); n != 2 {
 		t.Fatalf("%d SYN-ACKs, want 2", n)
 	}
-	r.dropped(DropListenOverflow, 1)
+	r.dropped(DropSynQueueOverflow, 1)
 }
 
 func TestSynReceivedAck(t *testing.T) {

@@ -55,6 +55,10 @@ var guardModels = map[string]guardFn{
 	"PassiveOpen": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tPassive) },
 	// One connection per endpoint: the accept queue never fills.
 	"BacklogFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
+	// One connection per endpoint: neither the SYN queue nor the accept
+	// queue fills.
+	"SynQueueFull":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
+	"AcceptQueueFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	// RFC 7323 §5.3: no abstract segment carries a timestamp, and segments
 	// without one are not PAWS-checked.
 	// Data in the send buffer not yet acknowledged: [max(SND.UNA, ISS+1), end of data).

@@ -45,7 +45,9 @@ var byConstruction = []struct {
 		"no abstract segment carries a timestamp (RFC 7323 PAWS needs one)"},
 	{func(r *tcp.Rule) bool { return hasCond(r, "HasURG") },
 		"no abstract peer sends urgent data"},
-	{func(r *tcp.Rule) bool { return hasCond(r, "BacklogFull") },
+	{func(r *tcp.Rule) bool {
+		return hasCond(r, "BacklogFull") || hasCond(r, "SynQueueFull") || hasCond(r, "AcceptQueueFull")
+	},
 		"one connection per endpoint: the accept queue never fills"},
 	{func(r *tcp.Rule) bool { return hasCond(r, "AckTooNew") || hasCond(r, "AckTooOld") },
 		"the abstract peers acknowledge only what they received, and stale ACKs of an old incarnation fail the sequence check first: needs a forged ACK"},
