@@ -58,6 +58,8 @@ type Stack struct {
 	ctr    Counters
 	icmp   icmpLimiter
 	dgram  ip.Datagram
+
+	announced bool // the start-up gratuitous ARP has been sent
 }
 
 // New returns a stack configured by cfg.
@@ -184,16 +186,27 @@ func offloadCsumOK(pkt []byte, meta RxMeta) bool {
 	return (meta.CsumValid || meta.CsumPartial) && !wire.IPv4(pkt).IsFragment()
 }
 
-// Poll runs the timers due at now.
+// Poll runs the timers due at now. The first Poll also broadcasts a
+// gratuitous ARP for our address (RFC 5227 §3), so neighbours holding a stale
+// entry for it learn our MAC when the stack starts.
 func (s *Stack) Poll(now time.Time) {
 	s.now = now
+	if !s.announced {
+		s.announced = true
+		s.Announce(now)
+	}
 	s.arp.Poll(now)
 	s.ipRx.Poll(now, s.reassemblyExpired)
 	s.tcp.Poll(now)
 }
 
 // NextDeadline is when Poll next needs to run; zero means no timer is pending.
+// Before the first Poll it is a time long past, so the driver polls at once
+// and the start-up announcement goes out.
 func (s *Stack) NextDeadline() time.Time {
+	if !s.announced {
+		return time.Unix(1, 0)
+	}
 	d := s.tcp.NextDeadline()
 	for _, t := range [...]time.Time{s.arp.NextDeadline(), s.ipRx.NextDeadline()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
