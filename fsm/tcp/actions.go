@@ -94,6 +94,9 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
 	AUpdateTSRecent: updateTSRecent,
 	AChallengeAck:   challengeAck,
+	// RFC 4987 §3.6 SYN cookies (cookie.go).
+	ASendCookieSynAck: sendCookieSynAck,
+	ACookieAccept:     cookieAccept,
 	// A segment let through a zero window for its ACK: its text and FIN
 	// cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4 step 1).
 	AZeroWindowTrim: func(c *Conn, s *segment) {

@@ -24,7 +24,10 @@ type Config struct {
 	Backlog       int // default listen backlog: the accept queue (default 128)
 	// SynBacklog bounds each listener's SYN queue: embryonic connections in
 	// SYN-RECEIVED (default 1024, Linux's tcp_max_syn_backlog).
-	SynBacklog      int
+	SynBacklog int
+	// NoSynCookies turns SYN cookies off (RFC 4987 §3.6): a SYN to a full
+	// SYN queue is then dropped instead of answered with a cookie.
+	NoSynCookies    bool
 	MaxConns        int           // connections (all states) the layer holds (default 65536)
 	FinWait2Timeout time.Duration // how long an orphaned FIN-WAIT-2 waits for the peer's FIN (default 60 s)
 	// DelayedACK is how long an ACK for in-order data may wait for a second

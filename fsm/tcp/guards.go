@@ -75,6 +75,12 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return c.rcvWnd() == 0 && s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK &&
 			(s.origSeq == c.tcb.RcvNxt || s.origSeq == c.tcb.RcvNxt+1)
 	},
+	// SYN cookies are on (RFC 4987 §3.6; Config.NoSynCookies turns them off).
+	GSynCookies: func(c *Conn, s *segment) bool { return !c.l.cfg.NoSynCookies },
+	// The ACK echoes a valid SYN cookie (cookie.go).
+	GCookieValid: cookieValid,
+	// The listener sent SYN cookies within their lifetime.
+	GCookiesPending: cookiesPending,
 	// Data accepted by SEND is waiting in the send buffer.
 	GSendQueued: func(c *Conn, s *segment) bool { return c.snd.n > 0 },
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -187,15 +188,23 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	c.ln = ln
 	c.passive = true
 	l.segmentArrives(c, s)
-	if c.state != StateSynReceived {
+	if c.state == StateListen || c.state == StateClosed {
 		return
 	}
 	nc := new(Conn)
 	*nc = *c
-	nc.rcv.ooo = nil
+	nc.rcv.ooo = nc.rcv.oooArr[:len(c.rcv.ooo)] // the copy's own array
 	l.insert(nc)
-	ln.embryos = append(ln.embryos, nc)
 	l.ctr.PassiveOpens++
+	if nc.state == StateSynReceived {
+		ln.embryos = append(ln.embryos, nc)
+	} else {
+		// A valid SYN cookie (RFC 4987 §3.6): synchronized already, so it
+		// goes straight to the accept queue (CookieValid checked for room).
+		ln.queue = append(ln.queue, nc)
+		nc.queued = true
+		l.out.Notify(ln.id, sock.Acceptable)
+	}
 	l.finish(nc, now)
 }
 

@@ -40,9 +40,13 @@ type Counters struct {
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
 	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
 	AcceptOverflows   uint64 // handshake-completing ACKs dropped: the accept queue was full
-	KeepAlives        uint64 // keep-alive probes sent
-	ChallengeACKs     uint64 // challenge ACKs sent (RFC 5961)
-	ChallengeLimited  uint64 // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
+	// SYN cookies (RFC 4987 §3.6).
+	CookiesSent      uint64 // SYN,ACKs carrying a cookie (SYN queue full)
+	CookiesValidated uint64 // ACKs with a valid cookie: connections created from it
+	CookiesFailed    uint64 // ACKs to a listener sending cookies that carried no valid one (derived from Drops)
+	KeepAlives       uint64 // keep-alive probes sent
+	ChallengeACKs    uint64 // challenge ACKs sent (RFC 5961)
+	ChallengeLimited uint64 // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
 }
 
 type listenKey struct {
@@ -99,6 +103,7 @@ func (l *Layer) Counters() *Counters {
 	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]
 	l.ctr.SynQueueOverflows = l.ctr.Drops[DropSynQueueOverflow]
 	l.ctr.AcceptOverflows = l.ctr.Drops[DropAcceptOverflow]
+	l.ctr.CookiesFailed = l.ctr.Drops[DropCookieFailed]
 	return &l.ctr
 }
 
@@ -116,6 +121,7 @@ type Listener struct {
 	embryos    []*Conn
 	queue      []*Conn
 	closed     bool
+	cookieAt   time.Time // when the last SYN cookie was sent (zero: never)
 }
 
 // QueueLens returns how many embryonic connections (SYN queue) and

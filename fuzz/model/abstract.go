@@ -59,6 +59,10 @@ var guardModels = map[string]guardFn{
 	// queue fills.
 	"SynQueueFull":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	"AcceptQueueFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
+	// The SYN queue never fills, so no cookie is ever sent or checked.
+	"SynCookies":     func(r *runner, e int, c *TCB, g *segCtx) bool { return true },
+	"CookieValid":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
+	"CookiesPending": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	// RFC 7323 §5.3: no abstract segment carries a timestamp, and segments
 	// without one are not PAWS-checked.
 	// Data in the send buffer not yet acknowledged: [max(SND.UNA, ISS+1), end of data).
@@ -105,6 +109,9 @@ var actionModels = map[string]actionFn{
 	// A challenge ACK (RFC 5961); its per-connection rate limit depends on
 	// time, which the abstraction does not have: modelled as always sent.
 	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
+	// SYN cookies: never reached (the SYN queue never fills, CookieValid is false).
+	"SendCookieSynAck": noop,
+	"CookieAccept":     noop,
 	// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK, as fsm/tcp).
 	"SendRst": func(r *runner, e int, c *TCB, g *segCtx) {
 		r.emit(e, fRST|fACK, int(c.SndNxt), int(c.RcvNxt), 0)
