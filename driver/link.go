@@ -14,6 +14,10 @@ import (
 // defined next to the stack that consumes it.
 type RxMeta = stack.RxMeta
 
+// TxMeta is the metadata the stack hands out with each outgoing frame (zero: a
+// plain frame; otherwise a super-frame to segment, see stack.TxMeta).
+type TxMeta = stack.TxMeta
+
 // Link is a network interface seen by the stack: it moves batches of complete
 // Ethernet frames. Drivers (afpacket, pipe, tap) implement it; all protocol
 // logic lives above it.
@@ -23,8 +27,11 @@ type Link interface {
 	// blocks until at least one frame arrives, the deadline passes (0, nil), or the
 	// link is closed (0, ErrClosed). A zero deadline means no deadline.
 	ReadBatch(frames [][]byte, n []int, meta []RxMeta, deadline time.Time) (int, error)
-	// WriteBatch sends complete Ethernet frames, in order.
-	WriteBatch(frames [][]byte) error
+	// WriteBatch sends complete Ethernet frames, in order. meta is nil (every
+	// frame plain) or holds each frame's metadata: a super-frame (meta[i].GSO)
+	// leaves as the segments it stands for, cut by the kernel (afpacket, tap)
+	// or by stack.Segment (pipe).
+	WriteBatch(frames [][]byte, meta []TxMeta) error
 	// MTU is the largest IP datagram the link carries in one frame.
 	MTU() int
 	// MaxFrame is the largest frame ReadBatch can deliver (larger than MTU+14 when
@@ -34,6 +41,21 @@ type Link interface {
 	MAC() wire.MAC
 	// Close releases the link; blocked ReadBatch calls return ErrClosed.
 	Close() error
+}
+
+// GSOLink is implemented by links that accept TCP super-frames. GSOMaxSize is
+// the largest IP datagram they take in one (0: none); it is what
+// stack.Config.GSOMaxSize should be set to.
+type GSOLink interface {
+	GSOMaxSize() int
+}
+
+// GSOMaxSize returns link's GSOMaxSize if it implements GSOLink, else 0.
+func GSOMaxSize(link Link) int {
+	if g, ok := link.(GSOLink); ok {
+		return g.GSOMaxSize()
+	}
+	return 0
 }
 
 // ErrClosed is returned by a Link after Close.

@@ -56,7 +56,7 @@ type engine interface {
 	Input(now time.Time, frame []byte, meta RxMeta)
 	Poll(now time.Time)
 	NextDeadline() time.Time
-	Output(emit func(frame []byte)) int
+	Output(emit func(frame []byte, meta TxMeta)) int
 	Ready(fn func(fd stack.FD, ev stack.Readiness)) int
 }
 
@@ -91,8 +91,9 @@ type Loop struct {
 	armedAt time.Time
 
 	tx      [][]byte // reused transmit buffers
+	txMeta  []TxMeta // their metadata
 	txN     int
-	emitFn  func(frame []byte)
+	emitFn  func(frame []byte, meta TxMeta)
 	readyFn func(fd stack.FD, ev stack.Readiness)
 }
 
@@ -119,6 +120,7 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		waiters: make(map[stack.FD][]waitEntry),
 		done:    make(chan struct{}),
 		tx:      make([][]byte, opts.Batch),
+		txMeta:  make([]TxMeta, opts.Batch),
 	}
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
@@ -360,12 +362,14 @@ func (l *Loop) flushLocked(now time.Time, afterPoll bool) {
 }
 
 // emit copies one outgoing frame into a reused buffer; a full batch is written
-// at once so the stack may emit any number of frames.
-func (l *Loop) emit(frame []byte) {
+// at once so the stack may emit any number of frames. Buffers grow to the
+// largest frame seen (a super-frame), so they are bounded by Batch x 64 KiB.
+func (l *Loop) emit(frame []byte, meta TxMeta) {
 	if l.txN == len(l.tx) {
 		l.writeLocked()
 	}
 	l.tx[l.txN] = append(l.tx[l.txN][:0], frame...)
+	l.txMeta[l.txN] = meta
 	l.txN++
 }
 
@@ -373,14 +377,14 @@ func (l *Loop) writeLocked() {
 	if l.txN == 0 {
 		return
 	}
-	batch := l.tx[:l.txN]
+	batch, meta := l.tx[:l.txN], l.txMeta[:l.txN]
 	l.txN = 0
 	l.stats.TxBatches++
 	l.stats.TxFrames += uint64(len(batch))
 	for _, f := range batch {
 		l.stats.TxBytes += uint64(len(f))
 	}
-	if err := l.link.WriteBatch(batch); err != nil {
+	if err := l.link.WriteBatch(batch, meta); err != nil {
 		l.stats.TxErrors++
 		if !errors.Is(err, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
 			// Logged at powers of two so a failing link cannot flood the log.

@@ -60,7 +60,7 @@ func (f *fakeLink) ReadBatch(frames [][]byte, n []int, meta []RxMeta, deadline t
 	}
 }
 
-func (f *fakeLink) WriteBatch(frames [][]byte) error {
+func (f *fakeLink) WriteBatch(frames [][]byte, _ []TxMeta) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches++
@@ -117,10 +117,10 @@ func (e *fakeEngine) Poll(now time.Time) {
 
 func (e *fakeEngine) NextDeadline() time.Time { return e.deadline }
 
-func (e *fakeEngine) Output(emit func([]byte)) int {
+func (e *fakeEngine) Output(emit func([]byte, TxMeta)) int {
 	n := len(e.out)
 	for _, f := range e.out {
-		emit(f)
+		emit(f, TxMeta{})
 	}
 	e.out = e.out[:0]
 	return n
@@ -526,4 +526,4 @@ func TestLoopInputDoesNotAllocate(t *testing.T) {
 
 type nopWriteLink struct{ *fakeLink }
 
-func (nopWriteLink) WriteBatch([][]byte) error { return nil }
+func (nopWriteLink) WriteBatch([][]byte, []TxMeta) error { return nil }

@@ -176,7 +176,7 @@ func TestKernelARPAndUDP(t *testing.T) {
 	}
 
 	reply := ethFrame(cliMAC, srv.MAC(), etherTypeARP, arp(2, srv.MAC(), srvIP, cliMAC, cliIP))
-	if err := srv.WriteBatch([][]byte{reply}); err != nil {
+	if err := srv.WriteBatch([][]byte{reply}, nil); err != nil {
 		t.Fatal(err)
 	}
 	f, m = r.await(t, srv, "UDP datagram", func(f []byte, _ driver.RxMeta) bool {

@@ -23,7 +23,10 @@ func (l *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadlin
 }
 
 // WriteBatch returns ErrNotSupported.
-func (l *Link) WriteBatch(frames [][]byte) error { return ErrNotSupported }
+func (l *Link) WriteBatch(frames [][]byte, meta []driver.TxMeta) error { return ErrNotSupported }
+
+// GSOMaxSize is 0: nothing is sent.
+func (l *Link) GSOMaxSize() int { return 0 }
 
 // MTU returns 0.
 func (l *Link) MTU() int { return 0 }

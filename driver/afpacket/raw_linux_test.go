@@ -17,7 +17,7 @@ func TestRawBothWays(t *testing.T) {
 	_, srv, cli := labLinks(t, Options{}, Options{})
 	payload := bytes.Repeat([]byte("netspec "), 8)
 	up := ethFrame(wire.BroadcastMAC, cli.MAC(), etherTypeTest, payload)
-	if err := cli.WriteBatch([][]byte{up, up}); err != nil {
+	if err := cli.WriteBatch([][]byte{up, up}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := newRx(1, srv.MaxFrame()) // await drops the rest of a batch
@@ -28,7 +28,7 @@ func TestRawBothWays(t *testing.T) {
 		}
 	}
 	down := ethFrame(cli.MAC(), srv.MAC(), etherTypeTest+1, payload)
-	if err := srv.WriteBatch([][]byte{down}); err != nil {
+	if err := srv.WriteBatch([][]byte{down}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rc := newRx(4, cli.MaxFrame())
@@ -84,7 +84,7 @@ func gsoFrame(dst, src wire.MAC, payload int) ([]byte, [vnetHdrLen]byte) {
 func TestGSOSuperFrameWhole(t *testing.T) {
 	_, srv, cli := labLinks(t, Options{}, Options{})
 	big, hdr := gsoFrame(srv.MAC(), cli.MAC(), 60000)
-	if err := cli.writeBatch([][]byte{big}, &hdr); err != nil {
+	if err := cli.writeBatch([][]byte{big}, nil, &hdr); err != nil {
 		t.Fatalf("send GSO frame: %v", err)
 	}
 	r := newRx(4, srv.MaxFrame())
@@ -100,7 +100,7 @@ func TestGSOSuperFrameWhole(t *testing.T) {
 	}
 
 	// Now with MTU-sized buffers: counted, not delivered cut.
-	if err := cli.writeBatch([][]byte{big}, &hdr); err != nil {
+	if err := cli.writeBatch([][]byte{big}, nil, &hdr); err != nil {
 		t.Fatal(err)
 	}
 	small := newRx(4, 1514)
@@ -121,7 +121,7 @@ func TestGSOSuperFrameWhole(t *testing.T) {
 	}
 
 	// Without the vnet header the kernel refuses a frame over the MTU.
-	if err := cli.WriteBatch([][]byte{big}); err == nil {
+	if err := cli.WriteBatch([][]byte{big}, nil); err == nil {
 		t.Fatal("oversized frame without GSO header was accepted")
 	}
 	if st := cli.Stats(); st.TxErrors != 1 {
@@ -132,7 +132,7 @@ func TestGSOSuperFrameWhole(t *testing.T) {
 func TestNoVnetHdr(t *testing.T) {
 	_, srv, cli := labLinks(t, Options{NoVnetHdr: true}, Options{NoVnetHdr: true})
 	f := ethFrame(srv.MAC(), cli.MAC(), etherTypeTest, []byte("plain frame, no virtio header......................"))
-	if err := cli.WriteBatch([][]byte{f}); err != nil {
+	if err := cli.WriteBatch([][]byte{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := newRx(2, srv.MaxFrame())
@@ -174,7 +174,7 @@ func TestDeadlineAndClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("ReadBatch still blocked 10s after Close")
 	}
-	if err := srv.WriteBatch([][]byte{make([]byte, 60)}); !errors.Is(err, driver.ErrClosed) {
+	if err := srv.WriteBatch([][]byte{make([]byte, 60)}, nil); !errors.Is(err, driver.ErrClosed) {
 		t.Fatalf("WriteBatch after Close: %v", err)
 	}
 	if err := srv.Close(); err != nil {
@@ -188,7 +188,7 @@ func TestNoAllocsPerBatch(t *testing.T) {
 	batch := [][]byte{f, f, f, f}
 	r := newRx(8, srv.MaxFrame())
 	roundTrip := func() {
-		if err := cli.WriteBatch(batch); err != nil {
+		if err := cli.WriteBatch(batch, nil); err != nil {
 			t.Fatal(err)
 		}
 		for got := 0; got < len(batch); {

@@ -96,7 +96,7 @@ func TestTAPLab(t *testing.T) {
 	copy(reply[28:], srvIP)
 	copy(reply[32:], cliMAC[:])
 	copy(reply[38:], cliIP)
-	if err := link.WriteBatch([][]byte{reply}); err != nil {
+	if err := link.WriteBatch([][]byte{reply}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The client learned our MAC: its echo requests now come to it.

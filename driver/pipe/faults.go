@@ -120,7 +120,12 @@ func (l *FaultLink) Stats() FaultStats {
 }
 
 // WriteBatch passes the frames to the inner link unchanged.
-func (l *FaultLink) WriteBatch(frames [][]byte) error { return l.inner.WriteBatch(frames) }
+func (l *FaultLink) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
+	return l.inner.WriteBatch(frames, meta)
+}
+
+// GSOMaxSize is the inner link's (driver.GSOLink).
+func (l *FaultLink) GSOMaxSize() int { return driver.GSOMaxSize(l.inner) }
 
 // MTU returns the inner link's MTU.
 func (l *FaultLink) MTU() int { return l.inner.MTU() }

@@ -15,7 +15,7 @@ import (
 func sendN(t *testing.T, a *End, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if err := a.WriteBatch([][]byte{frame(uint32(i), 64)}); err != nil {
+		if err := a.WriteBatch([][]byte{frame(uint32(i), 64)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,7 +169,7 @@ func TestFaultyWrapsAnyLink(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// Writes pass through unimpaired.
-	if err := lossy.WriteBatch([][]byte{frame(1, 64)}); err != nil {
+	if err := lossy.WriteBatch([][]byte{frame(1, 64)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := newReader(a, 4).ids(t, a, 0); !slices.Equal(got, []uint32{1}) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// FCS appends an IEEE 802.3 CRC-32 to every frame on the wire and sets
 	// RxMeta.FCS on delivery, so the receiver must check and strip it.
 	FCS bool
+	// GSO makes both ends accept TCP super-frames (GSOMaxSize 65535): a
+	// super-frame is cut by stack.Segment into the segments it stands for, as
+	// a kernel would, before it reaches the peer's queue.
+	GSO bool
 	// AtoB and BtoA are the faults injected on each direction (seeded; the
 	// zero value injects none).
 	AtoB, BtoA Faults
@@ -64,6 +69,8 @@ type Stats struct {
 	DropTooLong   uint64 // frame longer than MaxFrame on send
 	DropShortBuf  uint64 // receive buffer shorter than the frame
 	DropClosed    uint64 // peer closed; frame discarded
+	GSOFrames     uint64 // super-frames cut into segments on send
+	DropBadGSO    uint64 // super-frames refused: GSO off or malformed
 	Faults        FaultStats
 }
 
@@ -74,6 +81,7 @@ type End struct {
 	mtu      int
 	maxFrame int
 	fcs      bool
+	gso      bool
 
 	rx    *queue // frames for this end
 	peer  *End
@@ -87,6 +95,10 @@ type End struct {
 	timer  *time.Timer
 
 	sent, received, dropFull, dropLong, dropShort, dropClosed atomic.Uint64
+	gsoFrames, dropBadGSO                                     atomic.Uint64
+
+	segMu  sync.Mutex // guards segBuf
+	segBuf []byte     // one segment of a super-frame being cut
 }
 
 var _ driver.Link = (*End)(nil)
@@ -128,6 +140,7 @@ func newEnd(cfg Config, mac wire.MAC) *End {
 		mtu:      cfg.MTU,
 		maxFrame: cfg.MaxFrame,
 		fcs:      cfg.FCS,
+		gso:      cfg.GSO,
 		rx:       newQueue(cfg.QueueLen, cfg.MaxFrame),
 		done:     make(chan struct{}),
 		timer:    t,
@@ -162,6 +175,8 @@ func (e *End) Stats() Stats {
 		DropTooLong:   e.dropLong.Load(),
 		DropShortBuf:  e.dropShort.Load(),
 		DropClosed:    e.dropClosed.Load(),
+		GSOFrames:     e.gsoFrames.Load(),
+		DropBadGSO:    e.dropBadGSO.Load(),
 	}
 	if e.fault != nil {
 		s.Faults = e.fault.Stats()
@@ -188,43 +203,87 @@ func (e *End) closed() bool {
 // WriteBatch copies each frame to the peer's queue (the caller may reuse the
 // buffers at once). With FCS on, the CRC-32 is appended. Frames longer than
 // MaxFrame are dropped, counted and reported with ErrFrameTooLong after the rest
-// of the batch is sent; a full peer queue drops the frame and counts it.
-func (e *End) WriteBatch(frames [][]byte) error {
+// of the batch is sent; a full peer queue drops the frame and counts it. A
+// super-frame (meta[i].GSO, Config.GSO) is sent as its segments; one the pipe
+// cannot cut is dropped, counted (DropBadGSO) and reported.
+func (e *End) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	if e.closed() {
 		return fmt.Errorf("pipe: write: %w", driver.ErrClosed)
 	}
 	var tooLong int
-	for _, f := range frames {
-		n := len(f)
-		if e.fcs {
-			n += fcsLen
-		}
-		if n > e.maxFrame {
-			e.dropLong.Add(1)
-			tooLong = n
+	var bad error
+	for i, f := range frames {
+		if i < len(meta) && meta[i] != (driver.TxMeta{}) {
+			if err := e.writeGSO(f, meta[i], &tooLong); err != nil && bad == nil {
+				bad = err
+			}
 			continue
 		}
-		if e.peer.closed() {
-			e.dropClosed.Add(1)
-			continue
-		}
-		buf, ok := e.peer.rx.get()
-		if !ok {
-			e.dropFull.Add(1)
-			continue
-		}
-		copy(buf, f)
-		if e.fcs {
-			// IEEE 802.3 §3.2.9: the CRC-32 goes out least significant byte first.
-			binary.LittleEndian.PutUint32(buf[len(f):], crc32.ChecksumIEEE(f))
-		}
-		e.peer.rx.put(buf[:n])
-		e.sent.Add(1)
+		e.writeOne(f, &tooLong)
 	}
 	if tooLong > 0 {
 		return fmt.Errorf("pipe: write %d-byte frame (max %d): %w", tooLong, e.maxFrame, ErrFrameTooLong)
 	}
+	return bad
+}
+
+// writeGSO cuts a super-frame into segments and sends each.
+func (e *End) writeGSO(f []byte, m driver.TxMeta, tooLong *int) error {
+	if !e.gso {
+		e.dropBadGSO.Add(1)
+		return fmt.Errorf("pipe: write: super-frame on a link without GSO: %w", stack.ErrBadGSO)
+	}
+	e.segMu.Lock()
+	defer e.segMu.Unlock()
+	if e.segBuf == nil {
+		e.segBuf = make([]byte, 1<<16)
+	}
+	err := stack.Segment(f, m, e.segBuf, func(seg []byte) { e.writeOne(seg, tooLong) })
+	if err != nil {
+		e.dropBadGSO.Add(1)
+		return fmt.Errorf("pipe: write: %w", err)
+	}
+	e.gsoFrames.Add(1)
 	return nil
+}
+
+// writeOne queues one plain frame for the peer, recording in tooLong the length
+// of a frame dropped for exceeding MaxFrame.
+func (e *End) writeOne(f []byte, tooLong *int) {
+	n := len(f)
+	if e.fcs {
+		n += fcsLen
+	}
+	if n > e.maxFrame {
+		e.dropLong.Add(1)
+		*tooLong = n
+		return
+	}
+	if e.peer.closed() {
+		e.dropClosed.Add(1)
+		return
+	}
+	buf, ok := e.peer.rx.get()
+	if !ok {
+		e.dropFull.Add(1)
+		return
+	}
+	copy(buf, f)
+	if e.fcs {
+		// IEEE 802.3 §3.2.9: the CRC-32 goes out least significant byte first.
+		binary.LittleEndian.PutUint32(buf[len(f):], crc32.ChecksumIEEE(f))
+	}
+	e.peer.rx.put(buf[:n])
+	e.sent.Add(1)
+}
+
+// GSOMaxSize is 65535 when the pipe was built with Config.GSO, else 0
+// (driver.GSOLink).
+func (e *End) GSOMaxSize() int {
+	if e.gso {
+		return 65535
+	}
+	return 0
 }
 
 // ReadBatch delivers queued frames (after faults, if configured). It blocks
@@ -294,11 +353,13 @@ type rawEnd struct{ e *End }
 func (r rawEnd) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
 	return r.e.readRaw(frames, n, meta, deadline)
 }
-func (r rawEnd) WriteBatch(frames [][]byte) error { return r.e.WriteBatch(frames) }
-func (r rawEnd) MTU() int                         { return r.e.mtu }
-func (r rawEnd) MaxFrame() int                    { return r.e.maxFrame }
-func (r rawEnd) MAC() wire.MAC                    { return r.e.mac }
-func (r rawEnd) Close() error                     { return r.e.Close() }
+func (r rawEnd) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
+	return r.e.WriteBatch(frames, meta)
+}
+func (r rawEnd) MTU() int      { return r.e.mtu }
+func (r rawEnd) MaxFrame() int { return r.e.maxFrame }
+func (r rawEnd) MAC() wire.MAC { return r.e.mac }
+func (r rawEnd) Close() error  { return r.e.Close() }
 
 // queue is a bounded FIFO of frame buffers. Buffers are allocated lazily up to
 // the bound and recycled, so steady traffic allocates nothing.

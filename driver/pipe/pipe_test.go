@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 func TestFramesAreCopied(t *testing.T) {
 	a, b := New(Config{})
 	f := frame(7, 60)
-	if err := a.WriteBatch([][]byte{f}); err != nil {
+	if err := a.WriteBatch([][]byte{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	f[14] = 0xff // the caller reuses its buffer at once
@@ -97,7 +97,7 @@ func TestBatchOrder(t *testing.T) {
 	for i := uint32(0); i < 10; i++ {
 		batch = append(batch, frame(i, 64))
 	}
-	if err := a.WriteBatch(batch); err != nil {
+	if err := a.WriteBatch(batch, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := newReader(b, 3).ids(t, b, 0)
@@ -114,7 +114,7 @@ func TestBatchOrder(t *testing.T) {
 func TestQueueFullDrops(t *testing.T) {
 	a, b := New(Config{QueueLen: 4})
 	for i := uint32(0); i < 6; i++ {
-		if err := a.WriteBatch([][]byte{frame(i, 64)}); err != nil {
+		if err := a.WriteBatch([][]byte{frame(i, 64)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestQueueFullDrops(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	// Buffers are recycled: the queue accepts frames again.
-	if err := a.WriteBatch([][]byte{frame(9, 64)}); err != nil {
+	if err := a.WriteBatch([][]byte{frame(9, 64)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := newReader(b, 8).ids(t, b, 0); len(got) != 1 || got[0] != 9 {
@@ -135,7 +135,7 @@ func TestQueueFullDrops(t *testing.T) {
 
 func TestTooLong(t *testing.T) {
 	a, b := New(Config{})
-	err := a.WriteBatch([][]byte{frame(1, 1515), frame(2, 1514)})
+	err := a.WriteBatch([][]byte{frame(1, 1515), frame(2, 1514)}, nil)
 	if !errors.Is(err, ErrFrameTooLong) {
 		t.Fatalf("err = %v", err)
 	}
@@ -149,7 +149,7 @@ func TestTooLong(t *testing.T) {
 
 func TestShortReceiveBuffer(t *testing.T) {
 	a, b := New(Config{})
-	_ = a.WriteBatch([][]byte{frame(1, 1000), frame(2, 100)})
+	_ = a.WriteBatch([][]byte{frame(1, 1000), frame(2, 100)}, nil)
 	frames := [][]byte{make([]byte, 200)}
 	n, meta := make([]int, 1), make([]driver.RxMeta, 1)
 	k, err := b.ReadBatch(frames, n, meta, time.Now())
@@ -164,7 +164,7 @@ func TestShortReceiveBuffer(t *testing.T) {
 func TestFCS(t *testing.T) {
 	a, b := New(Config{FCS: true})
 	f := frame(3, 60)
-	if err := a.WriteBatch([][]byte{f}); err != nil {
+	if err := a.WriteBatch([][]byte{f}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := newReader(b, 1)
@@ -209,7 +209,7 @@ func TestReadWakesOnWrite(t *testing.T) {
 		a, b := New(Config{})
 		go func() {
 			time.Sleep(3 * time.Millisecond) // simulated time
-			_ = a.WriteBatch([][]byte{frame(5, 64)})
+			_ = a.WriteBatch([][]byte{frame(5, 64)}, nil)
 		}()
 		r := newReader(b, 1)
 		start := time.Now()
@@ -236,10 +236,10 @@ func TestCloseUnblocksRead(t *testing.T) {
 		if err := <-errc; !errors.Is(err, driver.ErrClosed) {
 			t.Fatalf("ReadBatch after Close: %v", err)
 		}
-		if err := b.WriteBatch([][]byte{frame(1, 64)}); !errors.Is(err, driver.ErrClosed) {
+		if err := b.WriteBatch([][]byte{frame(1, 64)}, nil); !errors.Is(err, driver.ErrClosed) {
 			t.Fatalf("WriteBatch after Close: %v", err)
 		}
-		if err := a.WriteBatch([][]byte{frame(1, 64)}); err != nil {
+		if err := a.WriteBatch([][]byte{frame(1, 64)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if s := a.Stats(); s.DropClosed != 1 {
@@ -264,7 +264,7 @@ func TestConcurrent(t *testing.T) {
 				f := frame(0, 64)
 				for i := 0; i < perWriter; i++ {
 					binary.BigEndian.PutUint32(f[14:], uint32(i))
-					_ = e.WriteBatch([][]byte{f})
+					_ = e.WriteBatch([][]byte{f}, nil)
 				}
 			}()
 		}
@@ -308,7 +308,7 @@ func TestNoAllocsPerFrame(t *testing.T) {
 	batch := [][]byte{frame(1, 64), frame(2, 1514)}
 	r := newReader(b, 8)
 	roundTrip := func() {
-		if err := a.WriteBatch(batch); err != nil {
+		if err := a.WriteBatch(batch, nil); err != nil {
 			t.Fatal(err)
 		}
 		for {

@@ -126,18 +126,20 @@ func (l *Link) recv(fd uintptr) bool {
 	return true
 }
 
-// WriteBatch writes the frames, one writev(2) each behind a zeroed
-// virtio-net header (no checksum or segmentation offload requested). Frames
-// the kernel refuses are counted (TxErrors) and skipped; the first such error
-// is returned after the rest of the batch is written.
-func (l *Link) WriteBatch(frames [][]byte) error {
+// WriteBatch writes the frames, one writev(2) each behind a virtio-net
+// header: zeroed for a plain frame, and for a super-frame (meta[i].GSO) one
+// asking the kernel to complete the TCP checksum and segment it
+// (VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4). Frames the kernel
+// refuses are counted (TxErrors) and skipped; the first such error is
+// returned after the rest of the batch is written.
+func (l *Link) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	if l.closed.Load() {
 		return l.errf("write", driver.ErrClosed)
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	l.wframes, l.wsent, l.wfirst = frames, 0, nil
-	defer func() { l.wframes = nil }()
+	l.wframes, l.wmeta, l.wsent, l.wfirst = frames, meta, 0, nil
+	defer func() { l.wframes, l.wmeta = nil, nil }()
 	if err := l.rc.Write(l.wfn); err != nil {
 		if errors.Is(err, os.ErrClosed) || l.closed.Load() {
 			return l.errf("write", driver.ErrClosed)
@@ -147,14 +149,27 @@ func (l *Link) WriteBatch(frames [][]byte) error {
 	return l.wfirst
 }
 
+// GSOMaxSize is 65535 with IFF_VNET_HDR (the kernel segments super-frames)
+// and 0 without (driver.GSOLink).
+func (l *Link) GSOMaxSize() int {
+	if l.vnet {
+		return 65535
+	}
+	return 0
+}
+
 // send writes frames from wsent on; it returns false on EAGAIN so the
 // netpoller waits for room.
 func (l *Link) send(fd uintptr) bool {
 	iov := &l.wiov
-	iov[0].Base = &l.whdr[0]
 	iov[0].SetLen(vnetHdrLen)
 	for l.wsent < len(l.wframes) {
 		f := l.wframes[l.wsent]
+		iov[0].Base = &l.whdr[0]
+		if l.wsent < len(l.wmeta) && l.wmeta[l.wsent] != (driver.TxMeta{}) {
+			driver.PutVnetHdr(l.wvhdr[:], &l.wmeta[l.wsent])
+			iov[0].Base = &l.wvhdr[0]
+		}
 		if len(f) > 0 {
 			iov[1].Base = &f[0]
 		} else {

@@ -58,6 +58,8 @@ type Link struct {
 	wmu     sync.Mutex // guards the send state below
 	wiov    [2]unix.Iovec
 	whdr    [vnetHdrLen]byte // zeroed: no offload requested
+	wvhdr   [vnetHdrLen]byte // header of the super-frame being written
+	wmeta   []driver.TxMeta  // metadata of wframes (nil: all plain)
 	wframes [][]byte
 	wsent   int
 	wfirst  error

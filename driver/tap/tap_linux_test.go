@@ -201,7 +201,7 @@ func TestPingRoundTrip(t *testing.T) {
 	}
 	id, seq := binary.BigEndian.Uint16(req[l4Off+4:]), binary.BigEndian.Uint16(req[l4Off+6:])
 	reply := echo(l.KernelMAC(), l.MAC(), linkAddr, kernelAddr, 0, id, seq, req[l4Off+8:])
-	if err := l.WriteBatch([][]byte{reply}); err != nil {
+	if err := l.WriteBatch([][]byte{reply}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ping.Wait(); err != nil {
@@ -227,7 +227,7 @@ func TestKernelAnswersWrittenFrames(t *testing.T) {
 	for seq := uint16(1); seq <= 5; seq++ {
 		batch = append(batch, echo(l.KernelMAC(), l.MAC(), linkAddr, kernelAddr, 8, 0x4242, seq, []byte("netspec tap")))
 	}
-	if err := l.WriteBatch(batch); err != nil {
+	if err := l.WriteBatch(batch, nil); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[uint16]bool{}
@@ -375,7 +375,7 @@ func TestCloseUnblocksRead(t *testing.T) {
 	if _, err := l.ReadBatch(frames, n, meta, time.Time{}); !errors.Is(err, driver.ErrClosed) {
 		t.Errorf("ReadBatch after Close: %v", err)
 	}
-	if err := l.WriteBatch([][]byte{make([]byte, 60)}); !errors.Is(err, driver.ErrClosed) {
+	if err := l.WriteBatch([][]byte{make([]byte, 60)}, nil); !errors.Is(err, driver.ErrClosed) {
 		t.Errorf("WriteBatch after Close: %v", err)
 	}
 	if err := l.Close(); err != nil {
@@ -391,7 +391,7 @@ func TestCloseUnblocksRead(t *testing.T) {
 func TestWriteErrorsCounted(t *testing.T) {
 	_, l := peered(t, Options{})
 	good := echo(l.KernelMAC(), l.MAC(), linkAddr, kernelAddr, 8, 7, 1, nil)
-	err := l.WriteBatch([][]byte{make([]byte, 5), good})
+	err := l.WriteBatch([][]byte{make([]byte, 5), good}, nil)
 	if err == nil || !strings.Contains(err.Error(), "tap: writev "+tapName) {
 		t.Fatalf("WriteBatch error %v, want a writev error naming the device", err)
 	}
@@ -408,7 +408,7 @@ func TestWriteNoAllocs(t *testing.T) {
 	_, l := quiet(t)
 	f := [][]byte{echo(wire.MAC{2, 0, 0, 0, 0, 9}, l.MAC(), linkAddr, kernelAddr, 8, 1, 1, nil)}
 	if a := testing.AllocsPerRun(100, func() {
-		if err := l.WriteBatch(f); err != nil {
+		if err := l.WriteBatch(f, nil); err != nil {
 			t.Fatal(err)
 		}
 	}); a != 0 {
@@ -427,7 +427,7 @@ func TestReadNoAllocs(t *testing.T) {
 	frames, n, meta := bufs(8, l.MaxFrame())
 	got := 0
 	for try := 0; try < 100 && got == 0; try++ {
-		if err := l.WriteBatch(batch); err != nil {
+		if err := l.WriteBatch(batch, nil); err != nil {
 			t.Fatal(err)
 		}
 		readUntil(t, l, func(f []byte, _ driver.RxMeta) bool { return isIPv4(f, kernelAddr, linkAddr, 1) })

@@ -17,7 +17,7 @@ func TestAnnounceAtStart(t *testing.T) {
 	}
 	s.Poll(now)
 	var frames [][]byte
-	s.frames.drain(func(f []byte) { frames = append(frames, append([]byte(nil), f...)) })
+	s.frames.drain(func(f []byte, _ TxMeta) { frames = append(frames, append([]byte(nil), f...)) })
 	if len(frames) != 1 {
 		t.Fatalf("%d frames after the first Poll, want 1", len(frames))
 	}

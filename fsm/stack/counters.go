@@ -15,6 +15,8 @@ type Counters struct {
 	FramesIn            uint64
 	PacketsOut          uint64
 	OutputDrops         uint64 // frame buffers exhausted (MaxOutput)
+	GSOFrames           uint64 // super-frames Output built (Config.GSOMaxSize)
+	GSOSegments         uint64 // TCP segments merged into them
 	Link                [link.NumReasons]uint64
 	VLANStripped        uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
 	ARPRequestsOut      uint64

@@ -46,10 +46,10 @@ func (f *frameQueue) push(b []byte) { f.q = append(f.q, b) }
 
 func (f *frameQueue) len() int { return len(f.q) }
 
-func (f *frameQueue) drain(emit func([]byte)) int {
+func (f *frameQueue) drain(emit func([]byte, TxMeta)) int {
 	n := len(f.q)
 	for i, b := range f.q {
-		emit(b)
+		emit(b, TxMeta{})
 		f.release(b)
 		f.q[i] = nil
 	}

@@ -15,13 +15,14 @@ import (
 // simNet joins two stacks by a deterministic wire in simulated time: frames
 // queued by one are delivered to the other, with optional seeded loss.
 type simNet struct {
-	t     testing.TB
-	now   time.Time
-	a, b  *Stack
-	rng   *rand.Rand
-	loss  float64
-	steps int
-	trace func(from string, frame []byte)
+	t      testing.TB
+	now    time.Time
+	a, b   *Stack
+	rng    *rand.Rand
+	loss   float64
+	steps  int
+	trace  func(from string, frame []byte)
+	segBuf [2048]byte
 }
 
 var (
@@ -48,7 +49,12 @@ func (n *simNet) deliver() bool {
 	for _, p := range [2][2]*Stack{{n.a, n.b}, {n.b, n.a}} {
 		from, to := p[0], p[1]
 		var frames [][]byte
-		from.Output(func(f []byte) { frames = append(frames, append([]byte(nil), f...)) })
+		from.Output(func(f []byte, m TxMeta) {
+			// A super-frame reaches the peer as the segments a kernel cuts it into.
+			if err := Segment(f, m, n.segBuf[:], func(seg []byte) { frames = append(frames, append([]byte(nil), seg...)) }); err != nil {
+				n.t.Fatalf("segment: %v", err)
+			}
+		})
 		for _, f := range frames {
 			moved = true
 			if n.trace != nil {

@@ -39,6 +39,10 @@ type Config struct {
 	IP         ip.Config // Addr and PrefixLen are filled from the fields above
 	PingFlood  int       // most ICMP echo replies per second (default 1000; RFC 1122 §3.2.2 rate limit)
 	ICMPErrors int       // most ICMP error messages per second (default 100)
+	// GSOMaxSize, when positive, lets Output merge consecutive TCP segments of
+	// one flow into super-frames of up to this many IP bytes (at most 65535)
+	// for a driver that segments them (TxMeta). Zero sends every segment alone.
+	GSOMaxSize int
 }
 
 // Stack is one host's network stack. It is not safe for concurrent use.
@@ -58,6 +62,7 @@ type Stack struct {
 	ctr    Counters
 	icmp   icmpLimiter
 	dgram  ip.Datagram
+	gsoBuf []byte // the super-frame Output builds (Config.GSOMaxSize)
 
 	announced bool // the start-up gratuitous ARP has been sent
 }
@@ -89,6 +94,9 @@ func New(cfg Config) *Stack {
 	}
 	s.ipID = uint16(s.rng.Uint32())
 	s.frames.init(cfg.MTU+wire.EthernetHeaderLen, cfg.MaxOutput)
+	if cfg.GSOMaxSize > 0 {
+		s.gsoBuf = make([]byte, wire.EthernetHeaderLen+min(cfg.GSOMaxSize, gsoMaxIPLen))
+	}
 	s.fds.init(cfg.MaxFDs)
 	s.arp = link.NewARP(cfg.Addr, cfg.ARP, link.ARPHooks{
 		Request: s.sendARPRequest,
@@ -216,9 +224,14 @@ func (s *Stack) NextDeadline() time.Time {
 	return d
 }
 
-// Output passes each queued outgoing frame to emit, in order, and returns how
-// many it passed. A frame is valid only during the call to emit.
-func (s *Stack) Output(emit func(frame []byte)) int {
+// Output passes each queued outgoing frame to emit with its metadata, in
+// order, and returns how many it passed. A frame is valid only during the call
+// to emit. With Config.GSOMaxSize set, runs of TCP segments leave as
+// super-frames (TxMeta.GSO); otherwise meta is always zero.
+func (s *Stack) Output(emit func(frame []byte, meta TxMeta)) int {
+	if s.gsoBuf != nil {
+		return s.drainGSO(emit)
+	}
 	return s.frames.drain(emit)
 }
 

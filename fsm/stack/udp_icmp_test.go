@@ -121,7 +121,7 @@ func TestTCPSynSentICMPRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var syn []byte
-	n.a.Output(func(f []byte) {
+	n.a.Output(func(f []byte, _ TxMeta) {
 		if syn == nil {
 			syn = append([]byte(nil), f...)
 		}
@@ -129,9 +129,9 @@ func TestTCPSynSentICMPRefused(t *testing.T) {
 	for syn == nil || wire.Ethernet(syn).Type() != wire.EtherTypeIPv4 {
 		// ARP first: answer it by hand through B, then take the SYN.
 		n.b.Input(n.now, syn, RxMeta{})
-		n.b.Output(func(f []byte) { n.a.Input(n.now, f, RxMeta{}) })
+		n.b.Output(func(f []byte, _ TxMeta) { n.a.Input(n.now, f, RxMeta{}) })
 		syn = nil
-		n.a.Output(func(f []byte) {
+		n.a.Output(func(f []byte, _ TxMeta) {
 			if syn == nil {
 				syn = append([]byte(nil), f...)
 			}
@@ -143,7 +143,7 @@ func TestTCPSynSentICMPRefused(t *testing.T) {
 	copy(msg[wire.ICMPHeaderLen:], quote)
 	wire.SetICMPChecksum(msg)
 	n.b.sendIP(addrA, wire.ProtoICMP, false, msg, nil)
-	n.b.Output(func(f []byte) { n.a.Input(n.now, f, RxMeta{}) })
+	n.b.Output(func(f []byte, _ TxMeta) { n.a.Input(n.now, f, RxMeta{}) })
 	if _, err := n.a.Recv(n.now, fd, make([]byte, 8)); !errors.Is(err, sock.ErrRefused) {
 		t.Fatalf("recv after ICMP port unreachable: %v", err)
 	}

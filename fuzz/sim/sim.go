@@ -74,6 +74,7 @@ type Sim struct {
 	rng    *rand.Rand
 	wire   frameHeap
 	seq    uint64 // tie-break: frames due at the same time keep their order
+	segBuf []byte // segments of a super-frame being cut (stack.Segment)
 	forced []Fault
 	part   bool // partition: every frame is lost
 	stats  Stats
@@ -308,17 +309,27 @@ func (s *Sim) deliver(f *inflight) {
 // wire through the fault model. rst, when not nil, is the flow of a RST that
 // h just received: only a challenge ACK may answer it.
 func (s *Sim) collect(h *Host, rst *flowKey) {
-	h.Stack.Output(func(frame []byte) {
-		s.stats.Sent++
-		if s.OnFrame != nil {
-			s.OnFrame(h.Index, frame)
-		}
-		if !s.cfg.NoChecks && s.err == nil {
-			if err := s.wc.frame(h, frame, rst, s.now); err != nil {
-				s.err = err
+	if s.segBuf == nil {
+		s.segBuf = make([]byte, 65536)
+	}
+	h.Stack.Output(func(sf []byte, meta stack.TxMeta) {
+		// A super-frame (Config.GSOMaxSize) travels as the segments a kernel
+		// would cut it into.
+		err := stack.Segment(sf, meta, s.segBuf, func(frame []byte) {
+			s.stats.Sent++
+			if s.OnFrame != nil {
+				s.OnFrame(h.Index, frame)
 			}
+			if !s.cfg.NoChecks && s.err == nil {
+				if err := s.wc.frame(h, frame, rst, s.now); err != nil {
+					s.err = err
+				}
+			}
+			s.transmit(h.Index, frame)
+		})
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("host %d: %w", h.Index, err)
 		}
-		s.transmit(h.Index, frame)
 	})
 }
 

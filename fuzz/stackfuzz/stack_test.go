@@ -262,7 +262,10 @@ func (h *stackHarness) check() error {
 		return fmt.Errorf("%d frames queued, bound %d", p, maxOutFrames)
 	}
 	var err error
-	h.s.Output(func(f []byte) {
+	h.s.Output(func(f []byte, meta stack.TxMeta) {
+		if meta != (stack.TxMeta{}) && err == nil {
+			err = fmt.Errorf("%w: metadata %+v with GSO off", errMalformedOut, meta)
+		}
 		if err == nil {
 			if e := checkFrame(f); e != nil {
 				err = fmt.Errorf("%w: %v", errMalformedOut, e)
