@@ -282,8 +282,10 @@ func ackAdvance(c *Conn, s *segment) {
 	}
 	if t.SndUna == t.SndNxt {
 		c.rtxAt = zeroTime
+		c.rtxSince = zeroTime
 	} else {
 		c.rtxAt = s.now.Add(c.rto)
+		c.rtxSince = s.now // progress: the user timeout starts over
 	}
 }
 
@@ -385,6 +387,7 @@ func retransmit(c *Conn, s *segment) {
 	l := c.l
 	c.rto = min(2*c.rto, l.cfg.RTOMax)
 	c.rtxAt = s.now.Add(c.rto)
+	c.clampUserTimeout()
 	c.rttValid = false
 	if c.persist {
 		c.persist = false
@@ -420,6 +423,7 @@ func retransmit(c *Conn, s *segment) {
 func release(c *Conn, s *segment) {
 	c.snd.reset()
 	c.rtxAt, c.twAt, c.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
+	c.rtxSince = zeroTime
 	c.persist = false
 	if c.ln != nil {
 		c.ln.detach(c)

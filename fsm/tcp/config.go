@@ -21,7 +21,12 @@ type Config struct {
 	// Linux: 63 s), so half-open connections do not hold the SYN queue long.
 	SynAckRetries int
 	MaxRetries    int // data retransmissions before giving up (R2, default 15)
-	Backlog       int // default listen backlog: the accept queue (default 128)
+	// UserTimeout is the default per-connection user timeout (RFC 5482,
+	// RFC 9293 §3.8.3 MUST-20/21): data unacknowledged this long, with no
+	// progress, aborts the connection; Conn.SetUserTimeout changes it.
+	// Zero (the default): only MaxRetries applies.
+	UserTimeout time.Duration
+	Backlog     int // default listen backlog: the accept queue (default 128)
 	// SynBacklog bounds each listener's SYN queue: embryonic connections in
 	// SYN-RECEIVED (default 1024, Linux's tcp_max_syn_backlog).
 	SynBacklog int

@@ -102,6 +102,10 @@ type Conn struct {
 
 	ka keepAlive // keep-alive probing (keepalive.go)
 
+	// User timeout (RFC 9293 §3.8.3 R2 as a time, RFC 5482 semantics).
+	userTimeout time.Duration // 0: only MaxRetries limits retransmission
+	rtxSince    time.Time     // since when data has waited unacknowledged without progress; zero: none
+
 	// RFC 5961 §7 challenge-ACK rate limit (per connection).
 	chalStart time.Time // start of the current interval
 	chalN     int       // challenge ACKs sent in it
@@ -114,6 +118,21 @@ func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
 	c.l.now = now
 	c.l.finish(c, now)
 }
+
+// SetUserTimeout sets how long transmitted data may stay unacknowledged
+// before the connection is aborted with sock.ErrTimeout (RFC 9293 §3.8.3
+// MUST-21: the application sets R2; RFC 5482 USER TIMEOUT semantics, like
+// Linux's TCP_USER_TIMEOUT). Zero leaves only Config.MaxRetries. The
+// retransmission timer is shortened so the timeout fires on time.
+func (c *Conn) SetUserTimeout(now time.Time, d time.Duration) {
+	c.userTimeout = max(d, 0)
+	c.l.now = now
+	c.clampUserTimeout()
+	c.l.finish(c, now)
+}
+
+// UserTimeout returns the connection's user timeout (0: none).
+func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
 
 // SetID sets the user id passed to Output.Notify for this connection.
 func (c *Conn) SetID(id uint64) { c.id, c.hasID = id, true }

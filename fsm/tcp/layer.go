@@ -279,6 +279,7 @@ func (l *Layer) initConn(c *Conn) {
 	c.rto = l.cfg.RTOInitial
 	c.ssthresh = 1 << 30
 	c.noDelay = l.cfg.NoDelay
+	c.userTimeout = max(l.cfg.UserTimeout, 0)
 	c.rcvMSS = min(536, int(l.cfg.MSS))
 }
 

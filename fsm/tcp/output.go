@@ -256,6 +256,10 @@ func (c *Conn) sendData(now time.Time) {
 			c.persist = false
 			c.rtxAt = now.Add(c.rto)
 		}
+		if c.rtxSince.IsZero() {
+			c.rtxSince = now
+			c.clampUserTimeout()
+		}
 	}
 }
 

@@ -73,11 +73,28 @@ func (c *Conn) poll(now time.Time) {
 		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
-		if c.retries >= limit && !c.persist {
+		if c.userTimedOut(now) || (c.retries >= limit && !c.persist) {
 			c.rtxAt = zeroTime
 			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
 			return
 		}
 		l.run(c, EvTimeoutRtx, l.userCall(now))
+	}
+}
+
+// userTimedOut reports whether data has waited unacknowledged, without
+// progress, for the user timeout (RFC 5482 §2, RFC 9293 §3.8.3 R2).
+func (c *Conn) userTimedOut(now time.Time) bool {
+	return c.userTimeout > 0 && !c.rtxSince.IsZero() && !c.persist && now.Sub(c.rtxSince) >= c.userTimeout
+}
+
+// clampUserTimeout keeps the retransmission timer from running past the
+// user timeout's deadline, so the connection is aborted on time.
+func (c *Conn) clampUserTimeout() {
+	if c.userTimeout <= 0 || c.rtxSince.IsZero() || c.rtxAt.IsZero() || c.persist {
+		return
+	}
+	if d := c.rtxSince.Add(c.userTimeout); d.Before(c.rtxAt) {
+		c.rtxAt = d
 	}
 }
