@@ -109,6 +109,8 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		PrefixLen: cfg.addr.Bits(),
 		MTU:       link.MTU(),
 		Seed:      seed(),
+		// Super-frames whenever the driver can hand them to the kernel.
+		GSOMaxSize: driver.GSOMaxSize(link),
 	})
 	loop := driver.NewLoop(link, st, driver.LoopOptions{Logger: log})
 	runErr := make(chan error, 1)

@@ -41,8 +41,8 @@ func twoLoops(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop) {
 func twoLoopsEnds(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop, a, b *pipe.End) {
 	t.Helper()
 	a, b = pipe.New(cfg)
-	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1}), driver.LoopOptions{})
-	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: srvIP, PrefixLen: 24, MTU: b.MTU(), Seed: 2}), driver.LoopOptions{})
+	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1, GSOMaxSize: driver.GSOMaxSize(a)}), driver.LoopOptions{})
+	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: srvIP, PrefixLen: 24, MTU: b.MTU(), Seed: 2, GSOMaxSize: driver.GSOMaxSize(b)}), driver.LoopOptions{})
 	for _, l := range []*driver.Loop{cli, srv} {
 		errc := make(chan error, 1)
 		go func() { errc <- l.Run(context.Background()) }()
@@ -146,6 +146,24 @@ func TestIntegrationEchoLossy(t *testing.T) {
 	fa, fb := a.Stats().Faults, b.Stats().Faults
 	if fa.Lost == 0 || fb.Lost == 0 || fa.Reordered+fb.Reordered == 0 {
 		t.Fatalf("the faults did not happen (client end %+v, server end %+v): the test proved nothing", fa, fb)
+	}
+}
+
+// TestIntegrationEchoGSO runs the echo over pipe ends that take super-frames:
+// both stacks merge segments, the pipe cuts them back (stack.Segment), and the
+// byte stream must come back intact, lossy or not.
+func TestIntegrationEchoGSO(t *testing.T) {
+	for _, loss := range []float64{0, 0.02} {
+		f := pipe.Faults{Seed: 44, Loss: loss}
+		cli, srv, a, b := twoLoopsEnds(t, pipe.Config{GSO: true, AtoB: f, BtoA: f})
+		echoRoundTrip(t, cli, srv, 1<<20)
+		sa, sb := a.Stats(), b.Stats()
+		if sa.GSOFrames == 0 || sb.GSOFrames == 0 || sa.DropBadGSO+sb.DropBadGSO != 0 {
+			t.Fatalf("loss %v: GSO frames cut %d/%d, refused %d/%d", loss, sa.GSOFrames, sb.GSOFrames, sa.DropBadGSO, sb.DropBadGSO)
+		}
+		if s := cli.Stats(); s.TxErrors != 0 || s.TxFrames >= s.TxBytes/1514 {
+			t.Fatalf("loss %v: client loop stats %+v: expected fewer, larger frames", loss, s)
+		}
 	}
 }
 
