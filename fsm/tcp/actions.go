@@ -312,13 +312,18 @@ func deliver(c *Conn, s *segment) {
 		t.RcvNxt = c.rcv.advance(end)
 		c.notify(sock.Readable)
 		if gap {
+			c.syncOOO()
 			c.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
 			return
 		}
 		c.delayAck(s.now, len(s.text))
 		return
 	}
-	if !c.rcv.addOOO(s.seq, end) {
+	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
+		l.ctr.OOOStackDrops++
+		l.ctr.Drops[DropOOOFull]++
+		s.flags &^= wire.FlagFIN
+	} else if !c.rcv.addOOO(s.seq, end) {
 		c.l.ctr.OOODrops++
 		c.l.ctr.Drops[DropOOOFull]++
 		s.flags &^= wire.FlagFIN
@@ -326,6 +331,7 @@ func deliver(c *Conn, s *segment) {
 		c.rcv.writeAt(c.rcv.unread+off, s.text)
 		c.l.ctr.OOOSegs++
 		c.sackLast = seqRange{s.seq, end}
+		c.syncOOO()
 	}
 	c.ackNow = true
 }
@@ -439,6 +445,7 @@ func (c *Conn) fail(err error) {
 	}
 	c.snd.reset()
 	c.rcv.reset()
+	c.syncOOO()
 	c.finRcvd = false
 }
 

@@ -26,6 +26,10 @@ type Config struct {
 	// progress, aborts the connection; Conn.SetUserTimeout changes it.
 	// Zero (the default): only MaxRetries applies.
 	UserTimeout time.Duration
+	// MaxOOOBytes caps the out-of-order octets held across all connections
+	// of the layer (default 32 MiB), besides each connection's own bound of
+	// its window and maxOOO ranges; a segment past it is dropped and counted.
+	MaxOOOBytes int
 	Backlog     int // default listen backlog: the accept queue (default 128)
 	// SynBacklog bounds each listener's SYN queue: embryonic connections in
 	// SYN-RECEIVED (default 1024, Linux's tcp_max_syn_backlog).
@@ -95,6 +99,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxRetries, 15)
 	defInt(&c.Backlog, 128)
 	defInt(&c.SynBacklog, 1024)
+	defInt(&c.MaxOOOBytes, 32<<20)
 	defInt(&c.MaxConns, 65536)
 	def(&c.FinWait2Timeout, 60*time.Second)
 	def(&c.KeepAliveIdle, 2*time.Hour)

@@ -99,6 +99,7 @@ type Conn struct {
 	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
 	sackOK      bool         // both sides sent SACK-permitted
 	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)
+	oooHeld     int          // octets in rcv.ooo, as counted in Layer.oooBytes
 
 	ka keepAlive // keep-alive probing (keepalive.go)
 

@@ -166,6 +166,20 @@ func (l *Layer) CheckInvariants() error {
 			return c.violation("timer heap entry missing or stale (due %v, earliest %v)", c.due, d)
 		}
 	}
+	ooo := 0
+	for _, c := range l.conns {
+		n := 0
+		for _, r := range c.rcv.ooo {
+			n += int(r.end - r.start)
+		}
+		if n != c.oooHeld {
+			return c.violation("holds %d octets out of order, counted %d", n, c.oooHeld)
+		}
+		ooo += n
+	}
+	if ooo != l.oooBytes || ooo > l.cfg.MaxOOOBytes {
+		return fmt.Errorf("%w: %d out-of-order octets held, counted %d, bound %d", ErrInvariant, ooo, l.oooBytes, l.cfg.MaxOOOBytes)
+	}
 	for i := 1; i < len(l.timers); i++ {
 		if l.timers.less(i, (i-1)/2) || l.timers[i].idx < 0 {
 			return fmt.Errorf("%w: timer heap order broken at %d", ErrInvariant, i)

@@ -35,6 +35,8 @@ type Counters struct {
 	EstabResets     uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
 	OOOSegs         uint64             // segments held out of order
 	OOODrops        uint64             // out-of-order segments dropped: range table full
+	OOOStackDrops   uint64             // out-of-order segments dropped: the layer's Config.MaxOOOBytes reached
+	OOOBytes        uint64             // out-of-order octets held now, all connections
 	Conns           uint64             // connections in the table now
 	// Listen queue overflows (derived from Drops when Counters is called).
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
@@ -74,6 +76,7 @@ type Layer struct {
 	obuf      []byte  // output scratch: one segment
 	hdr       wire.TCPHeader
 	nextEph   uint16
+	oooBytes  int                 // out-of-order octets held by all connections (Config.MaxOOOBytes)
 	issHook   func() seqnum.Value // tests: fixed ISNs to replay the RFC figures
 
 	// Trace, when set, is called on every state change (tests, tracing).
@@ -100,6 +103,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 // Counters returns the layer's counters (live; read them, do not keep writing).
 func (l *Layer) Counters() *Counters {
 	l.ctr.Conns = uint64(len(l.conns))
+	l.ctr.OOOBytes = uint64(l.oooBytes)
 	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]
 	l.ctr.SynQueueOverflows = l.ctr.Drops[DropSynQueueOverflow]
 	l.ctr.AcceptOverflows = l.ctr.Drops[DropAcceptOverflow]
@@ -301,6 +305,8 @@ func (l *Layer) remove(c *Conn) {
 	l.conns[last] = nil
 	l.conns = l.conns[:last]
 	c.idx = -1
+	l.oooBytes -= c.oooHeld
+	c.oooHeld = 0
 	l.timers.remove(c)
 	if l.demux[c.key] == c {
 		delete(l.demux, c.key)

@@ -105,3 +105,14 @@ func (b *rcvBuf) reset() {
 	b.head, b.unread = 0, 0
 	b.ooo = b.ooo[:0]
 }
+
+// syncOOO recounts the octets c holds out of order and moves the layer's
+// total (Config.MaxOOOBytes) by the difference: at most maxOOO ranges.
+func (c *Conn) syncOOO() {
+	n := 0
+	for _, r := range c.rcv.ooo {
+		n += int(r.end - r.start)
+	}
+	c.l.oooBytes += n - c.oooHeld
+	c.oooHeld = n
+}
