@@ -73,6 +73,14 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
 		c.rtxAt = zeroTime
 		c.persist = false
+		// Nothing more is sent or received in TIME-WAIT: give the buffers
+		// back (unread data stays readable).
+		if c.snd.n == 0 {
+			c.snd.buf = nil
+		}
+		if c.rcv.unread == 0 && len(c.rcv.ooo) == 0 {
+			c.rcv.buf = nil
+		}
 	},
 	ARetransmit: retransmit,
 	ARelease:    release,
