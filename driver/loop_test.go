@@ -25,6 +25,7 @@ type fakeLink struct {
 
 	mu      sync.Mutex
 	written [][]byte
+	metas   []TxMeta
 	batches int
 }
 
@@ -60,12 +61,13 @@ func (f *fakeLink) ReadBatch(frames [][]byte, n []int, meta []RxMeta, deadline t
 	}
 }
 
-func (f *fakeLink) WriteBatch(frames [][]byte, _ []TxMeta) error {
+func (f *fakeLink) WriteBatch(frames [][]byte, meta []TxMeta) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.batches++
-	for _, fr := range frames {
+	for i, fr := range frames {
 		f.written = append(f.written, bytes.Clone(fr))
+		f.metas = append(f.metas, meta[i])
 	}
 	return nil
 }
@@ -93,6 +95,7 @@ type readyEv struct {
 // emits whatever the test queued. Optionally it echoes every input frame.
 type fakeEngine struct {
 	echo     bool
+	tagMeta  bool // emit each frame with TxMeta.GSOSize = its first byte
 	out      [][]byte
 	ready    []readyEv
 	deadline time.Time
@@ -120,7 +123,11 @@ func (e *fakeEngine) NextDeadline() time.Time { return e.deadline }
 func (e *fakeEngine) Output(emit func([]byte, TxMeta)) int {
 	n := len(e.out)
 	for _, f := range e.out {
-		emit(f, TxMeta{})
+		var m TxMeta
+		if e.tagMeta && len(f) > 0 {
+			m = TxMeta{GSO: stack.GSOTCPv4, GSOSize: uint16(f[0])}
+		}
+		emit(f, m)
 	}
 	e.out = e.out[:0]
 	return n
@@ -192,6 +199,28 @@ func TestLoopInputBatchFlushesOutput(t *testing.T) {
 		st := h.loop.Stats()
 		if st.RxFrames != 3 || st.RxBatches != 1 || st.TxFrames != 3 || st.RxBytes != 6 {
 			t.Errorf("stats = %+v", st)
+		}
+	})
+}
+
+// TestLoopPassesTxMeta checks that each frame reaches WriteBatch with the
+// metadata the stack gave it, across batch boundaries.
+func TestLoopPassesTxMeta(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startLoop(t, &fakeEngine{echo: true, tagMeta: true}, LoopOptions{Batch: 2})
+		for i := range 5 {
+			h.link.rx <- []byte{byte(10 + i), 0xaa}
+		}
+		synctest.Wait()
+		h.link.mu.Lock()
+		defer h.link.mu.Unlock()
+		if len(h.link.written) != 5 {
+			t.Fatalf("sent %d frames, want 5", len(h.link.written))
+		}
+		for i, f := range h.link.written {
+			if m := h.link.metas[i]; m.GSO != stack.GSOTCPv4 || m.GSOSize != uint16(f[0]) {
+				t.Errorf("frame %x went with meta %+v", f, m)
+			}
 		}
 	})
 }
