@@ -39,4 +39,14 @@ var (
 	ErrNoPorts = errors.New("no free ephemeral port")
 	// ErrLimit means a bounded table (descriptors, connections) is full.
 	ErrLimit = errors.New("resource limit reached")
+	// ErrNetUnreachable, ErrHostUnreachable and ErrUnreachable report an ICMP
+	// destination unreachable (RFC 792 codes 0, 1, others); ErrTTLExceeded an
+	// ICMP time exceeded and ErrParamProblem a parameter problem. TCP keeps
+	// them as soft errors (RFC 1122 §4.2.3.9) and reports the last one when
+	// the connection times out.
+	ErrNetUnreachable  = errors.New("network unreachable")
+	ErrHostUnreachable = errors.New("host unreachable")
+	ErrUnreachable     = errors.New("destination unreachable")
+	ErrTTLExceeded     = errors.New("time to live exceeded in transit")
+	ErrParamProblem    = errors.New("ICMP parameter problem")
 )

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/netspec/netspec/fsm/seqnum"
@@ -66,7 +67,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	ASignalConnected: func(c *Conn, s *segment) { c.notify(sock.Connected | sock.Writable) },
 	ASignalReset:     func(c *Conn, s *segment) { c.fail(sock.ErrReset) },
 	ASignalRefused:   func(c *Conn, s *segment) { c.fail(sock.ErrRefused) },
-	ASignalTimeout:   func(c *Conn, s *segment) { c.fail(sock.ErrTimeout) },
+	ASignalTimeout:   signalTimeout,
 	// RFC 9293 §3.10.7.4 step 8 / §3.6.1: TIME-WAIT lasts 2*MSL (MUST-13);
 	// the other timers stop.
 	AStartTimeWait: func(c *Conn, s *segment) {
@@ -473,4 +474,16 @@ func challengeAck(c *Conn, s *segment) {
 	c.chalN++
 	c.l.ctr.ChallengeACKs++
 	c.ackNow = true
+}
+
+// signalTimeout ends the connection with "connection aborted due to user
+// timeout" (RFC 9293 §3.10.8); when an ICMP soft error arrived meanwhile,
+// the error names it too (RFC 1122 §4.2.3.9), as Linux reports
+// EHOSTUNREACH rather than ETIMEDOUT.
+func signalTimeout(c *Conn, s *segment) {
+	if c.softErr != nil {
+		c.fail(fmt.Errorf("%w (last ICMP error: %w)", sock.ErrTimeout, c.softErr))
+		return
+	}
+	c.fail(sock.ErrTimeout)
 }

@@ -55,6 +55,7 @@ type Conn struct {
 	finHeldSeq seqnum.Value
 	ackNow     bool // an ACK is owed; sent (or piggybacked) at the end of processing
 	err        error
+	softErr    error // last ICMP soft error (icmp.go), reported on timeout
 	pending    sock.Readiness
 
 	sndShift, rcvShift uint8 // window scale shifts (RFC 7323); zero unless both sides sent WS

@@ -94,12 +94,34 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 				return ICMPAborted, id
 			}
 		}
+		c.softErr = softError(typ, code)
 		return ICMPSoft, id
 	case icmpTimeExceeded, icmpParamProblem:
+		c.softErr = softError(typ, code)
 		return ICMPSoft, id
 	}
 	return ICMPIgnored, id
 }
+
+// softError names the soft error an ICMP message reports.
+func softError(typ, code uint8) error {
+	switch {
+	case typ == icmpTimeExceeded:
+		return sock.ErrTTLExceeded
+	case typ == icmpParamProblem:
+		return sock.ErrParamProblem
+	case code == 0:
+		return sock.ErrNetUnreachable
+	case code == 1:
+		return sock.ErrHostUnreachable
+	}
+	return sock.ErrUnreachable
+}
+
+// SoftError returns the last ICMP soft error recorded for the connection
+// (RFC 1122 §4.2.3.9: a TCP SHOULD make it available to the application), or
+// nil. A connection that then times out reports it with sock.ErrTimeout.
+func (c *Conn) SoftError() error { return c.softErr }
 
 // lowerMSS applies a new path MTU estimate (RFC 1191 §6.3): the send MSS
 // shrinks to fit it and never grows here. A message without a next-hop MTU

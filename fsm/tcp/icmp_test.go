@@ -107,3 +107,27 @@ func TestICMPNoConnection(t *testing.T) {
 		t.Fatalf("outcome %v id %d", o, id)
 	}
 }
+
+// TestSynSentHostUnreachableReportedOnTimeout: a soft error does not abort
+// (RFC 1122 §4.2.3.9) but is made available to the application, and the
+// timeout that finally ends the connection names it.
+func TestSynSentHostUnreachableReportedOnTimeout(t *testing.T) {
+	r := newRig(t, Config{SynRetries: 2}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if o := r.icmp(100, icmpDestUnreachable, 1, 0); o != ICMPSoft {
+		t.Fatalf("outcome %v", o)
+	}
+	if !errors.Is(r.c.SoftError(), sock.ErrHostUnreachable) {
+		t.Fatalf("SoftError %v, want host unreachable", r.c.SoftError())
+	}
+	for i := 0; i < 10 && r.c.State() != StateClosed; i++ {
+		r.advance(r.c.RTO())
+		r.o.segs = r.o.segs[:0]
+	}
+	r.state(StateClosed)
+	err := r.c.Err()
+	if !errors.Is(err, sock.ErrTimeout) || !errors.Is(err, sock.ErrHostUnreachable) {
+		t.Fatalf("Err %v, want a timeout naming host unreachable", err)
+	}
+}
