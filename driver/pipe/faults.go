@@ -41,6 +41,13 @@ type Faults struct {
 	// QueueLen bounds the frames held back at once; zero means
 	// DefaultFaultQueueLen. Frames beyond it are dropped (DropOverflow).
 	QueueLen int
+	// TxLoss is the probability in [0,1] that a frame given to the
+	// FaultLink's WriteBatch is dropped instead of sent: loss on our own
+	// transmissions (a GSO super-frame is one frame). It draws from its own
+	// generator seeded from Seed, so the receive-side decisions stay the same
+	// with or without it. A pipe.Config's AtoB/BtoA impair receiving only and
+	// ignore it.
+	TxLoss float64
 }
 
 func (f Faults) zero() bool {
@@ -56,6 +63,8 @@ type FaultStats struct {
 	Delayed      uint64 // frames delivered after Delay
 	DropOverflow uint64 // frames dropped because QueueLen frames were held
 	DropShortBuf uint64 // frames longer than the caller's buffer
+	TxLost       uint64 // frames given to WriteBatch and dropped by TxLoss
+	TxSent       uint64 // frames given to WriteBatch and passed on (with TxLoss set)
 }
 
 // FaultLink wraps a driver.Link and impairs the frames it receives. Writes
@@ -74,6 +83,12 @@ type FaultLink struct {
 	sn   []int
 	sm   []driver.RxMeta
 
+	txMu  sync.Mutex // one writer at a time; guards the transmit side below
+	txRng *rand.Rand
+	txF   [][]byte
+	txM   []driver.TxMeta
+
+	txLost, txSent                                                           atomic.Uint64
 	lost, duplicated, reordered, corrupted, delayed, dropOverflow, dropShort atomic.Uint64
 }
 
@@ -103,6 +118,7 @@ func NewFaulty(link driver.Link, f Faults) *FaultLink {
 		f:     f,
 		rng:   rand.New(rand.NewPCG(f.Seed, 0x6e657473706563)), // "netspec"
 		held:  make([]heldFrame, 0, f.QueueLen),
+		txRng: rand.New(rand.NewPCG(f.Seed, 0x74786c6f7373)), // "txloss"
 	}
 }
 
@@ -116,12 +132,42 @@ func (l *FaultLink) Stats() FaultStats {
 		Delayed:      l.delayed.Load(),
 		DropOverflow: l.dropOverflow.Load(),
 		DropShortBuf: l.dropShort.Load(),
+		TxLost:       l.txLost.Load(),
+		TxSent:       l.txSent.Load(),
 	}
 }
 
-// WriteBatch passes the frames to the inner link unchanged.
+// WriteBatch passes the frames to the inner link, unchanged unless
+// Faults.TxLoss is set: then each frame is dropped with that probability
+// (one draw per frame, counted in TxLost) and the rest are sent in order.
 func (l *FaultLink) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
-	return l.inner.WriteBatch(frames, meta)
+	if l.f.TxLoss <= 0 {
+		return l.inner.WriteBatch(frames, meta)
+	}
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	l.txF, l.txM = l.txF[:0], l.txM[:0]
+	for i, fr := range frames {
+		if l.txRng.Float64() < l.f.TxLoss {
+			l.txLost.Add(1)
+			continue
+		}
+		l.txF = append(l.txF, fr)
+		if meta != nil {
+			l.txM = append(l.txM, meta[i])
+		}
+	}
+	if len(l.txF) == 0 {
+		return nil
+	}
+	l.txSent.Add(uint64(len(l.txF)))
+	var m []driver.TxMeta
+	if meta != nil {
+		m = l.txM
+	}
+	err := l.inner.WriteBatch(l.txF, m)
+	clear(l.txF) // do not keep the caller's buffers alive
+	return err
 }
 
 // GSOMaxSize is the inner link's (driver.GSOLink).

@@ -183,3 +183,47 @@ func TestFaultyWrapsAnyLink(t *testing.T) {
 		t.Fatalf("ReadBatch after Close: %v", err)
 	}
 }
+
+// txLossRun writes frames 0..999 through a FaultLink with TxLoss 0.3 (and
+// Loss set, to show the receive draws do not disturb the transmit ones) and
+// returns what the far end received.
+func txLossRun(t *testing.T, seed uint64, metas bool) ([]uint32, FaultStats) {
+	t.Helper()
+	a, b := New(Config{QueueLen: 1000})
+	lossy := NewFaulty(b, Faults{Seed: seed, TxLoss: 0.3, Loss: 0.5})
+	for i := 0; i < 1000; i += 4 {
+		batch := [][]byte{frame(uint32(i), 64), frame(uint32(i+1), 64), frame(uint32(i+2), 64), frame(uint32(i+3), 64)}
+		var meta []driver.TxMeta
+		if metas {
+			meta = make([]driver.TxMeta, len(batch))
+		}
+		if err := lossy.WriteBatch(batch, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newReader(a, 16).ids(t, a, 0), lossy.Stats()
+}
+
+func TestTxLoss(t *testing.T) {
+	got1, s1 := txLossRun(t, 42, false)
+	got2, _ := txLossRun(t, 42, true)
+	got3, _ := txLossRun(t, 43, false)
+	if !slices.Equal(got1, got2) {
+		t.Fatal("same seed gave different transmit drops (with and without TxMeta)")
+	}
+	if slices.Equal(got1, got3) {
+		t.Fatal("different seeds gave the same transmit drops")
+	}
+	if s1.TxLost < 200 || s1.TxLost > 400 {
+		t.Fatalf("lost %d of 1000 sent at TxLoss=0.3", s1.TxLost)
+	}
+	if uint64(len(got1)) != s1.TxSent || s1.TxSent+s1.TxLost != 1000 {
+		t.Fatalf("delivered %d, stats %+v", len(got1), s1)
+	}
+	if !slices.IsSorted(got1) {
+		t.Fatal("transmit loss reordered frames")
+	}
+	if s1.Lost != 0 {
+		t.Fatalf("receive-side loss counted %d with nothing received", s1.Lost)
+	}
+}
