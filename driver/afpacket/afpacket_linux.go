@@ -49,6 +49,7 @@ type Link struct {
 	rmeta  []driver.RxMeta
 	rfn    func(fd uintptr) bool
 	rctl   func(fd uintptr)
+	rready func() bool
 
 	wmu     sync.Mutex // guards the send state below
 	wmsgs   []unix.Mmsghdr
@@ -125,6 +126,7 @@ func Open(iface string, opts Options) (*Link, error) {
 	l.wvhdr = make([][vnetHdrLen]byte, l.batch)
 	l.rfn = l.recv
 	l.rctl = func(fd uintptr) { l.recv(fd) }
+	l.rready = func() bool { return l.rgot > 0 || l.rerr != nil }
 	l.wfn = l.send
 	return l, nil
 }
@@ -230,31 +232,14 @@ func (l *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadlin
 	l.prepareRecv(frames[:k], n, meta)
 	defer func() { l.rframe, l.rn, l.rmeta = nil, nil, nil }()
 
-	// Try once without waiting: under load this succeeds and skips the
-	// deadline bookkeeping; it also makes a past deadline a poll.
-	if err := l.rc.Control(l.rctl); err != nil {
-		return 0, l.readErr(err)
-	}
-	if l.rgot > 0 || l.rerr != nil {
-		return l.rgot, l.rerr
-	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		return 0, nil
-	}
-	if err := l.f.SetReadDeadline(deadline); err != nil {
-		return 0, l.readErr(err)
-	}
-	if err := l.rc.Read(l.rfn); err != nil {
+	if err := driver.PollRead(l.f, l.rc, l.rctl, l.rfn, l.rready, deadline); err != nil {
 		return 0, l.readErr(err)
 	}
 	return l.rgot, l.rerr
 }
 
 func (l *Link) readErr(err error) error {
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil
-	case errors.Is(err, os.ErrClosed), l.closed.Load():
+	if errors.Is(err, driver.ErrClosed) || l.closed.Load() {
 		return l.errf("read", driver.ErrClosed)
 	}
 	return l.errf("read", err)

@@ -54,6 +54,7 @@ type Link struct {
 	rmeta  []driver.RxMeta
 	rfn    func(fd uintptr) bool
 	rctl   func(fd uintptr)
+	rready func() bool
 
 	wmu     sync.Mutex // guards the send state below
 	wiov    [2]unix.Iovec
@@ -135,6 +136,7 @@ func Open(name string, opts Options) (*Link, error) {
 	}
 	l.rfn = l.recv
 	l.rctl = func(fd uintptr) { l.recv(fd) }
+	l.rready = func() bool { return l.rgot > 0 || l.rerr != nil }
 	l.wfn = l.send
 	return l, nil
 }
