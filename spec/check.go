@@ -16,7 +16,11 @@ import (
 //     (shadowed), no two rules of a cell have the same condition set, and no
 //     rule requires both g and !g;
 //   - free of trap states: every state is reachable from the initial state and
-//     the initial state is reachable from every state, following Next edges.
+//     the initial state is reachable from every state, following Next edges;
+//   - per profile: totality, determinism and reachability hold for every
+//     declared profile's projection on its own, every profile a rule names is
+//     declared, and every profile-specific rule has a twin (a rule specific to
+//     the other profile in the same cell) or is marked only=.
 func (m *Machine) Check() []error {
 	errs := append([]error(nil), m.problems...)
 	add := func(line int, format string, args ...any) {
@@ -53,57 +57,68 @@ func (m *Machine) Check() []error {
 		}
 	}
 
-	// Totality and determinism, cell by cell.
-	for _, row := range m.Cells() {
-		for _, c := range row {
-			if len(c.Rules) == 0 {
-				add(0, "cell (%s, %s) has no rule", c.State, c.Event)
-				continue
+	// Totality, determinism and reachability hold for each profile's
+	// projection on its own (verification.md §10.1); a problem common to every
+	// profile is reported once, one particular to some profiles names them.
+	profiles := m.Profiles
+	if len(profiles) == 0 {
+		profiles = []string{""}
+	}
+	if len(profiles) > 8 {
+		add(0, "too many profiles: %d > 8", len(profiles))
+	}
+	type found struct {
+		line     int
+		msg      string
+		profiles []string
+	}
+	var order []string
+	byMsg := map[string]*found{}
+	for _, p := range profiles {
+		for _, f := range m.projectionProblems(p) {
+			key := fmt.Sprintf("%d\x00%s", f.line, f.msg)
+			if byMsg[key] == nil {
+				byMsg[key] = &found{line: f.line, msg: f.msg}
+				order = append(order, key)
 			}
-			seen := map[string]int{}
-			var uncond *Rule
-			for _, r := range c.Rules {
-				if uncond != nil {
-					add(r.Line, "rule is shadowed in cell (%s, %s) by the unconditional rule at line %d", c.State, c.Event, uncond.Line)
-					continue
-				}
-				key := condKey(r.Conds)
-				if prev, ok := seen[key]; ok {
-					add(r.Line, "cell (%s, %s): same conditions [%s] as line %d", c.State, c.Event, key, prev)
-				}
-				seen[key] = r.Line
-				if len(r.Conds) == 0 {
-					uncond = r
-				}
-			}
-			if uncond == nil {
-				last := c.Rules[len(c.Rules)-1]
-				add(last.Line, "cell (%s, %s) does not end in an unconditional rule", c.State, c.Event)
-			}
+			byMsg[key].profiles = append(byMsg[key].profiles, p)
+		}
+	}
+	for _, key := range order {
+		f := byMsg[key]
+		if len(f.profiles) < len(profiles) {
+			add(f.line, "%s (profile %s)", f.msg, strings.Join(f.profiles, ","))
+		} else {
+			add(f.line, "%s", f.msg)
 		}
 	}
 
-	// Reachability.
-	if init := m.Initial(); init != "" {
-		fwd := map[string][]string{}
-		rev := map[string][]string{}
-		for k := range m.Rules {
-			r := &m.Rules[k]
-			for _, s := range r.States {
-				n := r.NextFor(s)
-				fwd[s] = append(fwd[s], n)
-				rev[n] = append(rev[n], s)
-			}
-		}
-		from := reach(init, fwd)
-		to := reach(init, rev)
-		for _, s := range m.States {
-			line := m.declLine["states "+s]
-			if !from[s] {
-				add(line, "state %s is unreachable from the initial state %s", s, init)
-			}
-			if !to[s] {
-				add(line, "state %s is a trap: the initial state %s is unreachable from it", s, init)
+	// Twins: a profile-specific rule needs, in each of its cells and for each
+	// profile it leaves out, a rule specific to that profile, unless it is
+	// marked profile-only ("only=").
+	if len(m.Profiles) > 0 {
+		for _, row := range m.Cells() {
+			for _, c := range row {
+				for _, r := range c.Rules {
+					if len(r.Profiles) == 0 || r.ProfileOnly {
+						continue
+					}
+					for _, q := range m.Profiles {
+						if r.In(q) {
+							continue
+						}
+						twin := false
+						for _, o := range c.Rules {
+							if len(o.Profiles) > 0 && o.In(q) {
+								twin = true
+								break
+							}
+						}
+						if !twin {
+							add(r.Line, "profile-specific rule has no twin for profile %s in cell (%s, %s) (add one or mark it only=%s)", q, c.State, c.Event, strings.Join(r.Profiles, ","))
+						}
+					}
+				}
 			}
 		}
 	}
@@ -145,4 +160,73 @@ func reach(start string, edges map[string][]string) map[string]bool {
 		}
 	}
 	return seen
+}
+
+type lineMsg struct {
+	line int
+	msg  string
+}
+
+// projectionProblems checks totality, determinism and reachability of the
+// machine restricted to profile p ("" keeps every rule).
+func (m *Machine) projectionProblems(p string) []lineMsg {
+	var out []lineMsg
+	add := func(line int, format string, args ...any) {
+		out = append(out, lineMsg{line, fmt.Sprintf(format, args...)})
+	}
+	for _, row := range m.ProfileCells(p) {
+		for _, c := range row {
+			if len(c.Rules) == 0 {
+				add(0, "cell (%s, %s) has no rule", c.State, c.Event)
+				continue
+			}
+			seen := map[string]int{}
+			var uncond *Rule
+			for _, r := range c.Rules {
+				if uncond != nil {
+					add(r.Line, "rule is shadowed in cell (%s, %s) by the unconditional rule at line %d", c.State, c.Event, uncond.Line)
+					continue
+				}
+				key := condKey(r.Conds)
+				if prev, ok := seen[key]; ok {
+					add(r.Line, "cell (%s, %s): same conditions [%s] as line %d", c.State, c.Event, key, prev)
+				}
+				seen[key] = r.Line
+				if len(r.Conds) == 0 {
+					uncond = r
+				}
+			}
+			if uncond == nil {
+				last := c.Rules[len(c.Rules)-1]
+				add(last.Line, "cell (%s, %s) does not end in an unconditional rule", c.State, c.Event)
+			}
+		}
+	}
+	if init := m.Initial(); init != "" {
+		fwd := map[string][]string{}
+		rev := map[string][]string{}
+		for k := range m.Rules {
+			r := &m.Rules[k]
+			if p != "" && !r.In(p) {
+				continue
+			}
+			for _, s := range r.States {
+				n := r.NextFor(s)
+				fwd[s] = append(fwd[s], n)
+				rev[n] = append(rev[n], s)
+			}
+		}
+		from := reach(init, fwd)
+		to := reach(init, rev)
+		for _, s := range m.States {
+			line := m.declLine["states "+s]
+			if !from[s] {
+				add(line, "state %s is unreachable from the initial state %s", s, init)
+			}
+			if !to[s] {
+				add(line, "state %s is a trap: the initial state %s is unreachable from it", s, init)
+			}
+		}
+	}
+	return out
 }

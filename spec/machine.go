@@ -56,6 +56,26 @@ type Rule struct {
 	Reason    string   // for Drop
 	Anchor    string   // RFC clause, e.g. "RFC9293:3.10.7.4/s5"
 	Reqs      []string // requirement IDs, e.g. "MUST-58"
+	// Profiles lists the behavioural profiles the rule belongs to
+	// ("profile=linux" or "only=linux"); nil means every profile.
+	Profiles []string
+	// ProfileOnly marks a profile-specific rule ("only=...") that has, by
+	// intent, no twin in the other profiles: they fall through to later rows.
+	ProfileOnly bool
+}
+
+// In reports whether the rule applies in profile p (untagged rules apply in
+// every profile).
+func (r *Rule) In(p string) bool {
+	if len(r.Profiles) == 0 {
+		return true
+	}
+	for _, q := range r.Profiles {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // NextFor returns the state the rule moves to when it fires in state s.
@@ -86,6 +106,9 @@ type Machine struct {
 	Reasons []string
 	Groups  []Group
 	Rules   []Rule
+	// Profiles are the behavioural profiles ("profiles" directive), in
+	// declaration order; the first is the default. Empty: one implicit profile.
+	Profiles []string
 
 	declLine map[string]int // "kind name" -> line of its declaration, for messages
 	problems []error        // resolution problems found while parsing, reported by Check
@@ -105,9 +128,25 @@ type Cell struct {
 	Rules        []*Rule
 }
 
+// DefaultProfile returns the first declared profile, or "" when the machine
+// declares none.
+func (m *Machine) DefaultProfile() string {
+	if len(m.Profiles) == 0 {
+		return ""
+	}
+	return m.Profiles[0]
+}
+
 // Cells returns the rules of every (state, event) cell, indexed
-// [state index][event index], each in file order.
+// [state index][event index], each in file order. Rules of every profile are
+// included; ProfileCells gives one profile's projection.
 func (m *Machine) Cells() [][]Cell {
+	return m.ProfileCells("")
+}
+
+// ProfileCells is Cells restricted to the rules that apply in profile p; p ==
+// "" keeps every rule.
+func (m *Machine) ProfileCells(p string) [][]Cell {
 	si := index(m.States)
 	ei := index(m.Events)
 	cells := make([][]Cell, len(m.States))
@@ -120,7 +159,7 @@ func (m *Machine) Cells() [][]Cell {
 	for k := range m.Rules {
 		r := &m.Rules[k]
 		j, ok := ei[r.Event]
-		if !ok {
+		if !ok || (p != "" && !r.In(p)) {
 			continue
 		}
 		for _, s := range r.States {

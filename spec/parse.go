@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -98,6 +99,26 @@ func Parse(name string, r io.Reader) (*Machine, error) {
 			default:
 				m.Prefix = v
 			}
+		case "profiles":
+			if prev, ok := seen[f[0]]; ok {
+				return nil, errf("profiles already given at line %d", prev)
+			}
+			seen[f[0]] = line
+			for _, n := range strings.Split(strings.Join(f[1:], ","), ",") {
+				if n == "" {
+					continue
+				}
+				if !isIdent(n) {
+					return nil, errf("profiles: %q is not an identifier", n)
+				}
+				if slices.Contains(m.Profiles, n) {
+					return nil, errf("profile %s declared twice", n)
+				}
+				m.Profiles = append(m.Profiles, n)
+			}
+			if len(m.Profiles) == 0 {
+				return nil, errf("profiles needs at least one name")
+			}
 		case "states", "events", "guards", "actions", "reasons":
 			for _, n := range f[1:] {
 				for _, n := range strings.Split(n, ",") {
@@ -175,7 +196,7 @@ func Parse(name string, r io.Reader) (*Machine, error) {
 }
 
 // parseRule parses the words after "on" (Event may still be a comma list):
-// <States> <Event[,Event...]> [if <cond>,...] -> <Next|-> [do <act>,...] <outcome> @ <anchor> [REQ...]
+// <States> <Event[,Event...]> [if <cond>,...] -> <Next|-> [do <act>,...] <outcome> @ <anchor> [REQ...] [profile=<p>,...|only=<p>,...]
 func parseRule(f []string) (Rule, error) {
 	var r Rule
 	if len(f) < 2 {
@@ -253,9 +274,27 @@ func parseRule(f []string) (Rule, error) {
 		return r, errors.New("missing anchor: @ <RFC clause>")
 	}
 	r.Anchor = f[1]
-	r.Reqs = append([]string(nil), f[2:]...)
-	if len(r.Reqs) == 0 {
-		r.Reqs = nil
+	for _, w := range f[2:] {
+		tag, list, ok := strings.Cut(w, "=")
+		if !ok {
+			r.Reqs = append(r.Reqs, w)
+			continue
+		}
+		switch tag {
+		case "profile", "only":
+		default:
+			return r, fmt.Errorf("unknown tag %q (want profile=<p>[,<p>...] or only=<p>[,<p>...])", tag)
+		}
+		if r.Profiles != nil {
+			return r, errors.New("profile tag given twice")
+		}
+		r.ProfileOnly = tag == "only"
+		for _, p := range strings.Split(list, ",") {
+			if !isIdent(p) {
+				return r, fmt.Errorf("profile %q is not an identifier", p)
+			}
+			r.Profiles = append(r.Profiles, p)
+		}
 	}
 	return r, nil
 }
@@ -320,6 +359,11 @@ func (m *Machine) resolve() {
 		for _, a := range r.Actions {
 			if _, ok := m.declLine["actions "+a]; !ok {
 				m.problem(r.Line, "undeclared action %s", a)
+			}
+		}
+		for _, p := range r.Profiles {
+			if !slices.Contains(m.Profiles, p) {
+				m.problem(r.Line, "undeclared profile %s", p)
 			}
 		}
 		if r.Outcome == Drop {

@@ -29,6 +29,10 @@ func (n names) guardConst(s string) string  { return n.p + "G" + s }
 func (n names) actionConst(s string) string { return n.p + "A" + s }
 func (n names) reasonConst(s string) string { return n.p + "Drop" + s }
 func (n names) num(kind string) string      { return "Num" + n.p + kind }
+func (n names) profile() string             { return n.p + "Profile" }
+func (n names) profileConst(s string) string {
+	return n.p + "Profile" + strings.ToUpper(s[:1]) + s[1:]
+}
 
 // Generate renders the Go table for a checked machine. The output is
 // gofmt-formatted and depends only on the machine, so regenerating an unchanged
@@ -93,6 +97,17 @@ func Generate(m *spec.Machine) ([]byte, error) {
 		reasons, append([]string{"None"}, m.Reasons...), n.num("Reasons"), "is the number of reasons, None included: the size of a counter array.",
 		[]string{"means the input was not dropped."})
 
+	prof := len(m.Profiles) > 0
+	if prof {
+		pc := mapNames(m.Profiles, n.profileConst)
+		enum(n.profile(), fmt.Sprintf("is a behavioural profile of machine %s (\"profiles\" in %s): a rule tagged profile= or only= applies only in the profiles it names.", m.Name, m.File),
+			pc, m.Profiles, n.num("Profiles"), "is the number of profiles.", nil)
+		w("// Default%s is the profile %sMatch uses: the first one declared.\n", n.profile(), n.p)
+		w("const Default%s = %s\n\n", n.profile(), pc[0])
+		w("// Parse%s returns the profile named name (as written in %s).\n", n.profile(), m.File)
+		w("func Parse%s(name string) (%s, bool) {\nfor i, s := range _%sNames {\nif s == name {\nreturn %s(i), true\n}\n}\nreturn 0, false\n}\n\n", n.profile(), n.profile(), n.profile(), n.profile())
+	}
+
 	oc := n.outcome()
 	w("// %s is what happens to the input after a rule fires.\n", oc)
 	w("type %s uint8\n\n", oc)
@@ -116,7 +131,11 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	w("Actions []%s // performed in order\n", n.action())
 	w("Outcome %s\n", oc)
 	w("Reason %s // for %sOutDrop\n", n.reason(), n.p)
-	w("Src string // spec file and line\nAnchor string // RFC clause\nReqs []string // requirement IDs\n}\n\n")
+	w("Src string // spec file and line\nAnchor string // RFC clause\nReqs []string // requirement IDs\n")
+	if prof {
+		w("Profiles uint8 // bit p set: the rule applies in %s p\n", n.profile())
+	}
+	w("}\n\n")
 
 	// Rules, grouped by cell.
 	type cellRange struct{ start, end int }
@@ -128,7 +147,7 @@ func Generate(m *spec.Machine) ([]byte, error) {
 		for j, c := range row {
 			ranges[i][j].start = len(rows)
 			for _, r := range c.Rules {
-				rows = append(rows, ruleLiteral(n, len(rows), c.State, c.Event, r))
+				rows = append(rows, ruleLiteral(m, n, len(rows), c.State, c.Event, r))
 			}
 			ranges[i][j].end = len(rows)
 		}
@@ -143,6 +162,9 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	}
 	w("}\n\n")
 	w("// %sCells gives, for each (state, event), the index range [Start, End) of its rules in %sRules.\n", n.p, n.p)
+	if prof {
+		w("// The range holds the rules of every profile; skip those not In the profile in use.\n")
+	}
 	w("var %sCells = [%s][%s]struct{ Start, End uint16 }{\n", n.p, n.num("States"), n.num("Events"))
 	for i, row := range ranges {
 		w("%s: {", n.stateConst(m.States[i]))
@@ -156,12 +178,27 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	// Helpers.
 	w("// Holds reports whether all of r's conditions hold, asking eval for each guard in order.\n")
 	w("func (r *%s) Holds(eval func(%s) bool) bool {\nfor _, c := range r.Conds {\nif eval(c.Guard) == c.Negate {\nreturn false\n}\n}\nreturn true\n}\n\n", n.rule(), n.guard())
-	w("// %sMatch returns the rule that fires for event e in state s: the first rule of\n", n.p)
-	w("// the cell whose conditions hold under eval. Every cell ends in an unconditional\n")
-	w("// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.\n")
-	w("func %sMatch(s %s, e %s, eval func(%s) bool) *%s {\n", n.p, n.state(), n.event(), n.guard(), n.rule())
-	w("if s >= %s || e >= %s {\nreturn nil\n}\n", n.num("States"), n.num("Events"))
-	w("c := %sCells[s][e]\nfor i := c.Start; i < c.End; i++ {\nif r := &%sRules[i]; r.Holds(eval) {\nreturn r\n}\n}\nreturn nil\n}\n\n", n.p, n.p)
+	if !prof {
+		w("// %sMatch returns the rule that fires for event e in state s: the first rule of\n", n.p)
+		w("// the cell whose conditions hold under eval. Every cell ends in an unconditional\n")
+		w("// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.\n")
+		w("func %sMatch(s %s, e %s, eval func(%s) bool) *%s {\n", n.p, n.state(), n.event(), n.guard(), n.rule())
+		w("if s >= %s || e >= %s {\nreturn nil\n}\n", n.num("States"), n.num("Events"))
+		w("c := %sCells[s][e]\nfor i := c.Start; i < c.End; i++ {\nif r := &%sRules[i]; r.Holds(eval) {\nreturn r\n}\n}\nreturn nil\n}\n\n", n.p, n.p)
+	} else {
+		w("// In reports whether r applies in profile p.\n")
+		w("func (r *%s) In(p %s) bool {\nreturn p < %s && r.Profiles&(1<<p) != 0\n}\n\n", n.rule(), n.profile(), n.num("Profiles"))
+		w("// %sMatch returns the rule that fires for event e in state s under the default\n", n.p)
+		w("// profile: %sMatchProfile(Default%s, s, e, eval).\n", n.p, n.profile())
+		w("func %sMatch(s %s, e %s, eval func(%s) bool) *%s {\nreturn %sMatchProfile(Default%s, s, e, eval)\n}\n\n", n.p, n.state(), n.event(), n.guard(), n.rule(), n.p, n.profile())
+		w("// %sMatchProfile returns the rule that fires for event e in state s in profile p:\n", n.p)
+		w("// the first rule of the cell that is In p and whose conditions hold under eval.\n")
+		w("// Every profile's cells end in an unconditional rule (checked by spec.Check), so\n")
+		w("// it returns nil only for an out-of-range p, s or e.\n")
+		w("func %sMatchProfile(p %s, s %s, e %s, eval func(%s) bool) *%s {\n", n.p, n.profile(), n.state(), n.event(), n.guard(), n.rule())
+		w("if p >= %s || s >= %s || e >= %s {\nreturn nil\n}\n", n.num("Profiles"), n.num("States"), n.num("Events"))
+		w("c := %sCells[s][e]\nfor i := c.Start; i < c.End; i++ {\nif r := &%sRules[i]; r.In(p) && r.Holds(eval) {\nreturn r\n}\n}\nreturn nil\n}\n\n", n.p, n.p)
+	}
 	w("// String formats r for traces: \"%s:41 State/Event [conds] -> Next do A,B outcome @ anchor\".\n", m.File)
 	w("func (r *%s) String() string {\nvar b strings.Builder\n", n.rule())
 	w("b.WriteString(r.Src)\nb.WriteByte(' ')\nb.WriteString(r.State.String())\nb.WriteByte('/')\nb.WriteString(r.Event.String())\n")
@@ -186,6 +223,9 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	guard(mapNames(m.Guards, n.guardConst))
 	guard(mapNames(m.Actions, n.actionConst))
 	guard(reasons)
+	if prof {
+		guard(mapNames(m.Profiles, n.profileConst))
+	}
 	w("_ = x[len(%sRules)-%d]\n", n.p, len(rows))
 	w("}\n")
 
@@ -196,7 +236,7 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	return out, nil
 }
 
-func ruleLiteral(n names, id int, state, event string, r *spec.Rule) string {
+func ruleLiteral(m *spec.Machine, n names, id int, state, event string, r *spec.Rule) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "{ID: %d, State: %s, Event: %s", id, n.stateConst(state), n.eventConst(event))
 	if len(r.Conds) > 0 {
@@ -238,6 +278,15 @@ func ruleLiteral(n names, id int, state, event string, r *spec.Rule) string {
 			b.WriteString(strconv.Quote(q))
 		}
 		b.WriteString("}")
+	}
+	if len(m.Profiles) > 0 {
+		mask := 0
+		for i, p := range m.Profiles {
+			if r.In(p) {
+				mask |= 1 << i
+			}
+		}
+		fmt.Fprintf(&b, ", Profiles: %#02x", mask)
 	}
 	b.WriteString("}")
 	return b.String()

@@ -102,7 +102,7 @@ func TestWalk(t *testing.T) {
 	if r == nil || r.Next != DoorStateLocked || r.ID != 3 {
 		t.Fatalf("Closed/Turn with key: got %v", r)
 	}
-	if got, want := r.String(), "cmd/fsmgen/testdata/door.fsm:19 Closed/Turn [HasKey,!Jammed] -> Locked do Click done @ DOOR:2.1 MUST-2 SHOULD-3"; got != want {
+	if got, want := r.String(), "cmd/fsmgen/testdata/door.fsm:21 Closed/Turn [HasKey,!Jammed] -> Locked do Click done @ DOOR:2.1 MUST-2 SHOULD-3"; got != want {
 		t.Fatalf("String:\n got %q\nwant %q", got, want)
 	}
 	held[DoorGJammed] = true
@@ -119,6 +119,33 @@ func TestWalk(t *testing.T) {
 	}
 	if DoorReason(9).String() != "DoorReason(9)" || DoorDropStuck.String() != "Stuck" {
 		t.Fatal("String of reasons")
+	}
+	// Profiles: the default is the first declared; tagged rows apply only in theirs.
+	if DefaultDoorProfile != DoorProfileHome || NumDoorProfiles != 2 || DoorProfileStrict.String() != "strict" {
+		t.Fatal("profile constants")
+	}
+	if p, ok := ParseDoorProfile("strict"); !ok || p != DoorProfileStrict {
+		t.Fatal("ParseDoorProfile(strict)")
+	}
+	if _, ok := ParseDoorProfile("nope"); ok {
+		t.Fatal("ParseDoorProfile accepted an unknown name")
+	}
+	home := DoorMatch(DoorStateLocked, DoorEvPush, eval)
+	strict := DoorMatchProfile(DoorProfileStrict, DoorStateLocked, DoorEvPush, eval)
+	if home == nil || len(home.Actions) != 0 || !home.In(DoorProfileHome) || home.In(DoorProfileStrict) {
+		t.Fatalf("Locked/Push home: got %v", home)
+	}
+	if strict == nil || len(strict.Actions) != 1 || strict.In(DoorProfileHome) {
+		t.Fatalf("Locked/Push strict: got %v", strict)
+	}
+	if r := DoorMatch(DoorStateOpen, DoorEvPush, eval); r.Next != DoorStateClosed {
+		t.Fatalf("Open/Push jammed, home: got %v", r)
+	}
+	if r := DoorMatchProfile(DoorProfileStrict, DoorStateOpen, DoorEvPush, eval); r.Reason != DoorDropUseless {
+		t.Fatalf("Open/Push jammed, strict: got %v", r)
+	}
+	if DoorMatchProfile(NumDoorProfiles, DoorStateOpen, DoorEvPush, eval) != nil {
+		t.Fatal("out-of-range profile matched")
 	}
 }
 `)
