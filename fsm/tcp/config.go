@@ -69,6 +69,11 @@ type Config struct {
 	// for data and retransmissions are never held back by it.
 	ChallengeACKInterval time.Duration
 	ChallengeACKLimit    int
+	// Profile selects the behavioural profile of spec/tcp.fsm whose rows the
+	// layer runs (verification.md §10.1): ProfileLinux (the zero value and
+	// DefaultProfile, what Linux does) or ProfileRfc9293 (strict RFC 9293
+	// §3.10.7). An out-of-range value means DefaultProfile.
+	Profile Profile
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CC > NewReno {
 		c.CC = CUBIC
+	}
+	if c.Profile >= NumProfiles {
+		c.Profile = DefaultProfile
 	}
 	if c.MSS == 0 {
 		c.MSS = 1460

@@ -35,12 +35,17 @@ type segment struct {
 
 // run applies event ev to c: the first rule of the (state, event) cell whose
 // conditions all hold performs its actions, moves c to its next state, and its
-// outcome is returned. Drops are counted under the rule's reason.
+// outcome is returned. Drops are counted under the rule's reason. Only the
+// rules of the layer's profile (Config.Profile) are considered.
 func (l *Layer) run(c *Conn, ev Event, s *segment) Outcome {
 	cell := Cells[c.state][ev]
+	prof := l.cfg.Profile
 rules:
 	for i := cell.Start; i < cell.End; i++ {
 		r := &Rules[i]
+		if !r.In(prof) {
+			continue
+		}
 		for _, cd := range r.Conds {
 			if guards[cd.Guard](c, s) == cd.Negate {
 				continue rules

@@ -91,7 +91,15 @@ func Coverage(t *Table, hits []uint64) (fired int, unreachable, gaps []Unfired) 
 			continue
 		}
 		u := Unfired{Rule: r}
+		if !r.In(t.Profile) {
+			// A row of another profile fires only in that profile's runs
+			// (sum their hits in to count it).
+			u.Reason = "not in profile " + t.Profile.String()
+		}
 		for _, b := range byConstruction {
+			if u.Reason != "" {
+				break
+			}
 			if b.match(r) {
 				u.Reason = b.reason
 				break

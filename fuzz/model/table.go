@@ -8,23 +8,31 @@ import (
 )
 
 // Table is the rule table the endpoints run: by default a copy of the
-// generated tcp.Rules and tcp.Cells; tests mutate a clone to show that the
-// checker catches a broken machine.
+// generated tcp.Rules and tcp.Cells in the default profile; tests mutate a
+// clone to show that the checker catches a broken machine.
 type Table struct {
 	Rules []tcp.Rule
 	Cells [tcp.NumStates][tcp.NumEvents]struct{ Start, End uint16 }
+	// Profile selects the rows that apply (tcp.Rule.In); the others are
+	// skipped by every lookup.
+	Profile tcp.Profile
 }
 
-// DefaultTable returns a copy of the generated table from spec/tcp.fsm.
+// DefaultTable returns a copy of the generated table from spec/tcp.fsm, in
+// the default profile.
 func DefaultTable() *Table {
-	t := &Table{Rules: slices.Clone(tcp.Rules[:]), Cells: tcp.Cells}
-	return t
+	return ProfileTable(tcp.DefaultProfile)
+}
+
+// ProfileTable returns a copy of the generated table running profile p.
+func ProfileTable(p tcp.Profile) *Table {
+	return &Table{Rules: slices.Clone(tcp.Rules[:]), Cells: tcp.Cells, Profile: p}
 }
 
 // Clone returns a deep copy of t (conditions, actions and requirement lists
 // included), safe to mutate.
 func (t *Table) Clone() *Table {
-	c := &Table{Rules: slices.Clone(t.Rules), Cells: t.Cells}
+	c := &Table{Rules: slices.Clone(t.Rules), Cells: t.Cells, Profile: t.Profile}
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		r.Conds = slices.Clone(r.Conds)
@@ -40,6 +48,9 @@ func (t *Table) Lookup(st tcp.State, ev tcp.Event, g tcp.Guard) *tcp.Rule {
 	cell := t.Cells[st][ev]
 	for i := cell.Start; i < cell.End; i++ {
 		r := &t.Rules[i]
+		if !r.In(t.Profile) {
+			continue
+		}
 		for _, c := range r.Conds {
 			if c.Guard == g && !c.Negate {
 				return r
@@ -57,7 +68,7 @@ func (t *Table) match(st tcp.State, ev tcp.Event, eval func(tcp.Guard) bool) (in
 	}
 	cell := t.Cells[st][ev]
 	for i := cell.Start; i < cell.End; i++ {
-		if t.Rules[i].Holds(eval) {
+		if r := &t.Rules[i]; r.In(t.Profile) && r.Holds(eval) {
 			return int(i), true
 		}
 	}
@@ -77,6 +88,9 @@ func (t *Table) validate() error {
 		if absActions[a] == nil {
 			return fmt.Errorf("model: action %s has no abstract model", tcp.Action(a))
 		}
+	}
+	if t.Profile >= tcp.NumProfiles {
+		return fmt.Errorf("model: unknown profile %d", t.Profile)
 	}
 	for st := range tcp.NumStates {
 		for ev := range tcp.NumEvents {
