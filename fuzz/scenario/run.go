@@ -100,6 +100,15 @@ func (c capture) Notify(uint64, sock.Readiness) {}
 func Run(s *Script, o Options) (*Result, error) {
 	cfg := o.TCP
 	for k, v := range s.Options {
+		if k == "profile" {
+			// --profile=linux|rfc9293: the spec profile the layer runs.
+			p, ok := tcp.ParseProfile(v)
+			if !ok {
+				return nil, fmt.Errorf("scenario %s: option --profile=%s: unknown profile: %w", s.Name, v, ErrSyntax)
+			}
+			cfg.Profile = p
+			continue
+		}
 		n, err := strconv.Atoi(v)
 		if k == "tolerance_usecs" {
 			continue
