@@ -59,6 +59,15 @@ func (c lossCell) String() string {
 // curl in every cell, and
 // NETSPEC_LOSS20=1 adds the 20 % row (slow: minutes per cell at 4 MiB).
 func lossMatrix() ([]lossCell, int) {
+	cells, size := lossCells()
+	// NETSPEC_LOSS_SIZE=octets overrides the transfer size (investigations).
+	if n, err := strconv.Atoi(os.Getenv("NETSPEC_LOSS_SIZE")); err == nil && n > 0 {
+		size = n
+	}
+	return cells, size
+}
+
+func lossCells() ([]lossCell, int) {
 	big := os.Getenv("NETSPEC_BIG") != ""
 	if !big {
 		return []lossCell{
@@ -103,7 +112,7 @@ func TestLossTransfersLinux(t *testing.T) {
 	body := make([]byte, size)
 	rand.NewChaCha8([32]byte{4, 4, 4}).Read(body)
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-24s %-13s %10s %9s %9s %8s %8s %8s\n", "cell", "transfer", "octets", "Mbit/s", "time", "lost", "ns-rtx", "linux-rtx")
+	fmt.Fprintf(&table, "%-26s %-13s %10s %9s %9s %6s %7s %7s %9s\n", "cell", "transfer", "octets", "Mbit/s", "time", "lost", "ns-rtx", "ns-rto", "linux-rtx")
 	for _, cell := range cells {
 		t.Run(cell.String(), func(t *testing.T) {
 			runLossCell(t, cell, body, &table)
@@ -369,6 +378,11 @@ func curlDownload(t *testing.T, s *lossServer, want [32]byte) (lossResult, error
 }
 
 func runLossCell(t *testing.T, cell lossCell, body []byte, table *strings.Builder) {
+	// make test's budget: the 5 % cells move a quarter of the size by
+	// default (SACK downloads run into many RTOs there, see docs/goodput.md).
+	if cell.loss >= 0.05 && os.Getenv("NETSPEC_BIG") == "" && os.Getenv("NETSPEC_LOSS_SIZE") == "" {
+		body = body[:len(body)/4]
+	}
 	s := startLossServer(t, cell, body)
 	want := sha256.Sum256(body)
 	type transfer struct {
@@ -397,7 +411,7 @@ func runLossCell(t *testing.T, cell lossCell, body []byte, table *strings.Builde
 		mbps := float64(r.octets) * 8 / r.elapsed.Seconds() / 1e6
 		t.Logf("%s: %d octets in %v: %.1f Mbit/s; wrapper dropped %d frames (rx %d, tx %d); netspec retransmitted %d (%d timeouts), Linux %d",
 			tr.name, r.octets, r.elapsed.Round(time.Millisecond), mbps, lost, f1.Lost-f0.Lost, f1.TxLost-f0.TxLost, rtx1-rtx0, rto1-rto0, r.linuxRtx)
-		fmt.Fprintf(table, "%-24s %-13s %10d %9.1f %9v %8d %8d %8d\n", cell, tr.name, r.octets, mbps, r.elapsed.Round(time.Millisecond), lost, rtx1-rtx0, r.linuxRtx)
+		fmt.Fprintf(table, "%-26s %-13s %10d %9.1f %9v %6d %7d %7d %9d\n", cell, tr.name, r.octets, mbps, r.elapsed.Round(time.Millisecond), lost, rtx1-rtx0, rto1-rto0, r.linuxRtx)
 		if cell.loss > 0 && lost == 0 {
 			t.Errorf("%s: the wrapper dropped nothing at %g%% loss: the cell proved nothing", tr.name, cell.loss*100)
 		}
