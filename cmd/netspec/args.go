@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -33,6 +34,7 @@ type serveConfig struct {
 	labPrefix string
 	history   string           // --history FILE: record a linearizability history
 	rec       netconn.Recorder // the history's recorder, set by runStack
+	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -74,7 +76,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var (
 		cfg                              serveConfig
 		addr, mac                        string
-		pcap                             string
+		pcap, profile                    string
 		trace                            bool
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
@@ -90,6 +92,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&pcap, "pcap", "", "capture frames to FILE (not implemented yet)")
 	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
+	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +142,11 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	default:
 		return cfg, usagef("--driver: unknown driver %q (want afpacket or tap)", cfg.driver)
 	}
+	p, ok := tcp.ParseProfile(profile)
+	if !ok {
+		return cfg, usagef("--profile: unknown profile %q (want %s)", profile, profileNames())
+	}
+	cfg.profile = p
 
 	// Features that do not exist yet are refused, never silently ignored.
 	switch {
@@ -252,4 +260,13 @@ func unwrapPathErr(err error) error {
 		return u
 	}
 	return err
+}
+
+// profileNames lists the profiles of spec/tcp.fsm: "linux or rfc9293".
+func profileNames() string {
+	names := make([]string, 0, tcp.NumProfiles)
+	for p := tcp.Profile(0); p < tcp.NumProfiles; p++ {
+		names = append(names, p.String())
+	}
+	return strings.Join(names, " or ")
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fuzz/model"
 	"github.com/netspec/netspec/spec"
 )
@@ -38,7 +39,23 @@ func modelRuns(c checkConfig) ([]model.Config, error) {
 	} else if c.bounds == "" {
 		sym.Cap = 2 // symmetric roles at cap 3 exceed 12M states
 	}
-	return []model.Config{{Bounds: b}, {Bounds: sym, Symmetric: true}}, nil
+	runs := []model.Config{{Bounds: b}, {Bounds: sym, Symmetric: true}}
+	// Every other profile of spec/tcp.fsm is checked too; in the quick form
+	// with smaller bounds (no reordering, no aborts) so `make test` takes about
+	// as long as before, in the deep form with the same bounds.
+	for p := tcp.Profile(0); p < tcp.NumProfiles; p++ {
+		if p == tcp.DefaultProfile {
+			continue
+		}
+		pb, psym := b, sym
+		if !c.deep {
+			pb.Reorder, pb.Aborts = 0, 0
+			psym.Reorder = 0
+		}
+		runs = append(runs, model.Config{Bounds: pb, Table: model.ProfileTable(p)},
+			model.Config{Bounds: psym, Symmetric: true, Table: model.ProfileTable(p)})
+	}
+	return runs, nil
 }
 
 // runCheck is `netspec check`: the spec lints of every machine under
@@ -141,7 +158,11 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		if cfg.Symmetric {
 			roles = "symmetric roles"
 		}
-		fmt.Fprintf(stdout, "model: %s, %s\n", roles, cfg.Bounds)
+		prof := tcp.DefaultProfile
+		if cfg.Table != nil {
+			prof = cfg.Table.Profile
+		}
+		fmt.Fprintf(stdout, "model: profile %s, %s, %s\n", prof, roles, cfg.Bounds)
 		res, err := model.Check(cfg)
 		if err != nil {
 			return false, false, fmt.Errorf("check: %w", err)
@@ -149,6 +170,8 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		fmt.Fprintf(stdout, "model: %d states, %d transitions (%d cut at a bound), depth %d, %v, complete=%v\n",
 			res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed.Round(time.Millisecond), res.Complete)
 		if hits == nil {
+			// Coverage is judged on the default profile's table, with the
+			// hits of every profile's runs summed in.
 			hits, table = make([]uint64, len(res.Hits)), res.Table
 		}
 		for i, h := range res.Hits {

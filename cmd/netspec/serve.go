@@ -17,6 +17,7 @@ import (
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 	"github.com/netspec/netspec/fuzz/linz"
 )
@@ -111,6 +112,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		Seed:      seed(),
 		// Super-frames whenever the driver can hand them to the kernel.
 		GSOMaxSize: driver.GSOMaxSize(link),
+		TCP:        tcp.Config{Profile: cfg.profile},
 	})
 	loop := driver.NewLoop(link, st, driver.LoopOptions{Logger: log})
 	runErr := make(chan error, 1)
