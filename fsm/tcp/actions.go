@@ -239,12 +239,18 @@ func trimToWindow(c *Conn, s *segment) {
 // §5.3) and grows the congestion window or advances loss recovery.
 func ackAdvance(c *Conn, s *segment) {
 	t := &c.tcb
+	newSACK := false
 	if c.sackOK && s.opts.NumSACK > 0 {
-		c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt)
+		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt)
 	}
 	if !t.SndUna.LessThan(s.ack) {
+		// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
+		// outstanding, and the same window; with SACK, an ACK that SACKs new
+		// octets counts whatever its window (RFC 6675 §2). A receiver whose
+		// window grows with each ACK (Linux autotuning) otherwise never
+		// triggers fast retransmit, and every loss waits for the RTO.
 		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-			t.SndUna != t.SndNxt && t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd {
+			t.SndUna != t.SndNxt && (newSACK || t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd) {
 			c.dupAcks++
 			c.lossDetect(s.now)
 		}

@@ -158,7 +158,8 @@ func (c *Conn) sendData(now time.Time) {
 		if c.rec.active {
 			// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send
 			// NextSeg: a lost hole, else new data.
-			if h, hn, ok := c.nextHole(); ok {
+			newData := t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(t.SndUna.Add(seqnum.Size(t.SndWnd)))
+			if h, hn, ok := c.nextHole(newData); ok {
 				seq, rtx, maxN = h, true, hn
 			}
 			room = int(c.cwnd) - int(c.pipe())

@@ -110,11 +110,15 @@ func (c *Conn) pipe() uint32 {
 }
 
 // nextHole returns the next octets to retransmit in recovery (RFC 6675 §4
-// NextSeg rule 1): the first lost, un-SACKed octet at or above HighRxt, and
-// how many octets follow it before a SACKed range. Without SACK it is the
-// segment at SND.UNA once per partial ACK (RFC 6582). ok is false when there
-// is nothing to retransmit.
-func (c *Conn) nextHole() (seq seqnum.Value, maxN int, ok bool) {
+// NextSeg): by rule 1 the first lost, un-SACKed octet at or above HighRxt,
+// and how many octets follow it before a SACKed range; when no hole is lost
+// yet and no new data can go (newData false: nothing queued, or the peer's
+// window is full), rule 3 takes the first un-SACKed octet above HighRxt below
+// the highest SACKed one, so the ACK clock keeps running instead of waiting
+// for the retransmission timer. Without SACK it is the segment at SND.UNA
+// once per partial ACK (RFC 6582). ok is false when there is nothing to
+// retransmit.
+func (c *Conn) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
 	t := &c.tcb
 	una := t.SndUna
 	if !c.sackOK {
@@ -137,6 +141,16 @@ func (c *Conn) nextHole() (seq seqnum.Value, maxN int, ok bool) {
 	}
 	if c.rec.force && !c.rec.highRxt.GreaterThan(una) && b.n == 0 {
 		return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
+	}
+	if !newData { // rule 3
+		cur = una
+		for i := 0; i < b.n; i++ {
+			r := b.r[i]
+			if start := seqnum.Max(cur, c.rec.highRxt); start.LessThan(r.start) {
+				return start, int(r.start - start), true
+			}
+			cur = seqnum.Max(cur, r.end)
+		}
 	}
 	return 0, 0, false
 }

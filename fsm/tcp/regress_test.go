@@ -415,3 +415,50 @@ func TestEstablishedUrgentInline(t *testing.T) {
 	}
 	r.state(StateEstablished)
 }
+
+// TestEstablishedSACKDupAckWindowGrows is the regression test for fast
+// retransmit never starting against Linux: its receiver raises the window in
+// nearly every ACK (autotuning), and duplicate ACKs were only counted when the
+// window stayed the same (RFC 5681 §2), so every loss waited for the RTO
+// (11-22 of 30-50 retransmissions were timeouts in e2e TestLossTransfersLinux).
+// With SACK, an ACK that SACKs new octets is a duplicate ACK whatever its
+// window (RFC 6675 §2).
+func TestEstablishedSACKDupAckWindowGrows(t *testing.T) {
+	r := newRig(t, Config{NoDelay: true}, 300)
+	ours := r.establishedTS(100, 300, 5000, true)
+	const n = 6 * 1448
+	if k, err := r.c.Send(r.now, make([]byte, n)); k != n || err != nil {
+		t.Fatalf("Send = %d, %v", k, err)
+	}
+	type sent struct{ seq, len uint32 }
+	var segs []sent
+	for _, s := range r.o.segs {
+		h, _ := wire.ParseTCP(s.b)
+		if len(h.Payload()) > 0 {
+			segs = append(segs, sent{h.Seq(), uint32(len(h.Payload()))})
+		}
+	}
+	r.o.segs = r.o.segs[:0]
+	if len(segs) < 5 {
+		t.Fatalf("only %d data segments in the first flight", len(segs))
+	}
+	// The first segment is lost; the peer SACKs the others one by one, its
+	// window growing each time.
+	first := segs[0].seq
+	for i := 1; i < 5; i++ {
+		end := segs[i].seq + segs[i].len
+		o := tsOpt(5200, ours)
+		o.NumSACK = 1
+		o.SACK[0] = wire.SACKBlock{Start: segs[1].seq, End: end}
+		r.send(seg{flags: ACK, seq: 101, ack: first, wnd: uint16(2000 + 100*i), opts: o})
+	}
+	for _, s := range r.o.segs {
+		if h, _ := wire.ParseTCP(s.b); h.Seq() == first && len(h.Payload()) > 0 {
+			if r.l.Counters().FastRetransmits == 0 {
+				t.Fatal("retransmitted, but not counted as a fast retransmit")
+			}
+			return
+		}
+	}
+	t.Fatalf("no fast retransmit of %d after 4 SACKing duplicate ACKs with a growing window", first)
+}

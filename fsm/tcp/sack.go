@@ -17,8 +17,11 @@ type scoreboard struct {
 }
 
 // update merges the valid blocks of a received SACK option: a block must lie
-// within (una, nxt]; others (D-SACK, bogus) are ignored (RFC 2018 §4).
-func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value) {
+// within (una, nxt]; others (D-SACK, bogus) are ignored (RFC 2018 §4). It
+// reports whether the option SACKed octets the board did not hold yet (what
+// makes an ACK a duplicate ACK under RFC 6675 §2).
+func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value) bool {
+	before := b.octets()
 	for i := 0; i < o.NumSACK && i < wire.MaxSACKBlocks; i++ {
 		s, e := seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
 		if !s.LessThan(e) || !una.LessThan(e) || nxt.LessThan(e) {
@@ -29,6 +32,16 @@ func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value) {
 		}
 		b.add(s, e)
 	}
+	return b.octets() > before
+}
+
+// octets is how many octets the board holds.
+func (b *scoreboard) octets() uint32 {
+	var n uint32
+	for i := 0; i < b.n; i++ {
+		n += uint32(b.r[i].end - b.r[i].start)
+	}
+	return n
 }
 
 // add merges [s, e) into the board.
