@@ -62,9 +62,13 @@ waitup
 measure netspec
 kill "$srvpid"; wait "$srvpid" 2>/dev/null || true; srvpid=""
 
-# Linux: give the same veth the address and serve the same handler on a kernel socket.
+# Linux: a fresh lab (the client's ephemeral ports are still in TIME-WAIT from
+# the netspec run, which would throttle the kernel's new connections), the
+# same veth with the address, and the same handler on a kernel socket.
+./bin/netspec lab down --prefix "$PREFIX" >/dev/null
+./bin/netspec lab up --prefix "$PREFIX" >/dev/null
+siface=$(ip -n "$SRV" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | head -1)
 ip -n "$SRV" addr add "$ADDR/24" dev "$siface"
-ip netns exec "$CLI" ip neigh flush all
 ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" &
 srvpid=$!
 waitup
