@@ -6,7 +6,7 @@
 //
 //	// covers: MUST-13 SHLD-3        requirement IDs the script pins
 //	// known-bug: text              optional: the script fails until a bug is fixed
-//	--rcvbuf=4096                    layer options (rcvbuf, sndbuf, mss, msl_ms, ...)
+//	--rcvbuf=4096                    layer options (run.go: rcvbuf, syn_backlog, user_timeout_ms, profile, ...)
 //	0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 //	+0    bind(3, ..., ...) = 0
 //	+0    listen(3, 1) = 0
@@ -28,7 +28,10 @@
 // Socket calls are socket, bind, listen, accept, connect (non-blocking: "= -1
 // EINPROGRESS"), write, read, shutdown, close, setsockopt (SO_LINGER
 // {onoff=1, linger=0} makes close an ABORT; others are accepted and ignored)
-// and fcntl (ignored: every socket is non-blocking). "%{ assert tcpi_state ==
+// and fcntl (ignored: every socket is non-blocking). An extension,
+// "peer_port(40001) = 0", makes the scripted peer a second client: later
+// segments use that source port and the connection under test is the one on
+// it (listen-queue and SYN-cookie scripts need several peers). "%{ assert tcpi_state ==
 // TCP_TIME_WAIT }%" checks the state of the connection under test and "%{
 // assert drops.OutOfWindow == 1 }%" a drop counter of the TCP layer.
 //

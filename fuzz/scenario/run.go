@@ -135,6 +135,16 @@ func Run(s *Script, o Options) (*Result, error) {
 			cfg.FinWait2Timeout = time.Duration(n) * time.Millisecond
 		case "challenge_ack_limit":
 			cfg.ChallengeACKLimit = n
+		case "syn_backlog":
+			cfg.SynBacklog = n
+		case "no_syn_cookies":
+			cfg.NoSynCookies = n != 0
+		case "synack_retries":
+			cfg.SynAckRetries = n
+		case "user_timeout_ms":
+			cfg.UserTimeout = time.Duration(n) * time.Millisecond
+		case "delayed_ack_ms":
+			cfg.DelayedACK = time.Duration(n) * time.Millisecond
 		default:
 			return nil, fmt.Errorf("scenario %s: unknown option --%s: %w", s.Name, k, ErrSyntax)
 		}
@@ -461,6 +471,22 @@ func (r *runner) do(c *Call) (int64, string, error) {
 		return c.Ret, "", nil
 	case "fcntl":
 		return 0, "", nil // every socket is non-blocking
+	case "peer_port":
+		// Extension: the scripted peer continues from another source port
+		// (a second client of a listener); the connection under test is
+		// the one on the new port from here on.
+		if len(c.Args) != 1 {
+			return 0, "", r.fail("peer_port: want one port")
+		}
+		p, err := r.arg(c, 0)
+		if err != nil {
+			return 0, "", err
+		}
+		if p <= 0 || p > 65535 {
+			return -1, "EINVAL", nil
+		}
+		r.pport, r.state = uint16(p), tcp.StateClosed
+		return 0, "", nil
 	case "setsockopt":
 		s, err := r.sock(c)
 		if err != nil {

@@ -103,7 +103,7 @@ func reachable(st tcp.State, ev tcp.Event) bool {
 // reportCoverage logs, per SEGMENT ARRIVES (stage, state) cell, how many of its
 // rows the scripts fired, and lists the rows no script fired.
 func reportCoverage(t *testing.T, hits []uint64) {
-	var missed []string
+	var missed, cold []string
 	rows, fired := 0, 0
 	cells, cellsHit := 0, 0
 	for st := tcp.State(0); st < tcp.NumStates; st++ {
@@ -127,12 +127,17 @@ func reportCoverage(t *testing.T, hits []uint64) {
 				cells++
 				if any {
 					cellsHit++
+				} else {
+					cold = append(cold, fmt.Sprintf("%v/%v", st, ev))
 				}
 			}
 		}
 	}
 	sort.Strings(missed)
 	t.Logf("SEGMENT ARRIVES coverage: %d/%d (stage,state) cells, %d/%d rows", cellsHit, cells, fired, rows)
+	if len(cold) > 0 {
+		t.Logf("  cells no script reaches: %s", strings.Join(cold, " "))
+	}
 	for _, m := range missed {
 		t.Logf("  not fired: %s", m)
 	}
