@@ -78,8 +78,10 @@ type runner struct {
 	pport  uint16
 	isn    uint32
 	hasISN bool
-	state  tcp.State // of the connection under test, from Layer.Trace
-	conn   *tcp.Conn // the connection under test once a call returned it
+	isns   map[uint16]uint32    // our ISN per peer port, kept across peer_port()
+	states map[uint16]tcp.State // connection state per peer port, from Layer.Trace
+	state  tcp.State            // of the connection under test, from Layer.Trace
+	conn   *tcp.Conn            // the connection under test once a call returned it
 	inv    *tcp.InvariantChecker
 	tsVal  uint32 // our last TSval sent
 	hasTS  bool
@@ -150,13 +152,16 @@ func Run(s *Script, o Options) (*Result, error) {
 		}
 	}
 	start := time.Unix(1_700_000_000, 0)
-	r := &runner{s: s, o: o, start: start, now: start, last: start, fds: map[int64]*socket{},
+	r := &runner{s: s, o: o, start: start, now: start, last: start, fds: map[int64]*socket{}, isns: map[uint16]uint32{}, states: map[uint16]tcp.State{},
 		lport: LocalPort, pport: RemotePort, inv: tcp.NewInvariantChecker()}
 	r.l = tcp.NewLayer(cfg, capture{r}, rand.New(rand.NewPCG(o.Seed, o.Seed^0x5ce4a210)))
 	r.l.Trace = func(c *tcp.Conn, from, to tcp.State) {
 		la, lp, ra, rp := c.Endpoints()
-		if la == LocalAddr && ra == RemoteAddr && lp == r.lport && rp == r.pport {
-			r.state = to
+		if la == LocalAddr && ra == RemoteAddr && lp == r.lport {
+			r.states[rp] = to
+			if rp == r.pport {
+				r.state = to
+			}
 		}
 	}
 	for i := range s.Events {
@@ -485,7 +490,12 @@ func (r *runner) do(c *Call) (int64, string, error) {
 		if p <= 0 || p > 65535 {
 			return -1, "EINVAL", nil
 		}
-		r.pport, r.state = uint16(p), tcp.StateClosed
+		if r.hasISN {
+			r.isns[r.pport] = r.isn
+		}
+		r.pport = uint16(p)
+		r.state = r.states[r.pport] // StateClosed if no connection yet
+		r.isn, r.hasISN = r.isns[r.pport]
 		return 0, "", nil
 	case "setsockopt":
 		s, err := r.sock(c)
