@@ -44,6 +44,7 @@ type Conn struct {
 	hasID bool
 	state State
 	tcb   TCB
+	twGen uint32 // nonzero: replaced by a TIME-WAIT record of this generation (timewait.go)
 
 	passive    bool // reached SYN-RECEIVED from LISTEN (MUST-11)
 	queued     bool // in ln's accept queue (established, not accepted)
@@ -139,11 +140,30 @@ func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
 // SetID sets the user id passed to Output.Notify for this connection.
 func (c *Conn) SetID(id uint64) { c.id, c.hasID = id, true }
 
-// State returns the connection's RFC 9293 state.
-func (c *Conn) State() State { return c.state }
+// State returns the connection's RFC 9293 state. A connection closed by its
+// user and held by the layer as a TIME-WAIT record (timewait.go) reports
+// TIME-WAIT until the record is released, then CLOSED.
+func (c *Conn) State() State {
+	if c.twGen != 0 {
+		if c.record() != nil {
+			return StateTimeWait
+		}
+		return StateClosed
+	}
+	return c.state
+}
 
-// TCB returns a copy of the connection's sequence variables.
+// TCB returns a copy of the connection's sequence variables (those of its
+// TIME-WAIT record, if it was replaced by one that is still held).
 func (c *Conn) TCB() TCB {
+	if r := c.record(); r != nil {
+		t := r.tcb
+		t.RcvWnd = 0
+		if d := int32(r.rcvEdge - t.RcvNxt); d > 0 {
+			t.RcvWnd = uint32(d)
+		}
+		return t
+	}
 	t := c.tcb
 	t.RcvWnd = c.rcvWnd()
 	return t
@@ -198,6 +218,8 @@ func (c *Conn) CloseWrite(now time.Time) error {
 // Close gives the connection up: CLOSE, and the layer frees it once the
 // closing handshake (or TIME-WAIT) completes. Unread data, or data arriving
 // afterwards, aborts the connection with a RST instead (SHLD-3, as Linux).
+// Once closed, a connection in TIME-WAIT is replaced by a compact record
+// (timewait.go); the Conn then only reports State and TCB from it.
 func (c *Conn) Close(now time.Time) error {
 	c.userClosed = true
 	c.hasID = false

@@ -66,7 +66,13 @@ func (o ICMPOutcome) String() string {
 //
 // It returns what it did and the user id of the connection (0 if none).
 func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16, seq uint32, typ, code uint8, mtu uint16) (ICMPOutcome, uint64) {
-	c := l.demux[connKey{laddr: src, raddr: dst, lport: sport, rport: dport}]
+	k := connKey{laddr: src, raddr: dst, lport: sport, rport: dport}
+	c := l.demux[k]
+	if c == nil && l.tw[k] != nil {
+		// A TIME-WAIT record: SND.UNA = SND.NXT, so no sequence number is
+		// in flight and every error is out of window (as for the full TCB).
+		return ICMPOutOfWindow, 0
+	}
 	if c == nil || c.state == StateClosed {
 		return ICMPNoConn, 0
 	}

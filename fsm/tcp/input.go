@@ -152,12 +152,12 @@ func (l *Layer) dispatch(now time.Time, s *segment) {
 		c.kaHeard(now)
 		l.segmentArrives(c, s)
 		l.finish(c, now)
-		if s.reopen {
-			s.reopen = false
-			if ln := l.listener(s.dst, s.dport); ln != nil {
-				l.listenInput(now, ln, s)
-			}
-		}
+		l.reopen(now, s)
+		return
+	}
+	if r := l.tw[connKey{s.dst, s.src, s.dport, s.sport}]; r != nil {
+		l.twInput(now, r, s)
+		l.reopen(now, s)
 		return
 	}
 	if ln := l.listener(s.dst, s.dport); ln != nil {
@@ -168,6 +168,18 @@ func (l *Layer) dispatch(now time.Time, s *segment) {
 	l.initConn(c)
 	c.key = connKey{s.dst, s.src, s.dport, s.sport}
 	l.segmentArrives(c, s)
+}
+
+// reopen hands s to the listener once a TIME-WAIT TCB released the 4-tuple
+// for it (RFC 9293 §3.10.7.4 TIME-WAIT, MAY-2; the Reopen action).
+func (l *Layer) reopen(now time.Time, s *segment) {
+	if !s.reopen {
+		return
+	}
+	s.reopen = false
+	if ln := l.listener(s.dst, s.dport); ln != nil {
+		l.listenInput(now, ln, s)
+	}
 }
 
 // listener returns the listener for (addr, port), exact address first.
@@ -182,7 +194,7 @@ func (l *Layer) listener(addr wire.Addr, port uint16) *Listener {
 // with the foreign socket filled in (RFC 9293 §3.10.7.2). If the copy reaches
 // SYN-RECEIVED it becomes a new connection.
 func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
-	if s.flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) == wire.FlagSYN && len(l.conns) >= l.cfg.MaxConns {
+	if s.flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) == wire.FlagSYN && l.nconns() >= l.cfg.MaxConns {
 		l.ctr.Drops[DropTooManyConns]++
 		return
 	}
@@ -233,12 +245,17 @@ func (l *Layer) Poll(now time.Time) {
 		l.finish(c, now)
 	}
 	l.due = due[:0]
+	l.twPoll(now)
 }
 
 // NextDeadline returns the earliest pending timer, or the zero time.
 func (l *Layer) NextDeadline() time.Time {
-	if len(l.timers) == 0 {
-		return time.Time{}
+	var d time.Time
+	if len(l.timers) > 0 {
+		d = l.timers[0].due
 	}
-	return l.timers[0].due
+	if len(l.twHeap) > 0 && (d.IsZero() || l.twHeap[0].at.Before(d)) {
+		d = l.twHeap[0].at
+	}
+	return d
 }

@@ -128,7 +128,9 @@ func (c *Conn) checkTimers() error {
 
 // EachConn calls fn for every connection in the layer's table (every state
 // but CLOSED and LISTEN), in table order. fn must not open or close
-// connections.
+// connections. Connections in TIME-WAIT that their user closed are held as
+// compact records (timewait.go), not Conns, and are not visited; the
+// TimeWaitRecords counter gives their number.
 func (l *Layer) EachConn(fn func(c *Conn)) {
 	for _, c := range l.conns {
 		fn(c)
@@ -140,8 +142,11 @@ func (l *Layer) EachConn(fn func(c *Conn)) {
 // within its bound (MaxConns, each listener's SYN and accept queues), and
 // Conn.CheckInvariants holds for each connection.
 func (l *Layer) CheckInvariants() error {
-	if len(l.conns) > l.cfg.MaxConns {
-		return fmt.Errorf("%w: %d connections, bound %d", ErrInvariant, len(l.conns), l.cfg.MaxConns)
+	if l.nconns() > l.cfg.MaxConns {
+		return fmt.Errorf("%w: %d connections and %d TIME-WAIT records, bound %d", ErrInvariant, len(l.conns), len(l.tw), l.cfg.MaxConns)
+	}
+	if err := l.checkRecords(); err != nil {
+		return err
 	}
 	if len(l.demux) != len(l.conns) {
 		return fmt.Errorf("%w: %d connections but %d demultiplexing entries", ErrInvariant, len(l.conns), len(l.demux))
@@ -209,6 +214,41 @@ func (l *Layer) CheckInvariants() error {
 	return nil
 }
 
+// checkRecords checks the TIME-WAIT records (timewait.go): the map and the
+// deadline heap agree, no 4-tuple is both a record and a connection, and each
+// record, rehydrated, passes Conn.CheckInvariants (TIME-WAIT with its 2*MSL
+// timer, nothing in flight).
+func (l *Layer) checkRecords() error {
+	if len(l.tw) != len(l.twHeap) {
+		return fmt.Errorf("%w: %d TIME-WAIT records but %d deadlines", ErrInvariant, len(l.tw), len(l.twHeap))
+	}
+	for i, r := range l.twHeap {
+		if int(r.hidx) != i || l.tw[r.key] != r {
+			return fmt.Errorf("%w: TIME-WAIT record heap index %d (recorded %d) or map entry wrong", ErrInvariant, i, r.hidx)
+		}
+		if i > 0 && l.twHeap.less(i, (i-1)/2) {
+			return fmt.Errorf("%w: TIME-WAIT record heap order broken at %d", ErrInvariant, i)
+		}
+	}
+	var c Conn
+	for k, r := range l.tw {
+		l.twLoad(&c, r)
+		if r.key != k {
+			return c.violation("TIME-WAIT record under the wrong key")
+		}
+		if _, ok := l.demux[k]; ok {
+			return c.violation("both a connection and a TIME-WAIT record")
+		}
+		if t := &r.tcb; t.SndUna != t.SndNxt {
+			return c.violation("TIME-WAIT record with %d octets in flight", uint32(t.SndNxt-t.SndUna))
+		}
+		if err := c.CheckInvariants(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // connShadow is what InvariantChecker remembers of one connection between
 // two checks.
 type connShadow struct {
@@ -235,13 +275,15 @@ type connShadow struct {
 type InvariantChecker struct {
 	gen     uint64
 	conns   map[*Conn]*connShadow
-	segsIn  uint64 // layer's SegsIn at the last check
-	twAbort uint64 // hits of TIME-WAIT ABORT rows at the last check
+	recs    map[connKey]*connShadow // TIME-WAIT records, by 4-tuple
+	tmp     Conn                    // a record rehydrated for the checks
+	segsIn  uint64                  // layer's SegsIn at the last check
+	twAbort uint64                  // hits of TIME-WAIT ABORT rows at the last check
 }
 
 // NewInvariantChecker returns a checker with no history.
 func NewInvariantChecker() *InvariantChecker {
-	return &InvariantChecker{conns: make(map[*Conn]*connShadow)}
+	return &InvariantChecker{conns: make(map[*Conn]*connShadow), recs: make(map[connKey]*connShadow)}
 }
 
 // Check runs Layer.CheckInvariants and the step-to-step checks on l at time
@@ -279,15 +321,45 @@ func (k *InvariantChecker) Check(now time.Time, l *Layer) error {
 		}
 		// Gone from the table since the last check.
 		delete(k.conns, c)
+		if l.tw[c.key] != nil && k.recs[c.key] == nil {
+			k.recs[c.key] = sh // compacted: its record carries its history
+			continue
+		}
 		if !sh.twSince.IsZero() && now.Sub(sh.twSince) < msl2 && !explained {
 			return c.violation("left TIME-WAIT after %v, before 2*MSL = %v, with no input or ABORT (MUST-13)", now.Sub(sh.twSince), msl2)
+		}
+	}
+	// TIME-WAIT records get the same checks, on a rehydrated TCB.
+	c := &k.tmp
+	for key, r := range l.tw {
+		l.twLoad(c, r)
+		sh := k.recs[key]
+		if sh == nil {
+			sh = &connShadow{}
+			k.recs[key] = sh
+		} else if err := sh.compare(c, now, msl2, explained); err != nil {
+			return err
+		}
+		sh.fill(c, now)
+		sh.gen = k.gen
+	}
+	for key, sh := range k.recs {
+		if sh.gen == k.gen {
+			continue
+		}
+		delete(k.recs, key)
+		if !sh.twSince.IsZero() && now.Sub(sh.twSince) < msl2 && !explained {
+			c.key = key
+			c.state = StateClosed
+			return c.violation("TIME-WAIT record released after %v, before 2*MSL = %v, with no input or ABORT (MUST-13)", now.Sub(sh.twSince), msl2)
 		}
 	}
 	return nil
 }
 
-// Tracked returns how many connections the checker holds history for.
-func (k *InvariantChecker) Tracked() int { return len(k.conns) }
+// Tracked returns how many connections (and TIME-WAIT records) the checker
+// holds history for.
+func (k *InvariantChecker) Tracked() int { return len(k.conns) + len(k.recs) }
 
 // fill records c's current values.
 func (sh *connShadow) fill(c *Conn, now time.Time) {

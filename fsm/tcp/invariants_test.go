@@ -84,10 +84,13 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 }
 
 // TestInvariantsTimeWait checks MUST-13 both ways: a TIME-WAIT that ends
-// after 2*MSL passes, one whose timer was cut short fails.
+// after 2*MSL passes, one whose timer was cut short fails; for a full Conn
+// and for a TIME-WAIT record (timewait.go).
 func TestInvariantsTimeWait(t *testing.T) {
-	for _, short := range []bool{false, true} {
+	for i := range 4 {
+		short, full := i&1 != 0, i&2 != 0
 		r := newRig(t, Config{MSL: time.Second})
+		r.l.twFull = full
 		k := NewInvariantChecker()
 		r.establishedActive(100, 300)
 		if err := r.c.Close(r.now); err != nil {
@@ -98,8 +101,15 @@ func TestInvariantsTimeWait(t *testing.T) {
 		r.state(StateTimeWait)
 		mustHold(t, k, r.now, r.l)
 		if short {
-			r.c.twAt = r.now.Add(time.Second)
-			r.l.schedule(r.c) // keep the timer heap exact: only MUST-13 is broken
+			if rec := r.c.record(); full != (rec == nil) {
+				t.Fatalf("full=%v: record %v", full, rec)
+			} else if rec != nil { // the compact form
+				rec.at = r.now.Add(time.Second)
+				r.l.twHeap.fix(rec)
+			} else {
+				r.c.twAt = r.now.Add(time.Second)
+				r.l.schedule(r.c) // keep the timer heap exact: only MUST-13 is broken
+			}
 			mustBreak(t, k.Check(r.now, r.l), "less than 2*MSL")
 			continue
 		}

@@ -37,7 +37,8 @@ type Counters struct {
 	OOODrops        uint64             // out-of-order segments dropped: range table full
 	OOOStackDrops   uint64             // out-of-order segments dropped: the layer's Config.MaxOOOBytes reached
 	OOOBytes        uint64             // out-of-order octets held now, all connections
-	Conns           uint64             // connections in the table now
+	Conns           uint64             // connections now, TIME-WAIT records included
+	TimeWaitRecords uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
 	// Listen queue overflows (derived from Drops when Counters is called).
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
 	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
@@ -68,6 +69,11 @@ type Layer struct {
 	timers    timerHeap // connections with a timer running, by earliest deadline
 	due       []*Conn   // Poll's scratch: the connections due now
 	demux     map[connKey]*Conn
+	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
+	twHeap    twHeap                // the records by 2*MSL deadline
+	twc       Conn                  // TCB rehydrated from a record for one step
+	twFull    bool                  // tests: keep TIME-WAIT connections as full Conns
+	twGen     uint32                // generation of the last record made
 	listeners map[listenKey]*Listener
 	ctr       Counters
 	seg       segment // the segment being processed (reused)
@@ -92,6 +98,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 		out:       out,
 		rng:       rng,
 		demux:     make(map[connKey]*Conn),
+		tw:        make(map[connKey]*twRecord),
 		listeners: make(map[listenKey]*Listener),
 		obuf:      make([]byte, wire.TCPMaxHeaderLen+0xffff),
 	}
@@ -102,7 +109,8 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 
 // Counters returns the layer's counters (live; read them, do not keep writing).
 func (l *Layer) Counters() *Counters {
-	l.ctr.Conns = uint64(len(l.conns))
+	l.ctr.Conns = uint64(l.nconns())
+	l.ctr.TimeWaitRecords = uint64(len(l.tw))
 	l.ctr.OOOBytes = uint64(l.oooBytes)
 	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]
 	l.ctr.SynQueueOverflows = l.ctr.Drops[DropSynQueueOverflow]
@@ -235,7 +243,7 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 		return nil, fmt.Errorf("tcp connect %v:%d: invalid remote address: %w", remote, rport, sock.ErrNotExist) // MUST-46
 	case local.IsUnspecified():
 		return nil, fmt.Errorf("tcp connect: local address required: %w", sock.ErrNotExist)
-	case len(l.conns) >= l.cfg.MaxConns:
+	case l.nconns() >= l.cfg.MaxConns:
 		return nil, fmt.Errorf("tcp connect: %w", sock.ErrLimit)
 	}
 	k := connKey{laddr: local, raddr: remote, lport: lport, rport: rport}
@@ -247,7 +255,7 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 			if l.nextEph < ephFirst {
 				l.nextEph = ephFirst
 			}
-			if _, used := l.demux[k]; !used {
+			if !l.used(k) {
 				found = true
 				break
 			}
@@ -255,7 +263,7 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 		if !found {
 			return nil, fmt.Errorf("tcp connect: %w", sock.ErrNoPorts)
 		}
-	} else if _, used := l.demux[k]; used {
+	} else if l.used(k) {
 		return nil, fmt.Errorf("tcp connect %v:%d: %w", local, lport, sock.ErrExists)
 	}
 	c := new(Conn)
@@ -271,6 +279,16 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 		return nil, fmt.Errorf("tcp connect: %w", s.err)
 	}
 	return c, nil
+}
+
+// used reports whether the 4-tuple k belongs to a connection or a
+// TIME-WAIT record.
+func (l *Layer) used(k connKey) bool {
+	if _, ok := l.demux[k]; ok {
+		return true
+	}
+	_, ok := l.tw[k]
+	return ok
 }
 
 // initConn prepares a fresh TCB in CLOSED with the layer's settings.
@@ -326,6 +344,9 @@ func (l *Layer) userCall(now time.Time) *segment {
 // finish ends a top-level call on c: send what is owed, report readiness.
 func (l *Layer) finish(c *Conn, now time.Time) {
 	c.output(now)
+	if c.compactible() {
+		l.compact(c)
+	}
 	if c.idx >= 0 {
 		l.schedule(c)
 	}

@@ -46,16 +46,20 @@ func toTimeWait(tb testing.TB, l *Layer, o *capture, n int, data bool) {
 // BenchmarkTimeWaitMemory reports the heap held per connection in TIME-WAIT
 // (bytes/conn): what a server closing many connections pays for 2*MSL.
 func BenchmarkTimeWaitMemory(b *testing.B) {
-	b.Run("idle", func(b *testing.B) { benchTimeWait(b, false) })
-	b.Run("data", func(b *testing.B) { benchTimeWait(b, true) })
+	b.Run("idle", func(b *testing.B) { benchTimeWait(b, false, false) })
+	b.Run("data", func(b *testing.B) { benchTimeWait(b, true, false) })
+	// The full Conn kept through TIME-WAIT (before timewait.go's records).
+	b.Run("idle-fullconn", func(b *testing.B) { benchTimeWait(b, false, true) })
+	b.Run("data-fullconn", func(b *testing.B) { benchTimeWait(b, true, true) })
 }
 
-func benchTimeWait(b *testing.B, data bool) {
+func benchTimeWait(b *testing.B, data, full bool) {
 	const n = 2000
 	for range b.N {
 		o := &capture{}
 		l := NewLayer(Config{}, o, rand.New(rand.NewPCG(1, 2)))
 		l.issHook = func() seqnum.Value { return 1000 }
+		l.twFull = full
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -74,11 +78,11 @@ func TestTimeWaitHarness(t *testing.T) {
 	l := NewLayer(Config{}, o, rand.New(rand.NewPCG(1, 2)))
 	l.issHook = func() seqnum.Value { return 1000 }
 	toTimeWait(t, l, o, 10, true)
-	if got := l.Counters().Conns; got != 10 {
-		t.Fatalf("%d connections, want 10 in TIME-WAIT", got)
+	if got := l.Counters(); got.Conns != 10 || got.TimeWaitRecords != 10 || len(l.conns) != 0 {
+		t.Fatalf("%d connections (%d records, %d full), want 10 TIME-WAIT records", got.Conns, got.TimeWaitRecords, len(l.conns))
 	}
 	l.Poll(epoch.Add(2 * l.cfg.MSL))
-	if got := l.Counters().Conns; got != 0 || len(l.timers) != 0 {
-		t.Fatalf("%d connections, %d timers after 2*MSL", got, len(l.timers))
+	if got := l.Counters().Conns; got != 0 || len(l.timers) != 0 || len(l.twHeap) != 0 {
+		t.Fatalf("%d connections, %d timers, %d record deadlines after 2*MSL", got, len(l.timers), len(l.twHeap))
 	}
 }

@@ -1,0 +1,254 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+)
+
+// twRecord is a connection in TIME-WAIT that nobody can use any more (the
+// user closed it): the few variables the TIME-WAIT rows of the table read,
+// in place of the full Conn (RFC 9293 §3.6.1, §3.10.7.4; the idea is
+// Linux's inet_timewait_sock). A segment for its 4-tuple rehydrates a
+// scratch Conn from it (twLoad), the table runs as for any connection, and
+// the result is written back (twStore) or the record is deleted when the
+// connection left TIME-WAIT.
+type twRecord struct {
+	key         connKey
+	hidx        int32     // index in Layer.twHeap
+	gen         uint32    // matches Conn.twGen of the Conn it replaced
+	at          time.Time // the 2*MSL deadline (MUST-13)
+	tcb         TCB
+	rcvEdge     seqnum.Value
+	lastAckSent seqnum.Value
+	maxSndWnd   uint32
+	tsRecent    uint32
+	tsOffset    uint32
+	tsRTOFloor  uint32
+	tsRecentAt  time.Time
+	chalStart   time.Time
+	chalN       int32
+	sndMSS      int32
+	sndShift    uint8
+	rcvShift    uint8
+	flags       twFlags
+}
+
+// twFlags are the record's booleans.
+type twFlags uint8
+
+const (
+	twTSOK twFlags = 1 << iota
+	twSACKOK
+	twPassive
+	twFinQueued
+	twFinSent
+	twFinRcvd
+)
+
+// compactible reports whether c may become a TIME-WAIT record: it is in
+// TIME-WAIT, its user closed it (no descriptor can read it), and it holds
+// nothing but sequence state: no data, no timer but the 2*MSL one (the
+// keep-alive timer only restarts in TIME-WAIT), no listener link.
+func (c *Conn) compactible() bool {
+	return c.state == StateTimeWait && c.userClosed && c.idx >= 0 && !c.l.twFull &&
+		c.rtxAt.IsZero() && c.delackAt.IsZero() && !c.twAt.IsZero() && !c.ackNow &&
+		c.snd.n == 0 && c.rcv.unread == 0 && len(c.rcv.ooo) == 0 && c.oooHeld == 0 &&
+		c.ln == nil && !c.queued && !c.finHeld && c.err == nil
+}
+
+// compact replaces c by a TIME-WAIT record: c leaves the connection table,
+// the demultiplexing map and the timer heap, and is no longer referenced by
+// the layer.
+func (l *Layer) compact(c *Conn) {
+	r := new(twRecord)
+	l.twStore(r, c)
+	l.remove(c)
+	r.hidx = -1
+	l.twGen++
+	if l.twGen == 0 {
+		l.twGen++
+	}
+	r.gen, c.twGen = l.twGen, l.twGen
+	l.tw[r.key] = r
+	l.twHeap.push(r)
+}
+
+// record returns the live TIME-WAIT record that replaced c, or nil: the
+// user's Conn reports the record's state until it is released.
+func (c *Conn) record() *twRecord {
+	if c.twGen == 0 {
+		return nil
+	}
+	if r := c.l.tw[c.key]; r != nil && r.gen == c.twGen {
+		return r
+	}
+	return nil
+}
+
+// twStore writes c's TIME-WAIT variables into r.
+func (l *Layer) twStore(r *twRecord, c *Conn) {
+	r.key = c.key
+	r.at = c.twAt
+	r.tcb = c.tcb
+	r.rcvEdge = c.rcvEdge
+	r.lastAckSent = c.lastAckSent
+	r.maxSndWnd = c.maxSndWnd
+	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.tsRecent, c.tsOffset, c.tsRTOFloor
+	r.tsRecentAt = c.tsRecentAt
+	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
+	r.sndMSS = int32(c.sndMSS)
+	r.sndShift, r.rcvShift = c.sndShift, c.rcvShift
+	var f twFlags
+	for _, b := range [...]struct {
+		on bool
+		f  twFlags
+	}{{c.tsOK, twTSOK}, {c.sackOK, twSACKOK}, {c.passive, twPassive}, {c.finQueued, twFinQueued}, {c.finSent, twFinSent}, {c.finRcvd, twFinRcvd}} {
+		if b.on {
+			f |= b.f
+		}
+	}
+	r.flags = f
+}
+
+// twLoad makes c the connection r stands for: a closed-by-user TCB in
+// TIME-WAIT, in no table, with no buffers.
+func (l *Layer) twLoad(c *Conn, r *twRecord) {
+	l.initConn(c)
+	c.key = r.key
+	c.state = StateTimeWait
+	c.userClosed = true
+	c.twAt = r.at
+	c.tcb = r.tcb
+	c.sndBufSeq = r.tcb.SndNxt
+	c.rcvEdge = r.rcvEdge
+	c.lastAckSent = r.lastAckSent
+	c.maxSndWnd = r.maxSndWnd
+	c.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
+	c.tsRecentAt = r.tsRecentAt
+	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
+	c.sndMSS = int(r.sndMSS)
+	c.sndShift, c.rcvShift = r.sndShift, r.rcvShift
+	c.tsOK = r.flags&twTSOK != 0
+	c.sackOK = r.flags&twSACKOK != 0
+	c.passive = r.flags&twPassive != 0
+	c.finQueued = r.flags&twFinQueued != 0
+	c.finSent = r.flags&twFinSent != 0
+	c.finRcvd = r.flags&twFinRcvd != 0
+}
+
+// twDone ends a step of the rehydrated c for record r: written back while c
+// stays in TIME-WAIT (its deadline may have moved: a retransmitted FIN
+// restarts 2*MSL), else the record is released.
+func (l *Layer) twDone(r *twRecord, c *Conn) {
+	if c.state == StateTimeWait && !c.twAt.IsZero() {
+		at := r.at
+		l.twStore(r, c)
+		if !r.at.Equal(at) {
+			l.twHeap.fix(r)
+		}
+		return
+	}
+	l.twHeap.remove(r)
+	delete(l.tw, r.key)
+}
+
+// twInput runs SEGMENT ARRIVES for a 4-tuple held as a TIME-WAIT record
+// (RFC 9293 §3.10.7.4 TIME-WAIT rows: retransmitted FIN, RST, SYN reopen
+// (MAY-2), challenge ACKs) on a rehydrated scratch TCB.
+func (l *Layer) twInput(now time.Time, r *twRecord, s *segment) {
+	c := &l.twc
+	l.twLoad(c, r)
+	l.segmentArrives(c, s)
+	l.finish(c, now)
+	l.twDone(r, c)
+}
+
+// twPoll expires the TIME-WAIT records due at now through the table's
+// TIME-WAIT timeout row (RFC 9293 §3.10.8), releasing them.
+func (l *Layer) twPoll(now time.Time) {
+	for len(l.twHeap) > 0 && !l.twHeap[0].at.After(now) {
+		r := l.twHeap[0]
+		c := &l.twc
+		l.twLoad(c, r)
+		c.twAt = zeroTime
+		l.run(c, EvTimeoutTimeWait, l.userCall(now))
+		l.finish(c, now)
+		l.twDone(r, c)
+	}
+}
+
+// nconns is the number of connections, full or TIME-WAIT records: the one
+// Config.MaxConns bounds.
+func (l *Layer) nconns() int { return len(l.conns) + len(l.tw) }
+
+// twHeap orders the TIME-WAIT records by deadline.
+type twHeap []*twRecord
+
+func (h *twHeap) push(r *twRecord) {
+	r.hidx = int32(len(*h))
+	*h = append(*h, r)
+	h.up(int(r.hidx))
+}
+
+func (h *twHeap) remove(r *twRecord) {
+	i := int(r.hidx)
+	if i < 0 {
+		return
+	}
+	last := len(*h) - 1
+	h.swap(i, last)
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	r.hidx = -1
+	if i < last && !h.up(i) {
+		h.down(i)
+	}
+}
+
+func (h twHeap) fix(r *twRecord) {
+	if !h.up(int(r.hidx)) {
+		h.down(int(r.hidx))
+	}
+}
+
+func (h twHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h twHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx = int32(i)
+	h[j].hidx = int32(j)
+}
+
+// up moves element i towards the root; it reports whether it moved.
+func (h twHeap) up(i int) bool {
+	moved := false
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h.swap(i, p)
+		i = p
+		moved = true
+	}
+	return moved
+}
+
+func (h twHeap) down(i int) {
+	n := len(h)
+	for {
+		m := i
+		if a := 2*i + 1; a < n && h.less(a, m) {
+			m = a
+		}
+		if b := 2*i + 2; b < n && h.less(b, m) {
+			m = b
+		}
+		if m == i {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
