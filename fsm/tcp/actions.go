@@ -76,12 +76,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		c.persist = false
 		// Nothing more is sent or received in TIME-WAIT: give the buffers
 		// back (unread data stays readable).
-		if c.snd.n == 0 {
-			c.snd.buf = nil
-		}
-		if c.rcv.unread == 0 && len(c.rcv.ooo) == 0 {
-			c.rcv.buf = nil
-		}
+		c.giveBackBuffers()
 	},
 	ARetransmit: retransmit,
 	ARelease:    release,

@@ -67,6 +67,8 @@ type Layer struct {
 	now       time.Time
 	conns     []*Conn
 	timers    timerHeap // connections with a timer running, by earliest deadline
+	sndPool   bufPool   // recycled send rings (bufpool.go)
+	rcvPool   bufPool   // recycled receive rings
 	due       []*Conn   // Poll's scratch: the connections due now
 	demux     map[connKey]*Conn
 	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
@@ -102,6 +104,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 		listeners: make(map[listenKey]*Listener),
 		obuf:      make([]byte, wire.TCPMaxHeaderLen+0xffff),
 	}
+	l.sndPool.max, l.rcvPool.max = maxPooledRings, maxPooledRings
 	l.secret = [2]uint64{rng.Uint64(), rng.Uint64()}
 	l.nextEph = uint16(ephFirst + rng.IntN(ephLast-ephFirst+1))
 	return l
@@ -294,6 +297,7 @@ func (l *Layer) used(k connKey) bool {
 // initConn prepares a fresh TCB in CLOSED with the layer's settings.
 func (l *Layer) initConn(c *Conn) {
 	*c = Conn{l: l, idx: -1, hidx: -1}
+	c.snd.pool, c.rcv.pool = &l.sndPool, &l.rcvPool
 	c.snd.size = l.cfg.SendBuf
 	c.rcvShift = wscaleFor(l.cfg.RecvBuf)
 	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
@@ -326,6 +330,7 @@ func (l *Layer) remove(c *Conn) {
 	l.oooBytes -= c.oooHeld
 	c.oooHeld = 0
 	l.timers.remove(c)
+	c.giveBackBuffers()
 	if l.demux[c.key] == c {
 		delete(l.demux, c.key)
 	}

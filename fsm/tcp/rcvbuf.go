@@ -15,6 +15,7 @@ type seqRange struct{ start, end seqnum.Value }
 // ranges in ooo until the hole before them fills (RFC 9293 §3.10.7.4 step 7,
 // SHLD-31). Nothing is copied when a hole fills.
 type rcvBuf struct {
+	pool   *bufPool // where the ring comes from (the layer's)
 	buf    []byte
 	size   int // ring capacity: the buffer limit plus one window-scale unit of slack
 	head   int // ring index of the first unread octet
@@ -29,7 +30,7 @@ func (b *rcvBuf) writeAt(off int, p []byte) {
 		return
 	}
 	if b.buf == nil {
-		b.buf = make([]byte, b.size)
+		b.buf = b.pool.get(b.size)
 	}
 	start := (b.head + off) % b.size
 	c := copy(b.buf[start:], p)

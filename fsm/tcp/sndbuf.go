@@ -5,6 +5,7 @@ package tcp
 // backing array is allocated on the first write, so an idle connection costs
 // no buffer memory.
 type sndBuf struct {
+	pool *bufPool // where the ring comes from (the layer's)
 	buf  []byte
 	size int // capacity once allocated
 	head int // ring index of the oldest octet
@@ -17,7 +18,7 @@ func (b *sndBuf) free() int { return b.size - b.n }
 // write appends as much of p as fits and returns the count.
 func (b *sndBuf) write(p []byte) int {
 	if b.buf == nil && len(p) > 0 && b.size > 0 {
-		b.buf = make([]byte, b.size)
+		b.buf = b.pool.get(b.size)
 	}
 	w := min(len(p), b.free())
 	if w == 0 {
