@@ -107,6 +107,8 @@ type ARP struct {
 	slots []neighbor          // fixed table; state None means free
 	index map[wire.Addr]int32 // ip -> slot
 	used  int
+	next  time.Time // NextDeadline's answer, valid while !dirty
+	dirty bool      // an entry's state or deadline changed since next was computed
 	c     ARPCounters
 	eval  func(ARPGuard) bool
 	trace func(*ARPRule)
@@ -171,6 +173,7 @@ func (a *ARP) get(ip wire.Addr) *neighbor {
 
 // step runs one event through n's machine (spec/arp.fsm).
 func (a *ARP) step(n *neighbor, ev ARPEvent) {
+	state, until, used := n.state, n.until, a.used
 	a.n = n
 	rule := ARPMatch(n.state, ev, a.eval)
 	a.c.Rules[rule.ID]++
@@ -185,6 +188,9 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 		n.touched = a.now
 	}
 	n.state = rule.Next
+	if n.state != state || !n.until.Equal(until) || a.used != used {
+		a.dirty = true
+	}
 	if rule.Outcome == ARPOutDrop {
 		a.c.Drops[rule.Reason]++
 	}
@@ -253,18 +259,24 @@ func (a *ARP) Poll(now time.Time) {
 	}
 }
 
-// NextDeadline is when Poll next has work; zero when the cache is empty.
+// NextDeadline is when Poll next has work; zero when the cache is empty. The
+// driver asks after every event, so the answer is kept until an entry's state
+// or deadline changes (step, evict) rather than scanning the table each time.
 func (a *ARP) NextDeadline() time.Time {
-	var d time.Time
 	if a.used == 0 {
-		return d
+		return time.Time{}
 	}
+	if !a.dirty {
+		return a.next
+	}
+	var d time.Time
 	for i := range a.slots {
 		n := &a.slots[i]
 		if n.state != ARPStateNone && (d.IsZero() || n.until.Before(d)) {
 			d = n.until
 		}
 	}
+	a.next, a.dirty = d, false
 	return d
 }
 
@@ -272,6 +284,7 @@ func (a *ARP) NextDeadline() time.Time {
 // Stale, then Reachable, oldest first. Incomplete entries (they hold frames
 // and a request is out) are never evicted. It reports whether a slot was freed.
 func (a *ARP) evict() bool {
+	a.dirty = true
 	rank := func(s ARPState) int {
 		switch s {
 		case Failed:

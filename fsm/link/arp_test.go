@@ -1,6 +1,7 @@
 package link
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -174,5 +175,37 @@ func TestClassify(t *testing.T) {
 	f[20] ^= 1
 	if _, _, r := Classify(f, ourMAC, true); r != ReasonBadFCS {
 		t.Fatalf("bad FCS: reason %v", r)
+	}
+}
+
+// TestARPNextDeadlineCacheMatchesScan drives the cache with random sends,
+// replies and polls and checks the remembered NextDeadline against a scan of
+// every entry after each step.
+func TestARPNextDeadlineCacheMatchesScan(t *testing.T) {
+	a, _ := newTestARP(ARPConfig{Size: 8, MaxProbes: 2})
+	rng := rand.New(rand.NewPCG(5, 6))
+	now := t0
+	for step := 0; step < 5000; step++ {
+		ip := wire.Addr{198, 18, 0, byte(10 + rng.IntN(12))}
+		switch rng.IntN(4) {
+		case 0:
+			a.Resolve(now, ip, []byte("f"))
+		case 1:
+			a.Input(now, arpPacket(wire.ARPReply, wire.MAC{2, 0, 0, 0, 9, ip[3]}, ip, ourMAC, ourIP))
+		case 2:
+			now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+			a.Poll(now)
+		case 3:
+			a.Input(now, arpPacket(wire.ARPRequest, wire.MAC{2, 0, 0, 0, 9, ip[3]}, ip, wire.MAC{}, ourIP))
+		}
+		var want time.Time
+		for i := range a.slots {
+			if n := &a.slots[i]; n.state != ARPStateNone && (want.IsZero() || n.until.Before(want)) {
+				want = n.until
+			}
+		}
+		if got := a.NextDeadline(); !got.Equal(want) {
+			t.Fatalf("step %d: NextDeadline %v, scan %v", step, got, want)
+		}
 	}
 }
