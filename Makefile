@@ -35,7 +35,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 
-# Run every fuzz target for FUZZTIME each.
+# Run every fuzz target for FUZZTIME each (a duration such as 30s, or a count
+# of executions such as 5000x, which CI uses: golang/go#75804).
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
