@@ -33,6 +33,7 @@ type serveConfig struct {
 	lab       bool
 	labPrefix string
 	history   string           // --history FILE: record a linearizability history
+	pcap      string           // --pcap FILE: capture every frame
 	rec       netconn.Recorder // the history's recorder, set by runStack
 	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
 }
@@ -76,7 +77,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var (
 		cfg                              serveConfig
 		addr, mac                        string
-		pcap, profile                    string
+		profile                          string
 		trace                            bool
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
@@ -89,7 +90,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
 	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
 	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (RFC 862)")
-	fs.StringVar(&pcap, "pcap", "", "capture frames to FILE (not implemented yet)")
+	fs.StringVar(&cfg.pcap, "pcap", "", "capture every frame received and sent to `FILE` (pcap format)")
 	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
@@ -149,10 +150,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	cfg.profile = p
 
 	// Features that do not exist yet are refused, never silently ignored.
-	switch {
-	case pcap != "":
-		return cfg, usagef("--pcap: not implemented yet")
-	case trace:
+	if trace {
 		return cfg, usagef("--trace: not implemented yet")
 	}
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/pcap"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
@@ -93,6 +95,15 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	mac := cfg.mac
 	if mac == (wire.MAC{}) {
 		mac = link.MAC()
+	}
+	if cfg.pcap != "" {
+		capture, closeCapture, err := capturePcap(link, cfg.pcap)
+		if err != nil {
+			link.Close()
+			return fail(stderr, err)
+		}
+		defer closeCapture(log)
+		link = capture
 	}
 	if cfg.history != "" {
 		hw, err := linz.CreateFile(cfg.history)
@@ -178,4 +189,31 @@ func newListener(loop *driver.Loop, port uint16, rec netconn.Recorder) (*netconn
 		return nil, fmt.Errorf("listen on port %d: %w", port, err)
 	}
 	return ln, nil
+}
+
+// capturePcap wraps link so that every frame it receives and sends is written
+// to the pcap file path. The returned func reports the capture once the link
+// (owned by the event loop) is closed, and closes the file.
+func capturePcap(link driver.Link, path string) (*pcap.Link, func(*slog.Logger), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--pcap: %w", err)
+	}
+	c, err := pcap.Wrap(link, f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("--pcap %s: %w", path, err)
+	}
+	return c, func(log *slog.Logger) {
+		c.Close() // idempotent after the loop's Close: flushes the capture
+		if err := f.Close(); err != nil {
+			log.Error("pcap", "file", path, "err", err)
+			return
+		}
+		if err := c.Err(); err != nil {
+			log.Error("pcap", "file", path, "frames", c.Frames(), "err", err)
+			return
+		}
+		log.Info("pcap written", "file", path, "frames", c.Frames())
+	}, nil
 }

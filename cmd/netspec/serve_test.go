@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +45,8 @@ func (s *syncBuffer) String() string {
 // an in-memory pipe and talks to it from a second stack: the demo site, /big,
 // echo with half-close, then a clean shutdown.
 func TestServeOverPipe(t *testing.T) {
-	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7"}, io.Discard)
+	capture := filepath.Join(t.TempDir(), "serve.pcap")
+	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +112,18 @@ func TestServeOverPipe(t *testing.T) {
 		t.Fatalf("exit code %d after shutdown; log:\n%s", c, logs.String())
 	}
 	log := logs.String()
-	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped"} {
+	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
+	}
+	// --pcap captured the whole conversation: ARP, the HTTP and echo
+	// exchanges (more than 300 kB of responses), in libpcap format.
+	p, err := os.ReadFile(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p) < 24+300000 || binary.LittleEndian.Uint32(p) != 0xa1b2c3d4 {
+		t.Fatalf("capture is %d bytes (magic % x)", len(p), p[:min(4, len(p))])
 	}
 }
