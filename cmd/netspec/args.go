@@ -34,6 +34,7 @@ type serveConfig struct {
 	labPrefix string
 	history   string           // --history FILE: record a linearizability history
 	pcap      string           // --pcap FILE: capture every frame
+	trace     bool             // --trace: log every TCP state transition
 	rec       netconn.Recorder // the history's recorder, set by runStack
 	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
 }
@@ -78,7 +79,6 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		cfg                              serveConfig
 		addr, mac                        string
 		profile                          string
-		trace                            bool
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
 	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET), or TAP device to open or create (--driver tap)")
@@ -91,7 +91,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
 	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (RFC 862)")
 	fs.StringVar(&cfg.pcap, "pcap", "", "capture every frame received and sent to `FILE` (pcap format)")
-	fs.BoolVar(&trace, "trace", false, "log every state transition (not implemented yet)")
+	fs.BoolVar(&cfg.trace, "trace", false, "log every TCP state transition, with the connection's addresses")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
@@ -150,9 +150,6 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	cfg.profile = p
 
 	// Features that do not exist yet are refused, never silently ignored.
-	if trace {
-		return cfg, usagef("--trace: not implemented yet")
-	}
 
 	// Services: with none named, HTTP on port 80 (--root alone implies HTTP too).
 	if httpP.set {

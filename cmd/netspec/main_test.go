@@ -91,7 +91,6 @@ func TestServeArgErrors(t *testing.T) {
 		{"multicast mac", 0, with("--mac", "01:00:5e:00:00:01"), "netspec: --mac: 01:00:5e:00:00:01 is not a unicast address\n"},
 		{"zero mac", 0, with("--mac", "00:00:00:00:00:00"), "netspec: --mac: 00:00:00:00:00:00 is not a unicast address\n"},
 		{"unknown driver", 0, with("--driver", "dpdk"), "netspec: --driver: unknown driver \"dpdk\" (want afpacket or tap)\n"},
-		{"trace", 0, with("--trace"), "netspec: --trace: not implemented yet\n"},
 		{"unknown flag", 0, with("--frob"), "netspec: serve: flag provided but not defined: -frob\n"},
 		{"stray argument", 0, with("extra"), "netspec: serve: unexpected argument \"extra\"\n"},
 		{"iface with lab", 0, []string{"serve", "--lab", "--iface", "veth0"}, "netspec: --iface: not allowed with --lab (the lab chooses the interface)\n"},

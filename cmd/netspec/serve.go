@@ -125,6 +125,13 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		GSOMaxSize: driver.GSOMaxSize(link),
 		TCP:        tcp.Config{Profile: cfg.profile},
 	})
+	if cfg.trace {
+		// Called from the event loop, inside the stack: one line per change.
+		st.TCP().Trace = func(c *tcp.Conn, from, to tcp.State) {
+			la, lp, ra, rp := c.Endpoints()
+			log.Info("tcp state", "local", fmt.Sprintf("%v:%d", la, lp), "remote", fmt.Sprintf("%v:%d", ra, rp), "from", from.String(), "to", to.String())
+		}
+	}
 	loop := driver.NewLoop(link, st, driver.LoopOptions{Logger: log})
 	runErr := make(chan error, 1)
 	go func() { runErr <- loop.Run(ctx) }()

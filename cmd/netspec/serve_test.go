@@ -46,7 +46,7 @@ func (s *syncBuffer) String() string {
 // echo with half-close, then a clean shutdown.
 func TestServeOverPipe(t *testing.T) {
 	capture := filepath.Join(t.TempDir(), "serve.pcap")
-	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture}, io.Discard)
+	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture, "--trace"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,8 @@ func TestServeOverPipe(t *testing.T) {
 		t.Fatalf("exit code %d after shutdown; log:\n%s", c, logs.String())
 	}
 	log := logs.String()
-	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written"} {
+	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written",
+		"from=SynReceived to=Established"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
