@@ -183,72 +183,8 @@ func (l *Layer) twPoll(now time.Time) {
 func (l *Layer) nconns() int { return len(l.conns) + len(l.tw) }
 
 // twHeap orders the TIME-WAIT records by deadline.
-type twHeap []*twRecord
+type twHeap = deadlineHeap[*twRecord]
 
-func (h *twHeap) push(r *twRecord) {
-	r.hidx = int32(len(*h))
-	*h = append(*h, r)
-	h.up(int(r.hidx))
-}
-
-func (h *twHeap) remove(r *twRecord) {
-	i := int(r.hidx)
-	if i < 0 {
-		return
-	}
-	last := len(*h) - 1
-	h.swap(i, last)
-	(*h)[last] = nil
-	*h = (*h)[:last]
-	r.hidx = -1
-	if i < last && !h.up(i) {
-		h.down(i)
-	}
-}
-
-func (h twHeap) fix(r *twRecord) {
-	if !h.up(int(r.hidx)) {
-		h.down(int(r.hidx))
-	}
-}
-
-func (h twHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h twHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx = int32(i)
-	h[j].hidx = int32(j)
-}
-
-// up moves element i towards the root; it reports whether it moved.
-func (h twHeap) up(i int) bool {
-	moved := false
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h.swap(i, p)
-		i = p
-		moved = true
-	}
-	return moved
-}
-
-func (h twHeap) down(i int) {
-	n := len(h)
-	for {
-		m := i
-		if a := 2*i + 1; a < n && h.less(a, m) {
-			m = a
-		}
-		if b := 2*i + 2; b < n && h.less(b, m) {
-			m = b
-		}
-		if m == i {
-			return
-		}
-		h.swap(i, m)
-		i = m
-	}
-}
+func (r *twRecord) heapKey() time.Time { return r.at }
+func (r *twRecord) heapIndex() int     { return int(r.hidx) }
+func (r *twRecord) setHeapIndex(i int) { r.hidx = int32(i) }
