@@ -158,23 +158,29 @@ func TestClosedPortRefused(t *testing.T) {
 	}
 }
 
-// transfer sends size bytes from A to B over one connection and checks that B
-// reads exactly them, then closes both ways.
-func transfer(t *testing.T, n *simNet, size int) {
-	t.Helper()
-	ln, err := n.b.Listen(n.now, 80, 16)
+// connect listens on B's port, dials it from A and returns both ends once B
+// has accepted the connection.
+func (n *simNet) connect(port uint16) (cfd, sfd FD) {
+	n.t.Helper()
+	ln, err := n.b.Listen(n.now, port, 16)
 	if err != nil {
-		t.Fatal(err)
+		n.t.Fatal(err)
 	}
-	cfd, err := n.a.Dial(n.now, addrB, 80)
-	if err != nil {
-		t.Fatal(err)
+	if cfd, err = n.a.Dial(n.now, addrB, port); err != nil {
+		n.t.Fatal(err)
 	}
-	sfd := FD(-1)
 	n.run(func() bool {
 		sfd, err = n.b.Accept(n.now, ln)
 		return err == nil
 	})
+	return cfd, sfd
+}
+
+// transfer sends size bytes from A to B over one connection and checks that B
+// reads exactly them, then closes both ways.
+func transfer(t *testing.T, n *simNet, size int) {
+	t.Helper()
+	cfd, sfd := n.connect(80)
 	want := randomBytes(uint64(size), size)
 	var got bytes.Buffer
 	sent := 0
@@ -249,19 +255,7 @@ func echoRun(t *testing.T, n *simNet, size int) { echoRunChunk(t, n, size, 32<<1
 // per step, so slow readers close the windows and zero-window probing runs.
 func echoRunChunk(t *testing.T, n *simNet, size, chunk int) {
 	t.Helper()
-	ln, err := n.b.Listen(n.now, 7, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfd, err := n.a.Dial(n.now, addrB, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sfd := FD(-1)
-	n.run(func() bool {
-		sfd, err = n.b.Accept(n.now, ln)
-		return err == nil
-	})
+	cfd, sfd := n.connect(7)
 	want := randomBytes(uint64(size)+7, size)
 	var got, pending []byte
 	sent, eof, srvEOF, srvClosed := 0, false, false, false
