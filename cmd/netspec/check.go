@@ -209,8 +209,8 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		}
 	}
 	fired, unreachable, gaps := model.Coverage(table, hits)
-	fmt.Fprintf(stdout, "model: properties hold in the explored states: %s, %s, %s, %s, %s, %s, %s\n",
-		model.PropTimer, model.PropHalfOpen, model.PropEstab, model.PropDeadlock, model.PropLivelock, model.PropSynRcvd, model.PropGraceful)
+	fmt.Fprintf(stdout, "model: properties hold in the explored states: %s, %s, %s, %s, %s, %s, %s, %s\n",
+		model.PropTimer, model.PropFinState, model.PropHalfOpen, model.PropEstab, model.PropDeadlock, model.PropLivelock, model.PropSynRcvd, model.PropGraceful)
 	fmt.Fprintf(stdout, "model: rules fired %d of %d; %d unreachable by construction; %d gaps at these bounds\n",
 		fired, len(table.Rules), len(unreachable), len(gaps))
 	reasons := map[string]int{}

@@ -60,6 +60,7 @@ type Result struct {
 // Property names.
 const (
 	PropTimer      = "no-stuck-state-without-timer"
+	PropFinState   = "fin-sent-only-when-closing"
 	PropHalfOpen   = "no-half-open-when-quiescent"
 	PropEstab      = "established-iff-when-channel-empty"
 	PropDeadlock   = "no-deadlock"
@@ -249,6 +250,16 @@ func (g *graph) stepBetween(a, b uint32) Step {
 func safety(s *State) (string, string) {
 	for i := range 2 {
 		c := &s.E[i].Conn
+		// A connection that has sent its FIN is closing (RFC 9293 §3.10.4:
+		// CLOSE moves ESTABLISHED to FIN-WAIT-1 and CLOSE-WAIT to LAST-ACK;
+		// a FIN queued in SYN-SENT or SYN-RECEIVED goes out from FIN-WAIT-1).
+		if c.has(tFinSent) {
+			switch c.St {
+			case tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateClosing, tcp.StateLastAck, tcp.StateTimeWait:
+			default:
+				return PropFinState, fmt.Sprintf("%s sent its FIN but is in %s", epName(i), c.St)
+			}
+		}
 		// No stuck state without a running timer: a state that waits for
 		// the peer keeps a timer that will resend or give up.
 		switch c.St {

@@ -54,18 +54,19 @@ func TestGeneratedTableHoldsEveryProperty(t *testing.T) {
 	for _, want := range []struct {
 		st tcp.State
 		ev tcp.Event
-		g  tcp.Guard
+		g  []tcp.Guard
 	}{
-		{tcp.StateLastAck, tcp.EvSegAck, tcp.GOurFinAcked},
-		{tcp.StateClosing, tcp.EvSegAck, tcp.GOurFinAcked},
-		{tcp.StateFinWait1, tcp.EvSegAck, tcp.GOurFinAcked},
-		{tcp.StateSynReceived, tcp.EvSegAck, tcp.GAckAcceptable},
-		{tcp.StateSynSent, tcp.EvSegPre, tcp.GHasSYN},
-		{tcp.StateSynReceived, tcp.EvSegSeq, tcp.GSeqIsIrs},
+		{tcp.StateLastAck, tcp.EvSegAck, []tcp.Guard{tcp.GOurFinAcked}},
+		{tcp.StateClosing, tcp.EvSegAck, []tcp.Guard{tcp.GOurFinAcked}},
+		{tcp.StateFinWait1, tcp.EvSegAck, []tcp.Guard{tcp.GOurFinAcked}},
+		{tcp.StateSynReceived, tcp.EvSegAck, []tcp.Guard{tcp.GAckAcceptable, tcp.GPassiveOpen}},
+		{tcp.StateSynSent, tcp.EvSegPre, []tcp.Guard{tcp.GHasSYN}},
+		{tcp.StateSynReceived, tcp.EvSegSeq, []tcp.Guard{tcp.GHasSYN, tcp.GSeqIsIrs}},
+		{tcp.StateSynReceived, tcp.EvSegSeq, []tcp.Guard{tcp.GHasSYN, tcp.GSeqIsIrs, tcp.GHasACK}},
 	} {
-		r := table.Lookup(want.st, want.ev, want.g)
+		r := table.Find(want.st, want.ev, want.g...)
 		if r == nil {
-			t.Errorf("no rule (%s, %s, %s)", want.st, want.ev, want.g)
+			t.Errorf("no rule (%s, %s, %v)", want.st, want.ev, want.g)
 			continue
 		}
 		if hits[r.ID] == 0 {
@@ -208,4 +209,51 @@ func TestStepAndBoundsRoundTrip(t *testing.T) {
 	if err := (Bounds{Cap: 2, Loss: 2, Rtx: 2, Window: 4}).Validate(); err == nil {
 		t.Error("rtx <= loss accepted")
 	}
+}
+
+// oldSynReceivedClose returns the table as it was before the fix: the final
+// ACK of a passive handshake goes to ESTABLISHED even with a FIN queued.
+func oldSynReceivedClose(t *testing.T) *Table {
+	tb := DefaultTable().Clone()
+	var fixed *tcp.Rule
+	cell := tb.Cells[tcp.StateSynReceived][tcp.EvSegAck]
+	for i := cell.Start; i < cell.End; i++ {
+		if r := &tb.Rules[i]; hasCond(r, "PassiveOpen") && hasCond(r, "FinQueued") {
+			fixed = r
+		}
+	}
+	if fixed == nil {
+		t.Fatal("no SynReceived/SegAck [AckAcceptable,PassiveOpen,FinQueued] rule")
+	}
+	fixed.Next = tcp.StateEstablished
+	return tb
+}
+
+// TestSynReceivedClose: CLOSE of a passively opened connection in
+// SYN-RECEIVED (reachable when user calls reach the embryo) queues the FIN,
+// and the final ACK takes it to FIN-WAIT-1 (RFC 9293 §3.10.4). The table as
+// it was before the fix (to ESTABLISHED, FIN sent anyway) is caught by
+// fin-sent-only-when-closing.
+func TestSynReceivedClose(t *testing.T) {
+	b := DefaultBounds()
+	b.Reorder, b.Loss = 0, 0
+	res, err := Check(Config{Bounds: b, EmbryoCalls: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Violation; v != nil {
+		t.Fatalf("fixed table: %s: %s", v.Property, v.Detail)
+	}
+	if r := DefaultTable().Find(tcp.StateSynReceived, tcp.EvSegAck, tcp.GAckAcceptable, tcp.GPassiveOpen, tcp.GFinQueued); r == nil || res.Hits[r.ID] == 0 {
+		t.Errorf("the FinQueued row of SynReceived/SegAck never fired: %v", r)
+	}
+	res, err = Check(Config{Bounds: b, EmbryoCalls: true, Table: oldSynReceivedClose(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Violation
+	if v == nil || v.Property != PropFinState {
+		t.Fatalf("old table: violation %+v, want %s", v, PropFinState)
+	}
+	t.Logf("old table: %s after %d steps: %s", v.Property, len(v.Steps), v.Detail)
 }

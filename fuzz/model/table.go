@@ -60,6 +60,32 @@ func (t *Table) Lookup(st tcp.State, ev tcp.Event, g tcp.Guard) *tcp.Rule {
 	return nil
 }
 
+// Find returns the first rule of cell (st, ev) whose positive conditions
+// are exactly gs (in any order), or nil.
+func (t *Table) Find(st tcp.State, ev tcp.Event, gs ...tcp.Guard) *tcp.Rule {
+	cell := t.Cells[st][ev]
+	for i := cell.Start; i < cell.End; i++ {
+		r := &t.Rules[i]
+		if !r.In(t.Profile) {
+			continue
+		}
+		n := 0
+		for _, c := range r.Conds {
+			if !c.Negate {
+				if !slices.Contains(gs, c.Guard) {
+					n = -1
+					break
+				}
+				n++
+			}
+		}
+		if n == len(gs) {
+			return r
+		}
+	}
+	return nil
+}
+
 // match returns the index of the first rule of cell (st, ev) whose
 // conditions hold under eval: the semantics of tcp.Match, on this table.
 func (t *Table) match(st tcp.State, ev tcp.Event, eval func(tcp.Guard) bool) (int, bool) {

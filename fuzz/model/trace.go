@@ -161,7 +161,7 @@ func Replay(table *Table, t *Trace) (states []State, violated bool, err error) {
 	}
 	last := states[len(states)-1]
 	switch t.Property {
-	case PropTimer, PropHalfOpen, PropEstab:
+	case PropTimer, PropFinState, PropHalfOpen, PropEstab:
 		p, _ := safety(&last)
 		return states, p == t.Property, nil
 	case PropLivelock:
