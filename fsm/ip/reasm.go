@@ -329,7 +329,7 @@ var fragActions = [NumFragActions]func(r *Receiver){
 		e := r.fe
 		h := wire.IPv4(e.first[:e.firstLen])
 		*r.d = Datagram{
-			Src: e.key.src, Dst: e.key.dst, Proto: e.key.proto, TTL: h.TTL(),
+			Src: e.key.src, Dst: e.key.dst, Proto: e.key.proto, TTL: h.TTL(), TOS: h.TOS(),
 			Broadcast: r.broadcast,
 			Header:    e.first[:e.firstIHL:e.firstIHL],
 			Payload:   e.buf[:e.total:e.total],

@@ -50,6 +50,7 @@ type Config struct {
 type Datagram struct {
 	Src, Dst   wire.Addr
 	Proto, TTL uint8
+	TOS        uint8  // TOS octet: Diffserv and ECN field (of the first fragment when reassembled)
 	Broadcast  bool   // sent to a broadcast address (no ICMP errors in reply, RFC 1122 §3.2.2)
 	Header     []byte // IP header of the (first) fragment, for ICMP errors
 	Payload    []byte
@@ -264,7 +265,7 @@ var rxActions = [NumRxActions]func(r *Receiver){
 func (r *Receiver) fill() {
 	ihl := r.pkt.IHL()
 	*r.d = Datagram{
-		Src: r.pkt.Src(), Dst: r.pkt.Dst(), Proto: r.pkt.Protocol(), TTL: r.pkt.TTL(),
+		Src: r.pkt.Src(), Dst: r.pkt.Dst(), Proto: r.pkt.Protocol(), TTL: r.pkt.TTL(), TOS: r.pkt.TOS(),
 		Header: r.pkt[:ihl], Payload: r.pkt[ihl:],
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -60,9 +61,11 @@ func (f *frameQueue) drain(emit func([]byte, TxMeta)) int {
 // tcpOutput adapts the stack to tcp.Output.
 type tcpOutput struct{ s *Stack }
 
-// SendSegment wraps one TCP segment in IPv4 and Ethernet and queues it.
-func (o tcpOutput) SendSegment(src, dst wire.Addr, seg []byte) {
-	o.s.sendIP(dst, wire.ProtoTCP, true, seg, nil)
+// SendSegment wraps one TCP segment in IPv4 and Ethernet and queues it, with
+// the TOS octet TCP chose, unchanged (RFC 9293 §3.9.1.9 SHLD-22), and its
+// TTL (0: Config.TTL).
+func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte) {
+	o.s.sendIPWith(dst, wire.ProtoTCP, true, meta.TOS, meta.TTL, seg, nil)
 }
 
 // Notify records a readiness change for the descriptor behind id.
@@ -73,14 +76,22 @@ func (o tcpOutput) Notify(id uint64, ev sock.Readiness) {
 }
 
 // sendIP builds IPv4 datagrams carrying head followed by tail (tail may be nil)
-// and hands them to ARP for the next hop. Datagrams larger than the MTU are
-// fragmented (RFC 791 §3.2) unless df is set, in which case they are dropped
-// and counted.
+// with TOS 0 and the default TTL, and hands them to ARP for the next hop.
 func (s *Stack) sendIP(dst wire.Addr, proto uint8, df bool, head, tail []byte) {
+	s.sendIPWith(dst, proto, df, 0, 0, head, tail)
+}
+
+// sendIPWith is sendIP with a TOS octet and a TTL (0: Config.TTL, RFC 9293
+// §3.9.2 MUST-49). Datagrams larger than the MTU are fragmented (RFC 791
+// §3.2) unless df is set, in which case they are dropped and counted.
+func (s *Stack) sendIPWith(dst wire.Addr, proto uint8, df bool, tos, ttl uint8, head, tail []byte) {
 	total := len(head) + len(tail)
 	mtu := s.cfg.MTU
 	s.ipID++
-	h := wire.IPv4Header{ID: s.ipID, TTL: 64, Protocol: proto, Src: s.cfg.Addr, Dst: dst, DontFragment: df}
+	if ttl == 0 {
+		ttl = s.cfg.TTL
+	}
+	h := wire.IPv4Header{ID: s.ipID, TOS: tos, TTL: ttl, Protocol: proto, Src: s.cfg.Addr, Dst: dst, DontFragment: df}
 	if wire.IPv4MinHeaderLen+total <= mtu {
 		s.emitIP(&h, head, tail, 0, total)
 		return

@@ -29,6 +29,7 @@ type Config struct {
 	PrefixLen  int       // subnet prefix length (on-link test, directed broadcast)
 	Gateway    wire.Addr // next hop for off-link destinations (zero: on-link only)
 	MTU        int       // link MTU (default 1500)
+	TTL        uint8     // time to live of the datagrams we send (default 64; RFC 9293 §3.9.2 MUST-49, RFC 1122 §3.2.1.7)
 	Seed       uint64    // seeds the stack's random source (ISNs, ports, IP IDs)
 	MaxFDs     int       // descriptor table size (default 65536)
 	MaxOutput  int       // frames queued for the driver before drops (default 8192)
@@ -71,6 +72,9 @@ type Stack struct {
 func New(cfg Config) *Stack {
 	if cfg.MTU <= 0 {
 		cfg.MTU = 1500
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 64
 	}
 	if cfg.MaxFDs <= 0 {
 		cfg.MaxFDs = 1 << 16
@@ -179,7 +183,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			s.ctr.TCPBroadcastDrops++
 			return
 		}
-		s.tcp.Input(now, d.Src, d.Dst, d.Payload, offloadCsumOK(pkt, meta))
+		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL}, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
 		s.icmpInput(now, d)
 	case wire.ProtoUDP:

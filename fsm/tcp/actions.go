@@ -19,13 +19,13 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	ASendAck: func(c *Conn, s *segment) { c.ackNow = true },
 	// RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST> (with ACK, as Linux).
 	ASendRst: func(c *Conn, s *segment) {
-		c.l.sendRst(c.key, c.tcb.SndNxt, c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
+		c.l.sendRst(c.key, c.rstMeta(), c.tcb.SndNxt, c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
 	},
 	// R1: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.1).
-	ASendRstR1: func(c *Conn, s *segment) { c.l.sendRst(c.key, s.ack, 0, wire.FlagRST) },
+	ASendRstR1: func(c *Conn, s *segment) { c.l.sendRst(c.key, c.rstMeta(), s.ack, 0, wire.FlagRST) },
 	// R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 §3.10.7.1).
 	ASendRstR2: func(c *Conn, s *segment) {
-		c.l.sendRst(c.key, 0, s.origSeq.Add(seqnum.Size(s.segLen)), wire.FlagRST|wire.FlagACK)
+		c.l.sendRst(c.key, c.rstMeta(), 0, s.origSeq.Add(seqnum.Size(s.segLen)), wire.FlagRST|wire.FlagACK)
 	},
 	ASetIRS:        setIRS,
 	ATrimSyn:       func(c *Conn, s *segment) { s.seq++; s.flags &^= wire.FlagSYN },
@@ -147,6 +147,7 @@ func setIRS(c *Conn, s *segment) {
 		c.rcv.size = c.l.cfg.RecvBuf + 1
 	}
 	c.negotiateOptions(s)
+	c.ecnNegotiate(s)
 	c.cwnd = uint32(10 * c.sndMSS) // RFC 6928 initial window
 }
 
@@ -234,6 +235,7 @@ func trimToWindow(c *Conn, s *segment) {
 // §5.3) and grows the congestion window or advances loss recovery.
 func ackAdvance(c *Conn, s *segment) {
 	t := &c.tcb
+	c.ecnAck(s)
 	newSACK := false
 	if c.sackOK && s.opts.NumSACK > 0 {
 		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt)
@@ -313,6 +315,7 @@ func (c *Conn) scaledWnd(s *segment) uint32 {
 // ACK goes out at once (MAY-13, RFC 5681 §4.2).
 func deliver(c *Conn, s *segment) {
 	t := &c.tcb
+	c.ecnRcv(s)
 	off := int(s.seq - t.RcvNxt)
 	end := s.seq.Add(seqnum.Size(len(s.text)))
 	if off == 0 {
@@ -419,6 +422,7 @@ func retransmit(c *Conn, s *segment) {
 	l.ctr.Timeouts++
 	switch c.state {
 	case StateSynSent:
+		c.ecn.req = false // RFC 3168 §6.1.1.1: fall back to a non-ECN SYN, as Linux
 		c.emitSyn(false)
 		l.ctr.Retransmits++
 		return

@@ -17,7 +17,7 @@ type lastSeg struct {
 	count    int
 }
 
-func (o *lastSeg) SendSegment(src, dst wire.Addr, seg []byte) {
+func (o *lastSeg) SendSegment(src, dst wire.Addr, _ SegMeta, seg []byte) {
 	o.n = copy(o.buf[:], seg)
 	o.src, o.dst = src, dst
 	o.count++

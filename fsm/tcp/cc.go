@@ -84,6 +84,7 @@ func (c *Conn) ccAck(acked uint32, now time.Time) {
 func (c *Conn) ccLoss(now time.Time) {
 	c.ssthresh = max(ccAlgos[c.l.cfg.CC].onLoss(c, now), uint32(2*c.sndMSS))
 	c.cc.acc = 0
+	c.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
 }
 
 // flight returns the octets sent and not cumulatively acknowledged.

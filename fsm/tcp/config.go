@@ -69,6 +69,17 @@ type Config struct {
 	// for data and retransmissions are never held back by it.
 	ChallengeACKInterval time.Duration
 	ChallengeACKLimit    int
+	// TOS is the Diffserv field (RFC 2474 DSCP, the high six bits) of new
+	// connections and listeners (RFC 9293 §3.9.1.9, MUST-48); Conn.SetTOS
+	// changes it per connection. The ECN bits are ignored (TCP owns them).
+	TOS uint8
+	// TTL is the time to live of new connections' datagrams; 0 (the
+	// default) leaves it to the stack (stack.Config.TTL, 64). MUST-49.
+	TTL uint8
+	// ECN selects Explicit Congestion Notification (RFC 3168, SHLD-8):
+	// ECNAccept (the default, Linux's tcp_ecn=2) uses it when the peer's
+	// SYN asks for it; ECNOn also asks for it in our SYNs; ECNOff never.
+	ECN ECNMode
 	// Profile selects the behavioural profile of spec/tcp.fsm whose rows the
 	// layer runs (verification.md §10.1): ProfileLinux (the zero value and
 	// DefaultProfile, what Linux does) or ProfileRfc9293 (strict RFC 9293

@@ -109,6 +109,13 @@ type Conn struct {
 	userTimeout time.Duration // 0: only MaxRetries limits retransmission
 	rtxSince    time.Time     // since when data has waited unacknowledged without progress; zero: none
 
+	// IP metadata (ipmeta.go, RFC 9293 §3.9.1.9, §3.9.2) and ECN (ecn.go).
+	tos        uint8 // Diffserv field sent (ECN bits zero)
+	ttl        uint8 // time to live sent (0: the stack's default)
+	rcvTOS     uint8 // TOS octet of the last segment received (MAY-9)
+	softErrOff bool  // the user turned soft-error reporting off (SHLD-20)
+	ecn        ecnState
+
 	// RFC 5961 §7 challenge-ACK rate limit (per connection).
 	chalStart time.Time // start of the current interval
 	chalN     int       // challenge ACKs sent in it
@@ -264,6 +271,7 @@ func (c *Conn) setState(next State) {
 	switch next {
 	case StateEstablished:
 		l.ctr.Established++
+		c.ecnEstablished()
 	case StateClosed:
 		if prev == StateEstablished || prev == StateCloseWait {
 			l.ctr.EstabResets++

@@ -18,10 +18,10 @@ import (
 //	            peer's ISN, the full counter and the encoded options
 //
 // With timestamps (RFC 7323), the low six bits of our TSval carry the
-// peer's window scale (4 bits, 15 = none) and SACK-permitted (1 bit), as
-// Linux does; the peer echoes them in TSecr. Without timestamps, the
-// SYN,ACK offers neither window scaling nor SACK (they could not be
-// recovered). The final ACK is valid when SEG.ACK-1 is a cookie minted for
+// peer's window scale (4 bits, 15 = none), SACK-permitted (1 bit) and
+// ECN-ok (1 bit, RFC 3168 §6.1.1), as Linux does; the peer echoes them in
+// TSecr. Without timestamps, the SYN,ACK offers neither window scaling,
+// SACK nor ECN (they could not be recovered). The final ACK is valid when SEG.ACK-1 is a cookie minted for
 // SEG.SEQ-1 in the current or the previous counter period.
 
 // cookiePeriod is the cookie time counter's tick; a cookie is valid for one
@@ -111,6 +111,7 @@ func sendCookieSynAck(c *Conn, s *segment) {
 	useTS := s.opts.HasTimestamps && !l.cfg.NoTimestamps
 	if !useTS { // nowhere to keep them (as Linux)
 		syn.opts.HasWScale, syn.opts.SACKPermitted = false, false
+		syn.flags &^= wire.FlagECE | wire.FlagCWR
 	}
 	setIRS(c, &syn)
 	mss := uint16(536)
@@ -133,6 +134,9 @@ func sendCookieSynAck(c *Conn, s *segment) {
 		}
 		if c.sackOK {
 			bits |= 1 << 4
+		}
+		if c.ecn.ok {
+			bits |= 1 << 5
 		}
 		ts := c.tsClock(s.now)
 		c.tsOffset += ts&^cookieTSBits | bits - ts
@@ -165,6 +169,9 @@ func cookieAccept(c *Conn, s *segment) {
 			o.HasWScale, o.WScale = true, ws
 		}
 		o.SACKPermitted = bits&(1<<4) != 0
+		if bits&(1<<5) != 0 {
+			syn.flags |= wire.FlagECE | wire.FlagCWR // the SYN asked for ECN and we agreed
+		}
 	}
 	setIRS(c, &syn)
 	t := &c.tcb

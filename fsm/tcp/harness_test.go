@@ -27,6 +27,7 @@ type capture struct {
 type capSeg struct {
 	src, dst wire.Addr
 	b        []byte
+	meta     SegMeta
 }
 
 type capNote struct {
@@ -34,8 +35,8 @@ type capNote struct {
 	ev sock.Readiness
 }
 
-func (c *capture) SendSegment(src, dst wire.Addr, seg []byte) {
-	c.segs = append(c.segs, capSeg{src, dst, bytes.Clone(seg)})
+func (c *capture) SendSegment(src, dst wire.Addr, meta SegMeta, seg []byte) {
+	c.segs = append(c.segs, capSeg{src, dst, bytes.Clone(seg), meta})
 }
 
 func (c *capture) Notify(id uint64, ev sock.Readiness) { c.notes = append(c.notes, capNote{id, ev}) }
@@ -52,6 +53,7 @@ type faults struct {
 	reorder float64       // probability a segment is held back and sent after the next
 	dup     float64       // probability a segment is delivered twice
 	corrupt float64       // probability a segment has one octet flipped (the checksum catches it)
+	ce      float64       // probability an ECN-capable (ECT) segment is marked CE instead of passing clean
 	rate    float64       // link rate in bit/s (0: unlimited); segments queue behind each other
 	queue   int           // with rate: segments a direction may hold before tail drop (0: 100)
 	delay   time.Duration // one-way delay (0: 1 ms)
@@ -71,6 +73,7 @@ type wirePair struct {
 	busy      [2]time.Time // per direction (0: to B): when the link is free again
 	queued    [2][]time.Time
 	tailDrops int
+	ceMarks   int // segments the ce fault marked
 	// wake, when set, reports the next time an application wants to run
 	// (zero: none); step advances to it like to a timer.
 	wake func() time.Time
@@ -104,6 +107,10 @@ func (p *wirePair) collect() {
 		for _, s := range side.o.take() {
 			if p.f.loss > 0 && p.rng.Float64() < p.f.loss {
 				continue
+			}
+			if p.f.ce > 0 && s.meta.TOS&ECNMask != ECNNotECT && p.rng.Float64() < p.f.ce {
+				s.meta.TOS |= ECNCE
+				p.ceMarks++
 			}
 			if p.f.corrupt > 0 && p.rng.Float64() < p.f.corrupt {
 				s.b[p.rng.IntN(len(s.b))] ^= byte(1 + p.rng.IntN(255))
@@ -189,7 +196,7 @@ func (p *wirePair) step() bool {
 		if f.toB {
 			dst = p.b
 		}
-		dst.Input(p.now, f.seg.src, f.seg.dst, f.seg.b, false)
+		dst.InputIP(p.now, f.seg.src, f.seg.dst, f.seg.meta, f.seg.b, false)
 	}
 	p.a.Poll(p.now)
 	p.b.Poll(p.now)

@@ -24,8 +24,9 @@ type segment struct {
 	up       uint16 // SEG.UP
 	text     []byte // segment text; trimmed to the window by TrimToWindow
 	opts     wire.TCPOptions
-	reopen   bool // Reopen: hand the segment to the listener after the TCB is gone
-	advanced bool // AckAdvance moved SND.UNA: the segment's window is current
+	tos      uint8 // the IP TOS octet it arrived with (SegMeta.TOS)
+	reopen   bool  // Reopen: hand the segment to the listener after the TCB is gone
+	advanced bool  // AckAdvance moved SND.UNA: the segment's window is current
 
 	// User calls.
 	buf []byte
@@ -103,6 +104,10 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 // the MSS). csumOK says the checksum was already verified (or is pending from
 // a local sender's offload); otherwise Input verifies it (MUST-3).
 func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool) {
+	l.input(now, src, dst, SegMeta{}, seg, csumOK)
+}
+
+func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byte, csumOK bool) {
 	l.now = now
 	l.ctr.SegsIn++
 	t, err := wire.ParseTCP(seg)
@@ -133,6 +138,7 @@ func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool
 		wnd:     t.Window(),
 		up:      t.Urgent(),
 		text:    t.Payload(),
+		tos:     meta.TOS,
 	}
 	if wire.ParseTCPOptions(t.Options(), &s.opts) != nil { // MUST-7
 		l.ctr.Drops[DropMalformed]++
@@ -149,6 +155,7 @@ func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool
 // dispatch finds the TCB for s: a connection, else a listener, else CLOSED.
 func (l *Layer) dispatch(now time.Time, s *segment) {
 	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
+		c.rcvTOS = s.tos // MAY-9
 		c.kaHeard(now)
 		l.segmentArrives(c, s)
 		l.finish(c, now)
@@ -204,6 +211,8 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	c.key = connKey{s.dst, s.src, s.dport, s.sport}
 	c.ln = ln
 	c.passive = true
+	c.tos, c.ttl = ln.tcb.tos, ln.tcb.ttl // SHLD-21: children inherit the listener's
+	c.rcvTOS = s.tos
 	l.segmentArrives(c, s)
 	if c.state == StateListen || c.state == StateClosed {
 		return

@@ -13,8 +13,10 @@ import (
 // Output is how the layer hands segments and readiness changes to the stack.
 type Output interface {
 	// SendSegment sends one TCP segment (header and payload, checksum filled)
-	// from src to dst. seg is valid only during the call.
-	SendSegment(src, dst wire.Addr, seg []byte)
+	// from src to dst in a datagram with the TOS and TTL of meta (RFC 9293
+	// §3.9.2; SHLD-22: the TOS passed unchanged). seg is valid only during
+	// the call.
+	SendSegment(src, dst wire.Addr, meta SegMeta, seg []byte)
 	// Notify reports a readiness change on the socket with user id.
 	Notify(id uint64, ev sock.Readiness)
 }
@@ -50,6 +52,11 @@ type Counters struct {
 	KeepAlives       uint64 // keep-alive probes sent
 	ChallengeACKs    uint64 // challenge ACKs sent (RFC 5961)
 	ChallengeLimited uint64 // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
+	// ECN (RFC 3168, ecn.go).
+	ECNNegotiated     uint64 // connections established with ECN
+	ECNCEReceived     uint64 // data segments received with a CE mark
+	ECNECEReceived    uint64 // ACKs received with ECE
+	ECNCwndReductions uint64 // congestion window reductions caused by ECE (once per window)
 }
 
 type listenKey struct {
@@ -83,6 +90,7 @@ type Layer struct {
 	scratch   Conn    // TCB for CLOSED replies and LISTEN processing
 	obuf      []byte  // output scratch: one segment
 	hdr       wire.TCPHeader
+	sendECT   bool // the segment emit sends next is ECN-capable (ecn.go)
 	nextEph   uint16
 	oooBytes  int                 // out-of-order octets held by all connections (Config.MaxOOOBytes)
 	issHook   func() seqnum.Value // tests: fixed ISNs to replay the RFC figures
@@ -306,6 +314,8 @@ func (l *Layer) initConn(c *Conn) {
 	c.ssthresh = 1 << 30
 	c.noDelay = l.cfg.NoDelay
 	c.userTimeout = max(l.cfg.UserTimeout, 0)
+	c.tos, c.ttl = l.cfg.TOS&^ECNMask, l.cfg.TTL
+	c.ecn.req = l.cfg.ECN == ECNOn
 	c.rcvMSS = min(536, int(l.cfg.MSS))
 }
 

@@ -51,6 +51,7 @@ func (c *Conn) emitSyn(ack bool) {
 	if ack {
 		h.Flags |= wire.FlagACK
 	}
+	h.Flags |= c.ecnSynFlags(ack)
 	c.emit(c.tcb.Iss, 0)
 }
 
@@ -72,6 +73,9 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	if h.Flags&wire.FlagACK != 0 {
 		c.lastAckSent = t.RcvNxt
 	}
+	ect := l.sendECT
+	l.sendECT = false
+	c.ecnFlags(h)
 	hl := h.Put(l.obuf)
 	if n > 0 {
 		p1, p2 := c.snd.peek(int(seq-c.sndBufSeq), n)
@@ -83,7 +87,7 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	if h.Flags&wire.FlagRST != 0 {
 		l.ctr.RstsSent++
 	}
-	l.out.SendSegment(c.key.laddr, c.key.raddr, seg)
+	l.out.SendSegment(c.key.laddr, c.key.raddr, c.meta(ect), seg)
 	if h.Flags&wire.FlagACK != 0 {
 		c.ackSent()
 	}
@@ -122,8 +126,9 @@ func (c *Conn) rcvFree() int { return c.l.cfg.RecvBuf - c.rcv.unread }
 // field can express (65535 units of the scale).
 func (c *Conn) rcvOffer() int { return min(c.rcvFree(), 0xffff<<c.rcvShift) }
 
-// sendRst sends a RST for the 4-tuple k (R1, R2 and ABORT forms).
-func (l *Layer) sendRst(k connKey, seq, ack seqnum.Value, flags wire.TCPFlags) {
+// sendRst sends a RST for the 4-tuple k (R1, R2 and ABORT forms) with the
+// IP metadata m.
+func (l *Layer) sendRst(k connKey, m SegMeta, seq, ack seqnum.Value, flags wire.TCPFlags) {
 	h := &l.hdr
 	*h = wire.TCPHeader{SrcPort: k.lport, DstPort: k.rport, Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
 	hl := h.Put(l.obuf)
@@ -131,7 +136,7 @@ func (l *Layer) sendRst(k connKey, seq, ack seqnum.Value, flags wire.TCPFlags) {
 	wire.SetTCPChecksum(seg, k.laddr, k.raddr)
 	l.ctr.SegsOut++
 	l.ctr.RstsSent++
-	l.out.SendSegment(k.laddr, k.raddr, seg)
+	l.out.SendSegment(k.laddr, k.raddr, m, seg)
 }
 
 // output sends what the connection may send now (RFC 9293 §3.7, §3.8): first
@@ -199,8 +204,9 @@ func (c *Conn) sendData(now time.Time) {
 			avail = int(dataEnd - seq)
 		}
 		n := max(min(avail, room, c.sndMSS, maxN), 0)
+		probe := false
 		if n == 0 && avail > 0 && c.forceOne {
-			n = 1 // window probe (RFC 9293 §3.8.6.1)
+			n, probe = 1, true // window probe (RFC 9293 §3.8.6.1)
 		}
 		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent) && (rtx || room > 0 || !c.rec.active)
 		if (n == 0 && !fin) || (!rtx && !fin && !c.forceOne && c.holdRunt(n, avail)) {
@@ -221,6 +227,7 @@ func (c *Conn) sendData(now time.Time) {
 		if n > 0 && seq.Add(seqnum.Size(n)) == dataEnd {
 			h.Flags |= wire.FlagPSH // MUST-61
 		}
+		c.ecnData(h, n, rtx || probe)
 		c.emit(seq, n)
 		c.forceOne = false
 		if n < c.sndMSS && !rtx {

@@ -28,6 +28,7 @@ type rig struct {
 	ln     *Listener
 	c      *Conn // the connection under test
 	peerWS uint8
+	meta   SegMeta // IP metadata of the segment recv last took
 }
 
 func newRig(t *testing.T, cfg Config, isses ...uint32) *rig {
@@ -74,6 +75,7 @@ type seg struct {
 	wnd   uint16 // 0 means 65535 when sending (unless wnd0); when receiving, 0 skips the check
 	wnd0  bool   // send a zero window
 	opts  wire.TCPOptions
+	tos   uint8 // IP TOS octet it arrives with (send only)
 }
 
 func (s seg) String() string {
@@ -99,7 +101,7 @@ func (r *rig) send(s seg) {
 	n := h.Put(b)
 	copy(b[n:], s.data)
 	wire.SetTCPChecksum(b, r.peer, r.us)
-	r.l.Input(r.now, r.peer, r.us, b, false)
+	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos}, b, false)
 	if r.c == nil && r.ln != nil {
 		r.c = r.l.demux[connKey{r.us, r.peer, r.uport, r.pport}]
 	}
@@ -114,6 +116,7 @@ func (r *rig) recv(want seg) wire.TCP {
 	}
 	got := r.o.segs[0]
 	r.o.segs = r.o.segs[1:]
+	r.meta = got.meta
 	t, err := wire.ParseTCP(got.b)
 	if err != nil {
 		r.t.Fatalf("recv: %v", err)

@@ -31,6 +31,7 @@ type twRecord struct {
 	sndMSS      int32
 	sndShift    uint8
 	rcvShift    uint8
+	tos, ttl    uint8 // the connection's Diffserv field and TTL (SHLD-22)
 	flags       twFlags
 }
 
@@ -99,6 +100,7 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
 	r.sndMSS = int32(c.sndMSS)
 	r.sndShift, r.rcvShift = c.sndShift, c.rcvShift
+	r.tos, r.ttl = c.tos, c.ttl
 	var f twFlags
 	for _, b := range [...]struct {
 		on bool
@@ -129,6 +131,7 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
 	c.sndMSS = int(r.sndMSS)
 	c.sndShift, c.rcvShift = r.sndShift, r.rcvShift
+	c.tos, c.ttl = r.tos, r.ttl
 	c.tsOK = r.flags&twTSOK != 0
 	c.sackOK = r.flags&twSACKOK != 0
 	c.passive = r.flags&twPassive != 0

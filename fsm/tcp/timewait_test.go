@@ -324,5 +324,5 @@ func TestTimeWaitRecordInputAllocs(t *testing.T) {
 // countOutput counts the segments sent, without keeping (or allocating) them.
 type countOutput struct{ segs int }
 
-func (c *countOutput) SendSegment(src, dst wire.Addr, seg []byte) { c.segs++ }
-func (c *countOutput) Notify(id uint64, ev sock.Readiness)        {}
+func (c *countOutput) SendSegment(src, dst wire.Addr, _ SegMeta, seg []byte) { c.segs++ }
+func (c *countOutput) Notify(id uint64, ev sock.Readiness)                   {}

@@ -91,7 +91,7 @@ type runner struct {
 // capture implements tcp.Output.
 type capture struct{ r *runner }
 
-func (c capture) SendSegment(src, dst wire.Addr, seg []byte) {
+func (c capture) SendSegment(src, dst wire.Addr, _ tcp.SegMeta, seg []byte) {
 	c.r.out = append(c.r.out, outSeg{at: c.r.now, src: src, dst: dst, b: append([]byte(nil), seg...)})
 }
 

@@ -83,7 +83,7 @@ type connHarness struct {
 	lastRst bool   // the last input carried RST
 }
 
-func (h *connHarness) SendSegment(src, dst wire.Addr, seg []byte) {
+func (h *connHarness) SendSegment(src, dst wire.Addr, _ tcp.SegMeta, seg []byte) {
 	h.out = append(h.out, emitted{src, dst, append([]byte(nil), seg...)})
 }
 
