@@ -340,6 +340,35 @@ func (c *Conn) release(abort bool) error {
 	return err
 }
 
+// SetReadBuffer fixes the connection's receive buffer at bytes octets and
+// turns its auto-tuning off, as (*net.TCPConn).SetReadBuffer (SO_RCVBUF).
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.setBuffer("set read buffer", func(now time.Time, s sockets) error {
+		return s.SetReadBuffer(now, c.fd, bytes)
+	})
+}
+
+// SetWriteBuffer fixes the connection's send buffer at bytes octets and
+// turns its auto-tuning off, as (*net.TCPConn).SetWriteBuffer (SO_SNDBUF).
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.setBuffer("set write buffer", func(now time.Time, s sockets) error {
+		return s.SetWriteBuffer(now, c.fd, bytes)
+	})
+}
+
+func (c *Conn) setBuffer(op string, fn func(now time.Time, s sockets) error) error {
+	if isDone(c.closed) {
+		return c.opErr(op, net.ErrClosed)
+	}
+	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		return fn(now, s)
+	})
+	return c.opErr(op, err)
+}
+
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if isDone(c.closed) {

@@ -214,6 +214,9 @@ func (f *fakeStack) Abort(now time.Time, fd stack.FD) error {
 	return nil
 }
 
+func (f *fakeStack) SetReadBuffer(now time.Time, fd stack.FD, n int) error  { return nil }
+func (f *fakeStack) SetWriteBuffer(now time.Time, fd stack.FD, n int) error { return nil }
+
 func (f *fakeStack) Status(fd stack.FD) (stack.Status, error) {
 	s := f.socks[fd]
 	if s == nil {

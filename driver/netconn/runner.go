@@ -20,6 +20,8 @@ type sockets interface {
 	Close(now time.Time, fd stack.FD) error
 	Abort(now time.Time, fd stack.FD) error
 	Status(fd stack.FD) (stack.Status, error)
+	SetReadBuffer(now time.Time, fd stack.FD, n int) error
+	SetWriteBuffer(now time.Time, fd stack.FD, n int) error
 }
 
 // runner serialises calls into the stack and wakes blocked callers; a

@@ -184,6 +184,30 @@ func (s *Stack) Recv(now time.Time, fd FD, b []byte) (int, error) {
 	return c.Recv(now, b)
 }
 
+// SetReadBuffer fixes the receive buffer of connection fd at n octets and
+// turns its auto-tuning off, like SO_RCVBUF (tcp.Conn.SetRecvBuffer).
+func (s *Stack) SetReadBuffer(now time.Time, fd FD, n int) error {
+	s.now = now
+	c, err := s.connOf(fd)
+	if err != nil {
+		return err
+	}
+	c.SetRecvBuffer(now, n)
+	return nil
+}
+
+// SetWriteBuffer fixes the send buffer of connection fd at n octets and
+// turns its auto-tuning off, like SO_SNDBUF (tcp.Conn.SetSendBuffer).
+func (s *Stack) SetWriteBuffer(now time.Time, fd FD, n int) error {
+	s.now = now
+	c, err := s.connOf(fd)
+	if err != nil {
+		return err
+	}
+	c.SetSendBuffer(now, n)
+	return nil
+}
+
 // CloseWrite sends FIN after queued data (half-close); reading continues.
 func (s *Stack) CloseWrite(now time.Time, fd FD) error {
 	s.now = now

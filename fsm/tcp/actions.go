@@ -134,7 +134,7 @@ func setIRS(c *Conn, s *segment) {
 	t.Irs = s.seq
 	t.RcvNxt = s.seq + 1
 	// Our SYN (or SYN,ACK) offers an unscaled window of up to 64 KiB.
-	c.rcvEdge = t.RcvNxt.Add(seqnum.Size(min(c.l.cfg.RecvBuf, 0xffff)))
+	c.rcvEdge = t.RcvNxt.Add(seqnum.Size(min(c.rcvLimit, 0xffff)))
 	mss := 536
 	if s.opts.HasMSS && s.opts.MSS > 0 {
 		mss = int(s.opts.MSS)
@@ -144,7 +144,7 @@ func setIRS(c *Conn, s *segment) {
 		c.sndShift = min(s.opts.WScale, wire.MaxWScale)
 	} else {
 		c.sndShift, c.rcvShift = 0, 0
-		c.rcv.size = c.l.cfg.RecvBuf + 1
+		c.rcv.size = c.rcvLimit + 1
 	}
 	c.negotiateOptions(s)
 	c.ecnNegotiate(s)
@@ -292,6 +292,10 @@ func ackAdvance(c *Conn, s *segment) {
 		c.ccAck(acked, s.now)
 		c.lossDetect(s.now)
 	}
+	if c.sndFull {
+		c.sndFull = false
+		c.sndExpand()
+	}
 	if t.SndUna == t.SndNxt {
 		c.rtxAt = zeroTime
 		c.rtxSince = zeroTime
@@ -324,6 +328,7 @@ func deliver(c *Conn, s *segment) {
 		c.rcv.unread += len(s.text)
 		t.RcvNxt = c.rcv.advance(end)
 		c.notify(sock.Readable)
+		c.rcvRTTMeasure(s)
 		if gap {
 			c.syncOOO()
 			c.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
@@ -365,6 +370,9 @@ func queueSend(c *Conn, s *segment) {
 		return
 	}
 	s.n = c.snd.write(s.buf)
+	if s.n < len(s.buf) {
+		c.sndFull = true // the application wants more room (autotune.go)
+	}
 	if s.n == 0 && len(s.buf) > 0 {
 		s.err = sock.ErrWouldBlock
 	}
@@ -375,11 +383,13 @@ func queueSend(c *Conn, s *segment) {
 func recvData(c *Conn, s *segment) {
 	before := c.rcvOffer()
 	if s.n = c.rcv.read(s.buf); s.n > 0 {
+		c.rcvCopied += uint64(s.n)
+		c.rcvSpaceAdjust(s.now)
 		// Window update when the window grew by enough to matter (RFC 9293
 		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)),
 		// unless the peer's FIN came: it sends nothing more, and in
 		// TIME-WAIT a peer already gone would answer with a RST.
-		if after := c.rcvOffer(); !c.finRcvd && after-int(c.rcvWnd()) >= min(c.l.cfg.RecvBuf/2, int(c.l.cfg.MSS)) && before < after {
+		if after := c.rcvOffer(); !c.finRcvd && after-int(c.rcvWnd()) >= min(c.rcvLimit/2, int(c.l.cfg.MSS)) && before < after {
 			c.ackNow = true
 		}
 		return

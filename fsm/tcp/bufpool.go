@@ -7,8 +7,9 @@ package tcp
 // the rings only ever read octets written since (sndBuf holds [head, head+n),
 // rcvBuf reads in-order octets and tracks early ones by range).
 type bufPool struct {
-	free [][]byte
-	max  int // most rings kept
+	free    [][]byte
+	max     int // most rings kept
+	maxRing int // largest ring kept (0: any); larger ones are left to the GC
 }
 
 // maxPooledRings bounds each pool (64 x 256 KiB = 16 MiB with the defaults).
@@ -29,7 +30,7 @@ func (p *bufPool) get(n int) []byte {
 
 // put keeps b for reuse, unless the pool is full.
 func (p *bufPool) put(b []byte) {
-	if b == nil || len(p.free) >= p.max {
+	if b == nil || len(p.free) >= p.max || (p.maxRing > 0 && cap(b) > p.maxRing) {
 		return
 	}
 	p.free = append(p.free, b[:cap(b)])

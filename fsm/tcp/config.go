@@ -4,9 +4,28 @@ import "time"
 
 // Config holds the TCP layer's tunables. Zero fields take the defaults listed.
 type Config struct {
-	MSS        uint16        // our MSS, MTU-40 (default 1460); advertised in SYNs (MUST-14, MUST-67)
-	SendBuf    int           // send buffer per connection, octets (default 256 KiB)
-	RecvBuf    int           // receive buffer per connection, octets (default 256 KiB)
+	MSS uint16 // our MSS, MTU-40 (default 1460); advertised in SYNs (MUST-14, MUST-67)
+	// SendBuf and RecvBuf are each connection's initial send and receive
+	// buffers, octets (default 64 KiB). Auto-tuning (autotune.go) grows a
+	// receive buffer with what the application reads per round trip, up to
+	// RecvBufMax (Linux's tcp_rcv_space_adjust), and a send buffer with the
+	// congestion window, up to SendBufMax (Linux's tcp_sndbuf_expand).
+	// Setting SendBuf or RecvBuf without the matching Max fixes that buffer
+	// (no auto-tuning), as SO_SNDBUF/SO_RCVBUF do; Conn.SetRecvBuffer and
+	// Conn.SetSendBuffer fix one connection's.
+	SendBuf int
+	RecvBuf int
+	// RecvBufMax bounds receive-buffer auto-tuning (default 6 MiB, Linux's
+	// tcp_rmem[2], when RecvBuf is unset; else RecvBuf). The window scale
+	// offered in our SYN is chosen for it (RFC 7323 §2.2).
+	RecvBufMax int
+	// SendBufMax bounds send-buffer auto-tuning (default 4 MiB, Linux's
+	// tcp_wmem[2], when SendBuf is unset; else SendBuf).
+	SendBufMax int
+	// BufBudget bounds, across all connections of the layer, the octets by
+	// which auto-tuned buffers may exceed their initial sizes (default
+	// 256 MiB); growth past it is refused and counted (BufGrowRefused).
+	BufBudget  int
 	MSL        time.Duration // maximum segment lifetime; TIME-WAIT lasts 2*MSL (default 30 s)
 	RTOInitial time.Duration // RFC 6298 §2.1 initial RTO (default 1 s)
 	RTOMin     time.Duration // lower bound of the RTO (default 200 ms, as Linux)
@@ -107,8 +126,17 @@ func (c Config) withDefaults() Config {
 	if c.MSS == 0 {
 		c.MSS = 1460
 	}
-	defInt(&c.SendBuf, 256<<10)
-	defInt(&c.RecvBuf, 256<<10)
+	if c.SendBuf <= 0 {
+		c.SendBuf = 64 << 10
+		defInt(&c.SendBufMax, 4<<20)
+	}
+	if c.RecvBuf <= 0 {
+		c.RecvBuf = 64 << 10
+		defInt(&c.RecvBufMax, 6<<20)
+	}
+	c.SendBufMax = max(c.SendBufMax, c.SendBuf)
+	c.RecvBufMax = max(c.RecvBufMax, c.RecvBuf)
+	defInt(&c.BufBudget, 256<<20)
 	def(&c.MSL, 30*time.Second)
 	def(&c.RTOInitial, time.Second)
 	def(&c.RTOMin, 200*time.Millisecond)

@@ -105,6 +105,20 @@ type Conn struct {
 
 	ka keepAlive // keep-alive probing (keepalive.go)
 
+	// Buffer auto-tuning (autotune.go).
+	rcvLimit     int           // receive buffer limit now (RCV.BUFF), octets
+	rcvLocked    bool          // SetRecvBuffer fixed it: no auto-tuning
+	sndLocked    bool          // SetSendBuffer fixed snd.limit: no auto-tuning
+	sndFull      bool          // a Send found the send buffer full since the last ACK
+	bufGrown     int           // octets the buffers exceed their initial sizes, counted in Layer.bufGrown
+	rcvCopied    uint64        // octets the user has read
+	rcvSpace     int           // most octets read in one receiver round trip so far
+	rcvSpaceAt   time.Time     // start of the current measurement; zero: none yet
+	rcvSpaceMark uint64        // rcvCopied at rcvSpaceAt
+	rcvRTT       time.Duration // the receiver's RTT estimate; zero: none yet
+	rcvRTTSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
+	rcvRTTAt     time.Time     // when that sample started; zero: none running
+
 	// User timeout (RFC 9293 §3.8.3 R2 as a time, RFC 5482 semantics).
 	userTimeout time.Duration // 0: only MaxRetries limits retransmission
 	rtxSince    time.Time     // since when data has waited unacknowledged without progress; zero: none

@@ -28,6 +28,8 @@ func (c *Conn) violation(format string, args ...any) error {
 //     buffer plus SYN and FIN;
 //   - the send buffer and the receive ring hold no more than their sizes, and
 //     unread data plus the promised window RCV.WND fit in the receive ring;
+//   - auto-tuned buffers stay within SendBufMax and RecvBufMax (and, per
+//     layer, their growth within BufBudget);
 //   - out-of-order ranges are sorted, disjoint, beyond RCV.NXT, inside the
 //     advertised right edge, and at most maxOOO;
 //   - a FIN is sent only after CLOSE; TIME-WAIT runs its 2*MSL timer and no
@@ -51,8 +53,15 @@ func (c *Conn) CheckInvariants() error {
 	if flight := uint32(t.SndNxt - t.SndUna); flight > uint32(c.snd.n)+2 {
 		return c.violation("flight %d exceeds the %d buffered octets plus SYN and FIN", flight, c.snd.n)
 	}
-	if c.snd.n < 0 || c.snd.n > c.snd.size {
-		return c.violation("send buffer holds %d of %d", c.snd.n, c.snd.size)
+	if c.snd.n < 0 || c.snd.n > c.snd.size || c.snd.limit > c.snd.size {
+		return c.violation("send buffer holds %d of %d (limit %d)", c.snd.n, c.snd.size, c.snd.limit)
+	}
+	// Auto-tuning stays within the configured maxima (autotune.go).
+	if !c.sndLocked && c.snd.limit > c.l.cfg.SendBufMax {
+		return c.violation("send buffer auto-tuned to %d, SendBufMax %d", c.snd.limit, c.l.cfg.SendBufMax)
+	}
+	if !c.rcvLocked && c.rcvLimit > c.l.cfg.RecvBufMax {
+		return c.violation("receive buffer auto-tuned to %d, RecvBufMax %d", c.rcvLimit, c.l.cfg.RecvBufMax)
 	}
 	if c.finSent && !c.finQueued {
 		return c.violation("FIN sent without CLOSE")
@@ -181,6 +190,15 @@ func (l *Layer) CheckInvariants() error {
 			return c.violation("holds %d octets out of order, counted %d", n, c.oooHeld)
 		}
 		ooo += n
+	}
+	// Auto-tuned growth (autotune.go) is counted per connection and stays
+	// within the layer's budget.
+	grown := 0
+	for _, c := range l.conns {
+		grown += c.bufGrown
+	}
+	if grown != l.bufGrown || grown > l.cfg.BufBudget {
+		return fmt.Errorf("%w: buffers grown by %d octets, counted %d, budget %d", ErrInvariant, grown, l.bufGrown, l.cfg.BufBudget)
 	}
 	if ooo != l.oooBytes || ooo > l.cfg.MaxOOOBytes {
 		return fmt.Errorf("%w: %d out-of-order octets held, counted %d, bound %d", ErrInvariant, ooo, l.oooBytes, l.cfg.MaxOOOBytes)

@@ -41,6 +41,11 @@ type Counters struct {
 	OOOBytes        uint64             // out-of-order octets held now, all connections
 	Conns           uint64             // connections now, TIME-WAIT records included
 	TimeWaitRecords uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
+	// Buffer auto-tuning (autotune.go).
+	RecvBufGrowths uint64 // receive buffers grown by auto-tuning
+	SendBufGrowths uint64 // send buffers grown by auto-tuning
+	BufGrowRefused uint64 // buffer growths refused, whole or in part: Config.BufBudget reached
+	BufGrown       uint64 // octets all buffers now exceed their initial sizes (gauge, at most Config.BufBudget)
 	// Listen queue overflows (derived from Drops when Counters is called).
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
 	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
@@ -93,6 +98,7 @@ type Layer struct {
 	sendECT   bool // the segment emit sends next is ECN-capable (ecn.go)
 	nextEph   uint16
 	oooBytes  int                 // out-of-order octets held by all connections (Config.MaxOOOBytes)
+	bufGrown  int                 // auto-tuned buffer growth of all connections (Config.BufBudget)
 	issHook   func() seqnum.Value // tests: fixed ISNs to replay the RFC figures
 
 	// Trace, when set, is called on every state change (tests, tracing).
@@ -113,6 +119,9 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 		obuf:      make([]byte, wire.TCPMaxHeaderLen+0xffff),
 	}
 	l.sndPool.max, l.rcvPool.max = maxPooledRings, maxPooledRings
+	// Only initial-sized rings are pooled: auto-tuned ones are left to the GC.
+	l.sndPool.maxRing = cfg.SendBuf
+	l.rcvPool.maxRing = cfg.RecvBuf + 1<<wscaleFor(cfg.RecvBufMax)
 	l.secret = [2]uint64{rng.Uint64(), rng.Uint64()}
 	l.nextEph = uint16(ephFirst + rng.IntN(ephLast-ephFirst+1))
 	return l
@@ -123,6 +132,7 @@ func (l *Layer) Counters() *Counters {
 	l.ctr.Conns = uint64(l.nconns())
 	l.ctr.TimeWaitRecords = uint64(len(l.tw))
 	l.ctr.OOOBytes = uint64(l.oooBytes)
+	l.ctr.BufGrown = uint64(l.bufGrown)
 	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]
 	l.ctr.SynQueueOverflows = l.ctr.Drops[DropSynQueueOverflow]
 	l.ctr.AcceptOverflows = l.ctr.Drops[DropAcceptOverflow]
@@ -306,10 +316,12 @@ func (l *Layer) used(k connKey) bool {
 func (l *Layer) initConn(c *Conn) {
 	*c = Conn{l: l, idx: -1, hidx: -1}
 	c.snd.pool, c.rcv.pool = &l.sndPool, &l.rcvPool
-	c.snd.size = l.cfg.SendBuf
-	c.rcvShift = wscaleFor(l.cfg.RecvBuf)
+	c.snd.size, c.snd.limit = l.cfg.SendBuf, l.cfg.SendBuf
+	c.rcvShift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
+	c.rcvLimit = l.cfg.RecvBuf
 	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
-	c.sndMSS = 536 // MUST-15 until the peer's MSS option says otherwise
+	c.rcvSpace = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
+	c.sndMSS = 536                                     // MUST-15 until the peer's MSS option says otherwise
 	c.rto = l.cfg.RTOInitial
 	c.ssthresh = 1 << 30
 	c.noDelay = l.cfg.NoDelay
@@ -339,6 +351,7 @@ func (l *Layer) remove(c *Conn) {
 	c.idx = -1
 	l.oooBytes -= c.oooHeld
 	c.oooHeld = 0
+	l.releaseBuf(c)
 	l.timers.remove(c)
 	c.giveBackBuffers()
 	if l.demux[c.key] == c {

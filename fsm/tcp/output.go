@@ -39,7 +39,7 @@ func (c *Conn) emitSyn(ack bool) {
 	*h = wire.TCPHeader{Flags: wire.FlagSYN}
 	h.Opts.MSS, h.Opts.HasMSS = c.l.cfg.MSS, true
 	if !ack || c.sndShift != 0 || c.rcvShift != 0 {
-		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBuf), true
+		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBufMax), true
 	}
 	// RFC 7323 §3.2, RFC 2018 §2: offered in a SYN, echoed in a SYN,ACK.
 	if (!ack && !c.l.cfg.NoTimestamps) || (ack && c.tsOK) {
@@ -112,7 +112,7 @@ func (c *Conn) windowField(syn bool) uint16 {
 	unit := uint32(1) << c.rcvShift
 	cur := c.rcvWnd()
 	want := min((free+unit-1)&^(unit-1), 0xffff<<c.rcvShift)
-	if want > cur && (want-cur >= min(uint32(c.l.cfg.RecvBuf/2), uint32(c.l.cfg.MSS))) {
+	if want > cur && (want-cur >= min(uint32(c.rcvLimit/2), uint32(c.l.cfg.MSS))) {
 		c.rcvEdge = nxt.Add(seqnum.Size(want))
 		cur = want
 	}
@@ -120,7 +120,7 @@ func (c *Conn) windowField(syn bool) uint16 {
 }
 
 // rcvFree returns the receive buffer space not taken by unread data.
-func (c *Conn) rcvFree() int { return c.l.cfg.RecvBuf - c.rcv.unread }
+func (c *Conn) rcvFree() int { return c.rcvLimit - c.rcv.unread }
 
 // rcvOffer returns the window the free space allows, at most what the window
 // field can express (65535 units of the scale).

@@ -5,15 +5,16 @@ package tcp
 // backing array is allocated on the first write, so an idle connection costs
 // no buffer memory.
 type sndBuf struct {
-	pool *bufPool // where the ring comes from (the layer's)
-	buf  []byte
-	size int // capacity once allocated
-	head int // ring index of the oldest octet
-	n    int // octets held
+	pool  *bufPool // where the ring comes from (the layer's)
+	buf   []byte
+	size  int // ring capacity (allocated on the first write)
+	limit int // octets the buffer accepts (<= size; SO_SNDBUF)
+	head  int // ring index of the oldest octet
+	n     int // octets held
 }
 
 // free returns how many octets a write can accept.
-func (b *sndBuf) free() int { return b.size - b.n }
+func (b *sndBuf) free() int { return max(b.limit-b.n, 0) }
 
 // write appends as much of p as fits and returns the count.
 func (b *sndBuf) write(p []byte) int {

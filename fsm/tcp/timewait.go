@@ -124,6 +124,9 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.tcb = r.tcb
 	c.sndBufSeq = r.tcb.SndNxt
 	c.rcvEdge = r.rcvEdge
+	// The window may have been auto-tuned past the initial ring: the
+	// (never allocated) ring covers what was promised.
+	c.rcv.size = max(c.rcv.size, int(c.rcvWnd()))
 	c.lastAckSent = r.lastAckSent
 	c.maxSndWnd = r.maxSndWnd
 	c.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor

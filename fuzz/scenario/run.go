@@ -101,6 +101,14 @@ func (c capture) Notify(uint64, sock.Readiness) {}
 // returns a *Failure (wrapped) at the first line the stack does not follow.
 func Run(s *Script, o Options) (*Result, error) {
 	cfg := o.TCP
+	// Scripts describe fixed 256 KiB buffers (window scale 3), as before
+	// auto-tuning; --rcvbuf/--sndbuf set others.
+	if cfg.RecvBuf == 0 && cfg.RecvBufMax == 0 {
+		cfg.RecvBuf = 256 << 10
+	}
+	if cfg.SendBuf == 0 && cfg.SendBufMax == 0 {
+		cfg.SendBuf = 256 << 10
+	}
 	for k, v := range s.Options {
 		if k == "profile" {
 			// --profile=linux|rfc9293: the spec profile the layer runs.

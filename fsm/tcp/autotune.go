@@ -1,0 +1,238 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+)
+
+// Buffer auto-tuning. A connection starts with Config.RecvBuf and
+// Config.SendBuf and grows them while the application keeps up, as Linux's
+// dynamic right-sizing does:
+//
+//   - Receive (tcp_rcv_space_adjust): once per receiver round trip, the
+//     octets the application read in it ("copied") are compared with the
+//     most read in any earlier round trip; when they grew, the buffer becomes
+//     2*copied + 16*MSS, plus twice the same proportional growth again (the
+//     sender's window doubles each round trip in slow start), at most
+//     Config.RecvBufMax. A reader that reads less than ~10 segments per round
+//     trip never grows its buffer. The advertised window follows the larger
+//     buffer at the next window update; the window scale was chosen in our
+//     SYN for RecvBufMax, and the right edge never moves left (SHLD-14).
+//   - The receiver's round trip (tcp_rcv_rtt_measure): from the timestamp
+//     the peer echoes on a full-sized segment (RFC 7323 §4.1; smoothed 1/8),
+//     or else the time RCV.NXT takes to cross the window advertised when the
+//     sample began (kept at the minimum seen).
+//   - Send (tcp_sndbuf_expand): when the application found the send buffer
+//     full and an ACK then frees room, the buffer grows to twice the
+//     congestion window (at least 20 segments), at most Config.SendBufMax. An
+//     application that never fills its buffer never grows it.
+//
+// The rings grow by copying into a larger one (a handful of times per
+// connection); only initial-sized rings go back to the layer's pools, so an
+// idle or new connection costs what it did without auto-tuning. Every
+// growth is charged to the layer-wide Config.BufBudget; growth past it is
+// refused and counted (Counters.BufGrowRefused). Conn.SetRecvBuffer and
+// Conn.SetSendBuffer fix a connection's buffer, like SO_RCVBUF/SO_SNDBUF.
+
+// rcvRTTMeasure takes a receiver RTT sample from an in-order data segment s
+// (Linux tcp_rcv_rtt_measure_ts, tcp_rcv_rtt_measure).
+func (c *Conn) rcvRTTMeasure(s *segment) {
+	if c.rcvLocked || c.rcvLimit >= c.rcvMax() {
+		return
+	}
+	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= c.rcvMSS {
+		if d := int32(c.tsClock(s.now) - s.opts.TSEcr); d >= 0 && d < 60000 {
+			m := time.Duration(max(d, 1)) * time.Millisecond
+			if c.rcvRTT == 0 {
+				c.rcvRTT = m
+			} else {
+				c.rcvRTT += (m - c.rcvRTT) / 8
+			}
+			return
+		}
+	}
+	nxt := c.tcb.RcvNxt
+	if !c.rcvRTTAt.IsZero() {
+		if nxt.LessThan(c.rcvRTTSeq) {
+			return
+		}
+		if m := s.now.Sub(c.rcvRTTAt); m > 0 && (c.rcvRTT == 0 || m < c.rcvRTT) {
+			c.rcvRTT = m
+		}
+	}
+	c.rcvRTTSeq = nxt.Add(seqnum.Size(max(c.rcvWnd(), 1)))
+	c.rcvRTTAt = s.now
+}
+
+// rcvSpaceAdjust runs after the user read: once per receiver round trip it
+// grows the receive buffer to what the reader consumed (Linux
+// tcp_rcv_space_adjust).
+func (c *Conn) rcvSpaceAdjust(now time.Time) {
+	rtt := c.rcvRTT
+	if rtt == 0 && c.hasRTT {
+		rtt = c.srtt
+	}
+	if c.rcvLocked || rtt <= 0 || c.rcvLimit >= c.rcvMax() {
+		return
+	}
+	if c.rcvSpaceAt.IsZero() {
+		c.rcvSpaceAt, c.rcvSpaceMark = now, c.rcvCopied
+		return
+	}
+	if now.Sub(c.rcvSpaceAt) < rtt {
+		return
+	}
+	copied := int(min(c.rcvCopied-c.rcvSpaceMark, 1<<40))
+	c.rcvSpaceAt, c.rcvSpaceMark = now, c.rcvCopied
+	if copied <= c.rcvSpace {
+		return
+	}
+	win := 2*copied + 16*int(c.l.cfg.MSS)
+	if c.rcvSpace > 0 {
+		grow := min(win*(copied-c.rcvSpace)/c.rcvSpace, win)
+		win += 2 * grow
+	}
+	c.rcvSpace = copied
+	if g := c.growRcv(win); g > 0 {
+		c.l.ctr.RecvBufGrowths++
+	}
+}
+
+// rcvMax is the most the receive buffer may grow to: Config.RecvBufMax, and
+// no more than the window field can express with our scale.
+func (c *Conn) rcvMax() int { return min(c.l.cfg.RecvBufMax, 0xffff<<c.rcvShift) }
+
+// growRcv raises the receive buffer limit toward want (at most rcvMax and
+// within the layer's budget) and the ring with it; it returns the growth.
+func (c *Conn) growRcv(want int) int {
+	want = min(want, c.rcvMax())
+	if want <= c.rcvLimit {
+		return 0
+	}
+	ring := want + 1<<c.rcvShift
+	if extra := ring - c.rcv.size; extra > 0 {
+		g := c.l.grantBuf(c, extra)
+		if g == 0 {
+			return 0
+		}
+		ring = c.rcv.size + g
+		want = min(want, ring-1<<c.rcvShift)
+		c.rcv.resize(ring)
+	}
+	g := want - c.rcvLimit
+	c.rcvLimit = want
+	return g
+}
+
+// sndExpand grows the send buffer after an ACK freed room in a buffer the
+// application had filled (Linux tcp_should_expand_sndbuf, tcp_sndbuf_expand).
+func (c *Conn) sndExpand() {
+	if c.sndLocked || c.snd.limit >= c.l.cfg.SendBufMax {
+		return
+	}
+	want := min(2*max(int(c.cwnd), 10*c.sndMSS), c.l.cfg.SendBufMax)
+	if want <= c.snd.limit {
+		return
+	}
+	if extra := want - c.snd.size; extra > 0 {
+		want = c.snd.size + c.l.grantBuf(c, extra)
+	}
+	if want > c.snd.limit {
+		c.snd.setLimit(want)
+		c.l.ctr.SendBufGrowths++
+	}
+}
+
+// grantBuf charges up to n octets of buffer growth of c to the layer's
+// Config.BufBudget and returns how many it granted; a refusal, whole or in
+// part, is counted.
+func (l *Layer) grantBuf(c *Conn, n int) int {
+	g := max(min(n, l.cfg.BufBudget-l.bufGrown), 0)
+	if g < n {
+		l.ctr.BufGrowRefused++
+	}
+	l.bufGrown += g
+	c.bufGrown += g
+	return g
+}
+
+// releaseBuf returns c's buffer growth to the layer's budget (it left the
+// connection table).
+func (l *Layer) releaseBuf(c *Conn) {
+	l.bufGrown -= c.bufGrown
+	c.bufGrown = 0
+}
+
+// SetRecvBuffer fixes the connection's receive buffer at n octets and turns
+// its auto-tuning off, like SO_RCVBUF (netconn's SetReadBuffer). n is
+// clamped to at least one MSS and to what the window field can express; a
+// larger buffer is charged to Config.BufBudget (and may get less). A smaller
+// one never takes back window already advertised (RFC 9293 §3.8.6, SHLD-14):
+// it only stops the right edge moving until the reader catches up.
+func (c *Conn) SetRecvBuffer(now time.Time, n int) {
+	c.l.now = now
+	c.rcvLocked = true
+	n = min(max(n, int(c.l.cfg.MSS)), 0xffff<<c.rcvShift)
+	if n > c.rcvLimit {
+		c.growRcv(n)
+		c.ackNow = c.ackNow || (sendsData(c.state) || c.state == StateFinWait2) && !c.finRcvd
+	} else {
+		c.rcvLimit = n
+	}
+	c.l.finish(c, now)
+}
+
+// SetSendBuffer fixes the connection's send buffer at n octets (at least one
+// octet) and turns its auto-tuning off, like SO_SNDBUF (netconn's
+// SetWriteBuffer). A larger buffer is charged to Config.BufBudget (and may
+// get less); a smaller one keeps the octets already queued and takes new
+// ones once they fit.
+func (c *Conn) SetSendBuffer(now time.Time, n int) {
+	c.l.now = now
+	c.sndLocked = true
+	n = max(n, 1)
+	if n > c.snd.size {
+		n = c.snd.size + c.l.grantBuf(c, n-c.snd.size)
+	}
+	c.snd.setLimit(n)
+	c.l.finish(c, now)
+}
+
+// RecvBuffer returns the connection's receive buffer limit (RCV.BUFF) in
+// octets and whether it is fixed (SetRecvBuffer) rather than auto-tuned.
+func (c *Conn) RecvBuffer() (n int, fixed bool) { return c.rcvLimit, c.rcvLocked }
+
+// SendBuffer returns the connection's send buffer size in octets and whether
+// it is fixed (SetSendBuffer) rather than auto-tuned.
+func (c *Conn) SendBuffer() (n int, fixed bool) { return c.snd.limit, c.sndLocked }
+
+// resize grows the ring to n octets, keeping its contents (n <= size: no-op).
+func (b *rcvBuf) resize(n int) {
+	if n <= b.size {
+		return
+	}
+	if b.buf != nil {
+		nb := b.pool.get(n)
+		c := copy(nb, b.buf[b.head:])
+		copy(nb[c:], b.buf[:b.head])
+		b.pool.put(b.buf)
+		b.buf, b.head = nb, 0
+	}
+	b.size = n
+}
+
+// setLimit makes the buffer accept up to n octets, growing the ring (and
+// keeping the octets held) when n exceeds it. A lower limit keeps the ring
+// and the octets already held; writes wait until they fit.
+func (b *sndBuf) setLimit(n int) {
+	if n > b.size && b.buf != nil {
+		nb := b.pool.get(n)
+		p1, p2 := b.peek(0, b.n)
+		copy(nb[copy(nb, p1):], p2)
+		b.pool.put(b.buf)
+		b.buf, b.head = nb, 0
+	}
+	b.size = max(b.size, n)
+	b.limit = n
+}

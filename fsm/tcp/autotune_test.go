@@ -1,0 +1,303 @@
+package tcp
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// bdpPath is a 1 Gbit/s path with a 40 ms round trip and a queue deep
+// enough for its bandwidth-delay product (5 MB).
+var bdpPath = faults{rate: 1e9, delay: 20 * time.Millisecond, queue: 8000}
+
+// bulkRun sends from A to B for dur of simulated time on f. B reads
+// readPerTick octets every tick (0: everything, as soon as it arrives). It
+// checks the invariants of both layers at every step and returns the octets
+// B read, the largest window B advertised and the pair.
+func bulkRun(t *testing.T, cfg Config, f faults, dur time.Duration, tick time.Duration, readPerTick int) (read int, maxWnd uint32, p *wirePair, server *Conn) {
+	t.Helper()
+	p = newWirePair(t, 1, cfg, f)
+	client, server := p.connect()
+	chunk := make([]byte, 256<<10)
+	buf := make([]byte, 256<<10)
+	end := p.now.Add(dur)
+	nextRead := p.now
+	if readPerTick > 0 {
+		p.wake = func() time.Time { return nextRead }
+	}
+	p.runUntil(func() bool {
+		for {
+			n, err := client.Send(p.now, chunk)
+			if err != nil && !errors.Is(err, sock.ErrWouldBlock) {
+				t.Fatal(err)
+			}
+			if n < len(chunk) {
+				break
+			}
+		}
+		if readPerTick == 0 {
+			for {
+				n, _ := server.Recv(p.now, buf)
+				read += n
+				if n == 0 {
+					break
+				}
+			}
+		} else if !p.now.Before(nextRead) {
+			n, _ := server.Recv(p.now, buf[:readPerTick])
+			read += n
+			nextRead = p.now.Add(tick)
+		}
+		maxWnd = max(maxWnd, server.TCB().RcvWnd)
+		for _, l := range []*Layer{p.a, p.b} {
+			if err := l.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return !p.now.Before(end)
+	}, 10_000_000)
+	return read, maxWnd, p, server
+}
+
+// TestRecvBufAutoTuneFastReader: on a 1 Gbit/s, 40 ms path a reader that
+// keeps up grows its receive buffer past 1 MiB (the advertised window with
+// it, through the window scale chosen for RecvBufMax), and moves several
+// times the octets per round trip that a fixed 64 KiB buffer allows (64 KiB
+// per RTT).
+func TestRecvBufAutoTuneFastReader(t *testing.T) {
+	const dur = 600 * time.Millisecond
+	tuned, tunedWnd, p, server := bulkRun(t, Config{}, bdpPath, dur, 0, 0)
+	limit, fixed := server.RecvBuffer()
+	if fixed || limit <= 1<<20 || tunedWnd <= 1<<20 {
+		t.Errorf("receive buffer %d (fixed %v), largest window %d: want both > 1 MiB", limit, fixed, tunedWnd)
+	}
+	if c := p.b.Counters(); c.RecvBufGrowths == 0 || c.BufGrown == 0 {
+		t.Errorf("counters: %d receive growths, %d octets grown", c.RecvBufGrowths, c.BufGrown)
+	}
+	if n, _ := server.l.conns[0].SendBuffer(); n > p.b.cfg.SendBufMax {
+		t.Errorf("send buffer %d past SendBufMax", n)
+	}
+	base, baseWnd, _, _ := bulkRun(t, Config{RecvBuf: 64 << 10}, bdpPath, dur, 0, 0)
+	rtts := int(dur / (40 * time.Millisecond))
+	t.Logf("600 ms at 1 Gbit/s, 40 ms RTT: auto-tuned %d B (%d B/RTT, window up to %d), fixed 64 KiB %d B (%d B/RTT, window %d)",
+		tuned, tuned/rtts, tunedWnd, base, base/rtts, baseWnd)
+	if baseWnd > 64<<10 {
+		t.Errorf("fixed buffer advertised %d", baseWnd)
+	}
+	if base/rtts > 64<<10 {
+		t.Errorf("fixed 64 KiB buffer moved %d B per RTT, more than its window", base/rtts)
+	}
+	if tuned < 8*base {
+		t.Errorf("auto-tuned %d B, fixed %d B: want at least 8x", tuned, base)
+	}
+}
+
+// TestRecvBufAutoTuneSlowReader: a reader consuming 4 KiB every 40 ms (one
+// round trip) never gets a larger buffer, and its window stays within the
+// initial 64 KiB.
+func TestRecvBufAutoTuneSlowReader(t *testing.T) {
+	read, maxWnd, p, server := bulkRun(t, Config{}, bdpPath, 2*time.Second, 40*time.Millisecond, 4<<10)
+	if limit, _ := server.RecvBuffer(); limit != 64<<10 || maxWnd > 64<<10 {
+		t.Errorf("slow reader: buffer %d, largest window %d; want 64 KiB", limit, maxWnd)
+	}
+	if c := p.b.Counters(); c.RecvBufGrowths != 0 {
+		t.Errorf("%d receive growths for a slow reader", c.RecvBufGrowths)
+	}
+	if read == 0 {
+		t.Error("nothing read")
+	}
+}
+
+// TestRecvBufLocked: SetRecvBuffer fixes the buffer (SO_RCVBUF): a fast
+// reader on a high-BDP path keeps the size it set.
+func TestRecvBufLocked(t *testing.T) {
+	p := newWirePair(t, 1, Config{}, bdpPath)
+	client, server := p.connect()
+	server.SetRecvBuffer(p.now, 100<<10)
+	chunk := make([]byte, 256<<10)
+	buf := make([]byte, 256<<10)
+	end := p.now.Add(time.Second)
+	p.runUntil(func() bool {
+		client.Send(p.now, chunk)
+		for {
+			if n, _ := server.Recv(p.now, buf); n == 0 {
+				break
+			}
+		}
+		if w := server.TCB().RcvWnd; w > 100<<10+128 {
+			t.Fatalf("window %d past the fixed 100 KiB", w)
+		}
+		return !p.now.Before(end)
+	}, 10_000_000)
+	if n, fixed := server.RecvBuffer(); n != 100<<10 || !fixed {
+		t.Errorf("buffer %d fixed %v, want 100 KiB fixed", n, fixed)
+	}
+	if c := p.b.Counters(); c.RecvBufGrowths != 0 {
+		t.Errorf("%d growths of a fixed buffer", c.RecvBufGrowths)
+	}
+}
+
+// TestBufBudget: two fast transfers on one layer share a 512 KiB growth
+// budget: the growth stops there, the refusals are counted, and the
+// invariants (growth counted per connection, within the budget) hold at
+// every step.
+func TestBufBudget(t *testing.T) {
+	const budget = 512 << 10
+	p := newWirePair(t, 2, Config{BufBudget: budget}, bdpPath)
+	ln, err := p.b.Listen(p.now, addrB, 80, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients, servers [2]*Conn
+	for i := range clients {
+		if clients[i], err = p.a.Connect(p.now, addrA, 0, addrB, 80, uint64(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunk := make([]byte, 256<<10)
+	buf := make([]byte, 256<<10)
+	end := p.now.Add(2 * time.Second)
+	p.runUntil(func() bool {
+		for i := range servers {
+			if servers[i] == nil {
+				servers[i], _ = ln.Accept(p.now)
+				continue
+			}
+			clients[i].Send(p.now, chunk)
+			for {
+				if n, _ := servers[i].Recv(p.now, buf); n == 0 {
+					break
+				}
+			}
+		}
+		for _, l := range []*Layer{p.a, p.b} {
+			if err := l.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return !p.now.Before(end)
+	}, 10_000_000)
+	c := p.b.Counters()
+	if c.BufGrown > budget || c.BufGrown < budget/2 || c.BufGrowRefused == 0 {
+		t.Errorf("grown %d of budget %d, %d refusals: want the budget reached and refusals counted", c.BufGrown, budget, c.BufGrowRefused)
+	}
+	total := 0
+	for _, s := range servers {
+		n, _ := s.RecvBuffer()
+		total += n - 64<<10
+	}
+	if total > budget {
+		t.Errorf("receive buffers grew by %d, budget %d", total, budget)
+	}
+	for _, s := range servers {
+		s.Abort(p.now)
+	}
+	if c := p.b.Counters(); c.BufGrown != 0 {
+		t.Errorf("%d octets still charged after the connections ended", c.BufGrown)
+	}
+}
+
+// TestSendBufAutoTune: a writer that keeps its send buffer full on a
+// high-BDP path gets it grown with the congestion window (at most
+// SendBufMax); SetSendBuffer fixes it (SO_SNDBUF), and an application that
+// never fills it keeps the initial size.
+func TestSendBufAutoTune(t *testing.T) {
+	_, _, p, _ := bulkRun(t, Config{}, bdpPath, 300*time.Millisecond, 0, 0)
+	client := p.a.conns[0]
+	n, fixed := client.SendBuffer()
+	if fixed || n <= 64<<10 || n > 4<<20 {
+		t.Errorf("send buffer %d fixed %v: want grown past 64 KiB, at most 4 MiB", n, fixed)
+	}
+	if c := p.a.Counters(); c.SendBufGrowths == 0 {
+		t.Error("no send buffer growth counted")
+	}
+	if 2*int(client.cwnd) < n-2*int(client.cwnd) && n < 4<<20 {
+		t.Errorf("send buffer %d far past 2*cwnd %d", n, 2*client.cwnd)
+	}
+
+	// Fixed: SetSendBuffer before the transfer.
+	p = newWirePair(t, 1, Config{}, bdpPath)
+	c, s := p.connect()
+	c.SetSendBuffer(p.now, 32<<10)
+	chunk := make([]byte, 64<<10)
+	buf := make([]byte, 64<<10)
+	end := p.now.Add(500 * time.Millisecond)
+	p.runUntil(func() bool {
+		c.Send(p.now, chunk)
+		s.Recv(p.now, buf)
+		return !p.now.Before(end)
+	}, 1_000_000)
+	if n, fixed := c.SendBuffer(); n != 32<<10 || !fixed || c.snd.n > 32<<10 {
+		t.Errorf("fixed send buffer %d (fixed %v), holding %d", n, fixed, c.snd.n)
+	}
+
+	// An application writing 1 KiB per round trip never fills it.
+	p = newWirePair(t, 1, Config{}, bdpPath)
+	c, s = p.connect()
+	end = p.now.Add(time.Second)
+	next := p.now
+	p.wake = func() time.Time { return next }
+	p.runUntil(func() bool {
+		if !p.now.Before(next) {
+			c.Send(p.now, chunk[:1024])
+			next = p.now.Add(40 * time.Millisecond)
+		}
+		s.Recv(p.now, buf)
+		return !p.now.Before(end)
+	}, 1_000_000)
+	if n, _ := c.SendBuffer(); n != 64<<10 {
+		t.Errorf("light writer's send buffer %d, want 64 KiB", n)
+	}
+}
+
+// TestAutoTuneWindowScale: with auto-tuning the SYN offers the window scale
+// for RecvBufMax (6 MiB: 7) while the buffer starts at 64 KiB; a fixed
+// RecvBuf offers the scale for itself.
+func TestAutoTuneWindowScale(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want uint8
+	}{{Config{}, 7}, {Config{RecvBuf: 256 << 10}, 3}, {Config{RecvBuf: 64 << 10, RecvBufMax: 1 << 20}, 5}} {
+		r := newRig(t, tc.cfg, 100)
+		r.connect()
+		syn := r.recv(seg{flags: SYN, seq: 100})
+		var o wire.TCPOptions
+		if err := wire.ParseTCPOptions(syn.Options(), &o); err != nil || !o.HasWScale || o.WScale != tc.want {
+			t.Errorf("%+v: SYN window scale %d (present %v), want %d", tc.cfg, o.WScale, o.HasWScale, tc.want)
+		}
+	}
+}
+
+// TestAutoTunedRingsNotPooled: rings grown by auto-tuning go to the GC when
+// their connection ends; the pools keep only initial-sized rings, so the
+// memory a new or idle connection holds does not grow with past transfers.
+func TestAutoTunedRingsNotPooled(t *testing.T) {
+	_, _, p, server := bulkRun(t, Config{}, bdpPath, 300*time.Millisecond, 0, 0)
+	client := p.a.conns[0]
+	if n, _ := server.RecvBuffer(); n <= 64<<10 {
+		t.Fatalf("receive buffer %d did not grow", n)
+	}
+	client.Abort(p.now)
+	server.Abort(p.now)
+	for _, pool := range []*bufPool{&p.a.sndPool, &p.a.rcvPool, &p.b.sndPool, &p.b.rcvPool} {
+		for _, b := range pool.free {
+			if cap(b) > pool.maxRing {
+				t.Errorf("pool keeps a %d-octet ring (initial %d)", cap(b), pool.maxRing)
+			}
+		}
+	}
+	// A new connection starts at the initial sizes and holds no ring.
+	c, err := p.a.Connect(p.now, addrA, 0, addrB, 80, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.RecvBuffer(); n != 64<<10 || c.rcv.buf != nil || c.snd.buf != nil {
+		t.Errorf("new connection: receive buffer %d, rings %v %v", n, c.rcv.buf != nil, c.snd.buf != nil)
+	}
+	if n, _ := c.SendBuffer(); n != 64<<10 {
+		t.Errorf("new connection: send buffer %d", n)
+	}
+}
