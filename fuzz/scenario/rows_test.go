@@ -25,6 +25,7 @@ var rowAllow = []struct{ Cell, Conds, Why string }{
 	// Rows whose state can never hold their condition.
 	{"Established,CloseWait/Send", "FinQueued", "CLOSE moves ESTABLISHED and CLOSE-WAIT on at once (FIN-WAIT-1, LAST-ACK); a FIN is only queued in SYN-SENT or SYN-RECEIVED, whose completing rows then go to FIN-WAIT-1"},
 	{"Established/SegText", "HasText,UserClosed", "the user cannot have closed an ESTABLISHED connection: CLOSE there moves to FIN-WAIT-1, a CLOSE before the handshake completes queues the FIN and the completing rows go to FIN-WAIT-1, and Close with unread data aborts"},
+	{"SynReceived/SegAck", "AckAcceptable,PassiveOpen,FinQueued", "a passively opened TCB reaches the user (accept) only once ESTABLISHED, so nothing can CLOSE it in SYN-RECEIVED; the model checker, which issues CLOSE in any state, fires this row"},
 	{"SynReceived/SegSeq", "ZeroWindowAck", "SYN-RECEIVED has received nothing but the SYN (its text is not taken), so its receive window is the whole buffer, never zero"},
 	{"FinWait1/SegFin", "OurFinAcked", "dead row: a FIN whose ACK covers our FIN moves FIN-WAIT-1 to FIN-WAIT-2 at step 5, and a FIN without ACK is dropped at step 1 (linux) or 5 (rfc9293), so step 8 never sees FIN-WAIT-1 with our FIN acknowledged (MUST-13)"},
 	// Timers that are never running in the state.
