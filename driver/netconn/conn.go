@@ -369,6 +369,24 @@ func (c *Conn) setBuffer(op string, fn func(now time.Time, s sockets) error) err
 	return c.opErr(op, err)
 }
 
+// Urgent reports whether urgent data is pending and how many octets up to
+// the peer's urgent pointer remain to be read (RFC 9293 §3.8.5, MUST-33).
+// The data stays in line: Read returns it in sequence.
+func (c *Conn) Urgent() (pending int, ok bool, err error) {
+	if isDone(c.closed) {
+		return 0, false, c.opErr("urgent", net.ErrClosed)
+	}
+	_, err = c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		var e error
+		pending, ok, e = s.Urgent(c.fd)
+		return e
+	})
+	return pending, ok, c.opErr("urgent", err)
+}
+
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if isDone(c.closed) {

@@ -216,6 +216,7 @@ func (f *fakeStack) Abort(now time.Time, fd stack.FD) error {
 
 func (f *fakeStack) SetReadBuffer(now time.Time, fd stack.FD, n int) error  { return nil }
 func (f *fakeStack) SetWriteBuffer(now time.Time, fd stack.FD, n int) error { return nil }
+func (f *fakeStack) Urgent(fd stack.FD) (int, bool, error)                  { return 0, false, nil }
 
 func (f *fakeStack) Status(fd stack.FD) (stack.Status, error) {
 	s := f.socks[fd]

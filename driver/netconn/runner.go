@@ -22,6 +22,7 @@ type sockets interface {
 	Status(fd stack.FD) (stack.Status, error)
 	SetReadBuffer(now time.Time, fd stack.FD, n int) error
 	SetWriteBuffer(now time.Time, fd stack.FD, n int) error
+	Urgent(fd stack.FD) (pending int, ok bool, err error)
 }
 
 // runner serialises calls into the stack and wakes blocked callers; a

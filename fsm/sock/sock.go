@@ -15,6 +15,10 @@ const (
 	Acceptable                       // a listener has a connection to accept
 	Connected                        // an active OPEN reached ESTABLISHED
 	Closed                           // the connection ended (closed, reset or timed out)
+	// Urgent: the peer's urgent pointer advanced, or urgent data became
+	// pending where none was (RFC 9293 §3.8.5, MUST-32); the data stays in
+	// line and Urgent() tells how much of it is left to read (MUST-33).
+	Urgent
 )
 
 // Errors returned by the user calls. Callers branch on them with errors.Is.

@@ -34,3 +34,16 @@ func TestSetBuffersLockSizes(t *testing.T) {
 		t.Errorf("bad descriptor: %v", err)
 	}
 }
+
+// TestStackUrgent: Stack.Urgent reaches the connection's urgent state
+// (nothing pending on a fresh connection) and refuses a bad descriptor.
+func TestStackUrgent(t *testing.T) {
+	n := newSim(t, 22)
+	_, sfd := n.connect(7)
+	if p, ok, err := n.b.Urgent(sfd); p != 0 || ok || err != nil {
+		t.Errorf("Urgent() = %d, %v, %v on a fresh connection", p, ok, err)
+	}
+	if _, _, err := n.b.Urgent(999); !errors.Is(err, sock.ErrBadFD) {
+		t.Errorf("bad descriptor: %v", err)
+	}
+}

@@ -208,6 +208,19 @@ func (s *Stack) SetWriteBuffer(now time.Time, fd FD, n int) error {
 	return nil
 }
 
+// Urgent reports the urgent data pending on connection fd (RFC 9293 §3.8.5,
+// MUST-33; tcp.Conn.Urgent): how many octets up to the peer's urgent
+// pointer are left to read, and whether any are. The data stays in line;
+// the Urgent readiness bit announces a new urgent pointer (MUST-32).
+func (s *Stack) Urgent(fd FD) (pending int, ok bool, err error) {
+	c, err := s.connOf(fd)
+	if err != nil {
+		return 0, false, err
+	}
+	pending, ok = c.Urgent()
+	return pending, ok, nil
+}
+
 // CloseWrite sends FIN after queued data (half-close); reading continues.
 func (s *Stack) CloseWrite(now time.Time, fd FD) error {
 	s.now = now

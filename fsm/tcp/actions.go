@@ -133,6 +133,7 @@ func setIRS(c *Conn, s *segment) {
 	t := &c.tcb
 	t.Irs = s.seq
 	t.RcvNxt = s.seq + 1
+	t.RcvUp = t.RcvNxt // no urgent data yet
 	// Our SYN (or SYN,ACK) offers an unscaled window of up to 64 KiB.
 	c.rcvEdge = t.RcvNxt.Add(seqnum.Size(min(c.rcvLimit, 0xffff)))
 	mss := 536
@@ -355,12 +356,42 @@ func deliver(c *Conn, s *segment) {
 }
 
 // urgentAdvance records the urgent pointer (RFC 9293 §3.10.7.4 step 6,
-// MUST-30); urgent data is delivered inline.
+// MUST-30); urgent data is delivered inline. When the pointer advances the
+// application is told asynchronously (§3.8.5, MUST-32): sock.Urgent, and
+// Conn.Urgent says how much is pending (MUST-33).
 func urgentAdvance(c *Conn, s *segment) {
 	up := s.origSeq.Add(seqnum.Size(s.up))
 	if c.tcb.RcvUp.LessThan(up) {
 		c.tcb.RcvUp = up
+		if c.rcvReadSeq().LessThan(up) {
+			c.notify(sock.Urgent)
+		}
 	}
+}
+
+// rcvReadSeq returns the sequence number of the next octet RECEIVE returns.
+func (c *Conn) rcvReadSeq() seqnum.Value {
+	seq := c.tcb.RcvNxt - seqnum.Value(c.rcv.unread)
+	if c.finRcvd {
+		seq-- // the FIN occupies RCV.NXT-1
+	}
+	return seq
+}
+
+// Urgent reports whether urgent data is pending and how much (RFC 9293
+// §3.8.5, MUST-33): the octets from the next one Recv returns up to the
+// peer's urgent pointer RCV.UP, which points at the octet after the urgent
+// data (MUST-62). Urgent data stays in line (as with SO_OOBINLINE): Recv
+// returns it in sequence, and pending drops as it is read. It may count
+// octets that have not arrived yet (a pointer beyond the data received).
+func (c *Conn) Urgent() (pending int, ok bool) {
+	if c.twGen != 0 || c.state == StateClosed && c.rcv.unread == 0 {
+		return 0, false
+	}
+	if d := int32(c.tcb.RcvUp - c.rcvReadSeq()); d > 0 {
+		return int(d), true
+	}
+	return 0, false
 }
 
 // queueSend copies user data into the send buffer (RFC 9293 §3.10.2).
