@@ -56,7 +56,7 @@ clean:
 .PHONY: rule-coverage check-props
 rule-coverage:
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
-	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fuzz/sim ./fuzz/props >/dev/null && \
+	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fuzz/sim ./fuzz/props ./fuzz/scenario >/dev/null && \
 	$(GO) run ./fuzz/cover/rulecov -dir $$d
 
 # Deep property runs (for make check): 20x the default gopter cases.

@@ -30,6 +30,7 @@ type Row struct {
 	Anchor  string   // RFC clause
 	Reqs    []string // requirement IDs
 	Hits    uint64
+	Rule    *tcp.Rule // the table row when Machine is "tcp"
 }
 
 // Must reports whether the row carries a MUST requirement ID.
@@ -87,15 +88,15 @@ func (c *Coverage) Rows() []Row {
 	var rows []Row
 	for i := range tcp.Rules {
 		r := &tcp.Rules[i]
-		rows = append(rows, Row{"tcp", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.TCP[i]})
+		rows = append(rows, Row{"tcp", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.TCP[i], r})
 	}
 	for i := range ip.RxRules {
 		r := &ip.RxRules[i]
-		rows = append(rows, Row{"ipv4", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Rx[i]})
+		rows = append(rows, Row{"ipv4", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Rx[i], nil})
 	}
 	for i := range ip.FragRules {
 		r := &ip.FragRules[i]
-		rows = append(rows, Row{"frag", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Frag[i]})
+		rows = append(rows, Row{"frag", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Frag[i], nil})
 	}
 	return rows
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fuzz/cover"
 )
 
 const scenarioDir = "../../testdata/scenarios"
@@ -85,69 +86,11 @@ func TestScenarios(t *testing.T) {
 	reportCoverage(t, hits)
 }
 
-// segEvents are the SEGMENT ARRIVES stages (RFC 9293 §3.10.7).
-var segEvents = []tcp.Event{tcp.EvSegPre, tcp.EvSegSeq, tcp.EvSegRst, tcp.EvSegSec, tcp.EvSegSyn,
-	tcp.EvSegAck, tcp.EvSegUrg, tcp.EvSegText, tcp.EvSegFin}
-
-// reachableCells is the set of SEGMENT ARRIVES (state, stage) cells the
-// pipeline (fsm/tcp input.go segmentArrives) can run, from the rule table:
-// CLOSED, LISTEN and SYN-SENT start at SegPre, the synchronized states at
-// SegSeq, and a row that continues leads to the next stage (after SegPre, the
-// sixth step, SegUrg: RFC 9293 §3.10.7.3 step 4) in the row's next state. So
-// SYN-RECEIVED's steps 6-8 are not reachable: every SYN-RECEIVED step 5 row
-// leaves the state or drops, and text or FIN arriving with the completing ACK
-// runs them in ESTABLISHED (or FIN-WAIT-1). The replay of a held FIN (step 8
-// once a hole fills) runs SegFin in a state whose SegFin cell held it or one
-// entered later from it, which this walk reaches through the normal path.
-func reachableCells() map[[2]int]bool {
-	next := func(ev tcp.Event) (tcp.Event, bool) {
-		switch ev {
-		case tcp.EvSegPre:
-			return tcp.EvSegUrg, true
-		case tcp.EvSegFin:
-			return 0, false
-		}
-		return ev + 1, true
-	}
-	seen := map[[2]int]bool{}
-	var work [][2]int
-	add := func(st tcp.State, ev tcp.Event) {
-		k := [2]int{int(st), int(ev)}
-		if !seen[k] {
-			seen[k] = true
-			work = append(work, k)
-		}
-	}
-	for st := tcp.State(0); st < tcp.NumStates; st++ {
-		switch st {
-		case tcp.StateClosed, tcp.StateListen, tcp.StateSynSent:
-			add(st, tcp.EvSegPre)
-		default:
-			add(st, tcp.EvSegSeq)
-		}
-	}
-	for len(work) > 0 {
-		k := work[len(work)-1]
-		work = work[:len(work)-1]
-		c := tcp.Cells[k[0]][k[1]]
-		for i := c.Start; i < c.End; i++ {
-			r := &tcp.Rules[i]
-			if r.Outcome != tcp.OutContinue {
-				continue
-			}
-			if ev, ok := next(tcp.Event(k[1])); ok {
-				add(r.Next, ev)
-			}
-		}
-	}
-	return seen
-}
-
 // TestReachableCells pins the walk: the synchronized states start at step 1,
 // a SYN,ACK in SYN-SENT continues at step 6 in ESTABLISHED, and no stage after
 // step 5 runs in SYN-RECEIVED.
 func TestReachableCells(t *testing.T) {
-	r := reachableCells()
+	r := cover.ReachableCells()
 	for _, c := range []struct {
 		st   tcp.State
 		ev   tcp.Event
@@ -175,10 +118,10 @@ func reportCoverage(t *testing.T, hits []uint64) {
 	var missed, cold []string
 	rows, fired := 0, 0
 	cells, cellsHit := 0, 0
-	reach := reachableCells()
+	reach := cover.ReachableCells()
 	var unreachable []string
 	for st := tcp.State(0); st < tcp.NumStates; st++ {
-		for _, ev := range segEvents {
+		for _, ev := range cover.SegEvents {
 			c := tcp.Cells[st][ev]
 			if !reach[[2]int{int(st), int(ev)}] {
 				if c.End > c.Start && ev != tcp.EvSegPre && st != tcp.StateClosed && st != tcp.StateListen && st != tcp.StateSynSent {
