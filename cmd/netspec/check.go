@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/netspec/netspec/fsm/tcp"
@@ -19,6 +20,7 @@ type checkConfig struct {
 	specDir string
 	out     string
 	deep    bool
+	exact   bool
 	bounds  string
 }
 
@@ -55,6 +57,9 @@ func modelRuns(c checkConfig) ([]model.Config, error) {
 		runs = append(runs, model.Config{Bounds: pb, Table: model.ProfileTable(p)},
 			model.Config{Bounds: psym, Symmetric: true, Table: model.ProfileTable(p)})
 	}
+	for i := range runs {
+		runs[i].Exact = c.exact
+	}
 	return runs, nil
 }
 
@@ -68,6 +73,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.specDir, "spec", "spec", "directory of the *.fsm machines to lint")
 	fs.StringVar(&c.out, "out", "testdata/counterexamples", "directory for the counterexample trace of a violation")
 	fs.BoolVar(&c.deep, "deep", false, "run the larger bounds of `make check`")
+	fs.BoolVar(&c.exact, "exact", false, "store every visited state in full (no hash compaction; about 2-5x the memory)")
 	fs.StringVar(&c.bounds, "bounds", "", `override bounds, e.g. "cap=3 loss=2 eager=1"`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +87,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	runs, err := modelRuns(c)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The search's arrays hold no pointers: collecting more often costs
+		// little and keeps the heap near what the search really holds.
+		debug.SetGCPercent(40)
 	}
 	ok := checkSpecs(c.specDir, stdout)
 	v, incomplete, err := checkModel(runs, c.out, stdout, stderr)
@@ -151,8 +162,8 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 	var table *model.Table
 	for _, cfg := range runs {
 		cfg.Progress = func(p model.Progress) {
-			fmt.Fprintf(stderr, "model: ... %d states, %d transitions, depth %d, %d queued, %v\n",
-				p.States, p.Transitions, p.Depth, p.Queue, p.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(stderr, "model: ... %d states, %d transitions, depth %d, %d queued, %.0f MB, %v\n",
+				p.States, p.Transitions, p.Depth, p.Queue, float64(p.Bytes)/1e6, p.Elapsed.Round(time.Millisecond))
 		}
 		roles := "client A, server B"
 		if cfg.Symmetric {
@@ -169,6 +180,12 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		}
 		fmt.Fprintf(stdout, "model: %d states, %d transitions (%d cut at a bound), depth %d, %v, complete=%v\n",
 			res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed.Round(time.Millisecond), res.Complete)
+		mode := fmt.Sprintf("hash compaction, P(omission) <= %.1g", res.OmissionBound)
+		if res.Exact {
+			mode = "exact"
+		}
+		fmt.Fprintf(stdout, "model: %.0f states/s, %.1f MB (%.0f bytes/state, %d edges), %s\n",
+			float64(res.States)/res.Elapsed.Seconds(), float64(res.Bytes)/1e6, float64(res.Bytes)/float64(max(1, res.States)), res.Edges, mode)
 		if hits == nil {
 			// Coverage is judged on the default profile's table, with the
 			// hits of every profile's runs summed in.

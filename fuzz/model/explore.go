@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/netspec/netspec/fsm/tcp"
@@ -22,6 +23,10 @@ type Config struct {
 	// 100000) and once at the end.
 	Progress      func(Progress)
 	ProgressEvery int
+	// Exact keeps every visited state in full instead of its 64-bit
+	// fingerprint (hash compaction): no omission is possible, at about five
+	// times the memory per state.
+	Exact bool
 }
 
 // Progress reports how far a search has come.
@@ -29,6 +34,7 @@ type Progress struct {
 	States, Transitions, Queue int
 	Depth                      int
 	Elapsed                    time.Duration
+	Bytes                      int64 // memory held by the search (estimate)
 }
 
 // Violation is a property that fails, with a shortest trace to a state
@@ -55,6 +61,13 @@ type Result struct {
 	Violation   *Violation // nil when every property holds
 	Hits        []uint64   // per rule of the table: times it fired
 	Table       *Table
+	Edges       int   // distinct successor links stored
+	Bytes       int64 // memory the search held at its peak (estimate; see graph.bytes)
+	Exact       bool  // full states were stored (no hash compaction)
+	// OmissionBound is, under hash compaction, an upper bound on the
+	// probability that a fingerprint collision hid a state (SPIN's
+	// n²/2^65 for n states and 64-bit fingerprints); 0 in exact mode.
+	OmissionBound float64
 }
 
 // Property names.
@@ -68,20 +81,92 @@ const (
 	PropSynRcvd    = "syn-received-resolves"
 	PropGraceful   = "graceful-termination-possible"
 	PropCoverage   = "every-rule-fires"
-	edgeGraceful   = 1
 	progressPeriod = 100000
 )
 
-// graph is the explored state graph: states in BFS order, edges in CSR form.
+// Bits recorded per state for the graph properties (which run after the
+// search, when only fingerprints and edges are left).
+const (
+	bTrunc    uint8 = 1 << iota // a transition ran past a bound
+	bGoal                       // both CLOSED, channel empty
+	bSynRcvd0                   // A in SYN-RECEIVED
+	bSynRcvd1                   // B in SYN-RECEIVED
+	bWaits                      // a side waits for the network (deadlock if no successor)
+)
+
+// edgeMask takes the graceful flag off an edge.
+const edgeMask = 1<<31 - 1
+
+// graph is the explored state graph. A state is its id (BFS order); what is
+// kept per state is its fingerprint (or, in exact mode, its packed bytes in
+// a map), its BFS parent and the step from it, a few property bits, and its
+// distinct successors in CSR form (the top bit of an edge marks a graceful
+// step). Full states exist only for the BFS frontier; any other is rebuilt
+// by replaying the steps from the start (stateOf).
 type graph struct {
-	states    []State
+	start     State
+	set       fpSet             // hash compaction (default)
+	exact     map[packed]uint32 // exact mode: the packed states themselves
 	parent    []uint32
-	via       []Step
+	via       []uint16
+	bits      []uint8
 	succStart []uint32
 	succ      []uint32
-	succFlag  []uint8
-	trunc     []bool
+	peakFront int // largest frontier (two BFS levels), in states
 	r         *runner
+}
+
+func (g *graph) n() int { return len(g.parent) }
+
+// add returns the id of state s (packed as p), adding it if new.
+func (g *graph) add(s *State, p *packed, parent uint32, via Step) (uint32, bool) {
+	var id uint32
+	var fresh bool
+	if g.exact != nil {
+		id, fresh = g.exact[*p]
+		fresh = !fresh
+		if fresh {
+			id = uint32(len(g.parent))
+			g.exact[*p] = id
+		}
+	} else {
+		id, fresh = g.set.lookupOrAdd(p.fingerprint())
+	}
+	if !fresh {
+		return id, false
+	}
+	g.parent = append(g.parent, parent)
+	g.via = append(g.via, encodeStep(via))
+	var b uint8
+	if goal(s) {
+		b |= bGoal
+	}
+	for e := range 2 {
+		switch s.E[e].Conn.St {
+		case tcp.StateSynReceived:
+			b |= bSynRcvd0 << e
+			b |= bWaits
+		case tcp.StateClosed, tcp.StateEstablished, tcp.StateCloseWait, tcp.StateFinWait2:
+		default:
+			b |= bWaits
+		}
+	}
+	g.bits = append(g.bits, b)
+	return id, true
+}
+
+// bytes estimates the memory the search holds: the per-state arrays, the
+// visited set, the edges and the largest frontier.
+func (g *graph) bytes() int64 {
+	n := int64(cap(g.parent))
+	b := n*4 + int64(cap(g.via))*2 + int64(cap(g.bits)) + int64(cap(g.succStart))*4 + int64(cap(g.succ))*4
+	if g.exact != nil {
+		// A Go map slot holds key and value; groups are at most 7/8 full.
+		b += int64(len(g.exact)) * (int64(len(packed{})) + 4 + 1) * 8 / 7
+	} else {
+		b += int64(cap(g.set.fps))*8 + int64(len(g.set.slots))*4
+	}
+	return b + int64(g.peakFront)*int64(len(packed{}))
 }
 
 // Check explores the bounded state space and checks every property.
@@ -104,47 +189,42 @@ func Check(cfg Config) (*Result, error) {
 		every = progressPeriod
 	}
 	start := time.Now()
-	res := &Result{Bounds: cfg.Bounds, Table: t, Hits: make([]uint64, len(t.Rules))}
+	res := &Result{Bounds: cfg.Bounds, Table: t, Hits: make([]uint64, len(t.Rules)), Exact: cfg.Exact}
 	r := &runner{t: t, b: cfg.Bounds, embryoCalls: cfg.EmbryoCalls, symmetric: cfg.Symmetric}
 	g := &graph{r: r}
-	index := map[State]uint32{}
-	var s0 State
+	if cfg.Exact {
+		g.exact = map[packed]uint32{}
+	}
 	if cfg.Start != nil {
-		s0 = *cfg.Start
+		g.start = *cfg.Start
 	}
-	add := func(s State, parent uint32, via Step) (uint32, bool) {
-		if id, ok := index[s]; ok {
-			return id, false
-		}
-		id := uint32(len(g.states))
-		index[s] = id
-		g.states = append(g.states, s)
-		g.parent = append(g.parent, parent)
-		g.via = append(g.via, via)
-		return id, true
+	var p packed
+	g.start.pack(&p)
+	g.add(&g.start, &p, 0, Step{})
+	front, upcoming := []packed{p}, []packed(nil)
+	if pr, d := safety(&g.start); pr != "" {
+		res.Violation = g.trace(0, pr, d)
 	}
-	add(s0, 0, Step{})
-	if p, d := safety(&s0); p != "" {
-		res.Violation = g.trace(0, p, d)
-	}
-	levelEnd, depth := 1, 0
+	levelStart, levelEnd, depth := 0, 1, 0
 	var steps []Step
 	report := func() {
 		if cfg.Progress != nil {
-			cfg.Progress(Progress{States: len(g.states), Transitions: res.Transitions, Queue: len(g.states) - len(g.succStart), Depth: depth, Elapsed: time.Since(start)})
+			cfg.Progress(Progress{States: g.n(), Transitions: res.Transitions, Queue: g.n() - len(g.succStart), Depth: depth, Elapsed: time.Since(start), Bytes: g.bytes()})
 		}
 	}
-	for i := 0; i < len(g.states) && res.Violation == nil; i++ {
+	for i := 0; i < g.n() && res.Violation == nil; i++ {
 		if i == levelEnd {
 			depth++
-			levelEnd = len(g.states)
+			g.peakFront = max(g.peakFront, cap(front)+cap(upcoming))
+			front, upcoming = upcoming, front[:0]
+			levelStart, levelEnd = levelEnd, g.n()
 		}
-		if cfg.Bounds.MaxStates > 0 && len(g.states) >= cfg.Bounds.MaxStates {
+		if cfg.Bounds.MaxStates > 0 && g.n() >= cfg.Bounds.MaxStates {
 			break
 		}
 		g.succStart = append(g.succStart, uint32(len(g.succ)))
-		g.trunc = append(g.trunc, false)
-		cur := g.states[i]
+		first := len(g.succ)
+		cur := front[i-levelStart].unpack()
 		steps = r.enabled(&cur, steps[:0])
 		for _, st := range steps {
 			next := r.apply(&cur, st)
@@ -152,7 +232,7 @@ func Check(cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("%w (after %s in %s)", r.err, st, cur.Summary())
 			}
 			if r.trunc != "" {
-				g.trunc[i] = true
+				g.bits[i] |= bTrunc
 				res.Truncated++
 				continue
 			}
@@ -163,27 +243,49 @@ func Check(cfg Config) (*Result, error) {
 			if next == cur {
 				continue
 			}
-			id, fresh := add(next, uint32(i), st)
-			var fl uint8
-			if st.graceful() {
-				fl |= edgeGraceful
-			}
-			g.succ = append(g.succ, id)
-			g.succFlag = append(g.succFlag, fl)
+			next.pack(&p)
+			id, fresh := g.add(&next, &p, uint32(i), st)
 			if fresh {
-				if p, d := safety(&next); p != "" {
-					res.Violation = g.trace(id, p, d)
+				upcoming = append(upcoming, p)
+				if pr, d := safety(&next); pr != "" {
+					res.Violation = g.trace(id, pr, d)
 					break
 				}
-				if len(g.states)%every == 0 {
+				if g.n()%every == 0 {
 					report()
 				}
 			}
+			e := id
+			if st.graceful() {
+				e |= 1 << 31
+			}
+			dup := false
+			for k := first; k < len(g.succ); k++ {
+				if g.succ[k]&edgeMask == id {
+					g.succ[k] |= e
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				g.succ = append(g.succ, e)
+			}
 		}
 	}
-	res.States = len(g.states)
+	g.peakFront = max(g.peakFront, cap(front)+cap(upcoming))
+	front, upcoming = nil, nil
+	res.States = g.n()
 	res.Depth = depth
-	res.Complete = res.Violation == nil && len(g.succStart) == len(g.states)
+	res.Edges = len(g.succ)
+	res.Bytes = g.bytes()
+	if !cfg.Exact {
+		// SPIN's bound for hash compaction: with n states and 64-bit
+		// fingerprints, the probability that two states collide (and one is
+		// never explored) is at most n(n-1)/2 / 2^64.
+		n := float64(res.States)
+		res.OmissionBound = n * (n - 1) / 2 / math.Exp2(64)
+	}
+	res.Complete = res.Violation == nil && len(g.succStart) == g.n()
 	if res.Complete {
 		g.succStart = append(g.succStart, uint32(len(g.succ)))
 		res.Violation = g.graphProperties()
@@ -193,22 +295,35 @@ func Check(cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// trace builds the violation for state id from the BFS parent links.
-func (g *graph) trace(id uint32, prop, detail string) *Violation {
-	var steps []Step
-	var states []State
+// stateOf rebuilds state id by replaying the steps from the start.
+func (g *graph) stateOf(id uint32) State {
+	var path []uint32
 	for x := id; x != 0; x = g.parent[x] {
-		steps = append(steps, g.via[x])
-		states = append(states, g.states[x])
+		path = append(path, x)
 	}
-	states = append(states, g.states[0])
-	for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
-		steps[i], steps[j] = steps[j], steps[i]
+	s := g.start
+	for k := len(path) - 1; k >= 0; k-- {
+		s = g.r.apply(&s, decodeStep(g.via[path[k]]))
 	}
-	for i, j := 0, len(states)-1; i < j; i, j = i+1, j-1 {
-		states[i], states[j] = states[j], states[i]
+	return s
+}
+
+// trace builds the violation for state id from the BFS parent links,
+// replaying the steps to recover the states along the way.
+func (g *graph) trace(id uint32, prop, detail string) *Violation {
+	var path []uint32
+	for x := id; x != 0; x = g.parent[x] {
+		path = append(path, x)
 	}
-	return &Violation{Property: prop, Detail: detail, Steps: steps, States: states, LoopAt: -1}
+	v := &Violation{Property: prop, Detail: detail, States: []State{g.start}, LoopAt: -1}
+	s := g.start
+	for k := len(path) - 1; k >= 0; k-- {
+		st := decodeStep(g.via[path[k]])
+		s = g.r.apply(&s, st)
+		v.Steps = append(v.Steps, st)
+		v.States = append(v.States, s)
+	}
+	return v
 }
 
 // extend appends to v the path through successors of the last state that
@@ -218,9 +333,10 @@ func (g *graph) extend(v *Violation, last uint32, pick func(from uint32, k int) 
 		found := false
 		for k := int(g.succStart[last]); k < int(g.succStart[last+1]); k++ {
 			if pick(last, k) {
-				n := g.succ[k]
-				v.Steps = append(v.Steps, g.stepBetween(last, n))
-				v.States = append(v.States, g.states[n])
+				n := g.succ[k] & edgeMask
+				st, s := g.stepBetween(last, n)
+				v.Steps = append(v.Steps, st)
+				v.States = append(v.States, s)
 				last, found = n, true
 				break
 			}
@@ -231,18 +347,18 @@ func (g *graph) extend(v *Violation, last uint32, pick func(from uint32, k int) 
 	}
 }
 
-// stepBetween finds a step leading from state a to state b.
-func (g *graph) stepBetween(a, b uint32) Step {
-	if g.parent[b] == a {
-		return g.via[b]
+// stepBetween finds a step leading from state a to state b, and b.
+func (g *graph) stepBetween(a, b uint32) (Step, State) {
+	cur, want := g.stateOf(a), g.stateOf(b)
+	if g.parent[b] == a && b != 0 {
+		return decodeStep(g.via[b]), want
 	}
-	cur := g.states[a]
 	for _, st := range g.r.enabled(&cur, nil) {
-		if next := g.r.apply(&cur, st); g.r.trunc == "" && g.r.err == nil && next == g.states[b] {
-			return st
+		if next := g.r.apply(&cur, st); g.r.trunc == "" && g.r.err == nil && next == want {
+			return st, want
 		}
 	}
-	return g.via[b]
+	return decodeStep(g.via[b]), want
 }
 
 // safety checks the invariants that must hold in every reachable state and

@@ -11,14 +11,14 @@ import (
 // States with a truncated transition count as good for the liveness
 // properties (what lies past the bound is unknown).
 func (g *graph) graphProperties() *Violation {
-	n := len(g.states)
+	n := g.n()
 	// Deadlock: a state with no successor (self-loops aside) where a
 	// connection waits for the network (every state but CLOSED and the three
 	// that wait for their user: ESTABLISHED, CLOSE-WAIT, FIN-WAIT-2; a dead
 	// end is quiescent, and PropHalfOpen already constrains those pairs).
 	for i := range n {
-		if g.succStart[i] == g.succStart[i+1] && !g.trunc[i] {
-			s := &g.states[i]
+		if g.succStart[i] == g.succStart[i+1] && g.bits[i]&(bTrunc|bWaits) == bWaits {
+			s := g.stateOf(uint32(i))
 			for e := range 2 {
 				switch s.E[e].Conn.St {
 				case tcp.StateClosed, tcp.StateEstablished, tcp.StateCloseWait, tcp.StateFinWait2:
@@ -39,11 +39,12 @@ func (g *graph) graphProperties() *Violation {
 	// endpoint e is in SYN-RECEIVED, e eventually leaves it (AF, computed in
 	// reverse topological order on the acyclic graph).
 	for e := range 2 {
-		af := g.allPaths(order, func(s *State) bool { return s.E[e].Conn.St != tcp.StateSynReceived })
+		in := bSynRcvd0 << e
+		af := g.allPaths(order, func(v uint32) bool { return g.bits[v]&in == 0 })
 		for i := range n {
 			if !af[i] {
 				v := g.trace(uint32(i), PropSynRcvd, fmt.Sprintf("%s can stay in SynReceived forever; the trace ends where no transition is left", epName(e)))
-				g.extend(v, uint32(i), func(from uint32, k int) bool { return !af[g.succ[k]] }, 64)
+				g.extend(v, uint32(i), func(from uint32, k int) bool { return !af[g.succ[k]&edgeMask] }, 64)
 				return v
 			}
 		}
@@ -55,7 +56,8 @@ func (g *graph) graphProperties() *Violation {
 	ef := g.someGracefulPath(order)
 	for i := range n {
 		if !ef[i] {
-			return g.trace(uint32(i), PropGraceful, "no cooperative fault-free continuation (in-order delivery, timers but not R2, calls but not ABORT) reaches CLOSED/CLOSED with an empty channel from "+g.states[i].Summary())
+			s := g.stateOf(uint32(i))
+			return g.trace(uint32(i), PropGraceful, "no cooperative fault-free continuation (in-order delivery, timers but not R2, calls but not ABORT) reaches CLOSED/CLOSED with an empty channel from "+s.Summary())
 		}
 	}
 	return nil
@@ -69,10 +71,10 @@ func goal(s *State) bool {
 // topo returns the states in topological order, or nil and the in-degrees
 // left after peeling (positive on and below cycles).
 func (g *graph) topo() ([]uint32, []uint32) {
-	n := len(g.states)
+	n := g.n()
 	indeg := make([]uint32, n)
 	for _, t := range g.succ {
-		indeg[t]++
+		indeg[t&edgeMask]++
 	}
 	order := make([]uint32, 0, n)
 	for i := range n {
@@ -83,7 +85,7 @@ func (g *graph) topo() ([]uint32, []uint32) {
 	for k := 0; k < len(order); k++ {
 		v := order[k]
 		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			t := g.succ[j]
+			t := g.succ[j] & edgeMask
 			if indeg[t]--; indeg[t] == 0 {
 				order = append(order, t)
 			}
@@ -98,7 +100,7 @@ func (g *graph) topo() ([]uint32, []uint32) {
 // loop builds a livelock violation from the states topo could not peel (a
 // positive remaining in-degree): a path to a cycle and the cycle itself.
 func (g *graph) loop(indeg []uint32) *Violation {
-	n := len(g.states)
+	n := g.n()
 	alive := make([]bool, n)
 	for i := range n {
 		alive[i] = indeg[i] > 0
@@ -113,7 +115,7 @@ func (g *graph) loop(indeg []uint32) *Violation {
 			}
 			has := false
 			for j := g.succStart[i]; j < g.succStart[i+1]; j++ {
-				if alive[g.succ[j]] {
+				if alive[g.succ[j]&edgeMask] {
 					has = true
 					break
 				}
@@ -145,8 +147,9 @@ func (g *graph) loop(indeg []uint32) *Violation {
 			cyc := append(path[at+1:], head)
 			prev := head
 			for _, x := range cyc {
-				viol.Steps = append(viol.Steps, g.stepBetween(prev, x))
-				viol.States = append(viol.States, g.states[x])
+				st, s := g.stepBetween(prev, x)
+				viol.Steps = append(viol.Steps, st)
+				viol.States = append(viol.States, s)
 				prev = x
 			}
 			return viol
@@ -154,8 +157,8 @@ func (g *graph) loop(indeg []uint32) *Violation {
 		seen[v] = len(path)
 		path = append(path, v)
 		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			if alive[g.succ[j]] {
-				v = g.succ[j]
+			if alive[g.succ[j]&edgeMask] {
+				v = g.succ[j] & edgeMask
 				break
 			}
 		}
@@ -164,18 +167,18 @@ func (g *graph) loop(indeg []uint32) *Violation {
 
 // allPaths computes AF p on the acyclic graph: every maximal path from the
 // state reaches a state satisfying p (truncated states count as good).
-func (g *graph) allPaths(order []uint32, p func(*State) bool) []bool {
-	af := make([]bool, len(g.states))
+func (g *graph) allPaths(order []uint32, p func(uint32) bool) []bool {
+	af := make([]bool, g.n())
 	for k := len(order) - 1; k >= 0; k-- {
 		v := order[k]
-		if p(&g.states[v]) || g.trunc[v] {
+		if p(v) || g.bits[v]&bTrunc != 0 {
 			af[v] = true
 			continue
 		}
 		lo, hi := g.succStart[v], g.succStart[v+1]
 		ok := lo < hi
 		for j := lo; j < hi && ok; j++ {
-			ok = af[g.succ[j]]
+			ok = af[g.succ[j]&edgeMask]
 		}
 		af[v] = ok
 	}
@@ -184,15 +187,15 @@ func (g *graph) allPaths(order []uint32, p func(*State) bool) []bool {
 
 // someGracefulPath computes EF goal along graceful edges on the acyclic graph.
 func (g *graph) someGracefulPath(order []uint32) []bool {
-	ef := make([]bool, len(g.states))
+	ef := make([]bool, g.n())
 	for k := len(order) - 1; k >= 0; k-- {
 		v := order[k]
-		if goal(&g.states[v]) || g.trunc[v] {
+		if g.bits[v]&(bGoal|bTrunc) != 0 {
 			ef[v] = true
 			continue
 		}
 		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			if g.succFlag[j]&edgeGraceful != 0 && ef[g.succ[j]] {
+			if e := g.succ[j]; e>>31 != 0 && ef[e&edgeMask] {
 				ef[v] = true
 				break
 			}

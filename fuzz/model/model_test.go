@@ -91,7 +91,7 @@ func brokenLastAck(t *testing.T) *Table {
 
 func TestBrokenTableIsCaught(t *testing.T) {
 	tb := brokenLastAck(t)
-	cfg := Config{Bounds: DefaultBounds(), Table: tb}
+	cfg := Config{Bounds: DefaultBounds(), Table: tb, Exact: true}
 	res, err := Check(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -256,4 +256,57 @@ func TestSynReceivedClose(t *testing.T) {
 		t.Fatalf("old table: violation %+v, want %s", v, PropFinState)
 	}
 	t.Logf("old table: %s after %d steps: %s", v.Property, len(v.Steps), v.Detail)
+}
+
+// TestPackRoundTrip: every state the quick search meets packs and unpacks
+// to itself, and every step survives its 16-bit encoding.
+func TestPackRoundTrip(t *testing.T) {
+	r := &runner{t: DefaultTable(), b: DefaultBounds(), symmetric: true}
+	seen := 0
+	var walk func(s State, depth int)
+	walk = func(s State, depth int) {
+		var p packed
+		s.pack(&p)
+		if got := p.unpack(); got != s {
+			t.Fatalf("pack round trip:\n got %+v\nwant %+v", got, s)
+		}
+		seen++
+		if depth == 0 {
+			return
+		}
+		for _, st := range r.enabled(&s, nil) {
+			if d := decodeStep(encodeStep(st)); d != st {
+				t.Fatalf("step %v encodes to %v", st, d)
+			}
+			next := r.apply(&s, st)
+			if r.trunc == "" && r.err == nil && next != s {
+				walk(next, depth-1)
+			}
+		}
+	}
+	walk(State{}, 6)
+	t.Logf("%d states round-tripped", seen)
+}
+
+// TestExactAndHashedAgree: hash compaction explores the same graph as the
+// exact visited set at the quick bounds (no fingerprint collided).
+func TestExactAndHashedAgree(t *testing.T) {
+	b := DefaultBounds()
+	b.Reorder = 0
+	var got [2]*Result
+	for i, exact := range []bool{false, true} {
+		res, err := Check(Config{Bounds: b, Exact: exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = res
+		t.Logf("exact=%v: %d states, %d edges, %d bytes (%.1f per state), omission bound %.2g",
+			exact, res.States, res.Edges, res.Bytes, float64(res.Bytes)/float64(res.States), res.OmissionBound)
+	}
+	if got[0].States != got[1].States || got[0].Transitions != got[1].Transitions || got[0].Edges != got[1].Edges {
+		t.Errorf("hashed %d/%d/%d, exact %d/%d/%d states/transitions/edges", got[0].States, got[0].Transitions, got[0].Edges, got[1].States, got[1].Transitions, got[1].Edges)
+	}
+	if got[1].OmissionBound != 0 || got[0].OmissionBound <= 0 || got[0].OmissionBound > 1e-6 {
+		t.Errorf("omission bounds %g (hashed), %g (exact)", got[0].OmissionBound, got[1].OmissionBound)
+	}
 }

@@ -104,6 +104,7 @@ type TCB struct {
 	FinSeq  int8 // sequence number of a held FIN
 	OooBeg  int8 // held out-of-order range [OooBeg, OooEnd)
 	OooEnd  int8
+	Unread  int8 // data delivered in order that the user has not read (Bounds.Lazy)
 }
 
 func (c *TCB) has(f uint16) bool { return c.Flags&f != 0 }
@@ -153,6 +154,7 @@ type State struct {
 	Loss    uint8
 	Dup     uint8
 	Reorder uint8
+	Inject  uint8 // segments injected by the environment (Bounds.Inject)
 }
 
 // quiescent reports whether nothing is in flight and no timer runs.
