@@ -40,6 +40,8 @@ type fsock struct {
 	wclosed  bool
 	released bool
 	pending  stack.FD // listener fd a held Dial will complete on (-1: none)
+	tos, ttl uint8    // SetTOS, SetTTL
+	softOff  bool     // SetSoftErrors(false)
 }
 
 var fakeAddr = wire.Addr{198, 18, 0, 2}
@@ -227,7 +229,34 @@ func (f *fakeStack) Status(fd stack.FD) (stack.Status, error) {
 		return stack.Status{State: "Listen", Local: fakeAddr, LocalPort: s.port}, nil
 	}
 	return stack.Status{State: s.state, Local: fakeAddr, LocalPort: s.lport, Remote: fakeAddr, RemotePort: s.rport,
-		Opening: s.state == "SynSent", Closed: s.state == "Closed", Err: s.err}, nil
+		Opening: s.state == "SynSent", Closed: s.state == "Closed", Err: s.err, TOS: s.tos, TTL: s.ttl}, nil
+}
+
+func (f *fakeStack) SetTOS(fd stack.FD, tos uint8) error {
+	s := f.socks[fd]
+	if s == nil {
+		return sock.ErrBadFD
+	}
+	s.tos = tos &^ 3
+	return nil
+}
+
+func (f *fakeStack) SetTTL(fd stack.FD, ttl uint8) error {
+	s := f.socks[fd]
+	if s == nil {
+		return sock.ErrBadFD
+	}
+	s.ttl = ttl
+	return nil
+}
+
+func (f *fakeStack) SetSoftErrors(fd stack.FD, on bool) error {
+	s := f.socks[fd]
+	if s == nil || s.listener {
+		return sock.ErrBadFD
+	}
+	s.softOff = !on
+	return nil
 }
 
 // fakeRunner serialises calls into a fakeStack and wakes every waiter after

@@ -23,6 +23,9 @@ type sockets interface {
 	SetReadBuffer(now time.Time, fd stack.FD, n int) error
 	SetWriteBuffer(now time.Time, fd stack.FD, n int) error
 	Urgent(fd stack.FD) (pending int, ok bool, err error)
+	SetTOS(fd stack.FD, tos uint8) error
+	SetTTL(fd stack.FD, ttl uint8) error
+	SetSoftErrors(fd stack.FD, on bool) error
 }
 
 // runner serialises calls into the stack and wakes blocked callers; a

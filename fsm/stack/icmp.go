@@ -113,9 +113,12 @@ func (s *Stack) sendICMPError(now time.Time, orig []byte, typ, code, ptr uint8) 
 	s.ctr.ICMPErrorsOut++
 }
 
+// icmpSourceQuench is the ICMP Source Quench type (RFC 792, deprecated by RFC 6633).
+const icmpSourceQuench = 4
+
 func isICMPError(t uint8) bool {
 	switch t {
-	case wire.ICMPDestUnreachable, wire.ICMPTimeExceeded, wire.ICMPParamProblem, 4 /* source quench */, 5 /* redirect */ :
+	case wire.ICMPDestUnreachable, wire.ICMPTimeExceeded, wire.ICMPParamProblem, icmpSourceQuench, 5 /* redirect */ :
 		return true
 	}
 	return false
@@ -135,6 +138,12 @@ func (s *Stack) reassemblyExpired(first []byte) {
 // low 16 bits of the second header word (RFC 1191 §4).
 func (s *Stack) icmpErrorInput(now time.Time, d *ip.Datagram, m wire.ICMP) {
 	s.ctr.ICMPErrorsIn++
+	if m.Type() == icmpSourceQuench {
+		// Deprecated (RFC 6633 §3): hosts MUST silently discard it; TCP
+		// MUST (RFC 9293 §3.9.2.2 MUST-55).
+		s.ctr.ICMPSourceQuench++
+		return
+	}
 	q := m.Payload()
 	inner, err := wire.ParseIPv4(q)
 	if d.Broadcast || err != nil || inner.Version() != 4 || inner.IHL() < wire.IPv4MinHeaderLen ||
@@ -150,7 +159,7 @@ func (s *Stack) icmpErrorInput(now time.Time, d *ip.Datagram, m wire.ICMP) {
 		mtu := uint16(m.Rest())
 		o, _ := s.tcp.ICMPError(now, inner.Src(), inner.Dst(), sport, dport, binary.BigEndian.Uint32(l4[4:]), typ, code, mtu)
 		switch o {
-		case tcp.ICMPNoConn, tcp.ICMPOutOfWindow, tcp.ICMPIgnored:
+		case tcp.ICMPNoConn, tcp.ICMPOutOfWindow, tcp.ICMPIgnored, tcp.ICMPSourceQuench:
 			s.ctr.ICMPErrorsUnmatched++
 		case tcp.ICMPAborted:
 			s.ctr.TCPICMPAborts++

@@ -22,6 +22,7 @@ type simNet struct {
 	loss   float64
 	steps  int
 	trace  func(from string, frame []byte)
+	mark   func(frame []byte) // called on each frame that is not lost, before delivery (may rewrite it)
 	segBuf [2048]byte
 }
 
@@ -62,6 +63,9 @@ func (n *simNet) deliver() bool {
 			}
 			if n.loss > 0 && n.rng.Float64() < n.loss {
 				continue
+			}
+			if n.mark != nil {
+				n.mark(f)
 			}
 			to.Input(n.now, f, RxMeta{Time: n.now})
 		}

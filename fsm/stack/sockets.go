@@ -270,6 +270,59 @@ type Status struct {
 	LocalPort  uint16
 	Remote     wire.Addr
 	RemotePort uint16
+	// IP-facing settings and state of a connection (or, TOS and TTL, of a
+	// listener's future connections): RFC 9293 §3.9.1.8-9, §3.9.2.
+	TOS     uint8 // Diffserv field sent (SetTOS)
+	TTL     uint8 // time to live sent (0: Config.TTL)
+	RecvTOS uint8 // TOS octet of the last segment received (MAY-9)
+	ECN     bool  // ECN negotiated (RFC 3168)
+	SoftErr error // last ICMP soft error (MUST-47, SHLD-25), nil if none or reporting is off
+}
+
+// SetTOS sets the Diffserv field of the connection or listener fd (RFC 9293
+// §3.9.1.9 MUST-48, SHLD-21); a listener's connections inherit it. The ECN
+// bits are ignored.
+func (s *Stack) SetTOS(fd FD, tos uint8) error {
+	e := s.fds.get(fd)
+	switch {
+	case e == nil:
+		return sock.ErrBadFD
+	case e.kind == kindListener:
+		e.ln.SetTOS(tos)
+	case e.kind == kindConn:
+		e.conn.SetTOS(tos)
+	default:
+		return sock.ErrBadFD
+	}
+	return nil
+}
+
+// SetTTL sets the time to live of the connection or listener fd (RFC 9293
+// §3.9.2 MUST-49); 0 restores Config.TTL.
+func (s *Stack) SetTTL(fd FD, ttl uint8) error {
+	e := s.fds.get(fd)
+	switch {
+	case e == nil:
+		return sock.ErrBadFD
+	case e.kind == kindListener:
+		e.ln.SetTTL(ttl)
+	case e.kind == kindConn:
+		e.conn.SetTTL(ttl)
+	default:
+		return sock.ErrBadFD
+	}
+	return nil
+}
+
+// SetSoftErrors turns the reporting of ICMP soft errors on connection fd on
+// or off (RFC 9293 §3.9.1.8 SHLD-20).
+func (s *Stack) SetSoftErrors(fd FD, on bool) error {
+	c, err := s.connOf(fd)
+	if err != nil {
+		return err
+	}
+	c.SetSoftErrors(on)
+	return nil
 }
 
 // Status is STATUS (RFC 9293 §3.10.6).
@@ -280,7 +333,7 @@ func (s *Stack) Status(fd FD) (Status, error) {
 	}
 	if e.kind == kindListener {
 		a, p := e.ln.Addr()
-		return Status{State: tcp.StateListen.String(), Local: a, LocalPort: p}, nil
+		return Status{State: tcp.StateListen.String(), Local: a, LocalPort: p, TOS: e.ln.TOS(), TTL: e.ln.TTL()}, nil
 	}
 	if e.kind == kindUDP {
 		return Status{State: "UDP", Local: s.cfg.Addr, LocalPort: e.udp.Port()}, nil
@@ -292,5 +345,7 @@ func (s *Stack) Status(fd FD) (Status, error) {
 		Opening: st == tcp.StateSynSent || st == tcp.StateSynReceived,
 		Closed:  st == tcp.StateClosed,
 		Err:     e.conn.Err(),
+		TOS:     e.conn.TOS(), TTL: e.conn.TTL(), RecvTOS: e.conn.RecvTOS(),
+		ECN: e.conn.ECNEnabled(), SoftErr: e.conn.SoftError(),
 	}, nil
 }

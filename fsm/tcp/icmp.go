@@ -11,6 +11,7 @@ import (
 // ICMP message types and Destination Unreachable codes TCP reacts to (RFC 792).
 const (
 	icmpDestUnreachable = 3
+	icmpSourceQuench    = 4
 	icmpTimeExceeded    = 11
 	icmpParamProblem    = 12
 
@@ -28,15 +29,16 @@ type ICMPOutcome uint8
 
 // ICMP error outcomes.
 const (
-	ICMPNoConn      ICMPOutcome = iota // no connection matches the quoted segment
-	ICMPOutOfWindow                    // quoted sequence number not in flight (RFC 5927 §4.1): ignored
-	ICMPSoft                           // soft error: recorded by the caller, connection goes on (RFC 1122 §4.2.3.9)
-	ICMPAborted                        // hard error in SYN-SENT: the connection was refused
-	ICMPMSSLowered                     // fragmentation needed: send MSS lowered (RFC 1191 §6.3)
-	ICMPIgnored                        // a message TCP takes no action on
+	ICMPNoConn       ICMPOutcome = iota // no connection matches the quoted segment
+	ICMPOutOfWindow                     // quoted sequence number not in flight (RFC 5927 §4.1): ignored
+	ICMPSoft                            // soft error: recorded by the caller, connection goes on (RFC 1122 §4.2.3.9)
+	ICMPAborted                         // hard error: the connection was aborted (SYN-SENT; any state in the rfc9293 profile)
+	ICMPMSSLowered                      // fragmentation needed: send MSS lowered (RFC 1191 §6.3)
+	ICMPIgnored                         // a message TCP takes no action on
+	ICMPSourceQuench                    // Source Quench: silently discarded (RFC 9293 §3.9.2.2 MUST-55, RFC 6633)
 )
 
-var icmpOutcomeNames = [...]string{"no_conn", "out_of_window", "soft", "aborted", "mss_lowered", "ignored"}
+var icmpOutcomeNames = [...]string{"no_conn", "out_of_window", "soft", "aborted", "mss_lowered", "ignored", "source_quench"}
 
 // String names o for counters.
 func (o ICMPOutcome) String() string {
@@ -56,16 +58,26 @@ func (o ICMPOutcome) String() string {
 //   - Fragmentation needed (type 3 code 4) lowers the send MSS to the new path
 //     MTU less the IP and TCP headers (RFC 1191 §6.3); segments sent from then
 //     on, retransmissions included, fit the path.
-//   - Protocol or port unreachable (type 3 codes 2 and 3) aborts a connection in
-//     SYN-SENT with sock.ErrRefused, as Linux does (RFC 1122 §4.2.3.9 allows
-//     aborting on these hard errors; RFC 5461 §4 keeps synchronized connections
-//     alive, so elsewhere they are soft errors).
+//   - Protocol or port unreachable (type 3 codes 2 and 3) are hard errors
+//     (RFC 9293 §3.9.2.2 SHLD-26: TCP SHOULD abort). What is aborted depends
+//     on Config.Profile: in the linux profile (the default) only a
+//     connection in SYN-SENT, with sock.ErrRefused, as Linux does without
+//     IP_RECVERR (RFC 5461 §4 keeps synchronized connections alive; a
+//     forged or stale ICMP should not kill them), and elsewhere they are soft
+//     errors; in the rfc9293 profile a connection in any state. Code 4
+//     (fragmentation needed) lowers the MSS in both: RFC 1191 path MTU
+//     discovery supersedes the abort.
 //   - Every other destination unreachable, time exceeded and parameter problem
-//     is a soft error: the connection is not aborted (RFC 1122 §4.2.3.9 MUST
-//     NOT), and the caller may report it to the application.
+//     is a soft error: the connection is not aborted (RFC 9293 §3.9.2.2
+//     MUST-56), and it is kept for the application (MUST-47, SHLD-25) unless
+//     the application turned that off (Conn.SetSoftErrors, SHLD-20).
+//   - Source Quench (type 4) is silently discarded (MUST-55, RFC 6633 §3).
 //
 // It returns what it did and the user id of the connection (0 if none).
 func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16, seq uint32, typ, code uint8, mtu uint16) (ICMPOutcome, uint64) {
+	if typ == icmpSourceQuench {
+		return ICMPSourceQuench, 0
+	}
 	k := connKey{laddr: src, raddr: dst, lport: sport, rport: dport}
 	c := l.demux[k]
 	if c == nil && l.tw[k] != nil {
@@ -91,7 +103,7 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 			c.lowerMSS(int(mtu))
 			return ICMPMSSLowered, id
 		case codeProtoUnreachable, codePortUnreachable:
-			if c.state == StateSynSent {
+			if c.state == StateSynSent || l.cfg.Profile == ProfileRfc9293 {
 				s := l.userCall(now)
 				c.fail(sock.ErrRefused)
 				release(c, s)
@@ -100,13 +112,21 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 				return ICMPAborted, id
 			}
 		}
-		c.softErr = softError(typ, code)
+		c.setSoftError(typ, code)
 		return ICMPSoft, id
 	case icmpTimeExceeded, icmpParamProblem:
-		c.softErr = softError(typ, code)
+		c.setSoftError(typ, code)
 		return ICMPSoft, id
 	}
 	return ICMPIgnored, id
+}
+
+// setSoftError keeps the soft error an ICMP message reports for the
+// application, unless it turned reporting off (SHLD-20).
+func (c *Conn) setSoftError(typ, code uint8) {
+	if !c.softErrOff {
+		c.softErr = softError(typ, code)
+	}
 }
 
 // softError names the soft error an ICMP message reports.

@@ -20,11 +20,11 @@ type SegMeta struct {
 
 // ECN codepoints of the IP header's ECN field (RFC 3168 §5).
 const (
-	ECNNotECT = 0b00 // not ECN-capable transport
-	ECT1      = 0b01 // ECN-capable transport, ECT(1)
-	ECT0      = 0b10 // ECN-capable transport, ECT(0): what netspec sends
-	ECNCE     = 0b11 // congestion experienced
-	ECNMask   = 0b11 // the ECN field in the TOS octet
+	ECNNotECT = wire.ECNNotECT // not ECN-capable transport
+	ECT1      = wire.ECNECT1   // ECN-capable transport, ECT(1)
+	ECT0      = wire.ECNECT0   // ECN-capable transport, ECT(0): what netspec sends
+	ECNCE     = wire.ECNCE     // congestion experienced
+	ECNMask   = wire.ECNMask   // the ECN field in the TOS octet
 )
 
 // SetTOS sets the Diffserv field (DSCP, the high six bits of tos) the
@@ -71,6 +71,9 @@ func (ln *Listener) TOS() uint8 { return ln.tcb.tos }
 // SetTTL sets the time to live of the connections the listener accepts
 // from now on (0: the stack's default).
 func (ln *Listener) SetTTL(ttl uint8) { ln.tcb.ttl = ttl }
+
+// TTL returns the listener's time to live (0: the stack's default).
+func (ln *Listener) TTL() uint8 { return ln.tcb.ttl }
 
 // meta returns the IP metadata of a segment of c: its Diffserv field and
 // TTL, with ECT(0) when ect (RFC 3168 §6.1.2: new data of an ECN-capable

@@ -136,3 +136,26 @@ func TestIPv4ChecksumNegativeZero(t *testing.T) {
 		t.Fatalf("Put wrote checksum %#04x", IPv4(out).HeaderChecksum())
 	}
 }
+
+// TestMarkCE: only ECT datagrams are marked, and the header checksum stays
+// valid (RFC 3168 §5, RFC 1624).
+func TestMarkCE(t *testing.T) {
+	for _, c := range []struct {
+		ecn  uint8
+		mark bool
+	}{{ECNNotECT, false}, {ECNECT0, true}, {ECNECT1, true}, {ECNCE, false}} {
+		b := make([]byte, IPv4MinHeaderLen)
+		(&IPv4Header{TOS: 0xb8 | c.ecn, TotalLen: 20, TTL: 9, Protocol: ProtoTCP, Src: Addr{1, 2, 3, 4}, Dst: Addr{5, 6, 7, 8}}).Put(b)
+		ip := IPv4(b)
+		if got := ip.MarkCE(); got != c.mark {
+			t.Fatalf("ECN %02b: marked %v", c.ecn, got)
+		}
+		want := c.ecn
+		if c.mark {
+			want = ECNCE
+		}
+		if ip.ECN() != want || ip.TOS()>>2 != 0xb8>>2 || !ip.HeaderChecksumValid() {
+			t.Fatalf("ECN %02b: now TOS %#x, checksum valid %v", c.ecn, ip.TOS(), ip.HeaderChecksumValid())
+		}
+	}
+}
