@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // TestSetBuffersLockSizes: SetReadBuffer and SetWriteBuffer fix a
@@ -45,5 +46,51 @@ func TestStackUrgent(t *testing.T) {
 	}
 	if _, _, err := n.b.Urgent(999); !errors.Is(err, sock.ErrBadFD) {
 		t.Errorf("bad descriptor: %v", err)
+	}
+}
+
+// TestSetMTUMovesTCPMSS: lowering the stack's MTU cuts an established
+// connection's segments to the new MTU at once (SHLD-6: no fragments, no DF
+// refusals), and raising it lets them grow back to the peer's MSS.
+func TestSetMTUMovesTCPMSS(t *testing.T) {
+	n := newSim(t, 23)
+	cfd, sfd := n.connect(9)
+	largest := 0
+	n.trace = func(from string, f []byte) {
+		if from == addrA.String() {
+			largest = max(largest, len(f)-wire.EthernetHeaderLen)
+		}
+	}
+	move := func(size int) {
+		t.Helper()
+		data := randomBytes(5, size)
+		got := 0
+		buf := make([]byte, 64<<10)
+		n.run(func() bool {
+			if len(data) > 0 {
+				k, _ := n.a.Send(n.now, cfd, data)
+				data = data[k:]
+			}
+			k, _ := n.b.Recv(n.now, sfd, buf)
+			got += k
+			return got == size
+		})
+	}
+	n.a.SetMTU(n.now, 1000)
+	if n.a.MTU() != 1000 {
+		t.Fatalf("MTU %d", n.a.MTU())
+	}
+	move(100 << 10)
+	if largest > 1000 || largest < 900 {
+		t.Errorf("largest IP datagram after SetMTU(1000): %d", largest)
+	}
+	if c := n.a.Counters(); c.IPTooBigDF != 0 {
+		t.Errorf("%d datagrams refused for DF", c.IPTooBigDF)
+	}
+	largest = 0
+	n.a.SetMTU(n.now, 1500)
+	move(100 << 10)
+	if largest != 1500 {
+		t.Errorf("largest IP datagram after SetMTU(1500): %d, want 1500", largest)
 	}
 }

@@ -30,10 +30,12 @@ func (f *frameQueue) alloc() []byte {
 		return nil
 	}
 	f.inUse++
-	if n := len(f.free); n > 0 {
+	for n := len(f.free); n > 0; n-- {
 		b := f.free[n-1]
 		f.free = f.free[:n-1]
-		return b[:f.size]
+		if cap(b) >= f.size { // smaller ones predate an MTU increase (SetMTU)
+			return b[:f.size]
+		}
 	}
 	return make([]byte, f.size)
 }

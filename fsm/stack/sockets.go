@@ -221,6 +221,26 @@ func (s *Stack) Urgent(fd FD) (pending int, ok bool, err error) {
 	return pending, ok, nil
 }
 
+// SetMTU changes the link MTU (clamped to 68..65535, RFC 791): IPv4 output
+// fragments or refuses (DF) by it from now on, and TCP's interface MSS
+// becomes MTU-40 (or Config.TCP.MSS when that was set and is smaller), which
+// every existing connection's send MSS follows, down or back up (RFC 9293
+// §3.7.3, SHLD-6; tcp.Layer.SetMSS).
+func (s *Stack) SetMTU(now time.Time, mtu int) {
+	s.now = now
+	mtu = min(max(mtu, 68), 65535)
+	s.cfg.MTU = mtu
+	s.frames.size = mtu + wire.EthernetHeaderLen
+	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
+	if s.fixedMSS > 0 {
+		mss = min(mss, int(s.fixedMSS))
+	}
+	s.tcp.SetMSS(now, uint16(max(mss, 1)))
+}
+
+// MTU returns the link MTU in force.
+func (s *Stack) MTU() int { return s.cfg.MTU }
+
 // CloseWrite sends FIN after queued data (half-close); reading continues.
 func (s *Stack) CloseWrite(now time.Time, fd FD) error {
 	s.now = now

@@ -65,7 +65,8 @@ type Stack struct {
 	dgram  ip.Datagram
 	gsoBuf []byte // the super-frame Output builds (Config.GSOMaxSize)
 
-	announced bool // the start-up gratuitous ARP has been sent
+	announced bool   // the start-up gratuitous ARP has been sent
+	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
 }
 
 // New returns a stack configured by cfg.
@@ -88,10 +89,11 @@ func New(cfg Config) *Stack {
 	if cfg.ICMPErrors <= 0 {
 		cfg.ICMPErrors = 100
 	}
+	fixedMSS := cfg.TCP.MSS
 	if cfg.TCP.MSS == 0 {
 		cfg.TCP.MSS = uint16(cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen)
 	}
-	s := &Stack{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563))}
+	s := &Stack{cfg: cfg, fixedMSS: fixedMSS, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563))}
 	s.mask = prefixMask(cfg.PrefixLen)
 	for i := range s.bcast {
 		s.bcast[i] = cfg.Addr[i] | ^s.mask[i]

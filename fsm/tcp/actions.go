@@ -140,6 +140,7 @@ func setIRS(c *Conn, s *segment) {
 	if s.opts.HasMSS && s.opts.MSS > 0 {
 		mss = int(s.opts.MSS)
 	}
+	c.peerMSS = mss
 	c.sndMSS = min(mss, int(c.l.cfg.MSS))
 	if s.opts.HasWScale {
 		c.sndShift = min(s.opts.WScale, wire.MaxWScale)

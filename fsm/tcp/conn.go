@@ -60,7 +60,9 @@ type Conn struct {
 	pending    sock.Readiness
 
 	sndShift, rcvShift uint8 // window scale shifts (RFC 7323); zero unless both sides sent WS
-	sndMSS             int   // effective send MSS (MUST-15, MUST-16)
+	sndMSS             int   // effective send MSS (MUST-15, MUST-16; mss.go)
+	peerMSS            int   // the peer's MSS option (536 without one)
+	pathMSS            int   // path MTU less 40 from ICMP (RFC 1191); 0: none learnt
 	maxSndWnd          uint32
 	sndBufSeq          seqnum.Value // sequence number of snd's first octet
 	rcvEdge            seqnum.Value // RCV.NXT + RCV.WND as last advertised; never moves left

@@ -158,6 +158,9 @@ func (c *Conn) lowerMSS(mtu int) {
 	}
 	mtu = max(mtu, minPathMTU)
 	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
+	if c.pathMSS == 0 || mss < c.pathMSS {
+		c.pathMSS = mss // remembered for SetMSS (mss.go)
+	}
 	if c.tsOK {
 		mss -= tsOptLen
 	}

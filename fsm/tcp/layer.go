@@ -321,7 +321,7 @@ func (l *Layer) initConn(c *Conn) {
 	c.rcvLimit = l.cfg.RecvBuf
 	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
 	c.rcvSpace = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
-	c.sndMSS = 536                                     // MUST-15 until the peer's MSS option says otherwise
+	c.sndMSS, c.peerMSS = 536, 536                     // MUST-15 until the peer's MSS option says otherwise
 	c.rto = l.cfg.RTOInitial
 	c.ssthresh = 1 << 30
 	c.noDelay = l.cfg.NoDelay
