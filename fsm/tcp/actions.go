@@ -72,7 +72,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	// the other timers stop.
 	AStartTimeWait: func(c *Conn, s *segment) {
 		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
-		c.rtxAt = zeroTime
+		c.rtxAt, c.rackAt, c.tlpAt = zeroTime, zeroTime, zeroTime
 		c.persist = false
 		// Nothing more is sent or received in TIME-WAIT: give the buffers
 		// back (unread data stays readable).
@@ -238,23 +238,40 @@ func trimToWindow(c *Conn, s *segment) {
 func ackAdvance(c *Conn, s *segment) {
 	t := &c.tcb
 	c.ecnAck(s)
-	newSACK := false
+	newSACK, dsack := false, false
 	if c.sackOK && s.opts.NumSACK > 0 {
-		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt)
+		var d seqRange
+		if d, dsack = dsackBlock(&s.opts, s.ack); dsack {
+			c.gotDSACK(d)
+		}
+		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
 	}
+	rack := c.rackOn()
 	if !t.SndUna.LessThan(s.ack) {
+		if rack && s.ack == t.SndUna && t.SndUna != t.SndNxt && (newSACK || dsack) {
+			c.rackOnAck(s, dsack)
+			c.tlpArmed = true
+		}
 		// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
 		// outstanding, and the same window; with SACK, an ACK that SACKs new
 		// octets counts whatever its window (RFC 6675 §2). A receiver whose
 		// window grows with each ACK (Linux autotuning) otherwise never
-		// triggers fast retransmit, and every loss waits for the RTO.
+		// triggers fast retransmit, and every loss waits for the RTO. An
+		// ACK that only reports a D-SACK tells of a duplicate, not a loss
+		// (RFC 2883 §4, RFC 6675 §2).
 		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-			t.SndUna != t.SndNxt && (newSACK || t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd) {
+			t.SndUna != t.SndNxt && (newSACK || !dsack && t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd) {
 			c.dupAcks++
 			c.lossDetect(s.now)
 		}
 		if s.ack == t.SndUna && t.SndWnd == 0 {
 			c.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
+		}
+		if rack {
+			c.tlpAck(s, false, newSACK)
+		}
+		if s.ack == t.SndUna {
+			c.undoCheck(s, false)
 		}
 		return
 	}
@@ -287,6 +304,17 @@ func ackAdvance(c *Conn, s *segment) {
 		}
 	}
 	c.retries = 0
+	c.retrying = false
+	if c.rec.rtoRec && !t.SndUna.LessThan(c.rec.point) {
+		c.rec.rtoRec = false
+		c.rackRecoveryEnded()
+	}
+	if rack {
+		c.rackOnAck(s, dsack)
+		c.tlpArmed = true
+	} else {
+		c.txq.reset()
+	}
 	if c.rec.active {
 		c.recoveryAck(s)
 	} else {
@@ -298,12 +326,39 @@ func ackAdvance(c *Conn, s *segment) {
 		c.sndFull = false
 		c.sndExpand()
 	}
+	if rack {
+		c.tlpAck(s, true, newSACK)
+	}
+	c.undoCheck(s, true)
 	if t.SndUna == t.SndNxt {
 		c.rtxAt = zeroTime
 		c.rtxSince = zeroTime
+		c.rackAt = zeroTime
 	} else {
 		c.rtxAt = s.now.Add(c.rto)
 		c.rtxSince = s.now // progress: the user timeout starts over
+	}
+}
+
+// rackOnAck runs RACK on an ACK (RFC 8985 §6.2): deliver the newly ACKed
+// and SACKed segments, adapt the reordering window to D-SACKs, and detect
+// losses when RACK.xmit_ts advanced.
+func (c *Conn) rackOnAck(s *segment, dsack bool) {
+	c.rackAck(s)
+	c.rackDSACKRound(dsack)
+	if c.rack.advanced {
+		c.rackDetect(s.now)
+	}
+}
+
+// gotDSACK handles a D-SACK block (RFC 2883 §4-5): counted, matched
+// against the loss episode's retransmissions (undo.go) and the outstanding
+// loss probe (RFC 8985 §7.4.2).
+func (c *Conn) gotDSACK(d seqRange) {
+	c.l.ctr.DSACKsRcvd++
+	c.undoDSACK(d)
+	if p := &c.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
+		p.dsacked = true
 	}
 }
 
@@ -339,6 +394,7 @@ func deliver(c *Conn, s *segment) {
 		c.delayAck(s.now, len(s.text))
 		return
 	}
+	c.noteDuplicateOOO(s.seq, end)
 	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
 		l.ctr.OOOStackDrops++
 		l.ctr.Drops[DropOOOFull]++
@@ -462,6 +518,7 @@ func retransmit(c *Conn, s *segment) {
 	c.tsRTOFloor = c.tsClock(s.now) | 1
 	c.retries++
 	l.ctr.Timeouts++
+	c.r1Check()
 	switch c.state {
 	case StateSynSent:
 		c.ecn.req = false // RFC 3168 §6.1.1.1: fall back to a non-ECN SYN, as Linux
@@ -485,6 +542,8 @@ func retransmit(c *Conn, s *segment) {
 func release(c *Conn, s *segment) {
 	c.snd.reset()
 	c.rtxAt, c.twAt, c.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
+	c.rackAt, c.tlpAt = zeroTime, zeroTime
+	c.txq.reset()
 	c.rtxSince = zeroTime
 	c.persist = false
 	if c.ln != nil {

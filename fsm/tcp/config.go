@@ -39,7 +39,15 @@ type Config struct {
 	// SYN,ACK before the embryonic connection is dropped (default 5, as
 	// Linux: 63 s), so half-open connections do not hold the SYN queue long.
 	SynAckRetries int
-	MaxRetries    int // data retransmissions before giving up (R2, default 15)
+	MaxRetries    int // data retransmissions before giving up (R2, default 15: about 15 min with the default RTO bounds, SHLD-11)
+	// R1 is how many retransmissions of one segment make the layer give IP
+	// negative advice (Adviser) and report the connection as retrying
+	// (Conn.Retrying, RFC 9293 §3.8.3 MUST-20, SHLD-9; default 3, SHLD-10).
+	R1 int
+	// NoRACK turns RACK-TLP loss detection (RFC 8985) off: SACK connections
+	// then enter recovery on DupThresh/IsLost (RFC 6675) alone and send no
+	// tail loss probes.
+	NoRACK bool
 	// UserTimeout is the default per-connection user timeout (RFC 5482,
 	// RFC 9293 §3.8.3 MUST-20/21): data unacknowledged this long, with no
 	// progress, aborts the connection; Conn.SetUserTimeout changes it.
@@ -144,6 +152,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.SynRetries, 7)
 	defInt(&c.SynAckRetries, 5)
 	defInt(&c.MaxRetries, 15)
+	defInt(&c.R1, 3)
 	defInt(&c.Backlog, 128)
 	defInt(&c.SynBacklog, 1024)
 	defInt(&c.MaxOOOBytes, 32<<20)

@@ -157,6 +157,7 @@ func (l *Layer) dispatch(now time.Time, s *segment) {
 	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
 		c.rcvTOS = s.tos // MAY-9
 		c.kaHeard(now)
+		c.noteDuplicate(s)
 		l.segmentArrives(c, s)
 		l.finish(c, now)
 		l.reopen(now, s)

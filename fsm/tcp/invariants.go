@@ -36,7 +36,9 @@ func (c *Conn) violation(format string, args ...any) error {
 //     retransmission timer;
 //   - no stuck state: in SYN-SENT and SYN-RECEIVED, and whenever data or a
 //     FIN is in flight, the retransmission timer runs (RFC 6298 §5.1);
-//   - an embryonic connection of a listener is in SYN-RECEIVED.
+//   - an embryonic connection of a listener is in SYN-RECEIVED;
+//   - with RACK, the retransmission queue covers exactly SND.UNA to SND.NXT
+//     with contiguous records, and its pipe and SACKed counts match them.
 func (c *Conn) CheckInvariants() error {
 	t := &c.tcb
 	if c.state >= NumStates {
@@ -74,8 +76,46 @@ func (c *Conn) CheckInvariants() error {
 	if err := c.checkTimers(); err != nil {
 		return err
 	}
+	if err := c.checkTxQueue(); err != nil {
+		return err
+	}
 	if ln := c.ln; ln != nil && !c.queued && c.state != StateSynReceived {
 		return c.violation("embryonic connection of listener :%d is not in SYN-RECEIVED", ln.key.port)
+	}
+	return nil
+}
+
+// checkTxQueue checks the RACK retransmission queue (txq.go) against
+// SND.UNA and SND.NXT once synchronized.
+func (c *Conn) checkTxQueue() error {
+	t := &c.tcb
+	q := &c.txq
+	if !c.rackOn() || c.state == StateSynSent || c.state == StateSynReceived {
+		return nil
+	}
+	if q.n() == 0 {
+		if t.SndUna != t.SndNxt {
+			return c.violation("%d octets in flight and no transmit records", uint32(t.SndNxt-t.SndUna))
+		}
+		return nil
+	}
+	if q.at(0).start != t.SndUna || q.at(q.n()-1).end != t.SndNxt {
+		return c.violation("transmit records cover [%d,%d), flight [%d,%d)", q.at(0).start, q.at(q.n()-1).end, t.SndUna, t.SndNxt)
+	}
+	var pipe uint32
+	sacked := 0
+	for i := 0; i < q.n(); i++ {
+		r := q.at(i)
+		if !r.start.LessThan(r.end) || (i > 0 && q.at(i-1).end != r.start) {
+			return c.violation("transmit record %d [%d,%d) empty or not contiguous", i, r.start, r.end)
+		}
+		if r.flags&segSacked != 0 {
+			sacked++
+		}
+		pipe += weight(r)
+	}
+	if pipe != q.pipe || sacked != q.sacked {
+		return c.violation("transmit queue pipe %d / SACKed %d, records say %d / %d", q.pipe, q.sacked, pipe, sacked)
 	}
 	return nil
 }

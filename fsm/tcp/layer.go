@@ -21,6 +21,15 @@ type Output interface {
 	Notify(id uint64, ev sock.Readiness)
 }
 
+// Adviser is an Output that can take negative advice (RFC 9293 §3.8.3,
+// RFC 1122 §4.2.3.5, MUST-20): after R1 retransmissions of one segment the
+// layer calls Advise with the connection's local and remote addresses, so
+// that IP re-checks the route and the link layer re-probes the next hop's
+// address (an ARP entry is revalidated). Outputs without it get no advice.
+type Adviser interface {
+	Advise(src, dst wire.Addr)
+}
+
 // Counters are the layer's named counters, as in netstat -s.
 type Counters struct {
 	Drops           [NumReasons]uint64 // segments discarded, by reason
@@ -62,6 +71,19 @@ type Counters struct {
 	ECNCEReceived     uint64 // data segments received with a CE mark
 	ECNECEReceived    uint64 // ACKs received with ECE
 	ECNCwndReductions uint64 // congestion window reductions caused by ECE (once per window)
+	// Loss recovery (RFC 8985 RACK-TLP, RFC 2883 D-SACK, spurious undo).
+	RACKLosses      uint64 // segments RACK marked lost
+	LostRetransmits uint64 // retransmissions RACK found lost (repaired without a timeout)
+	RACKReordering  uint64 // connections on which RACK saw reordering
+	TLPProbes       uint64 // tail loss probes sent
+	TLPRecoveries   uint64 // probes that repaired a loss (cwnd reduced, no timeout)
+	DSACKsRcvd      uint64 // D-SACK blocks received
+	DSACKsSent      uint64 // D-SACK blocks sent for duplicate segments
+	Undos           uint64 // loss responses undone as spurious (the three below)
+	UndoRTO         uint64 // spurious timeouts (Eifel detection, RFC 3522/4015)
+	UndoEifel       uint64 // fast recoveries undone by the timestamp test
+	UndoDSACK       uint64 // episodes undone because every retransmission was D-SACKed
+	R1Advice        uint64 // negative advice given to IP at R1 retransmissions (MUST-20)
 }
 
 type listenKey struct {

@@ -111,16 +111,16 @@ func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
 		h.Opts.TSVal = c.tsClock(now)
 		h.Opts.TSEcr = c.tsRecent
 	}
-	if !c.sackOK || h.Flags&wire.FlagACK == 0 || len(c.rcv.ooo) == 0 || h.Flags&wire.FlagSYN != 0 {
+	if !c.sackOK || h.Flags&wire.FlagACK == 0 || (len(c.rcv.ooo) == 0 && !c.dsackOut) || h.Flags&wire.FlagSYN != 0 {
 		return
 	}
 	room := c.sndMSS - n - 4 // SACK option header with its NOPs
-	k := 0
+	k, base := 0, 0
 	add := func(r seqRange) {
 		if room < 8 || k == wire.MaxSACKBlocks {
 			return
 		}
-		for i := 0; i < k; i++ {
+		for i := base; i < k; i++ {
 			if h.Opts.SACK[i].Start == uint32(r.start) {
 				return
 			}
@@ -128,6 +128,19 @@ func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
 		h.Opts.SACK[k] = wire.SACKBlock{Start: uint32(r.start), End: uint32(r.end)}
 		k++
 		room -= 8
+	}
+	// A D-SACK goes first, once (RFC 2883 §4), with the block holding it
+	// when it lies above RCV.NXT.
+	if c.dsackOut {
+		c.dsackOut = false
+		add(c.dsack)
+		if k == 1 {
+			base = 1
+			c.l.ctr.DSACKsSent++
+			if c.dsackIn.start != c.dsackIn.end {
+				add(c.dsackIn)
+			}
+		}
 	}
 	// The first block holds the most recently received segment (RFC 2018 §4).
 	for _, r := range c.rcv.ooo {

@@ -146,6 +146,10 @@ func (l *Layer) sendRst(k connKey, m SegMeta, seq, ack seqnum.Value, flags wire.
 func (c *Conn) output(now time.Time) {
 	if sendsData(c.state) {
 		c.sendData(now)
+		if c.tlpArmed {
+			c.tlpArmed = false
+			c.tlpArm(now)
+		}
 	}
 	if c.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
 		h := &c.l.hdr
@@ -156,18 +160,29 @@ func (c *Conn) output(now time.Time) {
 
 func (c *Conn) sendData(now time.Time) {
 	t := &c.tcb
+	rack := c.rackOn()
 	for {
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
 		seq, rtx, maxN := t.SndNxt, false, c.sndMSS
+		goBack := false // from the go-back-N cursor
 		var room int
 		if c.rec.active {
 			// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send
-			// NextSeg: a lost hole, else new data.
+			// NextSeg: a lost hole, else new data. With RACK (RFC 8985
+			// §7.4) the holes are the segments it marked lost, lost
+			// retransmissions included.
 			newData := t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(t.SndUna.Add(seqnum.Size(t.SndWnd)))
-			if h, hn, ok := c.nextHole(newData); ok {
-				seq, rtx, maxN = h, true, hn
+			if rack {
+				if r, ok := c.txq.nextLost(); ok {
+					seq, rtx, maxN = r.start, true, int(r.end-r.start)
+				}
+				room = int(c.cwnd) - int(c.txq.pipe)
+			} else {
+				if h, hn, ok := c.nextHole(newData); ok {
+					seq, rtx, maxN = h, true, hn
+				}
+				room = int(c.cwnd) - int(c.pipe())
 			}
-			room = int(c.cwnd) - int(c.pipe())
 			if rtx && c.rec.force {
 				room = c.sndMSS
 			}
@@ -175,7 +190,15 @@ func (c *Conn) sendData(now time.Time) {
 				room = min(room, int(t.SndUna.Add(seqnum.Size(t.SndWnd))-seq))
 			}
 		} else {
-			if c.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
+			lostRtx := false
+			if rack {
+				// After a timeout (or before recovery may start), segments
+				// RACK or the timeout marked lost go first, in order.
+				if r, ok := c.txq.nextLost(); ok {
+					seq, rtx, maxN, lostRtx = r.start, true, int(r.end-r.start), true
+				}
+			}
+			if !lostRtx && c.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
 				seq = c.rtxNxt
 				for {
 					in, end := c.rec.sb.sacked(seq)
@@ -185,7 +208,7 @@ func (c *Conn) sendData(now time.Time) {
 					seq = end
 				}
 				if seq.LessThan(t.SndNxt) {
-					rtx = true
+					rtx, goBack = true, true
 					if nx, ok := c.rec.sb.nextSacked(seq); ok {
 						maxN = int(nx - seq)
 					}
@@ -219,56 +242,78 @@ func (c *Conn) sendData(now time.Time) {
 			}
 			return
 		}
-		h := &c.l.hdr
-		*h = wire.TCPHeader{Flags: wire.FlagACK}
-		if fin {
-			h.Flags |= wire.FlagFIN
-		}
-		if n > 0 && seq.Add(seqnum.Size(n)) == dataEnd {
-			h.Flags |= wire.FlagPSH // MUST-61
-		}
-		c.ecnData(h, n, rtx || probe)
-		c.emit(seq, n)
-		c.forceOne = false
-		if n < c.sndMSS && !rtx {
-			c.sndSmlEnd = seq.Add(seqnum.Size(n))
-		}
-		end := seq.Add(seqnum.Size(n))
-		if fin {
-			end++
-		}
-		if rtx {
-			c.l.ctr.Retransmits++
-			c.rtxMark = seqnum.Max(c.rtxMark, end)
-		} else if !c.rttValid {
-			c.rttValid, c.rttSeq, c.rttAt = true, seq, now
-		}
+		end := c.transmit(now, seq, n, fin, rtx, probe)
 		if c.rec.active {
 			if rtx {
 				c.rec.force = false
 				c.rec.highRxt = seqnum.Max(c.rec.highRxt, end)
 			}
-		} else {
+		} else if !rtx || goBack {
 			c.rtxNxt = end
-		}
-		if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
-			t.SndNxt = end
 		}
 		if c.rec.active && !rtx {
 			c.rtxNxt = t.SndNxt
 		}
-		if fin {
-			c.finSent = true
-		}
-		if c.rtxAt.IsZero() || c.persist {
-			c.persist = false
-			c.rtxAt = now.Add(c.rto)
-		}
-		if c.rtxSince.IsZero() {
-			c.rtxSince = now
-			c.clampUserTimeout()
+	}
+}
+
+// transmit sends n octets from seq (and the FIN when fin), as a
+// retransmission when rtx (a window probe when probe: neither is ECN-capable,
+// RFC 3168 §6.1.5), and does the bookkeeping every transmission
+// needs: SND.NXT, the RTT timing (never of a retransmission, Karn), the
+// retransmission timer, the per-segment records of RACK (RFC 8985 §6.1) and
+// the loss episode's retransmissions (undo.go). It returns the end of what
+// was sent.
+func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe bool) seqnum.Value {
+	t := &c.tcb
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+	h := &c.l.hdr
+	*h = wire.TCPHeader{Flags: wire.FlagACK}
+	if fin {
+		h.Flags |= wire.FlagFIN
+	}
+	if n > 0 && seq.Add(seqnum.Size(n)) == dataEnd {
+		h.Flags |= wire.FlagPSH // MUST-61
+	}
+	c.ecnData(h, n, rtx || probe)
+	c.emit(seq, n)
+	c.forceOne = false
+	if n < c.sndMSS && !rtx {
+		c.sndSmlEnd = seq.Add(seqnum.Size(n))
+	}
+	end := seq.Add(seqnum.Size(n))
+	if fin {
+		end++
+	}
+	if rtx {
+		c.l.ctr.Retransmits++
+		c.rtxMark = seqnum.Max(c.rtxMark, end)
+		c.undoSent(now, seq, end)
+	} else if !c.rttValid {
+		c.rttValid, c.rttSeq, c.rttAt = true, seq, now
+	}
+	oldNxt := t.SndNxt
+	if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
+		t.SndNxt = end
+	}
+	if c.rackOn() {
+		c.txRecord(now, seq, end, oldNxt)
+		if !rtx {
+			c.tlpArmed = true
 		}
 	}
+	if fin {
+		c.finSent = true
+	}
+	if c.rtxAt.IsZero() || c.persist {
+		c.persist = false
+		c.rtxAt = now.Add(c.rto)
+	}
+	if c.rtxSince.IsZero() {
+		c.rtxSince = now
+		c.clampUserTimeout()
+	}
+	return end
 }
 
 // holdRunt decides whether a new segment of n < MSS octets (of avail queued)

@@ -14,29 +14,39 @@ type recovery struct {
 	point   seqnum.Value // RecoveryPoint / "recover": SND.NXT when it started
 	highRxt seqnum.Value // HighRxt: end of the highest retransmitted octet
 	force   bool         // retransmit the next hole whatever the pipe says
+	rtoRec  bool         // after a timeout, until SND.UNA passes point (RFC 8985 "RTO recovery")
 	sb      scoreboard
 }
 
 // dupThresh is the duplicate-ACK threshold (RFC 5681 §3.2, RFC 6675 §2).
 const dupThresh = 3
 
-// lossDetect enters loss recovery when the segment at SND.UNA is deemed lost:
-// DupThresh duplicate ACKs, or (with SACK) IsLost(SND.UNA) (RFC 6675 §5 step
-// 4). Not while recovering, and not for losses within the window of an
-// earlier recovery or timeout (RFC 6582 §3.2 step 2: SND.UNA must be beyond
-// "recover").
+// lossDetect enters loss recovery when a segment is deemed lost: with
+// RACK-TLP, any segment RACK marked lost (RFC 8985 §7.4: RACK replaces the
+// DupThresh trigger for SACK connections); otherwise DupThresh duplicate
+// ACKs, or (with SACK) IsLost(SND.UNA) (RFC 6675 §5 step 4). Not while
+// recovering, and not for losses within the window of an earlier recovery
+// or timeout (RFC 6582 §3.2 step 2: SND.UNA must be beyond "recover"); the
+// segments RACK marks then are retransmitted as they are found.
 func (c *Conn) lossDetect(now time.Time) {
 	t := &c.tcb
 	if c.rec.active || t.SndUna == t.SndNxt || !sendsData(c.state) || !t.SndUna.GreaterThan(c.rec.point) {
 		return
 	}
-	lost := c.dupAcks >= dupThresh
-	if !lost && c.sackOK && c.rec.sb.n > 0 && c.rec.sb.r[0].start != t.SndUna {
-		lost = c.rec.sb.lostFrom(0, c.sndMSS)
+	var lost bool
+	if c.rackOn() {
+		_, lost = c.txq.nextLost()
+	} else {
+		lost = c.dupAcks >= dupThresh
+		if !lost && c.sackOK && c.rec.sb.n > 0 && c.rec.sb.r[0].start != t.SndUna {
+			lost = c.rec.sb.lostFrom(0, c.sndMSS)
+		}
 	}
 	if !lost {
 		return
 	}
+	c.undoArm(false)
+	c.tlpAt = zeroTime
 	c.rec.active = true
 	c.rec.point = t.SndNxt
 	c.rec.highRxt = t.SndUna
@@ -58,6 +68,8 @@ func (c *Conn) recoveryAck(s *segment) {
 		c.rec.active = false
 		c.cwnd = c.clampCwnd(float64(min(c.ssthresh, c.flight()+uint32(c.sndMSS))))
 		c.dupAcks = 0
+		c.rackRecoveryEnded()
+		c.undoRecoveryEnd(s)
 		return
 	}
 	c.dupAcks = 0
@@ -160,12 +172,21 @@ func (c *Conn) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
 // window falls to one segment and retransmission restarts at SND.UNA,
 // skipping what the peer SACKed; after a second timeout in a row the SACK
 // information is dropped (the peer may have reneged, RFC 2018 §8).
+//
+// With RACK every segment not SACKed is marked lost and the lost segments
+// are resent in order instead of from the go-back-N cursor, so that RACK can
+// mark a lost retransmission again (RFC 8985 §6.2, "RTO recovery"); a
+// probe outstanding is forgotten.
 func (c *Conn) rtoRecovery(now time.Time) {
 	t := &c.tcb
 	if c.retries <= 1 { // the first timeout of this loss; backoffs keep ssthresh
+		c.undoArm(true)
 		c.ccLoss(now)
+	} else {
+		c.undo.checked = false
 	}
 	c.rec.active = false
+	c.rec.rtoRec = true
 	c.rec.force = false
 	c.rec.point = t.SndNxt
 	c.rec.highRxt = t.SndUna
@@ -175,4 +196,21 @@ func (c *Conn) rtoRecovery(now time.Time) {
 	c.cwnd = uint32(c.sndMSS)
 	c.dupAcks = 0
 	c.rtxNxt = t.SndUna
+	c.tlp.active = false
+	c.tlpAt = zeroTime
+	if c.rackOn() {
+		q := &c.txq
+		for i := 0; i < q.n(); i++ {
+			r := q.at(i)
+			clear := segRtxOut
+			if c.retries > 1 {
+				clear |= segSacked // the peer may have reneged (RFC 2018 §8)
+			}
+			if r.flags&segSacked == 0 || c.retries > 1 {
+				q.setFlags(r, segLost, clear)
+			}
+		}
+		q.hint = q.lo
+		c.rtxNxt = t.SndNxt
+	}
 }

@@ -17,12 +17,18 @@ type scoreboard struct {
 }
 
 // update merges the valid blocks of a received SACK option: a block must lie
-// within (una, nxt]; others (D-SACK, bogus) are ignored (RFC 2018 §4). It
-// reports whether the option SACKed octets the board did not hold yet (what
-// makes an ACK a duplicate ACK under RFC 6675 §2).
-func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value) bool {
+// within (una, nxt]; others (bogus) are ignored (RFC 2018 §4), and so is the
+// first block when it is a D-SACK (dsack, RFC 2883 §4: it reports a
+// duplicate, not new data). It reports whether the option SACKed octets the
+// board did not hold yet (what makes an ACK a duplicate ACK under RFC 6675
+// §2).
+func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value, dsack bool) bool {
 	before := b.octets()
-	for i := 0; i < o.NumSACK && i < wire.MaxSACKBlocks; i++ {
+	first := 0
+	if dsack {
+		first = 1
+	}
+	for i := first; i < o.NumSACK && i < wire.MaxSACKBlocks; i++ {
 		s, e := seqnum.Value(o.SACK[i].Start), seqnum.Value(o.SACK[i].End)
 		if !s.LessThan(e) || !una.LessThan(e) || nxt.LessThan(e) {
 			continue
@@ -123,4 +129,34 @@ func (b *scoreboard) lostFrom(i int, mss int) bool {
 		octets += uint32(b.r[i].end - b.r[i].start)
 	}
 	return octets > uint32(2*mss)
+}
+
+// noteDuplicate records a D-SACK (RFC 2883 §4) for a segment whose text
+// lies, wholly or in part, below RCV.NXT: the duplicate octets become the
+// first SACK block of the next ACK we send, reported once.
+func (c *Conn) noteDuplicate(s *segment) {
+	if !c.sackOK || unsynchronized(c.state) || len(s.text) == 0 || s.flags&(wire.FlagSYN|wire.FlagRST) != 0 {
+		return
+	}
+	nxt := c.tcb.RcvNxt
+	if !s.seq.LessThan(nxt) {
+		return
+	}
+	end := s.seq.Add(seqnum.Size(len(s.text)))
+	c.dsack, c.dsackIn, c.dsackOut = seqRange{s.seq, seqnum.Min(end, nxt)}, seqRange{}, true
+}
+
+// noteDuplicateOOO records a D-SACK for a segment above RCV.NXT that
+// out-of-order data already holds whole: the duplicate first, then the
+// block holding it (RFC 2883 §4.2.3).
+func (c *Conn) noteDuplicateOOO(start, end seqnum.Value) {
+	if !c.sackOK || !start.LessThan(end) {
+		return
+	}
+	for _, r := range c.rcv.ooo {
+		if r.start.LessThanEq(start) && end.LessThanEq(r.end) {
+			c.dsack, c.dsackIn, c.dsackOut = seqRange{start, end}, r, true
+			return
+		}
+	}
 }

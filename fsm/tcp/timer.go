@@ -17,6 +17,9 @@ func (c *Conn) rttSample(r time.Duration, k int) {
 		return
 	}
 	k = max(k, 1)
+	if c.rack.minRTT == 0 || r < c.rack.minRTT {
+		c.rack.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 1)
+	}
 	if !c.hasRTT {
 		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
 	} else {
@@ -62,6 +65,14 @@ func (c *Conn) poll(now time.Time) {
 	c.kaPoll(now)
 	if c.state == StateClosed {
 		return
+	}
+	if !c.rackAt.IsZero() && !now.Before(c.rackAt) {
+		c.rackAt = zeroTime
+		c.rackTimeout(now)
+	}
+	if !c.tlpAt.IsZero() && !now.Before(c.tlpAt) {
+		c.tlpAt = zeroTime
+		c.tlpFire(now)
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		limit := l.cfg.MaxRetries

@@ -1,0 +1,369 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// rackState is the connection's RACK state (RFC 8985 §5.2).
+type rackState struct {
+	has        bool          // a segment was delivered: xmit, endSeq and rtt hold
+	xmit       int64         // RACK.xmit_ts: send time of the most recently sent delivered segment
+	endSeq     seqnum.Value  // RACK.end_seq
+	rtt        time.Duration // RACK.rtt
+	minRTT     time.Duration // RACK.min_RTT (0: no sample yet)
+	fackSet    bool
+	fack       seqnum.Value // RACK.fack: highest end sequence delivered
+	reoSeen    bool         // RACK.reordering_seen
+	reoMult    int          // RACK.reo_wnd_mult (0 reads as 1)
+	reoPersist int          // RACK.reo_wnd_persist
+	dsackOn    bool         // a D-SACK round is open
+	dsackRound seqnum.Value // RACK.dsack_round
+	advanced   bool         // xmit moved since the last loss detection
+}
+
+// tlpState is the Tail Loss Probe episode (RFC 8985 §7.4).
+type tlpState struct {
+	active  bool         // a probe is outstanding (TLP.end_seq is not None)
+	endSeq  seqnum.Value // TLP.end_seq: SND.NXT after the probe
+	isRtx   bool         // TLP.is_retrans
+	dsacked bool         // a D-SACK reported the probe as a duplicate
+}
+
+// wcDelAckT is the worst-case delayed-ACK time a probe waits for when only
+// one segment is in flight (RFC 8985 §7.2 WCDelAckT).
+const wcDelAckT = 200 * time.Millisecond
+
+// rackOn reports whether RACK-TLP detects losses on c: SACK negotiated and
+// not turned off (RFC 8985 §3, Config.NoRACK).
+func (c *Conn) rackOn() bool { return c.sackOK && !c.l.cfg.NoRACK }
+
+// sentAfter is RACK_sent_after (RFC 8985 §6.2): t1/seq1 was sent after t2/seq2.
+func sentAfter(t1 int64, seq1 seqnum.Value, t2 int64, seq2 seqnum.Value) bool {
+	return t1 > t2 || (t1 == t2 && seq2.LessThan(seq1))
+}
+
+// txRecord records the transmission of [seq, end) at now in the
+// retransmission queue: octets below the old SND.NXT are retransmissions of
+// their records (split to the retransmitted range when the array has room),
+// the rest new records (RFC 8985 §6.1).
+func (c *Conn) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
+	q := &c.txq
+	if q.s == nil {
+		q.s = make([]txSeg, txQueueLen(c.l.cfg.SendBuf, c.sndMSS))
+	}
+	ns := now.UnixNano()
+	var ts uint32
+	if c.tsOK {
+		ts = c.tsClock(now)
+	}
+	if seq.LessThan(oldNxt) {
+		rEnd := seqnum.Min(end, oldNxt)
+		i := q.find(seq)
+		if i >= 0 && q.at(i).start.LessThan(seq) && q.split(i, seq) {
+			i++
+		}
+		for i >= 0 && i < q.n() && q.at(i).start.LessThan(rEnd) {
+			r := q.at(i)
+			if rEnd.LessThan(r.end) {
+				q.split(i, rEnd)
+				r = q.at(i)
+			}
+			r.xmit, r.tsval = ns, ts
+			q.setFlags(r, segRtx|segRtxOut, 0)
+			i++
+		}
+	}
+	if oldNxt.LessThan(end) {
+		q.push(txSeg{start: seqnum.Max(seq, oldNxt), end: end, xmit: ns, tsval: ts})
+	}
+}
+
+// rackAck updates the retransmission queue and RACK from an ACK that moved
+// SND.UNA to s.ack (advanced) and/or SACKed octets: RFC 8985 §6.2 steps
+// 1-3 for every segment newly delivered, in ascending sequence order.
+func (c *Conn) rackAck(s *segment) {
+	q := &c.txq
+	q.popAcked(c.tcb.SndUna, func(r *txSeg) {
+		if r.flags&segSacked == 0 {
+			c.rackDelivered(r, s)
+		}
+	})
+	if s.opts.NumSACK == 0 {
+		return
+	}
+	// Mark the records the blocks cover whole, then deliver them in order.
+	lo, hi, any := seqnum.Value(0), seqnum.Value(0), false
+	for k := 0; k < s.opts.NumSACK && k < wire.MaxSACKBlocks; k++ {
+		bs, be := seqnum.Value(s.opts.SACK[k].Start), seqnum.Value(s.opts.SACK[k].End)
+		if !bs.LessThan(be) || !c.tcb.SndUna.LessThan(be) || c.tcb.SndNxt.LessThan(be) {
+			continue
+		}
+		if !any || bs.LessThan(lo) {
+			lo = bs
+		}
+		if !any || hi.LessThan(be) {
+			hi = be
+		}
+		any = true
+	}
+	if !any {
+		return
+	}
+	i := q.find(seqnum.Max(lo, c.tcb.SndUna))
+	if i < 0 {
+		return
+	}
+	for ; i < q.n(); i++ {
+		r := q.at(i)
+		if !r.start.LessThan(hi) {
+			break
+		}
+		if r.flags&segSacked != 0 || !c.covered(s, r.start, r.end) {
+			continue
+		}
+		q.setFlags(r, segSacked, segRtxOut|segLost)
+		c.rackDelivered(r, s)
+	}
+}
+
+// covered reports whether a SACK block of s holds [start, end).
+func (c *Conn) covered(s *segment, start, end seqnum.Value) bool {
+	for k := 0; k < s.opts.NumSACK && k < wire.MaxSACKBlocks; k++ {
+		bs, be := seqnum.Value(s.opts.SACK[k].Start), seqnum.Value(s.opts.SACK[k].End)
+		if bs.LessThanEq(start) && end.LessThanEq(be) && bs.LessThan(be) {
+			return true
+		}
+	}
+	return false
+}
+
+// rackDelivered is RFC 8985 §6.2 steps 2 and 3 for one delivered segment.
+func (c *Conn) rackDelivered(r *txSeg, s *segment) {
+	k := &c.rack
+	rtt := time.Duration(s.now.UnixNano() - r.xmit)
+	if r.flags&segRtx != 0 {
+		// Step 2: the ACK may answer the original transmission; skip a
+		// sample that cannot be from the retransmission.
+		if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-r.tsval) < 0 {
+			return
+		}
+		if k.minRTT > 0 && rtt < k.minRTT {
+			return
+		}
+	} else if rtt >= 0 && (k.minRTT == 0 || rtt < k.minRTT) {
+		k.minRTT = rtt
+	}
+	k.rtt = rtt
+	if !k.has || sentAfter(r.xmit, r.end, k.xmit, k.endSeq) {
+		k.has, k.xmit, k.endSeq, k.advanced = true, r.xmit, r.end, true
+	}
+	// Step 3: a segment delivered below RACK.fack that was never
+	// retransmitted arrived out of order.
+	switch {
+	case !k.fackSet || k.fack.LessThan(r.end):
+		k.fack, k.fackSet = r.end, true
+	case r.end.LessThan(k.fack) && r.flags&segRtx == 0:
+		if !k.reoSeen {
+			c.l.ctr.RACKReordering++
+		}
+		k.reoSeen = true
+	}
+}
+
+// rackReoWnd is RACK_update_reo_wnd (RFC 8985 §6.2 step 4): zero while no
+// reordering was seen and the sender is recovering or has DupThresh segments
+// SACKed, else min_RTT/4 times the D-SACK multiplier, at most SRTT.
+func (c *Conn) rackReoWnd() time.Duration {
+	k := &c.rack
+	if !k.reoSeen && (c.rec.active || c.rec.rtoRec || c.txq.sacked >= dupThresh) {
+		return 0
+	}
+	w := time.Duration(max(k.reoMult, 1)) * k.minRTT / 4
+	if c.hasRTT {
+		w = min(w, c.srtt)
+	}
+	return w
+}
+
+// rackDSACKRound adapts the reordering window to D-SACKs (RFC 8985 §6.2
+// step 4): each round trip with a D-SACK grows the multiplier; 16
+// recoveries without one bring it back to 1.
+func (c *Conn) rackDSACKRound(dsack bool) {
+	k := &c.rack
+	if k.dsackOn && !c.tcb.SndUna.LessThan(k.dsackRound) {
+		k.dsackOn = false
+	}
+	if !k.dsackOn && dsack {
+		k.dsackOn, k.dsackRound = true, c.tcb.SndNxt
+		k.reoMult = max(k.reoMult, 1) + 1
+		k.reoPersist = 16
+	}
+}
+
+// rackRecoveryEnded counts down the D-SACK multiplier's persistence (RFC
+// 8985 §6.2 step 4, "exiting Fast or RTO recovery").
+func (c *Conn) rackRecoveryEnded() {
+	k := &c.rack
+	if k.reoPersist > 0 {
+		k.reoPersist--
+		if k.reoPersist == 0 {
+			k.reoMult = 1
+		}
+	}
+}
+
+// rackDetect is RACK_detect_loss_and_arm_timer (RFC 8985 §6.2 step 5,
+// §6.3): every segment sent at least RACK.rtt + reo_wnd before the most
+// recently sent delivered one is lost, retransmissions included; the
+// reordering timer is armed for the others sent before it. It returns how
+// many segments it marked.
+func (c *Conn) rackDetect(now time.Time) int {
+	k := &c.rack
+	k.advanced = false
+	c.rackAt = zeroTime
+	if !k.has {
+		return 0
+	}
+	q := &c.txq
+	reo := c.rackReoWnd()
+	nowNs := now.UnixNano()
+	var timeout time.Duration
+	marked := 0
+	for i := 0; i < q.n(); i++ {
+		r := q.at(i)
+		if r.flags&segSacked != 0 || r.flags&(segLost|segRtxOut) == segLost {
+			continue
+		}
+		if !sentAfter(k.xmit, k.endSeq, r.xmit, r.end) {
+			if r.flags&segRtx == 0 {
+				break // sent after RACK.xmit_ts, and so is everything above it
+			}
+			continue
+		}
+		remaining := time.Duration(r.xmit + int64(k.rtt) + int64(reo) - nowNs)
+		if remaining <= 0 {
+			if q.markLost(i) {
+				c.l.ctr.LostRetransmits++
+			}
+			c.l.ctr.RACKLosses++
+			marked++
+		} else {
+			timeout = max(timeout, remaining)
+		}
+	}
+	if timeout > 0 {
+		c.rackAt = now.Add(timeout)
+	}
+	return marked
+}
+
+// rackTimeout is the RACK reordering timer (RFC 8985 §6.3): detect again;
+// losses start recovery (or are retransmitted in the recovery running).
+func (c *Conn) rackTimeout(now time.Time) {
+	if !sendsData(c.state) || !c.rackOn() {
+		return
+	}
+	if c.rackDetect(now) > 0 {
+		c.lossDetect(now)
+	}
+}
+
+// tlpArm schedules the probe timeout (RFC 8985 §7.2): PTO = 2*SRTT, plus
+// WCDelAckT with one segment in flight (else 2 ms), 1 s before an RTT
+// sample; never later than the RTO. Only outside recovery, with no probe
+// outstanding.
+func (c *Conn) tlpArm(now time.Time) {
+	t := &c.tcb
+	c.tlpAt = zeroTime
+	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.rec.rtoRec || c.tlp.active ||
+		c.persist || t.SndUna == t.SndNxt || c.rtxAt.IsZero() {
+		return
+	}
+	pto := time.Second
+	if c.hasRTT {
+		pto = 2 * c.srtt
+		if c.flight() <= uint32(c.sndMSS) {
+			pto += wcDelAckT
+		} else {
+			pto += 2 * time.Millisecond
+		}
+	}
+	at := now.Add(pto)
+	if c.rtxAt.Before(at) {
+		at = c.rtxAt
+	}
+	c.tlpAt = at
+}
+
+// tlpFire sends the loss probe (RFC 8985 §7.3): a new segment if the window
+// allows, else the last segment sent again; then the RTO restarts.
+func (c *Conn) tlpFire(now time.Time) {
+	t := &c.tcb
+	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.tlp.active || t.SndUna == t.SndNxt {
+		return
+	}
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+	wndEnd := t.SndUna.Add(seqnum.Size(t.SndWnd))
+	var seq seqnum.Value
+	var n int
+	rtx := false
+	if t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
+		seq = t.SndNxt
+		n = min(int(dataEnd-seq), int(wndEnd-seq), c.sndMSS)
+	} else {
+		q := &c.txq
+		if q.n() == 0 {
+			return
+		}
+		r := q.at(q.n() - 1)
+		seq, n, rtx = r.start, int(r.end-r.start), true
+		if c.finSent && r.end == t.SndNxt {
+			n-- // the FIN goes with it
+		}
+		if n > c.sndMSS {
+			seq = seq.Add(seqnum.Size(n - c.sndMSS))
+			n = c.sndMSS
+		}
+		if seq.LessThan(t.SndUna) {
+			return
+		}
+	}
+	fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent)
+	if n <= 0 && !fin {
+		return
+	}
+	end := c.transmit(now, seq, n, fin, rtx, false)
+	if !rtx && c.rtxNxt == seq {
+		c.rtxNxt = end
+	}
+	c.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx}
+	c.l.ctr.TLPProbes++
+	c.rtxAt = now.Add(c.rto)
+	c.clampUserTimeout()
+}
+
+// tlpAck is TLP loss detection (RFC 8985 §7.4.2): once the ACK covers the
+// probe, a probe of new data ends the episode; a retransmitted probe that a
+// D-SACK reported as a duplicate repaired nothing; an ACK beyond it means
+// the probe repaired a loss, and congestion control responds as to one; a
+// pure duplicate ACK means original and probe both arrived.
+func (c *Conn) tlpAck(s *segment, advanced, newSACK bool) {
+	p := &c.tlp
+	if !p.active || s.ack.LessThan(p.endSeq) {
+		return
+	}
+	switch {
+	case !p.isRtx, p.dsacked:
+		p.active = false
+	case p.endSeq.LessThan(s.ack):
+		p.active = false
+		c.l.ctr.TLPRecoveries++
+		c.ccLoss(s.now)
+		c.cwnd = min(c.cwnd, c.ssthresh)
+	case !advanced && !newSACK:
+		p.active = false
+	}
+}

@@ -1,0 +1,350 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// sentSeg is one segment we emitted, parsed.
+type sentSeg struct {
+	seq, ack uint32
+	n        int
+	flags    wire.TCPFlags
+	opts     wire.TCPOptions
+}
+
+// drain parses and removes everything we sent.
+func (r *rig) drain() []sentSeg {
+	r.t.Helper()
+	var out []sentSeg
+	for _, s := range r.o.take() {
+		t, err := wire.ParseTCP(s.b)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		var o wire.TCPOptions
+		if err := wire.ParseTCPOptions(t.Options(), &o); err != nil {
+			r.t.Fatal(err)
+		}
+		out = append(out, sentSeg{seq: t.Seq(), ack: t.Ack(), n: len(t.Payload()), flags: t.Flags(), opts: o})
+	}
+	return out
+}
+
+// dataSegs returns the sequence numbers of the data segments in segs.
+func dataSegs(segs []sentSeg) []uint32 {
+	var seqs []uint32
+	for _, s := range segs {
+		if s.n > 0 {
+			seqs = append(seqs, s.seq)
+		}
+	}
+	return seqs
+}
+
+// Sequence space of the RACK rigs: IRS 1000, ISS 5000, MSS 1000 (no
+// timestamps) so segment k (from 0) starts at 5001 + 1000k.
+const (
+	rkIRS = 1000
+	rkISS = 5000
+	rkMSS = 1000
+)
+
+func segAt(k int) uint32 { return rkISS + 1 + uint32(k)*rkMSS }
+
+// establishedSACK brings the rig to ESTABLISHED (passive) with SACK and an
+// MSS of 1000 negotiated, no timestamps; SRTT is 100 ms.
+func (r *rig) establishedSACK() {
+	r.t.Helper()
+	r.isses = append(r.isses, rkISS)
+	r.listen(0)
+	r.send(seg{flags: SYN, seq: rkIRS, opts: wire.TCPOptions{HasMSS: true, MSS: rkMSS, SACKPermitted: true}})
+	r.recv(seg{flags: SYN | ACK, seq: rkISS, ack: rkIRS + 1})
+	r.now = r.now.Add(100 * time.Millisecond)
+	r.send(seg{flags: ACK, seq: rkIRS + 1, ack: rkISS + 1})
+	r.state(StateEstablished)
+	if _, err := r.ln.Accept(r.now); err != nil {
+		r.t.Fatal(err)
+	}
+	if !r.c.sackOK || r.c.sndMSS != rkMSS {
+		r.t.Fatalf("sackOK %v, MSS %d", r.c.sackOK, r.c.sndMSS)
+	}
+}
+
+// sackAck sends an ACK of ack with SACK blocks (pairs of start, end).
+func (r *rig) sackAck(ack uint32, blocks ...uint32) {
+	r.t.Helper()
+	var o wire.TCPOptions
+	for i := 0; i+1 < len(blocks); i += 2 {
+		o.SACK[o.NumSACK] = wire.SACKBlock{Start: blocks[i], End: blocks[i+1]}
+		o.NumSACK++
+	}
+	r.send(seg{flags: ACK, seq: rkIRS + 1, ack: ack, opts: o})
+}
+
+func (r *rig) write(n int) {
+	r.t.Helper()
+	if got, err := r.c.Send(r.now, pattern(1, n)); err != nil || got != n {
+		r.t.Fatalf("Send: %d, %v", got, err)
+	}
+}
+
+func contains(seqs []uint32, v uint32) bool {
+	for _, s := range seqs {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRACKFastRetransmitsOnTime: a hole below SACKed segments sent at the
+// same time is lost once RACK.rtt has passed (reo_wnd 0: no reordering seen
+// and DupThresh segments SACKed, RFC 8985 §6.2 step 4), and the first ACK
+// that shows it starts recovery with its retransmission.
+func TestRACKFastRetransmitsOnTime(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(10 * rkMSS)
+	if got := dataSegs(r.drain()); len(got) != 10 {
+		t.Fatalf("initial window: %d segments", len(got))
+	}
+	r.now = r.now.Add(20 * time.Millisecond)
+	// Segment 1 lost; 2..4 SACKed in three ACKs.
+	r.sackAck(segAt(1), segAt(2), segAt(3))
+	r.sackAck(segAt(1), segAt(2), segAt(4))
+	if got := dataSegs(r.drain()); len(got) != 0 {
+		t.Fatalf("retransmitted %v before DupThresh segments were SACKed", got)
+	}
+	r.sackAck(segAt(1), segAt(2), segAt(5))
+	got := dataSegs(r.drain())
+	if len(got) == 0 || got[0] != segAt(1) {
+		t.Fatalf("sent %v, want the retransmission of %d first", got, segAt(1))
+	}
+	ctr := r.l.Counters()
+	if ctr.RACKLosses != 1 || ctr.FastRetransmits != 1 || !r.c.rec.active {
+		t.Fatalf("RACK losses %d, fast retransmits %d, recovering %v", ctr.RACKLosses, ctr.FastRetransmits, r.c.rec.active)
+	}
+}
+
+// TestRACKLostRetransmission: the retransmission of a lost segment is lost
+// too; a segment sent after it is SACKed a round trip later, so RACK marks
+// the retransmission lost and sends it again, with no timeout (RFC 8985
+// §2.2, the point of RACK; Linux's LINUX_MIB_TCPLOSTRETRANSMIT).
+func TestRACKLostRetransmission(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(30 * rkMSS)
+	r.drain()
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.sackAck(segAt(1), segAt(2), segAt(5))
+	first := dataSegs(r.drain())
+	if len(first) == 0 || first[0] != segAt(1) {
+		t.Fatalf("sent %v, want the retransmission of %d", first, segAt(1))
+	}
+	// The ACKs of segments 5..9 let new data out (sent after the
+	// retransmission); the retransmission itself is lost.
+	for k := 6; k <= 10; k++ {
+		r.sackAck(segAt(1), segAt(2), segAt(k))
+	}
+	after := dataSegs(r.drain())
+	if len(after) == 0 || after[0] < segAt(10) {
+		t.Fatalf("sent %v during recovery, want new data from %d", after, segAt(10))
+	}
+	if contains(after, segAt(1)) {
+		t.Fatalf("retransmitted %d again before any evidence: %v", segAt(1), after)
+	}
+	// A round trip later the new data is SACKed: the retransmission sent
+	// before it is lost.
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.sackAck(segAt(1), segAt(2), segAt(10), after[0], after[0]+rkMSS)
+	again := dataSegs(r.drain())
+	if !contains(again, segAt(1)) {
+		t.Fatalf("sent %v, want %d retransmitted again", again, segAt(1))
+	}
+	ctr := r.l.Counters()
+	if ctr.LostRetransmits != 1 || ctr.Timeouts != 0 {
+		t.Fatalf("lost retransmits %d, timeouts %d; want 1, 0", ctr.LostRetransmits, ctr.Timeouts)
+	}
+	// The hole fills: everything up to the SACKed data is acknowledged.
+	r.sackAck(segAt(10), after[0], after[0]+rkMSS)
+	if uint32(r.c.tcb.SndUna) != segAt(10) {
+		t.Fatalf("SND.UNA %d", r.c.tcb.SndUna)
+	}
+}
+
+// TestRACKOffKeepsRetransmissionToTimeout: with Config.NoRACK the same lost
+// retransmission waits for the RTO (RFC 6675 retransmits a hole once per
+// recovery), which the RACK test above avoids.
+func TestRACKOffKeepsRetransmissionToTimeout(t *testing.T) {
+	r := newRig(t, Config{NoRACK: true})
+	r.establishedSACK()
+	r.write(30 * rkMSS)
+	r.drain()
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.sackAck(segAt(1), segAt(2), segAt(5))
+	if got := dataSegs(r.drain()); len(got) == 0 || got[0] != segAt(1) {
+		t.Fatalf("sent %v, want the retransmission of %d", got, segAt(1))
+	}
+	for k := 6; k <= 10; k++ {
+		r.sackAck(segAt(1), segAt(2), segAt(k))
+	}
+	after := dataSegs(r.drain())
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.sackAck(segAt(1), segAt(2), segAt(10), after[0], after[0]+rkMSS)
+	if again := dataSegs(r.drain()); contains(again, segAt(1)) {
+		t.Fatalf("without RACK, %d was retransmitted again before the RTO: %v", segAt(1), again)
+	}
+	if r.l.Counters().TLPProbes != 0 || !r.c.tlpAt.IsZero() || !r.c.rackAt.IsZero() {
+		t.Fatal("RACK-TLP timers or probes with NoRACK")
+	}
+}
+
+// TestRACKReorderingWindow: once reordering was seen (a segment never
+// retransmitted delivered below RACK.fack), a hole is not lost at once: the
+// reordering timer waits min_RTT/4 (RFC 8985 §6.2 step 4, §6.3), then marks
+// it and recovery retransmits it.
+func TestRACKReorderingWindow(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(20 * rkMSS)
+	r.drain()
+	r.now = r.now.Add(100 * time.Millisecond)
+	// Reordering: 1 is SACKed first, then 0 arrives.
+	r.sackAck(segAt(0), segAt(1), segAt(2))
+	r.sackAck(segAt(2))
+	if !r.c.rack.reoSeen {
+		t.Fatal("reordering not seen")
+	}
+	r.drain()
+	// Now a hole at 2 with 3..6 SACKed: not lost yet.
+	r.sackAck(segAt(2), segAt(3), segAt(7))
+	if got := dataSegs(r.drain()); contains(got, segAt(2)) {
+		t.Fatalf("hole retransmitted at once despite reordering: %v", got)
+	}
+	if r.c.rackAt.IsZero() {
+		t.Fatal("no reordering timer armed")
+	}
+	wait := r.c.rackAt.Sub(r.now)
+	if want := r.c.rack.minRTT / 4; wait <= 0 || wait > want {
+		t.Fatalf("reordering timer in %v, want (0, %v]", wait, want)
+	}
+	r.advance(wait)
+	if got := dataSegs(r.drain()); len(got) == 0 || got[0] != segAt(2) {
+		t.Fatalf("after the reordering timer sent %v, want %d", got, segAt(2))
+	}
+	if r.l.Counters().Timeouts != 0 {
+		t.Fatal("a timeout fired")
+	}
+}
+
+// TestTLPProbesTail: the last segments of a flight are lost and no ACK
+// comes; after PTO = 2*SRTT (+2 ms) the last segment goes again as a probe
+// (no new data to send), the probe's SACK lets RACK find the rest of the
+// tail lost, and it is repaired without a timeout (RFC 8985 §7).
+func TestTLPProbesTail(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(4 * rkMSS)
+	r.drain()
+	srtt := r.c.srtt
+	pto := r.c.tlpAt.Sub(r.now)
+	if want := 2*srtt + 2*time.Millisecond; pto != want {
+		t.Fatalf("PTO %v, want %v (SRTT %v)", pto, want, srtt)
+	}
+	if !r.c.tlpAt.Before(r.c.rtxAt) {
+		t.Fatal("PTO not before the RTO")
+	}
+	r.now = r.now.Add(50 * time.Millisecond)
+	r.sackAck(segAt(1)) // segment 0 arrives; 1..3 are lost
+	r.drain()
+	r.advance(r.c.tlpAt.Sub(r.now))
+	probe := r.drain()
+	if len(probe) != 1 || probe[0].seq != segAt(3) || probe[0].n != rkMSS {
+		t.Fatalf("probe %+v, want the last segment %d", probe, segAt(3))
+	}
+	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
+		t.Fatalf("probes %d, timeouts %d", ctr.TLPProbes, ctr.Timeouts)
+	}
+	if !r.c.tlpAt.IsZero() {
+		t.Fatal("a second probe is scheduled while one is outstanding")
+	}
+	r.now = r.now.Add(srtt)
+	r.sackAck(segAt(1), segAt(3), segAt(4))
+	got := dataSegs(r.drain())
+	if !contains(got, segAt(1)) || !contains(got, segAt(2)) {
+		t.Fatalf("after the probe's SACK sent %v, want %d and %d", got, segAt(1), segAt(2))
+	}
+	r.sackAck(segAt(4))
+	if ctr := r.l.Counters(); ctr.Timeouts != 0 || r.c.tcb.SndUna != r.c.tcb.SndNxt {
+		t.Fatalf("timeouts %d, SND.UNA %d SND.NXT %d", ctr.Timeouts, r.c.tcb.SndUna, r.c.tcb.SndNxt)
+	}
+}
+
+// TestTLPProbeNewDataAndRecovery: with unsent data the probe is a new
+// segment beyond cwnd (RFC 8985 §7.3); when the peer's ACK goes beyond
+// the probe after it repaired a retransmitted probe's loss, congestion control
+// responds once (TLPRecoveries).
+func TestTLPProbeNewData(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(14 * rkMSS) // 10 go (IW10), 4 wait for cwnd
+	if got := dataSegs(r.drain()); len(got) != 10 {
+		t.Fatalf("sent %d", len(got))
+	}
+	r.advance(r.c.tlpAt.Sub(r.now))
+	all := r.drain()
+	probe := dataSegs(all)
+	if len(probe) != 1 || probe[0] != segAt(10) {
+		t.Fatalf("probe %+v, want new data at %d", all, segAt(10))
+	}
+	if !r.c.tlp.active || r.c.tlp.isRtx {
+		t.Fatalf("tlp state %+v", r.c.tlp)
+	}
+	r.sackAck(segAt(11))
+	if r.c.tlp.active {
+		t.Fatal("a probe of new data still outstanding after its ACK")
+	}
+}
+
+// TestTLPDSACKMeansNoLoss: a retransmitted probe that a D-SACK reports as
+// a duplicate repaired nothing; congestion control does not respond
+// (RFC 8985 §7.4.2).
+func TestTLPDSACKMeansNoLoss(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(2 * rkMSS)
+	r.drain()
+	r.advance(r.c.tlpAt.Sub(r.now))
+	if got := dataSegs(r.drain()); len(got) != 1 || got[0] != segAt(1) {
+		t.Fatalf("probe %v", got)
+	}
+	cwnd := r.c.cwnd
+	r.sackAck(segAt(2), segAt(1), segAt(2)) // everything, and the probe was a duplicate
+	r.write(rkMSS)
+	r.sackAck(segAt(3))
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.cwnd < cwnd {
+		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.cwnd, cwnd)
+	}
+}
+
+// TestTLPRecoveryReducesCwnd: a retransmitted probe that repaired a loss
+// (the ACK covers it and data beyond, no D-SACK) counts as a loss: cwnd
+// falls once (RFC 8985 §7.4.2).
+func TestTLPRecoveryReducesCwnd(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(2 * rkMSS)
+	r.drain()
+	r.advance(r.c.tlpAt.Sub(r.now))
+	r.drain()
+	cwnd := r.c.cwnd
+	r.sackAck(segAt(2))
+	r.write(rkMSS)
+	r.sackAck(segAt(3))
+	if ctr := r.l.Counters(); ctr.TLPRecoveries != 1 || r.c.cwnd >= cwnd {
+		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.cwnd, cwnd)
+	}
+}

@@ -1,0 +1,34 @@
+package tcp
+
+import "github.com/netspec/netspec/fsm/sock"
+
+// r1Check runs after each retransmission timeout: when the retransmissions
+// of the segment at SND.UNA reach R1 (Config.R1, default 3, SHLD-10), IP
+// gets negative advice once (RFC 9293 §3.8.3, RFC 1122 §4.2.3.5, MUST-20)
+// and the application is told the connection is retrying (SHLD-9: it can
+// read Conn.Retrying, and a Writable|Readable readiness wakes callers
+// blocked on it). R2 (MaxRetries or the user timeout) closes the
+// connection (timer.go).
+func (c *Conn) r1Check() {
+	if c.retries != c.l.cfg.R1 || !synchronizedData(c.state) {
+		return
+	}
+	c.retrying = true
+	c.l.ctr.R1Advice++
+	if a, ok := c.l.out.(Adviser); ok {
+		a.Advise(c.key.laddr, c.key.raddr)
+	}
+	c.notify(sock.Readable | sock.Writable)
+}
+
+// synchronizedData reports whether st is one in which data or a FIN is
+// retransmitted (SYN retransmissions advise too: the peer may be gone).
+func synchronizedData(st State) bool {
+	return sendsData(st) || st == StateSynSent || st == StateSynReceived
+}
+
+// Retrying reports whether the connection has retransmitted one segment
+// at least R1 times without progress (RFC 9293 §3.8.3, SHLD-9): the path
+// may be broken, though R2 has not yet closed the connection. It clears on
+// the next acknowledgment of new data.
+func (c *Conn) Retrying() bool { return c.retrying }
