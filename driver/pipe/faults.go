@@ -48,10 +48,16 @@ type Faults struct {
 	// with or without it. A pipe.Config's AtoB/BtoA impair receiving only and
 	// ignore it.
 	TxLoss float64
+	// MarkCE is the probability in [0,1] that a received ECN-capable IPv4
+	// frame (ECT(0) or ECT(1)) is marked CE, as a congested ECN router
+	// marks instead of dropping (RFC 3168 §5); the IP header checksum is
+	// updated. It draws from its own generator seeded from Seed, one draw
+	// per frame, so the other decisions stay the same with or without it.
+	MarkCE float64
 }
 
 func (f Faults) zero() bool {
-	return f.Loss == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Corrupt == 0 && f.Delay == 0
+	return f.Loss == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Corrupt == 0 && f.Delay == 0 && f.MarkCE == 0
 }
 
 // FaultStats counts the impairments a FaultLink applied.
@@ -65,6 +71,7 @@ type FaultStats struct {
 	DropShortBuf uint64 // frames longer than the caller's buffer
 	TxLost       uint64 // frames given to WriteBatch and dropped by TxLoss
 	TxSent       uint64 // frames given to WriteBatch and passed on (with TxLoss set)
+	CEMarked     uint64 // ECN-capable frames marked CE by MarkCE
 }
 
 // FaultLink wraps a driver.Link and impairs the frames it receives. Writes
@@ -88,7 +95,9 @@ type FaultLink struct {
 	txF   [][]byte
 	txM   []driver.TxMeta
 
-	txLost, txSent                                                           atomic.Uint64
+	ceRng *rand.Rand // MarkCE decisions (guarded by mu)
+
+	txLost, txSent, ceMarked                                                 atomic.Uint64
 	lost, duplicated, reordered, corrupted, delayed, dropOverflow, dropShort atomic.Uint64
 }
 
@@ -119,6 +128,7 @@ func NewFaulty(link driver.Link, f Faults) *FaultLink {
 		rng:   rand.New(rand.NewPCG(f.Seed, 0x6e657473706563)), // "netspec"
 		held:  make([]heldFrame, 0, f.QueueLen),
 		txRng: rand.New(rand.NewPCG(f.Seed, 0x74786c6f7373)), // "txloss"
+		ceRng: rand.New(rand.NewPCG(f.Seed, 0x65636e6365)),   // "ecnce"
 	}
 }
 
@@ -134,6 +144,7 @@ func (l *FaultLink) Stats() FaultStats {
 		DropShortBuf: l.dropShort.Load(),
 		TxLost:       l.txLost.Load(),
 		TxSent:       l.txSent.Load(),
+		CEMarked:     l.ceMarked.Load(),
 	}
 }
 
@@ -242,6 +253,9 @@ func (l *FaultLink) admit(now time.Time, frame []byte, meta driver.RxMeta) {
 		l.lost.Add(1)
 		return
 	}
+	if l.f.MarkCE > 0 && l.ceRng.Float64() < l.f.MarkCE && markCE(frame) {
+		l.ceMarked.Add(1)
+	}
 	if pCorrupt < l.f.Corrupt && len(frame) > 0 {
 		l.corrupted.Add(1)
 		i := bit % uint64(len(frame)*8)
@@ -270,6 +284,16 @@ func (l *FaultLink) admit(now time.Time, frame []byte, meta driver.RxMeta) {
 			l.delayed.Add(1)
 		}
 	}
+}
+
+// markCE marks an Ethernet II frame carrying an ECN-capable IPv4 datagram
+// CE (wire.IPv4.MarkCE) and reports whether it did.
+func markCE(frame []byte) bool {
+	if len(frame) < wire.EthernetHeaderLen+wire.IPv4MinHeaderLen ||
+		wire.Ethernet(frame).Type() != wire.EtherTypeIPv4 || frame[wire.EthernetHeaderLen]>>4 != 4 {
+		return false
+	}
+	return wire.IPv4(frame[wire.EthernetHeaderLen:]).MarkCE()
 }
 
 func (l *FaultLink) buffer() []byte {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // sendN writes frames 0..n-1 from a in one batch each of up to 64.
@@ -225,5 +226,46 @@ func TestTxLoss(t *testing.T) {
 	}
 	if s1.Lost != 0 {
 		t.Fatalf("receive-side loss counted %d with nothing received", s1.Lost)
+	}
+}
+
+// ipFrame is an Ethernet frame carrying an IPv4 header with the given ECN
+// field and id in its ID field.
+func ipFrame(id uint16, ecn uint8) []byte {
+	f := make([]byte, wire.EthernetHeaderLen+wire.IPv4MinHeaderLen+8)
+	wire.PutEthernet(f, wire.BroadcastMAC, wire.MAC{2, 0, 0, 0, 0, 0xa}, wire.EtherTypeIPv4)
+	(&wire.IPv4Header{TOS: 0x20 | ecn, TotalLen: wire.IPv4MinHeaderLen + 8, ID: id, TTL: 64, Protocol: 253,
+		Src: wire.Addr{198, 18, 0, 1}, Dst: wire.Addr{198, 18, 0, 2}}).Put(f[wire.EthernetHeaderLen:])
+	return f
+}
+
+// TestMarkCE: with MarkCE 1 every ECN-capable IPv4 frame arrives CE-marked
+// with a valid header checksum; Not-ECT frames and other EtherTypes pass
+// untouched (RFC 3168 §5: a router marks only ECT packets).
+func TestMarkCE(t *testing.T) {
+	a, b := New(Config{AtoB: Faults{Seed: 3, MarkCE: 1}})
+	in := [][]byte{ipFrame(1, wire.ECNECT0), ipFrame(2, wire.ECNNotECT), ipFrame(3, wire.ECNECT1), frame(4, 64)}
+	for _, f := range in {
+		if err := a.WriteBatch([][]byte{f}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newReader(b, 8)
+	k, err := b.ReadBatch(r.frames, r.n, r.meta, time.Now().Add(time.Second))
+	if err != nil || k != len(in) {
+		t.Fatalf("read %d frames, %v", k, err)
+	}
+	want := []uint8{wire.ECNCE, wire.ECNNotECT, wire.ECNCE}
+	for i, w := range want {
+		ip := wire.IPv4(r.frames[i][wire.EthernetHeaderLen:r.n[i]])
+		if ip.ECN() != w || ip.TOS()&^wire.ECNMask != 0x20 || !ip.HeaderChecksumValid() {
+			t.Fatalf("frame %d: TOS %#x, checksum valid %v; want ECN %02b", i, ip.TOS(), ip.HeaderChecksumValid(), w)
+		}
+	}
+	if !slices.Equal(r.frames[3][:r.n[3]], in[3]) {
+		t.Fatal("non-IP frame changed")
+	}
+	if s := b.Stats(); s.Faults.CEMarked != 2 || s.Faults.Lost != 0 {
+		t.Fatalf("stats %+v", s.Faults)
 	}
 }
