@@ -50,13 +50,15 @@ lab-down: build
 clean:
 	rm -rf bin
 
-# Spec-row coverage: run the simulator and property suites, merge the rows
-# they fired and print the rows none did (MUST rows first). The gate that
-# fails on an unfired MUST row is TestMustRowsFire in ./fuzz/sim (make test).
+# Spec-row coverage: run the TCP and IP unit tests, the simulator, property
+# and scenario suites, merge the rows they fired and print the rows none did
+# (MUST rows first; an unfired TCP row with its reason from cover.TCPAllow,
+# or MISS and exit 1 without one). The gates in make test are
+# TestMustRowsFire (./fuzz/sim) and TestEveryRowFires (./fuzz/scenario).
 .PHONY: rule-coverage check-props
 rule-coverage:
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
-	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fuzz/sim ./fuzz/props ./fuzz/scenario >/dev/null && \
+	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fsm/tcp ./fsm/ip ./fuzz/sim ./fuzz/props ./fuzz/scenario >/dev/null && \
 	$(GO) run ./fuzz/cover/rulecov -dir $$d
 
 # Deep property runs (for make check): 20x the default gopter cases.
