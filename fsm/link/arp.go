@@ -219,6 +219,22 @@ func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
 	a.step(a.entry(ip, true), ARPEvSend)
 }
 
+// Suspect takes negative advice about the neighbour ip from an upper layer
+// (RFC 1122 §2.3.2.1; TCP gives it after R1 retransmissions, RFC 9293
+// §3.8.3): a REACHABLE entry's confirmation is treated as expired, through
+// the spec's Reachable Timer row, so it turns STALE and the next frame to
+// it asks the neighbour again with one request. Entries in other states
+// are already being probed or unused; it reports whether the entry changed.
+func (a *ARP) Suspect(now time.Time, ip wire.Addr) bool {
+	n := a.get(ip)
+	if n == nil || n.state != Reachable {
+		return false
+	}
+	a.now = now
+	a.step(n, ARPEvTimer)
+	return true
+}
+
 // Input handles one received ARP packet (the Ethernet payload). It implements
 // RFC 826's "Packet Reception": update the sender's entry if we have one, add it
 // when we are the target, and report whether a reply is due (the caller builds

@@ -21,6 +21,7 @@ type Counters struct {
 	VLANStripped        uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
 	ARPRequestsOut      uint64
 	ARPRepliesOut       uint64
+	ARPAdvice           uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPTooBigDF          uint64
 	IPFragmentsOut      uint64
 	ICMPIn              uint64

@@ -70,6 +70,21 @@ func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte)
 	o.s.sendIPWith(dst, wire.ProtoTCP, true, meta.TOS, meta.TTL, seg, nil)
 }
 
+// Advise takes TCP's negative advice about the path to dst (RFC 9293
+// §3.8.3 R1, RFC 1122 §4.2.3.5): the ARP entry of the next hop is made to
+// re-probe (link.ARP.Suspect). There is no route cache to re-check beyond
+// the one gateway.
+func (o tcpOutput) Advise(src, dst wire.Addr) {
+	s := o.s
+	hop := dst
+	if !s.onLink(dst) && !s.cfg.Gateway.IsUnspecified() {
+		hop = s.cfg.Gateway
+	}
+	if s.arp.Suspect(s.now, hop) {
+		s.ctr.ARPAdvice++
+	}
+}
+
 // Notify records a readiness change for the descriptor behind id.
 func (o tcpOutput) Notify(id uint64, ev sock.Readiness) {
 	if id != 0 {

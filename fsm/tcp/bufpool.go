@@ -40,6 +40,9 @@ func (p *bufPool) put(b []byte) {
 // they hold nothing anybody can still read: the send ring when empty, the
 // receive ring when no unread or early data is left in it.
 func (c *Conn) giveBackBuffers() {
+	if c.txq.n() == 0 {
+		c.txq = txQueue{} // RACK's transmit records (txq.go): nothing in flight
+	}
 	if c.snd.buf != nil && c.snd.n == 0 {
 		c.l.sndPool.put(c.snd.buf)
 		c.snd.buf = nil

@@ -51,8 +51,8 @@ func sentAfter(t1 int64, seq1 seqnum.Value, t2 int64, seq2 seqnum.Value) bool {
 // the rest new records (RFC 8985 §6.1).
 func (c *Conn) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	q := &c.txq
-	if q.s == nil {
-		q.s = make([]txSeg, txQueueLen(c.l.cfg.SendBuf, c.sndMSS))
+	if want := txQueueLen(max(c.snd.size, c.snd.limit), c.sndMSS); len(q.s) < want && (q.s == nil || q.hi == len(q.s)) {
+		q.grow(want) // first data, or the send buffer grew (autotune.go)
 	}
 	ns := now.UnixNano()
 	var ts uint32

@@ -28,10 +28,10 @@ const (
 
 // txQueue is the retransmission queue: one record per segment sent, from
 // SND.UNA to SND.NXT, ascending and contiguous in sequence space. The array
-// is allocated once per connection, with its first data segment, and never
-// grows: when it is full a new segment is merged into the last record (which
-// then carries the later transmit time: loss is only detected later, never
-// wrongly). No per-segment allocation.
+// is allocated with the connection's first data segment for its send buffer
+// (and again only if the buffer grows); when it is full a new segment is
+// merged into the last record (which then carries the later transmit time:
+// loss is only detected later, never wrongly). No per-segment allocation.
 type txQueue struct {
 	s      []txSeg
 	lo, hi int // live records are s[lo:hi]
@@ -46,6 +46,16 @@ type txQueue struct {
 // room for small ones.
 func txQueueLen(sndBuf, mss int) int {
 	return min(max(sndBuf/max(mss, 64)+32, 64), 8192)
+}
+
+// grow moves the records into an array of n (allocated: only on the first
+// segment and when the send buffer grows, never per segment).
+func (q *txQueue) grow(n int) {
+	s := make([]txSeg, n)
+	q.hi = copy(s, q.s[q.lo:q.hi])
+	q.hint = max(q.hint-q.lo, 0)
+	q.lo = 0
+	q.s = s
 }
 
 // n is the number of live records.
