@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,41 +47,55 @@ func oneWayEach(t *testing.T, p *wirePair, seed uint64, size int, maxSteps int, 
 
 // TestTransferLossMatrix moves data one way over a 100 Mbit/s link with a
 // 10 ms one-way delay and random loss of 1, 5 and 20 %, with NewReno and
-// CUBIC, with and without SACK, and checks it arrives byte-exact. It logs
-// the goodput of each cell (the figures in the closing report). Sizes are
-// moderate; NETSPEC_BIG=1 moves 64 MiB per cell instead.
+// CUBIC, with and without SACK (and with SACK, with and without RACK-TLP),
+// and checks it arrives byte-exact. It logs the goodput of each cell (the
+// figures in docs/goodput.md). Sizes are moderate; NETSPEC_BIG=1 moves
+// 64 MiB per cell instead. NETSPEC_SEEDS=n runs n seeds from 11 per cell and
+// reports their totals (octets, time) and summed counters.
 func TestTransferLossMatrix(t *testing.T) {
 	sizes := map[float64]int{0.01: 8 << 20, 0.05: 2 << 20, 0.20: 256 << 10}
 	if testing.Short() {
 		sizes = map[float64]int{0.01: 256 << 10, 0.05: 128 << 10, 0.20: 16 << 10}
 	}
 	big := os.Getenv("NETSPEC_BIG") != ""
+	seeds := 1
+	if n, err := strconv.Atoi(os.Getenv("NETSPEC_SEEDS")); err == nil && n > 0 {
+		seeds = n
+	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-5s %-8s %-5s %10s %14s %8s %8s %s\n", "loss%", "cc", "sack", "octets", "goodput", "rtx", "rto", "time")
+	fmt.Fprintf(&table, "%-5s %-8s %-5s %-5s %10s %14s %8s %8s %8s %8s %s\n", "loss%", "cc", "sack", "rack", "octets", "goodput", "rtx", "rto", "lostrtx", "tlp", "time")
+	type mode struct{ sack, rack bool }
 	for _, loss := range []float64{0.01, 0.05, 0.20} {
 		for _, cc := range []CongestionControl{NewReno, CUBIC} {
-			for _, sack := range []bool{true, false} {
-				name := fmt.Sprintf("loss%.0f%%/%v/sack=%v", loss*100, cc, sack)
+			for _, m := range []mode{{true, true}, {true, false}, {false, false}} {
+				name := fmt.Sprintf("loss%.0f%%/%v/sack=%v/rack=%v", loss*100, cc, m.sack, m.rack)
 				t.Run(name, func(t *testing.T) {
 					size := sizes[loss]
 					if big {
 						size = 64 << 20
 					}
-					cfg := Config{CC: cc, NoSACK: !sack}
-					f := faults{loss: loss, rate: 100e6, delay: 10 * time.Millisecond, queue: 200}
-					p := newWirePair(t, 11, cfg, f)
-					d := oneWay(t, p, 11, size, 50_000_000)
-					ca := p.a.Counters()
-					mbps := float64(size) * 8 / d.Seconds() / 1e6
-					fmt.Fprintf(&table, "%-5.0f %-8v %-5v %10d %9.3f Mb/s %8d %8d %v\n", loss*100, cc, sack, size, mbps, ca.Retransmits, ca.Timeouts, d.Round(time.Millisecond))
-					if ca.Retransmits == 0 {
-						t.Errorf("no retransmissions at %.0f%% loss", loss*100)
+					var d time.Duration
+					var rtx, rto, lost, tlp uint64
+					for k := range seeds {
+						seed := uint64(11 + k)
+						cfg := Config{CC: cc, NoSACK: !m.sack, NoRACK: !m.rack}
+						f := faults{loss: loss, rate: 100e6, delay: 10 * time.Millisecond, queue: 200}
+						p := newWirePair(t, seed, cfg, f)
+						d += oneWay(t, p, seed, size, 50_000_000)
+						ca := p.a.Counters()
+						rtx, rto, lost, tlp = rtx+ca.Retransmits, rto+ca.Timeouts, lost+ca.LostRetransmits, tlp+ca.TLPProbes
+						if ca.Retransmits == 0 {
+							t.Errorf("no retransmissions at %.0f%% loss", loss*100)
+						}
 					}
+					total := size * seeds
+					mbps := float64(total) * 8 / d.Seconds() / 1e6
+					fmt.Fprintf(&table, "%-5.0f %-8v %-5v %-5v %10d %9.3f Mb/s %8d %8d %8d %8d %v\n", loss*100, cc, m.sack, m.rack, total, mbps, rtx, rto, lost, tlp, d.Round(time.Millisecond))
 				})
 			}
 		}
 	}
-	t.Logf("goodput, 100 Mbit/s, 20 ms RTT, simulated:\n%s", table.String())
+	t.Logf("goodput, 100 Mbit/s, 20 ms RTT, simulated, %d seed(s):\n%s", seeds, table.String())
 }
 
 // TestTransferFaultsEachWay: duplication, reordering and corruption together
