@@ -37,6 +37,8 @@ type serveConfig struct {
 	trace     bool             // --trace: log every TCP state transition
 	rec       netconn.Recorder // the history's recorder, set by runStack
 	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
+	ecn       tcp.ECNMode      // --ecn: RFC 3168 ECN (accept, on, off)
+	ttl       uint8            // --ttl: time to live of our datagrams (0: the stack's default, 64)
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -78,7 +80,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var (
 		cfg                              serveConfig
 		addr, mac                        string
-		profile                          string
+		profile, ecn                     string
+		ttl                              int
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
 	)
 	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET), or TAP device to open or create (--driver tap)")
@@ -94,6 +97,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.BoolVar(&cfg.trace, "trace", false, "log every TCP state transition, with the connection's addresses")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
+	fs.StringVar(&ecn, "ecn", tcp.ECNAccept.String(), "explicit congestion notification (RFC 3168): accept (when the peer asks, as Linux), on (also ask), off")
+	fs.IntVar(&ttl, "ttl", 64, "time to live of the datagrams we send (1..255)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {
@@ -148,6 +153,15 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return cfg, usagef("--profile: unknown profile %q (want %s)", profile, profileNames())
 	}
 	cfg.profile = p
+	e, ok := tcp.ParseECNMode(ecn)
+	if !ok {
+		return cfg, usagef("--ecn: unknown mode %q (want accept, on or off)", ecn)
+	}
+	cfg.ecn = e
+	if ttl < 1 || ttl > 255 {
+		return cfg, usagef("--ttl: %d out of range 1..255", ttl)
+	}
+	cfg.ttl = uint8(ttl)
 
 	// Features that do not exist yet are refused, never silently ignored.
 

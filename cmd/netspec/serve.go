@@ -123,7 +123,8 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		Seed:      seed(),
 		// Super-frames whenever the driver can hand them to the kernel.
 		GSOMaxSize: driver.GSOMaxSize(link),
-		TCP:        tcp.Config{Profile: cfg.profile},
+		TTL:        cfg.ttl,
+		TCP:        tcp.Config{Profile: cfg.profile, ECN: cfg.ecn},
 	})
 	if cfg.trace {
 		// Called from the event loop, inside the stack: one line per change.
