@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fuzz/model"
 	"github.com/netspec/netspec/spec"
 )
@@ -24,40 +23,20 @@ type checkConfig struct {
 	bounds  string
 }
 
-// modelRuns returns the model-check configurations: the quick pair that
-// `make test` also runs, or the deep pair of `make check`.
-func modelRuns(c checkConfig) ([]model.Config, error) {
-	base := model.DefaultBounds()
+// modelRuns returns the model-check suite: the quick one that `make test`
+// also runs, or the deep one of `make check`, with --bounds applied over
+// every run's bounds.
+func modelRuns(c checkConfig) ([]model.Run, error) {
+	runs := model.QuickRuns()
 	if c.deep {
-		base = model.DeepBounds()
-	}
-	b, err := model.ParseBounds(base, c.bounds)
-	if err != nil {
-		return nil, usagef("check: --bounds: %v", err)
-	}
-	sym := b
-	if !c.deep {
-		sym.Aborts = 0
-	} else if c.bounds == "" {
-		sym.Cap = 2 // symmetric roles at cap 3 exceed 12M states
-	}
-	runs := []model.Config{{Bounds: b}, {Bounds: sym, Symmetric: true}}
-	// Every other profile of spec/tcp.fsm is checked too; in the quick form
-	// with smaller bounds (no reordering, no aborts) so `make test` takes about
-	// as long as before, in the deep form with the same bounds.
-	for p := tcp.Profile(0); p < tcp.NumProfiles; p++ {
-		if p == tcp.DefaultProfile {
-			continue
-		}
-		pb, psym := b, sym
-		if !c.deep {
-			pb.Reorder, pb.Aborts = 0, 0
-			psym.Reorder = 0
-		}
-		runs = append(runs, model.Config{Bounds: pb, Table: model.ProfileTable(p)},
-			model.Config{Bounds: psym, Symmetric: true, Table: model.ProfileTable(p)})
+		runs = model.DeepRuns()
 	}
 	for i := range runs {
+		b, err := model.ParseBounds(runs[i].Bounds, c.bounds)
+		if err != nil {
+			return nil, usagef("check: --bounds: %v", err)
+		}
+		runs[i].Bounds = b
 		runs[i].Exact = c.exact
 	}
 	return runs, nil
@@ -155,29 +134,15 @@ func reqLint(m *spec.Machine, dir string) []error {
 	return spec.CheckRequirements(m, w)
 }
 
-// checkModel runs the model checks, prints their figures and coverage, and
-// on a violation prints the counterexample and writes it under out.
-func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (violated, incomplete bool, err error) {
-	var hits []uint64
-	var table *model.Table
-	for _, cfg := range runs {
-		cfg.Progress = func(p model.Progress) {
-			fmt.Fprintf(stderr, "model: ... %d states, %d transitions, depth %d, %d queued, %.0f MB, %v\n",
-				p.States, p.Transitions, p.Depth, p.Queue, float64(p.Bytes)/1e6, p.Elapsed.Round(time.Millisecond))
-		}
-		roles := "client A, server B"
-		if cfg.Symmetric {
-			roles = "symmetric roles"
-		}
-		prof := tcp.DefaultProfile
-		if cfg.Table != nil {
-			prof = cfg.Table.Profile
-		}
-		fmt.Fprintf(stdout, "model: profile %s, %s, %s\n", prof, roles, cfg.Bounds)
-		res, err := model.Check(cfg)
-		if err != nil {
-			return false, false, fmt.Errorf("check: %w", err)
-		}
+// checkModel runs the model-check suite, prints its figures and coverage,
+// and on a violation prints the counterexample and writes it under out. A
+// row of the table that fires in no run and is not allow-listed (or an
+// allow-list entry that excuses a row that fires) is a violation too.
+func checkModel(runs []model.Run, out string, stdout, stderr io.Writer) (violated, incomplete bool, err error) {
+	before := func(run model.Run) {
+		fmt.Fprintf(stdout, "model: %s\n", run.Label())
+	}
+	after := func(run model.Run, res *model.Result) {
 		fmt.Fprintf(stdout, "model: %d states, %d transitions (%d cut at a bound), depth %d, %v, complete=%v\n",
 			res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed.Round(time.Millisecond), res.Complete)
 		mode := fmt.Sprintf("hash compaction, P(omission) <= %.1g", res.OmissionBound)
@@ -186,49 +151,57 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		}
 		fmt.Fprintf(stdout, "model: %.0f states/s, %.1f MB (%.0f bytes/state, %d edges), %s\n",
 			float64(res.States)/res.Elapsed.Seconds(), float64(res.Bytes)/1e6, float64(res.Bytes)/float64(max(1, res.States)), res.Edges, mode)
-		if hits == nil {
-			// Coverage is judged on the default profile's table, with the
-			// hits of every profile's runs summed in.
-			hits, table = make([]uint64, len(res.Hits)), res.Table
-		}
-		for i, h := range res.Hits {
-			hits[i] += h
-		}
-		if v := res.Violation; v != nil {
-			fmt.Fprintf(stdout, "model: VIOLATION %s: %s\n", v.Property, v.Detail)
-			for i, st := range v.Steps {
-				if i == v.LoopAt {
-					fmt.Fprintln(stdout, "  loop:")
-				}
-				fmt.Fprintf(stdout, "  %3d  %-30s -> %s\n", i+1, st, v.States[i+1].Summary())
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return true, false, fmt.Errorf("check: %w", err)
-			}
-			path := filepath.Join(out, v.Property+".trace")
-			f, err := os.Create(path)
-			if err != nil {
-				return true, false, fmt.Errorf("check: %w", err)
-			}
-			werr := model.WriteTrace(f, cfg, v, "found by netspec check")
-			if cerr := f.Close(); werr == nil {
-				werr = cerr
-			}
-			if werr != nil {
-				return true, false, fmt.Errorf("check: write %s: %w", path, werr)
-			}
-			fmt.Fprintf(stdout, "model: counterexample written to %s\n", path)
-			return true, false, nil
-		}
-		if !res.Complete {
-			incomplete = true
+		if !res.Complete && res.Violation == nil {
 			fmt.Fprintln(stdout, "model: INCOMPLETE: search stopped at maxstates; graph properties not checked for this run")
 		}
 	}
-	fired, unreachable, gaps := model.Coverage(table, hits)
+	progress := func(p model.Progress) {
+		fmt.Fprintf(stderr, "model: ... %d states, %d transitions, depth %d, %d queued, %.0f MB, %v\n",
+			p.States, p.Transitions, p.Depth, p.Queue, float64(p.Bytes)/1e6, p.Elapsed.Round(time.Millisecond))
+	}
+	for i := range runs {
+		runs[i].Progress = progress
+	}
+	suite, err := model.RunSuite(runs, before, after)
+	if err != nil {
+		return false, false, fmt.Errorf("check: %w", err)
+	}
+	if v := suite.Violation; v != nil {
+		fmt.Fprintf(stdout, "model: VIOLATION %s: %s\n", v.Property, v.Detail)
+		for i, st := range v.Steps {
+			if i == v.LoopAt {
+				fmt.Fprintln(stdout, "  loop:")
+			}
+			fmt.Fprintf(stdout, "  %3d  %-30s -> %s\n", i+1, st, v.States[i+1].Summary())
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return true, false, fmt.Errorf("check: %w", err)
+		}
+		path := filepath.Join(out, v.Property+".trace")
+		f, err := os.Create(path)
+		if err != nil {
+			return true, false, fmt.Errorf("check: %w", err)
+		}
+		werr := model.WriteTrace(f, suite.ViolRun.Config, v, "found by netspec check (run "+suite.ViolRun.Name+")")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return true, false, fmt.Errorf("check: write %s: %w", path, werr)
+		}
+		fmt.Fprintf(stdout, "model: counterexample written to %s\n", path)
+		return true, false, nil
+	}
+	incomplete = !suite.Complete()
+	for _, f := range suite.Foreign {
+		fmt.Fprintf(stdout, "model: VIOLATION row fired outside its profile: %s\n", f)
+		violated = true
+	}
+	table, hits := suite.Table, suite.Hits
 	fmt.Fprintf(stdout, "model: properties hold in the explored states: %s, %s, %s, %s, %s, %s, %s, %s\n",
 		model.PropTimer, model.PropFinState, model.PropHalfOpen, model.PropEstab, model.PropDeadlock, model.PropLivelock, model.PropSynRcvd, model.PropGraceful)
-	fmt.Fprintf(stdout, "model: rules fired %d of %d; %d unreachable by construction; %d gaps at these bounds\n",
+	fired, unreachable, gaps := model.Coverage(table, hits, suite.Ran)
+	fmt.Fprintf(stdout, "model: rules fired %d of %d; %d allow-listed (cannot fire in the model); %d gaps\n",
 		fired, len(table.Rules), len(unreachable), len(gaps))
 	reasons := map[string]int{}
 	var order []string
@@ -239,10 +212,11 @@ func checkModel(runs []model.Config, out string, stdout, stderr io.Writer) (viol
 		reasons[u.Reason]++
 	}
 	for _, r := range order {
-		fmt.Fprintf(stdout, "  unreachable (%d rules): %s\n", reasons[r], r)
+		fmt.Fprintf(stdout, "  allowed (%d rules): %s\n", reasons[r], r)
 	}
-	for _, g := range gaps {
-		fmt.Fprintf(stdout, "  gap: %s\n", g.Rule)
+	if err := suite.Coverage(); err != nil {
+		fmt.Fprintf(stdout, "model: VIOLATION %v\n", err)
+		violated = true
 	}
-	return false, incomplete, nil
+	return violated, incomplete, nil
 }

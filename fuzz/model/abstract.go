@@ -63,8 +63,6 @@ var guardModels = map[string]guardFn{
 	"SynCookies":     func(r *runner, e int, c *TCB, g *segCtx) bool { return true },
 	"CookieValid":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
 	"CookiesPending": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	// RFC 7323 §5.3: no abstract segment carries a timestamp, and segments
-	// without one are not PAWS-checked.
 	// Data in the send buffer not yet acknowledged: [max(SND.UNA, ISS+1), end of data).
 	"SendQueued": func(r *runner, e int, c *TCB, g *segCtx) bool {
 		return int(c.DataEnd) > max(int(c.SndUna), int(c.Iss)+1)
@@ -75,7 +73,9 @@ var guardModels = map[string]guardFn{
 		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST) == fACK &&
 			(g.origSeq == int(c.RcvNxt) || g.origSeq == int(c.RcvNxt)+1)
 	},
-	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
+	// RFC 7323 §5.3: only injected segments carry a timestamp older than
+	// TS.Recent; the others are not PAWS-checked (or pass).
+	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fOldTS != 0 },
 	"FinQueued":  func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tFinQueued) },
 	"UserClosed": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tUserClosed) },
 	"SynNewer":   func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq > int(c.RcvNxt) },
@@ -193,7 +193,7 @@ var actionModels = map[string]actionFn{
 		}
 		c.set(tAckNow, true)
 	},
-	"UrgentAdvance": noop, // RCV.UP is not modelled (no peer sends URG)
+	"UrgentAdvance": noop, // RCV.UP is not modelled (only injected segments carry URG)
 	"RcvFin": func(r *runner, e int, c *TCB, g *segCtx) {
 		c.RcvNxt++
 		c.set(tFinRcvd, true)

@@ -21,6 +21,7 @@ type Bounds struct {
 	Rtx     int // retransmissions of one flight before R2 (TimeoutUser, MUST-20)
 	Window  int // receive window in data units
 	Eager   int // 1: the retransmission timer may fire while segments are in flight
+	Inject  int // segments the environment may inject (inject.go), in total
 	// MaxStates stops the search after this many states (0: no limit); the
 	// result is then marked incomplete and the graph properties are skipped.
 	MaxStates int
@@ -52,6 +53,8 @@ func (b Bounds) Validate() error {
 		// With no more retransmissions than losses, R2 may be the only way out
 		// of a legal run, and graceful termination would fail for that reason.
 		return fmt.Errorf("model: rtx (%d) must exceed loss (%d)", b.Rtx, b.Loss)
+	case b.Inject < 0 || b.Inject > 200 || b.Eager < 0 || b.Eager > 1:
+		return errors.New("model: inject must be in 0..200, eager 0 or 1")
 	case b.Window < 1 || b.Window > 8:
 		return fmt.Errorf("model: window %d out of range 1..8", b.Window)
 	}
@@ -62,6 +65,9 @@ func (b Bounds) Validate() error {
 func (b Bounds) String() string {
 	s := fmt.Sprintf("cap=%d loss=%d dup=%d reorder=%d opens=%d data=%d aborts=%d closes=%d rtx=%d window=%d eager=%d",
 		b.Cap, b.Loss, b.Dup, b.Reorder, b.Opens, b.Data, b.Aborts, b.Closes, b.Rtx, b.Window, b.Eager)
+	if b.Inject > 0 {
+		s += fmt.Sprintf(" inject=%d", b.Inject)
+	}
 	if b.MaxStates > 0 {
 		s += fmt.Sprintf(" maxstates=%d", b.MaxStates)
 	}
@@ -81,7 +87,7 @@ func ParseBounds(base Bounds, s string) (Bounds, error) {
 			return b, fmt.Errorf("model: bounds: %s: %w", k, err)
 		}
 		p := map[string]*int{"cap": &b.Cap, "loss": &b.Loss, "dup": &b.Dup, "reorder": &b.Reorder,
-			"opens": &b.Opens, "data": &b.Data, "aborts": &b.Aborts, "closes": &b.Closes, "rtx": &b.Rtx, "window": &b.Window, "eager": &b.Eager, "maxstates": &b.MaxStates}[k]
+			"opens": &b.Opens, "data": &b.Data, "aborts": &b.Aborts, "closes": &b.Closes, "rtx": &b.Rtx, "window": &b.Window, "eager": &b.Eager, "inject": &b.Inject, "maxstates": &b.MaxStates}[k]
 		if p == nil {
 			return b, fmt.Errorf("model: bounds: unknown key %q", k)
 		}

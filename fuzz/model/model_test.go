@@ -10,46 +10,35 @@ import (
 	"github.com/netspec/netspec/fsm/tcp"
 )
 
-// runs are the configurations `make test` checks; coverage is their union.
-func quickRuns() []Config {
-	sym := DefaultBounds()
-	sym.Aborts = 0
-	return []Config{
-		{Bounds: DefaultBounds()},
-		{Bounds: sym, Symmetric: true},
+// TestQuickSuite runs the suite `make test` and `netspec check` run: every
+// property holds in every run, no row fires outside its profile, and every
+// row of the table fires in some run or is allow-listed with its reason
+// (and no allow-list entry excuses a row that fires).
+func TestQuickSuite(t *testing.T) {
+	suite, err := RunSuite(QuickRuns(), nil, func(run Run, res *Result) {
+		t.Logf("%s: %d states, %d transitions (%d cut at a bound), depth %d, %v",
+			run.Label(), res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestGeneratedTableHoldsEveryProperty(t *testing.T) {
-	var hits []uint64
-	var table *Table
-	for _, cfg := range quickRuns() {
-		res, err := Check(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s symmetric=%v: %d states, %d transitions (%d cut at a bound), depth %d, %v",
-			cfg.Bounds, cfg.Symmetric, res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed)
-		if !res.Complete {
-			t.Errorf("search incomplete")
-		}
-		if v := res.Violation; v != nil {
-			var b bytes.Buffer
-			WriteTrace(&b, cfg, v, "")
-			t.Fatalf("%s: %s\n%s", v.Property, v.Detail, b.String())
-		}
-		if hits == nil {
-			hits, table = make([]uint64, len(res.Hits)), res.Table
-		}
-		for i, h := range res.Hits {
-			hits[i] += h
-		}
+	if v := suite.Violation; v != nil {
+		var b bytes.Buffer
+		WriteTrace(&b, suite.ViolRun.Config, v, "")
+		t.Fatalf("%s: %s: %s\n%s", suite.ViolRun.Name, v.Property, v.Detail, b.String())
 	}
-	fired, unreachable, gaps := Coverage(table, hits)
-	t.Logf("rules fired: %d of %d; unreachable by construction: %d; gaps: %d", fired, len(table.Rules), len(unreachable), len(gaps))
-	for _, g := range gaps {
-		t.Logf("gap: %s", g.Rule)
+	if !suite.Complete() {
+		t.Errorf("a search is incomplete")
 	}
+	for _, f := range suite.Foreign {
+		t.Errorf("row fired outside its profile: %s", f)
+	}
+	if err := suite.Coverage(); err != nil {
+		t.Error(err)
+	}
+	hits, table := suite.Hits, suite.Table
+	fired, unreachable, gaps := Coverage(table, hits, suite.Ran)
+	t.Logf("rules fired: %d of %d; allow-listed: %d; gaps: %d", fired, len(table.Rules), len(unreachable), len(gaps))
 	// The rows that carry the connection's life must fire.
 	for _, want := range []struct {
 		st tcp.State

@@ -9,7 +9,7 @@ import (
 
 // Packed sizes: a TCB, an endpoint, a channel and a whole state as bytes.
 const (
-	tcbBytes    = 16
+	tcbBytes    = 15
 	epBytes     = tcbBytes + 8
 	segBytes    = 4
 	chanBytes   = 1 + MaxCap*segBytes
@@ -25,7 +25,7 @@ type packed [packedWords * 8]byte
 func packTCB(b []byte, c *TCB) {
 	b[0], b[1] = byte(c.St), c.Retries
 	binary.LittleEndian.PutUint16(b[2:], c.Flags)
-	for i, v := range [...]int8{c.Iss, c.SndUna, c.SndNxt, c.RtxNxt, c.DataEnd, c.Irs, c.RcvNxt, c.RcvEdge, c.FinSeq, c.OooBeg, c.OooEnd, c.Unread} {
+	for i, v := range [...]int8{c.Iss, c.SndUna, c.SndNxt, c.RtxNxt, c.DataEnd, c.Irs, c.RcvNxt, c.RcvEdge, c.FinSeq, c.OooBeg, c.OooEnd} {
 		b[4+i] = byte(v)
 	}
 }
@@ -33,7 +33,7 @@ func packTCB(b []byte, c *TCB) {
 func unpackTCB(b []byte, c *TCB) {
 	c.St, c.Retries = tcp.State(b[0]), b[1]
 	c.Flags = binary.LittleEndian.Uint16(b[2:])
-	for i, p := range [...]*int8{&c.Iss, &c.SndUna, &c.SndNxt, &c.RtxNxt, &c.DataEnd, &c.Irs, &c.RcvNxt, &c.RcvEdge, &c.FinSeq, &c.OooBeg, &c.OooEnd, &c.Unread} {
+	for i, p := range [...]*int8{&c.Iss, &c.SndUna, &c.SndNxt, &c.RtxNxt, &c.DataEnd, &c.Irs, &c.RcvNxt, &c.RcvEdge, &c.FinSeq, &c.OooBeg, &c.OooEnd} {
 		*p = int8(b[4+i])
 	}
 }

@@ -55,7 +55,7 @@ func (s Seg) String() string {
 	for _, x := range []struct {
 		b uint8
 		n string
-	}{{fSYN, "SYN"}, {fRST, "RST"}, {fFIN, "FIN"}, {fACK, "ACK"}, {fURG, "URG"}} {
+	}{{fSYN, "SYN"}, {fRST, "RST"}, {fFIN, "FIN"}, {fACK, "ACK"}, {fURG, "URG"}, {fOldTS, "OLDTS"}} {
 		if s.Flags&x.b != 0 {
 			f = append(f, x.n)
 		}
@@ -104,7 +104,6 @@ type TCB struct {
 	FinSeq  int8 // sequence number of a held FIN
 	OooBeg  int8 // held out-of-order range [OooBeg, OooEnd)
 	OooEnd  int8
-	Unread  int8 // data delivered in order that the user has not read (Bounds.Lazy)
 }
 
 func (c *TCB) has(f uint16) bool { return c.Flags&f != 0 }

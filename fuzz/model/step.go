@@ -18,6 +18,7 @@ const (
 	KDeliver             // the channel delivers a segment (SEGMENT ARRIVES, §3.10.7)
 	KLose                // the channel loses a segment
 	KDup                 // the channel duplicates a segment
+	KInject              // the environment delivers an injected segment (inject.go)
 )
 
 // Descriptor slots a user call can address.
@@ -33,7 +34,7 @@ type Step struct {
 	Slot uint8     // SlotConn or SlotListener (calls)
 	Ev   tcp.Event // the user call or timeout event
 	Full bool      // for Close: a full close (Conn.Close), else CloseWrite
-	Idx  uint8     // channel position (channel steps)
+	Idx  uint8     // channel position (channel steps); the kind (KInject)
 }
 
 // graceful reports whether s belongs to a fault-free, cooperative
@@ -68,6 +69,11 @@ func (s Step) String() string {
 		return a + " call " + slot + " " + name
 	case KTimeout:
 		return a + " timeout " + strings.TrimPrefix(s.Ev.String(), "Timeout")
+	case KInject:
+		if s.Idx < numInject {
+			return a + " inject " + injectNames[s.Idx]
+		}
+		return a + " inject ?"
 	}
 	verb := map[Kind]string{KDeliver: "deliver", KLose: "lose", KDup: "dup"}[s.Kind]
 	return a + "->" + epName(1-int(s.EP)) + " " + verb + " " + strconv.Itoa(int(s.Idx))
@@ -113,6 +119,18 @@ func ParseStep(text string) (Step, error) {
 		for _, ev := range []tcp.Event{tcp.EvTimeoutRtx, tcp.EvTimeoutTimeWait, tcp.EvTimeoutUser, tcp.EvTimeoutFinWait2} {
 			if ev.String() == "Timeout"+f[2] {
 				return Step{Kind: KTimeout, EP: e, Ev: ev}, nil
+			}
+		}
+		return Step{}, bad
+	}
+	if len(f) == 3 && f[1] == "inject" {
+		e, ok := ep(f[0])
+		if !ok {
+			return Step{}, bad
+		}
+		for k, n := range injectNames {
+			if n == f[2] {
+				return Step{Kind: KInject, EP: e, Idx: uint8(k)}, nil
 			}
 		}
 		return Step{}, bad
@@ -228,6 +246,14 @@ func (r *runner) enabled(s *State, out []Step) []Step {
 			}
 			out = append(out, Step{Kind: KTimeout, EP: u, Ev: ev})
 		}
+		// Injected segments to e.
+		if int(s.Inject) < b.Inject {
+			for k := range numInject {
+				if injectable(k, ep) {
+					out = append(out, Step{Kind: KInject, EP: u, Idx: k})
+				}
+			}
+		}
 		// The channel from e.
 		ch := &s.C[e]
 		for i := range int(ch.N) {
@@ -292,6 +318,8 @@ func (r *runner) apply(s *State, st Step) State {
 		}
 		g := r.s.C[e].remove(int(st.Idx))
 		r.dispatch(1-e, g)
+	case KInject:
+		r.inject(e, st.Idx)
 	case KLose:
 		r.s.C[e].remove(int(st.Idx))
 		r.s.Loss++
