@@ -165,3 +165,54 @@ func ReachableCells() map[[2]int]bool {
 	}
 	return seen
 }
+
+// IPAllowance names rows of spec/frag.fsm that no test can fire: Cell is
+// "States/Event" (states comma-separated), every row of those cells.
+type IPAllowance struct{ Cell, Why string }
+
+// FragAllow lists the reassembly rows ip.Receiver never runs (fsm/ip
+// reasm.go): Poll and evict step only Partial and Poisoned slots, release
+// only the slot of the datagram the previous call delivered (Complete), and
+// an Expired slot is released within the Poll that expired it.
+var FragAllow = []IPAllowance{
+	{"Empty/Timeout", "Poll times out only Partial and Poisoned slots"},
+	{"Empty/Evict", "evict picks only Partial and Poisoned slots"},
+	{"Empty,Partial,Poisoned/Release", "release steps only the slot of the datagram the previous call delivered, which is Complete"},
+	{"Complete,Expired/FragArrive", "a Complete slot is released at the start of the next Receive and an Expired one within the Poll that expired it, so no fragment finds either"},
+	{"Complete,Expired/Timeout", "Poll times out only Partial and Poisoned slots"},
+	{"Complete,Expired/Evict", "evict picks only Partial and Poisoned slots"},
+}
+
+// PipelineOrder is the reason for the ipv4 rows that drop a stage met in the
+// wrong state (spec/ipv4.fsm "Stages run out of order").
+const PipelineOrder = "ip.Receiver runs the stages in order (receiver.go run), so no stage meets another stage's state"
+
+// Why returns why no test can fire the row (Unfireable for tcp rows,
+// FragAllow for frag rows, PipelineOrder for ipv4's out-of-order rows), or
+// "" for a row some test should fire.
+func (r Row) Why() string {
+	switch r.Machine {
+	case "tcp":
+		if r.Rule != nil {
+			return Unfireable(r.Rule)
+		}
+	case "ipv4":
+		if r.Anchor == "NETSPEC:pipeline" {
+			return PipelineOrder
+		}
+	case "frag":
+		state, event, _ := strings.Cut(r.Cell, " ")
+		for _, a := range FragAllow {
+			states, ev, _ := strings.Cut(a.Cell, "/")
+			if ev != event {
+				continue
+			}
+			for _, s := range strings.Split(states, ",") {
+				if s == state {
+					return a.Why
+				}
+			}
+		}
+	}
+	return ""
+}

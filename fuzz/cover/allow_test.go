@@ -59,3 +59,37 @@ func TestUnfireable(t *testing.T) {
 		t.Errorf("Established/SegRst !RstExact: %q", why)
 	}
 }
+
+// TestRowWhy: the ipv4 out-of-order rows and the FragAllow cells are
+// explained, ordinary ipv4 and frag rows are not.
+func TestRowWhy(t *testing.T) {
+	var c Coverage
+	seen := map[string]bool{}
+	for _, r := range c.Rows() {
+		switch {
+		case r.Machine == "ipv4" && r.Anchor == "NETSPEC:pipeline":
+			seen["pipeline"] = true
+			if r.Why() != PipelineOrder {
+				t.Errorf("%s %s: %q", r.Src, r.Cell, r.Why())
+			}
+		case r.Machine == "ipv4" && r.Cell == "Idle Header":
+			seen["header"] = true
+			if r.Why() != "" {
+				t.Errorf("%s %s explained: %q", r.Src, r.Cell, r.Why())
+			}
+		case r.Machine == "frag" && r.Cell == "Expired FragArrive":
+			seen["expired"] = true
+			if r.Why() == "" {
+				t.Errorf("%s %s not explained", r.Src, r.Cell)
+			}
+		case r.Machine == "frag" && r.Cell == "Partial FragArrive":
+			seen["partial"] = true
+			if r.Why() != "" {
+				t.Errorf("%s %s explained: %q", r.Src, r.Cell, r.Why())
+			}
+		}
+	}
+	if len(seen) != 4 {
+		t.Fatalf("rows checked: %v", seen)
+	}
+}

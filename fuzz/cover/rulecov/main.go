@@ -1,9 +1,8 @@
 // Command rulecov merges the spec-row coverage files that tests wrote to a
 // directory (NETSPEC_RULECOV_DIR) and prints the rows no test fired, MUST rows
-// first, then the totals. A TCP row that no test can fire is printed with
-// the reason (cover.Unfireable) and tagged "  ok"; an unfired TCP row without
-// one is tagged "MISS" and makes the exit status 1. make rule-coverage runs
-// it.
+// first, then the totals. A row that no test can fire is printed with the
+// reason (cover.Row.Why) and tagged "  ok"; an unfired row without one is
+// tagged "MISS" and makes the exit status 1. make rule-coverage runs it.
 package main
 
 import (
@@ -43,28 +42,26 @@ func main() {
 		}
 	}
 	missing := c.Missing()
-	must, unexplained, explained := 0, 0, 0
+	nmust, unexplained, explained := 0, 0, 0
 	for _, r := range missing {
-		tag, why := "    ", ""
+		must, why := "    ", r.Why()
 		if r.Must() {
-			tag = "MUST"
-			must++
+			must = "MUST"
+			nmust++
 		}
-		if r.Machine == "tcp" {
-			if why = cover.Unfireable(r.Rule); why == "" {
-				tag = "MISS"
-				unexplained++
-			} else {
-				tag = "  ok"
-				explained++
-				why = "  -- " + why
-			}
+		tag := "  ok"
+		if why == "" {
+			tag = "MISS"
+			unexplained++
+		} else {
+			explained++
+			why = "  -- " + why
 		}
-		fmt.Printf("%s never fired: %-5s %-22s %-32s %s %s%s\n", tag, r.Machine, r.Src, r.Cell, r.Anchor, strings.Join(r.Reqs, " "), why)
+		fmt.Printf("%s %s never fired: %-5s %-22s %-32s %s %s%s\n", tag, must, r.Machine, r.Src, r.Cell, r.Anchor, strings.Join(r.Reqs, " "), why)
 	}
 	total := len(c.Rows())
-	fmt.Printf("rule coverage: %d of %d rows fired (%d files); %d MUST rows never fired; tcp: %d unfired rows explained, %d unexplained\n",
-		total-len(missing), total, len(files), must, explained, unexplained)
+	fmt.Printf("rule coverage: %d of %d rows fired (%d files); %d MUST rows never fired; %d unfired rows explained, %d unexplained\n",
+		total-len(missing), total, len(files), nmust, explained, unexplained)
 	if unexplained > 0 {
 		os.Exit(1)
 	}
