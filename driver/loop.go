@@ -69,8 +69,13 @@ type waitEntry struct {
 // Loop runs one stack over one link: a goroutine (Run) reads frame batches and
 // feeds them to the stack, a single timer runs the stack's timers, and user
 // calls are serialised through a mutex (Do, DoWait). After every locked
-// operation the loop flushes the stack's output in one WriteBatch, drains its
-// readiness changes to wake waiters, and re-arms the timer.
+// operation the loop collects the stack's output into transmit batches, drains
+// its readiness changes to wake waiters, and re-arms the timer; then, with the
+// mutex released, it writes the batches (WriteBatch) in the order they were
+// produced. Writing outside the mutex matters: sending into a veth runs the
+// receiver's kernel path inside our syscall, and meanwhile input and user
+// calls proceed. A caller returns only once its frames have been written (by
+// itself or by the caller that held the writer role), so output never piles up.
 type Loop struct {
 	link  Link
 	st    *stack.Stack
@@ -90,9 +95,13 @@ type Loop struct {
 	armed   bool
 	armedAt time.Time
 
-	tx      [][]byte // reused transmit buffers
-	txMeta  []TxMeta // their metadata
-	txN     int
+	// Transmit batches, all guarded by mu: cur is being filled by emit,
+	// pending wait for the writer in production order, free are reused.
+	cur     *txBatch
+	pending []*txBatch
+	spare   []*txBatch // the writer's swap slice for pending
+	free    []*txBatch
+	txMu    sync.Mutex // held by the one goroutine writing batches to the link
 	emitFn  func(frame []byte, meta TxMeta)
 	readyFn func(fd stack.FD, ev stack.Readiness)
 }
@@ -119,8 +128,6 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		log:     lg,
 		waiters: make(map[stack.FD][]waitEntry),
 		done:    make(chan struct{}),
-		tx:      make([][]byte, opts.Batch),
-		txMeta:  make([]TxMeta, opts.Batch),
 	}
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
@@ -176,8 +183,8 @@ func (l *Loop) Run(ctx context.Context) error {
 // input feeds one batch of received frames to the stack, then flushes.
 func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
 	prev := l.last
@@ -198,7 +205,7 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 		l.stats.RxBytes += uint64(ln)
 		l.eng.Input(t, frames[i][:ln], meta[i])
 	}
-	l.flushLocked(now, false)
+	l.unlockAndWrite(l.flushLocked(now, false))
 }
 
 // Do runs fn under the loop's mutex with the current time and the stack, then
@@ -206,14 +213,14 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 // after shutdown.
 func (l *Loop) Do(fn func(now time.Time, s *stack.Stack)) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return ErrLoopClosed
 	}
 	now := l.nowLocked()
 	l.stats.Calls++
 	fn(now, l.st)
-	l.flushLocked(now, false)
+	l.unlockAndWrite(l.flushLocked(now, false))
 	return nil
 }
 
@@ -225,8 +232,8 @@ func (l *Loop) Do(fn func(now time.Time, s *stack.Stack)) error {
 // shutdown it returns (nil, ErrLoopClosed).
 func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, ErrLoopClosed
 	}
 	now := l.nowLocked()
@@ -236,7 +243,7 @@ func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, 
 	if errors.Is(err, sock.ErrWouldBlock) {
 		ch = l.waitLocked(fd, mask)
 	}
-	l.flushLocked(now, false)
+	l.unlockAndWrite(l.flushLocked(now, false))
 	return ch, err
 }
 
@@ -342,54 +349,118 @@ func (l *Loop) nowLocked() time.Time {
 // onTimer runs the stack's timers when the deadline passes.
 func (l *Loop) onTimer() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
 	l.armed = false
 	now := l.nowLocked()
 	l.stats.TimerFires++
 	l.eng.Poll(now)
-	l.flushLocked(now, true)
+	l.unlockAndWrite(l.flushLocked(now, true))
 }
 
-// flushLocked sends queued frames, wakes waiters and re-arms the timer.
-func (l *Loop) flushLocked(now time.Time, afterPoll bool) {
+// txBatch is one WriteBatch worth of frames. Its buffers are reused and grow
+// to the largest frame seen (a super-frame), so a batch holds at most
+// Batch x 64 KiB.
+type txBatch struct {
+	frames [][]byte
+	meta   []TxMeta
+	n      int
+}
+
+// flushLocked collects the stack's queued frames into transmit batches, wakes
+// waiters and re-arms the timer. It reports whether batches wait for the
+// writer; the caller then releases the mutex with unlockAndWrite.
+func (l *Loop) flushLocked(now time.Time, afterPoll bool) bool {
 	l.eng.Output(l.emitFn)
-	l.writeLocked()
+	l.queueCurLocked()
 	l.eng.Ready(l.readyFn)
 	l.armLocked(now, afterPoll)
+	return len(l.pending) > 0
 }
 
-// emit copies one outgoing frame into a reused buffer; a full batch is written
-// at once so the stack may emit any number of frames. Buffers grow to the
-// largest frame seen (a super-frame), so they are bounded by Batch x 64 KiB.
+// emit copies one outgoing frame into the current batch; a full batch joins
+// the pending ones, so the stack may emit any number of frames.
 func (l *Loop) emit(frame []byte, meta TxMeta) {
-	if l.txN == len(l.tx) {
-		l.writeLocked()
+	b := l.cur
+	if b == nil || b.n == len(b.frames) {
+		l.queueCurLocked()
+		b = l.batchLocked()
+		l.cur = b
 	}
-	l.tx[l.txN] = append(l.tx[l.txN][:0], frame...)
-	l.txMeta[l.txN] = meta
-	l.txN++
+	b.frames[b.n] = append(b.frames[b.n][:0], frame...)
+	b.meta[b.n] = meta
+	b.n++
+	l.stats.TxFrames++
+	l.stats.TxBytes += uint64(len(frame))
 }
 
-func (l *Loop) writeLocked() {
-	if l.txN == 0 {
+// queueCurLocked moves the current batch, if it holds frames, to pending.
+func (l *Loop) queueCurLocked() {
+	if b := l.cur; b != nil && b.n > 0 {
+		l.pending = append(l.pending, b)
+		l.cur = nil
+		l.stats.TxBatches++
+	}
+}
+
+// batchLocked returns an empty batch, reused when one is free.
+func (l *Loop) batchLocked() *txBatch {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		return b
+	}
+	return &txBatch{frames: make([][]byte, l.batch), meta: make([]TxMeta, l.batch)}
+}
+
+// unlockAndWrite releases the mutex and, when batches are pending, writes
+// them. Only the goroutine holding txMu writes, and it takes pending batches
+// in production order, so frames leave in the order the stack emitted them.
+// It returns when no batch is pending: every frame this caller produced has
+// been handed to the link, by it or by the writer before it.
+func (l *Loop) unlockAndWrite(pending bool) {
+	l.mu.Unlock()
+	if !pending {
 		return
 	}
-	batch, meta := l.tx[:l.txN], l.txMeta[:l.txN]
-	l.txN = 0
-	l.stats.TxBatches++
-	l.stats.TxFrames += uint64(len(batch))
-	for _, f := range batch {
-		l.stats.TxBytes += uint64(len(f))
-	}
-	if err := l.link.WriteBatch(batch, meta); err != nil {
-		l.stats.TxErrors++
-		if !errors.Is(err, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
-			// Logged at powers of two so a failing link cannot flood the log.
-			l.log.Warn("link write failed", "err", err, "failures", l.stats.TxErrors)
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	for {
+		l.mu.Lock()
+		batches := l.pending
+		if len(batches) == 0 {
+			l.mu.Unlock()
+			return
 		}
+		l.pending = l.spare[:0]
+		l.mu.Unlock()
+
+		var failed []error
+		for _, b := range batches {
+			if err := l.link.WriteBatch(b.frames[:b.n], b.meta[:b.n]); err != nil {
+				failed = append(failed, err)
+			}
+		}
+
+		l.mu.Lock()
+		for i, b := range batches {
+			b.n = 0
+			clear(b.meta)
+			l.free = append(l.free, b)
+			batches[i] = nil
+		}
+		l.spare = batches[:0]
+		for _, err := range failed {
+			l.stats.TxErrors++
+			if !errors.Is(err, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
+				// Logged at powers of two so a failing link cannot flood the log.
+				l.log.Warn("link write failed", "err", err, "failures", l.stats.TxErrors)
+			}
+		}
+		l.mu.Unlock()
 	}
 }
 

@@ -556,3 +556,75 @@ func TestLoopInputDoesNotAllocate(t *testing.T) {
 type nopWriteLink struct{ *fakeLink }
 
 func (nopWriteLink) WriteBatch([][]byte, []TxMeta) error { return nil }
+
+// gatedLink is a fakeLink whose WriteBatch blocks until the test opens gate,
+// like a sendmmsg into a veth whose receiver is slow.
+type gatedLink struct {
+	*fakeLink
+	gate chan struct{}
+}
+
+func (g *gatedLink) WriteBatch(frames [][]byte, meta []TxMeta) error {
+	<-g.gate
+	return g.fakeLink.WriteBatch(frames, meta)
+}
+
+// TestLoopWritesOutsideTheMutex checks that a link write in progress does not
+// hold up user calls, that frames still leave in the order the stack produced
+// them, and that a call returns only once its own frames have been written.
+// (Not in a synctest bubble: callers wait on mutexes, which a bubble does not
+// count as blocked. The timeouts only turn a hang into a failure.)
+func TestLoopWritesOutsideTheMutex(t *testing.T) {
+	eng := &fakeEngine{}
+	g := &gatedLink{fakeLink: newFakeLink(), gate: make(chan struct{})}
+	loop := newLoop(g, nil, eng, LoopOptions{Batch: 4})
+	t.Cleanup(func() { loop.Close() })
+	opened := false
+	t.Cleanup(func() {
+		if !opened {
+			close(g.gate) // let blocked writers finish
+		}
+	})
+	wait := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	do := func(inside chan<- struct{}, frames ...byte) {
+		if err := loop.Do(func(time.Time, *stack.Stack) {
+			for _, b := range frames {
+				eng.out = append(eng.out, []byte{b})
+			}
+			close(inside)
+		}); err != nil {
+			t.Errorf("Do: %v", err)
+		}
+	}
+	in1, in2, in3 := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	done1, done2 := make(chan struct{}), make(chan struct{})
+	go func() { do(in1, 1, 2, 3, 4, 5); close(done1) }()
+	wait(in1, "the first call")
+	go func() { do(in2, 6); close(done2) }()
+	wait(in2, "a second call while the first one's frames are being written")
+	go func() { do(in3) }()
+	wait(in3, "a third call while a write is blocked: the write holds the loop mutex")
+	if isClosed(done1) || isClosed(done2) {
+		t.Fatal("a call returned before its frames were written")
+	}
+	close(g.gate)
+	opened = true
+	wait(done1, "the first call to return")
+	wait(done2, "the second call to return")
+	sent, _ := g.sent()
+	if len(sent) != 6 {
+		t.Fatalf("sent %d frames, want 6", len(sent))
+	}
+	for i, f := range sent {
+		if f[0] != byte(i+1) {
+			t.Fatalf("frame %d carries %d: production order lost", i, f[0])
+		}
+	}
+}

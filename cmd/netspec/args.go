@@ -39,6 +39,7 @@ type serveConfig struct {
 	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
 	ecn       tcp.ECNMode      // --ecn: RFC 3168 ECN (accept, on, off)
 	ttl       uint8            // --ttl: time to live of our datagrams (0: the stack's default, 64)
+	cpuprof   string           // --cpuprofile FILE: write a Go CPU profile while serving
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -99,6 +100,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
 	fs.StringVar(&ecn, "ecn", tcp.ECNAccept.String(), "explicit congestion notification (RFC 3168): accept (when the peer asks, as Linux), on (also ask), off")
 	fs.IntVar(&ttl, "ttl", 64, "time to live of the datagrams we send (1..255)")
+	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (view with go tool pprof)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -27,6 +28,13 @@ import (
 // serve runs the stack until ctx ends (exit 0) or something fails (exit 1).
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if cfg.cpuprof != "" {
+		stop, err := startCPUProfile(cfg.cpuprof)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		defer stop(log)
+	}
 	var link driver.Link
 	iface := cfg.iface
 	if cfg.lab {
@@ -223,5 +231,26 @@ func capturePcap(link driver.Link, path string) (*pcap.Link, func(*slog.Logger),
 			return
 		}
 		log.Info("pcap written", "file", path, "frames", c.Frames())
+	}, nil
+}
+
+// startCPUProfile starts a CPU profile written to path; the returned func
+// stops it and closes the file.
+func startCPUProfile(path string) (func(*slog.Logger), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func(log *slog.Logger) {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Error("cpu profile not written", "file", path, "err", err)
+			return
+		}
+		log.Info("cpu profile written", "file", path)
 	}, nil
 }
