@@ -319,7 +319,9 @@ func ackAdvance(c *Conn, s *segment) {
 		c.recoveryAck(s)
 	} else {
 		c.dupAcks = 0
-		c.ccAck(acked, s.now)
+		if !c.ecnHold(s) {
+			c.ccAck(acked, s.now)
+		}
 		c.lossDetect(s.now)
 	}
 	if c.sndFull {

@@ -137,18 +137,29 @@ func (c *Conn) ecnRcv(s *segment) {
 // fast retransmit would (ssthresh from the algorithm, cwnd = ssthresh) but
 // retransmitting nothing, at most once per window of data: not again until
 // SEG.ACK passes SND.NXT of the last reduction (a loss's reduction counts
-// too), and not during loss recovery, which already reduced.
+// too), and not during loss recovery, which already reduced. An ECE also
+// forbids undoing a loss episode's reduction (RFC 4015 §3.4: congestion
+// was signalled, so the retransmissions were not all spurious).
 func (c *Conn) ecnAck(s *segment) {
 	if !c.ecn.ok || s.flags&(wire.FlagECE|wire.FlagSYN) != wire.FlagECE {
 		return
 	}
 	c.l.ctr.ECNECEReceived++
+	c.undo.armed = false
 	if c.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
 		return
 	}
 	c.ccLoss(s.now)
 	c.cwnd = c.clampCwnd(float64(c.ssthresh))
 	c.l.ctr.ECNCwndReductions++
+}
+
+// ecnHold reports whether the ACK s may not raise the congestion window: it
+// carries ECE on an ECN connection. Linux's CWR state likewise never grows
+// cwnd on an ECE ACK (tcp_may_raise_cwnd), so a stream of marks holds the
+// window down between the once-per-window reductions.
+func (c *Conn) ecnHold(s *segment) bool {
+	return c.ecn.ok && s.flags&wire.FlagECE != 0
 }
 
 // ecnReduced notes a window reduction of any cause (ECE, fast retransmit,

@@ -199,8 +199,8 @@ func TestECNReduceOncePerWindow(t *testing.T) {
 	if ctr.ECNECEReceived != 2 || ctr.ECNCwndReductions != 1 {
 		t.Fatalf("ECE %d, reductions %d; want 2, 1", ctr.ECNECEReceived, ctr.ECNCwndReductions)
 	}
-	if r.c.cwnd >= cwnd || r.c.ssthresh != uint32(8*mss/2) {
-		t.Fatalf("cwnd %d (was %d), ssthresh %d, want %d", r.c.cwnd, cwnd, r.c.ssthresh, 8*mss/2)
+	if r.c.cwnd >= cwnd || r.c.ssthresh != uint32(8*mss/2) || r.c.cwnd != r.c.ssthresh {
+		t.Fatalf("cwnd %d (was %d), ssthresh %d, want both %d: ECE ACKs never raise cwnd", r.c.cwnd, cwnd, r.c.ssthresh, 8*mss/2)
 	}
 	if ctr.Retransmits != 0 || ctr.FastRetransmits != 0 {
 		t.Fatalf("retransmits %d, fast %d", ctr.Retransmits, ctr.FastRetransmits)
@@ -316,4 +316,21 @@ func TestECNTransferCEMarks(t *testing.T) {
 		t.Fatalf("marks %d, CE received %d, ECE received %d, reductions %d", p.ceMarks, cb.ECNCEReceived, ca.ECNECEReceived, ca.ECNCwndReductions)
 	}
 	t.Logf("%d CE marks, %d ECE ACKs, %d reductions, %v simulated", p.ceMarks, ca.ECNECEReceived, ca.ECNCwndReductions, p.now.Sub(epoch))
+}
+
+// TestECNBlocksUndo: an ECE ACK disarms the undo of a loss episode's
+// reduction (RFC 4015 §3.4: the sender MUST NOT reverse its congestion
+// response when the ACK signals congestion).
+func TestECNBlocksUndo(t *testing.T) {
+	r := ecnPassive(t, Config{})
+	r.c.Send(r.now, []byte("hello"))
+	r.recv(seg{flags: ACK, seq: 101, ack: 301, data: []byte("hello")})
+	r.c.undoArm(false)
+	if !r.c.undo.armed {
+		t.Fatal("undo not armed")
+	}
+	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101})
+	if r.c.undo.armed {
+		t.Fatal("an ECE ACK left the undo armed")
+	}
 }
