@@ -58,7 +58,8 @@ clean:
 .PHONY: rule-coverage check-props
 rule-coverage:
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
-	NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fsm/tcp ./fsm/ip ./fuzz/sim ./fuzz/props ./fuzz/scenario >/dev/null && \
+	{ NETSPEC_RULECOV_DIR=$$d $(GO) test -count=1 ./fsm/tcp ./fsm/ip ./fuzz/sim ./fuzz/props ./fuzz/scenario >$$d/test.log 2>&1 || \
+	  { grep -E '^(--- FAIL|FAIL|ok)' $$d/test.log >&2; echo "rule-coverage: tests failed (above)" >&2; exit 1; }; } && \
 	$(GO) run ./fuzz/cover/rulecov -dir $$d
 
 # Deep property runs (for make check): 20x the default gopter cases.
