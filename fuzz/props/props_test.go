@@ -215,6 +215,9 @@ func TestRTOLaws(t *testing.T) {
 		cfg := testTCP
 		cfg.RTOMax = time.Duration(rtoMaxS) * time.Second
 		cfg.MaxRetries = 8
+		// The backoff law is RFC 6298's alone: RACK-TLP's tail loss probe
+		// (RFC 8985 §7) would add one transmission before the first RTO.
+		cfg.NoRACK = true
 		delay := time.Duration(delayMs) * time.Millisecond
 		// ARP entries outlive the run: a re-resolution during the black hole
 		// would hold a retransmission in the ARP queue, out of sight.
