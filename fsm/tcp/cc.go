@@ -82,6 +82,10 @@ func (c *Conn) ccAck(acked uint32, now time.Time) {
 // ccLoss reacts to a loss event: ssthresh from the algorithm, at least
 // 2 MSS (RFC 5681 §3.1 equation 4).
 func (c *Conn) ccLoss(now time.Time) {
+	if c.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
+		c.cc.acc = 0
+		return
+	}
 	c.ssthresh = max(ccAlgos[c.l.cfg.CC].onLoss(c, now), uint32(2*c.sndMSS))
 	c.cc.acc = 0
 	c.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data

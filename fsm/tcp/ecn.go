@@ -53,6 +53,7 @@ type ecnState struct {
 	cwr     bool         // the window was reduced: CWR on the next new data (§6.1.2)
 	reduced bool         // recover is set: a reduction happened
 	recover seqnum.Value // SND.NXT at the last reduction: ECE reduces again only once SEG.ACK passes it
+	eceWin  bool         // the last reduction was ECE's and SND.UNA has not passed recover yet
 }
 
 // ECNEnabled reports whether ECN was negotiated on the connection.
@@ -149,9 +150,29 @@ func (c *Conn) ecnAck(s *segment) {
 	if c.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
 		return
 	}
+	c.ecn.eceWin = false
 	c.ccLoss(s.now)
+	c.ecn.eceWin = true
 	c.cwnd = c.clampCwnd(float64(c.ssthresh))
 	c.l.ctr.ECNCwndReductions++
+}
+
+// ecnWindowReduced reports whether a loss detected now falls in the window
+// of data an ECE already reduced for: then ssthresh is not reduced again
+// (RFC 3168 §6.1.2: "the TCP source should not decrease the slow-start
+// threshold, ssthresh, if it has been decreased within the last round trip
+// time"); the loss is still repaired. A retransmission lost later is a new
+// instance of congestion, outside the window.
+func (c *Conn) ecnWindowReduced() bool {
+	e := &c.ecn
+	if !e.eceWin {
+		return false
+	}
+	if c.tcb.SndUna.GreaterThan(e.recover) {
+		e.eceWin = false
+		return false
+	}
+	return true
 }
 
 // ecnHold reports whether the ACK s may not raise the congestion window: it

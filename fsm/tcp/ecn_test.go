@@ -334,3 +334,45 @@ func TestECNBlocksUndo(t *testing.T) {
 		t.Fatal("an ECE ACK left the undo armed")
 	}
 }
+
+// TestECNLossInReducedWindow: a loss detected in the window an ECE already
+// reduced for is repaired (fast retransmit) without reducing ssthresh a
+// second time (RFC 3168 §6.1.2); a loss after that window reduces again.
+func TestECNLossInReducedWindow(t *testing.T) {
+	r := ecnPassive(t, Config{CC: NewReno, NoSACK: true})
+	mss := r.c.sndMSS
+	data := make([]byte, 8*mss)
+	r.c.SetNoDelay(r.now, true)
+	r.c.Send(r.now, data)
+	r.o.take()
+	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(mss)})
+	ss := r.c.ssthresh
+	if ss != uint32(8*mss/2) || r.l.Counters().ECNCwndReductions != 1 {
+		t.Fatalf("ssthresh %d after ECE, want %d", ss, 8*mss/2)
+	}
+	for i := 0; i < 3; i++ { // segment 2 lost: three duplicate ACKs
+		r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(mss)})
+	}
+	if r.l.Counters().FastRetransmits != 1 {
+		t.Fatal("no fast retransmit")
+	}
+	got := r.o.take()
+	if len(got) == 0 || wire.TCP(got[0].b).Seq() != 101+uint32(mss) {
+		t.Fatalf("hole not retransmitted: %d segments", len(got))
+	}
+	if r.c.ssthresh != ss {
+		t.Fatalf("ssthresh %d, want %d kept: the window was already reduced", r.c.ssthresh, ss)
+	}
+	// Everything acknowledged, new data, a new loss: a new reduction.
+	r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(8*mss)})
+	r.c.Send(r.now, data)
+	r.o.take()
+	r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(9*mss)}) // past the old recovery point
+	r.o.take()
+	for i := 0; i < 3; i++ {
+		r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(9*mss)})
+	}
+	if r.l.Counters().FastRetransmits != 2 || r.c.ssthresh == ss {
+		t.Fatalf("fast retransmits %d, ssthresh %d: want a second reduction", r.l.Counters().FastRetransmits, r.c.ssthresh)
+	}
+}
