@@ -89,3 +89,44 @@ func TestProfileOption(t *testing.T) {
 		t.Fatalf("Run with --profile=bsd: %v", err)
 	}
 }
+
+// linuxOnly lists the scripts without a --profile= line whose expectations
+// hold under the linux profile only, each with the rfc9293 twin that pins
+// the strict behaviour.
+var linuxOnly = map[string]string{
+	"syn-sent-simultaneous.pkt": "the peer's SYN,ACK at IRS is a sequence-check failure in rfc9293 (ACKed, dropped): profile-simultaneous-rfc9293.pkt",
+}
+
+// TestScriptsUnderRFC9293: every script that pins no profile also passes
+// under the rfc9293 profile, except the linuxOnly ones, which must fail
+// there (else the entry is stale). The profiles differ only in their twin
+// rows, so this shows which scripts reach one.
+func TestScriptsUnderRFC9293(t *testing.T) {
+	p, ok := tcp.ParseProfile("rfc9293")
+	if !ok {
+		t.Fatal("no rfc9293 profile")
+	}
+	n := 0
+	seen := map[string]bool{}
+	for _, s := range loadScripts(t) {
+		seen[s.Name] = true
+		if _, pinned := s.Options["profile"]; pinned || s.KnownBug != "" {
+			continue
+		}
+		n++
+		_, err := Run(s, Options{Seed: 1, TCP: tcp.Config{Profile: p}})
+		why, listed := linuxOnly[s.Name]
+		switch {
+		case err != nil && !listed:
+			t.Errorf("%s fails under rfc9293:\n%v", s.Name, err)
+		case err == nil && listed:
+			t.Errorf("%s passes under rfc9293: remove it from linuxOnly (%s)", s.Name, why)
+		}
+	}
+	for name := range linuxOnly {
+		if !seen[name] {
+			t.Errorf("linuxOnly names %s, which is not a script", name)
+		}
+	}
+	t.Logf("%d unpinned scripts run under rfc9293 (%d linux-only)", n, len(linuxOnly))
+}
