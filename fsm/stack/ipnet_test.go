@@ -244,9 +244,18 @@ func TestSynFromInvalidSourceDropped(t *testing.T) {
 // transfer completes with no retransmission, and the marks were echoed and
 // caused window reductions.
 func TestECNTransferThroughStacks(t *testing.T) {
+	for _, gso := range []int{0, 65535} {
+		ecnTransfer(t, gso)
+	}
+}
+
+// ecnTransfer is TestECNTransferThroughStacks with Config.GSOMaxSize gso
+// (super-frames keep the TOS of their segments; the CWR segment is never
+// merged with others, its flags differ).
+func ecnTransfer(t *testing.T, gso int) {
 	n := newSim(t, 28)
 	cfg := func(mac wire.MAC, a wire.Addr, seed uint64) Config {
-		return Config{MAC: mac, Addr: a, PrefixLen: 24, Seed: seed, TCP: tcp.Config{ECN: tcp.ECNOn}}
+		return Config{MAC: mac, Addr: a, PrefixLen: 24, Seed: seed, GSOMaxSize: gso, TCP: tcp.Config{ECN: tcp.ECNOn}}
 	}
 	n.a, n.b = New(cfg(macA, addrA, 28)), New(cfg(macB, addrB, 29))
 	marks := 0
@@ -279,10 +288,10 @@ func TestECNTransferThroughStacks(t *testing.T) {
 	}
 	ta, tb := n.a.TCP().Counters(), n.b.TCP().Counters()
 	if ta.Retransmits != 0 {
-		t.Fatalf("%d retransmissions", ta.Retransmits)
+		t.Fatalf("GSO %d: %d retransmissions", gso, ta.Retransmits)
 	}
 	if marks == 0 || tb.ECNCEReceived != uint64(marks) || ta.ECNCwndReductions == 0 {
-		t.Fatalf("marks %d, CE received %d, reductions %d", marks, tb.ECNCEReceived, ta.ECNCwndReductions)
+		t.Fatalf("GSO %d: marks %d, CE received %d, reductions %d", gso, marks, tb.ECNCEReceived, ta.ECNCwndReductions)
 	}
-	t.Logf("%d CE marks, %d ECE ACKs, %d cwnd reductions", marks, ta.ECNECEReceived, ta.ECNCwndReductions)
+	t.Logf("GSO %d: %d CE marks, %d ECE ACKs, %d cwnd reductions, %d super-frames", gso, marks, ta.ECNECEReceived, ta.ECNCwndReductions, n.a.Counters().GSOFrames)
 }
