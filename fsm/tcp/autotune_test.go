@@ -301,3 +301,29 @@ func TestAutoTunedRingsNotPooled(t *testing.T) {
 		t.Errorf("new connection: send buffer %d", n)
 	}
 }
+
+// TestAutoTunedSendBufferTailDrops is the regression test for RACK under a
+// grown send buffer: the retransmission queue was sized once for the initial
+// 64 KiB, so a multi-megabyte flight merged its records and tail drops at a
+// 64-frame bottleneck took 17 timeouts and 52 s (simulated) for 10 MiB. The
+// queue now follows the buffer (txq.go); recovery stays by SACK and RACK.
+func TestAutoTunedSendBufferTailDrops(t *testing.T) {
+	p := newWirePair(t, 1, Config{}, faults{rate: 1e9, queue: 64, delay: 50 * time.Microsecond})
+	client, server := p.connect()
+	data := pattern(1, 10<<20)
+	ss := &streamer{c: server, out: data}
+	cs := &streamer{c: client}
+	p.runUntil(func() bool {
+		ss.pump(p.now)
+		cs.pump(p.now)
+		return len(cs.in) == len(data)
+	}, 2_000_000)
+	c := p.b.Counters()
+	t.Logf("10 MiB through a 64-frame queue: %v, %d tail drops, %d retransmits, %d timeouts", p.now.Sub(epoch), p.tailDrops, c.Retransmits, c.Timeouts)
+	if p.tailDrops == 0 {
+		t.Fatal("no tail drops: the test does not exercise recovery")
+	}
+	if c.Timeouts > 3 || p.now.Sub(epoch) > 2*time.Second {
+		t.Errorf("%d timeouts, %v simulated: recovery fell back to the RTO", c.Timeouts, p.now.Sub(epoch))
+	}
+}
