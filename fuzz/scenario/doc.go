@@ -42,4 +42,13 @@
 // failure too, as in packetdrill. After every event it checks the runtime
 // invariants SND.UNA <= SND.NXT, RCV.NXT never moves back and the receive
 // window's right edge never moves left.
+//
+// LoadDir parses a directory of scripts and RuleHits runs them, returning
+// how often each tcp.Rules row fired; fuzz/sim's MUST gate and make
+// rule-coverage count those hits. The package's tests are gates over
+// testdata/scenarios: TestEveryRowFires (every spec row the pipeline can
+// reach fires in some script, except the rows fuzz/cover.TCPAllow explains),
+// TestProfileRows (each profile-specific row fires in a script of its
+// profile) and TestScriptsUnderRFC9293 (a script that pins no profile passes
+// under both, except the listed linux-only ones).
 package scenario
