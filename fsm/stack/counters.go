@@ -33,7 +33,7 @@ type Counters struct {
 	ICMPErrorsIn        uint64 // ICMP error messages received (RFC 1122 §3.2.2)
 	ICMPErrorsUnmatched uint64 // ... quoting nothing we have (no socket, bad quote, seq out of window)
 	TCPSoftErrors       uint64 // ... recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
-	TCPICMPAborts       uint64 // ... that aborted a connection (port/protocol unreachable: SYN-SENT; any state in the rfc9293 profile)
+	TCPICMPAborts       uint64 // ... that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
 	ICMPSourceQuench    uint64 // ICMP Source Quench messages silently discarded (RFC 6633, RFC 9293 MUST-55)
 	PMTUDecreases       uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
 	UDPBad              uint64

@@ -60,11 +60,13 @@ func (o ICMPOutcome) String() string {
 //     on, retransmissions included, fit the path.
 //   - Protocol or port unreachable (type 3 codes 2 and 3) are hard errors
 //     (RFC 9293 §3.9.2.2 SHLD-26: TCP SHOULD abort). What is aborted depends
-//     on Config.Profile: in the linux profile (the default) only a
-//     connection in SYN-SENT, with sock.ErrRefused, as Linux does without
-//     IP_RECVERR (RFC 5461 §4 keeps synchronized connections alive; a
-//     forged or stale ICMP should not kill them), and elsewhere they are soft
-//     errors; in the rfc9293 profile a connection in any state. Code 4
+//     on Config.Profile: in the linux profile (the default) only an opening
+//     connection, with sock.ErrRefused, as Linux does without IP_RECVERR: an
+//     active open in SYN-SENT, and an embryo in SYN-RECEIVED, which leaves
+//     the SYN queue (Linux's tcp_req_err); RFC 5461 §4 keeps established
+//     connections alive (a forged or stale ICMP should not kill them), so
+//     there they are soft errors. In the rfc9293 profile a connection in
+//     any state is aborted. Code 4
 //     (fragmentation needed) lowers the MSS in both: RFC 1191 path MTU
 //     discovery supersedes the abort.
 //   - Every other destination unreachable, time exceeded and parameter problem
@@ -103,7 +105,7 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 			c.lowerMSS(int(mtu))
 			return ICMPMSSLowered, id
 		case codeProtoUnreachable, codePortUnreachable:
-			if c.state == StateSynSent || l.cfg.Profile == ProfileRfc9293 {
+			if unsyncedOpen(c.state) || l.cfg.Profile == ProfileRfc9293 {
 				s := l.userCall(now)
 				c.fail(sock.ErrRefused)
 				release(c, s)
@@ -120,6 +122,9 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 	}
 	return ICMPIgnored, id
 }
+
+// unsyncedOpen reports whether st is an OPEN still in its handshake.
+func unsyncedOpen(st State) bool { return st == StateSynSent || st == StateSynReceived }
 
 // setSoftError keeps the soft error an ICMP message reports for the
 // application, unless it turned reporting off (SHLD-20).

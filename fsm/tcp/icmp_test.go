@@ -255,3 +255,26 @@ func TestSoftErrorsOff(t *testing.T) {
 		t.Fatalf("SoftError %v, want TTL exceeded", r2.c.SoftError())
 	}
 }
+
+// TestSynReceivedPortUnreachableDropsEmbryo: port unreachable quoting our
+// SYN,ACK removes the embryonic connection from the SYN queue (the linux
+// profile, as Linux's tcp_req_err), without a RST; the listener stays.
+func TestSynReceivedPortUnreachableDropsEmbryo(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.listen(0)
+	r.send(seg{flags: SYN, seq: 300})
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	if syn, _ := r.ln.QueueLens(); syn != 1 {
+		t.Fatalf("SYN queue %d", syn)
+	}
+	if o := r.icmp(100, icmpDestUnreachable, codePortUnreachable, 0); o != ICMPAborted {
+		t.Fatalf("outcome %v", o)
+	}
+	r.state(StateClosed)
+	if syn, _ := r.ln.QueueLens(); syn != 0 {
+		t.Fatalf("SYN queue %d after the abort", syn)
+	}
+	r.recvNothing()
+	r.advance(time.Second)
+	r.recvNothing() // no SYN,ACK retransmission
+}
