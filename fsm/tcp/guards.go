@@ -8,14 +8,15 @@ import (
 // guards holds the named predicates of spec/tcp.fsm. They read the TCB and the
 // segment and change nothing.
 var guards = [NumGuards]func(c *Conn, s *segment) bool{
-	GHasSYN:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagSYN != 0 },
-	GHasACK:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagACK != 0 },
-	GHasRST:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagRST != 0 },
-	GHasFIN:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagFIN != 0 },
-	GHasURG:        func(c *Conn, s *segment) bool { return s.flags&wire.FlagURG != 0 },
-	GHasText:       func(c *Conn, s *segment) bool { return len(s.text) > 0 },
-	GSeqAcceptable: seqAcceptable,
-	GSeqIsIrs:      func(c *Conn, s *segment) bool { return s.seq == c.tcb.Irs },
+	GHasSYN:         func(c *Conn, s *segment) bool { return s.flags&wire.FlagSYN != 0 },
+	GHasACK:         func(c *Conn, s *segment) bool { return s.flags&wire.FlagACK != 0 },
+	GHasRST:         func(c *Conn, s *segment) bool { return s.flags&wire.FlagRST != 0 },
+	GHasFIN:         func(c *Conn, s *segment) bool { return s.flags&wire.FlagFIN != 0 },
+	GHasURG:         func(c *Conn, s *segment) bool { return s.flags&wire.FlagURG != 0 },
+	GHasText:        func(c *Conn, s *segment) bool { return len(s.text) > 0 },
+	GSeqAcceptable:  seqAcceptable,
+	GSeqAtRightEdge: seqAtRightEdge,
+	GSeqIsIrs:       func(c *Conn, s *segment) bool { return s.seq == c.tcb.Irs },
 	// RFC 5961 §3.2: only a RST exactly at RCV.NXT resets.
 	GRstExact: func(c *Conn, s *segment) bool { return s.seq == c.tcb.RcvNxt },
 	// RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT.
@@ -87,6 +88,15 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 
 // seqAcceptable is the segment acceptability test of RFC 9293 §3.10.7.4
 // step 1 (the four cases of SEG.LEN and RCV.WND), on the segment as received.
+// seqAtRightEdge reports a zero-length segment exactly at the right edge
+// RCV.NXT+RCV.WND of an open window: not acceptable under RFC 9293
+// §3.10.7.4 step 1 (SEG.SEQ must lie below the edge), accepted by Linux's
+// tcp_sequence (!after(seq, rcv_nxt + window)); the linux profile's row.
+func seqAtRightEdge(c *Conn, s *segment) bool {
+	wnd := seqnum.Size(c.rcvWnd())
+	return s.segLen == 0 && wnd > 0 && s.origSeq == c.tcb.RcvNxt.Add(wnd)
+}
+
 func seqAcceptable(c *Conn, s *segment) bool {
 	nxt, wnd := c.tcb.RcvNxt, seqnum.Size(c.rcvWnd())
 	seq := s.origSeq

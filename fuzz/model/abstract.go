@@ -37,6 +37,10 @@ var guardModels = map[string]guardFn{
 		}
 		return in(seq) || in(seq+g.segLen-1)
 	},
+	// A zero-length segment exactly at the right edge of an open window.
+	"SeqAtRightEdge": func(r *runner, e int, c *TCB, g *segCtx) bool {
+		return g.segLen == 0 && c.RcvEdge > c.RcvNxt && g.origSeq == int(c.RcvEdge)
+	},
 	"SeqIsIrs": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq == int(c.Irs) },
 	// RFC 5961 §3.2: only a RST exactly at RCV.NXT resets.
 	"RstExact": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq == int(c.RcvNxt) },

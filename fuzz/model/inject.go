@@ -26,6 +26,7 @@ const (
 	injFinFar                 // FIN,ACK <SEQ=RCV.NXT+1>, after the peer's FIN (held)
 	injOow                    // ACK <SEQ=edge+1>, one octet: out of the window
 	injFinOow                 // FIN <SEQ=edge+1>, no ACK: out of the window
+	injEdge                   // ACK <SEQ=edge><ACK=SND.UNA>: zero length, at the right edge
 	numInject
 )
 
@@ -33,7 +34,7 @@ const (
 // receiver's TS.Recent (RFC 7323 §5.3); only injected segments carry it.
 const fOldTS uint8 = 1 << 5
 
-var injectNames = [numInject]string{"syn", "rst", "fin", "acknew", "ackold", "rstbadack", "paws", "pawsrst", "urg", "text", "finack", "finfar", "oow", "finoow"}
+var injectNames = [numInject]string{"syn", "rst", "fin", "acknew", "ackold", "rstbadack", "paws", "pawsrst", "urg", "text", "finack", "finfar", "oow", "finoow", "edge"}
 
 // injectable reports whether kind k applies to endpoint ep: to its
 // connection in the states the kind is meant for, or (a bare FIN) to its
@@ -49,7 +50,7 @@ func injectable(k uint8, ep *Endpoint) bool {
 		return st != tcp.StateClosed
 	case injRstBadAck:
 		return st == tcp.StateSynSent
-	case injSyn, injPaws, injPawsRst, injUrg, injOow, injFinOow:
+	case injSyn, injPaws, injPawsRst, injUrg, injOow, injFinOow, injEdge:
 		return synced
 	case injAckOld:
 		return synced && st != tcp.StateSynReceived
@@ -90,6 +91,8 @@ func injectSeg(k uint8, ep *Endpoint, window int) Seg {
 		return Seg{Flags: fFIN | fACK, Seq: nxt + 1, Ack: una}
 	case injFinOow:
 		return Seg{Flags: fFIN, Seq: c.RcvEdge + 1}
+	case injEdge:
+		return Seg{Flags: fACK, Seq: c.RcvEdge, Ack: una}
 	}
 	return Seg{Flags: fACK, Seq: c.RcvEdge + 1, Ack: una, Len: 1} // injOow
 }
