@@ -95,6 +95,7 @@ func TestProfileOption(t *testing.T) {
 // the strict behaviour.
 var linuxOnly = map[string]string{
 	"syn-sent-simultaneous.pkt": "the peer's SYN,ACK at IRS is a sequence-check failure in rfc9293 (ACKed, dropped): profile-simultaneous-rfc9293.pkt",
+	"listen.pkt":                "a retransmitted SYN in SYN-RECEIVED is a sequence-check failure in rfc9293 (ACKed, dropped): profile-dup-syn-rfc9293.pkt",
 }
 
 // TestScriptsUnderRFC9293: every script that pins no profile also passes
