@@ -348,3 +348,25 @@ func TestTLPRecoveryReducesCwnd(t *testing.T) {
 		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.cwnd, cwnd)
 	}
 }
+
+// TestTLPBlackHoleOneProbe: with the peer gone, one probe goes out (at
+// the PTO, never later than the RTO) and then only the RTO backoff runs:
+// the probe is not counted toward R2, and R2 still ends the connection
+// with a timeout (RFC 8985 §7.3, RFC 9293 §3.8.3).
+func TestTLPBlackHoleOneProbe(t *testing.T) {
+	r := newRig(t, Config{MaxRetries: 6})
+	r.establishedSACK()
+	r.write(100)
+	sent := len(dataSegs(r.drain()))
+	for i := 0; i < 100 && r.c.State() != StateClosed; i++ {
+		r.advance(r.c.earliest().Sub(r.now))
+		sent += len(dataSegs(r.drain()))
+	}
+	ctr := r.l.Counters()
+	if ctr.TLPProbes != 1 || ctr.Timeouts != 6 || sent != 1+1+6 {
+		t.Fatalf("probes %d, timeouts %d, transmissions %d; want 1, 6, 8", ctr.TLPProbes, ctr.Timeouts, sent)
+	}
+	if r.c.State() != StateClosed || r.c.Err() == nil {
+		t.Fatalf("state %v, error %v", r.c.State(), r.c.Err())
+	}
+}
