@@ -61,19 +61,19 @@ func (c *Conn) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	}
 	if seq.LessThan(oldNxt) {
 		rEnd := seqnum.Min(end, oldNxt)
-		i := q.find(seq)
-		if i >= 0 && q.at(i).start.LessThan(seq) && q.split(i, seq) {
-			i++
-		}
-		for i >= 0 && i < q.n() && q.at(i).start.LessThan(rEnd) {
-			r := q.at(i)
-			if rEnd.LessThan(r.end) {
-				q.split(i, rEnd)
-				r = q.at(i)
+		// Cut the records at both ends of the retransmitted range (when the
+		// array has room), then mark what lies inside.
+		for _, at := range [2]seqnum.Value{seq, rEnd} {
+			if i := q.find(at); i >= 0 && q.at(i).start.LessThan(at) {
+				q.split(i, at)
 			}
-			r.xmit, r.tsval = ns, ts
-			q.setFlags(r, segRtx|segRtxOut, 0)
-			i++
+		}
+		if i := q.find(seq); i >= 0 {
+			for ; i < q.n() && q.at(i).start.LessThan(rEnd); i++ {
+				r := q.at(i)
+				r.xmit, r.tsval = ns, ts
+				q.setFlags(r, segRtx|segRtxOut, 0)
+			}
 		}
 	}
 	if oldNxt.LessThan(end) {

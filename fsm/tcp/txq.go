@@ -95,13 +95,7 @@ func (q *txQueue) setFlags(r *txSeg, set, clear uint8) {
 
 // push appends a record for octets never sent before.
 func (q *txQueue) push(r txSeg) {
-	if q.hi == len(q.s) && q.lo > 0 {
-		copy(q.s, q.s[q.lo:q.hi])
-		q.hi -= q.lo
-		q.hint = max(q.hint-q.lo, 0)
-		q.lo = 0
-	}
-	if q.hi == len(q.s) {
+	if !q.room() {
 		if q.n() == 0 {
 			return // no array (cannot happen once allocated)
 		}
@@ -117,6 +111,62 @@ func (q *txQueue) push(r txSeg) {
 	q.pipe += weight(&r)
 }
 
+// room makes room for one more record at the end of the array if it can:
+// by moving the live records down, else by merging two neighbours in the
+// same state (reclaim). It reports whether there is room.
+func (q *txQueue) room() bool {
+	if q.hi < len(q.s) {
+		return true
+	}
+	if q.lo > 0 {
+		copy(q.s, q.s[q.lo:q.hi])
+		q.hi -= q.lo
+		q.hint = max(q.hint-q.lo, 0)
+		q.lo = 0
+		return true
+	}
+	return q.reclaim()
+}
+
+// reclaim merges two neighbouring records in the same state into one,
+// SACKed ones first (their send times no longer matter), else the first
+// pair found; the merged record keeps the later send time, so RACK may
+// find its loss later but never wrongly. It reports whether it freed a slot.
+func (q *txQueue) reclaim() bool {
+	pick := -1
+	for i := q.lo; i+1 < q.hi; i++ {
+		a, b := &q.s[i], &q.s[i+1]
+		if a.flags != b.flags {
+			continue
+		}
+		if a.flags&segSacked != 0 {
+			pick = i
+			break
+		}
+		if pick < 0 {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		return false
+	}
+	a, b := &q.s[pick], &q.s[pick+1]
+	if b.xmit > a.xmit {
+		a.xmit, a.tsval = b.xmit, b.tsval
+	}
+	a.end = b.end
+	if a.flags&segSacked != 0 {
+		q.sacked--
+	}
+	copy(q.s[pick+1:q.hi-1], q.s[pick+2:q.hi])
+	q.hi--
+	if pick < q.hint {
+		q.hint-- // the records above moved down one
+	}
+	q.merges++
+	return true
+}
+
 // find returns the index of the live record holding seq, or -1.
 func (q *txQueue) find(seq seqnum.Value) int {
 	live := q.s[q.lo:q.hi]
@@ -130,14 +180,13 @@ func (q *txQueue) find(seq seqnum.Value) int {
 // split cuts live record i at seq (inside it) into two records with the same
 // state; false when the array has no room (the record stays whole).
 func (q *txQueue) split(i int, seq seqnum.Value) bool {
-	if q.hi == len(q.s) {
-		if q.lo == 0 {
-			return false
-		}
-		copy(q.s, q.s[q.lo:q.hi])
-		q.hi -= q.lo
-		q.hint = max(q.hint-q.lo, 0)
-		q.lo = 0
+	r := q.s[q.lo+i]
+	if !q.room() {
+		return false
+	}
+	// room may have moved or merged records: find the one to cut again.
+	if i = q.find(seq); i < 0 || q.s[q.lo+i].start == seq || q.s[q.lo+i].flags != r.flags {
+		return i >= 0 && q.s[q.lo+i].start == seq
 	}
 	a := q.lo + i
 	copy(q.s[a+1:q.hi+1], q.s[a:q.hi])
