@@ -187,7 +187,9 @@ func (c *Conn) sendData(now time.Time) {
 				room = c.sndMSS
 			}
 			if !rtx {
-				room = min(room, int(t.SndUna.Add(seqnum.Size(t.SndWnd))-seq))
+				// New data stays inside the window, even one the peer shrank
+				// below SND.NXT (SHLD-15): the distance is signed.
+				room = min(room, int(int32(t.SndUna.Add(seqnum.Size(t.SndWnd))-seq)))
 			}
 		} else {
 			lostRtx := false
