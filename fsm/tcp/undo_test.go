@@ -230,3 +230,68 @@ func TestR2DefaultAtLeast100s(t *testing.T) {
 		t.Fatalf("error %v", r.c.Err())
 	}
 }
+
+// TestUndoEifelRecovery: fast recovery retransmitted a segment that was
+// only reordered; the full ACK echoes the TSval of the original (sent
+// before the retransmission), so the recovery was spurious and cwnd and
+// ssthresh come back (RFC 3522 §2).
+func TestUndoEifelRecovery(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedTS(1000, 5000, 1, true)
+	mss := uint32(r.c.sndMSS)
+	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
+	r.write(10 * int(mss))
+	orig := r.drain()
+	if len(orig) != 10 {
+		t.Fatalf("sent %d", len(orig))
+	}
+	cwnd := r.c.cwnd
+	r.now = r.now.Add(20 * time.Millisecond)
+	o := tsOpt(200, orig[0].opts.TSVal)
+	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
+	r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
+	rtx := r.drain()
+	if len(rtx) == 0 || rtx[0].seq != at(1) || rtx[0].opts.TSVal == orig[1].opts.TSVal {
+		t.Fatalf("sent %+v, want the retransmission of %d with a newer TSval", rtx, at(1))
+	}
+	if r.c.cwnd >= cwnd {
+		t.Fatal("no window reduction")
+	}
+	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: tsOpt(201, orig[1].opts.TSVal)})
+	if ctr := r.l.Counters(); ctr.UndoEifel != 1 || r.c.cwnd < cwnd || r.c.rec.active {
+		t.Fatalf("Eifel undos %d, cwnd %d (before %d), recovering %v", ctr.UndoEifel, r.c.cwnd, cwnd, r.c.rec.active)
+	}
+}
+
+// TestRACKReoWndGrowsWithDSACKRounds: a D-SACK widens the reordering
+// window by min_RTT/4 once per round trip (RACK.dsack_round), and it
+// persists for 16 recoveries (RFC 8985 §6.2 step 4).
+func TestRACKReoWndGrowsWithDSACKRounds(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(10 * rkMSS)
+	r.drain()
+	r.now = r.now.Add(40 * time.Millisecond)
+	r.sackAck(segAt(2))
+	base := r.c.rackReoWnd()
+	if base == 0 || base != r.c.rack.minRTT/4 {
+		t.Fatalf("reo_wnd %v, want min_RTT/4 = %v", base, r.c.rack.minRTT/4)
+	}
+	r.sackAck(segAt(2), segAt(0), segAt(1)) // D-SACK: round 1
+	r.sackAck(segAt(2), segAt(1), segAt(2)) // same round: no more
+	if got := r.c.rackReoWnd(); got != 2*base {
+		t.Fatalf("reo_wnd after D-SACKs in one round %v, want %v", got, 2*base)
+	}
+	r.sackAck(segAt(10)) // the round ends
+	r.write(rkMSS)
+	r.sackAck(segAt(10), segAt(3), segAt(4)) // D-SACK: round 2
+	if got := r.c.rackReoWnd(); got != 3*base {
+		t.Fatalf("reo_wnd after a second round %v, want %v", got, 3*base)
+	}
+	for range 16 {
+		r.c.rackRecoveryEnded()
+	}
+	if got := r.c.rackReoWnd(); got != base {
+		t.Fatalf("reo_wnd after 16 recoveries %v, want %v", got, base)
+	}
+}
