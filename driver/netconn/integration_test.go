@@ -242,3 +242,33 @@ func TestIntegrationRefusedDeadlineReset(t *testing.T) {
 		t.Fatalf("Read after the peer's RST = %v, want ErrReset", err)
 	}
 }
+
+// TestSetReadWriteBufferFixSizes: netconn's SetReadBuffer and SetWriteBuffer
+// reach the stack and fix the connection's buffers (SO_RCVBUF/SO_SNDBUF: no
+// auto-tuning), and data still flows.
+func TestSetReadWriteBufferFixSizes(t *testing.T) {
+	cli, srv := twoLoops(t, pipe.Config{})
+	echoServer(t, srv, 7)
+	c := dialSrv(t, cli, 7)
+	if err := c.SetReadBuffer(100 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetWriteBuffer(20 << 10); err != nil {
+		t.Fatal(err)
+	}
+	var st stack.Status
+	cli.Do(func(_ time.Time, s *stack.Stack) { st, _ = s.Status(c.FD()) })
+	if st.RecvBuf != 100<<10 || !st.RecvBufFixed || st.SendBuf != 20<<10 || !st.SendBufFixed {
+		t.Fatalf("status: receive %d fixed %v, send %d fixed %v", st.RecvBuf, st.RecvBufFixed, st.SendBuf, st.SendBufFixed)
+	}
+	msg := bytes.Repeat([]byte("0123456789"), 10000)
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through fixed buffers: %v", err)
+	}
+	c.Close()
+	if err := c.SetReadBuffer(1); err == nil {
+		t.Error("SetReadBuffer on a closed connection succeeded")
+	}
+}

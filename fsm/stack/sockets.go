@@ -297,6 +297,10 @@ type Status struct {
 	RecvTOS uint8 // TOS octet of the last segment received (MAY-9)
 	ECN     bool  // ECN negotiated (RFC 3168)
 	SoftErr error // last ICMP soft error (MUST-47, SHLD-25), nil if none or reporting is off
+	// Buffers of a connection (fsm/tcp autotune.go): their sizes now, and
+	// whether SetReadBuffer / SetWriteBuffer fixed them (else auto-tuned).
+	RecvBuf, SendBuf           int
+	RecvBufFixed, SendBufFixed bool
 }
 
 // SetTOS sets the Diffserv field of the connection or listener fd (RFC 9293
@@ -360,7 +364,10 @@ func (s *Stack) Status(fd FD) (Status, error) {
 	}
 	la, lp, ra, rp := e.conn.Endpoints()
 	st := e.conn.State()
+	rb, rf := e.conn.RecvBuffer()
+	sb, sf := e.conn.SendBuffer()
 	return Status{
+		RecvBuf: rb, RecvBufFixed: rf, SendBuf: sb, SendBufFixed: sf,
 		State: st.String(), Local: la, LocalPort: lp, Remote: ra, RemotePort: rp,
 		Opening: st == tcp.StateSynSent || st == tcp.StateSynReceived,
 		Closed:  st == tcp.StateClosed,
