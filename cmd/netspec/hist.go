@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/fuzz/linz"
 )
 
@@ -60,9 +61,9 @@ func runHist(args []string, stdout, stderr io.Writer) int {
 	if *timeout <= 0 {
 		return fail(stderr, usagef("--timeout: want a positive duration"))
 	}
-	var recs []linz.Record
+	var recs []history.Record
 	for _, f := range files {
-		r, err := linz.ReadHistoryFile(f)
+		r, err := history.ReadHistoryFile(f)
 		if err != nil {
 			return fail(stderr, usagef("hist check: %v", err))
 		}
@@ -107,7 +108,7 @@ func runHist(args []string, stdout, stderr io.Writer) int {
 
 // writeHistHTML writes porcupine's picture of connection id (all
 // connections when id is empty) to path.
-func writeHistHTML(path string, recs []linz.Record, id string, timeout time.Duration) error {
+func writeHistHTML(path string, recs []history.Record, id string, timeout time.Duration) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("html: %w", err)
@@ -123,7 +124,7 @@ func writeHistHTML(path string, recs []linz.Record, id string, timeout time.Dura
 }
 
 // closeHistory flushes and closes the history of a serve run.
-func closeHistory(w *linz.Writer, path string, log *slog.Logger) {
+func closeHistory(w *history.Writer, path string, log *slog.Logger) {
 	if err := w.Close(); err != nil {
 		log.Error("history not written completely", "file", path, "err", err)
 		return

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netspec/netspec/fuzz/linz"
+	"github.com/netspec/netspec/driver/history"
 )
 
 const histConn = "198.18.0.1:40001>198.18.0.2:7#0"
@@ -17,15 +17,15 @@ const histConn = "198.18.0.1:40001>198.18.0.2:7#0"
 func writeHist(t *testing.T, got string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "h.jsonl")
-	w, err := linz.CreateFile(path)
+	w, err := history.CreateFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []linz.Record{
-		{Conn: histConn, End: linz.Client, Op: linz.OpDial},
-		{Conn: histConn, End: linz.Server, Op: linz.OpAccept},
-		{Conn: histConn, End: linz.Client, Op: linz.OpWrite, Data: []byte("hello")},
-		{Conn: histConn, End: linz.Server, Op: linz.OpRead, Data: []byte(got)},
+	for i, r := range []history.Record{
+		{Conn: histConn, End: history.Client, Op: history.OpDial},
+		{Conn: histConn, End: history.Server, Op: history.OpAccept},
+		{Conn: histConn, End: history.Client, Op: history.OpWrite, Data: []byte("hello")},
+		{Conn: histConn, End: history.Server, Op: history.OpRead, Data: []byte(got)},
 	} {
 		r.Call, r.Ret = int64(10*i), int64(10*i+5)
 		w.Write(r)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
+	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/pcap"
@@ -22,7 +23,6 @@ import (
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
-	"github.com/netspec/netspec/fuzz/linz"
 )
 
 // serve runs the stack until ctx ends (exit 0) or something fails (exit 1).
@@ -114,7 +114,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		link = capture
 	}
 	if cfg.history != "" {
-		hw, err := linz.CreateFile(cfg.history)
+		hw, err := history.CreateFile(cfg.history)
 		if err != nil {
 			link.Close()
 			return fail(stderr, err)

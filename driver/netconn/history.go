@@ -1,6 +1,6 @@
 package netconn
 
-import "github.com/netspec/netspec/fuzz/linz"
+import "github.com/netspec/netspec/driver/history"
 
 // History is a Recorder that writes every recorded call as one line of a
 // linearizability history (the format of package fuzz/linz), for
@@ -8,23 +8,23 @@ import "github.com/netspec/netspec/fuzz/linz"
 // are the client end, those from Accept the server end. It is safe for
 // concurrent use.
 type History struct {
-	w *linz.Writer
+	w *history.Writer
 }
 
 var _ Recorder = (*History)(nil)
 
 // NewHistory returns a recorder writing to w. Several recorders (the client
 // and the server loop of a test) may share one Writer.
-func NewHistory(w *linz.Writer) *History { return &History{w: w} }
+func NewHistory(w *history.Writer) *History { return &History{w: w} }
 
-var histOps = [...]linz.Op{
-	OpRead:       linz.OpRead,
-	OpWrite:      linz.OpWrite,
-	OpCloseWrite: linz.OpCloseWrite,
-	OpClose:      linz.OpClose,
-	OpDial:       linz.OpDial,
-	OpAccept:     linz.OpAccept,
-	OpAbort:      linz.OpAbort,
+var histOps = [...]history.Op{
+	OpRead:       history.OpRead,
+	OpWrite:      history.OpWrite,
+	OpCloseWrite: history.OpCloseWrite,
+	OpClose:      history.OpClose,
+	OpDial:       history.OpDial,
+	OpAccept:     history.OpAccept,
+	OpAbort:      history.OpAbort,
 }
 
 // Record implements Recorder.
@@ -32,24 +32,24 @@ func (h *History) Record(ev Event) {
 	if int(ev.Op) >= len(histOps) || histOps[ev.Op] == "" {
 		return
 	}
-	r := linz.Record{
+	r := history.Record{
 		Op:   histOps[ev.Op],
-		Err:  linz.Classify(ev.Err),
-		Call: linz.Stamp(ev.Start),
-		Ret:  linz.Stamp(ev.End),
+		Err:  history.Classify(ev.Err),
+		Call: history.Stamp(ev.Start),
+		Ret:  history.Stamp(ev.End),
 	}
 	if ev.Err != nil {
 		r.Msg = ev.Err.Error()
 	}
 	switch {
 	case ev.Op == OpDial:
-		r.End = linz.Client
+		r.End = history.Client
 	case ev.Op == OpAccept:
-		r.End = linz.Server
+		r.End = history.Server
 	case ev.Conn != nil && ev.Conn.active:
-		r.End = linz.Client
+		r.End = history.Client
 	default:
-		r.End = linz.Server
+		r.End = history.Server
 	}
 	if c := ev.Conn; c != nil {
 		if (ev.Op == OpDial || ev.Op == OpAccept) && ev.Err == nil {
@@ -58,9 +58,9 @@ func (h *History) Record(ev Event) {
 			c.histID = h.w.Open(r.End, c.laddr.AddrPort(), c.raddr.AddrPort())
 		}
 		r.Conn = c.histID
-		if r.Err == linz.ErrClosed && !isDone(c.closed) {
+		if r.Err == history.ErrClosed && !isDone(c.closed) {
 			// net.ErrClosed although we never closed it: the loop stopped.
-			r.Err = linz.ErrShutdown
+			r.Err = history.ErrShutdown
 		}
 	}
 	if len(ev.Data) > 0 {

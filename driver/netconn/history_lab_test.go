@@ -12,6 +12,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
+	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/fsm/stack"
@@ -20,7 +21,7 @@ import (
 )
 
 // TestHistoryLab is a real run: Linux kernel TCP clients in the lab's client
-// namespace (Go sockets recorded by linz.Conn) against the netspec echo
+// namespace (Go sockets recorded by history.Conn) against the netspec echo
 // server on AF_PACKET in the server namespace (recorded by netconn.History),
 // both ends in one history, which must check linearizable.
 func TestHistoryLab(t *testing.T) {
@@ -49,7 +50,7 @@ func TestHistoryLab(t *testing.T) {
 	})
 
 	var buf bytes.Buffer
-	w := linz.NewWriter(&buf)
+	w := history.NewWriter(&buf)
 	var srvWG sync.WaitGroup
 	ln := histEcho(t, loop, 7, netconn.NewHistory(w), &srvWG)
 
@@ -57,10 +58,10 @@ func TestHistoryLab(t *testing.T) {
 	// their I/O may then run anywhere.
 	ctx, cancel := context.WithTimeout(context.Background(), histGuard)
 	defer cancel()
-	var cs []*linz.Conn
+	var cs []*history.Conn
 	if err := l.RunInClientNS(func() error {
 		for range conns {
-			c, err := linz.Dial(ctx, &net.Dialer{}, "198.18.0.2:7", w)
+			c, err := history.Dial(ctx, &net.Dialer{}, "198.18.0.2:7", w)
 			if err != nil {
 				return err
 			}
@@ -89,7 +90,7 @@ func TestHistoryLab(t *testing.T) {
 	if n := ok.Load(); n != int64(clean) {
 		t.Errorf("%d of %d clean connections echoed their bytes whole", n, clean)
 	}
-	recs, err := linz.ReadHistory(&buf)
+	recs, err := history.ReadHistory(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +108,11 @@ func TestHistoryLab(t *testing.T) {
 // clients overflowed it, the kernel dropped a client's data and then its RST
 // (Stats.KernelDrops), and the server's Read waited for its deadline. The
 // driver now asks for DefaultRcvBuf.
-func failStalls(t *testing.T, recs []linz.Record, kernelDrops uint64) {
+func failStalls(t *testing.T, recs []history.Record, kernelDrops uint64) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, r := range recs {
-		if r.Err == linz.ErrTimeout && !seen[r.Conn] {
+		if r.Err == history.ErrTimeout && !seen[r.Conn] {
 			seen[r.Conn] = true
 			if len(seen) == 1 {
 				var b bytes.Buffer

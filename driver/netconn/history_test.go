@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/stack"
@@ -88,7 +89,7 @@ func histClient(ctx context.Context, cli *driver.Loop, port uint16, rec netconn.
 }
 
 // workConn is what histWork needs: a netconn.Conn or a recorded kernel
-// connection (linz.Conn).
+// connection (history.Conn).
 type workConn interface {
 	io.ReadWriter
 	CloseWrite() error
@@ -139,7 +140,7 @@ func TestHistoryLinearizable(t *testing.T) {
 	const conns = 240
 	cli, srv, a, b := histLoops(t, pipe.Faults{Seed: 11, Loss: 0.01, Duplicate: 0.01, Reorder: 0.02})
 	var buf bytes.Buffer
-	w := linz.NewWriter(&buf)
+	w := history.NewWriter(&buf)
 	rec := netconn.NewHistory(w)
 	var srvWG sync.WaitGroup
 	ln := histEcho(t, srv, 7, rec, &srvWG)
@@ -170,7 +171,7 @@ func TestHistoryLinearizable(t *testing.T) {
 		t.Fatalf("only %d of %d clean connections echoed their bytes whole", n, clean)
 	}
 
-	recs, err := linz.ReadHistory(&buf)
+	recs, err := history.ReadHistory(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +186,12 @@ func TestHistoryLinearizable(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	var reads []int
 	for i, rc := range recs {
-		if rc.Op == linz.OpRead && len(rc.Data) > 0 {
+		if rc.Op == history.OpRead && len(rc.Data) > 0 {
 			reads = append(reads, i)
 		}
 	}
 	i := reads[r.IntN(len(reads))]
-	bad := append([]linz.Record(nil), recs...)
+	bad := append([]history.Record(nil), recs...)
 	bad[i].Data = append([]byte(nil), bad[i].Data...)
 	bad[i].Data[r.IntN(len(bad[i].Data))] ^= 0x01
 	if rep := checkHistory(t, bad); rep.Result != linz.Illegal || rep.Smallest() != bad[i].Conn {
@@ -198,7 +199,7 @@ func TestHistoryLinearizable(t *testing.T) {
 	}
 }
 
-func checkHistory(t *testing.T, recs []linz.Record) *linz.Report {
+func checkHistory(t *testing.T, recs []history.Record) *linz.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -220,7 +221,7 @@ func checkHistory(t *testing.T, recs []linz.Record) *linz.Report {
 func TestHistoryRecordsEveryCall(t *testing.T) {
 	cli, srv, _, _ := histLoops(t, pipe.Faults{Seed: 3})
 	var buf bytes.Buffer
-	w := linz.NewWriter(&buf)
+	w := history.NewWriter(&buf)
 	rec := netconn.NewHistory(w)
 	ln, err := netconn.ListenOptions(srv, 9, 4, netconn.Options{Recorder: rec})
 	if err != nil {
@@ -266,7 +267,7 @@ func TestHistoryRecordsEveryCall(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := linz.ReadHistory(&buf)
+	recs, err := history.ReadHistory(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}

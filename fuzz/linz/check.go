@@ -3,6 +3,7 @@ package linz
 import (
 	"context"
 	"fmt"
+	"github.com/netspec/netspec/driver/history"
 	"io"
 	"net/netip"
 	"runtime"
@@ -83,7 +84,7 @@ func parseConn(id string) (dialer, listener netip.AddrPort, err error) {
 // end of some connection it records. An operation's peer is "seen" when its
 // host is observed; an unobserved peer may have done anything, so only the
 // recorded end's own consistency is checked.
-func Operations(recs []Record) ([]porcupine.Operation, []string, error) {
+func Operations(recs []history.Record) ([]porcupine.Operation, []string, error) {
 	observed := make(map[netip.Addr]bool)
 	type ends struct{ dialer, listener netip.Addr }
 	conns := make(map[string]ends)
@@ -101,7 +102,7 @@ func Operations(recs []Record) ([]porcupine.Operation, []string, error) {
 			ce = ends{d.Addr(), l.Addr()}
 			conns[r.Conn] = ce
 		}
-		if r.End == Client {
+		if r.End == history.Client {
 			observed[ce.dialer] = true
 		} else {
 			observed[ce.listener] = true
@@ -114,7 +115,7 @@ func Operations(recs []Record) ([]porcupine.Operation, []string, error) {
 		if c.keyed {
 			ce := conns[r.Conn]
 			peer := ce.listener
-			if r.End == Server {
+			if r.End == history.Server {
 				peer = ce.dialer
 			}
 			c.peerSeen = observed[peer]
@@ -165,7 +166,7 @@ type Options struct {
 // Check checks a history partition by partition until ctx ends; partitions
 // not finished by then are Unknown. The report lists failing partitions
 // smallest first.
-func Check(ctx context.Context, recs []Record, opt Options) (*Report, error) {
+func Check(ctx context.Context, recs []history.Record, opt Options) (*Report, error) {
 	start := time.Now()
 	ops, hosts, err := Operations(recs)
 	if err != nil {
@@ -247,8 +248,8 @@ func checkPartition(ctx context.Context, ops []porcupine.Operation) Result {
 }
 
 // ConnRecords returns the records of one connection, in call order.
-func ConnRecords(recs []Record, id string) []Record {
-	var out []Record
+func ConnRecords(recs []history.Record, id string) []history.Record {
+	var out []history.Record
 	for _, r := range recs {
 		if r.Conn == id {
 			out = append(out, r)
@@ -261,7 +262,7 @@ func ConnRecords(recs []Record, id string) []Record {
 // Explain writes the records of connection id (times relative to its first
 // call) and the longest linearizable prefix the checker found, with the
 // model's state after it: what a person needs to see why it failed.
-func Explain(w io.Writer, recs []Record, id string, timeout time.Duration) error {
+func Explain(w io.Writer, recs []history.Record, id string, timeout time.Duration) error {
 	sub := ConnRecords(recs, id)
 	if len(sub) == 0 {
 		return fmt.Errorf("explain: no records of connection %q", id)
@@ -333,7 +334,7 @@ func resultOf(r porcupine.CheckResult) Result {
 // WriteHTML checks the records (all of them, or only connection id when id
 // is not empty) and writes porcupine's interactive HTML picture of the
 // history and its linearizations to w.
-func WriteHTML(w io.Writer, recs []Record, id string, timeout time.Duration) error {
+func WriteHTML(w io.Writer, recs []history.Record, id string, timeout time.Duration) error {
 	ops, _, err := Operations(recs)
 	if err != nil {
 		return fmt.Errorf("html: %w", err)

@@ -2,6 +2,7 @@ package linz
 
 import (
 	"fmt"
+	"github.com/netspec/netspec/driver/history"
 	"hash/fnv"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 // (porcupine's output slot is unused). It is comparable.
 type call struct {
 	end      int // 0 = Client, 1 = Server
-	op       Op
+	op       history.Op
 	data     string // bytes written or read
 	err      string // error class
 	keyed    bool   // belongs to a connection (Conn != "")
@@ -39,8 +40,8 @@ type connState struct {
 	pending  [2]string // pending[e]: written by end e, not yet read by its peer
 }
 
-func endIndex(e End) int {
-	if e == Server {
+func endIndex(e history.End) int {
+	if e == history.Server {
 		return 1
 	}
 	return 0
@@ -67,7 +68,7 @@ func step(s connState, c call) (bool, connState) {
 	e, p := c.end, 1-c.end
 	me := &s.ends[e]
 	switch c.op {
-	case OpDial:
+	case history.OpDial:
 		if !c.keyed {
 			return true, s // a failed dial that named no connection
 		}
@@ -75,19 +76,19 @@ func step(s connState, c call) (bool, connState) {
 			return false, s
 		}
 		s.dialled = true
-		if c.err != ErrNone {
+		if c.err != history.ErrNone {
 			// The handshake may have completed before the dial gave up and
 			// aborted (RFC 9293 §3.10.5): the server may still accept it.
 			me.closed, me.aborted, me.failed, me.wclosed = true, true, true, true
 		}
 		return true, s
-	case OpAccept:
+	case history.OpAccept:
 		if !c.keyed {
 			return true, s
 		}
 		// The accept queue holds only connections a peer dialled (RFC 9293
 		// §3.10.7.2), and each leaves it once.
-		if s.accepted || c.err != ErrNone || (c.peerSeen && !s.dialled) {
+		if s.accepted || c.err != history.ErrNone || (c.peerSeen && !s.dialled) {
 			return false, s
 		}
 		s.accepted = true
@@ -98,7 +99,7 @@ func step(s connState, c call) (bool, connState) {
 		return false, s
 	}
 	switch c.op {
-	case OpWrite:
+	case history.OpWrite:
 		if c.data != "" {
 			// SEND after our FIN, after CLOSE, or after we saw a reset must
 			// fail (RFC 9293 §3.10.2).
@@ -110,31 +111,31 @@ func step(s connState, c call) (bool, connState) {
 			}
 		}
 		switch c.err {
-		case ErrNone, ErrTimeout, ErrShutdown:
-		case ErrReset:
+		case history.ErrNone, history.ErrTimeout, history.ErrShutdown:
+		case history.ErrReset:
 			if !s.resetLegal(c) && !me.failed {
 				return false, s
 			}
 			me.failed = true
-		case ErrPipe:
+		case history.ErrPipe:
 			if !me.wclosed && !me.failed && !s.resetLegal(c) {
 				return false, s
 			}
-		case ErrClosing:
+		case history.ErrClosing:
 			if !me.wclosed {
 				return false, s
 			}
-		case ErrClosed:
+		case history.ErrClosed:
 			if !me.closed {
 				return false, s
 			}
-		case ErrTimedOut, ErrOther:
+		case history.ErrTimedOut, history.ErrOther:
 			me.failed = true
 		default: // eof, refused
 			return false, s
 		}
 		return true, s
-	case OpRead:
+	case history.OpRead:
 		if c.data != "" {
 			// RECEIVE returns the peer's bytes in order, each once, and none
 			// after a reset (RFC 9293 §3.10.7.4, "all segment queues should
@@ -150,65 +151,65 @@ func step(s connState, c call) (bool, connState) {
 			}
 		}
 		switch c.err {
-		case ErrNone:
-		case ErrTimeout, ErrShutdown:
-		case ErrEOF:
+		case history.ErrNone:
+		case history.ErrTimeout, history.ErrShutdown:
+		case history.ErrEOF:
 			// EOF only after the peer's FIN and all its bytes (RFC 9293
 			// §3.10.7.4 eighth step), or once the connection died.
 			if c.peerSeen && !me.failed && (s.pending[p] != "" || !s.ends[p].wclosed) {
 				return false, s
 			}
 			me.eof = true
-		case ErrReset:
+		case history.ErrReset:
 			if !s.resetLegal(c) && !me.failed {
 				return false, s
 			}
 			me.failed = true
-		case ErrClosed:
+		case history.ErrClosed:
 			if !me.closed {
 				return false, s
 			}
-		case ErrTimedOut, ErrOther:
+		case history.ErrTimedOut, history.ErrOther:
 			me.failed = true
 		default: // pipe, closing, refused
 			return false, s
 		}
 		return true, s
-	case OpCloseWrite:
+	case history.OpCloseWrite:
 		switch c.err {
-		case ErrNone:
+		case history.ErrNone:
 			if me.closed {
 				return false, s
 			}
 			me.wclosed = true
-		case ErrClosed:
+		case history.ErrClosed:
 			if !me.closed {
 				return false, s
 			}
-		case ErrClosing:
+		case history.ErrClosing:
 			if !me.wclosed {
 				return false, s
 			}
-		case ErrReset, ErrPipe:
+		case history.ErrReset, history.ErrPipe:
 			if !me.failed && !s.resetLegal(c) {
 				return false, s
 			}
 			me.failed = true
-		case ErrTimeout, ErrShutdown, ErrTimedOut, ErrOther:
+		case history.ErrTimeout, history.ErrShutdown, history.ErrTimedOut, history.ErrOther:
 		default:
 			return false, s
 		}
 		return true, s
-	case OpClose, OpAbort:
-		if c.err == ErrClosed {
+	case history.OpClose, history.OpAbort:
+		if c.err == history.ErrClosed {
 			return me.closed, s
 		}
-		if c.err == ErrNone && me.closed {
+		if c.err == history.ErrNone && me.closed {
 			return false, s
 		}
 		// CLOSE releases the descriptor whatever it reports (RFC 9293 §3.10.4).
 		me.closed, me.wclosed = true, true
-		if c.op == OpAbort {
+		if c.op == history.OpAbort {
 			me.aborted = true
 		}
 		return true, s
@@ -277,7 +278,7 @@ func describeCall(c call) string {
 	if c.data != "" {
 		fmt.Fprintf(&b, " %dB %s", len(c.data), quote(c.data))
 	}
-	if c.err != ErrNone {
+	if c.err != history.ErrNone {
 		fmt.Fprintf(&b, " -> %s", c.err)
 	}
 	return b.String()

@@ -3,6 +3,7 @@ package linz
 import (
 	"bytes"
 	"context"
+	"github.com/netspec/netspec/driver/history"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -17,16 +18,16 @@ const (
 // hist builds histories: each op takes one time unit unless placed with at.
 type hist struct {
 	t    int64
-	recs []Record
+	recs []history.Record
 }
 
-func (h *hist) op(conn string, end End, op Op, data, err string) *hist {
+func (h *hist) op(conn string, end history.End, op history.Op, data, err string) *hist {
 	h.t += 10
 	return h.at(conn, end, op, data, err, h.t, h.t+5)
 }
 
-func (h *hist) at(conn string, end End, op Op, data, err string, call, ret int64) *hist {
-	r := Record{Conn: conn, End: end, Op: op, Err: err, Call: call, Ret: ret}
+func (h *hist) at(conn string, end history.End, op history.Op, data, err string, call, ret int64) *hist {
+	r := history.Record{Conn: conn, End: end, Op: op, Err: err, Call: call, Ret: ret}
 	if data != "" {
 		r.Data = []byte(data)
 	}
@@ -36,10 +37,10 @@ func (h *hist) at(conn string, end End, op Op, data, err string, call, ret int64
 
 // open dials and accepts conn.
 func (h *hist) open(conn string) *hist {
-	return h.op(conn, Client, OpDial, "", "").op(conn, Server, OpAccept, "", "")
+	return h.op(conn, history.Client, history.OpDial, "", "").op(conn, history.Server, history.OpAccept, "", "")
 }
 
-func check(t *testing.T, recs []Record) *Report {
+func check(t *testing.T, recs []history.Record) *Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -50,7 +51,7 @@ func check(t *testing.T, recs []Record) *Report {
 	return rep
 }
 
-func wantResult(t *testing.T, recs []Record, want Result) {
+func wantResult(t *testing.T, recs []history.Record, want Result) {
 	t.Helper()
 	rep := check(t, recs)
 	if rep.Result != want {
@@ -64,17 +65,17 @@ func wantResult(t *testing.T, recs []Record, want Result) {
 
 func TestLegalHalfCloseBothWays(t *testing.T) {
 	h := (&hist{}).open(conn1).
-		op(conn1, Client, OpWrite, "hello", "").
-		op(conn1, Server, OpRead, "he", "").
-		op(conn1, Server, OpRead, "llo", "").
-		op(conn1, Client, OpCloseWrite, "", "").
-		op(conn1, Server, OpRead, "", ErrEOF).
-		op(conn1, Server, OpWrite, "bye", "").
-		op(conn1, Server, OpClose, "", "").
-		op(conn1, Client, OpRead, "bye", "").
-		op(conn1, Client, OpRead, "", ErrEOF).
-		op(conn1, Client, OpClose, "", "").
-		op(conn1, Client, OpClose, "", ErrClosed)
+		op(conn1, history.Client, history.OpWrite, "hello", "").
+		op(conn1, history.Server, history.OpRead, "he", "").
+		op(conn1, history.Server, history.OpRead, "llo", "").
+		op(conn1, history.Client, history.OpCloseWrite, "", "").
+		op(conn1, history.Server, history.OpRead, "", history.ErrEOF).
+		op(conn1, history.Server, history.OpWrite, "bye", "").
+		op(conn1, history.Server, history.OpClose, "", "").
+		op(conn1, history.Client, history.OpRead, "bye", "").
+		op(conn1, history.Client, history.OpRead, "", history.ErrEOF).
+		op(conn1, history.Client, history.OpClose, "", "").
+		op(conn1, history.Client, history.OpClose, "", history.ErrClosed)
 	wantResult(t, h.recs, Ok)
 }
 
@@ -83,14 +84,14 @@ func TestLegalConcurrent(t *testing.T) {
 	// The accept returns before the dial (the client's ACK reached the
 	// server before the dialling goroutine woke); the read returns part of a
 	// write still in progress; a read spans two writes.
-	h.at(conn1, Client, OpDial, "", "", 0, 100).
-		at(conn1, Server, OpAccept, "", "", 50, 60).
-		at(conn1, Client, OpWrite, "abcdef", "", 110, 200).
-		at(conn1, Server, OpRead, "abc", "", 70, 150).
-		at(conn1, Client, OpWrite, "gh", "", 210, 220).
-		at(conn1, Server, OpRead, "defg", "", 160, 230).
-		at(conn1, Server, OpRead, "h", "", 240, 250).
-		at(conn1, Server, OpRead, "", ErrTimeout, 260, 270)
+	h.at(conn1, history.Client, history.OpDial, "", "", 0, 100).
+		at(conn1, history.Server, history.OpAccept, "", "", 50, 60).
+		at(conn1, history.Client, history.OpWrite, "abcdef", "", 110, 200).
+		at(conn1, history.Server, history.OpRead, "abc", "", 70, 150).
+		at(conn1, history.Client, history.OpWrite, "gh", "", 210, 220).
+		at(conn1, history.Server, history.OpRead, "defg", "", 160, 230).
+		at(conn1, history.Server, history.OpRead, "h", "", 240, 250).
+		at(conn1, history.Server, history.OpRead, "", history.ErrTimeout, 260, 270)
 	wantResult(t, h.recs, Ok)
 }
 
@@ -98,12 +99,12 @@ func TestLegalResetAfterAbort(t *testing.T) {
 	// Bytes in flight may be lost to a RST: a prefix, then reset, then never
 	// data again (Linux reports EOF after the reset, netspec the reset).
 	h := (&hist{}).open(conn1).
-		op(conn1, Client, OpWrite, "abcd", "").
-		op(conn1, Server, OpRead, "ab", "").
-		op(conn1, Client, OpAbort, "", "").
-		op(conn1, Server, OpRead, "", ErrReset).
-		op(conn1, Server, OpRead, "", ErrEOF).
-		op(conn1, Server, OpWrite, "", ErrPipe)
+		op(conn1, history.Client, history.OpWrite, "abcd", "").
+		op(conn1, history.Server, history.OpRead, "ab", "").
+		op(conn1, history.Client, history.OpAbort, "", "").
+		op(conn1, history.Server, history.OpRead, "", history.ErrReset).
+		op(conn1, history.Server, history.OpRead, "", history.ErrEOF).
+		op(conn1, history.Server, history.OpWrite, "", history.ErrPipe)
 	wantResult(t, h.recs, Ok)
 }
 
@@ -111,9 +112,9 @@ func TestLegalOneSided(t *testing.T) {
 	// A server-only history (netspec serve --history, kernel clients not
 	// recorded): the peer may have done anything.
 	h := &hist{}
-	h.op(conn1, Server, OpAccept, "", "").
-		op(conn1, Server, OpRead, "whatever", "").
-		op(conn1, Server, OpRead, "", ErrReset)
+	h.op(conn1, history.Server, history.OpAccept, "", "").
+		op(conn1, history.Server, history.OpRead, "whatever", "").
+		op(conn1, history.Server, history.OpRead, "", history.ErrReset)
 	wantResult(t, h.recs, Ok)
 }
 
@@ -122,26 +123,26 @@ func TestLegalOneSided(t *testing.T) {
 // the other ways a stream can go wrong.
 func TestCorruptedRejected(t *testing.T) {
 	base := func() *hist {
-		return (&hist{}).open(conn1).op(conn1, Client, OpWrite, "abcd", "")
+		return (&hist{}).open(conn1).op(conn1, history.Client, history.OpWrite, "abcd", "")
 	}
 	cases := map[string]*hist{
-		"read of bytes never written": base().op(conn1, Server, OpRead, "abXd", ""),
-		"read before the write":       (&hist{}).open(conn1).op(conn1, Server, OpRead, "ab", "").op(conn1, Client, OpWrite, "ab", ""),
-		"reordered bytes":             base().op(conn1, Server, OpRead, "b", ""),
-		"duplicated bytes":            base().op(conn1, Server, OpRead, "ab", "").op(conn1, Server, OpRead, "ab", ""),
-		"data after a reset": base().op(conn1, Server, OpRead, "ab", "").op(conn1, Client, OpAbort, "", "").
-			op(conn1, Server, OpRead, "", ErrReset).op(conn1, Server, OpRead, "cd", ""),
-		"reset without cause":        base().op(conn1, Server, OpRead, "", ErrReset),
-		"accept never dialled":       (&hist{}).open(conn1).op(conn2, Server, OpAccept, "", ""),
-		"accept twice":               (&hist{}).open(conn1).op(conn1, Server, OpAccept, "", ""),
-		"eof with bytes unread":      base().op(conn1, Client, OpCloseWrite, "", "").op(conn1, Server, OpRead, "a", "").op(conn1, Server, OpRead, "", ErrEOF),
-		"eof without fin":            base().op(conn1, Server, OpRead, "abcd", "").op(conn1, Server, OpRead, "", ErrEOF),
-		"write after close-write":    base().op(conn1, Client, OpCloseWrite, "", "").op(conn1, Client, OpWrite, "e", ""),
-		"data after eof (one-sided)": (&hist{}).op(conn1, Server, OpAccept, "", "").op(conn1, Server, OpRead, "", ErrEOF).op(conn1, Server, OpRead, "x", ""),
-		"read after own close":       base().op(conn1, Server, OpClose, "", "").op(conn1, Server, OpRead, "ab", ""),
-		"closed before close":        base().op(conn1, Server, OpRead, "", ErrClosed),
-		"second close succeeds":      base().op(conn1, Client, OpClose, "", "").op(conn1, Client, OpClose, "", ""),
-		"refused on an open conn":    base().op(conn1, Server, OpRead, "", ErrRefused),
+		"read of bytes never written": base().op(conn1, history.Server, history.OpRead, "abXd", ""),
+		"read before the write":       (&hist{}).open(conn1).op(conn1, history.Server, history.OpRead, "ab", "").op(conn1, history.Client, history.OpWrite, "ab", ""),
+		"reordered bytes":             base().op(conn1, history.Server, history.OpRead, "b", ""),
+		"duplicated bytes":            base().op(conn1, history.Server, history.OpRead, "ab", "").op(conn1, history.Server, history.OpRead, "ab", ""),
+		"data after a reset": base().op(conn1, history.Server, history.OpRead, "ab", "").op(conn1, history.Client, history.OpAbort, "", "").
+			op(conn1, history.Server, history.OpRead, "", history.ErrReset).op(conn1, history.Server, history.OpRead, "cd", ""),
+		"reset without cause":        base().op(conn1, history.Server, history.OpRead, "", history.ErrReset),
+		"accept never dialled":       (&hist{}).open(conn1).op(conn2, history.Server, history.OpAccept, "", ""),
+		"accept twice":               (&hist{}).open(conn1).op(conn1, history.Server, history.OpAccept, "", ""),
+		"eof with bytes unread":      base().op(conn1, history.Client, history.OpCloseWrite, "", "").op(conn1, history.Server, history.OpRead, "a", "").op(conn1, history.Server, history.OpRead, "", history.ErrEOF),
+		"eof without fin":            base().op(conn1, history.Server, history.OpRead, "abcd", "").op(conn1, history.Server, history.OpRead, "", history.ErrEOF),
+		"write after close-write":    base().op(conn1, history.Client, history.OpCloseWrite, "", "").op(conn1, history.Client, history.OpWrite, "e", ""),
+		"data after eof (one-sided)": (&hist{}).op(conn1, history.Server, history.OpAccept, "", "").op(conn1, history.Server, history.OpRead, "", history.ErrEOF).op(conn1, history.Server, history.OpRead, "x", ""),
+		"read after own close":       base().op(conn1, history.Server, history.OpClose, "", "").op(conn1, history.Server, history.OpRead, "ab", ""),
+		"closed before close":        base().op(conn1, history.Server, history.OpRead, "", history.ErrClosed),
+		"second close succeeds":      base().op(conn1, history.Client, history.OpClose, "", "").op(conn1, history.Client, history.OpClose, "", ""),
+		"refused on an open conn":    base().op(conn1, history.Server, history.OpRead, "", history.ErrRefused),
 	}
 	for name, h := range cases {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
@@ -152,10 +153,10 @@ func TestCorruptedRejected(t *testing.T) {
 
 func TestSmallestFailingPartition(t *testing.T) {
 	h := (&hist{}).open(conn1).open(conn2).
-		op(conn1, Client, OpWrite, "abcd", "").
-		op(conn1, Server, OpRead, "abcd", "").
-		op(conn1, Server, OpRead, "", ErrEOF). // 5 ops
-		op(conn2, Server, OpRead, "zz", "")    // 3 ops
+		op(conn1, history.Client, history.OpWrite, "abcd", "").
+		op(conn1, history.Server, history.OpRead, "abcd", "").
+		op(conn1, history.Server, history.OpRead, "", history.ErrEOF). // 5 ops
+		op(conn2, history.Server, history.OpRead, "zz", "")            // 3 ops
 	const conn3 = "198.18.0.1:40003>198.18.0.2:7#0"
 	h.open(conn3) // legal
 	rep := check(t, h.recs)
@@ -187,7 +188,7 @@ func TestCancelledIsUnknown(t *testing.T) {
 }
 
 func TestHTML(t *testing.T) {
-	h := (&hist{}).open(conn1).op(conn1, Client, OpWrite, "hi", "").op(conn1, Server, OpRead, "hi", "")
+	h := (&hist{}).open(conn1).op(conn1, history.Client, history.OpWrite, "hi", "").op(conn1, history.Server, history.OpRead, "hi", "")
 	var b bytes.Buffer
 	if err := WriteHTML(&b, h.recs, "", time.Minute); err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestRandomStreams(t *testing.T) {
 		var reads []int
 		for range 40 {
 			e := r.IntN(2)
-			me, peer := [2]End{Client, Server}[e], [2]End{Client, Server}[1-e]
+			me, peer := [2]history.End{history.Client, history.Server}[e], [2]history.End{history.Client, history.Server}[1-e]
 			switch k := r.IntN(10); {
 			case k < 4 && !fin[e]:
 				d := make([]byte, 1+r.IntN(8))
@@ -217,17 +218,17 @@ func TestRandomStreams(t *testing.T) {
 					d[i] = byte('a' + r.IntN(26))
 				}
 				inflight[e] = append(inflight[e], d...)
-				h.op(conn1, me, OpWrite, string(d), "")
+				h.op(conn1, me, history.OpWrite, string(d), "")
 			case k < 8 && len(inflight[e]) > 0:
 				n := 1 + r.IntN(len(inflight[e]))
 				reads = append(reads, len(h.recs))
-				h.op(conn1, peer, OpRead, string(inflight[e][:n]), "")
+				h.op(conn1, peer, history.OpRead, string(inflight[e][:n]), "")
 				inflight[e] = inflight[e][n:]
 			case k == 8 && !fin[e]:
 				fin[e] = true
-				h.op(conn1, me, OpCloseWrite, "", "")
+				h.op(conn1, me, history.OpCloseWrite, "", "")
 			case k == 9 && fin[e] && len(inflight[e]) == 0:
-				h.op(conn1, peer, OpRead, "", ErrEOF)
+				h.op(conn1, peer, history.OpRead, "", history.ErrEOF)
 			}
 		}
 		if rep := check(t, h.recs); rep.Result != Ok {
@@ -236,7 +237,7 @@ func TestRandomStreams(t *testing.T) {
 		if len(reads) == 0 {
 			continue
 		}
-		bad := append([]Record(nil), h.recs...)
+		bad := append([]history.Record(nil), h.recs...)
 		i := reads[r.IntN(len(reads))]
 		d := append([]byte(nil), bad[i].Data...)
 		d[r.IntN(len(d))] ^= 0x20
@@ -244,5 +245,11 @@ func TestRandomStreams(t *testing.T) {
 		if rep := check(t, bad); rep.Result != Illegal {
 			t.Fatalf("seed %d: history with a corrupted read (record %d) judged %v", seed, i, rep.Result)
 		}
+	}
+}
+
+func TestCheckRejectsMalformedConnID(t *testing.T) {
+	if _, err := Check(t.Context(), []history.Record{{Conn: "nonsense", End: history.Client, Op: history.OpDial}}, Options{}); err == nil {
+		t.Error("Check accepted a malformed connection id")
 	}
 }

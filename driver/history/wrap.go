@@ -1,4 +1,4 @@
-package linz
+package history
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 }
 
 // errNoHalfClose is returned by CloseWrite on a connection without one.
-var errNoHalfClose = errors.New("linz: connection has no CloseWrite")
+var errNoHalfClose = errors.New("history: connection has no CloseWrite")
 
 // CloseWrite shuts down the sending side, when the connection has one.
 func (c *Conn) CloseWrite() error {

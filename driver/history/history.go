@@ -1,4 +1,4 @@
-package linz
+package history
 
 import (
 	"bufio"
