@@ -98,6 +98,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
 	AUpdateTSRecent: updateTSRecent,
 	AChallengeAck:   challengeAck,
+	AOowAck:         oowAck,
 	// RFC 4987 §3.6 SYN cookies (cookie.go).
 	ASendCookieSynAck: sendCookieSynAck,
 	ACookieAccept:     cookieAccept,
@@ -581,6 +582,23 @@ func challengeAck(c *Conn, s *segment) {
 	}
 	c.chalN++
 	c.l.ctr.ChallengeACKs++
+	c.ackNow = true
+}
+
+// oowAck owes the ACK that answers an unacceptable segment (RFC 9293
+// §3.10.7.4 step 1: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>), unless
+// Config.OOWAckInterval holds it back: as Linux's tcp_oow_rate_limited, a
+// segment without text (or with SYN) gets at most one per interval per
+// connection; one with text is not part of an ACK loop and always gets it.
+func oowAck(c *Conn, s *segment) {
+	iv := c.l.cfg.OOWAckInterval
+	if iv > 0 && (len(s.text) == 0 || s.flags&wire.FlagSYN != 0) {
+		if d := s.now.Sub(c.oowLast); !c.oowLast.IsZero() && d >= 0 && d < iv {
+			c.l.ctr.OOWAckLimited++
+			return
+		}
+		c.oowLast = s.now
+	}
 	c.ackNow = true
 }
 

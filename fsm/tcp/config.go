@@ -96,6 +96,13 @@ type Config struct {
 	// for data and retransmissions are never held back by it.
 	ChallengeACKInterval time.Duration
 	ChallengeACKLimit    int
+	// OOWAckInterval rate-limits the ACK that answers an unacceptable
+	// segment (RFC 9293 §3.10.7.4 step 1) as Linux's tcp_oow_rate_limited
+	// (sysctl tcp_invalid_ratelimit, 500 ms there): a segment without text,
+	// or with SYN, gets at most one such ACK per interval per connection,
+	// which ends ACK loops between two confused ends; one with text always
+	// gets it. 0 (the default) answers every one, as the RFC says.
+	OOWAckInterval time.Duration
 	// TOS is the Diffserv field (RFC 2474 DSCP, the high six bits) of new
 	// connections and listeners (RFC 9293 §3.9.1.9, MUST-48); Conn.SetTOS
 	// changes it per connection. The ECN bits are ignored (TCP owns them).

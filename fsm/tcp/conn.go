@@ -148,6 +148,7 @@ type Conn struct {
 	// RFC 5961 §7 challenge-ACK rate limit (per connection).
 	chalStart time.Time // start of the current interval
 	chalN     int       // challenge ACKs sent in it
+	oowLast   time.Time // last rate-limited ACK for an unacceptable segment (Config.OOWAckInterval)
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,

@@ -66,6 +66,7 @@ type Counters struct {
 	KeepAlives       uint64 // keep-alive probes sent
 	ChallengeACKs    uint64 // challenge ACKs sent (RFC 5961)
 	ChallengeLimited uint64 // challenge ACKs not sent: the connection's rate limit (RFC 5961 §7)
+	OOWAckLimited    uint64 // ACKs for unacceptable segments not sent: Config.OOWAckInterval
 	// ECN (RFC 3168, ecn.go).
 	ECNNegotiated     uint64 // connections established with ECN
 	ECNCEReceived     uint64 // data segments received with a CE mark

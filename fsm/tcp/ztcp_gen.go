@@ -166,14 +166,15 @@ const (
 	AUpdateTSRecent
 	AZeroWindowTrim
 	AChallengeAck
+	AOowAck
 	ASendCookieSynAck
 	ACookieAccept
 )
 
 // NumActions is the number of actions.
-const NumActions = 37
+const NumActions = 38
 
-var _ActionNames = [...]string{"ChooseISS", "SendSyn", "SendSynAck", "SendAck", "SendRst", "SendRstR1", "SendRstR2", "SetIRS", "TrimSyn", "TrimToWindow", "WindowInit", "AckAdvance", "WindowUpdate", "Deliver", "UrgentAdvance", "RcvFin", "QueueSend", "QueueFin", "RecvData", "QueueAccept", "SignalConnected", "SignalReset", "SignalRefused", "SignalTimeout", "StartTimeWait", "Retransmit", "Release", "Reopen", "HoldFin", "FailExists", "FailNotExist", "FailClosing", "UpdateTSRecent", "ZeroWindowTrim", "ChallengeAck", "SendCookieSynAck", "CookieAccept"}
+var _ActionNames = [...]string{"ChooseISS", "SendSyn", "SendSynAck", "SendAck", "SendRst", "SendRstR1", "SendRstR2", "SetIRS", "TrimSyn", "TrimToWindow", "WindowInit", "AckAdvance", "WindowUpdate", "Deliver", "UrgentAdvance", "RcvFin", "QueueSend", "QueueFin", "RecvData", "QueueAccept", "SignalConnected", "SignalReset", "SignalRefused", "SignalTimeout", "StartTimeWait", "Retransmit", "Release", "Reopen", "HoldFin", "FailExists", "FailNotExist", "FailClosing", "UpdateTSRecent", "ZeroWindowTrim", "ChallengeAck", "OowAck", "SendCookieSynAck", "CookieAccept"}
 
 // String returns the name used in spec/tcp.fsm.
 func (x Action) String() string {
@@ -417,7 +418,7 @@ var Rules = [...]Rule{
 	{ID: 97, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 98, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 99, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 100, State: StateSynReceived, Event: EvSegSeq, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 100, State: StateSynReceived, Event: EvSegSeq, Next: StateSynReceived, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 101, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 102, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateSynReceived, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 103, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GPassiveOpen, false}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:205", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
@@ -458,7 +459,7 @@ var Rules = [...]Rule{
 	{ID: 138, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 139, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 140, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 141, State: StateEstablished, Event: EvSegSeq, Next: StateEstablished, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 141, State: StateEstablished, Event: EvSegSeq, Next: StateEstablished, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 142, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 143, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 144, State: StateEstablished, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
@@ -496,7 +497,7 @@ var Rules = [...]Rule{
 	{ID: 176, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 177, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 178, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 179, State: StateFinWait1, Event: EvSegSeq, Next: StateFinWait1, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 179, State: StateFinWait1, Event: EvSegSeq, Next: StateFinWait1, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 180, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 181, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 182, State: StateFinWait1, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
@@ -537,7 +538,7 @@ var Rules = [...]Rule{
 	{ID: 217, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 218, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 219, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 220, State: StateFinWait2, Event: EvSegSeq, Next: StateFinWait2, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 220, State: StateFinWait2, Event: EvSegSeq, Next: StateFinWait2, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 221, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 222, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 223, State: StateFinWait2, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
@@ -576,7 +577,7 @@ var Rules = [...]Rule{
 	{ID: 256, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 257, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 258, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 259, State: StateCloseWait, Event: EvSegSeq, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 259, State: StateCloseWait, Event: EvSegSeq, Next: StateCloseWait, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 260, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 261, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 262, State: StateCloseWait, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
@@ -612,7 +613,7 @@ var Rules = [...]Rule{
 	{ID: 292, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 293, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 294, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateClosing, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 295, State: StateClosing, Event: EvSegSeq, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 295, State: StateClosing, Event: EvSegSeq, Next: StateClosing, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 296, State: StateClosing, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 297, State: StateClosing, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 298, State: StateClosing, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
@@ -649,7 +650,7 @@ var Rules = [...]Rule{
 	{ID: 329, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
 	{ID: 330, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 331, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 332, State: StateLastAck, Event: EvSegSeq, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 332, State: StateLastAck, Event: EvSegSeq, Next: StateLastAck, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 333, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 334, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 335, State: StateLastAck, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
@@ -687,7 +688,7 @@ var Rules = [...]Rule{
 	{ID: 367, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
 	{ID: 368, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 369, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 370, State: StateTimeWait, Event: EvSegSeq, Next: StateTimeWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 370, State: StateTimeWait, Event: EvSegSeq, Next: StateTimeWait, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 371, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 372, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 373, State: StateTimeWait, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
@@ -905,8 +906,9 @@ func _() {
 	_ = x[AUpdateTSRecent-32]
 	_ = x[AZeroWindowTrim-33]
 	_ = x[AChallengeAck-34]
-	_ = x[ASendCookieSynAck-35]
-	_ = x[ACookieAccept-36]
+	_ = x[AOowAck-35]
+	_ = x[ASendCookieSynAck-36]
+	_ = x[ACookieAccept-37]
 	_ = x[ReasonNone-0]
 	_ = x[DropClosedRst-1]
 	_ = x[DropNoConn-2]

@@ -113,6 +113,9 @@ var actionModels = map[string]actionFn{
 	// A challenge ACK (RFC 5961); its per-connection rate limit depends on
 	// time, which the abstraction does not have: modelled as always sent.
 	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
+	// The ACK of an unacceptable segment; its optional rate limit
+	// (Config.OOWAckInterval) depends on time: modelled as always sent.
+	"OowAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
 	// SYN cookies: never reached (the SYN queue never fills, CookieValid is false).
 	"SendCookieSynAck": noop,
 	"CookieAccept":     noop,

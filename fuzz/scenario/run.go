@@ -145,6 +145,8 @@ func Run(s *Script, o Options) (*Result, error) {
 			cfg.FinWait2Timeout = time.Duration(n) * time.Millisecond
 		case "challenge_ack_limit":
 			cfg.ChallengeACKLimit = n
+		case "oow_ack_interval_ms":
+			cfg.OOWAckInterval = time.Duration(n) * time.Millisecond
 		case "syn_backlog":
 			cfg.SynBacklog = n
 		case "no_syn_cookies":
