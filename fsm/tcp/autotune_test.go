@@ -17,7 +17,9 @@ var bdpPath = faults{rate: 1e9, delay: 20 * time.Millisecond, queue: 8000}
 // bulkRun sends from A to B for dur of simulated time on f. B reads
 // readPerTick octets every tick (0: everything, as soon as it arrives). It
 // checks the invariants of both layers at every step and returns the octets
-// B read, the largest window B advertised and the pair.
+// B read, the largest window B advertised and the pair. The stateful checks
+// (InvariantChecker) include that the receive window's right edge never
+// moves left while the buffer grows (SHLD-14).
 func bulkRun(t *testing.T, cfg Config, f faults, dur time.Duration, tick time.Duration, readPerTick int) (read int, maxWnd uint32, p *wirePair, server *Conn) {
 	t.Helper()
 	p = newWirePair(t, 1, cfg, f)
@@ -26,6 +28,7 @@ func bulkRun(t *testing.T, cfg Config, f faults, dur time.Duration, tick time.Du
 	buf := make([]byte, 256<<10)
 	end := p.now.Add(dur)
 	nextRead := p.now
+	checkers := []*InvariantChecker{NewInvariantChecker(), NewInvariantChecker()}
 	if readPerTick > 0 {
 		p.wake = func() time.Time { return nextRead }
 	}
@@ -53,8 +56,8 @@ func bulkRun(t *testing.T, cfg Config, f faults, dur time.Duration, tick time.Du
 			nextRead = p.now.Add(tick)
 		}
 		maxWnd = max(maxWnd, server.TCB().RcvWnd)
-		for _, l := range []*Layer{p.a, p.b} {
-			if err := l.CheckInvariants(); err != nil {
+		for i, l := range []*Layer{p.a, p.b} {
+			if err := checkers[i].Check(p.now, l); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -330,5 +333,57 @@ func TestAutoTunedSendBufferTailDrops(t *testing.T) {
 	}
 	if c.Timeouts > 3 || p.now.Sub(epoch) > 2*time.Second {
 		t.Errorf("%d timeouts, %v simulated: recovery fell back to the RTO", c.Timeouts, p.now.Sub(epoch))
+	}
+}
+
+// TestSetRecvBufferSmallerKeepsEdge: fixing a receive buffer below what is
+// already promised never moves the right edge left (RFC 9293 §3.8.6,
+// SHLD-14): data up to the old edge is still taken and readable, and only
+// then does the window fall to the new size.
+func TestSetRecvBufferSmallerKeepsEdge(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.establishedPassive(99, 299)
+	k := NewInvariantChecker()
+	check := func() {
+		t.Helper()
+		if err := k.Check(r.now, r.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check()
+	edge := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcvWnd()))
+	r.c.SetRecvBuffer(r.now, 2000)
+	check()
+	if got := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcvWnd())); got != edge {
+		t.Fatalf("right edge moved from %d to %d", edge, got)
+	}
+	// The peer fills the window it was promised.
+	total := int(r.c.rcvWnd())
+	for off := 0; off < total; off += 1000 {
+		n := min(1000, total-off)
+		r.send(seg{flags: ACK, seq: 100 + uint32(off), ack: 300, data: make([]byte, n)})
+		check()
+	}
+	if r.c.rcv.unread != total {
+		t.Fatalf("took %d of the %d octets promised", r.c.rcv.unread, total)
+	}
+	buf := make([]byte, 128<<10)
+	if n, _ := r.c.Recv(r.now, buf); n != total {
+		t.Fatalf("read %d, want %d", n, total)
+	}
+	check()
+	r.o.take()
+	r.send(seg{flags: ACK, seq: 100 + uint32(total), ack: 300, data: []byte("x")})
+	r.advance(200 * time.Millisecond)
+	var last uint16
+	for _, s := range r.o.take() {
+		p, _ := parseSeg(t, s)
+		last = p.Window()
+	}
+	if last == 0 || last > 2000 {
+		t.Fatalf("window %d after the reader caught up, want at most the fixed 2000", last)
+	}
+	if n, fixed := r.c.RecvBuffer(); n != 2000 || !fixed {
+		t.Fatalf("buffer %d fixed %v", n, fixed)
 	}
 }
