@@ -5,6 +5,7 @@
 package netconn
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -385,6 +386,61 @@ func (c *Conn) Urgent() (pending int, ok bool, err error) {
 		return e
 	})
 	return pending, ok, c.opErr("urgent", err)
+}
+
+// WaitUrgent blocks until the peer has sent urgent data that is not yet read
+// (RFC 9293 §3.8.5: the asynchronous notice of MUST-32, which the stack
+// raises as the sock.Urgent readiness bit) and returns how many octets up to
+// the urgent pointer remain to be read. It returns at once when urgent data
+// is already pending; otherwise it stops with the connection's end (its
+// error, or io.EOF once it closed cleanly), Close, or ctx.
+func (c *Conn) WaitUrgent(ctx context.Context) (pending int, err error) {
+	fn := func(now time.Time, s sockets) error {
+		if c.released {
+			return net.ErrClosed
+		}
+		p, ok, err := s.Urgent(c.fd)
+		if err != nil {
+			return err
+		}
+		if ok {
+			pending = p
+			return nil
+		}
+		st, err := s.Status(c.fd)
+		switch {
+		case err != nil:
+			return err
+		case st.Closed && st.Err != nil:
+			return st.Err
+		case st.Closed:
+			return io.EOF
+		}
+		return sock.ErrWouldBlock
+	}
+	for {
+		if isDone(c.closed) {
+			return 0, c.opErr("urgent", net.ErrClosed)
+		}
+		ready, err := c.r.call(c.fd, sock.Urgent|sock.Closed, fn)
+		switch {
+		case err == nil:
+			return pending, nil
+		case errors.Is(err, io.EOF):
+			return 0, io.EOF
+		case !errors.Is(err, sock.ErrWouldBlock):
+			return 0, c.opErr("urgent", err)
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return 0, c.opErr("urgent", ctx.Err())
+		case <-c.closed:
+			return 0, c.opErr("urgent", net.ErrClosed)
+		case <-c.r.done():
+			return 0, c.opErr("urgent", net.ErrClosed)
+		}
+	}
 }
 
 // SetDeadline sets the read and write deadlines.

@@ -424,3 +424,52 @@ func TestRecorderSeesCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestConnWaitUrgent: WaitUrgent blocks until urgent data is pending (the
+// stack's Urgent readiness, MUST-32) and returns how much (MUST-33); it
+// returns at once while some is pending, and Close or the context stop it.
+func TestConnWaitUrgent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		cli, _ := pair(t, r)
+		var got int
+		var gerr error
+		done := make(chan struct{})
+		go func() { got, gerr = cli.WaitUrgent(context.Background()); close(done) }()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatalf("WaitUrgent returned %d, %v with nothing urgent", got, gerr)
+		default:
+		}
+		r.with(func(f *fakeStack) { f.socks[cli.FD()].urgent = 3; f.dirty = true })
+		<-done
+		if got != 3 || gerr != nil {
+			t.Fatalf("WaitUrgent = %d, %v; want 3", got, gerr)
+		}
+		if n, err := cli.WaitUrgent(context.Background()); n != 3 || err != nil {
+			t.Fatalf("second WaitUrgent = %d, %v; want 3 at once", n, err)
+		}
+		if n, ok, err := cli.Urgent(); n != 3 || !ok || err != nil {
+			t.Fatalf("Urgent = %d, %v, %v", n, ok, err)
+		}
+		r.with(func(f *fakeStack) { f.socks[cli.FD()].urgent = 0 })
+		ctx, cancel := context.WithCancel(context.Background())
+		done = make(chan struct{})
+		go func() { _, gerr = cli.WaitUrgent(ctx); close(done) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		if !errors.Is(gerr, context.Canceled) {
+			t.Fatalf("cancelled WaitUrgent: %v", gerr)
+		}
+		done = make(chan struct{})
+		go func() { _, gerr = cli.WaitUrgent(context.Background()); close(done) }()
+		synctest.Wait()
+		cli.Close()
+		<-done
+		if !errors.Is(gerr, net.ErrClosed) {
+			t.Fatalf("WaitUrgent after Close: %v", gerr)
+		}
+	})
+}

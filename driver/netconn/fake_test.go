@@ -42,6 +42,7 @@ type fsock struct {
 	pending  stack.FD // listener fd a held Dial will complete on (-1: none)
 	tos, ttl uint8    // SetTOS, SetTTL
 	softOff  bool     // SetSoftErrors(false)
+	urgent   int      // urgent octets pending (tests set it)
 }
 
 var fakeAddr = wire.Addr{198, 18, 0, 2}
@@ -218,7 +219,13 @@ func (f *fakeStack) Abort(now time.Time, fd stack.FD) error {
 
 func (f *fakeStack) SetReadBuffer(now time.Time, fd stack.FD, n int) error  { return nil }
 func (f *fakeStack) SetWriteBuffer(now time.Time, fd stack.FD, n int) error { return nil }
-func (f *fakeStack) Urgent(fd stack.FD) (int, bool, error)                  { return 0, false, nil }
+func (f *fakeStack) Urgent(fd stack.FD) (int, bool, error) {
+	s := f.socks[fd]
+	if s == nil {
+		return 0, false, sock.ErrBadFD
+	}
+	return s.urgent, s.urgent > 0, nil
+}
 
 func (f *fakeStack) Status(fd stack.FD) (stack.Status, error) {
 	s := f.socks[fd]
