@@ -88,17 +88,17 @@ type Conn struct {
 	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
 
 	// RACK-TLP (RFC 8985, rack.go), D-SACK (RFC 2883) and undo (undo.go).
-	txq      txQueue   // per-segment transmit records, SND.UNA to SND.NXT
-	rack     rackState // RACK.xmit_ts, RACK.rtt, reordering window
-	tlp      tlpState  // the outstanding loss probe
-	rackAt   time.Time // RACK reordering timer; zero = stopped
-	tlpAt    time.Time // probe timeout (PTO); zero = stopped
-	tlpArmed bool      // an ACK or new data asks to (re)schedule the PTO
-	undo     undoState // congestion state saved by the current loss episode
-	dsack    seqRange  // a duplicate segment to report in the next ACK (RFC 2883 §4)
-	dsackOut bool      // dsack is pending
-	dsackIn  seqRange  // the containing block for a duplicate above RCV.NXT (second block)
-	retrying bool      // R1 reached: retransmissions persist (RFC 9293 §3.8.3, SHLD-9)
+	txq      txQueue    // per-segment transmit records, SND.UNA to SND.NXT
+	rack     rackState  // RACK.xmit_ts, RACK.rtt, reordering window
+	tlp      tlpState   // the outstanding loss probe
+	rackAt   time.Time  // RACK reordering timer; zero = stopped
+	tlpAt    time.Time  // probe timeout (PTO); zero = stopped
+	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
+	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
+	dsack    seqRange   // a duplicate segment to report in the next ACK (RFC 2883 §4)
+	dsackOut bool       // dsack is pending
+	dsackIn  seqRange   // the containing block for a duplicate above RCV.NXT (second block)
+	retrying bool       // R1 reached: retransmissions persist (RFC 9293 §3.8.3, SHLD-9)
 
 	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
 	delackAt   time.Time    // deadline of a delayed ACK; zero = none owed

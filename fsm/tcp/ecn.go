@@ -146,7 +146,9 @@ func (c *Conn) ecnAck(s *segment) {
 		return
 	}
 	c.l.ctr.ECNECEReceived++
-	c.undo.armed = false
+	if c.undo != nil {
+		c.undo.armed = false
+	}
 	if c.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
 		return
 	}

@@ -184,7 +184,7 @@ func (c *Conn) rtoRecovery(now time.Time) {
 	if c.retries <= 1 { // the first timeout of this loss; backoffs keep ssthresh
 		c.undoArm(true)
 		c.ccLoss(now)
-	} else {
+	} else if c.undo != nil {
 		c.undo.checked = false
 	}
 	c.rec.active = false

@@ -35,7 +35,10 @@ type undoState struct {
 // timeout inside a running fast recovery belongs to the same episode and
 // keeps the state saved when it began.
 func (c *Conn) undoArm(rto bool) {
-	u := &c.undo
+	if c.undo == nil {
+		c.undo = new(undoState) // once per connection, at its first loss
+	}
+	u := c.undo
 	if u.armed && (c.rec.active || (rto && c.rec.rtoRec)) {
 		if rto {
 			u.rto, u.checked = true, false
@@ -47,8 +50,8 @@ func (c *Conn) undoArm(rto bool) {
 
 // undoSent records a retransmission of [seq, end) sent at now.
 func (c *Conn) undoSent(now time.Time, seq, end seqnum.Value) {
-	u := &c.undo
-	if !u.armed {
+	u := c.undo
+	if u == nil || !u.armed {
 		return
 	}
 	if !u.hasTS && c.tsOK {
@@ -67,15 +70,15 @@ func (c *Conn) undoSent(now time.Time, seq, end seqnum.Value) {
 // timestamp is older than the episode's first retransmission (RFC 3522 §2,
 // RFC 7323 §4.3: a hole filled by a retransmission echoes that one's TSval).
 func (c *Conn) eifel(s *segment) bool {
-	u := &c.undo
-	return c.tsOK && u.hasTS && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-u.tsval) < 0
+	u := c.undo
+	return u != nil && c.tsOK && u.hasTS && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-u.tsval) < 0
 }
 
 // undoDSACK matches a D-SACK block against the episode's retransmissions
 // (RFC 2883 §5): each one reported duplicate shows its original arrived.
 func (c *Conn) undoDSACK(b seqRange) {
-	u := &c.undo
-	if !u.armed || u.overflow {
+	u := c.undo
+	if u == nil || !u.armed || u.overflow {
 		return
 	}
 	for i := 0; i < u.nrtx; i++ {
@@ -93,8 +96,8 @@ func (c *Conn) undoDSACK(b seqRange) {
 // an episode over whose every retransmission was D-SACKed was spurious (RFC
 // 2883 §5). Either undoes the congestion response.
 func (c *Conn) undoCheck(s *segment, advanced bool) {
-	u := &c.undo
-	if !u.armed || u.total == 0 {
+	u := c.undo
+	if u == nil || !u.armed || u.total == 0 {
 		return
 	}
 	if u.rto && !u.checked && advanced {
@@ -105,7 +108,7 @@ func (c *Conn) undoCheck(s *segment, advanced bool) {
 		}
 	}
 	if !c.rec.active && !c.rec.rtoRec && !u.overflow && u.nrtx == 0 {
-		c.undo.armed = false
+		u.armed = false
 		c.undoCwnd()
 		c.l.ctr.UndoDSACK++
 	}
@@ -115,8 +118,8 @@ func (c *Conn) undoCheck(s *segment, advanced bool) {
 // Eifel test on it (RFC 3522 §3) undoes a recovery whose retransmissions
 // all came too late to matter.
 func (c *Conn) undoRecoveryEnd(s *segment) {
-	u := &c.undo
-	if u.armed && !u.rto && u.total > 0 && c.eifel(s) {
+	u := c.undo
+	if u != nil && u.armed && !u.rto && u.total > 0 && c.eifel(s) {
 		u.armed = false
 		c.undoCwnd()
 		c.l.ctr.UndoEifel++
@@ -126,7 +129,7 @@ func (c *Conn) undoRecoveryEnd(s *segment) {
 // undoCwnd restores the window and threshold saved at the episode's start
 // (never lowering the current ones) and the algorithm's state.
 func (c *Conn) undoCwnd() {
-	u := &c.undo
+	u := c.undo
 	c.cwnd = max(c.cwnd, u.cwnd)
 	c.ssthresh = max(c.ssthresh, u.ssthresh)
 	c.cc = u.cc
