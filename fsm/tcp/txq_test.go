@@ -98,3 +98,32 @@ func TestPropertyTxQueueBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariantsTxQueue: CheckInvariants catches a transmit queue that no
+// longer covers the flight, records that are not contiguous, and a pipe
+// that disagrees with the records.
+func TestInvariantsTxQueue(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ func(c *Conn)
+		want   string
+	}{
+		{"Uncovered", func(c *Conn) { c.txq.at(c.txq.n() - 1).end-- }, "transmit records cover"},
+		{"Gap", func(c *Conn) { c.txq.at(1).start++ }, "not contiguous"},
+		{"Pipe", func(c *Conn) { c.txq.pipe++ }, "pipe"},
+		{"Empty", func(c *Conn) { c.txq.reset() }, "no transmit records"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			r.establishedSACK()
+			r.write(3 * rkMSS)
+			r.drain()
+			if err := r.l.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+			tc.break_(r.c)
+			mustBreak(t, r.l.CheckInvariants(), tc.want)
+		})
+	}
+}
