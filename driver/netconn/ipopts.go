@@ -61,6 +61,18 @@ func (c *Conn) SoftError() error {
 	return st.SoftErr
 }
 
+// Retrying reports whether the connection has retransmitted one segment
+// R1 times (default 3) without progress: the path may be broken, though
+// the connection has not given up (RFC 9293 §3.8.3 SHLD-9). It clears when
+// the peer acknowledges new data.
+func (c *Conn) Retrying() (bool, error) {
+	st, err := c.status()
+	if err != nil {
+		return false, err
+	}
+	return st.Retrying, nil
+}
+
 // SetSoftErrors turns the reporting of ICMP soft errors on (the default)
 // or off (RFC 9293 §3.9.1.8 SHLD-20).
 func (c *Conn) SetSoftErrors(on bool) error {

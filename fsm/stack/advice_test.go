@@ -28,6 +28,9 @@ func TestTCPR1AdviceReprobesARP(t *testing.T) {
 	if st, _ := n.a.arp.State(addrB); st != link.Stale {
 		t.Fatalf("B's ARP entry %v after the advice, want Stale", st)
 	}
+	if st, err := n.a.Status(cfd); err != nil || !st.Retrying {
+		t.Fatalf("Status %+v, %v: want Retrying (SHLD-9)", st, err)
+	}
 	// The retransmission that follows the advice makes ARP ask again.
 	n.run(func() bool { return n.a.Counters().ARPRequestsOut > reqs })
 }

@@ -297,6 +297,9 @@ type Status struct {
 	RecvTOS uint8 // TOS octet of the last segment received (MAY-9)
 	ECN     bool  // ECN negotiated (RFC 3168)
 	SoftErr error // last ICMP soft error (MUST-47, SHLD-25), nil if none or reporting is off
+	// Retrying: one segment was retransmitted R1 times without progress;
+	// the connection goes on until R2 (RFC 9293 §3.8.3 SHLD-9).
+	Retrying bool
 	// Buffers of a connection (fsm/tcp autotune.go): their sizes now, and
 	// whether SetReadBuffer / SetWriteBuffer fixed them (else auto-tuned).
 	RecvBuf, SendBuf           int
@@ -374,5 +377,6 @@ func (s *Stack) Status(fd FD) (Status, error) {
 		Err:     e.conn.Err(),
 		TOS:     e.conn.TOS(), TTL: e.conn.TTL(), RecvTOS: e.conn.RecvTOS(),
 		ECN: e.conn.ECNEnabled(), SoftErr: e.conn.SoftError(),
+		Retrying: e.conn.Retrying(),
 	}, nil
 }

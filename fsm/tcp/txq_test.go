@@ -108,7 +108,7 @@ func TestInvariantsTxQueue(t *testing.T) {
 		break_ func(c *Conn)
 		want   string
 	}{
-		{"Uncovered", func(c *Conn) { c.txq.at(c.txq.n() - 1).end-- }, "transmit records cover"},
+		{"Uncovered", func(c *Conn) { c.txq.at(c.txq.n()-1).end-- }, "transmit records cover"},
 		{"Gap", func(c *Conn) { c.txq.at(1).start++ }, "not contiguous"},
 		{"Pipe", func(c *Conn) { c.txq.pipe++ }, "pipe"},
 		{"Empty", func(c *Conn) { c.txq.reset() }, "no transmit records"},
