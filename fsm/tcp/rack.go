@@ -13,7 +13,8 @@ type rackState struct {
 	xmit       int64         // RACK.xmit_ts: send time of the most recently sent delivered segment
 	endSeq     seqnum.Value  // RACK.end_seq
 	rtt        time.Duration // RACK.rtt
-	minRTT     time.Duration // RACK.min_RTT (0: no sample yet)
+	minRTT     time.Duration // RACK.min_RTT: windowed minimum of the RTT samples (0: none yet)
+	minF       minFilter     // the window behind minRTT (minrtt.go)
 	fackSet    bool
 	fack       seqnum.Value // RACK.fack: highest end sequence delivered
 	reoSeen    bool         // RACK.reordering_seen
@@ -153,8 +154,8 @@ func (c *Conn) rackDelivered(r *txSeg, s *segment) {
 		if k.minRTT > 0 && rtt < k.minRTT {
 			return
 		}
-	} else if rtt >= 0 && (k.minRTT == 0 || rtt < k.minRTT) {
-		k.minRTT = rtt
+	} else if rtt > 0 {
+		k.minRTT = k.minF.update(s.now.UnixNano(), rtt)
 	}
 	k.rtt = rtt
 	if !k.has || sentAfter(r.xmit, r.end, k.xmit, k.endSeq) {

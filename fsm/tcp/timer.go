@@ -17,8 +17,8 @@ func (c *Conn) rttSample(r time.Duration, k int) {
 		return
 	}
 	k = max(k, 1)
-	if c.rack.minRTT == 0 || r < c.rack.minRTT {
-		c.rack.minRTT = r // RACK.min_RTT (RFC 8985 §6.2 step 1)
+	if r > 0 { // RACK.min_RTT (RFC 8985 §6.2 step 1), windowed (minrtt.go)
+		c.rack.minRTT = c.rack.minF.update(c.l.now.UnixNano(), r)
 	}
 	if !c.hasRTT {
 		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
