@@ -14,6 +14,8 @@
 //     with hand-written guards and actions; seqnum holds its modular arithmetic.
 //   - sock: readiness bits and errors of the user calls.
 //   - stack: ties them together behind Input, Poll, Output and the user calls.
+//   - fsmrt: the runtime the generated tables share (rule rows, matching,
+//     trace format); each z*_gen.go file names it through type aliases.
 //
 // A test in this package enforces the purity rules on every file below fsm/.
 package fsm

@@ -61,8 +61,9 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestGeneratedCompilesAndRuns builds the generated fixture in a scratch module
-// together with a small program that walks the table through PMatch and String.
+// TestGeneratedCompilesAndRuns builds the generated fixture in a scratch module,
+// with the runtime package it imports, together with a small program that
+// walks the table through PMatch and String.
 func TestGeneratedCompilesAndRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go tool")
@@ -89,7 +90,23 @@ func TestGeneratedCompilesAndRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("go.mod", "module example.com/door\n\ngo 1.26\n")
+	// The scratch module takes this module's path so that the generated import
+	// of the runtime (RuntimeImport) resolves to a copy of fsm/fsmrt, offline.
+	write("go.mod", "module github.com/netspec/netspec\n\ngo 1.26\n")
+	rt, err := filepath.Glob(filepath.Join("..", "..", "fsm", "fsmrt", "*.go"))
+	if err != nil || len(rt) == 0 {
+		t.Fatalf("runtime sources: %v (%d files)", err, len(rt))
+	}
+	for _, f := range rt {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(filepath.Join("fsm", "fsmrt", filepath.Base(f)), string(b))
+	}
 	write("door/zdoor_gen.go", string(src))
 	write("door/door_test.go", `package door
 

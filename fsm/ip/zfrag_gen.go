@@ -2,10 +2,7 @@
 
 package ip
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/netspec/netspec/fsm/fsmrt"
 
 // FragState is a state of machine frag; the zero value, FragStateEmpty, is the initial state.
 type FragState uint8
@@ -25,12 +22,7 @@ const NumFragStates = 5
 var _FragStateNames = [...]string{"Empty", "Partial", "Complete", "Expired", "Poisoned"}
 
 // String returns the name used in spec/frag.fsm.
-func (x FragState) String() string {
-	if int(x) < len(_FragStateNames) {
-		return _FragStateNames[x]
-	}
-	return "FragState(" + strconv.Itoa(int(x)) + ")"
-}
+func (x FragState) String() string { return fsmrt.Name(x, _FragStateNames[:], "FragState") }
 
 // FragEvent is an input event (or pipeline stage) of machine frag.
 type FragEvent uint8
@@ -49,12 +41,7 @@ const NumFragEvents = 4
 var _FragEventNames = [...]string{"FragArrive", "Timeout", "Evict", "Release"}
 
 // String returns the name used in spec/frag.fsm.
-func (x FragEvent) String() string {
-	if int(x) < len(_FragEventNames) {
-		return _FragEventNames[x]
-	}
-	return "FragEvent(" + strconv.Itoa(int(x)) + ")"
-}
+func (x FragEvent) String() string { return fsmrt.Name(x, _FragEventNames[:], "FragEvent") }
 
 // FragGuard names a condition of machine frag; the hand-written side evaluates it.
 type FragGuard uint8
@@ -77,12 +64,7 @@ const NumFragGuards = 8
 var _FragGuardNames = [...]string{"Malformed", "TooBig", "NoRoom", "TooMany", "Duplicate", "Overlaps", "Completes", "HaveFirst"}
 
 // String returns the name used in spec/frag.fsm.
-func (x FragGuard) String() string {
-	if int(x) < len(_FragGuardNames) {
-		return _FragGuardNames[x]
-	}
-	return "FragGuard(" + strconv.Itoa(int(x)) + ")"
-}
+func (x FragGuard) String() string { return fsmrt.Name(x, _FragGuardNames[:], "FragGuard") }
 
 // FragAction names an action of machine frag; the hand-written side performs it.
 type FragAction uint8
@@ -103,12 +85,7 @@ const NumFragActions = 6
 var _FragActionNames = [...]string{"Create", "Store", "Assemble", "Discard", "SendTimeExceeded", "Forget"}
 
 // String returns the name used in spec/frag.fsm.
-func (x FragAction) String() string {
-	if int(x) < len(_FragActionNames) {
-		return _FragActionNames[x]
-	}
-	return "FragAction(" + strconv.Itoa(int(x)) + ")"
-}
+func (x FragAction) String() string { return fsmrt.Name(x, _FragActionNames[:], "FragAction") }
 
 // FragReason is a drop reason of machine frag, the index of its counter.
 type FragReason uint8
@@ -135,76 +112,46 @@ const NumFragReasons = 11
 var _FragReasonNames = [...]string{"None", "Malformed", "TooBig", "NoRoom", "TooMany", "Duplicate", "Overlap", "Timeout", "Evicted", "Poisoned", "Late"}
 
 // String returns the name used in spec/frag.fsm.
-func (x FragReason) String() string {
-	if int(x) < len(_FragReasonNames) {
-		return _FragReasonNames[x]
-	}
-	return "FragReason(" + strconv.Itoa(int(x)) + ")"
-}
+func (x FragReason) String() string { return fsmrt.Name(x, _FragReasonNames[:], "FragReason") }
 
 // FragOutcome is what happens to the input after a rule fires.
-type FragOutcome uint8
+type FragOutcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	FragOutContinue FragOutcome = iota // run the next stage
-	FragOutDone                        // processing finished
-	FragOutDrop                        // finished; counted under the rule's Reason
+	FragOutContinue = fsmrt.OutContinue // run the next stage
+	FragOutDone     = fsmrt.OutDone     // processing finished
+	FragOutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
 )
 
-// String returns the DSL keyword for x.
-func (x FragOutcome) String() string {
-	switch x {
-	case FragOutContinue:
-		return "continue"
-	case FragOutDone:
-		return "done"
-	case FragOutDrop:
-		return "drop"
-	}
-	return "FragOutcome(" + strconv.Itoa(int(x)) + ")"
-}
-
 // FragCond is one condition of a rule: Guard must evaluate to !Negate.
-type FragCond struct {
-	Guard  FragGuard
-	Negate bool
-}
+type FragCond = fsmrt.Cond[FragGuard]
 
-// FragRule is one row of the table generated from spec/frag.fsm. Rules of a
-// (state, event) cell are tried in order; the first whose conditions all hold fires.
-type FragRule struct {
-	ID      uint16 // index in FragRules
-	State   FragState
-	Event   FragEvent
-	Conds   []FragCond   // all must hold
-	Next    FragState    // equals State when the rule says "-"
-	Actions []FragAction // performed in order
-	Outcome FragOutcome
-	Reason  FragReason // for FragOutDrop
-	Src     string     // spec file and line
-	Anchor  string     // RFC clause
-	Reqs    []string   // requirement IDs
-}
+// FragRule is one row of FragRules, the table generated from
+// spec/frag.fsm; its fields and its methods Holds, In and String are
+// fsmrt.Rule's. Rules of a (state, event) cell are tried in order; the
+// first whose conditions all hold fires. The machine declares no
+// profiles, so Profiles is zero.
+type FragRule = fsmrt.Rule[FragState, FragEvent, FragGuard, FragAction, FragReason, fsmrt.NoProfile]
 
 // FragRules is the table: every rule of every cell, cells in (state, event) order.
 var FragRules = [...]FragRule{
-	{ID: 0, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{FragGMalformed, false}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:19", Anchor: "RFC791:3.2"},
-	{ID: 1, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{FragGTooBig, false}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:20", Anchor: "RFC1122:3.3.2"},
-	{ID: 2, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{FragGNoRoom, false}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:21", Anchor: "RFC1122:3.3.2"},
+	{ID: 0, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGMalformed}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:19", Anchor: "RFC791:3.2"},
+	{ID: 1, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooBig}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:20", Anchor: "RFC1122:3.3.2"},
+	{ID: 2, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGNoRoom}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:21", Anchor: "RFC1122:3.3.2"},
 	{ID: 3, State: FragStateEmpty, Event: FragEvFragArrive, Next: FragStatePartial, Actions: []FragAction{FragACreate, FragAStore}, Outcome: FragOutDone, Src: "spec/frag.fsm:22", Anchor: "RFC791:3.2"},
 	{ID: 4, State: FragStateEmpty, Event: FragEvTimeout, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
 	{ID: 5, State: FragStateEmpty, Event: FragEvEvict, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
 	{ID: 6, State: FragStateEmpty, Event: FragEvRelease, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
-	{ID: 7, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGMalformed, false}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:26", Anchor: "RFC791:3.2"},
-	{ID: 8, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGTooBig, false}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:27", Anchor: "RFC1122:3.3.2"},
-	{ID: 9, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGDuplicate, false}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropDuplicate, Src: "spec/frag.fsm:28", Anchor: "RFC815:7"},
-	{ID: 10, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGOverlaps, false}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropOverlap, Src: "spec/frag.fsm:29", Anchor: "RFC5722:4"},
-	{ID: 11, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGTooMany, false}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooMany, Src: "spec/frag.fsm:30", Anchor: "RFC1122:3.3.2"},
-	{ID: 12, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGNoRoom, false}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:31", Anchor: "RFC1122:3.3.2"},
-	{ID: 13, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{FragGCompletes, false}}, Next: FragStateComplete, Actions: []FragAction{FragAStore, FragAAssemble}, Outcome: FragOutContinue, Src: "spec/frag.fsm:32", Anchor: "RFC815:3"},
+	{ID: 7, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGMalformed}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:26", Anchor: "RFC791:3.2"},
+	{ID: 8, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooBig}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:27", Anchor: "RFC1122:3.3.2"},
+	{ID: 9, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGDuplicate}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropDuplicate, Src: "spec/frag.fsm:28", Anchor: "RFC815:7"},
+	{ID: 10, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGOverlaps}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropOverlap, Src: "spec/frag.fsm:29", Anchor: "RFC5722:4"},
+	{ID: 11, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooMany}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooMany, Src: "spec/frag.fsm:30", Anchor: "RFC1122:3.3.2"},
+	{ID: 12, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGNoRoom}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:31", Anchor: "RFC1122:3.3.2"},
+	{ID: 13, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGCompletes}}, Next: FragStateComplete, Actions: []FragAction{FragAStore, FragAAssemble}, Outcome: FragOutContinue, Src: "spec/frag.fsm:32", Anchor: "RFC815:3"},
 	{ID: 14, State: FragStatePartial, Event: FragEvFragArrive, Next: FragStatePartial, Actions: []FragAction{FragAStore}, Outcome: FragOutDone, Src: "spec/frag.fsm:33", Anchor: "RFC815:3"},
-	{ID: 15, State: FragStatePartial, Event: FragEvTimeout, Conds: []FragCond{{FragGHaveFirst, false}}, Next: FragStateExpired, Actions: []FragAction{FragASendTimeExceeded, FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:34", Anchor: "RFC1122:3.3.2", Reqs: []string{"SHOULD"}},
+	{ID: 15, State: FragStatePartial, Event: FragEvTimeout, Conds: []FragCond{{Guard: FragGHaveFirst}}, Next: FragStateExpired, Actions: []FragAction{FragASendTimeExceeded, FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:34", Anchor: "RFC1122:3.3.2", Reqs: []string{"SHOULD"}},
 	{ID: 16, State: FragStatePartial, Event: FragEvTimeout, Next: FragStateExpired, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:35", Anchor: "RFC1122:3.3.2", Reqs: []string{"MUST"}},
 	{ID: 17, State: FragStatePartial, Event: FragEvEvict, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDrop, Reason: FragDropEvicted, Src: "spec/frag.fsm:36", Anchor: "RFC1122:3.3.2"},
 	{ID: 18, State: FragStatePartial, Event: FragEvRelease, Next: FragStatePartial, Outcome: FragOutDone, Src: "spec/frag.fsm:37", Anchor: "NETSPEC:frag"},
@@ -231,16 +178,6 @@ var FragCells = [NumFragStates][NumFragEvents]struct{ Start, End uint16 }{
 	FragStatePoisoned: {FragEvFragArrive: {27, 28}, FragEvTimeout: {28, 29}, FragEvEvict: {29, 30}, FragEvRelease: {30, 31}},
 }
 
-// Holds reports whether all of r's conditions hold, asking eval for each guard in order.
-func (r *FragRule) Holds(eval func(FragGuard) bool) bool {
-	for _, c := range r.Conds {
-		if eval(c.Guard) == c.Negate {
-			return false
-		}
-	}
-	return true
-}
-
 // FragMatch returns the rule that fires for event e in state s: the first rule of
 // the cell whose conditions hold under eval. Every cell ends in an unconditional
 // rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
@@ -249,98 +186,17 @@ func FragMatch(s FragState, e FragEvent, eval func(FragGuard) bool) *FragRule {
 		return nil
 	}
 	c := FragCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &FragRules[i]; r.Holds(eval) {
-			return r
-		}
-	}
-	return nil
+	return fsmrt.Match(FragRules[c.Start:c.End], eval)
 }
 
-// String formats r for traces: "spec/frag.fsm:41 State/Event [conds] -> Next do A,B outcome @ anchor".
-func (r *FragRule) String() string {
-	var b strings.Builder
-	b.WriteString(r.Src)
-	b.WriteByte(' ')
-	b.WriteString(r.State.String())
-	b.WriteByte('/')
-	b.WriteString(r.Event.String())
-	if len(r.Conds) > 0 {
-		b.WriteString(" [")
-		for i, c := range r.Conds {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if c.Negate {
-				b.WriteByte('!')
-			}
-			b.WriteString(c.Guard.String())
-		}
-		b.WriteByte(']')
-	}
-	b.WriteString(" -> ")
-	b.WriteString(r.Next.String())
-	if len(r.Actions) > 0 {
-		b.WriteString(" do ")
-		for i, a := range r.Actions {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(a.String())
-		}
-	}
-	b.WriteByte(' ')
-	b.WriteString(r.Outcome.String())
-	if r.Outcome == FragOutDrop {
-		b.WriteByte(' ')
-		b.WriteString(r.Reason.String())
-	}
-	b.WriteString(" @ ")
-	b.WriteString(r.Anchor)
-	for _, q := range r.Reqs {
-		b.WriteByte(' ')
-		b.WriteString(q)
-	}
-	return b.String()
-}
-
-// An "invalid array index" compiler error below means the constants no longer
-// match spec/frag.fsm: re-run go generate.
+// An "index out of bounds" or "overflows" compiler error below means the
+// constants no longer match spec/frag.fsm: re-run go generate.
 func _() {
 	var x [1]struct{}
-	_ = x[FragStateEmpty-0]
-	_ = x[FragStatePartial-1]
-	_ = x[FragStateComplete-2]
-	_ = x[FragStateExpired-3]
-	_ = x[FragStatePoisoned-4]
-	_ = x[FragEvFragArrive-0]
-	_ = x[FragEvTimeout-1]
-	_ = x[FragEvEvict-2]
-	_ = x[FragEvRelease-3]
-	_ = x[FragGMalformed-0]
-	_ = x[FragGTooBig-1]
-	_ = x[FragGNoRoom-2]
-	_ = x[FragGTooMany-3]
-	_ = x[FragGDuplicate-4]
-	_ = x[FragGOverlaps-5]
-	_ = x[FragGCompletes-6]
-	_ = x[FragGHaveFirst-7]
-	_ = x[FragACreate-0]
-	_ = x[FragAStore-1]
-	_ = x[FragAAssemble-2]
-	_ = x[FragADiscard-3]
-	_ = x[FragASendTimeExceeded-4]
-	_ = x[FragAForget-5]
-	_ = x[FragReasonNone-0]
-	_ = x[FragDropMalformed-1]
-	_ = x[FragDropTooBig-2]
-	_ = x[FragDropNoRoom-3]
-	_ = x[FragDropTooMany-4]
-	_ = x[FragDropDuplicate-5]
-	_ = x[FragDropOverlap-6]
-	_ = x[FragDropTimeout-7]
-	_ = x[FragDropEvicted-8]
-	_ = x[FragDropPoisoned-9]
-	_ = x[FragDropLate-10]
+	_ = x[(FragStateEmpty-0)|(FragStatePartial-1)|(FragStateComplete-2)|(FragStateExpired-3)|(FragStatePoisoned-4)]
+	_ = x[(FragEvFragArrive-0)|(FragEvTimeout-1)|(FragEvEvict-2)|(FragEvRelease-3)]
+	_ = x[(FragGMalformed-0)|(FragGTooBig-1)|(FragGNoRoom-2)|(FragGTooMany-3)|(FragGDuplicate-4)|(FragGOverlaps-5)|(FragGCompletes-6)|(FragGHaveFirst-7)]
+	_ = x[(FragACreate-0)|(FragAStore-1)|(FragAAssemble-2)|(FragADiscard-3)|(FragASendTimeExceeded-4)|(FragAForget-5)]
+	_ = x[(FragReasonNone-0)|(FragDropMalformed-1)|(FragDropTooBig-2)|(FragDropNoRoom-3)|(FragDropTooMany-4)|(FragDropDuplicate-5)|(FragDropOverlap-6)|(FragDropTimeout-7)|(FragDropEvicted-8)|(FragDropPoisoned-9)|(FragDropLate-10)]
 	_ = x[len(FragRules)-31]
 }

@@ -2,10 +2,7 @@
 
 package ip
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/netspec/netspec/fsm/fsmrt"
 
 // RxState is a state of machine ipv4; the zero value, RxStateIdle, is the initial state.
 type RxState uint8
@@ -26,12 +23,7 @@ const NumRxStates = 6
 var _RxStateNames = [...]string{"Idle", "Parsed", "Accepted", "Checked", "Held", "Whole"}
 
 // String returns the name used in spec/ipv4.fsm.
-func (x RxState) String() string {
-	if int(x) < len(_RxStateNames) {
-		return _RxStateNames[x]
-	}
-	return "RxState(" + strconv.Itoa(int(x)) + ")"
-}
+func (x RxState) String() string { return fsmrt.Name(x, _RxStateNames[:], "RxState") }
 
 // RxEvent is an input event (or pipeline stage) of machine ipv4.
 type RxEvent uint8
@@ -52,12 +44,7 @@ const NumRxEvents = 6
 var _RxEventNames = [...]string{"Header", "Address", "Options", "Fragment", "Reassembled", "Dispatch"}
 
 // String returns the name used in spec/ipv4.fsm.
-func (x RxEvent) String() string {
-	if int(x) < len(_RxEventNames) {
-		return _RxEventNames[x]
-	}
-	return "RxEvent(" + strconv.Itoa(int(x)) + ")"
-}
+func (x RxEvent) String() string { return fsmrt.Name(x, _RxEventNames[:], "RxEvent") }
 
 // RxGuard names a condition of machine ipv4; the hand-written side evaluates it.
 type RxGuard uint8
@@ -85,12 +72,7 @@ const NumRxGuards = 13
 var _RxGuardNames = [...]string{"HeaderPresent", "Version4", "IHLValid", "TotalLenValid", "ChecksumValid", "SourceValid", "DstOurs", "DstBroadcast", "OptionsValid", "MayICMPError", "IsFragment", "Complete", "KnownProto"}
 
 // String returns the name used in spec/ipv4.fsm.
-func (x RxGuard) String() string {
-	if int(x) < len(_RxGuardNames) {
-		return _RxGuardNames[x]
-	}
-	return "RxGuard(" + strconv.Itoa(int(x)) + ")"
-}
+func (x RxGuard) String() string { return fsmrt.Name(x, _RxGuardNames[:], "RxGuard") }
 
 // RxAction names an action of machine ipv4; the hand-written side performs it.
 type RxAction uint8
@@ -111,12 +93,7 @@ const NumRxActions = 6
 var _RxActionNames = [...]string{"TrimPadding", "MarkBroadcast", "Reassemble", "Deliver", "SendProtoUnreachable", "SendParamProblem"}
 
 // String returns the name used in spec/ipv4.fsm.
-func (x RxAction) String() string {
-	if int(x) < len(_RxActionNames) {
-		return _RxActionNames[x]
-	}
-	return "RxAction(" + strconv.Itoa(int(x)) + ")"
-}
+func (x RxAction) String() string { return fsmrt.Name(x, _RxActionNames[:], "RxAction") }
 
 // RxReason is a drop reason of machine ipv4, the index of its counter.
 type RxReason uint8
@@ -143,65 +120,35 @@ const NumRxReasons = 11
 var _RxReasonNames = [...]string{"None", "Truncated", "BadVersion", "BadHeaderLen", "BadTotalLen", "BadChecksum", "BadSource", "NotForUs", "BadOptions", "UnknownProtocol", "Sequence"}
 
 // String returns the name used in spec/ipv4.fsm.
-func (x RxReason) String() string {
-	if int(x) < len(_RxReasonNames) {
-		return _RxReasonNames[x]
-	}
-	return "RxReason(" + strconv.Itoa(int(x)) + ")"
-}
+func (x RxReason) String() string { return fsmrt.Name(x, _RxReasonNames[:], "RxReason") }
 
 // RxOutcome is what happens to the input after a rule fires.
-type RxOutcome uint8
+type RxOutcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	RxOutContinue RxOutcome = iota // run the next stage
-	RxOutDone                      // processing finished
-	RxOutDrop                      // finished; counted under the rule's Reason
+	RxOutContinue = fsmrt.OutContinue // run the next stage
+	RxOutDone     = fsmrt.OutDone     // processing finished
+	RxOutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
 )
 
-// String returns the DSL keyword for x.
-func (x RxOutcome) String() string {
-	switch x {
-	case RxOutContinue:
-		return "continue"
-	case RxOutDone:
-		return "done"
-	case RxOutDrop:
-		return "drop"
-	}
-	return "RxOutcome(" + strconv.Itoa(int(x)) + ")"
-}
-
 // RxCond is one condition of a rule: Guard must evaluate to !Negate.
-type RxCond struct {
-	Guard  RxGuard
-	Negate bool
-}
+type RxCond = fsmrt.Cond[RxGuard]
 
-// RxRule is one row of the table generated from spec/ipv4.fsm. Rules of a
-// (state, event) cell are tried in order; the first whose conditions all hold fires.
-type RxRule struct {
-	ID      uint16 // index in RxRules
-	State   RxState
-	Event   RxEvent
-	Conds   []RxCond   // all must hold
-	Next    RxState    // equals State when the rule says "-"
-	Actions []RxAction // performed in order
-	Outcome RxOutcome
-	Reason  RxReason // for RxOutDrop
-	Src     string   // spec file and line
-	Anchor  string   // RFC clause
-	Reqs    []string // requirement IDs
-}
+// RxRule is one row of RxRules, the table generated from
+// spec/ipv4.fsm; its fields and its methods Holds, In and String are
+// fsmrt.Rule's. Rules of a (state, event) cell are tried in order; the
+// first whose conditions all hold fires. The machine declares no
+// profiles, so Profiles is zero.
+type RxRule = fsmrt.Rule[RxState, RxEvent, RxGuard, RxAction, RxReason, fsmrt.NoProfile]
 
 // RxRules is the table: every rule of every cell, cells in (state, event) order.
 var RxRules = [...]RxRule{
-	{ID: 0, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{RxGHeaderPresent, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropTruncated, Src: "spec/ipv4.fsm:29", Anchor: "RFC791:3.1"},
-	{ID: 1, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{RxGVersion4, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadVersion, Src: "spec/ipv4.fsm:30", Anchor: "RFC1122:3.2.1.1", Reqs: []string{"MUST"}},
-	{ID: 2, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{RxGIHLValid, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadHeaderLen, Src: "spec/ipv4.fsm:31", Anchor: "RFC791:3.1/IHL"},
-	{ID: 3, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{RxGTotalLenValid, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadTotalLen, Src: "spec/ipv4.fsm:32", Anchor: "RFC791:3.1/TotalLength"},
-	{ID: 4, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{RxGChecksumValid, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadChecksum, Src: "spec/ipv4.fsm:33", Anchor: "RFC1122:3.2.1.2", Reqs: []string{"MUST"}},
+	{ID: 0, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{Guard: RxGHeaderPresent, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropTruncated, Src: "spec/ipv4.fsm:29", Anchor: "RFC791:3.1"},
+	{ID: 1, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{Guard: RxGVersion4, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadVersion, Src: "spec/ipv4.fsm:30", Anchor: "RFC1122:3.2.1.1", Reqs: []string{"MUST"}},
+	{ID: 2, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{Guard: RxGIHLValid, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadHeaderLen, Src: "spec/ipv4.fsm:31", Anchor: "RFC791:3.1/IHL"},
+	{ID: 3, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{Guard: RxGTotalLenValid, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadTotalLen, Src: "spec/ipv4.fsm:32", Anchor: "RFC791:3.1/TotalLength"},
+	{ID: 4, State: RxStateIdle, Event: RxEvHeader, Conds: []RxCond{{Guard: RxGChecksumValid, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadChecksum, Src: "spec/ipv4.fsm:33", Anchor: "RFC1122:3.2.1.2", Reqs: []string{"MUST"}},
 	{ID: 5, State: RxStateIdle, Event: RxEvHeader, Next: RxStateParsed, Actions: []RxAction{RxATrimPadding}, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:36", Anchor: "RFC1122:3.2.1.7"},
 	{ID: 6, State: RxStateIdle, Event: RxEvAddress, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:63", Anchor: "NETSPEC:pipeline"},
 	{ID: 7, State: RxStateIdle, Event: RxEvOptions, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:64", Anchor: "NETSPEC:pipeline"},
@@ -209,9 +156,9 @@ var RxRules = [...]RxRule{
 	{ID: 9, State: RxStateIdle, Event: RxEvReassembled, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:66", Anchor: "NETSPEC:pipeline"},
 	{ID: 10, State: RxStateIdle, Event: RxEvDispatch, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:67", Anchor: "NETSPEC:pipeline"},
 	{ID: 11, State: RxStateParsed, Event: RxEvHeader, Next: RxStateParsed, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:62", Anchor: "NETSPEC:pipeline"},
-	{ID: 12, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{RxGSourceValid, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadSource, Src: "spec/ipv4.fsm:39", Anchor: "RFC1122:3.2.1.3", Reqs: []string{"MUST"}},
-	{ID: 13, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{RxGDstOurs, false}}, Next: RxStateAccepted, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:40", Anchor: "RFC1122:3.2.1.3"},
-	{ID: 14, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{RxGDstBroadcast, false}}, Next: RxStateAccepted, Actions: []RxAction{RxAMarkBroadcast}, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:41", Anchor: "RFC1122:3.3.6", Reqs: []string{"MUST"}},
+	{ID: 12, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{Guard: RxGSourceValid, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadSource, Src: "spec/ipv4.fsm:39", Anchor: "RFC1122:3.2.1.3", Reqs: []string{"MUST"}},
+	{ID: 13, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{Guard: RxGDstOurs}}, Next: RxStateAccepted, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:40", Anchor: "RFC1122:3.2.1.3"},
+	{ID: 14, State: RxStateParsed, Event: RxEvAddress, Conds: []RxCond{{Guard: RxGDstBroadcast}}, Next: RxStateAccepted, Actions: []RxAction{RxAMarkBroadcast}, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:41", Anchor: "RFC1122:3.3.6", Reqs: []string{"MUST"}},
 	{ID: 15, State: RxStateParsed, Event: RxEvAddress, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropNotForUs, Src: "spec/ipv4.fsm:42", Anchor: "RFC1122:3.3.4.2"},
 	{ID: 16, State: RxStateParsed, Event: RxEvOptions, Next: RxStateParsed, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:64", Anchor: "NETSPEC:pipeline"},
 	{ID: 17, State: RxStateParsed, Event: RxEvFragment, Next: RxStateParsed, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:65", Anchor: "NETSPEC:pipeline"},
@@ -219,8 +166,8 @@ var RxRules = [...]RxRule{
 	{ID: 19, State: RxStateParsed, Event: RxEvDispatch, Next: RxStateParsed, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:67", Anchor: "NETSPEC:pipeline"},
 	{ID: 20, State: RxStateAccepted, Event: RxEvHeader, Next: RxStateAccepted, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:62", Anchor: "NETSPEC:pipeline"},
 	{ID: 21, State: RxStateAccepted, Event: RxEvAddress, Next: RxStateAccepted, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:63", Anchor: "NETSPEC:pipeline"},
-	{ID: 22, State: RxStateAccepted, Event: RxEvOptions, Conds: []RxCond{{RxGOptionsValid, true}, {RxGMayICMPError, false}}, Next: RxStateIdle, Actions: []RxAction{RxASendParamProblem}, Outcome: RxOutDrop, Reason: RxDropBadOptions, Src: "spec/ipv4.fsm:46", Anchor: "RFC1122:3.2.2.5"},
-	{ID: 23, State: RxStateAccepted, Event: RxEvOptions, Conds: []RxCond{{RxGOptionsValid, true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadOptions, Src: "spec/ipv4.fsm:47", Anchor: "RFC1122:3.2.2"},
+	{ID: 22, State: RxStateAccepted, Event: RxEvOptions, Conds: []RxCond{{Guard: RxGOptionsValid, Negate: true}, {Guard: RxGMayICMPError}}, Next: RxStateIdle, Actions: []RxAction{RxASendParamProblem}, Outcome: RxOutDrop, Reason: RxDropBadOptions, Src: "spec/ipv4.fsm:46", Anchor: "RFC1122:3.2.2.5"},
+	{ID: 23, State: RxStateAccepted, Event: RxEvOptions, Conds: []RxCond{{Guard: RxGOptionsValid, Negate: true}}, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropBadOptions, Src: "spec/ipv4.fsm:47", Anchor: "RFC1122:3.2.2"},
 	{ID: 24, State: RxStateAccepted, Event: RxEvOptions, Next: RxStateChecked, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:48", Anchor: "RFC1122:3.2.1.8", Reqs: []string{"MUST"}},
 	{ID: 25, State: RxStateAccepted, Event: RxEvFragment, Next: RxStateAccepted, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:65", Anchor: "NETSPEC:pipeline"},
 	{ID: 26, State: RxStateAccepted, Event: RxEvReassembled, Next: RxStateAccepted, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:66", Anchor: "NETSPEC:pipeline"},
@@ -228,7 +175,7 @@ var RxRules = [...]RxRule{
 	{ID: 28, State: RxStateChecked, Event: RxEvHeader, Next: RxStateChecked, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:62", Anchor: "NETSPEC:pipeline"},
 	{ID: 29, State: RxStateChecked, Event: RxEvAddress, Next: RxStateChecked, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:63", Anchor: "NETSPEC:pipeline"},
 	{ID: 30, State: RxStateChecked, Event: RxEvOptions, Next: RxStateChecked, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:64", Anchor: "NETSPEC:pipeline"},
-	{ID: 31, State: RxStateChecked, Event: RxEvFragment, Conds: []RxCond{{RxGIsFragment, false}}, Next: RxStateHeld, Actions: []RxAction{RxAReassemble}, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:51", Anchor: "RFC1122:3.3.2", Reqs: []string{"MUST"}},
+	{ID: 31, State: RxStateChecked, Event: RxEvFragment, Conds: []RxCond{{Guard: RxGIsFragment}}, Next: RxStateHeld, Actions: []RxAction{RxAReassemble}, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:51", Anchor: "RFC1122:3.3.2", Reqs: []string{"MUST"}},
 	{ID: 32, State: RxStateChecked, Event: RxEvFragment, Next: RxStateWhole, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:52", Anchor: "RFC791:3.2"},
 	{ID: 33, State: RxStateChecked, Event: RxEvReassembled, Next: RxStateChecked, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:66", Anchor: "NETSPEC:pipeline"},
 	{ID: 34, State: RxStateChecked, Event: RxEvDispatch, Next: RxStateChecked, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:67", Anchor: "NETSPEC:pipeline"},
@@ -236,7 +183,7 @@ var RxRules = [...]RxRule{
 	{ID: 36, State: RxStateHeld, Event: RxEvAddress, Next: RxStateHeld, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:63", Anchor: "NETSPEC:pipeline"},
 	{ID: 37, State: RxStateHeld, Event: RxEvOptions, Next: RxStateHeld, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:64", Anchor: "NETSPEC:pipeline"},
 	{ID: 38, State: RxStateHeld, Event: RxEvFragment, Next: RxStateHeld, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:65", Anchor: "NETSPEC:pipeline"},
-	{ID: 39, State: RxStateHeld, Event: RxEvReassembled, Conds: []RxCond{{RxGComplete, false}}, Next: RxStateWhole, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:53", Anchor: "RFC791:3.2"},
+	{ID: 39, State: RxStateHeld, Event: RxEvReassembled, Conds: []RxCond{{Guard: RxGComplete}}, Next: RxStateWhole, Outcome: RxOutContinue, Src: "spec/ipv4.fsm:53", Anchor: "RFC791:3.2"},
 	{ID: 40, State: RxStateHeld, Event: RxEvReassembled, Next: RxStateIdle, Outcome: RxOutDone, Src: "spec/ipv4.fsm:54", Anchor: "RFC791:3.2"},
 	{ID: 41, State: RxStateHeld, Event: RxEvDispatch, Next: RxStateHeld, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:67", Anchor: "NETSPEC:pipeline"},
 	{ID: 42, State: RxStateWhole, Event: RxEvHeader, Next: RxStateWhole, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:62", Anchor: "NETSPEC:pipeline"},
@@ -244,8 +191,8 @@ var RxRules = [...]RxRule{
 	{ID: 44, State: RxStateWhole, Event: RxEvOptions, Next: RxStateWhole, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:64", Anchor: "NETSPEC:pipeline"},
 	{ID: 45, State: RxStateWhole, Event: RxEvFragment, Next: RxStateWhole, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:65", Anchor: "NETSPEC:pipeline"},
 	{ID: 46, State: RxStateWhole, Event: RxEvReassembled, Next: RxStateWhole, Outcome: RxOutDrop, Reason: RxDropSequence, Src: "spec/ipv4.fsm:66", Anchor: "NETSPEC:pipeline"},
-	{ID: 47, State: RxStateWhole, Event: RxEvDispatch, Conds: []RxCond{{RxGKnownProto, false}}, Next: RxStateIdle, Actions: []RxAction{RxADeliver}, Outcome: RxOutDone, Src: "spec/ipv4.fsm:57", Anchor: "RFC791:3.1/Protocol"},
-	{ID: 48, State: RxStateWhole, Event: RxEvDispatch, Conds: []RxCond{{RxGMayICMPError, false}}, Next: RxStateIdle, Actions: []RxAction{RxASendProtoUnreachable}, Outcome: RxOutDrop, Reason: RxDropUnknownProtocol, Src: "spec/ipv4.fsm:58", Anchor: "RFC1122:3.2.2.1", Reqs: []string{"SHOULD"}},
+	{ID: 47, State: RxStateWhole, Event: RxEvDispatch, Conds: []RxCond{{Guard: RxGKnownProto}}, Next: RxStateIdle, Actions: []RxAction{RxADeliver}, Outcome: RxOutDone, Src: "spec/ipv4.fsm:57", Anchor: "RFC791:3.1/Protocol"},
+	{ID: 48, State: RxStateWhole, Event: RxEvDispatch, Conds: []RxCond{{Guard: RxGMayICMPError}}, Next: RxStateIdle, Actions: []RxAction{RxASendProtoUnreachable}, Outcome: RxOutDrop, Reason: RxDropUnknownProtocol, Src: "spec/ipv4.fsm:58", Anchor: "RFC1122:3.2.2.1", Reqs: []string{"SHOULD"}},
 	{ID: 49, State: RxStateWhole, Event: RxEvDispatch, Next: RxStateIdle, Outcome: RxOutDrop, Reason: RxDropUnknownProtocol, Src: "spec/ipv4.fsm:59", Anchor: "RFC1122:3.2.2", Reqs: []string{"MUST"}},
 }
 
@@ -259,16 +206,6 @@ var RxCells = [NumRxStates][NumRxEvents]struct{ Start, End uint16 }{
 	RxStateWhole:    {RxEvHeader: {42, 43}, RxEvAddress: {43, 44}, RxEvOptions: {44, 45}, RxEvFragment: {45, 46}, RxEvReassembled: {46, 47}, RxEvDispatch: {47, 50}},
 }
 
-// Holds reports whether all of r's conditions hold, asking eval for each guard in order.
-func (r *RxRule) Holds(eval func(RxGuard) bool) bool {
-	for _, c := range r.Conds {
-		if eval(c.Guard) == c.Negate {
-			return false
-		}
-	}
-	return true
-}
-
 // RxMatch returns the rule that fires for event e in state s: the first rule of
 // the cell whose conditions hold under eval. Every cell ends in an unconditional
 // rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
@@ -277,106 +214,17 @@ func RxMatch(s RxState, e RxEvent, eval func(RxGuard) bool) *RxRule {
 		return nil
 	}
 	c := RxCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &RxRules[i]; r.Holds(eval) {
-			return r
-		}
-	}
-	return nil
+	return fsmrt.Match(RxRules[c.Start:c.End], eval)
 }
 
-// String formats r for traces: "spec/ipv4.fsm:41 State/Event [conds] -> Next do A,B outcome @ anchor".
-func (r *RxRule) String() string {
-	var b strings.Builder
-	b.WriteString(r.Src)
-	b.WriteByte(' ')
-	b.WriteString(r.State.String())
-	b.WriteByte('/')
-	b.WriteString(r.Event.String())
-	if len(r.Conds) > 0 {
-		b.WriteString(" [")
-		for i, c := range r.Conds {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if c.Negate {
-				b.WriteByte('!')
-			}
-			b.WriteString(c.Guard.String())
-		}
-		b.WriteByte(']')
-	}
-	b.WriteString(" -> ")
-	b.WriteString(r.Next.String())
-	if len(r.Actions) > 0 {
-		b.WriteString(" do ")
-		for i, a := range r.Actions {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(a.String())
-		}
-	}
-	b.WriteByte(' ')
-	b.WriteString(r.Outcome.String())
-	if r.Outcome == RxOutDrop {
-		b.WriteByte(' ')
-		b.WriteString(r.Reason.String())
-	}
-	b.WriteString(" @ ")
-	b.WriteString(r.Anchor)
-	for _, q := range r.Reqs {
-		b.WriteByte(' ')
-		b.WriteString(q)
-	}
-	return b.String()
-}
-
-// An "invalid array index" compiler error below means the constants no longer
-// match spec/ipv4.fsm: re-run go generate.
+// An "index out of bounds" or "overflows" compiler error below means the
+// constants no longer match spec/ipv4.fsm: re-run go generate.
 func _() {
 	var x [1]struct{}
-	_ = x[RxStateIdle-0]
-	_ = x[RxStateParsed-1]
-	_ = x[RxStateAccepted-2]
-	_ = x[RxStateChecked-3]
-	_ = x[RxStateHeld-4]
-	_ = x[RxStateWhole-5]
-	_ = x[RxEvHeader-0]
-	_ = x[RxEvAddress-1]
-	_ = x[RxEvOptions-2]
-	_ = x[RxEvFragment-3]
-	_ = x[RxEvReassembled-4]
-	_ = x[RxEvDispatch-5]
-	_ = x[RxGHeaderPresent-0]
-	_ = x[RxGVersion4-1]
-	_ = x[RxGIHLValid-2]
-	_ = x[RxGTotalLenValid-3]
-	_ = x[RxGChecksumValid-4]
-	_ = x[RxGSourceValid-5]
-	_ = x[RxGDstOurs-6]
-	_ = x[RxGDstBroadcast-7]
-	_ = x[RxGOptionsValid-8]
-	_ = x[RxGMayICMPError-9]
-	_ = x[RxGIsFragment-10]
-	_ = x[RxGComplete-11]
-	_ = x[RxGKnownProto-12]
-	_ = x[RxATrimPadding-0]
-	_ = x[RxAMarkBroadcast-1]
-	_ = x[RxAReassemble-2]
-	_ = x[RxADeliver-3]
-	_ = x[RxASendProtoUnreachable-4]
-	_ = x[RxASendParamProblem-5]
-	_ = x[RxReasonNone-0]
-	_ = x[RxDropTruncated-1]
-	_ = x[RxDropBadVersion-2]
-	_ = x[RxDropBadHeaderLen-3]
-	_ = x[RxDropBadTotalLen-4]
-	_ = x[RxDropBadChecksum-5]
-	_ = x[RxDropBadSource-6]
-	_ = x[RxDropNotForUs-7]
-	_ = x[RxDropBadOptions-8]
-	_ = x[RxDropUnknownProtocol-9]
-	_ = x[RxDropSequence-10]
+	_ = x[(RxStateIdle-0)|(RxStateParsed-1)|(RxStateAccepted-2)|(RxStateChecked-3)|(RxStateHeld-4)|(RxStateWhole-5)]
+	_ = x[(RxEvHeader-0)|(RxEvAddress-1)|(RxEvOptions-2)|(RxEvFragment-3)|(RxEvReassembled-4)|(RxEvDispatch-5)]
+	_ = x[(RxGHeaderPresent-0)|(RxGVersion4-1)|(RxGIHLValid-2)|(RxGTotalLenValid-3)|(RxGChecksumValid-4)|(RxGSourceValid-5)|(RxGDstOurs-6)|(RxGDstBroadcast-7)|(RxGOptionsValid-8)|(RxGMayICMPError-9)|(RxGIsFragment-10)|(RxGComplete-11)|(RxGKnownProto-12)]
+	_ = x[(RxATrimPadding-0)|(RxAMarkBroadcast-1)|(RxAReassemble-2)|(RxADeliver-3)|(RxASendProtoUnreachable-4)|(RxASendParamProblem-5)]
+	_ = x[(RxReasonNone-0)|(RxDropTruncated-1)|(RxDropBadVersion-2)|(RxDropBadHeaderLen-3)|(RxDropBadTotalLen-4)|(RxDropBadChecksum-5)|(RxDropBadSource-6)|(RxDropNotForUs-7)|(RxDropBadOptions-8)|(RxDropUnknownProtocol-9)|(RxDropSequence-10)]
 	_ = x[len(RxRules)-50]
 }

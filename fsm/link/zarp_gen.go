@@ -2,10 +2,7 @@
 
 package link
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/netspec/netspec/fsm/fsmrt"
 
 // ARPState is a state of machine arp; the zero value, ARPStateNone, is the initial state.
 type ARPState uint8
@@ -25,12 +22,7 @@ const NumARPStates = 5
 var _ARPStateNames = [...]string{"None", "Incomplete", "Reachable", "Stale", "Failed"}
 
 // String returns the name used in spec/arp.fsm.
-func (x ARPState) String() string {
-	if int(x) < len(_ARPStateNames) {
-		return _ARPStateNames[x]
-	}
-	return "ARPState(" + strconv.Itoa(int(x)) + ")"
-}
+func (x ARPState) String() string { return fsmrt.Name(x, _ARPStateNames[:], "ARPState") }
 
 // ARPEvent is an input event (or pipeline stage) of machine arp.
 type ARPEvent uint8
@@ -49,12 +41,7 @@ const NumARPEvents = 4
 var _ARPEventNames = [...]string{"Send", "Heard", "Timer", "Evict"}
 
 // String returns the name used in spec/arp.fsm.
-func (x ARPEvent) String() string {
-	if int(x) < len(_ARPEventNames) {
-		return _ARPEventNames[x]
-	}
-	return "ARPEvent(" + strconv.Itoa(int(x)) + ")"
-}
+func (x ARPEvent) String() string { return fsmrt.Name(x, _ARPEventNames[:], "ARPEvent") }
 
 // ARPGuard names a condition of machine arp; the hand-written side evaluates it.
 type ARPGuard uint8
@@ -74,12 +61,7 @@ const NumARPGuards = 5
 var _ARPGuardNames = [...]string{"ForUs", "NoRoom", "QueueFull", "ProbesLeft", "Probed"}
 
 // String returns the name used in spec/arp.fsm.
-func (x ARPGuard) String() string {
-	if int(x) < len(_ARPGuardNames) {
-		return _ARPGuardNames[x]
-	}
-	return "ARPGuard(" + strconv.Itoa(int(x)) + ")"
-}
+func (x ARPGuard) String() string { return fsmrt.Name(x, _ARPGuardNames[:], "ARPGuard") }
 
 // ARPAction names an action of machine arp; the hand-written side performs it.
 type ARPAction uint8
@@ -105,12 +87,7 @@ const NumARPActions = 11
 var _ARPActionNames = [...]string{"Create", "Probe", "Queue", "Transmit", "Learn", "Flush", "Refresh", "Age", "Fail", "Forget", "DropFrame"}
 
 // String returns the name used in spec/arp.fsm.
-func (x ARPAction) String() string {
-	if int(x) < len(_ARPActionNames) {
-		return _ARPActionNames[x]
-	}
-	return "ARPAction(" + strconv.Itoa(int(x)) + ")"
-}
+func (x ARPAction) String() string { return fsmrt.Name(x, _ARPActionNames[:], "ARPAction") }
 
 // ARPReason is a drop reason of machine arp, the index of its counter.
 type ARPReason uint8
@@ -133,78 +110,48 @@ const NumARPReasons = 7
 var _ARPReasonNames = [...]string{"None", "NoRoom", "QueueFull", "Failed", "Unresolved", "Evicted", "Expired"}
 
 // String returns the name used in spec/arp.fsm.
-func (x ARPReason) String() string {
-	if int(x) < len(_ARPReasonNames) {
-		return _ARPReasonNames[x]
-	}
-	return "ARPReason(" + strconv.Itoa(int(x)) + ")"
-}
+func (x ARPReason) String() string { return fsmrt.Name(x, _ARPReasonNames[:], "ARPReason") }
 
 // ARPOutcome is what happens to the input after a rule fires.
-type ARPOutcome uint8
+type ARPOutcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	ARPOutContinue ARPOutcome = iota // run the next stage
-	ARPOutDone                       // processing finished
-	ARPOutDrop                       // finished; counted under the rule's Reason
+	ARPOutContinue = fsmrt.OutContinue // run the next stage
+	ARPOutDone     = fsmrt.OutDone     // processing finished
+	ARPOutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
 )
 
-// String returns the DSL keyword for x.
-func (x ARPOutcome) String() string {
-	switch x {
-	case ARPOutContinue:
-		return "continue"
-	case ARPOutDone:
-		return "done"
-	case ARPOutDrop:
-		return "drop"
-	}
-	return "ARPOutcome(" + strconv.Itoa(int(x)) + ")"
-}
-
 // ARPCond is one condition of a rule: Guard must evaluate to !Negate.
-type ARPCond struct {
-	Guard  ARPGuard
-	Negate bool
-}
+type ARPCond = fsmrt.Cond[ARPGuard]
 
-// ARPRule is one row of the table generated from spec/arp.fsm. Rules of a
-// (state, event) cell are tried in order; the first whose conditions all hold fires.
-type ARPRule struct {
-	ID      uint16 // index in ARPRules
-	State   ARPState
-	Event   ARPEvent
-	Conds   []ARPCond   // all must hold
-	Next    ARPState    // equals State when the rule says "-"
-	Actions []ARPAction // performed in order
-	Outcome ARPOutcome
-	Reason  ARPReason // for ARPOutDrop
-	Src     string    // spec file and line
-	Anchor  string    // RFC clause
-	Reqs    []string  // requirement IDs
-}
+// ARPRule is one row of ARPRules, the table generated from
+// spec/arp.fsm; its fields and its methods Holds, In and String are
+// fsmrt.Rule's. Rules of a (state, event) cell are tried in order; the
+// first whose conditions all hold fires. The machine declares no
+// profiles, so Profiles is zero.
+type ARPRule = fsmrt.Rule[ARPState, ARPEvent, ARPGuard, ARPAction, ARPReason, fsmrt.NoProfile]
 
 // ARPRules is the table: every rule of every cell, cells in (state, event) order.
 var ARPRules = [...]ARPRule{
-	{ID: 0, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{ARPGNoRoom, false}}, Next: ARPStateNone, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:28", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 0, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGNoRoom}}, Next: ARPStateNone, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:28", Anchor: "RFC1122:2.3.2.2"},
 	{ID: 1, State: ARPStateNone, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:29", Anchor: "RFC1122:2.3.2.2", Reqs: []string{"SHOULD"}},
-	{ID: 2, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{ARPGForUs, false}, {ARPGNoRoom, false}}, Next: ARPStateNone, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:31", Anchor: "RFC826:reception"},
-	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{ARPGForUs, false}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:32", Anchor: "RFC826:reception"},
+	{ID: 2, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}, {Guard: ARPGNoRoom}}, Next: ARPStateNone, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:31", Anchor: "RFC826:reception"},
+	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:32", Anchor: "RFC826:reception"},
 	{ID: 4, State: ARPStateNone, Event: ARPEvHeard, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:33", Anchor: "RFC826:reception"},
 	{ID: 5, State: ARPStateNone, Event: ARPEvTimer, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "NETSPEC:arp"},
 	{ID: 6, State: ARPStateNone, Event: ARPEvEvict, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "NETSPEC:arp"},
-	{ID: 7, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{ARPGQueueFull, false}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:38", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 7, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:38", Anchor: "RFC1122:2.3.2.2"},
 	{ID: 8, State: ARPStateIncomplete, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:39", Anchor: "RFC1122:2.3.2.2"},
 	{ID: 9, State: ARPStateIncomplete, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn, ARPAFlush}, Outcome: ARPOutDone, Src: "spec/arp.fsm:40", Anchor: "RFC826:reception"},
-	{ID: 10, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{ARPGProbesLeft, false}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 10, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{Guard: ARPGProbesLeft}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
 	{ID: 11, State: ARPStateIncomplete, Event: ARPEvTimer, Next: ARPStateFailed, Actions: []ARPAction{ARPAFail}, Outcome: ARPOutDrop, Reason: ARPDropFailed, Src: "spec/arp.fsm:42", Anchor: "RFC1122:2.3.2.1"},
 	{ID: 12, State: ARPStateIncomplete, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAFail, ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:44", Anchor: "NETSPEC:arp"},
 	{ID: 13, State: ARPStateReachable, Event: ARPEvSend, Next: ARPStateReachable, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:48", Anchor: "RFC826:reception"},
 	{ID: 14, State: ARPStateReachable, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:51", Anchor: "RFC826:reception"},
 	{ID: 15, State: ARPStateReachable, Event: ARPEvTimer, Next: ARPStateStale, Actions: []ARPAction{ARPAAge}, Outcome: ARPOutDone, Src: "spec/arp.fsm:52", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
 	{ID: 16, State: ARPStateReachable, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:54", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 17, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{ARPGProbed, false}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 17, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGProbed}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1"},
 	{ID: 18, State: ARPStateStale, Event: ARPEvSend, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit, ARPARefresh}, Outcome: ARPOutDone, Src: "spec/arp.fsm:50", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
 	{ID: 19, State: ARPStateStale, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:51", Anchor: "RFC826:reception"},
 	{ID: 20, State: ARPStateStale, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:53", Anchor: "RFC1122:2.3.2.1"},
@@ -224,16 +171,6 @@ var ARPCells = [NumARPStates][NumARPEvents]struct{ Start, End uint16 }{
 	ARPStateFailed:     {ARPEvSend: {22, 23}, ARPEvHeard: {23, 24}, ARPEvTimer: {24, 25}, ARPEvEvict: {25, 26}},
 }
 
-// Holds reports whether all of r's conditions hold, asking eval for each guard in order.
-func (r *ARPRule) Holds(eval func(ARPGuard) bool) bool {
-	for _, c := range r.Conds {
-		if eval(c.Guard) == c.Negate {
-			return false
-		}
-	}
-	return true
-}
-
 // ARPMatch returns the rule that fires for event e in state s: the first rule of
 // the cell whose conditions hold under eval. Every cell ends in an unconditional
 // rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
@@ -242,96 +179,17 @@ func ARPMatch(s ARPState, e ARPEvent, eval func(ARPGuard) bool) *ARPRule {
 		return nil
 	}
 	c := ARPCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &ARPRules[i]; r.Holds(eval) {
-			return r
-		}
-	}
-	return nil
+	return fsmrt.Match(ARPRules[c.Start:c.End], eval)
 }
 
-// String formats r for traces: "spec/arp.fsm:41 State/Event [conds] -> Next do A,B outcome @ anchor".
-func (r *ARPRule) String() string {
-	var b strings.Builder
-	b.WriteString(r.Src)
-	b.WriteByte(' ')
-	b.WriteString(r.State.String())
-	b.WriteByte('/')
-	b.WriteString(r.Event.String())
-	if len(r.Conds) > 0 {
-		b.WriteString(" [")
-		for i, c := range r.Conds {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if c.Negate {
-				b.WriteByte('!')
-			}
-			b.WriteString(c.Guard.String())
-		}
-		b.WriteByte(']')
-	}
-	b.WriteString(" -> ")
-	b.WriteString(r.Next.String())
-	if len(r.Actions) > 0 {
-		b.WriteString(" do ")
-		for i, a := range r.Actions {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(a.String())
-		}
-	}
-	b.WriteByte(' ')
-	b.WriteString(r.Outcome.String())
-	if r.Outcome == ARPOutDrop {
-		b.WriteByte(' ')
-		b.WriteString(r.Reason.String())
-	}
-	b.WriteString(" @ ")
-	b.WriteString(r.Anchor)
-	for _, q := range r.Reqs {
-		b.WriteByte(' ')
-		b.WriteString(q)
-	}
-	return b.String()
-}
-
-// An "invalid array index" compiler error below means the constants no longer
-// match spec/arp.fsm: re-run go generate.
+// An "index out of bounds" or "overflows" compiler error below means the
+// constants no longer match spec/arp.fsm: re-run go generate.
 func _() {
 	var x [1]struct{}
-	_ = x[ARPStateNone-0]
-	_ = x[ARPStateIncomplete-1]
-	_ = x[ARPStateReachable-2]
-	_ = x[ARPStateStale-3]
-	_ = x[ARPStateFailed-4]
-	_ = x[ARPEvSend-0]
-	_ = x[ARPEvHeard-1]
-	_ = x[ARPEvTimer-2]
-	_ = x[ARPEvEvict-3]
-	_ = x[ARPGForUs-0]
-	_ = x[ARPGNoRoom-1]
-	_ = x[ARPGQueueFull-2]
-	_ = x[ARPGProbesLeft-3]
-	_ = x[ARPGProbed-4]
-	_ = x[ARPACreate-0]
-	_ = x[ARPAProbe-1]
-	_ = x[ARPAQueue-2]
-	_ = x[ARPATransmit-3]
-	_ = x[ARPALearn-4]
-	_ = x[ARPAFlush-5]
-	_ = x[ARPARefresh-6]
-	_ = x[ARPAAge-7]
-	_ = x[ARPAFail-8]
-	_ = x[ARPAForget-9]
-	_ = x[ARPADropFrame-10]
-	_ = x[ARPReasonNone-0]
-	_ = x[ARPDropNoRoom-1]
-	_ = x[ARPDropQueueFull-2]
-	_ = x[ARPDropFailed-3]
-	_ = x[ARPDropUnresolved-4]
-	_ = x[ARPDropEvicted-5]
-	_ = x[ARPDropExpired-6]
+	_ = x[(ARPStateNone-0)|(ARPStateIncomplete-1)|(ARPStateReachable-2)|(ARPStateStale-3)|(ARPStateFailed-4)]
+	_ = x[(ARPEvSend-0)|(ARPEvHeard-1)|(ARPEvTimer-2)|(ARPEvEvict-3)]
+	_ = x[(ARPGForUs-0)|(ARPGNoRoom-1)|(ARPGQueueFull-2)|(ARPGProbesLeft-3)|(ARPGProbed-4)]
+	_ = x[(ARPACreate-0)|(ARPAProbe-1)|(ARPAQueue-2)|(ARPATransmit-3)|(ARPALearn-4)|(ARPAFlush-5)|(ARPARefresh-6)|(ARPAAge-7)|(ARPAFail-8)|(ARPAForget-9)|(ARPADropFrame-10)]
+	_ = x[(ARPReasonNone-0)|(ARPDropNoRoom-1)|(ARPDropQueueFull-2)|(ARPDropFailed-3)|(ARPDropUnresolved-4)|(ARPDropEvicted-5)|(ARPDropExpired-6)]
 	_ = x[len(ARPRules)-26]
 }

@@ -2,10 +2,7 @@
 
 package tcp
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/netspec/netspec/fsm/fsmrt"
 
 // State is a state of machine tcp; the zero value, StateClosed, is the initial state.
 type State uint8
@@ -31,12 +28,7 @@ const NumStates = 11
 var _StateNames = [...]string{"Closed", "Listen", "SynSent", "SynReceived", "Established", "FinWait1", "FinWait2", "CloseWait", "Closing", "LastAck", "TimeWait"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x State) String() string {
-	if int(x) < len(_StateNames) {
-		return _StateNames[x]
-	}
-	return "State(" + strconv.Itoa(int(x)) + ")"
-}
+func (x State) String() string { return fsmrt.Name(x, _StateNames[:], "State") }
 
 // Event is an input event (or pipeline stage) of machine tcp.
 type Event uint8
@@ -70,12 +62,7 @@ const NumEvents = 19
 var _EventNames = [...]string{"OpenPassive", "OpenActive", "Send", "Receive", "Close", "Abort", "TimeoutRtx", "TimeoutTimeWait", "TimeoutUser", "TimeoutFinWait2", "SegPre", "SegSeq", "SegRst", "SegSec", "SegSyn", "SegAck", "SegUrg", "SegText", "SegFin"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x Event) String() string {
-	if int(x) < len(_EventNames) {
-		return _EventNames[x]
-	}
-	return "Event(" + strconv.Itoa(int(x)) + ")"
-}
+func (x Event) String() string { return fsmrt.Name(x, _EventNames[:], "Event") }
 
 // Guard names a condition of machine tcp; the hand-written side evaluates it.
 type Guard uint8
@@ -119,12 +106,7 @@ const NumGuards = 29
 var _GuardNames = [...]string{"HasSYN", "HasACK", "HasRST", "HasFIN", "HasURG", "HasText", "SeqAcceptable", "SeqIsIrs", "RstExact", "AckAcceptable", "AckTooNew", "AckTooOld", "OurFinAcked", "FinInOrder", "PassiveOpen", "BacklogFull", "FinQueued", "UserClosed", "SynNewer", "FinRetransmit", "PawsReject", "SendQueued", "ZeroWindowAck", "SynQueueFull", "AcceptQueueFull", "SeqAtRightEdge", "SynCookies", "CookieValid", "CookiesPending"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x Guard) String() string {
-	if int(x) < len(_GuardNames) {
-		return _GuardNames[x]
-	}
-	return "Guard(" + strconv.Itoa(int(x)) + ")"
-}
+func (x Guard) String() string { return fsmrt.Name(x, _GuardNames[:], "Guard") }
 
 // Action names an action of machine tcp; the hand-written side performs it.
 type Action uint8
@@ -177,12 +159,7 @@ const NumActions = 38
 var _ActionNames = [...]string{"ChooseISS", "SendSyn", "SendSynAck", "SendAck", "SendRst", "SendRstR1", "SendRstR2", "SetIRS", "TrimSyn", "TrimToWindow", "WindowInit", "AckAdvance", "WindowUpdate", "Deliver", "UrgentAdvance", "RcvFin", "QueueSend", "QueueFin", "RecvData", "QueueAccept", "SignalConnected", "SignalReset", "SignalRefused", "SignalTimeout", "StartTimeWait", "Retransmit", "Release", "Reopen", "HoldFin", "FailExists", "FailNotExist", "FailClosing", "UpdateTSRecent", "ZeroWindowTrim", "ChallengeAck", "OowAck", "SendCookieSynAck", "CookieAccept"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x Action) String() string {
-	if int(x) < len(_ActionNames) {
-		return _ActionNames[x]
-	}
-	return "Action(" + strconv.Itoa(int(x)) + ")"
-}
+func (x Action) String() string { return fsmrt.Name(x, _ActionNames[:], "Action") }
 
 // Reason is a drop reason of machine tcp, the index of its counter.
 type Reason uint8
@@ -228,12 +205,7 @@ const NumReasons = 30
 var _ReasonNames = [...]string{"None", "ClosedRst", "NoConn", "ListenRst", "ListenAck", "ListenOverflow", "ListenNoSyn", "SynSentBadAck", "SynSentRst", "SynSentNoSyn", "NotSynchronized", "OutOfWindow", "RstOutOfWindow", "DupSyn", "RstChallenge", "SynChallenge", "NoAck", "AckTooNew", "AckTooOld", "BadAck", "TextAfterFin", "Checksum", "Malformed", "TooManyConns", "BadAddress", "OOOFull", "PAWS", "SynQueueOverflow", "AcceptOverflow", "CookieFailed"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x Reason) String() string {
-	if int(x) < len(_ReasonNames) {
-		return _ReasonNames[x]
-	}
-	return "Reason(" + strconv.Itoa(int(x)) + ")"
-}
+func (x Reason) String() string { return fsmrt.Name(x, _ReasonNames[:], "Reason") }
 
 // Profile is a behavioural profile of machine tcp ("profiles" in spec/tcp.fsm): a rule tagged profile= or only= applies only in the profiles it names.
 type Profile uint8
@@ -250,71 +222,32 @@ const NumProfiles = 2
 var _ProfileNames = [...]string{"linux", "rfc9293"}
 
 // String returns the name used in spec/tcp.fsm.
-func (x Profile) String() string {
-	if int(x) < len(_ProfileNames) {
-		return _ProfileNames[x]
-	}
-	return "Profile(" + strconv.Itoa(int(x)) + ")"
-}
+func (x Profile) String() string { return fsmrt.Name(x, _ProfileNames[:], "Profile") }
 
 // DefaultProfile is the profile Match uses: the first one declared.
 const DefaultProfile = ProfileLinux
 
 // ParseProfile returns the profile named name (as written in spec/tcp.fsm).
-func ParseProfile(name string) (Profile, bool) {
-	for i, s := range _ProfileNames {
-		if s == name {
-			return Profile(i), true
-		}
-	}
-	return 0, false
-}
+func ParseProfile(name string) (Profile, bool) { return fsmrt.Parse[Profile](_ProfileNames[:], name) }
 
 // Outcome is what happens to the input after a rule fires.
-type Outcome uint8
+type Outcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	OutContinue Outcome = iota // run the next stage
-	OutDone                    // processing finished
-	OutDrop                    // finished; counted under the rule's Reason
+	OutContinue = fsmrt.OutContinue // run the next stage
+	OutDone     = fsmrt.OutDone     // processing finished
+	OutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
 )
 
-// String returns the DSL keyword for x.
-func (x Outcome) String() string {
-	switch x {
-	case OutContinue:
-		return "continue"
-	case OutDone:
-		return "done"
-	case OutDrop:
-		return "drop"
-	}
-	return "Outcome(" + strconv.Itoa(int(x)) + ")"
-}
-
 // Cond is one condition of a rule: Guard must evaluate to !Negate.
-type Cond struct {
-	Guard  Guard
-	Negate bool
-}
+type Cond = fsmrt.Cond[Guard]
 
-// Rule is one row of the table generated from spec/tcp.fsm. Rules of a
-// (state, event) cell are tried in order; the first whose conditions all hold fires.
-type Rule struct {
-	ID       uint16 // index in Rules
-	State    State
-	Event    Event
-	Conds    []Cond   // all must hold
-	Next     State    // equals State when the rule says "-"
-	Actions  []Action // performed in order
-	Outcome  Outcome
-	Reason   Reason   // for OutDrop
-	Src      string   // spec file and line
-	Anchor   string   // RFC clause
-	Reqs     []string // requirement IDs
-	Profiles uint8    // bit p set: the rule applies in Profile p
-}
+// Rule is one row of Rules, the table generated from
+// spec/tcp.fsm; its fields and its methods Holds, In and String are
+// fsmrt.Rule's. Rules of a (state, event) cell are tried in order; the
+// first whose conditions all hold fires.
+type Rule = fsmrt.Rule[State, Event, Guard, Action, Reason, Profile]
 
 // Rules is the table: every rule of every cell, cells in (state, event) order.
 var Rules = [...]Rule{
@@ -328,8 +261,8 @@ var Rules = [...]Rule{
 	{ID: 7, State: StateClosed, Event: EvTimeoutTimeWait, Next: StateClosed, Outcome: OutDone, Src: "spec/tcp.fsm:98", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 8, State: StateClosed, Event: EvTimeoutUser, Next: StateClosed, Outcome: OutDone, Src: "spec/tcp.fsm:99", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 9, State: StateClosed, Event: EvTimeoutFinWait2, Next: StateClosed, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
-	{ID: 10, State: StateClosed, Event: EvSegPre, Conds: []Cond{{GHasRST, false}}, Next: StateClosed, Outcome: OutDrop, Reason: DropClosedRst, Src: "spec/tcp.fsm:106", Anchor: "RFC9293:3.10.7.1", Profiles: 0x03},
-	{ID: 11, State: StateClosed, Event: EvSegPre, Conds: []Cond{{GHasACK, false}}, Next: StateClosed, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropNoConn, Src: "spec/tcp.fsm:107", Anchor: "RFC9293:3.10.7.1", Profiles: 0x03},
+	{ID: 10, State: StateClosed, Event: EvSegPre, Conds: []Cond{{Guard: GHasRST}}, Next: StateClosed, Outcome: OutDrop, Reason: DropClosedRst, Src: "spec/tcp.fsm:106", Anchor: "RFC9293:3.10.7.1", Profiles: 0x03},
+	{ID: 11, State: StateClosed, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}}, Next: StateClosed, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropNoConn, Src: "spec/tcp.fsm:107", Anchor: "RFC9293:3.10.7.1", Profiles: 0x03},
 	{ID: 12, State: StateClosed, Event: EvSegPre, Next: StateClosed, Actions: []Action{ASendRstR2}, Outcome: OutDrop, Reason: DropNoConn, Src: "spec/tcp.fsm:108", Anchor: "RFC9293:3.10.7.1", Profiles: 0x03},
 	{ID: 13, State: StateClosed, Event: EvSegSeq, Next: StateClosed, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:139", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
 	{ID: 14, State: StateClosed, Event: EvSegRst, Next: StateClosed, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:140", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
@@ -349,14 +282,14 @@ var Rules = [...]Rule{
 	{ID: 28, State: StateListen, Event: EvTimeoutTimeWait, Next: StateListen, Outcome: OutDone, Src: "spec/tcp.fsm:98", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 29, State: StateListen, Event: EvTimeoutUser, Next: StateListen, Outcome: OutDone, Src: "spec/tcp.fsm:99", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 30, State: StateListen, Event: EvTimeoutFinWait2, Next: StateListen, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
-	{ID: 31, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasRST, false}}, Next: StateListen, Outcome: OutDrop, Reason: DropListenRst, Src: "spec/tcp.fsm:110", Anchor: "RFC9293:3.10.7.2/s1", Profiles: 0x03},
-	{ID: 32, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasACK, false}, {GCookieValid, false}}, Next: StateEstablished, Actions: []Action{ACookieAccept, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:114", Anchor: "RFC4987:3.6", Profiles: 0x03},
-	{ID: 33, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasACK, false}, {GCookiesPending, false}}, Next: StateListen, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropCookieFailed, Src: "spec/tcp.fsm:115", Anchor: "RFC4987:3.6", Profiles: 0x03},
-	{ID: 34, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasACK, false}}, Next: StateListen, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropListenAck, Src: "spec/tcp.fsm:116", Anchor: "RFC9293:3.10.7.2/s2", Profiles: 0x03},
-	{ID: 35, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}, {GBacklogFull, false}}, Next: StateListen, Outcome: OutDrop, Reason: DropListenOverflow, Src: "spec/tcp.fsm:122", Anchor: "RFC9293:3.10.7.2/s3", Profiles: 0x03},
-	{ID: 36, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}, {GSynQueueFull, false}, {GSynCookies, false}}, Next: StateListen, Actions: []Action{ASendCookieSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:123", Anchor: "RFC4987:3.6", Profiles: 0x03},
-	{ID: 37, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}, {GSynQueueFull, false}}, Next: StateListen, Outcome: OutDrop, Reason: DropSynQueueOverflow, Src: "spec/tcp.fsm:124", Anchor: "RFC9293:3.10.7.2/s3", Profiles: 0x03},
-	{ID: 38, State: StateListen, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}}, Next: StateSynReceived, Actions: []Action{ASetIRS, AChooseISS, ASendSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:125", Anchor: "RFC9293:3.10.7.2/s3", Reqs: []string{"MUST-11", "MUST-14"}, Profiles: 0x03},
+	{ID: 31, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasRST}}, Next: StateListen, Outcome: OutDrop, Reason: DropListenRst, Src: "spec/tcp.fsm:110", Anchor: "RFC9293:3.10.7.2/s1", Profiles: 0x03},
+	{ID: 32, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}, {Guard: GCookieValid}}, Next: StateEstablished, Actions: []Action{ACookieAccept, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:114", Anchor: "RFC4987:3.6", Profiles: 0x03},
+	{ID: 33, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}, {Guard: GCookiesPending}}, Next: StateListen, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropCookieFailed, Src: "spec/tcp.fsm:115", Anchor: "RFC4987:3.6", Profiles: 0x03},
+	{ID: 34, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}}, Next: StateListen, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropListenAck, Src: "spec/tcp.fsm:116", Anchor: "RFC9293:3.10.7.2/s2", Profiles: 0x03},
+	{ID: 35, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}, {Guard: GBacklogFull}}, Next: StateListen, Outcome: OutDrop, Reason: DropListenOverflow, Src: "spec/tcp.fsm:122", Anchor: "RFC9293:3.10.7.2/s3", Profiles: 0x03},
+	{ID: 36, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSynQueueFull}, {Guard: GSynCookies}}, Next: StateListen, Actions: []Action{ASendCookieSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:123", Anchor: "RFC4987:3.6", Profiles: 0x03},
+	{ID: 37, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSynQueueFull}}, Next: StateListen, Outcome: OutDrop, Reason: DropSynQueueOverflow, Src: "spec/tcp.fsm:124", Anchor: "RFC9293:3.10.7.2/s3", Profiles: 0x03},
+	{ID: 38, State: StateListen, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}}, Next: StateSynReceived, Actions: []Action{ASetIRS, AChooseISS, ASendSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:125", Anchor: "RFC9293:3.10.7.2/s3", Reqs: []string{"MUST-11", "MUST-14"}, Profiles: 0x03},
 	{ID: 39, State: StateListen, Event: EvSegPre, Next: StateListen, Outcome: OutDrop, Reason: DropListenNoSyn, Src: "spec/tcp.fsm:126", Anchor: "RFC9293:3.10.7.2/s4", Profiles: 0x03},
 	{ID: 40, State: StateListen, Event: EvSegSeq, Next: StateListen, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:139", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
 	{ID: 41, State: StateListen, Event: EvSegRst, Next: StateListen, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:140", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
@@ -368,23 +301,23 @@ var Rules = [...]Rule{
 	{ID: 47, State: StateListen, Event: EvSegFin, Next: StateListen, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:146", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 48, State: StateSynSent, Event: EvOpenPassive, Next: StateSynSent, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 49, State: StateSynSent, Event: EvOpenActive, Next: StateSynSent, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
-	{ID: 50, State: StateSynSent, Event: EvSend, Conds: []Cond{{GFinQueued, false}}, Next: StateSynSent, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
+	{ID: 50, State: StateSynSent, Event: EvSend, Conds: []Cond{{Guard: GFinQueued}}, Next: StateSynSent, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
 	{ID: 51, State: StateSynSent, Event: EvSend, Next: StateSynSent, Actions: []Action{AQueueSend}, Outcome: OutDone, Src: "spec/tcp.fsm:71", Anchor: "RFC9293:3.10.2", Reqs: []string{"MUST-60"}, Profiles: 0x03},
 	{ID: 52, State: StateSynSent, Event: EvReceive, Next: StateSynSent, Actions: []Action{ARecvData}, Outcome: OutDone, Src: "spec/tcp.fsm:74", Anchor: "RFC9293:3.10.3", Reqs: []string{"MUST-12"}, Profiles: 0x03},
-	{ID: 53, State: StateSynSent, Event: EvClose, Conds: []Cond{{GUserClosed, false}, {GSendQueued, true}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:81", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
+	{ID: 53, State: StateSynSent, Event: EvClose, Conds: []Cond{{Guard: GUserClosed}, {Guard: GSendQueued, Negate: true}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:81", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
 	{ID: 54, State: StateSynSent, Event: EvClose, Next: StateSynSent, Actions: []Action{AQueueFin}, Outcome: OutDone, Src: "spec/tcp.fsm:82", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
 	{ID: 55, State: StateSynSent, Event: EvAbort, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:89", Anchor: "RFC9293:3.10.5", Profiles: 0x03},
 	{ID: 56, State: StateSynSent, Event: EvTimeoutRtx, Next: StateSynSent, Actions: []Action{ARetransmit}, Outcome: OutDone, Src: "spec/tcp.fsm:96", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-19"}, Profiles: 0x03},
 	{ID: 57, State: StateSynSent, Event: EvTimeoutTimeWait, Next: StateSynSent, Outcome: OutDone, Src: "spec/tcp.fsm:98", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 58, State: StateSynSent, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 59, State: StateSynSent, Event: EvTimeoutFinWait2, Next: StateSynSent, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
-	{ID: 60, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasACK, false}, {GAckAcceptable, true}, {GHasRST, false}}, Next: StateSynSent, Outcome: OutDrop, Reason: DropSynSentBadAck, Src: "spec/tcp.fsm:128", Anchor: "RFC9293:3.10.7.3/s1", Profiles: 0x03},
-	{ID: 61, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasACK, false}, {GAckAcceptable, true}}, Next: StateSynSent, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropSynSentBadAck, Src: "spec/tcp.fsm:129", Anchor: "RFC9293:3.10.7.3/s1", Profiles: 0x03},
-	{ID: 62, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasRST, false}, {GHasACK, false}}, Next: StateClosed, Actions: []Action{ASignalRefused, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:130", Anchor: "RFC9293:3.10.7.3/s2", Profiles: 0x03},
-	{ID: 63, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasRST, false}}, Next: StateSynSent, Outcome: OutDrop, Reason: DropSynSentRst, Src: "spec/tcp.fsm:131", Anchor: "RFC9293:3.10.7.3/s2", Profiles: 0x03},
-	{ID: 64, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}, {GHasACK, false}, {GFinQueued, false}}, Next: StateFinWait1, Actions: []Action{ASetIRS, AAckAdvance, AWindowInit, ATrimSyn, ATrimToWindow, ASignalConnected, ASendAck}, Outcome: OutContinue, Src: "spec/tcp.fsm:132", Anchor: "RFC9293:3.10.7.3/s4", Profiles: 0x03},
-	{ID: 65, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}, {GHasACK, false}}, Next: StateEstablished, Actions: []Action{ASetIRS, AAckAdvance, AWindowInit, ATrimSyn, ATrimToWindow, ASignalConnected, ASendAck}, Outcome: OutContinue, Src: "spec/tcp.fsm:133", Anchor: "RFC9293:3.10.7.3/s4", Reqs: []string{"MUST-14"}, Profiles: 0x03},
-	{ID: 66, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{GHasSYN, false}}, Next: StateSynReceived, Actions: []Action{ASetIRS, AWindowInit, ASendSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:134", Anchor: "RFC9293:3.10.7.3/s4", Reqs: []string{"MUST-10"}, Profiles: 0x03},
+	{ID: 60, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}, {Guard: GAckAcceptable, Negate: true}, {Guard: GHasRST}}, Next: StateSynSent, Outcome: OutDrop, Reason: DropSynSentBadAck, Src: "spec/tcp.fsm:128", Anchor: "RFC9293:3.10.7.3/s1", Profiles: 0x03},
+	{ID: 61, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasACK}, {Guard: GAckAcceptable, Negate: true}}, Next: StateSynSent, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropSynSentBadAck, Src: "spec/tcp.fsm:129", Anchor: "RFC9293:3.10.7.3/s1", Profiles: 0x03},
+	{ID: 62, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasRST}, {Guard: GHasACK}}, Next: StateClosed, Actions: []Action{ASignalRefused, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:130", Anchor: "RFC9293:3.10.7.3/s2", Profiles: 0x03},
+	{ID: 63, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasRST}}, Next: StateSynSent, Outcome: OutDrop, Reason: DropSynSentRst, Src: "spec/tcp.fsm:131", Anchor: "RFC9293:3.10.7.3/s2", Profiles: 0x03},
+	{ID: 64, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}, {Guard: GHasACK}, {Guard: GFinQueued}}, Next: StateFinWait1, Actions: []Action{ASetIRS, AAckAdvance, AWindowInit, ATrimSyn, ATrimToWindow, ASignalConnected, ASendAck}, Outcome: OutContinue, Src: "spec/tcp.fsm:132", Anchor: "RFC9293:3.10.7.3/s4", Profiles: 0x03},
+	{ID: 65, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}, {Guard: GHasACK}}, Next: StateEstablished, Actions: []Action{ASetIRS, AAckAdvance, AWindowInit, ATrimSyn, ATrimToWindow, ASignalConnected, ASendAck}, Outcome: OutContinue, Src: "spec/tcp.fsm:133", Anchor: "RFC9293:3.10.7.3/s4", Reqs: []string{"MUST-14"}, Profiles: 0x03},
+	{ID: 66, State: StateSynSent, Event: EvSegPre, Conds: []Cond{{Guard: GHasSYN}}, Next: StateSynReceived, Actions: []Action{ASetIRS, AWindowInit, ASendSynAck}, Outcome: OutDone, Src: "spec/tcp.fsm:134", Anchor: "RFC9293:3.10.7.3/s4", Reqs: []string{"MUST-10"}, Profiles: 0x03},
 	{ID: 67, State: StateSynSent, Event: EvSegPre, Next: StateSynSent, Outcome: OutDrop, Reason: DropSynSentNoSyn, Src: "spec/tcp.fsm:135", Anchor: "RFC9293:3.10.7.3/s5", Profiles: 0x03},
 	{ID: 68, State: StateSynSent, Event: EvSegSeq, Next: StateSynSent, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:139", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
 	{ID: 69, State: StateSynSent, Event: EvSegRst, Next: StateSynSent, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:140", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
@@ -396,7 +329,7 @@ var Rules = [...]Rule{
 	{ID: 75, State: StateSynSent, Event: EvSegFin, Next: StateSynSent, Outcome: OutDrop, Reason: DropNotSynchronized, Src: "spec/tcp.fsm:149", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 76, State: StateSynReceived, Event: EvOpenPassive, Next: StateSynReceived, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 77, State: StateSynReceived, Event: EvOpenActive, Next: StateSynReceived, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
-	{ID: 78, State: StateSynReceived, Event: EvSend, Conds: []Cond{{GFinQueued, false}}, Next: StateSynReceived, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
+	{ID: 78, State: StateSynReceived, Event: EvSend, Conds: []Cond{{Guard: GFinQueued}}, Next: StateSynReceived, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
 	{ID: 79, State: StateSynReceived, Event: EvSend, Next: StateSynReceived, Actions: []Action{AQueueSend}, Outcome: OutDone, Src: "spec/tcp.fsm:71", Anchor: "RFC9293:3.10.2", Reqs: []string{"MUST-60"}, Profiles: 0x03},
 	{ID: 80, State: StateSynReceived, Event: EvReceive, Next: StateSynReceived, Actions: []Action{ARecvData}, Outcome: OutDone, Src: "spec/tcp.fsm:74", Anchor: "RFC9293:3.10.3", Reqs: []string{"MUST-12"}, Profiles: 0x03},
 	{ID: 81, State: StateSynReceived, Event: EvClose, Next: StateSynReceived, Actions: []Action{AQueueFin}, Outcome: OutDone, Src: "spec/tcp.fsm:83", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
@@ -406,42 +339,42 @@ var Rules = [...]Rule{
 	{ID: 85, State: StateSynReceived, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 86, State: StateSynReceived, Event: EvTimeoutFinWait2, Next: StateSynReceived, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 87, State: StateSynReceived, Event: EvSegPre, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 88, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasSYN, false}, {GSeqIsIrs, false}, {GHasACK, false}, {GPassiveOpen, true}}, Next: StateSynReceived, Actions: []Action{ATrimSyn, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:160", Anchor: "RFC9293:3.5", Reqs: []string{"MUST-10"}, Profiles: 0x01},
-	{ID: 89, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasSYN, false}, {GSeqIsIrs, false}, {GHasACK, false}, {GPassiveOpen, true}, {GHasRST, true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:161", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 90, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasSYN, false}, {GSeqIsIrs, false}, {GHasACK, true}}, Next: StateSynReceived, Actions: []Action{ASendSynAck}, Outcome: OutDrop, Reason: DropDupSyn, Src: "spec/tcp.fsm:166", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 91, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasSYN, false}, {GSeqIsIrs, false}, {GHasACK, true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:167", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 92, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 93, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 94, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 95, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 96, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 97, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 98, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 99, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 88, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSeqIsIrs}, {Guard: GHasACK}, {Guard: GPassiveOpen, Negate: true}}, Next: StateSynReceived, Actions: []Action{ATrimSyn, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:160", Anchor: "RFC9293:3.5", Reqs: []string{"MUST-10"}, Profiles: 0x01},
+	{ID: 89, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSeqIsIrs}, {Guard: GHasACK}, {Guard: GPassiveOpen, Negate: true}, {Guard: GHasRST, Negate: true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:161", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 90, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSeqIsIrs}, {Guard: GHasACK, Negate: true}}, Next: StateSynReceived, Actions: []Action{ASendSynAck}, Outcome: OutDrop, Reason: DropDupSyn, Src: "spec/tcp.fsm:166", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 91, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasSYN}, {Guard: GSeqIsIrs}, {Guard: GHasACK, Negate: true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:167", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 92, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 93, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 94, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 95, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateSynReceived, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 96, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 97, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 98, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateSynReceived, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 99, State: StateSynReceived, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 100, State: StateSynReceived, Event: EvSegSeq, Next: StateSynReceived, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 101, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 102, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateSynReceived, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 103, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{GPassiveOpen, false}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:205", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 101, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 102, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateSynReceived, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 103, State: StateSynReceived, Event: EvSegRst, Conds: []Cond{{Guard: GPassiveOpen}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:205", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 104, State: StateSynReceived, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalRefused, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:206", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 105, State: StateSynReceived, Event: EvSegSec, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 106, State: StateSynReceived, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}, {GPassiveOpen, false}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:214", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 107, State: StateSynReceived, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateSynReceived, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 106, State: StateSynReceived, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}, {Guard: GPassiveOpen}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:214", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
+	{ID: 107, State: StateSynReceived, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateSynReceived, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 108, State: StateSynReceived, Event: EvSegSyn, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 109, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 110, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GPassiveOpen, false}, {GAcceptQueueFull, false}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropAcceptOverflow, Src: "spec/tcp.fsm:224", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 111, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GAckAcceptable, false}, {GPassiveOpen, false}, {GFinQueued, false}}, Next: StateFinWait1, Actions: []Action{AAckAdvance, AWindowInit, AQueueAccept}, Outcome: OutContinue, Src: "spec/tcp.fsm:228", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
-	{ID: 112, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GAckAcceptable, false}, {GPassiveOpen, false}}, Next: StateEstablished, Actions: []Action{AAckAdvance, AWindowInit, AQueueAccept}, Outcome: OutContinue, Src: "spec/tcp.fsm:229", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 113, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GAckAcceptable, false}, {GFinQueued, false}}, Next: StateFinWait1, Actions: []Action{AAckAdvance, AWindowInit, ASignalConnected}, Outcome: OutContinue, Src: "spec/tcp.fsm:230", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 114, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{GAckAcceptable, false}}, Next: StateEstablished, Actions: []Action{AAckAdvance, AWindowInit, ASignalConnected}, Outcome: OutContinue, Src: "spec/tcp.fsm:231", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 109, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 110, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GPassiveOpen}, {Guard: GAcceptQueueFull}}, Next: StateSynReceived, Outcome: OutDrop, Reason: DropAcceptOverflow, Src: "spec/tcp.fsm:224", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 111, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GAckAcceptable}, {Guard: GPassiveOpen}, {Guard: GFinQueued}}, Next: StateFinWait1, Actions: []Action{AAckAdvance, AWindowInit, AQueueAccept}, Outcome: OutContinue, Src: "spec/tcp.fsm:228", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
+	{ID: 112, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GAckAcceptable}, {Guard: GPassiveOpen}}, Next: StateEstablished, Actions: []Action{AAckAdvance, AWindowInit, AQueueAccept}, Outcome: OutContinue, Src: "spec/tcp.fsm:229", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 113, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GAckAcceptable}, {Guard: GFinQueued}}, Next: StateFinWait1, Actions: []Action{AAckAdvance, AWindowInit, ASignalConnected}, Outcome: OutContinue, Src: "spec/tcp.fsm:230", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 114, State: StateSynReceived, Event: EvSegAck, Conds: []Cond{{Guard: GAckAcceptable}}, Next: StateEstablished, Actions: []Action{AAckAdvance, AWindowInit, ASignalConnected}, Outcome: OutContinue, Src: "spec/tcp.fsm:231", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 115, State: StateSynReceived, Event: EvSegAck, Next: StateSynReceived, Actions: []Action{ASendRstR1}, Outcome: OutDrop, Reason: DropBadAck, Src: "spec/tcp.fsm:232", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 116, State: StateSynReceived, Event: EvSegUrg, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
 	{ID: 117, State: StateSynReceived, Event: EvSegText, Next: StateSynReceived, Outcome: OutContinue, Src: "spec/tcp.fsm:252", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 118, State: StateSynReceived, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateSynReceived, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 119, State: StateSynReceived, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateSynReceived, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 118, State: StateSynReceived, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateSynReceived, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 119, State: StateSynReceived, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateSynReceived, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 120, State: StateSynReceived, Event: EvSegFin, Next: StateCloseWait, Actions: []Action{ARcvFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:259", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-12"}, Profiles: 0x03},
 	{ID: 121, State: StateEstablished, Event: EvOpenPassive, Next: StateEstablished, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 122, State: StateEstablished, Event: EvOpenActive, Next: StateEstablished, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
-	{ID: 123, State: StateEstablished, Event: EvSend, Conds: []Cond{{GFinQueued, false}}, Next: StateEstablished, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
+	{ID: 123, State: StateEstablished, Event: EvSend, Conds: []Cond{{Guard: GFinQueued}}, Next: StateEstablished, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
 	{ID: 124, State: StateEstablished, Event: EvSend, Next: StateEstablished, Actions: []Action{AQueueSend}, Outcome: OutDone, Src: "spec/tcp.fsm:71", Anchor: "RFC9293:3.10.2", Reqs: []string{"MUST-60"}, Profiles: 0x03},
 	{ID: 125, State: StateEstablished, Event: EvReceive, Next: StateEstablished, Actions: []Action{ARecvData}, Outcome: OutDone, Src: "spec/tcp.fsm:74", Anchor: "RFC9293:3.10.3", Reqs: []string{"MUST-12"}, Profiles: 0x03},
 	{ID: 126, State: StateEstablished, Event: EvClose, Next: StateFinWait1, Actions: []Action{AQueueFin}, Outcome: OutDone, Src: "spec/tcp.fsm:84", Anchor: "RFC9293:3.10.4", Reqs: []string{"MAY-1"}, Profiles: 0x03},
@@ -451,32 +384,32 @@ var Rules = [...]Rule{
 	{ID: 130, State: StateEstablished, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 131, State: StateEstablished, Event: EvTimeoutFinWait2, Next: StateEstablished, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 132, State: StateEstablished, Event: EvSegPre, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 133, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 134, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateEstablished, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 135, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 136, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateEstablished, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 137, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 138, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 139, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 140, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 133, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 134, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateEstablished, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 135, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 136, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateEstablished, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 137, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 138, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 139, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateEstablished, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 140, State: StateEstablished, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 141, State: StateEstablished, Event: EvSegSeq, Next: StateEstablished, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 142, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 143, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 142, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 143, State: StateEstablished, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 144, State: StateEstablished, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
 	{ID: 145, State: StateEstablished, Event: EvSegSec, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 146, State: StateEstablished, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 146, State: StateEstablished, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 147, State: StateEstablished, Event: EvSegSyn, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 148, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 149, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 150, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 148, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateEstablished, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 149, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 150, State: StateEstablished, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateEstablished, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 151, State: StateEstablished, Event: EvSegAck, Next: StateEstablished, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:235", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 152, State: StateEstablished, Event: EvSegUrg, Conds: []Cond{{GHasURG, false}}, Next: StateEstablished, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
+	{ID: 152, State: StateEstablished, Event: EvSegUrg, Conds: []Cond{{Guard: GHasURG}}, Next: StateEstablished, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
 	{ID: 153, State: StateEstablished, Event: EvSegUrg, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 154, State: StateEstablished, Event: EvSegText, Conds: []Cond{{GHasText, false}, {GUserClosed, false}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
-	{ID: 155, State: StateEstablished, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateEstablished, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
+	{ID: 154, State: StateEstablished, Event: EvSegText, Conds: []Cond{{Guard: GHasText}, {Guard: GUserClosed}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
+	{ID: 155, State: StateEstablished, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateEstablished, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
 	{ID: 156, State: StateEstablished, Event: EvSegText, Next: StateEstablished, Outcome: OutContinue, Src: "spec/tcp.fsm:251", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 157, State: StateEstablished, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateEstablished, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 158, State: StateEstablished, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateEstablished, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 157, State: StateEstablished, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateEstablished, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 158, State: StateEstablished, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateEstablished, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 159, State: StateEstablished, Event: EvSegFin, Next: StateCloseWait, Actions: []Action{ARcvFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:259", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-12"}, Profiles: 0x03},
 	{ID: 160, State: StateFinWait1, Event: EvOpenPassive, Next: StateFinWait1, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 161, State: StateFinWait1, Event: EvOpenActive, Next: StateFinWait1, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
@@ -489,34 +422,34 @@ var Rules = [...]Rule{
 	{ID: 168, State: StateFinWait1, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 169, State: StateFinWait1, Event: EvTimeoutFinWait2, Next: StateFinWait1, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 170, State: StateFinWait1, Event: EvSegPre, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 171, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 172, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateFinWait1, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 173, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 174, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateFinWait1, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 175, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 176, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 177, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 178, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 171, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 172, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateFinWait1, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 173, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 174, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateFinWait1, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 175, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 176, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 177, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateFinWait1, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 178, State: StateFinWait1, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 179, State: StateFinWait1, Event: EvSegSeq, Next: StateFinWait1, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 180, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 181, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 180, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 181, State: StateFinWait1, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 182, State: StateFinWait1, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
 	{ID: 183, State: StateFinWait1, Event: EvSegSec, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 184, State: StateFinWait1, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 184, State: StateFinWait1, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 185, State: StateFinWait1, Event: EvSegSyn, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 186, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 187, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 188, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 189, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{GOurFinAcked, false}}, Next: StateFinWait2, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:236", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 186, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateFinWait1, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 187, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 188, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateFinWait1, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 189, State: StateFinWait1, Event: EvSegAck, Conds: []Cond{{Guard: GOurFinAcked}}, Next: StateFinWait2, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:236", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 190, State: StateFinWait1, Event: EvSegAck, Next: StateFinWait1, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:237", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 191, State: StateFinWait1, Event: EvSegUrg, Conds: []Cond{{GHasURG, false}}, Next: StateFinWait1, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
+	{ID: 191, State: StateFinWait1, Event: EvSegUrg, Conds: []Cond{{Guard: GHasURG}}, Next: StateFinWait1, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
 	{ID: 192, State: StateFinWait1, Event: EvSegUrg, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 193, State: StateFinWait1, Event: EvSegText, Conds: []Cond{{GHasText, false}, {GUserClosed, false}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
-	{ID: 194, State: StateFinWait1, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateFinWait1, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
+	{ID: 193, State: StateFinWait1, Event: EvSegText, Conds: []Cond{{Guard: GHasText}, {Guard: GUserClosed}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
+	{ID: 194, State: StateFinWait1, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateFinWait1, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
 	{ID: 195, State: StateFinWait1, Event: EvSegText, Next: StateFinWait1, Outcome: OutContinue, Src: "spec/tcp.fsm:251", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 196, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateFinWait1, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 197, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateFinWait1, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
-	{ID: 198, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{GOurFinAcked, false}}, Next: StateTimeWait, Actions: []Action{ARcvFin, ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:260", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
+	{ID: 196, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateFinWait1, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 197, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateFinWait1, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 198, State: StateFinWait1, Event: EvSegFin, Conds: []Cond{{Guard: GOurFinAcked}}, Next: StateTimeWait, Actions: []Action{ARcvFin, ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:260", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
 	{ID: 199, State: StateFinWait1, Event: EvSegFin, Next: StateClosing, Actions: []Action{ARcvFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:261", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 200, State: StateFinWait2, Event: EvOpenPassive, Next: StateFinWait2, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 201, State: StateFinWait2, Event: EvOpenActive, Next: StateFinWait2, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
@@ -527,39 +460,39 @@ var Rules = [...]Rule{
 	{ID: 206, State: StateFinWait2, Event: EvTimeoutRtx, Next: StateFinWait2, Outcome: OutDone, Src: "spec/tcp.fsm:95", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 207, State: StateFinWait2, Event: EvTimeoutTimeWait, Next: StateFinWait2, Outcome: OutDone, Src: "spec/tcp.fsm:98", Anchor: "RFC9293:3.10.8", Profiles: 0x03},
 	{ID: 208, State: StateFinWait2, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
-	{ID: 209, State: StateFinWait2, Event: EvTimeoutFinWait2, Conds: []Cond{{GUserClosed, false}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:101", Anchor: "RFC9293:3.6", Profiles: 0x03},
+	{ID: 209, State: StateFinWait2, Event: EvTimeoutFinWait2, Conds: []Cond{{Guard: GUserClosed}}, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:101", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 210, State: StateFinWait2, Event: EvTimeoutFinWait2, Next: StateFinWait2, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 211, State: StateFinWait2, Event: EvSegPre, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 212, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 213, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateFinWait2, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 214, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 215, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateFinWait2, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 216, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 217, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 218, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 219, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 212, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 213, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateFinWait2, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 214, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 215, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateFinWait2, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 216, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 217, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 218, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateFinWait2, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 219, State: StateFinWait2, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 220, State: StateFinWait2, Event: EvSegSeq, Next: StateFinWait2, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 221, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 222, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 221, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 222, State: StateFinWait2, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 223, State: StateFinWait2, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
 	{ID: 224, State: StateFinWait2, Event: EvSegSec, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 225, State: StateFinWait2, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 225, State: StateFinWait2, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 226, State: StateFinWait2, Event: EvSegSyn, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 227, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 228, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 229, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 227, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateFinWait2, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 228, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 229, State: StateFinWait2, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateFinWait2, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 230, State: StateFinWait2, Event: EvSegAck, Next: StateFinWait2, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:235", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 231, State: StateFinWait2, Event: EvSegUrg, Conds: []Cond{{GHasURG, false}}, Next: StateFinWait2, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
+	{ID: 231, State: StateFinWait2, Event: EvSegUrg, Conds: []Cond{{Guard: GHasURG}}, Next: StateFinWait2, Actions: []Action{AUrgentAdvance}, Outcome: OutContinue, Src: "spec/tcp.fsm:245", Anchor: "RFC9293:3.10.7.4/s6", Reqs: []string{"MUST-30"}, Profiles: 0x03},
 	{ID: 232, State: StateFinWait2, Event: EvSegUrg, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 233, State: StateFinWait2, Event: EvSegText, Conds: []Cond{{GHasText, false}, {GUserClosed, false}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
-	{ID: 234, State: StateFinWait2, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateFinWait2, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
+	{ID: 233, State: StateFinWait2, Event: EvSegText, Conds: []Cond{{Guard: GHasText}, {Guard: GUserClosed}}, Next: StateClosed, Actions: []Action{ASendRst, ARelease}, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:249", Anchor: "RFC9293:3.6.1", Reqs: []string{"SHLD-3"}, Profiles: 0x03},
+	{ID: 234, State: StateFinWait2, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateFinWait2, Actions: []Action{ADeliver}, Outcome: OutContinue, Src: "spec/tcp.fsm:250", Anchor: "RFC9293:3.10.7.4/s7", Reqs: []string{"MAY-13", "MUST-58"}, Profiles: 0x03},
 	{ID: 235, State: StateFinWait2, Event: EvSegText, Next: StateFinWait2, Outcome: OutContinue, Src: "spec/tcp.fsm:251", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 236, State: StateFinWait2, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateFinWait2, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 237, State: StateFinWait2, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateFinWait2, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 236, State: StateFinWait2, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateFinWait2, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 237, State: StateFinWait2, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateFinWait2, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 238, State: StateFinWait2, Event: EvSegFin, Next: StateTimeWait, Actions: []Action{ARcvFin, ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:262", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
 	{ID: 239, State: StateCloseWait, Event: EvOpenPassive, Next: StateCloseWait, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 240, State: StateCloseWait, Event: EvOpenActive, Next: StateCloseWait, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
-	{ID: 241, State: StateCloseWait, Event: EvSend, Conds: []Cond{{GFinQueued, false}}, Next: StateCloseWait, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
+	{ID: 241, State: StateCloseWait, Event: EvSend, Conds: []Cond{{Guard: GFinQueued}}, Next: StateCloseWait, Actions: []Action{AFailClosing}, Outcome: OutDone, Src: "spec/tcp.fsm:70", Anchor: "RFC9293:3.10.2", Profiles: 0x03},
 	{ID: 242, State: StateCloseWait, Event: EvSend, Next: StateCloseWait, Actions: []Action{AQueueSend}, Outcome: OutDone, Src: "spec/tcp.fsm:71", Anchor: "RFC9293:3.10.2", Reqs: []string{"MUST-60"}, Profiles: 0x03},
 	{ID: 243, State: StateCloseWait, Event: EvReceive, Next: StateCloseWait, Actions: []Action{ARecvData}, Outcome: OutDone, Src: "spec/tcp.fsm:74", Anchor: "RFC9293:3.10.3", Reqs: []string{"MUST-12"}, Profiles: 0x03},
 	{ID: 244, State: StateCloseWait, Event: EvClose, Next: StateLastAck, Actions: []Action{AQueueFin}, Outcome: OutDone, Src: "spec/tcp.fsm:85", Anchor: "RFC9293:3.10.4", Profiles: 0x03},
@@ -569,30 +502,30 @@ var Rules = [...]Rule{
 	{ID: 248, State: StateCloseWait, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 249, State: StateCloseWait, Event: EvTimeoutFinWait2, Next: StateCloseWait, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 250, State: StateCloseWait, Event: EvSegPre, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 251, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 252, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 253, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 254, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 255, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 256, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 257, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 258, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 251, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 252, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 253, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 254, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 255, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 256, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 257, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateCloseWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 258, State: StateCloseWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 259, State: StateCloseWait, Event: EvSegSeq, Next: StateCloseWait, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 260, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 261, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 260, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 261, State: StateCloseWait, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 262, State: StateCloseWait, Event: EvSegRst, Next: StateClosed, Actions: []Action{ASignalReset, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:207", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MUST-12", "SHLD-2"}, Profiles: 0x03},
 	{ID: 263, State: StateCloseWait, Event: EvSegSec, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 264, State: StateCloseWait, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 264, State: StateCloseWait, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 265, State: StateCloseWait, Event: EvSegSyn, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 266, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 267, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 268, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 266, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 267, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 268, State: StateCloseWait, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateCloseWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 269, State: StateCloseWait, Event: EvSegAck, Next: StateCloseWait, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:235", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 270, State: StateCloseWait, Event: EvSegUrg, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 271, State: StateCloseWait, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
+	{ID: 271, State: StateCloseWait, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateCloseWait, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
 	{ID: 272, State: StateCloseWait, Event: EvSegText, Next: StateCloseWait, Outcome: OutContinue, Src: "spec/tcp.fsm:254", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 273, State: StateCloseWait, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateCloseWait, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 274, State: StateCloseWait, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateCloseWait, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 273, State: StateCloseWait, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateCloseWait, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 274, State: StateCloseWait, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateCloseWait, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 275, State: StateCloseWait, Event: EvSegFin, Next: StateCloseWait, Actions: []Action{ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:263", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 276, State: StateClosing, Event: EvOpenPassive, Next: StateClosing, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 277, State: StateClosing, Event: EvOpenActive, Next: StateClosing, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
@@ -605,31 +538,31 @@ var Rules = [...]Rule{
 	{ID: 284, State: StateClosing, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 285, State: StateClosing, Event: EvTimeoutFinWait2, Next: StateClosing, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 286, State: StateClosing, Event: EvSegPre, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 287, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateClosing, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 288, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 289, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateClosing, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 290, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 291, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 292, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 293, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 294, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateClosing, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 287, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateClosing, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 288, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 289, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateClosing, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 290, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 291, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 292, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 293, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateClosing, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 294, State: StateClosing, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateClosing, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 295, State: StateClosing, Event: EvSegSeq, Next: StateClosing, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 296, State: StateClosing, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 297, State: StateClosing, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 296, State: StateClosing, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 297, State: StateClosing, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 298, State: StateClosing, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 299, State: StateClosing, Event: EvSegSec, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 300, State: StateClosing, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 300, State: StateClosing, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 301, State: StateClosing, Event: EvSegSyn, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 302, State: StateClosing, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateClosing, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 303, State: StateClosing, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 304, State: StateClosing, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 305, State: StateClosing, Event: EvSegAck, Conds: []Cond{{GOurFinAcked, false}}, Next: StateTimeWait, Actions: []Action{AAckAdvance, AStartTimeWait}, Outcome: OutContinue, Src: "spec/tcp.fsm:238", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MUST-13"}, Profiles: 0x03},
+	{ID: 302, State: StateClosing, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateClosing, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 303, State: StateClosing, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 304, State: StateClosing, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateClosing, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 305, State: StateClosing, Event: EvSegAck, Conds: []Cond{{Guard: GOurFinAcked}}, Next: StateTimeWait, Actions: []Action{AAckAdvance, AStartTimeWait}, Outcome: OutContinue, Src: "spec/tcp.fsm:238", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MUST-13"}, Profiles: 0x03},
 	{ID: 306, State: StateClosing, Event: EvSegAck, Next: StateClosing, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:239", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 307, State: StateClosing, Event: EvSegUrg, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 308, State: StateClosing, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateClosing, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
+	{ID: 308, State: StateClosing, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateClosing, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
 	{ID: 309, State: StateClosing, Event: EvSegText, Next: StateClosing, Outcome: OutContinue, Src: "spec/tcp.fsm:254", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 310, State: StateClosing, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateClosing, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 311, State: StateClosing, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateClosing, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 310, State: StateClosing, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateClosing, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 311, State: StateClosing, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateClosing, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 312, State: StateClosing, Event: EvSegFin, Next: StateClosing, Actions: []Action{ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:263", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 313, State: StateLastAck, Event: EvOpenPassive, Next: StateLastAck, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 314, State: StateLastAck, Event: EvOpenActive, Next: StateLastAck, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
@@ -642,31 +575,31 @@ var Rules = [...]Rule{
 	{ID: 321, State: StateLastAck, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 322, State: StateLastAck, Event: EvTimeoutFinWait2, Next: StateLastAck, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 323, State: StateLastAck, Event: EvSegPre, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 324, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 325, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 326, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 327, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 328, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 329, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GSeqAtRightEdge, false}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
-	{ID: 330, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 331, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 324, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 325, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 326, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 327, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 328, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 329, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAtRightEdge}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:192", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x01},
+	{ID: 330, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateLastAck, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 331, State: StateLastAck, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 332, State: StateLastAck, Event: EvSegSeq, Next: StateLastAck, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 333, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 334, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 333, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 334, State: StateLastAck, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 335, State: StateLastAck, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 336, State: StateLastAck, Event: EvSegSec, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 337, State: StateLastAck, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 337, State: StateLastAck, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 338, State: StateLastAck, Event: EvSegSyn, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 339, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 340, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 341, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 342, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{GOurFinAcked, false}}, Next: StateClosed, Actions: []Action{AAckAdvance, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:240", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 339, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 340, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 341, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateLastAck, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 342, State: StateLastAck, Event: EvSegAck, Conds: []Cond{{Guard: GOurFinAcked}}, Next: StateClosed, Actions: []Action{AAckAdvance, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:240", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 343, State: StateLastAck, Event: EvSegAck, Next: StateLastAck, Actions: []Action{AAckAdvance, AWindowUpdate}, Outcome: OutContinue, Src: "spec/tcp.fsm:241", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 344, State: StateLastAck, Event: EvSegUrg, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 345, State: StateLastAck, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
+	{ID: 345, State: StateLastAck, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateLastAck, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
 	{ID: 346, State: StateLastAck, Event: EvSegText, Next: StateLastAck, Outcome: OutContinue, Src: "spec/tcp.fsm:254", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 347, State: StateLastAck, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateLastAck, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 348, State: StateLastAck, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateLastAck, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 347, State: StateLastAck, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateLastAck, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 348, State: StateLastAck, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateLastAck, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 349, State: StateLastAck, Event: EvSegFin, Next: StateLastAck, Actions: []Action{ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:263", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
 	{ID: 350, State: StateTimeWait, Event: EvOpenPassive, Next: StateTimeWait, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:65", Anchor: "RFC9293:3.10.1", Reqs: []string{"MUST-41"}, Profiles: 0x03},
 	{ID: 351, State: StateTimeWait, Event: EvOpenActive, Next: StateTimeWait, Actions: []Action{AFailExists}, Outcome: OutDone, Src: "spec/tcp.fsm:67", Anchor: "RFC9293:3.10.1", Profiles: 0x03},
@@ -679,31 +612,31 @@ var Rules = [...]Rule{
 	{ID: 358, State: StateTimeWait, Event: EvTimeoutUser, Next: StateClosed, Actions: []Action{ASignalTimeout, ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:100", Anchor: "RFC9293:3.10.8", Reqs: []string{"MUST-20"}, Profiles: 0x03},
 	{ID: 359, State: StateTimeWait, Event: EvTimeoutFinWait2, Next: StateTimeWait, Outcome: OutDone, Src: "spec/tcp.fsm:102", Anchor: "RFC9293:3.6", Profiles: 0x03},
 	{ID: 360, State: StateTimeWait, Event: EvSegPre, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:137", Anchor: "RFC9293:3.10.7.4", Profiles: 0x03},
-	{ID: 361, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}, {GHasRST, false}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 362, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GPawsReject, false}}, Next: StateTimeWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
-	{ID: 363, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
-	{ID: 364, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GHasACK, true}, {GHasRST, true}, {GHasSYN, true}, {GSeqAcceptable, true}}, Next: StateTimeWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
-	{ID: 365, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GHasSYN, false}, {GHasACK, true}, {GSynNewer, false}}, Next: StateClosed, Actions: []Action{AReopen}, Outcome: OutDone, Src: "spec/tcp.fsm:183", Anchor: "RFC9293:3.6.1", Reqs: []string{"MAY-2", "SHLD-4"}, Profiles: 0x03},
-	{ID: 366, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GFinRetransmit, false}}, Next: StateTimeWait, Actions: []Action{ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:185", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
-	{ID: 367, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GSeqAcceptable, false}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
-	{ID: 368, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GZeroWindowAck, false}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 369, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{GHasRST, false}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 361, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}, {Guard: GHasRST}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:172", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 362, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GPawsReject}}, Next: StateTimeWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropPAWS, Src: "spec/tcp.fsm:173", Anchor: "RFC7323:5.3", Profiles: 0x03},
+	{ID: 363, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:178", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x01},
+	{ID: 364, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasACK, Negate: true}, {Guard: GHasRST, Negate: true}, {Guard: GHasSYN, Negate: true}, {Guard: GSeqAcceptable, Negate: true}}, Next: StateTimeWait, Actions: []Action{ASendAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:179", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x02},
+	{ID: 365, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasSYN}, {Guard: GHasACK, Negate: true}, {Guard: GSynNewer}}, Next: StateClosed, Actions: []Action{AReopen}, Outcome: OutDone, Src: "spec/tcp.fsm:183", Anchor: "RFC9293:3.6.1", Reqs: []string{"MAY-2", "SHLD-4"}, Profiles: 0x03},
+	{ID: 366, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GFinRetransmit}}, Next: StateTimeWait, Actions: []Action{ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:185", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
+	{ID: 367, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GSeqAcceptable}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, ATrimToWindow}, Outcome: OutContinue, Src: "spec/tcp.fsm:186", Anchor: "RFC9293:3.10.7.4/s1", Reqs: []string{"MUST-66", "SHLD-31"}, Profiles: 0x03},
+	{ID: 368, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GZeroWindowAck}}, Next: StateTimeWait, Actions: []Action{AUpdateTSRecent, AZeroWindowTrim}, Outcome: OutContinue, Src: "spec/tcp.fsm:198", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
+	{ID: 369, State: StateTimeWait, Event: EvSegSeq, Conds: []Cond{{Guard: GHasRST}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropRstOutOfWindow, Src: "spec/tcp.fsm:199", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
 	{ID: 370, State: StateTimeWait, Event: EvSegSeq, Next: StateTimeWait, Actions: []Action{AOowAck}, Outcome: OutDrop, Reason: DropOutOfWindow, Src: "spec/tcp.fsm:200", Anchor: "RFC9293:3.10.7.4/s1", Profiles: 0x03},
-	{ID: 371, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{GHasRST, true}}, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
-	{ID: 372, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{GRstExact, true}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 371, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{Guard: GHasRST, Negate: true}}, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:203", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
+	{ID: 372, State: StateTimeWait, Event: EvSegRst, Conds: []Cond{{Guard: GRstExact, Negate: true}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropRstChallenge, Src: "spec/tcp.fsm:204", Anchor: "RFC9293:3.10.7.4/s2", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 373, State: StateTimeWait, Event: EvSegRst, Next: StateClosed, Actions: []Action{ARelease}, Outcome: OutDone, Src: "spec/tcp.fsm:208", Anchor: "RFC9293:3.10.7.4/s2", Profiles: 0x03},
 	{ID: 374, State: StateTimeWait, Event: EvSegSec, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:211", Anchor: "RFC9293:3.10.7.4/s3", Profiles: 0x03},
-	{ID: 375, State: StateTimeWait, Event: EvSegSyn, Conds: []Cond{{GHasSYN, false}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 375, State: StateTimeWait, Event: EvSegSyn, Conds: []Cond{{Guard: GHasSYN}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropSynChallenge, Src: "spec/tcp.fsm:215", Anchor: "RFC9293:3.10.7.4/s4", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 376, State: StateTimeWait, Event: EvSegSyn, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:216", Anchor: "RFC9293:3.10.7.4/s4", Profiles: 0x03},
-	{ID: 377, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{GHasACK, true}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
-	{ID: 378, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{GAckTooNew, false}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
-	{ID: 379, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{GAckTooOld, false}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 377, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{Guard: GHasACK, Negate: true}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropNoAck, Src: "spec/tcp.fsm:219", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
+	{ID: 378, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooNew}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooNew, Src: "spec/tcp.fsm:233", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
+	{ID: 379, State: StateTimeWait, Event: EvSegAck, Conds: []Cond{{Guard: GAckTooOld}}, Next: StateTimeWait, Actions: []Action{AChallengeAck}, Outcome: OutDrop, Reason: DropAckTooOld, Src: "spec/tcp.fsm:234", Anchor: "RFC9293:3.10.7.4/s5", Reqs: []string{"MAY-12"}, Profiles: 0x03},
 	{ID: 380, State: StateTimeWait, Event: EvSegAck, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:242", Anchor: "RFC9293:3.10.7.4/s5", Profiles: 0x03},
 	{ID: 381, State: StateTimeWait, Event: EvSegUrg, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:246", Anchor: "RFC9293:3.10.7.4/s6", Profiles: 0x03},
-	{ID: 382, State: StateTimeWait, Event: EvSegText, Conds: []Cond{{GHasText, false}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
+	{ID: 382, State: StateTimeWait, Event: EvSegText, Conds: []Cond{{Guard: GHasText}}, Next: StateTimeWait, Outcome: OutDrop, Reason: DropTextAfterFin, Src: "spec/tcp.fsm:253", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
 	{ID: 383, State: StateTimeWait, Event: EvSegText, Next: StateTimeWait, Outcome: OutContinue, Src: "spec/tcp.fsm:254", Anchor: "RFC9293:3.10.7.4/s7", Profiles: 0x03},
-	{ID: 384, State: StateTimeWait, Event: EvSegFin, Conds: []Cond{{GHasFIN, true}}, Next: StateTimeWait, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
-	{ID: 385, State: StateTimeWait, Event: EvSegFin, Conds: []Cond{{GFinInOrder, true}}, Next: StateTimeWait, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
+	{ID: 384, State: StateTimeWait, Event: EvSegFin, Conds: []Cond{{Guard: GHasFIN, Negate: true}}, Next: StateTimeWait, Outcome: OutDone, Src: "spec/tcp.fsm:257", Anchor: "RFC9293:3.10.7.4/s8", Profiles: 0x03},
+	{ID: 385, State: StateTimeWait, Event: EvSegFin, Conds: []Cond{{Guard: GFinInOrder, Negate: true}}, Next: StateTimeWait, Actions: []Action{AHoldFin, ASendAck}, Outcome: OutDone, Src: "spec/tcp.fsm:258", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"SHLD-31"}, Profiles: 0x03},
 	{ID: 386, State: StateTimeWait, Event: EvSegFin, Next: StateTimeWait, Actions: []Action{ASendAck, AStartTimeWait}, Outcome: OutDone, Src: "spec/tcp.fsm:264", Anchor: "RFC9293:3.10.7.4/s8", Reqs: []string{"MUST-13"}, Profiles: 0x03},
 }
 
@@ -723,21 +656,6 @@ var Cells = [NumStates][NumEvents]struct{ Start, End uint16 }{
 	StateTimeWait:    {EvOpenPassive: {350, 351}, EvOpenActive: {351, 352}, EvSend: {352, 353}, EvReceive: {353, 354}, EvClose: {354, 355}, EvAbort: {355, 356}, EvTimeoutRtx: {356, 357}, EvTimeoutTimeWait: {357, 358}, EvTimeoutUser: {358, 359}, EvTimeoutFinWait2: {359, 360}, EvSegPre: {360, 361}, EvSegSeq: {361, 371}, EvSegRst: {371, 374}, EvSegSec: {374, 375}, EvSegSyn: {375, 377}, EvSegAck: {377, 381}, EvSegUrg: {381, 382}, EvSegText: {382, 384}, EvSegFin: {384, 387}},
 }
 
-// Holds reports whether all of r's conditions hold, asking eval for each guard in order.
-func (r *Rule) Holds(eval func(Guard) bool) bool {
-	for _, c := range r.Conds {
-		if eval(c.Guard) == c.Negate {
-			return false
-		}
-	}
-	return true
-}
-
-// In reports whether r applies in profile p.
-func (r *Rule) In(p Profile) bool {
-	return p < NumProfiles && r.Profiles&(1<<p) != 0
-}
-
 // Match returns the rule that fires for event e in state s under the default
 // profile: MatchProfile(DefaultProfile, s, e, eval).
 func Match(s State, e Event, eval func(Guard) bool) *Rule {
@@ -753,193 +671,18 @@ func MatchProfile(p Profile, s State, e Event, eval func(Guard) bool) *Rule {
 		return nil
 	}
 	c := Cells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &Rules[i]; r.In(p) && r.Holds(eval) {
-			return r
-		}
-	}
-	return nil
+	return fsmrt.MatchIn(Rules[c.Start:c.End], p, eval)
 }
 
-// String formats r for traces: "spec/tcp.fsm:41 State/Event [conds] -> Next do A,B outcome @ anchor".
-func (r *Rule) String() string {
-	var b strings.Builder
-	b.WriteString(r.Src)
-	b.WriteByte(' ')
-	b.WriteString(r.State.String())
-	b.WriteByte('/')
-	b.WriteString(r.Event.String())
-	if len(r.Conds) > 0 {
-		b.WriteString(" [")
-		for i, c := range r.Conds {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if c.Negate {
-				b.WriteByte('!')
-			}
-			b.WriteString(c.Guard.String())
-		}
-		b.WriteByte(']')
-	}
-	b.WriteString(" -> ")
-	b.WriteString(r.Next.String())
-	if len(r.Actions) > 0 {
-		b.WriteString(" do ")
-		for i, a := range r.Actions {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(a.String())
-		}
-	}
-	b.WriteByte(' ')
-	b.WriteString(r.Outcome.String())
-	if r.Outcome == OutDrop {
-		b.WriteByte(' ')
-		b.WriteString(r.Reason.String())
-	}
-	b.WriteString(" @ ")
-	b.WriteString(r.Anchor)
-	for _, q := range r.Reqs {
-		b.WriteByte(' ')
-		b.WriteString(q)
-	}
-	return b.String()
-}
-
-// An "invalid array index" compiler error below means the constants no longer
-// match spec/tcp.fsm: re-run go generate.
+// An "index out of bounds" or "overflows" compiler error below means the
+// constants no longer match spec/tcp.fsm: re-run go generate.
 func _() {
 	var x [1]struct{}
-	_ = x[StateClosed-0]
-	_ = x[StateListen-1]
-	_ = x[StateSynSent-2]
-	_ = x[StateSynReceived-3]
-	_ = x[StateEstablished-4]
-	_ = x[StateFinWait1-5]
-	_ = x[StateFinWait2-6]
-	_ = x[StateCloseWait-7]
-	_ = x[StateClosing-8]
-	_ = x[StateLastAck-9]
-	_ = x[StateTimeWait-10]
-	_ = x[EvOpenPassive-0]
-	_ = x[EvOpenActive-1]
-	_ = x[EvSend-2]
-	_ = x[EvReceive-3]
-	_ = x[EvClose-4]
-	_ = x[EvAbort-5]
-	_ = x[EvTimeoutRtx-6]
-	_ = x[EvTimeoutTimeWait-7]
-	_ = x[EvTimeoutUser-8]
-	_ = x[EvTimeoutFinWait2-9]
-	_ = x[EvSegPre-10]
-	_ = x[EvSegSeq-11]
-	_ = x[EvSegRst-12]
-	_ = x[EvSegSec-13]
-	_ = x[EvSegSyn-14]
-	_ = x[EvSegAck-15]
-	_ = x[EvSegUrg-16]
-	_ = x[EvSegText-17]
-	_ = x[EvSegFin-18]
-	_ = x[GHasSYN-0]
-	_ = x[GHasACK-1]
-	_ = x[GHasRST-2]
-	_ = x[GHasFIN-3]
-	_ = x[GHasURG-4]
-	_ = x[GHasText-5]
-	_ = x[GSeqAcceptable-6]
-	_ = x[GSeqIsIrs-7]
-	_ = x[GRstExact-8]
-	_ = x[GAckAcceptable-9]
-	_ = x[GAckTooNew-10]
-	_ = x[GAckTooOld-11]
-	_ = x[GOurFinAcked-12]
-	_ = x[GFinInOrder-13]
-	_ = x[GPassiveOpen-14]
-	_ = x[GBacklogFull-15]
-	_ = x[GFinQueued-16]
-	_ = x[GUserClosed-17]
-	_ = x[GSynNewer-18]
-	_ = x[GFinRetransmit-19]
-	_ = x[GPawsReject-20]
-	_ = x[GSendQueued-21]
-	_ = x[GZeroWindowAck-22]
-	_ = x[GSynQueueFull-23]
-	_ = x[GAcceptQueueFull-24]
-	_ = x[GSeqAtRightEdge-25]
-	_ = x[GSynCookies-26]
-	_ = x[GCookieValid-27]
-	_ = x[GCookiesPending-28]
-	_ = x[AChooseISS-0]
-	_ = x[ASendSyn-1]
-	_ = x[ASendSynAck-2]
-	_ = x[ASendAck-3]
-	_ = x[ASendRst-4]
-	_ = x[ASendRstR1-5]
-	_ = x[ASendRstR2-6]
-	_ = x[ASetIRS-7]
-	_ = x[ATrimSyn-8]
-	_ = x[ATrimToWindow-9]
-	_ = x[AWindowInit-10]
-	_ = x[AAckAdvance-11]
-	_ = x[AWindowUpdate-12]
-	_ = x[ADeliver-13]
-	_ = x[AUrgentAdvance-14]
-	_ = x[ARcvFin-15]
-	_ = x[AQueueSend-16]
-	_ = x[AQueueFin-17]
-	_ = x[ARecvData-18]
-	_ = x[AQueueAccept-19]
-	_ = x[ASignalConnected-20]
-	_ = x[ASignalReset-21]
-	_ = x[ASignalRefused-22]
-	_ = x[ASignalTimeout-23]
-	_ = x[AStartTimeWait-24]
-	_ = x[ARetransmit-25]
-	_ = x[ARelease-26]
-	_ = x[AReopen-27]
-	_ = x[AHoldFin-28]
-	_ = x[AFailExists-29]
-	_ = x[AFailNotExist-30]
-	_ = x[AFailClosing-31]
-	_ = x[AUpdateTSRecent-32]
-	_ = x[AZeroWindowTrim-33]
-	_ = x[AChallengeAck-34]
-	_ = x[AOowAck-35]
-	_ = x[ASendCookieSynAck-36]
-	_ = x[ACookieAccept-37]
-	_ = x[ReasonNone-0]
-	_ = x[DropClosedRst-1]
-	_ = x[DropNoConn-2]
-	_ = x[DropListenRst-3]
-	_ = x[DropListenAck-4]
-	_ = x[DropListenOverflow-5]
-	_ = x[DropListenNoSyn-6]
-	_ = x[DropSynSentBadAck-7]
-	_ = x[DropSynSentRst-8]
-	_ = x[DropSynSentNoSyn-9]
-	_ = x[DropNotSynchronized-10]
-	_ = x[DropOutOfWindow-11]
-	_ = x[DropRstOutOfWindow-12]
-	_ = x[DropDupSyn-13]
-	_ = x[DropRstChallenge-14]
-	_ = x[DropSynChallenge-15]
-	_ = x[DropNoAck-16]
-	_ = x[DropAckTooNew-17]
-	_ = x[DropAckTooOld-18]
-	_ = x[DropBadAck-19]
-	_ = x[DropTextAfterFin-20]
-	_ = x[DropChecksum-21]
-	_ = x[DropMalformed-22]
-	_ = x[DropTooManyConns-23]
-	_ = x[DropBadAddress-24]
-	_ = x[DropOOOFull-25]
-	_ = x[DropPAWS-26]
-	_ = x[DropSynQueueOverflow-27]
-	_ = x[DropAcceptOverflow-28]
-	_ = x[DropCookieFailed-29]
-	_ = x[ProfileLinux-0]
-	_ = x[ProfileRfc9293-1]
+	_ = x[(StateClosed-0)|(StateListen-1)|(StateSynSent-2)|(StateSynReceived-3)|(StateEstablished-4)|(StateFinWait1-5)|(StateFinWait2-6)|(StateCloseWait-7)|(StateClosing-8)|(StateLastAck-9)|(StateTimeWait-10)]
+	_ = x[(EvOpenPassive-0)|(EvOpenActive-1)|(EvSend-2)|(EvReceive-3)|(EvClose-4)|(EvAbort-5)|(EvTimeoutRtx-6)|(EvTimeoutTimeWait-7)|(EvTimeoutUser-8)|(EvTimeoutFinWait2-9)|(EvSegPre-10)|(EvSegSeq-11)|(EvSegRst-12)|(EvSegSec-13)|(EvSegSyn-14)|(EvSegAck-15)|(EvSegUrg-16)|(EvSegText-17)|(EvSegFin-18)]
+	_ = x[(GHasSYN-0)|(GHasACK-1)|(GHasRST-2)|(GHasFIN-3)|(GHasURG-4)|(GHasText-5)|(GSeqAcceptable-6)|(GSeqIsIrs-7)|(GRstExact-8)|(GAckAcceptable-9)|(GAckTooNew-10)|(GAckTooOld-11)|(GOurFinAcked-12)|(GFinInOrder-13)|(GPassiveOpen-14)|(GBacklogFull-15)|(GFinQueued-16)|(GUserClosed-17)|(GSynNewer-18)|(GFinRetransmit-19)|(GPawsReject-20)|(GSendQueued-21)|(GZeroWindowAck-22)|(GSynQueueFull-23)|(GAcceptQueueFull-24)|(GSeqAtRightEdge-25)|(GSynCookies-26)|(GCookieValid-27)|(GCookiesPending-28)]
+	_ = x[(AChooseISS-0)|(ASendSyn-1)|(ASendSynAck-2)|(ASendAck-3)|(ASendRst-4)|(ASendRstR1-5)|(ASendRstR2-6)|(ASetIRS-7)|(ATrimSyn-8)|(ATrimToWindow-9)|(AWindowInit-10)|(AAckAdvance-11)|(AWindowUpdate-12)|(ADeliver-13)|(AUrgentAdvance-14)|(ARcvFin-15)|(AQueueSend-16)|(AQueueFin-17)|(ARecvData-18)|(AQueueAccept-19)|(ASignalConnected-20)|(ASignalReset-21)|(ASignalRefused-22)|(ASignalTimeout-23)|(AStartTimeWait-24)|(ARetransmit-25)|(ARelease-26)|(AReopen-27)|(AHoldFin-28)|(AFailExists-29)|(AFailNotExist-30)|(AFailClosing-31)|(AUpdateTSRecent-32)|(AZeroWindowTrim-33)|(AChallengeAck-34)|(AOowAck-35)|(ASendCookieSynAck-36)|(ACookieAccept-37)]
+	_ = x[(ReasonNone-0)|(DropClosedRst-1)|(DropNoConn-2)|(DropListenRst-3)|(DropListenAck-4)|(DropListenOverflow-5)|(DropListenNoSyn-6)|(DropSynSentBadAck-7)|(DropSynSentRst-8)|(DropSynSentNoSyn-9)|(DropNotSynchronized-10)|(DropOutOfWindow-11)|(DropRstOutOfWindow-12)|(DropDupSyn-13)|(DropRstChallenge-14)|(DropSynChallenge-15)|(DropNoAck-16)|(DropAckTooNew-17)|(DropAckTooOld-18)|(DropBadAck-19)|(DropTextAfterFin-20)|(DropChecksum-21)|(DropMalformed-22)|(DropTooManyConns-23)|(DropBadAddress-24)|(DropOOOFull-25)|(DropPAWS-26)|(DropSynQueueOverflow-27)|(DropAcceptOverflow-28)|(DropCookieFailed-29)]
+	_ = x[(ProfileLinux-0)|(ProfileRfc9293-1)]
 	_ = x[len(Rules)-387]
 }
