@@ -132,9 +132,9 @@ func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
 	// A D-SACK goes first, once (RFC 2883 §4), with the block holding it
 	// when it lies above RCV.NXT.
 	if c.dsackOut {
-		c.dsackOut = false
 		add(c.dsack)
-		if k == 1 {
+		if k == 1 { // else no room beside the text: the next ACK carries it
+			c.dsackOut = false
 			base = 1
 			c.l.ctr.DSACKsSent++
 			if c.dsackIn.start != c.dsackIn.end {
