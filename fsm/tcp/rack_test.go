@@ -370,3 +370,58 @@ func TestTLPBlackHoleOneProbe(t *testing.T) {
 		t.Fatalf("state %v, error %v", r.c.State(), r.c.Err())
 	}
 }
+
+// TestTLPOneSegmentWaitsForDelayedACK: with one segment in flight the PTO
+// adds the worst-case delayed-ACK time, and is never later than the RTO
+// (RFC 8985 §7.2): here 2*100 ms + 200 ms is cut to the RTO's 300 ms.
+func TestTLPOneSegmentWaitsForDelayedACK(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(100)
+	r.drain()
+	if want := 2*r.c.srtt + wcDelAckT; want <= r.c.rto {
+		t.Fatalf("setup: PTO %v would not reach the RTO %v", want, r.c.rto)
+	}
+	if !r.c.tlpAt.Equal(r.c.rtxAt) {
+		t.Fatalf("PTO at +%v, RTO at +%v: want the PTO cut to the RTO", r.c.tlpAt.Sub(r.now), r.c.rtxAt.Sub(r.now))
+	}
+	r.advance(r.c.tlpAt.Sub(r.now))
+	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
+		t.Fatalf("probes %d, timeouts %d: the probe goes instead of the RTO", ctr.TLPProbes, ctr.Timeouts)
+	}
+}
+
+// TestRACKSkipsSpuriousRetransmissionSample: a retransmitted segment whose
+// SACK echoes the original's TSval was delivered by the original, so its
+// retransmission time does not become RACK.xmit_ts (RFC 8985 §6.2 step 2);
+// echoing the retransmission's TSval, it does.
+func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
+	for _, spurious := range []bool{true, false} {
+		r := newRig(t, Config{})
+		r.establishedTS(1000, 5000, 1, true)
+		mss := uint32(r.c.sndMSS)
+		at := func(k int) uint32 { return 5001 + uint32(k)*mss }
+		r.write(10 * int(mss))
+		orig := r.drain()
+		r.now = r.now.Add(20 * time.Millisecond)
+		o := tsOpt(200, orig[0].opts.TSVal)
+		o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
+		r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
+		rtx := r.drain()
+		if len(rtx) == 0 || rtx[0].seq != at(1) {
+			t.Fatalf("no retransmission of %d: %+v", at(1), rtx)
+		}
+		rtxAt := r.now.UnixNano()
+		r.now = r.now.Add(25 * time.Millisecond) // beyond min_RTT (20 ms): the min-RTT test passes
+		echo := rtx[0].opts.TSVal
+		if spurious {
+			echo = orig[1].opts.TSVal
+		}
+		o = tsOpt(201, echo)
+		o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(5)}, 1
+		r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
+		if got := r.c.rack.xmit == rtxAt; got == spurious {
+			t.Fatalf("spurious=%v: RACK.xmit_ts is the retransmission's: %v", spurious, got)
+		}
+	}
+}
