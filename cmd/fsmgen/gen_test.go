@@ -15,33 +15,36 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// TestGolden regenerates the fixture spec and compares it with the committed
-// golden Go file and diagram (go test ./cmd/fsmgen -update rewrites them).
+// TestGolden regenerates the fixture specs (door has profiles, lamp has none)
+// and compares them with the committed golden Go files and diagrams
+// (go test ./cmd/fsmgen -update rewrites them).
 func TestGolden(t *testing.T) {
-	m, err := spec.Load("testdata/door.fsm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Generate(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range []struct {
-		path string
-		got  []byte
-	}{{"testdata/door.go.golden", src}, {"testdata/door.dot.golden", Dot(m)}} {
-		if *update {
-			if err := os.WriteFile(g.path, g.got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(g.path)
+	for _, name := range []string{"door", "lamp"} {
+		m, err := spec.Load("testdata/" + name + ".fsm")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(g.got, want) {
-			t.Errorf("%s differs from the generator's output (run go test ./cmd/fsmgen -update and review):\n%s", g.path, firstDiff(want, g.got))
+		src, err := Generate(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []struct {
+			path string
+			got  []byte
+		}{{"testdata/" + name + ".go.golden", src}, {"testdata/" + name + ".dot.golden", Dot(m)}} {
+			if *update {
+				if err := os.WriteFile(g.path, g.got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(g.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(g.got, want) {
+				t.Errorf("%s differs from the generator's output (run go test ./cmd/fsmgen -update and review):\n%s", g.path, firstDiff(want, g.got))
+			}
 		}
 	}
 }
@@ -61,9 +64,9 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestGeneratedCompilesAndRuns builds the generated fixture in a scratch module,
-// with the runtime package it imports, together with a small program that
-// walks the table through PMatch and String.
+// TestGeneratedCompilesAndRuns builds the generated fixtures in a scratch
+// module, with the runtime package they import, together with small tests that
+// walk each table through PMatch and String.
 func TestGeneratedCompilesAndRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go tool")
@@ -108,6 +111,44 @@ func TestGeneratedCompilesAndRuns(t *testing.T) {
 		write(filepath.Join("fsm", "fsmrt", filepath.Base(f)), string(b))
 	}
 	write("door/zdoor_gen.go", string(src))
+	lm, err := spec.Load("testdata/lamp.fsm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsrc, err := Generate(lm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("lamp/zlamp_gen.go", string(lsrc))
+	write("lamp/lamp_test.go", `package lamp
+
+import "testing"
+
+func TestWalk(t *testing.T) {
+	held := map[LampGuard]bool{LampGPowered: true}
+	eval := func(g LampGuard) bool { return held[g] }
+	r := LampMatch(LampStateOff, LampEvPress, eval)
+	if r == nil || r.Next != LampStateOn || r.ID != 0 || r.In(0) || r.Profiles != 0 {
+		t.Fatalf("Off/Press powered: got %v", r)
+	}
+	if got, want := r.String(), "cmd/fsmgen/testdata/lamp.fsm:13 Off/Press [Powered,!Stuck] -> On do Light done @ LAMP:1 MUST-1"; got != want {
+		t.Fatalf("String:\n got %q\nwant %q", got, want)
+	}
+	held[LampGStuck] = true
+	if r := LampMatch(LampStateOff, LampEvPress, eval); r.Outcome != LampOutDrop || r.Reason != LampDropNoPower || !r.Holds(eval) {
+		t.Fatalf("Off/Press stuck: got %v", r)
+	}
+	if r := LampMatch(LampStateOn, LampEvFail, eval); r.Outcome != LampOutContinue || r.Next != LampStateOff {
+		t.Fatalf("On/Fail: got %v", r)
+	}
+	if LampMatch(LampStateOn, NumLampEvents, eval) != nil || LampMatch(NumLampStates, LampEvFail, eval) != nil {
+		t.Fatal("out-of-range input matched")
+	}
+	if LampState(7).String() != "LampState(7)" || LampOutcome(LampOutDrop).String() != "drop" {
+		t.Fatal("String of enums")
+	}
+}
+`)
 	write("door/door_test.go", `package door
 
 import "testing"
