@@ -213,6 +213,17 @@ func TestRuleString(t *testing.T) {
 	}
 }
 
+func TestCondString(t *testing.T) {
+	for i, want := range []string{"A,!B", "C", "C", ""} {
+		if got := cell[i].CondString(); got != want {
+			t.Errorf("row %d: CondString = %q, want %q", i, got, want)
+		}
+	}
+	if got := (Cond[gd]{Guard: 5, Negate: true}).String(); got != "!gd(5)" {
+		t.Errorf("Cond.String = %q", got)
+	}
+}
+
 func TestNameParseOutcome(t *testing.T) {
 	if st(1).String() != "Busy" || st(2).String() != "st(2)" || pf(255).String() != "pf(255)" {
 		t.Error("Name")

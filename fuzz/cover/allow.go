@@ -59,22 +59,7 @@ func (a Allowance) Match(r *tcp.Rule) bool {
 	case "-":
 		return len(r.Conds) == 0
 	}
-	return strings.ReplaceAll(a.Conds, " ", "") == condString(r)
-}
-
-// condString is r's condition list as tcp.Rule.String writes it.
-func condString(r *tcp.Rule) string {
-	var b strings.Builder
-	for i, c := range r.Conds {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if c.Negate {
-			b.WriteByte('!')
-		}
-		b.WriteString(c.Guard.String())
-	}
-	return b.String()
+	return strings.ReplaceAll(a.Conds, " ", "") == r.CondString()
 }
 
 // SegEvents are the SEGMENT ARRIVES stages (RFC 9293 §3.10.7), SegPre first.

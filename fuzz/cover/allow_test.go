@@ -11,7 +11,7 @@ func rowOf(t *testing.T, st tcp.State, ev tcp.Event, conds string) *tcp.Rule {
 	t.Helper()
 	c := tcp.Cells[st][ev]
 	for i := c.Start; i < c.End; i++ {
-		if r := &tcp.Rules[i]; condString(r) == conds {
+		if r := &tcp.Rules[i]; r.CondString() == conds {
 			return r
 		}
 	}
