@@ -66,9 +66,12 @@ rule-coverage:
 check-props:
 	NETSPEC_PROPS_SCALE=20 $(GO) test -count=1 -timeout 30m ./fuzz/props ./fuzz/sim
 
-# Deep formal checks: spec lints and the model checker at the larger bounds
-# (cap 3, duplication and reordering; symmetric roles at cap 2; premature timeouts via --bounds eager=1
-# if wanted). Exit 1 on a violation, with the trace in testdata/counterexamples.
+# Deep formal checks: spec lints and the model checker's deep suite
+# (model.DeepRuns: client/server and symmetric at cap 3 with loss,
+# duplication and reordering; eager timeouts, reopen, embryo calls at cap 3;
+# two injected segments per run in each profile). Exit 1 on a violation (the
+# trace goes to testdata/counterexamples) or on a row no run fires that the
+# allow-list does not excuse.
 .PHONY: check
 check: check-props
 	$(GO) run ./cmd/netspec check --deep

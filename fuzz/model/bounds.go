@@ -32,9 +32,10 @@ func DefaultBounds() Bounds {
 	return Bounds{Cap: 2, Loss: 1, Dup: 0, Reorder: 1, Opens: 1, Data: 1, Aborts: 1, Closes: 1, Rtx: 2, Window: 4}
 }
 
-// DeepBounds are the bounds of `make check`.
+// DeepBounds are the bounds of the deep client/server run of `make check`
+// (DeepRuns).
 func DeepBounds() Bounds {
-	return Bounds{Cap: 3, Loss: 1, Dup: 1, Reorder: 1, Opens: 1, Data: 1, Aborts: 1, Closes: 1, Rtx: 2, Window: 4, MaxStates: 12000000}
+	return Bounds{Cap: 3, Loss: 1, Dup: 1, Reorder: 1, Opens: 1, Data: 1, Aborts: 1, Closes: 1, Rtx: 2, Window: 4, MaxStates: 30000000}
 }
 
 // Validate reports bounds the model cannot represent, or that make the
@@ -49,10 +50,11 @@ func (b Bounds) Validate() error {
 		return errors.New("model: bound too large for the state encoding (opens <= 5, data <= 4)")
 	case b.Rtx < 1 || b.Rtx > 200:
 		return fmt.Errorf("model: rtx %d out of range 1..200", b.Rtx)
-	case b.Rtx <= b.Loss:
-		// With no more retransmissions than losses, R2 may be the only way out
+	case b.Rtx <= b.Loss+b.Inject:
+		// With no more retransmissions than faults (losses, and injected
+		// segments, which may end a connection), R2 may be the only way out
 		// of a legal run, and graceful termination would fail for that reason.
-		return fmt.Errorf("model: rtx (%d) must exceed loss (%d)", b.Rtx, b.Loss)
+		return fmt.Errorf("model: rtx (%d) must exceed loss + inject (%d + %d)", b.Rtx, b.Loss, b.Inject)
 	case b.Inject < 0 || b.Inject > 200 || b.Eager < 0 || b.Eager > 1:
 		return errors.New("model: inject must be in 0..200, eager 0 or 1")
 	case b.Window < 1 || b.Window > 8:

@@ -198,6 +198,9 @@ func TestStepAndBoundsRoundTrip(t *testing.T) {
 	if err := (Bounds{Cap: 2, Loss: 2, Rtx: 2, Window: 4}).Validate(); err == nil {
 		t.Error("rtx <= loss accepted")
 	}
+	if err := (Bounds{Cap: 2, Loss: 1, Inject: 1, Rtx: 2, Window: 4}).Validate(); err == nil {
+		t.Error("rtx <= loss + inject accepted")
+	}
 }
 
 // oldSynReceivedClose returns the table as it was before the fix: the final
@@ -298,4 +301,43 @@ func TestExactAndHashedAgree(t *testing.T) {
 	if got[1].OmissionBound != 0 || got[0].OmissionBound <= 0 || got[0].OmissionBound > 1e-6 {
 		t.Errorf("omission bounds %g (hashed), %g (exact)", got[0].OmissionBound, got[1].OmissionBound)
 	}
+}
+
+// TestTimeWaitSynReceivedAckLoop pins an ACK loop the injection runs found
+// (with a SYN newer than RCV.NXT injected into TIME-WAIT, a kind later
+// dropped from the suite): B's TIME-WAIT connection re-opened by a spoofed
+// SYN (MAY-2) into SYN-RECEIVED, A still in TIME-WAIT of the old connection.
+// A answers B's SYN,ACK as unacceptable (step 1: an ACK <SEQ=2>); B, in
+// SYN-RECEIVED, finds that ACK's sequence number unacceptable too and ACKs
+// (<SEQ=17>); and so on: two ends answering each other's ACKs, no counter
+// moving, until a timer ends one side. fsm/tcp does the same unless
+// Config.OOWAckInterval rate-limits these ACKs (Linux's
+// tcp_oow_rate_limited; Linux's SYN-RECV also checks the ACK number first and
+// resets). The test fails when the loop disappears from the table.
+func TestTimeWaitSynReceivedAckLoop(t *testing.T) {
+	var s State
+	s.E[0] = Endpoint{NextISS: 16, Opens: 1, Conn: TCB{St: tcp.StateTimeWait, Flags: tFinSent | tFinRcvd | tTW,
+		SndUna: 2, SndNxt: 2, RtxNxt: 2, DataEnd: 1, RcvNxt: 2, RcvEdge: 6}}
+	s.E[1] = Endpoint{NextISS: 32, Opens: 1, Lsn: tcp.StateListen, Conn: TCB{St: tcp.StateSynReceived, Flags: tPassive | tRtx,
+		Iss: 16, SndUna: 16, SndNxt: 17, RtxNxt: 16, DataEnd: 17, Irs: 3, RcvNxt: 4, RcvEdge: 8}}
+	s.C[1].N = 1
+	s.C[1].S[0] = Seg{Flags: fSYN | fACK, Seq: 16, Ack: 4}
+	b := DefaultBounds()
+	b.Loss, b.Reorder, b.Aborts, b.Data = 0, 0, 0, 0
+	res, err := Check(Config{Bounds: b, Start: &s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Violation
+	if v == nil || v.Property != PropLivelock {
+		t.Fatalf("violation %+v, want %s", v, PropLivelock)
+	}
+	for _, st := range v.Steps[v.LoopAt:] {
+		if st.Kind != KDeliver {
+			t.Errorf("loop step %s is not a delivery", st)
+		}
+	}
+	var b2 bytes.Buffer
+	WriteTrace(&b2, Config{Bounds: b}, v, "")
+	t.Logf("%s", b2.String())
 }

@@ -74,11 +74,12 @@ func DeepRuns() []Run {
 		b := &runs[i].Bounds
 		switch {
 		case runs[i].Name == "client-server":
-			b.Cap, b.Dup = 3, 1
+			*b = DeepBounds()
+			continue
 		case runs[i].Name == "symmetric":
 			b.Cap, b.Dup = 3, 1
 		case strings.HasPrefix(runs[i].Name, "inject/"):
-			b.Inject, b.Loss = 2, 1
+			b.Inject, b.Rtx = 2, 3
 		default:
 			b.Cap = 3
 		}
