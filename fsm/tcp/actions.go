@@ -251,7 +251,9 @@ func ackAdvance(c *Conn, s *segment) {
 	if !t.SndUna.LessThan(s.ack) {
 		if rack && s.ack == t.SndUna && t.SndUna != t.SndNxt && (newSACK || dsack) {
 			c.rackOnAck(s, dsack)
-			c.tlpArmed = true
+			if c.txq.sacked != 0 {
+				c.tlpAt = zeroTime // RFC 8985 §7.2: no probe while segments are SACKed
+			}
 		}
 		// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
 		// outstanding, and the same window; with SACK, an ACK that SACKs new

@@ -272,15 +272,17 @@ func (c *Conn) rackTimeout(now time.Time) {
 	}
 }
 
-// tlpArm schedules the probe timeout (RFC 8985 §7.2): PTO = 2*SRTT, plus
-// WCDelAckT with one segment in flight (else 2 ms), 1 s before an RTT
-// sample; never later than the RTO. Only outside recovery, with no probe
-// outstanding.
+// tlpArm schedules the probe timeout (RFC 8985 §7.2) after new data was
+// sent or an ACK acknowledged new data: PTO = 2*SRTT, plus WCDelAckT with
+// one segment in flight (else 2 ms), 1 s before an RTT sample; never later
+// than the RTO. Not in fast or RTO recovery, not while segments are SACKed
+// (RACK.segs_sacked: RACK and its timer have what they need), and not with
+// a probe outstanding.
 func (c *Conn) tlpArm(now time.Time) {
 	t := &c.tcb
 	c.tlpAt = zeroTime
 	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.rec.rtoRec || c.tlp.active ||
-		c.persist || t.SndUna == t.SndNxt || c.rtxAt.IsZero() {
+		c.txq.sacked != 0 || c.persist || t.SndUna == t.SndNxt || c.rtxAt.IsZero() {
 		return
 	}
 	pto := time.Second
@@ -306,6 +308,11 @@ func (c *Conn) tlpFire(now time.Time) {
 	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.tlp.active || t.SndUna == t.SndNxt {
 		return
 	}
+	// Whether or not a probe goes, the RTO restarts (RFC 8985 §7.3).
+	defer func() {
+		c.rtxAt = now.Add(c.rto)
+		c.clampUserTimeout()
+	}()
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
 	wndEnd := t.SndUna.Add(seqnum.Size(t.SndWnd))
 	var seq seqnum.Value
@@ -342,8 +349,6 @@ func (c *Conn) tlpFire(now time.Time) {
 	}
 	c.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx}
 	c.l.ctr.TLPProbes++
-	c.rtxAt = now.Add(c.rto)
-	c.clampUserTimeout()
 }
 
 // tlpAck is TLP loss detection (RFC 8985 §7.4.2): once the ACK covers the
