@@ -271,7 +271,7 @@ func ackAdvance(c *Conn, s *segment) {
 			c.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
 		}
 		if rack {
-			c.tlpAck(s, false, newSACK)
+			c.tlpAck(s, false)
 		}
 		if s.ack == t.SndUna {
 			c.undoCheck(s, false)
@@ -332,7 +332,7 @@ func ackAdvance(c *Conn, s *segment) {
 		c.sndExpand()
 	}
 	if rack {
-		c.tlpAck(s, true, newSACK)
+		c.tlpAck(s, true)
 	}
 	c.undoCheck(s, true)
 	if t.SndUna == t.SndNxt {

@@ -355,8 +355,9 @@ func (c *Conn) tlpFire(now time.Time) {
 // probe, a probe of new data ends the episode; a retransmitted probe that a
 // D-SACK reported as a duplicate repaired nothing; an ACK beyond it means
 // the probe repaired a loss, and congestion control responds as to one; a
-// pure duplicate ACK means original and probe both arrived.
-func (c *Conn) tlpAck(s *segment, advanced, newSACK bool) {
+// duplicate ACK without a SACK option means original and probe both
+// arrived.
+func (c *Conn) tlpAck(s *segment, advanced bool) {
 	p := &c.tlp
 	if !p.active || s.ack.LessThan(p.endSeq) {
 		return
@@ -369,7 +370,7 @@ func (c *Conn) tlpAck(s *segment, advanced, newSACK bool) {
 		c.l.ctr.TLPRecoveries++
 		c.ccLoss(s.now)
 		c.cwnd = min(c.cwnd, c.ssthresh)
-	case !advanced && !newSACK:
-		p.active = false
+	case !advanced && s.opts.NumSACK == 0:
+		p.active = false // a duplicate ACK without SACK: both copies arrived
 	}
 }
