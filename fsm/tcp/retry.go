@@ -10,7 +10,7 @@ import "github.com/netspec/netspec/fsm/sock"
 // blocked on it). R2 (MaxRetries or the user timeout) closes the
 // connection (timer.go).
 func (c *Conn) r1Check() {
-	if c.retries != c.l.cfg.R1 || !synchronizedData(c.state) {
+	if c.retries != c.l.cfg.R1 || !advises(c) {
 		return
 	}
 	c.retrying = true
@@ -21,10 +21,13 @@ func (c *Conn) r1Check() {
 	c.notify(sock.Readable | sock.Writable)
 }
 
-// synchronizedData reports whether st is one in which data or a FIN is
-// retransmitted (SYN retransmissions advise too: the peer may be gone).
-func synchronizedData(st State) bool {
-	return sendsData(st) || st == StateSynSent || st == StateSynReceived
+// advises reports whether c's retransmissions give advice: data or a FIN,
+// and an active OPEN's SYN (the peer or the path may be gone). An
+// embryonic connection of a listener does not: its SYN,ACK retries are
+// bounded by SynAckRetries, and spoofed SYNs must not make the stack
+// re-probe its neighbours.
+func advises(c *Conn) bool {
+	return sendsData(c.state) || c.state == StateSynSent || (c.state == StateSynReceived && !c.passive)
 }
 
 // Retrying reports whether the connection has retransmitted one segment

@@ -295,3 +295,32 @@ func TestRACKReoWndGrowsWithDSACKRounds(t *testing.T) {
 		t.Fatalf("reo_wnd after 16 recoveries %v, want %v", got, base)
 	}
 }
+
+// TestR1NoAdviceForEmbryos: a listener's SYN,ACK retransmissions give no
+// negative advice (a spoofed SYN must not make the stack re-probe its
+// neighbours); an active OPEN's SYN retransmissions do (RFC 9293 §3.8.3).
+func TestR1NoAdviceForEmbryos(t *testing.T) {
+	r := newRig(t, Config{SynAckRetries: 5})
+	adv := &advCapture{capture: r.o}
+	r.l.out = adv
+	r.isses = append(r.isses, 5000)
+	r.listen(0)
+	r.send(seg{flags: SYN, seq: 1000})
+	for range 4 {
+		r.advance(r.c.rtxAt.Sub(r.now))
+	}
+	if len(adv.advised) != 0 || r.c.Retrying() {
+		t.Fatalf("embryo: advice %v, retrying %v", adv.advised, r.c.Retrying())
+	}
+	a := newRig(t, Config{})
+	aadv := &advCapture{capture: a.o}
+	a.l.out = aadv
+	a.isses = append(a.isses, 100)
+	a.connect()
+	for range 3 {
+		a.advance(a.c.rtxAt.Sub(a.now))
+	}
+	if len(aadv.advised) != 1 || !a.c.Retrying() {
+		t.Fatalf("active OPEN: advice %v, retrying %v", aadv.advised, a.c.Retrying())
+	}
+}
