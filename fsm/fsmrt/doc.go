@@ -5,7 +5,9 @@
 //
 // A generated file (fsm/<package>/z<machine>_gen.go) declares only what is
 // its machine's own (the enums and their names, the rows, the cells, the
-// Match entry points) and names the types here through aliases:
+// Match entry points, whose short loop over the package's own rule array
+// is kept there because it is faster than Match over a slice) and names the
+// types here through aliases:
 //
 //	type Rule = fsmrt.Rule[State, Event, Guard, Action, Reason, Profile]
 //	type Cond = fsmrt.Cond[Guard]

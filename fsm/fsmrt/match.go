@@ -3,7 +3,9 @@ package fsmrt
 // Match returns the first of rows (the rules of one cell, in spec order)
 // whose conditions all hold under eval, or nil when none does. spec.Check
 // proves that every cell ends in an unconditional rule, so for a whole cell
-// it returns nil only when rows is empty. It does not allocate.
+// it returns nil only when rows is empty. It does not allocate. It serves
+// code that walks its own copy of a table; the generated PMatch functions
+// run the same loop over their package's array, which is faster.
 func Match[S, E, G, A, R, P Enum](rows []Rule[S, E, G, A, R, P], eval func(G) bool) *Rule[S, E, G, A, R, P] {
 next:
 	for i := range rows {

@@ -186,7 +186,12 @@ func FragMatch(s FragState, e FragEvent, eval func(FragGuard) bool) *FragRule {
 		return nil
 	}
 	c := FragCells[s][e]
-	return fsmrt.Match(FragRules[c.Start:c.End], eval)
+	for i := c.Start; i < c.End; i++ {
+		if r := &FragRules[i]; r.Holds(eval) {
+			return r
+		}
+	}
+	return nil
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

@@ -214,7 +214,12 @@ func RxMatch(s RxState, e RxEvent, eval func(RxGuard) bool) *RxRule {
 		return nil
 	}
 	c := RxCells[s][e]
-	return fsmrt.Match(RxRules[c.Start:c.End], eval)
+	for i := c.Start; i < c.End; i++ {
+		if r := &RxRules[i]; r.Holds(eval) {
+			return r
+		}
+	}
+	return nil
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

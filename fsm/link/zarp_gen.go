@@ -179,7 +179,12 @@ func ARPMatch(s ARPState, e ARPEvent, eval func(ARPGuard) bool) *ARPRule {
 		return nil
 	}
 	c := ARPCells[s][e]
-	return fsmrt.Match(ARPRules[c.Start:c.End], eval)
+	for i := c.Start; i < c.End; i++ {
+		if r := &ARPRules[i]; r.Holds(eval) {
+			return r
+		}
+	}
+	return nil
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

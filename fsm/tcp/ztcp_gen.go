@@ -671,7 +671,12 @@ func MatchProfile(p Profile, s State, e Event, eval func(Guard) bool) *Rule {
 		return nil
 	}
 	c := Cells[s][e]
-	return fsmrt.MatchIn(Rules[c.Start:c.End], p, eval)
+	for i := c.Start; i < c.End; i++ {
+		if r := &Rules[i]; r.In(p) && r.Holds(eval) {
+			return r
+		}
+	}
+	return nil
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the
