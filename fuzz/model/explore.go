@@ -107,16 +107,16 @@ type graph struct {
 	start     State
 	set       fpSet             // hash compaction (default)
 	exact     map[packed]uint32 // exact mode: the packed states themselves
-	parent    []uint32
-	via       []uint16
-	bits      []uint8
-	succStart []uint32
-	succ      []uint32
-	peakFront int // largest frontier (two BFS levels), in states
+	parent    chunked[uint32]
+	via       chunked[uint16]
+	bits      chunked[uint8]
+	succStart chunked[uint32]
+	succ      chunked[uint32]
+	peakFront int // largest frontier (two BFS levels), in bytes
 	r         *runner
 }
 
-func (g *graph) n() int { return len(g.parent) }
+func (g *graph) n() int { return g.parent.len() }
 
 // add returns the id of state s (packed as p), adding it if new.
 func (g *graph) add(s *State, p *packed, parent uint32, via Step) (uint32, bool) {
@@ -126,7 +126,7 @@ func (g *graph) add(s *State, p *packed, parent uint32, via Step) (uint32, bool)
 		id, fresh = g.exact[*p]
 		fresh = !fresh
 		if fresh {
-			id = uint32(len(g.parent))
+			id = uint32(g.parent.len())
 			g.exact[*p] = id
 		}
 	} else {
@@ -135,8 +135,8 @@ func (g *graph) add(s *State, p *packed, parent uint32, via Step) (uint32, bool)
 	if !fresh {
 		return id, false
 	}
-	g.parent = append(g.parent, parent)
-	g.via = append(g.via, encodeStep(via))
+	g.parent.add(parent)
+	g.via.add(encodeStep(via))
 	var b uint8
 	if goal(s) {
 		b |= bGoal
@@ -151,22 +151,21 @@ func (g *graph) add(s *State, p *packed, parent uint32, via Step) (uint32, bool)
 			b |= bWaits
 		}
 	}
-	g.bits = append(g.bits, b)
+	g.bits.add(b)
 	return id, true
 }
 
 // bytes estimates the memory the search holds: the per-state arrays, the
 // visited set, the edges and the largest frontier.
 func (g *graph) bytes() int64 {
-	n := int64(cap(g.parent))
-	b := n*4 + int64(cap(g.via))*2 + int64(cap(g.bits)) + int64(cap(g.succStart))*4 + int64(cap(g.succ))*4
+	b := g.parent.bytes(4) + g.via.bytes(2) + g.bits.bytes(1) + g.succStart.bytes(4) + g.succ.bytes(4)
 	if g.exact != nil {
 		// A Go map slot holds key and value; groups are at most 7/8 full.
 		b += int64(len(g.exact)) * (int64(len(packed{})) + 4 + 1) * 8 / 7
 	} else {
-		b += int64(cap(g.set.fps))*8 + int64(len(g.set.slots))*4
+		b += g.set.fps.bytes(8) + int64(len(g.set.slots))*4
 	}
-	return b + int64(g.peakFront)*int64(len(packed{}))
+	return b + int64(g.peakFront)
 }
 
 // Check explores the bounded state space and checks every property.
@@ -201,30 +200,34 @@ func Check(cfg Config) (*Result, error) {
 	var p packed
 	g.start.pack(&p)
 	g.add(&g.start, &p, 0, Step{})
-	front, upcoming := []packed{p}, []packed(nil)
+	// The frontier: the current level's states back to back (appendVar),
+	// read in order at pos, and the next level's.
+	front, upcoming := appendVar(nil, &p), []byte(nil)
+	pos := 0
 	if pr, d := safety(&g.start); pr != "" {
 		res.Violation = g.trace(0, pr, d)
 	}
-	levelStart, levelEnd, depth := 0, 1, 0
+	levelEnd, depth := 1, 0
 	var steps []Step
 	report := func() {
 		if cfg.Progress != nil {
-			cfg.Progress(Progress{States: g.n(), Transitions: res.Transitions, Queue: g.n() - len(g.succStart), Depth: depth, Elapsed: time.Since(start), Bytes: g.bytes()})
+			cfg.Progress(Progress{States: g.n(), Transitions: res.Transitions, Queue: g.n() - g.succStart.len(), Depth: depth, Elapsed: time.Since(start), Bytes: g.bytes()})
 		}
 	}
 	for i := 0; i < g.n() && res.Violation == nil; i++ {
 		if i == levelEnd {
 			depth++
 			g.peakFront = max(g.peakFront, cap(front)+cap(upcoming))
-			front, upcoming = upcoming, front[:0]
-			levelStart, levelEnd = levelEnd, g.n()
+			front, upcoming, pos = upcoming, front[:0], 0
+			levelEnd = g.n()
 		}
 		if cfg.Bounds.MaxStates > 0 && g.n() >= cfg.Bounds.MaxStates {
 			break
 		}
-		g.succStart = append(g.succStart, uint32(len(g.succ)))
-		first := len(g.succ)
-		cur := front[i-levelStart].unpack()
+		g.succStart.add(uint32(g.succ.len()))
+		first := g.succ.len()
+		cur, n := readVar(front[pos:])
+		pos += n
 		steps = r.enabled(&cur, steps[:0])
 		for _, st := range steps {
 			next := r.apply(&cur, st)
@@ -232,7 +235,7 @@ func Check(cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("%w (after %s in %s)", r.err, st, cur.Summary())
 			}
 			if r.trunc != "" {
-				g.bits[i] |= bTrunc
+				*g.bits.ptr(i) |= bTrunc
 				res.Truncated++
 				continue
 			}
@@ -246,7 +249,7 @@ func Check(cfg Config) (*Result, error) {
 			next.pack(&p)
 			id, fresh := g.add(&next, &p, uint32(i), st)
 			if fresh {
-				upcoming = append(upcoming, p)
+				upcoming = appendVar(upcoming, &p)
 				if pr, d := safety(&next); pr != "" {
 					res.Violation = g.trace(id, pr, d)
 					break
@@ -260,15 +263,15 @@ func Check(cfg Config) (*Result, error) {
 				e |= 1 << 31
 			}
 			dup := false
-			for k := first; k < len(g.succ); k++ {
-				if g.succ[k]&edgeMask == id {
-					g.succ[k] |= e
+			for k := first; k < g.succ.len(); k++ {
+				if g.succ.at(k)&edgeMask == id {
+					*g.succ.ptr(k) |= e
 					dup = true
 					break
 				}
 			}
 			if !dup {
-				g.succ = append(g.succ, e)
+				g.succ.add(e)
 			}
 		}
 	}
@@ -276,7 +279,7 @@ func Check(cfg Config) (*Result, error) {
 	front, upcoming = nil, nil
 	res.States = g.n()
 	res.Depth = depth
-	res.Edges = len(g.succ)
+	res.Edges = g.succ.len()
 	res.Bytes = g.bytes()
 	if !cfg.Exact {
 		// SPIN's bound for hash compaction: with n states and 64-bit
@@ -285,9 +288,9 @@ func Check(cfg Config) (*Result, error) {
 		n := float64(res.States)
 		res.OmissionBound = n * (n - 1) / 2 / math.Exp2(64)
 	}
-	res.Complete = res.Violation == nil && len(g.succStart) == g.n()
+	res.Complete = res.Violation == nil && g.succStart.len() == g.n()
 	if res.Complete {
-		g.succStart = append(g.succStart, uint32(len(g.succ)))
+		g.succStart.add(uint32(g.succ.len()))
 		res.Violation = g.graphProperties()
 	}
 	res.Elapsed = time.Since(start)
@@ -298,12 +301,12 @@ func Check(cfg Config) (*Result, error) {
 // stateOf rebuilds state id by replaying the steps from the start.
 func (g *graph) stateOf(id uint32) State {
 	var path []uint32
-	for x := id; x != 0; x = g.parent[x] {
+	for x := id; x != 0; x = g.parent.at(int(x)) {
 		path = append(path, x)
 	}
 	s := g.start
 	for k := len(path) - 1; k >= 0; k-- {
-		s = g.r.apply(&s, decodeStep(g.via[path[k]]))
+		s = g.r.apply(&s, decodeStep(g.via.at(int(path[k]))))
 	}
 	return s
 }
@@ -312,13 +315,13 @@ func (g *graph) stateOf(id uint32) State {
 // replaying the steps to recover the states along the way.
 func (g *graph) trace(id uint32, prop, detail string) *Violation {
 	var path []uint32
-	for x := id; x != 0; x = g.parent[x] {
+	for x := id; x != 0; x = g.parent.at(int(x)) {
 		path = append(path, x)
 	}
 	v := &Violation{Property: prop, Detail: detail, States: []State{g.start}, LoopAt: -1}
 	s := g.start
 	for k := len(path) - 1; k >= 0; k-- {
-		st := decodeStep(g.via[path[k]])
+		st := decodeStep(g.via.at(int(path[k])))
 		s = g.r.apply(&s, st)
 		v.Steps = append(v.Steps, st)
 		v.States = append(v.States, s)
@@ -331,9 +334,9 @@ func (g *graph) trace(id uint32, prop, detail string) *Violation {
 func (g *graph) extend(v *Violation, last uint32, pick func(from uint32, k int) bool, limit int) {
 	for range limit {
 		found := false
-		for k := int(g.succStart[last]); k < int(g.succStart[last+1]); k++ {
+		for k := int(g.succStart.at(int(last))); k < int(g.succStart.at(int(last+1))); k++ {
 			if pick(last, k) {
-				n := g.succ[k] & edgeMask
+				n := g.succ.at(k) & edgeMask
 				st, s := g.stepBetween(last, n)
 				v.Steps = append(v.Steps, st)
 				v.States = append(v.States, s)
@@ -350,15 +353,15 @@ func (g *graph) extend(v *Violation, last uint32, pick func(from uint32, k int) 
 // stepBetween finds a step leading from state a to state b, and b.
 func (g *graph) stepBetween(a, b uint32) (Step, State) {
 	cur, want := g.stateOf(a), g.stateOf(b)
-	if g.parent[b] == a && b != 0 {
-		return decodeStep(g.via[b]), want
+	if g.parent.at(int(b)) == a && b != 0 {
+		return decodeStep(g.via.at(int(b))), want
 	}
 	for _, st := range g.r.enabled(&cur, nil) {
 		if next := g.r.apply(&cur, st); g.r.trunc == "" && g.r.err == nil && next == want {
 			return st, want
 		}
 	}
-	return decodeStep(g.via[b]), want
+	return decodeStep(g.via.at(int(b))), want
 }
 
 // safety checks the invariants that must hold in every reachable state and

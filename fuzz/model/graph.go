@@ -17,7 +17,7 @@ func (g *graph) graphProperties() *Violation {
 	// that wait for their user: ESTABLISHED, CLOSE-WAIT, FIN-WAIT-2; a dead
 	// end is quiescent, and PropHalfOpen already constrains those pairs).
 	for i := range n {
-		if g.succStart[i] == g.succStart[i+1] && g.bits[i]&(bTrunc|bWaits) == bWaits {
+		if g.succStart.at(int(i)) == g.succStart.at(int(i+1)) && g.bits.at(int(i))&(bTrunc|bWaits) == bWaits {
 			s := g.stateOf(uint32(i))
 			for e := range 2 {
 				switch s.E[e].Conn.St {
@@ -40,11 +40,11 @@ func (g *graph) graphProperties() *Violation {
 	// reverse topological order on the acyclic graph).
 	for e := range 2 {
 		in := bSynRcvd0 << e
-		af := g.allPaths(order, func(v uint32) bool { return g.bits[v]&in == 0 })
+		af := g.allPaths(order, func(v uint32) bool { return g.bits.at(int(v))&in == 0 })
 		for i := range n {
 			if !af[i] {
 				v := g.trace(uint32(i), PropSynRcvd, fmt.Sprintf("%s can stay in SynReceived forever; the trace ends where no transition is left", epName(e)))
-				g.extend(v, uint32(i), func(from uint32, k int) bool { return !af[g.succ[k]&edgeMask] }, 64)
+				g.extend(v, uint32(i), func(from uint32, k int) bool { return !af[g.succ.at(k)&edgeMask] }, 64)
 				return v
 			}
 		}
@@ -73,8 +73,8 @@ func goal(s *State) bool {
 func (g *graph) topo() ([]uint32, []uint32) {
 	n := g.n()
 	indeg := make([]uint32, n)
-	for _, t := range g.succ {
-		indeg[t&edgeMask]++
+	for k := range g.succ.len() {
+		indeg[g.succ.at(k)&edgeMask]++
 	}
 	order := make([]uint32, 0, n)
 	for i := range n {
@@ -84,8 +84,8 @@ func (g *graph) topo() ([]uint32, []uint32) {
 	}
 	for k := 0; k < len(order); k++ {
 		v := order[k]
-		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			t := g.succ[j] & edgeMask
+		for j := g.succStart.at(int(v)); j < g.succStart.at(int(v+1)); j++ {
+			t := g.succ.at(int(j)) & edgeMask
 			if indeg[t]--; indeg[t] == 0 {
 				order = append(order, t)
 			}
@@ -114,8 +114,8 @@ func (g *graph) loop(indeg []uint32) *Violation {
 				continue
 			}
 			has := false
-			for j := g.succStart[i]; j < g.succStart[i+1]; j++ {
-				if alive[g.succ[j]&edgeMask] {
+			for j := g.succStart.at(int(i)); j < g.succStart.at(int(i+1)); j++ {
+				if alive[g.succ.at(int(j))&edgeMask] {
 					has = true
 					break
 				}
@@ -156,9 +156,9 @@ func (g *graph) loop(indeg []uint32) *Violation {
 		}
 		seen[v] = len(path)
 		path = append(path, v)
-		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			if alive[g.succ[j]&edgeMask] {
-				v = g.succ[j] & edgeMask
+		for j := g.succStart.at(int(v)); j < g.succStart.at(int(v+1)); j++ {
+			if alive[g.succ.at(int(j))&edgeMask] {
+				v = g.succ.at(int(j)) & edgeMask
 				break
 			}
 		}
@@ -171,14 +171,14 @@ func (g *graph) allPaths(order []uint32, p func(uint32) bool) []bool {
 	af := make([]bool, g.n())
 	for k := len(order) - 1; k >= 0; k-- {
 		v := order[k]
-		if p(v) || g.bits[v]&bTrunc != 0 {
+		if p(v) || g.bits.at(int(v))&bTrunc != 0 {
 			af[v] = true
 			continue
 		}
-		lo, hi := g.succStart[v], g.succStart[v+1]
+		lo, hi := g.succStart.at(int(v)), g.succStart.at(int(v+1))
 		ok := lo < hi
 		for j := lo; j < hi && ok; j++ {
-			ok = af[g.succ[j]&edgeMask]
+			ok = af[g.succ.at(int(j))&edgeMask]
 		}
 		af[v] = ok
 	}
@@ -190,12 +190,12 @@ func (g *graph) someGracefulPath(order []uint32) []bool {
 	ef := make([]bool, g.n())
 	for k := len(order) - 1; k >= 0; k-- {
 		v := order[k]
-		if g.bits[v]&(bGoal|bTrunc) != 0 {
+		if g.bits.at(int(v))&(bGoal|bTrunc) != 0 {
 			ef[v] = true
 			continue
 		}
-		for j := g.succStart[v]; j < g.succStart[v+1]; j++ {
-			if e := g.succ[j]; e>>31 != 0 && ef[e&edgeMask] {
+		for j := g.succStart.at(int(v)); j < g.succStart.at(int(v+1)); j++ {
+			if e := g.succ.at(int(j)); e>>31 != 0 && ef[e&edgeMask] {
 				ef[v] = true
 				break
 			}

@@ -262,6 +262,10 @@ func TestPackRoundTrip(t *testing.T) {
 		if got := p.unpack(); got != s {
 			t.Fatalf("pack round trip:\n got %+v\nwant %+v", got, s)
 		}
+		buf := appendVar([]byte{7}, &p)
+		if got, n := readVar(buf[1:]); got != s || n != len(buf)-1 {
+			t.Fatalf("frontier round trip (%d of %d bytes):\n got %+v\nwant %+v", n, len(buf)-1, got, s)
+		}
 		seen++
 		if depth == 0 {
 			return

@@ -94,6 +94,31 @@ func (p *packed) unpack() State {
 	return s
 }
 
+// appendVar appends the packed state p with only the segments in flight
+// (the BFS frontier's form: 52 bytes plus 4 per segment, against 104).
+func appendVar(dst []byte, p *packed) []byte {
+	dst = append(dst, p[:2*epBytes]...)
+	for i := range 2 {
+		x := p[2*epBytes+i*chanBytes:]
+		dst = append(dst, x[:1+int(x[0])*segBytes]...)
+	}
+	return append(dst, p[2*epBytes+2*chanBytes:packedBytes]...)
+}
+
+// readVar reads one state written by appendVar from src and returns it and
+// the bytes it took.
+func readVar(src []byte) (State, int) {
+	var p packed
+	n := copy(p[:2*epBytes], src)
+	for i := range 2 {
+		k := 1 + int(src[n])*segBytes
+		copy(p[2*epBytes+i*chanBytes:], src[n:n+k])
+		n += k
+	}
+	n += copy(p[2*epBytes+2*chanBytes:packedBytes], src[n:])
+	return p.unpack(), n
+}
+
 // fingerprint is a 64-bit hash of the packed state (a multiply-xorshift
 // mix over its words, with the avalanche of MurmurHash3's fmix64): the
 // key of the hash-compacted visited set. It is deterministic, so a run's
@@ -117,25 +142,25 @@ func (p *packed) fingerprint() uint64 {
 // costs 8 bytes per state plus 4 bytes per slot (at most 3/4 full).
 type fpSet struct {
 	slots []uint32 // id+1, 0 = empty
-	fps   []uint64
+	fps   chunked[uint64]
 }
 
 // lookupOrAdd returns the id of the state with fingerprint fp, adding it as
 // id len(fps) if it is new.
 func (t *fpSet) lookupOrAdd(fp uint64) (uint32, bool) {
-	if 4*(len(t.fps)+1) > 3*len(t.slots) {
+	if 4*(t.fps.len()+1) > 3*len(t.slots) {
 		t.grow()
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := fp & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
-			id := uint32(len(t.fps))
-			t.fps = append(t.fps, fp)
+			id := uint32(t.fps.len())
+			t.fps.add(fp)
 			t.slots[i] = id + 1
 			return id, true
 		}
-		if t.fps[s-1] == fp {
+		if t.fps.at(int(s-1)) == fp {
 			return s - 1, false
 		}
 	}
@@ -145,8 +170,8 @@ func (t *fpSet) grow() {
 	n := max(1<<16, 2*len(t.slots))
 	t.slots = make([]uint32, n)
 	mask := uint64(n - 1)
-	for id, fp := range t.fps {
-		i := fp & mask
+	for id := range t.fps.len() {
+		i := t.fps.at(id) & mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -166,3 +191,31 @@ func encodeStep(s Step) uint16 {
 func decodeStep(v uint16) Step {
 	return Step{Kind: Kind(v & 7), EP: uint8(v>>3) & 1, Slot: uint8(v>>4) & 1, Idx: uint8(v>>5) & 15, Ev: tcp.Event(v>>9) & 31, Full: v&(1<<15) != 0}
 }
+
+// chunkBits sets the chunk size of chunked arrays (64K elements).
+const chunkBits = 16
+
+// chunked is an append-only array stored in fixed chunks: growing it never
+// copies (no transient second copy, as a doubling slice has) and wastes at
+// most one chunk. The per-state arrays of a search are chunked.
+type chunked[T any] struct {
+	c [][]T
+	n int
+}
+
+func (a *chunked[T]) len() int { return a.n }
+
+func (a *chunked[T]) add(v T) {
+	if a.n&(1<<chunkBits-1) == 0 {
+		a.c = append(a.c, make([]T, 1<<chunkBits))
+	}
+	a.c[a.n>>chunkBits][a.n&(1<<chunkBits-1)] = v
+	a.n++
+}
+
+func (a *chunked[T]) at(i int) T { return a.c[i>>chunkBits][i&(1<<chunkBits-1)] }
+
+func (a *chunked[T]) ptr(i int) *T { return &a.c[i>>chunkBits][i&(1<<chunkBits-1)] }
+
+// bytes is the memory the chunks hold, for elements of size elem.
+func (a *chunked[T]) bytes(elem int) int64 { return int64(len(a.c)) << chunkBits * int64(elem) }
