@@ -13,11 +13,20 @@
 // checked without touching this package (and a new guard or action without
 // an abstract model stops the check with an error).
 //
+// With Bounds.Inject the environment may also inject segments a conforming
+// peer never sends (inject.go), so that the rows for challenge ACKs, PAWS,
+// URG and stale ACKs fire. The visited set keeps 64-bit fingerprints of the
+// packed states (hash compaction; Config.Exact keeps them in full), and the
+// graph keeps, per state, its parent, the step from it, a few property bits
+// and its distinct successors (pack.go, explore.go).
+//
 // The properties (see docs/verification.md) are checked on the reachable
 // graph: safety invariants on every state as it is found (so the first
 // violation has a shortest trace), then deadlock, livelock (any cycle is a
 // non-progress cycle: every counter in the state is monotone within a run),
-// SYN-RECEIVED always resolves, graceful termination, and rule coverage.
+// SYN-RECEIVED always resolves, graceful termination; rule coverage
+// (every row fires in some run of a suite, QuickRuns or DeepRuns, or is
+// allow-listed with its reason) is judged over a suite (RunSuite).
 // A violation comes with a replayable trace in a small text format
 // (WriteTrace, ParseTrace, Replay).
 package model
