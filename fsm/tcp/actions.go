@@ -243,7 +243,7 @@ func ackAdvance(c *Conn, s *segment) {
 	if c.sackOK && s.opts.NumSACK > 0 {
 		var d seqRange
 		if d, dsack = dsackBlock(&s.opts, s.ack); dsack {
-			c.gotDSACK(d)
+			c.gotDSACK(s, d)
 		}
 		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
 	}
@@ -359,9 +359,9 @@ func (c *Conn) rackOnAck(s *segment, dsack bool) {
 // gotDSACK handles a D-SACK block (RFC 2883 §4-5): counted, matched
 // against the loss episode's retransmissions (undo.go) and the outstanding
 // loss probe (RFC 8985 §7.4.2).
-func (c *Conn) gotDSACK(d seqRange) {
+func (c *Conn) gotDSACK(s *segment, d seqRange) {
 	c.l.ctr.DSACKsRcvd++
-	c.undoDSACK(d)
+	c.undoDSACK(s, d)
 	if p := &c.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
 		p.dsacked = true
 	}

@@ -76,9 +76,16 @@ func (c *Conn) eifel(s *segment) bool {
 
 // undoDSACK matches a D-SACK block against the episode's retransmissions
 // (RFC 2883 §5): each one reported duplicate shows its original arrived.
-func (c *Conn) undoDSACK(b seqRange) {
+// With timestamps, a D-SACK whose ACK echoes a TSval no older than the
+// episode's first retransmission proves nothing (the network may have
+// duplicated a retransmission that repaired a real loss) and is not
+// counted: undo must never follow a real loss.
+func (c *Conn) undoDSACK(s *segment, b seqRange) {
 	u := c.undo
 	if u == nil || !u.armed || u.overflow {
+		return
+	}
+	if c.tsOK && u.hasTS && s.opts.HasTimestamps && !c.eifel(s) {
 		return
 	}
 	for i := 0; i < u.nrtx; i++ {

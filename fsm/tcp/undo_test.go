@@ -324,3 +324,33 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 		t.Fatalf("active OPEN: advice %v, retrying %v", aadv.advised, a.c.Retrying())
 	}
 }
+
+// TestNoUndoForDuplicatedRetransmission: with timestamps, the
+// retransmission repaired a real loss and the network then duplicated it:
+// the D-SACK for it comes on an ACK echoing the retransmission's TSval,
+// which proves nothing, so nothing is undone (undo.go undoDSACK).
+func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedTS(1000, 5000, 1, true)
+	mss := uint32(r.c.sndMSS)
+	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
+	r.write(10 * int(mss))
+	orig := r.drain()
+	cwnd := r.c.cwnd
+	r.now = r.now.Add(20 * time.Millisecond)
+	o := tsOpt(200, orig[0].opts.TSVal)
+	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
+	r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
+	rtx := r.drain()
+	if len(rtx) == 0 || rtx[0].seq != at(1) {
+		t.Fatalf("no retransmission: %+v", rtx)
+	}
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: tsOpt(201, rtx[0].opts.TSVal)})
+	o = tsOpt(202, rtx[0].opts.TSVal)
+	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(2)}, 1
+	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: o})
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.Undos != 0 || r.c.cwnd >= cwnd {
+		t.Fatalf("D-SACKs %d, undos %d, cwnd %d (before %d)", ctr.DSACKsRcvd, ctr.Undos, r.c.cwnd, cwnd)
+	}
+}
