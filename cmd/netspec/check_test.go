@@ -30,6 +30,7 @@ func TestCheckArgs(t *testing.T) {
 		{[]string{"check", "extra"}, "unexpected argument"},
 		{[]string{"check", "--bounds", "cap=x"}, "--bounds"},
 		{[]string{"check", "--bounds", "colour=3"}, "unknown key"},
+		{[]string{"check", "--runs", "client-server,nosuch"}, "no run named \"nosuch\""},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), tc.want) {
