@@ -83,8 +83,8 @@ func DeepRuns() []Run {
 		default:
 			b.Cap = 3
 		}
-		// At about 140 bytes of memory per state (hash compaction), a
-		// run stops at 30M states (some 4 GB) and is then marked incomplete.
+		// At about 105 bytes of memory per state (hash compaction), a
+		// run stops at 30M states (some 3 GB) and is then marked incomplete.
 		b.MaxStates = 30000000
 	}
 	return runs
