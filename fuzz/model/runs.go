@@ -77,9 +77,9 @@ func DeepRuns() []Run {
 			*b = DeepBounds()
 			continue
 		case runs[i].Name == "symmetric":
-			b.Cap, b.Dup = 3, 1
+			b.Cap, b.Dup, b.Aborts = 3, 1, 1
 		case strings.HasPrefix(runs[i].Name, "inject/"):
-			b.Inject, b.Rtx = 2, 3
+			b.Cap, b.Inject, b.Rtx = 3, 2, 3
 		default:
 			b.Cap = 3
 		}
