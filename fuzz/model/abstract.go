@@ -113,9 +113,19 @@ var actionModels = map[string]actionFn{
 	// A challenge ACK (RFC 5961); its per-connection rate limit depends on
 	// time, which the abstraction does not have: modelled as always sent.
 	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
-	// The ACK of an unacceptable segment; its optional rate limit
-	// (Config.OOWAckInterval) depends on time: modelled as always sent.
-	"OowAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
+	// The ACK of an unacceptable segment. With Bounds.OowLimit, the rate
+	// limit of Config.OOWAckInterval: a segment without text (or with SYN)
+	// gets at most one such ACK until the connection's next timer fires
+	// (the abstraction's stand-in for the interval passing).
+	"OowAck": func(r *runner, e int, c *TCB, g *segCtx) {
+		if r.b.OowLimit > 0 && (g.text == 0 || g.flags&fSYN != 0) {
+			if c.has(tOowSent) {
+				return
+			}
+			c.set(tOowSent, true)
+		}
+		c.set(tAckNow, true)
+	},
 	// SYN cookies: never reached (the SYN queue never fills, CookieValid is false).
 	"SendCookieSynAck": noop,
 	"CookieAccept":     noop,

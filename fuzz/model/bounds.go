@@ -10,18 +10,19 @@ import (
 // Bounds limit the explored behaviours. Every counter they bound is part of
 // the state and only grows within a run, which keeps the graph finite.
 type Bounds struct {
-	Cap     int // segments in flight per direction (1..MaxCap)
-	Loss    int // segments the channel may lose, in total
-	Dup     int // segments the channel may duplicate, in total
-	Reorder int // deliveries of a segment other than the oldest, in total
-	Opens   int // OPEN calls (active or passive) per endpoint
-	Data    int // SEND calls per endpoint (one data unit each)
-	Aborts  int // ABORT calls per endpoint
-	Closes  int // CloseWrite calls on an open connection, per endpoint (a full Close is always possible once per connection)
-	Rtx     int // retransmissions of one flight before R2 (TimeoutUser, MUST-20)
-	Window  int // receive window in data units
-	Eager   int // 1: the retransmission timer may fire while segments are in flight
-	Inject  int // segments the environment may inject (inject.go), in total
+	Cap      int // segments in flight per direction (1..MaxCap)
+	Loss     int // segments the channel may lose, in total
+	Dup      int // segments the channel may duplicate, in total
+	Reorder  int // deliveries of a segment other than the oldest, in total
+	Opens    int // OPEN calls (active or passive) per endpoint
+	Data     int // SEND calls per endpoint (one data unit each)
+	Aborts   int // ABORT calls per endpoint
+	Closes   int // CloseWrite calls on an open connection, per endpoint (a full Close is always possible once per connection)
+	Rtx      int // retransmissions of one flight before R2 (TimeoutUser, MUST-20)
+	Window   int // receive window in data units
+	Eager    int // 1: the retransmission timer may fire while segments are in flight
+	Inject   int // segments the environment may inject (inject.go), in total
+	OowLimit int // 1: ACKs for unacceptable segments are rate-limited (tcp.Config.OOWAckInterval)
 	// MaxStates stops the search after this many states (0: no limit); the
 	// result is then marked incomplete and the graph properties are skipped.
 	MaxStates int
@@ -55,8 +56,8 @@ func (b Bounds) Validate() error {
 		// segments, which may end a connection), R2 may be the only way out
 		// of a legal run, and graceful termination would fail for that reason.
 		return fmt.Errorf("model: rtx (%d) must exceed loss + inject (%d + %d)", b.Rtx, b.Loss, b.Inject)
-	case b.Inject < 0 || b.Inject > 200 || b.Eager < 0 || b.Eager > 1:
-		return errors.New("model: inject must be in 0..200, eager 0 or 1")
+	case b.Inject < 0 || b.Inject > 200 || b.OowLimit < 0 || b.OowLimit > 1 || b.Eager < 0 || b.Eager > 1:
+		return errors.New("model: inject must be in 0..200, eager and oowlimit 0 or 1")
 	case b.Window < 1 || b.Window > 8:
 		return fmt.Errorf("model: window %d out of range 1..8", b.Window)
 	}
@@ -69,6 +70,9 @@ func (b Bounds) String() string {
 		b.Cap, b.Loss, b.Dup, b.Reorder, b.Opens, b.Data, b.Aborts, b.Closes, b.Rtx, b.Window, b.Eager)
 	if b.Inject > 0 {
 		s += fmt.Sprintf(" inject=%d", b.Inject)
+	}
+	if b.OowLimit > 0 {
+		s += fmt.Sprintf(" oowlimit=%d", b.OowLimit)
 	}
 	if b.MaxStates > 0 {
 		s += fmt.Sprintf(" maxstates=%d", b.MaxStates)
@@ -89,7 +93,7 @@ func ParseBounds(base Bounds, s string) (Bounds, error) {
 			return b, fmt.Errorf("model: bounds: %s: %w", k, err)
 		}
 		p := map[string]*int{"cap": &b.Cap, "loss": &b.Loss, "dup": &b.Dup, "reorder": &b.Reorder,
-			"opens": &b.Opens, "data": &b.Data, "aborts": &b.Aborts, "closes": &b.Closes, "rtx": &b.Rtx, "window": &b.Window, "eager": &b.Eager, "inject": &b.Inject, "maxstates": &b.MaxStates}[k]
+			"opens": &b.Opens, "data": &b.Data, "aborts": &b.Aborts, "closes": &b.Closes, "rtx": &b.Rtx, "window": &b.Window, "eager": &b.Eager, "inject": &b.Inject, "oowlimit": &b.OowLimit, "maxstates": &b.MaxStates}[k]
 		if p == nil {
 			return b, fmt.Errorf("model: bounds: unknown key %q", k)
 		}

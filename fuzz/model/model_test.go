@@ -317,7 +317,8 @@ func TestExactAndHashedAgree(t *testing.T) {
 // moving, until a timer ends one side. fsm/tcp does the same unless
 // Config.OOWAckInterval rate-limits these ACKs (Linux's
 // tcp_oow_rate_limited; Linux's SYN-RECV also checks the ACK number first and
-// resets). The test fails when the loop disappears from the table.
+// resets). The test fails when the loop disappears from the table, or when
+// the rate limit (Bounds.OowLimit) no longer ends it.
 func TestTimeWaitSynReceivedAckLoop(t *testing.T) {
 	var s State
 	s.E[0] = Endpoint{NextISS: 16, Opens: 1, Conn: TCB{St: tcp.StateTimeWait, Flags: tFinSent | tFinRcvd | tTW,
@@ -344,4 +345,17 @@ func TestTimeWaitSynReceivedAckLoop(t *testing.T) {
 	var b2 bytes.Buffer
 	WriteTrace(&b2, Config{Bounds: b}, v, "")
 	t.Logf("%s", b2.String())
+
+	// With the rate limit (tcp.Config.OOWAckInterval) the loop ends: the
+	// graph has no cycle, no deadlock, and SYN-RECEIVED resolves (checked in
+	// that order, before graceful termination, which fails here because the
+	// embryo of the spoofed SYN ends only by its R2 timeout).
+	b.OowLimit = 1
+	res, err = Check(Config{Bounds: b, Start: &s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Violation; !res.Complete || (v != nil && v.Property != PropGraceful) {
+		t.Fatalf("with oowlimit=1: complete=%v, violation %v", res.Complete, v)
+	}
 }

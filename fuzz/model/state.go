@@ -85,6 +85,7 @@ const (
 	tTW                            // TIME-WAIT / FIN-WAIT-2 timer running
 	tOOO                           // an out-of-order range is held
 	tAckNow                        // an ACK is owed (transient within a step)
+	tOowSent                       // an ACK for an unacceptable segment went out since this connection's last timer (Bounds.OowLimit)
 )
 
 // TCB is the abstract connection: its state, the RFC 9293 §3.3.1 sequence

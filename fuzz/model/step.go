@@ -298,6 +298,7 @@ func (r *runner) apply(s *State, st Step) State {
 		r.call(e, st)
 	case KTimeout:
 		c := &ep.Conn
+		c.set(tOowSent, false) // time passed: the OowLimit interval is over
 		switch st.Ev {
 		case tcp.EvTimeoutUser, tcp.EvTimeoutRtx:
 			if st.Ev == tcp.EvTimeoutUser {
