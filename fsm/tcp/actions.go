@@ -588,13 +588,15 @@ func challengeAck(c *Conn, s *segment) {
 }
 
 // oowAck owes the ACK that answers an unacceptable segment (RFC 9293
-// §3.10.7.4 step 1: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>), unless
-// Config.OOWAckInterval holds it back: as Linux's tcp_oow_rate_limited, a
-// segment without text (or with SYN) gets at most one per interval per
-// connection; one with text is not part of an ACK loop and always gets it.
+// §3.10.7.4 step 1: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; RFC 7323 §5.3 for a
+// PAWS reject), unless Config.OOWAckInterval holds it back: as Linux's
+// tcp_oow_rate_limited, a segment with SEG.LEN = 0 (no text, no FIN; Linux's
+// seq == end_seq) or with SYN gets at most one per interval per connection
+// (the time is per connection, as Linux's tp->last_oow_ack_time); one with
+// text or FIN is not part of an ACK loop and always gets it.
 func oowAck(c *Conn, s *segment) {
 	iv := c.l.cfg.OOWAckInterval
-	if iv > 0 && (len(s.text) == 0 || s.flags&wire.FlagSYN != 0) {
+	if iv > 0 && (s.segLen == 0 || s.flags&wire.FlagSYN != 0) {
 		if d := s.now.Sub(c.oowLast); !c.oowLast.IsZero() && d >= 0 && d < iv {
 			c.l.ctr.OOWAckLimited++
 			return

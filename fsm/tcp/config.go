@@ -97,11 +97,16 @@ type Config struct {
 	ChallengeACKInterval time.Duration
 	ChallengeACKLimit    int
 	// OOWAckInterval rate-limits the ACK that answers an unacceptable
-	// segment (RFC 9293 §3.10.7.4 step 1) as Linux's tcp_oow_rate_limited
-	// (sysctl tcp_invalid_ratelimit, 500 ms there): a segment without text,
-	// or with SYN, gets at most one such ACK per interval per connection,
-	// which ends ACK loops between two confused ends; one with text always
-	// gets it. 0 (the default) answers every one, as the RFC says.
+	// segment (RFC 9293 §3.10.7.4 step 1, and a PAWS reject, RFC 7323 §5.3)
+	// as Linux's tcp_oow_rate_limited (sysctl tcp_invalid_ratelimit): a
+	// segment that occupies no sequence space (no text, no FIN), or one with
+	// SYN, gets at most one such ACK per interval per connection, which ends
+	// ACK loops between two confused ends (a TIME-WAIT facing a reopened
+	// SYN-RECEIVED, found by fuzz/model); one with text or FIN always gets
+	// it. 0 means the profile's default: 500 ms under ProfileLinux (Linux's
+	// default), off under ProfileRfc9293 (every one answered, as the RFC
+	// says, at the risk of such loops until a timer ends them). Negative
+	// turns it off in either profile.
 	OOWAckInterval time.Duration
 	// TOS is the Diffserv field (RFC 2474 DSCP, the high six bits) of new
 	// connections and listeners (RFC 9293 §3.9.1.9, MUST-48); Conn.SetTOS
@@ -169,6 +174,9 @@ func (c Config) withDefaults() Config {
 	def(&c.KeepAliveInterval, 75*time.Second)
 	defInt(&c.KeepAliveCount, 9)
 	def(&c.ChallengeACKInterval, 500*time.Millisecond)
+	if c.OOWAckInterval == 0 && c.Profile == ProfileLinux {
+		c.OOWAckInterval = 500 * time.Millisecond // Linux's tcp_invalid_ratelimit
+	}
 	defInt(&c.ChallengeACKLimit, 1)
 	if c.DelayedACK == 0 {
 		c.DelayedACK = 40 * time.Millisecond

@@ -114,11 +114,12 @@ var actionModels = map[string]actionFn{
 	// time, which the abstraction does not have: modelled as always sent.
 	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
 	// The ACK of an unacceptable segment. With Bounds.OowLimit, the rate
-	// limit of Config.OOWAckInterval: a segment without text (or with SYN)
-	// gets at most one such ACK until the connection's next timer fires
-	// (the abstraction's stand-in for the interval passing).
+	// limit of Config.OOWAckInterval: a segment with SEG.LEN = 0 (no text,
+	// no FIN), or with SYN, gets at most one such ACK until the
+	// connection's next timer fires (the abstraction's stand-in for the
+	// interval passing).
 	"OowAck": func(r *runner, e int, c *TCB, g *segCtx) {
-		if r.b.OowLimit > 0 && (g.text == 0 || g.flags&fSYN != 0) {
+		if r.b.OowLimit > 0 && (g.segLen == 0 || g.flags&fSYN != 0) {
 			if c.has(tOowSent) {
 				return
 			}

@@ -350,12 +350,35 @@ func TestTimeWaitSynReceivedAckLoop(t *testing.T) {
 	// graph has no cycle, no deadlock, and SYN-RECEIVED resolves (checked in
 	// that order, before graceful termination, which fails here because the
 	// embryo of the spoofed SYN ends only by its R2 timeout).
-	b.OowLimit = 1
+	b.OowLimit = OowLimitFor(tcp.ProfileLinux) // the linux profile's default
+	if b.OowLimit == 0 {
+		t.Fatal("the linux profile's default does not model the rate limit")
+	}
 	res, err = Check(Config{Bounds: b, Start: &s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v := res.Violation; !res.Complete || (v != nil && v.Property != PropGraceful) {
 		t.Fatalf("with oowlimit=1: complete=%v, violation %v", res.Complete, v)
+	}
+}
+
+// TestQuickRunsModelOowDefault: the quick suite models each profile's default
+// tcp.Config, so the ACK loop above is checked absent under the linux
+// profile (OOWAckInterval 500 ms by default, OowLimit 1) and the strict
+// profile runs without the limit (its default: every ACK sent).
+func TestQuickRunsModelOowDefault(t *testing.T) {
+	for _, r := range QuickRuns() {
+		p := tcp.DefaultProfile
+		if r.Table != nil {
+			p = r.Table.Profile
+		}
+		want := 0
+		if p == tcp.ProfileLinux {
+			want = 1
+		}
+		if r.Bounds.OowLimit != want {
+			t.Errorf("%s: oowlimit=%d, want %d for profile %s", r.Name, r.Bounds.OowLimit, want, p)
+		}
 	}
 }

@@ -41,6 +41,10 @@ func (r Run) Label() string {
 // not excuse (CheckCoverage).
 func QuickRuns() []Run {
 	d := DefaultBounds()
+	// The linux profile rate-limits ACKs for unacceptable segments by
+	// default (tcp.Config.OOWAckInterval, 500 ms, Linux's
+	// tcp_oow_rate_limited); rfc9293 does not (OowLimit 0 below).
+	d.OowLimit = OowLimitFor(tcp.DefaultProfile)
 	with := func(f func(b *Bounds)) Bounds {
 		b := d
 		f(&b)
@@ -55,15 +59,26 @@ func QuickRuns() []Run {
 	}
 	for p := tcp.Profile(0); p < tcp.NumProfiles; p++ {
 		t := ProfileTable(p)
-		runs = append(runs, Run{"inject/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Loss, b.Reorder, b.Aborts, b.Inject = 0, 0, 0, 1 }), Symmetric: true, Table: t}})
+		oow := OowLimitFor(p)
+		runs = append(runs, Run{"inject/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Loss, b.Reorder, b.Aborts, b.Inject, b.OowLimit = 0, 0, 0, 1, oow }), Symmetric: true, Table: t}})
 		if p == tcp.DefaultProfile {
 			continue
 		}
 		runs = append(runs,
-			Run{"client-server/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Reorder, b.Aborts = 0, 0 }), Table: t}},
-			Run{"symmetric/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Reorder, b.Aborts = 0, 0 }), Symmetric: true, Table: t}})
+			Run{"client-server/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Reorder, b.Aborts, b.OowLimit = 0, 0, oow }), Table: t}},
+			Run{"symmetric/" + p.String(), Config{Bounds: with(func(b *Bounds) { b.Reorder, b.Aborts, b.OowLimit = 0, 0, oow }), Symmetric: true, Table: t}})
 	}
 	return runs
+}
+
+// OowLimitFor is the Bounds.OowLimit that models profile p's default
+// tcp.Config: 1 for ProfileLinux (OOWAckInterval 500 ms), 0 for the others
+// (every unacceptable segment ACKed).
+func OowLimitFor(p tcp.Profile) int {
+	if p == tcp.ProfileLinux {
+		return 1
+	}
+	return 0
 }
 
 // DeepRuns is the suite of `make check` (`netspec check --deep`): the

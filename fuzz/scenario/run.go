@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +147,12 @@ func Run(s *Script, o Options) (*Result, error) {
 		case "challenge_ack_limit":
 			cfg.ChallengeACKLimit = n
 		case "oow_ack_interval_ms":
+			// 0 turns the rate limit off (tcp.Config: negative); the
+			// linux profile's default is 500 ms.
 			cfg.OOWAckInterval = time.Duration(n) * time.Millisecond
+			if n == 0 {
+				cfg.OOWAckInterval = -1
+			}
 		case "syn_backlog":
 			cfg.SynBacklog = n
 		case "no_syn_cookies":
@@ -648,8 +654,9 @@ var linuxStates = map[string]tcp.State{
 	"TCP_LAST_ACK": tcp.StateLastAck, "TCP_TIME_WAIT": tcp.StateTimeWait,
 }
 
-// assert evaluates "tcpi_state == TCP_X" (the connection under test) or
-// "drops.Reason == N" (the layer's drop counter for a tcp.Reason).
+// assert evaluates "tcpi_state == TCP_X" (the connection under test),
+// "drops.Reason == N" (the layer's drop counter for a tcp.Reason) or
+// "counters.Field == N" (a uint64 field of tcp.Counters, e.g. OOWAckLimited).
 func (r *runner) assert(expr string) error {
 	lhs, rhs, ok := strings.Cut(expr, "==")
 	if !ok {
@@ -685,6 +692,22 @@ func (r *runner) assert(expr string) error {
 			}
 		}
 		return r.fail("assert: unknown drop reason %q", name)
+	case strings.HasPrefix(lhs, "counters."):
+		name := lhs[len("counters."):]
+		n, err := strconv.ParseUint(rhs, 10, 64)
+		if err != nil {
+			return r.fail("assert: bad count %q", rhs)
+		}
+		f := reflect.ValueOf(r.l.Counters()).Elem().FieldByName(name)
+		if !f.IsValid() || f.Kind() != reflect.Uint64 {
+			return r.fail("assert: unknown counter %q", name)
+		}
+		if got := f.Uint(); got != n {
+			ff := r.fail("counter %s is %d, script asserts %d", name, got, n)
+			ff.Want, ff.Got = strconv.FormatUint(n, 10), strconv.FormatUint(got, 10)
+			return ff
+		}
+		return nil
 	}
 	return r.fail("assert: unsupported expression %q", expr)
 }
