@@ -53,6 +53,9 @@ var byConstruction = []struct {
 	{func(r *tcp.Rule) bool {
 		return r.State == tcp.StateSynReceived && (r.Event == tcp.EvSegUrg || r.Event == tcp.EvSegText || r.Event == tcp.EvSegFin)
 	}, "dead in the table: every SynReceived/SegAck row leaves SYN-RECEIVED or ends processing, so steps 6-8 never run in SYN-RECEIVED"},
+	{func(r *tcp.Rule) bool {
+		return r.State == tcp.StateSynReceived && r.Event == tcp.EvSegSyn && hasCond(r, "PassiveOpen") && hasCond(r, "HasACK")
+	}, "no SYN,ACK reaches a passive embryo: its peer is in SYN-SENT or synchronized (one connection per endpoint, a listener sends no SYN) and injected SYNs carry no ACK (scenario scripts profile-syn-in-window-syn-received-*.pkt pin these rows)"},
 	{func(r *tcp.Rule) bool { return hasCond(r, "ZeroWindowAck") },
 		"the abstract receiver reads data as it arrives, so its window never closes (zero windows: fsm/tcp window_test.go and the scenario scripts)"},
 	{func(r *tcp.Rule) bool {

@@ -324,7 +324,11 @@ func (r *runner) decode(o outSeg, learn bool) (Segment, error) {
 		r.isn, r.hasISN = t.Seq(), true
 	}
 	seq := t.Seq()
-	if r.hasISN {
+	// A reset generated from the offending segment alone (RFC 9293
+	// §3.10.7.1 R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>) carries no
+	// sequence number of the connection: it is written "R. 0:0(0)" even
+	// when the connection has an ISS.
+	if r.hasISN && !(t.Flags()&wire.FlagRST != 0 && seq == 0) {
 		seq -= r.isn
 	}
 	g.Flags, g.Seq, g.Len = t.Flags(), seq, len(t.Payload())
