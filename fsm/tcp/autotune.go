@@ -28,9 +28,11 @@ import (
 //     congestion window (at least 20 segments), at most Config.SendBufMax. An
 //     application that never fills its buffer never grows it.
 //
-// The rings grow by copying into a larger one (a handful of times per
-// connection); only initial-sized rings go back to the layer's pools, so an
-// idle or new connection costs what it did without auto-tuning. Every
+// Growth raises a buffer's capacity; the receive ring itself grows (by
+// doubling, copying into a larger one) only when data must be stored past
+// it, so a reader that keeps up holds a small ring behind a large window.
+// Only initial-sized rings go back to the layer's pools, so an idle or new
+// connection costs what it did without auto-tuning. Every
 // growth is charged to the layer-wide Config.BufBudget; growth past it is
 // refused and counted (Counters.BufGrowRefused). Conn.SetRecvBuffer and
 // Conn.SetSendBuffer fix a connection's buffer, like SO_RCVBUF/SO_SNDBUF.
@@ -207,19 +209,10 @@ func (c *Conn) RecvBuffer() (n int, fixed bool) { return c.rcvLimit, c.rcvLocked
 // it is fixed (SetSendBuffer) rather than auto-tuned.
 func (c *Conn) SendBuffer() (n int, fixed bool) { return c.snd.limit, c.sndLocked }
 
-// resize grows the ring to n octets, keeping its contents (n <= size: no-op).
+// resize raises the buffer's capacity to n octets (n <= size: no-op). The
+// ring itself grows only when data needs the room (rcvBuf.grow).
 func (b *rcvBuf) resize(n int) {
-	if n <= b.size {
-		return
-	}
-	if b.buf != nil {
-		nb := b.pool.get(n)
-		c := copy(nb, b.buf[b.head:])
-		copy(nb[c:], b.buf[:b.head])
-		b.pool.put(b.buf)
-		b.buf, b.head = nb, 0
-	}
-	b.size = n
+	b.size = max(b.size, n)
 }
 
 // setLimit makes the buffer accept up to n octets, growing the ring (and

@@ -84,6 +84,10 @@ func TestRecvBufAutoTuneFastReader(t *testing.T) {
 	if c := p.b.Counters(); c.RecvBufGrowths == 0 || c.BufGrown == 0 {
 		t.Errorf("counters: %d receive growths, %d octets grown", c.RecvBufGrowths, c.BufGrown)
 	}
+	t.Logf("receive capacity %d, ring %d", server.rcv.size, len(server.rcv.buf))
+	if len(server.rcv.buf) >= server.rcv.size/2 {
+		t.Errorf("a reader that keeps up holds a %d-octet ring behind a %d-octet buffer: want the ring to grow only with the data held", len(server.rcv.buf), server.rcv.size)
+	}
 	if n, _ := server.l.conns[0].SendBuffer(); n > p.b.cfg.SendBufMax {
 		t.Errorf("send buffer %d past SendBufMax", n)
 	}

@@ -135,6 +135,9 @@ func (c *Conn) checkRecv() error {
 	if b.size > 0 && b.unread+int(c.rcvWnd()) > b.size {
 		return c.violation("unread %d + RCV.WND %d exceed the receive ring %d", b.unread, c.rcvWnd(), b.size)
 	}
+	if len(b.buf) > b.size && b.size > 0 {
+		return c.violation("receive ring of %d octets past its capacity %d", len(b.buf), b.size)
+	}
 	if len(b.ooo) > maxOOO {
 		return c.violation("%d out-of-order ranges, bound %d", len(b.ooo), maxOOO)
 	}

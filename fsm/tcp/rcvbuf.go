@@ -14,12 +14,18 @@ type seqRange struct{ start, end seqnum.Value }
 // arrived early are written at their place beyond that and remembered as
 // ranges in ooo until the hole before them fills (RFC 9293 §3.10.7.4 step 7,
 // SHLD-31). Nothing is copied when a hole fills.
+//
+// size is the capacity the window may promise; the ring itself (buf) starts
+// at the pool's ring size and grows by doubling, up to size, only when an
+// octet must be stored beyond it. An auto-tuned buffer (autotune.go) whose
+// reader keeps up so never allocates the window it advertises, as the
+// kernel's receive queue holds only the data actually queued.
 type rcvBuf struct {
 	pool   *bufPool // where the ring comes from (the layer's)
-	buf    []byte
-	size   int // ring capacity: the buffer limit plus one window-scale unit of slack
-	head   int // ring index of the first unread octet
-	unread int // in-order octets not yet read by the user
+	buf    []byte   // the ring; len(buf) <= size, and every held octet lies within it
+	size   int      // capacity: the buffer limit plus one window-scale unit of slack
+	head   int      // ring index of the first unread octet
+	unread int      // in-order octets not yet read by the user
 	ooo    []seqRange
 	oooArr [maxOOO]seqRange
 }
@@ -29,12 +35,30 @@ func (b *rcvBuf) writeAt(off int, p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	if b.buf == nil {
-		b.buf = b.pool.get(b.size)
+	if need := off + len(p); need > len(b.buf) {
+		b.grow(need)
 	}
-	start := (b.head + off) % b.size
+	start := (b.head + off) % len(b.buf)
 	c := copy(b.buf[start:], p)
 	copy(b.buf, p[c:])
+}
+
+// grow makes the ring hold at least need octets from the first unread one
+// (need <= size): the first ring is the pool's size, later ones double, at
+// most size. The held octets keep their offsets (the new ring starts at head).
+func (b *rcvBuf) grow(need int) {
+	n := max(need, 2*len(b.buf))
+	if b.buf == nil {
+		n = max(need, b.pool.maxRing)
+	}
+	n = min(n, b.size)
+	nb := b.pool.get(n)
+	if b.buf != nil {
+		c := copy(nb, b.buf[b.head:])
+		copy(nb[c:], b.buf[:b.head])
+		b.pool.put(b.buf)
+	}
+	b.buf, b.head = nb, 0
 }
 
 // read moves up to len(p) in-order octets to p.
@@ -43,9 +67,9 @@ func (b *rcvBuf) read(p []byte) int {
 	if n == 0 {
 		return 0
 	}
-	c := copy(p[:n], b.buf[b.head:min(b.head+n, b.size)])
+	c := copy(p[:n], b.buf[b.head:min(b.head+n, len(b.buf))])
 	copy(p[c:n], b.buf)
-	b.head = (b.head + n) % b.size
+	b.head = (b.head + n) % len(b.buf)
 	b.unread -= n
 	if b.unread == 0 && len(b.ooo) == 0 {
 		b.head = 0
