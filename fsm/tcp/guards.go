@@ -76,6 +76,13 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return c.rcvWnd() == 0 && s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK &&
 			(s.origSeq == c.tcb.RcvNxt || s.origSeq == c.tcb.RcvNxt+1)
 	},
+	// Our window is zero and the segment is a bare FIN: ACK and FIN, no
+	// text, SYN or RST, at RCV.NXT (the linux profile's row: Linux's
+	// tcp_data_queue accepts it since 6.10).
+	GZeroWindowFin: func(c *Conn, s *segment) bool {
+		return c.rcvWnd() == 0 && len(s.text) == 0 && s.origSeq == c.tcb.RcvNxt &&
+			s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST|wire.FlagFIN) == wire.FlagACK|wire.FlagFIN
+	},
 	// SYN cookies are on (RFC 4987 §3.6; Config.NoSynCookies turns them off).
 	GSynCookies: func(c *Conn, s *segment) bool { return !c.l.cfg.NoSynCookies },
 	// The ACK echoes a valid SYN cookie (cookie.go).

@@ -77,6 +77,11 @@ var guardModels = map[string]guardFn{
 		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST) == fACK &&
 			(g.origSeq == int(c.RcvNxt) || g.origSeq == int(c.RcvNxt)+1)
 	},
+	// A closed receive window takes a bare FIN at RCV.NXT (linux profile).
+	"ZeroWindowFin": func(r *runner, e int, c *TCB, g *segCtx) bool {
+		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST|fFIN) == fACK|fFIN &&
+			g.segLen == 1 && g.origSeq == int(c.RcvNxt)
+	},
 	// RFC 7323 §5.3: only injected segments carry a timestamp older than
 	// TS.Recent; the others are not PAWS-checked (or pass).
 	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fOldTS != 0 },

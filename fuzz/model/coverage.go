@@ -56,7 +56,7 @@ var byConstruction = []struct {
 	{func(r *tcp.Rule) bool {
 		return r.State == tcp.StateSynReceived && r.Event == tcp.EvSegSyn && hasCond(r, "PassiveOpen") && hasCond(r, "HasACK")
 	}, "no SYN,ACK reaches a passive embryo: its peer is in SYN-SENT or synchronized (one connection per endpoint, a listener sends no SYN) and injected SYNs carry no ACK (scenario scripts profile-syn-in-window-syn-received-*.pkt pin these rows)"},
-	{func(r *tcp.Rule) bool { return hasCond(r, "ZeroWindowAck") },
+	{func(r *tcp.Rule) bool { return hasCond(r, "ZeroWindowAck") || hasCond(r, "ZeroWindowFin") },
 		"the abstract receiver reads data as it arrives, so its window never closes (zero windows: fsm/tcp window_test.go and the scenario scripts)"},
 	{func(r *tcp.Rule) bool {
 		return (r.State == tcp.StateEstablished || r.State == tcp.StateCloseWait) && (hasCond(r, "FinQueued") || hasCond(r, "UserClosed"))
