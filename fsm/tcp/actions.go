@@ -99,6 +99,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	AUpdateTSRecent: updateTSRecent,
 	AChallengeAck:   challengeAck,
 	AOowAck:         oowAck,
+	AOowSynAck:      oowSynAck,
 	// RFC 4987 §3.6 SYN cookies (cookie.go).
 	ASendCookieSynAck: sendCookieSynAck,
 	ACookieAccept:     cookieAccept,
@@ -595,15 +596,39 @@ func challengeAck(c *Conn, s *segment) {
 // (the time is per connection, as Linux's tp->last_oow_ack_time); one with
 // text or FIN is not part of an ACK loop and always gets it.
 func oowAck(c *Conn, s *segment) {
-	iv := c.l.cfg.OOWAckInterval
-	if iv > 0 && (s.segLen == 0 || s.flags&wire.FlagSYN != 0) {
-		if d := s.now.Sub(c.oowLast); !c.oowLast.IsZero() && d >= 0 && d < iv {
-			c.l.ctr.OOWAckLimited++
-			return
-		}
-		c.oowLast = s.now
+	if c.oowLimited(s) {
+		return
 	}
 	c.ackNow = true
+}
+
+// oowSynAck answers a retransmitted SYN in SYN-RECEIVED with the SYN,ACK
+// again (the linux profile's DupSyn row), unless Config.OOWAckInterval
+// holds it back: Linux's tcp_check_req asks tcp_oow_rate_limited (the
+// request's last_oow_ack_time) before it retransmits the SYN,ACK for a
+// "pure retransmitted SYN", so a flood of one SYN gets one SYN,ACK per
+// interval.
+func oowSynAck(c *Conn, s *segment) {
+	if c.oowLimited(s) {
+		return
+	}
+	c.sendSyn(s.now, true)
+}
+
+// oowLimited reports whether the rate limit of Config.OOWAckInterval holds
+// back the reply to s (counting it), and otherwise starts a new interval
+// when s is subject to it (SEG.LEN = 0 or SYN; Linux's tcp_oow_rate_limited).
+func (c *Conn) oowLimited(s *segment) bool {
+	iv := c.l.cfg.OOWAckInterval
+	if iv <= 0 || (s.segLen != 0 && s.flags&wire.FlagSYN == 0) {
+		return false
+	}
+	if d := s.now.Sub(c.oowLast); !c.oowLast.IsZero() && d >= 0 && d < iv {
+		c.l.ctr.OOWAckLimited++
+		return true
+	}
+	c.oowLast = s.now
+	return false
 }
 
 // signalTimeout ends the connection with "connection aborted due to user

@@ -132,6 +132,17 @@ var actionModels = map[string]actionFn{
 		}
 		c.set(tAckNow, true)
 	},
+	// The SYN,ACK again for a retransmitted SYN in SYN-RECEIVED (linux),
+	// under the same rate limit as OowAck (a SYN is always subject to it).
+	"OowSynAck": func(r *runner, e int, c *TCB, g *segCtx) {
+		if r.b.OowLimit > 0 {
+			if c.has(tOowSent) {
+				return
+			}
+			c.set(tOowSent, true)
+		}
+		sendSyn(r, e, c, fSYN|fACK)
+	},
 	// SYN cookies: never reached (the SYN queue never fills, CookieValid is false).
 	"SendCookieSynAck": noop,
 	"CookieAccept":     noop,
