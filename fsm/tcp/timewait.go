@@ -27,6 +27,7 @@ type twRecord struct {
 	tsRTOFloor  uint32
 	tsRecentAt  time.Time
 	chalStart   time.Time
+	oowLast     time.Time // Conn.oowLast: the OOWAckInterval limit outlives compaction (Linux's tw_last_oow_ack_time)
 	chalN       int32
 	sndMSS      int32
 	sndShift    uint8
@@ -98,6 +99,7 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.tsRecent, c.tsOffset, c.tsRTOFloor
 	r.tsRecentAt = c.tsRecentAt
 	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
+	r.oowLast = c.oowLast
 	r.sndMSS = int32(c.sndMSS)
 	r.sndShift, r.rcvShift = c.sndShift, c.rcvShift
 	r.tos, r.ttl = c.tos, c.ttl
@@ -132,6 +134,7 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
 	c.tsRecentAt = r.tsRecentAt
 	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
+	c.oowLast = r.oowLast
 	c.sndMSS = int(r.sndMSS)
 	c.sndShift, c.rcvShift = r.sndShift, r.rcvShift
 	c.tos, c.ttl = r.tos, r.ttl

@@ -96,6 +96,16 @@ func TestTimeWaitRecordMatchesConn(t *testing.T) {
 			{in: &seg{flags: ACK, seq: 102, ack: 400, opts: ts(5300)}},                  // beyond SND.NXT
 			{wait: 10 * time.Second},
 		}},
+		{"out-of-window ACKs rate-limited", false, []twStep{
+			{in: &seg{flags: ACK, seq: 101 + 1<<20, ack: 302}}, // beyond the window: ACKed
+			{in: &seg{flags: ACK, seq: 101 + 1<<20, ack: 302}}, // within OOWAckInterval: not
+			{wait: 600 * time.Millisecond},
+			{in: &seg{flags: ACK, seq: 101 + 1<<20, ack: 302}}, // ACKed again
+			{in: &seg{flags: ACK, seq: 101 + 1<<20, ack: 302}}, // not
+			{in: &seg{flags: FIN | ACK, seq: 101, ack: 302}},   // a retransmitted FIN always is
+			{in: &seg{flags: SYN, seq: 50}},                    // an old SYN is limited too
+			{wait: 20 * time.Second},
+		}},
 		{"expiry", true, []twStep{
 			{wait: 10*time.Second - 1},
 			{wait: 1},
