@@ -70,9 +70,14 @@ func TestECNTransferOverMarkingPipe(t *testing.T) {
 		t.Fatalf("negotiated %d, marks %d, ECE received %d, reductions %d", ctr.ECNNegotiated, sb.Faults.CEMarked, ctr.ECNECEReceived, ctr.ECNCwndReductions)
 	}
 	dropped := sb.DropQueueFull + sb.Faults.DropOverflow + a.Stats().DropQueueFull
-	if dropped == 0 && ctr.Retransmits != 0 {
-		t.Fatalf("%d retransmissions with nothing dropped", ctr.Retransmits)
+	// CE marks must never be taken for losses: with nothing dropped, no fast
+	// retransmission and no RACK loss. (Timer-driven ones, a tail loss probe
+	// or an RTO, can fire on the wall clock when the scheduler stalls a
+	// goroutine past the PTO, as under -race on a loaded machine; the
+	// simulated-time tests in fsm/tcp and fsm/stack assert zero of those.)
+	if dropped == 0 && (ctr.FastRetransmits != 0 || ctr.RACKLosses != 0) {
+		t.Fatalf("%d fast retransmissions, %d RACK losses with nothing dropped", ctr.FastRetransmits, ctr.RACKLosses)
 	}
-	t.Logf("%d CE marks, %d ECE ACKs, %d cwnd reductions, %d retransmissions, %d pipe drops",
-		sb.Faults.CEMarked, ctr.ECNECEReceived, ctr.ECNCwndReductions, ctr.Retransmits, dropped)
+	t.Logf("%d CE marks, %d ECE ACKs, %d cwnd reductions, %d retransmissions (%d timeouts, %d probes), %d pipe drops",
+		sb.Faults.CEMarked, ctr.ECNECEReceived, ctr.ECNCwndReductions, ctr.Retransmits, ctr.Timeouts, ctr.TLPProbes, dropped)
 }
