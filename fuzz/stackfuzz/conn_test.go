@@ -20,6 +20,8 @@ import (
 //	bit 2:    the peer's ISN sits just below 2^32 (sequence wrap)
 //	bit 3:    the peer offers window scaling (shift 7)
 //	bit 4:    the receive buffer is 64 KiB instead of 4 KiB
+//	bit 5:    both buffers are auto-tuned from there (up to 1 MiB receive,
+//	          256 KiB send) instead of fixed
 //
 // Then opcodes follow, each with fixed-width operands (missing bytes read as
 // zero), until the input or the step budget ends.
@@ -101,6 +103,9 @@ func newConnHarness(mode byte) (*connHarness, error) {
 	cfg := tcp.Config{RecvBuf: 4096, SendBuf: 8192}
 	if mode&16 != 0 {
 		cfg.RecvBuf = 64 << 10
+	}
+	if mode&32 != 0 {
+		cfg.RecvBufMax, cfg.SendBufMax = 1<<20, 256<<10
 	}
 	h := &connHarness{start: time.Unix(1_700_000_000, 0), inv: tcp.NewInvariantChecker(), lport: portUs}
 	h.now = h.start

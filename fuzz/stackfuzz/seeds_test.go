@@ -28,6 +28,7 @@ var connStates = []struct {
 	{"established-wrap-wscale", 4 | 8, nil},
 	{"established-inflight", 0, []byte{opSend, 10}},
 	{"established-64k", 16, nil},
+	{"established-autotuned", 32, []byte{opSend, 200, opAckAll, opSend, 255}},
 	{"syn-received", 1, nil},
 	{"syn-sent", 3, nil},
 	{"active-established", 2, nil},
