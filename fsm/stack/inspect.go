@@ -2,6 +2,7 @@ package stack
 
 import (
 	"github.com/netspec/netspec/fsm/ip"
+	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/tcp"
 )
 
@@ -13,3 +14,7 @@ func (s *Stack) TCP() *tcp.Layer { return s.tcp }
 // IPReceiver returns the stack's IPv4 receive pipeline, for verification
 // tools (rule traces via SetTrace, reassembly bounds).
 func (s *Stack) IPReceiver() *ip.Receiver { return s.ipRx }
+
+// ARP returns the stack's neighbour cache, for verification tools (whether a
+// frame may be waiting for resolution). Treat it as read-only.
+func (s *Stack) ARP() *link.ARP { return s.arp }

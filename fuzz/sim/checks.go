@@ -162,7 +162,10 @@ func (w *wireChecker) rstContext(frame []byte) *flowKey {
 
 // delayedAcks checks MUST-40 on host h: for every connection past SYN-SENT,
 // once RCV.NXT runs ahead of the last ACK number the host sent on that flow,
-// an ACK for it follows in less than MaxAckDelay.
+// an ACK for it follows in less than MaxAckDelay. MUST-40 bounds TCP, not
+// address resolution: while the peer has no usable ARP entry, TCP's ACK may
+// be waiting in the ARP queue (RFC 1122 §2.3.2.2), so the clock starts again
+// once the neighbour resolves.
 func (w *wireChecker) delayedAcks(h *Host, now time.Time) error {
 	var err error
 	h.Stack.TCP().EachConn(func(c *tcp.Conn) {
@@ -173,6 +176,10 @@ func (w *wireChecker) delayedAcks(h *Host, now time.Time) error {
 		f := w.flow(flowKey{la, ra, lp, rp})
 		nxt := c.TCB().RcvNxt
 		if f.hasAck && !f.ack.LessThan(nxt) {
+			f.owedSince = time.Time{}
+			return
+		}
+		if _, ok := h.Stack.ARP().Lookup(ra); !ok {
 			f.owedSince = time.Time{}
 			return
 		}
