@@ -259,7 +259,7 @@ func Check(cfg Config) (*Result, error) {
 				}
 			}
 			e := id
-			if st.graceful() {
+			if st.graceful(cfg.Bounds.Eager > 0) {
 				e |= 1 << 31
 			}
 			dup := false

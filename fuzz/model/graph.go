@@ -57,7 +57,7 @@ func (g *graph) graphProperties() *Violation {
 	for i := range n {
 		if !ef[i] {
 			s := g.stateOf(uint32(i))
-			return g.trace(uint32(i), PropGraceful, "no cooperative fault-free continuation (in-order delivery, timers but not R2, calls but not ABORT) reaches CLOSED/CLOSED with an empty channel from "+s.Summary())
+			return g.trace(uint32(i), PropGraceful, "no cooperative fault-free continuation (in-order delivery, timers but not R2 (R2 too in eager runs), calls but not ABORT) reaches CLOSED/CLOSED with an empty channel from "+s.Summary())
 		}
 	}
 	return nil

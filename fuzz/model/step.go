@@ -39,13 +39,18 @@ type Step struct {
 
 // graceful reports whether s belongs to a fault-free, cooperative
 // continuation: in-order delivery, timers other than the R2 user timeout,
-// and user calls other than ABORT.
-func (s Step) graceful() bool {
+// and user calls other than ABORT. With eager set (Bounds.Eager: premature
+// retransmission timeouts, which are faults that spend the retry budget
+// without limit) R2 counts as cooperative too: once premature timeouts have
+// used up an embryo's retries, the SYN,ACK retransmission that would have
+// drawn the vanished peer's RST is cut by the model's bound, and R2 is how
+// the protocol ends the embryo then.
+func (s Step) graceful(eager bool) bool {
 	switch s.Kind {
 	case KCall:
 		return s.Ev != tcp.EvAbort
 	case KTimeout:
-		return s.Ev != tcp.EvTimeoutUser
+		return s.Ev != tcp.EvTimeoutUser || eager
 	case KDeliver:
 		return s.Idx == 0
 	}
