@@ -310,35 +310,44 @@ type Status struct {
 // §3.9.1.9 MUST-48, SHLD-21); a listener's connections inherit it. The ECN
 // bits are ignored.
 func (s *Stack) SetTOS(fd FD, tos uint8) error {
-	e := s.fds.get(fd)
-	switch {
-	case e == nil:
-		return sock.ErrBadFD
-	case e.kind == kindListener:
-		e.ln.SetTOS(tos)
-	case e.kind == kindConn:
-		e.conn.SetTOS(tos)
-	default:
-		return sock.ErrBadFD
+	ep, err := s.ipEndpoint(fd)
+	if err != nil {
+		return err
 	}
+	ep.SetTOS(tos)
 	return nil
 }
 
 // SetTTL sets the time to live of the connection or listener fd (RFC 9293
 // §3.9.2 MUST-49); 0 restores Config.TTL.
 func (s *Stack) SetTTL(fd FD, ttl uint8) error {
+	ep, err := s.ipEndpoint(fd)
+	if err != nil {
+		return err
+	}
+	ep.SetTTL(ttl)
+	return nil
+}
+
+// ipOptions is what connections and listeners share of the IP header
+// settings a TCP user may change.
+type ipOptions interface {
+	SetTOS(tos uint8)
+	SetTTL(ttl uint8)
+}
+
+// ipEndpoint returns the TCP connection or listener behind fd.
+func (s *Stack) ipEndpoint(fd FD) (ipOptions, error) {
 	e := s.fds.get(fd)
 	switch {
 	case e == nil:
-		return sock.ErrBadFD
+		return nil, sock.ErrBadFD
 	case e.kind == kindListener:
-		e.ln.SetTTL(ttl)
+		return e.ln, nil
 	case e.kind == kindConn:
-		e.conn.SetTTL(ttl)
-	default:
-		return sock.ErrBadFD
+		return e.conn, nil
 	}
-	return nil
+	return nil, sock.ErrBadFD
 }
 
 // SetSoftErrors turns the reporting of ICMP soft errors on connection fd on
