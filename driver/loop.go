@@ -428,9 +428,30 @@ func (l *Loop) unlockAndWrite(pending bool) {
 	}
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
+	// One critical section a round: recycle the batches just written (and
+	// count their failures), then take the next pending ones.
+	var batches []*txBatch
+	var failures int
+	var lastErr error
 	for {
 		l.mu.Lock()
-		batches := l.pending
+		if batches != nil {
+			for i, b := range batches {
+				b.n = 0
+				clear(b.meta)
+				l.free = append(l.free, b)
+				batches[i] = nil
+			}
+			l.spare = batches[:0]
+			for range failures {
+				l.stats.TxErrors++
+				if !errors.Is(lastErr, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
+					// Logged at powers of two so a failing link cannot flood the log.
+					l.log.Warn("link write failed", "err", lastErr, "failures", l.stats.TxErrors)
+				}
+			}
+		}
+		batches = l.pending
 		if len(batches) == 0 {
 			l.mu.Unlock()
 			return
@@ -438,29 +459,13 @@ func (l *Loop) unlockAndWrite(pending bool) {
 		l.pending = l.spare[:0]
 		l.mu.Unlock()
 
-		var failed []error
+		failures, lastErr = 0, nil
 		for _, b := range batches {
 			if err := l.link.WriteBatch(b.frames[:b.n], b.meta[:b.n]); err != nil {
-				failed = append(failed, err)
+				failures++
+				lastErr = err
 			}
 		}
-
-		l.mu.Lock()
-		for i, b := range batches {
-			b.n = 0
-			clear(b.meta)
-			l.free = append(l.free, b)
-			batches[i] = nil
-		}
-		l.spare = batches[:0]
-		for _, err := range failed {
-			l.stats.TxErrors++
-			if !errors.Is(err, ErrClosed) && l.stats.TxErrors&(l.stats.TxErrors-1) == 0 {
-				// Logged at powers of two so a failing link cannot flood the log.
-				l.log.Warn("link write failed", "err", err, "failures", l.stats.TxErrors)
-			}
-		}
-		l.mu.Unlock()
 	}
 }
 
