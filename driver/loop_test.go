@@ -628,3 +628,32 @@ func TestLoopWritesOutsideTheMutex(t *testing.T) {
 		}
 	}
 }
+
+// failingLink is a fakeLink whose writes fail.
+type failingLink struct{ *fakeLink }
+
+func (failingLink) WriteBatch([][]byte, []TxMeta) error { return errors.New("link down") }
+
+// TestLoopCountsWriteFailures: every failed WriteBatch is counted, and the
+// loop keeps serving calls and recycling its batches.
+func TestLoopCountsWriteFailures(t *testing.T) {
+	eng := &fakeEngine{}
+	loop := newLoop(failingLink{newFakeLink()}, nil, eng, LoopOptions{Batch: 2})
+	t.Cleanup(func() { loop.Close() })
+	for range 3 {
+		if err := loop.Do(func(time.Time, *stack.Stack) {
+			eng.out = append(eng.out, []byte{1}, []byte{2}, []byte{3}) // two batches
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := loop.Stats(); st.TxErrors != 6 || st.TxBatches != 6 || st.TxFrames != 9 {
+		t.Fatalf("stats %+v: want 6 failed batches of 9 frames", st)
+	}
+	loop.mu.Lock()
+	free := len(loop.free)
+	loop.mu.Unlock()
+	if free != 2 {
+		t.Errorf("%d free batches after three calls of two batches each, want 2 reused", free)
+	}
+}
