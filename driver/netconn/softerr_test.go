@@ -65,6 +65,44 @@ func (p *rawPeer) write(f []byte) {
 	}
 }
 
+// dialRawPeer dials 198.18.0.2:80 from a netspec client on a pipe whose
+// other end a rawPeer plays, answers the SYN with a SYN,ACK (ISS 5000, MSS
+// 1460, window 65535) and reads the handshake's ACK. It returns the
+// connection (nil after a failed dial, reported) and the peer; the loop and
+// the connection are closed when t ends. Call it inside a synctest bubble.
+func dialRawPeer(t *testing.T) (*netconn.Conn, *rawPeer) {
+	t.Helper()
+	a, b := pipe.New(pipe.Config{})
+	loop := driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1}), driver.LoopOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go loop.Run(ctx)
+	t.Cleanup(func() { loop.Close() })
+	p := &rawPeer{t: t, e: b, frames: [][]byte{make([]byte, b.MaxFrame())}, n: make([]int, 1), meta: make([]driver.RxMeta, 1)}
+	dialed := make(chan *netconn.Conn, 1)
+	go func() {
+		c, err := netconn.Dial(ctx, loop, netip.AddrPortFrom(srvIP.Netip(), 80))
+		if err != nil {
+			t.Error(err)
+		}
+		dialed <- c
+	}()
+	_, syn := p.next()
+	h := wire.TCPHeader{SrcPort: 80, DstPort: syn.SrcPort(), Seq: 5000, Ack: syn.Seq() + 1, Flags: wire.FlagSYN | wire.FlagACK, Window: 65535}
+	h.Opts.MSS, h.Opts.HasMSS = 1460, true
+	sa := make([]byte, h.Len())
+	h.Put(sa)
+	wire.SetTCPChecksum(sa, srvIP, cliIP)
+	p.ip(srvIP, wire.ProtoTCP, sa)
+	c := <-dialed
+	if c == nil {
+		return nil, p
+	}
+	t.Cleanup(func() { c.Close() })
+	p.next() // the handshake's ACK
+	return c, p
+}
+
 // ip sends an IPv4 datagram from src to the client.
 func (p *rawPeer) ip(src wire.Addr, proto uint8, payload []byte) {
 	f := make([]byte, wire.EthernetHeaderLen+wire.IPv4MinHeaderLen+len(payload))
@@ -80,35 +118,10 @@ func (p *rawPeer) ip(src wire.Addr, proto uint8, payload []byte) {
 // with reporting turned off (SHLD-20) the next one is not kept.
 func TestConnSoftErrorFromICMP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, b := pipe.New(pipe.Config{})
-		loop := driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1}), driver.LoopOptions{})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go loop.Run(ctx)
-		defer loop.Close()
-		p := &rawPeer{t: t, e: b, frames: [][]byte{make([]byte, b.MaxFrame())}, n: make([]int, 1), meta: make([]driver.RxMeta, 1)}
-
-		dialed := make(chan *netconn.Conn, 1)
-		go func() {
-			c, err := netconn.Dial(ctx, loop, netip.AddrPortFrom(srvIP.Netip(), 80))
-			if err != nil {
-				t.Error(err)
-			}
-			dialed <- c
-		}()
-		_, syn := p.next()
-		h := wire.TCPHeader{SrcPort: 80, DstPort: syn.SrcPort(), Seq: 5000, Ack: syn.Seq() + 1, Flags: wire.FlagSYN | wire.FlagACK, Window: 65535}
-		h.Opts.MSS, h.Opts.HasMSS = 1460, true
-		sa := make([]byte, h.Len())
-		h.Put(sa)
-		wire.SetTCPChecksum(sa, srvIP, cliIP)
-		p.ip(srvIP, wire.ProtoTCP, sa)
-		c := <-dialed
+		c, p := dialRawPeer(t)
 		if c == nil {
 			return
 		}
-		defer c.Close()
-		p.next() // the handshake's ACK
 
 		unreachable := func() {
 			if _, err := c.Write([]byte("hello")); err != nil {
