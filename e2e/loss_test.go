@@ -278,9 +278,10 @@ type lossResult struct {
 	linuxRtx uint64
 }
 
-// goDownload dials the download service with the kernel's TCP and checks
-// the bytes.
-func goDownload(s *lossServer, want [32]byte) (r lossResult, err error) {
+// kernelTransfer dials port from the client namespace with the kernel's
+// TCP, runs xfer on the connection (it returns the octets moved) and
+// measures the time and the kernel's retransmissions around it.
+func kernelTransfer(s *lossServer, port int, xfer func(c *net.TCPConn) (int, error)) (r lossResult, err error) {
 	err = s.lab.RunInClientNS(func() error {
 		r0, err := kernelRetrans()
 		if err != nil {
@@ -289,21 +290,17 @@ func goDownload(s *lossServer, want [32]byte) (r lossResult, err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), lossGuard)
 		defer cancel()
 		start := time.Now()
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", serverAddr, lossDownloadPort))
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", serverAddr, port))
 		if err != nil {
 			return fmt.Errorf("dial: %w", err)
 		}
 		defer c.Close()
 		c.SetDeadline(start.Add(lossGuard))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
+		n, err := xfer(c.(*net.TCPConn))
 		if err != nil {
-			return fmt.Errorf("read after %d octets: %w", n, err)
+			return err
 		}
-		r.elapsed, r.octets = time.Since(start), int(n)
-		if got := [32]byte(h.Sum(nil)); got != want {
-			return fmt.Errorf("downloaded %d octets, sha256 %x, want %d octets %x", n, got, len(s.body), want)
-		}
+		r.elapsed, r.octets = time.Since(start), n
 		r1, err := kernelRetrans()
 		r.linuxRtx = r1 - r0
 		return err
@@ -311,41 +308,40 @@ func goDownload(s *lossServer, want [32]byte) (r lossResult, err error) {
 	return r, err
 }
 
+// goDownload dials the download service with the kernel's TCP and checks
+// the bytes.
+func goDownload(s *lossServer, want [32]byte) (lossResult, error) {
+	return kernelTransfer(s, lossDownloadPort, func(c *net.TCPConn) (int, error) {
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		if err != nil {
+			return 0, fmt.Errorf("read after %d octets: %w", n, err)
+		}
+		if got := [32]byte(h.Sum(nil)); got != want {
+			return 0, fmt.Errorf("downloaded %d octets, sha256 %x, want %d octets %x", n, got, len(s.body), want)
+		}
+		return int(n), nil
+	})
+}
+
 // goUpload sends the body with the kernel's TCP and checks the server's sha256.
-func goUpload(s *lossServer, want [32]byte) (r lossResult, err error) {
-	err = s.lab.RunInClientNS(func() error {
-		r0, err := kernelRetrans()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), lossGuard)
-		defer cancel()
-		start := time.Now()
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", serverAddr, lossUploadPort))
-		if err != nil {
-			return fmt.Errorf("dial: %w", err)
-		}
-		defer c.Close()
-		c.SetDeadline(start.Add(lossGuard))
+func goUpload(s *lossServer, want [32]byte) (lossResult, error) {
+	return kernelTransfer(s, lossUploadPort, func(c *net.TCPConn) (int, error) {
 		if _, err := c.Write(s.body); err != nil {
-			return fmt.Errorf("write: %w", err)
+			return 0, fmt.Errorf("write: %w", err)
 		}
-		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-			return fmt.Errorf("close write: %w", err)
+		if err := c.CloseWrite(); err != nil {
+			return 0, fmt.Errorf("close write: %w", err)
 		}
 		got, err := io.ReadAll(c)
 		if err != nil {
-			return fmt.Errorf("read answer: %w", err)
+			return 0, fmt.Errorf("read answer: %w", err)
 		}
-		r.elapsed, r.octets = time.Since(start), len(s.body)
 		if !bytes.Equal(got, want[:]) {
-			return fmt.Errorf("server hashed the upload to %x, want %x", got, want)
+			return 0, fmt.Errorf("server hashed the upload to %x, want %x", got, want)
 		}
-		r1, err := kernelRetrans()
-		r.linuxRtx = r1 - r0
-		return err
+		return len(s.body), nil
 	})
-	return r, err
 }
 
 // curlDownload fetches /body over HTTP with curl into a file and checks it.
