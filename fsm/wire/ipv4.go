@@ -165,10 +165,7 @@ func (ip IPv4) Validate() error {
 func (ip IPv4) SetTTL(ttl uint8) {
 	old := binary.BigEndian.Uint16(ip[ipTTL:])
 	ip[ipTTL] = ttl
-	nw := binary.BigEndian.Uint16(ip[ipTTL:])
-	// HC' = ~(~HC + ~m + m')
-	s := uint32(^ip.HeaderChecksum()) + uint32(^old) + uint32(nw)
-	binary.BigEndian.PutUint16(ip[ipCsum:], ^Fold(s))
+	binary.BigEndian.PutUint16(ip[ipCsum:], UpdateChecksum(ip.HeaderChecksum(), old, binary.BigEndian.Uint16(ip[ipTTL:])))
 }
 
 // IPv4Header is the builder for a 20-byte IPv4 header without options.
