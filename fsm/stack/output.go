@@ -76,11 +76,7 @@ func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte)
 // the one gateway.
 func (o tcpOutput) Advise(src, dst wire.Addr) {
 	s := o.s
-	hop := dst
-	if !s.onLink(dst) && !s.cfg.Gateway.IsUnspecified() {
-		hop = s.cfg.Gateway
-	}
-	if s.arp.Suspect(s.now, hop) {
+	if s.arp.Suspect(s.now, s.nextHop(dst)) {
 		s.ctr.ARPAdvice++
 	}
 }
@@ -149,11 +145,18 @@ func (s *Stack) emitIP(h *wire.IPv4Header, head, tail []byte, off, n int) {
 	switch {
 	case h.Dst.IsLimitedBroadcast() || h.Dst == s.bcast:
 		s.sendResolved(frame, wire.BroadcastMAC)
-	case s.onLink(h.Dst) || s.cfg.Gateway.IsUnspecified():
-		s.arp.Resolve(s.now, h.Dst, frame)
 	default:
-		s.arp.Resolve(s.now, s.cfg.Gateway, frame)
+		s.arp.Resolve(s.now, s.nextHop(h.Dst), frame)
 	}
+}
+
+// nextHop is the neighbour a datagram to dst goes to: dst itself on the
+// link (or with no gateway configured), else the gateway.
+func (s *Stack) nextHop(dst wire.Addr) wire.Addr {
+	if s.onLink(dst) || s.cfg.Gateway.IsUnspecified() {
+		return dst
+	}
+	return s.cfg.Gateway
 }
 
 // sendResolved fills in the Ethernet header of an IPv4 frame whose next hop is
