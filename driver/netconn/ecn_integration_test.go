@@ -2,7 +2,6 @@ package netconn_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"testing"
 	"time"
@@ -26,16 +25,7 @@ func TestECNTransferOverMarkingPipe(t *testing.T) {
 			TCP: tcp.Config{ECN: tcp.ECNOn}}), driver.LoopOptions{})
 	}
 	cli, srv := mk(a, cliIP, 1), mk(b, srvIP, 2)
-	for _, l := range []*driver.Loop{cli, srv} {
-		errc := make(chan error, 1)
-		go func() { errc <- l.Run(context.Background()) }()
-		t.Cleanup(func() {
-			l.Close()
-			if err := <-errc; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
+	runLoops(t, cli, srv)
 	ln, err := netconn.Listen(srv, 9000, 4)
 	if err != nil {
 		t.Fatal(err)

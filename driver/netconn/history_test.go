@@ -37,16 +37,7 @@ func histLoops(t *testing.T, f pipe.Faults) (cli, srv *driver.Loop, a, b *pipe.E
 	cliAddr, srvAddr := wire.Addr{198, 18, 0, 1}, wire.Addr{198, 18, 0, 2}
 	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliAddr, PrefixLen: 24, MTU: a.MTU(), Seed: f.Seed}), driver.LoopOptions{})
 	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: srvAddr, PrefixLen: 24, MTU: b.MTU(), Seed: f.Seed + 7}), driver.LoopOptions{})
-	for _, l := range []*driver.Loop{cli, srv} {
-		errc := make(chan error, 1)
-		go func() { errc <- l.Run(context.Background()) }()
-		t.Cleanup(func() {
-			l.Close()
-			if err := <-errc; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
+	runLoops(t, cli, srv)
 	return cli, srv, a, b
 }
 

@@ -38,12 +38,10 @@ func twoLoops(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop) {
 	return cli, srv
 }
 
-func twoLoopsEnds(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop, a, b *pipe.End) {
-	t.Helper()
-	a, b = pipe.New(cfg)
-	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1, GSOMaxSize: driver.GSOMaxSize(a)}), driver.LoopOptions{})
-	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: srvIP, PrefixLen: 24, MTU: b.MTU(), Seed: 2, GSOMaxSize: driver.GSOMaxSize(b)}), driver.LoopOptions{})
-	for _, l := range []*driver.Loop{cli, srv} {
+// runLoops runs each loop until the test ends, then closes it and reports
+// an error Run returned.
+func runLoops(t *testing.T, loops ...*driver.Loop) {
+	for _, l := range loops {
 		errc := make(chan error, 1)
 		go func() { errc <- l.Run(context.Background()) }()
 		t.Cleanup(func() {
@@ -53,6 +51,14 @@ func twoLoopsEnds(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop, a, b *p
 			}
 		})
 	}
+}
+
+func twoLoopsEnds(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop, a, b *pipe.End) {
+	t.Helper()
+	a, b = pipe.New(cfg)
+	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: cliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1, GSOMaxSize: driver.GSOMaxSize(a)}), driver.LoopOptions{})
+	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: srvIP, PrefixLen: 24, MTU: b.MTU(), Seed: 2, GSOMaxSize: driver.GSOMaxSize(b)}), driver.LoopOptions{})
+	runLoops(t, cli, srv)
 	return cli, srv, a, b
 }
 

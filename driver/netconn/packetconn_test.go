@@ -2,7 +2,6 @@ package netconn_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -30,16 +29,7 @@ func udpLoops(t *testing.T) (cli, srv *driver.Loop) {
 	a, b := pipe.New(pipe.Config{})
 	cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: udpCliIP, PrefixLen: 24, MTU: a.MTU(), Seed: 1}), driver.LoopOptions{})
 	srv = driver.NewLoop(b, stack.New(stack.Config{MAC: b.MAC(), Addr: udpSrvIP, PrefixLen: 24, MTU: b.MTU(), Seed: 2}), driver.LoopOptions{})
-	for _, l := range []*driver.Loop{cli, srv} {
-		errc := make(chan error, 1)
-		go func() { errc <- l.Run(context.Background()) }()
-		t.Cleanup(func() {
-			l.Close()
-			if err := <-errc; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
+	runLoops(t, cli, srv)
 	return cli, srv
 }
 
