@@ -4,7 +4,16 @@ GO      ?= go
 BIN     := bin/netspec
 FUZZTIME ?= 10s
 
-.PHONY: all build run test unit race e2e generate check-generated lint fuzz clean lab-down
+.PHONY: all build run test unit race e2e generate check-generated lint fuzz clean lab-down deps deps-run
+
+# The tools the tests and the lab use (ip, curl, ethtool, ping, ...). As root,
+# missing ones are installed from Debian's packages; otherwise this stops with
+# one line naming them and the command that installs them (scripts/deps.sh).
+deps:
+	@bash scripts/deps.sh test
+
+deps-run:
+	@bash scripts/deps.sh run
 
 all: build
 
@@ -13,13 +22,13 @@ build:
 
 # Build, bring up the lab (namespaces netspec-cli / netspec-srv), serve the demo
 # site on 198.18.0.2:80 until Ctrl-C, then remove the lab.
-run: build
+run: deps-run build
 	./$(BIN) serve --lab
 
 # Everything CI runs: generated files fresh, vet, unit + property + in-memory
 # tests, the race detector on the concurrent packages, and the end-to-end tests
 # in real namespaces (they skip with a message when not root).
-test: check-generated lint
+test: deps check-generated lint
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -count=1 -race -timeout 10m ./driver/...
 

@@ -88,12 +88,8 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, drv string)) {
 // serve --driver drv in it with args.
 func startServer(t *testing.T, drv string, args ...string) *server {
 	t.Helper()
-	for _, tool := range []string{"curl", "ping", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (.ci/run installs it)", tool)
-		}
-	}
 	l := lab.ForTestConfig(t, lab.Config{Driver: drv})
+	lab.NeedTools(t, "curl", "ping", "bash")
 	bin := netspecBinary(t)
 	full := append([]string{"netns", "exec", l.ServerNS(), bin, "serve", "--driver", drv, "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
 	s := &server{lab: l, logs: &syncBuffer{}}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,6 +150,8 @@ func (s *lossServer) stats() (pipe.FaultStats, uint64, uint64) {
 
 func startLossServer(t *testing.T, cell lossCell, body []byte) *lossServer {
 	t.Helper()
+	lab.SkipUnlessLab(t)
+	lab.NeedTools(t, "ethtool", "curl")
 	l := lab.ForTestConfig(t, lab.Config{ClientTxOffloadOff: true})
 	var link *afpacket.Link
 	if err := l.RunInServerNS(func() (err error) {
@@ -391,9 +392,7 @@ func runLossCell(t *testing.T, cell lossCell, body []byte, table *strings.Builde
 	}
 	// curl repeats the Go download's direction over HTTP; at 5 % loss it
 	// runs only with NETSPEC_BIG (make test's time budget).
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Log("curl not installed: skipped the curl download")
-	} else if cell.loss <= 0.01 || os.Getenv("NETSPEC_BIG") != "" {
+	if cell.loss <= 0.01 || os.Getenv("NETSPEC_BIG") != "" {
 		transfers = append(transfers, transfer{"curl-download", func() (lossResult, error) { return curlDownload(t, s, want) }})
 	}
 	for _, tr := range transfers {

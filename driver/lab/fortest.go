@@ -27,7 +27,7 @@ func ForTest(t testing.TB) *Lab {
 // asks for the TAP variant); cfg.Prefix is replaced by a unique test prefix.
 func ForTestConfig(t testing.TB, cfg Config) *Lab {
 	t.Helper()
-	skipUnlessLab(t)
+	SkipUnlessLab(t)
 	cfg.Prefix = fmt.Sprintf("%s%d-%d", testPrefix, os.Getpid(), testLabs.Add(1))
 	l, err := Up(cfg)
 	if err != nil {
@@ -41,9 +41,25 @@ func ForTestConfig(t testing.TB, cfg Config) *Lab {
 	return l
 }
 
+// NeedTools fails t at once, naming every tool of tools that is not on PATH,
+// so that a test never runs into a timeout because a client tool is missing.
+// make test installs them first (scripts/deps.sh); a plain go test does not.
+func NeedTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("missing tools: %v (as root, make deps or scripts/deps.sh test installs them)", missing)
+	}
+}
+
 // skipUnlessLab skips t unless labs can be built here, and removes labs left
 // behind by test processes that died.
-func skipUnlessLab(t testing.TB) {
+func SkipUnlessLab(t testing.TB) {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("lab: needs Linux network namespaces")

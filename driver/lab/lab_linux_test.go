@@ -74,10 +74,8 @@ func TestLabUpDown(t *testing.T) {
 }
 
 func TestClientTxOffloadOff(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/ethtool"); err != nil {
-		t.Skip("ethtool not installed")
-	}
 	l := ForTest(t)
+	NeedTools(t, "ethtool")
 	if err := l.Down(); err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ type Namespace struct {
 // ForTest does.
 func NamespaceForTest(t testing.TB) *Namespace {
 	t.Helper()
-	skipUnlessLab(t)
+	SkipUnlessLab(t)
 	n := &Namespace{name: fmt.Sprintf("%s%d-%d-ns", testPrefix, os.Getpid(), testLabs.Add(1))}
 	if nsExists(n.name) {
 		_ = ip("netns", "del", n.name)

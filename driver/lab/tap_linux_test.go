@@ -24,6 +24,7 @@ import (
 // Link's MAC.
 func TestTAPLab(t *testing.T) {
 	l := lab.ForTestConfig(t, lab.Config{Driver: lab.DriverTAP})
+	lab.NeedTools(t, "ping")
 	if l.ServerIface() != lab.TAPIface || l.Driver() != lab.DriverTAP {
 		t.Fatalf("ServerIface %q, Driver %q", l.ServerIface(), l.Driver())
 	}

@@ -17,7 +17,7 @@ type Namespace struct{}
 // NamespaceForTest skips the test: namespaces are not supported here.
 func NamespaceForTest(t testing.TB) *Namespace {
 	t.Helper()
-	skipUnlessLab(t)
+	SkipUnlessLab(t)
 	return nil
 }
 

@@ -175,6 +175,7 @@ func kernelRxPackets(t *testing.T, ns *lab.Namespace) uint64 {
 // accepted by the kernel and delivered to ping, which then succeeds.
 func TestPingRoundTrip(t *testing.T) {
 	ns, l := peered(t, Options{})
+	lab.NeedTools(t, "ping")
 	if l.MAC() == l.KernelMAC() || l.MAC()[0]&1 != 0 || l.MAC()[0]&2 == 0 {
 		t.Fatalf("MAC %v (kernel side %v): want a distinct locally administered unicast address", l.MAC(), l.KernelMAC())
 	}
@@ -258,6 +259,7 @@ func TestChecksumOffloadMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, l := peered(t, tc.opts)
+			lab.NeedTools(t, "bash")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			conn := ns.Cmd(ctx, "bash", "-c", "exec 3<>/dev/tcp/"+linkIP+"/80")
@@ -290,6 +292,7 @@ func TestChecksumOffloadMetadata(t *testing.T) {
 // dropped and counted, never delivered cut.
 func TestTruncatedFrameCounted(t *testing.T) {
 	ns, l := peered(t, Options{})
+	lab.NeedTools(t, "ping")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := ns.Cmd(ctx, "ping", "-c", "1", "-W", "1", "-s", "400", linkIP).CombinedOutput(); err == nil {
