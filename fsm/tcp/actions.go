@@ -40,6 +40,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	ARcvFin: func(c *Conn, s *segment) {
 		c.tcb.RcvNxt++
 		c.finRcvd = true
+		c.dropBeyondFin()
 		c.notify(sock.Readable)
 	},
 	AQueueSend: queueSend,

@@ -131,6 +131,21 @@ func (b *rcvBuf) reset() {
 	b.ooo = b.ooo[:0]
 }
 
+// dropBeyondFin discards the octets held out of order once the peer's FIN is
+// taken: the FIN ends the peer's stream (RFC 9293 §3.10.7.4 step 8), so no
+// octet after it can ever be delivered, and a range starting at the new
+// RCV.NXT would otherwise sit at the edge as if it were in order. Each range
+// is counted as text after FIN. Linux's tcp_fin purges its out-of-order
+// queue the same way.
+func (c *Conn) dropBeyondFin() {
+	if len(c.rcv.ooo) == 0 {
+		return
+	}
+	c.l.ctr.Drops[DropTextAfterFin] += uint64(len(c.rcv.ooo))
+	c.rcv.ooo = c.rcv.ooo[:0]
+	c.syncOOO()
+}
+
 // syncOOO recounts the octets c holds out of order and moves the layer's
 // total (Config.MaxOOOBytes) by the difference: at most maxOOO ranges.
 func (c *Conn) syncOOO() {

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"io"
 	"testing"
 	"time"
 
@@ -461,4 +462,31 @@ func TestEstablishedSACKDupAckWindowGrows(t *testing.T) {
 		}
 	}
 	t.Fatalf("no fast retransmit of %d after 4 SACKing duplicate ACKs with a growing window", first)
+}
+
+// TestEstablishedFinWithDataBeyondIt: a FIN at RCV.NXT while octets after it
+// are held out of order (found by FuzzConnProgram, corpus entry
+// closewait-ooo-beyond-fin). The FIN ends the peer's stream, so the held
+// octets are discarded and counted as text after FIN; they used to stay
+// held at the new RCV.NXT in CLOSE-WAIT, breaking the invariant that
+// out-of-order ranges lie beyond RCV.NXT.
+func TestEstablishedFinWithDataBeyondIt(t *testing.T) {
+	r := newRig(t, Config{}, 300)
+	r.establishedPassive(100, 300)
+	r.send(seg{flags: ACK, seq: 102, ack: 301, data: pattern(2, 48)})
+	r.recv(seg{flags: ACK, seq: 301, ack: 101}) // duplicate ACK for the hole
+	if len(r.c.rcv.ooo) != 1 {
+		t.Fatalf("held ranges %v, want one", r.c.rcv.ooo)
+	}
+	r.send(seg{flags: FIN | ACK, seq: 101, ack: 301})
+	r.recv(seg{flags: ACK, seq: 301, ack: 102})
+	r.state(StateCloseWait)
+	if len(r.c.rcv.ooo) != 0 || r.c.oooHeld != 0 || r.l.oooBytes != 0 {
+		t.Fatalf("after the FIN: ranges %v, %d octets held (layer %d)", r.c.rcv.ooo, r.c.oooHeld, r.l.oooBytes)
+	}
+	r.dropped(DropTextAfterFin, 1)
+	r.recvErr(io.EOF)
+	if err := NewInvariantChecker().Check(r.now, r.l); err != nil {
+		t.Fatal(err)
+	}
 }
