@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 )
 
 const serverAddr = "198.18.0.2"
@@ -88,8 +89,8 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, drv string)) {
 // serve --driver drv in it with args.
 func startServer(t *testing.T, drv string, args ...string) *server {
 	t.Helper()
-	l := lab.ForTestConfig(t, lab.Config{Driver: drv})
-	lab.NeedTools(t, "curl", "ping", "bash")
+	l := labtest.ForTestConfig(t, lab.Config{Driver: drv})
+	labtest.NeedTools(t, "curl", "ping", "bash")
 	bin := netspecBinary(t)
 	full := append([]string{"netns", "exec", l.ServerNS(), bin, "serve", "--driver", drv, "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
 	s := &server{lab: l, logs: &syncBuffer{}}

@@ -23,6 +23,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/stack"
@@ -150,9 +151,9 @@ func (s *lossServer) stats() (pipe.FaultStats, uint64, uint64) {
 
 func startLossServer(t *testing.T, cell lossCell, body []byte) *lossServer {
 	t.Helper()
-	lab.SkipUnlessLab(t)
-	lab.NeedTools(t, "ethtool", "curl")
-	l := lab.ForTestConfig(t, lab.Config{ClientTxOffloadOff: true})
+	labtest.SkipUnlessLab(t)
+	labtest.NeedTools(t, "ethtool", "curl")
+	l := labtest.ForTestConfig(t, lab.Config{ClientTxOffloadOff: true})
 	var link *afpacket.Link
 	if err := l.RunInServerNS(func() (err error) {
 		link, err = afpacket.Open(l.ServerIface(), afpacket.Options{})

@@ -17,5 +17,7 @@
 //   - fsmrt: the runtime the generated tables share (rule rows, matching,
 //     trace format); each z*_gen.go file names it through type aliases.
 //
-// A test in this package enforces the purity rules on every file below fsm/.
+// A test in this package enforces the purity rules on every file below fsm/
+// (no real clock, no global random source); arch_test.go at the module root
+// checks that fsm imports nothing but fsm and pure standard packages.
 package fsm

@@ -14,6 +14,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -38,7 +39,7 @@ func TestOpenMissingInterface(t *testing.T) {
 // labLinks opens a link on each side of a fresh lab.
 func labLinks(t *testing.T, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Link) {
 	t.Helper()
-	l = lab.ForTest(t)
+	l = labtest.ForTest(t)
 	err := l.RunInServerNS(func() (err error) {
 		srv, err = Open(l.ServerIface(), srvOpts)
 		return err

@@ -48,7 +48,7 @@ var ErrNotSupported = errors.New("lab: network namespaces are only supported on 
 // Config names the lab and sets its knobs. The zero value is the default lab.
 type Config struct {
 	// Prefix names the namespaces <Prefix>-cli and <Prefix>-srv; empty means
-	// DefaultPrefix. Tests use unique prefixes (ForTest does).
+	// DefaultPrefix. Tests use unique prefixes (labtest.ForTest does).
 	Prefix string
 	// ClientTxOffloadOff turns transmit checksum offload (and with it TSO/GSO)
 	// off on the client veth; by default offloads keep their kernel defaults.
@@ -88,6 +88,9 @@ func (c Config) ServerNSName() string { return c.prefix() + "-srv" }
 type Lab struct {
 	cfg Config
 }
+
+// Config returns the configuration the lab was built from.
+func (l *Lab) Config() Config { return l.cfg }
 
 // ServerIface returns the name of the interface netspec opens (inside
 // ServerNS): the veth end, or the TAP device in the TAP variant.

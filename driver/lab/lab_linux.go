@@ -12,16 +12,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// netnsDir is where iproute2 keeps the bind mounts of named namespaces.
-const netnsDir = "/run/netns"
+// NetnsDir is where iproute2 keeps the bind mounts of named namespaces (one
+// file per namespace name).
+const NetnsDir = "/run/netns"
 
 // Up creates the lab described by cfg: first it removes leftovers with the same
 // names, then it creates both namespaces, disables IPv6 on the server side (and
@@ -186,7 +185,7 @@ func (l *Lab) ClientCmd(ctx context.Context, name string, args ...string) *exec.
 // runInNS runs fn with the calling goroutine locked to a thread that has
 // joined the named network namespace.
 func runInNS(ns string, fn func() error) (err error) {
-	target, err := os.Open(filepath.Join(netnsDir, ns))
+	target, err := os.Open(filepath.Join(NetnsDir, ns))
 	if err != nil {
 		return fmt.Errorf("lab: enter %s: %w", ns, err)
 	}
@@ -215,7 +214,7 @@ func runInNS(ns string, fn func() error) (err error) {
 }
 
 func nsExists(ns string) bool {
-	_, err := os.Stat(filepath.Join(netnsDir, ns))
+	_, err := os.Stat(filepath.Join(NetnsDir, ns))
 	return err == nil
 }
 
@@ -236,26 +235,4 @@ func output(name string, args ...string) (string, error) {
 		return "", fmt.Errorf("lab: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
-}
-
-// removeDeadTestLabs deletes namespaces named nst<pid>-... whose process is gone.
-func removeDeadTestLabs() {
-	entries, err := os.ReadDir(netnsDir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), testPrefix)
-		if !ok {
-			continue
-		}
-		pidStr, _, ok := strings.Cut(name, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if !ok || err != nil || pid == os.Getpid() {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
-			_ = exec.Command("ip", "netns", "del", filepath.Base(e.Name())).Run()
-		}
-	}
 }

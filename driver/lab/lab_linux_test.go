@@ -1,6 +1,6 @@
 //go:build linux
 
-package lab
+package lab_test
 
 import (
 	"context"
@@ -8,11 +8,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 )
 
 func TestLabUpDown(t *testing.T) {
-	l := ForTest(t)
-	st, err := Status(l.cfg)
+	l := labtest.ForTest(t)
+	st, err := lab.Status(l.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func TestLabUpDown(t *testing.T) {
 	}
 
 	// Up over a stale lab of the same names replaces it.
-	l2, err := Up(l.cfg)
+	l2, err := lab.Up(l.Config())
 	if err != nil {
 		t.Fatalf("Up over stale lab: %v", err)
 	}
@@ -67,37 +70,30 @@ func TestLabUpDown(t *testing.T) {
 	if err := l2.Down(); err != nil {
 		t.Fatalf("second Down: %v", err)
 	}
-	st, err = Status(l.cfg)
+	st, err = lab.Status(l.Config())
 	if err != nil || strings.Count(st, "absent") != 2 {
 		t.Fatalf("status after Down: %v\n%s", err, st)
 	}
 }
 
 func TestClientTxOffloadOff(t *testing.T) {
-	l := ForTest(t)
-	NeedTools(t, "ethtool")
+	l := labtest.ForTest(t)
+	labtest.NeedTools(t, "ethtool")
 	if err := l.Down(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := l.cfg
+	cfg := l.Config()
 	cfg.ClientTxOffloadOff = true
-	l2, err := Up(cfg)
+	l2, err := lab.Up(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l2.Down()
-	out, err := l2.ClientCmd(context.Background(), "ethtool", "-k", ClientIface).CombinedOutput()
+	out, err := l2.ClientCmd(context.Background(), "ethtool", "-k", lab.ClientIface).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ethtool: %v: %s", err, out)
 	}
 	if !strings.Contains(string(out), "tx-checksumming: off") {
 		t.Fatalf("tx offload not off:\n%s", out)
-	}
-}
-
-func TestRunInMissingNS(t *testing.T) {
-	l := &Lab{cfg: Config{Prefix: "netspec-test-missing-xyz"}}
-	if err := l.RunInServerNS(func() error { return nil }); err == nil {
-		t.Fatal("RunInServerNS in a missing namespace succeeded")
 	}
 }

@@ -29,5 +29,3 @@ func (l *Lab) RunInClientNS(fn func() error) error { return ErrNotSupported }
 func (l *Lab) ClientCmd(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "false")
 }
-
-func removeDeadTestLabs() {}

@@ -5,10 +5,8 @@ package lab
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -69,38 +67,37 @@ func waitCarrier(ns, iface string) error {
 	return fmt.Errorf("lab: %s in %s has no carrier after %v: %s", iface, ns, limit, last)
 }
 
-// Namespace is a bare network namespace made for one test (see
-// NamespaceForTest): loopback up, IPv6 disabled, nothing else.
+// Namespace is a bare network namespace (see NewNamespace): loopback up,
+// IPv6 disabled, nothing else. Tests make one each with
+// labtest.NamespaceForTest.
 type Namespace struct {
 	name string
 }
 
-// NamespaceForTest creates a uniquely named network namespace for a test and
-// removes it (and every device in it) with t.Cleanup. It skips the test as
-// ForTest does.
-func NamespaceForTest(t testing.TB) *Namespace {
-	t.Helper()
-	SkipUnlessLab(t)
-	n := &Namespace{name: fmt.Sprintf("%s%d-%d-ns", testPrefix, os.Getpid(), testLabs.Add(1))}
-	if nsExists(n.name) {
-		_ = ip("netns", "del", n.name)
+// NewNamespace creates a network namespace called name (replacing a stale
+// one of that name) with loopback up and IPv6 disabled. On failure it removes
+// what it created. Remove deletes it.
+func NewNamespace(name string) (*Namespace, error) {
+	n := &Namespace{name: name}
+	if nsExists(name) {
+		_ = ip("netns", "del", name)
 	}
-	if err := ip("netns", "add", n.name); err != nil {
-		t.Fatalf("lab: %v", err)
+	if err := ip("netns", "add", name); err != nil {
+		return nil, err
 	}
-	t.Cleanup(func() {
-		if err := ip("netns", "del", n.name); err != nil {
-			t.Errorf("lab: %v", err)
-		}
-	})
-	if err := runInNS(n.name, disableIPv6); err != nil {
-		t.Fatalf("lab: %s: %v", n.name, err)
+	if err := runInNS(name, disableIPv6); err != nil {
+		_ = n.Remove()
+		return nil, fmt.Errorf("lab: %s: %w", name, err)
 	}
-	if err := ip("-n", n.name, "link", "set", "lo", "up"); err != nil {
-		t.Fatalf("lab: %v", err)
+	if err := ip("-n", name, "link", "set", "lo", "up"); err != nil {
+		_ = n.Remove()
+		return nil, err
 	}
-	return n
+	return n, nil
 }
+
+// Remove deletes the namespace and every device in it.
+func (n *Namespace) Remove() error { return ip("netns", "del", n.name) }
 
 // Name returns the namespace's name.
 func (n *Namespace) Name() string { return n.name }

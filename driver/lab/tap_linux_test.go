@@ -13,6 +13,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -23,8 +24,8 @@ import (
 // reaches the client's kernel, which then sends the echo request to the
 // Link's MAC.
 func TestTAPLab(t *testing.T) {
-	l := lab.ForTestConfig(t, lab.Config{Driver: lab.DriverTAP})
-	lab.NeedTools(t, "ping")
+	l := labtest.ForTestConfig(t, lab.Config{Driver: lab.DriverTAP})
+	labtest.NeedTools(t, "ping")
 	if l.ServerIface() != lab.TAPIface || l.Driver() != lab.DriverTAP {
 		t.Fatalf("ServerIface %q, Driver %q", l.ServerIface(), l.Driver())
 	}

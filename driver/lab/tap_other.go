@@ -5,21 +5,19 @@ package lab
 import (
 	"context"
 	"os/exec"
-	"testing"
 )
 
 // WaitServerIface is not supported on this system.
 func (l *Lab) WaitServerIface() error { return ErrNotSupported }
 
-// Namespace is a network namespace made for one test; not supported here.
+// Namespace is a bare network namespace; not supported here.
 type Namespace struct{}
 
-// NamespaceForTest skips the test: namespaces are not supported here.
-func NamespaceForTest(t testing.TB) *Namespace {
-	t.Helper()
-	SkipUnlessLab(t)
-	return nil
-}
+// NewNamespace is not supported on this system.
+func NewNamespace(name string) (*Namespace, error) { return nil, ErrNotSupported }
+
+// Remove is not supported on this system.
+func (n *Namespace) Remove() error { return ErrNotSupported }
 
 // Name returns "".
 func (n *Namespace) Name() string { return "" }

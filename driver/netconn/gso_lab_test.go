@@ -18,6 +18,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
@@ -84,7 +85,7 @@ func TestGSOLabDownload(t *testing.T) {
 
 func gsoLabDownload(t *testing.T, drv string) {
 	const size = 8 << 20
-	l := lab.ForTestConfig(t, lab.Config{Driver: drv})
+	l := labtest.ForTestConfig(t, lab.Config{Driver: drv})
 	var link driver.Link
 	var linkErrs func() uint64
 	if err := l.RunInServerNS(func() error {

@@ -13,7 +13,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/history"
-	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
@@ -29,7 +29,7 @@ func TestHistoryLab(t *testing.T) {
 		t.Skip("needs the lab")
 	}
 	const conns = 64
-	l := lab.ForTest(t)
+	l := labtest.ForTest(t)
 	var link *afpacket.Link
 	if err := l.RunInServerNS(func() (err error) {
 		link, err = afpacket.Open(l.ServerIface(), afpacket.Options{})

@@ -15,10 +15,11 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
-// The tests run in a namespace each test creates (lab.NamespaceForTest); the
+// The tests run in a namespace each test creates (labtest.NamespaceForTest); the
 // kernel side of the TAP device gets kernelIP, the Link plays linkIP.
 const (
 	tapName  = "nstap0"
@@ -53,7 +54,7 @@ func openIn(t *testing.T, ns *lab.Namespace, opts Options) *Link {
 // is operational.
 func peered(t *testing.T, opts Options) (*lab.Namespace, *Link) {
 	t.Helper()
-	ns := lab.NamespaceForTest(t)
+	ns := labtest.NamespaceForTest(t)
 	l := openIn(t, ns, opts)
 	ipCmd(t, "-n", ns.Name(), "addr", "add", kernelIP+"/24", "dev", tapName)
 	ipCmd(t, "-n", ns.Name(), "neigh", "replace", linkIP, "lladdr", l.MAC().String(), "dev", tapName, "nud", "permanent")
@@ -175,7 +176,7 @@ func kernelRxPackets(t *testing.T, ns *lab.Namespace) uint64 {
 // accepted by the kernel and delivered to ping, which then succeeds.
 func TestPingRoundTrip(t *testing.T) {
 	ns, l := peered(t, Options{})
-	lab.NeedTools(t, "ping")
+	labtest.NeedTools(t, "ping")
 	if l.MAC() == l.KernelMAC() || l.MAC()[0]&1 != 0 || l.MAC()[0]&2 == 0 {
 		t.Fatalf("MAC %v (kernel side %v): want a distinct locally administered unicast address", l.MAC(), l.KernelMAC())
 	}
@@ -259,7 +260,7 @@ func TestChecksumOffloadMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, l := peered(t, tc.opts)
-			lab.NeedTools(t, "bash")
+			labtest.NeedTools(t, "bash")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			conn := ns.Cmd(ctx, "bash", "-c", "exec 3<>/dev/tcp/"+linkIP+"/80")
@@ -292,7 +293,7 @@ func TestChecksumOffloadMetadata(t *testing.T) {
 // dropped and counted, never delivered cut.
 func TestTruncatedFrameCounted(t *testing.T) {
 	ns, l := peered(t, Options{})
-	lab.NeedTools(t, "ping")
+	labtest.NeedTools(t, "ping")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := ns.Cmd(ctx, "ping", "-c", "1", "-W", "1", "-s", "400", linkIP).CombinedOutput(); err == nil {
@@ -319,7 +320,7 @@ func TestTruncatedFrameCounted(t *testing.T) {
 // no address on it (and IPv6 is off), so nothing arrives on its own.
 func quiet(t *testing.T) (*lab.Namespace, *Link) {
 	t.Helper()
-	ns := lab.NamespaceForTest(t)
+	ns := labtest.NamespaceForTest(t)
 	l := openIn(t, ns, Options{})
 	if err := ns.WaitCarrier(tapName); err != nil {
 		t.Fatal(err)
@@ -457,7 +458,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%q): %v", name, err)
 		}
 	}
-	ns := lab.NamespaceForTest(t)
+	ns := labtest.NamespaceForTest(t)
 	run := func(name string, opts Options) (*Link, error) {
 		var l *Link
 		err := ns.Run(func() error {
@@ -491,7 +492,7 @@ func TestOpenErrors(t *testing.T) {
 // TestPersist: a persistent device outlives its Link and is attached again
 // with NoCreate, keeping the MAC it was given.
 func TestPersist(t *testing.T) {
-	ns := lab.NamespaceForTest(t)
+	ns := labtest.NamespaceForTest(t)
 	mac := wire.MAC{0x02, 0x6e, 0x73, 0, 0, 1}
 	l := openIn(t, ns, Options{Persist: true, MAC: mac})
 	if l.MAC() != mac {
