@@ -16,7 +16,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	ASendSynAck: func(c *Conn, s *segment) { c.sendSyn(s.now, true) },
 	// The ACK is owed, not sent: output piggybacks it on data or sends it once
 	// the whole input is processed (MUST-58, MUST-59).
-	ASendAck: func(c *Conn, s *segment) { c.ackNow = true },
+	ASendAck: func(c *Conn, s *segment) { c.rcv.ackNow = true },
 	// RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST> (with ACK, as Linux).
 	ASendRst: func(c *Conn, s *segment) {
 		c.l.sendRst(c.key, c.rstMeta(), c.tcb.SndNxt, c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
@@ -39,8 +39,8 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	// returns end of file once the data before it is read (MUST-12).
 	ARcvFin: func(c *Conn, s *segment) {
 		c.tcb.RcvNxt++
-		c.finRcvd = true
-		c.dropBeyondFin()
+		c.rcv.finRcvd = true
+		c.rcv.dropBeyondFin()
 		c.notify(sock.Readable)
 	},
 	AQueueSend: queueSend,
@@ -86,8 +86,8 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		s.reopen = true
 	},
 	AHoldFin: func(c *Conn, s *segment) {
-		c.finHeld = true
-		c.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
+		c.rcv.finHeld = true
+		c.rcv.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
 	},
 	AFailExists: func(c *Conn, s *segment) { s.err = sock.ErrExists },
 	AFailNotExist: func(c *Conn, s *segment) {
@@ -108,7 +108,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	// cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4 step 1).
 	AZeroWindowTrim: func(c *Conn, s *segment) {
 		if len(s.text) > 0 || s.flags&wire.FlagFIN != 0 {
-			c.ackNow = true
+			c.rcv.ackNow = true
 		}
 		s.text = s.text[:0]
 		s.flags &^= wire.FlagFIN
@@ -138,7 +138,7 @@ func setIRS(c *Conn, s *segment) {
 	t.RcvNxt = s.seq + 1
 	t.RcvUp = t.RcvNxt // no urgent data yet
 	// Our SYN (or SYN,ACK) offers an unscaled window of up to 64 KiB.
-	c.rcvEdge = t.RcvNxt.Add(seqnum.Size(min(c.rcvLimit, 0xffff)))
+	c.rcv.edge = t.RcvNxt.Add(seqnum.Size(min(c.rcv.limit, 0xffff)))
 	mss := 536
 	if s.opts.HasMSS && s.opts.MSS > 0 {
 		mss = int(s.opts.MSS)
@@ -148,8 +148,8 @@ func setIRS(c *Conn, s *segment) {
 	if s.opts.HasWScale {
 		c.sndShift = min(s.opts.WScale, wire.MaxWScale)
 	} else {
-		c.sndShift, c.rcvShift = 0, 0
-		c.rcv.size = c.rcvLimit + 1
+		c.sndShift, c.rcv.shift = 0, 0
+		c.rcv.buf.size = c.rcv.limit + 1
 	}
 	c.negotiateOptions(s)
 	c.ecnNegotiate(s)
@@ -216,19 +216,19 @@ func trimToWindow(c *Conn, s *segment) {
 	}
 	s.seq = start
 	// A FIN needs no buffer space: it is kept unless text was cut off before it.
-	edge := c.rcvEdge
+	edge := c.rcv.edge
 	if !start.LessThan(edge) {
 		if len(s.text) > 0 {
 			s.text = s.text[:0]
 			s.flags &^= wire.FlagFIN
-			c.ackNow = true
+			c.rcv.ackNow = true
 		}
 		return
 	}
 	if room := uint32(edge - start); uint32(len(s.text)) > room {
 		s.text = s.text[:room]
 		s.flags &^= wire.FlagFIN
-		c.ackNow = true // the sender overran the window: tell it at once
+		c.rcv.ackNow = true // the sender overran the window: tell it at once
 	}
 }
 
@@ -387,36 +387,36 @@ func deliver(c *Conn, s *segment) {
 	off := int(s.seq - t.RcvNxt)
 	end := s.seq.Add(seqnum.Size(len(s.text)))
 	if off == 0 {
-		gap := len(c.rcv.ooo) > 0 // it may fill (part of) a hole
-		c.rcv.writeAt(c.rcv.unread, s.text)
-		c.rcv.unread += len(s.text)
-		t.RcvNxt = c.rcv.advance(end)
+		gap := len(c.rcv.buf.ooo) > 0 // it may fill (part of) a hole
+		c.rcv.buf.writeAt(c.rcv.buf.unread, s.text)
+		c.rcv.buf.unread += len(s.text)
+		t.RcvNxt = c.rcv.buf.advance(end)
 		c.notify(sock.Readable)
-		c.rcvRTTMeasure(s)
+		c.rcv.rttMeasure(s)
 		if gap {
-			c.syncOOO()
-			c.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
+			c.rcv.syncOOO()
+			c.rcv.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
 			return
 		}
-		c.delayAck(s.now, len(s.text))
+		c.rcv.delayAck(s.now, len(s.text))
 		return
 	}
-	c.noteDuplicateOOO(s.seq, end)
+	c.rcv.noteDuplicateOOO(s.seq, end)
 	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
 		l.ctr.OOOStackDrops++
 		l.ctr.Drops[DropOOOFull]++
 		s.flags &^= wire.FlagFIN
-	} else if !c.rcv.addOOO(s.seq, end) {
+	} else if !c.rcv.buf.addOOO(s.seq, end) {
 		c.l.ctr.OOODrops++
 		c.l.ctr.Drops[DropOOOFull]++
 		s.flags &^= wire.FlagFIN
 	} else {
-		c.rcv.writeAt(c.rcv.unread+off, s.text)
+		c.rcv.buf.writeAt(c.rcv.buf.unread+off, s.text)
 		c.l.ctr.OOOSegs++
-		c.sackLast = seqRange{s.seq, end}
-		c.syncOOO()
+		c.rcv.sackLast = seqRange{s.seq, end}
+		c.rcv.syncOOO()
 	}
-	c.ackNow = true
+	c.rcv.ackNow = true
 }
 
 // urgentAdvance records the urgent pointer (RFC 9293 §3.10.7.4 step 6,
@@ -427,16 +427,17 @@ func urgentAdvance(c *Conn, s *segment) {
 	up := s.origSeq.Add(seqnum.Size(s.up))
 	if c.tcb.RcvUp.LessThan(up) {
 		c.tcb.RcvUp = up
-		if c.rcvReadSeq().LessThan(up) {
+		if c.rcv.readSeq().LessThan(up) {
 			c.notify(sock.Urgent)
 		}
 	}
 }
 
-// rcvReadSeq returns the sequence number of the next octet RECEIVE returns.
-func (c *Conn) rcvReadSeq() seqnum.Value {
-	seq := c.tcb.RcvNxt - seqnum.Value(c.rcv.unread)
-	if c.finRcvd {
+// readSeq returns the sequence number of the next octet RECEIVE returns.
+func (rcv *receiver) readSeq() seqnum.Value {
+	c := rcv.c
+	seq := c.tcb.RcvNxt - seqnum.Value(rcv.buf.unread)
+	if rcv.finRcvd {
 		seq-- // the FIN occupies RCV.NXT-1
 	}
 	return seq
@@ -449,10 +450,10 @@ func (c *Conn) rcvReadSeq() seqnum.Value {
 // returns it in sequence, and pending drops as it is read. It may count
 // octets that have not arrived yet (a pointer beyond the data received).
 func (c *Conn) Urgent() (pending int, ok bool) {
-	if c.twGen != 0 || c.state == StateClosed && c.rcv.unread == 0 {
+	if c.twGen != 0 || c.state == StateClosed && c.rcv.buf.unread == 0 {
 		return 0, false
 	}
-	if d := int32(c.tcb.RcvUp - c.rcvReadSeq()); d > 0 {
+	if d := int32(c.tcb.RcvUp - c.rcv.readSeq()); d > 0 {
 		return int(d), true
 	}
 	return 0, false
@@ -476,23 +477,23 @@ func queueSend(c *Conn, s *segment) {
 // recvData satisfies RECEIVE (RFC 9293 §3.10.3): data first, then end of
 // file after the peer's FIN, then the error that ended the connection.
 func recvData(c *Conn, s *segment) {
-	before := c.rcvOffer()
-	if s.n = c.rcv.read(s.buf); s.n > 0 {
-		c.rcvCopied += uint64(s.n)
-		c.rcvSpaceAdjust(s.now)
+	before := c.rcv.offer()
+	if s.n = c.rcv.buf.read(s.buf); s.n > 0 {
+		c.rcv.copied += uint64(s.n)
+		c.rcv.spaceAdjust(s.now)
 		// Window update when the window grew by enough to matter (RFC 9293
 		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)),
 		// unless the peer's FIN came: it sends nothing more, and in
 		// TIME-WAIT a peer already gone would answer with a RST.
-		if after := c.rcvOffer(); !c.finRcvd && after-int(c.rcvWnd()) >= min(c.rcvLimit/2, int(c.l.cfg.MSS)) && before < after {
-			c.ackNow = true
+		if after := c.rcv.offer(); !c.rcv.finRcvd && after-int(c.rcv.wnd()) >= min(c.rcv.limit/2, int(c.l.cfg.MSS)) && before < after {
+			c.rcv.ackNow = true
 		}
 		return
 	}
 	switch {
-	case len(s.buf) == 0 && c.err == nil && !c.finRcvd:
+	case len(s.buf) == 0 && c.err == nil && !c.rcv.finRcvd:
 		s.err = nil
-	case c.finRcvd:
+	case c.rcv.finRcvd:
 		s.err = io.EOF
 	case c.err != nil:
 		s.err = c.err
@@ -548,7 +549,7 @@ func retransmit(c *Conn, s *segment) {
 // Received data stays readable if the close was graceful.
 func release(c *Conn, s *segment) {
 	c.snd.reset()
-	c.rtxAt, c.twAt, c.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
+	c.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
 	c.rackAt, c.tlpAt = zeroTime, zeroTime
 	c.txq.reset()
 	c.rtxSince = zeroTime
@@ -566,9 +567,9 @@ func (c *Conn) fail(err error) {
 		c.err = err
 	}
 	c.snd.reset()
-	c.rcv.reset()
-	c.syncOOO()
-	c.finRcvd = false
+	c.rcv.buf.reset()
+	c.rcv.syncOOO()
+	c.rcv.finRcvd = false
 }
 
 // challengeAck owes a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) unless the
@@ -586,7 +587,7 @@ func challengeAck(c *Conn, s *segment) {
 	}
 	c.chalN++
 	c.l.ctr.ChallengeACKs++
-	c.ackNow = true
+	c.rcv.ackNow = true
 }
 
 // oowAck owes the ACK that answers an unacceptable segment (RFC 9293
@@ -600,7 +601,7 @@ func oowAck(c *Conn, s *segment) {
 	if c.oowLimited(s) {
 		return
 	}
-	c.ackNow = true
+	c.rcv.ackNow = true
 }
 
 // oowSynAck answers a retransmitted SYN in SYN-RECEIVED with the SYN,ACK

@@ -37,93 +37,99 @@ import (
 // refused and counted (Counters.BufGrowRefused). Conn.SetRecvBuffer and
 // Conn.SetSendBuffer fix a connection's buffer, like SO_RCVBUF/SO_SNDBUF.
 
-// rcvRTTMeasure takes a receiver RTT sample from an in-order data segment s
+// rttMeasure takes a receiver RTT sample from an in-order data segment s
 // (Linux tcp_rcv_rtt_measure_ts, tcp_rcv_rtt_measure).
-func (c *Conn) rcvRTTMeasure(s *segment) {
-	if c.rcvLocked || c.rcvLimit >= c.rcvMax() {
+func (rcv *receiver) rttMeasure(s *segment) {
+	c := rcv.c
+	if rcv.locked || rcv.limit >= rcv.limitMax() {
 		return
 	}
-	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= c.rcvMSS {
+	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= rcv.mss {
 		if d := int32(c.tsClock(s.now) - s.opts.TSEcr); d >= 0 && d < 60000 {
 			m := time.Duration(max(d, 1)) * time.Millisecond
-			if c.rcvRTT == 0 {
-				c.rcvRTT = m
+			if rcv.rtt == 0 {
+				rcv.rtt = m
 			} else {
-				c.rcvRTT += (m - c.rcvRTT) / 8
+				rcv.rtt += (m - rcv.rtt) / 8
 			}
 			return
 		}
 	}
 	nxt := c.tcb.RcvNxt
-	if !c.rcvRTTAt.IsZero() {
-		if nxt.LessThan(c.rcvRTTSeq) {
+	if !rcv.rttAt.IsZero() {
+		if nxt.LessThan(rcv.rttSeq) {
 			return
 		}
-		if m := s.now.Sub(c.rcvRTTAt); m > 0 && (c.rcvRTT == 0 || m < c.rcvRTT) {
-			c.rcvRTT = m
+		if m := s.now.Sub(rcv.rttAt); m > 0 && (rcv.rtt == 0 || m < rcv.rtt) {
+			rcv.rtt = m
 		}
 	}
-	c.rcvRTTSeq = nxt.Add(seqnum.Size(max(c.rcvWnd(), 1)))
-	c.rcvRTTAt = s.now
+	rcv.rttSeq = nxt.Add(seqnum.Size(max(rcv.wnd(), 1)))
+	rcv.rttAt = s.now
 }
 
-// rcvSpaceAdjust runs after the user read: once per receiver round trip it
+// spaceAdjust runs after the user read: once per receiver round trip it
 // grows the receive buffer to what the reader consumed (Linux
 // tcp_rcv_space_adjust).
-func (c *Conn) rcvSpaceAdjust(now time.Time) {
-	rtt := c.rcvRTT
+func (rcv *receiver) spaceAdjust(now time.Time) {
+	c := rcv.c
+	rtt := rcv.rtt
 	if rtt == 0 && c.hasRTT {
 		rtt = c.srtt
 	}
-	if c.rcvLocked || rtt <= 0 || c.rcvLimit >= c.rcvMax() {
+	if rcv.locked || rtt <= 0 || rcv.limit >= rcv.limitMax() {
 		return
 	}
-	if c.rcvSpaceAt.IsZero() {
-		c.rcvSpaceAt, c.rcvSpaceMark = now, c.rcvCopied
+	if rcv.spaceAt.IsZero() {
+		rcv.spaceAt, rcv.spaceMark = now, rcv.copied
 		return
 	}
-	if now.Sub(c.rcvSpaceAt) < rtt {
+	if now.Sub(rcv.spaceAt) < rtt {
 		return
 	}
-	copied := int(min(c.rcvCopied-c.rcvSpaceMark, 1<<40))
-	c.rcvSpaceAt, c.rcvSpaceMark = now, c.rcvCopied
-	if copied <= c.rcvSpace {
+	copied := int(min(rcv.copied-rcv.spaceMark, 1<<40))
+	rcv.spaceAt, rcv.spaceMark = now, rcv.copied
+	if copied <= rcv.space {
 		return
 	}
 	win := 2*copied + 16*int(c.l.cfg.MSS)
-	if c.rcvSpace > 0 {
-		grow := min(win*(copied-c.rcvSpace)/c.rcvSpace, win)
+	if rcv.space > 0 {
+		grow := min(win*(copied-rcv.space)/rcv.space, win)
 		win += 2 * grow
 	}
-	c.rcvSpace = copied
-	if g := c.growRcv(win); g > 0 {
+	rcv.space = copied
+	if g := rcv.growLimit(win); g > 0 {
 		c.l.ctr.RecvBufGrowths++
 	}
 }
 
-// rcvMax is the most the receive buffer may grow to: Config.RecvBufMax, and
+// limitMax is the most the receive buffer may grow to: Config.RecvBufMax, and
 // no more than the window field can express with our scale.
-func (c *Conn) rcvMax() int { return min(c.l.cfg.RecvBufMax, 0xffff<<c.rcvShift) }
+func (rcv *receiver) limitMax() int {
+	c := rcv.c
+	return min(c.l.cfg.RecvBufMax, 0xffff<<rcv.shift)
+}
 
-// growRcv raises the receive buffer limit toward want (at most rcvMax and
+// growLimit raises the receive buffer limit toward want (at most limitMax and
 // within the layer's budget) and the ring with it; it returns the growth.
-func (c *Conn) growRcv(want int) int {
-	want = min(want, c.rcvMax())
-	if want <= c.rcvLimit {
+func (rcv *receiver) growLimit(want int) int {
+	c := rcv.c
+	want = min(want, rcv.limitMax())
+	if want <= rcv.limit {
 		return 0
 	}
-	ring := want + 1<<c.rcvShift
-	if extra := ring - c.rcv.size; extra > 0 {
+	ring := want + 1<<rcv.shift
+	if extra := ring - rcv.buf.size; extra > 0 {
 		g := c.l.grantBuf(c, extra)
 		if g == 0 {
 			return 0
 		}
-		ring = c.rcv.size + g
-		want = min(want, ring-1<<c.rcvShift)
-		c.rcv.resize(ring)
+		ring = rcv.buf.size + g
+		want = min(want, ring-1<<rcv.shift)
+		rcv.buf.resize(ring)
 	}
-	g := want - c.rcvLimit
-	c.rcvLimit = want
+	g := want - rcv.limit
+	rcv.limit = want
 	return g
 }
 
@@ -174,13 +180,13 @@ func (l *Layer) releaseBuf(c *Conn) {
 // it only stops the right edge moving until the reader catches up.
 func (c *Conn) SetRecvBuffer(now time.Time, n int) {
 	c.l.now = now
-	c.rcvLocked = true
-	n = min(max(n, int(c.l.cfg.MSS)), 0xffff<<c.rcvShift)
-	if n > c.rcvLimit {
-		c.growRcv(n)
-		c.ackNow = c.ackNow || (sendsData(c.state) || c.state == StateFinWait2) && !c.finRcvd
+	c.rcv.locked = true
+	n = min(max(n, int(c.l.cfg.MSS)), 0xffff<<c.rcv.shift)
+	if n > c.rcv.limit {
+		c.rcv.growLimit(n)
+		c.rcv.ackNow = c.rcv.ackNow || (sendsData(c.state) || c.state == StateFinWait2) && !c.rcv.finRcvd
 	} else {
-		c.rcvLimit = n
+		c.rcv.limit = n
 	}
 	c.l.finish(c, now)
 }
@@ -203,7 +209,7 @@ func (c *Conn) SetSendBuffer(now time.Time, n int) {
 
 // RecvBuffer returns the connection's receive buffer limit (RCV.BUFF) in
 // octets and whether it is fixed (SetRecvBuffer) rather than auto-tuned.
-func (c *Conn) RecvBuffer() (n int, fixed bool) { return c.rcvLimit, c.rcvLocked }
+func (c *Conn) RecvBuffer() (n int, fixed bool) { return c.rcv.limit, c.rcv.locked }
 
 // SendBuffer returns the connection's send buffer size in octets and whether
 // it is fixed (SetSendBuffer) rather than auto-tuned.

@@ -84,9 +84,9 @@ func TestRecvBufAutoTuneFastReader(t *testing.T) {
 	if c := p.b.Counters(); c.RecvBufGrowths == 0 || c.BufGrown == 0 {
 		t.Errorf("counters: %d receive growths, %d octets grown", c.RecvBufGrowths, c.BufGrown)
 	}
-	t.Logf("receive capacity %d, ring %d", server.rcv.size, len(server.rcv.buf))
-	if len(server.rcv.buf) >= server.rcv.size/2 {
-		t.Errorf("a reader that keeps up holds a %d-octet ring behind a %d-octet buffer: want the ring to grow only with the data held", len(server.rcv.buf), server.rcv.size)
+	t.Logf("receive capacity %d, ring %d", server.rcv.buf.size, len(server.rcv.buf.buf))
+	if len(server.rcv.buf.buf) >= server.rcv.buf.size/2 {
+		t.Errorf("a reader that keeps up holds a %d-octet ring behind a %d-octet buffer: want the ring to grow only with the data held", len(server.rcv.buf.buf), server.rcv.buf.size)
 	}
 	if n, _ := server.l.conns[0].SendBuffer(); n > p.b.cfg.SendBufMax {
 		t.Errorf("send buffer %d past SendBufMax", n)
@@ -306,8 +306,8 @@ func TestAutoTunedRingsNotPooled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.RecvBuffer(); n != 64<<10 || c.rcv.buf != nil || c.snd.buf != nil {
-		t.Errorf("new connection: receive buffer %d, rings %v %v", n, c.rcv.buf != nil, c.snd.buf != nil)
+	if n, _ := c.RecvBuffer(); n != 64<<10 || c.rcv.buf.buf != nil || c.snd.buf != nil {
+		t.Errorf("new connection: receive buffer %d, rings %v %v", n, c.rcv.buf.buf != nil, c.snd.buf != nil)
 	}
 	if n, _ := c.SendBuffer(); n != 64<<10 {
 		t.Errorf("new connection: send buffer %d", n)
@@ -355,21 +355,21 @@ func TestSetRecvBufferSmallerKeepsEdge(t *testing.T) {
 		}
 	}
 	check()
-	edge := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcvWnd()))
+	edge := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcv.wnd()))
 	r.c.SetRecvBuffer(r.now, 2000)
 	check()
-	if got := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcvWnd())); got != edge {
+	if got := r.c.tcb.RcvNxt.Add(seqnumSize(r.c.rcv.wnd())); got != edge {
 		t.Fatalf("right edge moved from %d to %d", edge, got)
 	}
 	// The peer fills the window it was promised.
-	total := int(r.c.rcvWnd())
+	total := int(r.c.rcv.wnd())
 	for off := 0; off < total; off += 1000 {
 		n := min(1000, total-off)
 		r.send(seg{flags: ACK, seq: 100 + uint32(off), ack: 300, data: make([]byte, n)})
 		check()
 	}
-	if r.c.rcv.unread != total {
-		t.Fatalf("took %d of the %d octets promised", r.c.rcv.unread, total)
+	if r.c.rcv.buf.unread != total {
+		t.Fatalf("took %d of the %d octets promised", r.c.rcv.buf.unread, total)
 	}
 	buf := make([]byte, 128<<10)
 	if n, _ := r.c.Recv(r.now, buf); n != total {

@@ -48,9 +48,9 @@ func (c *Conn) giveBackBuffers() {
 		c.snd.buf = nil
 		c.snd.head = 0
 	}
-	if c.rcv.buf != nil && c.rcv.unread == 0 && len(c.rcv.ooo) == 0 {
-		c.l.rcvPool.put(c.rcv.buf)
-		c.rcv.buf = nil
-		c.rcv.head = 0
+	if c.rcv.buf.buf != nil && c.rcv.buf.unread == 0 && len(c.rcv.buf.ooo) == 0 {
+		c.l.rcvPool.put(c.rcv.buf.buf)
+		c.rcv.buf.buf = nil
+		c.rcv.buf.head = 0
 	}
 }

@@ -43,7 +43,7 @@ func TestBufPoolRecyclesRings(t *testing.T) {
 	if err != nil || !bytes.Equal(buf[:n], fresh) {
 		t.Fatalf("second connection read %q, %v; want %q", buf[:n], err, fresh)
 	}
-	if &c.rcv.buf[0] != pooled || len(r.l.rcvPool.free) != 0 {
+	if &c.rcv.buf.buf[0] != pooled || len(r.l.rcvPool.free) != 0 {
 		t.Fatal("the second connection did not reuse the pooled ring")
 	}
 }

@@ -51,23 +51,18 @@ type Conn struct {
 	userClosed bool // the user called Close: nobody will read (orphan)
 	finQueued  bool // CLOSE given: FIN follows the queued data
 	finSent    bool // our FIN has been sent (it occupies SND.NXT-1 once sent)
-	finRcvd    bool // the peer's FIN has been consumed
-	finHeld    bool // a FIN arrived beyond a hole
-	finHeldSeq seqnum.Value
-	ackNow     bool // an ACK is owed; sent (or piggybacked) at the end of processing
 	err        error
 	softErr    error // last ICMP soft error (icmp.go), reported on timeout
 	pending    sock.Readiness
 
-	sndShift, rcvShift uint8 // window scale shifts (RFC 7323); zero unless both sides sent WS
-	sndMSS             int   // effective send MSS (MUST-15, MUST-16; mss.go)
-	peerMSS            int   // the peer's MSS option (536 without one)
-	pathMSS            int   // path MTU less 40 from ICMP (RFC 1191); 0: none learnt
-	maxSndWnd          uint32
-	sndBufSeq          seqnum.Value // sequence number of snd's first octet
-	rcvEdge            seqnum.Value // RCV.NXT + RCV.WND as last advertised; never moves left
-	snd                sndBuf
-	rcv                rcvBuf
+	sndShift  uint8    // the peer's window scale shift (RFC 7323); zero unless both sides sent WS
+	rcv       receiver // the receiving half (receiver.go)
+	sndMSS    int      // effective send MSS (MUST-15, MUST-16; mss.go)
+	peerMSS   int      // the peer's MSS option (536 without one)
+	pathMSS   int      // path MTU less 40 from ICMP (RFC 1191); 0: none learnt
+	maxSndWnd uint32
+	sndBufSeq seqnum.Value // sequence number of snd's first octet
+	snd       sndBuf
 
 	// Retransmission (RFC 6298) and congestion control (RFC 5681).
 	rto, srtt, rttvar time.Duration
@@ -95,44 +90,24 @@ type Conn struct {
 	tlpAt    time.Time  // probe timeout (PTO); zero = stopped
 	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
-	dsack    seqRange   // a duplicate segment to report in the next ACK (RFC 2883 §4)
-	dsackOut bool       // dsack is pending
-	dsackIn  seqRange   // the containing block for a duplicate above RCV.NXT (second block)
 	retrying bool       // R1 reached: retransmissions persist (RFC 9293 §3.8.3, SHLD-9)
 
 	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
-	delackAt   time.Time    // deadline of a delayed ACK; zero = none owed
-	rcvUnacked int          // in-order octets received since our last ACK
-	rcvMSS     int          // largest segment text seen, at most our MSS: "full-sized"
-	noDelay    bool         // Nagle off (MUST-17)
-	sndSmlEnd  seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle)
+	noDelay   bool         // Nagle off (MUST-17)
+	sndSmlEnd seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle)
 
 	// Timestamps (RFC 7323) and SACK (RFC 2018).
-	tsOK        bool         // both sides sent the Timestamps option in their SYNs
-	tsOffset    uint32       // random per-connection offset of our TSval clock (RFC 7323 §5.4)
-	tsRecent    uint32       // TS.Recent: the timestamp to echo (RFC 7323 §4.3)
-	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, RFC 7323 §5.5)
-	tsRTOFloor  uint32       // our TSval at the last timeout; older echoes give no sample
-	lastAckSent seqnum.Value // Last.ACK.sent (RFC 7323 §4.3)
-	sackOK      bool         // both sides sent SACK-permitted
-	sackLast    seqRange     // the out-of-order range most recently added (RFC 2018 §4: first block)
-	oooHeld     int          // octets in rcv.ooo, as counted in Layer.oooBytes
+	tsOK       bool   // both sides sent the Timestamps option in their SYNs
+	tsOffset   uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)
+	tsRTOFloor uint32 // our TSval at the last timeout; older echoes give no sample
+	sackOK     bool   // both sides sent SACK-permitted
 
 	ka keepAlive // keep-alive probing (keepalive.go)
 
 	// Buffer auto-tuning (autotune.go).
-	rcvLimit     int           // receive buffer limit now (RCV.BUFF), octets
-	rcvLocked    bool          // SetRecvBuffer fixed it: no auto-tuning
-	sndLocked    bool          // SetSendBuffer fixed snd.limit: no auto-tuning
-	sndFull      bool          // a Send found the send buffer full since the last ACK
-	bufGrown     int           // octets the buffers exceed their initial sizes, counted in Layer.bufGrown
-	rcvCopied    uint64        // octets the user has read
-	rcvSpace     int           // most octets read in one receiver round trip so far
-	rcvSpaceAt   time.Time     // start of the current measurement; zero: none yet
-	rcvSpaceMark uint64        // rcvCopied at rcvSpaceAt
-	rcvRTT       time.Duration // the receiver's RTT estimate; zero: none yet
-	rcvRTTSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
-	rcvRTTAt     time.Time     // when that sample started; zero: none running
+	sndLocked bool // SetSendBuffer fixed snd.limit: no auto-tuning
+	sndFull   bool // a Send found the send buffer full since the last ACK
+	bufGrown  int  // octets the buffers exceed their initial sizes, counted in Layer.bufGrown
 
 	// User timeout (RFC 9293 §3.8.3 R2 as a time, RFC 5482 semantics).
 	userTimeout time.Duration // 0: only MaxRetries limits retransmission
@@ -141,7 +116,6 @@ type Conn struct {
 	// IP metadata (ipmeta.go, RFC 9293 §3.9.1.9, §3.9.2) and ECN (ecn.go).
 	tos        uint8 // Diffserv field sent (ECN bits zero)
 	ttl        uint8 // time to live sent (0: the stack's default)
-	rcvTOS     uint8 // TOS octet of the last segment received (MAY-9)
 	softErrOff bool  // the user turned soft-error reporting off (SHLD-20)
 	ecn        ecnState
 
@@ -202,7 +176,7 @@ func (c *Conn) TCB() TCB {
 		return t
 	}
 	t := c.tcb
-	t.RcvWnd = c.rcvWnd()
+	t.RcvWnd = c.rcv.wnd()
 	return t
 }
 
@@ -263,7 +237,7 @@ func (c *Conn) Close(now time.Time) error {
 	if c.state == StateClosed {
 		return nil
 	}
-	if c.rcv.unread > 0 || len(c.rcv.ooo) > 0 {
+	if c.rcv.buf.unread > 0 || len(c.rcv.buf.ooo) > 0 {
 		return c.Abort(now)
 	}
 	s := c.l.userCall(now)
@@ -289,6 +263,10 @@ func (c *Conn) Abort(now time.Time) error {
 	}
 	return nil
 }
+
+// bindParts points the sender's and receiver's back pointers at c, after c
+// was initialised or copied.
+func (c *Conn) bindParts() { c.rcv.c = c }
 
 // setState is the one place the state changes.
 func (c *Conn) setState(next State) {
@@ -317,9 +295,10 @@ func (c *Conn) setState(next State) {
 	}
 }
 
-// rcvWnd returns the window from RCV.NXT to the advertised right edge.
-func (c *Conn) rcvWnd() uint32 {
-	if d := int32(c.rcvEdge - c.tcb.RcvNxt); d > 0 {
+// wnd returns the window from RCV.NXT to the advertised right edge.
+func (rcv *receiver) wnd() uint32 {
+	c := rcv.c
+	if d := int32(rcv.edge - c.tcb.RcvNxt); d > 0 {
 		return uint32(d)
 	}
 	return 0

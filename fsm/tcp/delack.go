@@ -7,22 +7,23 @@ import "time"
 // least two full-sized segments are unacknowledged (SHLD-19), else within
 // Config.DelayedACK (SHLD-18; under 0.5 s, MUST-40) unless data or another
 // ACK carries it first.
-func (c *Conn) delayAck(now time.Time, n int) {
-	c.rcvMSS = max(c.rcvMSS, min(n, int(c.l.cfg.MSS)))
-	c.rcvUnacked += n
-	if c.l.cfg.DelayedACK < 0 || c.rcvUnacked >= 2*c.rcvMSS {
-		c.ackNow = true
+func (rcv *receiver) delayAck(now time.Time, n int) {
+	c := rcv.c
+	rcv.mss = max(rcv.mss, min(n, int(c.l.cfg.MSS)))
+	rcv.unacked += n
+	if c.l.cfg.DelayedACK < 0 || rcv.unacked >= 2*rcv.mss {
+		rcv.ackNow = true
 		return
 	}
-	if c.delackAt.IsZero() {
-		c.delackAt = now.Add(c.l.cfg.DelayedACK)
+	if rcv.delackAt.IsZero() {
+		rcv.delackAt = now.Add(c.l.cfg.DelayedACK)
 	}
 }
 
 // ackSent records that a segment carrying our current ACK went out: any
 // delayed ACK is satisfied.
-func (c *Conn) ackSent() {
-	c.ackNow = false
-	c.rcvUnacked = 0
-	c.delackAt = zeroTime
+func (rcv *receiver) ackSent() {
+	rcv.ackNow = false
+	rcv.unacked = 0
+	rcv.delackAt = zeroTime
 }

@@ -128,7 +128,7 @@ func (c *Conn) ecnRcv(s *segment) {
 		c.l.ctr.ECNCEReceived++
 		if !c.ecn.echo {
 			c.ecn.echo = true
-			c.ackNow = true
+			c.rcv.ackNow = true
 		}
 	}
 }

@@ -58,29 +58,29 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },
 	// The peer's FIN again, at RCV.NXT-1, with no new text (TIME-WAIT, §3.10.7.4 step 8).
 	GFinRetransmit: func(c *Conn, s *segment) bool {
-		return c.finRcvd && s.flags&wire.FlagFIN != 0 && s.origSeq.Add(seqnum.Size(s.segLen)) == c.tcb.RcvNxt
+		return c.rcv.finRcvd && s.flags&wire.FlagFIN != 0 && s.origSeq.Add(seqnum.Size(s.segLen)) == c.tcb.RcvNxt
 	},
 	// RFC 9293 §3.6.1 (MAY-2): the new SYN is beyond anything the old
 	// incarnation received (by timestamp when both used them, else by SEQ).
 	GSynNewer: func(c *Conn, s *segment) bool {
 		if c.tsOK && s.opts.HasTimestamps { // SHLD-4, RFC 6191 §2
-			return int32(s.opts.TSVal-c.tsRecent) > 0
+			return int32(s.opts.TSVal-c.rcv.tsRecent) > 0
 		}
 		return s.seq.GreaterThan(c.tcb.RcvNxt)
 	},
-	GPawsReject: func(c *Conn, s *segment) bool { return c.pawsReject(s) },
+	GPawsReject: func(c *Conn, s *segment) bool { return c.rcv.pawsReject(s) },
 	// RFC 9293 §3.10.7.4 step 1: our window is zero and the segment, with
 	// ACK and without SYN or RST, starts at RCV.NXT or one past it (the
 	// peer's probe octet); its ACK is valid input.
 	GZeroWindowAck: func(c *Conn, s *segment) bool {
-		return c.rcvWnd() == 0 && s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK &&
+		return c.rcv.wnd() == 0 && s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK &&
 			(s.origSeq == c.tcb.RcvNxt || s.origSeq == c.tcb.RcvNxt+1)
 	},
 	// Our window is zero and the segment is a bare FIN: ACK and FIN, no
 	// text, SYN or RST, at RCV.NXT (the linux profile's row: Linux's
 	// tcp_data_queue accepts it since 6.10).
 	GZeroWindowFin: func(c *Conn, s *segment) bool {
-		return c.rcvWnd() == 0 && len(s.text) == 0 && s.origSeq == c.tcb.RcvNxt &&
+		return c.rcv.wnd() == 0 && len(s.text) == 0 && s.origSeq == c.tcb.RcvNxt &&
 			s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST|wire.FlagFIN) == wire.FlagACK|wire.FlagFIN
 	},
 	// SYN cookies are on (RFC 4987 §3.6; Config.NoSynCookies turns them off).
@@ -100,12 +100,12 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 // §3.10.7.4 step 1 (SEG.SEQ must lie below the edge), accepted by Linux's
 // tcp_sequence (!after(seq, rcv_nxt + window)); the linux profile's row.
 func seqAtRightEdge(c *Conn, s *segment) bool {
-	wnd := seqnum.Size(c.rcvWnd())
+	wnd := seqnum.Size(c.rcv.wnd())
 	return s.segLen == 0 && wnd > 0 && s.origSeq == c.tcb.RcvNxt.Add(wnd)
 }
 
 func seqAcceptable(c *Conn, s *segment) bool {
-	nxt, wnd := c.tcb.RcvNxt, seqnum.Size(c.rcvWnd())
+	nxt, wnd := c.tcb.RcvNxt, seqnum.Size(c.rcv.wnd())
 	seq := s.origSeq
 	if s.segLen == 0 {
 		if wnd == 0 {

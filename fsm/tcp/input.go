@@ -93,9 +93,9 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 		}
 	}
 	// A FIN held beyond a hole is processed once the hole fills (step 8).
-	if c.finHeld && !c.finRcvd && c.tcb.RcvNxt == c.finHeldSeq && !unsynchronized(c.state) {
-		c.finHeld = false
-		f := segment{now: s.now, seq: c.finHeldSeq, origSeq: c.finHeldSeq, ack: c.tcb.SndUna, segLen: 1, flags: wire.FlagFIN | wire.FlagACK}
+	if c.rcv.finHeld && !c.rcv.finRcvd && c.tcb.RcvNxt == c.rcv.finHeldSeq && !unsynchronized(c.state) {
+		c.rcv.finHeld = false
+		f := segment{now: s.now, seq: c.rcv.finHeldSeq, origSeq: c.rcv.finHeldSeq, ack: c.tcb.SndUna, segLen: 1, flags: wire.FlagFIN | wire.FlagACK}
 		l.run(c, EvSegFin, &f)
 	}
 }
@@ -155,9 +155,9 @@ func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byt
 // dispatch finds the TCB for s: a connection, else a listener, else CLOSED.
 func (l *Layer) dispatch(now time.Time, s *segment) {
 	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
-		c.rcvTOS = s.tos // MAY-9
+		c.rcv.tos = s.tos // MAY-9
 		c.kaHeard(now)
-		c.noteDuplicate(s)
+		c.rcv.noteDuplicate(s)
 		l.segmentArrives(c, s)
 		l.finish(c, now)
 		l.reopen(now, s)
@@ -213,14 +213,15 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	c.ln = ln
 	c.passive = true
 	c.tos, c.ttl = ln.tcb.tos, ln.tcb.ttl // SHLD-21: children inherit the listener's
-	c.rcvTOS = s.tos
+	c.rcv.tos = s.tos
 	l.segmentArrives(c, s)
 	if c.state == StateListen || c.state == StateClosed {
 		return
 	}
 	nc := new(Conn)
 	*nc = *c
-	nc.rcv.ooo = nc.rcv.oooArr[:len(c.rcv.ooo)] // the copy's own array
+	nc.bindParts()
+	nc.rcv.buf.ooo = nc.rcv.buf.oooArr[:len(c.rcv.buf.ooo)] // the copy's own array
 	l.insert(nc)
 	l.ctr.PassiveOpens++
 	if nc.state == StateSynReceived {

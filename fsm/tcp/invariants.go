@@ -62,8 +62,8 @@ func (c *Conn) CheckInvariants() error {
 	if !c.sndLocked && c.snd.limit > c.l.cfg.SendBufMax {
 		return c.violation("send buffer auto-tuned to %d, SendBufMax %d", c.snd.limit, c.l.cfg.SendBufMax)
 	}
-	if !c.rcvLocked && c.rcvLimit > c.l.cfg.RecvBufMax {
-		return c.violation("receive buffer auto-tuned to %d, RecvBufMax %d", c.rcvLimit, c.l.cfg.RecvBufMax)
+	if !c.rcv.locked && c.rcv.limit > c.l.cfg.RecvBufMax {
+		return c.violation("receive buffer auto-tuned to %d, RecvBufMax %d", c.rcv.limit, c.l.cfg.RecvBufMax)
 	}
 	if c.finSent && !c.finQueued {
 		return c.violation("FIN sent without CLOSE")
@@ -123,17 +123,17 @@ func (c *Conn) checkTxQueue() error {
 // checkRecv checks the receive buffer against RCV.NXT and the right edge.
 func (c *Conn) checkRecv() error {
 	t := &c.tcb
-	b := &c.rcv
+	b := &c.rcv.buf
 	if b.unread < 0 || b.unread > b.size && b.size > 0 {
 		return c.violation("receive ring holds %d unread of %d", b.unread, b.size)
 	}
-	if c.rcvEdge.LessThan(t.RcvNxt) && c.rcvWnd() != 0 {
-		return c.violation("right edge %d before RCV.NXT %d with a non-zero window", c.rcvEdge, t.RcvNxt)
+	if c.rcv.edge.LessThan(t.RcvNxt) && c.rcv.wnd() != 0 {
+		return c.violation("right edge %d before RCV.NXT %d with a non-zero window", c.rcv.edge, t.RcvNxt)
 	}
 	// The window we promised must fit in the ring after the unread octets,
 	// or early data would overwrite data not yet read.
-	if b.size > 0 && b.unread+int(c.rcvWnd()) > b.size {
-		return c.violation("unread %d + RCV.WND %d exceed the receive ring %d", b.unread, c.rcvWnd(), b.size)
+	if b.size > 0 && b.unread+int(c.rcv.wnd()) > b.size {
+		return c.violation("unread %d + RCV.WND %d exceed the receive ring %d", b.unread, c.rcv.wnd(), b.size)
 	}
 	if len(b.buf) > b.size && b.size > 0 {
 		return c.violation("receive ring of %d octets past its capacity %d", len(b.buf), b.size)
@@ -146,8 +146,8 @@ func (c *Conn) checkRecv() error {
 		if !prev.LessThan(r.start) || !r.start.LessThan(r.end) {
 			return c.violation("out-of-order range %d [%d,%d) not after %d", i, r.start, r.end, prev)
 		}
-		if c.rcvEdge.LessThan(r.end) {
-			return c.violation("out-of-order range %d [%d,%d) beyond the right edge %d", i, r.start, r.end, c.rcvEdge)
+		if c.rcv.edge.LessThan(r.end) {
+			return c.violation("out-of-order range %d [%d,%d) beyond the right edge %d", i, r.start, r.end, c.rcv.edge)
 		}
 		prev = r.end
 	}
@@ -226,11 +226,11 @@ func (l *Layer) CheckInvariants() error {
 	ooo := 0
 	for _, c := range l.conns {
 		n := 0
-		for _, r := range c.rcv.ooo {
+		for _, r := range c.rcv.buf.ooo {
 			n += int(r.end - r.start)
 		}
-		if n != c.oooHeld {
-			return c.violation("holds %d octets out of order, counted %d", n, c.oooHeld)
+		if n != c.rcv.oooHeld {
+			return c.violation("holds %d octets out of order, counted %d", n, c.rcv.oooHeld)
 		}
 		ooo += n
 	}
@@ -434,7 +434,7 @@ func (sh *connShadow) fill(c *Conn, now time.Time) {
 	sh.state = c.state
 	sh.synced = c.state != StateSynSent
 	sh.rcvNxt = t.RcvNxt
-	sh.edge = t.RcvNxt.Add(seqnum.Size(c.rcvWnd()))
+	sh.edge = t.RcvNxt.Add(seqnum.Size(c.rcv.wnd()))
 	sh.sndUna, sh.sndNxt = t.SndUna, t.SndNxt
 	if c.finSent && !sh.finSent {
 		sh.finSent, sh.finNxt = true, t.SndNxt
@@ -448,7 +448,7 @@ func (sh *connShadow) compare(c *Conn, now time.Time, msl2 time.Duration, explai
 		if t.RcvNxt.LessThan(sh.rcvNxt) {
 			return c.violation("RCV.NXT moved back from %d to %d", sh.rcvNxt, t.RcvNxt)
 		}
-		if edge := t.RcvNxt.Add(seqnum.Size(c.rcvWnd())); edge.LessThan(sh.edge) {
+		if edge := t.RcvNxt.Add(seqnum.Size(c.rcv.wnd())); edge.LessThan(sh.edge) {
 			return c.violation("right edge of the receive window moved left from %d to %d (SHLD-14)", sh.edge, edge)
 		}
 	}

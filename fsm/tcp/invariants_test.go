@@ -60,15 +60,15 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 		{"SndNxtBeforeSndUna", func(c *Conn) { c.tcb.SndNxt = c.tcb.SndUna - 1 }, "before SND.UNA"},
 		{"FlightBeyondBuffer", func(c *Conn) { c.tcb.SndNxt = c.tcb.SndUna + 10 }, "flight"},
 		{"FinWithoutClose", func(c *Conn) { c.finSent = true }, "FIN sent without CLOSE"},
-		{"RcvNxtBack", func(c *Conn) { c.tcb.RcvNxt -= 5; c.rcvEdge -= 5 }, "RCV.NXT moved back"},
-		{"EdgeLeft", func(c *Conn) { c.rcvEdge -= 5 }, "right edge"},
+		{"RcvNxtBack", func(c *Conn) { c.tcb.RcvNxt -= 5; c.rcv.edge -= 5 }, "RCV.NXT moved back"},
+		{"EdgeLeft", func(c *Conn) { c.rcv.edge -= 5 }, "right edge"},
 		{"SndUnaBack", func(c *Conn) { c.tcb.SndUna--; c.tcb.SndNxt-- }, "SND.UNA moved back"},
-		{"WindowBeyondRing", func(c *Conn) { c.rcvEdge = c.tcb.RcvNxt.Add(seqnumSize(uint32(c.rcv.size) + 1)) }, "exceed the receive ring"},
+		{"WindowBeyondRing", func(c *Conn) { c.rcv.edge = c.tcb.RcvNxt.Add(seqnumSize(uint32(c.rcv.buf.size) + 1)) }, "exceed the receive ring"},
 		{"InFlightNoTimer", func(c *Conn) { c.snd.n = 1; c.tcb.SndNxt++; c.rtxAt = zeroTime }, "no retransmission timer"},
 		{"TimeWaitNoTimer", func(c *Conn) { c.state = StateTimeWait }, "without its 2*MSL timer"},
 		{"OOOBehindRcvNxt", func(c *Conn) {
-			c.rcv.ooo = c.rcv.oooArr[:1]
-			c.rcv.ooo[0] = seqRange{c.tcb.RcvNxt - 10, c.tcb.RcvNxt - 5}
+			c.rcv.buf.ooo = c.rcv.buf.oooArr[:1]
+			c.rcv.buf.ooo[0] = seqRange{c.tcb.RcvNxt - 10, c.tcb.RcvNxt - 5}
 		}, "out-of-order range"},
 	}
 	for _, tc := range cases {
@@ -150,6 +150,6 @@ func TestInvariantsTimerHeap(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedActive(100, 300)
 	mustHold(t, NewInvariantChecker(), r.now, r.l)
-	r.c.delackAt = r.now.Add(time.Millisecond)
+	r.c.rcv.delackAt = r.now.Add(time.Millisecond)
 	mustBreak(t, r.l.CheckInvariants(), "timer heap")
 }

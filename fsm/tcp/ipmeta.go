@@ -48,7 +48,7 @@ func (c *Conn) TTL() uint8 { return c.ttl }
 // RecvTOS returns the TOS octet (Diffserv and ECN field) of the last
 // segment received on the connection (RFC 9293 §3.9.1.9, MAY-9: TCP may
 // pass the received Diffserv field up to the application).
-func (c *Conn) RecvTOS() uint8 { return c.rcvTOS }
+func (c *Conn) RecvTOS() uint8 { return c.rcv.tos }
 
 // SetSoftErrors turns the reporting of ICMP soft errors to the application
 // on (the default) or off (RFC 9293 §3.9.1.8, SHLD-20). Off, SoftError

@@ -338,20 +338,21 @@ func (l *Layer) used(k connKey) bool {
 // initConn prepares a fresh TCB in CLOSED with the layer's settings.
 func (l *Layer) initConn(c *Conn) {
 	*c = Conn{l: l, idx: -1, hidx: -1}
-	c.snd.pool, c.rcv.pool = &l.sndPool, &l.rcvPool
+	c.bindParts()
+	c.snd.pool, c.rcv.buf.pool = &l.sndPool, &l.rcvPool
 	c.snd.size, c.snd.limit = l.cfg.SendBuf, l.cfg.SendBuf
-	c.rcvShift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
-	c.rcvLimit = l.cfg.RecvBuf
-	c.rcv.size = l.cfg.RecvBuf + 1<<c.rcvShift
-	c.rcvSpace = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
-	c.sndMSS, c.peerMSS = 536, 536                     // MUST-15 until the peer's MSS option says otherwise
+	c.rcv.shift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
+	c.rcv.limit = l.cfg.RecvBuf
+	c.rcv.buf.size = l.cfg.RecvBuf + 1<<c.rcv.shift
+	c.rcv.space = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
+	c.sndMSS, c.peerMSS = 536, 536                      // MUST-15 until the peer's MSS option says otherwise
 	c.rto = l.cfg.RTOInitial
 	c.ssthresh = 1 << 30
 	c.noDelay = l.cfg.NoDelay
 	c.userTimeout = max(l.cfg.UserTimeout, 0)
 	c.tos, c.ttl = l.cfg.TOS&^ECNMask, l.cfg.TTL
 	c.ecn.req = l.cfg.ECN == ECNOn
-	c.rcvMSS = min(536, int(l.cfg.MSS))
+	c.rcv.mss = min(536, int(l.cfg.MSS))
 }
 
 // insert adds c to the connection table.
@@ -372,8 +373,8 @@ func (l *Layer) remove(c *Conn) {
 	l.conns[last] = nil
 	l.conns = l.conns[:last]
 	c.idx = -1
-	l.oooBytes -= c.oooHeld
-	c.oooHeld = 0
+	l.oooBytes -= c.rcv.oooHeld
+	c.rcv.oooHeld = 0
 	l.releaseBuf(c)
 	l.timers.remove(c)
 	c.giveBackBuffers()

@@ -29,8 +29,8 @@ func TestOOOStackCap(t *testing.T) {
 	r.pport = 1001
 	r.send(seg{flags: ACK, seq: 210, ack: 500, data: make([]byte, 400)})
 	r.o.take()
-	if ctr := r.l.Counters(); ctr.OOOStackDrops != 1 || ctr.OOOBytes != 800 || len(second.rcv.ooo) != 0 {
-		t.Fatalf("stack drops %d, held %d, second's ranges %d; want 1, 800, 0", ctr.OOOStackDrops, ctr.OOOBytes, len(second.rcv.ooo))
+	if ctr := r.l.Counters(); ctr.OOOStackDrops != 1 || ctr.OOOBytes != 800 || len(second.rcv.buf.ooo) != 0 {
+		t.Fatalf("stack drops %d, held %d, second's ranges %d; want 1, 800, 0", ctr.OOOStackDrops, ctr.OOOBytes, len(second.rcv.buf.ooo))
 	}
 	if err := r.l.CheckInvariants(); err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestOOOStackCap(t *testing.T) {
 	}
 	r.pport = 1001
 	r.send(seg{flags: ACK, seq: 210, ack: 500, data: make([]byte, 400)})
-	if r.l.Counters().OOOBytes != 400 || len(second.rcv.ooo) != 1 {
+	if r.l.Counters().OOOBytes != 400 || len(second.rcv.buf.ooo) != 1 {
 		t.Fatalf("held %d after room came back", r.l.Counters().OOOBytes)
 	}
 	second.Abort(r.now) // freed: its octets leave the total

@@ -46,21 +46,22 @@ func (c *Conn) negotiateOptions(s *segment) {
 	c.tsOK = s.opts.HasTimestamps && !cfg.NoTimestamps
 	c.sackOK = s.opts.SACKPermitted && !cfg.NoSACK
 	if c.tsOK {
-		c.tsRecent, c.tsRecentAt = s.opts.TSVal, s.now
+		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.now
 		c.sndMSS = max(c.sndMSS-tsOptLen, 64)
 	}
 }
 
 // pawsReject is the PAWS test (RFC 7323 §5.3 R1): the segment carries a
 // timestamp older than a valid TS.Recent.
-func (c *Conn) pawsReject(s *segment) bool {
+func (rcv *receiver) pawsReject(s *segment) bool {
+	c := rcv.c
 	if !c.tsOK || !s.opts.HasTimestamps {
 		return false
 	}
-	if s.now.Sub(c.tsRecentAt) > pawsIdle {
+	if s.now.Sub(rcv.tsRecentAt) > pawsIdle {
 		return false // TS.Recent is too old to judge by (RFC 7323 §5.5)
 	}
-	return int32(s.opts.TSVal-c.tsRecent) < 0
+	return int32(s.opts.TSVal-rcv.tsRecent) < 0
 }
 
 // updateTSRecent keeps TS.Recent (RFC 7323 §4.3): the timestamp of the
@@ -69,8 +70,8 @@ func updateTSRecent(c *Conn, s *segment) {
 	if !c.tsOK || !s.opts.HasTimestamps {
 		return
 	}
-	if int32(s.opts.TSVal-c.tsRecent) >= 0 && s.origSeq.LessThanEq(c.lastAckSent) {
-		c.tsRecent, c.tsRecentAt = s.opts.TSVal, s.now
+	if int32(s.opts.TSVal-c.rcv.tsRecent) >= 0 && s.origSeq.LessThanEq(c.rcv.lastAckSent) {
+		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.now
 	}
 }
 
@@ -105,13 +106,14 @@ func (c *Conn) tsRTT(s *segment, flight uint32) bool {
 // putOptions adds the per-segment options to h for a segment with n octets
 // of text: Timestamps when negotiated, and SACK blocks (RFC 2018 §4) when
 // out-of-order data is held, as many as fit beside the text in the MSS.
-func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
+func (rcv *receiver) putOptions(h *wire.TCPHeader, n int, now time.Time) {
+	c := rcv.c
 	if c.tsOK && h.Flags&wire.FlagRST == 0 {
 		h.Opts.HasTimestamps = true
 		h.Opts.TSVal = c.tsClock(now)
-		h.Opts.TSEcr = c.tsRecent
+		h.Opts.TSEcr = rcv.tsRecent
 	}
-	if !c.sackOK || h.Flags&wire.FlagACK == 0 || (len(c.rcv.ooo) == 0 && !c.dsackOut) || h.Flags&wire.FlagSYN != 0 {
+	if !c.sackOK || h.Flags&wire.FlagACK == 0 || (len(rcv.buf.ooo) == 0 && !rcv.dsackOut) || h.Flags&wire.FlagSYN != 0 {
 		return
 	}
 	room := c.sndMSS - n - 4 // SACK option header with its NOPs
@@ -131,25 +133,25 @@ func (c *Conn) putOptions(h *wire.TCPHeader, n int, now time.Time) {
 	}
 	// A D-SACK goes first, once (RFC 2883 §4), with the block holding it
 	// when it lies above RCV.NXT.
-	if c.dsackOut {
-		add(c.dsack)
+	if rcv.dsackOut {
+		add(rcv.dsack)
 		if k == 1 { // else no room beside the text: the next ACK carries it
-			c.dsackOut = false
+			rcv.dsackOut = false
 			base = 1
 			c.l.ctr.DSACKsSent++
-			if c.dsackIn.start != c.dsackIn.end {
-				add(c.dsackIn)
+			if rcv.dsackIn.start != rcv.dsackIn.end {
+				add(rcv.dsackIn)
 			}
 		}
 	}
 	// The first block holds the most recently received segment (RFC 2018 §4).
-	for _, r := range c.rcv.ooo {
-		if !c.sackLast.start.LessThan(r.start) && !r.end.LessThan(c.sackLast.end) {
+	for _, r := range rcv.buf.ooo {
+		if !rcv.sackLast.start.LessThan(r.start) && !r.end.LessThan(rcv.sackLast.end) {
 			add(r)
 			break
 		}
 	}
-	for _, r := range c.rcv.ooo {
+	for _, r := range rcv.buf.ooo {
 		add(r)
 	}
 	h.Opts.NumSACK = k

@@ -38,14 +38,14 @@ func (c *Conn) emitSyn(ack bool) {
 	h := &c.l.hdr
 	*h = wire.TCPHeader{Flags: wire.FlagSYN}
 	h.Opts.MSS, h.Opts.HasMSS = c.l.cfg.MSS, true
-	if !ack || c.sndShift != 0 || c.rcvShift != 0 {
+	if !ack || c.sndShift != 0 || c.rcv.shift != 0 {
 		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBufMax), true
 	}
 	// RFC 7323 §3.2, RFC 2018 §2: offered in a SYN, echoed in a SYN,ACK.
 	if (!ack && !c.l.cfg.NoTimestamps) || (ack && c.tsOK) {
 		h.Opts.HasTimestamps = true
 		h.Opts.TSVal = c.tsClock(c.l.now)
-		h.Opts.TSEcr = c.tsRecent // zero in a SYN
+		h.Opts.TSEcr = c.rcv.tsRecent // zero in a SYN
 	}
 	h.Opts.SACKPermitted = (!ack && !c.l.cfg.NoSACK) || (ack && c.sackOK)
 	if ack {
@@ -66,12 +66,12 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	if h.Flags&wire.FlagACK != 0 {
 		h.Ack = uint32(t.RcvNxt)
 	}
-	h.Window = c.windowField(h.Flags&wire.FlagSYN != 0)
+	h.Window = c.rcv.windowField(h.Flags&wire.FlagSYN != 0)
 	if h.Flags&wire.FlagSYN == 0 {
-		c.putOptions(h, n, l.now)
+		c.rcv.putOptions(h, n, l.now)
 	}
 	if h.Flags&wire.FlagACK != 0 {
-		c.lastAckSent = t.RcvNxt
+		c.rcv.lastAckSent = t.RcvNxt
 	}
 	ect := l.sendECT
 	l.sendECT = false
@@ -89,7 +89,7 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	}
 	l.out.SendSegment(c.key.laddr, c.key.raddr, c.meta(ect), seg)
 	if h.Flags&wire.FlagACK != 0 {
-		c.ackSent()
+		c.rcv.ackSent()
 	}
 }
 
@@ -103,28 +103,29 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 // avoidance, RFC 9293 §3.8.6.2.2, MUST-39). It never moves left (SHLD-14); when the unit cannot express the
 // remaining window exactly, the field rounds down and the receiver still
 // accepts up to the edge it promised.
-func (c *Conn) windowField(syn bool) uint16 {
+func (rcv *receiver) windowField(syn bool) uint16 {
+	c := rcv.c
 	nxt := c.tcb.RcvNxt
-	free := uint32(max(c.rcvFree(), 0))
+	free := uint32(max(rcv.free(), 0))
 	if syn {
 		return uint16(min(free, 0xffff)) // setIRS already holds this edge
 	}
-	unit := uint32(1) << c.rcvShift
-	cur := c.rcvWnd()
-	want := min((free+unit-1)&^(unit-1), 0xffff<<c.rcvShift)
-	if want > cur && (want-cur >= min(uint32(c.rcvLimit/2), uint32(c.l.cfg.MSS))) {
-		c.rcvEdge = nxt.Add(seqnum.Size(want))
+	unit := uint32(1) << rcv.shift
+	cur := rcv.wnd()
+	want := min((free+unit-1)&^(unit-1), 0xffff<<rcv.shift)
+	if want > cur && (want-cur >= min(uint32(rcv.limit/2), uint32(c.l.cfg.MSS))) {
+		rcv.edge = nxt.Add(seqnum.Size(want))
 		cur = want
 	}
-	return uint16(min(cur>>c.rcvShift, 0xffff))
+	return uint16(min(cur>>rcv.shift, 0xffff))
 }
 
-// rcvFree returns the receive buffer space not taken by unread data.
-func (c *Conn) rcvFree() int { return c.rcvLimit - c.rcv.unread }
+// free returns the receive buffer space not taken by unread data.
+func (rcv *receiver) free() int { return rcv.limit - rcv.buf.unread }
 
-// rcvOffer returns the window the free space allows, at most what the window
+// offer returns the window the free space allows, at most what the window
 // field can express (65535 units of the scale).
-func (c *Conn) rcvOffer() int { return min(c.rcvFree(), 0xffff<<c.rcvShift) }
+func (rcv *receiver) offer() int { return min(rcv.free(), 0xffff<<rcv.shift) }
 
 // sendRst sends a RST for the 4-tuple k (R1, R2 and ABORT forms) with the
 // IP metadata m.
@@ -151,7 +152,7 @@ func (c *Conn) output(now time.Time) {
 			c.tlpArm(now)
 		}
 	}
-	if c.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
+	if c.rcv.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
 		h := &c.l.hdr
 		*h = wire.TCPHeader{Flags: wire.FlagACK}
 		c.emit(c.tcb.SndNxt, 0)

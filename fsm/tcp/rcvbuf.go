@@ -137,22 +137,24 @@ func (b *rcvBuf) reset() {
 // RCV.NXT would otherwise sit at the edge as if it were in order. Each range
 // is counted as text after FIN. Linux's tcp_fin purges its out-of-order
 // queue the same way.
-func (c *Conn) dropBeyondFin() {
-	if len(c.rcv.ooo) == 0 {
+func (rcv *receiver) dropBeyondFin() {
+	c := rcv.c
+	if len(rcv.buf.ooo) == 0 {
 		return
 	}
-	c.l.ctr.Drops[DropTextAfterFin] += uint64(len(c.rcv.ooo))
-	c.rcv.ooo = c.rcv.ooo[:0]
-	c.syncOOO()
+	c.l.ctr.Drops[DropTextAfterFin] += uint64(len(rcv.buf.ooo))
+	rcv.buf.ooo = rcv.buf.ooo[:0]
+	rcv.syncOOO()
 }
 
 // syncOOO recounts the octets c holds out of order and moves the layer's
 // total (Config.MaxOOOBytes) by the difference: at most maxOOO ranges.
-func (c *Conn) syncOOO() {
+func (rcv *receiver) syncOOO() {
+	c := rcv.c
 	n := 0
-	for _, r := range c.rcv.ooo {
+	for _, r := range rcv.buf.ooo {
 		n += int(r.end - r.start)
 	}
-	c.l.oooBytes += n - c.oooHeld
-	c.oooHeld = n
+	c.l.oooBytes += n - rcv.oooHeld
+	rcv.oooHeld = n
 }

@@ -27,8 +27,8 @@ func TestSynSentSynAckText(t *testing.T) {
 	if err != nil || string(b[:n]) != "hello" {
 		t.Fatalf("Recv %q %v", b[:n], err)
 	}
-	if len(r.c.rcv.ooo) != 0 {
-		t.Fatalf("out-of-order ranges held: %v", r.c.rcv.ooo)
+	if len(r.c.rcv.buf.ooo) != 0 {
+		t.Fatalf("out-of-order ranges held: %v", r.c.rcv.buf.ooo)
 	}
 }
 
@@ -234,8 +234,8 @@ func TestEstablishedZeroWindowAcceptsAck(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 100, ack: 300, data: make([]byte, 1000)})
 	r.advance(200 * time.Millisecond)
 	r.recv(seg{flags: ACK, seq: 300, ack: 1100, wnd0: true})
-	if r.c.rcvWnd() != 0 {
-		t.Fatalf("RCV.WND %d, want 0", r.c.rcvWnd())
+	if r.c.rcv.wnd() != 0 {
+		t.Fatalf("RCV.WND %d, want 0", r.c.rcv.wnd())
 	}
 	r.c.Send(r.now, []byte("hello"))
 	r.recv(seg{flags: ACK, seq: 300, ack: 1100, data: []byte("hello")})
@@ -406,8 +406,8 @@ func TestEstablishedUrgentInline(t *testing.T) {
 	}
 	// Fill the window, then an empty URG segment at RCV.NXT still counts.
 	r.send(seg{flags: ACK, seq: 109, ack: 300, data: make([]byte, 1000)})
-	if r.c.rcvWnd() != 0 {
-		t.Fatalf("RCV.WND %d, want 0", r.c.rcvWnd())
+	if r.c.rcv.wnd() != 0 {
+		t.Fatalf("RCV.WND %d, want 0", r.c.rcv.wnd())
 	}
 	nxt := uint32(r.c.tcb.RcvNxt)
 	urg(nxt, nil, 0xffff)
@@ -475,14 +475,14 @@ func TestEstablishedFinWithDataBeyondIt(t *testing.T) {
 	r.establishedPassive(100, 300)
 	r.send(seg{flags: ACK, seq: 102, ack: 301, data: pattern(2, 48)})
 	r.recv(seg{flags: ACK, seq: 301, ack: 101}) // duplicate ACK for the hole
-	if len(r.c.rcv.ooo) != 1 {
-		t.Fatalf("held ranges %v, want one", r.c.rcv.ooo)
+	if len(r.c.rcv.buf.ooo) != 1 {
+		t.Fatalf("held ranges %v, want one", r.c.rcv.buf.ooo)
 	}
 	r.send(seg{flags: FIN | ACK, seq: 101, ack: 301})
 	r.recv(seg{flags: ACK, seq: 301, ack: 102})
 	r.state(StateCloseWait)
-	if len(r.c.rcv.ooo) != 0 || r.c.oooHeld != 0 || r.l.oooBytes != 0 {
-		t.Fatalf("after the FIN: ranges %v, %d octets held (layer %d)", r.c.rcv.ooo, r.c.oooHeld, r.l.oooBytes)
+	if len(r.c.rcv.buf.ooo) != 0 || r.c.rcv.oooHeld != 0 || r.l.oooBytes != 0 {
+		t.Fatalf("after the FIN: ranges %v, %d octets held (layer %d)", r.c.rcv.buf.ooo, r.c.rcv.oooHeld, r.l.oooBytes)
 	}
 	r.dropped(DropTextAfterFin, 1)
 	r.recvErr(io.EOF)

@@ -134,7 +134,8 @@ func (b *scoreboard) lostFrom(i int, mss int) bool {
 // noteDuplicate records a D-SACK (RFC 2883 §4) for a segment whose text
 // lies, wholly or in part, below RCV.NXT: the duplicate octets become the
 // first SACK block of the next ACK we send, reported once.
-func (c *Conn) noteDuplicate(s *segment) {
+func (rcv *receiver) noteDuplicate(s *segment) {
+	c := rcv.c
 	if !c.sackOK || unsynchronized(c.state) || len(s.text) == 0 || s.flags&(wire.FlagSYN|wire.FlagRST) != 0 {
 		return
 	}
@@ -143,19 +144,20 @@ func (c *Conn) noteDuplicate(s *segment) {
 		return
 	}
 	end := s.seq.Add(seqnum.Size(len(s.text)))
-	c.dsack, c.dsackIn, c.dsackOut = seqRange{s.seq, seqnum.Min(end, nxt)}, seqRange{}, true
+	rcv.dsack, rcv.dsackIn, rcv.dsackOut = seqRange{s.seq, seqnum.Min(end, nxt)}, seqRange{}, true
 }
 
 // noteDuplicateOOO records a D-SACK for a segment above RCV.NXT that
 // out-of-order data already holds whole: the duplicate first, then the
 // block holding it (RFC 2883 §4.2.3).
-func (c *Conn) noteDuplicateOOO(start, end seqnum.Value) {
+func (rcv *receiver) noteDuplicateOOO(start, end seqnum.Value) {
+	c := rcv.c
 	if !c.sackOK || !start.LessThan(end) {
 		return
 	}
-	for _, r := range c.rcv.ooo {
+	for _, r := range rcv.buf.ooo {
 		if r.start.LessThanEq(start) && end.LessThanEq(r.end) {
-			c.dsack, c.dsackIn, c.dsackOut = seqRange{start, end}, r, true
+			rcv.dsack, rcv.dsackIn, rcv.dsackOut = seqRange{start, end}, r, true
 			return
 		}
 	}

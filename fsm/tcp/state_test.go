@@ -166,8 +166,8 @@ func TestSynSentOptionsNegotiated(t *testing.T) {
 	}
 	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, wnd: 1000, opts: wire.TCPOptions{MSS: 1000, HasMSS: true, WScale: 3, HasWScale: true}})
 	r.recv(seg{flags: ACK, seq: 101, ack: 301})
-	if r.c.sndMSS != 1000 || r.c.sndShift != 3 || r.c.rcvShift != 5 || r.c.tcb.SndWnd != 1000 {
-		t.Fatalf("negotiated mss %d shifts %d/%d wnd %d", r.c.sndMSS, r.c.sndShift, r.c.rcvShift, r.c.tcb.SndWnd)
+	if r.c.sndMSS != 1000 || r.c.sndShift != 3 || r.c.rcv.shift != 5 || r.c.tcb.SndWnd != 1000 {
+		t.Fatalf("negotiated mss %d shifts %d/%d wnd %d", r.c.sndMSS, r.c.sndShift, r.c.rcv.shift, r.c.tcb.SndWnd)
 	}
 	r.send(seg{flags: ACK, seq: 301, ack: 101, wnd: 1000})
 	if r.c.tcb.SndWnd != 8000 {
@@ -534,7 +534,7 @@ func TestZeroWindowProbe(t *testing.T) {
 func TestReceiveWindowNeverShrinks(t *testing.T) {
 	r := newRig(t, Config{RecvBuf: 4096}, 299)
 	r.establishedPassive(99, 299)
-	edge := r.c.rcvEdge
+	edge := r.c.rcv.edge
 	for i := range 4 {
 		r.send(seg{flags: ACK, seq: 100 + uint32(i*1000), ack: 300, data: make([]byte, 1000)})
 		r.advance(40 * time.Millisecond) // delayed ACK

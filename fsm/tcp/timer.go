@@ -50,9 +50,9 @@ func (c *Conn) RTO() time.Duration { return c.rto }
 // poll fires c's due timers as table events (RFC 9293 §3.10.8).
 func (c *Conn) poll(now time.Time) {
 	l := c.l
-	if !c.delackAt.IsZero() && !now.Before(c.delackAt) {
-		c.delackAt = zeroTime
-		c.ackNow = true // sent by finish (RFC 9293 §3.8.6.3)
+	if !c.rcv.delackAt.IsZero() && !now.Before(c.rcv.delackAt) {
+		c.rcv.delackAt = zeroTime
+		c.rcv.ackNow = true // sent by finish (RFC 9293 §3.8.6.3)
 	}
 	if !c.twAt.IsZero() && !now.Before(c.twAt) {
 		c.twAt = zeroTime

@@ -54,9 +54,9 @@ const (
 // keep-alive timer only restarts in TIME-WAIT), no listener link.
 func (c *Conn) compactible() bool {
 	return c.state == StateTimeWait && c.userClosed && c.idx >= 0 && !c.l.twFull &&
-		c.rtxAt.IsZero() && c.delackAt.IsZero() && !c.twAt.IsZero() && !c.ackNow &&
-		c.snd.n == 0 && c.rcv.unread == 0 && len(c.rcv.ooo) == 0 && c.oooHeld == 0 &&
-		c.ln == nil && !c.queued && !c.finHeld && c.err == nil
+		c.rtxAt.IsZero() && c.rcv.delackAt.IsZero() && !c.twAt.IsZero() && !c.rcv.ackNow &&
+		c.snd.n == 0 && c.rcv.buf.unread == 0 && len(c.rcv.buf.ooo) == 0 && c.rcv.oooHeld == 0 &&
+		c.ln == nil && !c.queued && !c.rcv.finHeld && c.err == nil
 }
 
 // compact replaces c by a TIME-WAIT record: c leaves the connection table,
@@ -93,21 +93,21 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.key = c.key
 	r.at = c.twAt
 	r.tcb = c.tcb
-	r.rcvEdge = c.rcvEdge
-	r.lastAckSent = c.lastAckSent
+	r.rcvEdge = c.rcv.edge
+	r.lastAckSent = c.rcv.lastAckSent
 	r.maxSndWnd = c.maxSndWnd
-	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.tsRecent, c.tsOffset, c.tsRTOFloor
-	r.tsRecentAt = c.tsRecentAt
+	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.rcv.tsRecent, c.tsOffset, c.tsRTOFloor
+	r.tsRecentAt = c.rcv.tsRecentAt
 	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
 	r.oowLast = c.oowLast
 	r.sndMSS = int32(c.sndMSS)
-	r.sndShift, r.rcvShift = c.sndShift, c.rcvShift
+	r.sndShift, r.rcvShift = c.sndShift, c.rcv.shift
 	r.tos, r.ttl = c.tos, c.ttl
 	var f twFlags
 	for _, b := range [...]struct {
 		on bool
 		f  twFlags
-	}{{c.tsOK, twTSOK}, {c.sackOK, twSACKOK}, {c.passive, twPassive}, {c.finQueued, twFinQueued}, {c.finSent, twFinSent}, {c.finRcvd, twFinRcvd}} {
+	}{{c.tsOK, twTSOK}, {c.sackOK, twSACKOK}, {c.passive, twPassive}, {c.finQueued, twFinQueued}, {c.finSent, twFinSent}, {c.rcv.finRcvd, twFinRcvd}} {
 		if b.on {
 			f |= b.f
 		}
@@ -125,25 +125,25 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.twAt = r.at
 	c.tcb = r.tcb
 	c.sndBufSeq = r.tcb.SndNxt
-	c.rcvEdge = r.rcvEdge
+	c.rcv.edge = r.rcvEdge
 	// The window may have been auto-tuned past the initial ring: the
 	// (never allocated) ring covers what was promised.
-	c.rcv.size = max(c.rcv.size, int(c.rcvWnd()))
-	c.lastAckSent = r.lastAckSent
+	c.rcv.buf.size = max(c.rcv.buf.size, int(c.rcv.wnd()))
+	c.rcv.lastAckSent = r.lastAckSent
 	c.maxSndWnd = r.maxSndWnd
-	c.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
-	c.tsRecentAt = r.tsRecentAt
+	c.rcv.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
+	c.rcv.tsRecentAt = r.tsRecentAt
 	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
 	c.oowLast = r.oowLast
 	c.sndMSS = int(r.sndMSS)
-	c.sndShift, c.rcvShift = r.sndShift, r.rcvShift
+	c.sndShift, c.rcv.shift = r.sndShift, r.rcvShift
 	c.tos, c.ttl = r.tos, r.ttl
 	c.tsOK = r.flags&twTSOK != 0
 	c.sackOK = r.flags&twSACKOK != 0
 	c.passive = r.flags&twPassive != 0
 	c.finQueued = r.flags&twFinQueued != 0
 	c.finSent = r.flags&twFinSent != 0
-	c.finRcvd = r.flags&twFinRcvd != 0
+	c.rcv.finRcvd = r.flags&twFinRcvd != 0
 }
 
 // twDone ends a step of the rehydrated c for record r: written back while c

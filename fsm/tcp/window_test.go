@@ -24,7 +24,7 @@ func TestEstablishedSlowReaderWindow(t *testing.T) {
 	if _, err := r.ln.Accept(r.now); err != nil {
 		t.Fatal(err)
 	}
-	if r.c.rcvShift == 0 {
+	if r.c.rcv.shift == 0 {
 		t.Fatal("test needs a scaled receive window")
 	}
 	next := uint32(irs + 1) // next octet the peer sends
@@ -42,8 +42,8 @@ func TestEstablishedSlowReaderWindow(t *testing.T) {
 			stream = append(stream, data...)
 			next += uint32(n)
 		}
-		if c := r.c; c.rcv.unread+int(c.rcvWnd()) > c.rcv.size {
-			t.Fatalf("round %d: unread %d + window %d exceeds the ring (%d)", round, c.rcv.unread, c.rcvWnd(), c.rcv.size)
+		if c := r.c; c.rcv.buf.unread+int(c.rcv.wnd()) > c.rcv.buf.size {
+			t.Fatalf("round %d: unread %d + window %d exceeds the ring (%d)", round, c.rcv.buf.unread, c.rcv.wnd(), c.rcv.buf.size)
 		}
 		n, err := r.c.Recv(r.now, buf)
 		if err != nil {
@@ -52,10 +52,10 @@ func TestEstablishedSlowReaderWindow(t *testing.T) {
 		read = append(read, buf[:n]...)
 		for _, s := range r.o.segs {
 			h, _ := wire.ParseTCP(s.b)
-			newEdge := h.Ack() + uint32(h.Window())<<r.c.rcvShift
+			newEdge := h.Ack() + uint32(h.Window())<<r.c.rcv.shift
 			// The field rounds down to the scale unit, so the peer's view of
 			// the edge may lag ours by less than a unit.
-			if unit := uint32(1) << r.c.rcvShift; seqBefore(edge, newEdge) && newEdge-edge < 1460-unit {
+			if unit := uint32(1) << r.c.rcv.shift; seqBefore(edge, newEdge) && newEdge-edge < 1460-unit {
 				t.Fatalf("round %d: window reopened by only %d octets", round, newEdge-edge)
 			}
 			if seqBefore(edge, newEdge) {

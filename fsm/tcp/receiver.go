@@ -1,0 +1,53 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/seqnum"
+)
+
+// receiver is the receiving half of a connection (RFC 9293 §3.10.7.4 steps
+// 6-8, §3.8.6.2.2, §3.8.6.3): the receive ring and the out-of-order store,
+// the window advertised, the SACK and D-SACK blocks to send (RFC 2018, RFC
+// 2883), the delayed ACK, receive-buffer auto-tuning (autotune.go) and
+// TS.Recent for PAWS (RFC 7323 §4.3, §5). Its fields are written only by
+// its own methods and by the actions of actions.go that deliver data.
+type receiver struct {
+	c *Conn // the connection that owns it
+
+	buf        rcvBuf       // the ring and the out-of-order ranges (rcvbuf.go)
+	oooHeld    int          // octets in buf.ooo, as counted in Layer.oooBytes
+	edge       seqnum.Value // RCV.NXT + RCV.WND as last advertised; never moves left
+	shift      uint8        // our window scale shift (RFC 7323); zero unless both sides sent WS
+	finRcvd    bool         // the peer's FIN has been consumed
+	finHeld    bool         // a FIN arrived beyond a hole
+	finHeldSeq seqnum.Value
+	tos        uint8 // TOS octet of the last segment received (MAY-9)
+
+	// Acknowledgments: delayed ACK (RFC 9293 §3.8.6.3), SACK (RFC 2018)
+	// and D-SACK (RFC 2883) blocks.
+	ackNow   bool      // an ACK is owed; sent (or piggybacked) at the end of processing
+	delackAt time.Time // deadline of a delayed ACK; zero = none owed
+	unacked  int       // in-order octets received since our last ACK
+	mss      int       // largest segment text seen, at most our MSS: "full-sized"
+	sackLast seqRange  // the out-of-order range most recently added (RFC 2018 §4: first block)
+	dsack    seqRange  // a duplicate segment to report in the next ACK (RFC 2883 §4)
+	dsackOut bool      // dsack is pending
+	dsackIn  seqRange  // the containing block for a duplicate above RCV.NXT (second block)
+
+	// Timestamps (RFC 7323 §4.3, §5).
+	tsRecent    uint32       // TS.Recent: the timestamp to echo
+	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, §5.5)
+	lastAckSent seqnum.Value // Last.ACK.sent
+
+	// Buffer auto-tuning (autotune.go).
+	limit     int           // receive buffer limit now (RCV.BUFF), octets
+	locked    bool          // SetRecvBuffer fixed it: no auto-tuning
+	copied    uint64        // octets the user has read
+	space     int           // most octets read in one receiver round trip so far
+	spaceAt   time.Time     // start of the current measurement; zero: none yet
+	spaceMark uint64        // copied at spaceAt
+	rtt       time.Duration // the receiver's RTT estimate; zero: none yet
+	rttSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
+	rttAt     time.Time     // when that sample started; zero: none running
+}
