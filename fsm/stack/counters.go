@@ -23,6 +23,8 @@ type Counters struct {
 	ARPRepliesOut       uint64
 	ARPAdvice           uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPTooBigDF          uint64
+	IPNoRoute           uint64 // datagrams not sent: destination off-link and no gateway (Linux's OutNoRoutes)
+	IPNoRouteIn         uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
 	IPFragmentsOut      uint64
 	ICMPIn              uint64
 	ICMPBad             uint64

@@ -76,7 +76,7 @@ func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte)
 // the one gateway.
 func (o tcpOutput) Advise(src, dst wire.Addr) {
 	s := o.s
-	if s.arp.Suspect(s.now, s.nextHop(dst)) {
+	if hop, ok := s.nextHop(dst); ok && s.arp.Suspect(s.now, hop) {
 		s.ctr.ARPAdvice++
 	}
 }
@@ -97,7 +97,13 @@ func (s *Stack) sendIP(dst wire.Addr, proto uint8, df bool, head, tail []byte) {
 // sendIPWith is sendIP with a TOS octet and a TTL (0: Config.TTL, RFC 9293
 // §3.9.2 MUST-49). Datagrams larger than the MTU are fragmented (RFC 791
 // §3.2) unless df is set, in which case they are dropped and counted.
+// Datagrams to a destination with no route (off-link, no gateway) are
+// counted and not sent: never resolved with ARP as if on the link.
 func (s *Stack) sendIPWith(dst wire.Addr, proto uint8, df bool, tos, ttl uint8, head, tail []byte) {
+	if _, ok := s.nextHop(dst); !ok {
+		s.ctr.IPNoRoute++
+		return
+	}
 	total := len(head) + len(tail)
 	mtu := s.cfg.MTU
 	s.ipID++
@@ -146,17 +152,23 @@ func (s *Stack) emitIP(h *wire.IPv4Header, head, tail []byte, off, n int) {
 	case h.Dst.IsLimitedBroadcast() || h.Dst == s.bcast:
 		s.sendResolved(frame, wire.BroadcastMAC)
 	default:
-		s.arp.Resolve(s.now, s.nextHop(h.Dst), frame)
+		hop, _ := s.nextHop(h.Dst) // sendIPWith checked the route
+		s.arp.Resolve(s.now, hop, frame)
 	}
 }
 
-// nextHop is the neighbour a datagram to dst goes to: dst itself on the
-// link (or with no gateway configured), else the gateway.
-func (s *Stack) nextHop(dst wire.Addr) wire.Addr {
-	if s.onLink(dst) || s.cfg.Gateway.IsUnspecified() {
-		return dst
+// nextHop is the neighbour a datagram to dst goes to (RFC 1122 §3.3.1.1):
+// dst itself on the link, else the gateway. With no gateway configured an
+// off-link dst has no route (ok false): the host's routing table is the
+// subnet alone, as Linux's with no default route.
+func (s *Stack) nextHop(dst wire.Addr) (hop wire.Addr, ok bool) {
+	switch {
+	case s.onLink(dst) || dst.IsLimitedBroadcast():
+		return dst, true
+	case s.cfg.Gateway.IsUnspecified():
+		return wire.Addr{}, false
 	}
-	return s.cfg.Gateway
+	return s.cfg.Gateway, true
 }
 
 // sendResolved fills in the Ethernet header of an IPv4 frame whose next hop is

@@ -178,6 +178,14 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 	if !s.ipRx.Receive(now, pkt, d) {
 		return
 	}
+	if _, ok := s.nextHop(d.Src); !ok && !d.Src.IsUnspecified() {
+		// RFC 3704 §2.4 (loose reverse path): nothing could answer a source
+		// we have no route back to. Dropping it here spares TCP an embryo
+		// and ARP a resolution for every spoofed off-link SYN. (0.0.0.0 goes
+		// on to the layers' own checks, RFC 9293 MUST-63.)
+		s.ctr.IPNoRouteIn++
+		return
+	}
 	switch d.Proto {
 	case wire.ProtoTCP:
 		if d.Broadcast {
