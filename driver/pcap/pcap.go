@@ -143,13 +143,20 @@ func (c *Link) Err() error {
 // Close closes the wrapped link and flushes the capture.
 func (c *Link) Close() error {
 	err := c.Link.Close()
+	if ferr := c.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// Flush writes the buffered capture out and returns the first capture error,
+// if any. A reader that was blocked when the link closed may capture frames
+// after Close: its owner flushes once more when the reader has left.
+func (c *Link) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ferr := c.buf.Flush(); ferr != nil && c.err == nil {
 		c.err = fmt.Errorf("pcap: flush: %w", ferr)
-	}
-	if err != nil {
-		return err
 	}
 	return c.err
 }

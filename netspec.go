@@ -1,0 +1,231 @@
+package netspec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/afpacket"
+	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/pcap"
+	"github.com/netspec/netspec/driver/tap"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// Errors of OpenLink (and Open) that callers may want to tell apart.
+var (
+	// ErrNoInterface: DriverAFPacket was asked for an interface that does
+	// not exist.
+	ErrNoInterface = afpacket.ErrNoInterface
+	// ErrNotTAP: DriverTAP was asked for a device that exists but is not a
+	// single-queue TAP device.
+	ErrNotTAP = tap.ErrNotTAP
+)
+
+// Stack is a running netspec stack: one protocol stack (fsm/stack) on one
+// link, driven by an event loop goroutine (driver.Loop). Its methods are safe
+// for concurrent use.
+type Stack struct {
+	loop    *driver.Loop
+	st      *stack.Stack // touched only through loop, or after done
+	link    driver.Link  // the link as given
+	capture *pcap.Link   // nil without Options.Pcap
+	prefix  netip.Prefix
+	mac     wire.MAC
+	backlog int
+	rec     netconn.Recorder // nil without Options.History
+
+	done   chan struct{} // closed once the loop goroutine returned
+	runErr error         // the loop's result; read after done
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open runs a stack with address addr (such as 198.18.0.2/24) on the
+// network interface iface: through an AF_PACKET socket by default, or on a
+// TAP device (opts.Driver). It needs root (CAP_NET_RAW or CAP_NET_ADMIN).
+// The interface should have no kernel IPv4 address of its own, so that only
+// netspec answers on it. Close stops the stack.
+func Open(iface string, addr netip.Prefix, opts *Options) (*Stack, error) {
+	if err := Check(addr, opts); err != nil {
+		return nil, err
+	}
+	link, err := OpenLink(iface, opts)
+	if err != nil {
+		return nil, err
+	}
+	return New(link, addr, opts)
+}
+
+// OpenLink opens the link Open would use, in the calling thread's network
+// namespace, without starting a stack on it: hand it to New. A program that
+// serves inside another namespace opens the link there (with the thread
+// locked to it) and starts the stack from anywhere. Only opts.Driver and
+// opts.MAC matter here.
+func OpenLink(iface string, opts *Options) (driver.Link, error) {
+	o := opts.orZero()
+	var mac wire.MAC
+	if o.MAC != nil {
+		mac = wire.MAC(o.MAC)
+	}
+	switch o.Driver {
+	case "", DriverAFPacket:
+		// A MAC of our own must see the frames sent to it, not only those
+		// sent to the interface's.
+		l, err := afpacket.Open(iface, afpacket.Options{Promisc: o.MAC != nil})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	case DriverTAP:
+		// The device's own MAC is the kernel side's; the stack takes
+		// opts.MAC or a random locally administered address.
+		l, err := tap.Open(iface, tap.Options{MAC: mac})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	return nil, configErr("driver", "unknown driver %q (want %s or %s)", o.Driver, DriverAFPacket, DriverTAP)
+}
+
+// New runs a stack with address addr on link, any driver.Link: one from
+// OpenLink, an end of driver/pipe, or a link of your own. New owns link from
+// then on: Close closes it, and so does a failed New.
+func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
+	if err := Check(addr, opts); err != nil {
+		link.Close()
+		return nil, err
+	}
+	o := opts.orZero()
+	s := &Stack{link: link, prefix: addr, backlog: o.Backlog, done: make(chan struct{})}
+	if s.backlog == 0 {
+		s.backlog = DefaultBacklog
+	}
+	if o.History != nil {
+		s.rec = netconn.NewHistory(o.History)
+	}
+	if o.Pcap != nil {
+		c, err := pcap.Wrap(link, o.Pcap)
+		if err != nil {
+			link.Close()
+			return nil, fmt.Errorf("netspec: pcap: %w", err)
+		}
+		s.capture = c
+		link = c
+	}
+	cfg := o.stackConfig(addr, link.MAC(), link.MTU(), driver.GSOMaxSize(link))
+	s.mac = cfg.MAC
+	s.st = stack.New(cfg)
+	log := o.logger()
+	if o.Trace {
+		s.st.TCP().Trace = traceTo(log)
+	}
+	s.loop = driver.NewLoop(link, s.st, driver.LoopOptions{Logger: log})
+	go func() {
+		s.runErr = s.loop.Run(context.Background())
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// traceTo logs each TCP state change. It runs inside the event loop.
+func traceTo(log *slog.Logger) func(c *tcp.Conn, from, to tcp.State) {
+	return func(c *tcp.Conn, from, to tcp.State) {
+		la, lp, ra, rp := c.Endpoints()
+		log.Info("tcp state", "local", fmt.Sprintf("%v:%d", la, lp), "remote", fmt.Sprintf("%v:%d", ra, rp), "from", from.String(), "to", to.String())
+	}
+}
+
+// Close stops the stack: the event loop ends, the link is closed, blocked
+// socket calls return errors wrapping net.ErrClosed, and the pcap capture is
+// flushed. It waits for the loop goroutine to return. Close is idempotent:
+// later calls return what the first returned.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		err := s.loop.Close()
+		<-s.done
+		if s.capture != nil {
+			// The loop's Close flushed already; frames read since then are
+			// flushed now that the reader left.
+			err = errors.Join(err, s.capture.Flush())
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// Done returns a channel closed when the stack has stopped: after Close, or
+// when the link failed (Err says how).
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// Err returns why the stack stopped on its own (a link error), or nil while
+// it runs and after a Close.
+func (s *Stack) Err() error {
+	select {
+	case <-s.done:
+		return s.runErr
+	default:
+		return nil
+	}
+}
+
+// Prefix returns the stack's address and prefix.
+func (s *Stack) Prefix() netip.Prefix { return s.prefix }
+
+// MAC returns the stack's hardware address.
+func (s *Stack) MAC() net.HardwareAddr { return net.HardwareAddr(s.mac[:]) }
+
+// MTU returns the link's MTU: the largest IP datagram sent in one frame.
+func (s *Stack) MTU() int { return s.link.MTU() }
+
+// Link returns the link the stack runs on, as given to New (a
+// *afpacket.Link or *tap.Link from Open, a *pipe.End from Pipe), for its
+// driver's own statistics. Do not read from or write to it.
+func (s *Stack) Link() driver.Link { return s.link }
+
+// Counters returns the stack's protocol counters by name: "layer.counter"
+// for events and "layer.drop.reason" for each counted drop reason, as in
+// Linux's netstat -s (listed in docs/counters.md), e.g. "tcp.ActiveOpens",
+// "tcp.Retransmits", "ip.drop.BadChecksum". After Close it returns their
+// final values.
+func (s *Stack) Counters() map[string]uint64 {
+	m := make(map[string]uint64, 256)
+	read := func(_ time.Time, st *stack.Stack) {
+		st.EachCounter(func(name string, v uint64) { m[name] = v })
+	}
+	if err := s.loop.Do(read); err != nil {
+		// The loop is shut down: once its goroutine returned nothing else
+		// touches the stack.
+		<-s.done
+		read(time.Time{}, s.st)
+	}
+	return m
+}
+
+// Stats are the counters of the machinery around the protocol stack.
+type Stats struct {
+	// Loop is the event loop's own account: frames and bytes in and out,
+	// link write errors, timer fires, socket calls, wake-ups.
+	Loop driver.LoopStats
+	// PcapFrames is how many frames Options.Pcap holds.
+	PcapFrames uint64
+}
+
+// Stats returns a snapshot of the loop's and the capture's counters.
+func (s *Stack) Stats() Stats {
+	st := Stats{Loop: s.loop.Stats()}
+	if s.capture != nil {
+		st.PcapFrames = uint64(s.capture.Frames())
+	}
+	return st
+}

@@ -1,0 +1,245 @@
+package netspec
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/netspec/netspec/driver/history"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// Link drivers Open can use (Options.Driver).
+const (
+	// DriverAFPacket runs on an existing interface through an AF_PACKET raw
+	// socket (root or CAP_NET_RAW); the default.
+	DriverAFPacket = "afpacket"
+	// DriverTAP opens a TAP device through /dev/net/tun, creating it when it
+	// does not exist (root or CAP_NET_ADMIN).
+	DriverTAP = "tap"
+)
+
+// DefaultBacklog is the accept queue of each listener when Options.Backlog
+// is zero.
+const DefaultBacklog = 128
+
+// Options configure a Stack. The zero value (or a nil *Options) is a stack
+// with the interface's MAC, no gateway, the linux TCP profile, ECN accepted
+// when the peer asks, TTL 64, a secret random seed and nothing recorded.
+type Options struct {
+	// Driver picks the link Open uses: DriverAFPacket (the default, "") or
+	// DriverTAP. New and Pipe ignore it: they are given their link.
+	Driver string
+	// MAC is the stack's hardware address. Nil means the link's own (with
+	// DriverTAP a random locally administered one, since the device's
+	// address is the kernel side's). With DriverAFPacket a MAC of our own
+	// puts the interface in promiscuous mode, to see frames sent to it.
+	MAC net.HardwareAddr
+	// Gateway is the next hop for destinations outside the stack's prefix
+	// (RFC 1122 §3.3.1.1). The zero value means on-link only: off-link
+	// destinations are unreachable. It must lie inside the prefix.
+	Gateway netip.Addr
+	// Profile is the behavioural profile of spec/tcp.fsm the TCP machine
+	// runs (zero: tcp.ProfileLinux; tcp.ProfileRfc9293 is the strict reading).
+	Profile tcp.Profile
+	// ECN is the RFC 3168 explicit congestion notification mode (zero:
+	// tcp.ECNAccept, used when the peer's SYN asks for it, as Linux does).
+	ECN tcp.ECNMode
+	// TTL is the time to live of the datagrams the stack sends (0: 64;
+	// RFC 1122 §3.2.1.7).
+	TTL uint8
+	// Backlog is the accept queue of each listener (0: DefaultBacklog).
+	Backlog int
+	// Seed seeds the stack's random source: initial sequence numbers,
+	// ephemeral ports, IP IDs. Zero draws a secret seed from crypto/rand, as
+	// RFC 9293 §3.4.1 (MUST-9) wants for a stack on a real network; a fixed
+	// seed makes a simulation replay.
+	Seed uint64
+	// Pcap, if not nil, receives every frame the stack receives and sends,
+	// in the libpcap format that tcpdump and Wireshark read. It is buffered
+	// and flushed by Close; the caller closes it afterwards. Stats reports
+	// how many frames it holds.
+	Pcap io.Writer
+	// History, if not nil, records every Dial, Accept, Read, Write,
+	// CloseWrite, Close and Abort on the stack's TCP connections as a
+	// linearizability history (driver/history; check it with package
+	// fuzz/linz or "netspec hist check"). Two stacks may share one Writer.
+	// The caller closes it after Close.
+	History *history.Writer
+	// Logger receives the stack's rare events (link errors, shutdown) and,
+	// with Trace, every TCP state change. Nil discards them.
+	Logger *slog.Logger
+	// Trace logs every TCP state transition, with the connection's
+	// addresses, at level Info through Logger.
+	Trace bool
+	// Tune, if not nil, is called with the stack's configuration just
+	// before the stack is built, after the fields above were applied: the
+	// place to set what Options does not name (buffer sizes, descriptor and
+	// queue limits; see fsm/stack.Config). Most programs leave it nil.
+	Tune func(*stack.Config)
+}
+
+// ConfigError reports a bad argument to Open, New, Pipe or Check: the
+// argument (Field: "addr", "gateway", "mac", "driver", "profile", "ecn",
+// "backlog") and what is wrong with it.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+// Error returns "netspec: FIELD: reason".
+func (e *ConfigError) Error() string { return "netspec: " + e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
+// Check reports, without touching the system, whether Open would accept
+// addr and opts: addr must be an IPv4 unicast host address with its prefix
+// (such as 198.18.0.2/24), the gateway a host inside that prefix, the MAC a
+// 48-bit unicast address. Failures are *ConfigError.
+func Check(addr netip.Prefix, opts *Options) error {
+	if err := checkAddr(addr); err != nil {
+		return err
+	}
+	o := opts.orZero()
+	switch o.Driver {
+	case "", DriverAFPacket, DriverTAP:
+	default:
+		return configErr("driver", "unknown driver %q (want %s or %s)", o.Driver, DriverAFPacket, DriverTAP)
+	}
+	if o.MAC != nil {
+		if len(o.MAC) != 6 {
+			return configErr("mac", "%s is not a 48-bit MAC address", o.MAC)
+		}
+		if m := wire.MAC(o.MAC); m.IsMulticast() || m == (wire.MAC{}) {
+			return configErr("mac", "%s is not a unicast address", o.MAC)
+		}
+	}
+	if g := o.Gateway; g.IsValid() {
+		switch {
+		case !g.Is4():
+			return configErr("gateway", "%s is not IPv4", g)
+		case !addr.Masked().Contains(g):
+			return configErr("gateway", "%s is outside %s (a gateway must be on-link)", g, addr.Masked())
+		case g == addr.Addr():
+			return configErr("gateway", "%s is our own address", g)
+		}
+		if err := checkHost("gateway", g, addr.Bits()); err != nil {
+			return err
+		}
+	}
+	if o.Profile >= tcp.NumProfiles {
+		return configErr("profile", "unknown profile %d", o.Profile)
+	}
+	if o.ECN > tcp.ECNOff {
+		return configErr("ecn", "unknown mode %d", o.ECN)
+	}
+	if o.Backlog < 0 {
+		return configErr("backlog", "%d is negative", o.Backlog)
+	}
+	return nil
+}
+
+// checkAddr checks the stack's own address and prefix.
+func checkAddr(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !a.IsValid():
+		return configErr("addr", "missing: want an IPv4 address and prefix, e.g. 198.18.0.2/24")
+	case !a.Is4():
+		return configErr("addr", "%s is not IPv4", a)
+	case p.Bits() < 1:
+		return configErr("addr", "bad prefix length /%d: want 1..32", p.Bits())
+	}
+	return checkHost("addr", a, p.Bits())
+}
+
+// checkHost checks that a is a unicast host address of its /bits subnet.
+func checkHost(field string, a netip.Addr, bits int) error {
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return configErr(field, "%s is not a unicast host address", a)
+	}
+	if bits <= 30 {
+		// RFC 1122 §3.2.1.3: the all-zeros and all-ones host parts are not hosts.
+		b := a.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		hostMask := uint32(1)<<(32-bits) - 1
+		if host := v & hostMask; host == 0 || host == hostMask {
+			return configErr(field, "%s is the network or broadcast address of %s", a, netip.PrefixFrom(a, bits).Masked())
+		}
+	}
+	return nil
+}
+
+// orZero returns *o, or the zero Options for a nil o.
+func (o *Options) orZero() Options {
+	if o == nil {
+		return Options{}
+	}
+	return *o
+}
+
+// logger returns o.Logger, or one that discards.
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// stackConfig is the fsm/stack configuration of a stack with address p on a
+// link with hardware address mac, MTU mtu and super-frame limit gso.
+func (o *Options) stackConfig(p netip.Prefix, mac wire.MAC, mtu, gso int) stack.Config {
+	if o.MAC != nil {
+		mac = wire.MAC(o.MAC)
+	}
+	addr, _ := wire.AddrFrom(p.Addr())
+	var gw wire.Addr
+	if o.Gateway.IsValid() {
+		gw, _ = wire.AddrFrom(o.Gateway)
+	}
+	seed := o.Seed
+	if seed == 0 {
+		seed = secretSeed()
+	}
+	cfg := stack.Config{
+		MAC:       mac,
+		Addr:      addr,
+		PrefixLen: p.Bits(),
+		Gateway:   gw,
+		MTU:       mtu,
+		TTL:       o.TTL,
+		Seed:      seed,
+		// Super-frames whenever the driver hands them to the kernel.
+		GSOMaxSize: gso,
+		TCP:        tcp.Config{Profile: o.Profile, ECN: o.ECN},
+	}
+	if o.Tune != nil {
+		o.Tune(&cfg)
+	}
+	return cfg
+}
+
+// secretSeed returns a random seed the outside cannot predict (ISNs must not
+// be guessable: RFC 9293 §3.4.1, MUST-9).
+func secretSeed() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return uint64(time.Now().UnixNano())
+	}
+	if s := binary.LittleEndian.Uint64(b[:]); s != 0 {
+		return s
+	}
+	return 1
+}
