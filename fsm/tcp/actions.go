@@ -12,8 +12,8 @@ import (
 // actions holds the named effects of spec/tcp.fsm.
 var actions = [NumActions]func(c *Conn, s *segment){
 	AChooseISS:  chooseISS,
-	ASendSyn:    func(c *Conn, s *segment) { c.sendSyn(s.now, false) },
-	ASendSynAck: func(c *Conn, s *segment) { c.sendSyn(s.now, true) },
+	ASendSyn:    func(c *Conn, s *segment) { c.snd.sendSyn(s.now, false) },
+	ASendSynAck: func(c *Conn, s *segment) { c.snd.sendSyn(s.now, true) },
 	// The ACK is owed, not sent: output piggybacks it on data or sends it once
 	// the whole input is processed (MUST-58, MUST-59).
 	ASendAck: func(c *Conn, s *segment) { c.rcv.ackNow = true },
@@ -45,7 +45,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	},
 	AQueueSend: queueSend,
 	AQueueFin: func(c *Conn, s *segment) {
-		c.finQueued = true
+		c.snd.finQueued = true
 	},
 	ARecvData: recvData,
 	AQueueAccept: func(c *Conn, s *segment) {
@@ -73,8 +73,8 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	// the other timers stop.
 	AStartTimeWait: func(c *Conn, s *segment) {
 		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
-		c.rtxAt, c.rackAt, c.tlpAt = zeroTime, zeroTime, zeroTime
-		c.persist = false
+		c.snd.rtxAt, c.snd.rackAt, c.snd.tlpAt = zeroTime, zeroTime, zeroTime
+		c.snd.persist = false
 		// Nothing more is sent or received in TIME-WAIT: give the buffers
 		// back (unread data stays readable).
 		c.giveBackBuffers()
@@ -122,11 +122,11 @@ func chooseISS(c *Conn, s *segment) {
 	t := &c.tcb
 	t.Iss = c.l.isn(s.now, c.key)
 	t.SndUna, t.SndNxt = t.Iss, t.Iss
-	c.sndBufSeq = t.Iss + 1
-	c.rtxNxt = t.Iss
-	c.sndSmlEnd = t.Iss
-	c.rtxMark = t.Iss
-	c.rec.point = t.Iss
+	c.snd.bufSeq = t.Iss + 1
+	c.snd.rtxNxt = t.Iss
+	c.snd.smlEnd = t.Iss
+	c.snd.rtxMark = t.Iss
+	c.snd.rec.point = t.Iss
 	c.tsOffset = c.l.tsOffsetFor(c.key)
 }
 
@@ -143,34 +143,35 @@ func setIRS(c *Conn, s *segment) {
 	if s.opts.HasMSS && s.opts.MSS > 0 {
 		mss = int(s.opts.MSS)
 	}
-	c.peerMSS = mss
-	c.sndMSS = min(mss, int(c.l.cfg.MSS))
+	c.snd.peerMSS = mss
+	c.snd.mss = min(mss, int(c.l.cfg.MSS))
 	if s.opts.HasWScale {
-		c.sndShift = min(s.opts.WScale, wire.MaxWScale)
+		c.snd.shift = min(s.opts.WScale, wire.MaxWScale)
 	} else {
-		c.sndShift, c.rcv.shift = 0, 0
+		c.snd.shift, c.rcv.shift = 0, 0
 		c.rcv.buf.size = c.rcv.limit + 1
 	}
 	c.negotiateOptions(s)
 	c.ecnNegotiate(s)
-	c.cwnd = uint32(10 * c.sndMSS) // RFC 6928 initial window
+	c.snd.cwnd = uint32(10 * c.snd.mss) // RFC 6928 initial window
 }
 
 // windowInit sets SND.WND, SND.WL1, SND.WL2 from the segment that
 // synchronizes us (RFC 9293 §3.10.7.3 step 4, §3.10.7.4 step 5 SYN-RECEIVED).
 // A SYN's window is never scaled (RFC 7323 §2.2).
 func windowInit(c *Conn, s *segment) {
-	c.setSndWnd(s)
+	c.snd.setWnd(s)
 	c.tcb.SndWl1, c.tcb.SndWl2 = s.origSeq, s.ack
 }
 
-func (c *Conn) setSndWnd(s *segment) {
+func (snd *sender) setWnd(s *segment) {
+	c := snd.c
 	w := uint32(s.wnd)
 	if s.flags&wire.FlagSYN == 0 {
-		w <<= c.sndShift
+		w <<= snd.shift
 	}
 	c.tcb.SndWnd = w
-	c.maxSndWnd = max(c.maxSndWnd, w)
+	snd.maxWnd = max(snd.maxWnd, w)
 }
 
 // windowUpdate is the SND.WND update of RFC 9293 §3.10.7.4 step 5: from a
@@ -184,17 +185,17 @@ func windowUpdate(c *Conn, s *segment) {
 	if t.SndUna.LessThanEq(s.ack) && s.ack.LessThanEq(t.SndNxt) &&
 		(s.advanced || t.SndWl1.LessThan(s.origSeq) || (t.SndWl1 == s.origSeq && t.SndWl2.LessThanEq(s.ack))) {
 		old := t.SndWnd
-		c.setSndWnd(s)
+		c.snd.setWnd(s)
 		t.SndWl1, t.SndWl2 = s.origSeq, s.ack
 		if old == 0 && t.SndWnd > 0 {
 			// The window reopened: stop probing, resend the probe octet (the
 			// peer dropped it) and forget the probes' backoff.
-			if c.persist {
-				c.persist = false
-				c.rtxAt = zeroTime
+			if c.snd.persist {
+				c.snd.persist = false
+				c.snd.rtxAt = zeroTime
 			}
-			c.rtxNxt = t.SndUna
-			c.resetRTO()
+			c.snd.rtxNxt = t.SndUna
+			c.snd.resetRTO()
 		}
 	}
 }
@@ -245,16 +246,16 @@ func ackAdvance(c *Conn, s *segment) {
 	if c.sackOK && s.opts.NumSACK > 0 {
 		var d seqRange
 		if d, dsack = dsackBlock(&s.opts, s.ack); dsack {
-			c.gotDSACK(s, d)
+			c.snd.gotDSACK(s, d)
 		}
-		newSACK = c.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
+		newSACK = c.snd.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
 	}
-	rack := c.rackOn()
+	rack := c.snd.rackOn()
 	if !t.SndUna.LessThan(s.ack) {
 		if rack && s.ack == t.SndUna && t.SndUna != t.SndNxt && (newSACK || dsack) {
-			c.rackOnAck(s, dsack)
-			if c.txq.sacked != 0 {
-				c.tlpAt = zeroTime // RFC 8985 §7.2: no probe while segments are SACKed
+			c.snd.rackOnAck(s, dsack)
+			if c.snd.txq.sacked != 0 {
+				c.snd.tlpAt = zeroTime // RFC 8985 §7.2: no probe while segments are SACKed
 			}
 		}
 		// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
@@ -265,26 +266,26 @@ func ackAdvance(c *Conn, s *segment) {
 		// ACK that only reports a D-SACK tells of a duplicate, not a loss
 		// (RFC 2883 §4, RFC 6675 §2).
 		if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
-			t.SndUna != t.SndNxt && (newSACK || !dsack && t.SndWnd > 0 && c.scaledWnd(s) == t.SndWnd) {
-			c.dupAcks++
-			c.lossDetect(s.now)
+			t.SndUna != t.SndNxt && (newSACK || !dsack && t.SndWnd > 0 && c.snd.scaledWnd(s) == t.SndWnd) {
+			c.snd.dupAcks++
+			c.snd.lossDetect(s.now)
 		}
 		if s.ack == t.SndUna && t.SndWnd == 0 {
-			c.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
+			c.snd.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
 		}
 		if rack {
-			c.tlpAck(s, false)
+			c.snd.tlpAck(s, false)
 		}
 		if s.ack == t.SndUna {
-			c.undoCheck(s, false)
+			c.snd.undoCheck(s, false)
 		}
 		return
 	}
 	acked := uint32(s.ack - t.SndUna)
-	if s.ack.GreaterThan(c.sndBufSeq) {
-		d := min(int(s.ack-c.sndBufSeq), c.snd.n)
-		c.snd.discard(d)
-		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(d))
+	if s.ack.GreaterThan(c.snd.bufSeq) {
+		d := min(int(s.ack-c.snd.bufSeq), c.snd.buf.n)
+		c.snd.buf.discard(d)
+		c.snd.bufSeq = c.snd.bufSeq.Add(seqnum.Size(d))
 		if d > 0 {
 			c.notify(sock.Writable)
 		}
@@ -294,87 +295,88 @@ func ackAdvance(c *Conn, s *segment) {
 	// Karn (MUST-18): an ACK covering retransmitted octets cannot time
 	// anything by the clock, not even a later segment it also covers (its
 	// ACK waited for the repair).
-	karn := t.SndUna.LessThan(c.rtxMark)
+	karn := t.SndUna.LessThan(c.snd.rtxMark)
 	t.SndUna = s.ack
-	c.rec.sb.trim(t.SndUna)
-	if c.rtxNxt.LessThan(t.SndUna) {
-		c.rtxNxt = t.SndUna
+	c.snd.rec.sb.trim(t.SndUna)
+	if c.snd.rtxNxt.LessThan(t.SndUna) {
+		c.snd.rtxNxt = t.SndUna
 	}
-	if c.tsRTT(s, flight) {
-		c.rttValid = false
-	} else if c.rttValid && c.rttSeq.LessThan(s.ack) {
-		c.rttValid = false
+	if c.snd.tsRTT(s, flight) {
+		c.snd.rttValid = false
+	} else if c.snd.rttValid && c.snd.rttSeq.LessThan(s.ack) {
+		c.snd.rttValid = false
 		if !karn {
-			c.rttSample(s.now.Sub(c.rttAt), 1)
+			c.snd.rttSample(s.now.Sub(c.snd.rttAt), 1)
 		}
 	}
-	c.retries = 0
-	c.retrying = false
-	if c.rec.rtoRec && !t.SndUna.LessThan(c.rec.point) {
-		c.rec.rtoRec = false
-		c.rackRecoveryEnded()
+	c.snd.retries = 0
+	c.snd.retrying = false
+	if c.snd.rec.rtoRec && !t.SndUna.LessThan(c.snd.rec.point) {
+		c.snd.rec.rtoRec = false
+		c.snd.rackRecoveryEnded()
 	}
 	if rack {
-		c.rackOnAck(s, dsack)
-		c.tlpArmed = true
+		c.snd.rackOnAck(s, dsack)
+		c.snd.tlpArmed = true
 	} else {
-		c.txq.reset()
+		c.snd.txq.reset()
 	}
-	if c.rec.active {
-		c.recoveryAck(s)
+	if c.snd.rec.active {
+		c.snd.recoveryAck(s)
 	} else {
-		c.dupAcks = 0
+		c.snd.dupAcks = 0
 		if !c.ecnHold(s) {
-			c.ccAck(acked, s.now)
+			c.snd.ccAck(acked, s.now)
 		}
-		c.lossDetect(s.now)
+		c.snd.lossDetect(s.now)
 	}
-	if c.sndFull {
-		c.sndFull = false
-		c.sndExpand()
+	if c.snd.full {
+		c.snd.full = false
+		c.snd.expand()
 	}
 	if rack {
-		c.tlpAck(s, true)
+		c.snd.tlpAck(s, true)
 	}
-	c.undoCheck(s, true)
+	c.snd.undoCheck(s, true)
 	if t.SndUna == t.SndNxt {
-		c.rtxAt = zeroTime
-		c.rtxSince = zeroTime
-		c.rackAt = zeroTime
+		c.snd.rtxAt = zeroTime
+		c.snd.rtxSince = zeroTime
+		c.snd.rackAt = zeroTime
 	} else {
-		c.rtxAt = s.now.Add(c.rto)
-		c.rtxSince = s.now // progress: the user timeout starts over
+		c.snd.rtxAt = s.now.Add(c.snd.rto)
+		c.snd.rtxSince = s.now // progress: the user timeout starts over
 	}
 }
 
 // rackOnAck runs RACK on an ACK (RFC 8985 §6.2): deliver the newly ACKed
 // and SACKed segments, adapt the reordering window to D-SACKs, and detect
 // losses when RACK.xmit_ts advanced.
-func (c *Conn) rackOnAck(s *segment, dsack bool) {
-	c.rackAck(s)
-	c.rackDSACKRound(dsack)
-	if c.rack.advanced {
-		c.rackDetect(s.now)
+func (snd *sender) rackOnAck(s *segment, dsack bool) {
+	snd.rackAck(s)
+	snd.rackDSACKRound(dsack)
+	if snd.rack.advanced {
+		snd.rackDetect(s.now)
 	}
 }
 
 // gotDSACK handles a D-SACK block (RFC 2883 §4-5): counted, matched
 // against the loss episode's retransmissions (undo.go) and the outstanding
 // loss probe (RFC 8985 §7.4.2).
-func (c *Conn) gotDSACK(s *segment, d seqRange) {
+func (snd *sender) gotDSACK(s *segment, d seqRange) {
+	c := snd.c
 	c.l.ctr.DSACKsRcvd++
-	c.undoDSACK(s, d)
-	if p := &c.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
+	snd.undoDSACK(s, d)
+	if p := &snd.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
 		p.dsacked = true
 	}
 }
 
 // scaledWnd returns SEG.WND in octets.
-func (c *Conn) scaledWnd(s *segment) uint32 {
+func (snd *sender) scaledWnd(s *segment) uint32 {
 	if s.flags&wire.FlagSYN != 0 {
 		return uint32(s.wnd)
 	}
-	return uint32(s.wnd) << c.sndShift
+	return uint32(s.wnd) << snd.shift
 }
 
 // deliver places the segment text (RFC 9293 §3.10.7.4 step 7): in order, it
@@ -465,9 +467,9 @@ func queueSend(c *Conn, s *segment) {
 		s.err = c.err
 		return
 	}
-	s.n = c.snd.write(s.buf)
+	s.n = c.snd.buf.write(s.buf)
 	if s.n < len(s.buf) {
-		c.sndFull = true // the application wants more room (autotune.go)
+		c.snd.full = true // the application wants more room (autotune.go)
 	}
 	if s.n == 0 && len(s.buf) > 0 {
 		s.err = sock.ErrWouldBlock
@@ -510,23 +512,23 @@ func recvData(c *Conn, s *segment) {
 // one-octet window probe instead (MUST-36, SHLD-29, SHLD-30).
 func retransmit(c *Conn, s *segment) {
 	l := c.l
-	c.rto = min(2*c.rto, l.cfg.RTOMax)
-	c.rtxAt = s.now.Add(c.rto)
-	c.clampUserTimeout()
-	c.rttValid = false
-	if c.persist {
-		c.persist = false
-		c.forceOne = true
+	c.snd.rto = min(2*c.snd.rto, l.cfg.RTOMax)
+	c.snd.rtxAt = s.now.Add(c.snd.rto)
+	c.snd.clampUserTimeout()
+	c.snd.rttValid = false
+	if c.snd.persist {
+		c.snd.persist = false
+		c.snd.forceOne = true
 		return
 	}
 	// Echoes of timestamps sent before this timeout answer the original
 	// transmission or a copy: no sample from them (RFC 7323 §4.3 case C).
 	// Set in SYN-SENT too, before the option is agreed: a retransmitted
 	// SYN,ACK echoing our first SYN would otherwise time the whole backoff.
-	c.tsRTOFloor = c.tsClock(s.now) | 1
-	c.retries++
+	c.snd.tsRTOFloor = c.tsClock(s.now) | 1
+	c.snd.retries++
 	l.ctr.Timeouts++
-	c.r1Check()
+	c.snd.r1Check()
 	switch c.state {
 	case StateSynSent:
 		c.ecn.req = false // RFC 3168 §6.1.1.1: fall back to a non-ECN SYN, as Linux
@@ -538,9 +540,9 @@ func retransmit(c *Conn, s *segment) {
 		l.ctr.Retransmits++
 		return
 	}
-	c.rtoRecovery(s.now)
+	c.snd.rtoRecovery(s.now)
 	if c.tcb.SndWnd == 0 {
-		c.forceOne = true
+		c.snd.forceOne = true
 	}
 }
 
@@ -548,12 +550,12 @@ func retransmit(c *Conn, s *segment) {
 // stopped, out of the demultiplexing table (with the state change to CLOSED).
 // Received data stays readable if the close was graceful.
 func release(c *Conn, s *segment) {
-	c.snd.reset()
-	c.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
-	c.rackAt, c.tlpAt = zeroTime, zeroTime
-	c.txq.reset()
-	c.rtxSince = zeroTime
-	c.persist = false
+	c.snd.buf.reset()
+	c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
+	c.snd.rackAt, c.snd.tlpAt = zeroTime, zeroTime
+	c.snd.txq.reset()
+	c.snd.rtxSince = zeroTime
+	c.snd.persist = false
 	if c.ln != nil {
 		c.ln.detach(c)
 	}
@@ -566,7 +568,7 @@ func (c *Conn) fail(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	c.snd.reset()
+	c.snd.buf.reset()
 	c.rcv.buf.reset()
 	c.rcv.syncOOO()
 	c.rcv.finRcvd = false
@@ -614,7 +616,7 @@ func oowSynAck(c *Conn, s *segment) {
 	if c.oowLimited(s) {
 		return
 	}
-	c.sendSyn(s.now, true)
+	c.snd.sendSyn(s.now, true)
 }
 
 // oowLimited reports whether the rate limit of Config.OOWAckInterval holds

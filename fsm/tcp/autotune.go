@@ -74,8 +74,8 @@ func (rcv *receiver) rttMeasure(s *segment) {
 func (rcv *receiver) spaceAdjust(now time.Time) {
 	c := rcv.c
 	rtt := rcv.rtt
-	if rtt == 0 && c.hasRTT {
-		rtt = c.srtt
+	if rtt == 0 && c.snd.hasRTT {
+		rtt = c.snd.srtt
 	}
 	if rcv.locked || rtt <= 0 || rcv.limit >= rcv.limitMax() {
 		return
@@ -133,21 +133,22 @@ func (rcv *receiver) growLimit(want int) int {
 	return g
 }
 
-// sndExpand grows the send buffer after an ACK freed room in a buffer the
+// expand grows the send buffer after an ACK freed room in a buffer the
 // application had filled (Linux tcp_should_expand_sndbuf, tcp_sndbuf_expand).
-func (c *Conn) sndExpand() {
-	if c.sndLocked || c.snd.limit >= c.l.cfg.SendBufMax {
+func (snd *sender) expand() {
+	c := snd.c
+	if snd.locked || snd.buf.limit >= c.l.cfg.SendBufMax {
 		return
 	}
-	want := min(2*max(int(c.cwnd), 10*c.sndMSS), c.l.cfg.SendBufMax)
-	if want <= c.snd.limit {
+	want := min(2*max(int(snd.cwnd), 10*snd.mss), c.l.cfg.SendBufMax)
+	if want <= snd.buf.limit {
 		return
 	}
-	if extra := want - c.snd.size; extra > 0 {
-		want = c.snd.size + c.l.grantBuf(c, extra)
+	if extra := want - snd.buf.size; extra > 0 {
+		want = snd.buf.size + c.l.grantBuf(c, extra)
 	}
-	if want > c.snd.limit {
-		c.snd.setLimit(want)
+	if want > snd.buf.limit {
+		snd.buf.setLimit(want)
 		c.l.ctr.SendBufGrowths++
 	}
 }
@@ -198,12 +199,12 @@ func (c *Conn) SetRecvBuffer(now time.Time, n int) {
 // ones once they fit.
 func (c *Conn) SetSendBuffer(now time.Time, n int) {
 	c.l.now = now
-	c.sndLocked = true
+	c.snd.locked = true
 	n = max(n, 1)
-	if n > c.snd.size {
-		n = c.snd.size + c.l.grantBuf(c, n-c.snd.size)
+	if n > c.snd.buf.size {
+		n = c.snd.buf.size + c.l.grantBuf(c, n-c.snd.buf.size)
 	}
-	c.snd.setLimit(n)
+	c.snd.buf.setLimit(n)
 	c.l.finish(c, now)
 }
 
@@ -213,7 +214,7 @@ func (c *Conn) RecvBuffer() (n int, fixed bool) { return c.rcv.limit, c.rcv.lock
 
 // SendBuffer returns the connection's send buffer size in octets and whether
 // it is fixed (SetSendBuffer) rather than auto-tuned.
-func (c *Conn) SendBuffer() (n int, fixed bool) { return c.snd.limit, c.sndLocked }
+func (c *Conn) SendBuffer() (n int, fixed bool) { return c.snd.buf.limit, c.snd.locked }
 
 // resize raises the buffer's capacity to n octets (n <= size: no-op). The
 // ring itself grows only when data needs the room (rcvBuf.grow).

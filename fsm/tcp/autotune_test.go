@@ -226,8 +226,8 @@ func TestSendBufAutoTune(t *testing.T) {
 	if c := p.a.Counters(); c.SendBufGrowths == 0 {
 		t.Error("no send buffer growth counted")
 	}
-	if 2*int(client.cwnd) < n-2*int(client.cwnd) && n < 4<<20 {
-		t.Errorf("send buffer %d far past 2*cwnd %d", n, 2*client.cwnd)
+	if 2*int(client.snd.cwnd) < n-2*int(client.snd.cwnd) && n < 4<<20 {
+		t.Errorf("send buffer %d far past 2*cwnd %d", n, 2*client.snd.cwnd)
 	}
 
 	// Fixed: SetSendBuffer before the transfer.
@@ -242,8 +242,8 @@ func TestSendBufAutoTune(t *testing.T) {
 		s.Recv(p.now, buf)
 		return !p.now.Before(end)
 	}, 1_000_000)
-	if n, fixed := c.SendBuffer(); n != 32<<10 || !fixed || c.snd.n > 32<<10 {
-		t.Errorf("fixed send buffer %d (fixed %v), holding %d", n, fixed, c.snd.n)
+	if n, fixed := c.SendBuffer(); n != 32<<10 || !fixed || c.snd.buf.n > 32<<10 {
+		t.Errorf("fixed send buffer %d (fixed %v), holding %d", n, fixed, c.snd.buf.n)
 	}
 
 	// An application writing 1 KiB per round trip never fills it.
@@ -306,8 +306,8 @@ func TestAutoTunedRingsNotPooled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.RecvBuffer(); n != 64<<10 || c.rcv.buf.buf != nil || c.snd.buf != nil {
-		t.Errorf("new connection: receive buffer %d, rings %v %v", n, c.rcv.buf.buf != nil, c.snd.buf != nil)
+	if n, _ := c.RecvBuffer(); n != 64<<10 || c.rcv.buf.buf != nil || c.snd.buf.buf != nil {
+		t.Errorf("new connection: receive buffer %d, rings %v %v", n, c.rcv.buf.buf != nil, c.snd.buf.buf != nil)
 	}
 	if n, _ := c.SendBuffer(); n != 64<<10 {
 		t.Errorf("new connection: send buffer %d", n)

@@ -40,13 +40,13 @@ func (p *bufPool) put(b []byte) {
 // they hold nothing anybody can still read: the send ring when empty, the
 // receive ring when no unread or early data is left in it.
 func (c *Conn) giveBackBuffers() {
-	if c.txq.n() == 0 {
-		c.txq = txQueue{} // RACK's transmit records (txq.go): nothing in flight
+	if c.snd.txq.n() == 0 {
+		c.snd.txq = txQueue{} // RACK's transmit records (txq.go): nothing in flight
 	}
-	if c.snd.buf != nil && c.snd.n == 0 {
-		c.l.sndPool.put(c.snd.buf)
-		c.snd.buf = nil
-		c.snd.head = 0
+	if c.snd.buf.buf != nil && c.snd.buf.n == 0 {
+		c.l.sndPool.put(c.snd.buf.buf)
+		c.snd.buf.buf = nil
+		c.snd.buf.head = 0
 	}
 	if c.rcv.buf.buf != nil && c.rcv.buf.unread == 0 && len(c.rcv.buf.ooo) == 0 {
 		c.l.rcvPool.put(c.rcv.buf.buf)

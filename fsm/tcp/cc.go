@@ -55,10 +55,10 @@ const maxCwnd = 1 << 30
 
 // clampCwnd keeps w within [one MSS, maxCwnd] (the window never falls
 // below one segment and never wraps).
-func (c *Conn) clampCwnd(w float64) uint32 {
-	mss := float64(c.sndMSS)
+func (snd *sender) clampCwnd(w float64) uint32 {
+	mss := float64(snd.mss)
 	if math.IsNaN(w) || w < mss {
-		return uint32(c.sndMSS)
+		return uint32(snd.mss)
 	}
 	if w > maxCwnd {
 		return maxCwnd
@@ -69,44 +69,49 @@ func (c *Conn) clampCwnd(w float64) uint32 {
 // ccAck grows the window for acked new octets outside recovery: slow start
 // below ssthresh, by at most 2 MSS per ACK (RFC 5681 §3.1, RFC 3465 L=2),
 // else the algorithm's congestion avoidance.
-func (c *Conn) ccAck(acked uint32, now time.Time) {
-	mss := uint32(c.sndMSS)
-	if c.cwnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+min(acked, 2*mss), maxCwnd)
+func (snd *sender) ccAck(acked uint32, now time.Time) {
+	c := snd.c
+	mss := uint32(snd.mss)
+	if snd.cwnd < snd.ssthresh {
+		snd.cwnd = min(snd.cwnd+min(acked, 2*mss), maxCwnd)
 		return
 	}
 	ccAlgos[c.l.cfg.CC].avoid(c, acked, now)
-	c.cwnd = min(max(c.cwnd, mss), maxCwnd)
+	snd.cwnd = min(max(snd.cwnd, mss), maxCwnd)
 }
 
 // ccLoss reacts to a loss event: ssthresh from the algorithm, at least
 // 2 MSS (RFC 5681 §3.1 equation 4).
-func (c *Conn) ccLoss(now time.Time) {
+func (snd *sender) ccLoss(now time.Time) {
+	c := snd.c
 	if c.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
-		c.cc.acc = 0
+		snd.cc.acc = 0
 		return
 	}
-	c.ssthresh = max(ccAlgos[c.l.cfg.CC].onLoss(c, now), uint32(2*c.sndMSS))
-	c.cc.acc = 0
+	snd.ssthresh = max(ccAlgos[c.l.cfg.CC].onLoss(c, now), uint32(2*snd.mss))
+	snd.cc.acc = 0
 	c.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
 }
 
 // flight returns the octets sent and not cumulatively acknowledged.
-func (c *Conn) flight() uint32 { return uint32(c.tcb.SndNxt - c.tcb.SndUna) }
+func (snd *sender) flight() uint32 {
+	c := snd.c
+	return uint32(c.tcb.SndNxt - c.tcb.SndUna)
+}
 
 // newReno is RFC 5681 congestion avoidance: one MSS per window of ACKed data.
 type newReno struct{}
 
 func (newReno) avoid(c *Conn, acked uint32, now time.Time) {
-	c.cc.acc += acked
-	if c.cc.acc >= c.cwnd {
-		c.cc.acc -= c.cwnd
-		c.cwnd = min(c.cwnd+uint32(c.sndMSS), maxCwnd)
+	c.snd.cc.acc += acked
+	if c.snd.cc.acc >= c.snd.cwnd {
+		c.snd.cc.acc -= c.snd.cwnd
+		c.snd.cwnd = min(c.snd.cwnd+uint32(c.snd.mss), maxCwnd)
 	}
 }
 
 // onLoss: ssthresh = max(FlightSize/2, 2*SMSS) (RFC 5681 §3.1 equation 4).
-func (newReno) onLoss(c *Conn, now time.Time) uint32 { return c.flight() / 2 }
+func (newReno) onLoss(c *Conn, now time.Time) uint32 { return c.snd.flight() / 2 }
 
 // CUBIC constants (RFC 9438 §4.1, §4.6, §5).
 const (
@@ -121,9 +126,9 @@ type cubic struct{}
 // W_cubic(t) = C*(t-K)^3 + W_max, aiming one RTT ahead and growing by at
 // most half per RTT, but never below the Reno-friendly estimate W_est.
 func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
-	s := &c.cc
-	mss := float64(c.sndMSS)
-	cwnd := float64(c.cwnd) / mss
+	s := &c.snd.cc
+	mss := float64(c.snd.mss)
+	cwnd := float64(c.snd.cwnd) / mss
 	if s.epoch.IsZero() {
 		s.epoch = now
 		if s.wMax < cwnd {
@@ -132,7 +137,7 @@ func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
 		s.k = math.Cbrt((s.wMax - cwnd) / cubicC)
 		s.wEst = cwnd
 	}
-	rtt := c.srtt
+	rtt := c.snd.srtt
 	if rtt <= 0 {
 		rtt = 100 * time.Millisecond
 	}
@@ -145,23 +150,23 @@ func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
 	}
 	s.wEst += alpha * (float64(acked) / mss) / cwnd
 	if wCubic(t) < s.wEst { // §4.3 Reno-friendly region
-		c.cwnd = c.clampCwnd(s.wEst * mss)
+		c.snd.cwnd = c.snd.clampCwnd(s.wEst * mss)
 		return
 	}
 	target := min(max(wCubic(t+rtt.Seconds()), cwnd), 1.5*cwnd) // §4.2
-	c.cwnd = c.clampCwnd((cwnd + (target-cwnd)*(float64(acked)/mss)/cwnd) * mss)
+	c.snd.cwnd = c.snd.clampCwnd((cwnd + (target-cwnd)*(float64(acked)/mss)/cwnd) * mss)
 }
 
 // onLoss is RFC 9438 §4.6-4.7: W_max with fast convergence, ssthresh =
 // cwnd*beta, a new epoch.
 func (cubic) onLoss(c *Conn, now time.Time) uint32 {
-	s := &c.cc
-	cwnd := float64(c.cwnd) / float64(c.sndMSS)
+	s := &c.snd.cc
+	cwnd := float64(c.snd.cwnd) / float64(c.snd.mss)
 	if cwnd < s.wMax {
 		s.wMax = cwnd * (1 + cubicBeta) / 2 // §4.7 fast convergence
 	} else {
 		s.wMax = cwnd
 	}
 	s.epoch = time.Time{}
-	return c.clampCwnd(float64(c.cwnd) * cubicBeta)
+	return c.snd.clampCwnd(float64(c.snd.cwnd) * cubicBeta)
 }

@@ -11,9 +11,9 @@ func ccConn(cc CongestionControl) *Conn {
 	l := NewLayer(Config{CC: cc}, &capture{}, rand.New(rand.NewPCG(1, 1)))
 	c := new(Conn)
 	l.initConn(c)
-	c.sndMSS = 1000
-	c.cwnd = 10000
-	c.srtt = 100 * time.Millisecond
+	c.snd.mss = 1000
+	c.snd.cwnd = 10000
+	c.snd.srtt = 100 * time.Millisecond
 	return c
 }
 
@@ -29,16 +29,16 @@ func TestCongestionWindowBounds(t *testing.T) {
 			switch r.IntN(20) {
 			case 0:
 				c.tcb.SndNxt = c.tcb.SndUna.Add(seqnumSize(uint32(r.IntN(1 << 20))))
-				c.ccLoss(now)
-				c.cwnd = c.ssthresh
+				c.snd.ccLoss(now)
+				c.snd.cwnd = c.snd.ssthresh
 			case 1:
-				c.ccLoss(now)
-				c.cwnd = uint32(c.sndMSS)
+				c.snd.ccLoss(now)
+				c.snd.cwnd = uint32(c.snd.mss)
 			default:
-				c.ccAck(uint32(r.IntN(1<<31)), now) // hostile: huge ACKs
+				c.snd.ccAck(uint32(r.IntN(1<<31)), now) // hostile: huge ACKs
 			}
-			if c.cwnd < uint32(c.sndMSS) || c.cwnd > maxCwnd || c.ssthresh < uint32(2*c.sndMSS) {
-				t.Fatalf("%v step %d: cwnd %d ssthresh %d", cc, i, c.cwnd, c.ssthresh)
+			if c.snd.cwnd < uint32(c.snd.mss) || c.snd.cwnd > maxCwnd || c.snd.ssthresh < uint32(2*c.snd.mss) {
+				t.Fatalf("%v step %d: cwnd %d ssthresh %d", cc, i, c.snd.cwnd, c.snd.ssthresh)
 			}
 		}
 	}
@@ -50,16 +50,16 @@ func TestCongestionWindowBounds(t *testing.T) {
 func TestCubicRegrowsToWMax(t *testing.T) {
 	grow := func(cc CongestionControl) (time.Duration, uint32) {
 		c := ccConn(cc)
-		c.cwnd = 100_000 // 100 segments
+		c.snd.cwnd = 100_000 // 100 segments
 		c.tcb.SndNxt = c.tcb.SndUna.Add(100_000)
 		now := epoch
-		c.ccLoss(now)
-		c.cwnd = c.ssthresh
-		after := c.cwnd
-		for c.cwnd < 100_000 && now.Sub(epoch) < time.Minute {
-			now = now.Add(c.srtt)
-			for range c.cwnd / 1000 { // one window of ACKs per RTT
-				c.ccAck(1000, now)
+		c.snd.ccLoss(now)
+		c.snd.cwnd = c.snd.ssthresh
+		after := c.snd.cwnd
+		for c.snd.cwnd < 100_000 && now.Sub(epoch) < time.Minute {
+			now = now.Add(c.snd.srtt)
+			for range c.snd.cwnd / 1000 { // one window of ACKs per RTT
+				c.snd.ccAck(1000, now)
 			}
 		}
 		return now.Sub(epoch), after

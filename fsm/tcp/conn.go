@@ -49,69 +49,21 @@ type Conn struct {
 	passive    bool // reached SYN-RECEIVED from LISTEN (MUST-11)
 	queued     bool // in ln's accept queue (established, not accepted)
 	userClosed bool // the user called Close: nobody will read (orphan)
-	finQueued  bool // CLOSE given: FIN follows the queued data
-	finSent    bool // our FIN has been sent (it occupies SND.NXT-1 once sent)
 	err        error
 	softErr    error // last ICMP soft error (icmp.go), reported on timeout
 	pending    sock.Readiness
 
-	sndShift  uint8    // the peer's window scale shift (RFC 7323); zero unless both sides sent WS
-	rcv       receiver // the receiving half (receiver.go)
-	sndMSS    int      // effective send MSS (MUST-15, MUST-16; mss.go)
-	peerMSS   int      // the peer's MSS option (536 without one)
-	pathMSS   int      // path MTU less 40 from ICMP (RFC 1191); 0: none learnt
-	maxSndWnd uint32
-	sndBufSeq seqnum.Value // sequence number of snd's first octet
-	snd       sndBuf
-
-	// Retransmission (RFC 6298) and congestion control (RFC 5681).
-	rto, srtt, rttvar time.Duration
-	hasRTT            bool
-	rttValid          bool // a segment is being timed (Karn: never a retransmitted one)
-	rttSeq            seqnum.Value
-	rttAt             time.Time
-	rtxMark           seqnum.Value // end of the highest octet ever retransmitted: ACKs below it give no timer sample (Karn)
-	rtxAt             time.Time    // retransmission / persist deadline; zero = stopped
-	retries           int
-	rtxNxt            seqnum.Value // go-back-N cursor after a timeout
-	persist           bool         // rtxAt is the persist timer (zero window, nothing in flight)
-	forceOne          bool         // send one octet even into a zero window (probe)
-	cwnd, ssthresh    uint32
-	dupAcks           int
-	cc                ccState   // congestion control algorithm state (cc.go)
-	rec               recovery  // loss recovery and the SACK scoreboard (recovery.go)
-	twAt              time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
-
-	// RACK-TLP (RFC 8985, rack.go), D-SACK (RFC 2883) and undo (undo.go).
-	txq      txQueue    // per-segment transmit records, SND.UNA to SND.NXT
-	rack     rackState  // RACK.xmit_ts, RACK.rtt, reordering window
-	tlp      tlpState   // the outstanding loss probe
-	rackAt   time.Time  // RACK reordering timer; zero = stopped
-	tlpAt    time.Time  // probe timeout (PTO); zero = stopped
-	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
-	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
-	retrying bool       // R1 reached: retransmissions persist (RFC 9293 §3.8.3, SHLD-9)
-
-	// Delayed ACK (RFC 9293 §3.8.6.3) and Nagle (§3.7.4).
-	noDelay   bool         // Nagle off (MUST-17)
-	sndSmlEnd seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle)
+	snd  sender    // the sending half (sender.go)
+	rcv  receiver  // the receiving half (receiver.go)
+	twAt time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
 
 	// Timestamps (RFC 7323) and SACK (RFC 2018).
-	tsOK       bool   // both sides sent the Timestamps option in their SYNs
-	tsOffset   uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)
-	tsRTOFloor uint32 // our TSval at the last timeout; older echoes give no sample
-	sackOK     bool   // both sides sent SACK-permitted
+	tsOK     bool   // both sides sent the Timestamps option in their SYNs
+	tsOffset uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)
+	sackOK   bool   // both sides sent SACK-permitted
 
-	ka keepAlive // keep-alive probing (keepalive.go)
-
-	// Buffer auto-tuning (autotune.go).
-	sndLocked bool // SetSendBuffer fixed snd.limit: no auto-tuning
-	sndFull   bool // a Send found the send buffer full since the last ACK
-	bufGrown  int  // octets the buffers exceed their initial sizes, counted in Layer.bufGrown
-
-	// User timeout (RFC 9293 §3.8.3 R2 as a time, RFC 5482 semantics).
-	userTimeout time.Duration // 0: only MaxRetries limits retransmission
-	rtxSince    time.Time     // since when data has waited unacknowledged without progress; zero: none
+	ka       keepAlive // keep-alive probing (keepalive.go)
+	bufGrown int       // octets the buffers exceed their initial sizes, counted in Layer.bufGrown (autotune.go)
 
 	// IP metadata (ipmeta.go, RFC 9293 §3.9.1.9, §3.9.2) and ECN (ecn.go).
 	tos        uint8 // Diffserv field sent (ECN bits zero)
@@ -128,7 +80,7 @@ type Conn struct {
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,
 // MUST-17), like net.TCPConn.SetNoDelay. Turning it off sends what Nagle held.
 func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
-	c.noDelay = noDelay
+	c.snd.noDelay = noDelay
 	c.l.now = now
 	c.l.finish(c, now)
 }
@@ -139,14 +91,14 @@ func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
 // Linux's TCP_USER_TIMEOUT). Zero leaves only Config.MaxRetries. The
 // retransmission timer is shortened so the timeout fires on time.
 func (c *Conn) SetUserTimeout(now time.Time, d time.Duration) {
-	c.userTimeout = max(d, 0)
+	c.snd.userTimeout = max(d, 0)
 	c.l.now = now
-	c.clampUserTimeout()
+	c.snd.clampUserTimeout()
 	c.l.finish(c, now)
 }
 
 // UserTimeout returns the connection's user timeout (0: none).
-func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
+func (c *Conn) UserTimeout() time.Duration { return c.snd.userTimeout }
 
 // SetID sets the user id passed to Output.Notify for this connection.
 func (c *Conn) SetID(id uint64) { c.id, c.hasID = id, true }
@@ -266,7 +218,7 @@ func (c *Conn) Abort(now time.Time) error {
 
 // bindParts points the sender's and receiver's back pointers at c, after c
 // was initialised or copied.
-func (c *Conn) bindParts() { c.rcv.c = c }
+func (c *Conn) bindParts() { c.snd.c, c.rcv.c = c, c }
 
 // setState is the one place the state changes.
 func (c *Conn) setState(next State) {

@@ -130,7 +130,7 @@ func sendCookieSynAck(c *Conn, s *segment) {
 	if useTS {
 		bits := uint32(0xf)
 		if syn.opts.HasWScale {
-			bits = uint32(c.sndShift)
+			bits = uint32(c.snd.shift)
 		}
 		if c.sackOK {
 			bits |= 1 << 4
@@ -177,8 +177,8 @@ func cookieAccept(c *Conn, s *segment) {
 	t := &c.tcb
 	t.Iss = s.ack - 1
 	t.SndUna, t.SndNxt = s.ack, s.ack
-	c.sndBufSeq = s.ack
-	c.rtxNxt, c.sndSmlEnd, c.rtxMark, c.rec.point = s.ack, s.ack, s.ack, s.ack
+	c.snd.bufSeq = s.ack
+	c.snd.rtxNxt, c.snd.smlEnd, c.snd.rtxMark, c.snd.rec.point = s.ack, s.ack, s.ack, s.ack
 	c.tsOffset = l.tsOffsetFor(c.key)
 	windowInit(c, s)
 	l.ctr.CookiesValidated++

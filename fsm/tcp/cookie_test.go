@@ -52,11 +52,11 @@ func TestSynCookieTimestamps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("accept after a cookie ACK: %v", err)
 	}
-	if c.State() != StateEstablished || c.sndShift != 7 || !c.sackOK || !c.tsOK || c.rcv.tsRecent != 9100 {
-		t.Fatalf("cookie connection %v shift %d sack %v ts %v recent %d", c.State(), c.sndShift, c.sackOK, c.tsOK, c.rcv.tsRecent)
+	if c.State() != StateEstablished || c.snd.shift != 7 || !c.sackOK || !c.tsOK || c.rcv.tsRecent != 9100 {
+		t.Fatalf("cookie connection %v shift %d sack %v ts %v recent %d", c.State(), c.snd.shift, c.sackOK, c.tsOK, c.rcv.tsRecent)
 	}
-	if c.sndMSS != 1300-tsOptLen || c.tcb.SndWnd != 100<<7 || c.tcb.Iss != seqnumVal(int(iss)) {
-		t.Fatalf("MSS %d (want 1300 less the TS option), SND.WND %d, ISS %d", c.sndMSS, c.tcb.SndWnd, c.tcb.Iss)
+	if c.snd.mss != 1300-tsOptLen || c.tcb.SndWnd != 100<<7 || c.tcb.Iss != seqnumVal(int(iss)) {
+		t.Fatalf("MSS %d (want 1300 less the TS option), SND.WND %d, ISS %d", c.snd.mss, c.tcb.SndWnd, c.tcb.Iss)
 	}
 	b := make([]byte, 16)
 	if n, _ := c.Recv(r.now, b); string(b[:n]) != "hello" {
@@ -83,8 +83,8 @@ func TestSynCookieNoTimestamps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.sndShift != 0 || c.rcv.shift != 0 || c.sackOK || c.tsOK || c.sndMSS != 1460 {
-		t.Fatalf("shift %d/%d sack %v ts %v mss %d", c.sndShift, c.rcv.shift, c.sackOK, c.tsOK, c.sndMSS)
+	if c.snd.shift != 0 || c.rcv.shift != 0 || c.sackOK || c.tsOK || c.snd.mss != 1460 {
+		t.Fatalf("shift %d/%d sack %v ts %v mss %d", c.snd.shift, c.rcv.shift, c.sackOK, c.tsOK, c.snd.mss)
 	}
 	if _, err := c.Send(r.now, []byte("x")); err != nil {
 		t.Fatal(err)

@@ -146,16 +146,16 @@ func (c *Conn) ecnAck(s *segment) {
 		return
 	}
 	c.l.ctr.ECNECEReceived++
-	if c.undo != nil {
-		c.undo.armed = false
+	if c.snd.undo != nil {
+		c.snd.undo.armed = false
 	}
-	if c.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
+	if c.snd.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
 		return
 	}
 	c.ecn.eceWin = false
-	c.ccLoss(s.now)
+	c.snd.ccLoss(s.now)
 	c.ecn.eceWin = true
-	c.cwnd = c.clampCwnd(float64(c.ssthresh))
+	c.snd.cwnd = c.snd.clampCwnd(float64(c.snd.ssthresh))
 	c.l.ctr.ECNCwndReductions++
 }
 

@@ -183,7 +183,7 @@ func TestECNEchoUntilCWR(t *testing.T) {
 // reduction reduces again (RFC 3168 §6.1.2).
 func TestECNReduceOncePerWindow(t *testing.T) {
 	r := ecnPassive(t, Config{CC: NewReno})
-	mss := r.c.sndMSS
+	mss := r.c.snd.mss
 	data := make([]byte, 8*mss)
 	r.c.SetNoDelay(r.now, true)
 	r.c.Send(r.now, data)
@@ -191,7 +191,7 @@ func TestECNReduceOncePerWindow(t *testing.T) {
 		r.recv(seg{flags: ACK, seq: 101 + uint32(i*mss), ack: 301, data: data[:mss]})
 		r.wantMeta(ECT0, 0)
 	}
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	// Two ECE ACKs for the same window: one reduction.
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(mss)})
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(2*mss)})
@@ -199,8 +199,8 @@ func TestECNReduceOncePerWindow(t *testing.T) {
 	if ctr.ECNECEReceived != 2 || ctr.ECNCwndReductions != 1 {
 		t.Fatalf("ECE %d, reductions %d; want 2, 1", ctr.ECNECEReceived, ctr.ECNCwndReductions)
 	}
-	if r.c.cwnd >= cwnd || r.c.ssthresh != uint32(8*mss/2) || r.c.cwnd != r.c.ssthresh {
-		t.Fatalf("cwnd %d (was %d), ssthresh %d, want both %d: ECE ACKs never raise cwnd", r.c.cwnd, cwnd, r.c.ssthresh, 8*mss/2)
+	if r.c.snd.cwnd >= cwnd || r.c.snd.ssthresh != uint32(8*mss/2) || r.c.snd.cwnd != r.c.snd.ssthresh {
+		t.Fatalf("cwnd %d (was %d), ssthresh %d, want both %d: ECE ACKs never raise cwnd", r.c.snd.cwnd, cwnd, r.c.snd.ssthresh, 8*mss/2)
 	}
 	if ctr.Retransmits != 0 || ctr.FastRetransmits != 0 {
 		t.Fatalf("retransmits %d, fast %d", ctr.Retransmits, ctr.FastRetransmits)
@@ -325,12 +325,12 @@ func TestECNBlocksUndo(t *testing.T) {
 	r := ecnPassive(t, Config{})
 	r.c.Send(r.now, []byte("hello"))
 	r.recv(seg{flags: ACK, seq: 101, ack: 301, data: []byte("hello")})
-	r.c.undoArm(false)
-	if !r.c.undo.armed {
+	r.c.snd.undoArm(false)
+	if !r.c.snd.undo.armed {
 		t.Fatal("undo not armed")
 	}
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101})
-	if r.c.undo.armed {
+	if r.c.snd.undo.armed {
 		t.Fatal("an ECE ACK left the undo armed")
 	}
 }
@@ -340,13 +340,13 @@ func TestECNBlocksUndo(t *testing.T) {
 // second time (RFC 3168 §6.1.2); a loss after that window reduces again.
 func TestECNLossInReducedWindow(t *testing.T) {
 	r := ecnPassive(t, Config{CC: NewReno, NoSACK: true})
-	mss := r.c.sndMSS
+	mss := r.c.snd.mss
 	data := make([]byte, 8*mss)
 	r.c.SetNoDelay(r.now, true)
 	r.c.Send(r.now, data)
 	r.o.take()
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(mss)})
-	ss := r.c.ssthresh
+	ss := r.c.snd.ssthresh
 	if ss != uint32(8*mss/2) || r.l.Counters().ECNCwndReductions != 1 {
 		t.Fatalf("ssthresh %d after ECE, want %d", ss, 8*mss/2)
 	}
@@ -360,8 +360,8 @@ func TestECNLossInReducedWindow(t *testing.T) {
 	if len(got) == 0 || wire.TCP(got[0].b).Seq() != 101+uint32(mss) {
 		t.Fatalf("hole not retransmitted: %d segments", len(got))
 	}
-	if r.c.ssthresh != ss {
-		t.Fatalf("ssthresh %d, want %d kept: the window was already reduced", r.c.ssthresh, ss)
+	if r.c.snd.ssthresh != ss {
+		t.Fatalf("ssthresh %d, want %d kept: the window was already reduced", r.c.snd.ssthresh, ss)
 	}
 	// Everything acknowledged, new data, a new loss: a new reduction.
 	r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(8*mss)})
@@ -372,7 +372,7 @@ func TestECNLossInReducedWindow(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(9*mss)})
 	}
-	if r.l.Counters().FastRetransmits != 2 || r.c.ssthresh == ss {
-		t.Fatalf("fast retransmits %d, ssthresh %d: want a second reduction", r.l.Counters().FastRetransmits, r.c.ssthresh)
+	if r.l.Counters().FastRetransmits != 2 || r.c.snd.ssthresh == ss {
+		t.Fatalf("fast retransmits %d, ssthresh %d: want a second reduction", r.l.Counters().FastRetransmits, r.c.snd.ssthresh)
 	}
 }

@@ -27,10 +27,10 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 	GAckTooNew: func(c *Conn, s *segment) bool { return s.ack.GreaterThan(c.tcb.SndNxt) },
 	// RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND.
 	GAckTooOld: func(c *Conn, s *segment) bool {
-		return s.ack.LessThan(c.tcb.SndUna - seqnum.Value(c.maxSndWnd))
+		return s.ack.LessThan(c.tcb.SndUna - seqnum.Value(c.snd.maxWnd))
 	},
 	GOurFinAcked: func(c *Conn, s *segment) bool {
-		return c.finSent && (c.tcb.SndUna == c.tcb.SndNxt || (s.flags&wire.FlagACK != 0 && s.ack == c.tcb.SndNxt))
+		return c.snd.finSent && (c.tcb.SndUna == c.tcb.SndNxt || (s.flags&wire.FlagACK != 0 && s.ack == c.tcb.SndNxt))
 	},
 	GFinInOrder: func(c *Conn, s *segment) bool {
 		return s.seq.Add(seqnum.Size(len(s.text))) == c.tcb.RcvNxt
@@ -54,7 +54,7 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 		return ln != nil && (ln.closed || len(ln.queue) >= ln.backlog) &&
 			c.tcb.SndUna.LessThan(s.ack) && s.ack.LessThanEq(c.tcb.SndNxt)
 	},
-	GFinQueued:  func(c *Conn, s *segment) bool { return c.finQueued },
+	GFinQueued:  func(c *Conn, s *segment) bool { return c.snd.finQueued },
 	GUserClosed: func(c *Conn, s *segment) bool { return c.userClosed },
 	// The peer's FIN again, at RCV.NXT-1, with no new text (TIME-WAIT, §3.10.7.4 step 8).
 	GFinRetransmit: func(c *Conn, s *segment) bool {
@@ -90,7 +90,7 @@ var guards = [NumGuards]func(c *Conn, s *segment) bool{
 	// The listener sent SYN cookies within their lifetime.
 	GCookiesPending: cookiesPending,
 	// Data accepted by SEND is waiting in the send buffer.
-	GSendQueued: func(c *Conn, s *segment) bool { return c.snd.n > 0 },
+	GSendQueued: func(c *Conn, s *segment) bool { return c.snd.buf.n > 0 },
 }
 
 // seqAcceptable is the segment acceptability test of RFC 9293 §3.10.7.4

@@ -102,7 +102,7 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 	case icmpDestUnreachable:
 		switch code {
 		case codeFragNeeded:
-			c.lowerMSS(int(mtu))
+			c.snd.lowerMSS(int(mtu))
 			return ICMPMSSLowered, id
 		case codeProtoUnreachable, codePortUnreachable:
 			if unsyncedOpen(c.state) || l.cfg.Profile == ProfileRfc9293 {
@@ -157,24 +157,25 @@ func (c *Conn) SoftError() error { return c.softErr }
 // lowerMSS applies a new path MTU estimate (RFC 1191 §6.3): the send MSS
 // shrinks to fit it and never grows here. A message without a next-hop MTU
 // (an RFC 792 router) gives no estimate and changes nothing.
-func (c *Conn) lowerMSS(mtu int) {
+func (snd *sender) lowerMSS(mtu int) {
+	c := snd.c
 	if mtu == 0 {
 		return
 	}
 	mtu = max(mtu, minPathMTU)
 	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
-	if c.pathMSS == 0 || mss < c.pathMSS {
-		c.pathMSS = mss // remembered for SetMSS (mss.go)
+	if snd.pathMSS == 0 || mss < snd.pathMSS {
+		snd.pathMSS = mss // remembered for SetMSS (mss.go)
 	}
 	if c.tsOK {
 		mss -= tsOptLen
 	}
 	mss = max(mss, 8)
-	if mss < c.sndMSS {
-		c.sndMSS = mss
+	if mss < snd.mss {
+		snd.mss = mss
 	}
 }
 
 // SendMSS returns the connection's current send MSS (the largest segment
 // text it sends), for tests and inspection.
-func (c *Conn) SendMSS() int { return c.sndMSS }
+func (c *Conn) SendMSS() int { return c.snd.mss }

@@ -52,20 +52,20 @@ func (c *Conn) CheckInvariants() error {
 	if t.SndNxt.LessThan(t.SndUna) {
 		return c.violation("SND.NXT %d before SND.UNA %d", t.SndNxt, t.SndUna)
 	}
-	if flight := uint32(t.SndNxt - t.SndUna); flight > uint32(c.snd.n)+2 {
-		return c.violation("flight %d exceeds the %d buffered octets plus SYN and FIN", flight, c.snd.n)
+	if flight := uint32(t.SndNxt - t.SndUna); flight > uint32(c.snd.buf.n)+2 {
+		return c.violation("flight %d exceeds the %d buffered octets plus SYN and FIN", flight, c.snd.buf.n)
 	}
-	if c.snd.n < 0 || c.snd.n > c.snd.size || c.snd.limit > c.snd.size {
-		return c.violation("send buffer holds %d of %d (limit %d)", c.snd.n, c.snd.size, c.snd.limit)
+	if c.snd.buf.n < 0 || c.snd.buf.n > c.snd.buf.size || c.snd.buf.limit > c.snd.buf.size {
+		return c.violation("send buffer holds %d of %d (limit %d)", c.snd.buf.n, c.snd.buf.size, c.snd.buf.limit)
 	}
 	// Auto-tuning stays within the configured maxima (autotune.go).
-	if !c.sndLocked && c.snd.limit > c.l.cfg.SendBufMax {
-		return c.violation("send buffer auto-tuned to %d, SendBufMax %d", c.snd.limit, c.l.cfg.SendBufMax)
+	if !c.snd.locked && c.snd.buf.limit > c.l.cfg.SendBufMax {
+		return c.violation("send buffer auto-tuned to %d, SendBufMax %d", c.snd.buf.limit, c.l.cfg.SendBufMax)
 	}
 	if !c.rcv.locked && c.rcv.limit > c.l.cfg.RecvBufMax {
 		return c.violation("receive buffer auto-tuned to %d, RecvBufMax %d", c.rcv.limit, c.l.cfg.RecvBufMax)
 	}
-	if c.finSent && !c.finQueued {
+	if c.snd.finSent && !c.snd.finQueued {
 		return c.violation("FIN sent without CLOSE")
 	}
 	if c.state != StateSynSent {
@@ -89,8 +89,8 @@ func (c *Conn) CheckInvariants() error {
 // SND.UNA and SND.NXT once synchronized.
 func (c *Conn) checkTxQueue() error {
 	t := &c.tcb
-	q := &c.txq
-	if !c.rackOn() || c.state == StateSynSent || c.state == StateSynReceived {
+	q := &c.snd.txq
+	if !c.snd.rackOn() || c.state == StateSynSent || c.state == StateSynReceived {
 		return nil
 	}
 	if q.n() == 0 {
@@ -162,17 +162,17 @@ func (c *Conn) checkTimers() error {
 		if c.twAt.IsZero() {
 			return c.violation("TIME-WAIT without its 2*MSL timer")
 		}
-		if !c.rtxAt.IsZero() {
+		if !c.snd.rtxAt.IsZero() {
 			return c.violation("retransmission timer running in TIME-WAIT")
 		}
 		return nil
 	case StateSynSent, StateSynReceived:
-		if c.rtxAt.IsZero() {
+		if c.snd.rtxAt.IsZero() {
 			return c.violation("no retransmission timer for our SYN")
 		}
 		return nil
 	}
-	if sendsData(c.state) && t.SndUna != t.SndNxt && c.rtxAt.IsZero() {
+	if sendsData(c.state) && t.SndUna != t.SndNxt && c.snd.rtxAt.IsZero() {
 		return c.violation("%d octets in flight and no retransmission timer", uint32(t.SndNxt-t.SndUna))
 	}
 	return nil
@@ -436,7 +436,7 @@ func (sh *connShadow) fill(c *Conn, now time.Time) {
 	sh.rcvNxt = t.RcvNxt
 	sh.edge = t.RcvNxt.Add(seqnum.Size(c.rcv.wnd()))
 	sh.sndUna, sh.sndNxt = t.SndUna, t.SndNxt
-	if c.finSent && !sh.finSent {
+	if c.snd.finSent && !sh.finSent {
 		sh.finSent, sh.finNxt = true, t.SndNxt
 	}
 }

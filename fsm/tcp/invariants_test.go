@@ -59,12 +59,12 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 	}{
 		{"SndNxtBeforeSndUna", func(c *Conn) { c.tcb.SndNxt = c.tcb.SndUna - 1 }, "before SND.UNA"},
 		{"FlightBeyondBuffer", func(c *Conn) { c.tcb.SndNxt = c.tcb.SndUna + 10 }, "flight"},
-		{"FinWithoutClose", func(c *Conn) { c.finSent = true }, "FIN sent without CLOSE"},
+		{"FinWithoutClose", func(c *Conn) { c.snd.finSent = true }, "FIN sent without CLOSE"},
 		{"RcvNxtBack", func(c *Conn) { c.tcb.RcvNxt -= 5; c.rcv.edge -= 5 }, "RCV.NXT moved back"},
 		{"EdgeLeft", func(c *Conn) { c.rcv.edge -= 5 }, "right edge"},
 		{"SndUnaBack", func(c *Conn) { c.tcb.SndUna--; c.tcb.SndNxt-- }, "SND.UNA moved back"},
 		{"WindowBeyondRing", func(c *Conn) { c.rcv.edge = c.tcb.RcvNxt.Add(seqnumSize(uint32(c.rcv.buf.size) + 1)) }, "exceed the receive ring"},
-		{"InFlightNoTimer", func(c *Conn) { c.snd.n = 1; c.tcb.SndNxt++; c.rtxAt = zeroTime }, "no retransmission timer"},
+		{"InFlightNoTimer", func(c *Conn) { c.snd.buf.n = 1; c.tcb.SndNxt++; c.snd.rtxAt = zeroTime }, "no retransmission timer"},
 		{"TimeWaitNoTimer", func(c *Conn) { c.state = StateTimeWait }, "without its 2*MSL timer"},
 		{"OOOBehindRcvNxt", func(c *Conn) {
 			c.rcv.buf.ooo = c.rcv.buf.oooArr[:1]

@@ -339,17 +339,17 @@ func (l *Layer) used(k connKey) bool {
 func (l *Layer) initConn(c *Conn) {
 	*c = Conn{l: l, idx: -1, hidx: -1}
 	c.bindParts()
-	c.snd.pool, c.rcv.buf.pool = &l.sndPool, &l.rcvPool
-	c.snd.size, c.snd.limit = l.cfg.SendBuf, l.cfg.SendBuf
+	c.snd.buf.pool, c.rcv.buf.pool = &l.sndPool, &l.rcvPool
+	c.snd.buf.size, c.snd.buf.limit = l.cfg.SendBuf, l.cfg.SendBuf
 	c.rcv.shift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
 	c.rcv.limit = l.cfg.RecvBuf
 	c.rcv.buf.size = l.cfg.RecvBuf + 1<<c.rcv.shift
 	c.rcv.space = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
-	c.sndMSS, c.peerMSS = 536, 536                      // MUST-15 until the peer's MSS option says otherwise
-	c.rto = l.cfg.RTOInitial
-	c.ssthresh = 1 << 30
-	c.noDelay = l.cfg.NoDelay
-	c.userTimeout = max(l.cfg.UserTimeout, 0)
+	c.snd.mss, c.snd.peerMSS = 536, 536                 // MUST-15 until the peer's MSS option says otherwise
+	c.snd.rto = l.cfg.RTOInitial
+	c.snd.ssthresh = 1 << 30
+	c.snd.noDelay = l.cfg.NoDelay
+	c.snd.userTimeout = max(l.cfg.UserTimeout, 0)
 	c.tos, c.ttl = l.cfg.TOS&^ECNMask, l.cfg.TTL
 	c.ecn.req = l.cfg.ECN == ECNOn
 	c.rcv.mss = min(536, int(l.cfg.MSS))

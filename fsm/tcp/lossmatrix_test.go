@@ -151,7 +151,7 @@ func TestTransferSACKNotWorseUnderLoss(t *testing.T) {
 				var maxSRTT time.Duration
 				took[i] += oneWayEach(t, p, seed, size, 50_000_000, func() {
 					for _, c := range p.a.conns {
-						maxSRTT = max(maxSRTT, c.srtt)
+						maxSRTT = max(maxSRTT, c.snd.srtt)
 					}
 				})
 				timeouts[i] += p.a.Counters().Timeouts

@@ -23,23 +23,24 @@ func (l *Layer) SetMSS(now time.Time, mss uint16) {
 		if c.state == StateSynSent || c.state == StateClosed {
 			continue // the peer's MSS is not known yet: setIRS applies it
 		}
-		c.updateMSS()
+		c.snd.updateMSS()
 		l.finish(c, now)
 	}
 }
 
 // updateMSS recomputes the effective send MSS from its parts.
-func (c *Conn) updateMSS() {
-	m := min(c.peerMSS, int(c.l.cfg.MSS))
+func (snd *sender) updateMSS() {
+	c := snd.c
+	m := min(snd.peerMSS, int(c.l.cfg.MSS))
 	if c.tsOK {
 		m = max(m-tsOptLen, 64)
 	}
-	if c.pathMSS > 0 {
-		p := c.pathMSS
+	if snd.pathMSS > 0 {
+		p := snd.pathMSS
 		if c.tsOK {
 			p -= tsOptLen
 		}
 		m = min(m, max(p, 8))
 	}
-	c.sndMSS = m
+	snd.mss = m
 }

@@ -47,7 +47,7 @@ func (c *Conn) negotiateOptions(s *segment) {
 	c.sackOK = s.opts.SACKPermitted && !cfg.NoSACK
 	if c.tsOK {
 		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.now
-		c.sndMSS = max(c.sndMSS-tsOptLen, 64)
+		c.snd.mss = max(c.snd.mss-tsOptLen, 64)
 	}
 }
 
@@ -84,22 +84,23 @@ func updateTSRecent(c *Conn, s *segment) {
 // recovery, where SND.NXT runs far ahead of SND.UNA: an early bad sample
 // then ruled the RTO for tens of seconds. It reports whether a sample was
 // taken.
-func (c *Conn) tsRTT(s *segment, flight uint32) bool {
+func (snd *sender) tsRTT(s *segment, flight uint32) bool {
+	c := snd.c
 	if !c.tsOK || !s.opts.HasTimestamps || s.opts.TSEcr == 0 {
 		return false
 	}
 	// An echo older than the last timeout is the peer's TS.Recent answering
 	// a retransmission of data it already had (its ACKs were lost): it
 	// would inflate the RTT by the whole backoff (RFC 7323 §4.3 case C).
-	if c.tsRTOFloor != 0 && int32(s.opts.TSEcr-c.tsRTOFloor) < 0 {
+	if snd.tsRTOFloor != 0 && int32(s.opts.TSEcr-snd.tsRTOFloor) < 0 {
 		return false
 	}
 	d := int32(c.tsClock(s.now) - s.opts.TSEcr)
 	if d < 0 {
 		return false
 	}
-	k := int((flight + 2*uint32(c.sndMSS) - 1) / (2 * uint32(c.sndMSS)))
-	c.rttSample(time.Duration(d)*time.Millisecond, k)
+	k := int((flight + 2*uint32(snd.mss) - 1) / (2 * uint32(snd.mss)))
+	snd.rttSample(time.Duration(d)*time.Millisecond, k)
 	return true
 }
 
@@ -116,7 +117,7 @@ func (rcv *receiver) putOptions(h *wire.TCPHeader, n int, now time.Time) {
 	if !c.sackOK || h.Flags&wire.FlagACK == 0 || (len(rcv.buf.ooo) == 0 && !rcv.dsackOut) || h.Flags&wire.FlagSYN != 0 {
 		return
 	}
-	room := c.sndMSS - n - 4 // SACK option header with its NOPs
+	room := c.snd.mss - n - 4 // SACK option header with its NOPs
 	k, base := 0, 0
 	add := func(r seqRange) {
 		if room < 8 || k == wire.MaxSACKBlocks {

@@ -146,8 +146,8 @@ func TestEstablishedTimestampRTT(t *testing.T) {
 	_ = sent
 	r.send(seg{flags: ACK, seq: 101, ack: 302, opts: tsOpt(5300, rtx.TSVal)})
 	// The handshake ACK gave 100ms; the retransmission's echo gives 30ms.
-	if want := (7*100*time.Millisecond + 30*time.Millisecond) / 8; r.c.srtt != want {
-		t.Fatalf("srtt %v, want %v", r.c.srtt, want)
+	if want := (7*100*time.Millisecond + 30*time.Millisecond) / 8; r.c.snd.srtt != want {
+		t.Fatalf("srtt %v, want %v", r.c.snd.srtt, want)
 	}
 }
 

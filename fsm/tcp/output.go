@@ -19,16 +19,17 @@ func sendsData(st State) bool {
 
 // sendSyn sends our SYN (or SYN,ACK when ack) <SEQ=ISS> for the first time
 // (RFC 9293 §3.10.1, §3.10.7.2) and starts the retransmission timer.
-func (c *Conn) sendSyn(now time.Time, ack bool) {
+func (snd *sender) sendSyn(now time.Time, ack bool) {
+	c := snd.c
 	c.emitSyn(ack)
 	if c.tcb.SndNxt == c.tcb.Iss {
 		c.tcb.SndNxt = c.tcb.Iss + 1
 	}
-	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rto)
+	if snd.rtxAt.IsZero() {
+		snd.rtxAt = now.Add(snd.rto)
 	}
-	if !c.rttValid {
-		c.rttValid, c.rttSeq, c.rttAt = true, c.tcb.Iss, now
+	if !snd.rttValid {
+		snd.rttValid, snd.rttSeq, snd.rttAt = true, c.tcb.Iss, now
 	}
 }
 
@@ -38,7 +39,7 @@ func (c *Conn) emitSyn(ack bool) {
 	h := &c.l.hdr
 	*h = wire.TCPHeader{Flags: wire.FlagSYN}
 	h.Opts.MSS, h.Opts.HasMSS = c.l.cfg.MSS, true
-	if !ack || c.sndShift != 0 || c.rcv.shift != 0 {
+	if !ack || c.snd.shift != 0 || c.rcv.shift != 0 {
 		h.Opts.WScale, h.Opts.HasWScale = wscaleFor(c.l.cfg.RecvBufMax), true
 	}
 	// RFC 7323 §3.2, RFC 2018 §2: offered in a SYN, echoed in a SYN,ACK.
@@ -78,7 +79,7 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	c.ecnFlags(h)
 	hl := h.Put(l.obuf)
 	if n > 0 {
-		p1, p2 := c.snd.peek(int(seq-c.sndBufSeq), n)
+		p1, p2 := c.snd.buf.peek(int(seq-c.snd.bufSeq), n)
 		copy(l.obuf[hl+copy(l.obuf[hl:], p1):], p2)
 	}
 	seg := l.obuf[:hl+n]
@@ -146,10 +147,10 @@ func (l *Layer) sendRst(k connKey, m SegMeta, seq, ack seqnum.Value, flags wire.
 // octet once CLOSE was given; and finally any ACK still owed.
 func (c *Conn) output(now time.Time) {
 	if sendsData(c.state) {
-		c.sendData(now)
-		if c.tlpArmed {
-			c.tlpArmed = false
-			c.tlpArm(now)
+		c.snd.sendData(now)
+		if c.snd.tlpArmed {
+			c.snd.tlpArmed = false
+			c.snd.tlpArm(now)
 		}
 	}
 	if c.rcv.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
@@ -159,33 +160,34 @@ func (c *Conn) output(now time.Time) {
 	}
 }
 
-func (c *Conn) sendData(now time.Time) {
+func (snd *sender) sendData(now time.Time) {
+	c := snd.c
 	t := &c.tcb
-	rack := c.rackOn()
+	rack := snd.rackOn()
 	for {
-		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
-		seq, rtx, maxN := t.SndNxt, false, c.sndMSS
+		dataEnd := snd.bufSeq.Add(seqnum.Size(snd.buf.n))
+		seq, rtx, maxN := t.SndNxt, false, snd.mss
 		goBack := false // from the go-back-N cursor
 		var room int
-		if c.rec.active {
+		if snd.rec.active {
 			// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send
 			// NextSeg: a lost hole, else new data. With RACK (RFC 8985
 			// §7.4) the holes are the segments it marked lost, lost
 			// retransmissions included.
 			newData := t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(t.SndUna.Add(seqnum.Size(t.SndWnd)))
 			if rack {
-				if r, ok := c.txq.nextLost(); ok {
+				if r, ok := snd.txq.nextLost(); ok {
 					seq, rtx, maxN = r.start, true, int(r.end-r.start)
 				}
-				room = int(c.cwnd) - int(c.txq.pipe)
+				room = int(snd.cwnd) - int(snd.txq.pipe)
 			} else {
-				if h, hn, ok := c.nextHole(newData); ok {
+				if h, hn, ok := snd.nextHole(newData); ok {
 					seq, rtx, maxN = h, true, hn
 				}
-				room = int(c.cwnd) - int(c.pipe())
+				room = int(snd.cwnd) - int(snd.pipe())
 			}
-			if rtx && c.rec.force {
-				room = c.sndMSS
+			if rtx && snd.rec.force {
+				room = snd.mss
 			}
 			if !rtx {
 				// New data stays inside the window, even one the peer shrank
@@ -197,14 +199,14 @@ func (c *Conn) sendData(now time.Time) {
 			if rack {
 				// After a timeout (or before recovery may start), segments
 				// RACK or the timeout marked lost go first, in order.
-				if r, ok := c.txq.nextLost(); ok {
+				if r, ok := snd.txq.nextLost(); ok {
 					seq, rtx, maxN, lostRtx = r.start, true, int(r.end-r.start), true
 				}
 			}
-			if !lostRtx && c.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
-				seq = c.rtxNxt
+			if !lostRtx && snd.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
+				seq = snd.rtxNxt
 				for {
-					in, end := c.rec.sb.sacked(seq)
+					in, end := snd.rec.sb.sacked(seq)
 					if !in {
 						break
 					}
@@ -212,15 +214,15 @@ func (c *Conn) sendData(now time.Time) {
 				}
 				if seq.LessThan(t.SndNxt) {
 					rtx, goBack = true, true
-					if nx, ok := c.rec.sb.nextSacked(seq); ok {
+					if nx, ok := snd.rec.sb.nextSacked(seq); ok {
 						maxN = int(nx - seq)
 					}
 				} else {
 					seq = t.SndNxt
-					c.rtxNxt = seq
+					snd.rtxNxt = seq
 				}
 			}
-			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, c.cwnd)))
+			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, snd.cwnd)))
 			if seq.LessThan(limit) {
 				room = int(limit - seq)
 			}
@@ -229,33 +231,33 @@ func (c *Conn) sendData(now time.Time) {
 		if seq.LessThan(dataEnd) {
 			avail = int(dataEnd - seq)
 		}
-		n := max(min(avail, room, c.sndMSS, maxN), 0)
+		n := max(min(avail, room, snd.mss, maxN), 0)
 		probe := false
-		if n == 0 && avail > 0 && c.forceOne {
+		if n == 0 && avail > 0 && snd.forceOne {
 			n, probe = 1, true // window probe (RFC 9293 §3.8.6.1)
 		}
-		fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent) && (rtx || room > 0 || !c.rec.active)
-		if (n == 0 && !fin) || (!rtx && !fin && !c.forceOne && c.holdRunt(n, avail)) {
-			if avail > 0 && t.SndUna == t.SndNxt && c.rtxAt.IsZero() {
+		fin := snd.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !snd.finSent) && (rtx || room > 0 || !snd.rec.active)
+		if (n == 0 && !fin) || (!rtx && !fin && !snd.forceOne && snd.holdRunt(n, avail)) {
+			if avail > 0 && t.SndUna == t.SndNxt && snd.rtxAt.IsZero() {
 				// Nothing in flight, so no ACK will restart us: MUST-36
 				// probes a zero window after one RTO; the same timer is the
 				// SWS override timeout of §3.8.6.2.1 for a small window.
-				c.persist = true
-				c.rtxAt = now.Add(c.rto)
+				snd.persist = true
+				snd.rtxAt = now.Add(snd.rto)
 			}
 			return
 		}
-		end := c.transmit(now, seq, n, fin, rtx, probe)
-		if c.rec.active {
+		end := snd.transmit(now, seq, n, fin, rtx, probe)
+		if snd.rec.active {
 			if rtx {
-				c.rec.force = false
-				c.rec.highRxt = seqnum.Max(c.rec.highRxt, end)
+				snd.rec.force = false
+				snd.rec.highRxt = seqnum.Max(snd.rec.highRxt, end)
 			}
 		} else if !rtx || goBack {
-			c.rtxNxt = end
+			snd.rtxNxt = end
 		}
-		if c.rec.active && !rtx {
-			c.rtxNxt = t.SndNxt
+		if snd.rec.active && !rtx {
+			snd.rtxNxt = t.SndNxt
 		}
 	}
 }
@@ -267,9 +269,10 @@ func (c *Conn) sendData(now time.Time) {
 // retransmission timer, the per-segment records of RACK (RFC 8985 §6.1) and
 // the loss episode's retransmissions (undo.go). It returns the end of what
 // was sent.
-func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe bool) seqnum.Value {
+func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe bool) seqnum.Value {
+	c := snd.c
 	t := &c.tcb
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+	dataEnd := snd.bufSeq.Add(seqnum.Size(snd.buf.n))
 	h := &c.l.hdr
 	*h = wire.TCPHeader{Flags: wire.FlagACK}
 	if fin {
@@ -280,9 +283,9 @@ func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe 
 	}
 	c.ecnData(h, n, rtx || probe)
 	c.emit(seq, n)
-	c.forceOne = false
-	if n < c.sndMSS && !rtx {
-		c.sndSmlEnd = seq.Add(seqnum.Size(n))
+	snd.forceOne = false
+	if n < snd.mss && !rtx {
+		snd.smlEnd = seq.Add(seqnum.Size(n))
 	}
 	end := seq.Add(seqnum.Size(n))
 	if fin {
@@ -290,31 +293,31 @@ func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe 
 	}
 	if rtx {
 		c.l.ctr.Retransmits++
-		c.rtxMark = seqnum.Max(c.rtxMark, end)
-		c.undoSent(now, seq, end)
-	} else if !c.rttValid {
-		c.rttValid, c.rttSeq, c.rttAt = true, seq, now
+		snd.rtxMark = seqnum.Max(snd.rtxMark, end)
+		snd.undoSent(now, seq, end)
+	} else if !snd.rttValid {
+		snd.rttValid, snd.rttSeq, snd.rttAt = true, seq, now
 	}
 	oldNxt := t.SndNxt
 	if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
 		t.SndNxt = end
 	}
-	if c.rackOn() {
-		c.txRecord(now, seq, end, oldNxt)
+	if snd.rackOn() {
+		snd.txRecord(now, seq, end, oldNxt)
 		if !rtx {
-			c.tlpArmed = true
+			snd.tlpArmed = true
 		}
 	}
 	if fin {
-		c.finSent = true
+		snd.finSent = true
 	}
-	if c.rtxAt.IsZero() || c.persist {
-		c.persist = false
-		c.rtxAt = now.Add(c.rto)
+	if snd.rtxAt.IsZero() || snd.persist {
+		snd.persist = false
+		snd.rtxAt = now.Add(snd.rto)
 	}
-	if c.rtxSince.IsZero() {
-		c.rtxSince = now
-		c.clampUserTimeout()
+	if snd.rtxSince.IsZero() {
+		snd.rtxSince = now
+		snd.clampUserTimeout()
 	}
 	return end
 }
@@ -326,12 +329,13 @@ func (c *Conn) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, probe 
 // Linux: the last, short piece of the queued data waits while an earlier
 // short segment is unacknowledged, unless SetNoDelay (MUST-17). A full
 // segment never waits.
-func (c *Conn) holdRunt(n, avail int) bool {
-	if n >= c.sndMSS || n == 0 {
+func (snd *sender) holdRunt(n, avail int) bool {
+	c := snd.c
+	if n >= snd.mss || n == 0 {
 		return false
 	}
 	if n < avail { // limited by the window or cwnd
-		return uint32(n) < c.maxSndWnd/2 || c.tcb.SndUna != c.tcb.SndNxt
+		return uint32(n) < snd.maxWnd/2 || c.tcb.SndUna != c.tcb.SndNxt
 	}
-	return !c.noDelay && c.tcb.SndUna.LessThan(c.sndSmlEnd)
+	return !snd.noDelay && c.tcb.SndUna.LessThan(snd.smlEnd)
 }

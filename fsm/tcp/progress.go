@@ -15,13 +15,13 @@ func (c *Conn) CheckProgress() error {
 		return nil
 	}
 	t := &c.tcb
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
-	unsent := t.SndNxt.LessThan(dataEnd) || (c.finQueued && !c.finSent)
-	if !unsent || !c.rtxAt.IsZero() {
+	dataEnd := c.snd.bufSeq.Add(seqnum.Size(c.snd.buf.n))
+	unsent := t.SndNxt.LessThan(dataEnd) || (c.snd.finQueued && !c.snd.finSent)
+	if !unsent || !c.snd.rtxAt.IsZero() {
 		return nil
 	}
 	if t.SndUna != t.SndNxt {
 		return c.violation("%d octets in flight, %d unsent and no retransmission timer", uint32(t.SndNxt-t.SndUna), uint32(dataEnd-t.SndNxt))
 	}
-	return c.violation("%d octets unsent (SND.WND %d, cwnd %d) and neither a persist nor a retransmission timer", uint32(dataEnd-t.SndNxt), t.SndWnd, c.cwnd)
+	return c.violation("%d octets unsent (SND.WND %d, cwnd %d) and neither a persist nor a retransmission timer", uint32(dataEnd-t.SndNxt), t.SndWnd, c.snd.cwnd)
 }

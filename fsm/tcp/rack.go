@@ -39,7 +39,10 @@ const wcDelAckT = 200 * time.Millisecond
 
 // rackOn reports whether RACK-TLP detects losses on c: SACK negotiated and
 // not turned off (RFC 8985 §3, Config.NoRACK).
-func (c *Conn) rackOn() bool { return c.sackOK && !c.l.cfg.NoRACK }
+func (snd *sender) rackOn() bool {
+	c := snd.c
+	return c.sackOK && !c.l.cfg.NoRACK
+}
 
 // sentAfter is RACK_sent_after (RFC 8985 §6.2): t1/seq1 was sent after t2/seq2.
 func sentAfter(t1 int64, seq1 seqnum.Value, t2 int64, seq2 seqnum.Value) bool {
@@ -50,9 +53,10 @@ func sentAfter(t1 int64, seq1 seqnum.Value, t2 int64, seq2 seqnum.Value) bool {
 // retransmission queue: octets below the old SND.NXT are retransmissions of
 // their records (split to the retransmitted range when the array has room),
 // the rest new records (RFC 8985 §6.1).
-func (c *Conn) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
-	q := &c.txq
-	if want := txQueueLen(max(c.snd.size, c.snd.limit), c.sndMSS); len(q.s) < want && (q.s == nil || q.hi == len(q.s)) {
+func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
+	c := snd.c
+	q := &snd.txq
+	if want := txQueueLen(max(snd.buf.size, snd.buf.limit), snd.mss); len(q.s) < want && (q.s == nil || q.hi == len(q.s)) {
 		q.grow(want) // first data, or the send buffer grew (autotune.go)
 	}
 	ns := now.UnixNano()
@@ -85,11 +89,12 @@ func (c *Conn) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 // rackAck updates the retransmission queue and RACK from an ACK that moved
 // SND.UNA to s.ack (advanced) and/or SACKed octets: RFC 8985 §6.2 steps
 // 1-3 for every segment newly delivered, in ascending sequence order.
-func (c *Conn) rackAck(s *segment) {
-	q := &c.txq
+func (snd *sender) rackAck(s *segment) {
+	c := snd.c
+	q := &snd.txq
 	q.popAcked(c.tcb.SndUna, func(r *txSeg) {
 		if r.flags&segSacked == 0 {
-			c.rackDelivered(r, s)
+			snd.rackDelivered(r, s)
 		}
 	})
 	if s.opts.NumSACK == 0 {
@@ -122,16 +127,16 @@ func (c *Conn) rackAck(s *segment) {
 		if !r.start.LessThan(hi) {
 			break
 		}
-		if r.flags&segSacked != 0 || !c.covered(s, r.start, r.end) {
+		if r.flags&segSacked != 0 || !snd.covered(s, r.start, r.end) {
 			continue
 		}
 		q.setFlags(r, segSacked, segRtxOut|segLost)
-		c.rackDelivered(r, s)
+		snd.rackDelivered(r, s)
 	}
 }
 
 // covered reports whether a SACK block of s holds [start, end).
-func (c *Conn) covered(s *segment, start, end seqnum.Value) bool {
+func (snd *sender) covered(s *segment, start, end seqnum.Value) bool {
 	for k := 0; k < s.opts.NumSACK && k < wire.MaxSACKBlocks; k++ {
 		bs, be := seqnum.Value(s.opts.SACK[k].Start), seqnum.Value(s.opts.SACK[k].End)
 		if bs.LessThanEq(start) && end.LessThanEq(be) && bs.LessThan(be) {
@@ -142,8 +147,9 @@ func (c *Conn) covered(s *segment, start, end seqnum.Value) bool {
 }
 
 // rackDelivered is RFC 8985 §6.2 steps 2 and 3 for one delivered segment.
-func (c *Conn) rackDelivered(r *txSeg, s *segment) {
-	k := &c.rack
+func (snd *sender) rackDelivered(r *txSeg, s *segment) {
+	c := snd.c
+	k := &snd.rack
 	rtt := time.Duration(s.now.UnixNano() - r.xmit)
 	if r.flags&segRtx != 0 {
 		// Step 2: the ACK may answer the original transmission; skip a
@@ -177,14 +183,14 @@ func (c *Conn) rackDelivered(r *txSeg, s *segment) {
 // rackReoWnd is RACK_update_reo_wnd (RFC 8985 §6.2 step 4): zero while no
 // reordering was seen and the sender is recovering or has DupThresh segments
 // SACKed, else min_RTT/4 times the D-SACK multiplier, at most SRTT.
-func (c *Conn) rackReoWnd() time.Duration {
-	k := &c.rack
-	if !k.reoSeen && (c.rec.active || c.rec.rtoRec || c.txq.sacked >= dupThresh) {
+func (snd *sender) rackReoWnd() time.Duration {
+	k := &snd.rack
+	if !k.reoSeen && (snd.rec.active || snd.rec.rtoRec || snd.txq.sacked >= dupThresh) {
 		return 0
 	}
 	w := time.Duration(max(k.reoMult, 1)) * k.minRTT / 4
-	if c.hasRTT {
-		w = min(w, c.srtt)
+	if snd.hasRTT {
+		w = min(w, snd.srtt)
 	}
 	return w
 }
@@ -192,8 +198,9 @@ func (c *Conn) rackReoWnd() time.Duration {
 // rackDSACKRound adapts the reordering window to D-SACKs (RFC 8985 §6.2
 // step 4): each round trip with a D-SACK grows the multiplier; 16
 // recoveries without one bring it back to 1.
-func (c *Conn) rackDSACKRound(dsack bool) {
-	k := &c.rack
+func (snd *sender) rackDSACKRound(dsack bool) {
+	c := snd.c
+	k := &snd.rack
 	if k.dsackOn && !c.tcb.SndUna.LessThan(k.dsackRound) {
 		k.dsackOn = false
 	}
@@ -206,8 +213,8 @@ func (c *Conn) rackDSACKRound(dsack bool) {
 
 // rackRecoveryEnded counts down the D-SACK multiplier's persistence (RFC
 // 8985 §6.2 step 4, "exiting Fast or RTO recovery").
-func (c *Conn) rackRecoveryEnded() {
-	k := &c.rack
+func (snd *sender) rackRecoveryEnded() {
+	k := &snd.rack
 	if k.reoPersist > 0 {
 		k.reoPersist--
 		if k.reoPersist == 0 {
@@ -221,15 +228,16 @@ func (c *Conn) rackRecoveryEnded() {
 // recently sent delivered one is lost, retransmissions included; the
 // reordering timer is armed for the others sent before it. It returns how
 // many segments it marked.
-func (c *Conn) rackDetect(now time.Time) int {
-	k := &c.rack
+func (snd *sender) rackDetect(now time.Time) int {
+	c := snd.c
+	k := &snd.rack
 	k.advanced = false
-	c.rackAt = zeroTime
+	snd.rackAt = zeroTime
 	if !k.has {
 		return 0
 	}
-	q := &c.txq
-	reo := c.rackReoWnd()
+	q := &snd.txq
+	reo := snd.rackReoWnd()
 	nowNs := now.UnixNano()
 	var timeout time.Duration
 	marked := 0
@@ -256,19 +264,20 @@ func (c *Conn) rackDetect(now time.Time) int {
 		}
 	}
 	if timeout > 0 {
-		c.rackAt = now.Add(timeout)
+		snd.rackAt = now.Add(timeout)
 	}
 	return marked
 }
 
 // rackTimeout is the RACK reordering timer (RFC 8985 §6.3): detect again;
 // losses start recovery (or are retransmitted in the recovery running).
-func (c *Conn) rackTimeout(now time.Time) {
-	if !sendsData(c.state) || !c.rackOn() {
+func (snd *sender) rackTimeout(now time.Time) {
+	c := snd.c
+	if !sendsData(c.state) || !snd.rackOn() {
 		return
 	}
-	if c.rackDetect(now) > 0 {
-		c.lossDetect(now)
+	if snd.rackDetect(now) > 0 {
+		snd.lossDetect(now)
 	}
 }
 
@@ -278,76 +287,78 @@ func (c *Conn) rackTimeout(now time.Time) {
 // than the RTO. Not in fast or RTO recovery, not while segments are SACKed
 // (RACK.segs_sacked: RACK and its timer have what they need), and not with
 // a probe outstanding.
-func (c *Conn) tlpArm(now time.Time) {
+func (snd *sender) tlpArm(now time.Time) {
+	c := snd.c
 	t := &c.tcb
-	c.tlpAt = zeroTime
-	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.rec.rtoRec || c.tlp.active ||
-		c.txq.sacked != 0 || c.persist || t.SndUna == t.SndNxt || c.rtxAt.IsZero() {
+	snd.tlpAt = zeroTime
+	if !snd.rackOn() || !sendsData(c.state) || snd.rec.active || snd.rec.rtoRec || snd.tlp.active ||
+		snd.txq.sacked != 0 || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() {
 		return
 	}
 	pto := time.Second
-	if c.hasRTT {
-		pto = 2 * c.srtt
-		if c.flight() <= uint32(c.sndMSS) {
+	if snd.hasRTT {
+		pto = 2 * snd.srtt
+		if snd.flight() <= uint32(snd.mss) {
 			pto += wcDelAckT
 		} else {
 			pto += 2 * time.Millisecond
 		}
 	}
 	at := now.Add(pto)
-	if c.rtxAt.Before(at) {
-		at = c.rtxAt
+	if snd.rtxAt.Before(at) {
+		at = snd.rtxAt
 	}
-	c.tlpAt = at
+	snd.tlpAt = at
 }
 
 // tlpFire sends the loss probe (RFC 8985 §7.3): a new segment if the window
 // allows, else the last segment sent again; then the RTO restarts.
-func (c *Conn) tlpFire(now time.Time) {
+func (snd *sender) tlpFire(now time.Time) {
+	c := snd.c
 	t := &c.tcb
-	if !c.rackOn() || !sendsData(c.state) || c.rec.active || c.tlp.active || t.SndUna == t.SndNxt {
+	if !snd.rackOn() || !sendsData(c.state) || snd.rec.active || snd.tlp.active || t.SndUna == t.SndNxt {
 		return
 	}
 	// Whether or not a probe goes, the RTO restarts (RFC 8985 §7.3).
 	defer func() {
-		c.rtxAt = now.Add(c.rto)
-		c.clampUserTimeout()
+		snd.rtxAt = now.Add(snd.rto)
+		snd.clampUserTimeout()
 	}()
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.snd.n))
+	dataEnd := snd.bufSeq.Add(seqnum.Size(snd.buf.n))
 	wndEnd := t.SndUna.Add(seqnum.Size(t.SndWnd))
 	var seq seqnum.Value
 	var n int
 	rtx := false
 	if t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
 		seq = t.SndNxt
-		n = min(int(dataEnd-seq), int(wndEnd-seq), c.sndMSS)
+		n = min(int(dataEnd-seq), int(wndEnd-seq), snd.mss)
 	} else {
-		q := &c.txq
+		q := &snd.txq
 		if q.n() == 0 {
 			return
 		}
 		r := q.at(q.n() - 1)
 		seq, n, rtx = r.start, int(r.end-r.start), true
-		if c.finSent && r.end == t.SndNxt {
+		if snd.finSent && r.end == t.SndNxt {
 			n-- // the FIN goes with it
 		}
-		if n > c.sndMSS {
-			seq = seq.Add(seqnum.Size(n - c.sndMSS))
-			n = c.sndMSS
+		if n > snd.mss {
+			seq = seq.Add(seqnum.Size(n - snd.mss))
+			n = snd.mss
 		}
 		if seq.LessThan(t.SndUna) {
 			return
 		}
 	}
-	fin := c.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !c.finSent)
+	fin := snd.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !snd.finSent)
 	if n <= 0 && !fin {
 		return
 	}
-	end := c.transmit(now, seq, n, fin, rtx, false)
-	if !rtx && c.rtxNxt == seq {
-		c.rtxNxt = end
+	end := snd.transmit(now, seq, n, fin, rtx, false)
+	if !rtx && snd.rtxNxt == seq {
+		snd.rtxNxt = end
 	}
-	c.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx}
+	snd.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx}
 	c.l.ctr.TLPProbes++
 }
 
@@ -357,8 +368,9 @@ func (c *Conn) tlpFire(now time.Time) {
 // the probe repaired a loss, and congestion control responds as to one; a
 // duplicate ACK without a SACK option means original and probe both
 // arrived.
-func (c *Conn) tlpAck(s *segment, advanced bool) {
-	p := &c.tlp
+func (snd *sender) tlpAck(s *segment, advanced bool) {
+	c := snd.c
+	p := &snd.tlp
 	if !p.active || s.ack.LessThan(p.endSeq) {
 		return
 	}
@@ -368,8 +380,8 @@ func (c *Conn) tlpAck(s *segment, advanced bool) {
 	case p.endSeq.LessThan(s.ack):
 		p.active = false
 		c.l.ctr.TLPRecoveries++
-		c.ccLoss(s.now)
-		c.cwnd = min(c.cwnd, c.ssthresh)
+		snd.ccLoss(s.now)
+		snd.cwnd = min(snd.cwnd, snd.ssthresh)
 	case !advanced && s.opts.NumSACK == 0:
 		p.active = false // a duplicate ACK without SACK: both copies arrived
 	}

@@ -119,7 +119,7 @@ func (o *slotOut) take() [][]byte {
 func TestRACKRecoveryNoAllocs(t *testing.T) {
 	p := newWirePair(t, 5, Config{DelayedACK: -1, NoDelay: true}, faults{})
 	client, server := p.connect()
-	if !client.rackOn() {
+	if !client.snd.rackOn() {
 		t.Fatal("RACK off")
 	}
 	oa, ob := &slotOut{}, &slotOut{}
@@ -137,7 +137,7 @@ func TestRACKRecoveryNoAllocs(t *testing.T) {
 		}
 	}
 	round := func() {
-		client.cwnd, client.ssthresh = 10*uint32(client.sndMSS), 1<<30 // each episode from the same window
+		client.snd.cwnd, client.snd.ssthresh = 10*uint32(client.snd.mss), 1<<30 // each episode from the same window
 		for range 4 {
 			if n, err := client.Send(p.now, data); n != len(data) || err != nil {
 				t.Fatalf("Send %d %v", n, err)

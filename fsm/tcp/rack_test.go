@@ -68,8 +68,8 @@ func (r *rig) establishedSACK() {
 	if _, err := r.ln.Accept(r.now); err != nil {
 		r.t.Fatal(err)
 	}
-	if !r.c.sackOK || r.c.sndMSS != rkMSS {
-		r.t.Fatalf("sackOK %v, MSS %d", r.c.sackOK, r.c.sndMSS)
+	if !r.c.sackOK || r.c.snd.mss != rkMSS {
+		r.t.Fatalf("sackOK %v, MSS %d", r.c.sackOK, r.c.snd.mss)
 	}
 }
 
@@ -124,8 +124,8 @@ func TestRACKFastRetransmitsOnTime(t *testing.T) {
 		t.Fatalf("sent %v, want the retransmission of %d first", got, segAt(1))
 	}
 	ctr := r.l.Counters()
-	if ctr.RACKLosses != 1 || ctr.FastRetransmits != 1 || !r.c.rec.active {
-		t.Fatalf("RACK losses %d, fast retransmits %d, recovering %v", ctr.RACKLosses, ctr.FastRetransmits, r.c.rec.active)
+	if ctr.RACKLosses != 1 || ctr.FastRetransmits != 1 || !r.c.snd.rec.active {
+		t.Fatalf("RACK losses %d, fast retransmits %d, recovering %v", ctr.RACKLosses, ctr.FastRetransmits, r.c.snd.rec.active)
 	}
 }
 
@@ -197,7 +197,7 @@ func TestRACKOffKeepsRetransmissionToTimeout(t *testing.T) {
 	if again := dataSegs(r.drain()); contains(again, segAt(1)) {
 		t.Fatalf("without RACK, %d was retransmitted again before the RTO: %v", segAt(1), again)
 	}
-	if r.l.Counters().TLPProbes != 0 || !r.c.tlpAt.IsZero() || !r.c.rackAt.IsZero() {
+	if r.l.Counters().TLPProbes != 0 || !r.c.snd.tlpAt.IsZero() || !r.c.snd.rackAt.IsZero() {
 		t.Fatal("RACK-TLP timers or probes with NoRACK")
 	}
 }
@@ -215,7 +215,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 	// Reordering: 1 is SACKed first, then 0 arrives.
 	r.sackAck(segAt(0), segAt(1), segAt(2))
 	r.sackAck(segAt(2))
-	if !r.c.rack.reoSeen {
+	if !r.c.snd.rack.reoSeen {
 		t.Fatal("reordering not seen")
 	}
 	r.drain()
@@ -224,11 +224,11 @@ func TestRACKReorderingWindow(t *testing.T) {
 	if got := dataSegs(r.drain()); contains(got, segAt(2)) {
 		t.Fatalf("hole retransmitted at once despite reordering: %v", got)
 	}
-	if r.c.rackAt.IsZero() {
+	if r.c.snd.rackAt.IsZero() {
 		t.Fatal("no reordering timer armed")
 	}
-	wait := r.c.rackAt.Sub(r.now)
-	if want := r.c.rack.minRTT / 4; wait <= 0 || wait > want {
+	wait := r.c.snd.rackAt.Sub(r.now)
+	if want := r.c.snd.rack.minRTT / 4; wait <= 0 || wait > want {
 		t.Fatalf("reordering timer in %v, want (0, %v]", wait, want)
 	}
 	r.advance(wait)
@@ -249,18 +249,18 @@ func TestTLPProbesTail(t *testing.T) {
 	r.establishedSACK()
 	r.write(4 * rkMSS)
 	r.drain()
-	srtt := r.c.srtt
-	pto := r.c.tlpAt.Sub(r.now)
+	srtt := r.c.snd.srtt
+	pto := r.c.snd.tlpAt.Sub(r.now)
 	if want := 2*srtt + 2*time.Millisecond; pto != want {
 		t.Fatalf("PTO %v, want %v (SRTT %v)", pto, want, srtt)
 	}
-	if !r.c.tlpAt.Before(r.c.rtxAt) {
+	if !r.c.snd.tlpAt.Before(r.c.snd.rtxAt) {
 		t.Fatal("PTO not before the RTO")
 	}
 	r.now = r.now.Add(50 * time.Millisecond)
 	r.sackAck(segAt(1)) // segment 0 arrives; 1..3 are lost
 	r.drain()
-	r.advance(r.c.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	probe := r.drain()
 	if len(probe) != 1 || probe[0].seq != segAt(3) || probe[0].n != rkMSS {
 		t.Fatalf("probe %+v, want the last segment %d", probe, segAt(3))
@@ -268,7 +268,7 @@ func TestTLPProbesTail(t *testing.T) {
 	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
 		t.Fatalf("probes %d, timeouts %d", ctr.TLPProbes, ctr.Timeouts)
 	}
-	if !r.c.tlpAt.IsZero() {
+	if !r.c.snd.tlpAt.IsZero() {
 		t.Fatal("a second probe is scheduled while one is outstanding")
 	}
 	r.now = r.now.Add(srtt)
@@ -294,17 +294,17 @@ func TestTLPProbeNewData(t *testing.T) {
 	if got := dataSegs(r.drain()); len(got) != 10 {
 		t.Fatalf("sent %d", len(got))
 	}
-	r.advance(r.c.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	all := r.drain()
 	probe := dataSegs(all)
 	if len(probe) != 1 || probe[0] != segAt(10) {
 		t.Fatalf("probe %+v, want new data at %d", all, segAt(10))
 	}
-	if !r.c.tlp.active || r.c.tlp.isRtx {
-		t.Fatalf("tlp state %+v", r.c.tlp)
+	if !r.c.snd.tlp.active || r.c.snd.tlp.isRtx {
+		t.Fatalf("tlp state %+v", r.c.snd.tlp)
 	}
 	r.sackAck(segAt(11))
-	if r.c.tlp.active {
+	if r.c.snd.tlp.active {
 		t.Fatal("a probe of new data still outstanding after its ACK")
 	}
 }
@@ -317,16 +317,16 @@ func TestTLPDSACKMeansNoLoss(t *testing.T) {
 	r.establishedSACK()
 	r.write(2 * rkMSS)
 	r.drain()
-	r.advance(r.c.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	if got := dataSegs(r.drain()); len(got) != 1 || got[0] != segAt(1) {
 		t.Fatalf("probe %v", got)
 	}
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	r.sackAck(segAt(2), segAt(1), segAt(2)) // everything, and the probe was a duplicate
 	r.write(rkMSS)
 	r.sackAck(segAt(3))
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.cwnd < cwnd {
-		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.snd.cwnd < cwnd {
+		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.snd.cwnd, cwnd)
 	}
 }
 
@@ -338,14 +338,14 @@ func TestTLPRecoveryReducesCwnd(t *testing.T) {
 	r.establishedSACK()
 	r.write(2 * rkMSS)
 	r.drain()
-	r.advance(r.c.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	r.drain()
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	r.sackAck(segAt(2))
 	r.write(rkMSS)
 	r.sackAck(segAt(3))
-	if ctr := r.l.Counters(); ctr.TLPRecoveries != 1 || r.c.cwnd >= cwnd {
-		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.TLPRecoveries != 1 || r.c.snd.cwnd >= cwnd {
+		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.snd.cwnd, cwnd)
 	}
 }
 
@@ -379,13 +379,13 @@ func TestTLPOneSegmentWaitsForDelayedACK(t *testing.T) {
 	r.establishedSACK()
 	r.write(100)
 	r.drain()
-	if want := 2*r.c.srtt + wcDelAckT; want <= r.c.rto {
-		t.Fatalf("setup: PTO %v would not reach the RTO %v", want, r.c.rto)
+	if want := 2*r.c.snd.srtt + wcDelAckT; want <= r.c.snd.rto {
+		t.Fatalf("setup: PTO %v would not reach the RTO %v", want, r.c.snd.rto)
 	}
-	if !r.c.tlpAt.Equal(r.c.rtxAt) {
-		t.Fatalf("PTO at +%v, RTO at +%v: want the PTO cut to the RTO", r.c.tlpAt.Sub(r.now), r.c.rtxAt.Sub(r.now))
+	if !r.c.snd.tlpAt.Equal(r.c.snd.rtxAt) {
+		t.Fatalf("PTO at +%v, RTO at +%v: want the PTO cut to the RTO", r.c.snd.tlpAt.Sub(r.now), r.c.snd.rtxAt.Sub(r.now))
 	}
-	r.advance(r.c.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
 		t.Fatalf("probes %d, timeouts %d: the probe goes instead of the RTO", ctr.TLPProbes, ctr.Timeouts)
 	}
@@ -399,7 +399,7 @@ func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 	for _, spurious := range []bool{true, false} {
 		r := newRig(t, Config{})
 		r.establishedTS(1000, 5000, 1, true)
-		mss := uint32(r.c.sndMSS)
+		mss := uint32(r.c.snd.mss)
 		at := func(k int) uint32 { return 5001 + uint32(k)*mss }
 		r.write(10 * int(mss))
 		orig := r.drain()
@@ -420,7 +420,7 @@ func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 		o = tsOpt(201, echo)
 		o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(5)}, 1
 		r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
-		if got := r.c.rack.xmit == rtxAt; got == spurious {
+		if got := r.c.snd.rack.xmit == rtxAt; got == spurious {
 			t.Fatalf("spurious=%v: RACK.xmit_ts is the retransmission's: %v", spurious, got)
 		}
 	}

@@ -28,33 +28,34 @@ const dupThresh = 3
 // recovering, and not for losses within the window of an earlier recovery
 // or timeout (RFC 6582 §3.2 step 2: SND.UNA must be beyond "recover"); the
 // segments RACK marks then are retransmitted as they are found.
-func (c *Conn) lossDetect(now time.Time) {
+func (snd *sender) lossDetect(now time.Time) {
+	c := snd.c
 	t := &c.tcb
-	if c.rec.active || t.SndUna == t.SndNxt || !sendsData(c.state) || !t.SndUna.GreaterThan(c.rec.point) {
+	if snd.rec.active || t.SndUna == t.SndNxt || !sendsData(c.state) || !t.SndUna.GreaterThan(snd.rec.point) {
 		return
 	}
 	var lost bool
-	if c.rackOn() {
-		_, lost = c.txq.nextLost()
+	if snd.rackOn() {
+		_, lost = snd.txq.nextLost()
 	} else {
-		lost = c.dupAcks >= dupThresh
-		if !lost && c.sackOK && c.rec.sb.n > 0 && c.rec.sb.r[0].start != t.SndUna {
-			lost = c.rec.sb.lostFrom(0, c.sndMSS)
+		lost = snd.dupAcks >= dupThresh
+		if !lost && c.sackOK && snd.rec.sb.n > 0 && snd.rec.sb.r[0].start != t.SndUna {
+			lost = snd.rec.sb.lostFrom(0, snd.mss)
 		}
 	}
 	if !lost {
 		return
 	}
-	c.undoArm(false)
-	c.tlpAt = zeroTime
-	c.rec.active = true
-	c.rec.point = t.SndNxt
-	c.rec.highRxt = t.SndUna
-	c.rec.force = true // RFC 6675 §5 step 4.3 / RFC 5681 §3.2 step 2: the first hole goes now
-	c.ccLoss(now)
-	c.cwnd = c.ssthresh
-	c.rttValid = false
-	c.rtxNxt = t.SndNxt
+	snd.undoArm(false)
+	snd.tlpAt = zeroTime
+	snd.rec.active = true
+	snd.rec.point = t.SndNxt
+	snd.rec.highRxt = t.SndUna
+	snd.rec.force = true // RFC 6675 §5 step 4.3 / RFC 5681 §3.2 step 2: the first hole goes now
+	snd.ccLoss(now)
+	snd.cwnd = snd.ssthresh
+	snd.rttValid = false
+	snd.rtxNxt = t.SndNxt
 	c.l.ctr.FastRetransmits++
 }
 
@@ -64,21 +65,22 @@ func (c *Conn) lossDetect(now time.Time) {
 // max(FlightSize, SMSS) + SMSS; that change exposed a RST in
 // TestEchoStallFreeSlowApps seed 17, not yet understood); a partial ACK
 // without SACK retransmits the next segment at once (step 4).
-func (c *Conn) recoveryAck(s *segment) {
+func (snd *sender) recoveryAck(s *segment) {
+	c := snd.c
 	t := &c.tcb
-	if !s.ack.LessThan(c.rec.point) {
-		c.rec.active = false
-		c.cwnd = c.clampCwnd(float64(min(c.ssthresh, c.flight()+uint32(c.sndMSS))))
-		c.dupAcks = 0
-		c.rackRecoveryEnded()
-		c.undoRecoveryEnd(s)
+	if !s.ack.LessThan(snd.rec.point) {
+		snd.rec.active = false
+		snd.cwnd = snd.clampCwnd(float64(min(snd.ssthresh, snd.flight()+uint32(snd.mss))))
+		snd.dupAcks = 0
+		snd.rackRecoveryEnded()
+		snd.undoRecoveryEnd(s)
 		return
 	}
-	c.dupAcks = 0
+	snd.dupAcks = 0
 	if !c.sackOK {
-		c.rec.force = true
-		if c.rec.highRxt.LessThan(t.SndUna) {
-			c.rec.highRxt = t.SndUna
+		snd.rec.force = true
+		if snd.rec.highRxt.LessThan(t.SndUna) {
+			snd.rec.highRxt = t.SndUna
 		}
 	}
 }
@@ -87,37 +89,38 @@ func (c *Conn) recoveryAck(s *segment) {
 // every octet not SACKed and not lost, plus every retransmitted octet not yet
 // SACKed; without SACK, the flight less one MSS per duplicate ACK, plus the
 // retransmitted octets.
-func (c *Conn) pipe() uint32 {
+func (snd *sender) pipe() uint32 {
+	c := snd.c
 	t := &c.tcb
 	una, nxt := t.SndUna, t.SndNxt
 	var rtxOut uint32
-	if una.LessThan(c.rec.highRxt) {
-		rtxOut = uint32(c.rec.highRxt - una)
+	if una.LessThan(snd.rec.highRxt) {
+		rtxOut = uint32(snd.rec.highRxt - una)
 	}
 	if !c.sackOK {
-		p := int64(nxt-una) - int64(c.dupAcks)*int64(c.sndMSS) + int64(rtxOut)
+		p := int64(nxt-una) - int64(snd.dupAcks)*int64(snd.mss) + int64(rtxOut)
 		return uint32(max(p, 0))
 	}
-	b := &c.rec.sb
+	b := &snd.rec.sb
 	var p uint32
 	cur := una
 	for i := 0; i < b.n; i++ {
 		r := b.r[i]
 		if cur.LessThan(r.start) {
 			hole := uint32(r.start - cur)
-			if !b.lostFrom(i, c.sndMSS) {
+			if !b.lostFrom(i, snd.mss) {
 				p += hole
 			}
-			if cur.LessThan(c.rec.highRxt) { // retransmitted part of the hole
-				p += min(hole, uint32(c.rec.highRxt-cur))
+			if cur.LessThan(snd.rec.highRxt) { // retransmitted part of the hole
+				p += min(hole, uint32(snd.rec.highRxt-cur))
 			}
 		}
 		cur = seqnum.Max(cur, r.end)
 	}
 	if cur.LessThan(nxt) {
 		p += uint32(nxt - cur)
-		if cur.LessThan(c.rec.highRxt) {
-			p += min(uint32(nxt-cur), uint32(c.rec.highRxt-cur))
+		if cur.LessThan(snd.rec.highRxt) {
+			p += min(uint32(nxt-cur), uint32(snd.rec.highRxt-cur))
 		}
 	}
 	return p
@@ -132,35 +135,36 @@ func (c *Conn) pipe() uint32 {
 // for the retransmission timer. Without SACK it is the segment at SND.UNA
 // once per partial ACK (RFC 6582). ok is false when there is nothing to
 // retransmit.
-func (c *Conn) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
+func (snd *sender) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
+	c := snd.c
 	t := &c.tcb
 	una := t.SndUna
 	if !c.sackOK {
-		if c.rec.force || !una.LessThan(c.rec.highRxt) {
+		if snd.rec.force || !una.LessThan(snd.rec.highRxt) {
 			return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
 		}
 		return 0, 0, false
 	}
-	b := &c.rec.sb
+	b := &snd.rec.sb
 	cur := una
 	for i := 0; i < b.n; i++ {
 		r := b.r[i]
-		if cur.LessThan(r.start) && (c.rec.force || b.lostFrom(i, c.sndMSS)) {
-			start := seqnum.Max(cur, c.rec.highRxt)
+		if cur.LessThan(r.start) && (snd.rec.force || b.lostFrom(i, snd.mss)) {
+			start := seqnum.Max(cur, snd.rec.highRxt)
 			if start.LessThan(r.start) {
 				return start, int(r.start - start), true
 			}
 		}
 		cur = seqnum.Max(cur, r.end)
 	}
-	if c.rec.force && !c.rec.highRxt.GreaterThan(una) && b.n == 0 {
+	if snd.rec.force && !snd.rec.highRxt.GreaterThan(una) && b.n == 0 {
 		return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
 	}
 	if !newData { // rule 3
 		cur = una
 		for i := 0; i < b.n; i++ {
 			r := b.r[i]
-			if start := seqnum.Max(cur, c.rec.highRxt); start.LessThan(r.start) {
+			if start := seqnum.Max(cur, snd.rec.highRxt); start.LessThan(r.start) {
 				return start, int(r.start - start), true
 			}
 			cur = seqnum.Max(cur, r.end)
@@ -179,40 +183,41 @@ func (c *Conn) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
 // are resent in order instead of from the go-back-N cursor, so that RACK can
 // mark a lost retransmission again (RFC 8985 §6.2, "RTO recovery"); a
 // probe outstanding is forgotten.
-func (c *Conn) rtoRecovery(now time.Time) {
+func (snd *sender) rtoRecovery(now time.Time) {
+	c := snd.c
 	t := &c.tcb
-	if c.retries <= 1 { // the first timeout of this loss; backoffs keep ssthresh
-		c.undoArm(true)
-		c.ccLoss(now)
-	} else if c.undo != nil {
-		c.undo.checked = false
+	if snd.retries <= 1 { // the first timeout of this loss; backoffs keep ssthresh
+		snd.undoArm(true)
+		snd.ccLoss(now)
+	} else if snd.undo != nil {
+		snd.undo.checked = false
 	}
-	c.rec.active = false
-	c.rec.rtoRec = true
-	c.rec.force = false
-	c.rec.point = t.SndNxt
-	c.rec.highRxt = t.SndUna
-	if c.retries > 1 {
-		c.rec.sb.reset()
+	snd.rec.active = false
+	snd.rec.rtoRec = true
+	snd.rec.force = false
+	snd.rec.point = t.SndNxt
+	snd.rec.highRxt = t.SndUna
+	if snd.retries > 1 {
+		snd.rec.sb.reset()
 	}
-	c.cwnd = uint32(c.sndMSS)
-	c.dupAcks = 0
-	c.rtxNxt = t.SndUna
-	c.tlp.active = false
-	c.tlpAt = zeroTime
-	if c.rackOn() {
-		q := &c.txq
+	snd.cwnd = uint32(snd.mss)
+	snd.dupAcks = 0
+	snd.rtxNxt = t.SndUna
+	snd.tlp.active = false
+	snd.tlpAt = zeroTime
+	if snd.rackOn() {
+		q := &snd.txq
 		for i := 0; i < q.n(); i++ {
 			r := q.at(i)
 			clear := segRtxOut
-			if c.retries > 1 {
+			if snd.retries > 1 {
 				clear |= segSacked // the peer may have reneged (RFC 2018 §8)
 			}
-			if r.flags&segSacked == 0 || c.retries > 1 {
+			if r.flags&segSacked == 0 || snd.retries > 1 {
 				q.setFlags(r, segLost, clear)
 			}
 		}
 		q.hint = q.lo
-		c.rtxNxt = t.SndNxt
+		snd.rtxNxt = t.SndNxt
 	}
 }

@@ -173,8 +173,8 @@ func TestSynSentRetransmittedSynEchoNoSample(t *testing.T) {
 	opts := wire.TCPOptions{HasTimestamps: true, TSVal: 7000, TSEcr: first.TSVal, SACKPermitted: true, HasMSS: true, MSS: 1460}
 	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, opts: opts})
 	r.state(StateEstablished)
-	if r.c.hasRTT {
-		t.Fatalf("RTT sampled from the echo of a retransmitted SYN: srtt %v", r.c.srtt)
+	if r.c.snd.hasRTT {
+		t.Fatalf("RTT sampled from the echo of a retransmitted SYN: srtt %v", r.c.snd.srtt)
 	}
 }
 
@@ -186,15 +186,15 @@ func TestKarnNoTimerSampleAcrossRetransmission(t *testing.T) {
 	r.establishedPassive(99, 299)
 	r.c.Send(r.now, []byte("x"))
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
-	srtt := r.c.srtt
+	srtt := r.c.snd.srtt
 	r.advance(r.c.RTO())
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
 	r.c.Send(r.now, []byte("y"))
 	r.recv(seg{flags: ACK, seq: 301, ack: 100, data: []byte("y")})
 	r.advance(500 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 100, ack: 302})
-	if r.c.srtt != srtt {
-		t.Fatalf("clock sample across a retransmission: srtt %v -> %v", srtt, r.c.srtt)
+	if r.c.snd.srtt != srtt {
+		t.Fatalf("clock sample across a retransmission: srtt %v -> %v", srtt, r.c.snd.srtt)
 	}
 }
 

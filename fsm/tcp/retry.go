@@ -9,11 +9,12 @@ import "github.com/netspec/netspec/fsm/sock"
 // read Conn.Retrying, and a Writable|Readable readiness wakes callers
 // blocked on it). R2 (MaxRetries or the user timeout) closes the
 // connection (timer.go).
-func (c *Conn) r1Check() {
-	if c.retries != c.l.cfg.R1 || !advises(c) {
+func (snd *sender) r1Check() {
+	c := snd.c
+	if snd.retries != c.l.cfg.R1 || !advises(c) {
 		return
 	}
-	c.retrying = true
+	snd.retrying = true
 	c.l.ctr.R1Advice++
 	if a, ok := c.l.out.(Adviser); ok {
 		a.Advise(c.key.laddr, c.key.raddr)
@@ -34,4 +35,4 @@ func advises(c *Conn) bool {
 // at least R1 times without progress (RFC 9293 §3.8.3, SHLD-9): the path
 // may be broken, though R2 has not yet closed the connection. It clears on
 // the next acknowledgment of new data.
-func (c *Conn) Retrying() bool { return c.retrying }
+func (c *Conn) Retrying() bool { return c.snd.retrying }

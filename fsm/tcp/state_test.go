@@ -166,8 +166,8 @@ func TestSynSentOptionsNegotiated(t *testing.T) {
 	}
 	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, wnd: 1000, opts: wire.TCPOptions{MSS: 1000, HasMSS: true, WScale: 3, HasWScale: true}})
 	r.recv(seg{flags: ACK, seq: 101, ack: 301})
-	if r.c.sndMSS != 1000 || r.c.sndShift != 3 || r.c.rcv.shift != 5 || r.c.tcb.SndWnd != 1000 {
-		t.Fatalf("negotiated mss %d shifts %d/%d wnd %d", r.c.sndMSS, r.c.sndShift, r.c.rcv.shift, r.c.tcb.SndWnd)
+	if r.c.snd.mss != 1000 || r.c.snd.shift != 3 || r.c.rcv.shift != 5 || r.c.tcb.SndWnd != 1000 {
+		t.Fatalf("negotiated mss %d shifts %d/%d wnd %d", r.c.snd.mss, r.c.snd.shift, r.c.rcv.shift, r.c.tcb.SndWnd)
 	}
 	r.send(seg{flags: ACK, seq: 301, ack: 101, wnd: 1000})
 	if r.c.tcb.SndWnd != 8000 {
@@ -472,13 +472,13 @@ func TestKarnNoSampleFromRetransmission(t *testing.T) {
 	r.establishedPassive(99, 299)
 	r.c.Send(r.now, []byte("x"))
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
-	srtt := r.c.srtt
+	srtt := r.c.snd.srtt
 	r.advance(r.c.RTO())
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
 	r.advance(10 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 100, ack: 301})
-	if r.c.srtt != srtt {
-		t.Fatalf("RTT sampled from a retransmitted segment (srtt %v -> %v)", srtt, r.c.srtt)
+	if r.c.snd.srtt != srtt {
+		t.Fatalf("RTT sampled from a retransmitted segment (srtt %v -> %v)", srtt, r.c.snd.srtt)
 	}
 	if r.c.RTO() != 600*time.Millisecond {
 		t.Fatalf("RTO %v after backoff, want 600ms kept until a new sample", r.c.RTO())
@@ -494,8 +494,8 @@ func TestRTTSample(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 100, ack: 301})
 	// Handshake: SRTT = 100ms, RTTVAR = 50ms. Now R' = 100ms:
 	// RTTVAR = 3/4*50 + 1/4*0 = 37.5ms, SRTT = 100ms, RTO = 100 + 4*37.5 = 250ms (RFC 6298 §2.3).
-	if r.c.srtt != 100*time.Millisecond || r.c.RTO() != 250*time.Millisecond {
-		t.Fatalf("srtt %v rto %v", r.c.srtt, r.c.RTO())
+	if r.c.snd.srtt != 100*time.Millisecond || r.c.RTO() != 250*time.Millisecond {
+		t.Fatalf("srtt %v rto %v", r.c.snd.srtt, r.c.RTO())
 	}
 }
 

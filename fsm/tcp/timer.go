@@ -12,40 +12,42 @@ var zeroTime time.Time
 // expected per round trip (timestamps on every ACK), the gains are
 // alpha/k and beta/k (RFC 7323 Appendix G), so a round trip moves the
 // estimate as much as one RFC 6298 sample would.
-func (c *Conn) rttSample(r time.Duration, k int) {
+func (snd *sender) rttSample(r time.Duration, k int) {
+	c := snd.c
 	if r < 0 {
 		return
 	}
 	k = max(k, 1)
 	if r > 0 { // RACK.min_RTT (RFC 8985 §6.2 step 1), windowed (minrtt.go)
-		c.rack.minRTT = c.rack.minF.update(c.l.now.UnixNano(), r)
+		snd.rack.minRTT = snd.rack.minF.update(c.l.now.UnixNano(), r)
 	}
-	if !c.hasRTT {
-		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
+	if !snd.hasRTT {
+		snd.srtt, snd.rttvar, snd.hasRTT = r, r/2, true
 	} else {
-		d := c.srtt - r
+		d := snd.srtt - r
 		if d < 0 {
 			d = -d
 		}
-		c.rttvar += (d - c.rttvar) / time.Duration(4*k)
-		c.srtt += (r - c.srtt) / time.Duration(8*k)
+		snd.rttvar += (d - snd.rttvar) / time.Duration(4*k)
+		snd.srtt += (r - snd.srtt) / time.Duration(8*k)
 	}
-	c.resetRTO()
+	snd.resetRTO()
 }
 
 // resetRTO sets RTO = SRTT + max(G, K*RTTVAR) (RFC 6298 §2.3), dropping any
 // backoff; before the first sample it is the initial RTO.
-func (c *Conn) resetRTO() {
-	if !c.hasRTT {
-		c.rto = c.l.cfg.RTOInitial
+func (snd *sender) resetRTO() {
+	c := snd.c
+	if !snd.hasRTT {
+		snd.rto = c.l.cfg.RTOInitial
 		return
 	}
-	rto := c.srtt + max(time.Millisecond, 4*c.rttvar)
-	c.rto = min(max(rto, c.l.cfg.RTOMin), c.l.cfg.RTOMax)
+	rto := snd.srtt + max(time.Millisecond, 4*snd.rttvar)
+	snd.rto = min(max(rto, c.l.cfg.RTOMin), c.l.cfg.RTOMax)
 }
 
 // RTO returns the current retransmission timeout (with backoff).
-func (c *Conn) RTO() time.Duration { return c.rto }
+func (c *Conn) RTO() time.Duration { return c.snd.rto }
 
 // poll fires c's due timers as table events (RFC 9293 §3.10.8).
 func (c *Conn) poll(now time.Time) {
@@ -66,15 +68,15 @@ func (c *Conn) poll(now time.Time) {
 	if c.state == StateClosed {
 		return
 	}
-	if !c.rackAt.IsZero() && !now.Before(c.rackAt) {
-		c.rackAt = zeroTime
-		c.rackTimeout(now)
+	if !c.snd.rackAt.IsZero() && !now.Before(c.snd.rackAt) {
+		c.snd.rackAt = zeroTime
+		c.snd.rackTimeout(now)
 	}
-	if !c.tlpAt.IsZero() && !now.Before(c.tlpAt) {
-		c.tlpAt = zeroTime
-		c.tlpFire(now)
+	if !c.snd.tlpAt.IsZero() && !now.Before(c.snd.tlpAt) {
+		c.snd.tlpAt = zeroTime
+		c.snd.tlpFire(now)
 	}
-	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+	if !c.snd.rtxAt.IsZero() && !now.Before(c.snd.rtxAt) {
 		limit := l.cfg.MaxRetries
 		switch {
 		case c.state == StateSynSent:
@@ -84,8 +86,8 @@ func (c *Conn) poll(now time.Time) {
 		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
-		if c.userTimedOut(now) || (c.retries >= limit && !c.persist) {
-			c.rtxAt = zeroTime
+		if c.snd.userTimedOut(now) || (c.snd.retries >= limit && !c.snd.persist) {
+			c.snd.rtxAt = zeroTime
 			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
 			return
 		}
@@ -95,17 +97,17 @@ func (c *Conn) poll(now time.Time) {
 
 // userTimedOut reports whether data has waited unacknowledged, without
 // progress, for the user timeout (RFC 5482 §2, RFC 9293 §3.8.3 R2).
-func (c *Conn) userTimedOut(now time.Time) bool {
-	return c.userTimeout > 0 && !c.rtxSince.IsZero() && !c.persist && now.Sub(c.rtxSince) >= c.userTimeout
+func (snd *sender) userTimedOut(now time.Time) bool {
+	return snd.userTimeout > 0 && !snd.rtxSince.IsZero() && !snd.persist && now.Sub(snd.rtxSince) >= snd.userTimeout
 }
 
 // clampUserTimeout keeps the retransmission timer from running past the
 // user timeout's deadline, so the connection is aborted on time.
-func (c *Conn) clampUserTimeout() {
-	if c.userTimeout <= 0 || c.rtxSince.IsZero() || c.rtxAt.IsZero() || c.persist {
+func (snd *sender) clampUserTimeout() {
+	if snd.userTimeout <= 0 || snd.rtxSince.IsZero() || snd.rtxAt.IsZero() || snd.persist {
 		return
 	}
-	if d := c.rtxSince.Add(c.userTimeout); d.Before(c.rtxAt) {
-		c.rtxAt = d
+	if d := snd.rtxSince.Add(snd.userTimeout); d.Before(snd.rtxAt) {
+		snd.rtxAt = d
 	}
 }

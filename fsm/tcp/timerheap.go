@@ -17,7 +17,7 @@ func (c *Conn) setHeapIndex(i int) { c.hidx = i }
 // earliest is the first of the connection's deadlines, zero when none runs.
 func (c *Conn) earliest() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at, c.rackAt, c.tlpAt} {
+	for _, t := range [...]time.Time{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at, c.snd.rackAt, c.snd.tlpAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

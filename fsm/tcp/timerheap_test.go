@@ -26,9 +26,9 @@ func TestTimerHeapMatchesScan(t *testing.T) {
 		c := conns[rng.IntN(len(conns))]
 		if rng.IntN(10) == 0 {
 			l.timers.remove(c)
-			c.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		} else {
-			c.rtxAt, c.rcv.delackAt = at(), at()
+			c.snd.rtxAt, c.rcv.delackAt = at(), at()
 			l.schedule(c)
 		}
 		var want time.Time

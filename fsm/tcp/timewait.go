@@ -54,8 +54,8 @@ const (
 // keep-alive timer only restarts in TIME-WAIT), no listener link.
 func (c *Conn) compactible() bool {
 	return c.state == StateTimeWait && c.userClosed && c.idx >= 0 && !c.l.twFull &&
-		c.rtxAt.IsZero() && c.rcv.delackAt.IsZero() && !c.twAt.IsZero() && !c.rcv.ackNow &&
-		c.snd.n == 0 && c.rcv.buf.unread == 0 && len(c.rcv.buf.ooo) == 0 && c.rcv.oooHeld == 0 &&
+		c.snd.rtxAt.IsZero() && c.rcv.delackAt.IsZero() && !c.twAt.IsZero() && !c.rcv.ackNow &&
+		c.snd.buf.n == 0 && c.rcv.buf.unread == 0 && len(c.rcv.buf.ooo) == 0 && c.rcv.oooHeld == 0 &&
 		c.ln == nil && !c.queued && !c.rcv.finHeld && c.err == nil
 }
 
@@ -95,19 +95,19 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.tcb = c.tcb
 	r.rcvEdge = c.rcv.edge
 	r.lastAckSent = c.rcv.lastAckSent
-	r.maxSndWnd = c.maxSndWnd
-	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.rcv.tsRecent, c.tsOffset, c.tsRTOFloor
+	r.maxSndWnd = c.snd.maxWnd
+	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.rcv.tsRecent, c.tsOffset, c.snd.tsRTOFloor
 	r.tsRecentAt = c.rcv.tsRecentAt
 	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
 	r.oowLast = c.oowLast
-	r.sndMSS = int32(c.sndMSS)
-	r.sndShift, r.rcvShift = c.sndShift, c.rcv.shift
+	r.sndMSS = int32(c.snd.mss)
+	r.sndShift, r.rcvShift = c.snd.shift, c.rcv.shift
 	r.tos, r.ttl = c.tos, c.ttl
 	var f twFlags
 	for _, b := range [...]struct {
 		on bool
 		f  twFlags
-	}{{c.tsOK, twTSOK}, {c.sackOK, twSACKOK}, {c.passive, twPassive}, {c.finQueued, twFinQueued}, {c.finSent, twFinSent}, {c.rcv.finRcvd, twFinRcvd}} {
+	}{{c.tsOK, twTSOK}, {c.sackOK, twSACKOK}, {c.passive, twPassive}, {c.snd.finQueued, twFinQueued}, {c.snd.finSent, twFinSent}, {c.rcv.finRcvd, twFinRcvd}} {
 		if b.on {
 			f |= b.f
 		}
@@ -124,25 +124,25 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.userClosed = true
 	c.twAt = r.at
 	c.tcb = r.tcb
-	c.sndBufSeq = r.tcb.SndNxt
+	c.snd.bufSeq = r.tcb.SndNxt
 	c.rcv.edge = r.rcvEdge
 	// The window may have been auto-tuned past the initial ring: the
 	// (never allocated) ring covers what was promised.
 	c.rcv.buf.size = max(c.rcv.buf.size, int(c.rcv.wnd()))
 	c.rcv.lastAckSent = r.lastAckSent
-	c.maxSndWnd = r.maxSndWnd
-	c.rcv.tsRecent, c.tsOffset, c.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
+	c.snd.maxWnd = r.maxSndWnd
+	c.rcv.tsRecent, c.tsOffset, c.snd.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
 	c.rcv.tsRecentAt = r.tsRecentAt
 	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
 	c.oowLast = r.oowLast
-	c.sndMSS = int(r.sndMSS)
-	c.sndShift, c.rcv.shift = r.sndShift, r.rcvShift
+	c.snd.mss = int(r.sndMSS)
+	c.snd.shift, c.rcv.shift = r.sndShift, r.rcvShift
 	c.tos, c.ttl = r.tos, r.ttl
 	c.tsOK = r.flags&twTSOK != 0
 	c.sackOK = r.flags&twSACKOK != 0
 	c.passive = r.flags&twPassive != 0
-	c.finQueued = r.flags&twFinQueued != 0
-	c.finSent = r.flags&twFinSent != 0
+	c.snd.finQueued = r.flags&twFinQueued != 0
+	c.snd.finSent = r.flags&twFinSent != 0
 	c.rcv.finRcvd = r.flags&twFinRcvd != 0
 }
 

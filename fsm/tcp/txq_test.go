@@ -108,10 +108,10 @@ func TestInvariantsTxQueue(t *testing.T) {
 		break_ func(c *Conn)
 		want   string
 	}{
-		{"Uncovered", func(c *Conn) { c.txq.at(c.txq.n()-1).end-- }, "transmit records cover"},
-		{"Gap", func(c *Conn) { c.txq.at(1).start++ }, "not contiguous"},
-		{"Pipe", func(c *Conn) { c.txq.pipe++ }, "pipe"},
-		{"Empty", func(c *Conn) { c.txq.reset() }, "no transmit records"},
+		{"Uncovered", func(c *Conn) { c.snd.txq.at(c.snd.txq.n()-1).end-- }, "transmit records cover"},
+		{"Gap", func(c *Conn) { c.snd.txq.at(1).start++ }, "not contiguous"},
+		{"Pipe", func(c *Conn) { c.snd.txq.pipe++ }, "pipe"},
+		{"Empty", func(c *Conn) { c.snd.txq.reset() }, "no transmit records"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

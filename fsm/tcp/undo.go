@@ -34,23 +34,24 @@ type undoState struct {
 // undoArm saves the congestion state at the start of a loss episode. A
 // timeout inside a running fast recovery belongs to the same episode and
 // keeps the state saved when it began.
-func (c *Conn) undoArm(rto bool) {
-	if c.undo == nil {
-		c.undo = new(undoState) // once per connection, at its first loss
+func (snd *sender) undoArm(rto bool) {
+	if snd.undo == nil {
+		snd.undo = new(undoState) // once per connection, at its first loss
 	}
-	u := c.undo
-	if u.armed && (c.rec.active || (rto && c.rec.rtoRec)) {
+	u := snd.undo
+	if u.armed && (snd.rec.active || (rto && snd.rec.rtoRec)) {
 		if rto {
 			u.rto, u.checked = true, false
 		}
 		return
 	}
-	*u = undoState{armed: true, rto: rto, cwnd: c.cwnd, ssthresh: c.ssthresh, cc: c.cc}
+	*u = undoState{armed: true, rto: rto, cwnd: snd.cwnd, ssthresh: snd.ssthresh, cc: snd.cc}
 }
 
 // undoSent records a retransmission of [seq, end) sent at now.
-func (c *Conn) undoSent(now time.Time, seq, end seqnum.Value) {
-	u := c.undo
+func (snd *sender) undoSent(now time.Time, seq, end seqnum.Value) {
+	c := snd.c
+	u := snd.undo
 	if u == nil || !u.armed {
 		return
 	}
@@ -69,8 +70,9 @@ func (c *Conn) undoSent(now time.Time, seq, end seqnum.Value) {
 // eifel reports whether s acknowledges an original transmission: its echoed
 // timestamp is older than the episode's first retransmission (RFC 3522 §2,
 // RFC 7323 §4.3: a hole filled by a retransmission echoes that one's TSval).
-func (c *Conn) eifel(s *segment) bool {
-	u := c.undo
+func (snd *sender) eifel(s *segment) bool {
+	c := snd.c
+	u := snd.undo
 	return u != nil && c.tsOK && u.hasTS && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-u.tsval) < 0
 }
 
@@ -80,12 +82,13 @@ func (c *Conn) eifel(s *segment) bool {
 // episode's first retransmission proves nothing (the network may have
 // duplicated a retransmission that repaired a real loss) and is not
 // counted: undo must never follow a real loss.
-func (c *Conn) undoDSACK(s *segment, b seqRange) {
-	u := c.undo
+func (snd *sender) undoDSACK(s *segment, b seqRange) {
+	c := snd.c
+	u := snd.undo
 	if u == nil || !u.armed || u.overflow {
 		return
 	}
-	if c.tsOK && u.hasTS && s.opts.HasTimestamps && !c.eifel(s) {
+	if c.tsOK && u.hasTS && s.opts.HasTimestamps && !snd.eifel(s) {
 		return
 	}
 	for i := 0; i < u.nrtx; i++ {
@@ -102,21 +105,22 @@ func (c *Conn) undoDSACK(s *segment, b seqRange) {
 // ACK answers the original transmission was spurious (RFC 3522, RFC 4015);
 // an episode over whose every retransmission was D-SACKed was spurious (RFC
 // 2883 §5). Either undoes the congestion response.
-func (c *Conn) undoCheck(s *segment, advanced bool) {
-	u := c.undo
+func (snd *sender) undoCheck(s *segment, advanced bool) {
+	c := snd.c
+	u := snd.undo
 	if u == nil || !u.armed || u.total == 0 {
 		return
 	}
 	if u.rto && !u.checked && advanced {
 		u.checked = true
-		if c.eifel(s) {
-			c.undoRTO(s)
+		if snd.eifel(s) {
+			snd.undoRTO(s)
 			return
 		}
 	}
-	if !c.rec.active && !c.rec.rtoRec && !u.overflow && u.nrtx == 0 {
+	if !snd.rec.active && !snd.rec.rtoRec && !u.overflow && u.nrtx == 0 {
 		u.armed = false
-		c.undoCwnd()
+		snd.undoCwnd()
 		c.l.ctr.UndoDSACK++
 	}
 }
@@ -124,23 +128,25 @@ func (c *Conn) undoCheck(s *segment, advanced bool) {
 // undoRecoveryEnd is called when fast recovery ends with a full ACK: the
 // Eifel test on it (RFC 3522 §3) undoes a recovery whose retransmissions
 // all came too late to matter.
-func (c *Conn) undoRecoveryEnd(s *segment) {
-	u := c.undo
-	if u != nil && u.armed && !u.rto && u.total > 0 && c.eifel(s) {
+func (snd *sender) undoRecoveryEnd(s *segment) {
+	c := snd.c
+	u := snd.undo
+	if u != nil && u.armed && !u.rto && u.total > 0 && snd.eifel(s) {
 		u.armed = false
-		c.undoCwnd()
+		snd.undoCwnd()
 		c.l.ctr.UndoEifel++
 	}
 }
 
 // undoCwnd restores the window and threshold saved at the episode's start
 // (never lowering the current ones) and the algorithm's state.
-func (c *Conn) undoCwnd() {
-	u := c.undo
-	c.cwnd = max(c.cwnd, u.cwnd)
-	c.ssthresh = max(c.ssthresh, u.ssthresh)
-	c.cc = u.cc
-	c.cc.acc = 0
+func (snd *sender) undoCwnd() {
+	c := snd.c
+	u := snd.undo
+	snd.cwnd = max(snd.cwnd, u.cwnd)
+	snd.ssthresh = max(snd.ssthresh, u.ssthresh)
+	snd.cc = u.cc
+	snd.cc.acc = 0
 	c.l.ctr.Undos++
 }
 
@@ -150,23 +156,24 @@ func (c *Conn) undoCwnd() {
 // ends: the RTO returns to SRTT + 4*RTTVAR. The ACK's echo is not used as
 // an RTT sample: when it was the peer's ACKs that were lost, it dates from
 // before the whole backoff (RFC 7323 §4.3 case C), so SRTT would swell.
-func (c *Conn) undoRTO(s *segment) {
+func (snd *sender) undoRTO(s *segment) {
+	c := snd.c
 	t := &c.tcb
-	c.undo.armed = false
-	c.undoCwnd()
+	snd.undo.armed = false
+	snd.undoCwnd()
 	c.l.ctr.UndoRTO++
-	c.rec.rtoRec = false
-	c.rec.point = t.SndUna - 1 // a later loss may start fast recovery again
-	if c.rtxNxt.LessThan(t.SndNxt) {
-		c.rtxNxt = t.SndNxt
+	snd.rec.rtoRec = false
+	snd.rec.point = t.SndUna - 1 // a later loss may start fast recovery again
+	if snd.rtxNxt.LessThan(t.SndNxt) {
+		snd.rtxNxt = t.SndNxt
 	}
-	q := &c.txq
+	q := &snd.txq
 	for i := 0; i < q.n(); i++ {
 		if r := q.at(i); r.flags&(segLost|segRtxOut) == segLost {
 			q.setFlags(r, 0, segLost)
 		}
 	}
-	c.resetRTO()
+	snd.resetRTO()
 }
 
 // dsackBlock reports whether the option's first SACK block is a D-SACK

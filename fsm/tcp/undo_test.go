@@ -54,8 +54,8 @@ func TestDSACKReceivedIsNotNewSACK(t *testing.T) {
 	r.drain()
 	r.sackAck(segAt(2))
 	r.sackAck(segAt(2), segAt(1), segAt(2))
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || r.c.dupAcks != 0 || r.c.rec.sb.n != 0 {
-		t.Fatalf("D-SACKs %d, dupAcks %d, scoreboard ranges %d", ctr.DSACKsRcvd, r.c.dupAcks, r.c.rec.sb.n)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || r.c.snd.dupAcks != 0 || r.c.snd.rec.sb.n != 0 {
+		t.Fatalf("D-SACKs %d, dupAcks %d, scoreboard ranges %d", ctr.DSACKsRcvd, r.c.snd.dupAcks, r.c.snd.rec.sb.n)
 	}
 	// Inside the second block (RFC 2883 §4.2.2 form): also a D-SACK.
 	r.sackAck(segAt(2), segAt(4), segAt(5), segAt(4), segAt(6))
@@ -71,14 +71,14 @@ func recoveryEpisode(t *testing.T, r *rig) uint32 {
 	r.establishedSACK()
 	r.write(10 * rkMSS)
 	r.drain()
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	r.sackAck(segAt(1), segAt(2), segAt(5))
 	if got := dataSegs(r.drain()); len(got) == 0 || got[0] != segAt(1) {
 		t.Fatalf("sent %v, want the retransmission of %d", got, segAt(1))
 	}
-	if !r.c.rec.active || r.c.cwnd >= cwnd {
-		t.Fatalf("recovering %v, cwnd %d (was %d)", r.c.rec.active, r.c.cwnd, cwnd)
+	if !r.c.snd.rec.active || r.c.snd.cwnd >= cwnd {
+		t.Fatalf("recovering %v, cwnd %d (was %d)", r.c.snd.rec.active, r.c.snd.cwnd, cwnd)
 	}
 	return cwnd
 }
@@ -91,8 +91,8 @@ func TestUndoByDSACK(t *testing.T) {
 	cwnd := recoveryEpisode(t, r)
 	r.sackAck(segAt(10), segAt(1), segAt(2))
 	ctr := r.l.Counters()
-	if ctr.UndoDSACK != 1 || ctr.Undos != 1 || r.c.cwnd < cwnd || r.c.rec.active {
-		t.Fatalf("D-SACK undos %d, cwnd %d (before recovery %d), recovering %v", ctr.UndoDSACK, r.c.cwnd, cwnd, r.c.rec.active)
+	if ctr.UndoDSACK != 1 || ctr.Undos != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rec.active {
+		t.Fatalf("D-SACK undos %d, cwnd %d (before recovery %d), recovering %v", ctr.UndoDSACK, r.c.snd.cwnd, cwnd, r.c.snd.rec.active)
 	}
 }
 
@@ -104,8 +104,8 @@ func TestNoUndoAfterRealLoss(t *testing.T) {
 	cwnd := recoveryEpisode(t, r)
 	r.sackAck(segAt(10))
 	r.sackAck(segAt(10), segAt(3), segAt(4)) // a network duplicate of segment 3
-	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.cwnd >= cwnd {
-		t.Fatalf("undos %d, cwnd %d (before recovery %d)", ctr.Undos, r.c.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
+		t.Fatalf("undos %d, cwnd %d (before recovery %d)", ctr.Undos, r.c.snd.cwnd, cwnd)
 	}
 }
 
@@ -120,8 +120,8 @@ func rtoEpisode(t *testing.T, r *rig) (orig, rtx uint32, cwnd uint32) {
 	if len(s) != 1 {
 		t.Fatalf("sent %d", len(s))
 	}
-	cwnd = r.c.cwnd
-	r.advance(r.c.rtxAt.Sub(r.now))
+	cwnd = r.c.snd.cwnd
+	r.advance(r.c.snd.rtxAt.Sub(r.now))
 	s2 := r.drain()
 	if len(s2) != 1 || s2[0].seq != s[0].seq || r.l.Counters().Timeouts != 1 {
 		t.Fatalf("after the RTO sent %+v", s2)
@@ -139,12 +139,12 @@ func rtoEpisode(t *testing.T, r *rig) (orig, rtx uint32, cwnd uint32) {
 func TestUndoSpuriousRTO(t *testing.T) {
 	r := newRig(t, Config{NoRACK: true})
 	orig, _, cwnd := rtoEpisode(t, r)
-	backedOff := r.c.rto
+	backedOff := r.c.snd.rto
 	r.now = r.now.Add(10 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 1001, ack: 5501, opts: tsOpt(500, orig)})
 	ctr := r.l.Counters()
-	if ctr.UndoRTO != 1 || r.c.cwnd < cwnd || r.c.rto >= backedOff || r.c.rec.rtoRec {
-		t.Fatalf("RTO undos %d, cwnd %d (before %d), RTO %v (backed off %v)", ctr.UndoRTO, r.c.cwnd, cwnd, r.c.rto, backedOff)
+	if ctr.UndoRTO != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rto >= backedOff || r.c.snd.rec.rtoRec {
+		t.Fatalf("RTO undos %d, cwnd %d (before %d), RTO %v (backed off %v)", ctr.UndoRTO, r.c.snd.cwnd, cwnd, r.c.snd.rto, backedOff)
 	}
 }
 
@@ -155,8 +155,8 @@ func TestNoUndoRealRTO(t *testing.T) {
 	_, rtx, cwnd := rtoEpisode(t, r)
 	r.now = r.now.Add(10 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 1001, ack: 5501, opts: tsOpt(500, rtx)})
-	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.cwnd >= cwnd {
-		t.Fatalf("undos %d, cwnd %d (before %d)", ctr.Undos, r.c.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
+		t.Fatalf("undos %d, cwnd %d (before %d)", ctr.Undos, r.c.snd.cwnd, cwnd)
 	}
 }
 
@@ -184,7 +184,7 @@ func TestR1NegativeAdvice(t *testing.T) {
 	r.drain()
 	for i := 1; i <= 5; i++ {
 		r.o.notes = nil
-		r.advance(r.c.rtxAt.Sub(r.now))
+		r.advance(r.c.snd.rtxAt.Sub(r.now))
 		r.drain()
 		if got, want := r.c.Retrying(), i >= 3; got != want {
 			t.Fatalf("after %d timeouts Retrying() = %v", i, got)
@@ -238,14 +238,14 @@ func TestR2DefaultAtLeast100s(t *testing.T) {
 func TestUndoEifelRecovery(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedTS(1000, 5000, 1, true)
-	mss := uint32(r.c.sndMSS)
+	mss := uint32(r.c.snd.mss)
 	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
 	r.write(10 * int(mss))
 	orig := r.drain()
 	if len(orig) != 10 {
 		t.Fatalf("sent %d", len(orig))
 	}
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	o := tsOpt(200, orig[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
@@ -254,12 +254,12 @@ func TestUndoEifelRecovery(t *testing.T) {
 	if len(rtx) == 0 || rtx[0].seq != at(1) || rtx[0].opts.TSVal == orig[1].opts.TSVal {
 		t.Fatalf("sent %+v, want the retransmission of %d with a newer TSval", rtx, at(1))
 	}
-	if r.c.cwnd >= cwnd {
+	if r.c.snd.cwnd >= cwnd {
 		t.Fatal("no window reduction")
 	}
 	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: tsOpt(201, orig[1].opts.TSVal)})
-	if ctr := r.l.Counters(); ctr.UndoEifel != 1 || r.c.cwnd < cwnd || r.c.rec.active {
-		t.Fatalf("Eifel undos %d, cwnd %d (before %d), recovering %v", ctr.UndoEifel, r.c.cwnd, cwnd, r.c.rec.active)
+	if ctr := r.l.Counters(); ctr.UndoEifel != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rec.active {
+		t.Fatalf("Eifel undos %d, cwnd %d (before %d), recovering %v", ctr.UndoEifel, r.c.snd.cwnd, cwnd, r.c.snd.rec.active)
 	}
 }
 
@@ -273,25 +273,25 @@ func TestRACKReoWndGrowsWithDSACKRounds(t *testing.T) {
 	r.drain()
 	r.now = r.now.Add(40 * time.Millisecond)
 	r.sackAck(segAt(2))
-	base := r.c.rackReoWnd()
-	if base == 0 || base != r.c.rack.minRTT/4 {
-		t.Fatalf("reo_wnd %v, want min_RTT/4 = %v", base, r.c.rack.minRTT/4)
+	base := r.c.snd.rackReoWnd()
+	if base == 0 || base != r.c.snd.rack.minRTT/4 {
+		t.Fatalf("reo_wnd %v, want min_RTT/4 = %v", base, r.c.snd.rack.minRTT/4)
 	}
 	r.sackAck(segAt(2), segAt(0), segAt(1)) // D-SACK: round 1
 	r.sackAck(segAt(2), segAt(1), segAt(2)) // same round: no more
-	if got := r.c.rackReoWnd(); got != 2*base {
+	if got := r.c.snd.rackReoWnd(); got != 2*base {
 		t.Fatalf("reo_wnd after D-SACKs in one round %v, want %v", got, 2*base)
 	}
 	r.sackAck(segAt(10)) // the round ends
 	r.write(rkMSS)
 	r.sackAck(segAt(10), segAt(3), segAt(4)) // D-SACK: round 2
-	if got := r.c.rackReoWnd(); got != 3*base {
+	if got := r.c.snd.rackReoWnd(); got != 3*base {
 		t.Fatalf("reo_wnd after a second round %v, want %v", got, 3*base)
 	}
 	for range 16 {
-		r.c.rackRecoveryEnded()
+		r.c.snd.rackRecoveryEnded()
 	}
-	if got := r.c.rackReoWnd(); got != base {
+	if got := r.c.snd.rackReoWnd(); got != base {
 		t.Fatalf("reo_wnd after 16 recoveries %v, want %v", got, base)
 	}
 }
@@ -307,7 +307,7 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 	r.listen(0)
 	r.send(seg{flags: SYN, seq: 1000})
 	for range 4 {
-		r.advance(r.c.rtxAt.Sub(r.now))
+		r.advance(r.c.snd.rtxAt.Sub(r.now))
 	}
 	if len(adv.advised) != 0 || r.c.Retrying() {
 		t.Fatalf("embryo: advice %v, retrying %v", adv.advised, r.c.Retrying())
@@ -318,7 +318,7 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 	a.isses = append(a.isses, 100)
 	a.connect()
 	for range 3 {
-		a.advance(a.c.rtxAt.Sub(a.now))
+		a.advance(a.c.snd.rtxAt.Sub(a.now))
 	}
 	if len(aadv.advised) != 1 || !a.c.Retrying() {
 		t.Fatalf("active OPEN: advice %v, retrying %v", aadv.advised, a.c.Retrying())
@@ -332,11 +332,11 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedTS(1000, 5000, 1, true)
-	mss := uint32(r.c.sndMSS)
+	mss := uint32(r.c.snd.mss)
 	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
 	r.write(10 * int(mss))
 	orig := r.drain()
-	cwnd := r.c.cwnd
+	cwnd := r.c.snd.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	o := tsOpt(200, orig[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
@@ -350,7 +350,7 @@ func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
 	o = tsOpt(202, rtx[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(2)}, 1
 	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: o})
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.Undos != 0 || r.c.cwnd >= cwnd {
-		t.Fatalf("D-SACKs %d, undos %d, cwnd %d (before %d)", ctr.DSACKsRcvd, ctr.Undos, r.c.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
+		t.Fatalf("D-SACKs %d, undos %d, cwnd %d (before %d)", ctr.DSACKsRcvd, ctr.Undos, r.c.snd.cwnd, cwnd)
 	}
 }
