@@ -320,6 +320,19 @@ func (l *Loop) shutdown() error {
 	return nil
 }
 
+// Settle is the end-of-run check of tests (stack.Stack.Settle): once Run
+// has returned, it closes everything the stack holds, runs its timers out in
+// virtual time with the link gone, and reports what was not given back. It
+// fails while the loop is running.
+func (l *Loop) Settle(limit time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		return errors.New("driver: loop: Settle while the loop runs")
+	}
+	return l.st.Settle(limit)
+}
+
 func (l *Loop) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

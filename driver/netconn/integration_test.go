@@ -38,8 +38,11 @@ func twoLoops(t *testing.T, cfg pipe.Config) (cli, srv *driver.Loop) {
 	return cli, srv
 }
 
-// runLoops runs each loop until the test ends, then closes it and reports
-// an error Run returned.
+// settleLimit bounds the virtual time the end-of-run check runs the timers.
+const settleLimit = 24 * time.Hour
+
+// runLoops runs each loop until the test ends, then closes it, reports an
+// error Run returned, and runs the end-of-run check (Loop.Settle).
 func runLoops(t *testing.T, loops ...*driver.Loop) {
 	for _, l := range loops {
 		errc := make(chan error, 1)
@@ -48,6 +51,13 @@ func runLoops(t *testing.T, loops ...*driver.Loop) {
 			l.Close()
 			if err := <-errc; err != nil {
 				t.Errorf("Run: %v", err)
+			}
+			// The shared end-of-run check: every connection ends and gives
+			// back what it took once its timers run out.
+			if !t.Failed() {
+				if err := l.Settle(settleLimit); err != nil {
+					t.Errorf("end of run: %v", err)
+				}
 			}
 		})
 	}

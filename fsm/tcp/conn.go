@@ -187,6 +187,7 @@ func (c *Conn) Close(now time.Time) error {
 	c.userClosed = true
 	c.hasID = false
 	if c.state == StateClosed {
+		c.dropBuffers() // it ended before: what it held is unreadable now
 		return nil
 	}
 	if c.rcv.buf.unread > 0 || len(c.rcv.buf.ooo) > 0 {
@@ -210,6 +211,9 @@ func (c *Conn) Abort(now time.Time) error {
 	s := c.l.userCall(now)
 	c.l.run(c, EvAbort, s)
 	c.l.finish(c, now)
+	if c.state == StateClosed {
+		c.dropBuffers() // nothing can be received after ABORT (RFC 9293 §3.10.5)
+	}
 	if s.err != nil && c.err == nil {
 		return fmt.Errorf("tcp abort: %w", s.err)
 	}

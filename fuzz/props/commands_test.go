@@ -364,16 +364,9 @@ func (w *world) finish() error {
 			return fmt.Errorf("conn %d did not terminate: client closed %v, server closed %v", i, p.closed[client], p.closed[server])
 		}
 	}
-	w.s.Do(1, func(now time.Time, st *stack.Stack) { st.Close(now, w.ln) })
-	if err := w.s.Quiesce(1_000_000); err != nil {
-		return err
-	}
-	for _, h := range w.s.Hosts() {
-		if err := h.Leaks(); err != nil {
-			return err
-		}
-	}
-	return nil
+	// The shared end-of-run check: everything closed, every timer run out,
+	// nothing left on either host.
+	return w.s.Finish()
 }
 
 // genCommand generates a command applicable in state m.

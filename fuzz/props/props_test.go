@@ -287,7 +287,11 @@ func TestRTOLaws(t *testing.T) {
 			t.Log(bad)
 			return false
 		}
-		return s.Err() == nil
+		if err := s.Finish(); err != nil {
+			t.Log(err)
+			return false
+		}
+		return true
 	}, gen.UInt64Range(0, 1<<30), gen.IntRange(1, 150), gen.IntRange(2, 60)))
 	run(t, props, p)
 }

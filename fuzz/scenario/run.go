@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +200,46 @@ func Run(s *Script, o Options) (*Result, error) {
 		return nil, err
 	}
 	hits := r.l.Counters().RuleHits
-	return &Result{Events: len(s.Events), RuleHits: append([]uint64(nil), hits[:]...)}, nil
+	res := &Result{Events: len(s.Events), RuleHits: append([]uint64(nil), hits[:]...)}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// finishLimit bounds the virtual time finish waits for every connection to
+// end: beyond R2 with the largest backoff, 2*MSL and the FIN-WAIT-2 timeout.
+const finishLimit = 24 * time.Hour
+
+// finish is the end-of-run check every script gets: the application closes
+// every socket it still holds (listeners too; CLOSE, RFC 9293 §3.10.4), the
+// scripted peer stays silent, and once every timer has run out the layer
+// must hold nothing (tcp.Layer.Quiescent): each connection ended through
+// its timeouts, and gave back its TIME-WAIT record, timers and buffers.
+// What the stack sends meanwhile is not part of the script and not checked.
+func (r *runner) finish() error {
+	r.ev = &Event{Line: r.ev.Line, Text: "(end of run: close all, run every timer out)"}
+	for _, fd := range slices.Sorted(maps.Keys(r.fds)) {
+		switch s := r.fds[fd]; {
+		case s.ln != nil:
+			s.ln.Close(r.now)
+		case s.c != nil:
+			s.c.Close(r.now) // also one that ended before: its buffers go back
+		}
+	}
+	r.l.CloseAll(r.now)
+	r.out = r.out[:0]
+	end := r.now.Add(finishLimit)
+	for d := r.l.NextDeadline(); !d.IsZero() && !d.After(end); d = r.l.NextDeadline() {
+		if err := r.advance(d); err != nil {
+			return err
+		}
+		r.out = r.out[:0]
+	}
+	if err := r.l.Quiescent(); err != nil {
+		return r.fail("%v", err)
+	}
+	return nil
 }
 
 func (r *runner) fail(msg string, a ...any) *Failure {

@@ -57,11 +57,11 @@ func battery(t *testing.T, cov *cover.Coverage) {
 		return s
 	}
 	// Transfers, clean and under every fault.
-	echo(t, track(New(Config{Seed: 1})), 0, 1, 7, 100<<10)
-	echo(t, track(New(Config{Seed: 2, Faults: Faults{Loss: 0.05, Duplicate: 0.05, Reorder: 0.05, Corrupt: 0.02}})), 0, 1, 7, 200<<10)
+	echo(t, track(ForTest(t, Config{Seed: 1})), 0, 1, 7, 100<<10)
+	echo(t, track(ForTest(t, Config{Seed: 2, Faults: Faults{Loss: 0.05, Duplicate: 0.05, Reorder: 0.05, Corrupt: 0.02}})), 0, 1, 7, 200<<10)
 	// Simultaneous open: both sides OPEN actively at once (MUST-10).
 	{
-		s := track(New(Config{Seed: 3}))
+		s := track(ForTest(t, Config{Seed: 3}))
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.TCP().Connect(now, HostAddr(0), 5000, HostAddr(1), 6000, 0) })
 		s.Do(1, func(now time.Time, st *stack.Stack) { st.TCP().Connect(now, HostAddr(1), 6000, HostAddr(0), 5000, 0) })
 		s.Advance(time.Second)
@@ -70,7 +70,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 	// Simultaneous close (CLOSING) and the peer's FIN retransmitted into
 	// TIME-WAIT (its ACK lost).
 	for _, lose := range []int{0, 1, 2} {
-		s := track(New(Config{Seed: 4 + uint64(lose)}))
+		s := track(ForTest(t, Config{Seed: 4 + uint64(lose)}))
 		c, sv := connect(t, s)
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.Close(now, c) })
 		if lose == 1 {
@@ -87,7 +87,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 	}
 	// ABORT: the peer gets a RST in ESTABLISHED (MUST-12).
 	{
-		s := track(New(Config{Seed: 8}))
+		s := track(ForTest(t, Config{Seed: 8}))
 		c, sv := connect(t, s)
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.Abort(now, c) })
 		s.Quiesce(100000)
@@ -96,7 +96,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 	}
 	// Timeouts with the peer black-holed, in each state that retransmits.
 	blackhole := func(seed uint64, setup func(s *Sim, c, sv stack.FD)) {
-		s := track(New(Config{Seed: seed}))
+		s := track(ForTest(t, Config{Seed: seed}))
 		c, sv := connect(t, s)
 		setup(s, c, sv)
 		s.Partition(true)
@@ -123,7 +123,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 		s.Advance(time.Millisecond)
 	})
 	{ // SYN-SENT and SYN-RECEIVED: the SYN arrives, then a black hole
-		s := track(New(Config{Seed: 15}))
+		s := track(ForTest(t, Config{Seed: 15}))
 		s.Do(1, func(now time.Time, st *stack.Stack) { st.Listen(now, 80, 4) })
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.Dial(now, HostAddr(1), 80) })
 		s.OnFrame = func(from int, f []byte) {
@@ -134,14 +134,14 @@ func battery(t *testing.T, cov *cover.Coverage) {
 		s.Advance(time.Hour)
 	}
 	{ // SYN-SENT: nothing gets through at all
-		s := track(New(Config{Seed: 17}))
+		s := track(ForTest(t, Config{Seed: 17}))
 		s.Partition(true)
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.Dial(now, HostAddr(1), 80) })
 		s.Advance(time.Hour)
 	}
 	// CLOSING: both FINs cross and both ACKs are lost, then a black hole.
 	{
-		s := track(New(Config{Seed: 16}))
+		s := track(ForTest(t, Config{Seed: 16}))
 		c, sv := connect(t, s)
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.CloseWrite(now, c) })
 		s.Do(1, func(now time.Time, st *stack.Stack) { st.CloseWrite(now, sv) })
@@ -160,7 +160,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 		func(s *Sim, c, sv stack.FD) { s.Do(0, func(now time.Time, st *stack.Stack) { st.CloseWrite(now, c) }) },
 		func(s *Sim, c, sv stack.FD) { s.Do(1, func(now time.Time, st *stack.Stack) { st.CloseWrite(now, sv) }) },
 	} {
-		s := track(New(Config{Seed: 20 + uint64(i)}))
+		s := track(ForTest(t, Config{Seed: 20 + uint64(i)}))
 		c, sv := connect(t, s)
 		setup(s, c, sv)
 		s.Advance(10 * time.Millisecond)
@@ -171,7 +171,7 @@ func battery(t *testing.T, cov *cover.Coverage) {
 	// a FIN that acknowledges ours (straight to TIME-WAIT), and the late ACK
 	// then arrives in TIME-WAIT (MUST-13, MUST-66).
 	{
-		s := track(New(Config{Seed: 23}))
+		s := track(ForTest(t, Config{Seed: 23}))
 		c, sv := connect(t, s)
 		s.Do(0, func(now time.Time, st *stack.Stack) { st.CloseWrite(now, c) })
 		s.Force(FaultReorder) // the server's ACK of our FIN

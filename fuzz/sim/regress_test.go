@@ -21,7 +21,7 @@ import (
 // sequence [open open write(1,client,70000) advance(5s)] + finish.
 func TestRegressionClosingLastAckWindowUpdate(t *testing.T) {
 	for _, peerFinFirst := range []bool{false, true} {
-		s := New(Config{Seed: 11, TCP: tcp.Config{SendBuf: 32 << 10, RecvBuf: 8 << 10}})
+		s := ForTest(t, Config{Seed: 11, TCP: tcp.Config{SendBuf: 32 << 10, RecvBuf: 8 << 10}})
 		var ln, cfd, sfd stack.FD = -1, -1, -1
 		s.Do(1, func(now time.Time, st *stack.Stack) { ln, _ = st.Listen(now, 80, 4) })
 		s.Do(0, func(now time.Time, st *stack.Stack) { cfd, _ = st.Dial(now, HostAddr(1), 80) })

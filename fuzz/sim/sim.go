@@ -382,26 +382,66 @@ func checkBounds(h *Host) error {
 }
 
 // Leaks reports what a host still holds after every connection should be
-// gone: TCP connections and timers, queued frames, reassembly buffers
-// (ARP cache timers are not leaks: entries age out by design). nil means
-// nothing is left.
+// gone (stack.Stack.Quiescent). nil means nothing is left.
 func (h *Host) Leaks() error {
-	st := h.Stack
-	var errs []error
-	if n := st.TCP().Counters().Conns; n != 0 {
-		errs = append(errs, fmt.Errorf("%d TCP connections", n))
-	}
-	if d := st.TCP().NextDeadline(); !d.IsZero() {
-		errs = append(errs, fmt.Errorf("a TCP timer at %v", d.Sub(Epoch)))
-	}
-	if n := st.Pending(); n != 0 {
-		errs = append(errs, fmt.Errorf("%d frames queued", n))
-	}
-	if n := st.IPReceiver().HeldBytes(); n != 0 {
-		errs = append(errs, fmt.Errorf("%d reassembly bytes", n))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := h.Stack.Quiescent(); err != nil {
 		return fmt.Errorf("host %d leaks: %w", h.Index, err)
 	}
 	return nil
+}
+
+// FinishSteps bounds the steps Finish may take to drain a run.
+const FinishSteps = 5_000_000
+
+// Finish ends a run as its applications would when they exit: every host
+// closes every descriptor (stack.Stack.CloseAll), the simulation runs until
+// nothing is in flight and no timer is pending (through every FIN exchange,
+// 2*MSL of TIME-WAIT, the FIN-WAIT-2 and user timeouts and ARP aging), and
+// then every host must hold nothing (Leaks). It returns the first invariant
+// violation or leak; a run that already failed is returned as it is.
+func (s *Sim) Finish() error {
+	if s.err != nil {
+		return s.err
+	}
+	for _, h := range s.hosts {
+		h.Stack.CloseAll(s.now, false)
+		s.collect(h, nil)
+	}
+	if err := s.Quiesce(FinishSteps); err != nil {
+		return fmt.Errorf("finish: %w", err)
+	}
+	var errs []error
+	for _, h := range s.hosts {
+		errs = append(errs, h.Leaks())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("finish at %v (seed %d): %w", s.now.Sub(Epoch), s.cfg.Seed, err)
+	}
+	return nil
+}
+
+// TB is the part of testing.TB that ForTest uses.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Failed() bool
+}
+
+// ForTest is New for a test: when the test ends (and has not already
+// failed), the run is finished with Finish and any connection, timer, buffer
+// or frame still held fails the test. Every test that builds its simulation
+// with ForTest gets the end-of-run check for free.
+func ForTest(t TB, cfg Config) *Sim {
+	t.Helper()
+	s := New(cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		if err := s.Finish(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return s
 }

@@ -128,7 +128,7 @@ func echo(t *testing.T, s *Sim, c, sv int, port uint16, size int) {
 }
 
 func TestEchoClean(t *testing.T) {
-	s := New(Config{Seed: 1})
+	s := ForTest(t, Config{Seed: 1})
 	echo(t, s, 0, 1, 7, 300<<10)
 	if s.Stats().Steps == 0 || s.Stats().Lost != 0 {
 		t.Fatalf("stats %+v", s.Stats())
@@ -151,7 +151,7 @@ func TestEchoUnderFaults(t *testing.T) {
 	}
 	for mi, f := range mixes {
 		for seed := 0; seed < seeds; seed++ {
-			s := New(Config{Seed: uint64(100*mi + seed), Faults: f})
+			s := ForTest(t, Config{Seed: uint64(100*mi + seed), Faults: f})
 			echo(t, s, 0, 1, 7, 100<<10)
 			st := s.Stats()
 			if st.Lost+st.Duplicated+st.Reordered+st.Corrupted == 0 {
@@ -163,7 +163,7 @@ func TestEchoUnderFaults(t *testing.T) {
 
 // TestThreeStacks runs two clients against one server at once.
 func TestThreeStacks(t *testing.T) {
-	s := New(Config{Seed: 7, Stacks: 3, Faults: Faults{Loss: 0.02}})
+	s := ForTest(t, Config{Seed: 7, Stacks: 3, Faults: Faults{Loss: 0.02}})
 	echo(t, s, 0, 2, 80, 50<<10)
 	echo(t, s, 1, 2, 81, 50<<10)
 	if s.Host(2).Stack.TCP().Counters().PassiveOpens != 2 {
@@ -175,7 +175,7 @@ func TestThreeStacks(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	run := func() ([]byte, Stats) {
 		var buf bytes.Buffer
-		s := New(Config{Seed: 42, Faults: Faults{Loss: 0.05, Reorder: 0.05, Duplicate: 0.05}})
+		s := ForTest(t, Config{Seed: 42, Faults: Faults{Loss: 0.05, Reorder: 0.05, Duplicate: 0.05}})
 		w, err := NewPcapWriter(&buf)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +292,7 @@ func TestWireChecksCatch(t *testing.T) {
 // TestDelayedAckCheckCatches holds an ACK back on purpose (the frames owed
 // are lost before the checker sees them) and expects MUST-40 to fire.
 func TestDelayedAckCheckCatches(t *testing.T) {
-	s := New(Config{Seed: 3})
+	s := New(Config{Seed: 3}) // the run is meant to fail: no end-of-run check
 	var ln, cfd stack.FD
 	s.Do(1, func(now time.Time, st *stack.Stack) { ln, _ = st.Listen(now, 80, 4) })
 	s.Do(0, func(now time.Time, st *stack.Stack) { cfd, _ = st.Dial(now, HostAddr(1), 80) })
