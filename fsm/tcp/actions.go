@@ -153,7 +153,7 @@ func setIRS(c *Conn, s *segment) {
 	}
 	c.negotiateOptions(s)
 	c.ecnNegotiate(s)
-	c.snd.cwnd = uint32(10 * c.snd.mss) // RFC 6928 initial window
+	c.snd.cc.start(c.snd.mss) // RFC 6928 initial window
 }
 
 // windowInit sets SND.WND, SND.WL1, SND.WL2 from the segment that

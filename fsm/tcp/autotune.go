@@ -140,7 +140,7 @@ func (snd *sender) expand() {
 	if snd.locked || snd.buf.limit >= c.l.cfg.SendBufMax {
 		return
 	}
-	want := min(2*max(int(snd.cwnd), 10*snd.mss), c.l.cfg.SendBufMax)
+	want := min(2*max(int(snd.cc.cwnd), 10*snd.mss), c.l.cfg.SendBufMax)
 	if want <= snd.buf.limit {
 		return
 	}

@@ -226,8 +226,8 @@ func TestSendBufAutoTune(t *testing.T) {
 	if c := p.a.Counters(); c.SendBufGrowths == 0 {
 		t.Error("no send buffer growth counted")
 	}
-	if 2*int(client.snd.cwnd) < n-2*int(client.snd.cwnd) && n < 4<<20 {
-		t.Errorf("send buffer %d far past 2*cwnd %d", n, 2*client.snd.cwnd)
+	if 2*int(client.snd.cc.cwnd) < n-2*int(client.snd.cc.cwnd) && n < 4<<20 {
+		t.Errorf("send buffer %d far past 2*cwnd %d", n, 2*client.snd.cc.cwnd)
 	}
 
 	// Fixed: SetSendBuffer before the transfer.

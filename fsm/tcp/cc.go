@@ -26,22 +26,28 @@ func (cc CongestionControl) String() string {
 	return "unknown"
 }
 
-// congestion is what an algorithm decides: how the window grows on an ACK
-// outside loss recovery, and the slow-start threshold after a loss. Slow
-// start, recovery and the RTO reaction are shared (cc.go, recovery.go).
-// Implementations are stateless values; per-connection state is in Conn.cc.
-type congestion interface {
-	// avoid grows c.cwnd in congestion avoidance for acked new octets.
-	avoid(c *Conn, acked uint32, now time.Time)
-	// onLoss records a loss event and returns the new ssthresh.
-	onLoss(c *Conn, now time.Time) uint32
+// congestionControl is what an algorithm decides: how the window grows on
+// an ACK in congestion avoidance, and the slow-start threshold after a
+// loss. Slow start and the recovery and timeout reactions are shared
+// (ccState's methods). Implementations are stateless values; a connection's
+// state is its ccState.
+type congestionControl interface {
+	// avoid grows w.cwnd in congestion avoidance for acked new octets.
+	avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now time.Time)
+	// onLoss records a loss event with flight octets outstanding and
+	// returns the new ssthresh.
+	onLoss(w *ccState, flight uint32, mss int, now time.Time) uint32
 }
 
-var ccAlgos = [...]congestion{CUBIC: cubic{}, NewReno: newReno{}}
+var ccAlgos = [...]congestionControl{CUBIC: cubic{}, NewReno: newReno{}}
 
-// ccState is the per-connection state of the algorithms.
+// ccState is a connection's congestion window (RFC 5681 §3.1) and its
+// algorithm's state. Only its methods and the algorithms write it; the
+// sender asks them (sender.ccAck, ccLoss, and the recovery, timeout, probe
+// and ECN reactions).
 type ccState struct {
-	acc uint32 // NewReno: octets acknowledged toward the next +1 MSS (RFC 5681 §3.1)
+	cwnd, ssthresh uint32
+	acc            uint32 // NewReno: octets acknowledged toward the next +1 MSS (RFC 5681 §3.1)
 	// CUBIC (RFC 9438 §4), in segments and seconds.
 	wMax  float64   // window before the last reduction
 	k     float64   // time to grow back to wMax
@@ -55,10 +61,9 @@ const maxCwnd = 1 << 30
 
 // clampCwnd keeps w within [one MSS, maxCwnd] (the window never falls
 // below one segment and never wraps).
-func (snd *sender) clampCwnd(w float64) uint32 {
-	mss := float64(snd.mss)
-	if math.IsNaN(w) || w < mss {
-		return uint32(snd.mss)
+func clampCwnd(w float64, mss int) uint32 {
+	if math.IsNaN(w) || w < float64(mss) {
+		return uint32(mss)
 	}
 	if w > maxCwnd {
 		return maxCwnd
@@ -66,30 +71,77 @@ func (snd *sender) clampCwnd(w float64) uint32 {
 	return uint32(w)
 }
 
-// ccAck grows the window for acked new octets outside recovery: slow start
+// start sets the initial window of 10 segments (RFC 6928).
+func (w *ccState) start(mss int) { w.cwnd = uint32(10 * mss) }
+
+// ack grows the window for acked new octets outside recovery: slow start
 // below ssthresh, by at most 2 MSS per ACK (RFC 5681 §3.1, RFC 3465 L=2),
 // else the algorithm's congestion avoidance.
-func (snd *sender) ccAck(acked uint32, now time.Time) {
-	c := snd.c
-	mss := uint32(snd.mss)
-	if snd.cwnd < snd.ssthresh {
-		snd.cwnd = min(snd.cwnd+min(acked, 2*mss), maxCwnd)
+func (w *ccState) ack(algo congestionControl, acked uint32, mss int, srtt time.Duration, now time.Time) {
+	if w.cwnd < w.ssthresh {
+		w.cwnd = min(w.cwnd+min(acked, 2*uint32(mss)), maxCwnd)
 		return
 	}
-	ccAlgos[c.l.cfg.CC].avoid(c, acked, now)
-	snd.cwnd = min(max(snd.cwnd, mss), maxCwnd)
+	algo.avoid(w, acked, mss, srtt, now)
+	w.cwnd = min(max(w.cwnd, uint32(mss)), maxCwnd)
 }
 
-// ccLoss reacts to a loss event: ssthresh from the algorithm, at least
-// 2 MSS (RFC 5681 §3.1 equation 4).
+// loss reacts to a loss event: ssthresh from the algorithm, at least 2 MSS
+// (RFC 5681 §3.1 equation 4). held: the window was already reduced for
+// this loss (an ECE in the same window, RFC 3168 §6.1.2), ssthresh stays.
+func (w *ccState) loss(algo congestionControl, flight uint32, mss int, now time.Time, held bool) {
+	if !held {
+		w.ssthresh = max(algo.onLoss(w, flight, mss, now), uint32(2*mss))
+	}
+	w.acc = 0
+}
+
+// enterRecovery sets cwnd = ssthresh at the start of fast recovery (RFC
+// 5681 §3.2 step 4, RFC 6675 §5 step 4.2).
+func (w *ccState) enterRecovery() { w.cwnd = w.ssthresh }
+
+// exitRecovery deflates the window when a full ACK ends fast recovery:
+// min(ssthresh, FlightSize + SMSS) (RFC 6582 §3.2 step 3, recovery.go).
+func (w *ccState) exitRecovery(flight uint32, mss int) {
+	w.cwnd = clampCwnd(float64(min(w.ssthresh, flight+uint32(mss))), mss)
+}
+
+// timeout sets the loss window of one segment after a retransmission
+// timeout (RFC 5681 §3.1, RFC 6298 §5.5).
+func (w *ccState) timeout(mss int) { w.cwnd = uint32(mss) }
+
+// probeRepaired lowers cwnd to ssthresh after a loss probe repaired a loss
+// (RFC 8985 §7.4.2).
+func (w *ccState) probeRepaired() { w.cwnd = min(w.cwnd, w.ssthresh) }
+
+// ecnReduce sets cwnd = ssthresh after an ECE reduced ssthresh (RFC 3168
+// §6.1.2).
+func (w *ccState) ecnReduce(mss int) { w.cwnd = clampCwnd(float64(w.ssthresh), mss) }
+
+// restore undoes a loss episode's response (undo.go): the window and
+// threshold saved at its start come back, never lowering the current ones,
+// with the algorithm's state.
+func (w *ccState) restore(saved ccState) {
+	cwnd, ssthresh := max(w.cwnd, saved.cwnd), max(w.ssthresh, saved.ssthresh)
+	*w = saved
+	w.cwnd, w.ssthresh, w.acc = cwnd, ssthresh, 0
+}
+
+// ccAck grows the window for acked new octets outside recovery.
+func (snd *sender) ccAck(acked uint32, now time.Time) {
+	snd.cc.ack(ccAlgos[snd.c.l.cfg.CC], acked, snd.mss, snd.srtt, now)
+}
+
+// ccLoss reacts to a loss event through the algorithm; an ECE may already
+// have reduced this window (RFC 3168 §6.1.2), and the next new data carries
+// CWR.
 func (snd *sender) ccLoss(now time.Time) {
 	c := snd.c
 	if c.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
-		snd.cc.acc = 0
+		snd.cc.loss(nil, 0, snd.mss, now, true)
 		return
 	}
-	snd.ssthresh = max(ccAlgos[c.l.cfg.CC].onLoss(c, now), uint32(2*snd.mss))
-	snd.cc.acc = 0
+	snd.cc.loss(ccAlgos[c.l.cfg.CC], snd.flight(), snd.mss, now, false)
 	c.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
 }
 
@@ -102,16 +154,16 @@ func (snd *sender) flight() uint32 {
 // newReno is RFC 5681 congestion avoidance: one MSS per window of ACKed data.
 type newReno struct{}
 
-func (newReno) avoid(c *Conn, acked uint32, now time.Time) {
-	c.snd.cc.acc += acked
-	if c.snd.cc.acc >= c.snd.cwnd {
-		c.snd.cc.acc -= c.snd.cwnd
-		c.snd.cwnd = min(c.snd.cwnd+uint32(c.snd.mss), maxCwnd)
+func (newReno) avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now time.Time) {
+	w.acc += acked
+	if w.acc >= w.cwnd {
+		w.acc -= w.cwnd
+		w.cwnd = min(w.cwnd+uint32(mss), maxCwnd)
 	}
 }
 
 // onLoss: ssthresh = max(FlightSize/2, 2*SMSS) (RFC 5681 §3.1 equation 4).
-func (newReno) onLoss(c *Conn, now time.Time) uint32 { return c.snd.flight() / 2 }
+func (newReno) onLoss(w *ccState, flight uint32, mss int, now time.Time) uint32 { return flight / 2 }
 
 // CUBIC constants (RFC 9438 §4.1, §4.6, §5).
 const (
@@ -125,10 +177,9 @@ type cubic struct{}
 // avoid is RFC 9438 §4.2-4.4: the window follows
 // W_cubic(t) = C*(t-K)^3 + W_max, aiming one RTT ahead and growing by at
 // most half per RTT, but never below the Reno-friendly estimate W_est.
-func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
-	s := &c.snd.cc
-	mss := float64(c.snd.mss)
-	cwnd := float64(c.snd.cwnd) / mss
+func (cubic) avoid(s *ccState, acked uint32, mssInt int, rtt time.Duration, now time.Time) {
+	mss := float64(mssInt)
+	cwnd := float64(s.cwnd) / mss
 	if s.epoch.IsZero() {
 		s.epoch = now
 		if s.wMax < cwnd {
@@ -137,7 +188,6 @@ func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
 		s.k = math.Cbrt((s.wMax - cwnd) / cubicC)
 		s.wEst = cwnd
 	}
-	rtt := c.snd.srtt
 	if rtt <= 0 {
 		rtt = 100 * time.Millisecond
 	}
@@ -150,23 +200,22 @@ func (cubic) avoid(c *Conn, acked uint32, now time.Time) {
 	}
 	s.wEst += alpha * (float64(acked) / mss) / cwnd
 	if wCubic(t) < s.wEst { // §4.3 Reno-friendly region
-		c.snd.cwnd = c.snd.clampCwnd(s.wEst * mss)
+		s.cwnd = clampCwnd(s.wEst*mss, mssInt)
 		return
 	}
 	target := min(max(wCubic(t+rtt.Seconds()), cwnd), 1.5*cwnd) // §4.2
-	c.snd.cwnd = c.snd.clampCwnd((cwnd + (target-cwnd)*(float64(acked)/mss)/cwnd) * mss)
+	s.cwnd = clampCwnd((cwnd+(target-cwnd)*(float64(acked)/mss)/cwnd)*mss, mssInt)
 }
 
 // onLoss is RFC 9438 §4.6-4.7: W_max with fast convergence, ssthresh =
 // cwnd*beta, a new epoch.
-func (cubic) onLoss(c *Conn, now time.Time) uint32 {
-	s := &c.snd.cc
-	cwnd := float64(c.snd.cwnd) / float64(c.snd.mss)
+func (cubic) onLoss(s *ccState, flight uint32, mss int, now time.Time) uint32 {
+	cwnd := float64(s.cwnd) / float64(mss)
 	if cwnd < s.wMax {
 		s.wMax = cwnd * (1 + cubicBeta) / 2 // §4.7 fast convergence
 	} else {
 		s.wMax = cwnd
 	}
 	s.epoch = time.Time{}
-	return c.snd.clampCwnd(float64(c.snd.cwnd) * cubicBeta)
+	return clampCwnd(float64(s.cwnd)*cubicBeta, mss)
 }

@@ -12,7 +12,7 @@ func ccConn(cc CongestionControl) *Conn {
 	c := new(Conn)
 	l.initConn(c)
 	c.snd.mss = 1000
-	c.snd.cwnd = 10000
+	c.snd.cc.cwnd = 10000
 	c.snd.srtt = 100 * time.Millisecond
 	return c
 }
@@ -30,15 +30,15 @@ func TestCongestionWindowBounds(t *testing.T) {
 			case 0:
 				c.tcb.SndNxt = c.tcb.SndUna.Add(seqnumSize(uint32(r.IntN(1 << 20))))
 				c.snd.ccLoss(now)
-				c.snd.cwnd = c.snd.ssthresh
+				c.snd.cc.enterRecovery()
 			case 1:
 				c.snd.ccLoss(now)
-				c.snd.cwnd = uint32(c.snd.mss)
+				c.snd.cc.timeout(c.snd.mss)
 			default:
 				c.snd.ccAck(uint32(r.IntN(1<<31)), now) // hostile: huge ACKs
 			}
-			if c.snd.cwnd < uint32(c.snd.mss) || c.snd.cwnd > maxCwnd || c.snd.ssthresh < uint32(2*c.snd.mss) {
-				t.Fatalf("%v step %d: cwnd %d ssthresh %d", cc, i, c.snd.cwnd, c.snd.ssthresh)
+			if c.snd.cc.cwnd < uint32(c.snd.mss) || c.snd.cc.cwnd > maxCwnd || c.snd.cc.ssthresh < uint32(2*c.snd.mss) {
+				t.Fatalf("%v step %d: cwnd %d ssthresh %d", cc, i, c.snd.cc.cwnd, c.snd.cc.ssthresh)
 			}
 		}
 	}
@@ -50,15 +50,15 @@ func TestCongestionWindowBounds(t *testing.T) {
 func TestCubicRegrowsToWMax(t *testing.T) {
 	grow := func(cc CongestionControl) (time.Duration, uint32) {
 		c := ccConn(cc)
-		c.snd.cwnd = 100_000 // 100 segments
+		c.snd.cc.cwnd = 100_000 // 100 segments
 		c.tcb.SndNxt = c.tcb.SndUna.Add(100_000)
 		now := epoch
 		c.snd.ccLoss(now)
-		c.snd.cwnd = c.snd.ssthresh
-		after := c.snd.cwnd
-		for c.snd.cwnd < 100_000 && now.Sub(epoch) < time.Minute {
+		c.snd.cc.enterRecovery()
+		after := c.snd.cc.cwnd
+		for c.snd.cc.cwnd < 100_000 && now.Sub(epoch) < time.Minute {
 			now = now.Add(c.snd.srtt)
-			for range c.snd.cwnd / 1000 { // one window of ACKs per RTT
+			for range c.snd.cc.cwnd / 1000 { // one window of ACKs per RTT
 				c.snd.ccAck(1000, now)
 			}
 		}

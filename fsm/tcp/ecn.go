@@ -155,7 +155,7 @@ func (c *Conn) ecnAck(s *segment) {
 	c.ecn.eceWin = false
 	c.snd.ccLoss(s.now)
 	c.ecn.eceWin = true
-	c.snd.cwnd = c.snd.clampCwnd(float64(c.snd.ssthresh))
+	c.snd.cc.ecnReduce(c.snd.mss)
 	c.l.ctr.ECNCwndReductions++
 }
 

@@ -191,7 +191,7 @@ func TestECNReduceOncePerWindow(t *testing.T) {
 		r.recv(seg{flags: ACK, seq: 101 + uint32(i*mss), ack: 301, data: data[:mss]})
 		r.wantMeta(ECT0, 0)
 	}
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	// Two ECE ACKs for the same window: one reduction.
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(mss)})
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(2*mss)})
@@ -199,8 +199,8 @@ func TestECNReduceOncePerWindow(t *testing.T) {
 	if ctr.ECNECEReceived != 2 || ctr.ECNCwndReductions != 1 {
 		t.Fatalf("ECE %d, reductions %d; want 2, 1", ctr.ECNECEReceived, ctr.ECNCwndReductions)
 	}
-	if r.c.snd.cwnd >= cwnd || r.c.snd.ssthresh != uint32(8*mss/2) || r.c.snd.cwnd != r.c.snd.ssthresh {
-		t.Fatalf("cwnd %d (was %d), ssthresh %d, want both %d: ECE ACKs never raise cwnd", r.c.snd.cwnd, cwnd, r.c.snd.ssthresh, 8*mss/2)
+	if r.c.snd.cc.cwnd >= cwnd || r.c.snd.cc.ssthresh != uint32(8*mss/2) || r.c.snd.cc.cwnd != r.c.snd.cc.ssthresh {
+		t.Fatalf("cwnd %d (was %d), ssthresh %d, want both %d: ECE ACKs never raise cwnd", r.c.snd.cc.cwnd, cwnd, r.c.snd.cc.ssthresh, 8*mss/2)
 	}
 	if ctr.Retransmits != 0 || ctr.FastRetransmits != 0 {
 		t.Fatalf("retransmits %d, fast %d", ctr.Retransmits, ctr.FastRetransmits)
@@ -346,7 +346,7 @@ func TestECNLossInReducedWindow(t *testing.T) {
 	r.c.Send(r.now, data)
 	r.o.take()
 	r.send(seg{flags: ACK | ECE, seq: 301, ack: 101 + uint32(mss)})
-	ss := r.c.snd.ssthresh
+	ss := r.c.snd.cc.ssthresh
 	if ss != uint32(8*mss/2) || r.l.Counters().ECNCwndReductions != 1 {
 		t.Fatalf("ssthresh %d after ECE, want %d", ss, 8*mss/2)
 	}
@@ -360,8 +360,8 @@ func TestECNLossInReducedWindow(t *testing.T) {
 	if len(got) == 0 || wire.TCP(got[0].b).Seq() != 101+uint32(mss) {
 		t.Fatalf("hole not retransmitted: %d segments", len(got))
 	}
-	if r.c.snd.ssthresh != ss {
-		t.Fatalf("ssthresh %d, want %d kept: the window was already reduced", r.c.snd.ssthresh, ss)
+	if r.c.snd.cc.ssthresh != ss {
+		t.Fatalf("ssthresh %d, want %d kept: the window was already reduced", r.c.snd.cc.ssthresh, ss)
 	}
 	// Everything acknowledged, new data, a new loss: a new reduction.
 	r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(8*mss)})
@@ -372,7 +372,7 @@ func TestECNLossInReducedWindow(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r.send(seg{flags: ACK, seq: 301, ack: 101 + uint32(9*mss)})
 	}
-	if r.l.Counters().FastRetransmits != 2 || r.c.snd.ssthresh == ss {
-		t.Fatalf("fast retransmits %d, ssthresh %d: want a second reduction", r.l.Counters().FastRetransmits, r.c.snd.ssthresh)
+	if r.l.Counters().FastRetransmits != 2 || r.c.snd.cc.ssthresh == ss {
+		t.Fatalf("fast retransmits %d, ssthresh %d: want a second reduction", r.l.Counters().FastRetransmits, r.c.snd.cc.ssthresh)
 	}
 }

@@ -140,13 +140,13 @@ func TestICMPSourceQuenchDiscarded(t *testing.T) {
 	r.establishedPassive(99, 299)
 	r.c.Send(r.now, []byte("hello"))
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("hello")})
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	if o := r.icmp(300, icmpSourceQuench, 0, 0); o != ICMPSourceQuench {
 		t.Fatalf("outcome %v", o)
 	}
 	r.state(StateEstablished)
-	if r.c.SoftError() != nil || r.c.snd.cwnd != cwnd {
-		t.Fatalf("soft error %v, cwnd %d (was %d)", r.c.SoftError(), r.c.snd.cwnd, cwnd)
+	if r.c.SoftError() != nil || r.c.snd.cc.cwnd != cwnd {
+		t.Fatalf("soft error %v, cwnd %d (was %d)", r.c.SoftError(), r.c.snd.cc.cwnd, cwnd)
 	}
 	r.recvNothing()
 }

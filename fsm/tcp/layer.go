@@ -347,7 +347,7 @@ func (l *Layer) initConn(c *Conn) {
 	c.rcv.space = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
 	c.snd.mss, c.snd.peerMSS = 536, 536                 // MUST-15 until the peer's MSS option says otherwise
 	c.snd.rto = l.cfg.RTOInitial
-	c.snd.ssthresh = 1 << 30
+	c.snd.cc.ssthresh = maxCwnd // RFC 5681 §3.1: "arbitrarily high"
 	c.snd.noDelay = l.cfg.NoDelay
 	c.snd.userTimeout = max(l.cfg.UserTimeout, 0)
 	c.tos, c.ttl = l.cfg.TOS&^ECNMask, l.cfg.TTL

@@ -179,12 +179,12 @@ func (snd *sender) sendData(now time.Time) {
 				if r, ok := snd.txq.nextLost(); ok {
 					seq, rtx, maxN = r.start, true, int(r.end-r.start)
 				}
-				room = int(snd.cwnd) - int(snd.txq.pipe)
+				room = int(snd.cc.cwnd) - int(snd.txq.pipe)
 			} else {
 				if h, hn, ok := snd.nextHole(newData); ok {
 					seq, rtx, maxN = h, true, hn
 				}
-				room = int(snd.cwnd) - int(snd.pipe())
+				room = int(snd.cc.cwnd) - int(snd.pipe())
 			}
 			if rtx && snd.rec.force {
 				room = snd.mss
@@ -222,7 +222,7 @@ func (snd *sender) sendData(now time.Time) {
 					snd.rtxNxt = seq
 				}
 			}
-			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, snd.cwnd)))
+			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, snd.cc.cwnd)))
 			if seq.LessThan(limit) {
 				room = int(limit - seq)
 			}

@@ -23,5 +23,5 @@ func (c *Conn) CheckProgress() error {
 	if t.SndUna != t.SndNxt {
 		return c.violation("%d octets in flight, %d unsent and no retransmission timer", uint32(t.SndNxt-t.SndUna), uint32(dataEnd-t.SndNxt))
 	}
-	return c.violation("%d octets unsent (SND.WND %d, cwnd %d) and neither a persist nor a retransmission timer", uint32(dataEnd-t.SndNxt), t.SndWnd, c.snd.cwnd)
+	return c.violation("%d octets unsent (SND.WND %d, cwnd %d) and neither a persist nor a retransmission timer", uint32(dataEnd-t.SndNxt), t.SndWnd, c.snd.cc.cwnd)
 }

@@ -381,7 +381,7 @@ func (snd *sender) tlpAck(s *segment, advanced bool) {
 		p.active = false
 		c.l.ctr.TLPRecoveries++
 		snd.ccLoss(s.now)
-		snd.cwnd = min(snd.cwnd, snd.ssthresh)
+		snd.cc.probeRepaired()
 	case !advanced && s.opts.NumSACK == 0:
 		p.active = false // a duplicate ACK without SACK: both copies arrived
 	}

@@ -137,7 +137,7 @@ func TestRACKRecoveryNoAllocs(t *testing.T) {
 		}
 	}
 	round := func() {
-		client.snd.cwnd, client.snd.ssthresh = 10*uint32(client.snd.mss), 1<<30 // each episode from the same window
+		client.snd.cc.cwnd, client.snd.cc.ssthresh = 10*uint32(client.snd.mss), 1<<30 // each episode from the same window
 		for range 4 {
 			if n, err := client.Send(p.now, data); n != len(data) || err != nil {
 				t.Fatalf("Send %d %v", n, err)

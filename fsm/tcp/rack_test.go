@@ -321,12 +321,12 @@ func TestTLPDSACKMeansNoLoss(t *testing.T) {
 	if got := dataSegs(r.drain()); len(got) != 1 || got[0] != segAt(1) {
 		t.Fatalf("probe %v", got)
 	}
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	r.sackAck(segAt(2), segAt(1), segAt(2)) // everything, and the probe was a duplicate
 	r.write(rkMSS)
 	r.sackAck(segAt(3))
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.snd.cwnd < cwnd {
-		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.snd.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.snd.cc.cwnd < cwnd {
+		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.snd.cc.cwnd, cwnd)
 	}
 }
 
@@ -340,12 +340,12 @@ func TestTLPRecoveryReducesCwnd(t *testing.T) {
 	r.drain()
 	r.advance(r.c.snd.tlpAt.Sub(r.now))
 	r.drain()
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	r.sackAck(segAt(2))
 	r.write(rkMSS)
 	r.sackAck(segAt(3))
-	if ctr := r.l.Counters(); ctr.TLPRecoveries != 1 || r.c.snd.cwnd >= cwnd {
-		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.snd.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.TLPRecoveries != 1 || r.c.snd.cc.cwnd >= cwnd {
+		t.Fatalf("TLP recoveries %d, cwnd %d (was %d)", ctr.TLPRecoveries, r.c.snd.cc.cwnd, cwnd)
 	}
 }
 

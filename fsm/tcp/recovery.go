@@ -53,7 +53,7 @@ func (snd *sender) lossDetect(now time.Time) {
 	snd.rec.highRxt = t.SndUna
 	snd.rec.force = true // RFC 6675 §5 step 4.3 / RFC 5681 §3.2 step 2: the first hole goes now
 	snd.ccLoss(now)
-	snd.cwnd = snd.ssthresh
+	snd.cc.enterRecovery()
 	snd.rttValid = false
 	snd.rtxNxt = t.SndNxt
 	c.l.ctr.FastRetransmits++
@@ -70,7 +70,7 @@ func (snd *sender) recoveryAck(s *segment) {
 	t := &c.tcb
 	if !s.ack.LessThan(snd.rec.point) {
 		snd.rec.active = false
-		snd.cwnd = snd.clampCwnd(float64(min(snd.ssthresh, snd.flight()+uint32(snd.mss))))
+		snd.cc.exitRecovery(snd.flight(), snd.mss)
 		snd.dupAcks = 0
 		snd.rackRecoveryEnded()
 		snd.undoRecoveryEnd(s)
@@ -200,7 +200,7 @@ func (snd *sender) rtoRecovery(now time.Time) {
 	if snd.retries > 1 {
 		snd.rec.sb.reset()
 	}
-	snd.cwnd = uint32(snd.mss)
+	snd.cc.timeout(snd.mss)
 	snd.dupAcks = 0
 	snd.rtxNxt = t.SndUna
 	snd.tlp.active = false

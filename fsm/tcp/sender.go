@@ -48,10 +48,9 @@ type sender struct {
 	rtxSince          time.Time     // since when data has waited unacknowledged without progress; zero: none
 
 	// Congestion control (RFC 5681, cc.go) and loss recovery (recovery.go).
-	cwnd, ssthresh uint32
-	cc             ccState  // congestion control algorithm state
-	dupAcks        int      // duplicate ACKs in a row (RFC 5681 §3.2)
-	rec            recovery // fast recovery and the SACK scoreboard
+	cc      ccState  // cwnd, ssthresh and the algorithm's state (cc.go)
+	dupAcks int      // duplicate ACKs in a row (RFC 5681 §3.2)
+	rec     recovery // fast recovery and the SACK scoreboard
 
 	// RACK-TLP (RFC 8985, rack.go) and undo (undo.go).
 	txq      txQueue    // per-segment transmit records, SND.UNA to SND.NXT

@@ -18,11 +18,9 @@ const maxUndoRtx = 16
 // (the response to a spurious timeout).
 type undoState struct {
 	armed    bool
-	rto      bool // the episode includes a retransmission timeout
-	checked  bool // the timeout's first acceptable ACK was tested
-	cwnd     uint32
-	ssthresh uint32
-	cc       ccState
+	rto      bool    // the episode includes a retransmission timeout
+	checked  bool    // the timeout's first acceptable ACK was tested
+	cc       ccState // the congestion window and algorithm state at the start
 	hasTS    bool
 	tsval    uint32 // TSval of the episode's first retransmission (RFC 3522 §2)
 	rtx      [maxUndoRtx]seqRange
@@ -45,7 +43,7 @@ func (snd *sender) undoArm(rto bool) {
 		}
 		return
 	}
-	*u = undoState{armed: true, rto: rto, cwnd: snd.cwnd, ssthresh: snd.ssthresh, cc: snd.cc}
+	*u = undoState{armed: true, rto: rto, cc: snd.cc}
 }
 
 // undoSent records a retransmission of [seq, end) sent at now.
@@ -143,10 +141,7 @@ func (snd *sender) undoRecoveryEnd(s *segment) {
 func (snd *sender) undoCwnd() {
 	c := snd.c
 	u := snd.undo
-	snd.cwnd = max(snd.cwnd, u.cwnd)
-	snd.ssthresh = max(snd.ssthresh, u.ssthresh)
-	snd.cc = u.cc
-	snd.cc.acc = 0
+	snd.cc.restore(u.cc)
 	c.l.ctr.Undos++
 }
 

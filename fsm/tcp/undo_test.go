@@ -71,14 +71,14 @@ func recoveryEpisode(t *testing.T, r *rig) uint32 {
 	r.establishedSACK()
 	r.write(10 * rkMSS)
 	r.drain()
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	r.sackAck(segAt(1), segAt(2), segAt(5))
 	if got := dataSegs(r.drain()); len(got) == 0 || got[0] != segAt(1) {
 		t.Fatalf("sent %v, want the retransmission of %d", got, segAt(1))
 	}
-	if !r.c.snd.rec.active || r.c.snd.cwnd >= cwnd {
-		t.Fatalf("recovering %v, cwnd %d (was %d)", r.c.snd.rec.active, r.c.snd.cwnd, cwnd)
+	if !r.c.snd.rec.active || r.c.snd.cc.cwnd >= cwnd {
+		t.Fatalf("recovering %v, cwnd %d (was %d)", r.c.snd.rec.active, r.c.snd.cc.cwnd, cwnd)
 	}
 	return cwnd
 }
@@ -91,8 +91,8 @@ func TestUndoByDSACK(t *testing.T) {
 	cwnd := recoveryEpisode(t, r)
 	r.sackAck(segAt(10), segAt(1), segAt(2))
 	ctr := r.l.Counters()
-	if ctr.UndoDSACK != 1 || ctr.Undos != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rec.active {
-		t.Fatalf("D-SACK undos %d, cwnd %d (before recovery %d), recovering %v", ctr.UndoDSACK, r.c.snd.cwnd, cwnd, r.c.snd.rec.active)
+	if ctr.UndoDSACK != 1 || ctr.Undos != 1 || r.c.snd.cc.cwnd < cwnd || r.c.snd.rec.active {
+		t.Fatalf("D-SACK undos %d, cwnd %d (before recovery %d), recovering %v", ctr.UndoDSACK, r.c.snd.cc.cwnd, cwnd, r.c.snd.rec.active)
 	}
 }
 
@@ -104,8 +104,8 @@ func TestNoUndoAfterRealLoss(t *testing.T) {
 	cwnd := recoveryEpisode(t, r)
 	r.sackAck(segAt(10))
 	r.sackAck(segAt(10), segAt(3), segAt(4)) // a network duplicate of segment 3
-	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
-		t.Fatalf("undos %d, cwnd %d (before recovery %d)", ctr.Undos, r.c.snd.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cc.cwnd >= cwnd {
+		t.Fatalf("undos %d, cwnd %d (before recovery %d)", ctr.Undos, r.c.snd.cc.cwnd, cwnd)
 	}
 }
 
@@ -120,7 +120,7 @@ func rtoEpisode(t *testing.T, r *rig) (orig, rtx uint32, cwnd uint32) {
 	if len(s) != 1 {
 		t.Fatalf("sent %d", len(s))
 	}
-	cwnd = r.c.snd.cwnd
+	cwnd = r.c.snd.cc.cwnd
 	r.advance(r.c.snd.rtxAt.Sub(r.now))
 	s2 := r.drain()
 	if len(s2) != 1 || s2[0].seq != s[0].seq || r.l.Counters().Timeouts != 1 {
@@ -143,8 +143,8 @@ func TestUndoSpuriousRTO(t *testing.T) {
 	r.now = r.now.Add(10 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 1001, ack: 5501, opts: tsOpt(500, orig)})
 	ctr := r.l.Counters()
-	if ctr.UndoRTO != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rto >= backedOff || r.c.snd.rec.rtoRec {
-		t.Fatalf("RTO undos %d, cwnd %d (before %d), RTO %v (backed off %v)", ctr.UndoRTO, r.c.snd.cwnd, cwnd, r.c.snd.rto, backedOff)
+	if ctr.UndoRTO != 1 || r.c.snd.cc.cwnd < cwnd || r.c.snd.rto >= backedOff || r.c.snd.rec.rtoRec {
+		t.Fatalf("RTO undos %d, cwnd %d (before %d), RTO %v (backed off %v)", ctr.UndoRTO, r.c.snd.cc.cwnd, cwnd, r.c.snd.rto, backedOff)
 	}
 }
 
@@ -155,8 +155,8 @@ func TestNoUndoRealRTO(t *testing.T) {
 	_, rtx, cwnd := rtoEpisode(t, r)
 	r.now = r.now.Add(10 * time.Millisecond)
 	r.send(seg{flags: ACK, seq: 1001, ack: 5501, opts: tsOpt(500, rtx)})
-	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
-		t.Fatalf("undos %d, cwnd %d (before %d)", ctr.Undos, r.c.snd.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.Undos != 0 || r.c.snd.cc.cwnd >= cwnd {
+		t.Fatalf("undos %d, cwnd %d (before %d)", ctr.Undos, r.c.snd.cc.cwnd, cwnd)
 	}
 }
 
@@ -245,7 +245,7 @@ func TestUndoEifelRecovery(t *testing.T) {
 	if len(orig) != 10 {
 		t.Fatalf("sent %d", len(orig))
 	}
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	o := tsOpt(200, orig[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
@@ -254,12 +254,12 @@ func TestUndoEifelRecovery(t *testing.T) {
 	if len(rtx) == 0 || rtx[0].seq != at(1) || rtx[0].opts.TSVal == orig[1].opts.TSVal {
 		t.Fatalf("sent %+v, want the retransmission of %d with a newer TSval", rtx, at(1))
 	}
-	if r.c.snd.cwnd >= cwnd {
+	if r.c.snd.cc.cwnd >= cwnd {
 		t.Fatal("no window reduction")
 	}
 	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: tsOpt(201, orig[1].opts.TSVal)})
-	if ctr := r.l.Counters(); ctr.UndoEifel != 1 || r.c.snd.cwnd < cwnd || r.c.snd.rec.active {
-		t.Fatalf("Eifel undos %d, cwnd %d (before %d), recovering %v", ctr.UndoEifel, r.c.snd.cwnd, cwnd, r.c.snd.rec.active)
+	if ctr := r.l.Counters(); ctr.UndoEifel != 1 || r.c.snd.cc.cwnd < cwnd || r.c.snd.rec.active {
+		t.Fatalf("Eifel undos %d, cwnd %d (before %d), recovering %v", ctr.UndoEifel, r.c.snd.cc.cwnd, cwnd, r.c.snd.rec.active)
 	}
 }
 
@@ -336,7 +336,7 @@ func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
 	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
 	r.write(10 * int(mss))
 	orig := r.drain()
-	cwnd := r.c.snd.cwnd
+	cwnd := r.c.snd.cc.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	o := tsOpt(200, orig[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1
@@ -350,7 +350,7 @@ func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
 	o = tsOpt(202, rtx[0].opts.TSVal)
 	o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(2)}, 1
 	r.send(seg{flags: ACK, seq: 1001, ack: at(10), opts: o})
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.Undos != 0 || r.c.snd.cwnd >= cwnd {
-		t.Fatalf("D-SACKs %d, undos %d, cwnd %d (before %d)", ctr.DSACKsRcvd, ctr.Undos, r.c.snd.cwnd, cwnd)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.Undos != 0 || r.c.snd.cc.cwnd >= cwnd {
+		t.Fatalf("D-SACKs %d, undos %d, cwnd %d (before %d)", ctr.DSACKsRcvd, ctr.Undos, r.c.snd.cc.cwnd, cwnd)
 	}
 }
