@@ -28,6 +28,7 @@ const (
 	DefaultMaxPending     = 64 // a 65535-byte datagram is 45 fragments at MTU 1500
 	DefaultFailedTime     = 5 * time.Second
 	DefaultRequestsPerSec = 50
+	DefaultPendingTotal   = 256 // frames waiting over all neighbours
 )
 
 // ARPConfig bounds and times the neighbour cache.
@@ -39,7 +40,14 @@ type ARPConfig struct {
 	MaxProbes      int           // requests before giving up (default 3)
 	MaxPending     int           // frames held per unresolved neighbour (default 64)
 	FailedTime     time.Duration // how long a Failed entry drops frames before a new try (default 5 s)
-	RequestsPerSec int           // most ARP requests sent per second over all neighbours (default 50)
+	RequestsPerSec int           // most new-resolution requests sent per second over all neighbours (default 50)
+	// MaxUnresolved bounds the entries nobody has answered (INCOMPLETE or
+	// FAILED): default Size/4. Known neighbours keep the rest of the table.
+	MaxUnresolved int
+	// MaxPendingTotal bounds the frames waiting for resolution over all
+	// neighbours (default 256), so that unresolved neighbours cannot take
+	// the frame buffers that known ones need.
+	MaxPendingTotal int
 }
 
 func (c *ARPConfig) defaults() {
@@ -66,6 +74,12 @@ func (c *ARPConfig) defaults() {
 	}
 	if c.RequestsPerSec <= 0 {
 		c.RequestsPerSec = DefaultRequestsPerSec
+	}
+	if c.MaxUnresolved <= 0 || c.MaxUnresolved > c.Size {
+		c.MaxUnresolved = max(1, c.Size/4)
+	}
+	if c.MaxPendingTotal <= 0 {
+		c.MaxPendingTotal = DefaultPendingTotal
 	}
 }
 
@@ -107,6 +121,8 @@ type ARP struct {
 	slots []neighbor          // fixed table; state None means free
 	index map[wire.Addr]int32 // ip -> slot
 	used  int
+	unres int       // entries in Incomplete or Failed (ARPConfig.MaxUnresolved)
+	held  int       // frames waiting over all entries (ARPConfig.MaxPendingTotal)
 	next  time.Time // NextDeadline's answer, valid while !dirty
 	dirty bool      // an entry's state or deadline changed since next was computed
 	c     ARPCounters
@@ -119,7 +135,8 @@ type ARP struct {
 	frame []byte
 	forUs bool
 	sha   wire.MAC
-	room  bool // a free slot (after eviction) exists for a new entry
+	room  bool      // a free slot (after eviction) exists for a new entry
+	why   ARPReason // the firing rule's drop reason (DropFrame reports it)
 
 	// global request rate limit (token bucket, RFC 1122 §2.3.2.1)
 	tokens int
@@ -145,6 +162,11 @@ func (a *ARP) Counters() ARPCounters { return a.c }
 
 // Len returns the number of entries.
 func (a *ARP) Len() int { return a.used }
+
+// Unresolved returns how many entries wait for an answer or gave up
+// (INCOMPLETE or FAILED, at most ARPConfig.MaxUnresolved) and how many
+// frames wait for resolution (at most MaxPendingTotal).
+func (a *ARP) Unresolved() (entries, frames int) { return a.unres, a.held }
 
 // Lookup returns the hardware address of ip if it is known.
 func (a *ARP) Lookup(ip wire.Addr) (wire.MAC, bool) {
@@ -176,6 +198,7 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 	state, until, used := n.state, n.until, a.used
 	a.n = n
 	rule := ARPMatch(n.state, ev, a.eval)
+	a.why = rule.Reason
 	a.c.Rules[rule.ID]++
 	if a.trace != nil {
 		a.trace(rule)
@@ -188,6 +211,13 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 		n.touched = a.now
 	}
 	n.state = rule.Next
+	if unresolved(n.state) != unresolved(state) {
+		if unresolved(state) {
+			a.unres--
+		} else {
+			a.unres++
+		}
+	}
 	if n.state != state || !n.until.Equal(until) || a.used != used {
 		a.dirty = true
 	}
@@ -197,26 +227,56 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 	a.n, a.frame = nil, nil
 }
 
+// unresolved reports whether an entry in state s holds a slot for a
+// neighbour that never answered.
+func unresolved(s ARPState) bool { return s == Incomplete || s == Failed }
+
+// Eviction orders (evict): what a new entry may take the slot of, in order,
+// oldest first within a state. A resolution we start may take only entries
+// nobody answers, or a STALE one when known neighbours fill the table; it
+// never takes a REACHABLE or INCOMPLETE one. A neighbour that asked for us
+// (it is there) may take any slot.
+var (
+	evictForResolve = []ARPState{Failed, Stale}
+	evictForHeard   = []ARPState{Failed, Incomplete, Stale, Reachable}
+)
+
 // entry returns ip's slot, or the spare (in state None) when it has none; for
-// the spare it makes room for a new entry first if makeRoom is set.
-func (a *ARP) entry(ip wire.Addr, makeRoom bool) *neighbor {
+// the spare it makes room first for a resolution (Send) or for a neighbour
+// that asked for us (heard), as room says.
+func (a *ARP) entry(ip wire.Addr, room roomFor) *neighbor {
 	if n := a.get(ip); n != nil {
 		return n
 	}
 	a.room = false
-	if makeRoom {
-		a.room = a.used < len(a.slots) || a.evict()
+	switch {
+	case room == roomResolve && a.unres >= a.cfg.MaxUnresolved:
+		// At the bound of unanswered entries: only a FAILED one makes way.
+		a.room = a.evict(evictForResolve[:1])
+	case room == roomResolve:
+		a.room = a.used < len(a.slots) || a.evict(evictForResolve)
+	case room == roomHeard:
+		a.room = a.used < len(a.slots) || a.evict(evictForHeard)
 	}
 	a.spare = neighbor{ip: ip, pending: a.spare.pending[:0]}
 	return &a.spare
 }
+
+// roomFor says for what entry makes room.
+type roomFor uint8
+
+const (
+	roomNone    roomFor = iota // no new entry (RFC 826: not the target)
+	roomResolve                // a frame to send to an unknown neighbour
+	roomHeard                  // a neighbour that asked for us
+)
 
 // Resolve sends frame to ip: at once when ip is known, otherwise after ARP
 // resolves it (the frame waits in a bounded queue). The cache owns frame until
 // it passes it to Send or Drop.
 func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
 	a.now, a.frame = now, frame
-	a.step(a.entry(ip, true), ARPEvSend)
+	a.step(a.entry(ip, roomResolve), ARPEvSend)
 }
 
 // Suspect takes negative advice about the neighbour ip from an upper layer
@@ -253,7 +313,11 @@ func (a *ARP) Input(now time.Time, pkt []byte) (reply bool, r Reason) {
 		return forUs && p.Op() == wire.ARPRequest && spa != a.ours, ReasonNone
 	}
 	a.now, a.forUs, a.sha = now, forUs, sha
-	a.step(a.entry(spa, forUs), ARPEvHeard)
+	room := roomNone
+	if forUs {
+		room = roomHeard
+	}
+	a.step(a.entry(spa, room), ARPEvHeard)
 	if !forUs {
 		return false, ReasonARPNotForUs
 	}
@@ -296,36 +360,31 @@ func (a *ARP) NextDeadline() time.Time {
 	return d
 }
 
-// evict frees the slot of the entry least worth keeping: Failed first, then
-// Stale, then Reachable, oldest first. Incomplete entries (they hold frames
-// and a request is out) are never evicted. It reports whether a slot was freed.
-func (a *ARP) evict() bool {
-	a.dirty = true
+// evict frees the slot of the entry least worth keeping: the oldest entry
+// in the first state of order that has one (evictForResolve,
+// evictForHeard). It reports whether a slot was freed.
+func (a *ARP) evict(order []ARPState) bool {
 	rank := func(s ARPState) int {
-		switch s {
-		case Failed:
-			return 0
-		case Stale:
-			return 1
-		case Reachable:
-			return 2
+		for i, o := range order {
+			if s == o {
+				return i
+			}
 		}
-		return 3
+		return len(order)
 	}
 	var victim *neighbor
+	vr := len(order)
 	for i := range a.slots {
 		n := &a.slots[i]
-		if n.state == ARPStateNone || n.state == Incomplete {
-			continue
-		}
-		if victim == nil || rank(n.state) < rank(victim.state) ||
-			rank(n.state) == rank(victim.state) && n.touched.Before(victim.touched) {
-			victim = n
+		r := rank(n.state)
+		if r < vr || r == vr && r < len(order) && n.touched.Before(victim.touched) {
+			victim, vr = n, r
 		}
 	}
 	if victim == nil {
 		return false
 	}
+	a.dirty = true
 	saveN, saveF := a.n, a.frame
 	a.step(victim, ARPEvEvict)
 	a.n, a.frame = saveN, saveF
@@ -333,7 +392,15 @@ func (a *ARP) evict() bool {
 }
 
 // request asks for a who-has for ip unless the global rate limit is spent.
-func (a *ARP) request(ip wire.Addr) {
+// The limit is for new resolutions: a known neighbour's refresh (limited
+// false) is at most one per entry per ReachableTime already, and must not
+// wait behind requests for neighbours that never answer.
+func (a *ARP) request(ip wire.Addr, limited bool) {
+	if !limited {
+		a.c.Requests++
+		a.hooks.Request(ip)
+		return
+	}
 	rate := a.cfg.RequestsPerSec
 	if a.refill.IsZero() {
 		a.refill = a.now
@@ -355,9 +422,11 @@ func (a *ARP) request(ip wire.Addr) {
 
 // arpGuards evaluates the guards of spec/arp.fsm on a.n and the event.
 var arpGuards = [NumARPGuards]func(a *ARP) bool{
-	ARPGForUs:      func(a *ARP) bool { return a.forUs },
-	ARPGNoRoom:     func(a *ARP) bool { return !a.room },
-	ARPGQueueFull:  func(a *ARP) bool { return len(a.n.pending) >= a.cfg.MaxPending },
+	ARPGForUs:  func(a *ARP) bool { return a.forUs },
+	ARPGNoRoom: func(a *ARP) bool { return !a.room },
+	ARPGQueueFull: func(a *ARP) bool {
+		return len(a.n.pending) >= a.cfg.MaxPending || a.held >= a.cfg.MaxPendingTotal
+	},
 	ARPGProbesLeft: func(a *ARP) bool { return a.n.probes < a.cfg.MaxProbes },
 	ARPGProbed:     func(a *ARP) bool { return a.n.probes > 0 },
 }
@@ -383,13 +452,14 @@ var arpActions = [NumARPActions]func(a *ARP){
 		n := a.n
 		n.probes++
 		n.until = a.now.Add(a.cfg.RetryInterval)
-		a.request(n.ip)
+		a.request(n.ip, true)
 	},
 	ARPAQueue: func(a *ARP) {
 		if a.n.pending == nil {
-			a.n.pending = make([][]byte, 0, a.cfg.MaxPending)
+			a.n.pending = make([][]byte, 0, min(a.cfg.MaxPending, 4))
 		}
 		a.n.pending = append(a.n.pending, a.frame)
+		a.held++
 		a.frame = nil
 	},
 	ARPATransmit: func(a *ARP) { a.hooks.Send(a.frame, a.n.mac); a.frame = nil },
@@ -405,10 +475,11 @@ var arpActions = [NumARPActions]func(a *ARP){
 			a.hooks.Send(f, n.mac)
 			n.pending[i] = nil
 		}
+		a.held -= len(n.pending)
 		n.pending = n.pending[:0]
 	},
 	// Refresh asks once whether a stale neighbour is still there.
-	ARPARefresh: func(a *ARP) { a.n.probes = 1; a.request(a.n.ip) },
+	ARPARefresh: func(a *ARP) { a.n.probes = 1; a.request(a.n.ip, false) },
 	ARPAAge:     func(a *ARP) { a.n.until = a.now.Add(a.cfg.StaleTime) },
 	ARPAFail: func(a *ARP) {
 		n := a.n
@@ -416,6 +487,7 @@ var arpActions = [NumARPActions]func(a *ARP){
 			a.hooks.Drop(f, ReasonARPFailed)
 			n.pending[i] = nil
 		}
+		a.held -= len(n.pending)
 		n.pending = n.pending[:0]
 		n.until = a.now.Add(a.cfg.FailedTime)
 	},
@@ -429,12 +501,13 @@ var arpActions = [NumARPActions]func(a *ARP){
 		pend := n.pending[:0]
 		*n = neighbor{pending: pend}
 	},
+	// DropFrame drops the frame to send for the firing rule's reason.
 	ARPADropFrame: func(a *ARP) {
 		r := ReasonARPUnresolved
-		switch a.n.state {
-		case ARPStateNone:
+		switch a.why {
+		case ARPDropNoRoom:
 			r = ReasonARPNoRoom
-		case Incomplete:
+		case ARPDropQueueFull:
 			r = ReasonARPQueueFull
 		}
 		a.hooks.Drop(a.frame, r)

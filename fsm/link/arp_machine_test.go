@@ -116,25 +116,87 @@ func TestARPGlobalRequestRateLimit(t *testing.T) {
 	}
 }
 
+// TestARPEvictionOrder: a resolution we start never takes the slot of a
+// REACHABLE or INCOMPLETE neighbour, only a FAILED one or, when known
+// neighbours fill the table, the oldest STALE one; a neighbour that asked
+// for us takes an unanswered entry's slot first.
 func TestARPEvictionOrder(t *testing.T) {
-	a, l := newTestARP(ARPConfig{Size: 3, MaxProbes: 1})
-	a.Input(t0, reqFrom(1))                               // Reachable
-	a.Input(t0.Add(time.Second), reqFrom(2))              // Reachable, newer
-	a.Resolve(t0.Add(2*time.Second), ipN(3), []byte("x")) // Incomplete
-	a.Resolve(t0.Add(3*time.Second), ipN(4), []byte("y")) // evicts 1, the oldest resolved
+	a, l := newTestARP(ARPConfig{Size: 3, MaxProbes: 1, MaxUnresolved: 3, ReachableTime: 10 * time.Second, FailedTime: 100 * time.Second})
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	a.Input(at(0), reqFrom(1))            // Reachable
+	a.Input(at(1), reqFrom(2))            // Reachable, newer
+	a.Resolve(at(2), ipN(3), []byte("x")) // Incomplete
+	a.Resolve(at(2), ipN(4), []byte("y")) // no room: 1, 2 Reachable, 3 Incomplete
+	if a.Counters().Drops[ARPDropNoRoom] != 1 || l.dropped[len(l.dropped)-1] != ReasonARPNoRoom {
+		t.Fatalf("want a NoRoom drop, got %v", l.dropped)
+	}
+	for _, i := range []int{1, 2, 3} {
+		if _, ok := a.State(ipN(i)); !ok {
+			t.Fatalf("entry %d evicted for a resolution", i)
+		}
+	}
+	a.Poll(at(3))                         // 3 Failed
+	a.Resolve(at(3), ipN(4), []byte("y")) // takes 3's slot
+	if _, ok := a.State(ipN(3)); ok {
+		t.Fatal("Failed entry kept, resolution refused")
+	}
+	a.Input(at(3), reqFrom(5)) // asked for us: takes Incomplete 4's slot
+	if s, ok := a.State(ipN(5)); !ok || s != Reachable {
+		t.Fatal("a neighbour that asked for us found no room")
+	}
+	if _, ok := a.State(ipN(4)); ok {
+		t.Fatal("Incomplete entry kept over a neighbour that asked for us")
+	}
+	a.Poll(at(12))                         // 1, 2 Stale; 5 Reachable
+	a.Resolve(at(12), ipN(6), []byte("z")) // takes the oldest Stale: 1
 	if _, ok := a.State(ipN(1)); ok {
-		t.Fatal("oldest Reachable not evicted")
+		t.Fatal("oldest Stale entry not evicted")
 	}
-	if _, ok := a.State(ipN(3)); !ok {
-		t.Fatal("Incomplete entry evicted")
+	if s, _ := a.State(ipN(5)); s != Reachable {
+		t.Fatal("Reachable entry evicted")
 	}
-	if a.Counters().Drops[ARPDropEvicted] != 1 || a.Len() != 3 {
+	if a.Counters().Drops[ARPDropEvicted] != 3 || a.Len() != 3 {
 		t.Fatalf("evicted %d len %d", a.Counters().Drops[ARPDropEvicted], a.Len())
 	}
-	a.Resolve(t0.Add(3*time.Second), ipN(5), []byte("z")) // evicts 2; table: 3,4,5 all Incomplete
-	a.Resolve(t0.Add(3*time.Second), ipN(6), []byte("w"))
-	if a.Counters().Drops[ARPDropNoRoom] != 1 || l.dropped[len(l.dropped)-1] != ReasonARPNoRoom {
-		t.Fatalf("all Incomplete: want a NoRoom drop, got %v", l.dropped)
+}
+
+// TestARPUnresolvedBounded: entries nobody answered take at most
+// MaxUnresolved slots; the rest stay for neighbours that answer.
+func TestARPUnresolvedBounded(t *testing.T) {
+	a, l := newTestARP(ARPConfig{Size: 8, MaxUnresolved: 2})
+	for i := 1; i <= 5; i++ {
+		a.Resolve(t0, ipN(i), []byte{byte(i)})
+	}
+	if a.Len() != 2 || len(l.requests) != 2 || a.Counters().Drops[ARPDropNoRoom] != 3 {
+		t.Fatalf("len %d, requests %d, NoRoom %d: want 2, 2, 3", a.Len(), len(l.requests), a.Counters().Drops[ARPDropNoRoom])
+	}
+	a.Input(t0, reqFrom(9))
+	if s, ok := a.State(ipN(9)); !ok || s != Reachable {
+		t.Fatal("no room for a neighbour that asked for us")
+	}
+}
+
+// TestARPPendingTotalBounded: the frames waiting over all neighbours are
+// bounded by MaxPendingTotal; a new neighbour's request still goes out when
+// its first frame cannot wait.
+func TestARPPendingTotalBounded(t *testing.T) {
+	a, l := newTestARP(ARPConfig{MaxPending: 2, MaxPendingTotal: 3})
+	a.Resolve(t0, ipN(1), []byte("a"))
+	a.Resolve(t0, ipN(1), []byte("b"))
+	a.Resolve(t0, ipN(2), []byte("c"))
+	a.Resolve(t0, ipN(2), []byte("d")) // total full
+	a.Resolve(t0, ipN(3), []byte("e")) // total full: asked, frame dropped
+	if len(l.dropped) != 2 || l.dropped[0] != ReasonARPQueueFull || l.dropped[1] != ReasonARPQueueFull {
+		t.Fatalf("dropped %v, want two QueueFull", l.dropped)
+	}
+	if len(l.requests) != 3 {
+		t.Fatalf("requests %v: want one for each of 1, 2, 3", l.requests)
+	}
+	a.Input(t0, replyFrom(1)) // two frames leave: room again
+	a.Resolve(t0, ipN(3), []byte("f"))
+	a.Input(t0, replyFrom(3))
+	if len(l.sent) != 3 || l.sent[2] != "f->"+macN(3).String() {
+		t.Fatalf("sent %v", l.sent)
 	}
 }
 
@@ -142,40 +204,40 @@ func TestARPEvictionOrder(t *testing.T) {
 // that can fire (the rows marked NETSPEC:arp only make the table total) and
 // checks the machine's counters on the way.
 func TestARPEveryRuleFires(t *testing.T) {
-	a, _ := newTestARP(ARPConfig{Size: 2, MaxProbes: 2, MaxPending: 2,
+	a, _ := newTestARP(ARPConfig{Size: 3, MaxProbes: 2, MaxPending: 2, MaxUnresolved: 2, MaxPendingTotal: 2,
 		ReachableTime: 10 * time.Second, StaleTime: 10 * time.Second, FailedTime: 10 * time.Second})
-	now := t0
-	at := func(d time.Duration) time.Time { now = t0.Add(d); return now }
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	a.Resolve(at(0), ipN(1), []byte("a"))                                           // None Send -> Incomplete
 	a.Resolve(at(0), ipN(1), []byte("b"))                                           // Incomplete Send (queued)
 	a.Resolve(at(0), ipN(1), []byte("c"))                                           // Incomplete Send QueueFull
+	a.Resolve(at(0), ipN(2), []byte("x"))                                           // None Send QueueFull (total) -> Incomplete
 	a.Input(at(0), arpPacket(wire.ARPRequest, macN(3), ipN(3), wire.MAC{}, ipN(7))) // None Heard !ForUs
+	a.Resolve(at(0), ipN(7), []byte("y"))                                           // None Send NoRoom: 2 unresolved
 	a.Input(at(0), replyFrom(1))                                                    // Incomplete Heard -> Reachable
 	a.Resolve(at(0), ipN(1), []byte("d"))                                           // Reachable Send
 	a.Input(at(0), gratuitous(1))                                                   // Reachable Heard
-	a.Resolve(at(1*time.Second), ipN(2), []byte("e"))                               // None Send
-	a.Input(at(1*time.Second), reqFrom(3))                                          // None Heard ForUs: evicts 1 (Reachable Evict)
-	a.Resolve(at(1*time.Second), ipN(4), []byte("f"))                               // None Send: evicts Reachable 3
-	a.Input(at(1*time.Second), reqFrom(5))                                          // None Heard ForUs NoRoom (2, 4 Incomplete)
-	a.Resolve(at(1*time.Second), ipN(6), []byte("g"))                               // None Send NoRoom
-	a.Poll(at(2 * time.Second))                                                     // Incomplete Timer ProbesLeft (2 and 4)
-	a.Poll(at(3 * time.Second))                                                     // Incomplete Timer -> Failed
-	a.Resolve(at(3*time.Second), ipN(2), []byte("h"))                               // Failed Send
-	a.Input(at(3*time.Second), replyFrom(2))                                        // Failed Heard -> Reachable
-	a.Poll(at(13 * time.Second))                                                    // Reachable Timer -> Stale (2); Failed Timer (4)
-	a.Resolve(at(13*time.Second), ipN(2), []byte("i"))                              // Stale Send !Probed
-	a.Resolve(at(13*time.Second), ipN(2), []byte("j"))                              // Stale Send Probed
-	a.Input(at(13*time.Second), gratuitous(2))                                      // Stale Heard -> Reachable
-	a.Poll(at(23 * time.Second))                                                    // -> Stale
-	a.Poll(at(33 * time.Second))                                                    // Stale Timer -> None
-	a.Input(at(34*time.Second), reqFrom(1))                                         // Reachable 1
-	a.Poll(at(44 * time.Second))                                                    // 1 Stale
-	a.Resolve(at(44*time.Second), ipN(2), []byte("k"))                              // 2 Incomplete
-	a.Resolve(at(44*time.Second), ipN(3), []byte("l"))                              // evicts Stale 1 (Stale Evict)
-	a.Poll(at(45 * time.Second))
-	a.Poll(at(46 * time.Second))                       // 2 and 3 Failed
-	a.Input(at(46*time.Second), replyFrom(2))          // 2 Reachable
-	a.Resolve(at(46*time.Second), ipN(4), []byte("m")) // evicts Failed 3 (Failed Evict)
+	a.Input(at(1), reqFrom(3))                                                      // None Heard ForUs (free slot)
+	a.Input(at(1), reqFrom(4))                                                      // evicts Incomplete 2 (Incomplete Evict)
+	a.Input(at(1), reqFrom(5))                                                      // evicts Reachable 1 (Reachable Evict)
+	a.Poll(at(11))                                                                  // 3, 4, 5 Reachable Timer -> Stale
+	a.Resolve(at(11), ipN(3), []byte("h"))                                          // Stale Send !Probed
+	a.Resolve(at(11), ipN(3), []byte("i"))                                          // Stale Send Probed
+	a.Input(at(11), gratuitous(3))                                                  // Stale Heard -> Reachable
+	a.Resolve(at(11), ipN(6), []byte("j"))                                          // evicts a Stale one (Stale Evict)
+	a.Poll(at(12))                                                                  // Incomplete Timer ProbesLeft
+	a.Poll(at(13))                                                                  // Incomplete Timer -> Failed
+	a.Resolve(at(13), ipN(6), []byte("k"))                                          // Failed Send
+	a.Input(at(13), replyFrom(6))                                                   // Failed Heard -> Reachable
+	a.Resolve(at(13), ipN(7), []byte("l"))                                          // evicts the other Stale one
+	a.Poll(at(14))
+	a.Poll(at(15))                         // 7 Failed
+	a.Resolve(at(15), ipN(8), []byte("m")) // evicts Failed 7 (Failed Evict)
+	a.Poll(at(16))
+	a.Poll(at(17)) // 8 Failed
+	for now := at(17); !a.NextDeadline().IsZero(); {
+		now = a.NextDeadline() // Failed Timer, Stale Timer -> None
+		a.Poll(now)
+	}
 
 	c := a.Counters()
 	for i := range ARPRules {
@@ -191,6 +253,9 @@ func TestARPEveryRuleFires(t *testing.T) {
 		if c.Drops[r] == 0 {
 			t.Errorf("counter %v never counted", r)
 		}
+	}
+	if a.Len() != 0 || a.unres != 0 || a.held != 0 {
+		t.Fatalf("after every timer: len %d, unresolved %d, frames held %d", a.Len(), a.unres, a.held)
 	}
 }
 

@@ -134,41 +134,42 @@ type ARPRule = fsmrt.Rule[ARPState, ARPEvent, ARPGuard, ARPAction, ARPReason, fs
 
 // ARPRules is the table: every rule of every cell, cells in (state, event) order.
 var ARPRules = [...]ARPRule{
-	{ID: 0, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGNoRoom}}, Next: ARPStateNone, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:28", Anchor: "RFC1122:2.3.2.2"},
-	{ID: 1, State: ARPStateNone, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:29", Anchor: "RFC1122:2.3.2.2", Reqs: []string{"SHOULD"}},
-	{ID: 2, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}, {Guard: ARPGNoRoom}}, Next: ARPStateNone, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:31", Anchor: "RFC826:reception"},
-	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:32", Anchor: "RFC826:reception"},
-	{ID: 4, State: ARPStateNone, Event: ARPEvHeard, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:33", Anchor: "RFC826:reception"},
-	{ID: 5, State: ARPStateNone, Event: ARPEvTimer, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "NETSPEC:arp"},
-	{ID: 6, State: ARPStateNone, Event: ARPEvEvict, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "NETSPEC:arp"},
-	{ID: 7, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:38", Anchor: "RFC1122:2.3.2.2"},
-	{ID: 8, State: ARPStateIncomplete, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:39", Anchor: "RFC1122:2.3.2.2"},
-	{ID: 9, State: ARPStateIncomplete, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn, ARPAFlush}, Outcome: ARPOutDone, Src: "spec/arp.fsm:40", Anchor: "RFC826:reception"},
-	{ID: 10, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{Guard: ARPGProbesLeft}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 11, State: ARPStateIncomplete, Event: ARPEvTimer, Next: ARPStateFailed, Actions: []ARPAction{ARPAFail}, Outcome: ARPOutDrop, Reason: ARPDropFailed, Src: "spec/arp.fsm:42", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 12, State: ARPStateIncomplete, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAFail, ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:44", Anchor: "NETSPEC:arp"},
-	{ID: 13, State: ARPStateReachable, Event: ARPEvSend, Next: ARPStateReachable, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:48", Anchor: "RFC826:reception"},
-	{ID: 14, State: ARPStateReachable, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:51", Anchor: "RFC826:reception"},
-	{ID: 15, State: ARPStateReachable, Event: ARPEvTimer, Next: ARPStateStale, Actions: []ARPAction{ARPAAge}, Outcome: ARPOutDone, Src: "spec/arp.fsm:52", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 16, State: ARPStateReachable, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:54", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 17, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGProbed}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 18, State: ARPStateStale, Event: ARPEvSend, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit, ARPARefresh}, Outcome: ARPOutDone, Src: "spec/arp.fsm:50", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 19, State: ARPStateStale, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:51", Anchor: "RFC826:reception"},
-	{ID: 20, State: ARPStateStale, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:53", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 21, State: ARPStateStale, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:54", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 22, State: ARPStateFailed, Event: ARPEvSend, Next: ARPStateFailed, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropUnresolved, Src: "spec/arp.fsm:57", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 23, State: ARPStateFailed, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:51", Anchor: "RFC826:reception"},
-	{ID: 24, State: ARPStateFailed, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:58", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 25, State: ARPStateFailed, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:59", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 0, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGNoRoom}}, Next: ARPStateNone, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:32", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 1, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:33", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 2, State: ARPStateNone, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "RFC1122:2.3.2.2", Reqs: []string{"SHOULD"}},
+	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}, {Guard: ARPGNoRoom}}, Next: ARPStateNone, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:38", Anchor: "NETSPEC:arp"},
+	{ID: 4, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:39", Anchor: "RFC826:reception"},
+	{ID: 5, State: ARPStateNone, Event: ARPEvHeard, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:40", Anchor: "RFC826:reception"},
+	{ID: 6, State: ARPStateNone, Event: ARPEvTimer, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "NETSPEC:arp"},
+	{ID: 7, State: ARPStateNone, Event: ARPEvEvict, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "NETSPEC:arp"},
+	{ID: 8, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:45", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 9, State: ARPStateIncomplete, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:46", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 10, State: ARPStateIncomplete, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn, ARPAFlush}, Outcome: ARPOutDone, Src: "spec/arp.fsm:47", Anchor: "RFC826:reception"},
+	{ID: 11, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{Guard: ARPGProbesLeft}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:48", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 12, State: ARPStateIncomplete, Event: ARPEvTimer, Next: ARPStateFailed, Actions: []ARPAction{ARPAFail}, Outcome: ARPOutDrop, Reason: ARPDropFailed, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 13, State: ARPStateIncomplete, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAFail, ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:52", Anchor: "NETSPEC:arp"},
+	{ID: 14, State: ARPStateReachable, Event: ARPEvSend, Next: ARPStateReachable, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:56", Anchor: "RFC826:reception"},
+	{ID: 15, State: ARPStateReachable, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
+	{ID: 16, State: ARPStateReachable, Event: ARPEvTimer, Next: ARPStateStale, Actions: []ARPAction{ARPAAge}, Outcome: ARPOutDone, Src: "spec/arp.fsm:60", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 17, State: ARPStateReachable, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:62", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 18, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGProbed}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:57", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 19, State: ARPStateStale, Event: ARPEvSend, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit, ARPARefresh}, Outcome: ARPOutDone, Src: "spec/arp.fsm:58", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 20, State: ARPStateStale, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
+	{ID: 21, State: ARPStateStale, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:61", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 22, State: ARPStateStale, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:62", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 23, State: ARPStateFailed, Event: ARPEvSend, Next: ARPStateFailed, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropUnresolved, Src: "spec/arp.fsm:65", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 24, State: ARPStateFailed, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
+	{ID: 25, State: ARPStateFailed, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:66", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 26, State: ARPStateFailed, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:67", Anchor: "RFC1122:2.3.2.1"},
 }
 
 // ARPCells gives, for each (state, event), the index range [Start, End) of its rules in ARPRules.
 var ARPCells = [NumARPStates][NumARPEvents]struct{ Start, End uint16 }{
-	ARPStateNone:       {ARPEvSend: {0, 2}, ARPEvHeard: {2, 5}, ARPEvTimer: {5, 6}, ARPEvEvict: {6, 7}},
-	ARPStateIncomplete: {ARPEvSend: {7, 9}, ARPEvHeard: {9, 10}, ARPEvTimer: {10, 12}, ARPEvEvict: {12, 13}},
-	ARPStateReachable:  {ARPEvSend: {13, 14}, ARPEvHeard: {14, 15}, ARPEvTimer: {15, 16}, ARPEvEvict: {16, 17}},
-	ARPStateStale:      {ARPEvSend: {17, 19}, ARPEvHeard: {19, 20}, ARPEvTimer: {20, 21}, ARPEvEvict: {21, 22}},
-	ARPStateFailed:     {ARPEvSend: {22, 23}, ARPEvHeard: {23, 24}, ARPEvTimer: {24, 25}, ARPEvEvict: {25, 26}},
+	ARPStateNone:       {ARPEvSend: {0, 3}, ARPEvHeard: {3, 6}, ARPEvTimer: {6, 7}, ARPEvEvict: {7, 8}},
+	ARPStateIncomplete: {ARPEvSend: {8, 10}, ARPEvHeard: {10, 11}, ARPEvTimer: {11, 13}, ARPEvEvict: {13, 14}},
+	ARPStateReachable:  {ARPEvSend: {14, 15}, ARPEvHeard: {15, 16}, ARPEvTimer: {16, 17}, ARPEvEvict: {17, 18}},
+	ARPStateStale:      {ARPEvSend: {18, 20}, ARPEvHeard: {20, 21}, ARPEvTimer: {21, 22}, ARPEvEvict: {22, 23}},
+	ARPStateFailed:     {ARPEvSend: {23, 24}, ARPEvHeard: {24, 25}, ARPEvTimer: {25, 26}, ARPEvEvict: {26, 27}},
 }
 
 // ARPMatch returns the rule that fires for event e in state s: the first rule of
@@ -196,5 +197,5 @@ func _() {
 	_ = x[(ARPGForUs-0)|(ARPGNoRoom-1)|(ARPGQueueFull-2)|(ARPGProbesLeft-3)|(ARPGProbed-4)]
 	_ = x[(ARPACreate-0)|(ARPAProbe-1)|(ARPAQueue-2)|(ARPATransmit-3)|(ARPALearn-4)|(ARPAFlush-5)|(ARPARefresh-6)|(ARPAAge-7)|(ARPAFail-8)|(ARPAForget-9)|(ARPADropFrame-10)]
 	_ = x[(ARPReasonNone-0)|(ARPDropNoRoom-1)|(ARPDropQueueFull-2)|(ARPDropFailed-3)|(ARPDropUnresolved-4)|(ARPDropEvicted-5)|(ARPDropExpired-6)]
-	_ = x[len(ARPRules)-26]
+	_ = x[len(ARPRules)-27]
 }

@@ -89,6 +89,11 @@ func New(cfg Config) *Stack {
 	if cfg.ICMPErrors <= 0 {
 		cfg.ICMPErrors = 100
 	}
+	if cfg.ARP.MaxPendingTotal <= 0 {
+		// Frames waiting for ARP come from the output buffers: those of
+		// unresolved neighbours never take more than a quarter of them.
+		cfg.ARP.MaxPendingTotal = max(1, min(link.DefaultPendingTotal, cfg.MaxOutput/4))
+	}
 	fixedMSS := cfg.TCP.MSS
 	if cfg.TCP.MSS == 0 {
 		cfg.TCP.MSS = uint16(cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen)
