@@ -411,6 +411,9 @@ func TestGateway(t *testing.T) {
 		if !withGW && got != 0 {
 			t.Errorf("without a gateway: %d frames for 203.0.113.5 reached B", got)
 		}
+		if n := a.Counters()["stack.IPNoRoute"]; withGW != (n == 0) {
+			t.Errorf("gateway %v: stack.IPNoRoute = %d", withGW, n)
+		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -26,20 +26,20 @@ type service struct {
 type serveConfig struct {
 	iface     string
 	addr      netip.Prefix
-	mac       wire.MAC // zero: use the interface's
+	mac       wire.MAC   // zero: use the interface's
+	gateway   netip.Addr // --gateway: next hop off-link (zero: on-link only)
 	driver    string
 	root      string // "" serves the built-in demo site
 	services  []service
 	lab       bool
 	labPrefix string
-	history   string           // --history FILE: record a linearizability history
-	pcap      string           // --pcap FILE: capture every frame
-	trace     bool             // --trace: log every TCP state transition
-	rec       netconn.Recorder // the history's recorder, set by runStack
-	profile   tcp.Profile      // --profile: the spec/tcp.fsm profile the stack runs
-	ecn       tcp.ECNMode      // --ecn: RFC 3168 ECN (accept, on, off)
-	ttl       uint8            // --ttl: time to live of our datagrams (0: the stack's default, 64)
-	cpuprof   string           // --cpuprofile FILE: write a Go CPU profile while serving
+	history   string      // --history FILE: record a linearizability history
+	pcap      string      // --pcap FILE: capture every frame
+	trace     bool        // --trace: log every TCP state transition
+	profile   tcp.Profile // --profile: the spec/tcp.fsm profile the stack runs
+	ecn       tcp.ECNMode // --ecn: RFC 3168 ECN (accept, on, off)
+	ttl       uint8       // --ttl: time to live of our datagrams (0: the stack's default, 64)
+	cpuprof   string      // --cpuprofile FILE: write a Go CPU profile while serving
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -80,7 +80,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		cfg                              serveConfig
-		addr, mac                        string
+		addr, mac, gateway               string
 		profile, ecn                     string
 		ttl                              int
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
@@ -89,6 +89,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&addr, "addr", "", "our IPv4 address and prefix, e.g. 198.18.0.2/24")
 	fs.StringVar(&mac, "mac", "", "our MAC address (default: the interface's; with --driver tap a random local one)")
 	fs.StringVar(&cfg.driver, "driver", "afpacket", "link driver: afpacket or tap")
+	fs.StringVar(&gateway, "gateway", "", "next hop for destinations outside --addr's prefix (default none: on-link only)")
 	fs.Var(&httpP, "http", "serve HTTP on `PORT`")
 	fs.StringVar(&cfg.root, "root", "", "serve this directory over HTTP instead of the demo site")
 	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
@@ -145,10 +146,23 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 			return cfg, err
 		}
 	}
-	switch cfg.driver {
-	case "afpacket", "tap":
-	default:
-		return cfg, usagef("--driver: unknown driver %q (want afpacket or tap)", cfg.driver)
+	if gateway != "" {
+		if cfg.gateway, err = netip.ParseAddr(gateway); err != nil {
+			return cfg, usagef("--gateway: bad address %q", gateway)
+		}
+	}
+	// The library's own check of the address, MAC, gateway and driver: the
+	// command accepts exactly what netspec.New accepts.
+	opts := cfg.options(nil)
+	if mac != "" {
+		opts.MAC = net.HardwareAddr(cfg.mac[:]) // even all zeros, to be refused
+	}
+	if err := netspec.Check(cfg.addr, opts); err != nil {
+		var ce *netspec.ConfigError
+		if errors.As(err, &ce) {
+			return cfg, usagef("--%s: %v", ce.Field, ce.Err)
+		}
+		return cfg, usageError{err.Error()}
 	}
 	p, ok := tcp.ParseProfile(profile)
 	if !ok {
@@ -192,7 +206,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	return cfg, nil
 }
 
-// parseAddr checks an --addr value: an IPv4 unicast host address with its prefix.
+// parseAddr parses an --addr value: an address with its prefix length
+// (netspec.Check then checks it is an IPv4 unicast host address).
 func parseAddr(s string) (netip.Prefix, error) {
 	if s == "" {
 		return netip.Prefix{}, usagef("--addr: required, e.g. 198.18.0.2/24")
@@ -204,42 +219,16 @@ func parseAddr(s string) (netip.Prefix, error) {
 		}
 		return p, usagef("--addr: bad address/prefix %q", s)
 	}
-	a := p.Addr()
-	switch {
-	case !a.Is4():
-		return p, usagef("--addr: %s is not IPv4", a)
-	case p.Bits() < 1:
-		return p, usagef("--addr: bad prefix length /%d: want 1..32", p.Bits())
-	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return p, usagef("--addr: %s is not a unicast host address", a)
-	}
-	if p.Bits() <= 30 {
-		// RFC 1122 §3.2.1.3: the all-zeros and all-ones host parts are not hosts.
-		host := hostPart(a, p.Bits())
-		if host == 0 || host == (uint32(1)<<(32-p.Bits()))-1 {
-			return p, usagef("--addr: %s is the network or broadcast address of %s", a, p.Masked())
-		}
-	}
 	return p, nil
 }
 
-func hostPart(a netip.Addr, bits int) uint32 {
-	b := a.As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	return v & (uint32(1)<<(32-bits) - 1)
-}
-
-// parseMAC checks a --mac value: a 48-bit unicast address, not all zeros.
+// parseMAC parses a --mac value (netspec.Check then checks it is unicast).
 func parseMAC(s string) (wire.MAC, error) {
 	hw, err := net.ParseMAC(s)
 	if err != nil || len(hw) != 6 {
 		return wire.MAC{}, usagef("--mac: bad MAC address %q (want xx:xx:xx:xx:xx:xx)", s)
 	}
-	m := wire.MAC(hw)
-	if m.IsMulticast() || m == (wire.MAC{}) {
-		return m, usagef("--mac: %s is not a unicast address", m)
-	}
-	return m, nil
+	return wire.MAC(hw), nil
 }
 
 // checkServeSystem runs the checks that look at the system, in order: the root

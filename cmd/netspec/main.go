@@ -3,7 +3,7 @@
 // test lab.
 //
 //	netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
-//	              [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
+//	              [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
 //	netspec serve --lab [--addr ...] [service flags]
 //	netspec lab up | down | status [--prefix P] [--driver afpacket|tap]
 //	netspec check
@@ -35,7 +35,7 @@ const (
 
 const usage = `usage:
   netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
-                [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
+                [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
                 [--udp-echo PORT] [--pcap FILE] [--trace] [--history FILE] [--profile linux|rfc9293]
                 [--ecn accept|on|off] [--ttl N]
   netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]

@@ -2,26 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
-	"time"
 
+	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
-	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
-	"github.com/netspec/netspec/driver/netconn"
-	"github.com/netspec/netspec/driver/pcap"
-	"github.com/netspec/netspec/driver/tap"
-	"github.com/netspec/netspec/fsm/stack"
-	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -37,6 +31,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 	}
 	var link driver.Link
 	iface := cfg.iface
+	opts := cfg.options(log)
 	if cfg.lab {
 		lb, err := lab.Up(lab.Config{Prefix: cfg.labPrefix, Driver: cfg.driver})
 		if err != nil {
@@ -50,7 +45,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		iface = lb.ServerIface()
 		err = lb.RunInServerNS(func() error {
 			var err error
-			link, err = openLink(cfg, iface)
+			link, err = netspec.OpenLink(iface, opts)
 			return err
 		})
 		if err != nil {
@@ -63,12 +58,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		}
 		log.Info("lab up", "server_ns", lb.ServerNS(), "client_ns", lb.ClientNS(), "client_addr", lb.ClientAddr(), "driver", lb.Driver())
 	} else {
-		l, err := openLink(cfg, iface)
+		l, err := netspec.OpenLink(iface, opts)
 		if err != nil {
-			if errors.Is(err, afpacket.ErrNoInterface) {
+			if errors.Is(err, netspec.ErrNoInterface) {
 				return fail(stderr, usagef("--iface: no such interface %q", iface))
 			}
-			if errors.Is(err, tap.ErrNotTAP) {
+			if errors.Is(err, netspec.ErrNotTAP) {
 				return fail(stderr, usagef("--iface: %q is not a TAP device (--driver tap)", iface))
 			}
 			return fail(stderr, fmt.Errorf("open %s: %w", iface, err))
@@ -78,75 +73,62 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 	return runStack(ctx, cfg, iface, link, log, stderr, nil)
 }
 
-// openLink opens iface with cfg's driver in the calling thread's namespace.
-func openLink(cfg serveConfig, iface string) (driver.Link, error) {
-	if cfg.driver == "tap" {
-		// The TAP device's own MAC is the kernel's side; netspec takes
-		// --mac or a random locally administered address.
-		l, err := tap.Open(iface, tap.Options{MAC: cfg.mac})
-		if err != nil {
-			return nil, err
-		}
-		return l, nil
+// options are the library options of cfg, logging to log.
+func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
+	o := &netspec.Options{
+		Driver:  cfg.driver,
+		Gateway: cfg.gateway,
+		Profile: cfg.profile,
+		ECN:     cfg.ecn,
+		TTL:     cfg.ttl,
+		Backlog: listenBacklog,
+		Logger:  log,
+		Trace:   cfg.trace,
 	}
-	// The MAC override must see frames sent to it, not only to the interface.
-	l, err := afpacket.Open(iface, afpacket.Options{Promisc: cfg.mac != (wire.MAC{})})
-	if err != nil {
-		return nil, err
+	if cfg.mac != (wire.MAC{}) {
+		o.MAC = net.HardwareAddr(cfg.mac[:])
 	}
-	return l, nil
+	return o
 }
 
 // runStack serves cfg's services over link until ctx ends. It owns link.
 // serving, if not nil, is called once every listener is open.
 func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer, serving func()) int {
-	mac := cfg.mac
-	if mac == (wire.MAC{}) {
-		mac = link.MAC()
-	}
+	opts := cfg.options(log)
+	var capture *os.File
 	if cfg.pcap != "" {
-		capture, closeCapture, err := capturePcap(link, cfg.pcap)
+		f, err := os.Create(cfg.pcap)
 		if err != nil {
 			link.Close()
-			return fail(stderr, err)
+			return fail(stderr, fmt.Errorf("--pcap: %w", err))
 		}
-		defer closeCapture(log)
-		link = capture
+		capture, opts.Pcap = f, f
 	}
 	if cfg.history != "" {
 		hw, err := history.CreateFile(cfg.history)
 		if err != nil {
 			link.Close()
+			closeQuietly(capture)
 			return fail(stderr, err)
 		}
 		defer closeHistory(hw, cfg.history, log)
-		cfg.rec = netconn.NewHistory(hw)
+		opts.History = hw
 	}
-	addr, _ := wire.AddrFrom(cfg.addr.Addr())
-	st := stack.New(stack.Config{
-		MAC:       mac,
-		Addr:      addr,
-		PrefixLen: cfg.addr.Bits(),
-		MTU:       link.MTU(),
-		Seed:      seed(),
-		// Super-frames whenever the driver can hand them to the kernel.
-		GSOMaxSize: driver.GSOMaxSize(link),
-		TTL:        cfg.ttl,
-		TCP:        tcp.Config{Profile: cfg.profile, ECN: cfg.ecn},
-	})
-	if cfg.trace {
-		// Called from the event loop, inside the stack: one line per change.
-		st.TCP().Trace = func(c *tcp.Conn, from, to tcp.State) {
-			la, lp, ra, rp := c.Endpoints()
-			log.Info("tcp state", "local", fmt.Sprintf("%v:%d", la, lp), "remote", fmt.Sprintf("%v:%d", ra, rp), "from", from.String(), "to", to.String())
+	st, err := netspec.New(link, cfg.addr, opts)
+	if err != nil {
+		closeQuietly(capture)
+		return fail(stderr, err)
+	}
+	defer func() {
+		err := st.Close() // idempotent: returns the first Close's result
+		if capture != nil {
+			reportPcap(capture, st, err, log)
+		} else if err != nil {
+			log.Error("close", "err", err)
 		}
-	}
-	loop := driver.NewLoop(link, st, driver.LoopOptions{Logger: log})
-	runErr := make(chan error, 1)
-	go func() { runErr <- loop.Run(ctx) }()
-	defer loop.Close()
+	}()
 
-	srv := newServer(loop, cfg, log)
+	srv := newServer(st, cfg, log)
 	if err := srv.start(); err != nil {
 		srv.stop()
 		return fail(stderr, err)
@@ -161,8 +143,8 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	if cfg.root != "" {
 		content = cfg.root
 	}
-	log.Info("netspec serving", "iface", iface, "addr", cfg.addr, "mac", mac,
-		"services", strings.Join(names, ","), "http_content", content, "mtu", link.MTU())
+	log.Info("netspec serving", "iface", iface, "addr", cfg.addr, "mac", st.MAC().String(),
+		"services", strings.Join(names, ","), "http_content", content, "mtu", st.MTU())
 	if serving != nil {
 		serving()
 	}
@@ -170,11 +152,11 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	select {
 	case <-ctx.Done():
 		srv.stop()
-		loop.Close()
-		<-runErr
-		logStats(log, loop)
+		st.Close() // its error is logged by the deferred report
+		logStats(log, st)
 		return exitOK
-	case err := <-runErr:
+	case <-st.Done():
+		err := st.Err()
 		if err == nil {
 			err = errors.New("event loop stopped")
 		}
@@ -182,56 +164,37 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	}
 }
 
-func logStats(log *slog.Logger, loop *driver.Loop) {
-	s := loop.Stats()
+func logStats(log *slog.Logger, st *netspec.Stack) {
+	s := st.Stats().Loop
 	log.Info("netspec stopped", "rx_frames", s.RxFrames, "tx_frames", s.TxFrames,
 		"tx_errors", s.TxErrors, "timer_fires", s.TimerFires)
 }
 
-// seed returns a secret random seed for the stack (ISNs must not be
-// predictable from outside: RFC 9293 §3.4.1, MUST-9).
-func seed() uint64 {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return uint64(time.Now().UnixNano())
+// reportPcap closes the --pcap file once st has stopped (Close returned
+// closeErr, which includes capture errors) and reports the capture.
+func reportPcap(f *os.File, st *netspec.Stack, closeErr error, log *slog.Logger) {
+	frames := st.Stats().PcapFrames
+	if err := errors.Join(closeErr, f.Close()); err != nil {
+		log.Error("pcap", "file", f.Name(), "frames", frames, "err", err)
+		return
 	}
-	return binary.LittleEndian.Uint64(b[:])
+	log.Info("pcap written", "file", f.Name(), "frames", frames)
 }
 
-// newListener opens a listener with the CLI's backlog.
-func newListener(loop *driver.Loop, port uint16, rec netconn.Recorder) (*netconn.Listener, error) {
-	ln, err := netconn.ListenOptions(loop, port, listenBacklog, netconn.Options{Recorder: rec})
+// closeQuietly closes f if it is not nil, on a path that already fails.
+func closeQuietly(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// newListener opens the TCP listener of a service.
+func newListener(st *netspec.Stack, port uint16) (net.Listener, error) {
+	ln, err := st.Listen("tcp", ":"+strconv.Itoa(int(port)))
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", port, err)
 	}
 	return ln, nil
-}
-
-// capturePcap wraps link so that every frame it receives and sends is written
-// to the pcap file path. The returned func reports the capture once the link
-// (owned by the event loop) is closed, and closes the file.
-func capturePcap(link driver.Link, path string) (*pcap.Link, func(*slog.Logger), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--pcap: %w", err)
-	}
-	c, err := pcap.Wrap(link, f)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("--pcap %s: %w", path, err)
-	}
-	return c, func(log *slog.Logger) {
-		c.Close() // idempotent after the loop's Close: flushes the capture
-		if err := f.Close(); err != nil {
-			log.Error("pcap", "file", path, "err", err)
-			return
-		}
-		if err := c.Err(); err != nil {
-			log.Error("pcap", "file", path, "frames", c.Frames(), "err", err)
-			return
-		}
-		log.Info("pcap written", "file", path, "frames", c.Frames())
-	}, nil
 }
 
 // startCPUProfile starts a CPU profile written to path; the returned func

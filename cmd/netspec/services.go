@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/netconn"
 )
@@ -32,9 +33,9 @@ const (
 
 // server runs the TCP services of one serve command.
 type server struct {
-	loop *driver.Loop
-	cfg  serveConfig
-	log  *slog.Logger
+	st  *netspec.Stack
+	cfg serveConfig
+	log *slog.Logger
 
 	mu          sync.Mutex
 	listeners   []net.Listener
@@ -45,8 +46,8 @@ type server struct {
 	refused     atomic.Uint64 // connections closed at once: handler limit reached
 }
 
-func newServer(loop *driver.Loop, cfg serveConfig, log *slog.Logger) *server {
-	return &server{loop: loop, cfg: cfg, log: log}
+func newServer(st *netspec.Stack, cfg serveConfig, log *slog.Logger) *server {
+	return &server{st: st, cfg: cfg, log: log}
 }
 
 // start opens every listener first (so a bad port fails before anything is
@@ -57,9 +58,9 @@ func (s *server) start() error {
 	for i, svc := range s.cfg.services {
 		var err error
 		if svc.kind == "udp-echo" {
-			pcs[i], err = newPacketConn(s.loop, svc.port)
+			pcs[i], err = newPacketConn(s.st, svc.port)
 		} else {
-			lns[i], err = newListener(s.loop, svc.port, s.cfg.rec)
+			lns[i], err = newListener(s.st, svc.port)
 		}
 		if err != nil {
 			closeAll(lns, pcs)
@@ -175,7 +176,7 @@ func (s *server) httpHandler() http.Handler {
 		st := struct {
 			Loop    driver.LoopStats
 			Refused uint64
-		}{s.loop.Stats(), s.refused.Load()}
+		}{s.st.Stats().Loop, s.refused.Load()}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(st)

@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 
-	"github.com/netspec/netspec/driver"
-	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec"
 )
 
 // newPacketConn binds the UDP socket of a UDP service.
-func newPacketConn(loop *driver.Loop, port uint16) (net.PacketConn, error) {
-	pc, err := netconn.ListenPacket(loop, port)
+func newPacketConn(st *netspec.Stack, port uint16) (net.PacketConn, error) {
+	pc, err := st.ListenPacket("udp", ":"+strconv.Itoa(int(port)))
 	if err != nil {
 		return nil, fmt.Errorf("bind UDP port %d: %w", port, err)
 	}
