@@ -67,6 +67,18 @@ mutate:
 check-mutate:
 	$(GO) run ./fuzz/mutate/specmut -sample tcp=2,ipv4=1,frag=1,arp=1 -seed 1 -budget 3m -timeout 5m
 
+# Every fuzz target in rotation for longer runs (fuzz/fuzzlong): FUZZTIME per
+# target and turn (default here 1m), FUZZTOTAL for the whole run, at most
+# FUZZPARALLEL workers. Go's fuzz cache is kept, so each run resumes the
+# corpus the last one grew, and the rotation resumes where it stopped. A
+# failing input stays in testdata/fuzz/<Target>/<hash>; the run names it and
+# exits 1 (commit it with the fix).
+FUZZTOTAL ?= 30m
+FUZZPARALLEL ?= 2
+fuzz-long: FUZZTIME = 1m
+fuzz-long:
+	$(GO) run ./fuzz/fuzzlong -fuzztime $(FUZZTIME) -total $(FUZZTOTAL) -parallel $(FUZZPARALLEL)
+
 lab-down: build
 	./$(BIN) lab down
 
