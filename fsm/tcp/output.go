@@ -163,75 +163,21 @@ func (c *Conn) output(now time.Time) {
 func (snd *sender) sendData(now time.Time) {
 	c := snd.c
 	t := &c.tcb
-	rack := snd.rackOn()
+	rec := snd.lossRecovery()
 	for {
 		dataEnd := snd.bufSeq.Add(seqnum.Size(snd.buf.n))
-		seq, rtx, maxN := t.SndNxt, false, snd.mss
-		goBack := false // from the go-back-N cursor
-		var room int
+		var p sendPlan
 		if snd.rec.active {
-			// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send
-			// NextSeg: a lost hole, else new data. With RACK (RFC 8985
-			// §7.4) the holes are the segments it marked lost, lost
-			// retransmissions included.
-			newData := t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(t.SndUna.Add(seqnum.Size(t.SndWnd)))
-			if rack {
-				if r, ok := snd.txq.nextLost(); ok {
-					seq, rtx, maxN = r.start, true, int(r.end-r.start)
-				}
-				room = int(snd.cc.cwnd) - int(snd.txq.pipe)
-			} else {
-				if h, hn, ok := snd.nextHole(newData); ok {
-					seq, rtx, maxN = h, true, hn
-				}
-				room = int(snd.cc.cwnd) - int(snd.pipe())
-			}
-			if rtx && snd.rec.force {
-				room = snd.mss
-			}
-			if !rtx {
-				// New data stays inside the window, even one the peer shrank
-				// below SND.NXT (SHLD-15): the distance is signed.
-				room = min(room, int(int32(t.SndUna.Add(seqnum.Size(t.SndWnd))-seq)))
-			}
+			p = snd.planRecovery(rec, dataEnd)
 		} else {
-			lostRtx := false
-			if rack {
-				// After a timeout (or before recovery may start), segments
-				// RACK or the timeout marked lost go first, in order.
-				if r, ok := snd.txq.nextLost(); ok {
-					seq, rtx, maxN, lostRtx = r.start, true, int(r.end-r.start), true
-				}
-			}
-			if !lostRtx && snd.rtxNxt.LessThan(t.SndNxt) { // go-back-N after a timeout, skipping SACKed octets
-				seq = snd.rtxNxt
-				for {
-					in, end := snd.rec.sb.sacked(seq)
-					if !in {
-						break
-					}
-					seq = end
-				}
-				if seq.LessThan(t.SndNxt) {
-					rtx, goBack = true, true
-					if nx, ok := snd.rec.sb.nextSacked(seq); ok {
-						maxN = int(nx - seq)
-					}
-				} else {
-					seq = t.SndNxt
-					snd.rtxNxt = seq
-				}
-			}
-			limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, snd.cc.cwnd)))
-			if seq.LessThan(limit) {
-				room = int(limit - seq)
-			}
+			p = snd.planOpen()
 		}
+		seq, rtx, room := p.seq, p.rtx, p.room
 		avail := 0
 		if seq.LessThan(dataEnd) {
 			avail = int(dataEnd - seq)
 		}
-		n := max(min(avail, room, snd.mss, maxN), 0)
+		n := max(min(avail, room, snd.mss, p.maxN), 0)
 		probe := false
 		if n == 0 && avail > 0 && snd.forceOne {
 			n, probe = 1, true // window probe (RFC 9293 §3.8.6.1)
@@ -253,13 +199,82 @@ func (snd *sender) sendData(now time.Time) {
 				snd.rec.force = false
 				snd.rec.highRxt = seqnum.Max(snd.rec.highRxt, end)
 			}
-		} else if !rtx || goBack {
+		} else if !rtx || p.goBack {
 			snd.rtxNxt = end
 		}
 		if snd.rec.active && !rtx {
 			snd.rtxNxt = t.SndNxt
 		}
 	}
+}
+
+// sendPlan is where sendData's next segment starts and what bounds it.
+type sendPlan struct {
+	seq    seqnum.Value
+	rtx    bool // a retransmission
+	goBack bool // from the go-back-N cursor
+	maxN   int  // octets before a SACKed range (or the segment's end)
+	room   int  // octets the window (and congestion window) allow from seq
+}
+
+// planRecovery is RFC 6675 §5 step (C) in fast recovery: while cwnd - pipe
+// >= 1 SMSS, send NextSeg: a lost hole (chosen by the loss recovery, rec),
+// else new data.
+func (snd *sender) planRecovery(rec lossRecovery, dataEnd seqnum.Value) sendPlan {
+	t := &snd.c.tcb
+	p := sendPlan{seq: t.SndNxt, maxN: snd.mss}
+	newData := t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(t.SndUna.Add(seqnum.Size(t.SndWnd)))
+	if h, hn, ok := rec.nextSeg(snd, newData); ok {
+		p.seq, p.rtx, p.maxN = h, true, hn
+	}
+	p.room = int(snd.cc.cwnd) - int(rec.pipe(snd))
+	if p.rtx && snd.rec.force {
+		p.room = snd.mss
+	}
+	if !p.rtx {
+		// New data stays inside the window, even one the peer shrank
+		// below SND.NXT (SHLD-15): the distance is signed.
+		p.room = min(p.room, int(int32(t.SndUna.Add(seqnum.Size(t.SndWnd))-p.seq)))
+	}
+	return p
+}
+
+// planOpen chooses the next segment outside fast recovery: segments RACK
+// or a timeout marked lost first, in order; else go-back-N from the cursor
+// after a timeout, skipping SACKed octets; else new data. The room is
+// min(SND.WND, cwnd) from SND.UNA.
+func (snd *sender) planOpen() sendPlan {
+	t := &snd.c.tcb
+	p := sendPlan{seq: t.SndNxt, maxN: snd.mss}
+	lostRtx := false
+	if snd.rackOn() {
+		if r, ok := snd.txq.nextLost(); ok {
+			p.seq, p.rtx, p.maxN, lostRtx = r.start, true, int(r.end-r.start), true
+		}
+	}
+	if !lostRtx && snd.rtxNxt.LessThan(t.SndNxt) {
+		seq := snd.rtxNxt
+		for {
+			in, end := snd.rec.sb.sacked(seq)
+			if !in {
+				break
+			}
+			seq = end
+		}
+		if seq.LessThan(t.SndNxt) {
+			p.seq, p.rtx, p.goBack = seq, true, true
+			if nx, ok := snd.rec.sb.nextSacked(seq); ok {
+				p.maxN = int(nx - seq)
+			}
+		} else {
+			snd.rtxNxt = t.SndNxt
+		}
+	}
+	limit := t.SndUna.Add(seqnum.Size(min(t.SndWnd, snd.cc.cwnd)))
+	if p.seq.LessThan(limit) {
+		p.room = int(limit - p.seq)
+	}
+	return p
 }
 
 // transmit sends n octets from seq (and the FIN when fin), as a

@@ -86,6 +86,32 @@ func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	}
 }
 
+// rackRecovery is loss recovery with RACK-TLP (RFC 8985 §7.4): the holes
+// are the segments RACK (or a timeout) marked lost, lost retransmissions
+// included; RACK replaces the DupThresh trigger.
+type rackRecovery struct{}
+
+// lost: a segment RACK marked lost.
+func (rackRecovery) lost(snd *sender) bool {
+	_, ok := snd.txq.nextLost()
+	return ok
+}
+
+// nextSeg is the first segment marked lost and not retransmitted since.
+func (rackRecovery) nextSeg(snd *sender, newData bool) (seqnum.Value, int, bool) {
+	r, ok := snd.txq.nextLost()
+	if !ok {
+		return 0, 0, false
+	}
+	return r.start, int(r.end - r.start), true
+}
+
+// pipe is the transmit records' count of octets in flight (txq.go).
+func (rackRecovery) pipe(snd *sender) uint32 { return snd.txq.pipe }
+
+// partialAck: RACK marks what to resend.
+func (rackRecovery) partialAck(*sender) {}
+
 // rackAck updates the retransmission queue and RACK from an ACK that moved
 // SND.UNA to s.ack (advanced) and/or SACKed octets: RFC 8985 §6.2 steps
 // 1-3 for every segment newly delivered, in ascending sequence order.

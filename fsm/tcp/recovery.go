@@ -34,16 +34,7 @@ func (snd *sender) lossDetect(now time.Time) {
 	if snd.rec.active || t.SndUna == t.SndNxt || !sendsData(c.state) || !t.SndUna.GreaterThan(snd.rec.point) {
 		return
 	}
-	var lost bool
-	if snd.rackOn() {
-		_, lost = snd.txq.nextLost()
-	} else {
-		lost = snd.dupAcks >= dupThresh
-		if !lost && c.sackOK && snd.rec.sb.n > 0 && snd.rec.sb.r[0].start != t.SndUna {
-			lost = snd.rec.sb.lostFrom(0, snd.mss)
-		}
-	}
-	if !lost {
+	if !snd.lossRecovery().lost(snd) {
 		return
 	}
 	snd.undoArm(false)
@@ -66,8 +57,6 @@ func (snd *sender) lossDetect(now time.Time) {
 // TestEchoStallFreeSlowApps seed 17, not yet understood); a partial ACK
 // without SACK retransmits the next segment at once (step 4).
 func (snd *sender) recoveryAck(s *segment) {
-	c := snd.c
-	t := &c.tcb
 	if !s.ack.LessThan(snd.rec.point) {
 		snd.rec.active = false
 		snd.cc.exitRecovery(snd.flight(), snd.mss)
@@ -77,100 +66,85 @@ func (snd *sender) recoveryAck(s *segment) {
 		return
 	}
 	snd.dupAcks = 0
-	if !c.sackOK {
-		snd.rec.force = true
-		if snd.rec.highRxt.LessThan(t.SndUna) {
-			snd.rec.highRxt = t.SndUna
-		}
-	}
+	snd.lossRecovery().partialAck(snd)
 }
 
-// pipe estimates the octets in the network (RFC 6675 §4 SetPipe): with SACK,
-// every octet not SACKed and not lost, plus every retransmitted octet not yet
-// SACKed; without SACK, the flight less one MSS per duplicate ACK, plus the
-// retransmitted octets.
-func (snd *sender) pipe() uint32 {
-	c := snd.c
-	t := &c.tcb
-	una, nxt := t.SndUna, t.SndNxt
-	var rtxOut uint32
-	if una.LessThan(snd.rec.highRxt) {
-		rtxOut = uint32(snd.rec.highRxt - una)
-	}
-	if !c.sackOK {
-		p := int64(nxt-una) - int64(snd.dupAcks)*int64(snd.mss) + int64(rtxOut)
-		return uint32(max(p, 0))
-	}
-	b := &snd.rec.sb
-	var p uint32
-	cur := una
-	for i := 0; i < b.n; i++ {
-		r := b.r[i]
-		if cur.LessThan(r.start) {
-			hole := uint32(r.start - cur)
-			if !b.lostFrom(i, snd.mss) {
-				p += hole
-			}
-			if cur.LessThan(snd.rec.highRxt) { // retransmitted part of the hole
-				p += min(hole, uint32(snd.rec.highRxt-cur))
-			}
-		}
-		cur = seqnum.Max(cur, r.end)
-	}
-	if cur.LessThan(nxt) {
-		p += uint32(nxt - cur)
-		if cur.LessThan(snd.rec.highRxt) {
-			p += min(uint32(nxt-cur), uint32(snd.rec.highRxt-cur))
-		}
-	}
-	return p
+// lossRecovery is how a connection detects losses and chooses what to
+// retransmit in fast recovery: RACK-TLP (RFC 8985, rack.go) when SACK is in
+// use and RACK is on, the SACK scoreboard (RFC 6675, sack.go) otherwise
+// with SACK, and NewReno (RFC 6582) without SACK. Implementations are
+// stateless values; the state they read and write is the sender's (rec,
+// txq, rack, dupAcks). Entering and leaving recovery, the window reaction
+// and timeouts are shared (lossDetect, recoveryAck, rtoRecovery).
+type lossRecovery interface {
+	// lost reports whether a segment is deemed lost, so recovery starts.
+	lost(snd *sender) bool
+	// nextSeg returns the octets to retransmit next in recovery (RFC 6675
+	// §4 NextSeg): from seq, at most maxN octets. newData reports whether
+	// new data could go instead. ok is false when nothing is to be
+	// retransmitted.
+	nextSeg(snd *sender, newData bool) (seq seqnum.Value, maxN int, ok bool)
+	// pipe estimates the octets in the network (RFC 6675 §4 SetPipe).
+	pipe(snd *sender) uint32
+	// partialAck handles an ACK that advanced SND.UNA during recovery
+	// without reaching the recovery point.
+	partialAck(snd *sender)
 }
 
-// nextHole returns the next octets to retransmit in recovery (RFC 6675 §4
-// NextSeg): by rule 1 the first lost, un-SACKed octet at or above HighRxt,
-// and how many octets follow it before a SACKed range; when no hole is lost
-// yet and no new data can go (newData false: nothing queued, or the peer's
-// window is full), rule 3 takes the first un-SACKed octet above HighRxt below
-// the highest SACKed one, so the ACK clock keeps running instead of waiting
-// for the retransmission timer. Without SACK it is the segment at SND.UNA
-// once per partial ACK (RFC 6582). ok is false when there is nothing to
-// retransmit.
-func (snd *sender) nextHole(newData bool) (seq seqnum.Value, maxN int, ok bool) {
-	c := snd.c
-	t := &c.tcb
+// lossRecovery returns the connection's loss recovery.
+func (snd *sender) lossRecovery() lossRecovery {
+	switch {
+	case snd.rackOn():
+		return rackRecovery{}
+	case snd.c.sackOK:
+		return sackRecovery{}
+	}
+	return renoRecovery{}
+}
+
+// renoRecovery is NewReno (RFC 6582, RFC 5681 §3.2) for a connection
+// without SACK.
+type renoRecovery struct{}
+
+// lost: DupThresh duplicate ACKs (RFC 5681 §3.2 step 2).
+func (renoRecovery) lost(snd *sender) bool { return snd.dupAcks >= dupThresh }
+
+// nextSeg is the segment at SND.UNA, once per partial ACK (RFC 6582 §3.2
+// step 4).
+func (renoRecovery) nextSeg(snd *sender, newData bool) (seqnum.Value, int, bool) {
+	t := &snd.c.tcb
 	una := t.SndUna
-	if !c.sackOK {
-		if snd.rec.force || !una.LessThan(snd.rec.highRxt) {
-			return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
-		}
-		return 0, 0, false
-	}
-	b := &snd.rec.sb
-	cur := una
-	for i := 0; i < b.n; i++ {
-		r := b.r[i]
-		if cur.LessThan(r.start) && (snd.rec.force || b.lostFrom(i, snd.mss)) {
-			start := seqnum.Max(cur, snd.rec.highRxt)
-			if start.LessThan(r.start) {
-				return start, int(r.start - start), true
-			}
-		}
-		cur = seqnum.Max(cur, r.end)
-	}
-	if snd.rec.force && !snd.rec.highRxt.GreaterThan(una) && b.n == 0 {
+	if snd.rec.force || !una.LessThan(snd.rec.highRxt) {
 		return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
 	}
-	if !newData { // rule 3
-		cur = una
-		for i := 0; i < b.n; i++ {
-			r := b.r[i]
-			if start := seqnum.Max(cur, snd.rec.highRxt); start.LessThan(r.start) {
-				return start, int(r.start - start), true
-			}
-			cur = seqnum.Max(cur, r.end)
-		}
-	}
 	return 0, 0, false
+}
+
+// pipe is the flight less one MSS per duplicate ACK, plus the
+// retransmitted octets.
+func (renoRecovery) pipe(snd *sender) uint32 {
+	t := &snd.c.tcb
+	p := int64(t.SndNxt-t.SndUna) - int64(snd.dupAcks)*int64(snd.mss) + int64(snd.rtxOut())
+	return uint32(max(p, 0))
+}
+
+// partialAck retransmits the next segment at once (RFC 6582 §3.2 step 4).
+func (renoRecovery) partialAck(snd *sender) {
+	una := snd.c.tcb.SndUna
+	snd.rec.force = true
+	if snd.rec.highRxt.LessThan(una) {
+		snd.rec.highRxt = una
+	}
+}
+
+// rtxOut returns the octets retransmitted in this recovery above SND.UNA
+// (up to HighRxt).
+func (snd *sender) rtxOut() uint32 {
+	una := snd.c.tcb.SndUna
+	if una.LessThan(snd.rec.highRxt) {
+		return uint32(snd.rec.highRxt - una)
+	}
+	return 0
 }
 
 // rtoRecovery resets loss recovery on a retransmission timeout (RFC 6298

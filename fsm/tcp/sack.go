@@ -131,6 +131,86 @@ func (b *scoreboard) lostFrom(i int, mss int) bool {
 	return octets > uint32(2*mss)
 }
 
+// sackRecovery is SACK-based loss recovery (RFC 6675) for a connection
+// that uses SACK without RACK (Config.NoRACK).
+type sackRecovery struct{}
+
+// lost: DupThresh duplicate ACKs, or IsLost(SND.UNA) (RFC 6675 §5 step 4).
+func (sackRecovery) lost(snd *sender) bool {
+	b := &snd.rec.sb
+	return snd.dupAcks >= dupThresh || b.n > 0 && b.r[0].start != snd.c.tcb.SndUna && b.lostFrom(0, snd.mss)
+}
+
+// nextSeg is RFC 6675 §4 NextSeg: by rule 1 the first lost, un-SACKed
+// octet at or above HighRxt, and how many octets follow it before a SACKed
+// range; when no hole is lost yet and no new data can go (newData false:
+// nothing queued, or the peer's window is full), rule 3 takes the first
+// un-SACKed octet above HighRxt below the highest SACKed one, so the ACK
+// clock keeps running instead of waiting for the retransmission timer.
+func (sackRecovery) nextSeg(snd *sender, newData bool) (seqnum.Value, int, bool) {
+	t := &snd.c.tcb
+	una, rec := t.SndUna, &snd.rec
+	b := &rec.sb
+	cur := una
+	for i := 0; i < b.n; i++ {
+		r := b.r[i]
+		if cur.LessThan(r.start) && (rec.force || b.lostFrom(i, snd.mss)) {
+			start := seqnum.Max(cur, rec.highRxt)
+			if start.LessThan(r.start) {
+				return start, int(r.start - start), true
+			}
+		}
+		cur = seqnum.Max(cur, r.end)
+	}
+	if rec.force && !rec.highRxt.GreaterThan(una) && b.n == 0 {
+		return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
+	}
+	if !newData { // rule 3
+		cur = una
+		for i := 0; i < b.n; i++ {
+			r := b.r[i]
+			if start := seqnum.Max(cur, rec.highRxt); start.LessThan(r.start) {
+				return start, int(r.start - start), true
+			}
+			cur = seqnum.Max(cur, r.end)
+		}
+	}
+	return 0, 0, false
+}
+
+// pipe is RFC 6675 §4 SetPipe: every octet not SACKed and not lost, plus
+// every retransmitted octet not yet SACKed.
+func (sackRecovery) pipe(snd *sender) uint32 {
+	t := &snd.c.tcb
+	una, nxt, highRxt := t.SndUna, t.SndNxt, snd.rec.highRxt
+	b := &snd.rec.sb
+	var p uint32
+	cur := una
+	for i := 0; i < b.n; i++ {
+		r := b.r[i]
+		if cur.LessThan(r.start) {
+			hole := uint32(r.start - cur)
+			if !b.lostFrom(i, snd.mss) {
+				p += hole
+			}
+			if cur.LessThan(highRxt) { // retransmitted part of the hole
+				p += min(hole, uint32(highRxt-cur))
+			}
+		}
+		cur = seqnum.Max(cur, r.end)
+	}
+	if cur.LessThan(nxt) {
+		p += uint32(nxt - cur)
+		if cur.LessThan(highRxt) {
+			p += min(uint32(nxt-cur), uint32(highRxt-cur))
+		}
+	}
+	return p
+}
+
+// partialAck: the scoreboard already tells what to resend.
+func (sackRecovery) partialAck(*sender) {}
+
 // noteDuplicate records a D-SACK (RFC 2883 §4) for a segment whose text
 // lies, wholly or in part, below RCV.NXT: the duplicate octets become the
 // first SACK block of the next ACK we send, reported once.

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // sender is the sending half of a connection (RFC 9293 §3.7, §3.8, §3.10.7.4
@@ -60,4 +62,174 @@ type sender struct {
 	tlpAt    time.Time  // probe timeout (PTO); zero = stopped
 	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
+}
+
+// onAck processes an ACK (RFC 9293 §3.10.7.4 step 5): the SACK blocks
+// update the scoreboard (RFC 2018); an ACK that does not advance SND.UNA
+// may be a duplicate (dupAck); an advancing one moves SND.UNA (newAck).
+func (snd *sender) onAck(s *segment) {
+	c := snd.c
+	t := &c.tcb
+	c.ecnAck(s)
+	newSACK, dsack := false, false
+	if c.sackOK && s.opts.NumSACK > 0 {
+		var d seqRange
+		if d, dsack = dsackBlock(&s.opts, s.ack); dsack {
+			snd.gotDSACK(s, d)
+		}
+		newSACK = snd.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
+	}
+	if !t.SndUna.LessThan(s.ack) {
+		snd.dupAck(s, newSACK, dsack)
+		return
+	}
+	snd.newAck(s, dsack)
+}
+
+// dupAck handles an ACK at or below SND.UNA: RACK takes its SACK blocks; a
+// duplicate ACK counts toward fast retransmit (RFC 5681 §3.2).
+func (snd *sender) dupAck(s *segment, newSACK, dsack bool) {
+	t := &snd.c.tcb
+	rack := snd.rackOn()
+	if rack && s.ack == t.SndUna && t.SndUna != t.SndNxt && (newSACK || dsack) {
+		snd.rackOnAck(s, dsack)
+		if snd.txq.sacked != 0 {
+			snd.tlpAt = zeroTime // RFC 8985 §7.2: no probe while segments are SACKed
+		}
+	}
+	// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
+	// outstanding, and the same window; with SACK, an ACK that SACKs new
+	// octets counts whatever its window (RFC 6675 §2). A receiver whose
+	// window grows with each ACK (Linux autotuning) otherwise never
+	// triggers fast retransmit, and every loss waits for the RTO. An
+	// ACK that only reports a D-SACK tells of a duplicate, not a loss
+	// (RFC 2883 §4, RFC 6675 §2).
+	if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
+		t.SndUna != t.SndNxt && (newSACK || !dsack && t.SndWnd > 0 && snd.scaledWnd(s) == t.SndWnd) {
+		snd.dupAcks++
+		snd.lossDetect(s.now)
+	}
+	if s.ack == t.SndUna && t.SndWnd == 0 {
+		snd.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
+	}
+	if rack {
+		snd.tlpAck(s, false)
+	}
+	if s.ack == t.SndUna {
+		snd.undoCheck(s, false)
+	}
+}
+
+// newAck handles an ACK that advances SND.UNA: it frees the acknowledged
+// octets, takes an RTT sample, restarts the retransmission timer (RFC 6298
+// §5.3) and grows the congestion window or advances loss recovery.
+func (snd *sender) newAck(s *segment, dsack bool) {
+	c := snd.c
+	t := &c.tcb
+	acked := uint32(s.ack - t.SndUna)
+	snd.advanceUna(s)
+	snd.retries = 0
+	snd.retrying = false
+	if snd.rec.rtoRec && !t.SndUna.LessThan(snd.rec.point) {
+		snd.rec.rtoRec = false
+		snd.rackRecoveryEnded()
+	}
+	rack := snd.rackOn()
+	if rack {
+		snd.rackOnAck(s, dsack)
+		snd.tlpArmed = true
+	} else {
+		snd.txq.reset()
+	}
+	if snd.rec.active {
+		snd.recoveryAck(s)
+	} else {
+		snd.dupAcks = 0
+		if !c.ecnHold(s) {
+			snd.ccAck(acked, s.now)
+		}
+		snd.lossDetect(s.now)
+	}
+	if snd.full {
+		snd.full = false
+		snd.expand()
+	}
+	if rack {
+		snd.tlpAck(s, true)
+	}
+	snd.undoCheck(s, true)
+	if t.SndUna == t.SndNxt {
+		snd.rtxAt = zeroTime
+		snd.rtxSince = zeroTime
+		snd.rackAt = zeroTime
+	} else {
+		snd.rtxAt = s.now.Add(snd.rto)
+		snd.rtxSince = s.now // progress: the user timeout starts over
+	}
+}
+
+// advanceUna moves SND.UNA to SEG.ACK: the acknowledged octets leave the
+// send buffer and the scoreboard, and the ACK gives an RTT sample from its
+// timestamp echo, or from the timed segment under Karn's rule (MUST-18).
+func (snd *sender) advanceUna(s *segment) {
+	c := snd.c
+	t := &c.tcb
+	if s.ack.GreaterThan(snd.bufSeq) {
+		d := min(int(s.ack-snd.bufSeq), snd.buf.n)
+		snd.buf.discard(d)
+		snd.bufSeq = snd.bufSeq.Add(seqnum.Size(d))
+		if d > 0 {
+			c.notify(sock.Writable)
+		}
+	}
+	s.advanced = true
+	flight := uint32(t.SndNxt - t.SndUna)
+	// Karn (MUST-18): an ACK covering retransmitted octets cannot time
+	// anything by the clock, not even a later segment it also covers (its
+	// ACK waited for the repair).
+	karn := t.SndUna.LessThan(snd.rtxMark)
+	t.SndUna = s.ack
+	snd.rec.sb.trim(t.SndUna)
+	if snd.rtxNxt.LessThan(t.SndUna) {
+		snd.rtxNxt = t.SndUna
+	}
+	if snd.tsRTT(s, flight) {
+		snd.rttValid = false
+	} else if snd.rttValid && snd.rttSeq.LessThan(s.ack) {
+		snd.rttValid = false
+		if !karn {
+			snd.rttSample(s.now.Sub(snd.rttAt), 1)
+		}
+	}
+}
+
+// rackOnAck runs RACK on an ACK (RFC 8985 §6.2): deliver the newly ACKed
+// and SACKed segments, adapt the reordering window to D-SACKs, and detect
+// losses when RACK.xmit_ts advanced.
+func (snd *sender) rackOnAck(s *segment, dsack bool) {
+	snd.rackAck(s)
+	snd.rackDSACKRound(dsack)
+	if snd.rack.advanced {
+		snd.rackDetect(s.now)
+	}
+}
+
+// gotDSACK handles a D-SACK block (RFC 2883 §4-5): counted, matched
+// against the loss episode's retransmissions (undo.go) and the outstanding
+// loss probe (RFC 8985 §7.4.2).
+func (snd *sender) gotDSACK(s *segment, d seqRange) {
+	c := snd.c
+	c.l.ctr.DSACKsRcvd++
+	snd.undoDSACK(s, d)
+	if p := &snd.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
+		p.dsacked = true
+	}
+}
+
+// scaledWnd returns SEG.WND in octets.
+func (snd *sender) scaledWnd(s *segment) uint32 {
+	if s.flags&wire.FlagSYN != 0 {
+		return uint32(s.wnd)
+	}
+	return uint32(s.wnd) << snd.shift
 }
