@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -465,3 +466,27 @@ func TestOpenChecksFirst(t *testing.T) {
 }
 
 func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestReadmeShowsExampleOpen: the embedding example in README.md is the
+// body of ExampleOpen, so the code the README shows compiles.
+func TestReadmeShowsExampleOpen(t *testing.T) {
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "\nfunc ExampleOpen() {\n")
+	if body, _, ok = strings.Cut(body, "\n}\n"); !ok {
+		t.Fatal("example_test.go has no ExampleOpen")
+	}
+	lines := strings.Split(body, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "\t")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "```go\n" + strings.Join(lines, "\n") + "\n```\n"; !strings.Contains(string(readme), want) {
+		t.Errorf("README.md does not show ExampleOpen's body as it is:\n%s", want)
+	}
+}
