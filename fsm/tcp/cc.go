@@ -100,10 +100,15 @@ func (w *ccState) loss(algo congestionControl, flight uint32, mss int, now time.
 // 5681 §3.2 step 4, RFC 6675 §5 step 4.2).
 func (w *ccState) enterRecovery() { w.cwnd = w.ssthresh }
 
-// exitRecovery deflates the window when a full ACK ends fast recovery:
-// min(ssthresh, FlightSize + SMSS) (RFC 6582 §3.2 step 3, recovery.go).
-func (w *ccState) exitRecovery(flight uint32, mss int) {
-	w.cwnd = clampCwnd(float64(min(w.ssthresh, flight+uint32(mss))), mss)
+// exitRecovery sets the window when a full ACK ends fast recovery: cwnd =
+// ssthresh (RFC 6582 §3.2 step 3, option 2; RFC 6675 leaves cwnd at the
+// ssthresh recovery began with; Linux's tcp_end_cwnd_reduction does the
+// same). Option 1, min(ssthresh, FlightSize + SMSS), guards against a burst
+// but leaves one segment when the full ACK acknowledges everything: the
+// connection then waits for the peer's delayed ACK of a lone segment (40 ms
+// in Linux) after every recovery (TestRecoveryExitWithNothingInFlight).
+func (w *ccState) exitRecovery(mss int) {
+	w.cwnd = clampCwnd(float64(w.ssthresh), mss)
 }
 
 // timeout sets the loss window of one segment after a retransmission

@@ -51,15 +51,13 @@ func (snd *sender) lossDetect(now time.Time) {
 }
 
 // recoveryAck handles an ACK that advanced SND.UNA during recovery: a full
-// ACK (at or beyond the recovery point) ends it with cwnd =
-// min(ssthresh, FlightSize + SMSS) (RFC 6582 §3.2 step 3 says
-// max(FlightSize, SMSS) + SMSS; that change exposed a RST in
-// TestEchoStallFreeSlowApps seed 17, not yet understood); a partial ACK
-// without SACK retransmits the next segment at once (step 4).
+// ACK (at or beyond the recovery point) ends it with cwnd = ssthresh (RFC
+// 6582 §3.2 step 3, ccState.exitRecovery); a partial ACK without SACK
+// retransmits the next segment at once (step 4).
 func (snd *sender) recoveryAck(s *segment) {
 	if !s.ack.LessThan(snd.rec.point) {
 		snd.rec.active = false
-		snd.cc.exitRecovery(snd.flight(), snd.mss)
+		snd.cc.exitRecovery(snd.mss)
 		snd.dupAcks = 0
 		snd.rackRecoveryEnded()
 		snd.undoRecoveryEnd(s)
