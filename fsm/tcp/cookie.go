@@ -138,8 +138,16 @@ func sendCookieSynAck(c *Conn, s *segment) {
 		if c.ecn.ok {
 			bits |= 1 << 5
 		}
+		// The bits replace the clock's low six; when that puts the TSval
+		// ahead of the clock, step back one period of them (Linux's
+		// cookie_init_timestamp), or the connection's first segments would
+		// carry older TSvals and fail the peer's PAWS test (RFC 7323 §5.3).
 		ts := c.tsClock(s.now)
-		c.tsOffset += ts&^cookieTSBits | bits - ts
+		val := ts&^cookieTSBits | bits
+		if int32(val-ts) > 0 {
+			val -= cookieTSBits + 1
+		}
+		c.tsOffset += val - ts
 		data = bits | 1<<6
 	}
 	t := &c.tcb

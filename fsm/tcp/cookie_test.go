@@ -143,3 +143,50 @@ func TestSynCookieFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// tsvalOf returns the TSval of segment b.
+func tsvalOf(t *testing.T, b []byte) uint32 {
+	t.Helper()
+	p, _ := wire.ParseTCP(b)
+	var o wire.TCPOptions
+	if err := wire.ParseTCPOptions(p.Options(), &o); err != nil || !o.HasTimestamps {
+		t.Fatalf("segment without timestamps: %v", err)
+	}
+	return o.TSVal
+}
+
+// TestSynCookieTSvalNeverAhead: the option bits a cookie SYN,ACK carries in
+// its TSval's low six bits never put it ahead of the connection's clock (as
+// Linux's cookie_init_timestamp): the first segments after the cookie ACK
+// carry a TSval no smaller, else the peer's PAWS test (RFC 7323 §5.3)
+// discards them. Found by the on-link SYN flood of docs/robustness.md: every
+// response sent in the cookie's first milliseconds was dropped.
+func TestSynCookieTSvalNeverAhead(t *testing.T) {
+	r := newRig(t, Config{SynBacklog: 1}, 500)
+	r.listen(0)
+	r.send(seg{flags: SYN, seq: 10})
+	r.o.take()
+	for port := uint16(2000); port < 2064; port++ { // 64 timestamp offsets
+		r.pport, r.c = port, nil
+		in := wire.TCPOptions{HasMSS: true, MSS: 1460, HasWScale: true, WScale: 14, SACKPermitted: true, HasTimestamps: true, TSVal: 9000}
+		r.send(seg{flags: SYN, seq: 70, opts: in})
+		h := r.o.take()
+		synack := tsvalOf(t, h[0].b)
+		p, _ := wire.ParseTCP(h[0].b)
+		r.send(seg{flags: ACK, seq: 71, ack: p.Seq() + 1, opts: wire.TCPOptions{HasTimestamps: true, TSVal: 9001, TSEcr: synack}})
+		c, err := r.ln.Accept(r.now)
+		if err != nil {
+			t.Fatalf("port %d: accept: %v", port, err)
+		}
+		if _, err := c.Send(r.now, []byte("response")); err != nil {
+			t.Fatal(err)
+		}
+		h = r.o.take()
+		if len(h) == 0 {
+			t.Fatalf("port %d: no data sent", port)
+		}
+		if d := int32(tsvalOf(t, h[0].b) - synack); d < 0 {
+			t.Fatalf("port %d: data TSval %d behind the cookie SYN,ACK's by %d: the peer's PAWS drops it", port, tsvalOf(t, h[0].b), -d)
+		}
+	}
+}
