@@ -251,8 +251,9 @@ func (a *ARP) entry(ip wire.Addr, room roomFor) *neighbor {
 	a.room = false
 	switch {
 	case room == roomResolve && a.unres >= a.cfg.MaxUnresolved:
-		// At the bound of unanswered entries: only a FAILED one makes way.
-		a.room = a.evict(evictForResolve[:1])
+		// At the bound of unanswered entries: no room until one of them
+		// answers or times out. O(1), so a flood of new sources costs no
+		// table scan per frame.
 	case room == roomResolve:
 		a.room = a.used < len(a.slots) || a.evict(evictForResolve)
 	case room == roomHeard:

@@ -28,9 +28,11 @@ func (f *synFlood) source() wire.Addr {
 	return wire.Addr{byte(1 + f.rng.IntN(190)), byte(f.rng.Uint32()), byte(f.rng.Uint32()), byte(1 + f.rng.IntN(254))}
 }
 
-// send hands one SYN to s.
-func (f *synFlood) send(s *Stack, now time.Time) {
-	src := f.source()
+// send hands one SYN from a spoofed source to s.
+func (f *synFlood) send(s *Stack, now time.Time) { f.sendFrom(s, now, f.source()) }
+
+// sendFrom hands one SYN from src, random port and ISN, to s.
+func (f *synFlood) sendFrom(s *Stack, now time.Time, src wire.Addr) {
 	b := f.frame[:]
 	wire.PutEthernet(b, macB, wire.MAC{2, 0, 0, 0, 9, 9}, wire.EtherTypeIPv4)
 	ipb := b[wire.EthernetHeaderLen:]
@@ -208,4 +210,85 @@ func countOffLinkARPs(n *simNet) *int {
 		}
 	}
 	return count
+}
+
+// cookieServer returns a stack B listening on port 80 whose SYN queue is
+// full, so that every further SYN is answered with a SYN cookie (RFC 4987
+// §3.6), with A a known neighbour and the neighbour table at its bound of
+// unanswered entries.
+func cookieServer(t testing.TB) (*Stack, *synFlood, time.Time) {
+	s := New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 7})
+	now := time.Unix(1_700_000_000, 0)
+	if _, err := s.Listen(now, 80, 0); err != nil {
+		t.Fatal(err)
+	}
+	req := make([]byte, wire.EthernetHeaderLen+wire.ARPLen)
+	wire.PutEthernet(req, wire.BroadcastMAC, macA, wire.EtherTypeARP)
+	wire.PutARP(req[wire.EthernetHeaderLen:], wire.ARPRequest, macA, addrA, wire.MAC{}, addrB)
+	s.Input(now, req, RxMeta{})
+	f := &synFlood{rng: rand.New(rand.NewPCG(1, 2)), onLink: 1}
+	for i := 0; s.TCP().Counters().CookiesSent < 1000; i++ {
+		if i > 10000 {
+			t.Fatal("SYN queue never full")
+		}
+		f.send(s, now)
+		s.Output(func([]byte, TxMeta) {})
+	}
+	return s, f, now
+}
+
+// TestSynCookiePathAllocationFree: in steady state a SYN answered with a
+// cookie allocates nothing, whether its source is a known neighbour (the
+// SYN,ACK leaves) or an unknown on-link one (dropped at the bound of
+// unanswered neighbours) or off-link with no route.
+func TestSynCookiePathAllocationFree(t *testing.T) {
+	s, f, now := cookieServer(t)
+	for _, tc := range []struct {
+		name   string
+		onLink float64
+		src    func() wire.Addr
+	}{
+		{"known neighbour", 1, func() wire.Addr { return addrA }},
+		{"unknown on-link", 1, nil},
+		{"off-link", 0, nil},
+	} {
+		f.onLink = tc.onLink
+		sent := s.TCP().Counters().CookiesSent
+		allocs := testing.AllocsPerRun(2000, func() {
+			if tc.src != nil {
+				f.sendFrom(s, now, tc.src())
+			} else {
+				f.send(s, now)
+			}
+			s.Output(func([]byte, TxMeta) {})
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.2f allocations per SYN, want 0", tc.name, allocs)
+		}
+		if tc.onLink > 0 && s.TCP().Counters().CookiesSent == sent {
+			t.Errorf("%s: no cookie sent", tc.name)
+		}
+	}
+}
+
+// BenchmarkSynCookie is the cost of one SYN from a known neighbour answered
+// with a cookie, SYN,ACK drained.
+func BenchmarkSynCookie(b *testing.B) {
+	s, f, now := cookieServer(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		f.sendFrom(s, now, addrA)
+		s.Output(func([]byte, TxMeta) {})
+	}
+}
+
+// BenchmarkSynSpoofedOnLink is the cost of one SYN from a random unknown
+// on-link source, the neighbour table at its bound.
+func BenchmarkSynSpoofedOnLink(b *testing.B) {
+	s, f, now := cookieServer(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		f.send(s, now)
+		s.Output(func([]byte, TxMeta) {})
+	}
 }
