@@ -30,6 +30,12 @@ func (n names) actionConst(s string) string { return n.p + "A" + s }
 func (n names) reasonConst(s string) string { return n.p + "Drop" + s }
 func (n names) num(kind string) string      { return "Num" + n.p + kind }
 func (n names) profile() string             { return n.p + "Profile" }
+func (n names) impl() string                { return n.p + "Impl" }
+func (n names) machine() string             { return n.p + "Machine" }
+func (n names) guardMethod(s string) string { return "Guard" + s }
+func (n names) actionMethod(s string) string {
+	return "Act" + s
+}
 func (n names) profileConst(s string) string {
 	return n.p + "Profile" + strings.ToUpper(s[:1]) + s[1:]
 }
@@ -176,29 +182,31 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	}
 	w("}\n\n")
 
-	// Entry points. The cell loop stays specialised here, over the package's
-	// own array: fsmrt.Match over a slice of it measured 10-20% slower per
-	// call (the slice is spilled and re-read around every guard call); the
-	// row methods it calls (Holds, In) are fsmrt's and inline.
+	// Entry points for tests and tools, which give guard values as a
+	// function: fsmrt's Match and MatchIn on the cell's rows. The layers run
+	// the table through PMachine (writeBinding).
 	if !prof {
 		w("// %sMatch returns the rule that fires for event e in state s: the first rule of\n", n.p)
-		w("// the cell whose conditions hold under eval. Every cell ends in an unconditional\n")
-		w("// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.\n")
+		w("// the cell whose conditions hold under eval (fsmrt.Match). Every cell ends in an\n")
+		w("// unconditional rule (checked by spec.Check), so it returns nil only for\n")
+		w("// out-of-range s or e.\n")
 		w("func %sMatch(s %s, e %s, eval func(%s) bool) *%s {\n", n.p, n.state(), n.event(), n.guard(), n.rule())
 		w("if s >= %s || e >= %s {\nreturn nil\n}\n", n.num("States"), n.num("Events"))
-		w("c := %sCells[s][e]\nfor i := c.Start; i < c.End; i++ {\nif r := &%sRules[i]; r.Holds(eval) {\nreturn r\n}\n}\nreturn nil\n}\n\n", n.p, n.p)
+		w("c := %sCells[s][e]\nreturn fsmrt.Match(%sRules[c.Start:c.End], eval)\n}\n\n", n.p, n.p)
 	} else {
 		w("// %sMatch returns the rule that fires for event e in state s under the default\n", n.p)
 		w("// profile: %sMatchProfile(Default%s, s, e, eval).\n", n.p, n.profile())
 		w("func %sMatch(s %s, e %s, eval func(%s) bool) *%s {\nreturn %sMatchProfile(Default%s, s, e, eval)\n}\n\n", n.p, n.state(), n.event(), n.guard(), n.rule(), n.p, n.profile())
 		w("// %sMatchProfile returns the rule that fires for event e in state s in profile p:\n", n.p)
-		w("// the first rule of the cell that is In p and whose conditions hold under eval.\n")
-		w("// Every profile's cells end in an unconditional rule (checked by spec.Check), so\n")
-		w("// it returns nil only for an out-of-range p, s or e.\n")
+		w("// the first rule of the cell that is In p and whose conditions hold under eval\n")
+		w("// (fsmrt.MatchIn). Every profile's cells end in an unconditional rule (checked\n")
+		w("// by spec.Check), so it returns nil only for an out-of-range p, s or e.\n")
 		w("func %sMatchProfile(p %s, s %s, e %s, eval func(%s) bool) *%s {\n", n.p, n.profile(), n.state(), n.event(), n.guard(), n.rule())
 		w("if p >= %s || s >= %s || e >= %s {\nreturn nil\n}\n", n.num("Profiles"), n.num("States"), n.num("Events"))
-		w("c := %sCells[s][e]\nfor i := c.Start; i < c.End; i++ {\nif r := &%sRules[i]; r.In(p) && r.Holds(eval) {\nreturn r\n}\n}\nreturn nil\n}\n\n", n.p, n.p)
+		w("c := %sCells[s][e]\nreturn fsmrt.MatchIn(%sRules[c.Start:c.End], p, eval)\n}\n\n", n.p, n.p)
 	}
+
+	writeBinding(w, m, n, profType)
 
 	// Compile-time guard in the stringer spirit: an "index out of bounds" or
 	// "overflows" error means a constant was edited by hand or the file was
@@ -369,4 +377,64 @@ func Dot(m *spec.Machine) []byte {
 	}
 	b.WriteString("}\n")
 	return b.Bytes()
+}
+
+// writeBinding writes what binds the table to the hand-written side and to
+// fsmrt's interpreter: the PImpl interface (one method per guard and per
+// action, so that a missing one is a compile error), PFuncs (those methods
+// as fsmrt.Funcs), PTableOf (rows and cells as an fsmrt.Table), the
+// PMachine alias and NewPMachine.
+func writeBinding(w func(string, ...any), m *spec.Machine, n names, profType string) {
+	prof := len(m.Profiles) > 0
+	types := fmt.Sprintf("%s, %s, %s, %s, %s, %s", n.state(), n.event(), n.guard(), n.action(), n.reason(), profType)
+	w("// %s is the hand-written side of %s: the context of one event,\n", n.impl(), m.File)
+	w("// with for each guard a method Guard<Name> that reports whether it holds and\n")
+	w("// for each action a method Act<Name> that performs it. A type lacking one is\n")
+	w("// not a %s, so a guard or action the spec names without its code does\n", n.impl())
+	w("// not compile.\n")
+	w("type %s interface {\n", n.impl())
+	for _, g := range m.Guards {
+		w("%s() bool\n", n.guardMethod(g))
+	}
+	for _, a := range m.Actions {
+		w("%s()\n", n.actionMethod(a))
+	}
+	w("}\n\n")
+	w("// %sFuncs returns the guard and action methods of X indexed by %s and\n", n.p, n.guard())
+	w("// %s, for fsmrt.New.\n", n.action())
+	w("func %sFuncs[X %s]() fsmrt.Funcs[%s, %s, X] {\n", n.p, n.impl(), n.guard(), n.action())
+	w("return fsmrt.Funcs[%s, %s, X]{\nGuards: []func(X) bool{\n", n.guard(), n.action())
+	for _, g := range m.Guards {
+		w("%s: X.%s,\n", n.guardConst(g), n.guardMethod(g))
+	}
+	w("},\nActions: []func(X){\n")
+	for _, a := range m.Actions {
+		w("%s: X.%s,\n", n.actionConst(a), n.actionMethod(a))
+	}
+	w("},\n}\n}\n\n")
+	nprof := "0"
+	if prof {
+		nprof = n.num("Profiles")
+	}
+	w("// %sTableOf returns rules and cells (%sRules and %sCells, or a copy a test\n", n.p, n.p, n.p)
+	w("// mutated) as fsmrt runs them.\n")
+	w("func %sTableOf(rules []%s, cells *[%s][%s]struct{ Start, End uint16 }) *fsmrt.Table[%s] {\n",
+		n.p, n.rule(), n.num("States"), n.num("Events"), types)
+	w("t := &fsmrt.Table[%s]{Rules: rules, Cells: make([]fsmrt.Cell, 0, %s*%s),\n", types, n.num("States"), n.num("Events"))
+	w("States: %s, Events: %s, Guards: %s, Actions: %s, Reasons: %s, Profiles: %s}\n",
+		n.num("States"), n.num("Events"), n.num("Guards"), n.num("Actions"), n.num("Reasons"), nprof)
+	w("for s := range cells {\nfor _, c := range cells[s] {\nt.Cells = append(t.Cells, fsmrt.Cell(c))\n}\n}\nreturn t\n}\n\n")
+	w("// _%sTable is the generated table as fsmrt runs it.\n", n.p)
+	w("var _%sTable = %sTableOf(%sRules[:], &%sCells)\n\n", n.p, n.p, n.p, n.p)
+	w("// %s runs %s (fsmrt.Machine) with the guards and actions of\n", n.machine(), m.File)
+	w("// the context X.\n")
+	w("type %s[X any] = fsmrt.Machine[%s, X]\n\n", n.machine(), types)
+	if prof {
+		w("// New%s returns a machine running %sRules in profile p with the guards\n", n.machine(), n.p)
+		w("// and actions of X.\n")
+		w("func New%s[X %s](p %s) %s[X] {\nreturn fsmrt.New(_%sTable, %sFuncs[X](), p)\n}\n\n", n.machine(), n.impl(), n.profile(), n.machine(), n.p, n.p)
+	} else {
+		w("// New%s returns a machine running %sRules with the guards and actions of X.\n", n.machine(), n.p)
+		w("func New%s[X %s]() %s[X] {\nreturn fsmrt.New(_%sTable, %sFuncs[X](), 0)\n}\n\n", n.machine(), n.impl(), n.machine(), n.p, n.p)
+	}
 }

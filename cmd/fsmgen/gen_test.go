@@ -206,12 +206,66 @@ func TestWalk(t *testing.T) {
 		t.Fatal("out-of-range profile matched")
 	}
 }
+
+// door is a DoorImpl: guards from a map, actions logged.
+type door struct {
+	held map[DoorGuard]bool
+	log  *[]string
+}
+
+func (d door) GuardHasKey() bool { return d.held[DoorGHasKey] }
+func (d door) GuardJammed() bool { return d.held[DoorGJammed] }
+func (d door) ActCreak()         { *d.log = append(*d.log, "Creak") }
+func (d door) ActClick()         { *d.log = append(*d.log, "Click") }
+
+// TestMachine runs the table through fsmrt in each profile: the row of the
+// profile fires, its actions run in order, the hooks and counters see it.
+func TestMachine(t *testing.T) {
+	for _, p := range []DoorProfile{DoorProfileHome, DoorProfileStrict} {
+		m := NewDoorMachine[door](p)
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
+		hits, drops := make([]uint64, len(DoorRules)), make([]uint64, NumDoorReasons)
+		m.Count(hits, drops)
+		var log, seen []string
+		m.Hooks.Row = func(r *DoorRule) { seen = append(seen, r.Src) }
+		r := m.Step(door{map[DoorGuard]bool{}, &log}, DoorStateLocked, DoorEvPush)
+		want := DoorMatchProfile(p, DoorStateLocked, DoorEvPush, func(DoorGuard) bool { return false })
+		if r != want || len(seen) != 1 || seen[0] != r.Src || hits[r.ID] != 1 || drops[DoorDropStuck] != 1 {
+			t.Fatalf("%v: Locked/Push fired %v (want %v), rows %v, hits %d", p, r, want, seen, hits[r.ID])
+		}
+		if len(log) != len(r.Actions) {
+			t.Fatalf("%v: actions %v for %v", p, log, r)
+		}
+	}
+}
 `)
-	cmd := exec.Command(gobin, "test", "-count=1", "./...")
+	cmd := exec.Command(gobin, "test", "-count=1", "./door", "./lamp")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("generated code does not pass its own test: %v\n%s", err, out)
+	}
+	// A hand-written side without the code of one action does not compile.
+	write("lampbad/bad.go", `package lampbad
+
+import "github.com/netspec/netspec/lamp"
+
+type bulb struct{}
+
+func (bulb) GuardPowered() bool { return true }
+func (bulb) GuardStuck() bool   { return false }
+func (bulb) ActLight()          {}
+
+var _ = lamp.NewLampMachine[bulb]
+`)
+	cmd = exec.Command(gobin, "build", "./lampbad")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "missing method ActDim") {
+		t.Fatalf("an implementation without ActDim: err %v, want a compile error naming it:\n%s", err, out)
 	}
 }
 

@@ -1,19 +1,31 @@
-// Package fsmrt is the runtime shared by the state-machine tables that
-// cmd/fsmgen generates from spec/*.fsm: the rule row and its conditions,
-// matching the rows of a (state, event) cell against guard values, profile
-// membership, and the one-line trace format of a row.
+// Package fsmrt is the interpreter of the state-machine tables that
+// cmd/fsmgen generates from spec/*.fsm: fsm/ip (receive pipeline and
+// reassembly) runs its tables through Machine.Step; fsm/tcp, fsm/link (ARP)
+// and the model checker (fuzz/model) are moving onto it.
 //
-// A generated file (fsm/<package>/z<machine>_gen.go) declares only what is
-// its machine's own (the enums and their names, the rows, the cells, the
-// Match entry points, whose short loop over the package's own rule array
-// is kept there because it is faster than Match over a slice) and names the
-// types here through aliases:
+// A generated file (fsm/<package>/z<machine>_gen.go) declares what is its
+// machine's own: the enums and their names, the rows (PRules) and cells
+// (PCells), and the binding to the hand-written side, typed with the
+// machine's own enums:
 //
-//	type Rule = fsmrt.Rule[State, Event, Guard, Action, Reason, Profile]
-//	type Cond = fsmrt.Cond[Guard]
-//	type Outcome = fsmrt.Outcome
+//	type PImpl interface { GuardX() bool; ...; ActY(); ... } // one method per guard and action
+//	func PFuncs[X PImpl]() fsmrt.Funcs[PGuard, PAction, X]  // those methods, indexed by the enums
+//	func PTableOf(rules, cells) *fsmrt.Table[...]           // the rows as the runtime reads them
+//	type PMachine[X any] = fsmrt.Machine[PState, ..., X]
+//	func NewPMachine[X PImpl](p PProfile) PMachine[X]
 //
-// so the methods below (Holds, In, String) are the generated types' methods.
-// The package is pure in the sense of package fsm: it reads no clock and
-// allocates nothing on the matching path.
+// X is the context of one event (for fsm/tcp the connection and the segment),
+// passed by value; a guard or action without its method on X is a compile
+// error. The runtime's types appear in the generated file through aliases
+// (type PRule = fsmrt.Rule[PState, PEvent, PGuard, PAction, PReason, PProfile]),
+// so the methods here (Holds, In, String) are the generated types' methods.
+//
+// A Machine chooses the rows of its profile, asks the guards of a cell's rows
+// in order, fires the first row whose conditions hold, performs its actions,
+// and counts and reports it: Hooks.Row sees every fired row (its ID, spec
+// line and outcome), Hooks.Drop every drop reason, and Count points it at the
+// caller's per-rule and per-reason counters. With no hook set, a hook costs
+// one comparison. Match and MatchIn pick a row with guard values from a
+// function instead (tests, tools). The package is pure in the sense of
+// package fsm: it reads no clock and allocates nothing on the stepping path.
 package fsmrt

@@ -145,16 +145,9 @@ func (r *Receiver) evict(needSlot bool, need int) {
 func (r *Receiver) stepFrag(e *entry, ev FragEvent) *FragRule {
 	prev := r.fe
 	r.fe = e
-	rule := FragMatch(e.state, ev, r.evalFrag)
-	if r.trace != nil {
-		r.trace(nil, rule)
-	}
-	for _, a := range rule.Actions {
-		fragActions[a](r)
-	}
+	rule := r.frag.Step(fragRun{r}, e.state, ev)
 	e.state = rule.Next
 	if rule.Outcome == FragOutDrop {
-		r.c.Frag[rule.Reason]++
 		r.lastFrag = rule.Reason
 	}
 	r.fe = prev
@@ -214,6 +207,11 @@ func (r *Receiver) Reassemblies() int {
 	return n
 }
 
+// fragRun is the context of one step of a reassembly machine: the
+// Receiver, whose r.fe and fragment being processed the guards and actions
+// below read (FragImpl).
+type fragRun struct{ *Receiver }
+
 // fragEnd is the end offset of the fragment being processed.
 func (r *Receiver) fragEnd() int { return r.fOff + len(r.fData) }
 
@@ -226,127 +224,148 @@ func (e *entry) covered() int {
 	return n
 }
 
-// fragGuards evaluates the guards of spec/frag.fsm on r.fe and the fragment.
-var fragGuards = [NumFragGuards]func(r *Receiver) bool{
-	// RFC 791 §3.2: every fragment but the last carries a non-empty multiple
-	// of 8 bytes.
-	FragGMalformed: func(r *Receiver) bool {
-		return r.fMF && (len(r.fData) == 0 || len(r.fData)%8 != 0)
-	},
-	// RFC 1122 §3.3.2 (EMTU_R): the datagram would exceed MaxDatagram.
-	FragGTooBig: func(r *Receiver) bool {
-		return r.fragEnd()+wire.IPv4MinHeaderLen > r.cfg.MaxDatagram
-	},
-	FragGNoRoom:  func(r *Receiver) bool { return !r.fRoom },
-	FragGTooMany: func(r *Receiver) bool { return len(r.fe.spans) >= r.cfg.MaxFragments },
-	// RFC 815 §7: a fragment wholly inside received data with the same bytes
-	// (and, if last, the same end) is a harmless duplicate.
-	FragGDuplicate: func(r *Receiver) bool {
-		e, off, end := r.fe, r.fOff, r.fragEnd()
-		if !r.fMF && e.total != end {
-			return false
-		}
-		if r.fMF && e.total >= 0 && end > e.total {
-			return false
-		}
-		at := off
-		for _, s := range e.spans {
-			if s.off <= at && at < s.end {
-				at = s.end
-			}
-		}
-		return at >= end && bytes.Equal(e.buf[off:end], r.fData)
-	},
-	// RFC 5722 §4 applied to IPv4: overlap with different data, or a
-	// contradiction of the datagram's end.
-	FragGOverlaps: func(r *Receiver) bool {
-		e, off, end := r.fe, r.fOff, r.fragEnd()
-		for _, s := range e.spans {
-			if off < s.end && s.off < end {
-				return true
-			}
-		}
-		if e.total >= 0 && (end > e.total || !r.fMF && end != e.total) {
-			return true
-		}
-		if !r.fMF && len(e.spans) > 0 && e.spans[len(e.spans)-1].end > end {
-			return true
-		}
-		return false
-	},
-	// RFC 815 §3: no holes remain once this fragment is stored.
-	FragGCompletes: func(r *Receiver) bool {
-		total := r.fe.total
-		if !r.fMF {
-			total = r.fragEnd()
-		}
-		return total >= 0 && r.fe.covered()+len(r.fData) == total
-	},
-	FragGHaveFirst: func(r *Receiver) bool { return r.fe.firstLen > 0 },
+// GuardMalformed: RFC 791 §3.2: every fragment but the last carries a
+// non-empty multiple of 8 bytes.
+func (r fragRun) GuardMalformed() bool {
+	return r.fMF && (len(r.fData) == 0 || len(r.fData)%8 != 0)
 }
 
-// fragActions performs the actions of spec/frag.fsm.
-var fragActions = [NumFragActions]func(r *Receiver){
-	FragACreate: func(r *Receiver) {
-		e := r.fe
-		e.created, e.deadline = r.now, r.now.Add(r.cfg.ReassemblyTimeout)
-		e.total, e.held, e.firstLen, e.firstIHL = -1, 0, 0, 0
-		e.spans = e.spans[:0]
-	},
-	FragAStore: func(r *Receiver) {
-		e, off, end := r.fe, r.fOff, r.fragEnd()
-		if len(e.buf) < end {
-			if cap(e.buf) < end {
-				nb := make([]byte, end, max(end, min(2*cap(e.buf), r.cfg.MaxDatagram)))
-				copy(nb, e.buf)
-				e.buf = nb
-			}
-			e.buf = e.buf[:end]
+// GuardTooBig: RFC 1122 §3.3.2 (EMTU_R): the datagram would exceed MaxDatagram.
+func (r fragRun) GuardTooBig() bool {
+	return r.fragEnd()+wire.IPv4MinHeaderLen > r.cfg.MaxDatagram
+}
+
+// GuardNoRoom: no slot or memory is left for a new reassembly (RFC 1122
+// §3.3.2), even after eviction.
+func (r fragRun) GuardNoRoom() bool { return !r.fRoom }
+
+// GuardTooMany: the datagram holds Config.MaxFragments fragments already.
+func (r fragRun) GuardTooMany() bool { return len(r.fe.spans) >= r.cfg.MaxFragments }
+
+// GuardDuplicate: RFC 815 §7: a fragment wholly inside received data with the
+// same bytes (and, if last, the same end) is a harmless duplicate.
+func (r fragRun) GuardDuplicate() bool {
+	e, off, end := r.fe, r.fOff, r.fragEnd()
+	if !r.fMF && e.total != end {
+		return false
+	}
+	if r.fMF && e.total >= 0 && end > e.total {
+		return false
+	}
+	at := off
+	for _, s := range e.spans {
+		if s.off <= at && at < s.end {
+			at = s.end
 		}
-		copy(e.buf[off:end], r.fData)
-		i := 0
-		for i < len(e.spans) && e.spans[i].off < off {
-			i++
+	}
+	return at >= end && bytes.Equal(e.buf[off:end], r.fData)
+}
+
+// GuardOverlaps: RFC 5722 §4 applied to IPv4: overlap with different data, or a
+// contradiction of the datagram's end.
+func (r fragRun) GuardOverlaps() bool {
+	e, off, end := r.fe, r.fOff, r.fragEnd()
+	for _, s := range e.spans {
+		if off < s.end && s.off < end {
+			return true
 		}
-		if e.spans == nil {
-			e.spans = make([]span, 0, r.cfg.MaxFragments)
+	}
+	if e.total >= 0 && (end > e.total || !r.fMF && end != e.total) {
+		return true
+	}
+	if !r.fMF && len(e.spans) > 0 && e.spans[len(e.spans)-1].end > end {
+		return true
+	}
+	return false
+}
+
+// GuardCompletes: RFC 815 §3: no holes remain once this fragment is stored.
+func (r fragRun) GuardCompletes() bool {
+	total := r.fe.total
+	if !r.fMF {
+		total = r.fragEnd()
+	}
+	return total >= 0 && r.fe.covered()+len(r.fData) == total
+}
+
+// GuardHaveFirst: fragment 0 arrived, so an ICMP Time Exceeded can quote it
+// (RFC 1122 §3.3.2).
+func (r fragRun) GuardHaveFirst() bool { return r.fe.firstLen > 0 }
+
+// ActCreate starts a reassembly in the slot: its timer runs from now (RFC
+// 1122 §3.3.2).
+func (r fragRun) ActCreate() {
+	e := r.fe
+	e.created, e.deadline = r.now, r.now.Add(r.cfg.ReassemblyTimeout)
+	e.total, e.held, e.firstLen, e.firstIHL = -1, 0, 0, 0
+	e.spans = e.spans[:0]
+}
+
+// ActStore copies the fragment into the buffer at its offset and records
+// its span (RFC 815 §3); fragment 0 also keeps its header for ICMP quotes.
+func (r fragRun) ActStore() {
+	e, off, end := r.fe, r.fOff, r.fragEnd()
+	if len(e.buf) < end {
+		if cap(e.buf) < end {
+			nb := make([]byte, end, max(end, min(2*cap(e.buf), r.cfg.MaxDatagram)))
+			copy(nb, e.buf)
+			e.buf = nb
 		}
-		e.spans = append(e.spans, span{})
-		copy(e.spans[i+1:], e.spans[i:])
-		e.spans[i] = span{off, end}
-		if !r.fMF {
-			e.total = end
-		}
-		e.held += len(r.fData)
-		r.mem += len(r.fData)
-		if off == 0 {
-			ihl := r.pkt.IHL()
-			e.firstIHL = ihl
-			e.firstLen = copy(e.first[:], r.pkt[:min(ihl+8, len(r.pkt))])
-		}
-	},
-	FragAAssemble: func(r *Receiver) {
-		e := r.fe
-		h := wire.IPv4(e.first[:e.firstLen])
-		*r.d = Datagram{
-			Src: e.key.src, Dst: e.key.dst, Proto: e.key.proto, TTL: h.TTL(), TOS: h.TOS(),
-			Broadcast: r.broadcast,
-			Header:    e.first[:e.firstIHL:e.firstIHL],
-			Payload:   e.buf[:e.total:e.total],
-		}
-		r.pending = e
-	},
-	FragADiscard: func(r *Receiver) { r.free(r.fe) },
-	FragASendTimeExceeded: func(r *Receiver) {
-		if r.expired != nil {
-			r.expired(r.fe.first[:r.fe.firstLen])
-		}
-	},
-	FragAForget: func(r *Receiver) {
-		r.free(r.fe)
-		r.fe.key = fragKey{}
-		r.fe.firstLen = 0
-	},
+		e.buf = e.buf[:end]
+	}
+	copy(e.buf[off:end], r.fData)
+	i := 0
+	for i < len(e.spans) && e.spans[i].off < off {
+		i++
+	}
+	if e.spans == nil {
+		e.spans = make([]span, 0, r.cfg.MaxFragments)
+	}
+	e.spans = append(e.spans, span{})
+	copy(e.spans[i+1:], e.spans[i:])
+	e.spans[i] = span{off, end}
+	if !r.fMF {
+		e.total = end
+	}
+	e.held += len(r.fData)
+	r.mem += len(r.fData)
+	if off == 0 {
+		ihl := r.pkt.IHL()
+		e.firstIHL = ihl
+		e.firstLen = copy(e.first[:], r.pkt[:min(ihl+8, len(r.pkt))])
+	}
+}
+
+// ActAssemble describes the completed datagram in r.d; the slot is freed on
+// the next call (Release).
+func (r fragRun) ActAssemble() {
+	e := r.fe
+	h := wire.IPv4(e.first[:e.firstLen])
+	*r.d = Datagram{
+		Src: e.key.src, Dst: e.key.dst, Proto: e.key.proto, TTL: h.TTL(), TOS: h.TOS(),
+		Broadcast: r.broadcast,
+		Header:    e.first[:e.firstIHL:e.firstIHL],
+		Payload:   e.buf[:e.total:e.total],
+	}
+	r.pending = e
+}
+
+// ActDiscard gives the held bytes back to the memory budget.
+func (r fragRun) ActDiscard() { r.free(r.fe) }
+
+// ActSendTimeExceeded asks the caller for ICMP Time Exceeded code 1 (RFC
+// 1122 §3.3.2 SHOULD), quoting fragment 0.
+func (r fragRun) ActSendTimeExceeded() {
+	if r.expired != nil {
+		r.expired(r.fe.first[:r.fe.firstLen])
+	}
+}
+
+// ActForget frees the slot.
+func (r fragRun) ActForget() {
+	r.free(r.fe)
+	r.fe.key = fragKey{}
+	r.fe.firstLen = 0
 }
 
 // free returns e's held bytes to the memory budget; the buffer keeps its capacity.

@@ -76,10 +76,9 @@ type Receiver struct {
 	c         Counters
 	lastDrop  RxReason
 	lastFrag  FragReason
-	evalRx    func(RxGuard) bool
-	evalFrag  func(FragGuard) bool
-	trace     func(rx *RxRule, frag *FragRule)
-	pkt       wire.IPv4 // packet being processed
+	rx        RxMachine[rxRun]     // spec/ipv4.fsm
+	frag      FragMachine[fragRun] // spec/frag.fsm, for every reassembly slot
+	pkt       wire.IPv4            // packet being processed
 	d         *Datagram
 	broadcast bool
 	paramPtr  uint8
@@ -119,15 +118,27 @@ func NewReceiver(cfg Config) *Receiver {
 		m := ^uint32(0) << (32 - cfg.PrefixLen)
 		r.mask = wire.Addr{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
 	}
-	r.evalRx = func(g RxGuard) bool { return rxGuards[g](r) }
-	r.evalFrag = func(g FragGuard) bool { return fragGuards[g](r) }
+	r.rx = NewRxMachine[rxRun]()
+	r.rx.Count(nil, r.c.Rx[:])
+	r.frag = NewFragMachine[fragRun]()
+	r.frag.Count(nil, r.c.Frag[:])
 	r.reasm.init(cfg)
 	return r
 }
 
 // SetTrace installs fn, called with every rule that fires (one of rx, frag is
 // nil); for tests and packet traces. nil removes it.
-func (r *Receiver) SetTrace(fn func(rx *RxRule, frag *FragRule)) { r.trace = fn }
+func (r *Receiver) SetTrace(fn func(rx *RxRule, frag *FragRule)) {
+	r.rx.Hooks.Row, r.frag.Hooks.Row = nil, nil
+	if fn != nil {
+		r.rx.Hooks.Row = func(x *RxRule) { fn(x, nil) }
+		r.frag.Hooks.Row = func(x *FragRule) { fn(nil, x) }
+	}
+}
+
+// rxRun is the context of one step of the receive pipeline: the Receiver,
+// whose packet being processed the guards and actions below read (RxImpl).
+type rxRun struct{ *Receiver }
 
 // Counters returns a copy of the counters.
 func (r *Receiver) Counters() Counters { return r.c }
@@ -174,91 +185,110 @@ func (r *Receiver) Receive(now time.Time, pkt []byte, d *Datagram) (ok bool) {
 // counted drop instead of a hang.
 func (r *Receiver) run(s RxState) bool {
 	for range 2 * NumRxEvents {
-		rule := RxMatch(s, stageOf[s], r.evalRx)
-		if r.trace != nil {
-			r.trace(rule, nil)
-		}
-		for _, a := range rule.Actions {
-			rxActions[a](r)
-		}
+		rule := r.rx.Step(rxRun{r}, s, stageOf[s])
 		s = rule.Next
 		switch rule.Outcome {
 		case RxOutDone:
 			return r.delivered
 		case RxOutDrop:
-			r.c.Rx[rule.Reason]++
 			r.lastDrop = rule.Reason
 			return false
 		}
 	}
-	r.c.Rx[RxDropSequence]++
+	r.rx.Drop(RxDropSequence)
 	r.lastDrop = RxDropSequence
 	return false
 }
 
-// rxGuards evaluates the guards of spec/ipv4.fsm on r.pkt.
-var rxGuards = [NumRxGuards]func(r *Receiver) bool{
-	// RFC 791 §3.1: the fixed header is 20 bytes.
-	RxGHeaderPresent: func(r *Receiver) bool { return len(r.pkt) >= wire.IPv4MinHeaderLen },
-	// RFC 1122 §3.2.1.1.
-	RxGVersion4: func(r *Receiver) bool { return r.pkt.Version() == 4 },
-	// RFC 791 §3.1: IHL >= 5 words, and the header fits the frame.
-	RxGIHLValid: func(r *Receiver) bool {
-		return r.pkt.IHL() >= wire.IPv4MinHeaderLen && r.pkt.IHL() <= len(r.pkt)
-	},
-	// RFC 791 §3.1: IHL <= Total Length <= what the link delivered.
-	RxGTotalLenValid: func(r *Receiver) bool {
-		return r.pkt.TotalLen() >= r.pkt.IHL() && r.pkt.TotalLen() <= len(r.pkt)
-	},
-	// RFC 1122 §3.2.1.2.
-	RxGChecksumValid: func(r *Receiver) bool { return r.pkt.HeaderChecksumValid() },
-	// RFC 1122 §3.2.1.3: broadcast, multicast, loopback, class E and our own
-	// address are never valid sources; 0.0.0.0 is (initialisation procedures).
-	RxGSourceValid: func(r *Receiver) bool {
-		s := r.pkt.Src()
-		return !s.IsLimitedBroadcast() && !s.IsMulticast() && !s.IsLoopback() &&
-			s[0]&0xf0 != 0xf0 && !r.subnetBroadcast(s) && s != r.cfg.Addr
-	},
-	// RFC 1122 §3.2.1.3 (1).
-	RxGDstOurs: func(r *Receiver) bool { return r.pkt.Dst() == r.cfg.Addr },
-	// RFC 1122 §3.2.1.3 (2), §3.3.6: limited or subnet-directed broadcast
-	// (all-ones, and the obsolete all-zeros host part).
-	RxGDstBroadcast: func(r *Receiver) bool {
-		d := r.pkt.Dst()
-		return d.IsLimitedBroadcast() || r.subnetBroadcast(d)
-	},
-	// RFC 791 §3.1: option list walks to its end with sane lengths.
-	RxGOptionsValid: func(r *Receiver) bool { return r.optionsValid() },
-	// RFC 1122 §3.2.2: no ICMP error about a broadcast or multicast datagram,
-	// a non-initial fragment, or a source that is not one unicast host.
-	RxGMayICMPError: func(r *Receiver) bool {
-		s := r.pkt.Src()
-		return !r.broadcast && !r.pkt.Dst().IsMulticast() && (r.pkt.FragOffset() == 0 || r.complete) && !s.IsUnspecified()
-	},
-	// RFC 791 §3.2: MF set or a non-zero offset.
-	RxGIsFragment: func(r *Receiver) bool { return r.pkt.IsFragment() },
-	RxGComplete:   func(r *Receiver) bool { return r.complete },
-	RxGKnownProto: func(r *Receiver) bool { return r.known[r.d.Proto] },
+// GuardHeaderPresent: RFC 791 §3.1: the fixed header is 20 bytes.
+func (r rxRun) GuardHeaderPresent() bool { return len(r.pkt) >= wire.IPv4MinHeaderLen }
+
+// GuardVersion4: RFC 1122 §3.2.1.1.
+func (r rxRun) GuardVersion4() bool { return r.pkt.Version() == 4 }
+
+// GuardIHLValid: RFC 791 §3.1: IHL >= 5 words, and the header fits the frame.
+func (r rxRun) GuardIHLValid() bool {
+	return r.pkt.IHL() >= wire.IPv4MinHeaderLen && r.pkt.IHL() <= len(r.pkt)
 }
 
-// rxActions performs the actions of spec/ipv4.fsm.
-var rxActions = [NumRxActions]func(r *Receiver){
-	RxATrimPadding: func(r *Receiver) {
-		r.pkt = r.pkt[:r.pkt.TotalLen()]
-		r.fill()
-	},
-	RxAMarkBroadcast: func(r *Receiver) {
-		r.broadcast = true
-		r.d.Broadcast = true
-	},
-	RxAReassemble: func(r *Receiver) { r.complete = r.reassemble() },
-	RxADeliver:    func(r *Receiver) { r.delivered = true },
-	RxASendProtoUnreachable: func(r *Receiver) {
-		r.icmpError(ICMPDestUnreachable, CodeProtoUnreach, 0)
-	},
-	RxASendParamProblem: func(r *Receiver) {
-		r.icmpError(ICMPParamProblem, 0, r.paramPtr)
-	},
+// GuardTotalLenValid: RFC 791 §3.1: IHL <= Total Length <= what the link
+// delivered.
+func (r rxRun) GuardTotalLenValid() bool {
+	return r.pkt.TotalLen() >= r.pkt.IHL() && r.pkt.TotalLen() <= len(r.pkt)
+}
+
+// GuardChecksumValid: RFC 1122 §3.2.1.2.
+func (r rxRun) GuardChecksumValid() bool { return r.pkt.HeaderChecksumValid() }
+
+// GuardSourceValid: RFC 1122 §3.2.1.3: broadcast, multicast, loopback, class E
+// and our own address are never valid sources; 0.0.0.0 is (initialisation
+// procedures).
+func (r rxRun) GuardSourceValid() bool {
+	s := r.pkt.Src()
+	return !s.IsLimitedBroadcast() && !s.IsMulticast() && !s.IsLoopback() &&
+		s[0]&0xf0 != 0xf0 && !r.subnetBroadcast(s) && s != r.cfg.Addr
+}
+
+// GuardDstOurs: RFC 1122 §3.2.1.3 (1).
+func (r rxRun) GuardDstOurs() bool { return r.pkt.Dst() == r.cfg.Addr }
+
+// GuardDstBroadcast: RFC 1122 §3.2.1.3 (2), §3.3.6: limited or subnet-directed
+// broadcast (all-ones, and the obsolete all-zeros host part).
+func (r rxRun) GuardDstBroadcast() bool {
+	d := r.pkt.Dst()
+	return d.IsLimitedBroadcast() || r.subnetBroadcast(d)
+}
+
+// GuardOptionsValid: RFC 791 §3.1: option list walks to its end with sane
+// lengths.
+func (r rxRun) GuardOptionsValid() bool { return r.optionsValid() }
+
+// GuardMayICMPError: RFC 1122 §3.2.2: no ICMP error about a broadcast or
+// multicast datagram, a non-initial fragment, or a source that is not one
+// unicast host.
+func (r rxRun) GuardMayICMPError() bool {
+	s := r.pkt.Src()
+	return !r.broadcast && !r.pkt.Dst().IsMulticast() && (r.pkt.FragOffset() == 0 || r.complete) && !s.IsUnspecified()
+}
+
+// GuardIsFragment: RFC 791 §3.2: MF set or a non-zero offset.
+func (r rxRun) GuardIsFragment() bool { return r.pkt.IsFragment() }
+
+// GuardComplete: reassembly completed the datagram.
+func (r rxRun) GuardComplete() bool { return r.complete }
+
+// GuardKnownProto: the stack serves the protocol (Config.Protocols).
+func (r rxRun) GuardKnownProto() bool { return r.known[r.d.Proto] }
+
+// ActTrimPadding cuts link padding past Total Length and describes the
+// packet in r.d.
+func (r rxRun) ActTrimPadding() {
+	r.pkt = r.pkt[:r.pkt.TotalLen()]
+	r.fill()
+}
+
+// ActMarkBroadcast records that the datagram was sent to a broadcast address.
+func (r rxRun) ActMarkBroadcast() {
+	r.broadcast = true
+	r.d.Broadcast = true
+}
+
+// ActReassemble hands the fragment to its reassembly machine (reasm.go).
+func (r rxRun) ActReassemble() { r.complete = r.reassemble() }
+
+// ActDeliver marks the datagram delivered.
+func (r rxRun) ActDeliver() { r.delivered = true }
+
+// ActSendProtoUnreachable asks for ICMP Destination Unreachable code 2 (RFC
+// 1122 §3.2.2.1).
+func (r rxRun) ActSendProtoUnreachable() {
+	r.icmpError(ICMPDestUnreachable, CodeProtoUnreach, 0)
+}
+
+// ActSendParamProblem asks for ICMP Parameter Problem pointing at the bad
+// option byte (RFC 1122 §3.2.2.5).
+func (r rxRun) ActSendParamProblem() {
+	r.icmpError(ICMPParamProblem, 0, r.paramPtr)
 }
 
 // fill describes the (unfragmented) packet in r.d.

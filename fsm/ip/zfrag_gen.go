@@ -179,19 +179,87 @@ var FragCells = [NumFragStates][NumFragEvents]struct{ Start, End uint16 }{
 }
 
 // FragMatch returns the rule that fires for event e in state s: the first rule of
-// the cell whose conditions hold under eval. Every cell ends in an unconditional
-// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
+// the cell whose conditions hold under eval (fsmrt.Match). Every cell ends in an
+// unconditional rule (checked by spec.Check), so it returns nil only for
+// out-of-range s or e.
 func FragMatch(s FragState, e FragEvent, eval func(FragGuard) bool) *FragRule {
 	if s >= NumFragStates || e >= NumFragEvents {
 		return nil
 	}
 	c := FragCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &FragRules[i]; r.Holds(eval) {
-			return r
+	return fsmrt.Match(FragRules[c.Start:c.End], eval)
+}
+
+// FragImpl is the hand-written side of spec/frag.fsm: the context of one event,
+// with for each guard a method Guard<Name> that reports whether it holds and
+// for each action a method Act<Name> that performs it. A type lacking one is
+// not a FragImpl, so a guard or action the spec names without its code does
+// not compile.
+type FragImpl interface {
+	GuardMalformed() bool
+	GuardTooBig() bool
+	GuardNoRoom() bool
+	GuardTooMany() bool
+	GuardDuplicate() bool
+	GuardOverlaps() bool
+	GuardCompletes() bool
+	GuardHaveFirst() bool
+	ActCreate()
+	ActStore()
+	ActAssemble()
+	ActDiscard()
+	ActSendTimeExceeded()
+	ActForget()
+}
+
+// FragFuncs returns the guard and action methods of X indexed by FragGuard and
+// FragAction, for fsmrt.New.
+func FragFuncs[X FragImpl]() fsmrt.Funcs[FragGuard, FragAction, X] {
+	return fsmrt.Funcs[FragGuard, FragAction, X]{
+		Guards: []func(X) bool{
+			FragGMalformed: X.GuardMalformed,
+			FragGTooBig:    X.GuardTooBig,
+			FragGNoRoom:    X.GuardNoRoom,
+			FragGTooMany:   X.GuardTooMany,
+			FragGDuplicate: X.GuardDuplicate,
+			FragGOverlaps:  X.GuardOverlaps,
+			FragGCompletes: X.GuardCompletes,
+			FragGHaveFirst: X.GuardHaveFirst,
+		},
+		Actions: []func(X){
+			FragACreate:           X.ActCreate,
+			FragAStore:            X.ActStore,
+			FragAAssemble:         X.ActAssemble,
+			FragADiscard:          X.ActDiscard,
+			FragASendTimeExceeded: X.ActSendTimeExceeded,
+			FragAForget:           X.ActForget,
+		},
+	}
+}
+
+// FragTableOf returns rules and cells (FragRules and FragCells, or a copy a test
+// mutated) as fsmrt runs them.
+func FragTableOf(rules []FragRule, cells *[NumFragStates][NumFragEvents]struct{ Start, End uint16 }) *fsmrt.Table[FragState, FragEvent, FragGuard, FragAction, FragReason, fsmrt.NoProfile] {
+	t := &fsmrt.Table[FragState, FragEvent, FragGuard, FragAction, FragReason, fsmrt.NoProfile]{Rules: rules, Cells: make([]fsmrt.Cell, 0, NumFragStates*NumFragEvents),
+		States: NumFragStates, Events: NumFragEvents, Guards: NumFragGuards, Actions: NumFragActions, Reasons: NumFragReasons, Profiles: 0}
+	for s := range cells {
+		for _, c := range cells[s] {
+			t.Cells = append(t.Cells, fsmrt.Cell(c))
 		}
 	}
-	return nil
+	return t
+}
+
+// _FragTable is the generated table as fsmrt runs it.
+var _FragTable = FragTableOf(FragRules[:], &FragCells)
+
+// FragMachine runs spec/frag.fsm (fsmrt.Machine) with the guards and actions of
+// the context X.
+type FragMachine[X any] = fsmrt.Machine[FragState, FragEvent, FragGuard, FragAction, FragReason, fsmrt.NoProfile, X]
+
+// NewFragMachine returns a machine running FragRules with the guards and actions of X.
+func NewFragMachine[X FragImpl]() FragMachine[X] {
+	return fsmrt.New(_FragTable, FragFuncs[X](), 0)
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

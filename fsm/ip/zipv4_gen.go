@@ -207,19 +207,97 @@ var RxCells = [NumRxStates][NumRxEvents]struct{ Start, End uint16 }{
 }
 
 // RxMatch returns the rule that fires for event e in state s: the first rule of
-// the cell whose conditions hold under eval. Every cell ends in an unconditional
-// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
+// the cell whose conditions hold under eval (fsmrt.Match). Every cell ends in an
+// unconditional rule (checked by spec.Check), so it returns nil only for
+// out-of-range s or e.
 func RxMatch(s RxState, e RxEvent, eval func(RxGuard) bool) *RxRule {
 	if s >= NumRxStates || e >= NumRxEvents {
 		return nil
 	}
 	c := RxCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &RxRules[i]; r.Holds(eval) {
-			return r
+	return fsmrt.Match(RxRules[c.Start:c.End], eval)
+}
+
+// RxImpl is the hand-written side of spec/ipv4.fsm: the context of one event,
+// with for each guard a method Guard<Name> that reports whether it holds and
+// for each action a method Act<Name> that performs it. A type lacking one is
+// not a RxImpl, so a guard or action the spec names without its code does
+// not compile.
+type RxImpl interface {
+	GuardHeaderPresent() bool
+	GuardVersion4() bool
+	GuardIHLValid() bool
+	GuardTotalLenValid() bool
+	GuardChecksumValid() bool
+	GuardSourceValid() bool
+	GuardDstOurs() bool
+	GuardDstBroadcast() bool
+	GuardOptionsValid() bool
+	GuardMayICMPError() bool
+	GuardIsFragment() bool
+	GuardComplete() bool
+	GuardKnownProto() bool
+	ActTrimPadding()
+	ActMarkBroadcast()
+	ActReassemble()
+	ActDeliver()
+	ActSendProtoUnreachable()
+	ActSendParamProblem()
+}
+
+// RxFuncs returns the guard and action methods of X indexed by RxGuard and
+// RxAction, for fsmrt.New.
+func RxFuncs[X RxImpl]() fsmrt.Funcs[RxGuard, RxAction, X] {
+	return fsmrt.Funcs[RxGuard, RxAction, X]{
+		Guards: []func(X) bool{
+			RxGHeaderPresent: X.GuardHeaderPresent,
+			RxGVersion4:      X.GuardVersion4,
+			RxGIHLValid:      X.GuardIHLValid,
+			RxGTotalLenValid: X.GuardTotalLenValid,
+			RxGChecksumValid: X.GuardChecksumValid,
+			RxGSourceValid:   X.GuardSourceValid,
+			RxGDstOurs:       X.GuardDstOurs,
+			RxGDstBroadcast:  X.GuardDstBroadcast,
+			RxGOptionsValid:  X.GuardOptionsValid,
+			RxGMayICMPError:  X.GuardMayICMPError,
+			RxGIsFragment:    X.GuardIsFragment,
+			RxGComplete:      X.GuardComplete,
+			RxGKnownProto:    X.GuardKnownProto,
+		},
+		Actions: []func(X){
+			RxATrimPadding:          X.ActTrimPadding,
+			RxAMarkBroadcast:        X.ActMarkBroadcast,
+			RxAReassemble:           X.ActReassemble,
+			RxADeliver:              X.ActDeliver,
+			RxASendProtoUnreachable: X.ActSendProtoUnreachable,
+			RxASendParamProblem:     X.ActSendParamProblem,
+		},
+	}
+}
+
+// RxTableOf returns rules and cells (RxRules and RxCells, or a copy a test
+// mutated) as fsmrt runs them.
+func RxTableOf(rules []RxRule, cells *[NumRxStates][NumRxEvents]struct{ Start, End uint16 }) *fsmrt.Table[RxState, RxEvent, RxGuard, RxAction, RxReason, fsmrt.NoProfile] {
+	t := &fsmrt.Table[RxState, RxEvent, RxGuard, RxAction, RxReason, fsmrt.NoProfile]{Rules: rules, Cells: make([]fsmrt.Cell, 0, NumRxStates*NumRxEvents),
+		States: NumRxStates, Events: NumRxEvents, Guards: NumRxGuards, Actions: NumRxActions, Reasons: NumRxReasons, Profiles: 0}
+	for s := range cells {
+		for _, c := range cells[s] {
+			t.Cells = append(t.Cells, fsmrt.Cell(c))
 		}
 	}
-	return nil
+	return t
+}
+
+// _RxTable is the generated table as fsmrt runs it.
+var _RxTable = RxTableOf(RxRules[:], &RxCells)
+
+// RxMachine runs spec/ipv4.fsm (fsmrt.Machine) with the guards and actions of
+// the context X.
+type RxMachine[X any] = fsmrt.Machine[RxState, RxEvent, RxGuard, RxAction, RxReason, fsmrt.NoProfile, X]
+
+// NewRxMachine returns a machine running RxRules with the guards and actions of X.
+func NewRxMachine[X RxImpl]() RxMachine[X] {
+	return fsmrt.New(_RxTable, RxFuncs[X](), 0)
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

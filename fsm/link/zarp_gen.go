@@ -173,19 +173,91 @@ var ARPCells = [NumARPStates][NumARPEvents]struct{ Start, End uint16 }{
 }
 
 // ARPMatch returns the rule that fires for event e in state s: the first rule of
-// the cell whose conditions hold under eval. Every cell ends in an unconditional
-// rule (checked by spec.Check), so it returns nil only for out-of-range s or e.
+// the cell whose conditions hold under eval (fsmrt.Match). Every cell ends in an
+// unconditional rule (checked by spec.Check), so it returns nil only for
+// out-of-range s or e.
 func ARPMatch(s ARPState, e ARPEvent, eval func(ARPGuard) bool) *ARPRule {
 	if s >= NumARPStates || e >= NumARPEvents {
 		return nil
 	}
 	c := ARPCells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &ARPRules[i]; r.Holds(eval) {
-			return r
+	return fsmrt.Match(ARPRules[c.Start:c.End], eval)
+}
+
+// ARPImpl is the hand-written side of spec/arp.fsm: the context of one event,
+// with for each guard a method Guard<Name> that reports whether it holds and
+// for each action a method Act<Name> that performs it. A type lacking one is
+// not a ARPImpl, so a guard or action the spec names without its code does
+// not compile.
+type ARPImpl interface {
+	GuardForUs() bool
+	GuardNoRoom() bool
+	GuardQueueFull() bool
+	GuardProbesLeft() bool
+	GuardProbed() bool
+	ActCreate()
+	ActProbe()
+	ActQueue()
+	ActTransmit()
+	ActLearn()
+	ActFlush()
+	ActRefresh()
+	ActAge()
+	ActFail()
+	ActForget()
+	ActDropFrame()
+}
+
+// ARPFuncs returns the guard and action methods of X indexed by ARPGuard and
+// ARPAction, for fsmrt.New.
+func ARPFuncs[X ARPImpl]() fsmrt.Funcs[ARPGuard, ARPAction, X] {
+	return fsmrt.Funcs[ARPGuard, ARPAction, X]{
+		Guards: []func(X) bool{
+			ARPGForUs:      X.GuardForUs,
+			ARPGNoRoom:     X.GuardNoRoom,
+			ARPGQueueFull:  X.GuardQueueFull,
+			ARPGProbesLeft: X.GuardProbesLeft,
+			ARPGProbed:     X.GuardProbed,
+		},
+		Actions: []func(X){
+			ARPACreate:    X.ActCreate,
+			ARPAProbe:     X.ActProbe,
+			ARPAQueue:     X.ActQueue,
+			ARPATransmit:  X.ActTransmit,
+			ARPALearn:     X.ActLearn,
+			ARPAFlush:     X.ActFlush,
+			ARPARefresh:   X.ActRefresh,
+			ARPAAge:       X.ActAge,
+			ARPAFail:      X.ActFail,
+			ARPAForget:    X.ActForget,
+			ARPADropFrame: X.ActDropFrame,
+		},
+	}
+}
+
+// ARPTableOf returns rules and cells (ARPRules and ARPCells, or a copy a test
+// mutated) as fsmrt runs them.
+func ARPTableOf(rules []ARPRule, cells *[NumARPStates][NumARPEvents]struct{ Start, End uint16 }) *fsmrt.Table[ARPState, ARPEvent, ARPGuard, ARPAction, ARPReason, fsmrt.NoProfile] {
+	t := &fsmrt.Table[ARPState, ARPEvent, ARPGuard, ARPAction, ARPReason, fsmrt.NoProfile]{Rules: rules, Cells: make([]fsmrt.Cell, 0, NumARPStates*NumARPEvents),
+		States: NumARPStates, Events: NumARPEvents, Guards: NumARPGuards, Actions: NumARPActions, Reasons: NumARPReasons, Profiles: 0}
+	for s := range cells {
+		for _, c := range cells[s] {
+			t.Cells = append(t.Cells, fsmrt.Cell(c))
 		}
 	}
-	return nil
+	return t
+}
+
+// _ARPTable is the generated table as fsmrt runs it.
+var _ARPTable = ARPTableOf(ARPRules[:], &ARPCells)
+
+// ARPMachine runs spec/arp.fsm (fsmrt.Machine) with the guards and actions of
+// the context X.
+type ARPMachine[X any] = fsmrt.Machine[ARPState, ARPEvent, ARPGuard, ARPAction, ARPReason, fsmrt.NoProfile, X]
+
+// NewARPMachine returns a machine running ARPRules with the guards and actions of X.
+func NewARPMachine[X ARPImpl]() ARPMachine[X] {
+	return fsmrt.New(_ARPTable, ARPFuncs[X](), 0)
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

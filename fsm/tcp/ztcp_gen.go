@@ -672,20 +672,198 @@ func Match(s State, e Event, eval func(Guard) bool) *Rule {
 }
 
 // MatchProfile returns the rule that fires for event e in state s in profile p:
-// the first rule of the cell that is In p and whose conditions hold under eval.
-// Every profile's cells end in an unconditional rule (checked by spec.Check), so
-// it returns nil only for an out-of-range p, s or e.
+// the first rule of the cell that is In p and whose conditions hold under eval
+// (fsmrt.MatchIn). Every profile's cells end in an unconditional rule (checked
+// by spec.Check), so it returns nil only for an out-of-range p, s or e.
 func MatchProfile(p Profile, s State, e Event, eval func(Guard) bool) *Rule {
 	if p >= NumProfiles || s >= NumStates || e >= NumEvents {
 		return nil
 	}
 	c := Cells[s][e]
-	for i := c.Start; i < c.End; i++ {
-		if r := &Rules[i]; r.In(p) && r.Holds(eval) {
-			return r
+	return fsmrt.MatchIn(Rules[c.Start:c.End], p, eval)
+}
+
+// Impl is the hand-written side of spec/tcp.fsm: the context of one event,
+// with for each guard a method Guard<Name> that reports whether it holds and
+// for each action a method Act<Name> that performs it. A type lacking one is
+// not a Impl, so a guard or action the spec names without its code does
+// not compile.
+type Impl interface {
+	GuardHasSYN() bool
+	GuardHasACK() bool
+	GuardHasRST() bool
+	GuardHasFIN() bool
+	GuardHasURG() bool
+	GuardHasText() bool
+	GuardSeqAcceptable() bool
+	GuardSeqIsIrs() bool
+	GuardRstExact() bool
+	GuardAckAcceptable() bool
+	GuardAckTooNew() bool
+	GuardAckTooOld() bool
+	GuardOurFinAcked() bool
+	GuardFinInOrder() bool
+	GuardPassiveOpen() bool
+	GuardBacklogFull() bool
+	GuardFinQueued() bool
+	GuardUserClosed() bool
+	GuardSynNewer() bool
+	GuardFinRetransmit() bool
+	GuardPawsReject() bool
+	GuardSendQueued() bool
+	GuardZeroWindowAck() bool
+	GuardSynQueueFull() bool
+	GuardAcceptQueueFull() bool
+	GuardSeqAtRightEdge() bool
+	GuardSynCookies() bool
+	GuardCookieValid() bool
+	GuardCookiesPending() bool
+	GuardZeroWindowFin() bool
+	ActChooseISS()
+	ActSendSyn()
+	ActSendSynAck()
+	ActSendAck()
+	ActSendRst()
+	ActSendRstR1()
+	ActSendRstR2()
+	ActSetIRS()
+	ActTrimSyn()
+	ActTrimToWindow()
+	ActWindowInit()
+	ActAckAdvance()
+	ActWindowUpdate()
+	ActDeliver()
+	ActUrgentAdvance()
+	ActRcvFin()
+	ActQueueSend()
+	ActQueueFin()
+	ActRecvData()
+	ActQueueAccept()
+	ActSignalConnected()
+	ActSignalReset()
+	ActSignalRefused()
+	ActSignalTimeout()
+	ActStartTimeWait()
+	ActRetransmit()
+	ActRelease()
+	ActReopen()
+	ActHoldFin()
+	ActFailExists()
+	ActFailNotExist()
+	ActFailClosing()
+	ActUpdateTSRecent()
+	ActZeroWindowTrim()
+	ActChallengeAck()
+	ActOowAck()
+	ActOowSynAck()
+	ActSendCookieSynAck()
+	ActCookieAccept()
+}
+
+// Funcs returns the guard and action methods of X indexed by Guard and
+// Action, for fsmrt.New.
+func Funcs[X Impl]() fsmrt.Funcs[Guard, Action, X] {
+	return fsmrt.Funcs[Guard, Action, X]{
+		Guards: []func(X) bool{
+			GHasSYN:          X.GuardHasSYN,
+			GHasACK:          X.GuardHasACK,
+			GHasRST:          X.GuardHasRST,
+			GHasFIN:          X.GuardHasFIN,
+			GHasURG:          X.GuardHasURG,
+			GHasText:         X.GuardHasText,
+			GSeqAcceptable:   X.GuardSeqAcceptable,
+			GSeqIsIrs:        X.GuardSeqIsIrs,
+			GRstExact:        X.GuardRstExact,
+			GAckAcceptable:   X.GuardAckAcceptable,
+			GAckTooNew:       X.GuardAckTooNew,
+			GAckTooOld:       X.GuardAckTooOld,
+			GOurFinAcked:     X.GuardOurFinAcked,
+			GFinInOrder:      X.GuardFinInOrder,
+			GPassiveOpen:     X.GuardPassiveOpen,
+			GBacklogFull:     X.GuardBacklogFull,
+			GFinQueued:       X.GuardFinQueued,
+			GUserClosed:      X.GuardUserClosed,
+			GSynNewer:        X.GuardSynNewer,
+			GFinRetransmit:   X.GuardFinRetransmit,
+			GPawsReject:      X.GuardPawsReject,
+			GSendQueued:      X.GuardSendQueued,
+			GZeroWindowAck:   X.GuardZeroWindowAck,
+			GSynQueueFull:    X.GuardSynQueueFull,
+			GAcceptQueueFull: X.GuardAcceptQueueFull,
+			GSeqAtRightEdge:  X.GuardSeqAtRightEdge,
+			GSynCookies:      X.GuardSynCookies,
+			GCookieValid:     X.GuardCookieValid,
+			GCookiesPending:  X.GuardCookiesPending,
+			GZeroWindowFin:   X.GuardZeroWindowFin,
+		},
+		Actions: []func(X){
+			AChooseISS:        X.ActChooseISS,
+			ASendSyn:          X.ActSendSyn,
+			ASendSynAck:       X.ActSendSynAck,
+			ASendAck:          X.ActSendAck,
+			ASendRst:          X.ActSendRst,
+			ASendRstR1:        X.ActSendRstR1,
+			ASendRstR2:        X.ActSendRstR2,
+			ASetIRS:           X.ActSetIRS,
+			ATrimSyn:          X.ActTrimSyn,
+			ATrimToWindow:     X.ActTrimToWindow,
+			AWindowInit:       X.ActWindowInit,
+			AAckAdvance:       X.ActAckAdvance,
+			AWindowUpdate:     X.ActWindowUpdate,
+			ADeliver:          X.ActDeliver,
+			AUrgentAdvance:    X.ActUrgentAdvance,
+			ARcvFin:           X.ActRcvFin,
+			AQueueSend:        X.ActQueueSend,
+			AQueueFin:         X.ActQueueFin,
+			ARecvData:         X.ActRecvData,
+			AQueueAccept:      X.ActQueueAccept,
+			ASignalConnected:  X.ActSignalConnected,
+			ASignalReset:      X.ActSignalReset,
+			ASignalRefused:    X.ActSignalRefused,
+			ASignalTimeout:    X.ActSignalTimeout,
+			AStartTimeWait:    X.ActStartTimeWait,
+			ARetransmit:       X.ActRetransmit,
+			ARelease:          X.ActRelease,
+			AReopen:           X.ActReopen,
+			AHoldFin:          X.ActHoldFin,
+			AFailExists:       X.ActFailExists,
+			AFailNotExist:     X.ActFailNotExist,
+			AFailClosing:      X.ActFailClosing,
+			AUpdateTSRecent:   X.ActUpdateTSRecent,
+			AZeroWindowTrim:   X.ActZeroWindowTrim,
+			AChallengeAck:     X.ActChallengeAck,
+			AOowAck:           X.ActOowAck,
+			AOowSynAck:        X.ActOowSynAck,
+			ASendCookieSynAck: X.ActSendCookieSynAck,
+			ACookieAccept:     X.ActCookieAccept,
+		},
+	}
+}
+
+// TableOf returns rules and cells (Rules and Cells, or a copy a test
+// mutated) as fsmrt runs them.
+func TableOf(rules []Rule, cells *[NumStates][NumEvents]struct{ Start, End uint16 }) *fsmrt.Table[State, Event, Guard, Action, Reason, Profile] {
+	t := &fsmrt.Table[State, Event, Guard, Action, Reason, Profile]{Rules: rules, Cells: make([]fsmrt.Cell, 0, NumStates*NumEvents),
+		States: NumStates, Events: NumEvents, Guards: NumGuards, Actions: NumActions, Reasons: NumReasons, Profiles: NumProfiles}
+	for s := range cells {
+		for _, c := range cells[s] {
+			t.Cells = append(t.Cells, fsmrt.Cell(c))
 		}
 	}
-	return nil
+	return t
+}
+
+// _Table is the generated table as fsmrt runs it.
+var _Table = TableOf(Rules[:], &Cells)
+
+// Machine runs spec/tcp.fsm (fsmrt.Machine) with the guards and actions of
+// the context X.
+type Machine[X any] = fsmrt.Machine[State, Event, Guard, Action, Reason, Profile, X]
+
+// NewMachine returns a machine running Rules in profile p with the guards
+// and actions of X.
+func NewMachine[X Impl](p Profile) Machine[X] {
+	return fsmrt.New(_Table, Funcs[X](), p)
 }
 
 // An "index out of bounds" or "overflows" compiler error below means the

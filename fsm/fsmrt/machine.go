@@ -1,0 +1,230 @@
+package fsmrt
+
+import "fmt"
+
+// Cell is the index range [Start, End) of one (state, event) cell's rows in
+// a table's Rules.
+type Cell struct{ Start, End uint16 }
+
+// Table is a generated machine's rows as the runtime reads them: the rules,
+// cells in (state, event) order, and, flattened, the cells, the cell of
+// (s, e) being Cells[s*Events+e]. The generated PTableOf builds one from
+// PRules and PCells (or from a copy that a test mutated). The sizes are those
+// of the machine's enums; Profiles is zero for a machine without profiles.
+type Table[S, E, G, A, R, P Enum] struct {
+	Rules                                              []Rule[S, E, G, A, R, P]
+	Cells                                              []Cell
+	States, Events, Guards, Actions, Reasons, Profiles int
+}
+
+// Funcs are the hand-written guards and actions of a machine, indexed by its
+// Guard and Action enums. X is the context of one event (what the guards read
+// and the actions change), passed by value. The generated PFuncs[X] builds
+// them from the methods of X that the generated PImpl interface requires, so
+// a guard or action the spec names without its method is a compile error.
+type Funcs[G, A Enum, X any] struct {
+	Guards  []func(X) bool
+	Actions []func(X)
+}
+
+// Hooks observe a machine; each is optional, and an unset one costs one
+// comparison on the path it sits on. They are what a per-packet trace or a
+// per-rule counter is built on.
+type Hooks[S, E, G, A, R, P Enum] struct {
+	// Row is called with every row that fires, before its actions: r.ID,
+	// r.Src (the spec line) and r.Outcome say which row it is and what it
+	// does (r.String formats it all).
+	Row func(r *Rule[S, E, G, A, R, P])
+	// Drop is called with every drop reason: that of a row whose outcome is
+	// drop, after its actions, and those the code around the table reports
+	// through Machine.Drop.
+	Drop func(reason R)
+}
+
+// Machine runs one table with its guards and actions in one profile: the one
+// interpreter of every generated machine (fsm/tcp, fsm/ip, fsm/link and the
+// model checker). Its zero value runs nothing; New builds one.
+type Machine[S, E, G, A, R, P Enum, X any] struct {
+	rules   []Rule[S, E, G, A, R, P]
+	cells   []Cell
+	events  uint
+	guards  []func(X) bool
+	actions []func(X)
+	hits    []uint64 // per rule ID, or nil
+	drops   []uint64 // per reason, or nil
+	pbit    uint8    // the profile's bit in Rule.Profiles (0: an unknown profile, no row applies)
+	pall    uint8    // 0xff for a machine without profiles: every row applies
+	table   *Table[S, E, G, A, R, P]
+	profile P
+	// Hooks are called as the machine runs; set them at any time.
+	Hooks Hooks[S, E, G, A, R, P]
+}
+
+// New returns a machine running t's rows that apply in profile p (ignored
+// for a table without profiles) with the guards and actions of f. It does not
+// validate t or f: Check does.
+func New[S, E, G, A, R, P Enum, X any](t *Table[S, E, G, A, R, P], f Funcs[G, A, X], p P) Machine[S, E, G, A, R, P, X] {
+	m := Machine[S, E, G, A, R, P, X]{
+		rules: t.Rules, cells: t.Cells, events: uint(t.Events),
+		guards: f.Guards, actions: f.Actions, table: t, profile: p,
+	}
+	switch {
+	case t.Profiles == 0:
+		m.pbit, m.pall = 1, 0xff
+	case int(p) < t.Profiles && p < 8:
+		m.pbit = 1 << p
+	}
+	return m
+}
+
+// Count makes the machine count into hits (indexed by rule ID: every row
+// that fires) and drops (indexed by reason: every drop, as Hooks.Drop sees
+// them); either may be nil. They are usually arrays of the caller's counters.
+func (m *Machine[S, E, G, A, R, P, X]) Count(hits, drops []uint64) {
+	m.hits, m.drops = hits, drops
+}
+
+// Profile returns the profile the machine runs.
+func (m *Machine[S, E, G, A, R, P, X]) Profile() P { return m.profile }
+
+// Funcs returns the guards and actions the machine calls.
+func (m *Machine[S, E, G, A, R, P, X]) Funcs() Funcs[G, A, X] {
+	return Funcs[G, A, X]{Guards: m.guards, Actions: m.actions}
+}
+
+// Table returns the table the machine runs.
+func (m *Machine[S, E, G, A, R, P, X]) Table() *Table[S, E, G, A, R, P] { return m.table }
+
+// Step fires event e in state s with context x: the first row of the cell
+// (s, e) that applies in the machine's profile and whose conditions all hold
+// (guards asked in row order, each row stopping at its first failing
+// condition). It counts the row, calls Hooks.Row, performs the row's actions
+// on x in order, then counts a drop (Drop) and returns the row; the caller
+// moves its state to the row's Next. It returns nil and does nothing when s
+// or e is out of range or no row holds (spec.Check rules that out for a
+// generated table: every cell ends in an unconditional row in every
+// profile). It does not allocate.
+func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, P] {
+	i := uint(s)*m.events + uint(e)
+	if uint(e) >= m.events || i >= uint(len(m.cells)) {
+		return nil
+	}
+	c := m.cells[i]
+	rows := m.rules[c.Start:c.End]
+next:
+	for k := range rows {
+		r := &rows[k]
+		if (r.Profiles|m.pall)&m.pbit == 0 {
+			continue
+		}
+		for _, cd := range r.Conds {
+			if m.guards[cd.Guard](x) == cd.Negate {
+				continue next
+			}
+		}
+		m.fire(x, r)
+		return r
+	}
+	return nil
+}
+
+// fire counts r, reports it and performs its actions.
+func (m *Machine[S, E, G, A, R, P, X]) fire(x X, r *Rule[S, E, G, A, R, P]) {
+	if m.hits != nil {
+		m.hits[r.ID]++
+	}
+	if m.Hooks.Row != nil {
+		m.Hooks.Row(r)
+	}
+	for _, a := range r.Actions {
+		m.actions[a](x)
+	}
+	if r.Outcome == OutDrop {
+		m.Drop(r.Reason)
+	}
+}
+
+// Drop counts one drop for reason and calls Hooks.Drop. Step calls it for
+// drop rows; the code around the table calls it for the drops it decides
+// itself (a malformed header before any row runs, a bound), so that every
+// drop of the machine passes here.
+func (m *Machine[S, E, G, A, R, P, X]) Drop(reason R) {
+	if m.drops != nil {
+		m.drops[reason]++
+	}
+	if m.Hooks.Drop != nil {
+		m.Hooks.Drop(reason)
+	}
+}
+
+// Check reports why the machine cannot run its table, or nil: a guard or
+// action without its function, a profile the table does not declare, a cell
+// outside the rules or the enums, a row naming a guard, action, state or
+// reason outside them, or counters too short. The model checker runs it on
+// the (possibly mutated) tables it is given; a generated table and its
+// PFuncs always pass.
+func (m *Machine[S, E, G, A, R, P, X]) Check() error {
+	t := m.table
+	if t == nil {
+		return fmt.Errorf("fsmrt: machine without a table")
+	}
+	switch {
+	case len(m.guards) != t.Guards:
+		return fmt.Errorf("fsmrt: %d guard functions for %d guards", len(m.guards), t.Guards)
+	case len(m.actions) != t.Actions:
+		return fmt.Errorf("fsmrt: %d action functions for %d actions", len(m.actions), t.Actions)
+	case t.Profiles > 0 && m.pbit == 0:
+		return fmt.Errorf("fsmrt: unknown profile %s", m.profile)
+	case len(t.Cells) != t.States*t.Events:
+		return fmt.Errorf("fsmrt: %d cells for %d states and %d events", len(t.Cells), t.States, t.Events)
+	case m.hits != nil && len(m.hits) < len(t.Rules):
+		return fmt.Errorf("fsmrt: %d rule counters for %d rules", len(m.hits), len(t.Rules))
+	case m.drops != nil && len(m.drops) < t.Reasons:
+		return fmt.Errorf("fsmrt: %d drop counters for %d reasons", len(m.drops), t.Reasons)
+	}
+	for g, f := range m.guards {
+		if f == nil {
+			return fmt.Errorf("fsmrt: guard %s has no function", G(g))
+		}
+	}
+	for a, f := range m.actions {
+		if f == nil {
+			return fmt.Errorf("fsmrt: action %s has no function", A(a))
+		}
+	}
+	for i, c := range t.Cells {
+		if int(c.End) > len(t.Rules) || c.Start > c.End {
+			return fmt.Errorf("fsmrt: cell (%s, %s) is out of range", S(i/t.Events), E(i%t.Events))
+		}
+	}
+	for i := range t.Rules {
+		if err := t.checkRule(&t.Rules[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRule reports a row that names a value outside the machine's enums.
+func (t *Table[S, E, G, A, R, P]) checkRule(r *Rule[S, E, G, A, R, P]) error {
+	if int(r.ID) >= len(t.Rules) {
+		return fmt.Errorf("fsmrt: %s: rule ID %d beyond the %d rules", r.Src, r.ID, len(t.Rules))
+	}
+	for _, c := range r.Conds {
+		if int(c.Guard) >= t.Guards {
+			return fmt.Errorf("fsmrt: %s: unknown guard %d", r.Src, c.Guard)
+		}
+	}
+	for _, a := range r.Actions {
+		if int(a) >= t.Actions {
+			return fmt.Errorf("fsmrt: %s: unknown action %d", r.Src, a)
+		}
+	}
+	if int(r.Next) >= t.States {
+		return fmt.Errorf("fsmrt: %s: unknown next state %d", r.Src, r.Next)
+	}
+	if int(r.Reason) >= t.Reasons {
+		return fmt.Errorf("fsmrt: %s: unknown reason %d", r.Src, r.Reason)
+	}
+	return nil
+}
