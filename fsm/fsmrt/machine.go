@@ -110,10 +110,9 @@ func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, 
 		return nil
 	}
 	c := m.cells[i]
-	rows := m.rules[c.Start:c.End]
 next:
-	for k := range rows {
-		r := &rows[k]
+	for i := c.Start; i < c.End; i++ {
+		r := &m.rules[i]
 		if (r.Profiles|m.pall)&m.pbit == 0 {
 			continue
 		}
@@ -122,26 +121,22 @@ next:
 				continue next
 			}
 		}
-		m.fire(x, r)
+		// The row fires: count it, report it, perform its actions.
+		if m.hits != nil {
+			m.hits[r.ID]++
+		}
+		if m.Hooks.Row != nil {
+			m.Hooks.Row(r)
+		}
+		for _, a := range r.Actions {
+			m.actions[a](x)
+		}
+		if r.Outcome == OutDrop {
+			m.Drop(r.Reason)
+		}
 		return r
 	}
 	return nil
-}
-
-// fire counts r, reports it and performs its actions.
-func (m *Machine[S, E, G, A, R, P, X]) fire(x X, r *Rule[S, E, G, A, R, P]) {
-	if m.hits != nil {
-		m.hits[r.ID]++
-	}
-	if m.Hooks.Row != nil {
-		m.Hooks.Row(r)
-	}
-	for _, a := range r.Actions {
-		m.actions[a](x)
-	}
-	if r.Outcome == OutDrop {
-		m.Drop(r.Reason)
-	}
 }
 
 // Drop counts one drop for reason and calls Hooks.Drop. Step calls it for
