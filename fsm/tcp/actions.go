@@ -243,7 +243,7 @@ func ackAdvance(c *Conn, s *segment) { c.snd.onAck(s) }
 // ACK goes out at once (MAY-13, RFC 5681 §4.2).
 func deliver(c *Conn, s *segment) {
 	t := &c.tcb
-	c.ecnRcv(s)
+	c.rcv.ecnRcv(s)
 	off := int(s.seq - t.RcvNxt)
 	end := s.seq.Add(seqnum.Size(len(s.text)))
 	if off == 0 {

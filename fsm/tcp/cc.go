@@ -142,12 +142,12 @@ func (snd *sender) ccAck(acked uint32, now time.Time) {
 // CWR.
 func (snd *sender) ccLoss(now time.Time) {
 	c := snd.c
-	if c.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
+	if c.snd.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
 		snd.cc.loss(nil, 0, snd.mss, now, true)
 		return
 	}
 	snd.cc.loss(ccAlgos[c.l.cfg.CC], snd.flight(), snd.mss, now, false)
-	c.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
+	c.snd.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
 }
 
 // flight returns the octets sent and not cumulatively acknowledged.

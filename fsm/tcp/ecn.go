@@ -45,11 +45,15 @@ func ParseECNMode(s string) (ECNMode, bool) {
 	return 0, false
 }
 
-// ecnState is a connection's ECN state.
+// ecnState is what a connection negotiated for ECN; the sender's reaction
+// is in ecnSender, the receiver's echo in receiver.ecnEcho.
 type ecnState struct {
-	req     bool         // our SYN asks for ECN (active open, ECNOn)
-	ok      bool         // ECN negotiated (RFC 3168 §6.1.1)
-	echo    bool         // a CE mark arrived: ECE on every ACK until CWR (§6.1.3)
+	req bool // our SYN asks for ECN (active open, ECNOn)
+	ok  bool // ECN negotiated (RFC 3168 §6.1.1)
+}
+
+// ecnSender is the sender's ECN state (RFC 3168 §6.1.2).
+type ecnSender struct {
 	cwr     bool         // the window was reduced: CWR on the next new data (§6.1.2)
 	reduced bool         // recover is set: a reduction happened
 	recover seqnum.Value // SND.NXT at the last reduction: ECE reduces again only once SEG.ACK passes it
@@ -92,8 +96,8 @@ func (c *Conn) ecnNegotiate(s *segment) {
 
 // ecnFlags sets ECE on a non-SYN ACK while a CE mark waits for the
 // sender's CWR (RFC 3168 §6.1.3).
-func (c *Conn) ecnFlags(h *wire.TCPHeader) {
-	if c.ecn.echo && h.Flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK {
+func (rcv *receiver) ecnFlags(h *wire.TCPHeader) {
+	if rcv.ecnEcho && h.Flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST) == wire.FlagACK {
 		h.Flags |= wire.FlagECE
 	}
 }
@@ -102,13 +106,14 @@ func (c *Conn) ecnFlags(h *wire.TCPHeader) {
 // of an ECN-capable connection is ECT(0) and carries CWR after a window
 // reduction (RFC 3168 §6.1.2). Retransmissions and window probes are not
 // ECT (§6.1.5, §6.1.6), nor are pure ACKs (§6.1.4: n == 0).
-func (c *Conn) ecnData(h *wire.TCPHeader, n int, rtxOrProbe bool) {
+func (snd *sender) ecnData(h *wire.TCPHeader, n int, rtxOrProbe bool) {
+	c := snd.c
 	if !c.ecn.ok || n == 0 || rtxOrProbe {
 		return
 	}
 	c.l.sendECT = true
-	if c.ecn.cwr {
-		c.ecn.cwr = false
+	if snd.ecn.cwr {
+		snd.ecn.cwr = false
 		h.Flags |= wire.FlagCWR
 	}
 }
@@ -117,18 +122,19 @@ func (c *Conn) ecnData(h *wire.TCPHeader, n int, rtxOrProbe bool) {
 // stops the echo; a CE mark (re)starts it, and the first ACK carrying ECE
 // goes at once rather than after the delayed-ACK timer. CWR is taken first,
 // so a CE-marked CWR segment keeps the echo going.
-func (c *Conn) ecnRcv(s *segment) {
+func (rcv *receiver) ecnRcv(s *segment) {
+	c := rcv.c
 	if !c.ecn.ok {
 		return
 	}
 	if s.flags&wire.FlagCWR != 0 {
-		c.ecn.echo = false
+		rcv.ecnEcho = false
 	}
 	if s.tos&ECNMask == ECNCE {
 		c.l.ctr.ECNCEReceived++
-		if !c.ecn.echo {
-			c.ecn.echo = true
-			c.rcv.ackNow = true
+		if !rcv.ecnEcho {
+			rcv.ecnEcho = true
+			rcv.ackNow = true
 		}
 	}
 }
@@ -141,21 +147,22 @@ func (c *Conn) ecnRcv(s *segment) {
 // too), and not during loss recovery, which already reduced. An ECE also
 // forbids undoing a loss episode's reduction (RFC 4015 §3.4: congestion
 // was signalled, so the retransmissions were not all spurious).
-func (c *Conn) ecnAck(s *segment) {
+func (snd *sender) ecnAck(s *segment) {
+	c := snd.c
 	if !c.ecn.ok || s.flags&(wire.FlagECE|wire.FlagSYN) != wire.FlagECE {
 		return
 	}
 	c.l.ctr.ECNECEReceived++
-	if c.snd.undo != nil {
-		c.snd.undo.armed = false
+	if snd.undo != nil {
+		snd.undo.armed = false
 	}
-	if c.snd.rec.active || (c.ecn.reduced && !s.ack.GreaterThan(c.ecn.recover)) || !sendsData(c.state) {
+	if snd.rec.active || (snd.ecn.reduced && !s.ack.GreaterThan(snd.ecn.recover)) || !sendsData(c.state) {
 		return
 	}
-	c.ecn.eceWin = false
-	c.snd.ccLoss(s.now)
-	c.ecn.eceWin = true
-	c.snd.cc.ecnReduce(c.snd.mss)
+	snd.ecn.eceWin = false
+	snd.ccLoss(s.now)
+	snd.ecn.eceWin = true
+	snd.cc.ecnReduce(snd.mss)
 	c.l.ctr.ECNCwndReductions++
 }
 
@@ -165,8 +172,9 @@ func (c *Conn) ecnAck(s *segment) {
 // threshold, ssthresh, if it has been decreased within the last round trip
 // time"); the loss is still repaired. A retransmission lost later is a new
 // instance of congestion, outside the window.
-func (c *Conn) ecnWindowReduced() bool {
-	e := &c.ecn
+func (snd *sender) ecnWindowReduced() bool {
+	c := snd.c
+	e := &snd.ecn
 	if !e.eceWin {
 		return false
 	}
@@ -181,20 +189,22 @@ func (c *Conn) ecnWindowReduced() bool {
 // carries ECE on an ECN connection. Linux's CWR state likewise never grows
 // cwnd on an ECE ACK (tcp_may_raise_cwnd), so a stream of marks holds the
 // window down between the once-per-window reductions.
-func (c *Conn) ecnHold(s *segment) bool {
+func (snd *sender) ecnHold(s *segment) bool {
+	c := snd.c
 	return c.ecn.ok && s.flags&wire.FlagECE != 0
 }
 
 // ecnReduced notes a window reduction of any cause (ECE, fast retransmit,
 // timeout): the next new data segment carries CWR (RFC 3168 §6.1.2), and
 // ECE reduces again only for data sent after now.
-func (c *Conn) ecnReduced() {
+func (snd *sender) ecnReduced() {
+	c := snd.c
 	if !c.ecn.ok {
 		return
 	}
-	c.ecn.cwr = true
-	c.ecn.reduced = true
-	c.ecn.recover = c.tcb.SndNxt
+	snd.ecn.cwr = true
+	snd.ecn.reduced = true
+	snd.ecn.recover = c.tcb.SndNxt
 }
 
 // ecnEstablished counts a connection reaching ESTABLISHED with ECN.

@@ -76,7 +76,7 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	}
 	ect := l.sendECT
 	l.sendECT = false
-	c.ecnFlags(h)
+	c.rcv.ecnFlags(h)
 	hl := h.Put(l.obuf)
 	if n > 0 {
 		p1, p2 := c.snd.buf.peek(int(seq-c.snd.bufSeq), n)
@@ -296,7 +296,7 @@ func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, pr
 	if n > 0 && seq.Add(seqnum.Size(n)) == dataEnd {
 		h.Flags |= wire.FlagPSH // MUST-61
 	}
-	c.ecnData(h, n, rtx || probe)
+	c.snd.ecnData(h, n, rtx || probe)
 	c.emit(seq, n)
 	snd.forceOne = false
 	if n < snd.mss && !rtx {

@@ -23,6 +23,7 @@ type receiver struct {
 	finHeld    bool         // a FIN arrived beyond a hole
 	finHeldSeq seqnum.Value
 	tos        uint8 // TOS octet of the last segment received (MAY-9)
+	ecnEcho    bool  // a CE mark arrived: ECE on every ACK until CWR (RFC 3168 §6.1.3)
 
 	// Acknowledgments: delayed ACK (RFC 9293 §3.8.6.3), SACK (RFC 2018)
 	// and D-SACK (RFC 2883) blocks.

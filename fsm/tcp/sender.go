@@ -50,9 +50,10 @@ type sender struct {
 	rtxSince          time.Time     // since when data has waited unacknowledged without progress; zero: none
 
 	// Congestion control (RFC 5681, cc.go) and loss recovery (recovery.go).
-	cc      ccState  // cwnd, ssthresh and the algorithm's state (cc.go)
-	dupAcks int      // duplicate ACKs in a row (RFC 5681 §3.2)
-	rec     recovery // fast recovery and the SACK scoreboard
+	cc      ccState   // cwnd, ssthresh and the algorithm's state (cc.go)
+	ecn     ecnSender // the reaction to ECE (RFC 3168 §6.1.2, ecn.go)
+	dupAcks int       // duplicate ACKs in a row (RFC 5681 §3.2)
+	rec     recovery  // fast recovery and the SACK scoreboard
 
 	// RACK-TLP (RFC 8985, rack.go) and undo (undo.go).
 	txq      txQueue    // per-segment transmit records, SND.UNA to SND.NXT
@@ -70,7 +71,7 @@ type sender struct {
 func (snd *sender) onAck(s *segment) {
 	c := snd.c
 	t := &c.tcb
-	c.ecnAck(s)
+	c.snd.ecnAck(s)
 	newSACK, dsack := false, false
 	if c.sackOK && s.opts.NumSACK > 0 {
 		var d seqRange
@@ -145,7 +146,7 @@ func (snd *sender) newAck(s *segment, dsack bool) {
 		snd.recoveryAck(s)
 	} else {
 		snd.dupAcks = 0
-		if !c.ecnHold(s) {
+		if !c.snd.ecnHold(s) {
 			snd.ccAck(acked, s.now)
 		}
 		snd.lossDetect(s.now)
