@@ -37,7 +37,7 @@ func TestOpenMissingInterface(t *testing.T) {
 }
 
 // labLinks opens a link on each side of a fresh lab.
-func labLinks(t *testing.T, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Link) {
+func labLinks(t testing.TB, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Link) {
 	t.Helper()
 	l = labtest.ForTest(t)
 	err := l.RunInServerNS(func() (err error) {

@@ -33,7 +33,7 @@ var (
 )
 
 // openIn opens the TAP device tapName inside ns and closes it with t.Cleanup.
-func openIn(t *testing.T, ns *lab.Namespace, opts Options) *Link {
+func openIn(t testing.TB, ns *lab.Namespace, opts Options) *Link {
 	t.Helper()
 	var l *Link
 	err := ns.Run(func() error {
@@ -52,7 +52,7 @@ func openIn(t *testing.T, ns *lab.Namespace, opts Options) *Link {
 // kernelIP/24 and a permanent neighbour entry for linkIP at the Link's MAC
 // (so the kernel sends IP straight away, no ARP), and waits until the device
 // is operational.
-func peered(t *testing.T, opts Options) (*lab.Namespace, *Link) {
+func peered(t testing.TB, opts Options) (*lab.Namespace, *Link) {
 	t.Helper()
 	ns := labtest.NamespaceForTest(t)
 	l := openIn(t, ns, opts)
@@ -64,7 +64,7 @@ func peered(t *testing.T, opts Options) (*lab.Namespace, *Link) {
 	return ns, l
 }
 
-func ipCmd(t *testing.T, args ...string) string {
+func ipCmd(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("ip", args...).CombinedOutput()
 	if err != nil {
