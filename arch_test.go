@@ -167,6 +167,23 @@ var rules = []rule{
 		}
 		return bad
 	}},
+	{"the link core serves the drivers, not the other way round", func(g graph) []string {
+		var bad []string
+		for _, p := range g.sorted() {
+			core := under(p.ImportPath, "driver/fdlink")
+			drv := under(p.ImportPath, "driver/afpacket") || under(p.ImportPath, "driver/tap")
+			for _, imp := range p.Imports {
+				inModule := strings.HasPrefix(imp, module+"/")
+				switch {
+				case core && inModule && imp != module+"/driver" && !under(imp, "fsm"):
+					bad = append(bad, fmt.Sprintf("%s imports %s", p.ImportPath, imp))
+				case drv && (under(imp, "driver/afpacket") || under(imp, "driver/tap")):
+					bad = append(bad, fmt.Sprintf("%s imports %s", p.ImportPath, imp))
+				}
+			}
+		}
+		return bad
+	}},
 	{"only fuzz imports gopter and gopacket", func(g graph) []string {
 		var bad []string
 		for _, p := range g.sorted() {
@@ -270,6 +287,9 @@ func TestImportRulesCatch(t *testing.T) {
 		add("math/rand/v2", true)
 		add(m("driver"), false, m("fsm/tcp"), "os")
 		add(m("driver/lab"), false, "os")
+		add(m("driver/fdlink"), false, m("driver"), m("fsm/wire"), "os")
+		add(m("driver/afpacket"), false, m("driver/fdlink"), m("driver"))
+		add(m("driver/tap"), false, m("driver/fdlink"), m("fsm/wire"))
 		add(m("driver/lab/labtest"), false, m("driver/lab"), "testing")
 		add(m("fuzz/props"), false, "github.com/leanovate/gopter", m("fsm/tcp"))
 		add(module, false, m("driver"))
@@ -281,41 +301,28 @@ func TestImportRulesCatch(t *testing.T) {
 			t.Fatalf("%s: base graph should pass, got %v", r.name, v)
 		}
 	}
-	cases := []struct {
-		rule   string
-		break_ func(g graph)
-		want   string // a substring of the violation
-	}{
-		{"fsm imports only fsm and pure standard packages",
-			func(g graph) { g[m("fsm/tcp")].Imports = append(g[m("fsm/tcp")].Imports, "os") },
+	// Each case adds one import edge from -> to (to is made a package if the
+	// base graph lacks it) and names a substring of the violation it causes.
+	cases := []struct{ rule, from, to, want string }{
+		{"fsm imports only fsm and pure standard packages", m("fsm/tcp"), "os",
 			m("fsm/tcp") + " imports os"},
-		{"fsm imports only fsm and pure standard packages",
-			func(g graph) { g[m("fsm/wire")].Imports = append(g[m("fsm/wire")].Imports, m("driver")) },
+		{"fsm imports only fsm and pure standard packages", m("fsm/wire"), m("driver"),
 			m("fsm/wire") + " imports " + m("driver")},
-		{"driver never depends on cmd",
-			func(g graph) { g[m("driver/lab")].Imports = append(g[m("driver/lab")].Imports, m("cmd/netspec")) },
+		{"driver never depends on cmd", m("driver/lab"), m("cmd/netspec"),
 			m("driver/lab") + " -> " + m("cmd/netspec")},
-		{"driver never depends on cmd", // through a package outside driver
-			func(g graph) {
-				g[m("fsm/tcp")].Imports = append(g[m("fsm/tcp")].Imports, m("cmd/tool"))
-				g[m("cmd/tool")] = &pkg{ImportPath: m("cmd/tool")}
-			},
+		{"driver never depends on cmd", m("fsm/tcp"), m("cmd/tool"), // through a package outside driver
 			m("driver") + " -> " + m("fsm/tcp") + " -> " + m("cmd/tool")},
-		{"the root package sits above driver and fsm",
-			func(g graph) { g[m("driver/lab")].Imports = append(g[m("driver/lab")].Imports, module) },
+		{"the root package sits above driver and fsm", m("driver/lab"), module,
 			m("driver/lab") + " -> " + module},
-		{"only fuzz imports gopter and gopacket",
-			func(g graph) {
-				g[m("driver/lab")].Imports = append(g[m("driver/lab")].Imports, "github.com/google/gopacket/layers")
-			},
+		{"the link core serves the drivers, not the other way round", m("driver/fdlink"), m("driver/lab"),
+			m("driver/fdlink") + " imports " + m("driver/lab")},
+		{"the link core serves the drivers, not the other way round", m("driver/tap"), m("driver/afpacket"),
+			m("driver/tap") + " imports " + m("driver/afpacket")},
+		{"only fuzz imports gopter and gopacket", m("driver/lab"), "github.com/google/gopacket/layers",
 			m("driver/lab") + " imports github.com/google/gopacket/layers"},
-		{"the netspec binary links nothing test-only",
-			func(g graph) {
-				g[m("cmd/netspec")].Imports = append(g[m("cmd/netspec")].Imports, m("driver/lab/labtest"))
-			},
+		{"the netspec binary links nothing test-only", m("cmd/netspec"), m("driver/lab/labtest"),
 			m("cmd/netspec") + " -> " + m("driver/lab/labtest") + " -> testing"},
-		{"the netspec binary links nothing test-only",
-			func(g graph) { g[m("driver")].Imports = append(g[m("driver")].Imports, m("fuzz/props")) },
+		{"the netspec binary links nothing test-only", m("driver"), m("fuzz/props"),
 			m("fuzz/props") + " -> github.com/leanovate/gopter"},
 	}
 	for _, c := range cases {
@@ -324,10 +331,13 @@ func TestImportRulesCatch(t *testing.T) {
 			t.Fatalf("no rule %q", c.rule)
 		}
 		g := base()
-		c.break_(g)
+		if g[c.to] == nil {
+			g[c.to] = &pkg{ImportPath: c.to}
+		}
+		g[c.from].Imports = append(g[c.from].Imports, c.to)
 		v := rules[i].check(g)
 		if !slices.ContainsFunc(v, func(s string) bool { return strings.Contains(s, c.want) }) {
-			t.Errorf("%s: want a violation containing %q, got %q", c.rule, c.want, v)
+			t.Errorf("%s: adding %s -> %s: want a violation containing %q, got %q", c.rule, c.from, c.to, c.want, v)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/linktest"
+	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -44,9 +46,10 @@ func TestRawBothWays(t *testing.T) {
 	}
 }
 
-// gsoFrame builds a TCP/IPv4 super-frame of payload bytes and the virtio-net
-// header asking the kernel to segment it (as a TSO sender would).
-func gsoFrame(dst, src wire.MAC, payload int) ([]byte, [vnetHdrLen]byte) {
+// gsoFrame builds a TCP/IPv4 super-frame of payload bytes and the metadata
+// whose virtio-net header asks the kernel to segment it (as a TSO sender
+// would).
+func gsoFrame(dst, src wire.MAC, payload int) ([]byte, driver.TxMeta) {
 	ip := make([]byte, 40+payload)
 	ip[0] = 0x45
 	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
@@ -68,13 +71,14 @@ func gsoFrame(dst, src wire.MAC, payload int) ([]byte, [vnetHdrLen]byte) {
 	// CHECKSUM_PARTIAL: the field holds the pseudo-header sum (RFC 9293 §3.1).
 	pseudo := uint32(checksum(ip[12:20], 0)) + 6 + uint32(len(tcp))
 	binary.BigEndian.PutUint16(tcp[16:], checksum(nil, pseudo))
-	var h [vnetHdrLen]byte
-	h[0] = vnetFlagNeedsCsum
-	h[1] = vnetGSOTCPv4
-	binary.NativeEndian.PutUint16(h[2:], 14+40) // hdr_len
-	binary.NativeEndian.PutUint16(h[4:], 1448)  // gso_size
-	binary.NativeEndian.PutUint16(h[6:], 14+20) // csum_start
-	binary.NativeEndian.PutUint16(h[8:], 16)    // csum_offset
+	h := driver.TxMeta{
+		GSO:        stack.GSOTCPv4,
+		NeedsCsum:  true,
+		HdrLen:     14 + 40,
+		GSOSize:    1448,
+		CsumStart:  14 + 20,
+		CsumOffset: 16,
+	}
 	return ethFrame(dst, src, etherTypeIPv4, ip), h
 }
 
@@ -84,7 +88,7 @@ func gsoFrame(dst, src wire.MAC, payload int) ([]byte, [vnetHdrLen]byte) {
 func TestGSOSuperFrameWhole(t *testing.T) {
 	_, srv, cli := labLinks(t, Options{}, Options{})
 	big, hdr := gsoFrame(srv.MAC(), cli.MAC(), 60000)
-	if err := cli.writeBatch([][]byte{big}, nil, &hdr); err != nil {
+	if err := cli.WriteBatch([][]byte{big}, []driver.TxMeta{hdr}); err != nil {
 		t.Fatalf("send GSO frame: %v", err)
 	}
 	r := newRx(4, srv.MaxFrame())
@@ -100,7 +104,7 @@ func TestGSOSuperFrameWhole(t *testing.T) {
 	}
 
 	// Now with MTU-sized buffers: counted, not delivered cut.
-	if err := cli.writeBatch([][]byte{big}, nil, &hdr); err != nil {
+	if err := cli.WriteBatch([][]byte{big}, []driver.TxMeta{hdr}); err != nil {
 		t.Fatal(err)
 	}
 	small := newRx(4, 1514)
@@ -157,23 +161,7 @@ func TestDeadlineAndClose(t *testing.T) {
 		t.Fatalf("past-deadline poll = %d, %v", k, err)
 	}
 
-	errc := make(chan error, 1)
-	go func() {
-		_, err := srv.ReadBatch(r.frames, r.n, r.meta, time.Time{})
-		errc <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let the reader block (the result holds either way)
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, driver.ErrClosed) {
-			t.Fatalf("ReadBatch after Close: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ReadBatch still blocked 10s after Close")
-	}
+	linktest.CloseUnblocksRead(t, srv, r.frames, r.n, r.meta)
 	if err := srv.WriteBatch([][]byte{make([]byte, 60)}, nil); !errors.Is(err, driver.ErrClosed) {
 		t.Fatalf("WriteBatch after Close: %v", err)
 	}

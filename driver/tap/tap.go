@@ -8,8 +8,9 @@
 // super-frames up to 64 KiB (the same metadata the AF_PACKET driver reads with
 // PACKET_VNET_HDR); RxMeta.CsumPartial and RxMeta.CsumValid carry it to the
 // stack. A TAP file descriptor delivers one frame per read(2): a batch is read
-// until EAGAIN, waiting in the Go netpoller, so deadlines and Close from
-// another goroutine need no spin.
+// until EAGAIN. The link core (driver/fdlink) does the rest: ReadBatch waits
+// in the Go netpoller, so deadlines and Close from another goroutine need no
+// spin.
 //
 // The kernel side of a TAP device has its own MAC address: it is the stack's
 // peer, not the stack. The Link's MAC (Options.MAC, or a random locally
@@ -19,26 +20,17 @@ package tap
 import (
 	"errors"
 
+	"github.com/netspec/netspec/driver/fdlink"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
 // Defaults used when an Options field is zero.
 const (
 	// DefaultBatch is the most frames one ReadBatch delivers.
-	DefaultBatch = 64
+	DefaultBatch = fdlink.DefaultBatch
 	// DefaultMaxFrame holds a 64 KiB TSO super-frame (IPv4 total length is at
 	// most 65535) plus an Ethernet header and two VLAN tags.
-	DefaultMaxFrame = 65536 + 14 + 8
-	// vnetHdrLen is sizeof(struct virtio_net_hdr), the legacy header that
-	// IFF_VNET_HDR prepends to every frame (virtio spec 1.1 §5.1.6).
-	vnetHdrLen = 10
-)
-
-// virtio_net_hdr flags and GSO types (virtio spec 1.1 §5.1.6, linux/virtio_net.h).
-const (
-	vnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM: checksum left for the receiver
-	vnetFlagDataValid = 2 // VIRTIO_NET_HDR_F_DATA_VALID: checksum already verified
-	vnetGSONone       = 0 // VIRTIO_NET_HDR_GSO_NONE
+	DefaultMaxFrame = fdlink.DefaultMaxFrame
 )
 
 // TUNSETOFFLOAD flags (linux/if_tun.h): the offloads the reader accepts, that
@@ -51,8 +43,9 @@ const (
 
 var (
 	// ErrNoInterface is wrapped by Open when Options.NoCreate is set and the
-	// device does not exist in the caller's network namespace.
-	ErrNoInterface = errors.New("no such interface")
+	// device does not exist in the caller's network namespace. It is
+	// fdlink.ErrNoInterface, as is afpacket.ErrNoInterface.
+	ErrNoInterface = fdlink.ErrNoInterface
 	// ErrNotTAP is wrapped by Open when the named interface exists but is not
 	// a TAP device (a veth, a TUN device, a multi-queue TAP).
 	ErrNotTAP = errors.New("not a single-queue TAP device")
@@ -97,17 +90,6 @@ type Options struct {
 	MaxFrame int
 }
 
-// Stats counts what a Link did. Every frame read from the device is either
-// delivered or counted under a drop reason.
-type Stats struct {
-	RxFrames      uint64 // frames delivered by ReadBatch
-	RxBytes       uint64 // bytes delivered (Ethernet header included)
-	RxTruncated   uint64 // dropped: longer than the caller's buffer
-	RxShort       uint64 // dropped: shorter than the virtio-net header
-	RxCsumPartial uint64 // delivered with VIRTIO_NET_HDR_F_NEEDS_CSUM
-	RxCsumValid   uint64 // delivered with VIRTIO_NET_HDR_F_DATA_VALID
-	RxGSO         uint64 // delivered TCP super-frames (gso_type != NONE)
-	TxFrames      uint64 // frames the kernel accepted
-	TxBytes       uint64 // bytes the kernel accepted
-	TxErrors      uint64 // frames the kernel refused (too short, device down, ...)
-}
+// Stats counts what a Link did: the link core's counters. Every frame read
+// from the device is either delivered or counted under a drop reason.
+type Stats = fdlink.Stats

@@ -8,66 +8,37 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/fdlink"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
 // tunPath is the TUN/TAP clone device (Documentation/networking/tuntap.rst).
 const tunPath = "/dev/net/tun"
 
-// Link is a TAP device attached through /dev/net/tun. ReadBatch is for one
-// goroutine at a time (calls are serialised), WriteBatch likewise; Close may
-// be called from any goroutine.
+// Link is a TAP device attached through /dev/net/tun. The link core
+// (fdlink.Core) gives it ReadBatch, WriteBatch, Close and the accessors;
+// what is TAP's own is attaching the device (TUNSETIFF and the TUN ioctls)
+// and readv/writev. ReadBatch is for one goroutine at a time (calls are
+// serialised), WriteBatch likewise; Close may be called from any goroutine.
+// Close detaches from the device: a device Open created without
+// Options.Persist disappears.
 type Link struct {
-	name     string
-	mac      wire.MAC // ours
-	kmac     wire.MAC // the kernel side's
-	mtu      int
-	maxFrame int
-	batch    int
-	vnet     bool
-	hdrLen   int // vnetHdrLen or 0
-	iov0     int // first iovec of a readv/writev: 0 with the header, 1 without
+	*fdlink.Core
+	name string
+	kmac wire.MAC // the kernel side's
+	iov0 int      // first iovec of a readv/writev: 0 with the header, 1 without
 
-	f      *os.File
-	rc     syscall.RawConn
-	closed atomic.Bool
+	riov  [3]unix.Iovec // virtio-net header, frame, tail; under the core's receive lock
+	rhdr  fdlink.VnetHdr
+	rtail [1]byte // receives the first byte past the caller's buffer
 
-	rmu    sync.Mutex    // guards the receive state below
-	riov   [3]unix.Iovec // virtio-net header, frame, tail
-	rhdr   [vnetHdrLen]byte
-	rtail  [1]byte // receives the first byte past the caller's buffer
-	rk     int     // frames the caller offered
-	rgot   int     // frames delivered so far
-	rerr   error
-	rframe [][]byte
-	rn     []int
-	rmeta  []driver.RxMeta
-	rfn    func(fd uintptr) bool
-	rctl   func(fd uintptr)
-	rready func() bool
-
-	wmu     sync.Mutex // guards the send state below
-	wiov    [2]unix.Iovec
-	whdr    [vnetHdrLen]byte // zeroed: no offload requested
-	wvhdr   [vnetHdrLen]byte // header of the super-frame being written
-	wmeta   []driver.TxMeta  // metadata of wframes (nil: all plain)
-	wframes [][]byte
-	wsent   int
-	wfirst  error
-	wfn     func(fd uintptr) bool
-
-	rxFrames, rxBytes, rxTrunc, rxShort, rxPartial, rxValid, rxGSO atomic.Uint64
-	txFrames, txBytes, txErrs                                      atomic.Uint64
+	wiov  [2]unix.Iovec  // under the core's send lock
+	wvhdr fdlink.VnetHdr // header of the super-frame being written
 }
 
 var _ driver.Link = (*Link)(nil)
@@ -83,21 +54,8 @@ func Open(name string, opts Options) (*Link, error) {
 	if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/: \t\n") {
 		return nil, fmt.Errorf("tap: open %q: bad interface name", name)
 	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.MaxFrame <= 0 {
-		opts.MaxFrame = DefaultMaxFrame
-	}
-	l := &Link{
-		name:     name,
-		maxFrame: opts.MaxFrame,
-		batch:    opts.Batch,
-		vnet:     !opts.NoVnetHdr,
-	}
-	if l.vnet {
-		l.hdrLen = vnetHdrLen
-	} else {
+	l := &Link{name: name}
+	if opts.NoVnetHdr {
 		l.iov0 = 1
 	}
 	existed, err := l.exists()
@@ -121,23 +79,19 @@ func Open(name string, opts Options) (*Link, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := l.configure(opts); err != nil {
+	mac, mtu, err := l.configure(opts)
+	if err != nil {
 		unix.Close(fd) // a device Open created (not persistent) goes with it
 		return nil, err
 	}
-	l.f = os.NewFile(uintptr(fd), "tap:"+name)
-	if err := l.f.SetReadDeadline(time.Time{}); err != nil {
-		l.f.Close()
-		return nil, l.errf("poll", err) // not pollable: deadlines would not work
+	l.Core, err = fdlink.New(fd, fdlink.Config{
+		Driver: "tap", Name: name, MAC: mac, MTU: mtu,
+		Batch: opts.Batch, MaxFrame: opts.MaxFrame, Vnet: !opts.NoVnetHdr, Drain: true,
+		Read: l.recv, ReadOp: "readv", Write: l.send, WriteOp: "writev",
+	})
+	if err != nil {
+		return nil, err
 	}
-	if l.rc, err = l.f.SyscallConn(); err != nil {
-		l.f.Close()
-		return nil, l.errf("open", err)
-	}
-	l.rfn = l.recv
-	l.rctl = func(fd uintptr) { l.recv(fd) }
-	l.rready = func() bool { return l.rgot > 0 || l.rerr != nil }
-	l.wfn = l.send
 	return l, nil
 }
 
@@ -171,7 +125,7 @@ func (l *Link) attach(fd int, existed bool, opts Options) error {
 		return l.errf("open", err)
 	}
 	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if l.vnet {
+	if !opts.NoVnetHdr {
 		flags |= unix.IFF_VNET_HDR
 	}
 	ifr.SetUint16(flags)
@@ -190,8 +144,8 @@ func (l *Link) attach(fd int, existed bool, opts Options) error {
 		return l.errf("attach", fmt.Errorf("kernel named the device %q", got))
 	}
 	offload := 0
-	if l.vnet {
-		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
+	if !opts.NoVnetHdr {
+		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, fdlink.VnetHdrLen); err != nil {
 			return l.errf("TUNSETVNETHDRSZ", err)
 		}
 		if !opts.NoOffload {
@@ -212,30 +166,30 @@ func (l *Link) attach(fd int, existed bool, opts Options) error {
 	return nil
 }
 
-// configure reads the kernel side's MAC and MTU, sets the device up and
-// chooses the stack's MAC.
-func (l *Link) configure(opts Options) error {
+// configure reads the kernel side's MAC and the MTU, sets the device up and
+// returns the stack's MAC and the MTU.
+func (l *Link) configure(opts Options) (wire.MAC, int, error) {
 	ifi, err := net.InterfaceByName(l.name)
 	if err != nil {
-		return l.errf("open", err)
+		return wire.MAC{}, 0, l.errf("open", err)
 	}
 	if len(ifi.HardwareAddr) != 6 {
-		return l.errf("open", fmt.Errorf("%w: hardware address %q", ErrNotTAP, ifi.HardwareAddr))
+		return wire.MAC{}, 0, l.errf("open", fmt.Errorf("%w: hardware address %q", ErrNotTAP, ifi.HardwareAddr))
 	}
 	copy(l.kmac[:], ifi.HardwareAddr)
-	l.mtu = ifi.MTU
 	if !opts.NoUp && ifi.Flags&net.FlagUp == 0 {
 		if err := l.setUp(); err != nil {
-			return err
+			return wire.MAC{}, 0, err
 		}
 	}
-	l.mac = opts.MAC
-	if l.mac == (wire.MAC{}) {
-		if l.mac, err = randomMAC(l.kmac); err != nil {
-			return l.errf("open", err)
-		}
+	if opts.MAC != (wire.MAC{}) {
+		return opts.MAC, ifi.MTU, nil
 	}
-	return nil
+	mac, err := randomMAC(l.kmac)
+	if err != nil {
+		return wire.MAC{}, 0, l.errf("open", err)
+	}
+	return mac, ifi.MTU, nil
 }
 
 // setUp sets IFF_UP on the device (SIOCSIFFLAGS, netdevice(7)).
@@ -281,38 +235,5 @@ func (l *Link) errf(op string, err error) error {
 	return fmt.Errorf("tap: %s %s: %w", op, l.name, err)
 }
 
-// Name returns the device's name.
-func (l *Link) Name() string { return l.name }
-
-// MTU returns the device's MTU, read at Open.
-func (l *Link) MTU() int { return l.mtu }
-
-// MaxFrame returns the largest frame ReadBatch delivers (super-frames included).
-func (l *Link) MaxFrame() int { return l.maxFrame }
-
-// MAC returns the stack's address on the link (Options.MAC or a random one).
-func (l *Link) MAC() wire.MAC { return l.mac }
-
 // KernelMAC returns the kernel side's address: the stack's peer on the link.
 func (l *Link) KernelMAC() wire.MAC { return l.kmac }
-
-// Close detaches from the device; blocked ReadBatch calls return
-// driver.ErrClosed. A device Open created without Options.Persist disappears.
-func (l *Link) Close() error {
-	if l.closed.Swap(true) {
-		return nil
-	}
-	if err := l.f.Close(); err != nil {
-		return l.errf("close", err)
-	}
-	return nil
-}
-
-// Stats returns the link's counters.
-func (l *Link) Stats() Stats {
-	return Stats{
-		RxFrames: l.rxFrames.Load(), RxBytes: l.rxBytes.Load(), RxTruncated: l.rxTrunc.Load(),
-		RxShort: l.rxShort.Load(), RxCsumPartial: l.rxPartial.Load(), RxCsumValid: l.rxValid.Load(),
-		RxGSO: l.rxGSO.Load(), TxFrames: l.txFrames.Load(), TxBytes: l.txBytes.Load(), TxErrors: l.txErrs.Load(),
-	}
-}

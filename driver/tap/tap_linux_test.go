@@ -16,6 +16,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/lab/labtest"
+	"github.com/netspec/netspec/driver/linktest"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -359,23 +360,7 @@ func TestReadDeadline(t *testing.T) {
 func TestCloseUnblocksRead(t *testing.T) {
 	ns, l := quiet(t)
 	frames, n, meta := bufs(4, l.MaxFrame())
-	done := make(chan error, 1)
-	go func() {
-		_, err := l.ReadBatch(frames, n, meta, time.Time{})
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let it block (the result does not depend on it)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, driver.ErrClosed) {
-			t.Fatalf("blocked ReadBatch returned %v, want ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ReadBatch still blocked 10 s after Close")
-	}
+	linktest.CloseUnblocksRead(t, l, frames, n, meta)
 	if _, err := l.ReadBatch(frames, n, meta, time.Time{}); !errors.Is(err, driver.ErrClosed) {
 		t.Errorf("ReadBatch after Close: %v", err)
 	}
