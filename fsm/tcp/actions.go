@@ -29,25 +29,18 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	},
 	ASetIRS:        setIRS,
 	ATrimSyn:       func(c *Conn, s *segment) { s.seq++; s.flags &^= wire.FlagSYN },
-	ATrimToWindow:  trimToWindow,
-	AWindowInit:    windowInit,
+	ATrimToWindow:  func(c *Conn, s *segment) { c.rcv.trim(s) },
+	AWindowInit:    func(c *Conn, s *segment) { c.snd.windowInit(s) },
 	AAckAdvance:    ackAdvance,
-	AWindowUpdate:  windowUpdate,
-	ADeliver:       deliver,
-	AUrgentAdvance: urgentAdvance,
-	// RFC 9293 §3.10.7.4 step 8: RCV.NXT advances over the FIN; RECEIVE
-	// returns end of file once the data before it is read (MUST-12).
-	ARcvFin: func(c *Conn, s *segment) {
-		c.tcb.RcvNxt++
-		c.rcv.finRcvd = true
-		c.rcv.dropBeyondFin()
-		c.notify(sock.Readable)
-	},
-	AQueueSend: queueSend,
+	AWindowUpdate:  func(c *Conn, s *segment) { c.snd.windowUpdate(s) },
+	ADeliver:       func(c *Conn, s *segment) { c.rcv.deliver(s) },
+	AUrgentAdvance: func(c *Conn, s *segment) { c.rcv.urgentAdvance(s) },
+	ARcvFin:        func(c *Conn, s *segment) { c.rcv.finArrived() },
+	AQueueSend:     func(c *Conn, s *segment) { c.snd.queue(s) },
 	AQueueFin: func(c *Conn, s *segment) {
 		c.snd.finQueued = true
 	},
-	ARecvData: recvData,
+	ARecvData: func(c *Conn, s *segment) { c.rcv.read(s) },
 	AQueueAccept: func(c *Conn, s *segment) {
 		ln := c.ln
 		if ln == nil {
@@ -79,16 +72,13 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		// back (unread data stays readable).
 		c.giveBackBuffers()
 	},
-	ARetransmit: retransmit,
+	ARetransmit: func(c *Conn, s *segment) { c.snd.retransmit(s) },
 	ARelease:    release,
 	AReopen: func(c *Conn, s *segment) {
 		release(c, s)
 		s.reopen = true
 	},
-	AHoldFin: func(c *Conn, s *segment) {
-		c.rcv.finHeld = true
-		c.rcv.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
-	},
+	AHoldFin:    func(c *Conn, s *segment) { c.rcv.holdFin(s) },
 	AFailExists: func(c *Conn, s *segment) { s.err = sock.ErrExists },
 	AFailNotExist: func(c *Conn, s *segment) {
 		s.err = sock.ErrNotExist
@@ -97,7 +87,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		}
 	},
 	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
-	AUpdateTSRecent: updateTSRecent,
+	AUpdateTSRecent: func(c *Conn, s *segment) { c.rcv.updateTSRecent(s) },
 	AChallengeAck:   challengeAck,
 	AOowAck:         oowAck,
 	AOowSynAck:      oowSynAck,
@@ -159,8 +149,9 @@ func setIRS(c *Conn, s *segment) {
 // windowInit sets SND.WND, SND.WL1, SND.WL2 from the segment that
 // synchronizes us (RFC 9293 §3.10.7.3 step 4, §3.10.7.4 step 5 SYN-RECEIVED).
 // A SYN's window is never scaled (RFC 7323 §2.2).
-func windowInit(c *Conn, s *segment) {
-	c.snd.setWnd(s)
+func (snd *sender) windowInit(s *segment) {
+	c := snd.c
+	snd.setWnd(s)
 	c.tcb.SndWl1, c.tcb.SndWl2 = s.origSeq, s.ack
 }
 
@@ -180,31 +171,33 @@ func (snd *sender) setWnd(s *segment) {
 // RFC's test alone rejects the window of a retransmitted segment (its SEQ is
 // older than WL1) while its ACK still advances SND.UNA; SND.UNA+SND.WND then
 // runs past the edge the peer offered, and we sent beyond its window.
-func windowUpdate(c *Conn, s *segment) {
+func (snd *sender) windowUpdate(s *segment) {
+	c := snd.c
 	t := &c.tcb
 	if t.SndUna.LessThanEq(s.ack) && s.ack.LessThanEq(t.SndNxt) &&
 		(s.advanced || t.SndWl1.LessThan(s.origSeq) || (t.SndWl1 == s.origSeq && t.SndWl2.LessThanEq(s.ack))) {
 		old := t.SndWnd
-		c.snd.setWnd(s)
+		snd.setWnd(s)
 		t.SndWl1, t.SndWl2 = s.origSeq, s.ack
 		if old == 0 && t.SndWnd > 0 {
 			// The window reopened: stop probing, resend the probe octet (the
 			// peer dropped it) and forget the probes' backoff.
-			if c.snd.persist {
-				c.snd.persist = false
-				c.snd.rtxAt = zeroTime
+			if snd.persist {
+				snd.persist = false
+				snd.rtxAt = zeroTime
 			}
-			c.snd.rtxNxt = t.SndUna
-			c.snd.resetRTO()
+			snd.rtxNxt = t.SndUna
+			snd.resetRTO()
 		}
 	}
 }
 
-// trimToWindow cuts the segment text to [RCV.NXT, RCV.NXT+RCV.WND)
+// trim cuts the segment text to [RCV.NXT, RCV.NXT+RCV.WND)
 // (RFC 9293 §3.10.7.4 step 1). Afterwards s.seq is the sequence number of
 // the first text octet; a FIN past the right edge is dropped. A SYN still
 // on the segment occupies s.seq; after TrimSyn s.seq is already past it.
-func trimToWindow(c *Conn, s *segment) {
+func (rcv *receiver) trim(s *segment) {
+	c := rcv.c
 	start := s.seq
 	if s.flags&wire.FlagSYN != 0 {
 		start++
@@ -217,19 +210,19 @@ func trimToWindow(c *Conn, s *segment) {
 	}
 	s.seq = start
 	// A FIN needs no buffer space: it is kept unless text was cut off before it.
-	edge := c.rcv.edge
+	edge := rcv.edge
 	if !start.LessThan(edge) {
 		if len(s.text) > 0 {
 			s.text = s.text[:0]
 			s.flags &^= wire.FlagFIN
-			c.rcv.ackNow = true
+			rcv.ackNow = true
 		}
 		return
 	}
 	if room := uint32(edge - start); uint32(len(s.text)) > room {
 		s.text = s.text[:room]
 		s.flags &^= wire.FlagFIN
-		c.rcv.ackNow = true // the sender overran the window: tell it at once
+		rcv.ackNow = true // the sender overran the window: tell it at once
 	}
 }
 
@@ -241,53 +234,55 @@ func ackAdvance(c *Conn, s *segment) { c.snd.onAck(s) }
 // extends the readable data and pulls in any held segments it reaches, and its
 // ACK may be delayed (SHLD-18); early, it is held (SHLD-31) and a duplicate
 // ACK goes out at once (MAY-13, RFC 5681 §4.2).
-func deliver(c *Conn, s *segment) {
+func (rcv *receiver) deliver(s *segment) {
+	c := rcv.c
 	t := &c.tcb
-	c.rcv.ecnRcv(s)
+	rcv.ecnRcv(s)
 	off := int(s.seq - t.RcvNxt)
 	end := s.seq.Add(seqnum.Size(len(s.text)))
 	if off == 0 {
-		gap := len(c.rcv.buf.ooo) > 0 // it may fill (part of) a hole
-		c.rcv.buf.writeAt(c.rcv.buf.unread, s.text)
-		c.rcv.buf.unread += len(s.text)
-		t.RcvNxt = c.rcv.buf.advance(end)
+		gap := len(rcv.buf.ooo) > 0 // it may fill (part of) a hole
+		rcv.buf.writeAt(rcv.buf.unread, s.text)
+		rcv.buf.unread += len(s.text)
+		t.RcvNxt = rcv.buf.advance(end)
 		c.notify(sock.Readable)
-		c.rcv.rttMeasure(s)
+		rcv.rttMeasure(s)
 		if gap {
-			c.rcv.syncOOO()
-			c.rcv.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
+			rcv.syncOOO()
+			rcv.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
 			return
 		}
-		c.rcv.delayAck(s.now, len(s.text))
+		rcv.delayAck(s.now, len(s.text))
 		return
 	}
-	c.rcv.noteDuplicateOOO(s.seq, end)
+	rcv.noteDuplicateOOO(s.seq, end)
 	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
 		l.ctr.OOOStackDrops++
 		l.ctr.Drops[DropOOOFull]++
 		s.flags &^= wire.FlagFIN
-	} else if !c.rcv.buf.addOOO(s.seq, end) {
+	} else if !rcv.buf.addOOO(s.seq, end) {
 		c.l.ctr.OOODrops++
 		c.l.ctr.Drops[DropOOOFull]++
 		s.flags &^= wire.FlagFIN
 	} else {
-		c.rcv.buf.writeAt(c.rcv.buf.unread+off, s.text)
+		rcv.buf.writeAt(rcv.buf.unread+off, s.text)
 		c.l.ctr.OOOSegs++
-		c.rcv.sackLast = seqRange{s.seq, end}
-		c.rcv.syncOOO()
+		rcv.sackLast = seqRange{s.seq, end}
+		rcv.syncOOO()
 	}
-	c.rcv.ackNow = true
+	rcv.ackNow = true
 }
 
 // urgentAdvance records the urgent pointer (RFC 9293 §3.10.7.4 step 6,
 // MUST-30); urgent data is delivered inline. When the pointer advances the
 // application is told asynchronously (§3.8.5, MUST-32): sock.Urgent, and
 // Conn.Urgent says how much is pending (MUST-33).
-func urgentAdvance(c *Conn, s *segment) {
+func (rcv *receiver) urgentAdvance(s *segment) {
+	c := rcv.c
 	up := s.origSeq.Add(seqnum.Size(s.up))
 	if c.tcb.RcvUp.LessThan(up) {
 		c.tcb.RcvUp = up
-		if c.rcv.readSeq().LessThan(up) {
+		if rcv.readSeq().LessThan(up) {
 			c.notify(sock.Urgent)
 		}
 	}
@@ -319,41 +314,43 @@ func (c *Conn) Urgent() (pending int, ok bool) {
 	return 0, false
 }
 
-// queueSend copies user data into the send buffer (RFC 9293 §3.10.2).
-func queueSend(c *Conn, s *segment) {
+// queue copies user data into the send buffer (RFC 9293 §3.10.2).
+func (snd *sender) queue(s *segment) {
+	c := snd.c
 	if c.err != nil {
 		s.err = c.err
 		return
 	}
-	s.n = c.snd.buf.write(s.buf)
+	s.n = snd.buf.write(s.buf)
 	if s.n < len(s.buf) {
-		c.snd.full = true // the application wants more room (autotune.go)
+		snd.full = true // the application wants more room (autotune.go)
 	}
 	if s.n == 0 && len(s.buf) > 0 {
 		s.err = sock.ErrWouldBlock
 	}
 }
 
-// recvData satisfies RECEIVE (RFC 9293 §3.10.3): data first, then end of
+// read satisfies RECEIVE (RFC 9293 §3.10.3): data first, then end of
 // file after the peer's FIN, then the error that ended the connection.
-func recvData(c *Conn, s *segment) {
-	before := c.rcv.offer()
-	if s.n = c.rcv.buf.read(s.buf); s.n > 0 {
-		c.rcv.copied += uint64(s.n)
-		c.rcv.spaceAdjust(s.now)
+func (rcv *receiver) read(s *segment) {
+	c := rcv.c
+	before := rcv.offer()
+	if s.n = rcv.buf.read(s.buf); s.n > 0 {
+		rcv.copied += uint64(s.n)
+		rcv.spaceAdjust(s.now)
 		// Window update when the window grew by enough to matter (RFC 9293
 		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)),
 		// unless the peer's FIN came: it sends nothing more, and in
 		// TIME-WAIT a peer already gone would answer with a RST.
-		if after := c.rcv.offer(); !c.rcv.finRcvd && after-int(c.rcv.wnd()) >= min(c.rcv.limit/2, int(c.l.cfg.MSS)) && before < after {
-			c.rcv.ackNow = true
+		if after := rcv.offer(); !rcv.finRcvd && after-int(rcv.wnd()) >= min(rcv.limit/2, int(c.l.cfg.MSS)) && before < after {
+			rcv.ackNow = true
 		}
 		return
 	}
 	switch {
-	case len(s.buf) == 0 && c.err == nil && !c.rcv.finRcvd:
+	case len(s.buf) == 0 && c.err == nil && !rcv.finRcvd:
 		s.err = nil
-	case c.rcv.finRcvd:
+	case rcv.finRcvd:
 		s.err = io.EOF
 	case c.err != nil:
 		s.err = c.err
@@ -368,25 +365,26 @@ func recvData(c *Conn, s *segment) {
 // the RTO, stop timing (Karn), and resend from SND.UNA with a window of one
 // segment (RFC 5681 §3.1), skipping SACKed octets (rtoRecovery). The persist timer shares the deadline: it sends a
 // one-octet window probe instead (MUST-36, SHLD-29, SHLD-30).
-func retransmit(c *Conn, s *segment) {
+func (snd *sender) retransmit(s *segment) {
+	c := snd.c
 	l := c.l
-	c.snd.rto = min(2*c.snd.rto, l.cfg.RTOMax)
-	c.snd.rtxAt = s.now.Add(c.snd.rto)
-	c.snd.clampUserTimeout()
-	c.snd.rttValid = false
-	if c.snd.persist {
-		c.snd.persist = false
-		c.snd.forceOne = true
+	snd.rto = min(2*snd.rto, l.cfg.RTOMax)
+	snd.rtxAt = s.now.Add(snd.rto)
+	snd.clampUserTimeout()
+	snd.rttValid = false
+	if snd.persist {
+		snd.persist = false
+		snd.forceOne = true
 		return
 	}
 	// Echoes of timestamps sent before this timeout answer the original
 	// transmission or a copy: no sample from them (RFC 7323 §4.3 case C).
 	// Set in SYN-SENT too, before the option is agreed: a retransmitted
 	// SYN,ACK echoing our first SYN would otherwise time the whole backoff.
-	c.snd.tsRTOFloor = c.tsClock(s.now) | 1
-	c.snd.retries++
+	snd.tsRTOFloor = c.tsClock(s.now) | 1
+	snd.retries++
 	l.ctr.Timeouts++
-	c.snd.r1Check()
+	snd.r1Check()
 	switch c.state {
 	case StateSynSent:
 		c.ecn.req = false // RFC 3168 §6.1.1.1: fall back to a non-ECN SYN, as Linux
@@ -398,9 +396,9 @@ func retransmit(c *Conn, s *segment) {
 		l.ctr.Retransmits++
 		return
 	}
-	c.snd.rtoRecovery(s.now)
+	snd.rtoRecovery(s.now)
 	if c.tcb.SndWnd == 0 {
-		c.snd.forceOne = true
+		snd.forceOne = true
 	}
 }
 
@@ -438,14 +436,14 @@ func (c *Conn) fail(err error) {
 // already owed for data, or data to send, goes out regardless.
 func challengeAck(c *Conn, s *segment) {
 	cfg := &c.l.cfg
-	if s.now.Sub(c.chalStart) >= cfg.ChallengeACKInterval || s.now.Before(c.chalStart) {
-		c.chalStart, c.chalN = s.now, 0
+	if s.now.Sub(c.lim.chalStart) >= cfg.ChallengeACKInterval || s.now.Before(c.lim.chalStart) {
+		c.lim.chalStart, c.lim.chalN = s.now, 0
 	}
-	if c.chalN >= cfg.ChallengeACKLimit {
+	if c.lim.chalN >= cfg.ChallengeACKLimit {
 		c.l.ctr.ChallengeLimited++
 		return
 	}
-	c.chalN++
+	c.lim.chalN++
 	c.l.ctr.ChallengeACKs++
 	c.rcv.ackNow = true
 }
@@ -485,11 +483,11 @@ func (c *Conn) oowLimited(s *segment) bool {
 	if iv <= 0 || (s.segLen != 0 && s.flags&wire.FlagSYN == 0) {
 		return false
 	}
-	if d := s.now.Sub(c.oowLast); !c.oowLast.IsZero() && d >= 0 && d < iv {
+	if d := s.now.Sub(c.lim.oowLast); !c.lim.oowLast.IsZero() && d >= 0 && d < iv {
 		c.l.ctr.OOWAckLimited++
 		return true
 	}
-	c.oowLast = s.now
+	c.lim.oowLast = s.now
 	return false
 }
 

@@ -71,8 +71,14 @@ type Conn struct {
 	softErrOff bool  // the user turned soft-error reporting off (SHLD-20)
 	ecn        ecnState
 
-	// RFC 5961 §7 challenge-ACK rate limit (per connection).
-	chalStart time.Time // start of the current interval
+	lim ackLimits // rate limits on ACKs to unacceptable segments (actions.go)
+}
+
+// ackLimits are a connection's rate limits on the ACKs that answer
+// segments it cannot accept: challenge ACKs (RFC 5961 §7) and the
+// OOWAckInterval limit (Linux's tcp_oow_rate_limited).
+type ackLimits struct {
+	chalStart time.Time // start of the current challenge-ACK interval
 	chalN     int       // challenge ACKs sent in it
 	oowLast   time.Time // last rate-limited ACK for an unacceptable segment (Config.OOWAckInterval)
 }

@@ -188,6 +188,6 @@ func cookieAccept(c *Conn, s *segment) {
 	c.snd.bufSeq = s.ack
 	c.snd.rtxNxt, c.snd.smlEnd, c.snd.rtxMark, c.snd.rec.point = s.ack, s.ack, s.ack, s.ack
 	c.tsOffset = l.tsOffsetFor(c.key)
-	windowInit(c, s)
+	c.snd.windowInit(s)
 	l.ctr.CookiesValidated++
 }

@@ -66,12 +66,13 @@ func (rcv *receiver) pawsReject(s *segment) bool {
 
 // updateTSRecent keeps TS.Recent (RFC 7323 §4.3): the timestamp of the
 // segment that starts at or before the last ACK we sent, if it is not older.
-func updateTSRecent(c *Conn, s *segment) {
+func (rcv *receiver) updateTSRecent(s *segment) {
+	c := rcv.c
 	if !c.tsOK || !s.opts.HasTimestamps {
 		return
 	}
-	if int32(s.opts.TSVal-c.rcv.tsRecent) >= 0 && s.origSeq.LessThanEq(c.rcv.lastAckSent) {
-		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.now
+	if int32(s.opts.TSVal-rcv.tsRecent) >= 0 && s.origSeq.LessThanEq(rcv.lastAckSent) {
+		rcv.tsRecent, rcv.tsRecentAt = s.opts.TSVal, s.now
 	}
 }
 

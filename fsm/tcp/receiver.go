@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
 )
 
 // receiver is the receiving half of a connection (RFC 9293 §3.10.7.4 steps
@@ -51,4 +52,21 @@ type receiver struct {
 	rtt       time.Duration // the receiver's RTT estimate; zero: none yet
 	rttSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
 	rttAt     time.Time     // when that sample started; zero: none running
+}
+
+// finArrived takes the peer's FIN (RFC 9293 §3.10.7.4 step 8): RCV.NXT
+// advances over it, and RECEIVE returns end of file once the data before it
+// is read (MUST-12).
+func (rcv *receiver) finArrived() {
+	c := rcv.c
+	c.tcb.RcvNxt++
+	rcv.finRcvd = true
+	rcv.dropBeyondFin()
+	c.notify(sock.Readable)
+}
+
+// holdFin keeps a FIN that arrived beyond a hole until RCV.NXT reaches it.
+func (rcv *receiver) holdFin(s *segment) {
+	rcv.finHeld = true
+	rcv.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
 }

@@ -98,8 +98,8 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.maxSndWnd = c.snd.maxWnd
 	r.tsRecent, r.tsOffset, r.tsRTOFloor = c.rcv.tsRecent, c.tsOffset, c.snd.tsRTOFloor
 	r.tsRecentAt = c.rcv.tsRecentAt
-	r.chalStart, r.chalN = c.chalStart, int32(c.chalN)
-	r.oowLast = c.oowLast
+	r.chalStart, r.chalN = c.lim.chalStart, int32(c.lim.chalN)
+	r.oowLast = c.lim.oowLast
 	r.sndMSS = int32(c.snd.mss)
 	r.sndShift, r.rcvShift = c.snd.shift, c.rcv.shift
 	r.tos, r.ttl = c.tos, c.ttl
@@ -133,8 +133,8 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.snd.maxWnd = r.maxSndWnd
 	c.rcv.tsRecent, c.tsOffset, c.snd.tsRTOFloor = r.tsRecent, r.tsOffset, r.tsRTOFloor
 	c.rcv.tsRecentAt = r.tsRecentAt
-	c.chalStart, c.chalN = r.chalStart, int(r.chalN)
-	c.oowLast = r.oowLast
+	c.lim.chalStart, c.lim.chalN = r.chalStart, int(r.chalN)
+	c.lim.oowLast = r.oowLast
 	c.snd.mss = int(r.sndMSS)
 	c.snd.shift, c.rcv.shift = r.sndShift, r.rcvShift
 	c.tos, c.ttl = r.tos, r.ttl
