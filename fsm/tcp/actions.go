@@ -402,9 +402,14 @@ func (snd *sender) retransmit(s *segment) {
 	}
 }
 
-// release ends the connection's life in the layer: queues flushed, timers
-// stopped, out of the demultiplexing table (with the state change to CLOSED).
-// Received data stays readable if the close was graceful.
+// release is the spec's Release: the one place a connection's life in the
+// layer ends (RFC 9293 §3.10.4-8, "delete the TCB"). Queues flushed, timers
+// stopped, out of the connection table, the demultiplexing map, the timer
+// heap and its listener's queues, rings given back. Every row that moves a
+// connection to CLOSED names it; the state change itself frees nothing, so
+// a row that forgets it leaves a CLOSED connection in the table, which
+// Layer.CheckInvariants reports. Received data stays readable if the close
+// was graceful.
 func release(c *Conn, s *segment) {
 	c.snd.buf.reset()
 	c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
@@ -415,6 +420,8 @@ func release(c *Conn, s *segment) {
 	if c.ln != nil {
 		c.ln.detach(c)
 	}
+	c.l.remove(c)
+	c.giveBack(true)
 	c.notify(sock.Closed | sock.Readable | sock.Writable)
 }
 

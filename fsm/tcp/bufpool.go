@@ -48,8 +48,11 @@ func (p *bufPool) put(b []byte) {
 // connection is CLOSED (nothing will ever be sent again), the receive ring
 // when no unread or early data is left in it. A CLOSED connection its user
 // closed gives back both (dropBuffers).
-func (c *Conn) giveBackBuffers() {
-	closed := c.state == StateClosed
+func (c *Conn) giveBackBuffers() { c.giveBack(c.state == StateClosed) }
+
+// giveBack is giveBackBuffers for a connection that is (closed) or is not
+// CLOSED: Release gives back as for CLOSED before the state changes.
+func (c *Conn) giveBack(closed bool) {
 	if closed && c.userClosed {
 		c.dropBuffers()
 		return

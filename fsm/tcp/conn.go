@@ -243,10 +243,10 @@ func (c *Conn) setState(next State) {
 		l.ctr.Established++
 		c.ecnEstablished()
 	case StateClosed:
+		// Counted only: the row's Release action freed the connection.
 		if prev == StateEstablished || prev == StateCloseWait {
 			l.ctr.EstabResets++
 		}
-		l.remove(c)
 	case StateFinWait2:
 		if c.userClosed {
 			c.twAt = l.now.Add(l.cfg.FinWait2Timeout)

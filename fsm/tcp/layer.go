@@ -362,7 +362,8 @@ func (l *Layer) insert(c *Conn) {
 	l.demux[c.key] = c
 }
 
-// remove takes c out of the connection table (it reached CLOSED).
+// remove takes c out of the connection table: for Release (actions.go) and
+// for a TIME-WAIT connection compacted into a record (timewait.go).
 func (l *Layer) remove(c *Conn) {
 	if c.idx < 0 {
 		return
