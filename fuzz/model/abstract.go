@@ -2,304 +2,372 @@ package model
 
 import "github.com/netspec/netspec/fsm/tcp"
 
-// guardFn evaluates a guard of spec/tcp.fsm on the abstract TCB c of
-// endpoint e and the segment context g.
-type guardFn func(r *runner, e int, c *TCB, g *segCtx) bool
+// absRun is the context of one step of an abstract endpoint: the runner,
+// the endpoint e, its abstract TCB c and the segment context g. Its methods
+// are the abstract guards and actions of spec/tcp.fsm (tcp.Impl): each
+// mirrors fsm/tcp's on small integers (no wrap-around: every number of a run
+// fits the encoding). Effects the abstraction drops (the windows are
+// constant, data is read at once, signals to the user change no protocol
+// state) are explicit no-ops. A guard or action added to the spec without a
+// method here does not compile (tcp.Impl); the rows the endpoints run are the
+// generated table's (or a test's mutated copy), stepped by fsmrt.
+type absRun struct {
+	r *runner
+	e int
+	c *TCB
+	g *segCtx
+}
 
-// actionFn performs the abstract effect of an action of spec/tcp.fsm.
-type actionFn func(r *runner, e int, c *TCB, g *segCtx)
+// absFuncs are absRun's guards and actions indexed by tcp.Guard and
+// tcp.Action, as every runner's machine calls them.
+var absFuncs = tcp.Funcs[absRun]()
 
-// absGuards are the abstract guards, keyed by tcp.Guard. Each mirrors
-// fsm/tcp/guards.go on small integers (no wrap-around: every number of a run
-// fits the encoding). A guard added to the spec without an entry here stops
-// the check (Table.validate).
-//
-// The models are keyed by name, so this package builds against any version
-// of the generated table; absGuards and absActions index them by constant.
-var guardModels = map[string]guardFn{
-	"HasSYN":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fSYN != 0 },
-	"HasACK":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fACK != 0 },
-	"HasRST":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fRST != 0 },
-	"HasFIN":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fFIN != 0 },
-	"HasURG":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fURG != 0 },
-	"HasText": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.text > 0 },
-	// RFC 9293 §3.10.7.4 step 1: the four cases of SEG.LEN and RCV.WND.
-	"SeqAcceptable": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		nxt, wnd, seq := int(c.RcvNxt), max(0, int(c.RcvEdge)-int(c.RcvNxt)), g.origSeq
-		in := func(x int) bool { return nxt <= x && x < nxt+wnd }
+func (x absRun) GuardHasSYN() bool { return x.g.flags&fSYN != 0 }
+
+func (x absRun) GuardHasACK() bool { return x.g.flags&fACK != 0 }
+
+func (x absRun) GuardHasRST() bool { return x.g.flags&fRST != 0 }
+
+func (x absRun) GuardHasFIN() bool { return x.g.flags&fFIN != 0 }
+
+func (x absRun) GuardHasURG() bool { return x.g.flags&fURG != 0 }
+
+func (x absRun) GuardHasText() bool { return x.g.text > 0 }
+
+// GuardSeqAcceptable: RFC 9293 §3.10.7.4 step 1: the four cases of SEG.LEN and
+// RCV.WND.
+func (x absRun) GuardSeqAcceptable() bool {
+	nxt, wnd, seq := int(x.c.RcvNxt), max(0, int(x.c.RcvEdge)-int(x.c.RcvNxt)), x.g.origSeq
+	in := func(v int) bool { return nxt <= v && v < nxt+wnd }
+	switch {
+	case x.g.segLen == 0 && wnd == 0:
+		return seq == nxt
+	case x.g.segLen == 0:
+		return in(seq)
+	case wnd == 0:
+		return false
+	}
+	return in(seq) || in(seq+x.g.segLen-1)
+}
+
+// GuardSeqAtRightEdge: A zero-length segment exactly at the right edge of an
+// open window.
+func (x absRun) GuardSeqAtRightEdge() bool {
+	return x.g.segLen == 0 && x.c.RcvEdge > x.c.RcvNxt && x.g.origSeq == int(x.c.RcvEdge)
+}
+
+func (x absRun) GuardSeqIsIrs() bool { return x.g.seq == int(x.c.Irs) }
+
+// GuardRstExact: RFC 5961 §3.2: only a RST exactly at RCV.NXT resets.
+func (x absRun) GuardRstExact() bool { return x.g.seq == int(x.c.RcvNxt) }
+
+// GuardAckAcceptable: RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT.
+func (x absRun) GuardAckAcceptable() bool {
+	return int(x.c.SndUna) < x.g.ack && x.g.ack <= int(x.c.SndNxt)
+}
+
+func (x absRun) GuardAckTooNew() bool { return x.g.ack > int(x.c.SndNxt) }
+
+// GuardAckTooOld: RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND (the peer's
+// window is the constant Window).
+func (x absRun) GuardAckTooOld() bool { return x.g.ack < int(x.c.SndUna)-x.r.b.Window }
+
+func (x absRun) GuardOurFinAcked() bool {
+	return x.c.has(tFinSent) && (x.c.SndUna == x.c.SndNxt || (x.g.flags&fACK != 0 && x.g.ack == int(x.c.SndNxt)))
+}
+
+func (x absRun) GuardFinInOrder() bool { return x.g.seq+x.g.text == int(x.c.RcvNxt) }
+
+func (x absRun) GuardPassiveOpen() bool { return x.c.has(tPassive) }
+
+// GuardBacklogFull: One connection per endpoint: the accept queue never fills.
+func (x absRun) GuardBacklogFull() bool { return false }
+
+// GuardSynQueueFull: One connection per endpoint: neither the SYN queue nor
+// the accept queue fills.
+func (x absRun) GuardSynQueueFull() bool { return false }
+
+func (x absRun) GuardAcceptQueueFull() bool { return false }
+
+// GuardSynCookies: The SYN queue never fills, so no cookie is ever sent or
+// checked.
+func (x absRun) GuardSynCookies() bool { return true }
+
+func (x absRun) GuardCookieValid() bool { return false }
+
+func (x absRun) GuardCookiesPending() bool { return false }
+
+// GuardSendQueued: Data in the send buffer not yet acknowledged: [max(SND.UNA,
+// ISS+1), end of data).
+func (x absRun) GuardSendQueued() bool {
+	return int(x.c.DataEnd) > max(int(x.c.SndUna), int(x.c.Iss)+1)
+}
+
+// GuardZeroWindowAck: A closed receive window still takes a plain ACK at
+// RCV.NXT or one past it (the peer's probe octet).
+func (x absRun) GuardZeroWindowAck() bool {
+	return int(x.c.RcvEdge)-int(x.c.RcvNxt) <= 0 && x.g.flags&(fACK|fSYN|fRST) == fACK &&
+		(x.g.origSeq == int(x.c.RcvNxt) || x.g.origSeq == int(x.c.RcvNxt)+1)
+}
+
+// GuardZeroWindowFin: A closed receive window takes a bare FIN at RCV.NXT
+// (linux profile).
+func (x absRun) GuardZeroWindowFin() bool {
+	return int(x.c.RcvEdge)-int(x.c.RcvNxt) <= 0 && x.g.flags&(fACK|fSYN|fRST|fFIN) == fACK|fFIN &&
+		x.g.segLen == 1 && x.g.origSeq == int(x.c.RcvNxt)
+}
+
+// GuardPawsReject: RFC 7323 §5.3: only injected segments carry a timestamp
+// older than TS.Recent; the others are not PAWS-checked (or pass).
+func (x absRun) GuardPawsReject() bool { return x.g.flags&fOldTS != 0 }
+
+func (x absRun) GuardFinQueued() bool { return x.c.has(tFinQueued) }
+
+func (x absRun) GuardUserClosed() bool { return x.c.has(tUserClosed) }
+
+func (x absRun) GuardSynNewer() bool { return x.g.seq > int(x.c.RcvNxt) }
+
+func (x absRun) GuardFinRetransmit() bool {
+	return x.c.has(tFinRcvd) && x.g.flags&fFIN != 0 && x.g.origSeq+x.g.segLen == int(x.c.RcvNxt)
+}
+
+// ActChooseISS: RFC 9293 §3.4.1: each incarnation's ISS lies beyond the last
+// one's space.
+func (x absRun) ActChooseISS() {
+	ep := &x.r.s.E[x.e]
+	if ep.NextISS > maxISS {
+		x.r.trunc = "incarnations beyond the encoding"
+		return
+	}
+	x.c.Iss = ep.NextISS
+	ep.NextISS += issStep
+	x.c.SndUna, x.c.SndNxt, x.c.RtxNxt, x.c.DataEnd = x.c.Iss, x.c.Iss, x.c.Iss, x.c.Iss+1
+}
+
+func (x absRun) ActSendSyn() { sendSyn(x.r, x.e, x.c, fSYN) }
+
+func (x absRun) ActSendSynAck() { sendSyn(x.r, x.e, x.c, fSYN|fACK) }
+
+func (x absRun) ActSendAck() { x.c.set(tAckNow, true) }
+
+// ActChallengeAck: A challenge ACK (RFC 5961); its per-connection rate limit
+// depends on. time, which the abstraction does not have: modelled as always
+// sent.
+func (x absRun) ActChallengeAck() { x.c.set(tAckNow, true) }
+
+// ActOowAck: The ACK of an unacceptable segment. With Bounds.OowLimit, the
+// rate. limit of Config.OOWAckInterval: a segment with SEG.LEN = 0 (no text,
+// no FIN), or with SYN, gets at most one such ACK until the connection's next
+// timer fires (the abstraction's stand-in for the interval passing).
+func (x absRun) ActOowAck() {
+	if x.r.b.OowLimit > 0 && (x.g.segLen == 0 || x.g.flags&fSYN != 0) {
+		if x.c.has(tOowSent) {
+			return
+		}
+		x.c.set(tOowSent, true)
+	}
+	x.c.set(tAckNow, true)
+}
+
+// ActOowSynAck: The SYN,ACK again for a retransmitted SYN in SYN-RECEIVED
+// (linux), under the same rate limit as OowAck (a SYN is always subject to
+// it).
+func (x absRun) ActOowSynAck() {
+	if x.r.b.OowLimit > 0 {
+		if x.c.has(tOowSent) {
+			return
+		}
+		x.c.set(tOowSent, true)
+	}
+	sendSyn(x.r, x.e, x.c, fSYN|fACK)
+}
+
+// ActSendCookieSynAck: never reached (the SYN queue never fills).
+func (x absRun) ActSendCookieSynAck() {}
+
+// ActCookieAccept: never reached (CookieValid is false).
+func (x absRun) ActCookieAccept() {}
+
+// ActSendRst: RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK, as fsm/tcp).
+func (x absRun) ActSendRst() {
+	x.r.emit(x.e, fRST|fACK, int(x.c.SndNxt), int(x.c.RcvNxt), 0)
+	x.r.unilateral[x.e] = true
+}
+
+// ActSendRstR1: RFC 9293 §3.10.7.1 R1: <SEQ=SEG.ACK><CTL=RST>.
+func (x absRun) ActSendRstR1() { x.r.emit(x.e, fRST, x.g.ack, 0, 0) }
+
+// ActSendRstR2: R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+func (x absRun) ActSendRstR2() { x.r.emit(x.e, fRST|fACK, 0, x.g.origSeq+x.g.segLen, 0) }
+
+func (x absRun) ActSetIRS() {
+	x.c.Irs = int8(x.g.seq)
+	x.c.RcvNxt = int8(x.g.seq + 1)
+	x.c.RcvEdge = int8(min(127, x.g.seq+1+x.r.b.Window))
+}
+
+func (x absRun) ActTrimSyn() { x.g.seq++; x.g.flags &^= fSYN }
+
+// ActTrimToWindow: RFC 9293 §3.10.7.4 step 1: cut the text to [RCV.NXT, edge).
+func (x absRun) ActTrimToWindow() {
+	start := x.g.origSeq
+	if x.g.flags&fSYN != 0 {
+		start++
+	}
+	nxt := int(x.c.RcvNxt)
+	if start < nxt {
+		cut := min(nxt-start, x.g.text)
+		x.g.text -= cut
+		start += cut
+	}
+	x.g.seq = start
+	edge := int(x.c.RcvEdge)
+	if start >= edge {
+		if x.g.text > 0 {
+			x.g.text = 0
+			x.g.flags &^= fFIN
+		}
+		return
+	}
+	if room := edge - start; x.g.text > room {
+		x.g.text = room
+		x.g.flags &^= fFIN
+	}
+}
+
+// ActWindowInit: SND.WND is the constant Window.
+func (x absRun) ActWindowInit() {}
+
+// ActWindowUpdate has no effect on the abstract state.
+func (x absRun) ActWindowUpdate() {}
+
+// ActAckAdvance: RFC 9293 §3.10.7.4 step 5: SND.UNA advances; the
+// retransmission timer. restarts or stops (RFC 6298 §5.2-5.3). Duplicate ACKs
+// are not modelled.
+func (x absRun) ActAckAdvance() {
+	if x.g.ack <= int(x.c.SndUna) {
+		return
+	}
+	x.c.SndUna = int8(x.g.ack)
+	if x.c.RtxNxt < x.c.SndUna {
+		x.c.RtxNxt = x.c.SndUna
+	}
+	x.c.Retries = 0
+	x.c.set(tRtx, x.c.SndUna != x.c.SndNxt)
+}
+
+// ActDeliver: RFC 9293 §3.10.7.4 step 7: in order, RCV.NXT advances (through a
+// held. range it reaches); early, the range is held (one range; a second one
+// that does not touch it is dropped, as a full out-of-order queue).
+func (x absRun) ActDeliver() {
+	seq, end := x.g.seq, x.g.seq+x.g.text
+	if seq == int(x.c.RcvNxt) {
+		x.c.RcvNxt = int8(end)
+		if x.c.has(tOOO) && int(x.c.OooBeg) <= end {
+			x.c.RcvNxt = max(x.c.RcvNxt, x.c.OooEnd)
+			x.c.set(tOOO, false)
+			x.c.OooBeg, x.c.OooEnd = 0, 0
+		}
+	} else {
 		switch {
-		case g.segLen == 0 && wnd == 0:
-			return seq == nxt
-		case g.segLen == 0:
-			return in(seq)
-		case wnd == 0:
-			return false
-		}
-		return in(seq) || in(seq+g.segLen-1)
-	},
-	// A zero-length segment exactly at the right edge of an open window.
-	"SeqAtRightEdge": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return g.segLen == 0 && c.RcvEdge > c.RcvNxt && g.origSeq == int(c.RcvEdge)
-	},
-	"SeqIsIrs": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq == int(c.Irs) },
-	// RFC 5961 §3.2: only a RST exactly at RCV.NXT resets.
-	"RstExact": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq == int(c.RcvNxt) },
-	// RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT.
-	"AckAcceptable": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return int(c.SndUna) < g.ack && g.ack <= int(c.SndNxt)
-	},
-	"AckTooNew": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.ack > int(c.SndNxt) },
-	// RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND (the peer's window is
-	// the constant Window).
-	"AckTooOld": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.ack < int(c.SndUna)-r.b.Window },
-	"OurFinAcked": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return c.has(tFinSent) && (c.SndUna == c.SndNxt || (g.flags&fACK != 0 && g.ack == int(c.SndNxt)))
-	},
-	"FinInOrder":  func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq+g.text == int(c.RcvNxt) },
-	"PassiveOpen": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tPassive) },
-	// One connection per endpoint: the accept queue never fills.
-	"BacklogFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	// One connection per endpoint: neither the SYN queue nor the accept
-	// queue fills.
-	"SynQueueFull":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	"AcceptQueueFull": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	// The SYN queue never fills, so no cookie is ever sent or checked.
-	"SynCookies":     func(r *runner, e int, c *TCB, g *segCtx) bool { return true },
-	"CookieValid":    func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	"CookiesPending": func(r *runner, e int, c *TCB, g *segCtx) bool { return false },
-	// Data in the send buffer not yet acknowledged: [max(SND.UNA, ISS+1), end of data).
-	"SendQueued": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return int(c.DataEnd) > max(int(c.SndUna), int(c.Iss)+1)
-	},
-	// A closed receive window still takes a plain ACK at RCV.NXT or one past
-	// it (the peer's probe octet).
-	"ZeroWindowAck": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST) == fACK &&
-			(g.origSeq == int(c.RcvNxt) || g.origSeq == int(c.RcvNxt)+1)
-	},
-	// A closed receive window takes a bare FIN at RCV.NXT (linux profile).
-	"ZeroWindowFin": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return int(c.RcvEdge)-int(c.RcvNxt) <= 0 && g.flags&(fACK|fSYN|fRST|fFIN) == fACK|fFIN &&
-			g.segLen == 1 && g.origSeq == int(c.RcvNxt)
-	},
-	// RFC 7323 §5.3: only injected segments carry a timestamp older than
-	// TS.Recent; the others are not PAWS-checked (or pass).
-	"PawsReject": func(r *runner, e int, c *TCB, g *segCtx) bool { return g.flags&fOldTS != 0 },
-	"FinQueued":  func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tFinQueued) },
-	"UserClosed": func(r *runner, e int, c *TCB, g *segCtx) bool { return c.has(tUserClosed) },
-	"SynNewer":   func(r *runner, e int, c *TCB, g *segCtx) bool { return g.seq > int(c.RcvNxt) },
-	"FinRetransmit": func(r *runner, e int, c *TCB, g *segCtx) bool {
-		return c.has(tFinRcvd) && g.flags&fFIN != 0 && g.origSeq+g.segLen == int(c.RcvNxt)
-	},
-}
-
-func noop(r *runner, e int, c *TCB, g *segCtx) {}
-
-// absActions are the abstract actions, keyed by tcp.Action; each mirrors
-// fsm/tcp/actions.go on the abstract TCB. Effects the abstraction drops (the
-// windows are constant, data is read at once, signals to the user change no
-// protocol state) are explicit no-ops, so an action added to the spec
-// without a model here stops the check (Table.validate).
-var actionModels = map[string]actionFn{
-	// RFC 9293 §3.4.1: each incarnation's ISS lies beyond the last one's space.
-	"ChooseISS": func(r *runner, e int, c *TCB, g *segCtx) {
-		ep := &r.s.E[e]
-		if ep.NextISS > maxISS {
-			r.trunc = "incarnations beyond the encoding"
-			return
-		}
-		c.Iss = ep.NextISS
-		ep.NextISS += issStep
-		c.SndUna, c.SndNxt, c.RtxNxt, c.DataEnd = c.Iss, c.Iss, c.Iss, c.Iss+1
-	},
-	"SendSyn":    func(r *runner, e int, c *TCB, g *segCtx) { sendSyn(r, e, c, fSYN) },
-	"SendSynAck": func(r *runner, e int, c *TCB, g *segCtx) { sendSyn(r, e, c, fSYN|fACK) },
-	"SendAck":    func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
-	// A challenge ACK (RFC 5961); its per-connection rate limit depends on
-	// time, which the abstraction does not have: modelled as always sent.
-	"ChallengeAck": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tAckNow, true) },
-	// The ACK of an unacceptable segment. With Bounds.OowLimit, the rate
-	// limit of Config.OOWAckInterval: a segment with SEG.LEN = 0 (no text,
-	// no FIN), or with SYN, gets at most one such ACK until the
-	// connection's next timer fires (the abstraction's stand-in for the
-	// interval passing).
-	"OowAck": func(r *runner, e int, c *TCB, g *segCtx) {
-		if r.b.OowLimit > 0 && (g.segLen == 0 || g.flags&fSYN != 0) {
-			if c.has(tOowSent) {
-				return
-			}
-			c.set(tOowSent, true)
-		}
-		c.set(tAckNow, true)
-	},
-	// The SYN,ACK again for a retransmitted SYN in SYN-RECEIVED (linux),
-	// under the same rate limit as OowAck (a SYN is always subject to it).
-	"OowSynAck": func(r *runner, e int, c *TCB, g *segCtx) {
-		if r.b.OowLimit > 0 {
-			if c.has(tOowSent) {
-				return
-			}
-			c.set(tOowSent, true)
-		}
-		sendSyn(r, e, c, fSYN|fACK)
-	},
-	// SYN cookies: never reached (the SYN queue never fills, CookieValid is false).
-	"SendCookieSynAck": noop,
-	"CookieAccept":     noop,
-	// RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> (with ACK, as fsm/tcp).
-	"SendRst": func(r *runner, e int, c *TCB, g *segCtx) {
-		r.emit(e, fRST|fACK, int(c.SndNxt), int(c.RcvNxt), 0)
-		r.unilateral[e] = true
-	},
-	// RFC 9293 §3.10.7.1 R1: <SEQ=SEG.ACK><CTL=RST>.
-	"SendRstR1": func(r *runner, e int, c *TCB, g *segCtx) { r.emit(e, fRST, g.ack, 0, 0) },
-	// R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-	"SendRstR2": func(r *runner, e int, c *TCB, g *segCtx) { r.emit(e, fRST|fACK, 0, g.origSeq+g.segLen, 0) },
-	"SetIRS": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.Irs = int8(g.seq)
-		c.RcvNxt = int8(g.seq + 1)
-		c.RcvEdge = int8(min(127, g.seq+1+r.b.Window))
-	},
-	"TrimSyn": func(r *runner, e int, c *TCB, g *segCtx) { g.seq++; g.flags &^= fSYN },
-	// RFC 9293 §3.10.7.4 step 1: cut the text to [RCV.NXT, edge).
-	"TrimToWindow": func(r *runner, e int, c *TCB, g *segCtx) {
-		start := g.origSeq
-		if g.flags&fSYN != 0 {
-			start++
-		}
-		nxt := int(c.RcvNxt)
-		if start < nxt {
-			cut := min(nxt-start, g.text)
-			g.text -= cut
-			start += cut
-		}
-		g.seq = start
-		edge := int(c.RcvEdge)
-		if start >= edge {
-			if g.text > 0 {
-				g.text = 0
-				g.flags &^= fFIN
-			}
-			return
-		}
-		if room := edge - start; g.text > room {
-			g.text = room
-			g.flags &^= fFIN
-		}
-	},
-	"WindowInit":   noop, // SND.WND is the constant Window
-	"WindowUpdate": noop,
-	// RFC 9293 §3.10.7.4 step 5: SND.UNA advances; the retransmission timer
-	// restarts or stops (RFC 6298 §5.2-5.3). Duplicate ACKs are not modelled.
-	"AckAdvance": func(r *runner, e int, c *TCB, g *segCtx) {
-		if g.ack <= int(c.SndUna) {
-			return
-		}
-		c.SndUna = int8(g.ack)
-		if c.RtxNxt < c.SndUna {
-			c.RtxNxt = c.SndUna
-		}
-		c.Retries = 0
-		c.set(tRtx, c.SndUna != c.SndNxt)
-	},
-	// RFC 9293 §3.10.7.4 step 7: in order, RCV.NXT advances (through a held
-	// range it reaches); early, the range is held (one range; a second one
-	// that does not touch it is dropped, as a full out-of-order queue).
-	"Deliver": func(r *runner, e int, c *TCB, g *segCtx) {
-		seq, end := g.seq, g.seq+g.text
-		if seq == int(c.RcvNxt) {
-			c.RcvNxt = int8(end)
-			if c.has(tOOO) && int(c.OooBeg) <= end {
-				c.RcvNxt = max(c.RcvNxt, c.OooEnd)
-				c.set(tOOO, false)
-				c.OooBeg, c.OooEnd = 0, 0
-			}
-		} else {
-			switch {
-			case !c.has(tOOO):
-				c.set(tOOO, true)
-				c.OooBeg, c.OooEnd = int8(seq), int8(end)
-			case seq <= int(c.OooEnd) && end >= int(c.OooBeg):
-				c.OooBeg, c.OooEnd = min(c.OooBeg, int8(seq)), max(c.OooEnd, int8(end))
-			default:
-				g.flags &^= fFIN
-			}
-		}
-		c.set(tAckNow, true)
-	},
-	"UrgentAdvance": noop, // RCV.UP is not modelled (only injected segments carry URG)
-	"RcvFin": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.RcvNxt++
-		c.set(tFinRcvd, true)
-	},
-	"QueueSend": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.DataEnd++
-		r.s.E[e].Sends++
-	},
-	"QueueFin":        func(r *runner, e int, c *TCB, g *segCtx) { c.set(tFinQueued, true) },
-	"RecvData":        noop, // data is read as it arrives
-	"QueueAccept":     noop, // accepted at once
-	"SignalConnected": noop,
-	"SignalReset":     noop,
-	"SignalRefused":   noop,
-	"SignalTimeout":   func(r *runner, e int, c *TCB, g *segCtx) { r.unilateral[e] = true },
-	// RFC 9293 §3.10.7.4 step 8: TIME-WAIT runs (MUST-13); other timers stop.
-	"StartTimeWait": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.set(tTW, true)
-		c.set(tRtx, false)
-	},
-	// RFC 6298 §5.4-5.6: count the timeout, resend the SYN (or SYN,ACK), or
-	// go back to SND.UNA.
-	"Retransmit": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.Retries++
-		switch c.St {
-		case tcp.StateSynSent:
-			r.emitTCB(c, e, fSYN, int(c.Iss), 0)
-		case tcp.StateSynReceived:
-			r.emitTCB(c, e, fSYN|fACK, int(c.Iss), 0)
+		case !x.c.has(tOOO):
+			x.c.set(tOOO, true)
+			x.c.OooBeg, x.c.OooEnd = int8(seq), int8(end)
+		case seq <= int(x.c.OooEnd) && end >= int(x.c.OooBeg):
+			x.c.OooBeg, x.c.OooEnd = min(x.c.OooBeg, int8(seq)), max(x.c.OooEnd, int8(end))
 		default:
-			c.RtxNxt = c.SndUna
+			x.g.flags &^= fFIN
 		}
-	},
-	"Release": func(r *runner, e int, c *TCB, g *segCtx) { c.set(tRtx|tTW, false) },
-	"Reopen": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.set(tRtx|tTW, false)
-		g.reopen = true
-	},
-	"HoldFin": func(r *runner, e int, c *TCB, g *segCtx) {
-		c.set(tFinHeld, true)
-		c.FinSeq = int8(g.seq + g.text)
-	},
-	"FailExists":     noop,
-	"FailNotExist":   noop,
-	"FailClosing":    noop,
-	"UpdateTSRecent": noop, // no timestamps in the abstraction
-	// The text (and FIN) of a segment taken into a zero window is discarded
-	// and ACKed; its ACK is processed.
-	"ZeroWindowTrim": func(r *runner, e int, c *TCB, g *segCtx) {
-		if g.text > 0 || g.flags&fFIN != 0 {
-			c.set(tAckNow, true)
-		}
-		g.text = 0
-		g.flags &^= fFIN
-		g.seq = g.origSeq
-	},
+	}
+	x.c.set(tAckNow, true)
 }
 
-// absGuards and absActions index the models by the generated constants; a
-// nil entry is a guard or action with no model (Table.validate reports it).
-var (
-	absGuards  [tcp.NumGuards]guardFn
-	absActions [tcp.NumActions]actionFn
-)
+// ActUrgentAdvance: RCV.UP is not modelled (only injected segments carry URG).
+func (x absRun) ActUrgentAdvance() {}
 
-func init() {
-	for g := range tcp.NumGuards {
-		absGuards[g] = guardModels[tcp.Guard(g).String()]
+func (x absRun) ActRcvFin() {
+	x.c.RcvNxt++
+	x.c.set(tFinRcvd, true)
+}
+
+func (x absRun) ActQueueSend() {
+	x.c.DataEnd++
+	x.r.s.E[x.e].Sends++
+}
+
+func (x absRun) ActQueueFin() { x.c.set(tFinQueued, true) }
+
+// ActRecvData: data is read as it arrives.
+func (x absRun) ActRecvData() {}
+
+// ActQueueAccept: accepted at once.
+func (x absRun) ActQueueAccept() {}
+
+// ActSignalConnected has no effect on the abstract state.
+func (x absRun) ActSignalConnected() {}
+
+// ActSignalReset has no effect on the abstract state.
+func (x absRun) ActSignalReset() {}
+
+// ActSignalRefused has no effect on the abstract state.
+func (x absRun) ActSignalRefused() {}
+
+func (x absRun) ActSignalTimeout() { x.r.unilateral[x.e] = true }
+
+// ActStartTimeWait: RFC 9293 §3.10.7.4 step 8: TIME-WAIT runs (MUST-13); other
+// timers stop.
+func (x absRun) ActStartTimeWait() {
+	x.c.set(tTW, true)
+	x.c.set(tRtx, false)
+}
+
+// ActRetransmit: RFC 6298 §5.4-5.6: count the timeout, resend the SYN (or
+// SYN,ACK), or. go back to SND.UNA.
+func (x absRun) ActRetransmit() {
+	x.c.Retries++
+	switch x.c.St {
+	case tcp.StateSynSent:
+		x.r.emitTCB(x.c, x.e, fSYN, int(x.c.Iss), 0)
+	case tcp.StateSynReceived:
+		x.r.emitTCB(x.c, x.e, fSYN|fACK, int(x.c.Iss), 0)
+	default:
+		x.c.RtxNxt = x.c.SndUna
 	}
-	for a := range tcp.NumActions {
-		absActions[a] = actionModels[tcp.Action(a).String()]
+}
+
+func (x absRun) ActRelease() { x.c.set(tRtx|tTW, false) }
+
+func (x absRun) ActReopen() {
+	x.c.set(tRtx|tTW, false)
+	x.g.reopen = true
+}
+
+func (x absRun) ActHoldFin() {
+	x.c.set(tFinHeld, true)
+	x.c.FinSeq = int8(x.g.seq + x.g.text)
+}
+
+// ActFailExists has no effect on the abstract state.
+func (x absRun) ActFailExists() {}
+
+// ActFailNotExist has no effect on the abstract state.
+func (x absRun) ActFailNotExist() {}
+
+// ActFailClosing has no effect on the abstract state.
+func (x absRun) ActFailClosing() {}
+
+// ActUpdateTSRecent: no timestamps in the abstraction.
+func (x absRun) ActUpdateTSRecent() {}
+
+// ActZeroWindowTrim: The text (and FIN) of a segment taken into a zero window
+// is discarded. and ACKed; its ACK is processed.
+func (x absRun) ActZeroWindowTrim() {
+	if x.g.text > 0 || x.g.flags&fFIN != 0 {
+		x.c.set(tAckNow, true)
 	}
+	x.g.text = 0
+	x.g.flags &^= fFIN
+	x.g.seq = x.g.origSeq
 }
 
 // sendSyn sends SYN or SYN,ACK <SEQ=ISS> and starts the retransmission timer.

@@ -7,11 +7,13 @@
 // projection of fsm/tcp.Conn: the state, the sequence variables as small
 // integers (each incarnation's ISS is a multiple of 16, one unit of data is
 // one octet), the flags the guards read (FIN sent/received/held, passive open,
-// user closed) and which timers run. Guards and actions are abstract
-// re-implementations keyed by tcp.Guard and tcp.Action: the table's rows, in
-// the table's order, decide every transition, so a change to spec/tcp.fsm is
-// checked without touching this package (and a new guard or action without
-// an abstract model stops the check with an error).
+// user closed) and which timers run. The endpoints run the generated table
+// through fsmrt, the interpreter fsm/tcp runs it through (tcp.Machine,
+// Machine.Step): the table's rows, in the table's order and profile, decide
+// every transition, so a change to spec/tcp.fsm is checked without touching
+// this package. Only the guards and actions are the model's own: abstract
+// methods of absRun (abstract.go), which implements tcp.Impl, so a guard or
+// action added to the spec without an abstract model does not compile.
 //
 // With Bounds.Inject the environment may also inject segments a conforming
 // peer never sends (inject.go), so that the rows for challenge ACKs, PAWS,

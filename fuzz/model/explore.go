@@ -180,7 +180,8 @@ func Check(cfg Config) (*Result, error) {
 	if t == nil {
 		t = DefaultTable()
 	}
-	if err := t.validate(); err != nil {
+	m, err := t.machine()
+	if err != nil {
 		return nil, err
 	}
 	every := cfg.ProgressEvery
@@ -189,7 +190,7 @@ func Check(cfg Config) (*Result, error) {
 	}
 	start := time.Now()
 	res := &Result{Bounds: cfg.Bounds, Table: t, Hits: make([]uint64, len(t.Rules)), Exact: cfg.Exact}
-	r := &runner{t: t, b: cfg.Bounds, embryoCalls: cfg.EmbryoCalls, symmetric: cfg.Symmetric}
+	r := &runner{t: t, m: m, b: cfg.Bounds, embryoCalls: cfg.EmbryoCalls, symmetric: cfg.Symmetric}
 	g := &graph{r: r}
 	if cfg.Exact {
 		g.exact = map[packed]uint32{}

@@ -154,9 +154,9 @@ func TestCommittedCounterexamplesReplay(t *testing.T) {
 }
 
 func TestMissingModelFailsLoudly(t *testing.T) {
-	saved := absActions[tcp.AHoldFin]
-	absActions[tcp.AHoldFin] = nil
-	defer func() { absActions[tcp.AHoldFin] = saved }()
+	saved := absFuncs.Actions[tcp.AHoldFin]
+	absFuncs.Actions[tcp.AHoldFin] = nil
+	defer func() { absFuncs.Actions[tcp.AHoldFin] = saved }()
 	if _, err := Check(Config{Bounds: DefaultBounds()}); err == nil || !strings.Contains(err.Error(), "HoldFin") {
 		t.Fatalf("err = %v, want an error naming HoldFin", err)
 	}

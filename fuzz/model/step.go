@@ -168,6 +168,7 @@ type segCtx struct {
 // runner applies steps to a working copy of a state.
 type runner struct {
 	t           *Table
+	m           tcp.Machine[absRun] // runs t
 	b           Bounds
 	s           State
 	fired       []uint16 // rules fired by the current step
@@ -394,23 +395,20 @@ func (r *runner) call(e int, st Step) {
 	r.output(c, e)
 }
 
-// run applies event ev to c: the first rule of the (state, event) cell whose
-// conditions hold under the abstract guards fires its abstract actions and
-// moves c to its next state (the semantics of tcp.Match and Layer.run).
+// run applies event ev to c through the runner's machine (fsmrt, the
+// interpreter of fsm/tcp's Layer.run): the first row of the (state, event)
+// cell whose conditions hold under the abstract guards fires its abstract
+// actions and moves c to its next state.
 func (r *runner) run(c *TCB, e int, ev tcp.Event, g *segCtx) tcp.Outcome {
 	if r.err != nil {
 		return tcp.OutDrop
 	}
-	i, ok := r.t.match(c.St, ev, func(x tcp.Guard) bool { return absGuards[x](r, e, c, g) })
-	if !ok {
+	rule := r.m.Step(absRun{r, e, c, g}, c.St, ev)
+	if rule == nil {
 		r.err = fmt.Errorf("model: no rule of cell (%s, %s) holds", c.St, ev)
 		return tcp.OutDrop
 	}
-	rule := &r.t.Rules[i]
-	r.fired = append(r.fired, uint16(i))
-	for _, a := range rule.Actions {
-		absActions[a](r, e, c, g)
-	}
+	r.fired = append(r.fired, rule.ID)
 	if rule.Next != c.St {
 		c.St = rule.Next
 		if c.St == tcp.StateFinWait2 && c.has(tUserClosed) {

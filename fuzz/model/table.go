@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/netspec/netspec/fsm/fsmrt"
 	"github.com/netspec/netspec/fsm/tcp"
 )
 
@@ -87,60 +88,27 @@ func (t *Table) Find(st tcp.State, ev tcp.Event, gs ...tcp.Guard) *tcp.Rule {
 }
 
 // match returns the index of the first rule of cell (st, ev) whose
-// conditions hold under eval: the semantics of tcp.Match, on this table.
+// conditions hold under eval (fsmrt.MatchIn on the cell, as tcp.Match).
 func (t *Table) match(st tcp.State, ev tcp.Event, eval func(tcp.Guard) bool) (int, bool) {
 	if st >= tcp.NumStates || ev >= tcp.NumEvents {
 		return 0, false
 	}
-	cell := t.Cells[st][ev]
-	for i := cell.Start; i < cell.End; i++ {
-		if r := &t.Rules[i]; r.In(t.Profile) && r.Holds(eval) {
-			return int(i), true
-		}
+	c := t.Cells[st][ev]
+	if r := fsmrt.MatchIn(t.Rules[c.Start:c.End], t.Profile, eval); r != nil {
+		return int(r.ID), true
 	}
 	return 0, false
 }
 
-// validate reports a table whose cells point outside its rules or whose rules
-// name guards or actions this package has no abstract model for: the check
-// must fail loudly rather than explore a machine it cannot interpret.
-func (t *Table) validate() error {
-	for g := range tcp.NumGuards {
-		if absGuards[g] == nil {
-			return fmt.Errorf("model: guard %s has no abstract model", tcp.Guard(g))
-		}
+// machine returns the interpreter of t with the abstract guards and actions
+// (absRun), after checking that it can run t: a table whose cells point
+// outside its rules, or whose rules name guards, actions or states outside
+// the machine's, or a guard or action without its abstract function, stops
+// the check rather than explore a machine it cannot interpret.
+func (t *Table) machine() (tcp.Machine[absRun], error) {
+	m := fsmrt.New(tcp.TableOf(t.Rules, &t.Cells), absFuncs, t.Profile)
+	if err := m.Check(); err != nil {
+		return m, fmt.Errorf("model: %w", err)
 	}
-	for a := range tcp.NumActions {
-		if absActions[a] == nil {
-			return fmt.Errorf("model: action %s has no abstract model", tcp.Action(a))
-		}
-	}
-	if t.Profile >= tcp.NumProfiles {
-		return fmt.Errorf("model: unknown profile %d", t.Profile)
-	}
-	for st := range tcp.NumStates {
-		for ev := range tcp.NumEvents {
-			c := t.Cells[st][ev]
-			if int(c.End) > len(t.Rules) || c.Start > c.End {
-				return fmt.Errorf("model: cell (%s, %s) is out of range", tcp.State(st), tcp.Event(ev))
-			}
-		}
-	}
-	for i := range t.Rules {
-		r := &t.Rules[i]
-		for _, c := range r.Conds {
-			if c.Guard >= tcp.NumGuards {
-				return fmt.Errorf("model: %s: unknown guard %d", r.Src, c.Guard)
-			}
-		}
-		for _, a := range r.Actions {
-			if a >= tcp.NumActions {
-				return fmt.Errorf("model: %s: unknown action %d", r.Src, a)
-			}
-		}
-		if r.Next >= tcp.NumStates {
-			return fmt.Errorf("model: %s: unknown next state %d", r.Src, r.Next)
-		}
-	}
-	return nil
+	return m, nil
 }

@@ -140,10 +140,11 @@ func Replay(table *Table, t *Trace) (states []State, violated bool, err error) {
 	if table == nil {
 		table = DefaultTable()
 	}
-	if err := table.validate(); err != nil {
+	m, err := table.machine()
+	if err != nil {
 		return nil, false, err
 	}
-	r := &runner{t: table, b: t.Bounds, symmetric: t.Symmetric, embryoCalls: t.EmbryoCalls}
+	r := &runner{t: table, m: m, b: t.Bounds, symmetric: t.Symmetric, embryoCalls: t.EmbryoCalls}
 	var s State
 	states = append(states, s)
 	for i, st := range t.Steps {
