@@ -222,10 +222,7 @@ func cookieServer(t testing.TB) (*Stack, *synFlood, time.Time) {
 	if _, err := s.Listen(now, 80, 0); err != nil {
 		t.Fatal(err)
 	}
-	req := make([]byte, wire.EthernetHeaderLen+wire.ARPLen)
-	wire.PutEthernet(req, wire.BroadcastMAC, macA, wire.EtherTypeARP)
-	wire.PutARP(req[wire.EthernetHeaderLen:], wire.ARPRequest, macA, addrA, wire.MAC{}, addrB)
-	s.Input(now, req, RxMeta{})
+	learn(s, now, addrA, macA)
 	f := &synFlood{rng: rand.New(rand.NewPCG(1, 2)), onLink: 1}
 	for i := 0; s.TCP().Counters().CookiesSent < 1000; i++ {
 		if i > 10000 {

@@ -96,7 +96,8 @@ func (s *Stack) sendIP(dst wire.Addr, proto uint8, df bool, head, tail []byte) {
 
 // sendIPWith is sendIP with a TOS octet and a TTL (0: Config.TTL, RFC 9293
 // §3.9.2 MUST-49). Datagrams larger than the MTU are fragmented (RFC 791
-// §3.2) unless df is set, in which case they are dropped and counted.
+// §3.2) unless df is set, in which case they are dropped and counted. The
+// Identification field is chosen by ipIDs (ipid.go).
 // Datagrams to a destination with no route (off-link, no gateway) are
 // counted and not sent: never resolved with ARP as if on the link.
 func (s *Stack) sendIPWith(dst wire.Addr, proto uint8, df bool, tos, ttl uint8, head, tail []byte) {
@@ -106,11 +107,14 @@ func (s *Stack) sendIPWith(dst wire.Addr, proto uint8, df bool, tos, ttl uint8, 
 	}
 	total := len(head) + len(tail)
 	mtu := s.cfg.MTU
-	s.ipID++
 	if ttl == 0 {
 		ttl = s.cfg.TTL
 	}
-	h := wire.IPv4Header{ID: s.ipID, TOS: tos, TTL: ttl, Protocol: proto, Src: s.cfg.Addr, Dst: dst, DontFragment: df}
+	var id uint16 // atomic (DF): 0, RFC 6864 §4.1
+	if !df {
+		id = s.ipIDs.next(s.cfg.Addr, dst, proto)
+	}
+	h := wire.IPv4Header{ID: id, TOS: tos, TTL: ttl, Protocol: proto, Src: s.cfg.Addr, Dst: dst, DontFragment: df}
 	if wire.IPv4MinHeaderLen+total <= mtu {
 		s.emitIP(&h, head, tail, 0, total)
 		return

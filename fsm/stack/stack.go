@@ -55,7 +55,7 @@ type Stack struct {
 	ipRx   *ip.Receiver
 	tcp    *tcp.Layer
 	udp    *udp.Layer
-	ipID   uint16
+	ipIDs  ipIDs
 	mask   wire.Addr // subnet mask from PrefixLen
 	bcast  wire.Addr // subnet-directed broadcast
 	frames frameQueue
@@ -103,7 +103,10 @@ func New(cfg Config) *Stack {
 	for i := range s.bcast {
 		s.bcast[i] = cfg.Addr[i] | ^s.mask[i]
 	}
-	s.ipID = uint16(s.rng.Uint32())
+	// The IP ID key: one draw from the stack's source (where the old
+	// global counter's start came from, so TCP's draws are unchanged) and
+	// one from a source of its own.
+	s.ipIDs.key = [2]uint64{s.rng.Uint64(), rand.New(rand.NewPCG(cfg.Seed^ipIDSeedSalt, cfg.Seed)).Uint64()}
 	s.frames.init(cfg.MTU+wire.EthernetHeaderLen, cfg.MaxOutput)
 	if cfg.GSOMaxSize > 0 {
 		s.gsoBuf = make([]byte, wire.EthernetHeaderLen+min(cfg.GSOMaxSize, gsoMaxIPLen))

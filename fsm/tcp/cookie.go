@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/siphash"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -48,7 +49,7 @@ func (l *Layer) cookieHash(k connKey, irs seqnum.Value, count, data uint32) uint
 	binary.BigEndian.PutUint32(b[12:], uint32(irs))
 	binary.BigEndian.PutUint32(b[16:], count)
 	binary.BigEndian.PutUint32(b[20:], data)
-	return uint32(siphash24(l.secret[1]^0x636f6f6b6965, l.secret[0], b[:]))
+	return uint32(siphash.Sum64(l.secret[1]^0x636f6f6b6965, l.secret[0], b[:]))
 }
 
 // cookieISS builds the cookie for (k, irs) at count with MSS index idx and

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/netspec/netspec/fsm/siphash"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -33,7 +34,7 @@ func (l *Layer) tsOffsetFor(k connKey) uint32 {
 	binary.BigEndian.PutUint16(b[8:], k.lport)
 	binary.BigEndian.PutUint16(b[10:], k.rport)
 	b[12] = 't'
-	return uint32(siphash24(l.secret[0], l.secret[1], b[:]))
+	return uint32(siphash.Sum64(l.secret[0], l.secret[1], b[:]))
 }
 
 // negotiateOptions records what the peer's SYN (or SYN,ACK) offered: the
