@@ -66,8 +66,7 @@ var actions = [NumActions]func(c *Conn, s *segment){
 	// the other timers stop.
 	AStartTimeWait: func(c *Conn, s *segment) {
 		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
-		c.snd.rtxAt, c.snd.rackAt, c.snd.tlpAt = zeroTime, zeroTime, zeroTime
-		c.snd.persist = false
+		c.snd.stopTimers()
 		// Nothing more is sent or received in TIME-WAIT: give the buffers
 		// back (unread data stays readable).
 		c.giveBackBuffers()
@@ -109,14 +108,8 @@ var actions = [NumActions]func(c *Conn, s *segment){
 // chooseISS picks the initial send sequence number (RFC 9293 §3.4.1) and
 // sets SND.UNA = SND.NXT = ISS (the SYN advances SND.NXT when sent).
 func chooseISS(c *Conn, s *segment) {
-	t := &c.tcb
-	t.Iss = c.l.isn(s.now, c.key)
-	t.SndUna, t.SndNxt = t.Iss, t.Iss
-	c.snd.bufSeq = t.Iss + 1
-	c.snd.rtxNxt = t.Iss
-	c.snd.smlEnd = t.Iss
-	c.snd.rtxMark = t.Iss
-	c.snd.rec.point = t.Iss
+	iss := c.l.isn(s.now, c.key)
+	c.snd.start(iss, iss)
 	c.tsOffset = c.l.tsOffsetFor(c.key)
 }
 
@@ -411,12 +404,8 @@ func (snd *sender) retransmit(s *segment) {
 // Layer.CheckInvariants reports. Received data stays readable if the close
 // was graceful.
 func release(c *Conn, s *segment) {
-	c.snd.buf.reset()
-	c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime, zeroTime
-	c.snd.rackAt, c.snd.tlpAt = zeroTime, zeroTime
-	c.snd.txq.reset()
-	c.snd.rtxSince = zeroTime
-	c.snd.persist = false
+	c.snd.flush()
+	c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime
 	if c.ln != nil {
 		c.ln.detach(c)
 	}
@@ -432,9 +421,7 @@ func (c *Conn) fail(err error) {
 		c.err = err
 	}
 	c.snd.buf.reset()
-	c.rcv.buf.reset()
-	c.rcv.syncOOO()
-	c.rcv.finRcvd = false
+	c.rcv.flush()
 }
 
 // challengeAck owes a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) unless the

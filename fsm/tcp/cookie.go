@@ -183,11 +183,7 @@ func cookieAccept(c *Conn, s *segment) {
 		}
 	}
 	setIRS(c, &syn)
-	t := &c.tcb
-	t.Iss = s.ack - 1
-	t.SndUna, t.SndNxt = s.ack, s.ack
-	c.snd.bufSeq = s.ack
-	c.snd.rtxNxt, c.snd.smlEnd, c.snd.rtxMark, c.snd.rec.point = s.ack, s.ack, s.ack, s.ack
+	c.snd.start(s.ack-1, s.ack) // the SYN,ACK was sent and acknowledged
 	c.tsOffset = l.tsOffsetFor(c.key)
 	c.snd.windowInit(s)
 	l.ctr.CookiesValidated++

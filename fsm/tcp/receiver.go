@@ -70,3 +70,11 @@ func (rcv *receiver) holdFin(s *segment) {
 	rcv.finHeld = true
 	rcv.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
 }
+
+// flush drops the data received, read or not, and an end of file not yet
+// read: the connection failed (RFC 9293 §3.10.7.4 step 2).
+func (rcv *receiver) flush() {
+	rcv.buf.reset()
+	rcv.syncOOO()
+	rcv.finRcvd = false
+}

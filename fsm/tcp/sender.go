@@ -65,6 +65,33 @@ type sender struct {
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
 }
 
+// start sets the send sequence variables of a new connection: ISS, and
+// SND.UNA = SND.NXT = una (ISS, or ISS+1 when the SYN is already
+// acknowledged, as for a SYN cookie); the send buffer's first octet
+// follows the SYN (RFC 9293 §3.4.1).
+func (snd *sender) start(iss, una seqnum.Value) {
+	t := &snd.c.tcb
+	t.Iss = iss
+	t.SndUna, t.SndNxt = una, una
+	snd.bufSeq = iss + 1
+	snd.rtxNxt, snd.smlEnd, snd.rtxMark, snd.rec.point = una, una, una, una
+}
+
+// stopTimers stops the retransmission, persist, RACK and probe timers.
+func (snd *sender) stopTimers() {
+	snd.rtxAt, snd.rackAt, snd.tlpAt = zeroTime, zeroTime, zeroTime
+	snd.persist = false
+}
+
+// flush drops everything queued and in flight and stops the timers: the
+// connection is released (RFC 9293 §3.10.4, §3.10.7).
+func (snd *sender) flush() {
+	snd.buf.reset()
+	snd.stopTimers()
+	snd.txq.reset()
+	snd.rtxSince = zeroTime
+}
+
 // onAck processes an ACK (RFC 9293 §3.10.7.4 step 5): the SACK blocks
 // update the scoreboard (RFC 2018); an ACK that does not advance SND.UNA
 // may be a duplicate (dupAck); an advancing one moves SND.UNA (newAck).
