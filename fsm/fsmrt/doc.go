@@ -1,7 +1,7 @@
 // Package fsmrt is the interpreter of the state-machine tables that
 // cmd/fsmgen generates from spec/*.fsm: fsm/ip (receive pipeline and
-// reassembly) and the model checker (fuzz/model) run their tables through
-// Machine.Step; fsm/tcp and fsm/link (ARP) are moving onto it.
+// reassembly), fsm/link (ARP) and the model checker (fuzz/model) run their
+// tables through Machine.Step; fsm/tcp is moving onto it.
 //
 // A generated file (fsm/<package>/z<machine>_gen.go) declares what is its
 // machine's own: the enums and their names, the rows (PRules) and cells

@@ -55,6 +55,7 @@ type Machine[S, E, G, A, R, P Enum, X any] struct {
 	pbit    uint8    // the profile's bit in Rule.Profiles (0: an unknown profile, no row applies)
 	pall    uint8    // 0xff for a machine without profiles: every row applies
 	table   *Table[S, E, G, A, R, P]
+	firing  *Rule[S, E, G, A, R, P] // the row Step fired last
 	profile P
 	// Hooks are called as the machine runs; set them at any time.
 	Hooks Hooks[S, E, G, A, R, P]
@@ -87,6 +88,11 @@ func (m *Machine[S, E, G, A, R, P, X]) Count(hits, drops []uint64) {
 // Profile returns the profile the machine runs.
 func (m *Machine[S, E, G, A, R, P, X]) Profile() P { return m.profile }
 
+// Firing returns the row whose actions are running (during Step), or the
+// row Step fired last: an action that depends on which row fired it (its
+// drop reason) reads it here. Nil before the first row fires.
+func (m *Machine[S, E, G, A, R, P, X]) Firing() *Rule[S, E, G, A, R, P] { return m.firing }
+
 // Funcs returns the guards and actions the machine calls.
 func (m *Machine[S, E, G, A, R, P, X]) Funcs() Funcs[G, A, X] {
 	return Funcs[G, A, X]{Guards: m.guards, Actions: m.actions}
@@ -99,11 +105,11 @@ func (m *Machine[S, E, G, A, R, P, X]) Table() *Table[S, E, G, A, R, P] { return
 // (s, e) that applies in the machine's profile and whose conditions all hold
 // (guards asked in row order, each row stopping at its first failing
 // condition). It counts the row, calls Hooks.Row, performs the row's actions
-// on x in order, then counts a drop (Drop) and returns the row; the caller
-// moves its state to the row's Next. It returns nil and does nothing when s
-// or e is out of range or no row holds (spec.Check rules that out for a
-// generated table: every cell ends in an unconditional row in every
-// profile). It does not allocate.
+// on x in order (Firing returns the row meanwhile), then counts a drop (Drop)
+// and returns the row; the caller moves its state to the row's Next. It
+// returns nil and does nothing when s or e is out of range or no row holds
+// (spec.Check rules that out for a generated table: every cell ends in an
+// unconditional row in every profile). It does not allocate.
 func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, P] {
 	i := uint(s)*m.events + uint(e)
 	if uint(e) >= m.events || i >= uint(len(m.cells)) {
@@ -128,6 +134,7 @@ next:
 		if m.Hooks.Row != nil {
 			m.Hooks.Row(r)
 		}
+		m.firing = r
 		for _, a := range r.Actions {
 			m.actions[a](x)
 		}

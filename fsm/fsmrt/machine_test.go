@@ -98,6 +98,9 @@ func TestStepHooks(t *testing.T) {
 	if !slices.Equal(log, want) {
 		t.Fatalf("got %v, want %v", log, want)
 	}
+	if m.Firing() != &cell[0] {
+		t.Errorf("Firing = %v, want row 0", m.Firing())
+	}
 	log = log[:0]
 	m.Drop(1)
 	if !slices.Equal(log, []string{"drop Jam"}) {

@@ -126,8 +126,7 @@ type ARP struct {
 	next  time.Time // NextDeadline's answer, valid while !dirty
 	dirty bool      // an entry's state or deadline changed since next was computed
 	c     ARPCounters
-	eval  func(ARPGuard) bool
-	trace func(*ARPRule)
+	m     ARPMachine[arpRun] // spec/arp.fsm, for every entry
 
 	// the event being processed
 	now   time.Time
@@ -135,8 +134,7 @@ type ARP struct {
 	frame []byte
 	forUs bool
 	sha   wire.MAC
-	room  bool      // a free slot (after eviction) exists for a new entry
-	why   ARPReason // the firing rule's drop reason (DropFrame reports it)
+	room  bool // a free slot (after eviction) exists for a new entry
 
 	// global request rate limit (token bucket, RFC 1122 §2.3.2.1)
 	tokens int
@@ -150,12 +148,18 @@ func NewARP(ours wire.Addr, cfg ARPConfig, hooks ARPHooks) *ARP {
 	a := &ARP{cfg: cfg, hooks: hooks, ours: ours,
 		slots: make([]neighbor, cfg.Size), index: make(map[wire.Addr]int32, cfg.Size),
 		tokens: cfg.RequestsPerSec}
-	a.eval = func(g ARPGuard) bool { return arpGuards[g](a) }
+	a.m = NewARPMachine[arpRun]()
+	a.m.Count(a.c.Rules[:], a.c.Drops[:])
 	return a
 }
 
 // SetTrace installs fn, called with every rule that fires; nil removes it.
-func (a *ARP) SetTrace(fn func(*ARPRule)) { a.trace = fn }
+func (a *ARP) SetTrace(fn func(*ARPRule)) { a.m.Hooks.Row = fn }
+
+// arpRun is the context of one step of a neighbour machine: the cache, whose
+// entry a.n and event being processed the guards and actions below read
+// (ARPImpl).
+type arpRun struct{ *ARP }
 
 // Counters returns a copy of the cache's counters.
 func (a *ARP) Counters() ARPCounters { return a.c }
@@ -197,15 +201,7 @@ func (a *ARP) get(ip wire.Addr) *neighbor {
 func (a *ARP) step(n *neighbor, ev ARPEvent) {
 	state, until, used := n.state, n.until, a.used
 	a.n = n
-	rule := ARPMatch(n.state, ev, a.eval)
-	a.why = rule.Reason
-	a.c.Rules[rule.ID]++
-	if a.trace != nil {
-		a.trace(rule)
-	}
-	for _, act := range rule.Actions {
-		arpActions[act](a)
-	}
+	rule := a.m.Step(arpRun{a}, n.state, ev)
 	n = a.n // Create moves the machine from the spare into a slot
 	if n.state != rule.Next {
 		n.touched = a.now
@@ -220,9 +216,6 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 	}
 	if n.state != state || !n.until.Equal(until) || a.used != used {
 		a.dirty = true
-	}
-	if rule.Outcome == ARPOutDrop {
-		a.c.Drops[rule.Reason]++
 	}
 	a.n, a.frame = nil, nil
 }
@@ -421,97 +414,120 @@ func (a *ARP) request(ip wire.Addr, limited bool) {
 	a.hooks.Request(ip)
 }
 
-// arpGuards evaluates the guards of spec/arp.fsm on a.n and the event.
-var arpGuards = [NumARPGuards]func(a *ARP) bool{
-	ARPGForUs:  func(a *ARP) bool { return a.forUs },
-	ARPGNoRoom: func(a *ARP) bool { return !a.room },
-	ARPGQueueFull: func(a *ARP) bool {
-		return len(a.n.pending) >= a.cfg.MaxPending || a.held >= a.cfg.MaxPendingTotal
-	},
-	ARPGProbesLeft: func(a *ARP) bool { return a.n.probes < a.cfg.MaxProbes },
-	ARPGProbed:     func(a *ARP) bool { return a.n.probes > 0 },
+// GuardForUs: the packet heard is addressed to us (RFC 826: then the sender
+// is learned).
+func (a arpRun) GuardForUs() bool { return a.forUs }
+
+// GuardNoRoom: no slot is free for a new entry, even after eviction.
+func (a arpRun) GuardNoRoom() bool { return !a.room }
+
+// GuardQueueFull: the neighbour's queue, or the frames held for all
+// unresolved neighbours, reached its bound.
+func (a arpRun) GuardQueueFull() bool {
+	return len(a.n.pending) >= a.cfg.MaxPending || a.held >= a.cfg.MaxPendingTotal
 }
 
-// arpActions performs the actions of spec/arp.fsm.
-var arpActions = [NumARPActions]func(a *ARP){
-	// Create moves the spare entry into a free slot.
-	ARPACreate: func(a *ARP) {
-		for i := range a.slots {
-			s := &a.slots[i]
-			if s.state == ARPStateNone {
-				pend := s.pending[:0]
-				*s = neighbor{ip: a.n.ip, touched: a.now, pending: pend}
-				a.index[s.ip] = int32(i)
-				a.used++
-				a.n = s
-				return
-			}
-		}
-	},
-	// Probe sends a request and schedules the next (RFC 1122 §2.3.2.1).
-	ARPAProbe: func(a *ARP) {
-		n := a.n
-		n.probes++
-		n.until = a.now.Add(a.cfg.RetryInterval)
-		a.request(n.ip, true)
-	},
-	ARPAQueue: func(a *ARP) {
-		if a.n.pending == nil {
-			a.n.pending = make([][]byte, 0, min(a.cfg.MaxPending, 4))
-		}
-		a.n.pending = append(a.n.pending, a.frame)
-		a.held++
-		a.frame = nil
-	},
-	ARPATransmit: func(a *ARP) { a.hooks.Send(a.frame, a.n.mac); a.frame = nil },
-	ARPALearn: func(a *ARP) {
-		n := a.n
-		n.mac = a.sha
-		n.until = a.now.Add(a.cfg.ReachableTime)
-		n.probes = 0
-	},
-	ARPAFlush: func(a *ARP) {
-		n := a.n
-		for i, f := range n.pending {
-			a.hooks.Send(f, n.mac)
-			n.pending[i] = nil
-		}
-		a.held -= len(n.pending)
-		n.pending = n.pending[:0]
-	},
-	// Refresh asks once whether a stale neighbour is still there.
-	ARPARefresh: func(a *ARP) { a.n.probes = 1; a.request(a.n.ip, false) },
-	ARPAAge:     func(a *ARP) { a.n.until = a.now.Add(a.cfg.StaleTime) },
-	ARPAFail: func(a *ARP) {
-		n := a.n
-		for i, f := range n.pending {
-			a.hooks.Drop(f, ReasonARPFailed)
-			n.pending[i] = nil
-		}
-		a.held -= len(n.pending)
-		n.pending = n.pending[:0]
-		n.until = a.now.Add(a.cfg.FailedTime)
-	},
-	ARPAForget: func(a *ARP) {
-		n := a.n
-		if n == &a.spare {
+// GuardProbesLeft: fewer than MaxProbes requests went out.
+func (a arpRun) GuardProbesLeft() bool { return a.n.probes < a.cfg.MaxProbes }
+
+// GuardProbed: a request went out since the entry was last confirmed.
+func (a arpRun) GuardProbed() bool { return a.n.probes > 0 }
+
+// ActCreate moves the spare entry into a free slot.
+func (a arpRun) ActCreate() {
+	for i := range a.slots {
+		s := &a.slots[i]
+		if s.state == ARPStateNone {
+			pend := s.pending[:0]
+			*s = neighbor{ip: a.n.ip, touched: a.now, pending: pend}
+			a.index[s.ip] = int32(i)
+			a.used++
+			a.n = s
 			return
 		}
-		delete(a.index, n.ip)
-		a.used--
-		pend := n.pending[:0]
-		*n = neighbor{pending: pend}
-	},
-	// DropFrame drops the frame to send for the firing rule's reason.
-	ARPADropFrame: func(a *ARP) {
-		r := ReasonARPUnresolved
-		switch a.why {
-		case ARPDropNoRoom:
-			r = ReasonARPNoRoom
-		case ARPDropQueueFull:
-			r = ReasonARPQueueFull
-		}
-		a.hooks.Drop(a.frame, r)
-		a.frame = nil
-	},
+	}
+}
+
+// ActProbe sends a request and schedules the next (RFC 1122 §2.3.2.1).
+func (a arpRun) ActProbe() {
+	n := a.n
+	n.probes++
+	n.until = a.now.Add(a.cfg.RetryInterval)
+	a.request(n.ip, true)
+}
+
+// ActQueue holds the frame until the neighbour resolves.
+func (a arpRun) ActQueue() {
+	if a.n.pending == nil {
+		a.n.pending = make([][]byte, 0, min(a.cfg.MaxPending, 4))
+	}
+	a.n.pending = append(a.n.pending, a.frame)
+	a.held++
+	a.frame = nil
+}
+
+// ActTransmit sends the frame to the known hardware address.
+func (a arpRun) ActTransmit() { a.hooks.Send(a.frame, a.n.mac); a.frame = nil }
+
+// ActLearn records the sender's hardware address (RFC 826) and confirms the
+// entry for ReachableTime.
+func (a arpRun) ActLearn() {
+	n := a.n
+	n.mac = a.sha
+	n.until = a.now.Add(a.cfg.ReachableTime)
+	n.probes = 0
+}
+
+// ActFlush sends the frames that waited for the address.
+func (a arpRun) ActFlush() {
+	n := a.n
+	for i, f := range n.pending {
+		a.hooks.Send(f, n.mac)
+		n.pending[i] = nil
+	}
+	a.held -= len(n.pending)
+	n.pending = n.pending[:0]
+}
+
+// ActRefresh asks once whether a stale neighbour is still there.
+func (a arpRun) ActRefresh() { a.n.probes = 1; a.request(a.n.ip, false) }
+
+// ActAge times a stale entry out after StaleTime.
+func (a arpRun) ActAge() { a.n.until = a.now.Add(a.cfg.StaleTime) }
+
+// ActFail drops the waiting frames and keeps the failure for FailedTime.
+func (a arpRun) ActFail() {
+	n := a.n
+	for i, f := range n.pending {
+		a.hooks.Drop(f, ReasonARPFailed)
+		n.pending[i] = nil
+	}
+	a.held -= len(n.pending)
+	n.pending = n.pending[:0]
+	n.until = a.now.Add(a.cfg.FailedTime)
+}
+
+// ActForget frees the entry's slot.
+func (a arpRun) ActForget() {
+	n := a.n
+	if n == &a.spare {
+		return
+	}
+	delete(a.index, n.ip)
+	a.used--
+	pend := n.pending[:0]
+	*n = neighbor{pending: pend}
+}
+
+// ActDropFrame drops the frame to send for the firing rule's reason.
+func (a arpRun) ActDropFrame() {
+	r := ReasonARPUnresolved
+	switch a.m.Firing().Reason {
+	case ARPDropNoRoom:
+		r = ReasonARPNoRoom
+	case ARPDropQueueFull:
+		r = ReasonARPQueueFull
+	}
+	a.hooks.Drop(a.frame, r)
+	a.frame = nil
 }
