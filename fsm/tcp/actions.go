@@ -71,6 +71,15 @@ var actions = [NumActions]func(c *Conn, s *segment){
 		// back (unread data stays readable).
 		c.giveBackBuffers()
 	},
+	// RFC 9293 §3.6: an orphaned connection (its user closed it) waits in
+	// FIN-WAIT-2 for the peer's FIN at most Config.FinWait2Timeout (Linux's
+	// tcp_fin_timeout); a connection its user still holds waits as long as
+	// the user likes (a half close).
+	AStartFinWait2: func(c *Conn, s *segment) {
+		if c.userClosed {
+			c.twAt = s.now.Add(c.l.cfg.FinWait2Timeout)
+		}
+	},
 	ARetransmit: func(c *Conn, s *segment) { c.snd.retransmit(s) },
 	ARelease:    release,
 	AReopen: func(c *Conn, s *segment) {

@@ -201,9 +201,6 @@ func (c *Conn) Close(now time.Time) error {
 	}
 	s := c.l.userCall(now)
 	c.l.run(c, EvClose, s)
-	if c.state == StateFinWait2 {
-		c.twAt = now.Add(c.l.cfg.FinWait2Timeout)
-	}
 	c.l.finish(c, now)
 	if s.err != nil {
 		return fmt.Errorf("tcp close: %w", s.err)
@@ -246,10 +243,6 @@ func (c *Conn) setState(next State) {
 		// Counted only: the row's Release action freed the connection.
 		if prev == StateEstablished || prev == StateCloseWait {
 			l.ctr.EstabResets++
-		}
-	case StateFinWait2:
-		if c.userClosed {
-			c.twAt = l.now.Add(l.cfg.FinWait2Timeout)
 		}
 	}
 	if l.Trace != nil {

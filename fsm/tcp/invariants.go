@@ -166,6 +166,10 @@ func (c *Conn) checkTimers() error {
 			return c.violation("retransmission timer running in TIME-WAIT")
 		}
 		return nil
+	case StateFinWait2:
+		if c.userClosed && c.twAt.IsZero() {
+			return c.violation("orphaned FIN-WAIT-2 without its timeout")
+		}
 	case StateSynSent, StateSynReceived:
 		if c.snd.rtxAt.IsZero() {
 			return c.violation("no retransmission timer for our SYN")

@@ -37,7 +37,7 @@ var TCPAllow = []Allowance{
 	{"Closed,Listen,FinWait2,TimeWait/TimeoutUser", "", "R2 and the user timeout are checked when the retransmission timer fires and keep-alive only runs in ESTABLISHED and CLOSE-WAIT, so with no retransmission timer (as above) they cannot expire (MUST-20)"},
 	{"Closed,Listen,SynSent,SynReceived,Established,FinWait1,FinWait2,CloseWait,Closing,LastAck/TimeoutTimeWait", "", "the 2 MSL timer only runs in TIME-WAIT (StartTimeWait); in FIN-WAIT-2 the same deadline fires TimeoutFinWait2"},
 	{"Closed,Listen,SynSent,SynReceived,Established,FinWait1,CloseWait,Closing,LastAck,TimeWait/TimeoutFinWait2", "", "the FIN-WAIT-2 timer only runs in FIN-WAIT-2"},
-	{"FinWait2/TimeoutFinWait2", "-", "the FIN-WAIT-2 timer only starts once the user closed (Conn.Close, setState), so the UserClosed row always takes it; the unconditional row is there for totality"},
+	{"FinWait2/TimeoutFinWait2", "-", "the FIN-WAIT-2 timer only starts once the user closed (StartFinWait2 arms it only for an orphan), so the UserClosed row always takes it; the unconditional row is there for totality"},
 }
 
 // Match reports whether a names r.

@@ -314,6 +314,13 @@ func (x absRun) ActSignalRefused() {}
 
 func (x absRun) ActSignalTimeout() { x.r.unilateral[x.e] = true }
 
+// ActStartFinWait2: RFC 9293 §3.6: an orphan's FIN-WAIT-2 is timed.
+func (x absRun) ActStartFinWait2() {
+	if x.c.has(tUserClosed) {
+		x.c.set(tTW, true)
+	}
+}
+
 // ActStartTimeWait: RFC 9293 §3.10.7.4 step 8: TIME-WAIT runs (MUST-13); other
 // timers stop.
 func (x absRun) ActStartTimeWait() {

@@ -389,8 +389,6 @@ func (r *runner) call(e int, st Step) {
 	case st.Ev == tcp.EvAbort && prev != c.St:
 		ep.Aborts++
 		r.unilateral[e] = true
-	case st.Ev == tcp.EvClose && st.Full && c.St == tcp.StateFinWait2:
-		c.set(tTW, true) // the orphaned FIN-WAIT-2 timeout starts (as Conn.Close)
 	}
 	r.output(c, e)
 }
@@ -411,9 +409,6 @@ func (r *runner) run(c *TCB, e int, ev tcp.Event, g *segCtx) tcp.Outcome {
 	r.fired = append(r.fired, rule.ID)
 	if rule.Next != c.St {
 		c.St = rule.Next
-		if c.St == tcp.StateFinWait2 && c.has(tUserClosed) {
-			c.set(tTW, true) // Conn.setState: an orphan's FIN-WAIT-2 is timed
-		}
 	}
 	return rule.Outcome
 }
