@@ -2,6 +2,7 @@ package ip
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/netspec/netspec/fsm/wire"
@@ -22,6 +23,7 @@ type span struct{ off, end int }
 // reassembly does not allocate.
 type entry struct {
 	state    FragState
+	used     bool // the slot belongs to key: claimed by Create, freed by Forget only (spec/frag.fsm)
 	key      fragKey
 	created  time.Time
 	deadline time.Time
@@ -77,7 +79,7 @@ func (r *Receiver) reassemble() bool {
 			*free = entry{buf: free.buf[:0], spans: free.spans[:0]}
 		}
 		e = free
-		e.key = k
+		e.key = k // the slot is claimed only if the machine runs Create
 	} else {
 		r.fRoom = r.mem+len(r.fData) <= r.cfg.MemHigh
 	}
@@ -95,7 +97,7 @@ func (r *Receiver) reassemble() bool {
 func (r *Receiver) lookup(k fragKey) (found, free *entry) {
 	for i := range r.table {
 		e := &r.table[i]
-		if e.state == FragStateEmpty {
+		if !e.used {
 			if free == nil {
 				free = e
 			}
@@ -117,7 +119,7 @@ func (r *Receiver) evict(needSlot bool, need int) {
 		slotOK := !needSlot
 		if needSlot {
 			for i := range r.table {
-				if r.table[i].state == FragStateEmpty {
+				if !r.table[i].used {
 					slotOK = true
 					break
 				}
@@ -200,7 +202,7 @@ func (r *Receiver) HeldBytes() int { return r.mem }
 func (r *Receiver) Reassemblies() int {
 	n := 0
 	for i := range r.table {
-		if r.table[i].state != FragStateEmpty {
+		if r.table[i].used {
 			n++
 		}
 	}
@@ -296,6 +298,7 @@ func (r fragRun) GuardHaveFirst() bool { return r.fe.firstLen > 0 }
 // 1122 §3.3.2).
 func (r fragRun) ActCreate() {
 	e := r.fe
+	e.used = e != &r.scratch
 	e.created, e.deadline = r.now, r.now.Add(r.cfg.ReassemblyTimeout)
 	e.total, e.held, e.firstLen, e.firstIHL = -1, 0, 0, 0
 	e.spans = e.spans[:0]
@@ -361,9 +364,11 @@ func (r fragRun) ActSendTimeExceeded() {
 	}
 }
 
-// ActForget frees the slot.
+// ActForget frees the slot for another datagram. It gives no bytes back:
+// that is Discard's, so a row that forgets either leaves a trace the
+// invariants see (CheckInvariants).
 func (r fragRun) ActForget() {
-	r.free(r.fe)
+	r.fe.used = false
 	r.fe.key = fragKey{}
 	r.fe.firstLen = 0
 }
@@ -383,4 +388,28 @@ func (r *Receiver) firstQuote() []byte {
 		return nil
 	}
 	return r.pending.first[:r.pending.firstLen]
+}
+
+// CheckInvariants checks the reassembly table against the machine that owns
+// each slot (spec/frag.fsm): a slot is claimed (Create) exactly when its
+// machine is out of Empty, so a row that reaches Empty without Forget, or
+// leaves it without Create, is reported; a slot holds bytes only while
+// Partial or Complete (Discard gave back the rest), and the bytes held add
+// up to the memory counted against MemHigh. nil means all hold.
+func (r *Receiver) CheckInvariants() error {
+	held := 0
+	for i := range r.table {
+		e := &r.table[i]
+		if e.used != (e.state != FragStateEmpty) {
+			return fmt.Errorf("ip: reassembly slot %d in %v is claimed=%v (Create and Forget must pair with leaving and entering Empty)", i, e.state, e.used)
+		}
+		if e.held != 0 && e.state != FragStatePartial && e.state != FragStateComplete {
+			return fmt.Errorf("ip: reassembly slot %d in %v still holds %d bytes (Discard missing)", i, e.state, e.held)
+		}
+		held += e.held
+	}
+	if held != r.mem {
+		return fmt.Errorf("ip: reassembly slots hold %d bytes, counted %d", held, r.mem)
+	}
+	return nil
 }

@@ -45,6 +45,10 @@ func TestPropertyAnyOrderReassembles(t *testing.T) {
 						wrong++
 					}
 				}
+				if err := r.CheckInvariants(); err != nil {
+					t.Log(err)
+					return false
+				}
 			}
 			r.Poll(t0, nil)
 			r.Poll(t0.Add(DefaultReassemblyTimeout), nil) // late duplicates may have started a new slot
@@ -109,6 +113,10 @@ func TestPropertyReassemblyMemoryBounded(t *testing.T) {
 					return false
 				}
 				r.Poll(now, nil)
+				if err := r.CheckInvariants(); err != nil {
+					t.Log(err)
+					return false
+				}
 			}
 			r.Poll(now.Add(DefaultReassemblyTimeout), nil)
 			return r.HeldBytes() == 0 && r.Reassemblies() == 0

@@ -65,6 +65,9 @@ func FuzzReceive(f *testing.F) {
 			if r.HeldBytes() > 4096 || r.HeldBytes() < 0 || r.Reassemblies() > 4 {
 				t.Fatalf("bounds: %d bytes %d slots", r.HeldBytes(), r.Reassemblies())
 			}
+			if err := r.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		c := r.Counters()
 		var drops uint64

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/netspec/netspec/fsm/wire"
@@ -530,4 +531,33 @@ func (a arpRun) ActDropFrame() {
 	}
 	a.hooks.Drop(a.frame, r)
 	a.frame = nil
+}
+
+// CheckInvariants checks the cache against the machines that own its slots
+// (spec/arp.fsm): a slot is claimed (Create) exactly when its machine is out
+// of None, and a claimed slot is indexed under its address; the count of
+// claimed slots is the cache's length; a free slot holds no queued frame
+// (Forget and Flush/Fail gave them back). A row that reaches None without
+// Forget, or leaves it without Create, is reported. nil means all hold.
+func (a *ARP) CheckInvariants() error {
+	used := 0
+	for i := range a.slots {
+		n := &a.slots[i]
+		idx, ok := a.index[n.ip]
+		indexed := ok && int(idx) == i
+		if live := n.state != ARPStateNone; live != indexed {
+			return fmt.Errorf("link: ARP slot %d (%v) in %v is indexed=%v (Create and Forget must pair with leaving and entering None)", i, n.ip, n.state, indexed)
+		}
+		if n.state == ARPStateNone {
+			if len(n.pending) != 0 {
+				return fmt.Errorf("link: free ARP slot %d holds %d queued frames", i, len(n.pending))
+			}
+			continue
+		}
+		used++
+	}
+	if used != a.used || len(a.index) != used {
+		return fmt.Errorf("link: ARP cache has %d live slots, counts %d, indexes %d", used, a.used, len(a.index))
+	}
+	return nil
 }

@@ -203,36 +203,47 @@ func TestARPEveryRuleFires(t *testing.T) {
 	a, _ := newTestARP(ARPConfig{Size: 3, MaxProbes: 2, MaxPending: 2, MaxUnresolved: 2, MaxPendingTotal: 2,
 		ReachableTime: 10 * time.Second, StaleTime: 10 * time.Second, FailedTime: 10 * time.Second})
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	a.Resolve(at(0), ipN(1), []byte("a"))                                           // None Send -> Incomplete
-	a.Resolve(at(0), ipN(1), []byte("b"))                                           // Incomplete Send (queued)
-	a.Resolve(at(0), ipN(1), []byte("c"))                                           // Incomplete Send QueueFull
-	a.Resolve(at(0), ipN(2), []byte("x"))                                           // None Send QueueFull (total) -> Incomplete
-	a.Input(at(0), arpPacket(wire.ARPRequest, macN(3), ipN(3), wire.MAC{}, ipN(7))) // None Heard !ForUs
-	a.Resolve(at(0), ipN(7), []byte("y"))                                           // None Send NoRoom: 2 unresolved
-	a.Input(at(0), replyFrom(1))                                                    // Incomplete Heard -> Reachable
-	a.Resolve(at(0), ipN(1), []byte("d"))                                           // Reachable Send
-	a.Input(at(0), gratuitous(1))                                                   // Reachable Heard
-	a.Input(at(1), reqFrom(3))                                                      // None Heard ForUs (free slot)
-	a.Input(at(1), reqFrom(4))                                                      // evicts Incomplete 2 (Incomplete Evict)
-	a.Input(at(1), reqFrom(5))                                                      // evicts Reachable 1 (Reachable Evict)
-	a.Poll(at(11))                                                                  // 3, 4, 5 Reachable Timer -> Stale
-	a.Resolve(at(11), ipN(3), []byte("h"))                                          // Stale Send !Probed
-	a.Resolve(at(11), ipN(3), []byte("i"))                                          // Stale Send Probed
-	a.Input(at(11), gratuitous(3))                                                  // Stale Heard -> Reachable
-	a.Resolve(at(11), ipN(6), []byte("j"))                                          // evicts a Stale one (Stale Evict)
-	a.Poll(at(12))                                                                  // Incomplete Timer ProbesLeft
-	a.Poll(at(13))                                                                  // Incomplete Timer -> Failed
-	a.Resolve(at(13), ipN(6), []byte("k"))                                          // Failed Send
-	a.Input(at(13), replyFrom(6))                                                   // Failed Heard -> Reachable
-	a.Resolve(at(13), ipN(7), []byte("l"))                                          // evicts the other Stale one
-	a.Poll(at(14))
-	a.Poll(at(15))                         // 7 Failed
-	a.Resolve(at(15), ipN(8), []byte("m")) // evicts Failed 7 (Failed Evict)
-	a.Poll(at(16))
-	a.Poll(at(17)) // 8 Failed
+	// Every call is followed by the cache's invariants: a row that frees or
+	// claims a slot without Forget or Create fails here.
+	chk := func() {
+		t.Helper()
+		if err := a.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolve := func(now time.Time, ip wire.Addr, f []byte) { t.Helper(); a.Resolve(now, ip, f); chk() }
+	input := func(now time.Time, p []byte) { t.Helper(); a.Input(now, p); chk() }
+	poll := func(now time.Time) { t.Helper(); a.Poll(now); chk() }
+	resolve(at(0), ipN(1), []byte("a"))                                           // None Send -> Incomplete
+	resolve(at(0), ipN(1), []byte("b"))                                           // Incomplete Send (queued)
+	resolve(at(0), ipN(1), []byte("c"))                                           // Incomplete Send QueueFull
+	resolve(at(0), ipN(2), []byte("x"))                                           // None Send QueueFull (total) -> Incomplete
+	input(at(0), arpPacket(wire.ARPRequest, macN(3), ipN(3), wire.MAC{}, ipN(7))) // None Heard !ForUs
+	resolve(at(0), ipN(7), []byte("y"))                                           // None Send NoRoom: 2 unresolved
+	input(at(0), replyFrom(1))                                                    // Incomplete Heard -> Reachable
+	resolve(at(0), ipN(1), []byte("d"))                                           // Reachable Send
+	input(at(0), gratuitous(1))                                                   // Reachable Heard
+	input(at(1), reqFrom(3))                                                      // None Heard ForUs (free slot)
+	input(at(1), reqFrom(4))                                                      // evicts Incomplete 2 (Incomplete Evict)
+	input(at(1), reqFrom(5))                                                      // evicts Reachable 1 (Reachable Evict)
+	poll(at(11))                                                                  // 3, 4, 5 Reachable Timer -> Stale
+	resolve(at(11), ipN(3), []byte("h"))                                          // Stale Send !Probed
+	resolve(at(11), ipN(3), []byte("i"))                                          // Stale Send Probed
+	input(at(11), gratuitous(3))                                                  // Stale Heard -> Reachable
+	resolve(at(11), ipN(6), []byte("j"))                                          // evicts a Stale one (Stale Evict)
+	poll(at(12))                                                                  // Incomplete Timer ProbesLeft
+	poll(at(13))                                                                  // Incomplete Timer -> Failed
+	resolve(at(13), ipN(6), []byte("k"))                                          // Failed Send
+	input(at(13), replyFrom(6))                                                   // Failed Heard -> Reachable
+	resolve(at(13), ipN(7), []byte("l"))                                          // evicts the other Stale one
+	poll(at(14))
+	poll(at(15))                         // 7 Failed
+	resolve(at(15), ipN(8), []byte("m")) // evicts Failed 7 (Failed Evict)
+	poll(at(16))
+	poll(at(17)) // 8 Failed
 	for now := at(17); !a.NextDeadline().IsZero(); {
 		now = a.NextDeadline() // Failed Timer, Stale Timer -> None
-		a.Poll(now)
+		poll(now)
 	}
 
 	c := a.Counters()

@@ -371,6 +371,12 @@ func checkBounds(h *Host) error {
 		return fmt.Errorf("%w: %d frames queued for output, bound %d", tcp.ErrInvariant, n, cfg.MaxOutput)
 	}
 	rx := st.IPReceiver()
+	if err := rx.CheckInvariants(); err != nil {
+		return fmt.Errorf("%w: %w", tcp.ErrInvariant, err)
+	}
+	if err := st.ARP().CheckInvariants(); err != nil {
+		return fmt.Errorf("%w: %w", tcp.ErrInvariant, err)
+	}
 	ipc := cfg.IP
 	if ipc.MemHigh > 0 && rx.HeldBytes() > ipc.MemHigh {
 		return fmt.Errorf("%w: reassembly holds %d bytes, bound %d", tcp.ErrInvariant, rx.HeldBytes(), ipc.MemHigh)
