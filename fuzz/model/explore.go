@@ -81,6 +81,8 @@ const (
 	PropSynRcvd    = "syn-received-resolves"
 	PropGraceful   = "graceful-termination-possible"
 	PropCoverage   = "every-rule-fires"
+	PropReleased   = "released-tcb-holds-no-timer"
+	PropEnds       = "every-orphan-ends"
 	progressPeriod = 100000
 )
 
@@ -379,6 +381,17 @@ func safety(s *State) (string, string) {
 			default:
 				return PropFinState, fmt.Sprintf("%s sent its FIN but is in %s", epName(i), c.St)
 			}
+		}
+		// A released TCB (CLOSED) has no timer left: Release stops them all
+		// (spec/tcp.fsm), so a row that reaches CLOSED without it is seen.
+		if c.St == tcp.StateClosed && c.has(tRtx|tTW) {
+			return PropReleased, fmt.Sprintf("%s is Closed with a timer still armed", epName(i))
+		}
+		// Every connection ends: once nothing is in flight and no timer
+		// runs, a connection its application has closed (an orphan) must
+		// be CLOSED; nothing else can ever move it.
+		if s.quiescent() && c.has(tUserClosed) && c.St != tcp.StateClosed {
+			return PropEnds, fmt.Sprintf("%s was closed by its application but stays in %s with nothing in flight and no timer", epName(i), c.St)
 		}
 		// No stuck state without a running timer: a state that waits for
 		// the peer keeps a timer that will resend or give up.

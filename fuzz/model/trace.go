@@ -162,7 +162,7 @@ func Replay(table *Table, t *Trace) (states []State, violated bool, err error) {
 	}
 	last := states[len(states)-1]
 	switch t.Property {
-	case PropTimer, PropFinState, PropHalfOpen, PropEstab:
+	case PropTimer, PropFinState, PropHalfOpen, PropEstab, PropReleased, PropEnds:
 		p, _ := safety(&last)
 		return states, p == t.Property, nil
 	case PropLivelock:
