@@ -42,6 +42,7 @@ type Stack struct {
 	mac     wire.MAC
 	backlog int
 	rec     netconn.Recorder // nil without Options.History
+	obs     observers        // Options.Metrics, MetricsListen, Control
 
 	done   chan struct{} // closed once the loop goroutine returned
 	runErr error         // the loop's result; read after done
@@ -135,6 +136,10 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 		s.runErr = s.loop.Run(context.Background())
 		close(s.done)
 	}()
+	if err := s.startObservers(&o); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -152,7 +157,8 @@ func traceTo(log *slog.Logger) func(c *tcp.Conn, from, to tcp.State) {
 // later calls return what the first returned.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
-		err := s.loop.Close()
+		err := s.obs.stop()
+		err = errors.Join(err, s.loop.Close())
 		<-s.done
 		if s.capture != nil {
 			// The loop's Close flushed already; frames read since then are

@@ -79,6 +79,23 @@ type Options struct {
 	// Trace logs every TCP state transition, with the connection's
 	// addresses, at level Info through Logger.
 	Trace bool
+	// Metrics, if not zero, serves the stack's counters, spec-row hits and
+	// TCP socket states in the Prometheus text format at
+	// http://ADDR:Metrics/metrics on the stack's own address, through the
+	// stack itself (driver/observe). Each scrape reads the counters inside
+	// the event loop; nothing is copied per packet.
+	Metrics uint16
+	// MetricsListen, if not empty, serves the same metrics on a kernel
+	// TCP socket at this address ("127.0.0.1:9100"), for a host that runs
+	// netspec beside its normal network.
+	MetricsListen string
+	// Control, if not empty, is the path of a Unix socket serving
+	// snapshots (counters and the TCP socket table) to `netspec stat` and
+	// `netspec ss`; by convention observe.SocketPath(iface),
+	// /run/netspec/IFACE.sock. Its directory is created; a socket file
+	// left by a dead server is replaced, one a live server answers on is
+	// refused. Close removes it.
+	Control string
 	// Tune, if not nil, is called with the stack's configuration just
 	// before the stack is built, after the fields above were applied: the
 	// place to set what Options does not name (buffer sizes, descriptor and
@@ -88,7 +105,7 @@ type Options struct {
 
 // ConfigError reports a bad argument to Open, New, Pipe or Check: the
 // argument (Field: "addr", "gateway", "mac", "driver", "profile", "ecn",
-// "backlog") and what is wrong with it.
+// "backlog", "metrics-listen") and what is wrong with it.
 type ConfigError struct {
 	Field string
 	Err   error
@@ -147,6 +164,11 @@ func Check(addr netip.Prefix, opts *Options) error {
 	}
 	if o.Backlog < 0 {
 		return configErr("backlog", "%d is negative", o.Backlog)
+	}
+	if o.MetricsListen != "" {
+		if _, err := netip.ParseAddrPort(o.MetricsListen); err != nil {
+			return configErr("metrics-listen", "%q is not ADDR:PORT", o.MetricsListen)
+		}
 	}
 	return nil
 }

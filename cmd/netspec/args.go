@@ -40,6 +40,8 @@ type serveConfig struct {
 	ecn       tcp.ECNMode // --ecn: RFC 3168 ECN (accept, on, off)
 	ttl       uint8       // --ttl: time to live of our datagrams (0: the stack's default, 64)
 	cpuprof   string      // --cpuprofile FILE: write a Go CPU profile while serving
+	metrics   uint16      // --metrics PORT: Prometheus text on our own address (0: off)
+	metricsAt string      // --metrics-listen ADDR:PORT: the same on a kernel socket
 }
 
 // errHelp means -h was given; usage went to stdout.
@@ -84,6 +86,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		profile, ecn                     string
 		ttl                              int
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
+		metricsP                         = portFlag{name: "metrics"}
 	)
 	fs.StringVar(&cfg.iface, "iface", "", "network interface to run on (AF_PACKET), or TAP device to open or create (--driver tap)")
 	fs.StringVar(&addr, "addr", "", "our IPv4 address and prefix, e.g. 198.18.0.2/24")
@@ -101,6 +104,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
 	fs.StringVar(&ecn, "ecn", tcp.ECNAccept.String(), "explicit congestion notification (RFC 3168): accept (when the peer asks, as Linux), on (also ask), off")
 	fs.IntVar(&ttl, "ttl", 64, "time to live of the datagrams we send (1..255)")
+	fs.Var(&metricsP, "metrics", "serve Prometheus metrics at http://ADDR:`PORT`/metrics on netspec's own address")
+	fs.StringVar(&cfg.metricsAt, "metrics-listen", "", "also serve the metrics on a kernel socket at `ADDR:PORT` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (view with go tool pprof)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
@@ -116,7 +121,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	if fs.NArg() > 0 {
 		return cfg, usagef("serve: unexpected argument %q", fs.Arg(0))
 	}
-	for _, p := range []*portFlag{&httpP, &echoP, &discardP, &udpEchoP} {
+	for _, p := range []*portFlag{&httpP, &echoP, &discardP, &udpEchoP, &metricsP} {
 		if p.err != nil {
 			return cfg, p.err
 		}
@@ -202,6 +207,14 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 				return cfg, usagef("%s: port %d already used by %s", s.flag, s.port, t.flag)
 			}
 		}
+	}
+	if metricsP.set {
+		for _, s := range cfg.services {
+			if s.port == metricsP.port && s.kind != "udp-echo" {
+				return cfg, usagef("--metrics: port %d already used by %s", s.port, s.flag)
+			}
+		}
+		cfg.metrics = metricsP.port
 	}
 	return cfg, nil
 }

@@ -6,6 +6,8 @@
 //	              [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
 //	netspec serve --lab [--addr ...] [service flags]
 //	netspec lab up | down | status [--prefix P] [--driver afpacket|tap]
+//	netspec stat [--iface IF] [--json]
+//	netspec ss [--iface IF] [--json]
 //	netspec check
 //	netspec hist check FILE... [--html OUT] [--timeout D]
 //
@@ -37,9 +39,11 @@ const usage = `usage:
   netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
                 [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
                 [--udp-echo PORT] [--pcap FILE] [--trace] [--history FILE] [--profile linux|rfc9293]
-                [--ecn accept|on|off] [--ttl N]
+                [--ecn accept|on|off] [--ttl N] [--metrics PORT] [--metrics-listen ADDR:PORT]
   netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]
   netspec lab up|down|status [--prefix P] [--driver afpacket|tap]
+  netspec stat [--iface IF] [--json]   counters of a running server, like netstat -s
+  netspec ss [--iface IF] [--json]     its TCP sockets, like ss -tani
   netspec check
   netspec hist check FILE... [--html OUT] [--timeout D]
 `
@@ -127,6 +131,8 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 		return e.serve(ctx, cfg, stdout, stderr)
 	case "lab":
 		return runLab(e, rest, stdout, stderr)
+	case "stat", "ss":
+		return runObserve(cmd, rest, stdout, stderr)
 	case "check":
 		return runCheck(rest, stdout, stderr)
 	case "hist":
@@ -135,6 +141,6 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		return fail(stderr, usagef("unknown command %q (want serve, lab, check or hist)", cmd))
+		return fail(stderr, usagef("unknown command %q (want serve, lab, stat, ss, check or hist)", cmd))
 	}
 }

@@ -65,7 +65,7 @@ func TestServeArgErrors(t *testing.T) {
 		want string // the whole stderr, one line
 	}{
 		{"no command", 0, nil, ""},
-		{"unknown command", 0, []string{"frobnicate"}, "netspec: unknown command \"frobnicate\" (want serve, lab, check or hist)\n"},
+		{"unknown command", 0, []string{"frobnicate"}, "netspec: unknown command \"frobnicate\" (want serve, lab, stat, ss, check or hist)\n"},
 		{"not root", 1000, base, "netspec: serve: must run as root (AF_PACKET sockets need CAP_NET_RAW)\n"},
 		{"not root tap", 1000, with("--driver", "tap"), "netspec: serve: must run as root (TAP devices need CAP_NET_ADMIN)\n"},
 		{"no such interface", 0, []string{"serve", "--iface", "nope0", "--addr", "198.18.0.2/24"}, "netspec: --iface: no such interface \"nope0\"\n"},
@@ -84,6 +84,10 @@ func TestServeArgErrors(t *testing.T) {
 		{"port too big", 0, with("--echo", "65536"), "netspec: --echo: bad port 65536: want 1..65535\n"},
 		{"port not a number", 0, with("--discard", "ssh"), "netspec: --discard: bad port \"ssh\": not a number\n"},
 		{"duplicate ports", 0, with("--http", "8080", "--echo", "8080"), "netspec: --echo: port 8080 already used by --http\n"},
+		{"metrics on a service port", 0, with("--metrics", "80"), "netspec: --metrics: port 80 already used by --http (default)\n"},
+		{"metrics bad port", 0, with("--metrics", "0"), "netspec: --metrics: bad port 0: want 1..65535\n"},
+		{"metrics-listen not addr:port", 0, with("--metrics-listen", "localhost"), "netspec: --metrics-listen: \"localhost\" is not ADDR:PORT\n"},
+		{"stat extra argument", 0, []string{"stat", "now"}, "netspec: stat: unexpected argument \"now\"\n"},
 		{"duplicate with default http", 0, with("--root", "/srv/www", "--echo", "80"), "netspec: --echo: port 80 already used by --http (default)\n"},
 		{"root missing", 0, with("--root", "/nonexistent"), "netspec: --root: /nonexistent: file does not exist\n"},
 		{"root checked before privileges", 1000, with("--root", "/nonexistent"), "netspec: --root: /nonexistent: file does not exist\n"},

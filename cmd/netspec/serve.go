@@ -16,6 +16,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/observe"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -84,7 +85,9 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 		Backlog: listenBacklog,
 		Logger:  log,
 		Trace:   cfg.trace,
+		Metrics: cfg.metrics,
 	}
+	o.MetricsListen = cfg.metricsAt
 	if cfg.mac != (wire.MAC{}) {
 		o.MAC = net.HardwareAddr(cfg.mac[:])
 	}
@@ -95,6 +98,7 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 // serving, if not nil, is called once every listener is open.
 func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer, serving func()) int {
 	opts := cfg.options(log)
+	opts.Control = observe.SocketPath(iface)
 	var capture *os.File
 	if cfg.pcap != "" {
 		f, err := os.Create(cfg.pcap)
@@ -144,7 +148,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		content = cfg.root
 	}
 	log.Info("netspec serving", "iface", iface, "addr", cfg.addr, "mac", st.MAC().String(),
-		"services", strings.Join(names, ","), "http_content", content, "mtu", st.MTU())
+		"services", strings.Join(names, ","), "http_content", content, "mtu", st.MTU(), "control", opts.Control)
 	if serving != nil {
 		serving()
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/observe"
 	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
@@ -45,6 +47,7 @@ func (s *syncBuffer) String() string {
 // an in-memory pipe and talks to it from a second stack: the demo site, /big,
 // echo with half-close, then a clean shutdown.
 func TestServeOverPipe(t *testing.T) {
+	t.Setenv("NETSPEC_RUN_DIR", filepath.Join(t.TempDir(), "run"))
 	capture := filepath.Join(t.TempDir(), "serve.pcap")
 	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture, "--trace"}, io.Discard)
 	if err != nil {
@@ -106,10 +109,14 @@ func TestServeOverPipe(t *testing.T) {
 		t.Fatalf("echo = %q, %v", got, err)
 	}
 	ec.Close()
+	checkStatSS(t)
 
 	cancel()
 	if c := <-code; c != exitOK {
 		t.Fatalf("exit code %d after shutdown; log:\n%s", c, logs.String())
+	}
+	if c, _, stderr := runCmd("stat"); c != exitFailure || !strings.Contains(stderr, "no netspec server running") {
+		t.Errorf("stat after shutdown: exit %d, %q", c, stderr)
 	}
 	log := logs.String()
 	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written",
@@ -126,5 +133,58 @@ func TestServeOverPipe(t *testing.T) {
 	}
 	if len(p) < 24+300000 || binary.LittleEndian.Uint32(p) != 0xa1b2c3d4 {
 		t.Fatalf("capture is %d bytes (magic % x)", len(p), p[:min(4, len(p))])
+	}
+}
+
+// runCmd runs the command line args and returns its exit code and output.
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// checkStatSS reads the server of TestServeOverPipe (its control socket
+// p0.sock) with netspec stat and ss, as text and JSON.
+func checkStatSS(t *testing.T) {
+	t.Helper()
+	code, out, stderr := runCmd("ss")
+	if code != exitOK {
+		t.Fatalf("ss: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"State", "Recv-Q", "LISTEN", "198.18.0.2:80", "198.18.0.2:7", "ESTAB", "198.18.0.1:", "rto:", "cwnd:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ss lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, stderr = runCmd("stat", "--iface", "p0")
+	if code != exitOK {
+		t.Fatalf("stat: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Link:", "Ip:", "Tcp:", "TcpExt:", "tcp.PassiveOpens", "ip.drop.BadChecksum", "Rules:", "spec/tcp.fsm:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stat lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCmd("stat", "--json")
+	var snap observe.Snapshot
+	if err := json.Unmarshal([]byte(out), &snap); code != exitOK || err != nil {
+		t.Fatalf("stat --json: exit %d, %v", code, err)
+	}
+	opens := -1
+	for _, c := range snap.Counters {
+		if c.Name == "tcp.PassiveOpens" {
+			opens = int(c.Value)
+		}
+	}
+	if opens < 2 { // the HTTP client's connection(s) and the echo's
+		t.Errorf("stat --json: tcp.PassiveOpens = %d, want at least 2", opens)
+	}
+	code, out, _ = runCmd("ss", "--json")
+	var ss struct{ Sockets []observe.Socket }
+	if err := json.Unmarshal([]byte(out), &ss); code != exitOK || err != nil || len(ss.Sockets) < 3 {
+		t.Fatalf("ss --json: exit %d, %v, %d sockets", code, err, len(ss.Sockets))
+	}
+	if c, _, stderr := runCmd("ss", "--iface", "nosuch"); c != exitFailure || !strings.Contains(stderr, "no netspec server running") {
+		t.Errorf("ss --iface nosuch: exit %d, %q", c, stderr)
 	}
 }

@@ -1,0 +1,100 @@
+package netspec
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// Snapshot returns the stack's counters grouped like netstat -s, the hit
+// count of every spec row and its TCP sockets, read at one instant inside
+// the event loop (after Close: their final values). `netspec stat` and
+// `netspec ss` print it; the metrics endpoint exports it.
+func (s *Stack) Snapshot() (observe.Snapshot, error) {
+	var snap observe.Snapshot
+	ls := s.loop.Stats() // it takes the loop's lock, which Do holds
+	read := func(now time.Time, st *stack.Stack) {
+		snap = observe.Take(st, &ls, now)
+		snap.Addr = s.prefix.String()
+	}
+	if err := s.loop.Do(read); err != nil {
+		// The loop is shut down: once its goroutine returned nothing else
+		// touches the stack.
+		<-s.done
+		read(time.Now(), s.st)
+	}
+	return snap, nil
+}
+
+// observers are the servers that show the stack from outside (Options
+// Metrics, MetricsListen, Control); Close stops them before the stack.
+type observers struct {
+	http    []*http.Server
+	control *observe.Control
+	wg      sync.WaitGroup // the http servers' Serve goroutines
+}
+
+// startObservers starts what o asks for. On failure it stops what it
+// started and returns the error.
+func (s *Stack) startObservers(o *Options) (err error) {
+	defer func() {
+		if err != nil {
+			s.obs.stop()
+		}
+	}()
+	if o.Metrics != 0 {
+		ln, err := s.Listen("tcp", ":"+strconv.Itoa(int(o.Metrics)))
+		if err != nil {
+			return fmt.Errorf("netspec: metrics: %w", err)
+		}
+		s.serveMetrics(ln)
+	}
+	if o.MetricsListen != "" {
+		ln, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("netspec: metrics-listen: %w", err)
+		}
+		s.serveMetrics(ln)
+	}
+	if o.Control != "" {
+		c, err := observe.Listen(o.Control, s.Snapshot)
+		if err != nil {
+			return fmt.Errorf("netspec: %w", err)
+		}
+		s.obs.control = c
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics on ln until stop.
+func (s *Stack) serveMetrics(ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", observe.Handler(s.Snapshot))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.obs.http = append(s.obs.http, srv)
+	s.obs.wg.Add(1)
+	go func() {
+		defer s.obs.wg.Done()
+		srv.Serve(ln) // returns http.ErrServerClosed after stop
+	}()
+}
+
+// stop closes the servers and waits for them.
+func (o *observers) stop() error {
+	var errs []error
+	for _, srv := range o.http {
+		errs = append(errs, srv.Close())
+	}
+	o.wg.Wait()
+	if o.control != nil {
+		errs = append(errs, o.control.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,165 @@
+package netspec_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/driver/observe"
+)
+
+// scrape fetches http://198.18.0.2:port/metrics from stack a, through it.
+func scrape(t *testing.T, a *netspec.Stack, port int) string {
+	t.Helper()
+	client := &http.Client{Timeout: guard, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return a.Dial(ctx, "tcp", addr) },
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://198.18.0.2:" + strconv.Itoa(port) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s, %v\n%s", resp.Status, err, body)
+	}
+	return string(body)
+}
+
+// metric returns the value of the series whose line starts with prefix.
+func metric(t *testing.T, body, prefix string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no series %s in:\n%.2000s", prefix, body)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestMetricsOnOwnStack: Options.Metrics serves Prometheus text through the
+// stack itself; each scrape reads the counters anew, so a connection between
+// two scrapes shows in the second.
+func TestMetricsOnOwnStack(t *testing.T) {
+	a, b := pair(t, &netspec.PipeConfig{BOptions: &netspec.Options{Metrics: 9100}})
+	first := scrape(t, a, 9100)
+	opens := `netspec_events_total{counter="tcp.PassiveOpens",group="Tcp"}`
+	n1 := metric(t, first, opens)
+	if n1 != 1 { // the scrape's own connection
+		t.Errorf("first scrape: %s = %v, want 1", opens, n1)
+	}
+	ln, err := b.Listen("tcp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := echoOnce(ln)
+	if got := roundTrip(t, dial(t, a, "198.18.0.2:7"), []byte("ping")); string(got) != "ping" {
+		t.Fatalf("echo = %q", got)
+	}
+	<-served
+	second := scrape(t, a, 9100)
+	if n2 := metric(t, second, opens); n2 != n1+2 {
+		t.Errorf("second scrape: %s = %v, want %v (the echo's and its own)", opens, n2, n1+2)
+	}
+	if v := metric(t, second, `netspec_tcp_sockets{state="Listen"}`); v != 2 {
+		t.Errorf("%v listeners, want 2 (metrics and echo)", v)
+	}
+	if v := metric(t, second, `netspec_drops_total{counter="ip.drop.BadChecksum",group="Ip",reason="BadChecksum"}`); v != 0 {
+		t.Errorf("bad checksums: %v", v)
+	}
+	// The row that turns a SYN to a listener into a connection fired once
+	// per connection.
+	var hits float64
+	for _, m := range regexp.MustCompile(`(?m)^netspec_rule_hits_total\{[^}]*event="Seg[^"]*",[^}]*state="Listen"\} (\d+)$`).FindAllStringSubmatch(second, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		hits += v
+	}
+	if hits < 3 {
+		t.Errorf("rows in LISTEN fired %v times, want at least the 3 SYNs", hits)
+	}
+}
+
+// TestControlSocket: Options.Control serves snapshots that observe.Fetch
+// reads; a stale socket file is replaced, a live one refused, and Close
+// removes it.
+func TestControlSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "p0.sock")
+	stale, err := net.Listen("unix", path+".tmp") // a socket nobody will answer on
+	if err == nil {
+		stale.(*net.UnixListener).SetUnlinkOnClose(false)
+		stale.Close()
+	}
+	if _, err := observe.Fetch(path); !errors.Is(err, observe.ErrNoServer) {
+		t.Fatalf("Fetch with no server: %v, want ErrNoServer", err)
+	}
+	a, b := pair(t, &netspec.PipeConfig{BOptions: &netspec.Options{Control: path}})
+	ln, err := b.Listen("tcp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := echoOnce(ln)
+	c := dial(t, a, "198.18.0.2:7")
+	s, err := observe.Fetch(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var estab, listen int
+	for _, so := range s.Sockets {
+		switch {
+		case so.State == "Listen" && so.Local == "198.18.0.2:7":
+			listen++
+		case so.State == "Established" && so.Local == "198.18.0.2:7" && so.FD >= 0 && so.RTOus > 0:
+			estab++
+		}
+	}
+	if listen != 1 || estab != 1 {
+		t.Errorf("snapshot sockets %+v: want the listener and one established connection", s.Sockets)
+	}
+	for _, k := range s.Counters {
+		if k.Group == "Other" {
+			t.Errorf("counter %s has no netstat -s group", k.Name)
+		}
+	}
+	if s.Addr != "198.18.0.2/24" {
+		t.Errorf("snapshot addr %q", s.Addr)
+	}
+	var out strings.Builder
+	if err := observe.WriteSS(&out, s); err != nil || !strings.Contains(out.String(), "ESTAB") || !strings.Contains(out.String(), "rto:") {
+		t.Errorf("WriteSS: %v\n%s", err, out.String())
+	}
+	// A second server on the same socket is refused while this one runs.
+	if _, _, err := netspec.Pipe(&netspec.PipeConfig{BOptions: &netspec.Options{Control: path}}); !errors.Is(err, observe.ErrInUse) {
+		t.Errorf("second server on %s: %v, want ErrInUse", path, err)
+	}
+	roundTrip(t, c, []byte("x"))
+	<-served
+	b.Close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Close: %v, want the socket removed", err)
+	}
+	// A socket file left behind by a dead server is replaced.
+	dead, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.SetUnlinkOnClose(false)
+	dead.Close()
+	_, b2 := pair(t, &netspec.PipeConfig{BOptions: &netspec.Options{Control: path}})
+	if _, err := observe.Fetch(path); err != nil {
+		t.Errorf("over a stale socket: %v", err)
+	}
+	b2.Close()
+}
