@@ -79,6 +79,15 @@ fuzz-long: FUZZTIME = 1m
 fuzz-long:
 	$(GO) run ./fuzz/fuzzlong -fuzztime $(FUZZTIME) -total $(FUZZTOTAL) -parallel $(FUZZPARALLEL)
 
+# SYN-flood scenarios of docs/robustness.md (issue 14): wrk against netspec
+# (without and with a gateway) and the Linux kernel (likewise), unflooded and
+# during an hping3 random-source flood and an on-link spoofed flood, each in
+# fresh namespaces, bounded in time. DUR=seconds per wrk run (default 5).
+.PHONY: robust
+robust: build
+	@bash scripts/deps.sh robust
+	bash bench/robust.sh
+
 lab-down: build
 	./$(BIN) lab down
 

@@ -13,39 +13,12 @@ DUR=${DUR:-10}            # seconds per wrk run
 CONNS=${CONNS:-50}        # wrk connections
 BIG=${BIG:-1073741824}    # download size in bytes
 PREFIX=${PREFIX:-nsbench$$}
-CLI=$PREFIX-cli SRV=$PREFIX-srv
-ADDR=198.18.0.2
-
-for tool in ip wrk curl; do
-  command -v $tool >/dev/null || { echo "bench: $tool not installed" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 2; }
-
-work=$(mktemp -d)
-srvpid=""
-cleanup() {
-  [ -n "$srvpid" ] && kill "$srvpid" 2>/dev/null && wait "$srvpid" 2>/dev/null || true
-  ./bin/netspec lab down --prefix "$PREFIX" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-go build -o bin/netspec ./cmd/netspec
-go build -o "$work/kernelsrv" ./bench/kernelsrv
-mkdir "$work/www"
-head -c 612 /dev/urandom | base64 -w 80 > "$work/www/index.html"   # ~nginx's default page size
+# shellcheck source=bench/lib.sh
+. bench/lib.sh ip wrk curl
 head -c "$BIG" /dev/zero > "$work/www/big.bin"
 
 ./bin/netspec lab up --prefix "$PREFIX" >/dev/null
-siface=$(ip -n "$SRV" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | head -1)
-
-waitup() {
-  for _ in $(seq 100); do
-    ip netns exec "$CLI" curl -s -o /dev/null -m 1 "http://$ADDR/" && return 0
-    sleep 0.1
-  done
-  echo "bench: server did not come up" >&2; exit 1
-}
+siface=$(ifaceof "$SRV")
 
 measure() { # name
   local name=$1 ka cc dl
@@ -67,7 +40,7 @@ kill "$srvpid"; wait "$srvpid" 2>/dev/null || true; srvpid=""
 # same veth with the address, and the same handler on a kernel socket.
 ./bin/netspec lab down --prefix "$PREFIX" >/dev/null
 ./bin/netspec lab up --prefix "$PREFIX" >/dev/null
-siface=$(ip -n "$SRV" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | head -1)
+siface=$(ifaceof "$SRV")
 ip -n "$SRV" addr add "$ADDR/24" dev "$siface"
 ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" &
 srvpid=$!

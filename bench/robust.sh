@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SYN-flood scenarios of docs/robustness.md (issue 14): wrk's requests/s
+# against netspec and against the Linux kernel serving the same net/http
+# handler (bench/kernelsrv), without a flood and during two floods, in the
+# same run, each server in fresh namespaces:
+#   rand-source  hping3 -S --flood --rand-source -p 80 (sources anywhere:
+#                off-link, and the server has no gateway, so no route back)
+#   on-link      bench/synflood: sources drawn per packet from the server's
+#                own /24 (198.18.0.3-254), so each one is resolved with ARP
+# For each it prints keep-alive req/s (wrk -c CONNS) and new connections/s
+# (wrk with "Connection: close"), the ratio to the unflooded figure, and
+# what the client saw the server send during the flood (ARP requests and
+# SYN-ACKs, counted by an nftables ingress rule in the client namespace).
+# Needs root, iproute2, nftables, wrk and hping3. Every flood is bounded in
+# time; namespaces are removed on exit, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${DUR:-5}                # seconds per wrk run
+CONNS=${CONNS:-50}           # wrk connections
+SERVERS=${SERVERS:-"netspec netspec-gw linux linux-gw"}
+PREFIX=${PREFIX:-nsrob$$}
+NETSPEC_ARGS=${NETSPEC_ARGS:-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh ip nft wrk hping3 curl
+go build -o "$work/synflood" ./bench/synflood
+
+labup() {
+  ./bin/netspec lab up --prefix "$PREFIX" >/dev/null
+  siface=$(ifaceof "$SRV") ciface=$(ifaceof "$CLI")
+  # Count what reaches the client from the server: ARP requests, SYN-ACKs.
+  ip netns exec "$CLI" nft -f - <<EOF
+table netdev robust {
+  counter arpreq {}
+  counter synack {}
+  chain in {
+    type filter hook ingress device "$ciface" priority 0;
+    arp operation request counter name arpreq
+    tcp flags & (syn|ack) == syn|ack counter name synack
+  }
+}
+EOF
+}
+
+counters() { # prints "arp synack"
+  ip netns exec "$CLI" nft list counters table netdev robust 2>/dev/null |
+    awk '$1 == "counter" {n=$2} $1 == "packets" {p[n]=$2} END {printf "%d %d\n", p["arpreq"], p["synack"]}'
+}
+
+wrkrate() { # extra wrk args...
+  ip netns exec "$CLI" timeout $((DUR + 20)) wrk -t2 -c"$CONNS" -d"${DUR}s" --timeout 2s "$@" "http://$ADDR/index.html" |
+    awk '/Requests\/sec/ {print $2}'
+}
+
+flood() { # kind: start a flood bounded to DUR+2 s in the background
+  case $1 in
+    rand-source) ip netns exec "$CLI" timeout $((DUR + 2)) hping3 -q -S --flood --rand-source -p 80 "$ADDR" >/dev/null 2>&1 & ;;
+    on-link) ip netns exec "$CLI" "$work/synflood" -dst "$ADDR" -src 198.18.0.0/24 -duration $((DUR + 2))s >"$work/synflood.out" 2>&1 & ;;
+  esac
+  floodpid=$!
+  sleep 1
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+measure() { # server name
+  local name=$1 ka0 cc0 ka cc kind before after
+  ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
+  printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s\n' "$name" none "$ka0" "$cc0"
+  for kind in rand-source on-link; do
+    before=$(counters)
+    flood $kind; ka=$(wrkrate); wait $floodpid || true
+    flood $kind; cc=$(wrkrate -H "Connection: close"); wait $floodpid || true
+    after=$(counters)
+    set -- $before $after
+    printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs\n' \
+      "$name" "$kind" "$ka" "$(ratio "$ka" "$ka0")" "$cc" "$(ratio "$cc" "$cc0")" $(($3 - $1)) $(($4 - $2))
+    sleep 2 # let the half-open connections of the flood start timing out
+  done
+}
+
+for srv in $SERVERS; do
+  labup
+  case $srv in
+    netspec|netspec-gw|netspec-old)
+      # The server veth has no kernel address. netspec: no gateway (off-link
+      # sources have no route); netspec-gw: the client is the gateway, so
+      # every SYN gets an answer; netspec-old: the binary $OLD_NETSPEC.
+      bin=./bin/netspec gw=""
+      [ $srv = netspec-gw ] && gw="--gateway 198.18.0.1"
+      [ $srv = netspec-old ] && bin=${OLD_NETSPEC:?netspec-old needs OLD_NETSPEC=path}
+      # shellcheck disable=SC2086
+      ip netns exec "$SRV" "$bin" serve --iface "$siface" --addr "$ADDR/24" --http 80 --root "$work/www" $gw $NETSPEC_ARGS 2>"$work/netspec.log" & ;;
+    linux|linux-gw)
+      # The same veth with the address, the same handler; linux: no default
+      # route, linux-gw: a default route through the client.
+      ip -n "$SRV" addr add "$ADDR/24" dev "$siface"
+      [ $srv = linux-gw ] && ip -n "$SRV" route add default via 198.18.0.1
+      ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" & ;;
+    *) echo "robust: unknown server $srv (netspec, netspec-gw, netspec-old, linux, linux-gw)" >&2; exit 2 ;;
+  esac
+  srvpid=$!
+  waitup
+  measure "$srv"
+  kill -INT "$srvpid"; wait "$srvpid" 2>/dev/null || true; srvpid=""
+  ./bin/netspec lab down --prefix "$PREFIX" >/dev/null
+done
