@@ -50,6 +50,7 @@ type Counters struct {
 	OOOBytes        uint64             // out-of-order octets held now, all connections
 	Conns           uint64             // connections now, TIME-WAIT records included
 	TimeWaitRecords uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
+	RingsLent       uint64             // send and receive rings lent to connections now (bufpool.go; 0 when all ended)
 	// Buffer auto-tuning (autotune.go).
 	RecvBufGrowths uint64 // receive buffers grown by auto-tuning
 	SendBufGrowths uint64 // send buffers grown by auto-tuning
@@ -154,6 +155,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 func (l *Layer) Counters() *Counters {
 	l.ctr.Conns = uint64(l.nconns())
 	l.ctr.TimeWaitRecords = uint64(len(l.tw))
+	l.ctr.RingsLent = uint64(l.sndPool.lent + l.rcvPool.lent)
 	l.ctr.OOOBytes = uint64(l.oooBytes)
 	l.ctr.BufGrown = uint64(l.bufGrown)
 	l.ctr.ListenOverflows = l.ctr.Drops[DropListenOverflow]

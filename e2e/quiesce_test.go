@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/lab/labtest"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// settleGuard bounds how long TestServerQuiescesAfterLinuxClients waits, in
+// real time, for every connection to end (TIME-WAIT is 1 s here).
+const settleGuard = 30 * time.Second
+
+// TestServerQuiescesAfterLinuxClients: after real Linux clients finish, in
+// every way a client can (curl's keep-alive fetches, a wrk run, clients that
+// close before sending, clients that reset with a request half sent, and a
+// client that stops reading a large response), the server's connection
+// table, TIME-WAIT records, out-of-order store and lent rings return to
+// zero once the timers run out: every connection ends and gives back what
+// it took (issue 12, read through the stack's counters). TIME-WAIT and the
+// FIN-WAIT-2 timeout are shortened so the run stays short.
+func TestServerQuiescesAfterLinuxClients(t *testing.T) {
+	labtest.SkipUnlessLab(t)
+	l := labtest.ForTest(t)
+	labtest.NeedTools(t, "curl", "wrk", "bash")
+	var link driver.Link
+	if err := l.RunInServerNS(func() (err error) {
+		link, err = netspec.OpenLink(l.ServerIface(), nil)
+		return err
+	}); err != nil {
+		t.Fatalf("open server link: %v", err)
+	}
+	st, err := netspec.New(link, l.ServerAddr(), &netspec.Options{Tune: func(c *stack.Config) {
+		c.TCP.MSL = 500 * time.Millisecond
+		c.TCP.FinWait2Timeout = 2 * time.Second
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ln, err := st.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 4<<20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "hello, netspec\n")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := "http://" + l.ServerAddr().Addr().String()
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := l.ClientCmd(ctx, name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	run("bash", "-c", "for i in $(seq 20); do curl -sf -o /dev/null "+url+"/ || exit 1; done")
+	run("curl", "-sf", "-o", "/dev/null", url+"/", url+"/", url+"/") // one keep-alive connection
+	run("wrk", "-t1", "-c10", "-d2s", "--timeout", "2s", url+"/")
+	// A client that stops reading a large response: its kernel resets the
+	// connection with data unread (curl exits on a closed pipe).
+	l.ClientCmd(ctx, "bash", "-c", "curl -s "+url+"/big | head -c 1000 >/dev/null").Run()
+	// Clients that close before sending, and clients that reset with half a
+	// request sent (SO_LINGER 0).
+	if err := l.RunInClientNS(func() error {
+		for i := range 10 {
+			c, err := net.DialTimeout("tcp", l.ServerAddr().Addr().String()+":80", 5*time.Second)
+			if err != nil {
+				return err
+			}
+			if i%2 == 1 {
+				c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+				c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("aborting clients: %v", err)
+	}
+
+	keys := []string{"tcp.Conns", "tcp.TimeWaitRecords", "tcp.OOOBytes", "tcp.RingsLent"}
+	var last map[string]uint64
+	for deadline := time.Now().Add(settleGuard); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		last = st.Counters()
+		busy := false
+		for _, k := range keys {
+			if v, ok := last[k]; !ok {
+				t.Fatalf("counter %s missing", k)
+			} else if v != 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			break
+		}
+	}
+	var held []string
+	for _, k := range keys {
+		if last[k] != 0 {
+			held = append(held, fmt.Sprintf("%s=%d", k, last[k]))
+		}
+	}
+	if len(held) > 0 {
+		t.Fatalf("%v after every client finished and %v passed: connections did not all end", held, settleGuard)
+	}
+	if last["tcp.Established"] < 30 || last["tcp.EstabResets"] == 0 {
+		t.Fatalf("the clients did not run as meant: %d established, %d reset", last["tcp.Established"], last["tcp.EstabResets"])
+	}
+	t.Logf("%d connections established, %d ended by a reset; all ended and gave back their rings", last["tcp.Established"], last["tcp.EstabResets"])
+}
