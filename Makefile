@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/netspec
 FUZZTIME ?= 10s
 
-.PHONY: all build run test unit race e2e generate check-generated lint fuzz fuzz-long mutate check-mutate clean lab-down deps deps-run
+.PHONY: all build run test unit race e2e generate check-generated lint fuzz fuzz-long mutate check-mutate clean lab-down deps deps-run bench bench-loss
 
 # The tools the tests and the lab use (ip, curl, ethtool, ping, ...). As root,
 # missing ones are installed from Debian's packages; otherwise this stops with
@@ -14,6 +14,19 @@ deps:
 
 deps-run:
 	@bash scripts/deps.sh run
+
+# The project's benchmark (root): netspec, gVisor's netstack and the Linux
+# kernel with the same net/http handler, side by side in one run, written to
+# BENCHMARKS.md and docs/bench/ (bench/compare.sh lists the knobs, e.g.
+# DUR=3 ROUNDS=1 for a quick run). bench-loss runs only the loss scenario
+# and prints its table (bench/loss.sh).
+bench:
+	@bash scripts/deps.sh bench
+	bash bench/compare.sh
+
+bench-loss:
+	@bash scripts/deps.sh bench
+	bash bench/loss.sh
 
 all: build
 

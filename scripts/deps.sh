@@ -18,7 +18,7 @@ declare -A TOOLS=(
   [run]="ip:iproute2 curl:curl ethtool:ethtool"
   [test]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping bash:bash nft:nftables hping3:hping3 wrk:wrk"
   [robust]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping nft:nftables hping3:hping3 nmap:nmap wrk:wrk ab:apache2-utils python3:python3 tcpdump:tcpdump"
-  [bench]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping nft:nftables wrk:wrk ab:apache2-utils"
+  [bench]="ip:iproute2 curl:curl ethtool:ethtool nft:nftables tc:iproute2 wrk:wrk ab:apache2-utils tcpdump:tcpdump git:git"
 )
 
 if [ $# -eq 0 ]; then set -- test; fi

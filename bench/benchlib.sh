@@ -1,0 +1,76 @@
+# Shared by bench/compare.sh and bench/loss.sh (sourced, not run; bench/lib.sh
+# is bench/robust.sh's): builds
+# the benchmark's programs into a temporary directory and removes it, and
+# every namespace of the run, on exit — also on failure or Ctrl-C.
+#
+#   REVS="REV..."   netspec revisions to measure side by side (default "."
+#                   = the working tree); each other REV's stack is built
+#                   from `git archive REV` with the current bench/netspecsrv,
+#                   and labelled netspec@REV.
+
+bench_init() {
+  for tool in go git ip wrk ab ethtool nft tc; do
+    command -v $tool >/dev/null || { echo "bench: $tool not installed (bash scripts/deps.sh bench)" >&2; exit 2; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 2; }
+  PREFIX=${PREFIX:-nsb$$}
+  work=$(mktemp -d)
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$PREFIX-" || true); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+
+# bench_cmd SCRIPT KNOB...: the command line as a person would type it, with
+# the knobs that are set and the revision of the tree, for the report.
+bench_cmd() {
+  local script=$1 k out=""
+  shift
+  for k in "$@"; do
+    case "${!k:-}" in
+      "") ;;
+      *" "*) out+="$k=\"${!k}\" " ;;
+      *) out+="$k=${!k} " ;;
+    esac
+  done
+  local rev
+  rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD 2>/dev/null || rev+=" with local changes"
+  echo "${out}bash $script (netspec = the tree at $rev)"
+}
+
+# bench_build: benchcli, benchrun, kernelsrv, gvisorsrv and one netspecsrv
+# per revision of REVS; sets SERVERS to the benchrun -server flags.
+bench_build() {
+  local rev short src
+  echo "bench: building" >&2
+  go build -o "$work/" ./bench/benchcli ./bench/kernelsrv
+  # gVisor and the plots live in modules of their own.
+  (cd bench/gvisorsrv && go build -o "$work/gvisorsrv" .)
+  (cd bench/benchrun && go build -o "$work/benchrun" .)
+  SERVERS=()
+  for rev in ${REVS:-.}; do
+    if [ "$rev" = . ]; then
+      go build -o "$work/netspecsrv" ./bench/netspecsrv
+      SERVERS+=(-server "netspec=netspec:$work/netspecsrv")
+      continue
+    fi
+    # The stack as it was at REV, with today's server and handler on it.
+    short=$(git rev-parse --short "$rev")
+    src=$work/src-$short
+    mkdir -p "$src"
+    git archive "$short" | tar -x -C "$src"
+    rm -rf "$src/bench/handler" "$src/bench/netspecsrv"
+    mkdir -p "$src/bench"
+    cp -r bench/handler bench/netspecsrv "$src/bench/"
+    (cd "$src" && go build -o "$work/netspecsrv-$short" ./bench/netspecsrv)
+    SERVERS+=(-server "netspec@$short=netspec:$work/netspecsrv-$short")
+  done
+  SERVERS+=(-server "gvisor=gvisor:$work/gvisorsrv" -server "kernel=kernel:$work/kernelsrv")
+}

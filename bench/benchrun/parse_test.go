@@ -1,0 +1,93 @@
+package main
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const wrkOut = `Running 3s test @ http://198.18.0.2/hello
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.27ms    2.10ms  40.01ms   93.12%
+    Req/Sec    20.61k     2.05k   24.90k    71.67%
+  Latency Distribution
+     50%  812.00us
+     75%    1.20ms
+     90%    2.31ms
+     99%   11.52ms
+  123001 requests in 3.00s, 15.25MB read
+Requests/sec:  40973.21
+Transfer/sec:      5.08MB
+`
+
+func TestWrkParse(t *testing.T) {
+	m := rpsRE.FindStringSubmatch(wrkOut)
+	n := reqsRE.FindStringSubmatch(wrkOut)
+	if m == nil || m[1] != "40973.21" || n == nil || n[1] != "123001" {
+		t.Fatalf("rps %v reqs %v", m, n)
+	}
+	got := map[string]float64{}
+	for _, l := range latRE.FindAllStringSubmatch(wrkOut, -1) {
+		got[l[1]] = toMS(mustFloat(t, l[2]), l[3])
+	}
+	if got["50"] != 0.812 || got["99"] != 11.52 || len(got) != 2 {
+		t.Fatalf("latencies %v", got)
+	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestABParse(t *testing.T) {
+	out := "Complete requests:      20000\nFailed requests:        0\nRequests per second:    13912.40 [#/sec] (mean)\n"
+	if m := abRPSRE.FindStringSubmatch(out); m == nil || m[1] != "13912.40" {
+		t.Fatalf("rps %v", m)
+	}
+	if m := abDoneRE.FindStringSubmatch(out); m == nil || m[1] != "20000" {
+		t.Fatalf("done %v", m)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := summarize([]float64{3, math.NaN(), 1, 2})
+	if s.med != 2 || s.min != 1 || s.max != 3 || s.n != 3 || s.spread() != 50 {
+		t.Fatalf("%+v spread %v", s, s.spread())
+	}
+	if s := summarize([]float64{4, 2}); s.med != 3 {
+		t.Fatalf("even median %v", s.med)
+	}
+	if s := summarize(nil); s.n != 0 || !math.IsNaN(s.med) {
+		t.Fatalf("empty %+v", s)
+	}
+}
+
+func TestNum(t *testing.T) {
+	for in, want := range map[float64]string{40600: "40,600", 1234567.8: "1,234,568", 24.13: "24.13", -1500: "-1,500", math.NaN(): "–"} {
+		prec := 2
+		if got := num(in, prec); got != want {
+			t.Errorf("num(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplice(t *testing.T) {
+	text := "head\n<!-- bench:loss begin -->\nold\n<!-- bench:loss end -->\ntail\n"
+	got, ok := splice(text, "loss", "new\n")
+	if !ok || got != "head\n<!-- bench:loss begin -->\nnew\n<!-- bench:loss end -->\ntail\n" {
+		t.Fatalf("%v %q", ok, got)
+	}
+	if _, ok := splice(text, "main", "x"); ok {
+		t.Fatal("spliced a section the text does not have")
+	}
+	if !strings.Contains(got, "tail") {
+		t.Fatal("lost the rest")
+	}
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// title is a server's name in the tables.
+func title(s Server) string {
+	switch {
+	case s.Name == "gvisor":
+		return "gVisor netstack"
+	case s.Name == "kernel":
+		return "Linux kernel"
+	}
+	return s.Name
+}
+
+// ratioPairs are the ratio columns: every netspec server against every peer.
+func ratioPairs(servers []Server) [][2]Server {
+	var p [][2]Server
+	for _, a := range servers {
+		if a.Kind != "netspec" {
+			continue
+		}
+		for _, b := range servers {
+			if b.Kind != "netspec" {
+				p = append(p, [2]Server{a, b})
+			}
+		}
+	}
+	return p
+}
+
+// num formats v with prec decimals and thousands separators.
+func num(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	if math.Abs(v) >= 100 && prec > 0 {
+		prec = 0
+	}
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	intPart, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(intPart, "-")
+	intPart = strings.TrimPrefix(intPart, "-")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	out := b.String()
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// cell is "median ±spread %".
+func cell(s summary, f figure) string {
+	if s.n == 0 {
+		return "–"
+	}
+	out := num(s.med, f.Prec)
+	if sp := s.spread(); !math.IsNaN(sp) {
+		out += fmt.Sprintf(" ±%.0f %%", sp)
+	}
+	return out
+}
+
+// table writes one Markdown table of figs.
+func table(b *strings.Builder, res *results, figs []figure) {
+	pairs := ratioPairs(res.Servers)
+	b.WriteString("| figure | unit |")
+	for _, s := range res.Servers {
+		fmt.Fprintf(b, " %s |", title(s))
+	}
+	for _, p := range pairs {
+		fmt.Fprintf(b, " %s / %s |", title(p[0]), title(p[1]))
+	}
+	b.WriteString("\n| --- | --- |" + strings.Repeat(" ---: |", len(res.Servers)+len(pairs)) + "\n")
+	for _, f := range figs {
+		vals := res.Values[f.Key]
+		if vals == nil {
+			continue
+		}
+		better := "↑"
+		if !f.Higher {
+			better = "↓"
+		}
+		fmt.Fprintf(b, "| %s | %s %s |", f.Label, f.Unit, better)
+		for _, s := range res.Servers {
+			fmt.Fprintf(b, " %s |", cell(summarize(vals[s.Name]), f))
+		}
+		for _, p := range pairs {
+			a, c := summarize(vals[p[0].Name]), summarize(vals[p[1].Name])
+			r := "–"
+			if a.n > 0 && c.n > 0 && c.med != 0 {
+				r = fmt.Sprintf("%.2f", a.med/c.med)
+			}
+			fmt.Fprintf(b, " %s |", r)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// configOf rebuilds the knobs a saved run used (for the labels).
+func configOf(res *results) config {
+	atoi := func(k string) int { v, _ := strconv.Atoi(res.Config[k]); return v }
+	c := config{rounds: atoi("rounds"), dur: atoi("dur"), abN: atoi("ab_n"), hold: atoi("hold")}
+	c.big, _ = strconv.ParseInt(res.Config["big"], 10, 64)
+	c.lossSize, _ = strconv.ParseInt(res.Config["loss_size"], 10, 64)
+	for _, f := range strings.Split(res.Config["losses"], ",") {
+		if p, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
+			c.losses = append(c.losses, p)
+		}
+	}
+	return c
+}
+
+func has(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReport writes the Markdown report to md (stdout if empty) and the
+// plots to plotDir (none if empty). Each scenario is one section; a file
+// that has a scenario's markers gets only that section replaced.
+func writeReport(res *results, md, plotDir string) error {
+	c := configOf(res)
+	var pngs []string
+	if plotDir != "" {
+		var err error
+		if pngs, err = writePlots(res, c, plotDir); err != nil {
+			return err
+		}
+	}
+	rel := func(p string) string {
+		if md == "" {
+			return p
+		}
+		if r, err := filepath.Rel(filepath.Dir(md), p); err == nil {
+			return r
+		}
+		return p
+	}
+	head := fmt.Sprintf("Measured %s UTC on %s, %s for the whole run (%d round(s), servers interleaved; each cell is the median and ± half the range of the rounds; ↑ higher is better, ↓ lower is better; ratios are of medians).\n\nCommand: `%s`\n\n",
+		res.Started.Format("2006-01-02 15:04"), res.Machine, fmtDur(res.Seconds), c.rounds, res.Command)
+	sections := map[string]string{}
+	var all strings.Builder
+	for _, scen := range res.Scenario {
+		var b strings.Builder
+		b.WriteString(head)
+		switch scen {
+		case "main":
+			table(&b, res, mainFigures(c))
+		case "loss":
+			fmt.Fprintf(&b, "Goodput of %s transfers, Mbit/s. The client namespace drops a random share of TCP segments both ways (nftables `numgen random mod 100 < N drop` in the input and output hooks); segmentation offloads are off on both veths, so a drop of the server's segments is one segment. The upload rows are no loss on the wire: the output hook sees the client TCP's GSO packets whole, and its drops are local send errors that TCP retries (see below).\n\n", size(c.lossSize))
+			table(&b, res, lossFigures(c))
+		}
+		b.WriteString("\n")
+		for _, p := range pngs {
+			if strings.Contains(filepath.Base(p), scen) {
+				fmt.Fprintf(&b, "![%s figures](%s)\n\n", scen, rel(p))
+			}
+		}
+		if notes := res.Notes[scen]; len(notes) > 0 {
+			b.WriteString("Notes of the run (a figure a round could not measure is left out of its median):\n\n")
+			for _, n := range notes {
+				fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(n, "\n", " "))
+			}
+			b.WriteString("\n")
+		}
+		sections[scen] = b.String()
+		all.WriteString(b.String())
+	}
+	if md == "" {
+		_, err := os.Stdout.WriteString(all.String())
+		return err
+	}
+	out, ok := all.String(), false
+	if old, err := os.ReadFile(md); err == nil {
+		text := string(old)
+		for scen, body := range sections {
+			if t, found := splice(text, scen, body); found {
+				text, ok = t, true
+			}
+		}
+		if ok {
+			out = text
+		}
+	}
+	return os.WriteFile(md, []byte(out), 0o644)
+}
+
+// splice puts body between the markers <!-- bench:NAME begin --> and
+// <!-- bench:NAME end --> of text and reports whether it has them.
+func splice(text, name, body string) (string, bool) {
+	begin, end := "<!-- bench:"+name+" begin -->\n", "<!-- bench:"+name+" end -->"
+	i := strings.Index(text, begin)
+	j := strings.Index(text, end)
+	if i < 0 || j < i {
+		return text, false
+	}
+	return text[:i+len(begin)] + body + text[j:], true
+}
+
+func fmtDur(secs float64) string {
+	m := int(secs) / 60
+	return fmt.Sprintf("%d min %02d s", m, int(secs)%60)
+}
