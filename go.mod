@@ -4,10 +4,12 @@ go 1.26.0
 
 require (
 	github.com/anishathalye/porcupine v1.3.1
-	github.com/google/gopacket v1.1.19
+	github.com/gopacket/gopacket v1.8.0
 	github.com/leanovate/gopter v0.2.11
 	golang.org/x/sys v0.50.0
 )
+
+require golang.org/x/net v0.59.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -418,7 +418,7 @@ func TestGateway(t *testing.T) {
 	}
 }
 
-// TestPcapAndTrace: Options.Pcap captures both directions in libpcap
+// TestPcapAndTrace: Options.Pcap captures both directions in pcapng
 // format, flushed by Close; Options.Trace logs state changes.
 func TestPcapAndTrace(t *testing.T) {
 	var capture bytes.Buffer
@@ -440,8 +440,10 @@ func TestPcapAndTrace(t *testing.T) {
 	frames := b.Stats().PcapFrames
 	p := capture.Bytes()
 	// ARP both ways, the handshake, 2 x 80 kB of data and the closes.
-	if frames < 60 || len(p) < 24+2*len(msg) || binary.LittleEndian.Uint32(p) != 0xa1b2c3d4 {
-		t.Fatalf("capture: %d frames, %d bytes, magic % x", frames, len(p), p[:min(4, len(p))])
+	// pcapng: a section header block (type 0x0A0D0D0A, byte-order magic
+	// 0x1A2B3C4D) first.
+	if frames < 60 || len(p) < 12+2*len(msg) || binary.LittleEndian.Uint32(p) != 0x0a0d0d0a || binary.LittleEndian.Uint32(p[8:]) != 0x1a2b3c4d {
+		t.Fatalf("capture: %d frames, %d bytes, header % x", frames, len(p), p[:min(12, len(p))])
 	}
 	for _, want := range []string{"tcp state", "from=Listen", "to=Established", "local=198.18.0.2:7"} {
 		if !strings.Contains(logs.String(), want) {

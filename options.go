@@ -63,7 +63,8 @@ type Options struct {
 	// seed makes a simulation replay.
 	Seed uint64
 	// Pcap, if not nil, receives every frame the stack receives and sends,
-	// in the libpcap format that tcpdump and Wireshark read. It is buffered
+	// in the pcapng format that tcpdump, tshark and Wireshark read, each
+	// frame marked inbound or outbound (driver/pcap). It is buffered
 	// and flushed by Close; the caller closes it afterwards. Stats reports
 	// how many frames it holds.
 	Pcap io.Writer

@@ -98,7 +98,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&echoP, "echo", "serve TCP echo on `PORT`")
 	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
 	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (RFC 862)")
-	fs.StringVar(&cfg.pcap, "pcap", "", "capture every frame received and sent to `FILE` (pcap format)")
+	fs.StringVar(&cfg.pcap, "pcap", "", "capture every frame received and sent to `FILE` (pcapng, each frame marked inbound or outbound)")
 	fs.BoolVar(&cfg.trace, "trace", false, "log every TCP state transition, with the connection's addresses")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")

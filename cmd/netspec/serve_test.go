@@ -48,7 +48,7 @@ func (s *syncBuffer) String() string {
 // echo with half-close, then a clean shutdown.
 func TestServeOverPipe(t *testing.T) {
 	t.Setenv("NETSPEC_RUN_DIR", filepath.Join(t.TempDir(), "run"))
-	capture := filepath.Join(t.TempDir(), "serve.pcap")
+	capture := filepath.Join(t.TempDir(), "serve.pcapng")
 	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture, "--trace"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +126,13 @@ func TestServeOverPipe(t *testing.T) {
 		}
 	}
 	// --pcap captured the whole conversation: ARP, the HTTP and echo
-	// exchanges (more than 300 kB of responses), in libpcap format.
+	// exchanges (more than 300 kB of responses), in pcapng format.
 	p, err := os.ReadFile(capture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p) < 24+300000 || binary.LittleEndian.Uint32(p) != 0xa1b2c3d4 {
-		t.Fatalf("capture is %d bytes (magic % x)", len(p), p[:min(4, len(p))])
+	if len(p) < 12+300000 || binary.LittleEndian.Uint32(p) != 0x0a0d0d0a || binary.LittleEndian.Uint32(p[8:]) != 0x1a2b3c4d {
+		t.Fatalf("capture is %d bytes (header % x), want pcapng", len(p), p[:min(12, len(p))])
 	}
 }
 

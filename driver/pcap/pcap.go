@@ -1,69 +1,102 @@
-// Package pcap writes the classic libpcap capture format (microsecond
-// timestamps, Ethernet link type), and wraps a driver.Link so that every frame
-// it receives and sends is captured: `netspec serve --pcap FILE`. The writer
-// is our own, a few dozen lines, so capturing needs no dependency; the
-// simulator (fuzz/sim) uses it to record failing runs.
+// Package pcap writes captures in the pcapng format (through pcapgo of
+// github.com/gopacket/gopacket, the maintained fork), and wraps a
+// driver.Link so that every frame it receives and sends is captured:
+// `netspec serve --pcap FILE`. Each frame records its direction (inbound or
+// outbound, in the Enhanced Packet Block's flags) and may carry a comment,
+// which Wireshark and tshark show with the frame (frame.comment): the place
+// for what the stack decided about it. The simulator (fuzz/sim) records
+// failing runs with the same writer.
 package pcap
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/netspec/netspec/driver"
 )
 
-// File format constants.
+// SnapLen is the longest frame kept whole; longer ones are cut (their
+// original length is recorded). A GSO super-frame reaches 64 KiB plus
+// headers, so it is kept whole.
+const SnapLen = 65535 + 14 + 4
+
+// Direction is which way a frame went, as the pcapng flags record it.
+type Direction uint8
+
+// Directions of a frame.
 const (
-	magic       = 0xa1b2c3d4
-	versionMaj  = 2
-	versionMin  = 4
-	SnapLen     = 65535 // longest frame kept whole; longer ones are cut
-	linkEther   = 1     // LINKTYPE_ETHERNET
-	globalLen   = 24
-	recordHdrLn = 16
+	DirUnknown Direction = iota
+	DirIn                // received by the stack
+	DirOut               // sent by the stack
 )
 
-// Writer writes Ethernet frames to a pcap stream: a 24-byte global header,
-// then a 16-byte record header (seconds, microseconds, captured length,
-// original length) before each frame. Frames longer than SnapLen are cut. A
-// Writer is not safe for concurrent use (Link serialises its calls).
-type Writer struct {
-	w   io.Writer
-	hdr [recordHdrLn]byte
-	n   int // records written
+var ngDirection = [...]pcapgo.NgEpbFlag{
+	DirUnknown: pcapgo.NgEpbFlagDirectionUnknown,
+	DirIn:      pcapgo.NgEpbFlagDirectionInbound,
+	DirOut:     pcapgo.NgEpbFlagDirectionOutbound,
 }
 
-// NewWriter writes the global header to w and returns the writer.
+// Writer writes Ethernet frames to a pcapng stream: a section header and
+// one interface description ("netspec", Ethernet, nanosecond timestamps),
+// then one Enhanced Packet Block per frame. Every frame is handed to the
+// underlying writer before WriteFrame returns (buffer it yourself, as Link
+// does). A Writer is not safe for concurrent use.
+type Writer struct {
+	ng      *pcapgo.NgWriter
+	n       int // frames written
+	flags   pcapgo.NgEpbFlags
+	comment [1]string
+}
+
+// NewWriter writes the section header and the interface description to w
+// and returns the writer.
 func NewWriter(w io.Writer) (*Writer, error) {
-	var g [globalLen]byte
-	binary.LittleEndian.PutUint32(g[0:], magic)
-	binary.LittleEndian.PutUint16(g[4:], versionMaj)
-	binary.LittleEndian.PutUint16(g[6:], versionMin)
-	// thiszone (8:12) and sigfigs (12:16) are zero.
-	binary.LittleEndian.PutUint32(g[16:], SnapLen)
-	binary.LittleEndian.PutUint32(g[20:], linkEther)
-	if _, err := w.Write(g[:]); err != nil {
+	intf := pcapgo.NgInterface{
+		Name:                "netspec",
+		Description:         "frames a netspec stack received and sent",
+		LinkType:            layers.LinkTypeEthernet,
+		SnapLength:          SnapLen,
+		TimestampResolution: 9,
+	}
+	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "netspec"}}
+	ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
+	if err == nil {
+		err = ng.Flush()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("pcap: write header: %w", err)
 	}
-	return &Writer{w: w}, nil
+	return &Writer{ng: ng}, nil
 }
 
-// WritePacket appends one frame captured at t.
+// WritePacket appends one frame captured at t, direction unknown, without
+// a comment.
 func (p *Writer) WritePacket(t time.Time, frame []byte) error {
+	return p.WriteFrame(t, frame, DirUnknown, "")
+}
+
+// WriteFrame appends one frame captured at t with its direction and a
+// comment ("" for none).
+func (p *Writer) WriteFrame(t time.Time, frame []byte, dir Direction, comment string) error {
 	incl := min(len(frame), SnapLen)
-	us := t.UnixMicro()
-	binary.LittleEndian.PutUint32(p.hdr[0:], uint32(us/1e6))
-	binary.LittleEndian.PutUint32(p.hdr[4:], uint32(us%1e6))
-	binary.LittleEndian.PutUint32(p.hdr[8:], uint32(incl))
-	binary.LittleEndian.PutUint32(p.hdr[12:], uint32(len(frame)))
-	if _, err := p.w.Write(p.hdr[:]); err != nil {
-		return fmt.Errorf("pcap: write record: %w", err)
+	ci := gopacket.CaptureInfo{Timestamp: t, CaptureLength: incl, Length: len(frame)}
+	p.flags.Direction = ngDirection[dir]
+	opts := pcapgo.NgPacketOptions{Flags: &p.flags}
+	if comment != "" {
+		p.comment[0] = comment
+		opts.Comments = p.comment[:]
 	}
-	if _, err := p.w.Write(frame[:incl]); err != nil {
+	if err := p.ng.WritePacketWithOptions(ci, frame[:incl], opts); err != nil {
+		return fmt.Errorf("pcap: write frame: %w", err)
+	}
+	if err := p.ng.Flush(); err != nil {
 		return fmt.Errorf("pcap: write frame: %w", err)
 	}
 	p.n++
@@ -78,6 +111,11 @@ func (p *Writer) Count() int { return p.n }
 // (Err) and capturing stops.
 type Link struct {
 	driver.Link
+	// Comment, if not nil, gives the comment of each captured frame
+	// (called with the capture's lock held; "" for none). Set it before
+	// the link is used.
+	Comment func(dir Direction, frame []byte) string
+
 	mu  sync.Mutex
 	buf *bufio.Writer
 	w   *Writer
@@ -94,11 +132,15 @@ func Wrap(l driver.Link, out io.Writer) (*Link, error) {
 	return &Link{Link: l, buf: buf, w: w}, nil
 }
 
-func (c *Link) capture(t time.Time, frame []byte) {
+func (c *Link) capture(t time.Time, frame []byte, dir Direction) {
 	if c.err != nil {
 		return
 	}
-	c.err = c.w.WritePacket(t, frame)
+	comment := ""
+	if c.Comment != nil {
+		comment = c.Comment(dir, frame)
+	}
+	c.err = c.w.WriteFrame(t, frame, dir, comment)
 }
 
 // ReadBatch reads from the wrapped link and captures what it delivered.
@@ -107,7 +149,7 @@ func (c *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadlin
 	if k > 0 {
 		c.mu.Lock()
 		for i := 0; i < k; i++ {
-			c.capture(meta[i].Time, frames[i][:n[i]])
+			c.capture(meta[i].Time, frames[i][:n[i]], DirIn)
 		}
 		c.mu.Unlock()
 	}
@@ -120,7 +162,7 @@ func (c *Link) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	now := time.Now()
 	c.mu.Lock()
 	for _, f := range frames {
-		c.capture(now, f)
+		c.capture(now, f, DirOut)
 	}
 	c.mu.Unlock()
 	return c.Link.WriteBatch(frames, meta)

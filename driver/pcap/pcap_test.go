@@ -2,23 +2,68 @@ package pcap
 
 import (
 	"bytes"
-	"encoding/binary"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/pipe"
 )
 
+// record is one frame read back from a capture.
+type record struct {
+	data     []byte
+	length   int
+	at       time.Time
+	dir      pcapgo.NgEpbFlag
+	comments []string
+}
+
+// readBack reads every frame of a pcapng capture with pcapgo's reader.
+func readBack(t *testing.T, p []byte) []record {
+	t.Helper()
+	r, err := pcapgo.NewNgReader(bytes.NewReader(p), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatalf("not pcapng: %v", err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("link type %v", r.LinkType())
+	}
+	var out []record
+	for {
+		data, ci, opts, err := r.ReadPacketDataWithOptions()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("record %d: %v", len(out), err)
+		}
+		rec := record{data: append([]byte(nil), data...), length: ci.Length, at: ci.Timestamp, comments: opts.Comments}
+		if opts.Flags != nil {
+			rec.dir = opts.Flags.Direction
+		}
+		out = append(out, rec)
+	}
+}
+
 // TestLinkCapturesBothDirections: frames sent through a wrapped link and
-// frames it receives land in the capture, in order, byte for byte, behind a
-// valid libpcap global header.
+// frames it receives land in the capture, in order, byte for byte, marked
+// outbound and inbound, with the comment Link.Comment gives.
 func TestLinkCapturesBothDirections(t *testing.T) {
 	a, b := pipe.New(pipe.Config{})
 	var out bytes.Buffer
 	c, err := Wrap(a, &out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	c.Comment = func(dir Direction, frame []byte) string {
+		if dir == DirIn {
+			return "received"
+		}
+		return ""
 	}
 	sent := [][]byte{bytes.Repeat([]byte{0xaa}, 60), bytes.Repeat([]byte{0xbb}, 1514)}
 	if err := c.WriteBatch(sent, nil); err != nil {
@@ -39,45 +84,39 @@ func TestLinkCapturesBothDirections(t *testing.T) {
 	if c.Frames() != 3 {
 		t.Fatalf("%d frames captured, want 3", c.Frames())
 	}
-	p := out.Bytes()
-	if len(p) < globalLen || binary.LittleEndian.Uint32(p) != magic || binary.LittleEndian.Uint32(p[20:]) != linkEther {
-		t.Fatalf("bad global header % x", p[:min(len(p), globalLen)])
+	recs := readBack(t, out.Bytes())
+	want := []struct {
+		data    []byte
+		dir     pcapgo.NgEpbFlag
+		comment string
+	}{{sent[0], pcapgo.NgEpbFlagDirectionOutbound, ""}, {sent[1], pcapgo.NgEpbFlagDirectionOutbound, ""}, {back, pcapgo.NgEpbFlagDirectionInbound, "received"}}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d", len(recs), len(want))
 	}
-	p = p[globalLen:]
-	for i, want := range [][]byte{sent[0], sent[1], back} {
-		if len(p) < recordHdrLn {
-			t.Fatalf("record %d missing", i)
+	for i, w := range want {
+		r := recs[i]
+		if !bytes.Equal(r.data, w.data) || r.length != len(w.data) || r.dir != w.dir || (w.comment == "") != (len(r.comments) == 0) ||
+			(w.comment != "" && r.comments[0] != w.comment) {
+			t.Errorf("record %d: %d bytes (orig %d) dir %v comments %q; want %d bytes of % x, dir %v, comment %q",
+				i, len(r.data), r.length, r.dir, r.comments, len(w.data), w.data[0], w.dir, w.comment)
 		}
-		incl, orig := binary.LittleEndian.Uint32(p[8:]), binary.LittleEndian.Uint32(p[12:])
-		if int(incl) != len(want) || int(orig) != len(want) || !bytes.Equal(p[recordHdrLn:recordHdrLn+incl], want) {
-			t.Fatalf("record %d: incl %d orig %d, want %d bytes of % x", i, incl, orig, len(want), want[0])
-		}
-		p = p[recordHdrLn+incl:]
-	}
-	if len(p) != 0 {
-		t.Fatalf("%d trailing bytes", len(p))
 	}
 }
 
 // TestWriterCutsLongFrames: a frame over SnapLen is cut, with its original
-// length recorded.
+// length and its nanosecond timestamp recorded.
 func TestWriterCutsLongFrames(t *testing.T) {
 	var out bytes.Buffer
 	w, err := NewWriter(&out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WritePacket(time.Unix(5, 250000), make([]byte, SnapLen+100)); err != nil {
+	at := time.Unix(5, 250001)
+	if err := w.WritePacket(at, make([]byte, SnapLen+100)); err != nil {
 		t.Fatal(err)
 	}
-	r := out.Bytes()[globalLen:]
-	if s, us := binary.LittleEndian.Uint32(r), binary.LittleEndian.Uint32(r[4:]); s != 5 || us != 250 {
-		t.Fatalf("timestamp %d.%06d", s, us)
-	}
-	if incl, orig := binary.LittleEndian.Uint32(r[8:]), binary.LittleEndian.Uint32(r[12:]); incl != SnapLen || orig != SnapLen+100 {
-		t.Fatalf("incl %d orig %d", incl, orig)
-	}
-	if len(r) != recordHdrLn+SnapLen {
-		t.Fatalf("record is %d bytes", len(r))
+	recs := readBack(t, out.Bytes())
+	if len(recs) != 1 || len(recs[0].data) != SnapLen || recs[0].length != SnapLen+100 || !recs[0].at.Equal(at) {
+		t.Fatalf("records %d: %d bytes of %d at %v", len(recs), len(recs[0].data), recs[0].length, recs[0].at)
 	}
 }

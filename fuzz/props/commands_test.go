@@ -443,7 +443,7 @@ func TestConnectionCommands(t *testing.T) {
 			if dir == "" {
 				dir = t.TempDir()
 			}
-			p := filepath.Join(dir, "commands-failure.pcap")
+			p := filepath.Join(dir, "commands-failure.pcapng")
 			if err := os.WriteFile(p, lastFail.pcap, 0o644); err == nil {
 				t.Logf("pcap of the last (shrunk) failing run: %s", p)
 			}

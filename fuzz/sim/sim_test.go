@@ -2,13 +2,15 @@ package sim
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/stack"
@@ -194,25 +196,28 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestPcapLayout: the run's capture is pcapng that pcapgo reads back, frame
+// and timestamp exact.
 func TestPcapLayout(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := NewPcapWriter(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Unix(1_700_000_000, 123_456_000)
+	at := time.Unix(1_700_000_000, 123_456_789)
 	if err := w.WritePacket(at, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	b := buf.Bytes()
-	le := binary.LittleEndian
-	if len(b) != 24+16+3 || le.Uint32(b) != 0xa1b2c3d4 || le.Uint16(b[4:]) != 2 || le.Uint16(b[6:]) != 4 ||
-		le.Uint32(b[16:]) != 65535 || le.Uint32(b[20:]) != 1 {
-		t.Fatalf("global header wrong: % x", b[:24])
+	r, err := pcapgo.NewNgReader(bytes.NewReader(buf.Bytes()), pcapgo.DefaultNgReaderOptions)
+	if err != nil || r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("not an Ethernet pcapng capture: %v", err)
 	}
-	r := b[24:]
-	if le.Uint32(r) != 1_700_000_000 || le.Uint32(r[4:]) != 123456 || le.Uint32(r[8:]) != 3 || le.Uint32(r[12:]) != 3 || !bytes.Equal(r[16:], []byte{1, 2, 3}) {
-		t.Fatalf("record wrong: % x", r)
+	data, ci, err := r.ReadPacketData()
+	if err != nil || !bytes.Equal(data, []byte{1, 2, 3}) || !ci.Timestamp.Equal(at) || ci.Length != 3 {
+		t.Fatalf("record: % x at %v (len %d), %v", data, ci.Timestamp, ci.Length, err)
+	}
+	if _, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("after the one record: %v", err)
 	}
 }
 
