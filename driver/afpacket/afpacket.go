@@ -1,13 +1,15 @@
 // Package afpacket is the Linux AF_PACKET raw-socket link driver. Frames carry
 // the kernel's virtio-net header (PACKET_VNET_HDR), so the stack learns which
 // checksums the sender offloaded and receives GSO/TSO super-frames whole.
-// Receive is batched with recvmmsg and send with sendmmsg. The link core
+// Receive is batched, with recvmmsg or from a TPACKET_V3 ring shared with
+// the kernel (Options.Receive), and send with sendmmsg. The link core
 // (driver/fdlink) does the rest: ReadBatch waits in the Go netpoller, so
 // deadlines and Close from another goroutine need no spin.
 package afpacket
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/netspec/netspec/driver/fdlink"
 )
@@ -24,6 +26,12 @@ const (
 	// burst from 64 connections overflowed it and the kernel dropped data
 	// and RSTs (counted in Stats.KernelDrops). 8 MiB holds thousands.
 	DefaultRcvBuf = 8 << 20
+	// DefaultRingBlockSize is the size of one receive ring block: three
+	// 64 KiB super-frames or ~1,600 small frames.
+	DefaultRingBlockSize = 256 << 10
+	// DefaultRingBlocks is the number of ring blocks: 8 MiB, DefaultRcvBuf's
+	// budget, of frames rather than socket-buffer truesize.
+	DefaultRingBlocks = 32
 )
 
 var (
@@ -33,6 +41,23 @@ var (
 	ErrNoInterface = fdlink.ErrNoInterface
 	// ErrNotSupported is returned by Open on systems without AF_PACKET.
 	ErrNotSupported = errors.New("afpacket: AF_PACKET is only supported on Linux")
+)
+
+// Receive selects how a Link receives frames.
+type Receive uint8
+
+// Receive paths.
+const (
+	// ReceiveDefault is recvmmsg.
+	ReceiveDefault Receive = iota
+	// ReceiveMmsg copies batches of frames out of the socket's queue with
+	// recvmmsg: one system call per batch, the kernel's per-frame work of a
+	// socket queue.
+	ReceiveMmsg
+	// ReceiveRing reads frames from a TPACKET_V3 receive ring mapped into
+	// the process (no system call per batch under load), and falls back to
+	// recvmmsg, logging why, when the ring cannot be set up.
+	ReceiveRing
 )
 
 // Options tune a Link. The zero value is the recommended configuration.
@@ -49,7 +74,17 @@ type Options struct {
 	MaxFrame int
 	// RcvBuf sets SO_RCVBUF(FORCE) in bytes; zero means DefaultRcvBuf and a
 	// negative value keeps the kernel default (rmem_default, about 208 KiB).
+	// With the ring it does not apply: the ring's size bounds what waits.
 	RcvBuf int
+	// Receive selects the receive path (zero: ReceiveDefault).
+	Receive Receive
+	// RingBlockSize and RingBlocks shape the ring (zero: DefaultRingBlockSize,
+	// DefaultRingBlocks). A block must hold the largest frame (MaxFrame)
+	// whole and be a multiple of the page size.
+	RingBlockSize, RingBlocks int
+	// Logger receives the reason when the ring cannot be set up (nil:
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 // Stats counts what a Link did: the link core's counters (fdlink.Stats)
@@ -58,5 +93,8 @@ type Options struct {
 type Stats struct {
 	fdlink.Stats
 	RxOutgoing  uint64 // dropped: our own transmissions looped back (PACKET_OUTGOING)
-	KernelDrops uint64 // dropped by the kernel: socket buffer full (PACKET_STATISTICS)
+	KernelDrops uint64 // dropped by the kernel: socket buffer or ring full (PACKET_STATISTICS)
+	RingBad     uint64 // dropped: ring frames the kernel claimed but did not fill, or malformed
+	RingBlocks  uint64 // ring blocks handed back to the kernel
+	RingFreezes uint64 // times the kernel found the ring full (tp_freeze_q_cnt)
 }

@@ -5,6 +5,7 @@ package afpacket
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,14 @@ import (
 
 // Link is an AF_PACKET SOCK_RAW socket bound to one interface. The link core
 // (fdlink.Core) gives it ReadBatch, WriteBatch, Close and the accessors;
-// what is AF_PACKET's own is the socket's setup and recvmmsg/sendmmsg.
-// ReadBatch is for one goroutine at a time (calls are serialised),
-// WriteBatch likewise; Close may be called from any goroutine.
+// what is AF_PACKET's own is the socket's setup, recvmmsg/sendmmsg and the
+// receive ring (ring_linux.go). ReadBatch is for one goroutine at a time
+// (calls are serialised), WriteBatch likewise; Close may be called from any
+// goroutine.
 type Link struct {
 	*fdlink.Core
 	vnet bool
+	ring *ring // nil: recvmmsg
 
 	// receive messages, used under the core's receive lock
 	rmsgs []unix.Mmsghdr
@@ -43,7 +46,9 @@ var _ driver.Link = (*Link)(nil)
 
 // Open opens an AF_PACKET link on iface in the calling thread's network
 // namespace (see lab.RunInServerNS), bound to ETH_P_ALL on the interface's
-// index, with PACKET_VNET_HDR unless opts.NoVnetHdr.
+// index, with PACKET_VNET_HDR unless opts.NoVnetHdr. With ReceiveRing it
+// also maps a receive ring, on a second socket bound after the first (see
+// ring_linux.go), or logs why it cannot and uses recvmmsg.
 func Open(iface string, opts Options) (*Link, error) {
 	ifi, err := interfaceByName(iface)
 	if err != nil {
@@ -59,13 +64,36 @@ func Open(iface string, opts Options) (*Link, error) {
 		opts.RcvBuf = DefaultRcvBuf
 	}
 	l := &Link{vnet: !opts.NoVnetHdr}
+	if opts.Receive == ReceiveRing {
+		if l.ring, err = newRing(iface, opts, l.vnet); err != nil {
+			lg := opts.Logger
+			if lg == nil {
+				lg = slog.Default()
+			}
+			lg.Warn("afpacket: no receive ring, using recvmmsg", "iface", iface, "reason", err)
+		} else {
+			opts.RcvBuf = wakeRcvBuf // the first socket only wakes the reader
+		}
+	}
 	// Protocol 0 at creation: nothing is received until bind names the interface.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, errf("socket", iface, err)
+	if err == nil {
+		if err = l.setup(fd, iface, ifi.Index, opts); err != nil {
+			unix.Close(fd)
+		}
+	} else {
+		err = errf("socket", iface, err)
 	}
-	if err := l.setup(fd, iface, ifi.Index, opts); err != nil {
-		unix.Close(fd)
+	if err == nil && l.ring != nil {
+		if err = l.ring.bind(ifi.Index, opts.Promisc); err != nil {
+			unix.Close(fd)
+			err = errf("ring", iface, err)
+		}
+	}
+	if err != nil {
+		if l.ring != nil {
+			l.ring.close()
+		}
 		return nil, err
 	}
 	cfg := fdlink.Config{
@@ -73,8 +101,14 @@ func Open(iface string, opts Options) (*Link, error) {
 		Batch: opts.Batch, MaxFrame: opts.MaxFrame, Vnet: l.vnet,
 		Read: l.recv, ReadOp: "recvmmsg", Write: l.send, WriteOp: "sendmmsg",
 	}
+	if l.ring != nil {
+		cfg.Read, cfg.ReadOp = l.ringRecv, "rx ring"
+	}
 	copy(cfg.MAC[:], ifi.HardwareAddr)
 	if l.Core, err = fdlink.New(fd, cfg); err != nil {
+		if l.ring != nil {
+			l.ring.close()
+		}
 		return nil, err
 	}
 	l.rmsgs = make([]unix.Mmsghdr, opts.Batch)
@@ -106,7 +140,7 @@ func (l *Link) setup(fd int, iface string, ifindex int, opts Options) error {
 	if err := unix.Bind(fd, sa); err != nil {
 		return errf("bind", iface, err)
 	}
-	if opts.Promisc {
+	if opts.Promisc && l.ring == nil {
 		mreq := &unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
 			return errf("setsockopt PACKET_ADD_MEMBERSHIP", iface, err)
@@ -137,6 +171,14 @@ func errf(op, iface string, err error) error {
 
 // Stats returns the link's counters, including the kernel's drop count.
 func (l *Link) Stats() Stats {
+	if r := l.ring; r != nil {
+		// The wake socket drops by design; only the ring's drops count.
+		r.stats(&l.kdrops)
+		return Stats{
+			Stats: l.Core.Stats(), RxOutgoing: l.rxOut.Load(), KernelDrops: l.kdrops.Load(),
+			RingBad: r.bad.Load(), RingBlocks: r.blocks.Load(), RingFreezes: r.freezes.Load(),
+		}
+	}
 	_ = fdlink.Control(l.Core, func(fd uintptr) {
 		// PACKET_STATISTICS resets on read, so accumulate.
 		if st, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
@@ -144,6 +186,41 @@ func (l *Link) Stats() Stats {
 		}
 	})
 	return Stats{Stats: l.Core.Stats(), RxOutgoing: l.rxOut.Load(), KernelDrops: l.kdrops.Load()}
+}
+
+// Ring reports whether the link receives from a TPACKET_V3 ring (false:
+// recvmmsg).
+func (l *Link) Ring() bool { return l.ring != nil }
+
+// ReadBatch receives up to len(frames) frames (driver.Link; see
+// fdlink.Core.ReadBatch).
+func (l *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	if l.ring == nil {
+		return l.Core.ReadBatch(frames, n, meta, deadline)
+	}
+	for {
+		// Each sleep is bounded, so a wake-up the wake socket failed to
+		// give costs at most ringMaxSleep (ring_linux.go).
+		d := time.Now().Add(ringMaxSleep)
+		last := !deadline.IsZero() && !deadline.After(d)
+		if last {
+			d = deadline
+		}
+		k, err := l.Core.ReadBatch(frames, n, meta, d)
+		if k > 0 || err != nil || last {
+			return k, err
+		}
+	}
+}
+
+// Close closes the link; a blocked ReadBatch returns driver.ErrClosed. The
+// ring is unmapped once no reader is in it.
+func (l *Link) Close() error {
+	err := l.Core.Close()
+	if l.ring != nil {
+		l.ring.close()
+	}
+	return err
 }
 
 // setIovs points a message at its virtio-net header (when the link has one)

@@ -56,7 +56,28 @@ func labLinks(t testing.TB, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Lin
 		t.Fatalf("open client link: %v", err)
 	}
 	t.Cleanup(func() { cli.Close() })
+	for _, c := range []struct {
+		link *Link
+		opts Options
+	}{{srv, srvOpts}, {cli, cliOpts}} {
+		if want := c.opts.Receive == ReceiveRing; c.link.Ring() != want {
+			t.Fatalf("%s: Ring() = %v with %+v", c.link.Name(), c.link.Ring(), c.opts)
+		}
+	}
 	return l, srv, cli
+}
+
+// receivePaths are the receive paths every test runs over.
+var receivePaths = []struct {
+	name string
+	rx   Receive
+}{{"recvmmsg", ReceiveMmsg}, {"ring", ReceiveRing}}
+
+// eachReceive runs test once per receive path, as a subtest.
+func eachReceive(t *testing.T, test func(t *testing.T, rx Receive)) {
+	for _, p := range receivePaths {
+		t.Run(p.name, func(t *testing.T) { test(t, p.rx) })
+	}
 }
 
 type rx struct {
@@ -139,8 +160,10 @@ func checksum(b []byte, sum uint32) uint16 {
 // TestKernelARPAndUDP lets the client kernel resolve the server address: the
 // server link sees the ARP request, answers it, and then receives the UDP
 // datagram the kernel had queued, whose checksum the client offloaded.
-func TestKernelARPAndUDP(t *testing.T) {
-	l, srv, _ := labLinks(t, Options{}, Options{})
+func TestKernelARPAndUDP(t *testing.T) { eachReceive(t, testKernelARPAndUDP) }
+
+func testKernelARPAndUDP(t *testing.T, rx Receive) {
+	l, srv, _ := labLinks(t, Options{Receive: rx}, Options{Receive: rx})
 	if srv.MTU() != 1500 || srv.MAC() == (wire.MAC{}) || srv.MaxFrame() != DefaultMaxFrame {
 		t.Fatalf("server link: mtu %d mac %v max %d", srv.MTU(), srv.MAC(), srv.MaxFrame())
 	}

@@ -19,3 +19,6 @@ func Open(iface string, opts Options) (*Link, error) { return nil, ErrNotSupport
 
 // Stats returns zero counters.
 func (l *Link) Stats() Stats { return Stats{} }
+
+// Ring reports false: there is no receive ring.
+func (l *Link) Ring() bool { return false }

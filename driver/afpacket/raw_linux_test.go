@@ -15,8 +15,10 @@ import (
 	"github.com/netspec/netspec/fsm/wire"
 )
 
-func TestRawBothWays(t *testing.T) {
-	_, srv, cli := labLinks(t, Options{}, Options{})
+func TestRawBothWays(t *testing.T) { eachReceive(t, testRawBothWays) }
+
+func testRawBothWays(t *testing.T, rx Receive) {
+	_, srv, cli := labLinks(t, Options{Receive: rx}, Options{Receive: rx})
 	payload := bytes.Repeat([]byte("netspec "), 8)
 	up := ethFrame(wire.BroadcastMAC, cli.MAC(), etherTypeTest, payload)
 	if err := cli.WriteBatch([][]byte{up, up}, nil); err != nil {
@@ -85,8 +87,10 @@ func gsoFrame(dst, src wire.MAC, payload int) ([]byte, driver.TxMeta) {
 // TestGSOSuperFrameWhole injects a 60 KB TSO frame on the client side: the
 // server must get it whole, flagged checksum-partial; a receive buffer too
 // small for it must count the truncation instead of delivering a cut frame.
-func TestGSOSuperFrameWhole(t *testing.T) {
-	_, srv, cli := labLinks(t, Options{}, Options{})
+func TestGSOSuperFrameWhole(t *testing.T) { eachReceive(t, testGSOSuperFrameWhole) }
+
+func testGSOSuperFrameWhole(t *testing.T, rx Receive) {
+	_, srv, cli := labLinks(t, Options{Receive: rx}, Options{Receive: rx})
 	big, hdr := gsoFrame(srv.MAC(), cli.MAC(), 60000)
 	if err := cli.WriteBatch([][]byte{big}, []driver.TxMeta{hdr}); err != nil {
 		t.Fatalf("send GSO frame: %v", err)
@@ -133,8 +137,10 @@ func TestGSOSuperFrameWhole(t *testing.T) {
 	}
 }
 
-func TestNoVnetHdr(t *testing.T) {
-	_, srv, cli := labLinks(t, Options{NoVnetHdr: true}, Options{NoVnetHdr: true})
+func TestNoVnetHdr(t *testing.T) { eachReceive(t, testNoVnetHdr) }
+
+func testNoVnetHdr(t *testing.T, rx Receive) {
+	_, srv, cli := labLinks(t, Options{NoVnetHdr: true, Receive: rx}, Options{NoVnetHdr: true, Receive: rx})
 	f := ethFrame(srv.MAC(), cli.MAC(), etherTypeTest, []byte("plain frame, no virtio header......................"))
 	if err := cli.WriteBatch([][]byte{f}, nil); err != nil {
 		t.Fatal(err)
@@ -146,8 +152,10 @@ func TestNoVnetHdr(t *testing.T) {
 	}
 }
 
-func TestDeadlineAndClose(t *testing.T) {
-	_, srv, _ := labLinks(t, Options{}, Options{})
+func TestDeadlineAndClose(t *testing.T) { eachReceive(t, testDeadlineAndClose) }
+
+func testDeadlineAndClose(t *testing.T, rx Receive) {
+	_, srv, _ := labLinks(t, Options{Receive: rx}, Options{Receive: rx})
 	r := newRx(2, srv.MaxFrame())
 	deadline := time.Now().Add(50 * time.Millisecond)
 	k, err := srv.ReadBatch(r.frames, r.n, r.meta, deadline)
@@ -170,8 +178,10 @@ func TestDeadlineAndClose(t *testing.T) {
 	}
 }
 
-func TestNoAllocsPerBatch(t *testing.T) {
-	_, srv, cli := labLinks(t, Options{}, Options{})
+func TestNoAllocsPerBatch(t *testing.T) { eachReceive(t, testNoAllocsPerBatch) }
+
+func testNoAllocsPerBatch(t *testing.T, rx Receive) {
+	_, srv, cli := labLinks(t, Options{Receive: rx}, Options{Receive: rx})
 	f := ethFrame(srv.MAC(), cli.MAC(), etherTypeTest, make([]byte, 100))
 	batch := [][]byte{f, f, f, f}
 	r := newRx(8, srv.MaxFrame())
