@@ -7,6 +7,7 @@ require (
 	github.com/gopacket/gopacket v1.8.0
 	github.com/leanovate/gopter v0.2.11
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 )
 
 require golang.org/x/net v0.59.0 // indirect

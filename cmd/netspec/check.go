@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netspec/netspec/driver/progress"
 	"github.com/netspec/netspec/fuzz/model"
 	"github.com/netspec/netspec/spec"
 )
@@ -159,10 +160,17 @@ func reqLint(m *spec.Machine, dir string) []error {
 // row of the table that fires in no run and is not allow-listed (or an
 // allow-list entry that excuses a row that fires) is a violation too.
 func checkModel(runs []model.Run, judgeCoverage bool, out string, stdout, stderr io.Writer) (violated, incomplete bool, err error) {
+	// On a terminal, a status line shows the search going (states, states/s,
+	// depth, frontier, memory, elapsed); elsewhere nothing but the results.
+	meter := progress.New(stderr)
+	current := ""
 	before := func(run model.Run) {
+		meter.Clear()
 		fmt.Fprintf(stdout, "model: %s\n", run.Label())
+		current = run.Name
 	}
 	after := func(run model.Run, res *model.Result) {
+		meter.Clear()
 		fmt.Fprintf(stdout, "model: %d states, %d transitions (%d cut at a bound), depth %d, %v, complete=%v\n",
 			res.States, res.Transitions, res.Truncated, res.Depth, res.Elapsed.Round(time.Millisecond), res.Complete)
 		mode := fmt.Sprintf("hash compaction, P(omission) <= %.1g", res.OmissionBound)
@@ -175,12 +183,15 @@ func checkModel(runs []model.Run, judgeCoverage bool, out string, stdout, stderr
 			fmt.Fprintln(stdout, "model: INCOMPLETE: search stopped at maxstates; graph properties not checked for this run")
 		}
 	}
-	progress := func(p model.Progress) {
-		fmt.Fprintf(stderr, "model: ... %d states, %d transitions, depth %d, %d queued, %.0f MB, %v\n",
-			p.States, p.Transitions, p.Depth, p.Queue, float64(p.Bytes)/1e6, p.Elapsed.Round(time.Millisecond))
+	show := func(p model.Progress) {
+		meter.Update("model: %s: %s states, %s states/s, depth %d, %s queued, %.0f MB, %v",
+			current, progress.Count(float64(p.States)), progress.Count(progress.Rate(float64(p.States), p.Elapsed)),
+			p.Depth, progress.Count(float64(p.Queue)), float64(p.Bytes)/1e6, p.Elapsed.Round(100*time.Millisecond))
 	}
-	for i := range runs {
-		runs[i].Progress = progress
+	if meter.On() {
+		for i := range runs {
+			runs[i].Progress, runs[i].ProgressEvery = show, 10000
+		}
 	}
 	suite, err := model.RunSuite(runs, before, after)
 	if err != nil {
