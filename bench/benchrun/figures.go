@@ -38,7 +38,7 @@ func mainFigures(c config) []figure {
 		{"dl_cpu", "server CPU per GB sent", "s", false, 2},
 		{"ul_gbps", fmt.Sprintf("%s upload (server receives, POST /discard)", size(c.big)), "Gbit/s", true, 2},
 		{"ul_cpu", "server CPU per GB received", "s", false, 2},
-		{"rss_conn", fmt.Sprintf("server RSS per idle keep-alive connection (%d held)", c.hold), "KiB", false, 1},
+		{"rss_conn", fmt.Sprintf("server RSS per idle keep-alive connection (%s held)", num(float64(c.hold), 0)), "KiB", false, 1},
 	}
 }
 
