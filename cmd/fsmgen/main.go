@@ -1,17 +1,24 @@
 // Command fsmgen turns a state-machine spec (spec/*.fsm) into a Go table and,
-// optionally, a Graphviz state diagram. It is run from //go:generate lines:
+// optionally, a Graphviz state diagram (X.dot) with its SVG rendering beside
+// it (X.svg). It is run from //go:generate lines:
 //
 //	go run ./cmd/fsmgen -in spec/ipv4.fsm -out fsm/ip/zipv4_gen.go -dot docs/diagrams/ipv4.dot
 //
 // It refuses to generate from a spec that fails spec.Check, printing every
-// problem with its file and line.
+// problem with its file and line. The SVG is drawn by Graphviz's dot only
+// when the diagram changed (the SVG carries the hash of the Dot text it was
+// drawn from, spec.SVGCurrent), so an unchanged spec regenerates on a
+// machine without Graphviz; a changed one there leaves the SVG stale with a
+// warning, and TestGeneratedFilesFresh fails until it is redrawn.
 package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/netspec/netspec/spec"
 )
@@ -50,11 +57,28 @@ func run(in, out, dot string) error {
 		return err
 	}
 	if dot != "" {
-		if err := writeIfChanged(dot, Dot(m)); err != nil {
+		if err := writeIfChanged(dot, m.Dot()); err != nil {
 			return err
 		}
+		return writeSVG(strings.TrimSuffix(dot, ".dot")+".svg", m.Dot())
 	}
 	return nil
+}
+
+// writeSVG redraws path from the Dot text unless it is current already.
+func writeSVG(path string, dot []byte) error {
+	if old, err := os.ReadFile(path); err == nil && spec.SVGCurrent(old, dot) {
+		return nil
+	}
+	svg, err := spec.RenderSVG(dot)
+	if errors.Is(err, spec.ErrNoGraphviz) {
+		fmt.Fprintf(os.Stderr, "fsmgen: warning: %s is stale and not redrawn: %v\n", path, err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fsmgen: %s: %w", path, err)
+	}
+	return writeIfChanged(path, svg)
 }
 
 // writeIfChanged leaves an up-to-date file untouched (keeping its mtime).

@@ -8,6 +8,7 @@
 //	netspec lab up | down | status [--prefix P] [--driver afpacket|tap]
 //	netspec stat [--iface IF] [--json]
 //	netspec ss [--iface IF] [--json]
+//	netspec diagram tcp|ipv4|frag|arp [--format dot|svg|mermaid]
 //	netspec check
 //	netspec hist check FILE... [--html OUT] [--timeout D]
 //
@@ -44,6 +45,7 @@ const usage = `usage:
   netspec lab up|down|status [--prefix P] [--driver afpacket|tap]
   netspec stat [--iface IF] [--json]   counters of a running server, like netstat -s
   netspec ss [--iface IF] [--json]     its TCP sockets, like ss -tani
+  netspec diagram tcp|ipv4|frag|arp [--format dot|svg|mermaid]
   netspec check
   netspec hist check FILE... [--html OUT] [--timeout D]
 `
@@ -133,6 +135,8 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 		return runLab(e, rest, stdout, stderr)
 	case "stat", "ss":
 		return runObserve(cmd, rest, stdout, stderr)
+	case "diagram":
+		return runDiagram(rest, stdout, stderr)
 	case "check":
 		return runCheck(rest, stdout, stderr)
 	case "hist":
@@ -141,6 +145,6 @@ func runEnv(e env, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		return fail(stderr, usagef("unknown command %q (want serve, lab, stat, ss, check or hist)", cmd))
+		return fail(stderr, usagef("unknown command %q (want serve, lab, stat, ss, diagram, check or hist)", cmd))
 	}
 }

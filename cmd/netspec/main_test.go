@@ -65,7 +65,7 @@ func TestServeArgErrors(t *testing.T) {
 		want string // the whole stderr, one line
 	}{
 		{"no command", 0, nil, ""},
-		{"unknown command", 0, []string{"frobnicate"}, "netspec: unknown command \"frobnicate\" (want serve, lab, stat, ss, check or hist)\n"},
+		{"unknown command", 0, []string{"frobnicate"}, "netspec: unknown command \"frobnicate\" (want serve, lab, stat, ss, diagram, check or hist)\n"},
 		{"not root", 1000, base, "netspec: serve: must run as root (AF_PACKET sockets need CAP_NET_RAW)\n"},
 		{"not root tap", 1000, with("--driver", "tap"), "netspec: serve: must run as root (TAP devices need CAP_NET_ADMIN)\n"},
 		{"no such interface", 0, []string{"serve", "--iface", "nope0", "--addr", "198.18.0.2/24"}, "netspec: --iface: no such interface \"nope0\"\n"},
@@ -87,6 +87,8 @@ func TestServeArgErrors(t *testing.T) {
 		{"metrics on a service port", 0, with("--metrics", "80"), "netspec: --metrics: port 80 already used by --http (default)\n"},
 		{"metrics bad port", 0, with("--metrics", "0"), "netspec: --metrics: bad port 0: want 1..65535\n"},
 		{"metrics-listen not addr:port", 0, with("--metrics-listen", "localhost"), "netspec: --metrics-listen: \"localhost\" is not ADDR:PORT\n"},
+		{"diagram unknown machine", 0, []string{"diagram", "udp"}, "netspec: diagram: want a machine, one of tcp, ipv4, frag, arp (got \"udp\")\n"},
+		{"diagram unknown format", 0, []string{"diagram", "tcp", "--format", "png"}, "netspec: diagram: --format: unknown format \"png\" (want dot, svg or mermaid)\n"},
 		{"stat extra argument", 0, []string{"stat", "now"}, "netspec: stat: unexpected argument \"now\"\n"},
 		{"duplicate with default http", 0, with("--root", "/srv/www", "--echo", "80"), "netspec: --echo: port 80 already used by --http (default)\n"},
 		{"root missing", 0, with("--root", "/nonexistent"), "netspec: --root: /nonexistent: file does not exist\n"},
