@@ -84,8 +84,8 @@ func TestSetMTUMovesTCPMSS(t *testing.T) {
 	if largest > 1000 || largest < 900 {
 		t.Errorf("largest IP datagram after SetMTU(1000): %d", largest)
 	}
-	if c := n.a.Counters(); c.IPTooBigDF != 0 {
-		t.Errorf("%d datagrams refused for DF", c.IPTooBigDF)
+	if c := n.a.IPSender().Counters(); c.TooBigDF != 0 {
+		t.Errorf("%d datagrams refused for DF", c.TooBigDF)
 	}
 	largest = 0
 	n.a.SetMTU(n.now, 1500)

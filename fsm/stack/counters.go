@@ -9,11 +9,12 @@ import (
 	"github.com/netspec/netspec/fsm/udp"
 )
 
-// Counters are the stack's named event and drop counters, in the spirit of
-// Linux's `netstat -s`. Per-layer drop reasons are indexed by their Reason type.
+// Counters are the stack's own named event and drop counters, in the spirit
+// of Linux's `netstat -s`: those of the dispatch between the layers. Per-layer
+// drop reasons are indexed by their Reason type. The layers keep their own
+// (ip.SendCounters, ...); EachCounter reports them all.
 type Counters struct {
 	FramesIn            uint64
-	PacketsOut          uint64
 	OutputDrops         uint64 // frame buffers exhausted (MaxOutput)
 	GSOFrames           uint64 // super-frames Output built (Config.GSOMaxSize)
 	GSOSegments         uint64 // TCP segments merged into them
@@ -22,10 +23,7 @@ type Counters struct {
 	ARPRequestsOut      uint64
 	ARPRepliesOut       uint64
 	ARPAdvice           uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
-	IPTooBigDF          uint64
-	IPNoRoute           uint64 // datagrams not sent: destination off-link and no gateway (Linux's OutNoRoutes)
 	IPNoRouteIn         uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
-	IPFragmentsOut      uint64
 	ICMPIn              uint64
 	ICMPBad             uint64
 	ICMPEchoReplies     uint64
@@ -50,7 +48,7 @@ func (s *Stack) Counters() *Counters { return &s.ctr }
 // "layer.counter" (drop reasons as "layer.drop.reason"), in a fixed order.
 // Per-rule hit counts are left out: they are coverage data, not events.
 func (s *Stack) EachCounter(fn func(name string, v uint64)) {
-	eachField("stack", &s.ctr, fn)
+	s.eachStackCounter(fn)
 	for r := link.Reason(1); r < link.NumReasons; r++ {
 		fn("link.drop."+r.String(), s.ctr.Link[r])
 	}
@@ -77,6 +75,49 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	eachField("tcp", tc, fn)
 	for r := tcp.Reason(1); r < tcp.NumReasons; r++ {
 		fn("tcp.drop."+r.String(), tc.Drops[r])
+	}
+}
+
+// eachStackCounter reports the "stack." counters: the stack's own and those
+// of the IP send side, under the names and in the order netspec stat, the
+// Prometheus exporter and docs/counters.md know them by (they predate the
+// send side's move into fsm/ip).
+func (s *Stack) eachStackCounter(fn func(string, uint64)) {
+	c, tx := &s.ctr, s.ipTx.Counters()
+	for _, e := range [...]struct {
+		name string
+		v    uint64
+	}{
+		{"stack.FramesIn", c.FramesIn},
+		{"stack.PacketsOut", tx.Packets},
+		{"stack.OutputDrops", c.OutputDrops},
+		{"stack.GSOFrames", c.GSOFrames},
+		{"stack.GSOSegments", c.GSOSegments},
+		{"stack.VLANStripped", c.VLANStripped},
+		{"stack.ARPRequestsOut", c.ARPRequestsOut},
+		{"stack.ARPRepliesOut", c.ARPRepliesOut},
+		{"stack.ARPAdvice", c.ARPAdvice},
+		{"stack.IPTooBigDF", tx.TooBigDF},
+		{"stack.IPNoRoute", tx.NoRoute},
+		{"stack.IPNoRouteIn", c.IPNoRouteIn},
+		{"stack.IPFragmentsOut", tx.Fragmented},
+		{"stack.ICMPIn", c.ICMPIn},
+		{"stack.ICMPBad", c.ICMPBad},
+		{"stack.ICMPEchoReplies", c.ICMPEchoReplies},
+		{"stack.ICMPEchoBroadcast", c.ICMPEchoBroadcast},
+		{"stack.ICMPErrorsOut", c.ICMPErrorsOut},
+		{"stack.ICMPRateLimited", c.ICMPRateLimited},
+		{"stack.ICMPErrorsIn", c.ICMPErrorsIn},
+		{"stack.ICMPErrorsUnmatched", c.ICMPErrorsUnmatched},
+		{"stack.TCPSoftErrors", c.TCPSoftErrors},
+		{"stack.TCPICMPAborts", c.TCPICMPAborts},
+		{"stack.ICMPSourceQuench", c.ICMPSourceQuench},
+		{"stack.PMTUDecreases", c.PMTUDecreases},
+		{"stack.UDPBad", c.UDPBad},
+		{"stack.UDPNoPort", c.UDPNoPort},
+		{"stack.TCPBroadcastDrops", c.TCPBroadcastDrops},
+	} {
+		fn(e.name, e.v)
 	}
 }
 

@@ -205,7 +205,7 @@ func countOffLinkARPs(n *simNet) *int {
 		if from != addrB.String() || eth.Type() != wire.EtherTypeARP {
 			return
 		}
-		if p, err := wire.ParseARP(eth.Payload()); err == nil && !n.b.onLink(p.TargetIP()) {
+		if p, err := wire.ParseARP(eth.Payload()); err == nil && !n.b.ipTx.OnLink(p.TargetIP()) {
 			*count++
 		}
 	}

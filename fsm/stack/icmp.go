@@ -91,7 +91,7 @@ func (s *Stack) sendICMPError(now time.Time, orig []byte, typ, code, ptr uint8) 
 		return
 	}
 	src, dst := p.Src(), p.Dst()
-	if src.IsUnspecified() || src.IsMulticast() || src.IsLimitedBroadcast() || src == s.bcast ||
+	if src.IsUnspecified() || src.IsMulticast() || src.IsLimitedBroadcast() || src == s.ipTx.SubnetBroadcast() ||
 		dst != s.cfg.Addr || p.FragOffset() != 0 {
 		return
 	}

@@ -18,3 +18,7 @@ func (s *Stack) IPReceiver() *ip.Receiver { return s.ipRx }
 // ARP returns the stack's neighbour cache, for verification tools (whether a
 // frame may be waiting for resolution). Treat it as read-only.
 func (s *Stack) ARP() *link.ARP { return s.arp }
+
+// IPSender returns the stack's IPv4 send side, for verification tools (its
+// counters, next hops). Treat it as read-only.
+func (s *Stack) IPSender() *ip.Sender { return s.ipTx }

@@ -3,6 +3,7 @@ package stack
 import (
 	"time"
 
+	"github.com/netspec/netspec/fsm/ip"
 	"github.com/netspec/netspec/fsm/link"
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/tcp"
@@ -67,7 +68,7 @@ type tcpOutput struct{ s *Stack }
 // the TOS octet TCP chose, unchanged (RFC 9293 §3.9.1.9 SHLD-22), and its
 // TTL (0: Config.TTL).
 func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte) {
-	o.s.sendIPWith(dst, wire.ProtoTCP, true, meta.TOS, meta.TTL, seg, nil)
+	o.s.ipTx.Send(o.s.now, ip.Outgoing{Dst: dst, Proto: wire.ProtoTCP, DF: true, TOS: meta.TOS, TTL: meta.TTL}, seg, nil)
 }
 
 // Advise takes TCP's negative advice about the path to dst (RFC 9293
@@ -76,7 +77,7 @@ func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte)
 // the one gateway.
 func (o tcpOutput) Advise(src, dst wire.Addr) {
 	s := o.s
-	if hop, ok := s.nextHop(dst); ok && s.arp.Suspect(s.now, hop) {
+	if hop, ok := s.ipTx.NextHop(dst); ok && s.arp.Suspect(s.now, hop) {
 		s.ctr.ARPAdvice++
 	}
 }
@@ -88,92 +89,29 @@ func (o tcpOutput) Notify(id uint64, ev sock.Readiness) {
 	}
 }
 
-// sendIP builds IPv4 datagrams carrying head followed by tail (tail may be nil)
-// with TOS 0 and the default TTL, and hands them to ARP for the next hop.
+// sendIP sends head followed by tail (tail may be nil) to dst in IPv4
+// datagrams with TOS 0 and the default TTL (ip.Sender.Send).
 func (s *Stack) sendIP(dst wire.Addr, proto uint8, df bool, head, tail []byte) {
-	s.sendIPWith(dst, proto, df, 0, 0, head, tail)
+	s.ipTx.Send(s.now, ip.Outgoing{Dst: dst, Proto: proto, DF: df}, head, tail)
 }
 
-// sendIPWith is sendIP with a TOS octet and a TTL (0: Config.TTL, RFC 9293
-// §3.9.2 MUST-49). Datagrams larger than the MTU are fragmented (RFC 791
-// §3.2) unless df is set, in which case they are dropped and counted. The
-// Identification field is chosen by ipIDs (ipid.go).
-// Datagrams to a destination with no route (off-link, no gateway) are
-// counted and not sent: never resolved with ARP as if on the link.
-func (s *Stack) sendIPWith(dst wire.Addr, proto uint8, df bool, tos, ttl uint8, head, tail []byte) {
-	if _, ok := s.nextHop(dst); !ok {
-		s.ctr.IPNoRoute++
-		return
-	}
-	total := len(head) + len(tail)
-	mtu := s.cfg.MTU
-	if ttl == 0 {
-		ttl = s.cfg.TTL
-	}
-	var id uint16 // atomic (DF): 0, RFC 6864 §4.1
-	if !df {
-		id = s.ipIDs.next(s.cfg.Addr, dst, proto)
-	}
-	h := wire.IPv4Header{ID: id, TOS: tos, TTL: ttl, Protocol: proto, Src: s.cfg.Addr, Dst: dst, DontFragment: df}
-	if wire.IPv4MinHeaderLen+total <= mtu {
-		s.emitIP(&h, head, tail, 0, total)
-		return
-	}
-	if df {
-		s.ctr.IPTooBigDF++
-		return
-	}
-	step := (mtu - wire.IPv4MinHeaderLen) &^ 7
-	for off := 0; off < total; off += step {
-		n := min(step, total-off)
-		h.FragOffset = off
-		h.MoreFragments = off+n < total
-		s.emitIP(&h, head, tail, off, n)
-	}
-	s.ctr.IPFragmentsOut++
-}
+// ipLink adapts the stack's frame buffers and ARP cache to ip.Link.
+type ipLink struct{ s *Stack }
 
-// emitIP writes bytes [off, off+n) of head+tail behind an IPv4 header.
-func (s *Stack) emitIP(h *wire.IPv4Header, head, tail []byte, off, n int) {
-	b := s.frames.alloc()
+// Alloc lends a frame buffer; none free is counted (stack.OutputDrops).
+func (l ipLink) Alloc() []byte {
+	b := l.s.frames.alloc()
 	if b == nil {
-		s.ctr.OutputDrops++
-		return
+		l.s.ctr.OutputDrops++
 	}
-	p := b[wire.EthernetHeaderLen+wire.IPv4MinHeaderLen:]
-	w := 0
-	if off < len(head) {
-		w = copy(p[:n], head[off:])
-	}
-	if w < n {
-		w += copy(p[w:n], tail[off+w-len(head):])
-	}
-	h.TotalLen = wire.IPv4MinHeaderLen + n
-	h.Put(b[wire.EthernetHeaderLen:])
-	frame := b[:wire.EthernetHeaderLen+h.TotalLen]
-	s.ctr.PacketsOut++
-	switch {
-	case h.Dst.IsLimitedBroadcast() || h.Dst == s.bcast:
-		s.sendResolved(frame, wire.BroadcastMAC)
-	default:
-		hop, _ := s.nextHop(h.Dst) // sendIPWith checked the route
-		s.arp.Resolve(s.now, hop, frame)
-	}
+	return b
 }
 
-// nextHop is the neighbour a datagram to dst goes to (RFC 1122 §3.3.1.1):
-// dst itself on the link, else the gateway. With no gateway configured an
-// off-link dst has no route (ok false): the host's routing table is the
-// subnet alone, as Linux's with no default route.
-func (s *Stack) nextHop(dst wire.Addr) (hop wire.Addr, ok bool) {
-	switch {
-	case s.onLink(dst) || dst.IsLimitedBroadcast():
-		return dst, true
-	case s.cfg.Gateway.IsUnspecified():
-		return wire.Addr{}, false
-	}
-	return s.cfg.Gateway, true
-}
+// Resolve hands frame to ARP for the neighbour hop.
+func (l ipLink) Resolve(now time.Time, hop wire.Addr, frame []byte) { l.s.arp.Resolve(now, hop, frame) }
+
+// Broadcast sends frame to the Ethernet broadcast address.
+func (l ipLink) Broadcast(frame []byte) { l.s.sendResolved(frame, wire.BroadcastMAC) }
 
 // sendResolved fills in the Ethernet header of an IPv4 frame whose next hop is
 // known and queues it for the driver. (ARP frames are built whole by sendARP.)
@@ -204,9 +142,8 @@ func (s *Stack) sendARPRequest(target wire.Addr) {
 }
 
 func (s *Stack) sendARP(op uint16, ethDst, tha wire.MAC, tpa wire.Addr) {
-	b := s.frames.alloc()
+	b := ipLink{s}.Alloc()
 	if b == nil {
-		s.ctr.OutputDrops++
 		return
 	}
 	frame := b[:wire.EthernetHeaderLen+wire.ARPLen]

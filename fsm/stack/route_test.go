@@ -38,8 +38,8 @@ func TestOffLinkWithoutGatewayHasNoRoute(t *testing.T) {
 		t.Fatalf("sent %d frames (ARP for an off-link address?)", len(f))
 	}
 	c := n.b.Counters()
-	if c.IPNoRoute != 1 || c.ARPRequestsOut != 0 || n.b.ARP().Len() != 0 {
-		t.Fatalf("IPNoRoute %d (want 1), ARP requests %d, ARP entries %d (want 0)", c.IPNoRoute, c.ARPRequestsOut, n.b.ARP().Len())
+	if n.b.IPSender().Counters().NoRoute != 1 || c.ARPRequestsOut != 0 || n.b.ARP().Len() != 0 {
+		t.Fatalf("IPNoRoute %d (want 1), ARP requests %d, ARP entries %d (want 0)", n.b.IPSender().Counters().NoRoute, c.ARPRequestsOut, n.b.ARP().Len())
 	}
 	if got := n.b.TCP().Counters().PassiveOpens; got != 0 {
 		t.Fatalf("%d embryos for an unroutable SYN", got)

@@ -231,6 +231,7 @@ func (s *Stack) SetMTU(now time.Time, mtu int) {
 	mtu = min(max(mtu, 68), 65535)
 	s.cfg.MTU = mtu
 	s.frames.size = mtu + wire.EthernetHeaderLen
+	s.ipTx.SetMTU(mtu)
 	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
 	if s.fixedMSS > 0 {
 		mss = min(mss, int(s.fixedMSS))

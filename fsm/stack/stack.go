@@ -53,11 +53,9 @@ type Stack struct {
 	rng    *rand.Rand
 	arp    *link.ARP
 	ipRx   *ip.Receiver
+	ipTx   *ip.Sender
 	tcp    *tcp.Layer
 	udp    *udp.Layer
-	ipIDs  ipIDs
-	mask   wire.Addr // subnet mask from PrefixLen
-	bcast  wire.Addr // subnet-directed broadcast
 	frames frameQueue
 	fds    fdTable
 	ctr    Counters
@@ -99,14 +97,12 @@ func New(cfg Config) *Stack {
 		cfg.TCP.MSS = uint16(cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen)
 	}
 	s := &Stack{cfg: cfg, fixedMSS: fixedMSS, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563))}
-	s.mask = prefixMask(cfg.PrefixLen)
-	for i := range s.bcast {
-		s.bcast[i] = cfg.Addr[i] | ^s.mask[i]
-	}
 	// The IP ID key: one draw from the stack's source (where the old
 	// global counter's start came from, so TCP's draws are unchanged) and
 	// one from a source of its own.
-	s.ipIDs.key = [2]uint64{s.rng.Uint64(), rand.New(rand.NewPCG(cfg.Seed^ipIDSeedSalt, cfg.Seed)).Uint64()}
+	idKey := [2]uint64{s.rng.Uint64(), rand.New(rand.NewPCG(cfg.Seed^ipIDSeedSalt, cfg.Seed)).Uint64()}
+	s.ipTx = ip.NewSender(ip.SenderConfig{Addr: cfg.Addr, PrefixLen: cfg.PrefixLen, Gateway: cfg.Gateway,
+		MTU: cfg.MTU, TTL: cfg.TTL, IDKey: idKey}, ipLink{s})
 	s.frames.init(cfg.MTU+wire.EthernetHeaderLen, cfg.MaxOutput)
 	if cfg.GSOMaxSize > 0 {
 		s.gsoBuf = make([]byte, wire.EthernetHeaderLen+min(cfg.GSOMaxSize, gsoMaxIPLen))
@@ -133,29 +129,8 @@ func New(cfg Config) *Stack {
 	return s
 }
 
-func prefixMask(n int) wire.Addr {
-	var m wire.Addr
-	for i := 0; i < 4; i++ {
-		switch {
-		case n >= 8:
-			m[i] = 0xff
-		case n > 0:
-			m[i] = byte(0xff << (8 - n))
-		}
-		n -= 8
-	}
-	return m
-}
-
-// onLink reports whether a is in our subnet.
-func (s *Stack) onLink(a wire.Addr) bool {
-	for i := range a {
-		if a[i]&s.mask[i] != s.cfg.Addr[i]&s.mask[i] {
-			return false
-		}
-	}
-	return true
-}
+// ipIDSeedSalt separates the IP ID key's source from the stack's.
+const ipIDSeedSalt = 0x69706964736565
 
 // Config returns the configuration the stack runs with (defaults filled in).
 func (s *Stack) Config() Config { return s.cfg }
@@ -186,7 +161,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 	if !s.ipRx.Receive(now, pkt, d) {
 		return
 	}
-	if _, ok := s.nextHop(d.Src); !ok && !d.Src.IsUnspecified() {
+	if _, ok := s.ipTx.NextHop(d.Src); !ok && !d.Src.IsUnspecified() {
 		// RFC 3704 §2.4 (loose reverse path): nothing could answer a source
 		// we have no route back to. Dropping it here spares TCP an embryo
 		// and ARP a resolution for every spoofed off-link SYN. (0.0.0.0 goes

@@ -84,9 +84,9 @@ func TestUDPEchoFragmentedBothWays(t *testing.T) {
 	if !bytes.Equal(got, msg) {
 		t.Fatalf("echo differs: %d bytes back", len(got))
 	}
-	ca, cb := n.a.Counters(), n.b.Counters()
-	if ca.IPFragmentsOut != 1 || cb.IPFragmentsOut != 1 || n.b.IPReceiver().Counters().Reassembled != 1 {
-		t.Fatalf("fragmentation: a %d b %d reassembled %d", ca.IPFragmentsOut, cb.IPFragmentsOut, n.b.IPReceiver().Counters().Reassembled)
+	ca, cb := n.a.IPSender().Counters(), n.b.IPSender().Counters()
+	if ca.Fragmented != 1 || cb.Fragmented != 1 || n.b.IPReceiver().Counters().Reassembled != 1 {
+		t.Fatalf("fragmentation: a %d b %d reassembled %d", ca.Fragmented, cb.Fragmented, n.b.IPReceiver().Counters().Reassembled)
 	}
 }
 
