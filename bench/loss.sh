@@ -11,17 +11,20 @@
 #
 #   bash bench/loss.sh                          # netspec (working tree), gVisor, kernel
 #   REVS="844cc37^ ." bash bench/loss.sh        # netspec before and after a change, same run
+#   LOSSAT=bridge bash bench/loss.sh            # drop between the namespaces: a loss on the wire
+#                                               # both ways (the client's own drops in its output
+#                                               # hook are local send errors to its TCP)
 #
 # Knobs: ROUNDS (3), LOSSES (0,1,5), SIZE (16777216), MAX (bound, 20m),
-# REVS, OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
+# REVS, LOSSAT (client), OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/benchlib.sh
 bench_init
 bench_build
 args=(-bin "$work" -prefix "$PREFIX" -scenario loss -rounds "${ROUNDS:-3}" -losses "${LOSSES:-0,1,5}"
-  -loss-size "${SIZE:-16777216}" -max "${MAX:-20m}" "${SERVERS[@]}")
+  -loss-size "${SIZE:-16777216}" -loss-at "${LOSSAT:-client}" -max "${MAX:-20m}" "${SERVERS[@]}")
 [ -n "${OUT:-}" ] && args+=(-md "$OUT")
 [ -n "${PLOTS:-}" ] && args+=(-plots "$PLOTS")
 [ -n "${JSON:-}" ] && args+=(-json "$JSON")
-"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS)"
+"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS LOSSAT)"

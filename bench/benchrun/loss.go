@@ -19,19 +19,25 @@ const lossTable = "benchloss"
 // GSO packets (up to ~40 segments of upload data; an ACK is one packet),
 // and a drop there is a local send error for that TCP, which sends the
 // packet again later: the upload rows are no loss on the wire. p = 0
-// removes the rules.
+// removes the rules. With -loss-at bridge the drops happen between the
+// namespaces instead (bridgeLab), a loss on the wire both ways.
 func (e *env) setLoss(ctx context.Context, p float64) error {
-	ns := e.lab.ClientNS()
-	exec.CommandContext(ctx, "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", lossTable).Run()
+	ns, family, hooks, match := e.lab.ClientNS(), "inet", []string{"input", "output"}, "meta l4proto tcp"
+	if e.bridge {
+		// -loss-at bridge: frames are dropped as the middle namespace's
+		// bridge forwards them, both ways, silently for both TCPs.
+		ns, family, hooks, match = e.midNS(), "bridge", []string{"forward"}, "ether type ip ip protocol tcp"
+	}
+	exec.CommandContext(ctx, "ip", "netns", "exec", ns, "nft", "delete", "table", family, lossTable).Run()
 	if p == 0 {
 		return nil
 	}
 	if p != float64(int(p)) || p < 0 || p > 100 {
 		return fmt.Errorf("loss %g %%: want a whole percentage", p)
 	}
-	rule := fmt.Sprintf("meta l4proto tcp numgen random mod 100 < %d counter drop", int(p))
-	ruleset := fmt.Sprintf("table inet %s {\n", lossTable)
-	for _, hook := range []string{"input", "output"} {
+	rule := fmt.Sprintf("%s numgen random mod 100 < %d counter drop", match, int(p))
+	ruleset := fmt.Sprintf("table %s %s {\n", family, lossTable)
+	for _, hook := range hooks {
 		ruleset += fmt.Sprintf("\tchain %s {\n\t\ttype filter hook %s priority 0; policy accept;\n\t\t%s\n\t}\n", hook, hook, rule)
 	}
 	ruleset += "}\n"

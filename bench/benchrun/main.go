@@ -41,6 +41,7 @@ type config struct {
 	losses    []float64
 	lossSize  int64
 	scenarios []string
+	lossAt    string // "client" (nftables in the client namespace) or "bridge"
 }
 
 // results is what a run measured; it is saved as JSON so the report can be
@@ -65,7 +66,7 @@ type runner struct {
 	prefix  string
 	profDir string
 	res     *results
-	prog    *progress
+	prog    *runProgress
 	scen    string // the scenario being measured, for notes
 }
 
@@ -119,6 +120,7 @@ func main() {
 	flag.IntVar(&cfg.hold, "hold", 5000, "idle keep-alive connections held for the memory figure")
 	losses := flag.String("losses", "0,1,5", "loss percentages of the loss scenario")
 	lossSize := flag.String("loss-size", "16777216", "octets per transfer under loss")
+	flag.StringVar(&cfg.lossAt, "loss-at", "client", "where the loss scenario drops: client (nftables input and output hooks in the client namespace, as issue 11) or bridge (a middle namespace's bridge, a loss on the wire both ways)")
 	scen := flag.String("scenario", "main,loss", "scenarios to run: main, loss")
 	maxRun := flag.Duration("max", 30*time.Minute, "bound of the whole run")
 	prefix := flag.String("prefix", fmt.Sprintf("nsb%d", os.Getpid()), "namespace name prefix (labs are PREFIX-N)")
@@ -159,6 +161,9 @@ func main() {
 		cfg.losses = append(cfg.losses, p)
 	}
 	cfg.scenarios = strings.Split(*scen, ",")
+	if cfg.lossAt != "client" && cfg.lossAt != "bridge" {
+		fatal(fmt.Errorf("-loss-at %q: want client or bridge", cfg.lossAt))
+	}
 	if len(servers) == 0 || *binDir == "" || cfg.rounds < 1 || cfg.dur < 1 {
 		flag.Usage()
 		os.Exit(2)
@@ -178,7 +183,7 @@ func main() {
 		Config: map[string]string{
 			"rounds": strconv.Itoa(cfg.rounds), "dur": strconv.Itoa(cfg.dur), "ab_n": strconv.Itoa(cfg.abN),
 			"big": strconv.FormatInt(cfg.big, 10), "hold": strconv.Itoa(cfg.hold), "losses": *losses,
-			"loss_size": strconv.FormatInt(cfg.lossSize, 10),
+			"loss_size": strconv.FormatInt(cfg.lossSize, 10), "loss_at": cfg.lossAt,
 		},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -151,7 +151,7 @@ func lossTile(res *results, c config, dir, what string) (*plot.Plot, error) {
 	return p, nil
 }
 
-// writePlots writes main.png and loss.png (as the run has them) into dir
+// writePlots writes the plots of the run's scenarios (plotFile) into dir
 // and returns their paths.
 func writePlots(res *results, c config, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -170,7 +170,7 @@ func writePlots(res *results, c config, dir string) ([]string, error) {
 			}
 			tiles = append(tiles, t)
 		}
-		file := filepath.Join(dir, "bench-main.png")
+		file := filepath.Join(dir, plotFile("main", c))
 		if err := writeTiles(tiles, 4, 32*vg.Centimeter, 7*vg.Centimeter, file); err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
 		}
@@ -185,7 +185,7 @@ func writePlots(res *results, c config, dir string) ([]string, error) {
 			}
 			tiles = append(tiles, t)
 		}
-		file := filepath.Join(dir, "bench-loss.png")
+		file := filepath.Join(dir, plotFile("loss", c))
 		if err := writeTiles(tiles, 2, 24*vg.Centimeter, 9*vg.Centimeter, file); err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
 		}

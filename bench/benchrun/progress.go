@@ -5,61 +5,50 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/netspec/netspec/driver/progress"
 )
 
-// progress shows one line on a terminal (rewritten in place) with the step
-// count, the time so far and an estimate of the time left; without a
-// terminal it prints each step on its own line.
-type progress struct {
-	tty         bool
+// runProgress is the run's status line (driver/progress: on a terminal
+// only): the step count, the time so far, an estimate of the time left and
+// the step under way.
+type runProgress struct {
+	m           *progress.Meter
 	total, done int
 	began       time.Time
 	what        string
 }
 
-func newProgress() *progress {
-	st, err := os.Stderr.Stat()
-	return &progress{tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
-}
+func newProgress() *runProgress { return &runProgress{m: progress.New(os.Stderr)} }
 
-func (p *progress) start(total int) { p.total, p.began = total, time.Now() }
+func (p *runProgress) start(total int) { p.total, p.began = total, time.Now() }
 
-func (p *progress) set(what string) {
+func (p *runProgress) set(what string) {
 	p.what = what
 	p.show()
 }
 
-func (p *progress) step()      { p.done++ }
-func (p *progress) skip(n int) { p.done += n }
+func (p *runProgress) step()      { p.done++ }
+func (p *runProgress) skip(n int) { p.done += n }
 
-func (p *progress) show() {
+func (p *runProgress) show() {
 	el := time.Since(p.began).Round(time.Second)
 	left := "?"
 	if p.done > 0 {
 		left = (el * time.Duration(p.total-p.done) / time.Duration(p.done)).Round(time.Second).String()
 	}
-	line := fmt.Sprintf("[%d/%d %v, ~%s left] %s", p.done, p.total, el, left, p.what)
-	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
-	} else {
-		fmt.Fprintln(os.Stderr, line)
-	}
+	p.m.Update("[%d/%d %v, ~%s left] %s", p.done, p.total, el, left, p.what)
 }
 
-// println prints a line above the progress line.
-func (p *progress) println(s string) {
-	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\033[K%s\n", s)
-		p.show()
-	} else {
-		fmt.Fprintln(os.Stderr, s)
-	}
+// println prints a line above the status line.
+func (p *runProgress) println(s string) {
+	p.m.Clear()
+	fmt.Fprintln(os.Stderr, s)
+	p.show()
 }
 
-func (p *progress) finish() {
-	if p.tty {
-		fmt.Fprint(os.Stderr, "\r\033[K")
-	}
+func (p *runProgress) finish() {
+	p.m.Clear()
 	fmt.Fprintf(os.Stderr, "benchrun: %d steps in %v\n", p.done, time.Since(p.began).Round(time.Second))
 }
 

@@ -116,7 +116,7 @@ func table(b *strings.Builder, res *results, figs []figure) {
 // configOf rebuilds the knobs a saved run used (for the labels).
 func configOf(res *results) config {
 	atoi := func(k string) int { v, _ := strconv.Atoi(res.Config[k]); return v }
-	c := config{rounds: atoi("rounds"), dur: atoi("dur"), abN: atoi("ab_n"), hold: atoi("hold")}
+	c := config{rounds: atoi("rounds"), dur: atoi("dur"), abN: atoi("ab_n"), hold: atoi("hold"), lossAt: res.Config["loss_at"]}
 	c.big, _ = strconv.ParseInt(res.Config["big"], 10, 64)
 	c.lossSize, _ = strconv.ParseInt(res.Config["loss_size"], 10, 64)
 	for _, f := range strings.Split(res.Config["losses"], ",") {
@@ -168,12 +168,16 @@ func writeReport(res *results, md, plotDir string) error {
 		case "main":
 			table(&b, res, mainFigures(c))
 		case "loss":
-			fmt.Fprintf(&b, "Goodput of %s transfers, Mbit/s. The client namespace drops a random share of TCP segments both ways (nftables `numgen random mod 100 < N drop` in the input and output hooks); segmentation offloads are off on both veths, so a drop of the server's segments is one segment. The upload rows are no loss on the wire: the output hook sees the client TCP's GSO packets whole, and its drops are local send errors that TCP retries (see below).\n\n", size(c.lossSize))
+			if c.lossAt == "bridge" {
+				fmt.Fprintf(&b, "Goodput of %s transfers, Mbit/s. A third namespace bridges client and server and drops a random share of TCP segments both ways as it forwards them (nftables bridge family, `numgen random mod 100 < N drop`): a loss on the wire for both TCPs; segmentation offloads are off on every veth, so one drop is one segment.\n\n", size(c.lossSize))
+			} else {
+				fmt.Fprintf(&b, "Goodput of %s transfers, Mbit/s. The client namespace drops a random share of TCP segments both ways (nftables `numgen random mod 100 < N drop` in the input and output hooks); segmentation offloads are off on both veths, so a drop of the server's segments is one segment. The upload rows are no loss on the wire: the output hook sees the client TCP's GSO packets whole, and its drops are local send errors that TCP retries (see below).\n\n", size(c.lossSize))
+			}
 			table(&b, res, lossFigures(c))
 		}
 		b.WriteString("\n")
 		for _, p := range pngs {
-			if strings.Contains(filepath.Base(p), scen) {
+			if filepath.Base(p) == plotFile(scen, c) {
 				fmt.Fprintf(&b, "![%s figures](%s)\n\n", scen, rel(p))
 			}
 		}
@@ -184,7 +188,7 @@ func writeReport(res *results, md, plotDir string) error {
 			}
 			b.WriteString("\n")
 		}
-		sections[scen] = b.String()
+		sections[sectionName(scen, c)] = b.String()
 		all.WriteString(b.String())
 	}
 	if md == "" {
@@ -205,6 +209,18 @@ func writeReport(res *results, md, plotDir string) error {
 	}
 	return os.WriteFile(md, []byte(out), 0o644)
 }
+
+// sectionName is the report file's section a scenario's figures go to: the
+// loss scenario measured with -loss-at bridge has its own ("loss-bridge").
+func sectionName(scen string, c config) string {
+	if scen == "loss" && c.lossAt == "bridge" {
+		return "loss-bridge"
+	}
+	return scen
+}
+
+// plotFile is the name of a scenario's plot.
+func plotFile(scen string, c config) string { return "bench-" + sectionName(scen, c) + ".png" }
 
 // splice puts body between the markers <!-- bench:NAME begin --> and
 // <!-- bench:NAME end --> of text and reports whether it has them.

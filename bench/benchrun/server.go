@@ -33,11 +33,12 @@ const (
 // server and round, so one server's TIME-WAIT ports and neighbour entries
 // never meet the next's.
 type env struct {
-	lab *lab.Lab
-	srv Server
-	cmd *exec.Cmd
-	pid int
-	log *os.File
+	lab    *lab.Lab
+	srv    Server
+	bridge bool // a middle namespace bridges client and server (-loss-at bridge)
+	cmd    *exec.Cmd
+	pid    int
+	log    *os.File
 }
 
 // labSeq numbers the labs of one run; each gets prefix-N.
@@ -52,7 +53,7 @@ func startEnv(ctx context.Context, r *runner, srv Server, offloadsOff bool) (*en
 	if err != nil {
 		return nil, err
 	}
-	e := &env{lab: l, srv: srv}
+	e := &env{lab: l, srv: srv, bridge: offloadsOff && r.cfg.lossAt == "bridge"}
 	if err := e.start(ctx, r, offloadsOff); err != nil {
 		e.stop()
 		return nil, fmt.Errorf("%s: %w", srv.Name, err)
@@ -62,6 +63,11 @@ func startEnv(ctx context.Context, r *runner, srv Server, offloadsOff bool) (*en
 
 func (e *env) start(ctx context.Context, r *runner, offloadsOff bool) error {
 	srvNS, iface := e.lab.ServerNS(), e.lab.ServerIface()
+	if e.bridge {
+		if err := e.bridgeLab(ctx); err != nil {
+			return err
+		}
+	}
 	if offloadsOff {
 		// One dropped frame must be one segment: no TSO/GSO super-frames
 		// on either veth and no GRO merging on the way in. (The client's
@@ -172,6 +178,11 @@ func (e *env) stop() error {
 	}
 	if e.log != nil {
 		e.log.Close()
+	}
+	if e.bridge {
+		if err := e.dropBridge(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := e.lab.Down(); err != nil {
 		errs = append(errs, err)
