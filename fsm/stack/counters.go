@@ -14,31 +14,22 @@ import (
 // drop reasons are indexed by their Reason type. The layers keep their own
 // (ip.SendCounters, ...); EachCounter reports them all.
 type Counters struct {
-	FramesIn            uint64
-	OutputDrops         uint64 // frame buffers exhausted (MaxOutput)
-	GSOFrames           uint64 // super-frames Output built (Config.GSOMaxSize)
-	GSOSegments         uint64 // TCP segments merged into them
-	Link                [link.NumReasons]uint64
-	VLANStripped        uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
-	ARPRequestsOut      uint64
-	ARPRepliesOut       uint64
-	ARPAdvice           uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
-	IPNoRouteIn         uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
-	ICMPIn              uint64
-	ICMPBad             uint64
-	ICMPEchoReplies     uint64
-	ICMPEchoBroadcast   uint64
-	ICMPErrorsOut       uint64
-	ICMPRateLimited     uint64
-	ICMPErrorsIn        uint64 // ICMP error messages received (RFC 1122 §3.2.2)
-	ICMPErrorsUnmatched uint64 // ... quoting nothing we have (no socket, bad quote, seq out of window)
-	TCPSoftErrors       uint64 // ... recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
-	TCPICMPAborts       uint64 // ... that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
-	ICMPSourceQuench    uint64 // ICMP Source Quench messages silently discarded (RFC 6633, RFC 9293 MUST-55)
-	PMTUDecreases       uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
-	UDPBad              uint64
-	UDPNoPort           uint64
-	TCPBroadcastDrops   uint64
+	FramesIn          uint64
+	OutputDrops       uint64 // frame buffers exhausted (MaxOutput)
+	GSOFrames         uint64 // super-frames Output built (Config.GSOMaxSize)
+	GSOSegments       uint64 // TCP segments merged into them
+	Link              [link.NumReasons]uint64
+	VLANStripped      uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
+	ARPRequestsOut    uint64
+	ARPRepliesOut     uint64
+	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
+	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
+	TCPSoftErrors     uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
+	TCPICMPAborts     uint64 // ICMP errors that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
+	PMTUDecreases     uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
+	UDPBad            uint64
+	UDPNoPort         uint64
+	TCPBroadcastDrops uint64
 }
 
 // Counters returns the stack's own counters; EachCounter reaches the layers' too.
@@ -79,11 +70,11 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 }
 
 // eachStackCounter reports the "stack." counters: the stack's own and those
-// of the IP send side, under the names and in the order netspec stat, the
+// of the IP send side and ICMP, under the names and in the order netspec stat, the
 // Prometheus exporter and docs/counters.md know them by (they predate the
-// send side's move into fsm/ip).
+// move of both into fsm/ip).
 func (s *Stack) eachStackCounter(fn func(string, uint64)) {
-	c, tx := &s.ctr, s.ipTx.Counters()
+	c, tx, ic := &s.ctr, s.ipTx.Counters(), s.icmp.Counters()
 	for _, e := range [...]struct {
 		name string
 		v    uint64
@@ -101,17 +92,17 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.IPNoRoute", tx.NoRoute},
 		{"stack.IPNoRouteIn", c.IPNoRouteIn},
 		{"stack.IPFragmentsOut", tx.Fragmented},
-		{"stack.ICMPIn", c.ICMPIn},
-		{"stack.ICMPBad", c.ICMPBad},
-		{"stack.ICMPEchoReplies", c.ICMPEchoReplies},
-		{"stack.ICMPEchoBroadcast", c.ICMPEchoBroadcast},
-		{"stack.ICMPErrorsOut", c.ICMPErrorsOut},
-		{"stack.ICMPRateLimited", c.ICMPRateLimited},
-		{"stack.ICMPErrorsIn", c.ICMPErrorsIn},
-		{"stack.ICMPErrorsUnmatched", c.ICMPErrorsUnmatched},
+		{"stack.ICMPIn", ic.In},
+		{"stack.ICMPBad", ic.Bad},
+		{"stack.ICMPEchoReplies", ic.EchoReplies},
+		{"stack.ICMPEchoBroadcast", ic.EchoBroadcast},
+		{"stack.ICMPErrorsOut", ic.ErrorsOut},
+		{"stack.ICMPRateLimited", ic.RateLimited},
+		{"stack.ICMPErrorsIn", ic.ErrorsIn},
+		{"stack.ICMPErrorsUnmatched", ic.ErrorsUnmatched},
 		{"stack.TCPSoftErrors", c.TCPSoftErrors},
 		{"stack.TCPICMPAborts", c.TCPICMPAborts},
-		{"stack.ICMPSourceQuench", c.ICMPSourceQuench},
+		{"stack.ICMPSourceQuench", ic.SourceQuench},
 		{"stack.PMTUDecreases", c.PMTUDecreases},
 		{"stack.UDPBad", c.UDPBad},
 		{"stack.UDPNoPort", c.UDPNoPort},

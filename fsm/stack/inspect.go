@@ -22,3 +22,7 @@ func (s *Stack) ARP() *link.ARP { return s.arp }
 // IPSender returns the stack's IPv4 send side, for verification tools (its
 // counters, next hops). Treat it as read-only.
 func (s *Stack) IPSender() *ip.Sender { return s.ipTx }
+
+// ICMP returns the stack's ICMP, for verification tools (its counters).
+// Treat it as read-only.
+func (s *Stack) ICMP() *ip.ICMP { return s.icmp }

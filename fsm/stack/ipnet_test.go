@@ -144,9 +144,9 @@ func TestSourceQuenchDiscarded(t *testing.T) {
 	wire.SetICMPChecksum(msg)
 	n.b.sendIP(addrA, wire.ProtoICMP, false, msg, nil)
 	n.deliver()
-	c := n.a.Counters()
-	if c.ICMPSourceQuench != 1 || c.TCPSoftErrors != 0 || c.ICMPErrorsUnmatched != 0 {
-		t.Fatalf("source quench %d, soft errors %d, unmatched %d", c.ICMPSourceQuench, c.TCPSoftErrors, c.ICMPErrorsUnmatched)
+	c, ic := n.a.Counters(), n.a.ICMP().Counters()
+	if ic.SourceQuench != 1 || c.TCPSoftErrors != 0 || ic.ErrorsUnmatched != 0 {
+		t.Fatalf("source quench %d, soft errors %d, unmatched %d", ic.SourceQuench, c.TCPSoftErrors, ic.ErrorsUnmatched)
 	}
 	if st, _ := n.a.Status(cfd); st.State != tcp.StateEstablished.String() || st.SoftErr != nil {
 		t.Fatalf("after source quench: %s, soft error %v", st.State, st.SoftErr)

@@ -59,7 +59,7 @@ type Stack struct {
 	frames frameQueue
 	fds    fdTable
 	ctr    Counters
-	icmp   icmpLimiter
+	icmp   *ip.ICMP
 	dgram  ip.Datagram
 	gsoBuf []byte // the super-frame Output builds (Config.GSOMaxSize)
 
@@ -119,13 +119,13 @@ func New(cfg Config) *Stack {
 	ipc := cfg.IP
 	ipc.Addr, ipc.PrefixLen = cfg.Addr, cfg.PrefixLen
 	ipc.ICMPError = func(typ, code, ptr uint8, orig []byte) {
-		s.sendICMPError(s.now, orig, typ, code, ptr)
+		s.icmp.SendError(s.now, orig, typ, code, ptr)
 	}
 	s.ipRx = ip.NewReceiver(ipc)
 	s.tcp = tcp.NewLayer(cfg.TCP, tcpOutput{s}, s.rng)
 	// UDP draws from its own source so that adding it left TCP's draws unchanged.
 	s.udp = udp.NewLayer(cfg.UDP, udpOutput{s}, rand.New(rand.NewPCG(cfg.Seed^udpSeedSalt, cfg.Seed)))
-	s.icmp.init(cfg.PingFlood, cfg.ICMPErrors)
+	s.icmp = ip.NewICMP(ip.ICMPConfig{EchoRate: cfg.PingFlood, ErrorRate: cfg.ICMPErrors, Deliver: s.icmpDeliver}, s.ipTx)
 	return s
 }
 
@@ -178,7 +178,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		}
 		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL}, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
-		s.icmpInput(now, d)
+		s.icmp.Input(now, d)
 	case wire.ProtoUDP:
 		s.udpInput(now, d, offloadCsumOK(pkt, meta))
 	}

@@ -29,7 +29,7 @@ func (o udpOutput) Notify(id uint64, ev sock.Readiness) {
 }
 
 // udpInput hands a datagram to the UDP layer and sends ICMP port unreachable
-// when nobody listens on its port (RFC 1122 §4.1.3.1); sendICMPError refuses
+// when nobody listens on its port (RFC 1122 §4.1.3.1); ip.ICMP.SendError refuses
 // broadcasts and non-first fragments (RFC 1122 §3.2.2).
 func (s *Stack) udpInput(now time.Time, d *ip.Datagram, csumOK bool) {
 	switch s.udp.Input(d.Src, d.Dst, d.Payload, csumOK, d.Broadcast) {
@@ -42,7 +42,7 @@ func (s *Stack) udpInput(now time.Time, d *ip.Datagram, csumOK bool) {
 		var quote [wire.IPv4MaxHeaderLen + 8]byte
 		n := copy(quote[:], d.Header)
 		n += copy(quote[n:], d.Payload[:min(8, len(d.Payload))])
-		s.sendICMPError(now, quote[:n], wire.ICMPDestUnreachable, 3, 0)
+		s.icmp.SendError(now, quote[:n], wire.ICMPDestUnreachable, 3, 0)
 	}
 }
 

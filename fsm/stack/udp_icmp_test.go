@@ -103,11 +103,11 @@ func TestUDPClosedPortRefused(t *testing.T) {
 	if len(*got) != 1 || (*got)[0] != [2]uint8{wire.ICMPDestUnreachable, 3} {
 		t.Fatalf("ICMP sent %v", *got)
 	}
-	if c := n.b.Counters(); c.UDPNoPort != 1 || c.ICMPErrorsOut != 1 {
-		t.Fatalf("b counters %+v", c)
+	if c, ic := n.b.Counters(), n.b.ICMP().Counters(); c.UDPNoPort != 1 || ic.ErrorsOut != 1 {
+		t.Fatalf("b counters %+v %+v", c, ic)
 	}
-	if c := n.a.Counters(); c.ICMPErrorsIn != 1 || n.a.UDP().Counters().SoftErrors != 1 {
-		t.Fatalf("a: errors in %d", c.ICMPErrorsIn)
+	if c := n.a.ICMP().Counters(); c.ErrorsIn != 1 || n.a.UDP().Counters().SoftErrors != 1 {
+		t.Fatalf("a: errors in %d", c.ErrorsIn)
 	}
 }
 
