@@ -155,8 +155,13 @@ func (snd *sender) expand() {
 
 // grantBuf charges up to n octets of buffer growth of c to the layer's
 // Config.BufBudget and returns how many it granted; a refusal, whole or in
-// part, is counted.
+// part, is counted. A connection that left the connection table (its
+// growth was given back by releaseBuf) gets none: a Recv of the data left
+// after the peer closed would otherwise charge growth nobody releases.
 func (l *Layer) grantBuf(c *Conn, n int) int {
+	if c.idx < 0 {
+		return 0
+	}
 	g := max(min(n, l.cfg.BufBudget-l.bufGrown), 0)
 	if g < n {
 		l.ctr.BufGrowRefused++

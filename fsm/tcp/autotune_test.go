@@ -391,3 +391,34 @@ func TestSetRecvBufferSmallerKeepsEdge(t *testing.T) {
 		t.Fatalf("buffer %d fixed %v", n, fixed)
 	}
 }
+
+// TestRecvAfterReleaseGrowsNothing: data left unread when a connection
+// ends gracefully stays readable after it left the connection table, and
+// reading it at auto-tuning speed charges no buffer growth, which nothing
+// would give back (found by the end-of-run quiescence check in netconn's
+// echo test).
+func TestRecvAfterReleaseGrowsNothing(t *testing.T) {
+	p := newWirePair(t, 1, Config{}, faults{})
+	client, server := p.connect()
+	if _, err := client.Send(p.now, make([]byte, 60<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CloseWrite(p.now); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	p.runUntil(func() bool { return server.State() == StateCloseWait }, 100_000)
+	server.Recv(p.now, buf[:1]) // starts the auto-tuning measurement
+	if err := server.CloseWrite(p.now); err != nil {
+		t.Fatal(err)
+	}
+	p.runUntil(func() bool { return server.State() == StateClosed }, 100_000)
+	p.now = p.now.Add(time.Second) // past the receiver's round trip
+	n, err := server.Recv(p.now, buf)
+	if n != 60<<10-1 || err != nil {
+		t.Fatalf("Recv after release = %d, %v; want %d octets", n, err, 60<<10-1)
+	}
+	if c := p.b.Counters(); c.BufGrown != 0 || p.b.bufGrown != 0 {
+		t.Fatalf("%d octets of growth charged (counter %d) to a released connection", p.b.bufGrown, c.BufGrown)
+	}
+}
