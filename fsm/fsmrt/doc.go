@@ -1,7 +1,7 @@
 // Package fsmrt is the interpreter of the state-machine tables that
-// cmd/fsmgen generates from spec/*.fsm: fsm/ip (receive pipeline and
-// reassembly), fsm/link (ARP) and the model checker (fuzz/model) run their
-// tables through Machine.Step; fsm/tcp is moving onto it.
+// cmd/fsmgen generates from spec/*.fsm: fsm/tcp, fsm/ip (receive pipeline
+// and reassembly), fsm/link (ARP) and the model checker (fuzz/model) all run
+// their tables through Machine.Step.
 //
 // A generated file (fsm/<package>/z<machine>_gen.go) declares what is its
 // machine's own: the enums and their names, the rows (PRules) and cells

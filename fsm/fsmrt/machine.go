@@ -48,14 +48,14 @@ type Machine[S, E, G, A, R, P Enum, X any] struct {
 	rules   []Rule[S, E, G, A, R, P]
 	cells   []Cell
 	events  uint
-	guards  []func(X) bool
-	actions []func(X)
+	guards  *[256]func(X) bool // indexed by G, a uint8: no bounds check on the stepping path
+	actions *[256]func(X)
+	nfuncs  [2]int   // len(Funcs.Guards), len(Funcs.Actions)
 	hits    []uint64 // per rule ID, or nil
 	drops   []uint64 // per reason, or nil
-	pbit    uint8    // the profile's bit in Rule.Profiles (0: an unknown profile, no row applies)
-	pall    uint8    // 0xff for a machine without profiles: every row applies
+	pbit    uint8    // the profile's bit in Rule.Profiles; 0 without profiles (every row applies)
 	table   *Table[S, E, G, A, R, P]
-	firing  *Rule[S, E, G, A, R, P] // the row Step fired last
+	firing  uint32 // 1 + the index of the row Step fired last; 0: none (an index, not a pointer: no write barrier on the stepping path)
 	profile P
 	// Hooks are called as the machine runs; set them at any time.
 	Hooks Hooks[S, E, G, A, R, P]
@@ -66,14 +66,18 @@ type Machine[S, E, G, A, R, P Enum, X any] struct {
 // validate t or f: Check does.
 func New[S, E, G, A, R, P Enum, X any](t *Table[S, E, G, A, R, P], f Funcs[G, A, X], p P) Machine[S, E, G, A, R, P, X] {
 	m := Machine[S, E, G, A, R, P, X]{
-		rules: t.Rules, cells: t.Cells, events: uint(t.Events),
-		guards: f.Guards, actions: f.Actions, table: t, profile: p,
+		rules: t.Rules, cells: t.Cells, events: uint(t.Events), table: t, profile: p,
+		guards: new([256]func(X) bool), actions: new([256]func(X)),
+		nfuncs: [2]int{len(f.Guards), len(f.Actions)},
 	}
+	copy(m.guards[:], f.Guards)
+	copy(m.actions[:], f.Actions)
 	switch {
 	case t.Profiles == 0:
-		m.pbit, m.pall = 1, 0xff
 	case int(p) < t.Profiles && p < 8:
 		m.pbit = 1 << p
+	default:
+		m.events = 0 // an unknown profile: no row applies (Check reports it)
 	}
 	return m
 }
@@ -91,11 +95,19 @@ func (m *Machine[S, E, G, A, R, P, X]) Profile() P { return m.profile }
 // Firing returns the row whose actions are running (during Step), or the
 // row Step fired last: an action that depends on which row fired it (its
 // drop reason) reads it here. Nil before the first row fires.
-func (m *Machine[S, E, G, A, R, P, X]) Firing() *Rule[S, E, G, A, R, P] { return m.firing }
+func (m *Machine[S, E, G, A, R, P, X]) Firing() *Rule[S, E, G, A, R, P] {
+	if m.firing == 0 {
+		return nil
+	}
+	return &m.rules[m.firing-1]
+}
 
 // Funcs returns the guards and actions the machine calls.
 func (m *Machine[S, E, G, A, R, P, X]) Funcs() Funcs[G, A, X] {
-	return Funcs[G, A, X]{Guards: m.guards, Actions: m.actions}
+	if m.guards == nil {
+		return Funcs[G, A, X]{}
+	}
+	return Funcs[G, A, X]{Guards: m.guards[:m.nfuncs[0]], Actions: m.actions[:m.nfuncs[1]]}
 }
 
 // Table returns the table the machine runs.
@@ -119,7 +131,7 @@ func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, 
 next:
 	for i := c.Start; i < c.End; i++ {
 		r := &m.rules[i]
-		if (r.Profiles|m.pall)&m.pbit == 0 {
+		if r.Profiles&m.pbit != m.pbit {
 			continue
 		}
 		for _, cd := range r.Conds {
@@ -134,7 +146,7 @@ next:
 		if m.Hooks.Row != nil {
 			m.Hooks.Row(r)
 		}
-		m.firing = r
+		m.firing = uint32(i) + 1
 		for _, a := range r.Actions {
 			m.actions[a](x)
 		}
@@ -171,10 +183,10 @@ func (m *Machine[S, E, G, A, R, P, X]) Check() error {
 		return fmt.Errorf("fsmrt: machine without a table")
 	}
 	switch {
-	case len(m.guards) != t.Guards:
-		return fmt.Errorf("fsmrt: %d guard functions for %d guards", len(m.guards), t.Guards)
-	case len(m.actions) != t.Actions:
-		return fmt.Errorf("fsmrt: %d action functions for %d actions", len(m.actions), t.Actions)
+	case m.nfuncs[0] != t.Guards:
+		return fmt.Errorf("fsmrt: %d guard functions for %d guards", m.nfuncs[0], t.Guards)
+	case m.nfuncs[1] != t.Actions:
+		return fmt.Errorf("fsmrt: %d action functions for %d actions", m.nfuncs[1], t.Actions)
 	case t.Profiles > 0 && m.pbit == 0:
 		return fmt.Errorf("fsmrt: unknown profile %s", m.profile)
 	case len(t.Cells) != t.States*t.Events:
@@ -184,12 +196,13 @@ func (m *Machine[S, E, G, A, R, P, X]) Check() error {
 	case m.drops != nil && len(m.drops) < t.Reasons:
 		return fmt.Errorf("fsmrt: %d drop counters for %d reasons", len(m.drops), t.Reasons)
 	}
-	for g, f := range m.guards {
+	f := m.Funcs()
+	for g, f := range f.Guards {
 		if f == nil {
 			return fmt.Errorf("fsmrt: guard %s has no function", G(g))
 		}
 	}
-	for a, f := range m.actions {
+	for a, f := range f.Actions {
 		if f == nil {
 			return fmt.Errorf("fsmrt: action %s has no function", A(a))
 		}

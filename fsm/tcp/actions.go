@@ -9,109 +9,152 @@ import (
 	"github.com/netspec/netspec/fsm/wire"
 )
 
-// actions holds the named effects of spec/tcp.fsm.
-var actions = [NumActions]func(c *Conn, s *segment){
-	AChooseISS:  chooseISS,
-	ASendSyn:    func(c *Conn, s *segment) { c.snd.sendSyn(s.now, false) },
-	ASendSynAck: func(c *Conn, s *segment) { c.snd.sendSyn(s.now, true) },
-	// The ACK is owed, not sent: output piggybacks it on data or sends it once
-	// the whole input is processed (MUST-58, MUST-59).
-	ASendAck: func(c *Conn, s *segment) { c.rcv.ackNow = true },
-	// RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST> (with ACK, as Linux).
-	ASendRst: func(c *Conn, s *segment) {
-		c.l.sendRst(c.key, c.rstMeta(), c.tcb.SndNxt, c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
-	},
-	// R1: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.1).
-	ASendRstR1: func(c *Conn, s *segment) { c.l.sendRst(c.key, c.rstMeta(), s.ack, 0, wire.FlagRST) },
-	// R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 §3.10.7.1).
-	ASendRstR2: func(c *Conn, s *segment) {
-		c.l.sendRst(c.key, c.rstMeta(), 0, s.origSeq.Add(seqnum.Size(s.segLen)), wire.FlagRST|wire.FlagACK)
-	},
-	ASetIRS:        setIRS,
-	ATrimSyn:       func(c *Conn, s *segment) { s.seq++; s.flags &^= wire.FlagSYN },
-	ATrimToWindow:  func(c *Conn, s *segment) { c.rcv.trim(s) },
-	AWindowInit:    func(c *Conn, s *segment) { c.snd.windowInit(s) },
-	AAckAdvance:    ackAdvance,
-	AWindowUpdate:  func(c *Conn, s *segment) { c.snd.windowUpdate(s) },
-	ADeliver:       func(c *Conn, s *segment) { c.rcv.deliver(s) },
-	AUrgentAdvance: func(c *Conn, s *segment) { c.rcv.urgentAdvance(s) },
-	ARcvFin:        func(c *Conn, s *segment) { c.rcv.finArrived() },
-	AQueueSend:     func(c *Conn, s *segment) { c.snd.queue(s) },
-	AQueueFin: func(c *Conn, s *segment) {
-		c.snd.finQueued = true
-	},
-	ARecvData: func(c *Conn, s *segment) { c.rcv.read(s) },
-	AQueueAccept: func(c *Conn, s *segment) {
-		ln := c.ln
-		if ln == nil {
-			return
+// The actions of spec/tcp.fsm, methods of tcpRun (Impl), on the TCB x.c and
+// the segment or user call x.s. One the spec names without a method here
+// does not compile.
+
+func (x tcpRun) ActChooseISS() { chooseISS(x.c, x.s) }
+
+func (x tcpRun) ActSendSyn() { x.c.snd.sendSyn(x.s.now, false) }
+
+func (x tcpRun) ActSendSynAck() { x.c.snd.sendSyn(x.s.now, true) }
+
+// ActSendAck: The ACK is owed, not sent: output piggybacks it on data or sends
+// it once the whole input is processed (MUST-58, MUST-59).
+func (x tcpRun) ActSendAck() { x.c.rcv.ackNow = true }
+
+// ActSendRst: RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST> (with ACK, as
+// Linux).
+func (x tcpRun) ActSendRst() {
+	x.c.l.sendRst(x.c.key, x.c.rstMeta(), x.c.tcb.SndNxt, x.c.tcb.RcvNxt, wire.FlagRST|wire.FlagACK)
+}
+
+// ActSendRstR1: R1: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.1).
+func (x tcpRun) ActSendRstR1() { x.c.l.sendRst(x.c.key, x.c.rstMeta(), x.s.ack, 0, wire.FlagRST) }
+
+// ActSendRstR2: R2: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293
+// §3.10.7.1).
+func (x tcpRun) ActSendRstR2() {
+	x.c.l.sendRst(x.c.key, x.c.rstMeta(), 0, x.s.origSeq.Add(seqnum.Size(x.s.segLen)), wire.FlagRST|wire.FlagACK)
+}
+
+func (x tcpRun) ActSetIRS() { setIRS(x.c, x.s) }
+
+func (x tcpRun) ActTrimSyn() { x.s.seq++; x.s.flags &^= wire.FlagSYN }
+
+func (x tcpRun) ActTrimToWindow() { x.c.rcv.trim(x.s) }
+
+func (x tcpRun) ActWindowInit() { x.c.snd.windowInit(x.s) }
+
+func (x tcpRun) ActAckAdvance() { ackAdvance(x.c, x.s) }
+
+func (x tcpRun) ActWindowUpdate() { x.c.snd.windowUpdate(x.s) }
+
+func (x tcpRun) ActDeliver() { x.c.rcv.deliver(x.s) }
+
+func (x tcpRun) ActUrgentAdvance() { x.c.rcv.urgentAdvance(x.s) }
+
+func (x tcpRun) ActRcvFin() { x.c.rcv.finArrived() }
+
+func (x tcpRun) ActQueueSend() { x.c.snd.queue(x.s) }
+
+func (x tcpRun) ActQueueFin() {
+	x.c.snd.finQueued = true
+}
+
+func (x tcpRun) ActRecvData() { x.c.rcv.read(x.s) }
+
+func (x tcpRun) ActQueueAccept() {
+	ln := x.c.ln
+	if ln == nil {
+		return
+	}
+	for i, e := range ln.embryos {
+		if e == x.c {
+			copy(ln.embryos[i:], ln.embryos[i+1:])
+			ln.embryos[len(ln.embryos)-1] = nil
+			ln.embryos = ln.embryos[:len(ln.embryos)-1]
+			break
 		}
-		for i, x := range ln.embryos {
-			if x == c {
-				copy(ln.embryos[i:], ln.embryos[i+1:])
-				ln.embryos[len(ln.embryos)-1] = nil
-				ln.embryos = ln.embryos[:len(ln.embryos)-1]
-				break
-			}
-		}
-		ln.queue = append(ln.queue, c)
-		c.queued = true
-		c.l.out.Notify(ln.id, sock.Acceptable)
-	},
-	ASignalConnected: func(c *Conn, s *segment) { c.notify(sock.Connected | sock.Writable) },
-	ASignalReset:     func(c *Conn, s *segment) { c.fail(sock.ErrReset) },
-	ASignalRefused:   func(c *Conn, s *segment) { c.fail(sock.ErrRefused) },
-	ASignalTimeout:   signalTimeout,
-	// RFC 9293 §3.10.7.4 step 8 / §3.6.1: TIME-WAIT lasts 2*MSL (MUST-13);
-	// the other timers stop.
-	AStartTimeWait: func(c *Conn, s *segment) {
-		c.twAt = s.now.Add(2 * c.l.cfg.MSL)
-		c.snd.stopTimers()
-		// Nothing more is sent or received in TIME-WAIT: give the buffers
-		// back (unread data stays readable).
-		c.giveBackBuffers()
-	},
-	// RFC 9293 §3.6: an orphaned connection (its user closed it) waits in
-	// FIN-WAIT-2 for the peer's FIN at most Config.FinWait2Timeout (Linux's
-	// tcp_fin_timeout); a connection its user still holds waits as long as
-	// the user likes (a half close).
-	AStartFinWait2: func(c *Conn, s *segment) {
-		if c.userClosed {
-			c.twAt = s.now.Add(c.l.cfg.FinWait2Timeout)
-		}
-	},
-	ARetransmit: func(c *Conn, s *segment) { c.snd.retransmit(s) },
-	ARelease:    release,
-	AReopen: func(c *Conn, s *segment) {
-		release(c, s)
-		s.reopen = true
-	},
-	AHoldFin:    func(c *Conn, s *segment) { c.rcv.holdFin(s) },
-	AFailExists: func(c *Conn, s *segment) { s.err = sock.ErrExists },
-	AFailNotExist: func(c *Conn, s *segment) {
-		s.err = sock.ErrNotExist
-		if c.err != nil {
-			s.err = c.err
-		}
-	},
-	AFailClosing:    func(c *Conn, s *segment) { s.err = sock.ErrClosing },
-	AUpdateTSRecent: func(c *Conn, s *segment) { c.rcv.updateTSRecent(s) },
-	AChallengeAck:   challengeAck,
-	AOowAck:         oowAck,
-	AOowSynAck:      oowSynAck,
-	// RFC 4987 §3.6 SYN cookies (cookie.go).
-	ASendCookieSynAck: sendCookieSynAck,
-	ACookieAccept:     cookieAccept,
-	// A segment let through a zero window for its ACK: its text and FIN
-	// cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4 step 1).
-	AZeroWindowTrim: func(c *Conn, s *segment) {
-		if len(s.text) > 0 || s.flags&wire.FlagFIN != 0 {
-			c.rcv.ackNow = true
-		}
-		s.text = s.text[:0]
-		s.flags &^= wire.FlagFIN
-		s.seq = s.origSeq
-	},
+	}
+	ln.queue = append(ln.queue, x.c)
+	x.c.queued = true
+	x.c.l.out.Notify(ln.id, sock.Acceptable)
+}
+
+func (x tcpRun) ActSignalConnected() { x.c.notify(sock.Connected | sock.Writable) }
+
+func (x tcpRun) ActSignalReset() { x.c.fail(sock.ErrReset) }
+
+func (x tcpRun) ActSignalRefused() { x.c.fail(sock.ErrRefused) }
+
+func (x tcpRun) ActSignalTimeout() { signalTimeout(x.c, x.s) }
+
+// ActStartTimeWait: RFC 9293 §3.10.7.4 step 8 / §3.6.1: TIME-WAIT lasts 2*MSL
+// (MUST-13); the other timers stop.
+func (x tcpRun) ActStartTimeWait() {
+	x.c.twAt = x.s.now.Add(2 * x.c.l.cfg.MSL)
+	x.c.snd.stopTimers()
+	// Nothing more is sent or received in TIME-WAIT: give the buffers
+	// back (unread data stays readable).
+	x.c.giveBackBuffers()
+}
+
+// ActStartFinWait2: RFC 9293 §3.6: an orphaned connection (its user closed it)
+// waits in FIN-WAIT-2 for the peer's FIN at most Config.FinWait2Timeout
+// (Linux's tcp_fin_timeout); a connection its user still holds waits as long
+// as the user likes (a half close).
+func (x tcpRun) ActStartFinWait2() {
+	if x.c.userClosed {
+		x.c.twAt = x.s.now.Add(x.c.l.cfg.FinWait2Timeout)
+	}
+}
+
+func (x tcpRun) ActRetransmit() { x.c.snd.retransmit(x.s) }
+
+func (x tcpRun) ActRelease() { release(x.c, x.s) }
+
+func (x tcpRun) ActReopen() {
+	release(x.c, x.s)
+	x.s.reopen = true
+}
+
+func (x tcpRun) ActHoldFin() { x.c.rcv.holdFin(x.s) }
+
+func (x tcpRun) ActFailExists() { x.s.err = sock.ErrExists }
+
+func (x tcpRun) ActFailNotExist() {
+	x.s.err = sock.ErrNotExist
+	if x.c.err != nil {
+		x.s.err = x.c.err
+	}
+}
+
+func (x tcpRun) ActFailClosing() { x.s.err = sock.ErrClosing }
+
+func (x tcpRun) ActUpdateTSRecent() { x.c.rcv.updateTSRecent(x.s) }
+
+func (x tcpRun) ActChallengeAck() { challengeAck(x.c, x.s) }
+
+func (x tcpRun) ActOowAck() { oowAck(x.c, x.s) }
+
+func (x tcpRun) ActOowSynAck() { oowSynAck(x.c, x.s) }
+
+// ActSendCookieSynAck: RFC 4987 §3.6 SYN cookies (cookie.go).
+func (x tcpRun) ActSendCookieSynAck() { sendCookieSynAck(x.c, x.s) }
+
+func (x tcpRun) ActCookieAccept() { cookieAccept(x.c, x.s) }
+
+// ActZeroWindowTrim: A segment let through a zero window for its ACK: its text
+// and FIN cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4
+// step 1).
+func (x tcpRun) ActZeroWindowTrim() {
+	if len(x.s.text) > 0 || x.s.flags&wire.FlagFIN != 0 {
+		x.c.rcv.ackNow = true
+	}
+	x.s.text = x.s.text[:0]
+	x.s.flags &^= wire.FlagFIN
+	x.s.seq = x.s.origSeq
 }
 
 // chooseISS picks the initial send sequence number (RFC 9293 §3.4.1) and
@@ -260,11 +303,11 @@ func (rcv *receiver) deliver(s *segment) {
 	rcv.noteDuplicateOOO(s.seq, end)
 	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
 		l.ctr.OOOStackDrops++
-		l.ctr.Drops[DropOOOFull]++
+		l.m.Drop(DropOOOFull)
 		s.flags &^= wire.FlagFIN
 	} else if !rcv.buf.addOOO(s.seq, end) {
 		c.l.ctr.OOODrops++
-		c.l.ctr.Drops[DropOOOFull]++
+		c.l.m.Drop(DropOOOFull)
 		s.flags &^= wire.FlagFIN
 	} else {
 		rcv.buf.writeAt(rcv.buf.unread+off, s.text)

@@ -27,10 +27,12 @@ func (o *lastSeg) Notify(uint64, sock.Readiness) {}
 
 func (o *lastSeg) seg() []byte { return o.buf[:o.n] }
 
-// TestSteadyStateNoAllocs: sending a segment, receiving it, reading it and
-// processing the ACK allocate nothing once the buffers exist.
-func TestSteadyStateNoAllocs(t *testing.T) {
-	p := newWirePair(t, 5, Config{DelayedACK: -1}, faults{})
+// steadyState connects a pair whose outputs keep only their last segment and
+// returns it with one round of steady-state traffic: the client sends 1000
+// octets, the server takes the data segment and reads it, the client takes
+// the ACK.
+func steadyState(tb testing.TB) (*wirePair, *Conn, func()) {
+	p := newWirePair(tb, 5, Config{DelayedACK: -1}, faults{})
 	client, server := p.connect()
 	oa, ob := &lastSeg{}, &lastSeg{}
 	p.a.out, p.b.out = oa, ob
@@ -38,17 +40,24 @@ func TestSteadyStateNoAllocs(t *testing.T) {
 	rbuf := make([]byte, 4096)
 	round := func() {
 		if n, err := client.Send(p.now, data); n != len(data) || err != nil {
-			t.Fatalf("Send %d %v", n, err)
+			tb.Fatalf("Send %d %v", n, err)
 		}
 		p.b.Input(p.now, oa.src, oa.dst, oa.seg(), false) // data to the server
 		if n, err := server.Recv(p.now, rbuf); n != len(data) || err != nil {
-			t.Fatalf("Recv %d %v", n, err)
+			tb.Fatalf("Recv %d %v", n, err)
 		}
 		p.a.Input(p.now, ob.src, ob.dst, ob.seg(), false) // its ACK to the client
 		if _, err := server.Recv(p.now, rbuf); err != sock.ErrWouldBlock {
-			t.Fatalf("Recv on empty: %v", err)
+			tb.Fatalf("Recv on empty: %v", err)
 		}
 	}
+	return p, client, round
+}
+
+// TestSteadyStateNoAllocs: sending a segment, receiving it, reading it and
+// processing the ACK allocate nothing once the buffers exist.
+func TestSteadyStateNoAllocs(t *testing.T) {
+	_, client, round := steadyState(t)
 	round() // allocate the ring buffers
 	if a := testing.AllocsPerRun(200, round); a != 0 {
 		t.Fatalf("%.1f allocations per round trip, want 0", a)

@@ -125,6 +125,9 @@ type Layer struct {
 	bufGrown  int                 // auto-tuned buffer growth of all connections (Config.BufBudget)
 	issHook   func() seqnum.Value // tests: fixed ISNs to replay the RFC figures
 
+	// m runs spec/tcp.fsm in Config.Profile (fsmrt), counting into ctr.
+	m Machine[tcpRun]
+
 	// Trace, when set, is called on every state change (tests, tracing).
 	Trace func(c *Conn, from, to State)
 }
@@ -142,6 +145,8 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 		listeners: make(map[listenKey]*Listener),
 		obuf:      make([]byte, wire.TCPMaxHeaderLen+0xffff),
 	}
+	l.m = NewMachine[tcpRun](cfg.Profile)
+	l.m.Count(l.ctr.RuleHits[:], l.ctr.Drops[:])
 	l.sndPool.max, l.rcvPool.max = maxPooledRings, maxPooledRings
 	// Only initial-sized rings are pooled: auto-tuned ones are left to the GC.
 	l.sndPool.maxRing = cfg.SendBuf

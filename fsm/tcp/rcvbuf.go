@@ -142,7 +142,9 @@ func (rcv *receiver) dropBeyondFin() {
 	if len(rcv.buf.ooo) == 0 {
 		return
 	}
-	c.l.ctr.Drops[DropTextAfterFin] += uint64(len(rcv.buf.ooo))
+	for range rcv.buf.ooo {
+		c.l.m.Drop(DropTextAfterFin)
+	}
 	rcv.buf.ooo = rcv.buf.ooo[:0]
 	rcv.syncOOO()
 }
