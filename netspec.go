@@ -43,6 +43,11 @@ type Stack struct {
 	backlog int
 	rec     netconn.Recorder // nil without Options.History
 	obs     observers        // Options.Metrics, MetricsListen, Control
+	log     *slog.Logger
+
+	lnMu      sync.Mutex
+	listeners map[*netconn.Listener]struct{} // opened by Listen, for Shutdown
+	draining  bool                           // Shutdown began: Listen fails
 
 	done   chan struct{} // closed once the loop goroutine returned
 	runErr error         // the loop's result; read after done
@@ -128,6 +133,7 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 	s.mac = cfg.MAC
 	s.st = stack.New(cfg)
 	log := o.logger()
+	s.log = log
 	if o.Trace {
 		s.st.TCP().Trace = traceTo(log)
 	}

@@ -15,7 +15,7 @@ import (
 // Ports are numbers (no service names) from 1 to 65535: the stack has no
 // ephemeral listening ports. The listener is a *netconn.Listener and its
 // connections are *netconn.Conn, which half-close with CloseWrite as a
-// *net.TCPConn does.
+// *net.TCPConn does. Shutdown closes it; Listen fails once Shutdown began.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	port, err := s.localPort("listen", network, address, "tcp", "tcp4")
 	if err != nil {
@@ -27,6 +27,10 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	ln, err := netconn.ListenOptions(s.loop, port, s.backlog, netconn.Options{Recorder: s.rec})
 	if err != nil {
 		return nil, err
+	}
+	if err := s.track(ln); err != nil {
+		ln.Close()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: ln.Addr(), Err: err}
 	}
 	return ln, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/fsm/tcp"
@@ -33,16 +34,23 @@ type serveConfig struct {
 	services  []service
 	lab       bool
 	labPrefix string
-	history   string      // --history FILE: record a linearizability history
-	pcap      string      // --pcap FILE: capture every frame
-	trace     bool        // --trace: log every TCP state transition
-	profile   tcp.Profile // --profile: the spec/tcp.fsm profile the stack runs
-	ecn       tcp.ECNMode // --ecn: RFC 3168 ECN (accept, on, off)
-	ttl       uint8       // --ttl: time to live of our datagrams (0: the stack's default, 64)
-	cpuprof   string      // --cpuprofile FILE: write a Go CPU profile while serving
-	metrics   uint16      // --metrics PORT: Prometheus text on our own address (0: off)
-	metricsAt string      // --metrics-listen ADDR:PORT: the same on a kernel socket
+	history   string        // --history FILE: record a linearizability history
+	pcap      string        // --pcap FILE: capture every frame
+	trace     bool          // --trace: log every TCP state transition
+	profile   tcp.Profile   // --profile: the spec/tcp.fsm profile the stack runs
+	ecn       tcp.ECNMode   // --ecn: RFC 3168 ECN (accept, on, off)
+	ttl       uint8         // --ttl: time to live of our datagrams (0: the stack's default, 64)
+	cpuprof   string        // --cpuprofile FILE: write a Go CPU profile while serving
+	metrics   uint16        // --metrics PORT: Prometheus text on our own address (0: off)
+	metricsAt string        // --metrics-listen ADDR:PORT: the same on a kernel socket
+	drain     time.Duration // --drain: how long SIGINT/SIGTERM lets connections finish
 }
+
+// defaultDrain bounds a graceful shutdown (--drain): long enough for a
+// response of tens of MiB on a LAN, well inside the 30 s a service manager
+// (systemd's TimeoutStopSec 90 s, Kubernetes' grace period 30 s) waits
+// before SIGKILL.
+const defaultDrain = 10 * time.Second
 
 // errHelp means -h was given; usage went to stdout.
 var errHelp = errors.New("help requested")
@@ -107,6 +115,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&metricsP, "metrics", "serve Prometheus metrics at http://ADDR:`PORT`/metrics on netspec's own address")
 	fs.StringVar(&cfg.metricsAt, "metrics-listen", "", "also serve the metrics on a kernel socket at `ADDR:PORT` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (view with go tool pprof)")
+	fs.DurationVar(&cfg.drain, "drain", defaultDrain, "on SIGINT/SIGTERM, let open connections finish for up to `D`, then reset the rest (0: at once)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {
@@ -183,6 +192,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return cfg, usagef("--ttl: %d out of range 1..255", ttl)
 	}
 	cfg.ttl = uint8(ttl)
+	if cfg.drain < 0 {
+		return cfg, usagef("--drain: %v is negative", cfg.drain)
+	}
 
 	// Features that do not exist yet are refused, never silently ignored.
 

@@ -12,6 +12,9 @@
 //	netspec check
 //	netspec hist check FILE... [--html OUT] [--timeout D]
 //
+// On SIGINT or SIGTERM serve stops listening at once, lets open connections
+// finish for up to --drain (default 10s), resets the rest and exits 0.
+//
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for bad arguments,
 // 1 for a runtime failure; each failure prints one line starting "netspec: ".
 package main
@@ -41,6 +44,7 @@ const usage = `usage:
                 [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
                 [--udp-echo PORT] [--pcap FILE] [--trace] [--history FILE] [--profile linux|rfc9293]
                 [--ecn accept|on|off] [--ttl N] [--metrics PORT] [--metrics-listen ADDR:PORT]
+                [--drain D]
   netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]
   netspec lab up|down|status [--prefix P] [--driver afpacket|tap]
   netspec stat [--iface IF] [--json]   counters of a running server, like netstat -s

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
@@ -155,8 +158,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 
 	select {
 	case <-ctx.Done():
-		srv.stop()
-		st.Close() // its error is logged by the deferred report
+		drainAndStop(cfg.drain, srv, st, log)
 		logStats(log, st)
 		return exitOK
 	case <-st.Done():
@@ -166,6 +168,38 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		}
 		return fail(stderr, err)
 	}
+}
+
+// drainAndStop is the graceful shutdown after SIGINT/SIGTERM: the
+// listeners close at once (a new SYN is answered with RST while the stack
+// drains), the HTTP servers close their idle connections and let requests
+// in progress finish, and st.Shutdown waits until every response has been
+// delivered and its FIN acknowledged, for at most drain; then what is left
+// is reset and the stack is closed. A second signal cuts the drain short.
+func drainAndStop(drain time.Duration, srv *server, st *netspec.Stack, log *slog.Logger) {
+	log.Info("shutting down", "drain", drain)
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		select {
+		case <-again:
+			log.Warn("second signal: resetting the connections left")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	https := srv.shutdown(ctx)
+	err := st.Shutdown(ctx)
+	srv.stop()
+	https.Wait()
+	if err != nil {
+		log.Warn("shutdown", "err", err)
+		return
+	}
+	log.Info("drained: every connection finished")
 }
 
 func logStats(log *slog.Logger, st *netspec.Stack) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,19 @@ func (s *server) stop() {
 		s.mu.Unlock()
 		s.wg.Wait()
 	})
+}
+
+// shutdown starts the HTTP servers' graceful shutdown (http.Server.Shutdown:
+// idle connections closed, requests in progress finished) in the background,
+// bounded by ctx; the returned group ends when they have.
+func (s *server) shutdown(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	s.mu.Lock()
+	for _, hs := range s.https {
+		wg.Go(func() { hs.Shutdown(ctx) })
+	}
+	s.mu.Unlock()
+	return &wg
 }
 
 // acceptLoop runs handle on each accepted connection, at most maxHandlers at once.

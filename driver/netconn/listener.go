@@ -124,6 +124,10 @@ func (l *Listener) opErr(err error) error {
 	return &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
 }
 
+// Closed returns a channel closed once Close was called: the listener
+// accepts nothing more.
+func (l *Listener) Closed() <-chan struct{} { return l.closed }
+
 // Close stops listening (RFC 9293 §3.10.4 on a LISTEN socket): connections not
 // yet accepted are reset by the stack, and blocked Accept calls return.
 func (l *Listener) Close() error {
