@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/netspec/netspec/driver/progress"
 )
 
 // Suite is one package's tests as a mutant run runs them.
@@ -138,8 +140,10 @@ func Run(ctx context.Context, cfg Config, jobs []Job) ([]Result, error) {
 				results[i] = r
 				done++
 				if cfg.Log != nil {
-					fmt.Fprintf(cfg.Log, "[%d/%d] %-11s %s  %s  (%s)\n", done, len(todo), r.Status,
-						r.Mutant.Where(), r.Mutant.Mutation, strings.TrimSpace(r.Elapsed.Round(time.Second).String()+" "+r.Package))
+					left := progress.Remaining(float64(done), float64(len(todo)), time.Since(start))
+					fmt.Fprintf(cfg.Log, "[%d/%d] %-11s %s  %s  (%s; about %s left)\n", done, len(todo), r.Status,
+						r.Mutant.Where(), r.Mutant.Mutation, strings.TrimSpace(r.Elapsed.Round(time.Second).String()+" "+r.Package),
+						left.Round(time.Second))
 				}
 				mu.Unlock()
 			}
