@@ -17,7 +17,7 @@ func TestAnnounceAtStart(t *testing.T) {
 	}
 	s.Poll(now)
 	var frames [][]byte
-	s.frames.drain(func(f []byte, _ TxMeta) { frames = append(frames, append([]byte(nil), f...)) })
+	s.port.Queue().Drain(func(f []byte) { frames = append(frames, append([]byte(nil), f...)) })
 	if len(frames) != 1 {
 		t.Fatalf("%d frames after the first Poll, want 1", len(frames))
 	}
@@ -27,7 +27,7 @@ func TestAnnounceAtStart(t *testing.T) {
 		t.Fatalf("not a gratuitous ARP for %v: %x (%v)", addrB, frames[0], err)
 	}
 	s.Poll(now.Add(time.Second))
-	if n := s.frames.len(); n != 0 {
+	if n := s.port.Queue().Len(); n != 0 {
 		t.Fatalf("announced again: %d frames", n)
 	}
 	if !s.NextDeadline().IsZero() {

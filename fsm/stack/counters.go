@@ -15,13 +15,8 @@ import (
 // (ip.SendCounters, ...); EachCounter reports them all.
 type Counters struct {
 	FramesIn          uint64
-	OutputDrops       uint64 // frame buffers exhausted (MaxOutput)
 	GSOFrames         uint64 // super-frames Output built (Config.GSOMaxSize)
 	GSOSegments       uint64 // TCP segments merged into them
-	Link              [link.NumReasons]uint64
-	VLANStripped      uint64 // 802.1Q tags removed on receive (IEEE 802.1Q)
-	ARPRequestsOut    uint64
-	ARPRepliesOut     uint64
 	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
 	TCPSoftErrors     uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
@@ -40,10 +35,11 @@ func (s *Stack) Counters() *Counters { return &s.ctr }
 // Per-rule hit counts are left out: they are coverage data, not events.
 func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	s.eachStackCounter(fn)
+	lc := s.port.Counters()
 	for r := link.Reason(1); r < link.NumReasons; r++ {
-		fn("link.drop."+r.String(), s.ctr.Link[r])
+		fn("link.drop."+r.String(), lc.Drops[r])
 	}
-	ac := s.arp.Counters()
+	ac := s.port.ARP().Counters()
 	fn("arp.Requests", ac.Requests)
 	fn("arp.RequestsLimited", ac.RequestsLimited)
 	for r := link.ARPReason(1); r < link.NumARPReasons; r++ {
@@ -70,23 +66,23 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 }
 
 // eachStackCounter reports the "stack." counters: the stack's own and those
-// of the IP send side and ICMP, under the names and in the order netspec stat, the
+// of the Ethernet port, the IP send side and ICMP, under the names and in the order netspec stat, the
 // Prometheus exporter and docs/counters.md know them by (they predate the
-// move of both into fsm/ip).
+// move of those parts into fsm/link and fsm/ip).
 func (s *Stack) eachStackCounter(fn func(string, uint64)) {
-	c, tx, ic := &s.ctr, s.ipTx.Counters(), s.icmp.Counters()
+	c, lc, tx, ic := &s.ctr, s.port.Counters(), s.ipTx.Counters(), s.icmp.Counters()
 	for _, e := range [...]struct {
 		name string
 		v    uint64
 	}{
 		{"stack.FramesIn", c.FramesIn},
 		{"stack.PacketsOut", tx.Packets},
-		{"stack.OutputDrops", c.OutputDrops},
+		{"stack.OutputDrops", lc.OutputDrops},
 		{"stack.GSOFrames", c.GSOFrames},
 		{"stack.GSOSegments", c.GSOSegments},
-		{"stack.VLANStripped", c.VLANStripped},
-		{"stack.ARPRequestsOut", c.ARPRequestsOut},
-		{"stack.ARPRepliesOut", c.ARPRepliesOut},
+		{"stack.VLANStripped", lc.VLANStripped},
+		{"stack.ARPRequestsOut", lc.ARPRequestsOut},
+		{"stack.ARPRepliesOut", lc.ARPRepliesOut},
 		{"stack.ARPAdvice", c.ARPAdvice},
 		{"stack.IPTooBigDF", tx.TooBigDF},
 		{"stack.IPNoRoute", tx.NoRoute},

@@ -76,8 +76,8 @@ func checkBounded(t *testing.T, s *Stack) {
 	switch {
 	case s.ARP().Len() > 256 || entries > 256/4 || frames > cfg.MaxPendingTotal:
 		t.Fatalf("neighbour state unbounded: %d entries, %d unresolved, %d frames waiting", s.ARP().Len(), entries, frames)
-	case s.frames.inUse > s.cfg.MaxOutput:
-		t.Fatalf("frame buffers: %d in use", s.frames.inUse)
+	case s.port.Queue().InUse() > s.cfg.MaxOutput:
+		t.Fatalf("frame buffers: %d in use", s.port.Queue().InUse())
 	}
 	if _, ok := s.ARP().Lookup(addrA); !ok {
 		t.Fatal("the flood evicted a known neighbour")
@@ -190,8 +190,8 @@ func TestSynFloodLegitimateClientServed(t *testing.T) {
 			for n.b.NextDeadline().Before(n.now.Add(10*time.Minute)) && !n.b.NextDeadline().IsZero() {
 				n.floodStep(nil, 0, time.Second, func() {})
 			}
-			if e, fr := n.b.ARP().Unresolved(); e != 0 || fr != 0 || n.b.frames.inUse != 0 {
-				t.Fatalf("after the timers: %d unresolved entries, %d frames waiting, %d buffers in use", e, fr, n.b.frames.inUse)
+			if e, fr := n.b.ARP().Unresolved(); e != 0 || fr != 0 || n.b.port.Queue().InUse() != 0 {
+				t.Fatalf("after the timers: %d unresolved entries, %d frames waiting, %d buffers in use", e, fr, n.b.port.Queue().InUse())
 			}
 		})
 	}

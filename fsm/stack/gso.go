@@ -87,7 +87,7 @@ func gsoContinues(a []byte, sa gsoSeg, b []byte, sb gsoSeg) bool {
 // each other leave as one super-frame of at most GSOMaxSize IP bytes; every
 // segment of a run but the last is full-sized (the run's MSS) and without PSH.
 func (s *Stack) drainGSO(emit func([]byte, TxMeta)) int {
-	q := s.frames.q
+	q := s.port.Queue().Frames()
 	limit := min(s.cfg.GSOMaxSize, gsoMaxIPLen)
 	n := 0
 	for i := 0; i < len(q); {
@@ -113,14 +113,10 @@ func (s *Stack) drainGSO(emit func([]byte, TxMeta)) int {
 		} else {
 			emit(s.buildGSO(q[i:j], first))
 		}
-		for k := i; k < j; k++ {
-			s.frames.release(q[k])
-			q[k] = nil
-		}
 		n++
 		i = j
 	}
-	s.frames.q = q[:0]
+	s.port.Queue().Clear()
 	return n
 }
 

@@ -52,8 +52,8 @@ func gsoRun(n, mss, last int, opts wire.TCPOptions) [][]byte {
 func gsoStack(max int, frames [][]byte) *Stack {
 	s := New(Config{MAC: macA, Addr: addrA, PrefixLen: 24, GSOMaxSize: max})
 	for _, f := range frames {
-		b := s.frames.alloc()
-		s.frames.push(b[:copy(b, f)])
+		b := s.port.Queue().Alloc()
+		s.port.Queue().Push(b[:copy(b, f)])
 	}
 	return s
 }
@@ -119,8 +119,8 @@ func TestGSOMergesRunAndSegmentRestoresIt(t *testing.T) {
 	if c := s.Counters(); c.GSOFrames != 1 || c.GSOSegments != 5 {
 		t.Fatalf("counters frames %d segments %d", c.GSOFrames, c.GSOSegments)
 	}
-	if s.frames.inUse != 0 || s.Pending() != 0 {
-		t.Fatalf("buffers in use %d, pending %d after Output", s.frames.inUse, s.Pending())
+	if s.port.Queue().InUse() != 0 || s.Pending() != 0 {
+		t.Fatalf("buffers in use %d, pending %d after Output", s.port.Queue().InUse(), s.Pending())
 	}
 }
 
@@ -311,8 +311,8 @@ func BenchmarkOutputGSO(b *testing.B) {
 			b.SetBytes(int64(44 * 1448))
 			for b.Loop() {
 				for _, f := range in {
-					buf := s.frames.alloc()
-					s.frames.push(buf[:copy(buf, f)])
+					buf := s.port.Queue().Alloc()
+					s.port.Queue().Push(buf[:copy(buf, f)])
 				}
 				s.Output(emit)
 			}

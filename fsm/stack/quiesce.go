@@ -53,7 +53,7 @@ func (s *Stack) Quiescent() error {
 	if n, r := s.ipRx.HeldBytes(), s.ipRx.Reassemblies(); n != 0 || r != 0 {
 		errs = append(errs, fmt.Errorf("%d reassemblies holding %d bytes", r, n))
 	}
-	if n := s.arp.Len(); n != 0 {
+	if n := s.port.ARP().Len(); n != 0 {
 		errs = append(errs, fmt.Errorf("%d ARP cache entries", n))
 	}
 	if err := errors.Join(errs...); err != nil {

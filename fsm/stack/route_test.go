@@ -37,9 +37,9 @@ func TestOffLinkWithoutGatewayHasNoRoute(t *testing.T) {
 	if f := sentFrames(n.b); len(f) != 0 {
 		t.Fatalf("sent %d frames (ARP for an off-link address?)", len(f))
 	}
-	c := n.b.Counters()
-	if n.b.IPSender().Counters().NoRoute != 1 || c.ARPRequestsOut != 0 || n.b.ARP().Len() != 0 {
-		t.Fatalf("IPNoRoute %d (want 1), ARP requests %d, ARP entries %d (want 0)", n.b.IPSender().Counters().NoRoute, c.ARPRequestsOut, n.b.ARP().Len())
+	tx, lc := n.b.IPSender().Counters(), n.b.Port().Counters()
+	if tx.NoRoute != 1 || lc.ARPRequestsOut != 0 || n.b.ARP().Len() != 0 {
+		t.Fatalf("IPNoRoute %d (want 1), ARP requests %d, ARP entries %d (want 0)", tx.NoRoute, lc.ARPRequestsOut, n.b.ARP().Len())
 	}
 	if got := n.b.TCP().Counters().PassiveOpens; got != 0 {
 		t.Fatalf("%d embryos for an unroutable SYN", got)

@@ -141,7 +141,7 @@ func TestPingAnswered(t *testing.T) {
 	if !bytes.Equal(reply[wire.ICMPHeaderLen:], payload) || wire.Checksum(reply, 0) != 0 {
 		t.Fatalf("reply payload/checksum wrong: %x", reply)
 	}
-	if n.b.ICMP().Counters().EchoReplies != 1 || n.a.Counters().ARPRequestsOut != 1 || n.b.Counters().ARPRequestsOut != 0 {
+	if n.b.ICMP().Counters().EchoReplies != 1 || n.a.Port().Counters().ARPRequestsOut != 1 || n.b.Port().Counters().ARPRequestsOut != 0 {
 		t.Fatalf("counters: %+v %+v", n.b.Counters(), n.b.ICMP().Counters())
 	}
 }

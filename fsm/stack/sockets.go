@@ -230,7 +230,7 @@ func (s *Stack) SetMTU(now time.Time, mtu int) {
 	s.now = now
 	mtu = min(max(mtu, 68), 65535)
 	s.cfg.MTU = mtu
-	s.frames.size = mtu + wire.EthernetHeaderLen
+	s.port.SetMTU(mtu)
 	s.ipTx.SetMTU(mtu)
 	mss := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
 	if s.fixedMSS > 0 {

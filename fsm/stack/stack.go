@@ -51,12 +51,11 @@ type Stack struct {
 	cfg    Config
 	now    time.Time
 	rng    *rand.Rand
-	arp    *link.ARP
+	port   *link.Port // Ethernet: frames in and out, ARP
 	ipRx   *ip.Receiver
 	ipTx   *ip.Sender
 	tcp    *tcp.Layer
 	udp    *udp.Layer
-	frames frameQueue
 	fds    fdTable
 	ctr    Counters
 	icmp   *ip.ICMP
@@ -101,21 +100,13 @@ func New(cfg Config) *Stack {
 	// global counter's start came from, so TCP's draws are unchanged) and
 	// one from a source of its own.
 	idKey := [2]uint64{s.rng.Uint64(), rand.New(rand.NewPCG(cfg.Seed^ipIDSeedSalt, cfg.Seed)).Uint64()}
+	s.port = link.NewPort(link.PortConfig{MAC: cfg.MAC, Addr: cfg.Addr, MTU: cfg.MTU, MaxOutput: cfg.MaxOutput, ARP: cfg.ARP})
 	s.ipTx = ip.NewSender(ip.SenderConfig{Addr: cfg.Addr, PrefixLen: cfg.PrefixLen, Gateway: cfg.Gateway,
-		MTU: cfg.MTU, TTL: cfg.TTL, IDKey: idKey}, ipLink{s})
-	s.frames.init(cfg.MTU+wire.EthernetHeaderLen, cfg.MaxOutput)
+		MTU: cfg.MTU, TTL: cfg.TTL, IDKey: idKey}, s.port)
 	if cfg.GSOMaxSize > 0 {
 		s.gsoBuf = make([]byte, wire.EthernetHeaderLen+min(cfg.GSOMaxSize, gsoMaxIPLen))
 	}
 	s.fds.init(cfg.MaxFDs)
-	s.arp = link.NewARP(cfg.Addr, cfg.ARP, link.ARPHooks{
-		Request: s.sendARPRequest,
-		Send:    s.sendResolved,
-		Drop: func(f []byte, r link.Reason) {
-			s.ctr.Link[r]++
-			s.frames.release(f)
-		},
-	})
 	ipc := cfg.IP
 	ipc.Addr, ipc.PrefixLen = cfg.Addr, cfg.PrefixLen
 	ipc.ICMPError = func(typ, code, ptr uint8, orig []byte) {
@@ -140,19 +131,8 @@ func (s *Stack) Config() Config { return s.cfg }
 func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
 	s.now = now
 	s.ctr.FramesIn++
-	f := link.Receive(frame, s.cfg.MAC, meta.FCS || s.cfg.HasFCS)
-	if f.VLAN {
-		s.ctr.VLANStripped++
-	}
-	if f.Reason != link.ReasonNone {
-		s.ctr.Link[f.Reason]++
-		return
-	}
-	switch f.Type {
-	case wire.EtherTypeARP:
-		s.arpInput(now, f.Payload)
-	case wire.EtherTypeIPv4:
-		s.ipInput(now, f.Payload, meta)
+	if pkt, ok := s.port.Input(now, frame, meta.FCS || s.cfg.HasFCS); ok {
+		s.ipInput(now, pkt, meta)
 	}
 }
 
@@ -200,7 +180,7 @@ func (s *Stack) Poll(now time.Time) {
 		s.announced = true
 		s.Announce(now)
 	}
-	s.arp.Poll(now)
+	s.port.ARP().Poll(now)
 	s.ipRx.Poll(now, s.reassemblyExpired)
 	s.tcp.Poll(now)
 }
@@ -213,7 +193,7 @@ func (s *Stack) NextDeadline() time.Time {
 		return time.Unix(1, 0)
 	}
 	d := s.tcp.NextDeadline()
-	for _, t := range [...]time.Time{s.arp.NextDeadline(), s.ipRx.NextDeadline()} {
+	for _, t := range [...]time.Time{s.port.ARP().NextDeadline(), s.ipRx.NextDeadline()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -229,11 +209,11 @@ func (s *Stack) Output(emit func(frame []byte, meta TxMeta)) int {
 	if s.gsoBuf != nil {
 		return s.drainGSO(emit)
 	}
-	return s.frames.drain(emit)
+	return s.port.Queue().Drain(func(frame []byte) { emit(frame, TxMeta{}) })
 }
 
 // Pending reports how many frames wait for Output.
-func (s *Stack) Pending() int { return s.frames.len() }
+func (s *Stack) Pending() int { return s.port.Queue().Len() }
 
 // Ready passes each descriptor whose readiness changed since the last call to
 // fn, and returns how many it passed.
