@@ -151,6 +151,13 @@ func (s *lossServer) stats() (pipe.FaultStats, uint64, uint64) {
 
 func startLossServer(t *testing.T, cell lossCell, body []byte) *lossServer {
 	t.Helper()
+	return startFaultServer(t, tcp.Config{CC: cell.cc, NoSACK: !cell.sack}, pipe.Faults{Seed: 4, Loss: cell.loss, TxLoss: cell.loss}, body)
+}
+
+// startFaultServer is startLossServer with the TCP configuration cfg (its
+// buffers set to 1 MiB) behind a FaultLink with faults f.
+func startFaultServer(t *testing.T, cfg tcp.Config, f pipe.Faults, body []byte) *lossServer {
+	t.Helper()
 	labtest.SkipUnlessLab(t)
 	labtest.NeedTools(t, "ethtool", "curl")
 	l := labtest.ForTestConfig(t, lab.Config{ClientTxOffloadOff: true})
@@ -161,11 +168,12 @@ func startLossServer(t *testing.T, cell lossCell, body []byte) *lossServer {
 	}); err != nil {
 		t.Fatalf("open server link: %v", err)
 	}
-	fault := pipe.NewFaulty(link, pipe.Faults{Seed: 4, Loss: cell.loss, TxLoss: cell.loss})
+	fault := pipe.NewFaulty(link, f)
 	addr, _ := wire.AddrFrom(l.ServerAddr().Addr())
+	cfg.SendBuf, cfg.RecvBuf = 1<<20, 1<<20
 	st := stack.New(stack.Config{
 		MAC: link.MAC(), Addr: addr, PrefixLen: l.ServerAddr().Bits(), MTU: link.MTU(), Seed: 44,
-		TCP: tcp.Config{CC: cell.cc, NoSACK: !cell.sack, SendBuf: 1 << 20, RecvBuf: 1 << 20},
+		TCP: cfg,
 	})
 	s := &lossServer{lab: l, loop: driver.NewLoop(fault, st, driver.LoopOptions{}), fault: fault, body: body}
 	errc := make(chan error, 1)
