@@ -128,7 +128,13 @@ func TestHistoryLinearizable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("240 connections in real time")
 	}
-	const conns = 240
+	// Under the race detector (make test's second pass, for data races)
+	// fewer connections fit the guard on a loaded machine; the full count
+	// runs in the first pass.
+	conns := 240
+	if raceOn {
+		conns = 60
+	}
 	cli, srv, a, b := histLoops(t, pipe.Faults{Seed: 11, Loss: 0.01, Duplicate: 0.01, Reorder: 0.02})
 	var buf bytes.Buffer
 	w := history.NewWriter(&buf)
@@ -167,7 +173,7 @@ func TestHistoryLinearizable(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := checkHistory(t, recs)
-	if rep.Result != linz.Ok || rep.Conns < 200 {
+	if rep.Result != linz.Ok || rep.Conns < conns*5/6 {
 		t.Fatalf("history of %d ops over %d connections: %v (%+v)", rep.Ops, rep.Conns, rep.Result, rep)
 	}
 	t.Logf("%d operations over %d connections (%d whole echoes) linearizable in %v; faults %+v / %+v",
