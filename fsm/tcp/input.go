@@ -63,12 +63,34 @@ func unsynchronized(st State) bool {
 	return st == StateClosed || st == StateListen || st == StateSynSent
 }
 
+// FirstStage returns the event SEGMENT ARRIVES (RFC 9293 §3.10.7) starts at
+// in state st: SegPre in the unsynchronized states, SegSeq (step 1 of
+// §3.10.7.4) in the others. The model checker runs the pipeline with it and
+// NextStage.
+func FirstStage(st State) Event {
+	if unsynchronized(st) {
+		return EvSegPre
+	}
+	return EvSegSeq
+}
+
+// NextStage returns the stage that runs after ev when ev's row says
+// continue: SegPre resumes at SegUrg (§3.10.7.3 step 4: "continue processing
+// at the sixth step"), SegSeq..SegText go on in order (§3.10.7.4 steps 1-8),
+// and after SegFin the pipeline ends (ok false).
+func NextStage(ev Event) (next Event, ok bool) {
+	switch ev {
+	case EvSegPre:
+		return EvSegUrg, true
+	case EvSegFin:
+		return ev, false
+	}
+	return ev + 1, true
+}
+
 // segmentArrives runs the SEGMENT ARRIVES pipeline (RFC 9293 §3.10.7) on c.
 func (l *Layer) segmentArrives(c *Conn, s *segment) {
-	ev := EvSegSeq
-	if unsynchronized(c.state) {
-		ev = EvSegPre
-	}
+	ev := FirstStage(c.state)
 	for {
 		// l.run, written out: this loop runs a step per stage of every
 		// segment, and a call less per step is measurable (BenchmarkSegment).
@@ -81,13 +103,9 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 		if r.Outcome != OutContinue {
 			break
 		}
-		switch ev {
-		case EvSegPre:
-			ev = EvSegUrg // §3.10.7.3 step 4: "continue processing at the sixth step"
-		case EvSegFin:
+		var more bool
+		if ev, more = NextStage(ev); !more {
 			return
-		default:
-			ev++
 		}
 	}
 	// A FIN held beyond a hole is processed once the hole fills (step 8).

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestGuardsAndActionsImplemented(t *testing.T) {
 	}
 }
 
-// TestStageOrder pins the event order input.go relies on (ev++ walks the
+// TestStageOrder pins the event order NextStage relies on (ev+1 walks the
 // synchronized-state steps of RFC 9293 §3.10.7.4).
 func TestStageOrder(t *testing.T) {
 	want := []Event{EvSegSeq, EvSegRst, EvSegSec, EvSegSyn, EvSegAck, EvSegUrg, EvSegText, EvSegFin}
@@ -45,6 +46,33 @@ func TestStageOrder(t *testing.T) {
 		if e != EvSegSeq+Event(i) {
 			t.Fatalf("stage %d is %v, want %v", i, EvSegSeq+Event(i), e)
 		}
+	}
+}
+
+// TestStages: SEGMENT ARRIVES starts at SegPre in CLOSED, LISTEN and
+// SYN-SENT and at SegSeq elsewhere; SegPre's continue resumes at SegUrg;
+// synchronized states walk steps 1-8 and end after SegFin.
+func TestStages(t *testing.T) {
+	for st := range State(NumStates) {
+		want := EvSegSeq
+		if st == StateClosed || st == StateListen || st == StateSynSent {
+			want = EvSegPre
+		}
+		if got := FirstStage(st); got != want {
+			t.Errorf("FirstStage(%v) = %v, want %v", st, got, want)
+		}
+	}
+	walk := func(ev Event) (evs []Event) {
+		for more := true; more; ev, more = NextStage(ev) {
+			evs = append(evs, ev)
+		}
+		return evs
+	}
+	if got, want := walk(EvSegSeq), []Event{EvSegSeq, EvSegRst, EvSegSec, EvSegSyn, EvSegAck, EvSegUrg, EvSegText, EvSegFin}; !slices.Equal(got, want) {
+		t.Errorf("from SegSeq: %v, want %v", got, want)
+	}
+	if got, want := walk(EvSegPre), []Event{EvSegPre, EvSegUrg, EvSegText, EvSegFin}; !slices.Equal(got, want) {
+		t.Errorf("from SegPre: %v, want %v", got, want)
 	}
 }
 

@@ -43,7 +43,7 @@ var byConstruction = []struct {
 		return isSeg(r.Event) && r.Event != tcp.EvSegPre && r.State == tcp.StateSynSent
 	},
 		"SYN-SENT runs only SegPre; its one continue rule leaves SYN-SENT first (§3.10.7.3 step 4)"},
-	{func(r *tcp.Rule) bool { return r.Event == tcp.EvSegPre && !unsynchronized(r.State) },
+	{func(r *tcp.Rule) bool { return r.Event == tcp.EvSegPre && tcp.FirstStage(r.State) != tcp.EvSegPre },
 		"synchronized states start SEGMENT ARRIVES at SegSeq"},
 	{func(r *tcp.Rule) bool {
 		return hasCond(r, "BacklogFull") || hasCond(r, "SynQueueFull") || hasCond(r, "AcceptQueueFull") ||

@@ -413,32 +413,18 @@ func (r *runner) run(c *TCB, e int, ev tcp.Event, g *segCtx) tcp.Outcome {
 	return rule.Outcome
 }
 
-// unsynchronized reports whether SEGMENT ARRIVES starts at SegPre in st
-// (RFC 9293 §3.10.7.1-3), as in fsm/tcp.
-func unsynchronized(st tcp.State) bool {
-	return st == tcp.StateClosed || st == tcp.StateListen || st == tcp.StateSynSent
-}
-
 // segmentArrives runs the SEGMENT ARRIVES pipeline of fsm/tcp (RFC 9293
-// §3.10.7): SegPre in unsynchronized states, whose "continue" resumes at
-// SegUrg (§3.10.7.3 step 4); SegSeq..SegFin in order otherwise. A FIN held
-// beyond a hole is processed once the hole fills (step 8).
+// §3.10.7), in fsm/tcp's stage order (tcp.FirstStage, tcp.NextStage). A FIN
+// held beyond a hole is processed once the hole fills (step 8).
 func (r *runner) segmentArrives(c *TCB, e int, g *segCtx) {
-	ev := tcp.EvSegSeq
-	if unsynchronized(c.St) {
-		ev = tcp.EvSegPre
-	}
+	ev := tcp.FirstStage(c.St)
 	for r.run(c, e, ev, g) == tcp.OutContinue && r.err == nil {
-		switch ev {
-		case tcp.EvSegPre:
-			ev = tcp.EvSegUrg
-		case tcp.EvSegFin:
+		var more bool
+		if ev, more = tcp.NextStage(ev); !more {
 			return
-		default:
-			ev++
 		}
 	}
-	if c.has(tFinHeld) && !c.has(tFinRcvd) && c.RcvNxt == c.FinSeq && !unsynchronized(c.St) {
+	if c.has(tFinHeld) && !c.has(tFinRcvd) && c.RcvNxt == c.FinSeq && tcp.FirstStage(c.St) == tcp.EvSegSeq {
 		c.set(tFinHeld, false)
 		f := segCtx{flags: fFIN | fACK, seq: int(c.FinSeq), origSeq: int(c.FinSeq), ack: int(c.SndUna), segLen: 1}
 		r.run(c, e, tcp.EvSegFin, &f)
