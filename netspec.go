@@ -87,7 +87,7 @@ func OpenLink(iface string, opts *Options) (driver.Link, error) {
 	case "", DriverAFPacket:
 		// A MAC of our own must see the frames sent to it, not only those
 		// sent to the interface's.
-		l, err := afpacket.Open(iface, afpacket.Options{Promisc: o.MAC != nil})
+		l, err := afpacket.Open(iface, afpacket.Options{Promisc: o.MAC != nil, Logger: o.logger()})
 		if err != nil {
 			return nil, err
 		}

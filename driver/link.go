@@ -43,6 +43,18 @@ type Link interface {
 	Close() error
 }
 
+// LendingLink is implemented by links that can deliver received frames
+// where they lie, in the driver's own memory (a receive ring), instead of
+// copying them into the caller's buffers. The Loop reads with ReadLent when
+// its link offers it.
+type LendingLink interface {
+	Link
+	// ReadLent is ReadBatch without buffers: it sets frames[i] to the i-th
+	// frame received, exactly its length, and meta[i] to its metadata. The
+	// frames are lent: valid until the next ReadLent, ReadBatch or Close.
+	ReadLent(frames [][]byte, meta []RxMeta, deadline time.Time) (int, error)
+}
+
 // GSOLink is implemented by links that accept TCP super-frames. GSOMaxSize is
 // the largest IP datagram they take in one (0: none); it is what
 // stack.Config.GSOMaxSize should be set to.

@@ -155,16 +155,31 @@ func (l *Loop) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { l.shutdown() })
 	defer stop()
 
-	mf := l.link.MaxFrame()
 	frames := make([][]byte, l.batch)
-	for i := range frames {
-		frames[i] = make([]byte, mf)
+	lender, lends := l.link.(LendingLink)
+	if !lends {
+		mf := l.link.MaxFrame()
+		for i := range frames {
+			frames[i] = make([]byte, mf)
+		}
 	}
 	n := make([]int, l.batch)
 	meta := make([]RxMeta, l.batch)
 	for {
 		// No lock is held while blocked here: user calls and timers proceed.
-		k, err := l.link.ReadBatch(frames, n, meta, time.Time{})
+		var k int
+		var err error
+		if lends {
+			// Lent frames stay valid until the next read; the stack keeps
+			// no reference after Input, and input drops a batch once the
+			// loop is closed (the link may be gone).
+			k, err = lender.ReadLent(frames, meta, time.Time{})
+			for i := range k {
+				n[i] = len(frames[i])
+			}
+		} else {
+			k, err = l.link.ReadBatch(frames, n, meta, time.Time{})
+		}
 		if k > 0 {
 			l.input(frames[:k], n[:k], meta[:k])
 		}

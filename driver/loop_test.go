@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -656,4 +657,56 @@ func TestLoopCountsWriteFailures(t *testing.T) {
 	if free != 2 {
 		t.Errorf("%d free batches after three calls of two batches each, want 2 reused", free)
 	}
+}
+
+// lendLink is a fakeLink that lends its frames (LendingLink): ReadLent hands
+// out the pushed slices themselves, and ReadBatch must not be called.
+type lendLink struct {
+	*fakeLink
+	lent, copied atomic.Int64
+}
+
+func (f *lendLink) ReadLent(frames [][]byte, meta []RxMeta, deadline time.Time) (int, error) {
+	select {
+	case fr := <-f.rx:
+		frames[0], meta[0] = fr, RxMeta{}
+		f.lent.Add(1)
+		return 1, nil
+	case <-f.closed:
+		return 0, ErrClosed
+	}
+}
+
+func (f *lendLink) ReadBatch(frames [][]byte, n []int, meta []RxMeta, deadline time.Time) (int, error) {
+	f.copied.Add(1)
+	return f.fakeLink.ReadBatch(frames, n, meta, deadline)
+}
+
+// TestLoopReadsLentFrames: over a LendingLink the loop reads with ReadLent
+// and feeds the lent frames, at their own length, to the stack.
+func TestLoopReadsLentFrames(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		link := &lendLink{fakeLink: newFakeLink()}
+		eng := &fakeEngine{echo: true}
+		loop := newLoop(link, nil, eng, LoopOptions{})
+		errc := make(chan error, 1)
+		go func() { errc <- loop.Run(context.Background()) }()
+		for i := range 3 {
+			link.rx <- bytes.Repeat([]byte{byte(i)}, 10+i)
+		}
+		synctest.Wait()
+		sent, _ := link.sent()
+		if len(sent) != 3 || link.lent.Load() != 3 || link.copied.Load() != 0 {
+			t.Fatalf("sent %d frames; %d lent reads, %d copying reads", len(sent), link.lent.Load(), link.copied.Load())
+		}
+		for i, f := range sent {
+			if !bytes.Equal(f, bytes.Repeat([]byte{byte(i)}, 10+i)) {
+				t.Errorf("frame %d = %x", i, f)
+			}
+		}
+		loop.Close()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

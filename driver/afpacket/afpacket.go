@@ -48,7 +48,7 @@ type Receive uint8
 
 // Receive paths.
 const (
-	// ReceiveDefault is recvmmsg.
+	// ReceiveDefault is ReceiveRing.
 	ReceiveDefault Receive = iota
 	// ReceiveMmsg copies batches of frames out of the socket's queue with
 	// recvmmsg: one system call per batch, the kernel's per-frame work of a

@@ -28,6 +28,9 @@ type Link struct {
 	vnet bool
 	ring *ring // nil: recvmmsg
 
+	lentN   []int    // ReadLent's lengths
+	lentBuf [][]byte // ReadLent's buffers without the ring, made on first use
+
 	// receive messages, used under the core's receive lock
 	rmsgs []unix.Mmsghdr
 	riov  [][2]unix.Iovec
@@ -42,12 +45,12 @@ type Link struct {
 	rxOut, kdrops atomic.Uint64
 }
 
-var _ driver.Link = (*Link)(nil)
+var _ driver.LendingLink = (*Link)(nil)
 
 // Open opens an AF_PACKET link on iface in the calling thread's network
 // namespace (see lab.RunInServerNS), bound to ETH_P_ALL on the interface's
-// index, with PACKET_VNET_HDR unless opts.NoVnetHdr. With ReceiveRing it
-// also maps a receive ring, on a second socket bound after the first (see
+// index, with PACKET_VNET_HDR unless opts.NoVnetHdr. Unless opts.Receive is
+// ReceiveMmsg it also maps a receive ring, on a second socket bound after the first (see
 // ring_linux.go), or logs why it cannot and uses recvmmsg.
 func Open(iface string, opts Options) (*Link, error) {
 	ifi, err := interfaceByName(iface)
@@ -64,7 +67,7 @@ func Open(iface string, opts Options) (*Link, error) {
 		opts.RcvBuf = DefaultRcvBuf
 	}
 	l := &Link{vnet: !opts.NoVnetHdr}
-	if opts.Receive == ReceiveRing {
+	if opts.Receive == ReceiveRing || opts.Receive == ReceiveDefault {
 		if l.ring, err = newRing(iface, opts, l.vnet); err != nil {
 			lg := opts.Logger
 			if lg == nil {
@@ -111,6 +114,7 @@ func Open(iface string, opts Options) (*Link, error) {
 		}
 		return nil, err
 	}
+	l.lentN = make([]int, opts.Batch)
 	l.rmsgs = make([]unix.Mmsghdr, opts.Batch)
 	l.riov = make([][2]unix.Iovec, opts.Batch)
 	l.rhdr = make([]fdlink.VnetHdr, opts.Batch)
@@ -211,6 +215,35 @@ func (l *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadlin
 			return k, err
 		}
 	}
+}
+
+// ReadLent receives up to len(frames) frames like ReadBatch but, with the
+// ring, without copying them: frames[i] is the i-th frame where it lies in
+// the ring, valid until the next ReadLent, ReadBatch or Close
+// (driver.LendingLink). Without the ring it reads into buffers of its own
+// and lends those.
+func (l *Link) ReadLent(frames [][]byte, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	k := min(len(frames), len(meta), len(l.lentN))
+	if l.ring == nil {
+		if l.lentBuf == nil {
+			l.lentBuf = make([][]byte, len(l.lentN))
+			for i := range l.lentBuf {
+				l.lentBuf[i] = make([]byte, l.MaxFrame())
+			}
+		}
+		got, err := l.Core.ReadBatch(l.lentBuf[:k], l.lentN, meta, deadline)
+		for i := range got {
+			frames[i] = l.lentBuf[i][:l.lentN[i]]
+		}
+		return got, err
+	}
+	l.ring.lending = true
+	got, err := l.ReadBatch(frames[:k], l.lentN, meta, deadline)
+	l.ring.lending = false
+	for i := range got {
+		frames[i] = frames[i][:l.lentN[i]]
+	}
+	return got, err
 }
 
 // Close closes the link; a blocked ReadBatch returns driver.ErrClosed. The

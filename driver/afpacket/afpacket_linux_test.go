@@ -60,7 +60,7 @@ func labLinks(t testing.TB, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Lin
 		link *Link
 		opts Options
 	}{{srv, srvOpts}, {cli, cliOpts}} {
-		if want := c.opts.Receive == ReceiveRing; c.link.Ring() != want {
+		if want := c.opts.Receive != ReceiveMmsg; c.link.Ring() != want {
 			t.Fatalf("%s: Ring() = %v with %+v", c.link.Name(), c.link.Ring(), c.opts)
 		}
 	}
@@ -84,6 +84,19 @@ type rx struct {
 	frames [][]byte
 	n      []int
 	meta   []driver.RxMeta
+	lend   bool // read with ReadLent (frames then hold lent views)
+}
+
+// read is one ReadBatch, or ReadLent with r.lend.
+func (r *rx) read(link *Link, deadline time.Time) (int, error) {
+	if !r.lend {
+		return link.ReadBatch(r.frames, r.n, r.meta, deadline)
+	}
+	k, err := link.ReadLent(r.frames, r.meta, deadline)
+	for i := range k {
+		r.n[i] = len(r.frames[i])
+	}
+	return k, err
 }
 
 func newRx(batch, size int) *rx {

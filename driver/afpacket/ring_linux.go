@@ -99,6 +99,11 @@ type ring struct {
 	off   int    // offset in it of the next frame (0: the first)
 	taken uint32 // frames of it consumed
 
+	// lending: the current read lends frames (Link.ReadLent); the blocks
+	// it finishes are held, not handed back, until the next read.
+	lending bool
+	held    []int
+
 	drainIov  [wakeMsgs]unix.Iovec
 	drainMsgs [wakeMsgs]unix.Mmsghdr
 	drainBuf  [wakeMsgs][64]byte
@@ -178,6 +183,7 @@ func (r *ring) setup(opts Options) error {
 		return fmt.Errorf("mmap ring: %w", err)
 	}
 	r.mem = mem
+	r.held = make([]int, 0, r.nblk)
 	for i := range r.drainMsgs {
 		r.drainIov[i].Base = &r.drainBuf[i][0]
 		r.drainIov[i].SetLen(len(r.drainBuf[i]))
@@ -246,6 +252,7 @@ func (l *Link) ringRecv(fd uintptr, rx *fdlink.Rx) unix.Errno {
 	if r.closed {
 		return unix.EAGAIN // the core's descriptor is closed too: it reports that
 	}
+	r.releaseHeld() // the frames lent by the previous read are no longer in use
 	if l.ringTake(rx) > 0 {
 		return 0
 	}
@@ -353,23 +360,44 @@ func (l *Link) ringFrame(rx *fdlink.Rx, b, f []byte, now time.Time) {
 		h = (*fdlink.VnetHdr)(b[mac-r.hdrLen : mac])
 	}
 	slot := rx.Got()
-	dst := rx.Frame(slot)
-	if snap <= len(dst) {
+	cut := snap < full
+	if r.lending {
+		rx.Lend(slot, b[mac:mac+snap:mac+snap])
+		cut = cut || snap > l.MaxFrame()
+	} else if dst := rx.Frame(slot); snap <= len(dst) {
 		copy(dst, b[mac:mac+snap])
 	}
-	rx.Received(slot, snap+r.hdrLen, snap < full, h, now)
+	rx.Received(slot, snap+r.hdrLen, cut, h, now)
 }
 
-// release clears what block b used, so its frame area is all zeros when
-// the kernel opens it again, and hands it back; the reader moves to the
-// next block.
+// release moves the reader past block b, which it has emptied: b goes
+// back to the kernel now, or after the next read if the current read lends
+// frames (they may lie in b).
 func (r *ring) release(b []byte) {
+	if r.lending {
+		r.held = append(r.held, r.cur)
+	} else {
+		r.handBack(b)
+	}
+	r.cur = (r.cur + 1) % r.nblk
+	r.off, r.taken = 0, 0
+}
+
+// releaseHeld hands back the blocks a lending read held.
+func (r *ring) releaseHeld() {
+	for _, i := range r.held {
+		r.handBack(r.mem[i*r.bsize : (i+1)*r.bsize])
+	}
+	r.held = r.held[:0]
+}
+
+// handBack clears what block b used, so its frame area is all zeros when
+// the kernel opens it again, and gives it to the kernel.
+func (r *ring) handBack(b []byte) {
 	used := min(int(u32(b, blkLenOff)), len(b))
 	if used > blkHdrLen {
 		clear(b[blkHdrLen:used])
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&b[blkStatusOff])), unix.TP_STATUS_KERNEL)
 	r.blocks.Add(1)
-	r.cur = (r.cur + 1) % r.nblk
-	r.off, r.taken = 0, 0
 }

@@ -32,7 +32,7 @@ func readTest(t *testing.T, link *Link, r *rx, want int) [][]byte {
 	var got [][]byte
 	deadline := time.Now().Add(5 * time.Second)
 	for len(got) < want {
-		k, err := link.ReadBatch(r.frames, r.n, r.meta, deadline)
+		k, err := r.read(link, deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,12 +52,20 @@ func readTest(t *testing.T, link *Link, r *rx, want int) [][]byte {
 // blocks until it has wrapped several times: every frame arrives intact and
 // in order, the blocks go back to the kernel, and nothing is dropped or
 // found malformed (a block handed back with stale headers would show here).
+// With ReadLent, frames are read where they lie in the ring.
 func TestRingOrderAndWrap(t *testing.T) {
+	for _, lend := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copy", true: "lend"}[lend], func(t *testing.T) { testRingOrderAndWrap(t, lend) })
+	}
+}
+
+func testRingOrderAndWrap(t *testing.T, lend bool) {
 	opts := Options{Receive: ReceiveRing, RingBlocks: 4, RingBlockSize: 128 << 10}
 	_, srv, cli := labLinks(t, opts, Options{})
 	r := newRx(64, srv.MaxFrame())
+	r.lend = lend
 	next := 0
-	for round := range 60 {
+	for round := range 100 {
 		batch := make([][]byte, 1+round%48)
 		for i := range batch {
 			batch[i] = seqFrame(srv, cli, next+i)

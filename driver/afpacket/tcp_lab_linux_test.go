@@ -92,5 +92,7 @@ func testKernelTCPUpload(t *testing.T, rx Receive) {
 	if s.RxGSO == 0 || s.RxCsumPartial == 0 || s.RxTruncated != 0 || s.RingBad != 0 {
 		t.Fatalf("link stats %+v: want super-frames, checksum-partial, none cut", s)
 	}
-	t.Logf("%d frames (%d super-frames, %d checksum-partial), %d bytes", s.RxFrames, s.RxGSO, s.RxCsumPartial, s.RxBytes)
+	ls := loop.Stats()
+	t.Logf("%d frames (%d super-frames, %d checksum-partial), %d bytes; loop: %d frames in %d reads, %d frames in %d writes",
+		s.RxFrames, s.RxGSO, s.RxCsumPartial, s.RxBytes, ls.RxFrames, ls.RxBatches, ls.TxFrames, ls.TxBatches)
 }

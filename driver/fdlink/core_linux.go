@@ -250,6 +250,11 @@ func (rx *Rx) Got() int { return rx.got }
 // Frame returns the caller's buffer in slot i.
 func (rx *Rx) Frame(i int) []byte { return rx.frames[i] }
 
+// Lend puts b, a frame in the driver's own memory, in slot (slot >= Got())
+// in place of the caller's buffer, for a driver that lends frames (see
+// driver.LendingLink); Received then reports it.
+func (rx *Rx) Lend(slot int, b []byte) { rx.frames[slot] = b }
+
 // Received reports a frame Config.Read placed in slot (slot >= Got()): n
 // bytes read, virtio-net header h included when the link has one; trunc
 // says the system call flagged it as cut (MSG_TRUNC). A frame that did not
