@@ -48,6 +48,19 @@ type Config struct {
 	// then enter recovery on DupThresh/IsLost (RFC 6675) alone and send no
 	// tail loss probes.
 	NoRACK bool
+	// TLPNewData makes the tail loss probe a new segment when one is queued
+	// and the peer's window allows it, as RFC 8985 §7.3 and Linux's
+	// tcp_send_loss_probe do. By default the probe is the last segment
+	// sent, again: when a probe fires in a bulk transfer it is mostly the
+	// flight's one ACK that was lost, and a receiver that delays the ACK of
+	// a lone in-order segment (Linux: 40 ms) answers a duplicate at once,
+	// with a D-SACK (rack.go tlpFire).
+	TLPNewData bool
+	// NoRecoveryProbe sends no loss probe in fast recovery, as RFC 8985 §7.2
+	// and Linux. By default a probe (the highest segment not SACKed, again)
+	// goes after PTO without an ACK in recovery too, so one lost ACK there
+	// costs a PTO rather than the RTO (rack.go probeAllowed).
+	NoRecoveryProbe bool
 	// UserTimeout is the default per-connection user timeout (RFC 5482,
 	// RFC 9293 §3.8.3 MUST-20/21): data unacknowledged this long, with no
 	// progress, aborts the connection; Conn.SetUserTimeout changes it.

@@ -170,11 +170,7 @@ func (p *wirePair) step() bool {
 	if p.wake != nil {
 		w = p.wake()
 	}
-	for _, d := range []time.Time{p.a.NextDeadline(), p.b.NextDeadline(), w} {
-		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
+	next = earliest(next, p.a.NextDeadline(), p.b.NextDeadline(), w)
 	if next.IsZero() {
 		return false
 	}

@@ -319,8 +319,8 @@ func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, pr
 	}
 	if snd.rackOn() {
 		snd.txRecord(now, seq, end, oldNxt)
-		if !rtx {
-			snd.tlpArmed = true
+		if !rtx || snd.rec.active {
+			snd.tlpArmed = true // a recovery probe counts from the last retransmission too
 		}
 	}
 	if fin {

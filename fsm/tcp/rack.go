@@ -31,6 +31,7 @@ type tlpState struct {
 	endSeq  seqnum.Value // TLP.end_seq: SND.NXT after the probe
 	isRtx   bool         // TLP.is_retrans
 	dsacked bool         // a D-SACK reported the probe as a duplicate
+	inRec   bool         // a recovery probe (Config.NoRecoveryProbe): the next ACK ends it
 }
 
 // wcDelAckT is the worst-case delayed-ACK time a probe waits for when only
@@ -310,15 +311,13 @@ func (snd *sender) rackTimeout(now time.Time) {
 // tlpArm schedules the probe timeout (RFC 8985 §7.2) after new data was
 // sent or an ACK acknowledged new data: PTO = 2*SRTT, plus WCDelAckT with
 // one segment in flight (else 2 ms), 1 s before an RTT sample; never later
-// than the RTO. Not in fast or RTO recovery, not while segments are SACKed
-// (RACK.segs_sacked: RACK and its timer have what they need), and not with
-// a probe outstanding.
+// than the RTO. Not with a probe outstanding; not in RTO recovery; outside
+// fast recovery not while segments are SACKed (RACK.segs_sacked: RACK and
+// its timer have what they need). In fast recovery the RFC arms no probe;
+// netspec arms one unless Config.NoRecoveryProbe (probeAllowed).
 func (snd *sender) tlpArm(now time.Time) {
-	c := snd.c
-	t := &c.tcb
 	snd.tlpAt = zeroTime
-	if !snd.rackOn() || !sendsData(c.state) || snd.rec.active || snd.rec.rtoRec || snd.tlp.active ||
-		snd.txq.sacked != 0 || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() {
+	if !snd.probeAllowed() {
 		return
 	}
 	pto := time.Second
@@ -337,12 +336,48 @@ func (snd *sender) tlpArm(now time.Time) {
 	snd.tlpAt = at
 }
 
-// tlpFire sends the loss probe (RFC 8985 §7.3): a new segment if the window
-// allows, else the last segment sent again; then the RTO restarts.
+// probeAllowed reports whether a loss probe may be scheduled and sent.
+//
+// In fast recovery RFC 8985 §7.2 (and Linux's tcp_schedule_loss_probe,
+// which probes only in the Open and CWR states) sends none: an ACK lost
+// there leaves only the RTO, 200 ms at least. A Linux receiver acknowledges
+// a whole burst, retransmission and new data, with one ACK, so one lost ACK
+// in recovery stalls the flow for the RTO (BENCHMARKS.md, "What the
+// remaining download stalls look like"). A recovery probe, after PTO with no
+// ACK, resends the highest segment not SACKed: a duplicate the receiver
+// answers at once with a D-SACK (RFC 2883), or a lost segment it answers at
+// once as out of order or as the filling of a hole (RFC 5681 §4.2); the ACK
+// brings RACK the SACK information it lacked, and congestion control does
+// not react to it (the window was already reduced for this episode).
+func (snd *sender) probeAllowed() bool {
+	c := snd.c
+	t := &c.tcb
+	if !snd.rackOn() || !sendsData(c.state) || snd.tlp.active || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() {
+		return false
+	}
+	if snd.rec.active || snd.txq.sacked != 0 {
+		return !c.l.cfg.NoRecoveryProbe && !snd.rec.rtoRec
+	}
+	return !snd.rec.rtoRec
+}
+
+// tlpFire sends the loss probe (RFC 8985 §7.3), then the RTO restarts.
+//
+// The RFC (and Linux's tcp_send_loss_probe) sends a new segment if one is
+// queued and the window allows, else the last segment sent again. When the
+// PTO fires in a bulk transfer, the flight arrived far more often than not
+// and its ACK was lost: a Linux receiver acknowledges a burst with one ACK
+// and delays the ACK of a lone in-order segment by its delayed-ACK timer
+// (40 ms), so a new-data probe is answered 40 ms late, while the last
+// segment sent again is a duplicate it answers at once (tcp_send_dupack,
+// with a D-SACK). When the tail was lost instead, that retransmission
+// repairs it, or arrives out of order and draws a SACK at once. So the probe
+// is the last segment not SACKed, sent again, unless Config.TLPNewData asks
+// for the RFC's choice; a recovery probe (probeAllowed) always is.
 func (snd *sender) tlpFire(now time.Time) {
 	c := snd.c
 	t := &c.tcb
-	if !snd.rackOn() || !sendsData(c.state) || snd.rec.active || snd.tlp.active || t.SndUna == t.SndNxt {
+	if !snd.probeAllowed() {
 		return
 	}
 	// Whether or not a probe goes, the RTO restarts (RFC 8985 §7.3).
@@ -355,15 +390,14 @@ func (snd *sender) tlpFire(now time.Time) {
 	var seq seqnum.Value
 	var n int
 	rtx := false
-	if t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
+	if c.l.cfg.TLPNewData && !snd.rec.active && t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
 		seq = t.SndNxt
 		n = min(int(dataEnd-seq), int(wndEnd-seq), snd.mss)
 	} else {
-		q := &snd.txq
-		if q.n() == 0 {
+		r := snd.txq.lastUnsacked()
+		if r == nil {
 			return
 		}
-		r := q.at(q.n() - 1)
 		seq, n, rtx = r.start, int(r.end-r.start), true
 		if snd.finSent && r.end == t.SndNxt {
 			n-- // the FIN goes with it
@@ -384,8 +418,21 @@ func (snd *sender) tlpFire(now time.Time) {
 	if !rtx && snd.rtxNxt == seq {
 		snd.rtxNxt = end
 	}
-	snd.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx}
+	if rtx && snd.rec.active {
+		snd.rec.highRxt = seqnum.Max(snd.rec.highRxt, end)
+	}
+	snd.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx, inRec: snd.rec.active}
 	c.l.ctr.TLPProbes++
+}
+
+// lastUnsacked returns the highest transmit record not SACKed, or nil.
+func (q *txQueue) lastUnsacked() *txSeg {
+	for i := q.n() - 1; i >= 0; i-- {
+		if r := q.at(i); r.flags&segSacked == 0 {
+			return r
+		}
+	}
+	return nil
 }
 
 // tlpAck is TLP loss detection (RFC 8985 §7.4.2): once the ACK covers the
@@ -397,6 +444,10 @@ func (snd *sender) tlpFire(now time.Time) {
 func (snd *sender) tlpAck(s *segment, advanced bool) {
 	c := snd.c
 	p := &snd.tlp
+	if p.active && p.inRec {
+		p.active = false // it drew an ACK: what RACK learns from it is enough
+		return
+	}
 	if !p.active || s.ack.LessThan(p.endSeq) {
 		return
 	}

@@ -283,12 +283,11 @@ func TestTLPProbesTail(t *testing.T) {
 	}
 }
 
-// TestTLPProbeNewDataAndRecovery: with unsent data the probe is a new
-// segment beyond cwnd (RFC 8985 §7.3); when the peer's ACK goes beyond
-// the probe after it repaired a retransmitted probe's loss, congestion control
-// responds once (TLPRecoveries).
+// TestTLPProbeNewData: with Config.TLPNewData and unsent data the probe
+// is a new segment beyond cwnd (RFC 8985 §7.3, Linux); its ACK ends the
+// episode.
 func TestTLPProbeNewData(t *testing.T) {
-	r := newRig(t, Config{})
+	r := newRig(t, Config{TLPNewData: true})
 	r.establishedSACK()
 	r.write(14 * rkMSS) // 10 go (IW10), 4 wait for cwnd
 	if got := dataSegs(r.drain()); len(got) != 10 {
@@ -306,6 +305,28 @@ func TestTLPProbeNewData(t *testing.T) {
 	r.sackAck(segAt(11))
 	if r.c.snd.tlp.active {
 		t.Fatal("a probe of new data still outstanding after its ACK")
+	}
+}
+
+// TestTLPProbeLastByDefault: by default the probe is the last segment sent,
+// again, even with unsent data (rack.go tlpFire: a receiver answers a
+// duplicate at once where it may delay a lone new segment), and a D-SACK
+// for it ends the episode without a congestion response.
+func TestTLPProbeLastByDefault(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedSACK()
+	r.write(14 * rkMSS)
+	if got := dataSegs(r.drain()); len(got) != 10 {
+		t.Fatalf("sent %d", len(got))
+	}
+	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	all := r.drain()
+	probe := dataSegs(all)
+	if len(probe) != 1 || probe[0] != segAt(9) {
+		t.Fatalf("probe %+v, want the last segment again, at %d", all, segAt(9))
+	}
+	if !r.c.snd.tlp.active || !r.c.snd.tlp.isRtx {
+		t.Fatalf("tlp state %+v", r.c.snd.tlp)
 	}
 }
 

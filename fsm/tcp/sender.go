@@ -121,9 +121,7 @@ func (snd *sender) dupAck(s *segment, newSACK, dsack bool) {
 	rack := snd.rackOn()
 	if rack && s.ack == t.SndUna && t.SndUna != t.SndNxt && (newSACK || dsack) {
 		snd.rackOnAck(s, dsack)
-		if snd.txq.sacked != 0 {
-			snd.tlpAt = zeroTime // RFC 8985 §7.2: no probe while segments are SACKed
-		}
+		snd.tlpArmed = true // tlpArm decides (RFC 8985 §7.2: not while segments are SACKed, unless in recovery)
 	}
 	// A duplicate ACK (RFC 5681 §2): same ACK, no data, no SYN/FIN, data
 	// outstanding, and the same window; with SACK, an ACK that SACKs new
