@@ -31,8 +31,9 @@ import (
 // Growth raises a buffer's capacity; the receive ring itself grows (by
 // doubling, copying into a larger one) only when data must be stored past
 // it, so a reader that keeps up holds a small ring behind a large window.
-// Only initial-sized rings go back to the layer's pools, so an idle or new
-// connection costs what it did without auto-tuning. Every
+// A drained ring, grown or not, goes back to the layer's pools (bufpool.go,
+// which keep grown ones within maxPooledGrown), so an idle connection holds
+// no ring whatever its buffer grew to. Every
 // growth is charged to the layer-wide Config.BufBudget; growth past it is
 // refused and counted (Counters.BufGrowRefused). Conn.SetRecvBuffer and
 // Conn.SetSendBuffer fix a connection's buffer, like SO_RCVBUF/SO_SNDBUF.
@@ -232,7 +233,7 @@ func (b *rcvBuf) resize(n int) {
 // and the octets already held; writes wait until they fit.
 func (b *sndBuf) setLimit(n int) {
 	if n > b.size && b.buf != nil {
-		nb := b.pool.get(n)
+		nb := b.pool.get(b.pool.ringLen(n))[:n]
 		p1, p2 := b.peek(0, b.n)
 		copy(nb[copy(nb, p1):], p2)
 		b.pool.put(b.buf)

@@ -283,10 +283,12 @@ func TestAutoTuneWindowScale(t *testing.T) {
 	}
 }
 
-// TestAutoTunedRingsNotPooled: rings grown by auto-tuning go to the GC when
-// their connection ends; the pools keep only initial-sized rings, so the
-// memory a new or idle connection holds does not grow with past transfers.
-func TestAutoTunedRingsNotPooled(t *testing.T) {
+// TestAutoTunedRingsPoolBounded: rings grown by auto-tuning go back to the
+// pools only within maxPooledGrown octets (so a connection whose grown ring
+// drained takes it back instead of allocating a new one), each pool keeps at
+// most maxPooledRings, and the memory a new or idle connection holds does not
+// grow with past transfers: it holds no ring at all.
+func TestAutoTunedRingsPoolBounded(t *testing.T) {
 	_, _, p, server := bulkRun(t, Config{}, bdpPath, 300*time.Millisecond, 0, 0)
 	client := p.a.conns[0]
 	if n, _ := server.RecvBuffer(); n <= 64<<10 {
@@ -294,12 +296,21 @@ func TestAutoTunedRingsNotPooled(t *testing.T) {
 	}
 	client.Abort(p.now)
 	server.Abort(p.now)
+	grown := 0
 	for _, pool := range []*bufPool{&p.a.sndPool, &p.a.rcvPool, &p.b.sndPool, &p.b.rcvPool} {
+		held := 0
 		for _, b := range pool.free {
 			if cap(b) > pool.maxRing {
-				t.Errorf("pool keeps a %d-octet ring (initial %d)", cap(b), pool.maxRing)
+				held += cap(b)
 			}
 		}
+		if held != pool.grown || held > maxPooledGrown || len(pool.free) > maxPooledRings {
+			t.Errorf("pool keeps %d rings, %d octets in grown ones (counted %d, bound %d)", len(pool.free), held, pool.grown, maxPooledGrown)
+		}
+		grown += held
+	}
+	if grown == 0 {
+		t.Error("no grown ring kept for reuse")
 	}
 	// A new connection starts at the initial sizes and holds no ring.
 	c, err := p.a.Connect(p.now, addrA, 0, addrB, 80, 9)

@@ -1,53 +1,106 @@
 package tcp
 
-// bufPool recycles the send and receive rings of connections that ended. A
-// ring is 256 KiB by default and Go zeroes every new one: at a few thousand
+// pool recycles the arrays a connection holds only while data moves: the
+// send and receive rings (bufPool) and RACK's transmit records (txq.go). A
+// connection takes an array when data is written or arrives and gives it back
+// as soon as it holds nothing (giveBackBuffers), so an idle connection holds
+// none: a keep-alive connection between requests costs its TCB only, as a
+// kernel socket costs no buffer memory once its queues are empty.
+//
+// A ring is 64 KiB by default and Go zeroes every new one: at a few thousand
 // short connections a second (HTTP with Connection: close) allocating and
-// clearing them was most of the stack's CPU. A recycled ring is not cleared:
-// the rings only ever read octets written since (sndBuf holds [head, head+n),
-// rcvBuf reads in-order octets and tracks early ones by range).
-type bufPool struct {
-	free    [][]byte
-	max     int // most rings kept
-	maxRing int // largest ring kept (0: any); larger ones are left to the GC
-	lent    int // rings handed out by get and not yet given back by put (Layer.Quiescent)
+// clearing them was most of the stack's CPU. A recycled array is not
+// cleared: the rings only ever read octets written since (sndBuf holds
+// [head, head+n), rcvBuf reads in-order octets and tracks early ones by
+// range), and the transmit records only records pushed since.
+type pool[T any] struct {
+	free     [][]T
+	max      int // most arrays kept
+	maxRing  int // the initial size: larger (auto-tuned) arrays are kept only within maxGrown
+	maxGrown int // most elements kept in arrays larger than maxRing
+	grown    int // elements kept in arrays larger than maxRing
+	lent     int // arrays handed out by get and not yet given back by put (Layer.Quiescent)
 }
 
-// maxPooledRings bounds each pool (64 x 256 KiB = 16 MiB with the defaults).
-const maxPooledRings = 64
+// bufPool is the pool of send or receive rings.
+type bufPool = pool[byte]
 
-// get returns a ring of n octets, recycled when one of at least n is free.
-func (p *bufPool) get(n int) []byte {
+// maxPooledRings bounds each pool (64 x 64 KiB = 4 MiB of initial-sized
+// rings with the defaults); maxPooledGrown bounds the octets each keeps in
+// auto-tuned rings, so a connection whose grown ring drained takes it back
+// on its next data instead of allocating (and zeroing) a new one.
+const (
+	maxPooledRings = 64
+	maxPooledGrown = 8 << 20
+)
+
+// get returns an array of n elements: the smallest free one of at least n
+// (a recycled array keeps its capacity), else a new one.
+func (p *pool[T]) get(n int) []T {
 	p.lent++
+	best := -1
 	for k := len(p.free) - 1; k >= 0; k-- {
-		if b := p.free[k]; cap(b) >= n {
-			p.free[k] = p.free[len(p.free)-1]
-			p.free[len(p.free)-1] = nil
-			p.free = p.free[:len(p.free)-1]
-			return b[:n]
+		if c := cap(p.free[k]); c >= n && (best < 0 || c < cap(p.free[best])) {
+			best = k
+			if c == n {
+				break
+			}
 		}
 	}
-	return make([]byte, n)
+	if best < 0 {
+		return make([]T, n)
+	}
+	b := p.free[best]
+	last := len(p.free) - 1
+	p.free[best] = p.free[last]
+	p.free[last] = nil
+	p.free = p.free[:last]
+	if cap(b) > p.maxRing {
+		p.grown -= cap(b)
+	}
+	return b[:n]
 }
 
-// put takes back a ring get handed out and keeps it for reuse, unless the
-// pool is full or the ring too large (then it is left to the GC).
-func (p *bufPool) put(b []byte) {
+// ringLen is the capacity to ask get for when n elements are needed beyond
+// the initial size: the initial size doubled until it holds n, so the arrays
+// auto-tuning grows through come in few sizes and a pooled one fits again.
+func (p *pool[T]) ringLen(n int) int {
+	if p.maxRing <= 0 || n <= p.maxRing {
+		return n
+	}
+	c := p.maxRing
+	for c < n {
+		c *= 2
+	}
+	return c
+}
+
+// put takes back an array get handed out and keeps it for reuse, unless the
+// pool is full (then it is left to the GC).
+func (p *pool[T]) put(b []T) {
 	if b == nil {
 		return
 	}
 	p.lent--
-	if len(p.free) >= p.max || (p.maxRing > 0 && cap(b) > p.maxRing) {
+	c := cap(b)
+	if len(p.free) >= p.max {
 		return
 	}
-	p.free = append(p.free, b[:cap(b)])
+	if c > p.maxRing {
+		if p.grown+c > p.maxGrown {
+			return
+		}
+		p.grown += c
+	}
+	p.free = append(p.free, b[:c])
 }
 
 // giveBackBuffers returns the connection's rings to the layer's pools when
 // they hold nothing anybody can still read: the send ring when empty or the
 // connection is CLOSED (nothing will ever be sent again), the receive ring
 // when no unread or early data is left in it. A CLOSED connection its user
-// closed gives back both (dropBuffers).
+// closed gives back both (dropBuffers). Layer.finish calls it at the end of
+// every event, so a ring is held only while data moves.
 func (c *Conn) giveBackBuffers() { c.giveBack(c.state == StateClosed) }
 
 // giveBack is giveBackBuffers for a connection that is (closed) or is not
@@ -58,7 +111,7 @@ func (c *Conn) giveBack(closed bool) {
 		return
 	}
 	if c.snd.txq.n() == 0 || closed {
-		c.snd.txq = txQueue{} // RACK's transmit records (txq.go): nothing in flight
+		c.snd.txq.release(&c.l.txPool) // RACK's transmit records (txq.go): nothing in flight
 	}
 	if b := &c.snd.buf; b.buf != nil && (b.n == 0 || closed) {
 		c.l.sndPool.put(b.buf)
@@ -76,7 +129,7 @@ func (c *Conn) giveBack(closed bool) {
 // hold: for a CLOSED connection nobody can read any more (its user closed
 // or aborted it: RFC 9293 §3.10.4-5, the queues are flushed).
 func (c *Conn) dropBuffers() {
-	c.snd.txq = txQueue{}
+	c.snd.txq.release(&c.l.txPool)
 	if b := &c.snd.buf; b.buf != nil {
 		c.l.sndPool.put(b.buf)
 		b.buf = nil

@@ -39,11 +39,11 @@ func TestBufPoolRecyclesRings(t *testing.T) {
 	}
 	fresh := []byte("new")
 	r.send(seg{flags: ACK, seq: 5001, ack: 901, data: fresh})
+	if c.rcv.buf.buf == nil || &c.rcv.buf.buf[0] != pooled || len(r.l.rcvPool.free) != 0 {
+		t.Fatal("the second connection did not reuse the pooled ring")
+	}
 	n, err := c.Recv(r.now, buf)
 	if err != nil || !bytes.Equal(buf[:n], fresh) {
 		t.Fatalf("second connection read %q, %v; want %q", buf[:n], err, fresh)
-	}
-	if &c.rcv.buf.buf[0] != pooled || len(r.l.rcvPool.free) != 0 {
-		t.Fatal("the second connection did not reuse the pooled ring")
 	}
 }

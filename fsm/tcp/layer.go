@@ -102,10 +102,11 @@ type Layer struct {
 	secret    [2]uint64 // ISN key (RFC 9293 §3.4.1, MUST-9)
 	now       time.Time
 	conns     []*Conn
-	timers    timerHeap // connections with a timer running, by earliest deadline
-	sndPool   bufPool   // recycled send rings (bufpool.go)
-	rcvPool   bufPool   // recycled receive rings
-	due       []*Conn   // Poll's scratch: the connections due now
+	timers    timerHeap   // connections with a timer running, by earliest deadline
+	sndPool   bufPool     // recycled send rings (bufpool.go)
+	rcvPool   bufPool     // recycled receive rings
+	txPool    pool[txSeg] // recycled transmit-record arrays (txq.go)
+	due       []*Conn     // Poll's scratch: the connections due now
 	demux     map[connKey]*Conn
 	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
 	twHeap    twHeap                // the records by 2*MSL deadline
@@ -151,6 +152,8 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 	// Only initial-sized rings are pooled: auto-tuned ones are left to the GC.
 	l.sndPool.maxRing = cfg.SendBuf
 	l.rcvPool.maxRing = cfg.RecvBuf + 1<<wscaleFor(cfg.RecvBufMax)
+	l.sndPool.maxGrown, l.rcvPool.maxGrown = maxPooledGrown, maxPooledGrown
+	l.txPool.max, l.txPool.maxRing, l.txPool.maxGrown = maxPooledRings, txQueueLen(cfg.SendBuf, 64), 4*txQueueLen(cfg.SendBufMax, 64)
 	l.secret = [2]uint64{rng.Uint64(), rng.Uint64()}
 	l.nextEph = uint16(ephFirst + rng.IntN(ephLast-ephFirst+1))
 	return l
@@ -404,6 +407,7 @@ func (l *Layer) userCall(now time.Time) *segment {
 // finish ends a top-level call on c: send what is owed, report readiness.
 func (l *Layer) finish(c *Conn, now time.Time) {
 	c.output(now)
+	c.giveBackBuffers() // an idle connection holds no ring (bufpool.go)
 	if c.compactible() {
 		l.compact(c)
 	}

@@ -44,6 +44,9 @@ func (l *Layer) Quiescent() error {
 	if n := l.rcvPool.lent; n != 0 {
 		errs = append(errs, fmt.Errorf("%d receive rings lent and not given back", n))
 	}
+	if n := l.txPool.lent; n != 0 {
+		errs = append(errs, fmt.Errorf("%d transmit-record arrays lent and not given back", n))
+	}
 	for k, ln := range l.listeners {
 		if s, a := ln.QueueLens(); s+a > 0 {
 			errs = append(errs, fmt.Errorf("listener :%d holds %d embryonic and %d unaccepted connections", k.port, s, a))

@@ -58,7 +58,7 @@ func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	c := snd.c
 	q := &snd.txq
 	if want := txQueueLen(max(snd.buf.size, snd.buf.limit), snd.mss); len(q.s) < want && (q.s == nil || q.hi == len(q.s)) {
-		q.grow(want) // first data, or the send buffer grew (autotune.go)
+		q.grow(&c.l.txPool, want) // first data, or the send buffer grew (autotune.go)
 	}
 	ns := now.UnixNano()
 	var ts uint32

@@ -2,8 +2,9 @@ package tcp
 
 // sndBuf is the send buffer: a ring holding the octets from SND.UNA's first
 // data octet onward, sent and unsent alike (RFC 9293 §3.3.1, Figure 4). The
-// backing array is allocated on the first write, so an idle connection costs
-// no buffer memory.
+// ring is taken from the layer's pool on the first write and given back once
+// every octet is acknowledged (bufpool.go), so an idle connection costs no
+// buffer memory.
 type sndBuf struct {
 	pool  *bufPool // where the ring comes from (the layer's)
 	buf   []byte

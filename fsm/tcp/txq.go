@@ -48,14 +48,23 @@ func txQueueLen(sndBuf, mss int) int {
 	return min(max(sndBuf/max(mss, 64)+32, 64), 8192)
 }
 
-// grow moves the records into an array of n (allocated: only on the first
-// segment and when the send buffer grows, never per segment).
-func (q *txQueue) grow(n int) {
-	s := make([]txSeg, n)
+// grow moves the records into an array of n from the layer's pool (taken
+// on the first segment after the queue emptied and when the send buffer
+// grows, never per segment); the old array goes back to the pool.
+func (q *txQueue) grow(p *pool[txSeg], n int) {
+	s := p.get(n)
 	q.hi = copy(s, q.s[q.lo:q.hi])
 	q.hint = max(q.hint-q.lo, 0)
 	q.lo = 0
+	p.put(q.s)
 	q.s = s
+}
+
+// release gives the array back to the layer's pool and forgets every record:
+// nothing is in flight, or the connection's send side is done.
+func (q *txQueue) release(p *pool[txSeg]) {
+	p.put(q.s)
+	*q = txQueue{}
 }
 
 // n is the number of live records.
