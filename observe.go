@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"time"
@@ -30,7 +31,36 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 		<-s.done
 		read(time.Now(), s.st)
 	}
+	snap.Counters = appendRuntime(snap.Counters)
 	return snap, nil
+}
+
+// runtimeGauges are the Go runtime's figures a snapshot carries (group
+// Runtime, all gauges), read with runtime/metrics, which does not stop the
+// world: what a soak samples to see that memory and goroutines stay flat.
+var runtimeGauges = []struct{ name, metric string }{
+	{"go.Goroutines", "/sched/goroutines:goroutines"},
+	{"go.HeapBytes", "/memory/classes/heap/objects:bytes"}, // live and not yet swept
+	{"go.HeapObjects", "/gc/heap/objects:objects"},
+	{"go.MappedBytes", "/memory/classes/total:bytes"},           // all the runtime mapped
+	{"go.ReleasedBytes", "/memory/classes/heap/released:bytes"}, // of it, given back to the OS
+}
+
+// appendRuntime appends the runtimeGauges to cs.
+func appendRuntime(cs []observe.Counter) []observe.Counter {
+	samples := make([]metrics.Sample, len(runtimeGauges))
+	for i, g := range runtimeGauges {
+		samples[i].Name = g.metric
+	}
+	metrics.Read(samples)
+	for i, g := range runtimeGauges {
+		var v uint64
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			v = samples[i].Value.Uint64()
+		}
+		cs = append(cs, observe.Counter{Name: g.name, Group: observe.Group(g.name), Value: v, Gauge: observe.IsGauge(g.name)})
+	}
+	return cs
 }
 
 // observers are the servers that show the stack from outside (Options

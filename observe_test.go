@@ -129,10 +129,19 @@ func TestControlSocket(t *testing.T) {
 	if listen != 1 || estab != 1 {
 		t.Errorf("snapshot sockets %+v: want the listener and one established connection", s.Sockets)
 	}
+	seen := map[string]uint64{}
 	for _, k := range s.Counters {
 		if k.Group == "Other" {
 			t.Errorf("counter %s has no netstat -s group", k.Name)
 		}
+		seen[k.Name] = k.Value
+	}
+	// The figures a soak samples: the runtime's and the TCP layer's levels.
+	if seen["go.Goroutines"] == 0 || seen["go.HeapBytes"] == 0 || seen["go.MappedBytes"] == 0 {
+		t.Errorf("snapshot lacks the runtime gauges: goroutines %d, heap %d, mapped %d", seen["go.Goroutines"], seen["go.HeapBytes"], seen["go.MappedBytes"])
+	}
+	if _, ok := seen["tcp.Timers"]; !ok {
+		t.Error("snapshot lacks tcp.Timers")
 	}
 	if s.Addr != "198.18.0.2/24" {
 		t.Errorf("snapshot addr %q", s.Addr)

@@ -21,6 +21,10 @@ import (
 type faultCell struct {
 	name string
 	f    pipe.Faults
+	// offload keeps the client's transmit offloads on: its frames reach
+	// the server with the TCP checksum not yet computed (CHECKSUM_PARTIAL,
+	// RxMeta.CsumPartial), so a corrupted one must not be taken as sound.
+	offload bool
 	// applied reads, from the wrapper's counters, how often the cell's
 	// impairment struck: a cell whose faults never struck proved nothing.
 	applied func(pipe.FaultStats) uint64
@@ -30,10 +34,11 @@ type faultCell struct {
 // has loss): duplication, reordering, corruption, and all of them at once
 // with loss both ways.
 var faultCells = []faultCell{
-	{"dup5%", pipe.Faults{Seed: 51, Duplicate: 0.05}, func(s pipe.FaultStats) uint64 { return s.Duplicated }},
-	{"reorder5%", pipe.Faults{Seed: 52, Reorder: 0.05}, func(s pipe.FaultStats) uint64 { return s.Reordered }},
-	{"corrupt1%", pipe.Faults{Seed: 53, Corrupt: 0.01}, func(s pipe.FaultStats) uint64 { return s.Corrupted }},
-	{"mixed", pipe.Faults{Seed: 54, Loss: 0.01, TxLoss: 0.01, Duplicate: 0.02, Reorder: 0.02, Corrupt: 0.005},
+	{"dup5%", pipe.Faults{Seed: 51, Duplicate: 0.05}, false, func(s pipe.FaultStats) uint64 { return s.Duplicated }},
+	{"reorder5%", pipe.Faults{Seed: 52, Reorder: 0.05}, false, func(s pipe.FaultStats) uint64 { return s.Reordered }},
+	{"corrupt1%", pipe.Faults{Seed: 53, Corrupt: 0.01}, false, func(s pipe.FaultStats) uint64 { return s.Corrupted }},
+	{"corrupt1%-offload", pipe.Faults{Seed: 53, Corrupt: 0.01}, true, func(s pipe.FaultStats) uint64 { return s.Corrupted }},
+	{"mixed", pipe.Faults{Seed: 54, Loss: 0.01, TxLoss: 0.01, Duplicate: 0.02, Reorder: 0.02, Corrupt: 0.005}, false,
 		func(s pipe.FaultStats) uint64 { return s.Lost + s.TxLost + s.Duplicated + s.Reordered + s.Corrupted }},
 }
 
@@ -56,7 +61,7 @@ func TestFaultTransfersLinux(t *testing.T) {
 	body := make([]byte, size)
 	rand.NewChaCha8([32]byte{5, 5, 5}).Read(body)
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-10s %-13s %10s %9s %9s %8s %6s %6s %6s %9s\n", "cell", "transfer", "octets", "Mbit/s", "time", "faults", "drops", "ns-rtx", "ns-rto", "linux-rtx")
+	fmt.Fprintf(&table, "%-18s %-13s %10s %9s %9s %8s %6s %6s %6s %9s\n", "cell", "transfer", "octets", "Mbit/s", "time", "faults", "drops", "ns-rtx", "ns-rto", "linux-rtx")
 	for _, cell := range faultCells {
 		t.Run(cell.name, func(t *testing.T) { runFaultCell(t, cell, body, &table) })
 	}
@@ -93,7 +98,7 @@ func dropDelta(a, b map[string]uint64) (uint64, string) {
 }
 
 func runFaultCell(t *testing.T, cell faultCell, body []byte, table *strings.Builder) {
-	s := startFaultServer(t, tcp.Config{}, cell.f, body)
+	s := startFaultServer(t, !cell.offload, tcp.Config{}, cell.f, body)
 	want := sha256.Sum256(body)
 	transfers := []struct {
 		name string
@@ -116,7 +121,7 @@ func runFaultCell(t *testing.T, cell faultCell, body []byte, table *strings.Buil
 		mbps := float64(r.octets) * 8 / r.elapsed.Seconds() / 1e6
 		t.Logf("%s: %d octets byte-exact in %v (%.1f Mbit/s); %d faults (%+v); %d frames dropped by the stack (%s); netspec retransmitted %d (%d timeouts), Linux %d",
 			tr.name, r.octets, r.elapsed.Round(time.Millisecond), mbps, struck, f1, nd, reasons, rtx1-rtx0, rto1-rto0, r.linuxRtx)
-		fmt.Fprintf(table, "%-10s %-13s %10d %9.1f %9v %8d %6d %6d %6d %9d\n", cell.name, tr.name, r.octets, mbps,
+		fmt.Fprintf(table, "%-18s %-13s %10d %9.1f %9v %8d %6d %6d %6d %9d\n", cell.name, tr.name, r.octets, mbps,
 			r.elapsed.Round(time.Millisecond), struck, nd, rtx1-rtx0, rto1-rto0, r.linuxRtx)
 		if struck == 0 {
 			t.Errorf("%s: the wrapper's %s never struck: the cell proved nothing", tr.name, cell.name)

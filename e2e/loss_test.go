@@ -151,16 +151,17 @@ func (s *lossServer) stats() (pipe.FaultStats, uint64, uint64) {
 
 func startLossServer(t *testing.T, cell lossCell, body []byte) *lossServer {
 	t.Helper()
-	return startFaultServer(t, tcp.Config{CC: cell.cc, NoSACK: !cell.sack}, pipe.Faults{Seed: 4, Loss: cell.loss, TxLoss: cell.loss}, body)
+	return startFaultServer(t, true, tcp.Config{CC: cell.cc, NoSACK: !cell.sack}, pipe.Faults{Seed: 4, Loss: cell.loss, TxLoss: cell.loss}, body)
 }
 
 // startFaultServer is startLossServer with the TCP configuration cfg (its
-// buffers set to 1 MiB) behind a FaultLink with faults f.
-func startFaultServer(t *testing.T, cfg tcp.Config, f pipe.Faults, body []byte) *lossServer {
+// buffers set to 1 MiB) behind a FaultLink with faults f; offloadOff turns
+// the client's transmit offloads off (MTU-sized, fully checksummed frames).
+func startFaultServer(t *testing.T, offloadOff bool, cfg tcp.Config, f pipe.Faults, body []byte) *lossServer {
 	t.Helper()
 	labtest.SkipUnlessLab(t)
 	labtest.NeedTools(t, "ethtool", "curl")
-	l := labtest.ForTestConfig(t, lab.Config{ClientTxOffloadOff: true})
+	l := labtest.ForTestConfig(t, lab.Config{ClientTxOffloadOff: offloadOff})
 	var link *afpacket.Link
 	if err := l.RunInServerNS(func() (err error) {
 		link, err = afpacket.Open(l.ServerIface(), afpacket.Options{})

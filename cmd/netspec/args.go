@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -44,6 +45,7 @@ type serveConfig struct {
 	metrics   uint16        // --metrics PORT: Prometheus text on our own address (0: off)
 	metricsAt string        // --metrics-listen ADDR:PORT: the same on a kernel socket
 	drain     time.Duration // --drain: how long SIGINT/SIGTERM lets connections finish
+	faults    *pipe.Faults  // --faults: impair the link (testing; nil: none)
 }
 
 // defaultDrain bounds a graceful shutdown (--drain): long enough for a
@@ -90,7 +92,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		cfg                              serveConfig
-		addr, mac, gateway               string
+		addr, mac, gateway, faults       string
 		profile, ecn                     string
 		ttl                              int
 		httpP, echoP, discardP, udpEchoP = portFlag{name: "http"}, portFlag{name: "echo"}, portFlag{name: "discard"}, portFlag{name: "udp-echo"}
@@ -116,6 +118,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.metricsAt, "metrics-listen", "", "also serve the metrics on a kernel socket at `ADDR:PORT` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (view with go tool pprof)")
 	fs.DurationVar(&cfg.drain, "drain", defaultDrain, "on SIGINT/SIGTERM, let open connections finish for up to `D`, then reset the rest (0: at once)")
+	fs.StringVar(&faults, "faults", "", "testing only: impair the link with `SPEC`, e.g. loss=0.01,dup=0.01,reorder=0.01,corrupt=0.001,txloss=0.01,seed=1 (driver/pipe.Faults: per-frame probabilities on what we receive; txloss on what we send)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(args); err != nil {
@@ -192,6 +195,13 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return cfg, usagef("--ttl: %d out of range 1..255", ttl)
 	}
 	cfg.ttl = uint8(ttl)
+	if faults != "" {
+		f, err := parseFaults(faults)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.faults = &f
+	}
 	if cfg.drain < 0 {
 		return cfg, usagef("--drain: %v is negative", cfg.drain)
 	}
@@ -245,6 +255,38 @@ func parseAddr(s string) (netip.Prefix, error) {
 		return p, usagef("--addr: bad address/prefix %q", s)
 	}
 	return p, nil
+}
+
+// parseFaults parses a --faults value: comma-separated KEY=VALUE with the
+// keys loss, dup, reorder, corrupt, txloss (probabilities in [0,1]) and
+// seed (an integer).
+func parseFaults(s string) (pipe.Faults, error) {
+	var f pipe.Faults
+	probs := map[string]*float64{"loss": &f.Loss, "dup": &f.Duplicate, "reorder": &f.Reorder, "corrupt": &f.Corrupt, "txloss": &f.TxLoss}
+	for kv := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return f, usagef("--faults: %q is not KEY=VALUE", kv)
+		}
+		if k == "seed" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return f, usagef("--faults: seed %q is not a number", v)
+			}
+			f.Seed = n
+			continue
+		}
+		p, known := probs[k]
+		if !known {
+			return f, usagef("--faults: unknown key %q (want loss, dup, reorder, corrupt, txloss or seed)", k)
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < 0 || x > 1 {
+			return f, usagef("--faults: %s=%s: want a probability in [0,1]", k, v)
+		}
+		*p = x
+	}
+	return f, nil
 }
 
 // parseMAC parses a --mac value (netspec.Check then checks it is unicast).

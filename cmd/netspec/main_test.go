@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/netspec/netspec/driver/lab"
+	"github.com/netspec/netspec/driver/pipe"
 )
 
 // fakeEnv is a system with root privileges, interface "veth0" and directory
@@ -102,6 +103,10 @@ func TestServeArgErrors(t *testing.T) {
 		{"iface with lab", 0, []string{"serve", "--lab", "--iface", "veth0"}, "netspec: --iface: not allowed with --lab (the lab chooses the interface)\n"},
 		{"lab prefix without lab", 0, with("--lab-prefix", "x"), "netspec: --lab-prefix: only with --lab\n"},
 		{"hist without check", 0, []string{"hist", "x"}, "netspec: hist: want \"hist check FILE\"\n"},
+		{"negative drain", 0, with("--drain", "-1s"), "netspec: --drain: -1s is negative\n"},
+		{"faults not key=value", 0, with("--faults", "loss"), "netspec: --faults: \"loss\" is not KEY=VALUE\n"},
+		{"faults unknown key", 0, with("--faults", "jitter=1"), "netspec: --faults: unknown key \"jitter\" (want loss, dup, reorder, corrupt, txloss or seed)\n"},
+		{"faults not a probability", 0, with("--faults", "loss=2"), "netspec: --faults: loss=2: want a probability in [0,1]\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,5 +249,20 @@ func TestLabArgs(t *testing.T) {
 		if len(f.labCalls) != 0 {
 			t.Errorf("%v: lab ran", tc.args)
 		}
+	}
+}
+
+// TestParseFaults: --faults sets each field of the fault wrapper.
+func TestParseFaults(t *testing.T) {
+	cfg, err := parseServe([]string{"--iface", "veth0", "--addr", "198.18.0.2/24", "--faults", "loss=0.01,dup=0.02,reorder=0.03,corrupt=0.004,txloss=0.05,seed=9"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipe.Faults{Seed: 9, Loss: 0.01, Duplicate: 0.02, Reorder: 0.03, Corrupt: 0.004, TxLoss: 0.05}
+	if cfg.faults == nil || *cfg.faults != want {
+		t.Fatalf("--faults parsed as %+v, want %+v", cfg.faults, want)
+	}
+	if cfg, _ := parseServe([]string{"--iface", "veth0", "--addr", "198.18.0.2/24"}, io.Discard); cfg.faults != nil || cfg.drain != defaultDrain {
+		t.Fatalf("defaults: faults %+v, drain %v; want none and %v", cfg.faults, cfg.drain, defaultDrain)
 	}
 }

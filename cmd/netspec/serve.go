@@ -20,6 +20,7 @@ import (
 	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -120,6 +121,13 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		}
 		defer closeHistory(hw, cfg.history, log)
 		opts.History = hw
+	}
+	var faulty *pipe.FaultLink
+	if cfg.faults != nil {
+		faulty = pipe.NewFaulty(link, *cfg.faults)
+		link = faulty
+		log.Warn("link impaired for testing (--faults)", "faults", fmt.Sprintf("%+v", *cfg.faults))
+		defer func() { log.Info("faults applied", "stats", fmt.Sprintf("%+v", faulty.Stats())) }()
 	}
 	st, err := netspec.New(link, cfg.addr, opts)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 // Groups are the netstat -s groups in the order `netspec stat` prints them.
-var Groups = []string{"Link", "Arp", "Ip", "Reasm", "Icmp", "Tcp", "TcpExt", "Udp", "Loop"}
+var Groups = []string{"Link", "Arp", "Ip", "Reasm", "Icmp", "Tcp", "TcpExt", "Udp", "Loop", "Runtime"}
 
 // groupRules map counter-name prefixes to groups; the first match wins.
 var groupRules = []struct{ prefix, group string }{
@@ -30,6 +30,7 @@ var groupRules = []struct{ prefix, group string }{
 	{"udp.", "Udp"},
 	{"stack.TCP", "TcpExt"},
 	{"loop.", "Loop"},
+	{"go.", "Runtime"},
 }
 
 // tcpMIB are the TCP counters of the Tcp group: those of RFC 4022's MIB
@@ -43,6 +44,8 @@ var tcpMIB = map[string]bool{
 // gauges are the counters that are levels, not counts.
 var gauges = map[string]bool{
 	"tcp.Conns": true, "tcp.TimeWaitRecords": true, "tcp.OOOBytes": true, "tcp.BufGrown": true, "udp.Sockets": true,
+	"tcp.RingsLent": true, "tcp.Timers": true,
+	"go.Goroutines": true, "go.HeapBytes": true, "go.HeapObjects": true, "go.MappedBytes": true, "go.ReleasedBytes": true,
 }
 
 // Group returns the netstat -s group of a counter name, "Other" for a name

@@ -30,7 +30,9 @@ type Faults struct {
 	// Seed seeds the fault generator (PCG).
 	Seed uint64
 	// Loss, Duplicate, Reorder and Corrupt are per-frame probabilities in [0,1].
-	// Corrupt flips one random bit of the frame; Reorder holds the frame back
+	// Corrupt flips one random bit of the frame, as on the wire: the frame
+	// is delivered with its checksum unverified (RxMeta.CsumValid and
+	// CsumPartial cleared), so the receiver checks it; Reorder holds the frame back
 	// for ReorderHold so later frames overtake it; Duplicate delivers it twice.
 	Loss, Duplicate, Reorder, Corrupt float64
 	// Delay is added to every frame's delivery time.
@@ -260,6 +262,11 @@ func (l *FaultLink) admit(now time.Time, frame []byte, meta driver.RxMeta) {
 		l.corrupted.Add(1)
 		i := bit % uint64(len(frame)*8)
 		frame[i/8] ^= 1 << (i % 8)
+		// The bit flipped on the wire, before any checksum was verified:
+		// the kernel's or NIC's verdict (verified, or not computed yet as
+		// with CHECKSUM_PARTIAL over a veth) no longer holds, so the stack
+		// must check the checksum itself, and catch the flip.
+		meta.CsumValid, meta.CsumPartial = false, false
 	}
 	copies := 1
 	if pDup < l.f.Duplicate {

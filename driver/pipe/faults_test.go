@@ -269,3 +269,58 @@ func TestMarkCE(t *testing.T) {
 		t.Fatalf("stats %+v", s.Faults)
 	}
 }
+
+// offloadLink reports every frame it reads as checksum-verified or, with
+// partial, as CHECKSUM_PARTIAL (what AF_PACKET says of a veth peer's frames
+// with transmit offload on).
+type offloadLink struct {
+	driver.Link
+	partial bool
+}
+
+func (o offloadLink) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	k, err := o.Link.ReadBatch(frames, n, meta, deadline)
+	for i := range k {
+		meta[i].CsumValid, meta[i].CsumPartial = !o.partial, o.partial
+	}
+	return k, err
+}
+
+// TestCorruptClearsChecksumVerdict: a corrupted frame is delivered with its
+// checksum unverified, whatever the inner link said, so the stack checks it
+// (found by the soak: with the client's offloads on, a flipped bit in a
+// CHECKSUM_PARTIAL segment reached the application); frames not corrupted
+// keep the inner link's verdict.
+func TestCorruptClearsChecksumVerdict(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		for _, corrupt := range []float64{0, 1} {
+			a, b := New(Config{})
+			fl := NewFaulty(offloadLink{b, partial}, Faults{Seed: 5, Corrupt: corrupt, Duplicate: 0.5})
+			sendN(t, a, 20)
+			r := newReader(fl, 8)
+			seen := 0
+			for {
+				k, err := fl.ReadBatch(r.frames, r.n, r.meta, time.Now().Add(50*time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == 0 {
+					break
+				}
+				for _, m := range r.meta[:k] {
+					seen++
+					trusted := m.CsumValid || m.CsumPartial
+					if corrupt == 1 && trusted {
+						t.Fatalf("partial=%v: a corrupted frame delivered as %+v: its checksum would not be checked", partial, m)
+					}
+					if corrupt == 0 && (m.CsumValid != !partial || m.CsumPartial != partial) {
+						t.Fatalf("partial=%v: an intact frame lost the inner link's verdict: %+v", partial, m)
+					}
+				}
+			}
+			if seen < 20 {
+				t.Fatalf("delivered %d frames of 20", seen)
+			}
+		}
+	}
+}
