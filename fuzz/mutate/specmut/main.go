@@ -52,7 +52,7 @@ func run() int {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the sample")
 	flag.IntVar(&o.jobs, "jobs", 1, "mutants run in parallel, each in its own copy of the tree")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "per mutant: a run longer than this counts as a timeout (killed)")
-	flag.DurationVar(&o.budget, "budget", 0, "start no mutant after this long (0: no bound); the rest are not-run")
+	flag.DurationVar(&o.budget, "budget", 0, "start no mutant this long after the first (0: no bound); the rest are not-run")
 	flag.StringVar(&o.cacheDir, "cache", "", "result cache directory (default: the user cache dir + netspec/mutate)")
 	flag.BoolVar(&o.noCache, "nocache", false, "neither read nor write the result cache")
 	flag.BoolVar(&o.recheck, "recheck", false, "rerun cached survivors and timeouts (after adding tests)")
