@@ -60,6 +60,13 @@ type engine interface {
 	Ready(fn func(fd stack.FD, ev stack.Readiness)) int
 }
 
+// batcher is implemented by engines that acknowledge a batch of frames at
+// once (*stack.Stack: BeginBatch, EndBatch).
+type batcher interface {
+	BeginBatch()
+	EndBatch(now time.Time)
+}
+
 // waitEntry is one channel closed when its fd reports readiness in mask.
 type waitEntry struct {
 	mask stack.Readiness
@@ -205,6 +212,10 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 	prev := l.last
 	now := l.nowLocked()
 	l.stats.RxBatches++
+	b, batched := l.eng.(batcher)
+	if batched {
+		b.BeginBatch()
+	}
 	for i := range frames {
 		ln := n[i]
 		if ln < 0 || ln > len(frames[i]) {
@@ -219,6 +230,9 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 		l.stats.RxFrames++
 		l.stats.RxBytes += uint64(ln)
 		l.eng.Input(t, frames[i][:ln], meta[i])
+	}
+	if batched {
+		b.EndBatch(now)
 	}
 	l.unlockAndWrite(l.flushLocked(now, false))
 }

@@ -136,6 +136,18 @@ func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
 	}
 }
 
+// BeginBatch and EndBatch bracket the Input calls of one batch of frames
+// (one read from the link): TCP acknowledges the segments a connection
+// received in the batch with one ACK at EndBatch (tcp.Layer.BeginBatch,
+// tcp.Config.NoACKCoalescing). Input outside a batch acknowledges at once.
+func (s *Stack) BeginBatch() { s.tcp.BeginBatch() }
+
+// EndBatch ends the batch BeginBatch started and sends the ACKs it held.
+func (s *Stack) EndBatch(now time.Time) {
+	s.now = now
+	s.tcp.EndBatch(now)
+}
+
 func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 	d := &s.dgram
 	if !s.ipRx.Receive(now, pkt, d) {

@@ -383,13 +383,7 @@ func (rcv *receiver) read(s *segment) {
 	if s.n = rcv.buf.read(s.buf); s.n > 0 {
 		rcv.copied += uint64(s.n)
 		rcv.spaceAdjust(s.now)
-		// Window update when the window grew by enough to matter (RFC 9293
-		// §3.8.6.2.2 receiver SWS avoidance: min(RCV.BUFF/2, Eff.snd.MSS)),
-		// unless the peer's FIN came: it sends nothing more, and in
-		// TIME-WAIT a peer already gone would answer with a RST.
-		if after := rcv.offer(); !rcv.finRcvd && after-int(rcv.wnd()) >= min(rcv.limit/2, int(c.l.cfg.MSS)) && before < after {
-			rcv.ackNow = true
-		}
+		rcv.readAck(before)
 		return
 	}
 	switch {

@@ -83,6 +83,12 @@ type Config struct {
 	// full-sized segment or data to ride on (RFC 9293 §3.8.6.3, MUST-40,
 	// SHLD-18; default 40 ms as Linux's minimum; negative: ACK every segment).
 	DelayedACK time.Duration
+	// NoACKCoalescing sends each pure ACK as soon as the segment that owes
+	// it is processed. By default, between Layer.BeginBatch and EndBatch
+	// (the stack brackets the frames of one read from the link with them)
+	// the ACKs a connection owes are held to the batch's end and sent as
+	// one, as Linux acknowledges the segments GRO merged (delack.go).
+	NoACKCoalescing bool
 	// NoDelay disables Nagle's algorithm on new connections (MUST-17);
 	// Conn.SetNoDelay changes it per connection.
 	NoDelay bool

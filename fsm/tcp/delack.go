@@ -27,3 +27,76 @@ func (rcv *receiver) ackSent() {
 	rcv.unacked = 0
 	rcv.delackAt = zeroTime
 }
+
+// readAck decides whether a read that raised the offered window from
+// before owes an ACK, as Linux's tcp_cleanup_rbuf: when more than one
+// full-sized segment is unacknowledged, or as a window update when the
+// window still open to the peer is at most half the buffer and the new one
+// at least twice it. Not after the peer's FIN: it sends nothing more, and
+// in TIME-WAIT a peer already gone would answer with a RST. An ACK for
+// every read that frees a segment's room (the receiver SWS threshold of
+// RFC 9293 §3.8.6.2.2, which still decides when the edge moves) is an ACK
+// per segment for a reader that keeps up.
+func (rcv *receiver) readAck(before int) {
+	if rcv.finRcvd {
+		return
+	}
+	if rcv.unacked > rcv.mss {
+		rcv.ackNow = true
+		return
+	}
+	open, after := int(rcv.wnd()), rcv.offer()
+	if 2*open <= rcv.limit && after >= 2*open && before < after && after-open >= min(rcv.limit/2, int(rcv.c.l.cfg.MSS)) {
+		rcv.ackNow = true
+	}
+}
+
+// ackBatch holds the pure ACKs owed while the layer processes a batch of
+// received segments (BeginBatch .. EndBatch).
+type ackBatch struct {
+	on   bool
+	owed []*Conn // connections whose ACK waits for EndBatch (a connection may repeat); at most maxBatchACKs
+}
+
+// maxBatchACKs bounds ackBatch.owed.
+const maxBatchACKs = 1024
+
+// BeginBatch starts a batch of Input calls (the frames of one read from
+// the link). Until EndBatch, a pure ACK a segment owes is held, so the
+// segments of one connection in the batch are acknowledged once, at its
+// end, by one cumulative ACK, as Linux does for the segments GRO merges;
+// data sent meanwhile carries the ACK anyway. The ACK of two or more
+// full-sized segments (RFC 9293 §3.8.6.3 SHLD-19, RFC 5681 §4.2) leaves at
+// the batch's end, within the same wake-up, not later. Config.NoACKCoalescing
+// turns it off. Every BeginBatch must be followed by EndBatch.
+func (l *Layer) BeginBatch() {
+	if !l.cfg.NoACKCoalescing {
+		l.batch.on = true
+	}
+}
+
+// EndBatch ends a batch of Input calls at now: the ACKs held go out.
+func (l *Layer) EndBatch(now time.Time) {
+	b := &l.batch
+	b.on = false
+	for i, c := range b.owed {
+		b.owed[i] = nil
+		if c.idx >= 0 && c.rcv.ackNow {
+			l.finish(c, now)
+		}
+	}
+	b.owed = b.owed[:0]
+}
+
+// holdAck reports whether c's pure ACK waits for the end of the batch, and
+// if so, records c.
+func (l *Layer) holdAck(c *Conn) bool {
+	b := &l.batch
+	if !b.on || c.idx < 0 || len(b.owed) >= maxBatchACKs {
+		return false
+	}
+	if n := len(b.owed); n == 0 || b.owed[n-1] != c {
+		b.owed = append(b.owed, c)
+	}
+	return true
+}

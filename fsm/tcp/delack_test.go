@@ -173,3 +173,44 @@ func TestEstablishedSenderSWSSmallPeer(t *testing.T) {
 	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: make([]byte, 1000)})
 	r.recvNothing()
 }
+
+// TestBatchOneACK: in-order full-sized segments received in one batch
+// (BeginBatch .. EndBatch) are acknowledged by one ACK at its end; without
+// the batch (or with Config.NoACKCoalescing) every second one is (SHLD-19).
+// A lone segment in a batch still waits for the delayed-ACK timer (MUST-40).
+func TestBatchOneACK(t *testing.T) {
+	full := make([]byte, 1460)
+	for _, tc := range []struct {
+		batch, noCoalesce bool
+		want              int
+	}{{false, false, 4}, {true, false, 1}, {true, true, 4}} {
+		r := newRig(t, Config{NoACKCoalescing: tc.noCoalesce}, 299)
+		r.establishedMSS(99, 299, 1460, 0xffff)
+		if tc.batch {
+			r.l.BeginBatch()
+		}
+		for k := range 8 {
+			r.send(seg{flags: ACK, seq: 100 + uint32(k)*1460, ack: 300, data: full})
+		}
+		if tc.batch {
+			if !tc.noCoalesce {
+				r.recvNothing()
+			}
+			r.l.EndBatch(r.now)
+		}
+		acks := r.o.take()
+		if len(acks) != tc.want {
+			t.Fatalf("%+v: %d ACKs for 8 segments, want %d", tc, len(acks), tc.want)
+		}
+		r.o.segs = acks[len(acks)-1:]
+		r.recv(seg{flags: ACK, seq: 300, ack: 100 + 8*1460})
+	}
+	r := newRig(t, Config{}, 299)
+	r.establishedMSS(99, 299, 1460, 0xffff)
+	r.l.BeginBatch()
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: full})
+	r.l.EndBatch(r.now)
+	r.recvNothing()
+	r.advance(40 * time.Millisecond)
+	r.recv(seg{flags: ACK, seq: 300, ack: 1560})
+}

@@ -108,6 +108,7 @@ type Layer struct {
 	rcvPool   bufPool     // recycled receive rings
 	txPool    pool[txSeg] // recycled transmit-record arrays (txq.go)
 	due       []*Conn     // Poll's scratch: the connections due now
+	batch     ackBatch    // ACKs held over a batch of input (delack.go)
 	demux     map[connKey]*Conn
 	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
 	twHeap    twHeap                // the records by 2*MSL deadline

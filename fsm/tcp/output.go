@@ -153,7 +153,7 @@ func (c *Conn) output(now time.Time) {
 			c.snd.tlpArm(now)
 		}
 	}
-	if c.rcv.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent {
+	if c.rcv.ackNow && c.state != StateClosed && c.state != StateListen && c.state != StateSynSent && !c.l.holdAck(c) {
 		h := &c.l.hdr
 		*h = wire.TCPHeader{Flags: wire.FlagACK}
 		c.emit(c.tcb.SndNxt, 0)
