@@ -97,6 +97,9 @@ fuzz-long:
 # (without and with a gateway) and the Linux kernel (likewise), unflooded and
 # during an hping3 random-source flood and an on-link spoofed flood, each in
 # fresh namespaces, bounded in time. DUR=seconds per wrk run (default 5).
+# Then blind RSTs, nmap scans, fragment and malformed-frame floods, and RSS
+# with slowloris, held and churned connections, against netspec and Linux
+# (bench/hostile.sh). SCENARIOS="flood hostile memory" picks among them.
 .PHONY: robust
 robust: build
 	@bash scripts/deps.sh robust

@@ -11,19 +11,36 @@
 # (wrk with "Connection: close"), the ratio to the unflooded figure, and
 # what the client saw the server send during the flood (ARP requests and
 # SYN-ACKs, counted by an nftables ingress rule in the client namespace).
-# Needs root, iproute2, nftables, wrk and hping3. Every flood is bounded in
-# time; namespaces are removed on exit, also on failure.
+# Then, against netspec and linux (bench/hostile.sh, bench/hostile): blind
+# RST injection into 50 keep-alive connections (20,000 random-sequence and
+# 1,000 in-window RSTs), nmap -sS/-sA/-sF/-sX/-sN/-O, a 20,000-fragment
+# flood and 50,000 malformed frames (each followed by an HTTP check), RSS
+# with 1,000 slowloris connections, and RSS with 10,000 held keep-alive
+# connections and after 50,000 more churned (ab, a connection per request).
+# SCENARIOS picks among flood, hostile and memory.
+# Needs root, iproute2, nftables, wrk, hping3, nmap and ab (make robust
+# installs them: scripts/deps.sh robust). Every flood is bounded in time;
+# namespaces are removed on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DUR=${DUR:-5}                # seconds per wrk run
 CONNS=${CONNS:-50}           # wrk connections
 SERVERS=${SERVERS:-"netspec netspec-gw linux linux-gw"}
+# flood: the SYN floods above; hostile: blind RSTs, nmap scans, a fragment
+# flood and malformed frames; memory: RSS with 1,000 slowloris connections,
+# with 10,000 held and after 50,000 more churned (bench/hostile.sh; these
+# two run against netspec and linux only).
+SCENARIOS=${SCENARIOS:-"flood hostile memory"}
 PREFIX=${PREFIX:-nsrob$$}
 NETSPEC_ARGS=${NETSPEC_ARGS:-}
 # shellcheck source=bench/lib.sh
-. bench/lib.sh ip nft wrk hping3 curl
+. bench/lib.sh ip nft wrk hping3 curl nmap ab
 go build -o "$work/synflood" ./bench/synflood
+go build -o "$work/hostile" ./bench/hostile
+# Each server's control socket in our own directory: the lab's interface
+# names are the same in every lab, so servers of other labs would collide.
+export NETSPEC_RUN_DIR=$work/run
 
 labup() {
   ./bin/netspec lab up --prefix "$PREFIX" >/dev/null
@@ -79,7 +96,8 @@ measure() { # server name
   done
 }
 
-for srv in $SERVERS; do
+startsrv() { # server name: fresh namespaces, the server started, $srvpid
+  local srv=$1
   labup
   case $srv in
     netspec|netspec-gw|netspec-old)
@@ -101,7 +119,26 @@ for srv in $SERVERS; do
   esac
   srvpid=$!
   waitup
-  measure "$srv"
+}
+
+stopsrv() {
   kill -INT "$srvpid"; wait "$srvpid" 2>/dev/null || true; srvpid=""
   ./bin/netspec lab down --prefix "$PREFIX" >/dev/null
+}
+
+# shellcheck source=bench/hostile.sh
+. bench/hostile.sh
+
+for srv in $SERVERS; do
+  case " $SCENARIOS " in *" flood "*)
+    startsrv "$srv"; measure "$srv"; stopsrv ;;
+  esac
+  case "$srv" in netspec|linux) ;; *) continue ;; esac
+  case " $SCENARIOS " in *" hostile "*)
+    startsrv "$srv"; hostile "$srv"; stopsrv ;;
+  esac
+  case " $SCENARIOS " in *" memory "*)
+    startsrv "$srv"; slowloris "$srv"; stopsrv
+    startsrv "$srv"; heldchurn "$srv"; stopsrv ;;
+  esac
 done

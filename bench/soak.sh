@@ -26,6 +26,7 @@ FAULTS=${FAULTS:-loss=0.005,dup=0.005,reorder=0.005,corrupt=0.001,txloss=0.005,s
 FLOODRATE=${FLOODRATE:-200}
 PREFIX=${PREFIX:-nssoak$$}
 SOAKDIR=${SOAKDIR:-$(mktemp -d /tmp/netspec-soak.XXXXXX)}
+mkdir -p "$SOAKDIR"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh ip curl wrk ab hping3 timeout sha256sum
 
@@ -42,6 +43,9 @@ EVERY=${EVERY:-$((secs >= 600 ? 5 : 2))}s
 WARMUP=${WARMUP:-$((secs / 5 > 75 ? secs / 5 : 75))s}
 [ "$secs" -ge $((${WARMUP%s} + 30)) ] || { echo "soak: SOAK=$SOAK: want at least the warm-up ($WARMUP) + 30s" >&2; exit 2; }
 
+# The server's control socket in our own directory: the lab's interface
+# names are the same in every lab, so servers of other labs would collide.
+export NETSPEC_RUN_DIR=$work/run
 go build -o "$work/soakmon" ./bench/soakmon
 go build -o "$work/synflood" ./bench/synflood
 head -c $((8 << 20)) /dev/urandom > "$work/www/big.bin"
@@ -62,7 +66,7 @@ ip netns exec "$SRV" ./bin/netspec serve --iface "$siface" --addr "$ADDR/24" --h
   --faults "$FAULTS" --drain 10s 2>"$SOAKDIR/netspec.log" &
 srvpid=$!
 waitup
-sock=/run/netspec/$siface.sock
+sock=$NETSPEC_RUN_DIR/$siface.sock
 echo "soak: $SOAK against netspec (pid $srvpid) with faults $FAULTS, SYN floods at $FLOODRATE/s; samples every $EVERY in $SOAKDIR"
 
 end=$(($(date +%s) + secs))

@@ -31,12 +31,15 @@ type serveProc struct {
 	err  error         // its exit status, read after done
 }
 
-// startServe runs netspec serve on the lab's server interface with args;
-// the process is killed at cleanup if it is still running.
-func startServe(t *testing.T, l *lab.Lab, args ...string) *serveProc {
+// startServe runs netspec serve on the lab's server interface with args,
+// its control socket in runDir (every lab names its interfaces alike, so
+// servers of concurrent labs must not share /run/netspec); the process is
+// killed at cleanup if it is still running.
+func startServe(t *testing.T, l *lab.Lab, runDir string, args ...string) *serveProc {
 	t.Helper()
 	full := append([]string{"netns", "exec", l.ServerNS(), netspecBinary(t), "serve", "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
 	p := &serveProc{cmd: exec.Command("ip", full...), logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "NETSPEC_RUN_DIR="+runDir)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -77,7 +80,8 @@ func TestShutdownDrainsAndRestarts(t *testing.T) {
 	}
 	want := sha256.Sum256(data)
 	url := "http://" + serverAddr + "/"
-	srv := startServe(t, l, "--http", "80", "--root", root, "--drain", shutdownGuard.String())
+	runDir := t.TempDir()
+	srv := startServe(t, l, runDir, "--http", "80", "--root", root, "--drain", shutdownGuard.String())
 	s := &server{lab: l, logs: srv.logs}
 	s.waitHTTP(t, url)
 
@@ -157,7 +161,7 @@ func TestShutdownDrainsAndRestarts(t *testing.T) {
 	}
 
 	// A restart on the same interface serves at once.
-	again := startServe(t, l, "--http", "80", "--root", root)
+	again := startServe(t, l, runDir, "--http", "80", "--root", root)
 	s.logs = again.logs
 	s.waitHTTP(t, url)
 	out, err := s.client(t, shutdownGuard, "sh", "-c", "curl -sS --fail --max-time 50 "+url+"big.bin | sha256sum")
