@@ -11,9 +11,10 @@
 #   make bench                       # about 12 minutes on 2 cores
 #   DUR=3 ROUNDS=1 make bench        # a quick look
 #   SCENARIO=main make bench         # without the loss scenario (bench/loss.sh alone)
+#   SCENARIO=memory make bench       # only the idle-connection memory figure
 #   REVS="main~3 ." make bench       # netspec at two revisions side by side
 #
-# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss),
+# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory),
 # BIG (bulk octets, 1073741824), HOLD (idle connections, 5000), LOSSES,
 # SIZE (loss transfer octets), LOSSAT (client or bridge: see bench/loss.sh),
 # MAX (bound of the run, 25m), OUT, PLOTS, JSON,

@@ -42,6 +42,13 @@ func mainFigures(c config) []figure {
 	}
 }
 
+// memoryFigures are the rows of the memory scenario: the idle-connection
+// figure of the main table alone, for a quick before/after of memory work.
+func memoryFigures(c config) []figure {
+	all := mainFigures(c)
+	return all[len(all)-1:]
+}
+
 // lossFigures are the rows of the loss table.
 func lossFigures(c config) []figure {
 	var f []figure

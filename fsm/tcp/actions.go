@@ -451,7 +451,10 @@ func (snd *sender) retransmit(s *segment) {
 // was graceful.
 func release(c *Conn, s *segment) {
 	c.snd.flush()
-	c.twAt, c.rcv.delackAt, c.ka.at = zeroTime, zeroTime, zeroTime
+	c.twAt, c.rcv.delackAt = zeroTime, zeroTime
+	if c.ka != nil {
+		c.ka.at = zeroTime
+	}
 	if c.ln != nil {
 		c.ln.detach(c)
 	}

@@ -110,6 +110,7 @@ func (c *Conn) giveBack(closed bool) {
 		c.dropBuffers()
 		return
 	}
+	c.snd.rec.sb.release(&c.l.oooPool) // the SACK scoreboard, once empty (sack.go)
 	if c.snd.txq.n() == 0 || closed {
 		c.snd.txq.release(&c.l.txPool) // RACK's transmit records (txq.go): nothing in flight
 	}
@@ -123,12 +124,18 @@ func (c *Conn) giveBack(closed bool) {
 		b.buf = nil
 		b.reset()
 	}
+	if b := &c.rcv.buf; b.ooo != nil && len(b.ooo) == 0 {
+		c.l.oooPool.put(b.ooo)
+		b.ooo = nil
+	}
 }
 
 // dropBuffers flushes both queues and gives the rings back, whatever they
 // hold: for a CLOSED connection nobody can read any more (its user closed
 // or aborted it: RFC 9293 §3.10.4-5, the queues are flushed).
 func (c *Conn) dropBuffers() {
+	c.snd.rec.sb.reset()
+	c.snd.rec.sb.release(&c.l.oooPool)
 	c.snd.txq.release(&c.l.txPool)
 	if b := &c.snd.buf; b.buf != nil {
 		c.l.sndPool.put(b.buf)
@@ -140,4 +147,6 @@ func (c *Conn) dropBuffers() {
 		b.buf = nil
 	}
 	c.rcv.buf.reset()
+	c.l.oooPool.put(c.rcv.buf.ooo)
+	c.rcv.buf.ooo = nil
 }

@@ -81,24 +81,24 @@ func TestCubicRegrowsToWMax(t *testing.T) {
 // TestScoreboardMerge: SACK blocks merge, trim at SND.UNA and ignore blocks
 // outside (SND.UNA, SND.NXT] (RFC 2018 §4).
 func TestScoreboardMerge(t *testing.T) {
-	var b scoreboard
+	b := scoreboard{r: make([]seqRange, 0, maxOOO)}
 	b.add(100, 200)
 	b.add(300, 400)
 	b.add(200, 300)
-	if b.n != 1 || b.r[0] != (seqRange{100, 400}) {
-		t.Fatalf("merge: %v", b.r[:b.n])
+	if len(b.r) != 1 || b.r[0] != (seqRange{100, 400}) {
+		t.Fatalf("merge: %v", b.r)
 	}
 	for i := range maxSACKRanges + 4 {
 		b.add(seqnumVal(1000+i*100), seqnumVal(1050+i*100))
 	}
-	if b.n != maxSACKRanges || b.r[0] != (seqRange{100, 400}) {
-		t.Fatalf("bounded board: n=%d first %v", b.n, b.r[0])
+	if len(b.r) != maxSACKRanges || b.r[0] != (seqRange{100, 400}) {
+		t.Fatalf("bounded board: n=%d first %v", len(b.r), b.r[0])
 	}
 	b.trim(150)
 	if b.r[0] != (seqRange{150, 400}) {
 		t.Fatalf("trim: %v", b.r[0])
 	}
-	if !b.lostFrom(0, 10) || b.lostFrom(b.n-1, 1000) {
+	if !b.lostFrom(0, 10) || b.lostFrom(len(b.r)-1, 1000) {
 		t.Fatal("IsLost")
 	}
 }

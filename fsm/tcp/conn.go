@@ -33,43 +33,48 @@ type connKey struct {
 
 // Conn is one TCP connection: its control block, buffers and timers.
 // Methods take the current time; a Conn is not safe for concurrent use.
+//
+// Its fields are ordered to pack (the small ones together): an idle
+// connection costs its Conn alone (bufpool.go), so every octet here is paid
+// per held connection.
 type Conn struct {
 	l     *Layer
 	ln    *Listener // listener that spawned it, until accepted
 	key   connKey
-	idx   int       // index in Layer.conns; -1 when not in the table
-	hidx  int       // index in Layer.timers; -1 when no timer runs
+	idx   int32     // index in Layer.conns; -1 when not in the table
+	hidx  int32     // index in Layer.timers; -1 when no timer runs
 	due   time.Time // earliest deadline, the heap key (valid when hidx >= 0)
 	id    uint64
-	hasID bool
-	state State
 	tcb   TCB
 	twGen uint32 // nonzero: replaced by a TIME-WAIT record of this generation (timewait.go)
 
+	// Timestamps (RFC 7323) and SACK (RFC 2018).
+	tsOffset uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)
+	tsOK     bool   // both sides sent the Timestamps option in their SYNs
+	sackOK   bool   // both sides sent SACK-permitted
+
+	hasID      bool
+	state      State
 	passive    bool // reached SYN-RECEIVED from LISTEN (MUST-11)
 	queued     bool // in ln's accept queue (established, not accepted)
 	userClosed bool // the user called Close: nobody will read (orphan)
-	err        error
-	softErr    error // last ICMP soft error (icmp.go), reported on timeout
 	pending    sock.Readiness
-
-	snd  sender    // the sending half (sender.go)
-	rcv  receiver  // the receiving half (receiver.go)
-	twAt time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
-
-	// Timestamps (RFC 7323) and SACK (RFC 2018).
-	tsOK     bool   // both sides sent the Timestamps option in their SYNs
-	tsOffset uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)
-	sackOK   bool   // both sides sent SACK-permitted
-
-	ka       keepAlive // keep-alive probing (keepalive.go)
-	bufGrown int       // octets the buffers exceed their initial sizes, counted in Layer.bufGrown (autotune.go)
 
 	// IP metadata (ipmeta.go, RFC 9293 §3.9.1.9, §3.9.2) and ECN (ecn.go).
 	tos        uint8 // Diffserv field sent (ECN bits zero)
 	ttl        uint8 // time to live sent (0: the stack's default)
 	softErrOff bool  // the user turned soft-error reporting off (SHLD-20)
 	ecn        ecnState
+
+	err     error
+	softErr error // last ICMP soft error (icmp.go), reported on timeout
+
+	snd  sender    // the sending half (sender.go)
+	rcv  receiver  // the receiving half (receiver.go)
+	twAt time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
+
+	ka       *keepAlive // keep-alive probing while on (keepalive.go)
+	bufGrown int        // octets the buffers exceed their initial sizes, counted in Layer.bufGrown (autotune.go)
 
 	lim ackLimits // rate limits on ACKs to unacceptable segments (actions.go)
 }

@@ -237,7 +237,6 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	nc := new(Conn)
 	*nc = *c
 	nc.bindParts()
-	nc.rcv.buf.ooo = nc.rcv.buf.oooArr[:len(c.rcv.buf.ooo)] // the copy's own array
 	l.insert(nc)
 	l.ctr.PassiveOpens++
 	if nc.state == StateSynReceived {

@@ -208,7 +208,7 @@ func (l *Layer) CheckInvariants() error {
 		return fmt.Errorf("%w: %d connections but %d demultiplexing entries", ErrInvariant, len(l.conns), len(l.demux))
 	}
 	for i, c := range l.conns {
-		if c.idx != i || l.demux[c.key] != c {
+		if int(c.idx) != i || l.demux[c.key] != c {
 			return c.violation("table index %d (recorded %d) or demultiplexing entry wrong", i, c.idx)
 		}
 		if c.state == StateClosed || c.state == StateListen {
@@ -223,7 +223,7 @@ func (l *Layer) CheckInvariants() error {
 		switch {
 		case d.IsZero() && c.hidx >= 0:
 			return c.violation("in the timer heap with no timer running")
-		case !d.IsZero() && (c.hidx < 0 || c.hidx >= len(l.timers) || l.timers[c.hidx] != c || !c.due.Equal(d)):
+		case !d.IsZero() && (c.hidx < 0 || int(c.hidx) >= len(l.timers) || l.timers[c.hidx] != c || !c.due.Equal(d)):
 			return c.violation("timer heap entry missing or stale (due %v, earliest %v)", c.due, d)
 		}
 	}

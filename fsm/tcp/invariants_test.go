@@ -67,7 +67,7 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 		{"InFlightNoTimer", func(c *Conn) { c.snd.buf.n = 1; c.tcb.SndNxt++; c.snd.rtxAt = zeroTime }, "no retransmission timer"},
 		{"TimeWaitNoTimer", func(c *Conn) { c.state = StateTimeWait }, "without its 2*MSL timer"},
 		{"OOOBehindRcvNxt", func(c *Conn) {
-			c.rcv.buf.ooo = c.rcv.buf.oooArr[:1]
+			c.rcv.buf.ooo = c.rcv.buf.oooPool.get(maxOOO)[:1]
 			c.rcv.buf.ooo[0] = seqRange{c.tcb.RcvNxt - 10, c.tcb.RcvNxt - 5}
 		}, "out-of-order range"},
 	}

@@ -7,9 +7,9 @@ import (
 )
 
 // keepAlive is a connection's keep-alive state (RFC 9293 §3.8.4). It is off
-// unless the application turns it on (MUST-24, MUST-25).
+// unless the application turns it on (MUST-24, MUST-25): a connection holds
+// one (Conn.ka) only while keep-alive is on.
 type keepAlive struct {
-	on     bool
 	idle   time.Duration // quiet time before the first probe (MUST-26, MUST-28)
 	intvl  time.Duration // time between unanswered probes (MUST-27)
 	count  int           // unanswered probes before the connection is dropped
@@ -26,7 +26,14 @@ type keepAlive struct {
 // connection unless count is 1 (MUST-29).
 func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, count int) {
 	cfg := &c.l.cfg
-	c.ka = keepAlive{on: on, idle: idle, intvl: intvl, count: count}
+	if !on {
+		c.ka = nil
+		if c.idx >= 0 {
+			c.l.schedule(c)
+		}
+		return
+	}
+	c.ka = &keepAlive{idle: idle, intvl: intvl, count: count}
 	if c.ka.idle <= 0 {
 		c.ka.idle = cfg.KeepAliveIdle
 	}
@@ -36,11 +43,7 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 	if c.ka.count <= 0 {
 		c.ka.count = cfg.KeepAliveCount
 	}
-	if on {
-		c.ka.at = now.Add(c.ka.idle)
-	} else {
-		c.ka.at = zeroTime
-	}
+	c.ka.at = now.Add(c.ka.idle)
 	if c.idx >= 0 {
 		c.l.schedule(c)
 	}
@@ -48,7 +51,7 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 
 // kaHeard restarts the idle period: something arrived from the peer (MUST-26).
 func (c *Conn) kaHeard(now time.Time) {
-	if c.ka.on {
+	if c.ka != nil {
 		c.ka.probes = 0
 		c.ka.at = now.Add(c.ka.idle)
 	}
@@ -58,7 +61,7 @@ func (c *Conn) kaHeard(now time.Time) {
 // ones. Probes go only from ESTABLISHED or CLOSE-WAIT with nothing in flight
 // (data in flight has its own timer); otherwise the idle period restarts.
 func (c *Conn) kaPoll(now time.Time) {
-	if c.ka.at.IsZero() || now.Before(c.ka.at) {
+	if c.ka == nil || c.ka.at.IsZero() || now.Before(c.ka.at) {
 		return
 	}
 	l := c.l
@@ -78,4 +81,12 @@ func (c *Conn) kaPoll(now time.Time) {
 	h := &l.hdr
 	*h = wire.TCPHeader{Flags: wire.FlagACK}
 	c.emit(t.SndUna-1, 0)
+}
+
+// kaAt is the next keep-alive probe's deadline (zero: none).
+func (c *Conn) kaAt() time.Time {
+	if c.ka == nil {
+		return zeroTime
+	}
+	return c.ka.at
 }

@@ -103,12 +103,13 @@ type Layer struct {
 	secret    [2]uint64 // ISN key (RFC 9293 §3.4.1, MUST-9)
 	now       time.Time
 	conns     []*Conn
-	timers    timerHeap   // connections with a timer running, by earliest deadline
-	sndPool   bufPool     // recycled send rings (bufpool.go)
-	rcvPool   bufPool     // recycled receive rings
-	txPool    pool[txSeg] // recycled transmit-record arrays (txq.go)
-	due       []*Conn     // Poll's scratch: the connections due now
-	batch     ackBatch    // ACKs held over a batch of input (delack.go)
+	timers    timerHeap      // connections with a timer running, by earliest deadline
+	sndPool   bufPool        // recycled send rings (bufpool.go)
+	rcvPool   bufPool        // recycled receive rings
+	txPool    pool[txSeg]    // recycled transmit-record arrays (txq.go)
+	oooPool   pool[seqRange] // recycled out-of-order range arrays (rcvbuf.go)
+	due       []*Conn        // Poll's scratch: the connections due now
+	batch     ackBatch       // ACKs held over a batch of input (delack.go)
 	demux     map[connKey]*Conn
 	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
 	twHeap    twHeap                // the records by 2*MSL deadline
@@ -155,6 +156,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 	l.sndPool.maxRing = cfg.SendBuf
 	l.rcvPool.maxRing = cfg.RecvBuf + 1<<wscaleFor(cfg.RecvBufMax)
 	l.sndPool.maxGrown, l.rcvPool.maxGrown = maxPooledGrown, maxPooledGrown
+	l.oooPool.max, l.oooPool.maxRing = maxPooledRings, maxOOO
 	l.txPool.max, l.txPool.maxRing, l.txPool.maxGrown = maxPooledRings, txQueueLen(cfg.SendBuf, 64), 4*txQueueLen(cfg.SendBufMax, 64)
 	l.secret = [2]uint64{rng.Uint64(), rng.Uint64()}
 	l.nextEph = uint16(ephFirst + rng.IntN(ephLast-ephFirst+1))
@@ -352,7 +354,7 @@ func (l *Layer) used(k connKey) bool {
 func (l *Layer) initConn(c *Conn) {
 	*c = Conn{l: l, idx: -1, hidx: -1}
 	c.bindParts()
-	c.snd.buf.pool, c.rcv.buf.pool = &l.sndPool, &l.rcvPool
+	c.snd.buf.pool, c.rcv.buf.pool, c.rcv.buf.oooPool = &l.sndPool, &l.rcvPool, &l.oooPool
 	c.snd.buf.size, c.snd.buf.limit = l.cfg.SendBuf, l.cfg.SendBuf
 	c.rcv.shift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
 	c.rcv.limit = l.cfg.RecvBuf
@@ -370,7 +372,7 @@ func (l *Layer) initConn(c *Conn) {
 
 // insert adds c to the connection table.
 func (l *Layer) insert(c *Conn) {
-	c.idx = len(l.conns)
+	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
 	l.demux[c.key] = c
 }

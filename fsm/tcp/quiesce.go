@@ -44,6 +44,9 @@ func (l *Layer) Quiescent() error {
 	if n := l.rcvPool.lent; n != 0 {
 		errs = append(errs, fmt.Errorf("%d receive rings lent and not given back", n))
 	}
+	if n := l.oooPool.lent; n != 0 {
+		errs = append(errs, fmt.Errorf("%d out-of-order range arrays lent and not given back", n))
+	}
 	if n := l.txPool.lent; n != 0 {
 		errs = append(errs, fmt.Errorf("%d transmit-record arrays lent and not given back", n))
 	}

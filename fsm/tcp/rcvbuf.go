@@ -21,13 +21,13 @@ type seqRange struct{ start, end seqnum.Value }
 // reader keeps up so never allocates the window it advertises, as the
 // kernel's receive queue holds only the data actually queued.
 type rcvBuf struct {
-	pool   *bufPool // where the ring comes from (the layer's)
-	buf    []byte   // the ring; len(buf) <= size, and every held octet lies within it
-	size   int      // capacity: the buffer limit plus one window-scale unit of slack
-	head   int      // ring index of the first unread octet
-	unread int      // in-order octets not yet read by the user
-	ooo    []seqRange
-	oooArr [maxOOO]seqRange
+	pool    *bufPool        // where the ring comes from (the layer's)
+	oooPool *pool[seqRange] // where ooo's array comes from (the layer's)
+	buf     []byte          // the ring; len(buf) <= size, and every held octet lies within it
+	size    int             // capacity: the buffer limit plus one window-scale unit of slack
+	head    int             // ring index of the first unread octet
+	unread  int             // in-order octets not yet read by the user
+	ooo     []seqRange      // held early ranges; its array (maxOOO) is taken on the first and given back when empty
 }
 
 // writeAt stores p at offset off from the first unread octet.
@@ -81,7 +81,7 @@ func (b *rcvBuf) read(p []byte) int {
 // the range table is full and the octets must be dropped.
 func (b *rcvBuf) addOOO(start, end seqnum.Value) bool {
 	if b.ooo == nil {
-		b.ooo = b.oooArr[:0]
+		b.ooo = b.oooPool.get(maxOOO)[:0]
 	}
 	i := 0
 	for i < len(b.ooo) && b.ooo[i].end.LessThan(start) {

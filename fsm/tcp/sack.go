@@ -10,10 +10,11 @@ import (
 const maxSACKRanges = 16
 
 // scoreboard holds the SACKed ranges above SND.UNA, sorted and disjoint
-// (RFC 6675 §3).
+// (RFC 6675 §3). Its array (room for maxSACKRanges) is taken from the
+// layer's range pool with the first SACK block and given back when the board
+// empties (giveBackBuffers), so a connection without loss holds none.
 type scoreboard struct {
-	r [maxSACKRanges]seqRange
-	n int
+	r []seqRange
 }
 
 // update merges the valid blocks of a received SACK option: a block must lie
@@ -21,8 +22,8 @@ type scoreboard struct {
 // first block when it is a D-SACK (dsack, RFC 2883 §4: it reports a
 // duplicate, not new data). It reports whether the option SACKed octets the
 // board did not hold yet (what makes an ACK a duplicate ACK under RFC 6675
-// §2).
-func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value, dsack bool) bool {
+// §2). p lends the array.
+func (b *scoreboard) update(p *pool[seqRange], o *wire.TCPOptions, una, nxt seqnum.Value, dsack bool) bool {
 	before := b.octets()
 	first := 0
 	if dsack {
@@ -36,6 +37,9 @@ func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value, dsack boo
 		if s.LessThan(una) {
 			s = una
 		}
+		if b.r == nil {
+			b.r = p.get(maxOOO)[:0]
+		}
 		b.add(s, e)
 	}
 	return b.octets() > before
@@ -44,37 +48,38 @@ func (b *scoreboard) update(o *wire.TCPOptions, una, nxt seqnum.Value, dsack boo
 // octets is how many octets the board holds.
 func (b *scoreboard) octets() uint32 {
 	var n uint32
-	for i := 0; i < b.n; i++ {
-		n += uint32(b.r[i].end - b.r[i].start)
+	for _, r := range b.r {
+		n += uint32(r.end - r.start)
 	}
 	return n
 }
 
 // add merges [s, e) into the board.
 func (b *scoreboard) add(s, e seqnum.Value) {
+	n := len(b.r)
 	i := 0
-	for i < b.n && b.r[i].end.LessThan(s) {
+	for i < n && b.r[i].end.LessThan(s) {
 		i++
 	}
 	j := i
-	for j < b.n && b.r[j].start.LessThanEq(e) {
+	for j < n && b.r[j].start.LessThanEq(e) {
 		s = seqnum.Min(s, b.r[j].start)
 		e = seqnum.Max(e, b.r[j].end)
 		j++
 	}
 	switch {
 	case i == j: // insert at i
-		if b.n == maxSACKRanges {
-			if i == b.n {
+		if n == maxSACKRanges {
+			if i == n {
 				return
 			}
-			b.n-- // forget the highest
+			n-- // forget the highest
 		}
-		copy(b.r[i+1:b.n+1], b.r[i:b.n])
-		b.n++
+		b.r = b.r[:n+1]
+		copy(b.r[i+1:], b.r[i:n])
 	case j > i+1: // collapse i..j-1 into i
-		copy(b.r[i+1:], b.r[j:b.n])
-		b.n -= j - i - 1
+		k := copy(b.r[i+1:], b.r[j:n])
+		b.r = b.r[:i+1+k]
 	}
 	b.r[i] = seqRange{s, e}
 }
@@ -82,26 +87,33 @@ func (b *scoreboard) add(s, e seqnum.Value) {
 // trim drops what lies below una (cumulatively acknowledged).
 func (b *scoreboard) trim(una seqnum.Value) {
 	k := 0
-	for k < b.n && b.r[k].end.LessThanEq(una) {
+	for k < len(b.r) && b.r[k].end.LessThanEq(una) {
 		k++
 	}
 	if k > 0 {
-		copy(b.r[:], b.r[k:b.n])
-		b.n -= k
+		b.r = b.r[:copy(b.r, b.r[k:])]
 	}
-	if b.n > 0 && b.r[0].start.LessThan(una) {
+	if len(b.r) > 0 && b.r[0].start.LessThan(una) {
 		b.r[0].start = una
 	}
 }
 
 // reset forgets every range.
-func (b *scoreboard) reset() { b.n = 0 }
+func (b *scoreboard) reset() { b.r = b.r[:0] }
+
+// release gives the array back to p once the board is empty.
+func (b *scoreboard) release(p *pool[seqRange]) {
+	if b.r != nil && len(b.r) == 0 {
+		p.put(b.r)
+		b.r = nil
+	}
+}
 
 // sacked reports whether seq lies in a SACKed range, and that range's end.
 func (b *scoreboard) sacked(seq seqnum.Value) (bool, seqnum.Value) {
-	for i := 0; i < b.n; i++ {
-		if b.r[i].start.LessThanEq(seq) && seq.LessThan(b.r[i].end) {
-			return true, b.r[i].end
+	for _, r := range b.r {
+		if r.start.LessThanEq(seq) && seq.LessThan(r.end) {
+			return true, r.end
 		}
 	}
 	return false, 0
@@ -109,9 +121,9 @@ func (b *scoreboard) sacked(seq seqnum.Value) (bool, seqnum.Value) {
 
 // nextSacked returns the start of the first SACKed range above seq, if any.
 func (b *scoreboard) nextSacked(seq seqnum.Value) (seqnum.Value, bool) {
-	for i := 0; i < b.n; i++ {
-		if seq.LessThan(b.r[i].start) {
-			return b.r[i].start, true
+	for _, r := range b.r {
+		if seq.LessThan(r.start) {
+			return r.start, true
 		}
 	}
 	return 0, false
@@ -121,12 +133,12 @@ func (b *scoreboard) nextSacked(seq seqnum.Value) (seqnum.Value, bool) {
 // IsLost: at least DupThresh (3) SACKed ranges above it, or more than
 // (DupThresh-1)*SMSS SACKed octets above it.
 func (b *scoreboard) lostFrom(i int, mss int) bool {
-	if b.n-i >= 3 {
+	if len(b.r)-i >= 3 {
 		return true
 	}
 	var octets uint32
-	for ; i < b.n; i++ {
-		octets += uint32(b.r[i].end - b.r[i].start)
+	for _, r := range b.r[i:] {
+		octets += uint32(r.end - r.start)
 	}
 	return octets > uint32(2*mss)
 }
@@ -138,7 +150,7 @@ type sackRecovery struct{}
 // lost: DupThresh duplicate ACKs, or IsLost(SND.UNA) (RFC 6675 §5 step 4).
 func (sackRecovery) lost(snd *sender) bool {
 	b := &snd.rec.sb
-	return snd.dupAcks >= dupThresh || b.n > 0 && b.r[0].start != snd.c.tcb.SndUna && b.lostFrom(0, snd.mss)
+	return snd.dupAcks >= dupThresh || len(b.r) > 0 && b.r[0].start != snd.c.tcb.SndUna && b.lostFrom(0, snd.mss)
 }
 
 // nextSeg is RFC 6675 §4 NextSeg: by rule 1 the first lost, un-SACKed
@@ -152,8 +164,7 @@ func (sackRecovery) nextSeg(snd *sender, newData bool) (seqnum.Value, int, bool)
 	una, rec := t.SndUna, &snd.rec
 	b := &rec.sb
 	cur := una
-	for i := 0; i < b.n; i++ {
-		r := b.r[i]
+	for i, r := range b.r {
 		if cur.LessThan(r.start) && (rec.force || b.lostFrom(i, snd.mss)) {
 			start := seqnum.Max(cur, rec.highRxt)
 			if start.LessThan(r.start) {
@@ -162,13 +173,12 @@ func (sackRecovery) nextSeg(snd *sender, newData bool) (seqnum.Value, int, bool)
 		}
 		cur = seqnum.Max(cur, r.end)
 	}
-	if rec.force && !rec.highRxt.GreaterThan(una) && b.n == 0 {
+	if rec.force && !rec.highRxt.GreaterThan(una) && len(b.r) == 0 {
 		return una, int(t.SndNxt - una), una.LessThan(t.SndNxt)
 	}
 	if !newData { // rule 3
 		cur = una
-		for i := 0; i < b.n; i++ {
-			r := b.r[i]
+		for _, r := range b.r {
 			if start := seqnum.Max(cur, rec.highRxt); start.LessThan(r.start) {
 				return start, int(r.start - start), true
 			}
@@ -186,8 +196,7 @@ func (sackRecovery) pipe(snd *sender) uint32 {
 	b := &snd.rec.sb
 	var p uint32
 	cur := una
-	for i := 0; i < b.n; i++ {
-		r := b.r[i]
+	for i, r := range b.r {
 		if cur.LessThan(r.start) {
 			hole := uint32(r.start - cur)
 			if !b.lostFrom(i, snd.mss) {

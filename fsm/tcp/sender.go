@@ -105,7 +105,7 @@ func (snd *sender) onAck(s *segment) {
 		if d, dsack = dsackBlock(&s.opts, s.ack); dsack {
 			snd.gotDSACK(s, d)
 		}
-		newSACK = snd.rec.sb.update(&s.opts, t.SndUna, t.SndNxt, dsack)
+		newSACK = snd.rec.sb.update(&c.l.oooPool, &s.opts, t.SndUna, t.SndNxt, dsack)
 	}
 	if !t.SndUna.LessThan(s.ack) {
 		snd.dupAck(s, newSACK, dsack)

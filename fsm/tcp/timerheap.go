@@ -11,13 +11,13 @@ import "time"
 type timerHeap = deadlineHeap[*Conn]
 
 func (c *Conn) heapKey() time.Time { return c.due }
-func (c *Conn) heapIndex() int     { return c.hidx }
-func (c *Conn) setHeapIndex(i int) { c.hidx = i }
+func (c *Conn) heapIndex() int     { return int(c.hidx) }
+func (c *Conn) setHeapIndex(i int) { c.hidx = int32(i) }
 
 // earliest is the first of the connection's deadlines, zero when none runs.
 func (c *Conn) earliest() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at, c.snd.rackAt, c.snd.tlpAt} {
+	for _, t := range [...]time.Time{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.kaAt(), c.snd.rackAt, c.snd.tlpAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

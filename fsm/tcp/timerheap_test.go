@@ -13,7 +13,7 @@ func TestTimerHeapMatchesScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	conns := make([]*Conn, 200)
 	for i := range conns {
-		conns[i] = &Conn{l: l, idx: i, hidx: -1}
+		conns[i] = &Conn{l: l, idx: int32(i), hidx: -1}
 	}
 	base := time.Unix(0, 0)
 	at := func() time.Time {
@@ -26,7 +26,7 @@ func TestTimerHeapMatchesScan(t *testing.T) {
 		c := conns[rng.IntN(len(conns))]
 		if rng.IntN(10) == 0 {
 			l.timers.remove(c)
-			c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka.at = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka = time.Time{}, time.Time{}, time.Time{}, nil
 		} else {
 			c.snd.rtxAt, c.rcv.delackAt = at(), at()
 			l.schedule(c)

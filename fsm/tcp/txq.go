@@ -37,8 +37,8 @@ type txQueue struct {
 	lo, hi int // live records are s[lo:hi]
 	sacked int // live records with segSacked
 	pipe   uint32
-	hint   int // absolute index at or below the first lost, unretransmitted record
-	merges uint64
+	merges uint32 // records merged for want of room (tests)
+	hint   int    // absolute index at or below the first lost, unretransmitted record
 }
 
 // txQueueLen returns how many records a queue holds for a send buffer of

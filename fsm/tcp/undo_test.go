@@ -54,8 +54,8 @@ func TestDSACKReceivedIsNotNewSACK(t *testing.T) {
 	r.drain()
 	r.sackAck(segAt(2))
 	r.sackAck(segAt(2), segAt(1), segAt(2))
-	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || r.c.snd.dupAcks != 0 || r.c.snd.rec.sb.n != 0 {
-		t.Fatalf("D-SACKs %d, dupAcks %d, scoreboard ranges %d", ctr.DSACKsRcvd, r.c.snd.dupAcks, r.c.snd.rec.sb.n)
+	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || r.c.snd.dupAcks != 0 || len(r.c.snd.rec.sb.r) != 0 {
+		t.Fatalf("D-SACKs %d, dupAcks %d, scoreboard ranges %d", ctr.DSACKsRcvd, r.c.snd.dupAcks, len(r.c.snd.rec.sb.r))
 	}
 	// Inside the second block (RFC 2883 §4.2.2 form): also a D-SACK.
 	r.sackAck(segAt(2), segAt(4), segAt(5), segAt(4), segAt(6))
