@@ -93,7 +93,7 @@ type Options struct {
 	// Control, if not empty, is the path of a Unix socket serving
 	// snapshots (counters and the TCP socket table) to `netspec stat` and
 	// `netspec ss`; by convention observe.SocketPath(iface),
-	// /run/netspec/IFACE.sock. Its directory is created; a socket file
+	// /run/netspec/netns-INODE/IFACE.sock. Its directory is created; a socket file
 	// left by a dead server is replaced, one a live server answers on is
 	// refused. Close removes it.
 	Control string

@@ -17,7 +17,7 @@ import (
 // TestMetricsStatSS: `serve --metrics 9100` answers Prometheus scrapes from
 // Linux's curl in the client namespace, through netspec's own stack; `netspec
 // stat` and `netspec ss` read the running server through its control socket
-// (/run/netspec/IFACE.sock) and see a kernel client's connection; the socket
+// (/run/netspec/netns-INODE/IFACE.sock) and see a kernel client's connection; the socket
 // is gone once the server exited.
 func TestMetricsStatSS(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, drv string) {
@@ -28,7 +28,14 @@ func TestMetricsStatSS(t *testing.T) {
 			}
 		})
 		s := startServer(t, drv, "--http", "80", "--metrics", "9100")
-		sock = observe.SocketPath(s.lab.ServerIface())
+		// The server runs in the lab's server namespace: its socket is
+		// named after that namespace (observe.SocketPath).
+		if err := s.lab.RunInServerNS(func() error {
+			sock = observe.SocketPath(s.lab.ServerIface())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		s.waitHTTP(t, "http://"+serverAddr+"/")
 
 		body, err := s.client(t, 10*time.Second, "curl", "-sS", "--fail", "--max-time", "5", "http://"+serverAddr+":9100/metrics")
@@ -58,7 +65,7 @@ func TestMetricsStatSS(t *testing.T) {
 		bin := netspecBinary(t)
 		var ss string
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			out, err := exec.Command(bin, "ss", "--iface", s.lab.ServerIface()).CombinedOutput()
+			out, err := exec.Command("ip", "netns", "exec", s.lab.ServerNS(), bin, "ss", "--iface", s.lab.ServerIface()).CombinedOutput()
 			if err != nil {
 				t.Fatalf("ss: %v: %s", err, out)
 			}
@@ -71,7 +78,7 @@ func TestMetricsStatSS(t *testing.T) {
 				t.Errorf("ss lacks %q:\n%s", want, ss)
 			}
 		}
-		out, err := exec.Command(bin, "stat", "--iface", s.lab.ServerIface()).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", s.lab.ServerNS(), bin, "stat", "--iface", s.lab.ServerIface()).CombinedOutput()
 		if err != nil {
 			t.Fatalf("stat: %v: %s", err, out)
 		}

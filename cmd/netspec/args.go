@@ -27,6 +27,7 @@ type service struct {
 // serveConfig is a validated "serve" command line.
 type serveConfig struct {
 	iface     string
+	control   string // control socket path (set by serve: observe.SocketPath in the link's namespace)
 	addr      netip.Prefix
 	mac       wire.MAC   // zero: use the interface's
 	gateway   netip.Addr // --gateway: next hop off-link (zero: on-link only)

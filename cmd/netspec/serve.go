@@ -36,6 +36,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 	}
 	var link driver.Link
 	iface := cfg.iface
+	// The control socket is keyed by the interface's network namespace
+	// (observe.SocketPath), so it is named where the link is opened.
+	control := ""
 	opts := cfg.options(log)
 	if cfg.lab {
 		lb, err := lab.Up(lab.Config{Prefix: cfg.labPrefix, Driver: cfg.driver})
@@ -51,6 +54,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		err = lb.RunInServerNS(func() error {
 			var err error
 			link, err = netspec.OpenLink(iface, opts)
+			control = observe.SocketPath(iface)
 			return err
 		})
 		if err != nil {
@@ -74,7 +78,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 			return fail(stderr, fmt.Errorf("open %s: %w", iface, err))
 		}
 		link = l
+		control = observe.SocketPath(iface)
 	}
+	cfg.control = control
 	return runStack(ctx, cfg, iface, link, log, stderr, nil)
 }
 
@@ -102,7 +108,10 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 // serving, if not nil, is called once every listener is open.
 func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer, serving func()) int {
 	opts := cfg.options(log)
-	opts.Control = observe.SocketPath(iface)
+	opts.Control = cfg.control
+	if opts.Control == "" {
+		opts.Control = observe.SocketPath(iface)
+	}
 	var capture *os.File
 	if cfg.pcap != "" {
 		f, err := os.Create(cfg.pcap)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/netspec/netspec/driver/observe"
@@ -15,7 +16,7 @@ import (
 // running server, grouped like netstat -s, and the spec rows that fired)
 // and `netspec ss [--iface IF] [--json]` (its TCP sockets, like ss -tani).
 // The server is reached through its control socket,
-// /run/netspec/IFACE.sock ($NETSPEC_RUN_DIR overrides the directory);
+// /run/netspec/netns-INODE/IFACE.sock ($NETSPEC_RUN_DIR overrides the directory);
 // without --iface the only server running is chosen.
 func runObserve(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -63,20 +64,43 @@ func runObserve(cmd string, args []string, stdout, stderr io.Writer) int {
 }
 
 // controlPath returns the control socket of the server on iface, or of the
-// only server running when iface is empty.
+// only server running when iface is empty. A server in this network
+// namespace comes first; otherwise one in any other namespace (a lab's
+// server, reached from the host) when only one matches.
 func controlPath(iface string) (string, error) {
 	if iface != "" {
-		return observe.SocketPath(iface), nil
+		if p := observe.SocketPath(iface); fileExists(p) {
+			return p, nil
+		}
 	}
-	names, err := observe.Servers()
+	all, err := observe.Servers()
 	if err != nil {
 		return "", err
 	}
-	switch len(names) {
+	var match []observe.Server
+	for _, s := range all {
+		if iface == "" || s.Iface == iface || s.Name() == iface {
+			match = append(match, s)
+		}
+	}
+	switch len(match) {
 	case 0:
+		if iface != "" {
+			return observe.SocketPath(iface), nil // Fetch says no server runs there
+		}
 		return "", fmt.Errorf("%w (no control socket in %s)", observe.ErrNoServer, observe.RunDir())
 	case 1:
-		return observe.SocketPath(names[0]), nil
+		return match[0].Path, nil
+	}
+	names := make([]string, len(match))
+	for i, s := range match {
+		names[i] = s.Name()
 	}
 	return "", usagef("several servers run (on %s): choose one with --iface", strings.Join(names, ", "))
+}
+
+// fileExists reports whether path names an existing file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

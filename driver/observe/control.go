@@ -28,9 +28,29 @@ func RunDir() string {
 	return DefaultRunDir
 }
 
-// SocketPath returns the control socket of the server on interface iface:
-// RunDir()/IFACE.sock.
-func SocketPath(iface string) string { return filepath.Join(RunDir(), iface+".sock") }
+// SocketPath returns the control socket of the server on interface iface in
+// the calling thread's network namespace: RunDir()/netns-INODE/IFACE.sock,
+// INODE being the namespace's inode number (RunDir()/IFACE.sock where the
+// namespace cannot be read). Interface names are unique only within a
+// namespace (every test lab's server end is ns-srv0) and /run is shared by
+// all of them, so a server in one namespace must not take the socket of a
+// server in another. `netspec stat` finds a server in its own namespace
+// first, then the only one anywhere (Servers).
+func SocketPath(iface string) string { return filepath.Join(RunDir(), netnsTag(), iface+".sock") }
+
+// netnsTag names the calling thread's network namespace for SocketPath:
+// "netns-" and the namespace's inode number, or "" when it cannot tell.
+func netnsTag() string {
+	self, err := os.Stat("/proc/thread-self/ns/net")
+	if err != nil {
+		return ""
+	}
+	st, ok := self.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("netns-%d", st.Ino)
+}
 
 // ErrNoServer means no server answers on a control socket.
 var ErrNoServer = errors.New("no netspec server running")
@@ -129,6 +149,11 @@ func (c *Control) Close() error {
 	c.once.Do(func() {
 		err = c.ln.Close()
 		c.wg.Wait()
+		// A namespace's directory goes with its last socket (Remove
+		// refuses a directory that still holds one).
+		if d := filepath.Dir(c.path); strings.HasPrefix(filepath.Base(d), "netns-") {
+			os.Remove(d)
+		}
 	})
 	return err
 }
@@ -167,15 +192,39 @@ func Fetch(path string) (Snapshot, error) {
 	return *r.Snapshot, nil
 }
 
-// Servers returns the control sockets in RunDir(), by interface name.
-func Servers() ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(RunDir(), "*.sock"))
-	if err != nil {
-		return nil, err
+// Server is a running server's control socket, as Servers finds it.
+type Server struct {
+	Iface string // the interface it serves on
+	Path  string // its control socket
+	NetNS string // "netns-INODE" (SocketPath), or "" when none was known
+}
+
+// Name is the server's interface with its namespace tag
+// ("netns-4026532281/ns-srv0").
+func (s Server) Name() string {
+	if s.NetNS == "" {
+		return s.Iface
 	}
-	names := make([]string, len(m))
-	for i, p := range m {
-		names[i] = strings.TrimSuffix(filepath.Base(p), ".sock")
+	return s.NetNS + "/" + s.Iface
+}
+
+// Servers lists the control sockets under RunDir, in every network
+// namespace (netns-*/, and RunDir itself for servers that could not name
+// theirs). A socket may be stale (its server died); Fetch tells.
+func Servers() ([]Server, error) {
+	var out []Server
+	for _, pattern := range []string{"*.sock", filepath.Join("netns-*", "*.sock")} {
+		m, err := filepath.Glob(filepath.Join(RunDir(), pattern))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range m {
+			ns := ""
+			if d := filepath.Base(filepath.Dir(p)); strings.HasPrefix(d, "netns-") {
+				ns = d
+			}
+			out = append(out, Server{Iface: strings.TrimSuffix(filepath.Base(p), ".sock"), Path: p, NetNS: ns})
+		}
 	}
-	return names, nil
+	return out, nil
 }

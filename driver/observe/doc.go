@@ -4,6 +4,6 @@
 // `ss -tani`. A Snapshot holds all three; Take reads it from a stack inside
 // its event loop. From a snapshot the package builds the Prometheus
 // collector (`netspec serve --metrics`), the control socket that
-// `netspec stat` and `netspec ss` read (/run/netspec/IFACE.sock), and the
+// `netspec stat` and `netspec ss` read (/run/netspec/netns-INODE/IFACE.sock), and the
 // text those two commands print.
 package observe
