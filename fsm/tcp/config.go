@@ -61,6 +61,11 @@ type Config struct {
 	// goes after PTO without an ACK in recovery too, so one lost ACK there
 	// costs a PTO rather than the RTO (rack.go probeAllowed).
 	NoRecoveryProbe bool
+	// TLPMaxProbes is how many loss probes go in a row, each after twice
+	// the last PTO, while none draws an ACK, before only the RTO is left
+	// (default 2, at most 8; RFC 8985 §7.3 and Linux send 1). The second covers a
+	// probe or its ACK lost, which otherwise costs the RTO (rack.go).
+	TLPMaxProbes int
 	// UserTimeout is the default per-connection user timeout (RFC 5482,
 	// RFC 9293 §3.8.3 MUST-20/21): data unacknowledged this long, with no
 	// progress, aborts the connection; Conn.SetUserTimeout changes it.
@@ -184,6 +189,8 @@ func (c Config) withDefaults() Config {
 	defInt(&c.SynAckRetries, 5)
 	defInt(&c.MaxRetries, 15)
 	defInt(&c.R1, 3)
+	defInt(&c.TLPMaxProbes, 2)
+	c.TLPMaxProbes = min(c.TLPMaxProbes, 8)
 	defInt(&c.Backlog, 128)
 	defInt(&c.SynBacklog, 1024)
 	defInt(&c.MaxOOOBytes, 32<<20)

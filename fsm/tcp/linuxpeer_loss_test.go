@@ -28,14 +28,15 @@ func warmPeer(t *testing.T, seed uint64, cfg Config) *linuxPeer {
 // receiver that delays the ACK of a lone in-order segment: the peer's
 // delayed-ACK timer never fires and no retransmission timeout is needed.
 //
-// With Config.TLPNewData (the RFC's and Linux's probe, a new segment) the
-// same transfer waits for the peer's delayed ACK: the test can fail.
+// With Config.TLPNewData and TLPMaxProbes 1 (the RFC's and Linux's probe:
+// one new segment) the same transfer waits for the peer's delayed ACK: the
+// test can fail.
 func TestProbeAnsweredAtOnceAfterLostBurstACK(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  Config
 		lose bool
 		want int // peer delayed-ACK firings in the transfer
-	}{{Config{}, false, 0}, {Config{}, true, 0}, {Config{TLPNewData: true}, true, 1}} {
+	}{{Config{}, false, 0}, {Config{}, true, 0}, {Config{TLPNewData: true, TLPMaxProbes: 1}, true, 1}} {
 		p := warmPeer(t, 1, tc.cfg)
 		before := *p.l.Counters()
 		dropped := false
@@ -115,7 +116,8 @@ func TestLostACKInRecoveryNoTimeout(t *testing.T) {
 // 1 % and 5 % random loss of data and of ACKs keep a share of the loss-free
 // goodput (simulated time, same seeds). Before the probe changes of rack.go
 // the shares were 0.111 and 0.007 (a 40 ms or 200 ms stall per lost burst
-// ACK); the floors sit below the shares now reached.
+// ACK), with the probe resent and armed in recovery 0.222 and 0.020, with a
+// second probe (TLPMaxProbes) 0.222 and 0.033; the floors sit below.
 func TestGoodputLinuxPeerUnderLoss(t *testing.T) {
 	const size, seeds = 4 << 20, 6
 	var base time.Duration
@@ -135,7 +137,7 @@ func TestGoodputLinuxPeerUnderLoss(t *testing.T) {
 			probes += p.l.Counters().TLPProbes
 		}
 		ratio := float64(base) / float64(total)
-		floor := map[float64]float64{0.01: 0.18, 0.05: 0.014}[loss]
+		floor := map[float64]float64{0.01: 0.18, 0.05: 0.025}[loss]
 		if ratio < floor {
 			t.Errorf("loss %.0f %%: goodput %.3f of the loss-free run's, want at least %.3f", loss*100, ratio, floor)
 		}

@@ -27,11 +27,13 @@ type rackState struct {
 
 // tlpState is the Tail Loss Probe episode (RFC 8985 §7.4).
 type tlpState struct {
-	active  bool         // a probe is outstanding (TLP.end_seq is not None)
-	endSeq  seqnum.Value // TLP.end_seq: SND.NXT after the probe
-	isRtx   bool         // TLP.is_retrans
-	dsacked bool         // a D-SACK reported the probe as a duplicate
-	inRec   bool         // a recovery probe (Config.NoRecoveryProbe): the next ACK ends it
+	active bool         // a probe is outstanding (TLP.end_seq is not None)
+	endSeq seqnum.Value // TLP.end_seq: SND.NXT after the probe
+	isRtx  bool         // TLP.is_retrans
+	dsacks uint8        // D-SACKs that reported a retransmitted probe as a duplicate
+	probes uint8        // probes sent in this episode (at most Config.TLPMaxProbes)
+	rtxs   uint8        // of them, retransmissions
+	inRec  bool         // a recovery probe (Config.NoRecoveryProbe): the next ACK ends it
 }
 
 // wcDelAckT is the worst-case delayed-ACK time a probe waits for when only
@@ -320,20 +322,23 @@ func (snd *sender) tlpArm(now time.Time) {
 	if !snd.probeAllowed() {
 		return
 	}
-	pto := time.Second
-	if snd.hasRTT {
-		pto = 2 * snd.srtt
-		if snd.flight() <= uint32(snd.mss) {
-			pto += wcDelAckT
-		} else {
-			pto += 2 * time.Millisecond
-		}
-	}
-	at := now.Add(pto)
+	at := now.Add(snd.pto())
 	if snd.rtxAt.Before(at) {
 		at = snd.rtxAt
 	}
 	snd.tlpAt = at
+}
+
+// pto is the probe timeout (RFC 8985 §7.2): 2*SRTT, plus WCDelAckT with
+// one segment in flight (else 2 ms); 1 s before an RTT sample.
+func (snd *sender) pto() time.Duration {
+	if !snd.hasRTT {
+		return time.Second
+	}
+	if snd.flight() <= uint32(snd.mss) {
+		return 2*snd.srtt + wcDelAckT
+	}
+	return 2*snd.srtt + 2*time.Millisecond
 }
 
 // probeAllowed reports whether a loss probe may be scheduled and sent.
@@ -352,7 +357,8 @@ func (snd *sender) tlpArm(now time.Time) {
 func (snd *sender) probeAllowed() bool {
 	c := snd.c
 	t := &c.tcb
-	if !snd.rackOn() || !sendsData(c.state) || snd.tlp.active || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() {
+	if !snd.rackOn() || !sendsData(c.state) || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() ||
+		snd.tlp.active && int(snd.tlp.probes) >= c.l.cfg.TLPMaxProbes {
 		return false
 	}
 	if snd.rec.active || snd.txq.sacked != 0 {
@@ -362,6 +368,10 @@ func (snd *sender) probeAllowed() bool {
 }
 
 // tlpFire sends the loss probe (RFC 8985 §7.3), then the RTO restarts.
+// RFC 8985 and Linux send one probe and leave the rest to the RTO; when
+// Config.TLPMaxProbes allows more, a probe that draws no ACK is followed
+// by another (the same segment again) after twice the PTO, so a probe or
+// its ACK lost costs a few round trips, not the 200 ms RTO.
 //
 // The RFC (and Linux's tcp_send_loss_probe) sends a new segment if one is
 // queued and the window allows, else the last segment sent again. When the
@@ -390,7 +400,7 @@ func (snd *sender) tlpFire(now time.Time) {
 	var seq seqnum.Value
 	var n int
 	rtx := false
-	if c.l.cfg.TLPNewData && !snd.rec.active && t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
+	if c.l.cfg.TLPNewData && !snd.rec.active && !snd.tlp.active && t.SndNxt.LessThan(dataEnd) && t.SndNxt.LessThan(wndEnd) {
 		seq = t.SndNxt
 		n = min(int(dataEnd-seq), int(wndEnd-seq), snd.mss)
 	} else {
@@ -421,8 +431,20 @@ func (snd *sender) tlpFire(now time.Time) {
 	if rtx && snd.rec.active {
 		snd.rec.highRxt = seqnum.Max(snd.rec.highRxt, end)
 	}
-	snd.tlp = tlpState{active: true, endSeq: t.SndNxt, isRtx: rtx, inRec: snd.rec.active}
+	p := &snd.tlp
+	if !p.active {
+		*p = tlpState{active: true}
+	}
+	p.endSeq, p.isRtx, p.inRec = t.SndNxt, p.isRtx || rtx, snd.rec.active
+	p.probes++
+	if rtx {
+		p.rtxs++
+	}
 	c.l.ctr.TLPProbes++
+	if int(p.probes) < c.l.cfg.TLPMaxProbes {
+		// No ACK for this one either: the next probe after twice the PTO.
+		snd.tlpAt = now.Add(snd.pto() << p.probes)
+	}
 }
 
 // lastUnsacked returns the highest transmit record not SACKed, or nil.
@@ -452,7 +474,7 @@ func (snd *sender) tlpAck(s *segment, advanced bool) {
 		return
 	}
 	switch {
-	case !p.isRtx, p.dsacked:
+	case !p.isRtx, p.dsacks >= p.rtxs:
 		p.active = false
 	case p.endSeq.LessThan(s.ack):
 		p.active = false

@@ -242,8 +242,9 @@ func TestRACKReorderingWindow(t *testing.T) {
 
 // TestTLPProbesTail: the last segments of a flight are lost and no ACK
 // comes; after PTO = 2*SRTT (+2 ms) the last segment goes again as a probe
-// (no new data to send), the probe's SACK lets RACK find the rest of the
-// tail lost, and it is repaired without a timeout (RFC 8985 §7).
+// (no new data to send), a second is scheduled after twice the PTO in case
+// no ACK comes, the probe's SACK lets RACK find the rest of the tail lost,
+// and it is repaired without a timeout (RFC 8985 §7).
 func TestTLPProbesTail(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedSACK()
@@ -268,8 +269,8 @@ func TestTLPProbesTail(t *testing.T) {
 	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
 		t.Fatalf("probes %d, timeouts %d", ctr.TLPProbes, ctr.Timeouts)
 	}
-	if !r.c.snd.tlpAt.IsZero() {
-		t.Fatal("a second probe is scheduled while one is outstanding")
+	if want := r.now.Add(2 * r.c.snd.pto()); !r.c.snd.tlpAt.Equal(want) {
+		t.Fatalf("next probe at +%v, want +%v: twice the PTO (Config.TLPMaxProbes)", r.c.snd.tlpAt.Sub(r.now), want.Sub(r.now))
 	}
 	r.now = r.now.Add(srtt)
 	r.sackAck(segAt(1), segAt(3), segAt(4))
@@ -375,7 +376,7 @@ func TestTLPRecoveryReducesCwnd(t *testing.T) {
 // the probe is not counted toward R2, and R2 still ends the connection
 // with a timeout (RFC 8985 §7.3, RFC 9293 §3.8.3).
 func TestTLPBlackHoleOneProbe(t *testing.T) {
-	r := newRig(t, Config{MaxRetries: 6})
+	r := newRig(t, Config{MaxRetries: 6, TLPMaxProbes: 1})
 	r.establishedSACK()
 	r.write(100)
 	sent := len(dataSegs(r.drain()))
@@ -444,5 +445,27 @@ func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 		if got := r.c.snd.rack.xmit == rtxAt; got == spurious {
 			t.Fatalf("spurious=%v: RACK.xmit_ts is the retransmission's: %v", spurious, got)
 		}
+	}
+}
+
+// TestTLPBlackHoleProbesBounded: with the peer gone and several segments in
+// flight, Config.TLPMaxProbes (default 2) probes go, each after twice the
+// previous PTO while that is before the RTO (here 1 s), then only the RTO
+// backoff runs and R2 ends the connection.
+func TestTLPBlackHoleProbesBounded(t *testing.T) {
+	r := newRig(t, Config{MaxRetries: 6, RTOMin: time.Second})
+	r.establishedSACK()
+	r.write(4 * rkMSS)
+	r.drain()
+	for i := 0; i < 100 && r.c.State() != StateClosed; i++ {
+		r.advance(r.c.earliest().Sub(r.now))
+		r.drain()
+	}
+	ctr := r.l.Counters()
+	if ctr.TLPProbes != 2 || ctr.Timeouts != 6 {
+		t.Fatalf("probes %d, timeouts %d; want 2, 6", ctr.TLPProbes, ctr.Timeouts)
+	}
+	if r.c.State() != StateClosed || r.c.Err() == nil {
+		t.Fatalf("state %v, error %v", r.c.State(), r.c.Err())
 	}
 }

@@ -248,7 +248,7 @@ func (snd *sender) gotDSACK(s *segment, d seqRange) {
 	c.l.ctr.DSACKsRcvd++
 	snd.undoDSACK(s, d)
 	if p := &snd.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
-		p.dsacked = true
+		p.dsacks = min(p.dsacks+1, 255)
 	}
 }
 
