@@ -38,6 +38,8 @@ type Port struct {
 	q   Queue
 	arp *ARP
 	c   PortCounters
+
+	classify func(f Frame) // SetClassify: a trace's view of each frame
 }
 
 // NewPort returns a Port for cfg with an empty neighbour cache.
@@ -65,6 +67,9 @@ func (p *Port) SetMTU(mtu int) { p.q.setSize(mtu + wire.EthernetHeaderLen) }
 // and returns the IPv4 payload (ok) when it is IPv4.
 func (p *Port) Input(now time.Time, frame []byte, hasFCS bool) (pkt []byte, ok bool) {
 	f := Receive(frame, p.cfg.MAC, hasFCS)
+	if p.classify != nil {
+		p.classify(f)
+	}
 	if f.VLAN {
 		p.c.VLANStripped++
 	}

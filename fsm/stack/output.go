@@ -16,6 +16,9 @@ type tcpOutput struct{ s *Stack }
 // the TOS octet TCP chose, unchanged (RFC 9293 §3.9.1.9 SHLD-22), and its
 // TTL (0: Config.TTL).
 func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte) {
+	if o.s.tr != nil {
+		o.s.tr.sent(seg)
+	}
 	o.s.ipTx.Send(o.s.now, ip.Outgoing{Dst: dst, Proto: wire.ProtoTCP, DF: true, TOS: meta.TOS, TTL: meta.TTL}, seg, nil)
 }
 

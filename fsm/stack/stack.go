@@ -60,7 +60,8 @@ type Stack struct {
 	ctr    Counters
 	icmp   *ip.ICMP
 	dgram  ip.Datagram
-	gsoBuf []byte // the super-frame Output builds (Config.GSOMaxSize)
+	gsoBuf []byte  // the super-frame Output builds (Config.GSOMaxSize)
+	tr     *tracer // SetTracer: the journey of each received frame (trace.go)
 
 	announced bool   // the start-up gratuitous ARP has been sent
 	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
@@ -131,6 +132,15 @@ func (s *Stack) Config() Config { return s.cfg }
 func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
 	s.now = now
 	s.ctr.FramesIn++
+	if s.tr != nil {
+		s.inputTraced(now, frame, meta)
+		return
+	}
+	s.input(now, frame, meta)
+}
+
+// input hands one frame to the link layer and what it accepts to IP.
+func (s *Stack) input(now time.Time, frame []byte, meta RxMeta) {
 	if pkt, ok := s.port.Input(now, frame, meta.FCS || s.cfg.HasFCS); ok {
 		s.ipInput(now, pkt, meta)
 	}
@@ -159,6 +169,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		// and ARP a resolution for every spoofed off-link SYN. (0.0.0.0 goes
 		// on to the layers' own checks, RFC 9293 MUST-63.)
 		s.ctr.IPNoRouteIn++
+		s.traceDrop("NoRouteIn")
 		return
 	}
 	switch d.Proto {
@@ -166,6 +177,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		if d.Broadcast {
 			// RFC 1122 §4.2.3.10: a SYN to a broadcast address is discarded.
 			s.ctr.TCPBroadcastDrops++
+			s.traceDrop("TCPBroadcast")
 			return
 		}
 		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL}, d.Payload, offloadCsumOK(pkt, meta))

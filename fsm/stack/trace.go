@@ -1,0 +1,218 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/fsmrt"
+	"github.com/netspec/netspec/fsm/ip"
+	"github.com/netspec/netspec/fsm/link"
+	"github.com/netspec/netspec/fsm/tcp"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// MaxTraceRows is how many fired spec rows one Trace keeps; later rows are
+// counted in Trace.RowsLost.
+const MaxTraceRows = 24
+
+// maxTraceSent is how many sent TCP segments one Trace names.
+const maxTraceSent = 8
+
+// Trace is the journey of one received frame through the layers: the
+// link's classification, the spec rows of ipv4.fsm, frag.fsm, arp.fsm and
+// tcp.fsm that fired for it (each with its spec line and RFC clause), the
+// first typed drop reason, and what the stack sent in answer while it
+// processed the frame. Stack.SetTracer hands one to its function after each
+// Input; the record is reused, so it and Frame are valid only during that
+// call.
+type Trace struct {
+	ID    uint64    // the frame's number: Stack's FramesIn, from 1
+	Time  time.Time // the driver's receive time (Input's now)
+	Len   int       // the frame's length in octets
+	Frame []byte    // the frame as received (valid during the call only)
+
+	// Link: the Ethernet classification (link.Receive).
+	EtherType wire.EtherType
+	VLAN      bool // an 802.1Q tag was stripped
+
+	// The headers the frame claims, read whatever the verdict: HasIP for
+	// an IPv4 header of at least 20 octets, HasPorts when a TCP or UDP
+	// header's ports follow it (Flags: the TCP control bits).
+	HasIP, HasPorts  bool
+	Src, Dst         wire.Addr
+	Proto            uint8
+	SrcPort, DstPort uint16
+	Flags            wire.TCPFlags
+	Payload          int // TCP payload octets the segment claims
+
+	Rows     []TraceRow // the rows that fired, in order (at most MaxTraceRows)
+	RowsLost int        // rows fired beyond MaxTraceRows
+
+	// Drop is the first drop decided for the frame: Layer is "eth",
+	// "arp", "ip", "frag", "stack" or "tcp" and Reason the typed reason's
+	// name (link.Reason, ip.RxReason, ip.FragReason, link.ARPReason,
+	// tcp.Reason). Both empty when nothing dropped it.
+	Drop TraceDrop
+
+	// Sent: the flags of the TCP segments sent while the frame was
+	// processed (the first maxTraceSent), and how many frames were
+	// queued for the driver meanwhile (TCP, ICMP, ARP alike). ACKs a
+	// batch holds (BeginBatch) leave at EndBatch and are not counted.
+	Sent       [maxTraceSent]wire.TCPFlags
+	NSent      int
+	SentFrames int
+}
+
+// TraceRow is one spec row that fired: its machine ("ipv4", "frag", "arp",
+// "tcp"), spec line ("spec/tcp.fsm:118"), RFC clause (the row's anchor),
+// the state and event of its cell, the next state and outcome, and for a
+// drop row its reason.
+type TraceRow struct {
+	Machine, Src, Anchor string
+	State, Event, Next   string
+	Outcome              fsmrt.Outcome
+	Reason               string
+	tcpFrom, tcpNext     tcp.State // for tcp rows: the states as values
+	changes, acts        bool      // Next differs from State; the row has actions
+}
+
+// TraceDrop is a typed drop reason and the layer that decided it.
+type TraceDrop struct{ Layer, Reason string }
+
+// Dropped reports whether the frame was dropped.
+func (t *Trace) Dropped() bool { return t.Drop.Reason != "" }
+
+// tracer feeds the Trace of the frame being processed from the layers'
+// hooks; on is set only during a traced Input, so rows fired by timers and
+// user calls are not recorded.
+type tracer struct {
+	fn   func(*Trace)
+	on   bool
+	qlen int // output queue length when Input began
+	t    Trace
+	rows [MaxTraceRows]TraceRow // Trace.Rows' array
+}
+
+// SetTracer makes the stack record every received frame's journey and pass
+// it to fn at the end of each Input (fn must not keep the *Trace nor call
+// the stack); nil stops it. The layers' hooks are installed only while a
+// tracer is set, so without one tracing costs a comparison per hook site
+// and allocates nothing (BenchmarkInputTrace).
+func (s *Stack) SetTracer(fn func(*Trace)) {
+	if fn == nil {
+		s.tr = nil
+		s.port.SetClassify(nil)
+		s.port.ARP().SetHooks(link.ARPMachineHooks{})
+		s.ipRx.SetHooks(ip.RxHooks{}, ip.FragHooks{})
+		s.tcp.SetHooks(tcp.Hooks{})
+		return
+	}
+	tr := &tracer{fn: fn}
+	s.tr = tr
+	s.port.SetClassify(tr.classify)
+	s.port.ARP().SetHooks(link.ARPMachineHooks{
+		Row:  func(r *link.ARPRule) { addRow(tr, "arp", r, 0, 0) },
+		Drop: func(r link.ARPReason) { tr.drop("arp", r.String()) },
+	})
+	s.ipRx.SetHooks(ip.RxHooks{
+		Row:  func(r *ip.RxRule) { addRow(tr, "ipv4", r, 0, 0) },
+		Drop: func(r ip.RxReason) { tr.drop("ip", r.String()) },
+	}, ip.FragHooks{
+		Row:  func(r *ip.FragRule) { addRow(tr, "frag", r, 0, 0) },
+		Drop: func(r ip.FragReason) { tr.drop("frag", r.String()) },
+	})
+	s.tcp.SetHooks(tcp.Hooks{
+		Row: func(r *tcp.Rule) { addRow(tr, "tcp", r, r.State, r.Next) },
+		Drop: func(r tcp.Reason) {
+			if r != tcp.ReasonNone {
+				tr.drop("tcp", r.String())
+			}
+		},
+	})
+}
+
+// inputTraced is Input with the frame's Trace recorded and handed over.
+func (s *Stack) inputTraced(now time.Time, frame []byte, meta RxMeta) {
+	tr := s.tr
+	t := &tr.t
+	*t = Trace{ID: s.ctr.FramesIn, Time: now, Len: len(frame), Frame: frame, Rows: tr.rows[:0]}
+	tr.qlen = s.port.Queue().Len()
+	tr.on = true
+	s.input(now, frame, meta)
+	tr.on = false
+	t.SentFrames = max(0, s.port.Queue().Len()-tr.qlen)
+	tr.fn(t)
+	t.Frame = nil
+}
+
+// classify records the link's verdict and the headers the frame claims.
+func (tr *tracer) classify(f link.Frame) {
+	if !tr.on {
+		return
+	}
+	t := &tr.t
+	t.EtherType, t.VLAN = f.Type, f.VLAN
+	if f.Reason != link.ReasonNone {
+		tr.drop("eth", f.Reason.String())
+		return
+	}
+	p := wire.IPv4(f.Payload)
+	if f.Type != wire.EtherTypeIPv4 || len(p) < wire.IPv4MinHeaderLen {
+		return
+	}
+	t.HasIP, t.Src, t.Dst, t.Proto = true, p.Src(), p.Dst(), p.Protocol()
+	hl := p.IHL()
+	if p.FragOffset() != 0 || hl < wire.IPv4MinHeaderLen || len(p) < hl+4 {
+		return
+	}
+	if t.Proto == wire.ProtoTCP || t.Proto == wire.ProtoUDP {
+		h := p[hl:]
+		t.HasPorts = true
+		t.SrcPort, t.DstPort = uint16(h[0])<<8|uint16(h[1]), uint16(h[2])<<8|uint16(h[3])
+		if t.Proto == wire.ProtoTCP && len(h) > 13 {
+			t.Flags = wire.TCPFlags(h[13])
+			t.Payload = max(0, min(int(p.TotalLen()), len(p))-hl-int(h[12]>>4)*4)
+		}
+	}
+}
+
+// drop records the first drop of the frame.
+func (tr *tracer) drop(layer, reason string) {
+	if tr.on && tr.t.Drop.Reason == "" {
+		tr.t.Drop = TraceDrop{layer, reason}
+	}
+}
+
+// sent records a TCP segment sent while the frame is processed.
+func (tr *tracer) sent(seg []byte) {
+	if t := &tr.t; tr.on && t.NSent < len(t.Sent) && len(seg) > 13 {
+		t.Sent[t.NSent] = wire.TCPFlags(seg[13])
+		t.NSent++
+	}
+}
+
+// addRow records a row of any machine; from and next are its states when
+// it is a tcp row.
+func addRow[S, E, G, A, R, P fsmrt.Enum](tr *tracer, machine string, r *fsmrt.Rule[S, E, G, A, R, P], from, next tcp.State) {
+	t := &tr.t
+	if !tr.on {
+		return
+	}
+	if len(t.Rows) == cap(t.Rows) {
+		t.RowsLost++
+		return
+	}
+	row := TraceRow{Machine: machine, Src: r.Src, Anchor: r.Anchor,
+		State: r.State.String(), Event: r.Event.String(), Next: r.Next.String(), Outcome: r.Outcome,
+		tcpFrom: from, tcpNext: next, changes: r.Next != r.State, acts: len(r.Actions) > 0}
+	if r.Outcome == fsmrt.OutDrop {
+		row.Reason = r.Reason.String()
+	}
+	t.Rows = append(t.Rows, row)
+}
+
+// traceDrop records a drop the stack's dispatch decides (layer "stack").
+func (s *Stack) traceDrop(reason string) {
+	if s.tr != nil {
+		s.tr.drop("stack", reason)
+	}
+}
