@@ -12,7 +12,8 @@ import (
 // Counters are the stack's own named event and drop counters, in the spirit
 // of Linux's `netstat -s`: those of the dispatch between the layers. Per-layer
 // drop reasons are indexed by their Reason type. The layers keep their own
-// (ip.SendCounters, ...); EachCounter reports them all.
+// (link.PortCounters, ip.SendCounters, ip.ICMPCounters, ...); EachCounter
+// reports them all.
 type Counters struct {
 	FramesIn          uint64
 	GSOFrames         uint64 // super-frames Output built (Config.GSOMaxSize)
