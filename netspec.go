@@ -16,7 +16,6 @@ import (
 	"github.com/netspec/netspec/driver/pcap"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
-	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -134,9 +133,7 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 	s.st = stack.New(cfg)
 	log := o.logger()
 	s.log = log
-	if o.Trace {
-		s.st.TCP().Trace = traceTo(log)
-	}
+	s.traceTo(&o)
 	s.loop = driver.NewLoop(link, s.st, driver.LoopOptions{Logger: log})
 	go func() {
 		s.runErr = s.loop.Run(context.Background())
@@ -147,14 +144,6 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// traceTo logs each TCP state change. It runs inside the event loop.
-func traceTo(log *slog.Logger) func(c *tcp.Conn, from, to tcp.State) {
-	return func(c *tcp.Conn, from, to tcp.State) {
-		la, lp, ra, rp := c.Endpoints()
-		log.Info("tcp state", "local", fmt.Sprintf("%v:%d", la, lp), "remote", fmt.Sprintf("%v:%d", ra, rp), "from", from.String(), "to", to.String())
-	}
 }
 
 // Close stops the stack: the event loop ends, the link is closed, blocked

@@ -419,7 +419,7 @@ func TestGateway(t *testing.T) {
 }
 
 // TestPcapAndTrace: Options.Pcap captures both directions in pcapng
-// format, flushed by Close; Options.Trace logs state changes.
+// format, flushed by Close; Options.Trace logs every frame's journey.
 func TestPcapAndTrace(t *testing.T) {
 	var capture bytes.Buffer
 	var logs bytes.Buffer // written inside B's loop; read once B is closed
@@ -445,7 +445,7 @@ func TestPcapAndTrace(t *testing.T) {
 	if frames < 60 || len(p) < 12+2*len(msg) || binary.LittleEndian.Uint32(p) != 0x0a0d0d0a || binary.LittleEndian.Uint32(p[8:]) != 0x1a2b3c4d {
 		t.Fatalf("capture: %d frames, %d bytes, header % x", frames, len(p), p[:min(12, len(p))])
 	}
-	for _, want := range []string{"tcp state", "from=Listen", "to=Established", "local=198.18.0.2:7"} {
+	for _, want := range []string{"msg=trace", "> ip 198.18.0.1>198.18.0.2 ok > tcp :", ">:7 SYN LISTEN tcp.fsm:", "> new conn SYN-RECEIVED, sent SYN,ACK", "SYN-RECEIVED tcp.fsm:", "> ESTABLISHED"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("trace lacks %q:\n%s", want, logs.String())
 		}

@@ -64,7 +64,9 @@ type Options struct {
 	Seed uint64
 	// Pcap, if not nil, receives every frame the stack receives and sends,
 	// in the pcapng format that tcpdump, tshark and Wireshark read, each
-	// frame marked inbound or outbound (driver/pcap). It is buffered
+	// frame marked inbound or outbound (driver/pcap); each received frame
+	// is captured once the stack processed it, with its journey line
+	// (Options.Trace) as the packet comment. It is buffered
 	// and flushed by Close; the caller closes it afterwards. Stats reports
 	// how many frames it holds.
 	Pcap io.Writer
@@ -75,11 +77,18 @@ type Options struct {
 	// The caller closes it after Close.
 	History *history.Writer
 	// Logger receives the stack's rare events (link errors, shutdown) and,
-	// with Trace, every TCP state change. Nil discards them.
+	// with Trace, every received frame's journey. Nil discards them.
 	Logger *slog.Logger
-	// Trace logs every TCP state transition, with the connection's
-	// addresses, at level Info through Logger.
+	// Trace logs every received frame's journey line (stack.Trace's
+	// AppendLine: the layers, the spec rows that decided it, the drop
+	// reason, what was sent in answer) at level Info through Logger.
 	Trace bool
+	// Tracer, if not nil, is called inside the event loop with every
+	// received frame's journey once the stack processed it (fsm/stack
+	// SetTracer). The record and its Frame are valid only during the call
+	// (NewTraceRecord and AppendTraceJSON copy it); it must not block or
+	// call the Stack. Without Trace, Tracer and Pcap no tracer runs.
+	Tracer func(t *stack.Trace)
 	// Metrics, if not zero, serves the stack's counters, spec-row hits and
 	// TCP socket states in the Prometheus text format at
 	// http://ADDR:Metrics/metrics on the stack's own address, through the

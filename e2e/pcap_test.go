@@ -129,7 +129,18 @@ func TestPcapngReadByTshark(t *testing.T) {
 		t.Errorf("only %d IP frames captured", n)
 	}
 
-	// A comment on a frame (the journey trace's line, later) reaches tshark.
+	// Each received frame carries its journey line, written after the
+	// stack processed it: the SYN names the LISTEN row that took it.
+	syn := tshark(t, "-r", file, "-Y", "frame.packet_flags_direction == 1 && tcp.flags.syn == 1", "-T", "fields", "-e", "frame.comment")
+	if !strings.Contains(syn, ">:7 SYN LISTEN tcp.fsm:") || !strings.Contains(syn, "> new conn SYN-RECEIVED, sent SYN,ACK") {
+		t.Errorf("the SYN's comment: %q", syn)
+	}
+	uncommented := tshark(t, "-r", file, "-Y", "frame.packet_flags_direction == 1 && !frame.comment", "-T", "fields", "-e", "frame.number")
+	if strings.TrimSpace(uncommented) != "" {
+		t.Errorf("received frames without their trace line: %q", uncommented)
+	}
+
+	// A comment on a frame reaches tshark.
 	file2 := filepath.Join(t.TempDir(), "comment.pcapng")
 	f2, err := os.Create(file2)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver/pipe"
+	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -38,7 +39,9 @@ type serveConfig struct {
 	labPrefix string
 	history   string        // --history FILE: record a linearizability history
 	pcap      string        // --pcap FILE: capture every frame
-	trace     bool          // --trace: log every TCP state transition
+	trace     traceFlag     // --trace [FILTER]: a line per received frame (trace.go)
+	traceJSON string        // --trace-json FILE: the same as JSON lines
+	traceOut  io.Writer     // where --trace lines go (serve: stdout)
 	profile   tcp.Profile   // --profile: the spec/tcp.fsm profile the stack runs
 	ecn       tcp.ECNMode   // --ecn: RFC 3168 ECN (accept, on, off)
 	ttl       uint8         // --ttl: time to live of our datagrams (0: the stack's default, 64)
@@ -110,7 +113,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.Var(&discardP, "discard", "serve TCP discard on `PORT`")
 	fs.Var(&udpEchoP, "udp-echo", "serve UDP echo on `PORT` (RFC 862)")
 	fs.StringVar(&cfg.pcap, "pcap", "", "capture every frame received and sent to `FILE` (pcapng, each frame marked inbound or outbound)")
-	fs.BoolVar(&cfg.trace, "trace", false, "log every TCP state transition, with the connection's addresses")
+	fs.Var(&cfg.trace, "trace", "print one line per received frame: the layers, the spec row that decided it (spec line, RFC clause) or the drop reason, what was sent; an optional `FILTER` (drops, port N, host ADDR, tcp, udp, icmp, arp, ADDR:PORT>ADDR:PORT; joined by \"and\") selects frames")
+	fs.StringVar(&cfg.traceJSON, "trace-json", "", "write every received frame's journey (the --trace filter applies) to `FILE` as JSON lines")
 	fs.StringVar(&cfg.history, "history", "", "record a linearizability history of every TCP call to `FILE` (check it with hist check)")
 	fs.StringVar(&profile, "profile", tcp.DefaultProfile.String(), "behavioural profile of spec/tcp.fsm: "+profileNames()+" (linux: as Linux; rfc9293: strict RFC 9293)")
 	fs.StringVar(&ecn, "ecn", tcp.ECNAccept.String(), "explicit congestion notification (RFC 3168): accept (when the peer asks, as Linux), on (also ask), off")
@@ -122,7 +126,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&faults, "faults", "", "testing only: impair the link with `SPEC`, e.g. loss=0.01,dup=0.01,reorder=0.01,corrupt=0.001,txloss=0.01,seed=1 (driver/pipe.Faults: per-frame probabilities on what we receive; txloss on what we send)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinTraceArg(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
 			fs.SetOutput(stdout)
@@ -133,6 +137,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := stack.ParseTraceFilter(cfg.trace.filter); err != nil {
+		return cfg, usagef("--trace: %v", err)
 	}
 	for _, p := range []*portFlag{&httpP, &echoP, &discardP, &udpEchoP, &metricsP} {
 		if p.err != nil {

@@ -42,7 +42,7 @@ const (
 const usage = `usage:
   netspec serve --iface IF --addr 198.18.0.2/24 [--mac MAC] [--driver afpacket|tap]
                 [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
-                [--udp-echo PORT] [--pcap FILE] [--trace] [--history FILE] [--profile linux|rfc9293]
+                [--udp-echo PORT] [--pcap FILE] [--trace [FILTER]] [--trace-json FILE] [--history FILE] [--profile linux|rfc9293]
                 [--ecn accept|on|off] [--ttl N] [--metrics PORT] [--metrics-listen ADDR:PORT]
                 [--drain D]
   netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]

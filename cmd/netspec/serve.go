@@ -81,6 +81,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		control = observe.SocketPath(iface)
 	}
 	cfg.control = control
+	cfg.traceOut = stdout
 	return runStack(ctx, cfg, iface, link, log, stderr, nil)
 }
 
@@ -94,7 +95,6 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 		TTL:     cfg.ttl,
 		Backlog: listenBacklog,
 		Logger:  log,
-		Trace:   cfg.trace,
 		Metrics: cfg.metrics,
 	}
 	o.MetricsListen = cfg.metricsAt
@@ -131,6 +131,13 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 		defer closeHistory(hw, cfg.history, log)
 		opts.History = hw
 	}
+	closeTrace, err := cfg.setTrace(opts)
+	if err != nil {
+		link.Close()
+		closeQuietly(capture)
+		return fail(stderr, err)
+	}
+	defer closeTrace()
 	var faulty *pipe.FaultLink
 	if cfg.faults != nil {
 		faulty = pipe.NewFaulty(link, *cfg.faults)

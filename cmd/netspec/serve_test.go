@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/observe"
@@ -49,10 +50,13 @@ func (s *syncBuffer) String() string {
 func TestServeOverPipe(t *testing.T) {
 	t.Setenv("NETSPEC_RUN_DIR", filepath.Join(t.TempDir(), "run"))
 	capture := filepath.Join(t.TempDir(), "serve.pcapng")
-	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture, "--trace"}, io.Discard)
+	traceJSON := filepath.Join(t.TempDir(), "trace.jsonl")
+	cfg, err := parseServe([]string{"--iface", "p0", "--addr", "198.18.0.2/24", "--http", "80", "--echo", "7", "--pcap", capture, "--trace", "port 7", "--trace-json", traceJSON}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var traced syncBuffer
+	cfg.traceOut = &traced
 	a, b := pipe.New(pipe.Config{})
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,11 +123,33 @@ func TestServeOverPipe(t *testing.T) {
 		t.Errorf("stat after shutdown: exit %d, %q", c, stderr)
 	}
 	log := logs.String()
-	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written",
-		"from=SynReceived to=Established"} {
+	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
+	}
+	// --trace 'port 7': one line per frame of the echo connection only.
+	lines := strings.Split(strings.TrimSpace(traced.String()), "\n")
+	for _, l := range lines {
+		if !strings.Contains(l, ">:7 ") || !strings.HasPrefix(l, "#") {
+			t.Errorf("--trace 'port 7' printed %q", l)
+		}
+	}
+	if tr := traced.String(); !strings.Contains(tr, ">:7 SYN LISTEN tcp.fsm:") || !strings.Contains(tr, "> new conn SYN-RECEIVED, sent SYN,ACK") {
+		t.Errorf("--trace lacks the echo connection's SYN:\n%s", tr)
+	}
+	// --trace-json: the same frames, one JSON object a line.
+	js, err := os.ReadFile(traceJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jl := strings.Split(strings.TrimSpace(string(js)), "\n")
+	if len(jl) != len(lines) {
+		t.Errorf("--trace-json has %d lines, --trace %d", len(jl), len(lines))
+	}
+	var rec netspec.TraceRecord
+	if err := json.Unmarshal([]byte(jl[0]), &rec); err != nil || rec.DstPort != 7 || rec.Line != lines[0] || len(rec.Rows) < 6 || rec.Rows[5].Machine != "tcp" || rec.Rows[5].State != "Listen" {
+		t.Errorf("first JSON record %+v (%v), want the line %q", rec, err, lines[0])
 	}
 	// --pcap captured the whole conversation: ARP, the HTTP and echo
 	// exchanges (more than 300 kB of responses), in pcapng format.

@@ -115,6 +115,12 @@ type Link struct {
 	// (called with the capture's lock held; "" for none). Set it before
 	// the link is used.
 	Comment func(dir Direction, frame []byte) string
+	// InAfter, when set, leaves received frames out of ReadBatch: their
+	// owner captures each with CaptureIn once the stack has processed it,
+	// so the comment can say what the stack decided (the journey trace's
+	// line; package netspec does this for Options.Pcap). Set it before the
+	// link is used.
+	InAfter bool
 
 	mu  sync.Mutex
 	buf *bufio.Writer
@@ -146,7 +152,7 @@ func (c *Link) capture(t time.Time, frame []byte, dir Direction) {
 // ReadBatch reads from the wrapped link and captures what it delivered.
 func (c *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
 	k, err := c.Link.ReadBatch(frames, n, meta, deadline)
-	if k > 0 {
+	if k > 0 && !c.InAfter {
 		c.mu.Lock()
 		for i := 0; i < k; i++ {
 			c.capture(meta[i].Time, frames[i][:n[i]], DirIn)
@@ -154,6 +160,18 @@ func (c *Link) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadlin
 		c.mu.Unlock()
 	}
 	return k, err
+}
+
+// CaptureIn captures a received frame with comment (InAfter): call it
+// while the frame is valid, in the order the frames were received. The
+// frames a batch's processing sent are written by WriteBatch after it, so
+// the capture keeps the order of the wire.
+func (c *Link) CaptureIn(t time.Time, frame []byte, comment string) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = c.w.WriteFrame(t, frame, DirIn, comment)
+	}
+	c.mu.Unlock()
 }
 
 // WriteBatch captures the frames (super-frames whole, as Linux captures TSO
