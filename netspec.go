@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -142,6 +143,9 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 	if err := s.startObservers(&o); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if o.ReleaseMemory > 0 {
+		go s.releaseWhenQuiet(o.ReleaseMemory, debug.FreeOSMemory)
 	}
 	return s, nil
 }

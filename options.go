@@ -106,6 +106,16 @@ type Options struct {
 	// left by a dead server is replaced, one a live server answers on is
 	// refused. Close removes it.
 	Control string
+	// ReleaseMemory, if not zero, gives the Go heap's free memory back to
+	// the operating system (runtime/debug.FreeOSMemory) once the link has
+	// been quiet for this long after traffic: when a burst of connections
+	// ends, the process's RSS falls back toward what the connections still
+	// open hold, instead of keeping the peak until the runtime's scavenger
+	// gets to it. It is process-wide (a garbage collection, then every free
+	// page returned) and runs at most once per quiet spell. `netspec serve`
+	// sets it (--release-idle); a library user whose program has its own
+	// memory policy (GOMEMLIMIT, debug.SetMemoryLimit) leaves it zero.
+	ReleaseMemory time.Duration
 	// Tune, if not nil, is called with the stack's configuration just
 	// before the stack is built, after the fields above were applied: the
 	// place to set what Options does not name (buffer sizes, descriptor and

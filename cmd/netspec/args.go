@@ -49,6 +49,7 @@ type serveConfig struct {
 	metrics   uint16        // --metrics PORT: Prometheus text on our own address (0: off)
 	metricsAt string        // --metrics-listen ADDR:PORT: the same on a kernel socket
 	drain     time.Duration // --drain: how long SIGINT/SIGTERM lets connections finish
+	release   time.Duration // --release-idle: give free memory back after this long quiet (0: off)
 	faults    *pipe.Faults  // --faults: impair the link (testing; nil: none)
 }
 
@@ -57,6 +58,13 @@ type serveConfig struct {
 // (systemd's TimeoutStopSec 90 s, Kubernetes' grace period 30 s) waits
 // before SIGKILL.
 const defaultDrain = 10 * time.Second
+
+// defaultRelease is --release-idle: after a burst of connections ends, a
+// quiet second gives the Go heap's free memory back to the system
+// (netspec.Options.ReleaseMemory), so RSS follows the connections still
+// open (docs/robustness.md: RSS after the churn of 50,000 connections
+// beside 10,000 held ones).
+const defaultRelease = time.Second
 
 // errHelp means -h was given; usage went to stdout.
 var errHelp = errors.New("help requested")
@@ -123,6 +131,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.metricsAt, "metrics-listen", "", "also serve the metrics on a kernel socket at `ADDR:PORT` (e.g. 127.0.0.1:9100)")
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (view with go tool pprof)")
 	fs.DurationVar(&cfg.drain, "drain", defaultDrain, "on SIGINT/SIGTERM, let open connections finish for up to `D`, then reset the rest (0: at once)")
+	fs.DurationVar(&cfg.release, "release-idle", defaultRelease, "after traffic, once the link was quiet for `D`, give the Go heap's free memory back to the system (0: never; leave it to GOMEMLIMIT and the runtime)")
 	fs.StringVar(&faults, "faults", "", "testing only: impair the link with `SPEC`, e.g. loss=0.01,dup=0.01,reorder=0.01,corrupt=0.001,txloss=0.01,seed=1 (driver/pipe.Faults: per-frame probabilities on what we receive; txloss on what we send)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
@@ -209,6 +218,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 			return cfg, err
 		}
 		cfg.faults = &f
+	}
+	if cfg.release < 0 {
+		return cfg, usagef("--release-idle: %v is negative", cfg.release)
 	}
 	if cfg.drain < 0 {
 		return cfg, usagef("--drain: %v is negative", cfg.drain)

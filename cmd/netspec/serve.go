@@ -96,6 +96,8 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 		Backlog: listenBacklog,
 		Logger:  log,
 		Metrics: cfg.metrics,
+
+		ReleaseMemory: cfg.release,
 	}
 	o.MetricsListen = cfg.metricsAt
 	if cfg.mac != (wire.MAC{}) {

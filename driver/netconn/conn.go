@@ -94,7 +94,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	rd, wd    *deadline
+	rd, wd    deadline
 	rmu, wmu  sync.Mutex // one Read and one Write at a time (keeps byte order)
 }
 
@@ -109,8 +109,6 @@ func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) 
 		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
 		rec:    rec,
 		closed: make(chan struct{}),
-		rd:     newDeadline(),
-		wd:     newDeadline(),
 	}
 }
 
@@ -183,7 +181,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		return err
 	}
 	for {
-		if err := c.preCheck(c.rd); err != nil {
+		if err := c.preCheck(&c.rd); err != nil {
 			return 0, c.opErr("read", err)
 		}
 		if len(b) == 0 {
@@ -198,7 +196,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		case !errors.Is(err, sock.ErrWouldBlock):
 			return n, c.opErr("read", err)
 		}
-		if err := c.waitErr(ready, c.rd); err != nil {
+		if err := c.waitErr(ready, &c.rd); err != nil {
 			return 0, c.opErr("read", err)
 		}
 	}
@@ -233,7 +231,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		return err
 	}
 	for {
-		if err := c.preCheck(c.wd); err != nil {
+		if err := c.preCheck(&c.wd); err != nil {
 			return total, c.opErr("write", err)
 		}
 		if total == len(b) {
@@ -254,7 +252,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			return total, c.opErr("write", err)
 		}
-		if err := c.waitErr(ready, c.wd); err != nil {
+		if err := c.waitErr(ready, &c.wd); err != nil {
 			return total, c.opErr("write", err)
 		}
 	}

@@ -6,14 +6,17 @@ import (
 )
 
 // deadline is one direction's deadline: a channel closed when it passes,
-// replaced when the deadline is moved (the pattern of net.Pipe).
+// replaced when the deadline is moved (the pattern of net.Pipe). The channel
+// is made only when a deadline is first set: a connection that never sets
+// one (an idle keep-alive connection's write side) holds none, and waiting
+// on the nil channel blocks forever, as no deadline should.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
-	expiry chan struct{} // closed when the deadline has passed
+	expiry chan struct{} // closed when the deadline has passed; nil until one is set
 }
 
-func newDeadline() *deadline { return &deadline{expiry: make(chan struct{})} }
+func newDeadline() *deadline { return &deadline{} }
 
 // set moves the deadline to t; zero clears it, a past time expires it now.
 func (d *deadline) set(t time.Time) {
@@ -23,27 +26,31 @@ func (d *deadline) set(t time.Time) {
 		<-d.expiry // the timer fired: wait until its callback closed expiry
 	}
 	d.timer = nil
-	expired := isDone(d.expiry)
+	expired := d.expiry != nil && isDone(d.expiry)
 	if t.IsZero() {
 		if expired {
-			d.expiry = make(chan struct{})
+			d.expiry = nil
 		}
 		return
 	}
 	if dur := time.Until(t); dur > 0 {
-		if expired {
+		if expired || d.expiry == nil {
 			d.expiry = make(chan struct{})
 		}
 		ch := d.expiry
 		d.timer = time.AfterFunc(dur, func() { close(ch) })
 		return
 	}
+	if d.expiry == nil {
+		d.expiry = make(chan struct{})
+	}
 	if !expired {
 		close(d.expiry)
 	}
 }
 
-// wait returns the channel closed when the current deadline passes.
+// wait returns the channel closed when the current deadline passes (nil:
+// none set, never closed).
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
