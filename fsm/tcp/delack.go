@@ -61,13 +61,19 @@ type ackBatch struct {
 // maxBatchACKs bounds ackBatch.owed.
 const maxBatchACKs = 1024
 
+// maxStretch is the most in-order data one held ACK may cover: a batch
+// acknowledges at least every 64 KiB, as Linux acknowledges each GRO
+// super-packet (at most 64 KiB).
+const maxStretch = 64 << 10
+
 // BeginBatch starts a batch of Input calls (the frames of one read from
 // the link). Until EndBatch, a pure ACK a segment owes is held, so the
 // segments of one connection in the batch are acknowledged once, at its
 // end, by one cumulative ACK, as Linux does for the segments GRO merges;
 // data sent meanwhile carries the ACK anyway. The ACK of two or more
 // full-sized segments (RFC 9293 §3.8.6.3 SHLD-19, RFC 5681 §4.2) leaves at
-// the batch's end, within the same wake-up, not later. Config.NoACKCoalescing
+// the batch's end, within the same wake-up, not later, or at once when it
+// covers 64 KiB (maxStretch). Config.NoACKCoalescing
 // turns it off. Every BeginBatch must be followed by EndBatch.
 func (l *Layer) BeginBatch() {
 	if !l.cfg.NoACKCoalescing {
@@ -92,7 +98,7 @@ func (l *Layer) EndBatch(now time.Time) {
 // if so, records c.
 func (l *Layer) holdAck(c *Conn) bool {
 	b := &l.batch
-	if !b.on || c.idx < 0 || len(b.owed) >= maxBatchACKs {
+	if !b.on || c.idx < 0 || len(b.owed) >= maxBatchACKs || c.rcv.unacked >= maxStretch {
 		return false
 	}
 	if n := len(b.owed); n == 0 || b.owed[n-1] != c {

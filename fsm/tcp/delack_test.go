@@ -175,35 +175,44 @@ func TestEstablishedSenderSWSSmallPeer(t *testing.T) {
 }
 
 // TestBatchOneACK: in-order full-sized segments received in one batch
-// (BeginBatch .. EndBatch) are acknowledged by one ACK at its end; without
+// (BeginBatch .. EndBatch) are acknowledged by one ACK at its end, and one
+// more for every 64 KiB (maxStretch) before; without
 // the batch (or with Config.NoACKCoalescing) every second one is (SHLD-19).
 // A lone segment in a batch still waits for the delayed-ACK timer (MUST-40).
 func TestBatchOneACK(t *testing.T) {
 	full := make([]byte, 1460)
 	for _, tc := range []struct {
 		batch, noCoalesce bool
-		want              int
-	}{{false, false, 4}, {true, false, 1}, {true, true, 4}} {
-		r := newRig(t, Config{NoACKCoalescing: tc.noCoalesce}, 299)
-		r.establishedMSS(99, 299, 1460, 0xffff)
+		segs, want        int
+	}{{false, false, 8, 4}, {true, false, 8, 1}, {true, true, 8, 4}, {true, false, 60, 2}} {
+		r := newRig(t, Config{NoACKCoalescing: tc.noCoalesce, RecvBuf: 256 << 10}, 299)
+		r.listen(0)
+		r.send(seg{flags: SYN, seq: 99, opts: wire.TCPOptions{HasMSS: true, MSS: 1460, HasWScale: true, WScale: 7}})
+		r.recv(seg{flags: SYN | ACK, seq: 299, ack: 100})
+		r.send(seg{flags: ACK, seq: 100, ack: 300})
+		r.state(StateEstablished)
+		// Two segments first: their ACK opens the scaled window.
+		r.send(seg{flags: ACK, seq: 100, ack: 300, data: full})
+		r.send(seg{flags: ACK, seq: 1560, ack: 300, data: full})
+		r.recv(seg{flags: ACK, seq: 300, ack: 3020})
 		if tc.batch {
 			r.l.BeginBatch()
 		}
-		for k := range 8 {
-			r.send(seg{flags: ACK, seq: 100 + uint32(k)*1460, ack: 300, data: full})
+		for k := range tc.segs {
+			r.send(seg{flags: ACK, seq: 3020 + uint32(k)*1460, ack: 300, data: full})
 		}
 		if tc.batch {
-			if !tc.noCoalesce {
+			if !tc.noCoalesce && tc.segs*1460 < maxStretch {
 				r.recvNothing()
 			}
 			r.l.EndBatch(r.now)
 		}
 		acks := r.o.take()
 		if len(acks) != tc.want {
-			t.Fatalf("%+v: %d ACKs for 8 segments, want %d", tc, len(acks), tc.want)
+			t.Fatalf("%+v: %d ACKs, want %d", tc, len(acks), tc.want)
 		}
 		r.o.segs = acks[len(acks)-1:]
-		r.recv(seg{flags: ACK, seq: 300, ack: 100 + 8*1460})
+		r.recv(seg{flags: ACK, seq: 300, ack: 3020 + uint32(tc.segs)*1460})
 	}
 	r := newRig(t, Config{}, 299)
 	r.establishedMSS(99, 299, 1460, 0xffff)
