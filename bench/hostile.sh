@@ -57,9 +57,11 @@ holdconns() {
   echo "robust: hostile hold never got ready" >&2
 }
 
-# kernmem: Linux's TCP socket memory (sockstat "mem", pages; global to the
-# host, so other work on the machine shows in it too).
-kernmem() { awk '$1 == "TCP:" {for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) * 4}' /proc/net/sockstat; }
+# kernmem: the kernel's slab memory in KB (/proc/meminfo Slab), where
+# Linux keeps its sockets; it is the whole host's, so other work on the
+# machine moves it too: netspec's rows, which take no kernel sockets, show
+# that noise.
+kernmem() { awk '$1 == "Slab:" {print $2}' /proc/meminfo; }
 
 slowloris() { # server name
   local name=$1 kb0 kb1 k0 k1
@@ -67,7 +69,7 @@ slowloris() { # server name
   holdconns -conns 1000 -slowloris -duration 9s
   sleep 2; kb1=$(rsskb) k1=$(kernmem)
   wait "$holdpid" || true
-  row "$name" slowloris-1000 "RSS $(mb "$kb1") (idle $(mb "$kb0")); $(grep ready "$work/hold.out" | sed 's/^hold: ready: //'); kernel TCP memory +$((k1 - k0)) KB; $(alive)"
+  row "$name" slowloris-1000 "RSS $(mb "$kb1") (idle $(mb "$kb0")); $(grep ready "$work/hold.out" | sed 's/^hold: ready: //'); kernel slab +$((k1 - k0)) KB; $(alive)"
 }
 
 heldchurn() { # server name
@@ -75,9 +77,9 @@ heldchurn() { # server name
   kb0=$(rsskb) k0=$(kernmem)
   holdconns -conns 10000 -duration 300s
   sleep 3; kb1=$(rsskb) k1=$(kernmem)
-  row "$name" held-10000 "RSS $(mb "$kb1") (idle $(mb "$kb0")): $(awk -v a="$kb0" -v b="$kb1" 'BEGIN {printf "%.1f KB", (b - a) / 10000}') per connection; kernel TCP memory +$((k1 - k0)) KB; $(grep ready "$work/hold.out" | sed 's/^hold: ready: //')"
+  row "$name" held-10000 "RSS $(mb "$kb1") (idle $(mb "$kb0")): $(awk -v a="$kb0" -v b="$kb1" 'BEGIN {printf "%.1f KB", (b - a) / 10000}') per connection; kernel slab +$((k1 - k0)) KB; $(grep ready "$work/hold.out" | sed 's/^hold: ready: //')"
   out=$(ip netns exec "$CLI" timeout 300 ab -q -n 50000 -c 50 -s 10 -r "http://$ADDR/index.html" 2>&1 | awk '/^Complete requests/ {c=$3} /^Failed requests/ {f=$3} /^Requests per second/ {r=$4} END {printf "%d complete, %d failed, %s conn/s", c, f, r}')
   sleep 3; kb2=$(rsskb) k2=$(kernmem)
-  row "$name" +churn-50000 "RSS $(mb "$kb2") ($(awk -v a="$kb1" -v b="$kb2" 'BEGIN {printf "%.2f", b / a}') x the 10,000-held figure); kernel TCP memory +$((k2 - k0)) KB; ab: $out; $(alive)"
+  row "$name" +churn-50000 "RSS $(mb "$kb2") ($(awk -v a="$kb1" -v b="$kb2" 'BEGIN {printf "%.2f", b / a}') x the 10,000-held figure); kernel slab +$((k2 - k0)) KB; ab: $out; $(alive)"
   kill "$holdpid" 2>/dev/null || true; wait "$holdpid" 2>/dev/null || true
 }

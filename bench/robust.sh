@@ -114,7 +114,7 @@ startsrv() { # server name: fresh namespaces, the server started, $srvpid
       # route, linux-gw: a default route through the client.
       ip -n "$SRV" addr add "$ADDR/24" dev "$siface"
       [ $srv = linux-gw ] && ip -n "$SRV" route add default via 198.18.0.1
-      ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" & ;;
+      ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" >/dev/null & ;;
     *) echo "robust: unknown server $srv (netspec, netspec-gw, netspec-old, linux, linux-gw)" >&2; exit 2 ;;
   esac
   srvpid=$!
