@@ -148,7 +148,7 @@ func (c *Conn) preCheck(dl *deadline) error {
 	if isDone(c.closed) {
 		return net.ErrClosed
 	}
-	if isDone(dl.wait()) {
+	if dl.passed() {
 		return os.ErrDeadlineExceeded
 	}
 	return nil

@@ -166,6 +166,28 @@ func TestConnDeadlineExtendedWhileBlocked(t *testing.T) {
 	})
 }
 
+// TestConnDeadlineSetWhileBlocked: a Read blocked with no deadline at all
+// (the deadline's channel is made lazily) returns when another goroutine
+// sets one, as net/http's abortPendingRead does with a time in the past.
+func TestConnDeadlineSetWhileBlocked(t *testing.T) {
+	for _, at := range []time.Duration{-time.Hour, 30 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			r := newFakeRunner(16)
+			_, srv := pair(t, r)
+			start := time.Now()
+			go func() {
+				time.Sleep(10 * time.Millisecond)
+				srv.SetReadDeadline(start.Add(at))
+			}()
+			_, err := srv.Read(make([]byte, 1))
+			assertTimeout(t, err)
+			if d, want := time.Since(start), max(at, 10*time.Millisecond); d != want {
+				t.Fatalf("deadline %v: Read returned after %v, want %v", at, d, want)
+			}
+		})
+	}
+}
+
 func TestConnWriteDeadlineReportsPartialWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newFakeRunner(16)

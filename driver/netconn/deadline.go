@@ -7,13 +7,13 @@ import (
 
 // deadline is one direction's deadline: a channel closed when it passes,
 // replaced when the deadline is moved (the pattern of net.Pipe). The channel
-// is made only when a deadline is first set: a connection that never sets
-// one (an idle keep-alive connection's write side) holds none, and waiting
-// on the nil channel blocks forever, as no deadline should.
+// is made only when a call blocks (wait) or a deadline is set: a direction
+// that never does either (an idle keep-alive connection's write side)
+// holds none.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
-	expiry chan struct{} // closed when the deadline has passed; nil until one is set
+	expiry chan struct{} // closed when the deadline has passed; nil until needed
 }
 
 func newDeadline() *deadline { return &deadline{} }
@@ -49,12 +49,23 @@ func (d *deadline) set(t time.Time) {
 	}
 }
 
-// wait returns the channel closed when the current deadline passes (nil:
-// none set, never closed).
+// wait returns the channel closed when the current deadline passes, made
+// now if need be: a call blocked on it wakes when a deadline set later
+// passes (net/http aborts a pending read that way).
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.expiry == nil {
+		d.expiry = make(chan struct{})
+	}
 	return d.expiry
+}
+
+// passed reports whether the deadline has passed, without making a channel.
+func (d *deadline) passed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.expiry != nil && isDone(d.expiry)
 }
 
 func isDone(ch <-chan struct{}) bool {

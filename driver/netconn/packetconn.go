@@ -95,7 +95,7 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if isDone(c.closed) {
 			return 0, nil, c.opErr("read", nil, net.ErrClosed)
 		}
-		if isDone(c.rd.wait()) {
+		if c.rd.passed() {
 			return 0, nil, c.opErr("read", nil, os.ErrDeadlineExceeded)
 		}
 		ready, err := c.l.DoWait(c.fd, sock.Readable, recv)
@@ -126,7 +126,7 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if isDone(c.closed) {
 		return 0, c.opErr("write", addr, net.ErrClosed)
 	}
-	if isDone(c.wd.wait()) {
+	if c.wd.passed() {
 		return 0, c.opErr("write", addr, os.ErrDeadlineExceeded)
 	}
 	ap, err := addrPort(addr)
