@@ -11,7 +11,9 @@ import (
 //   - declared: every state, event, guard, action, reason and group a rule
 //     names is declared, and the machine has at least one state and event;
 //   - total: every (state, event) cell has rules and ends in an unconditional
-//     rule (an explicit "drop" row counts);
+//     rule (an explicit "drop" row counts, and so does an "impossible" row,
+//     which has no conditions, next state, actions, requirements or profile
+//     tag);
 //   - deterministic: no rule follows an unconditional rule in its cell
 //     (shadowed), no two rules of a cell have the same condition set, and no
 //     rule requires both g and !g;
@@ -42,9 +44,14 @@ func (m *Machine) Check() []error {
 		}
 	}
 
-	// Contradictory conditions.
+	// Contradictory conditions; impossible rows.
 	for k := range m.Rules {
 		r := &m.Rules[k]
+		if r.Outcome == Impossible {
+			for _, p := range r.impossibleProblems() {
+				add(r.Line, "impossible row %s", p)
+			}
+		}
 		pol := map[string]bool{}
 		for _, c := range r.Conds {
 			if p, ok := pol[c.Guard]; ok && p != c.Negate {
@@ -123,6 +130,33 @@ func (m *Machine) Check() []error {
 		}
 	}
 	return errs
+}
+
+// impossibleProblems lists what an impossible row may not have. It is
+// unconditional, so it is its cell's last row in every profile (anything
+// after it would be shadowed): it claims that nothing the rows above it leave
+// over can happen, which the model checker proves for tcp. A condition would
+// make it a claim about one guard combination in the middle of a cell, and a
+// next state, action, requirement or profile tag would be behaviour, of
+// which an impossible row has none.
+func (r *Rule) impossibleProblems() []string {
+	var out []string
+	if len(r.Conds) > 0 {
+		out = append(out, "has conditions (it must be its cell's last, unconditional row)")
+	}
+	if r.Next != "" {
+		out = append(out, "has a next state (write -)")
+	}
+	if len(r.Actions) > 0 {
+		out = append(out, "has actions")
+	}
+	if len(r.Reqs) > 0 {
+		out = append(out, "names requirements")
+	}
+	if len(r.Profiles) > 0 {
+		out = append(out, "has a profile tag (a cell that cannot happen cannot happen in any profile)")
+	}
+	return out
 }
 
 func hasProblemAt(errs []error, file string, line int) bool {

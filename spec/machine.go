@@ -10,6 +10,11 @@ const (
 	Continue Outcome = iota // "continue": run the next stage
 	Done                    // "done": processing finished
 	Drop                    // "drop <Reason>": finished and counted under Reason
+	// Impossible ("impossible"): the cell cannot happen. The row has no
+	// conditions, next state ("-"), actions or reason, and is the cell's last
+	// row; if it fires, the runtime counts an internal error and the model
+	// checker reports a property violation.
+	Impossible
 )
 
 // String returns the DSL keyword for o.
@@ -21,6 +26,8 @@ func (o Outcome) String() string {
 		return "done"
 	case Drop:
 		return "drop"
+	case Impossible:
+		return "impossible"
 	}
 	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }

@@ -197,6 +197,7 @@ func Parse(name string, r io.Reader) (*Machine, error) {
 
 // parseRule parses the words after "on" (Event may still be a comma list):
 // <States> <Event[,Event...]> [if <cond>,...] -> <Next|-> [do <act>,...] <outcome> @ <anchor> [REQ...] [profile=<p>,...|only=<p>,...]
+// where <outcome> is continue, done, drop <Reason> or impossible.
 func parseRule(f []string) (Rule, error) {
 	var r Rule
 	if len(f) < 2 {
@@ -252,7 +253,7 @@ func parseRule(f []string) (Rule, error) {
 		f = f[2:]
 	}
 	if len(f) == 0 {
-		return r, errors.New("missing outcome (continue, done or drop <Reason>)")
+		return r, errors.New("missing outcome (continue, done, drop <Reason> or impossible)")
 	}
 	switch f[0] {
 	case "continue":
@@ -267,8 +268,11 @@ func parseRule(f []string) (Rule, error) {
 		}
 		r.Outcome, r.Reason = Drop, f[1]
 		f = f[2:]
+	case "impossible":
+		r.Outcome = Impossible
+		f = f[1:]
 	default:
-		return r, fmt.Errorf("unknown outcome %q (want continue, done or drop <Reason>)", f[0])
+		return r, fmt.Errorf("unknown outcome %q (want continue, done, drop <Reason> or impossible)", f[0])
 	}
 	if len(f) < 2 || f[0] != "@" {
 		return r, errors.New("missing anchor: @ <RFC clause>")

@@ -180,3 +180,36 @@ func TestRepoSpecs(t *testing.T) {
 		})
 	}
 }
+
+// TestImpossibleRow: an impossible row parses to the Impossible outcome and
+// may end a cell after conditional rows; one with conditions, a next state,
+// actions, requirements or a profile tag is an error naming the line.
+func TestImpossibleRow(t *testing.T) {
+	base := header + "states A B\nevents E F\nguards G\nactions X\nreasons R\n" +
+		"on A,B F -> - done @ X\non B E -> A done @ X\n"
+	m := parse(t, base+"on A E if G -> B do X done @ X\non A E -> - impossible @ NETSPEC:t\n")
+	if errs := m.Check(); len(errs) != 0 {
+		t.Fatalf("Check: %v", errs)
+	}
+	r := m.Rules[len(m.Rules)-1]
+	if r.Outcome != Impossible || r.Outcome.String() != "impossible" || r.Next != "" || r.Reason != "" {
+		t.Fatalf("impossible row parsed as %+v", r)
+	}
+	for _, tc := range []struct{ name, row, want string }{
+		{"conditions", "on A E if G -> - impossible @ X\non A E -> B done @ X", "has conditions"},
+		{"next state", "on A E -> B impossible @ X", "has a next state"},
+		{"actions", "on A E -> - do X impossible @ X", "has actions"},
+		{"requirements", "on A E -> - impossible @ X MUST-1", "names requirements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := parse(t, base+tc.row+"\n")
+			errs := m.Check()
+			if len(errs) == 0 || !strings.Contains(errs[0].Error(), "spec/t.fsm:11: impossible row "+tc.want) {
+				t.Fatalf("Check = %v, want line 11 %q", errs, tc.want)
+			}
+		})
+	}
+	if _, err := Parse("spec/t.fsm", strings.NewReader(base+"on A E -> - impossible R @ X\n")); err == nil {
+		t.Error("impossible with a reason parsed")
+	}
+}

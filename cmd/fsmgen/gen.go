@@ -124,6 +124,7 @@ func Generate(m *spec.Machine) ([]byte, error) {
 	w("%sOutContinue = fsmrt.OutContinue // run the next stage\n", n.p)
 	w("%sOutDone = fsmrt.OutDone // processing finished\n", n.p)
 	w("%sOutDrop = fsmrt.OutDrop // finished; counted under the rule's Reason\n", n.p)
+	w("%sOutImpossible = fsmrt.OutImpossible // the cell cannot happen; counted as an internal error\n", n.p)
 	w(")\n\n")
 
 	profType := "fsmrt.NoProfile"
@@ -277,6 +278,8 @@ func ruleLiteral(m *spec.Machine, n names, id int, state, event string, r *spec.
 		fmt.Fprintf(&b, ", Outcome: %sOutDone", n.p)
 	case spec.Drop:
 		fmt.Fprintf(&b, ", Outcome: %sOutDrop, Reason: %s", n.p, n.reasonConst(r.Reason))
+	case spec.Impossible:
+		fmt.Fprintf(&b, ", Outcome: %sOutImpossible", n.p)
 	}
 	fmt.Fprintf(&b, ", Src: %s, Anchor: %s", strconv.Quote(r.Src), strconv.Quote(r.Anchor))
 	if len(r.Reqs) > 0 {

@@ -229,8 +229,8 @@ func checkModel(runs []model.Run, judgeCoverage bool, out string, stdout, stderr
 		violated = true
 	}
 	table, hits := suite.Table, suite.Hits
-	fmt.Fprintf(stdout, "model: properties hold in the explored states: %s, %s, %s, %s, %s, %s, %s, %s\n",
-		model.PropTimer, model.PropFinState, model.PropHalfOpen, model.PropEstab, model.PropDeadlock, model.PropLivelock, model.PropSynRcvd, model.PropGraceful)
+	fmt.Fprintf(stdout, "model: properties hold in the explored states: %s, %s, %s, %s, %s, %s, %s, %s, %s\n",
+		model.PropTimer, model.PropFinState, model.PropHalfOpen, model.PropEstab, model.PropDeadlock, model.PropLivelock, model.PropSynRcvd, model.PropGraceful, model.PropImpossible)
 	fired, unreachable, gaps := model.Coverage(table, hits, suite.Ran)
 	fmt.Fprintf(stdout, "model: rules fired %d of %d; %d allow-listed (cannot fire in the model); %d gaps\n",
 		fired, len(table.Rules), len(unreachable), len(gaps))

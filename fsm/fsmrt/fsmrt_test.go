@@ -236,7 +236,7 @@ func TestNameParseOutcome(t *testing.T) {
 	if p, ok := Parse[pf](pfNames, "Strict"); ok || p != 0 {
 		t.Errorf("Parse of an unknown name = %v, %v", p, ok)
 	}
-	for o, want := range map[Outcome]string{OutContinue: "continue", OutDone: "done", OutDrop: "drop", 3: "Outcome(3)"} {
+	for o, want := range map[Outcome]string{OutContinue: "continue", OutDone: "done", OutDrop: "drop", OutImpossible: "impossible", 4: "Outcome(4)"} {
 		if o.String() != want {
 			t.Errorf("Outcome(%d).String() = %q, want %q", uint8(o), o.String(), want)
 		}

@@ -53,6 +53,7 @@ type Machine[S, E, G, A, R, P Enum, X any] struct {
 	nfuncs  [2]int   // len(Funcs.Guards), len(Funcs.Actions)
 	hits    []uint64 // per rule ID, or nil
 	drops   []uint64 // per reason, or nil
+	intern  *uint64  // impossible rows fired, or nil
 	pbit    uint8    // the profile's bit in Rule.Profiles; 0 without profiles (every row applies)
 	table   *Table[S, E, G, A, R, P]
 	firing  uint32 // 1 + the index of the row Step fired last; 0: none (an index, not a pointer: no write barrier on the stepping path)
@@ -89,6 +90,12 @@ func (m *Machine[S, E, G, A, R, P, X]) Count(hits, drops []uint64) {
 	m.hits, m.drops = hits, drops
 }
 
+// CountInternal makes the machine count every impossible row that fires
+// (OutImpossible: an internal error, a cell the spec says cannot happen)
+// into *n, usually the caller's Internal counter; nil stops counting. The
+// row is also counted in the rule hits and seen by Hooks.Row like any other.
+func (m *Machine[S, E, G, A, R, P, X]) CountInternal(n *uint64) { m.intern = n }
+
 // Profile returns the profile the machine runs.
 func (m *Machine[S, E, G, A, R, P, X]) Profile() P { return m.profile }
 
@@ -118,7 +125,7 @@ func (m *Machine[S, E, G, A, R, P, X]) Table() *Table[S, E, G, A, R, P] { return
 // (guards asked in row order, each row stopping at its first failing
 // condition). It counts the row, calls Hooks.Row, performs the row's actions
 // on x in order (Firing returns the row meanwhile), then counts a drop (Drop)
-// and returns the row; the caller moves its state to the row's Next. It
+// or an impossible row (CountInternal) and returns the row; the caller moves its state to the row's Next. It
 // returns nil and does nothing when s or e is out of range or no row holds
 // (spec.Check rules that out for a generated table: every cell ends in an
 // unconditional row in every profile). It does not allocate.
@@ -152,6 +159,8 @@ next:
 		}
 		if r.Outcome == OutDrop {
 			m.Drop(r.Reason)
+		} else if r.Outcome == OutImpossible && m.intern != nil {
+			*m.intern++
 		}
 		return r
 	}

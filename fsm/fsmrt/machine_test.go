@@ -198,3 +198,35 @@ func TestStepDoesNotAllocate(t *testing.T) {
 		t.Error("hooks not called")
 	}
 }
+
+// TestImpossibleRowCounted: an impossible row that fires is counted as an
+// internal error (CountInternal), counted in the rule hits, seen by
+// Hooks.Row, performs no actions and counts no drop.
+func TestImpossibleRowCounted(t *testing.T) {
+	tb := testTable(0)
+	tb.Rules = slices.Clone(tb.Rules)
+	last := &tb.Rules[3] // (Busy, Go): unconditional
+	last.Outcome, last.Actions, last.Reason, last.Next = OutImpossible, nil, 0, last.State
+	m := New(tb, testFuncs(), 0)
+	hits, drops := make([]uint64, len(tb.Rules)), make([]uint64, 2)
+	m.Count(hits, drops)
+	var internal uint64
+	var seen []*rule
+	m.Hooks.Row = func(r *rule) { seen = append(seen, r) }
+	var log []string
+	r := m.Step(tx{log: &log}, 1, 0)
+	if r != last || r.Outcome != OutImpossible {
+		t.Fatalf("Step fired %v, want the impossible row", r)
+	}
+	if internal != 0 {
+		t.Fatal("counted without CountInternal")
+	}
+	m.CountInternal(&internal)
+	m.Step(tx{log: &log}, 1, 0)
+	if internal != 1 || hits[3] != 2 || len(seen) != 2 || seen[1] != last || len(log) != 0 || slices.Max(drops) != 0 {
+		t.Errorf("internal %d hits %d hooks %d log %v drops %v", internal, hits[3], len(seen), log, drops)
+	}
+	if !strings.Contains(r.String(), " impossible @ ") {
+		t.Errorf("String() = %q", r.String())
+	}
+}

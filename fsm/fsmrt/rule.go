@@ -11,7 +11,7 @@ type Enum interface {
 }
 
 // Outcome is what happens to the input after a rule fires (the DSL's
-// continue, done and drop).
+// continue, done, drop and impossible).
 type Outcome uint8
 
 // Rule outcomes.
@@ -19,6 +19,11 @@ const (
 	OutContinue Outcome = iota // run the next stage
 	OutDone                    // processing finished
 	OutDrop                    // finished; counted under the rule's Reason
+	// OutImpossible: the cell cannot happen (the spec proves or argues it).
+	// Such a row has no actions and stays in its state; if it fires anyway,
+	// the machine counts an internal error (Machine.CountInternal) and the
+	// caller ends processing as for done.
+	OutImpossible
 )
 
 // String returns the DSL keyword for x.
@@ -30,6 +35,8 @@ func (x Outcome) String() string {
 		return "done"
 	case OutDrop:
 		return "drop"
+	case OutImpossible:
+		return "impossible"
 	}
 	return "Outcome(" + strconv.Itoa(int(x)) + ")"
 }

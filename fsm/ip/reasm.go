@@ -395,8 +395,13 @@ func (r *Receiver) firstQuote() []byte {
 // machine is out of Empty, so a row that reaches Empty without Forget, or
 // leaves it without Create, is reported; a slot holds bytes only while
 // Partial or Complete (Discard gave back the rest), and the bytes held add
-// up to the memory counted against MemHigh. nil means all hold.
+// up to the memory counted against MemHigh; and no row marked impossible in
+// spec/ipv4.fsm or spec/frag.fsm ever fired (Counters.Internal and
+// FragInternal are 0). nil means all hold.
 func (r *Receiver) CheckInvariants() error {
+	if r.c.Internal != 0 || r.c.FragInternal != 0 {
+		return fmt.Errorf("ip: impossible rows fired: %d of spec/ipv4.fsm (ip.Internal), %d of spec/frag.fsm (ip.FragInternal)", r.c.Internal, r.c.FragInternal)
+	}
 	held := 0
 	for i := range r.table {
 		e := &r.table[i]

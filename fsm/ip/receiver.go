@@ -63,8 +63,11 @@ type Counters struct {
 	Delivered   uint64 // datagrams returned with ok=true
 	Fragments   uint64 // fragments handed to reassembly
 	Reassembled uint64 // datagrams completed by reassembly
-	Rx          [NumRxReasons]uint64
-	Frag        [NumFragReasons]uint64
+	// Internal errors: rows marked impossible that fired (0 in a correct
+	// stack), of spec/ipv4.fsm and of spec/frag.fsm.
+	Internal, FragInternal uint64
+	Rx                     [NumRxReasons]uint64
+	Frag                   [NumFragReasons]uint64
 }
 
 // Receiver runs the IPv4 receive pipeline of spec/ipv4.fsm and the
@@ -120,8 +123,10 @@ func NewReceiver(cfg Config) *Receiver {
 	}
 	r.rx = NewRxMachine[rxRun]()
 	r.rx.Count(nil, r.c.Rx[:])
+	r.rx.CountInternal(&r.c.Internal)
 	r.frag = NewFragMachine[fragRun]()
 	r.frag.Count(nil, r.c.Frag[:])
+	r.frag.CountInternal(&r.c.FragInternal)
 	r.reasm.init(cfg)
 	return r
 }
@@ -192,6 +197,8 @@ func (r *Receiver) run(s RxState) bool {
 			return r.delivered
 		case RxOutDrop:
 			r.lastDrop = rule.Reason
+			return false
+		case RxOutImpossible: // counted in Counters.Internal
 			return false
 		}
 	}

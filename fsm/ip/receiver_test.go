@@ -2,6 +2,7 @@ package ip
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,16 +193,30 @@ func TestCustomProtocols(t *testing.T) {
 	}
 }
 
-// Every cell of a stage run out of order drops as Sequence: the rows exist so
-// the table is total, and must never fire from Receive.
-func TestSequenceRows(t *testing.T) {
+// Every cell of a stage run out of order is impossible: the rows exist so
+// the table is total, and must never fire from Receive. One that fires
+// anyway is counted in Counters.Internal and fails CheckInvariants.
+func TestOutOfOrderStagesImpossible(t *testing.T) {
 	for s := range RxState(NumRxStates) {
 		for e := range RxEvent(NumRxEvents) {
 			rule := RxMatch(s, e, func(RxGuard) bool { return false })
-			if (e == stageOf[s]) == (rule.Reason == RxDropSequence) {
+			if (e == stageOf[s]) == (rule.Outcome == RxOutImpossible) {
 				t.Errorf("%v/%v: %v", s, e, rule)
 			}
 		}
+	}
+	r, _ := newRx(t, Config{})
+	if err := r.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if rule := r.rx.Step(rxRun{r}, RxStateIdle, RxEvDispatch); rule.Outcome != RxOutImpossible {
+		t.Fatalf("Idle/Dispatch fired %v", rule)
+	}
+	if c := r.Counters(); c.Internal != 1 {
+		t.Errorf("Internal = %d, want 1", c.Internal)
+	}
+	if err := r.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "ip.Internal") {
+		t.Errorf("CheckInvariants = %v, want the impossible row reported", err)
 	}
 }
 

@@ -103,13 +103,12 @@ const (
 	FragDropTimeout
 	FragDropEvicted
 	FragDropPoisoned
-	FragDropLate
 )
 
 // NumFragReasons is the number of reasons, None included: the size of a counter array.
-const NumFragReasons = 11
+const NumFragReasons = 10
 
-var _FragReasonNames = [...]string{"None", "Malformed", "TooBig", "NoRoom", "TooMany", "Duplicate", "Overlap", "Timeout", "Evicted", "Poisoned", "Late"}
+var _FragReasonNames = [...]string{"None", "Malformed", "TooBig", "NoRoom", "TooMany", "Duplicate", "Overlap", "Timeout", "Evicted", "Poisoned"}
 
 // String returns the name used in spec/frag.fsm.
 func (x FragReason) String() string { return fsmrt.Name(x, _FragReasonNames[:], "FragReason") }
@@ -119,9 +118,10 @@ type FragOutcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	FragOutContinue = fsmrt.OutContinue // run the next stage
-	FragOutDone     = fsmrt.OutDone     // processing finished
-	FragOutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
+	FragOutContinue   = fsmrt.OutContinue   // run the next stage
+	FragOutDone       = fsmrt.OutDone       // processing finished
+	FragOutDrop       = fsmrt.OutDrop       // finished; counted under the rule's Reason
+	FragOutImpossible = fsmrt.OutImpossible // the cell cannot happen; counted as an internal error
 )
 
 // FragCond is one condition of a rule: Guard must evaluate to !Negate.
@@ -140,33 +140,33 @@ var FragRules = [...]FragRule{
 	{ID: 1, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooBig}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:20", Anchor: "RFC1122:3.3.2"},
 	{ID: 2, State: FragStateEmpty, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGNoRoom}}, Next: FragStateEmpty, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:21", Anchor: "RFC1122:3.3.2"},
 	{ID: 3, State: FragStateEmpty, Event: FragEvFragArrive, Next: FragStatePartial, Actions: []FragAction{FragACreate, FragAStore}, Outcome: FragOutDone, Src: "spec/frag.fsm:22", Anchor: "RFC791:3.2"},
-	{ID: 4, State: FragStateEmpty, Event: FragEvTimeout, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
-	{ID: 5, State: FragStateEmpty, Event: FragEvEvict, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
-	{ID: 6, State: FragStateEmpty, Event: FragEvRelease, Next: FragStateEmpty, Outcome: FragOutDone, Src: "spec/frag.fsm:23", Anchor: "NETSPEC:frag"},
-	{ID: 7, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGMalformed}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:26", Anchor: "RFC791:3.2"},
-	{ID: 8, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooBig}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:27", Anchor: "RFC1122:3.3.2"},
-	{ID: 9, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGDuplicate}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropDuplicate, Src: "spec/frag.fsm:28", Anchor: "RFC815:7"},
-	{ID: 10, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGOverlaps}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropOverlap, Src: "spec/frag.fsm:29", Anchor: "RFC5722:4"},
-	{ID: 11, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooMany}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooMany, Src: "spec/frag.fsm:30", Anchor: "RFC1122:3.3.2"},
-	{ID: 12, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGNoRoom}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:31", Anchor: "RFC1122:3.3.2"},
-	{ID: 13, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGCompletes}}, Next: FragStateComplete, Actions: []FragAction{FragAStore, FragAAssemble}, Outcome: FragOutContinue, Src: "spec/frag.fsm:32", Anchor: "RFC815:3"},
-	{ID: 14, State: FragStatePartial, Event: FragEvFragArrive, Next: FragStatePartial, Actions: []FragAction{FragAStore}, Outcome: FragOutDone, Src: "spec/frag.fsm:33", Anchor: "RFC815:3"},
-	{ID: 15, State: FragStatePartial, Event: FragEvTimeout, Conds: []FragCond{{Guard: FragGHaveFirst}}, Next: FragStateExpired, Actions: []FragAction{FragASendTimeExceeded, FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:34", Anchor: "RFC1122:3.3.2", Reqs: []string{"SHOULD"}},
-	{ID: 16, State: FragStatePartial, Event: FragEvTimeout, Next: FragStateExpired, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:35", Anchor: "RFC1122:3.3.2", Reqs: []string{"MUST"}},
-	{ID: 17, State: FragStatePartial, Event: FragEvEvict, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDrop, Reason: FragDropEvicted, Src: "spec/frag.fsm:36", Anchor: "RFC1122:3.3.2"},
-	{ID: 18, State: FragStatePartial, Event: FragEvRelease, Next: FragStatePartial, Outcome: FragOutDone, Src: "spec/frag.fsm:37", Anchor: "NETSPEC:frag"},
-	{ID: 19, State: FragStateComplete, Event: FragEvFragArrive, Next: FragStateComplete, Outcome: FragOutDrop, Reason: FragDropLate, Src: "spec/frag.fsm:41", Anchor: "NETSPEC:frag"},
-	{ID: 20, State: FragStateComplete, Event: FragEvTimeout, Next: FragStateComplete, Outcome: FragOutDone, Src: "spec/frag.fsm:42", Anchor: "NETSPEC:frag"},
-	{ID: 21, State: FragStateComplete, Event: FragEvEvict, Next: FragStateComplete, Outcome: FragOutDone, Src: "spec/frag.fsm:42", Anchor: "NETSPEC:frag"},
-	{ID: 22, State: FragStateComplete, Event: FragEvRelease, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:43", Anchor: "NETSPEC:frag"},
-	{ID: 23, State: FragStateExpired, Event: FragEvFragArrive, Next: FragStateExpired, Outcome: FragOutDrop, Reason: FragDropLate, Src: "spec/frag.fsm:41", Anchor: "NETSPEC:frag"},
-	{ID: 24, State: FragStateExpired, Event: FragEvTimeout, Next: FragStateExpired, Outcome: FragOutDone, Src: "spec/frag.fsm:42", Anchor: "NETSPEC:frag"},
-	{ID: 25, State: FragStateExpired, Event: FragEvEvict, Next: FragStateExpired, Outcome: FragOutDone, Src: "spec/frag.fsm:42", Anchor: "NETSPEC:frag"},
-	{ID: 26, State: FragStateExpired, Event: FragEvRelease, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:43", Anchor: "NETSPEC:frag"},
-	{ID: 27, State: FragStatePoisoned, Event: FragEvFragArrive, Next: FragStatePoisoned, Outcome: FragOutDrop, Reason: FragDropPoisoned, Src: "spec/frag.fsm:47", Anchor: "RFC5722:4"},
-	{ID: 28, State: FragStatePoisoned, Event: FragEvTimeout, Next: FragStateEmpty, Actions: []FragAction{FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:48", Anchor: "RFC1122:3.3.2"},
-	{ID: 29, State: FragStatePoisoned, Event: FragEvEvict, Next: FragStateEmpty, Actions: []FragAction{FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:48", Anchor: "RFC1122:3.3.2"},
-	{ID: 30, State: FragStatePoisoned, Event: FragEvRelease, Next: FragStatePoisoned, Outcome: FragOutDone, Src: "spec/frag.fsm:49", Anchor: "NETSPEC:frag"},
+	{ID: 4, State: FragStateEmpty, Event: FragEvTimeout, Next: FragStateEmpty, Outcome: FragOutImpossible, Src: "spec/frag.fsm:25", Anchor: "NETSPEC:frag"},
+	{ID: 5, State: FragStateEmpty, Event: FragEvEvict, Next: FragStateEmpty, Outcome: FragOutImpossible, Src: "spec/frag.fsm:25", Anchor: "NETSPEC:frag"},
+	{ID: 6, State: FragStateEmpty, Event: FragEvRelease, Next: FragStateEmpty, Outcome: FragOutImpossible, Src: "spec/frag.fsm:25", Anchor: "NETSPEC:frag"},
+	{ID: 7, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGMalformed}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropMalformed, Src: "spec/frag.fsm:28", Anchor: "RFC791:3.2"},
+	{ID: 8, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooBig}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooBig, Src: "spec/frag.fsm:29", Anchor: "RFC1122:3.3.2"},
+	{ID: 9, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGDuplicate}}, Next: FragStatePartial, Outcome: FragOutDrop, Reason: FragDropDuplicate, Src: "spec/frag.fsm:30", Anchor: "RFC815:7"},
+	{ID: 10, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGOverlaps}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropOverlap, Src: "spec/frag.fsm:31", Anchor: "RFC5722:4"},
+	{ID: 11, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGTooMany}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTooMany, Src: "spec/frag.fsm:32", Anchor: "RFC1122:3.3.2"},
+	{ID: 12, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGNoRoom}}, Next: FragStatePoisoned, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropNoRoom, Src: "spec/frag.fsm:33", Anchor: "RFC1122:3.3.2"},
+	{ID: 13, State: FragStatePartial, Event: FragEvFragArrive, Conds: []FragCond{{Guard: FragGCompletes}}, Next: FragStateComplete, Actions: []FragAction{FragAStore, FragAAssemble}, Outcome: FragOutContinue, Src: "spec/frag.fsm:34", Anchor: "RFC815:3"},
+	{ID: 14, State: FragStatePartial, Event: FragEvFragArrive, Next: FragStatePartial, Actions: []FragAction{FragAStore}, Outcome: FragOutDone, Src: "spec/frag.fsm:35", Anchor: "RFC815:3"},
+	{ID: 15, State: FragStatePartial, Event: FragEvTimeout, Conds: []FragCond{{Guard: FragGHaveFirst}}, Next: FragStateExpired, Actions: []FragAction{FragASendTimeExceeded, FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:36", Anchor: "RFC1122:3.3.2", Reqs: []string{"SHOULD"}},
+	{ID: 16, State: FragStatePartial, Event: FragEvTimeout, Next: FragStateExpired, Actions: []FragAction{FragADiscard}, Outcome: FragOutDrop, Reason: FragDropTimeout, Src: "spec/frag.fsm:37", Anchor: "RFC1122:3.3.2", Reqs: []string{"MUST"}},
+	{ID: 17, State: FragStatePartial, Event: FragEvEvict, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDrop, Reason: FragDropEvicted, Src: "spec/frag.fsm:38", Anchor: "RFC1122:3.3.2"},
+	{ID: 18, State: FragStatePartial, Event: FragEvRelease, Next: FragStatePartial, Outcome: FragOutImpossible, Src: "spec/frag.fsm:39", Anchor: "NETSPEC:frag"},
+	{ID: 19, State: FragStateComplete, Event: FragEvFragArrive, Next: FragStateComplete, Outcome: FragOutImpossible, Src: "spec/frag.fsm:45", Anchor: "NETSPEC:frag"},
+	{ID: 20, State: FragStateComplete, Event: FragEvTimeout, Next: FragStateComplete, Outcome: FragOutImpossible, Src: "spec/frag.fsm:46", Anchor: "NETSPEC:frag"},
+	{ID: 21, State: FragStateComplete, Event: FragEvEvict, Next: FragStateComplete, Outcome: FragOutImpossible, Src: "spec/frag.fsm:46", Anchor: "NETSPEC:frag"},
+	{ID: 22, State: FragStateComplete, Event: FragEvRelease, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:47", Anchor: "NETSPEC:frag"},
+	{ID: 23, State: FragStateExpired, Event: FragEvFragArrive, Next: FragStateExpired, Outcome: FragOutImpossible, Src: "spec/frag.fsm:45", Anchor: "NETSPEC:frag"},
+	{ID: 24, State: FragStateExpired, Event: FragEvTimeout, Next: FragStateExpired, Outcome: FragOutImpossible, Src: "spec/frag.fsm:46", Anchor: "NETSPEC:frag"},
+	{ID: 25, State: FragStateExpired, Event: FragEvEvict, Next: FragStateExpired, Outcome: FragOutImpossible, Src: "spec/frag.fsm:46", Anchor: "NETSPEC:frag"},
+	{ID: 26, State: FragStateExpired, Event: FragEvRelease, Next: FragStateEmpty, Actions: []FragAction{FragADiscard, FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:47", Anchor: "NETSPEC:frag"},
+	{ID: 27, State: FragStatePoisoned, Event: FragEvFragArrive, Next: FragStatePoisoned, Outcome: FragOutDrop, Reason: FragDropPoisoned, Src: "spec/frag.fsm:51", Anchor: "RFC5722:4"},
+	{ID: 28, State: FragStatePoisoned, Event: FragEvTimeout, Next: FragStateEmpty, Actions: []FragAction{FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:52", Anchor: "RFC1122:3.3.2"},
+	{ID: 29, State: FragStatePoisoned, Event: FragEvEvict, Next: FragStateEmpty, Actions: []FragAction{FragAForget}, Outcome: FragOutDone, Src: "spec/frag.fsm:52", Anchor: "RFC1122:3.3.2"},
+	{ID: 30, State: FragStatePoisoned, Event: FragEvRelease, Next: FragStatePoisoned, Outcome: FragOutImpossible, Src: "spec/frag.fsm:53", Anchor: "NETSPEC:frag"},
 }
 
 // FragCells gives, for each (state, event), the index range [Start, End) of its rules in FragRules.
@@ -270,6 +270,6 @@ func _() {
 	_ = x[(FragEvFragArrive-0)|(FragEvTimeout-1)|(FragEvEvict-2)|(FragEvRelease-3)]
 	_ = x[(FragGMalformed-0)|(FragGTooBig-1)|(FragGNoRoom-2)|(FragGTooMany-3)|(FragGDuplicate-4)|(FragGOverlaps-5)|(FragGCompletes-6)|(FragGHaveFirst-7)]
 	_ = x[(FragACreate-0)|(FragAStore-1)|(FragAAssemble-2)|(FragADiscard-3)|(FragASendTimeExceeded-4)|(FragAForget-5)]
-	_ = x[(FragReasonNone-0)|(FragDropMalformed-1)|(FragDropTooBig-2)|(FragDropNoRoom-3)|(FragDropTooMany-4)|(FragDropDuplicate-5)|(FragDropOverlap-6)|(FragDropTimeout-7)|(FragDropEvicted-8)|(FragDropPoisoned-9)|(FragDropLate-10)]
+	_ = x[(FragReasonNone-0)|(FragDropMalformed-1)|(FragDropTooBig-2)|(FragDropNoRoom-3)|(FragDropTooMany-4)|(FragDropDuplicate-5)|(FragDropOverlap-6)|(FragDropTimeout-7)|(FragDropEvicted-8)|(FragDropPoisoned-9)]
 	_ = x[len(FragRules)-31]
 }

@@ -97,6 +97,7 @@ type ARPHooks struct {
 type ARPCounters struct {
 	Requests        uint64 // who-has requests asked for
 	RequestsLimited uint64 // requests suppressed by the global rate limit
+	Internal        uint64 // internal errors: rows of spec/arp.fsm marked impossible that fired (0 in a correct stack)
 	Drops           [NumARPReasons]uint64
 	Rules           [len(ARPRules)]uint64
 }
@@ -151,6 +152,7 @@ func NewARP(ours wire.Addr, cfg ARPConfig, hooks ARPHooks) *ARP {
 		tokens: cfg.RequestsPerSec}
 	a.m = NewARPMachine[arpRun]()
 	a.m.Count(a.c.Rules[:], a.c.Drops[:])
+	a.m.CountInternal(&a.c.Internal)
 	return a
 }
 
@@ -538,8 +540,18 @@ func (a arpRun) ActDropFrame() {
 // of None, and a claimed slot is indexed under its address; the count of
 // claimed slots is the cache's length; a free slot holds no queued frame
 // (Forget and Flush/Fail gave them back). A row that reaches None without
-// Forget, or leaves it without Create, is reported. nil means all hold.
+// Forget, or leaves it without Create, is reported, and so is a row marked
+// impossible in the spec that fired (ARPCounters.Internal). nil means all
+// hold.
 func (a *ARP) CheckInvariants() error {
+	if a.c.Internal != 0 {
+		for i := range ARPRules {
+			if ARPRules[i].Outcome == ARPOutImpossible && a.c.Rules[i] != 0 {
+				return fmt.Errorf("link: %d impossible rows fired (arp.Internal), among them %s", a.c.Internal, ARPRules[i].String())
+			}
+		}
+		return fmt.Errorf("link: %d impossible rows fired (arp.Internal)", a.c.Internal)
+	}
 	used := 0
 	for i := range a.slots {
 		n := &a.slots[i]

@@ -284,3 +284,25 @@ func TestARPPollHoldsNothingAfterTimeouts(t *testing.T) {
 		t.Fatalf("len %d sent %d dropped %d", a.Len(), len(l.sent), len(l.dropped))
 	}
 }
+
+// TestARPImpossibleRow: the rows spec/arp.fsm marks impossible never fire in
+// TestARPEveryRuleFires' run (CheckInvariants after every call); one that
+// fires (a timer stepped for an address with no entry) performs nothing, is
+// counted in ARPCounters.Internal and fails CheckInvariants, naming the row.
+func TestARPImpossibleRow(t *testing.T) {
+	a, _ := newTestARP(ARPConfig{})
+	if err := a.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	n := &neighbor{ip: ipN(9)}
+	a.step(n, ARPEvTimer)
+	if n.state != ARPStateNone || a.Len() != 0 {
+		t.Fatalf("None/Timer moved the entry to %v (cache length %d)", n.state, a.Len())
+	}
+	if c := a.Counters(); c.Internal != 1 {
+		t.Fatalf("Internal = %d, want 1", c.Internal)
+	}
+	if err := a.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "None/Timer -> None impossible") {
+		t.Fatalf("CheckInvariants = %v, want the row named", err)
+	}
+}

@@ -117,9 +117,10 @@ type ARPOutcome = fsmrt.Outcome
 
 // Rule outcomes.
 const (
-	ARPOutContinue = fsmrt.OutContinue // run the next stage
-	ARPOutDone     = fsmrt.OutDone     // processing finished
-	ARPOutDrop     = fsmrt.OutDrop     // finished; counted under the rule's Reason
+	ARPOutContinue   = fsmrt.OutContinue   // run the next stage
+	ARPOutDone       = fsmrt.OutDone       // processing finished
+	ARPOutDrop       = fsmrt.OutDrop       // finished; counted under the rule's Reason
+	ARPOutImpossible = fsmrt.OutImpossible // the cell cannot happen; counted as an internal error
 )
 
 // ARPCond is one condition of a rule: Guard must evaluate to !Negate.
@@ -137,30 +138,30 @@ var ARPRules = [...]ARPRule{
 	{ID: 0, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGNoRoom}}, Next: ARPStateNone, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:32", Anchor: "RFC1122:2.3.2.2"},
 	{ID: 1, State: ARPStateNone, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:33", Anchor: "RFC1122:2.3.2.2"},
 	{ID: 2, State: ARPStateNone, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPACreate, ARPAProbe, ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:34", Anchor: "RFC1122:2.3.2.2", Reqs: []string{"SHOULD"}},
-	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}, {Guard: ARPGNoRoom}}, Next: ARPStateNone, Outcome: ARPOutDrop, Reason: ARPDropNoRoom, Src: "spec/arp.fsm:38", Anchor: "NETSPEC:arp"},
-	{ID: 4, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:39", Anchor: "RFC826:reception"},
-	{ID: 5, State: ARPStateNone, Event: ARPEvHeard, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:40", Anchor: "RFC826:reception"},
-	{ID: 6, State: ARPStateNone, Event: ARPEvTimer, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "NETSPEC:arp"},
-	{ID: 7, State: ARPStateNone, Event: ARPEvEvict, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:41", Anchor: "NETSPEC:arp"},
-	{ID: 8, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:45", Anchor: "RFC1122:2.3.2.2"},
-	{ID: 9, State: ARPStateIncomplete, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:46", Anchor: "RFC1122:2.3.2.2"},
-	{ID: 10, State: ARPStateIncomplete, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn, ARPAFlush}, Outcome: ARPOutDone, Src: "spec/arp.fsm:47", Anchor: "RFC826:reception"},
-	{ID: 11, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{Guard: ARPGProbesLeft}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:48", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 12, State: ARPStateIncomplete, Event: ARPEvTimer, Next: ARPStateFailed, Actions: []ARPAction{ARPAFail}, Outcome: ARPOutDrop, Reason: ARPDropFailed, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 13, State: ARPStateIncomplete, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAFail, ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:52", Anchor: "NETSPEC:arp"},
-	{ID: 14, State: ARPStateReachable, Event: ARPEvSend, Next: ARPStateReachable, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:56", Anchor: "RFC826:reception"},
-	{ID: 15, State: ARPStateReachable, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
-	{ID: 16, State: ARPStateReachable, Event: ARPEvTimer, Next: ARPStateStale, Actions: []ARPAction{ARPAAge}, Outcome: ARPOutDone, Src: "spec/arp.fsm:60", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 17, State: ARPStateReachable, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:62", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 18, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGProbed}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:57", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 19, State: ARPStateStale, Event: ARPEvSend, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit, ARPARefresh}, Outcome: ARPOutDone, Src: "spec/arp.fsm:58", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
-	{ID: 20, State: ARPStateStale, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
-	{ID: 21, State: ARPStateStale, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:61", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 22, State: ARPStateStale, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:62", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 23, State: ARPStateFailed, Event: ARPEvSend, Next: ARPStateFailed, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropUnresolved, Src: "spec/arp.fsm:65", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 24, State: ARPStateFailed, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC826:reception"},
-	{ID: 25, State: ARPStateFailed, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:66", Anchor: "RFC1122:2.3.2.1"},
-	{ID: 26, State: ARPStateFailed, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:67", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 3, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGForUs, Negate: true}}, Next: ARPStateNone, Outcome: ARPOutDone, Src: "spec/arp.fsm:39", Anchor: "RFC826:reception"},
+	{ID: 4, State: ARPStateNone, Event: ARPEvHeard, Conds: []ARPCond{{Guard: ARPGNoRoom, Negate: true}}, Next: ARPStateReachable, Actions: []ARPAction{ARPACreate, ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:40", Anchor: "RFC826:reception"},
+	{ID: 5, State: ARPStateNone, Event: ARPEvHeard, Next: ARPStateNone, Outcome: ARPOutImpossible, Src: "spec/arp.fsm:41", Anchor: "NETSPEC:arp"},
+	{ID: 6, State: ARPStateNone, Event: ARPEvTimer, Next: ARPStateNone, Outcome: ARPOutImpossible, Src: "spec/arp.fsm:42", Anchor: "NETSPEC:arp"},
+	{ID: 7, State: ARPStateNone, Event: ARPEvEvict, Next: ARPStateNone, Outcome: ARPOutImpossible, Src: "spec/arp.fsm:42", Anchor: "NETSPEC:arp"},
+	{ID: 8, State: ARPStateIncomplete, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGQueueFull}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropQueueFull, Src: "spec/arp.fsm:46", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 9, State: ARPStateIncomplete, Event: ARPEvSend, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAQueue}, Outcome: ARPOutDone, Src: "spec/arp.fsm:47", Anchor: "RFC1122:2.3.2.2"},
+	{ID: 10, State: ARPStateIncomplete, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn, ARPAFlush}, Outcome: ARPOutDone, Src: "spec/arp.fsm:48", Anchor: "RFC826:reception"},
+	{ID: 11, State: ARPStateIncomplete, Event: ARPEvTimer, Conds: []ARPCond{{Guard: ARPGProbesLeft}}, Next: ARPStateIncomplete, Actions: []ARPAction{ARPAProbe}, Outcome: ARPOutDone, Src: "spec/arp.fsm:49", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 12, State: ARPStateIncomplete, Event: ARPEvTimer, Next: ARPStateFailed, Actions: []ARPAction{ARPAFail}, Outcome: ARPOutDrop, Reason: ARPDropFailed, Src: "spec/arp.fsm:50", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 13, State: ARPStateIncomplete, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAFail, ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:53", Anchor: "NETSPEC:arp"},
+	{ID: 14, State: ARPStateReachable, Event: ARPEvSend, Next: ARPStateReachable, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:57", Anchor: "RFC826:reception"},
+	{ID: 15, State: ARPStateReachable, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:60", Anchor: "RFC826:reception"},
+	{ID: 16, State: ARPStateReachable, Event: ARPEvTimer, Next: ARPStateStale, Actions: []ARPAction{ARPAAge}, Outcome: ARPOutDone, Src: "spec/arp.fsm:61", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 17, State: ARPStateReachable, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:63", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 18, State: ARPStateStale, Event: ARPEvSend, Conds: []ARPCond{{Guard: ARPGProbed}}, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit}, Outcome: ARPOutDone, Src: "spec/arp.fsm:58", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 19, State: ARPStateStale, Event: ARPEvSend, Next: ARPStateStale, Actions: []ARPAction{ARPATransmit, ARPARefresh}, Outcome: ARPOutDone, Src: "spec/arp.fsm:59", Anchor: "RFC1122:2.3.2.1", Reqs: []string{"MUST"}},
+	{ID: 20, State: ARPStateStale, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:60", Anchor: "RFC826:reception"},
+	{ID: 21, State: ARPStateStale, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:62", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 22, State: ARPStateStale, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:63", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 23, State: ARPStateFailed, Event: ARPEvSend, Next: ARPStateFailed, Actions: []ARPAction{ARPADropFrame}, Outcome: ARPOutDrop, Reason: ARPDropUnresolved, Src: "spec/arp.fsm:66", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 24, State: ARPStateFailed, Event: ARPEvHeard, Next: ARPStateReachable, Actions: []ARPAction{ARPALearn}, Outcome: ARPOutDone, Src: "spec/arp.fsm:60", Anchor: "RFC826:reception"},
+	{ID: 25, State: ARPStateFailed, Event: ARPEvTimer, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropExpired, Src: "spec/arp.fsm:67", Anchor: "RFC1122:2.3.2.1"},
+	{ID: 26, State: ARPStateFailed, Event: ARPEvEvict, Next: ARPStateNone, Actions: []ARPAction{ARPAForget}, Outcome: ARPOutDrop, Reason: ARPDropEvicted, Src: "spec/arp.fsm:68", Anchor: "RFC1122:2.3.2.1"},
 }
 
 // ARPCells gives, for each (state, event), the index range [Start, End) of its rules in ARPRules.

@@ -43,6 +43,7 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	ac := s.port.ARP().Counters()
 	fn("arp.Requests", ac.Requests)
 	fn("arp.RequestsLimited", ac.RequestsLimited)
+	fn("arp.Internal", ac.Internal)
 	for r := link.ARPReason(1); r < link.NumARPReasons; r++ {
 		fn("arp.drop."+r.String(), ac.Drops[r])
 	}

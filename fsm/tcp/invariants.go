@@ -196,8 +196,12 @@ func (l *Layer) EachConn(fn func(c *Conn)) {
 // CheckInvariants checks the layer's tables and every connection in them:
 // the connection table and the demultiplexing map agree, every table is
 // within its bound (MaxConns, each listener's SYN and accept queues), and
-// Conn.CheckInvariants holds for each connection.
+// Conn.CheckInvariants holds for each connection; and no row marked
+// impossible in spec/tcp.fsm ever fired (Counters.Internal is 0).
 func (l *Layer) CheckInvariants() error {
+	if l.ctr.Internal != 0 {
+		return fmt.Errorf("%w: %d impossible rows fired (tcp.Internal): %s", ErrInvariant, l.ctr.Internal, firedImpossible(Rules[:], l.ctr.RuleHits[:]))
+	}
 	if l.nconns() > l.cfg.MaxConns {
 		return fmt.Errorf("%w: %d connections and %d TIME-WAIT records, bound %d", ErrInvariant, len(l.conns), len(l.tw), l.cfg.MaxConns)
 	}
@@ -478,4 +482,19 @@ func (sh *connShadow) compare(c *Conn, now time.Time, msl2 time.Duration, explai
 		return c.violation("left TIME-WAIT after %v (MUST-13)", now.Sub(sh.twSince))
 	}
 	return nil
+}
+
+// firedImpossible names the rows marked impossible in the spec that fired,
+// by their hits.
+func firedImpossible(rules []Rule, hits []uint64) string {
+	var b []byte
+	for i := range rules {
+		if rules[i].Outcome == OutImpossible && hits[i] != 0 {
+			if b != nil {
+				b = append(b, "; "...)
+			}
+			b = fmt.Appendf(b, "%s (%d)", rules[i].String(), hits[i])
+		}
+	}
+	return string(b)
 }

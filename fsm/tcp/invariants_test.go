@@ -153,3 +153,22 @@ func TestInvariantsTimerHeap(t *testing.T) {
 	r.c.rcv.delackAt = r.now.Add(time.Millisecond)
 	mustBreak(t, r.l.CheckInvariants(), "timer heap")
 }
+
+// TestInvariantsImpossibleRow: a row the spec marks impossible that fires
+// (the 2*MSL timeout delivered to an ESTABLISHED connection) performs
+// nothing, is counted in Counters.Internal and seen by the rule hits, and
+// every invariant check reports it by its spec line.
+func TestInvariantsImpossibleRow(t *testing.T) {
+	r := newRig(t, Config{})
+	r.establishedActive(100, 300)
+	k := NewInvariantChecker()
+	mustHold(t, k, r.now, r.l)
+	if out := r.l.run(r.c, EvTimeoutTimeWait, r.l.userCall(r.now)); out != OutImpossible {
+		t.Fatalf("Established/TimeoutTimeWait: outcome %v", out)
+	}
+	r.state(StateEstablished)
+	if c := r.l.Counters(); c.Internal != 1 {
+		t.Fatalf("Internal = %d, want 1", c.Internal)
+	}
+	mustBreak(t, k.Check(r.now, r.l), "Established/TimeoutTimeWait -> Established impossible")
+}

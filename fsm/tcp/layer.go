@@ -35,6 +35,7 @@ type Counters struct {
 	Drops           [NumReasons]uint64 // segments discarded, by reason
 	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
 	SegsIn          uint64             // segments given to Input
+	Internal        uint64             // internal errors: rows of spec/tcp.fsm marked impossible that fired (0 in a correct stack)
 	SegsOut         uint64             // segments sent
 	RstsSent        uint64             // RST segments sent
 	Retransmits     uint64             // segments retransmitted (timeout or fast)
@@ -151,6 +152,7 @@ func NewLayer(cfg Config, out Output, rng *rand.Rand) *Layer {
 	}
 	l.m = NewMachine[tcpRun](cfg.Profile)
 	l.m.Count(l.ctr.RuleHits[:], l.ctr.Drops[:])
+	l.m.CountInternal(&l.ctr.Internal)
 	l.sndPool.max, l.rcvPool.max = maxPooledRings, maxPooledRings
 	// Only initial-sized rings are pooled: auto-tuned ones are left to the GC.
 	l.sndPool.maxRing = cfg.SendBuf

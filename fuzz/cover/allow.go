@@ -31,13 +31,9 @@ var TCPAllow = []Allowance{
 	{"Established/SegText", "HasText,UserClosed", "the user cannot have closed an ESTABLISHED connection: CLOSE there moves to FIN-WAIT-1, a CLOSE before the handshake completes queues the FIN and the completing rows go to FIN-WAIT-1, and Close with unread data aborts"},
 	{"SynReceived/SegAck", "AckAcceptable,PassiveOpen,FinQueued", "a passively opened TCB reaches the user (accept) only once ESTABLISHED, so nothing can CLOSE it in SYN-RECEIVED; the model checker, which issues CLOSE in any state, fires this row"},
 	{"SynReceived/SegSeq", "ZeroWindowAck", "SYN-RECEIVED has received nothing but the SYN (its text is not taken), so its receive window is the whole buffer, never zero"},
-	{"FinWait1/SegFin", "OurFinAcked", "dead row: a FIN whose ACK covers our FIN moves FIN-WAIT-1 to FIN-WAIT-2 at step 5, and a FIN without ACK is dropped at step 1 (linux) or 5 (rfc9293), so step 8 never sees FIN-WAIT-1 with our FIN acknowledged (MUST-13)"},
-	// Timers that are never running in the state.
-	{"Closed,Listen,FinWait2,TimeWait/TimeoutRtx", "", "no retransmission timer runs: CLOSED and LISTEN have none, FIN-WAIT-2 has everything acknowledged (AckAdvance stops it), TIME-WAIT stops it (StartTimeWait)"},
-	{"Closed,Listen,FinWait2,TimeWait/TimeoutUser", "", "R2 and the user timeout are checked when the retransmission timer fires and keep-alive only runs in ESTABLISHED and CLOSE-WAIT, so with no retransmission timer (as above) they cannot expire (MUST-20)"},
-	{"Closed,Listen,SynSent,SynReceived,Established,FinWait1,FinWait2,CloseWait,Closing,LastAck/TimeoutTimeWait", "", "the 2 MSL timer only runs in TIME-WAIT (StartTimeWait); in FIN-WAIT-2 the same deadline fires TimeoutFinWait2"},
-	{"Closed,Listen,SynSent,SynReceived,Established,FinWait1,CloseWait,Closing,LastAck,TimeWait/TimeoutFinWait2", "", "the FIN-WAIT-2 timer only runs in FIN-WAIT-2"},
-	{"FinWait2/TimeoutFinWait2", "-", "the FIN-WAIT-2 timer only starts once the user closed (StartFinWait2 arms it only for an orphan), so the UserClosed row always takes it; the unconditional row is there for totality"},
+	// Timers that are never running in the state (the cells of the other
+	// timers that cannot run are impossible rows in the spec).
+	{"FinWait2,TimeWait/TimeoutUser", "", "R2 and the user timeout are checked when the retransmission timer fires and keep-alive only runs in ESTABLISHED and CLOSE-WAIT; FIN-WAIT-2 and TIME-WAIT run no retransmission timer (their TimeoutRtx cells are impossible), so they cannot expire (MUST-20); the row is Open's, shared with the states that run it"},
 }
 
 // Match reports whether a names r.
@@ -76,14 +72,24 @@ func isSegEvent(e tcp.Event) bool {
 	return false
 }
 
+// Impossible is the reason for a row the spec marks impossible: the cell
+// cannot happen. Firing it counts an internal error (tcp.Internal,
+// ip.Internal, ip.FragInternal, arp.Internal), which every invariant check
+// reports, and for tcp the model checker proves it unreachable
+// (impossible-row-fired); so no allow-list entry names such a row.
+const Impossible = "impossible: the spec says the cell cannot happen (an internal error if it fires)"
+
 // UnreachableCell is Unfireable's reason for a row in a SEGMENT ARRIVES cell
 // the pipeline never runs.
 const UnreachableCell = "the SEGMENT ARRIVES pipeline never runs this (state, stage) cell (cover.ReachableCells)"
 
-// Unfireable returns why no test can fire r: its SEGMENT ARRIVES cell is one
-// the pipeline never runs, or a TCPAllow entry names it. It returns "" for a
-// row some test should fire.
+// Unfireable returns why no test can fire r: the spec marks it impossible,
+// its SEGMENT ARRIVES cell is one the pipeline never runs, or a TCPAllow
+// entry names it. It returns "" for a row some test should fire.
 func Unfireable(r *tcp.Rule) string {
+	if r.Outcome == tcp.OutImpossible {
+		return Impossible
+	}
 	if isSegEvent(r.Event) && !reachable[[2]int{int(r.State), int(r.Event)}] {
 		return UnreachableCell
 	}
@@ -155,35 +161,26 @@ func ReachableCells() map[[2]int]bool {
 // "States/Event" (states comma-separated), every row of those cells.
 type IPAllowance struct{ Cell, Why string }
 
-// FragAllow lists the reassembly rows ip.Receiver never runs (fsm/ip
-// reasm.go): Poll and evict step only Partial and Poisoned slots, release
-// only the slot of the datagram the previous call delivered (Complete), and
-// an Expired slot is released within the Poll that expired it.
-var FragAllow = []IPAllowance{
-	{"Empty/Timeout", "Poll times out only Partial and Poisoned slots"},
-	{"Empty/Evict", "evict picks only Partial and Poisoned slots"},
-	{"Empty,Partial,Poisoned/Release", "release steps only the slot of the datagram the previous call delivered, which is Complete"},
-	{"Complete,Expired/FragArrive", "a Complete slot is released at the start of the next Receive and an Expired one within the Poll that expired it, so no fragment finds either"},
-	{"Complete,Expired/Timeout", "Poll times out only Partial and Poisoned slots"},
-	{"Complete,Expired/Evict", "evict picks only Partial and Poisoned slots"},
-}
+// FragAllow lists reassembly rows ip.Receiver never runs (fsm/ip reasm.go)
+// that the spec does not mark impossible. It is empty: the cells Poll,
+// evict and release never step (Poll and evict step only Partial and
+// Poisoned slots, release only the Complete slot of the datagram the
+// previous call delivered, an Expired slot is released within the Poll that
+// expired it) are impossible rows of spec/frag.fsm. TestAllowListsCurrent
+// fails on an entry that names only impossible rows.
+var FragAllow = []IPAllowance{}
 
-// PipelineOrder is the reason for the ipv4 rows that drop a stage met in the
-// wrong state (spec/ipv4.fsm "Stages run out of order").
-const PipelineOrder = "ip.Receiver runs the stages in order (receiver.go run), so no stage meets another stage's state"
-
-// Why returns why no test can fire the row (Unfireable for tcp rows,
-// FragAllow for frag rows, PipelineOrder for ipv4's out-of-order rows), or
-// "" for a row some test should fire.
+// Why returns why no test can fire the row (Impossible for a row the spec
+// marks impossible, Unfireable for tcp rows, FragAllow for frag rows), or ""
+// for a row some test should fire.
 func (r Row) Why() string {
+	if r.Impossible {
+		return Impossible
+	}
 	switch r.Machine {
 	case "tcp":
 		if r.Rule != nil {
 			return Unfireable(r.Rule)
-		}
-	case "ipv4":
-		if r.Anchor == "NETSPEC:pipeline" {
-			return PipelineOrder
 		}
 	case "frag":
 		state, event, _ := strings.Cut(r.Cell, " ")

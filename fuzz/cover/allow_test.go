@@ -46,11 +46,14 @@ func TestAllowanceMatch(t *testing.T) {
 	}
 }
 
-// TestUnfireable: a row in a cell the pipeline never runs, an allow-listed
-// row and an ordinary row.
+// TestUnfireable: an impossible row, a row in a cell the pipeline never
+// runs, an allow-listed row and an ordinary row.
 func TestUnfireable(t *testing.T) {
-	if why := Unfireable(rowOf(t, tcp.StateClosed, tcp.EvSegSeq, "")); why != UnreachableCell {
+	if why := Unfireable(rowOf(t, tcp.StateClosed, tcp.EvSegSeq, "")); why != Impossible {
 		t.Errorf("Closed/SegSeq: %q", why)
+	}
+	if why := Unfireable(rowOf(t, tcp.StateSynReceived, tcp.EvSegText, "")); why != UnreachableCell {
+		t.Errorf("SynReceived/SegText: %q", why)
 	}
 	if why := Unfireable(rowOf(t, tcp.StateSynReceived, tcp.EvSegSeq, "ZeroWindowAck")); why == "" || why == UnreachableCell {
 		t.Errorf("SynReceived/SegSeq ZeroWindowAck: %q", why)
@@ -60,8 +63,9 @@ func TestUnfireable(t *testing.T) {
 	}
 }
 
-// TestRowWhy: the ipv4 out-of-order rows and the FragAllow cells are
-// explained, ordinary ipv4 and frag rows are not.
+// TestRowWhy: the impossible rows (ipv4's out-of-order stages, frag's
+// cells Poll, evict and release never step, tcp's timers in states without
+// them) are explained as impossible, ordinary ipv4 and frag rows are not.
 func TestRowWhy(t *testing.T) {
 	var c Coverage
 	seen := map[string]bool{}
@@ -69,7 +73,7 @@ func TestRowWhy(t *testing.T) {
 		switch {
 		case r.Machine == "ipv4" && r.Anchor == "NETSPEC:pipeline":
 			seen["pipeline"] = true
-			if r.Why() != PipelineOrder {
+			if r.Why() != Impossible {
 				t.Errorf("%s %s: %q", r.Src, r.Cell, r.Why())
 			}
 		case r.Machine == "ipv4" && r.Cell == "Idle Header":
@@ -79,8 +83,8 @@ func TestRowWhy(t *testing.T) {
 			}
 		case r.Machine == "frag" && r.Cell == "Expired FragArrive":
 			seen["expired"] = true
-			if r.Why() == "" {
-				t.Errorf("%s %s not explained", r.Src, r.Cell)
+			if r.Why() != Impossible {
+				t.Errorf("%s %s: %q", r.Src, r.Cell, r.Why())
 			}
 		case r.Machine == "frag" && r.Cell == "Partial FragArrive":
 			seen["partial"] = true
@@ -91,5 +95,36 @@ func TestRowWhy(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Fatalf("rows checked: %v", seen)
+	}
+}
+
+// TestAllowListsCurrent: every TCPAllow and FragAllow entry names some row
+// the spec does not mark impossible (an impossible row needs no entry:
+// Row.Why says "impossible"), so turning a row impossible makes its entry
+// stale here as a row that fires does in fuzz/scenario's TestEveryRowFires.
+func TestAllowListsCurrent(t *testing.T) {
+	for _, a := range TCPAllow {
+		live := false
+		for i := range tcp.Rules {
+			live = live || (a.Match(&tcp.Rules[i]) && tcp.Rules[i].Outcome != tcp.OutImpossible)
+		}
+		if !live {
+			t.Errorf("TCPAllow entry %s [%s] names only impossible rows: remove it", a.Cell, a.Conds)
+		}
+	}
+	var c Coverage
+	for _, a := range FragAllow {
+		live := false
+		for _, r := range c.Rows() {
+			if r.Machine == "frag" && !r.Impossible && (Row{Machine: "frag", Cell: r.Cell}).Why() == a.Why {
+				live = true
+			}
+		}
+		if !live {
+			t.Errorf("FragAllow entry %s names only impossible rows: remove it", a.Cell)
+		}
+	}
+	if Unfireable(rowOf(t, tcp.StateTimeWait, tcp.EvTimeoutRtx, "")) != Impossible {
+		t.Error("TimeWait/TimeoutRtx is not explained as impossible")
 	}
 }

@@ -31,6 +31,9 @@ type Row struct {
 	Reqs    []string // requirement IDs
 	Hits    uint64
 	Rule    *tcp.Rule // the table row when Machine is "tcp"
+	// Impossible: the spec marks the row impossible (the cell cannot
+	// happen; firing it is an internal error).
+	Impossible bool
 }
 
 // Must reports whether the row carries a MUST requirement ID.
@@ -88,15 +91,15 @@ func (c *Coverage) Rows() []Row {
 	var rows []Row
 	for i := range tcp.Rules {
 		r := &tcp.Rules[i]
-		rows = append(rows, Row{"tcp", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.TCP[i], r})
+		rows = append(rows, Row{"tcp", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.TCP[i], r, r.Outcome == tcp.OutImpossible})
 	}
 	for i := range ip.RxRules {
 		r := &ip.RxRules[i]
-		rows = append(rows, Row{"ipv4", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Rx[i], nil})
+		rows = append(rows, Row{"ipv4", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Rx[i], nil, r.Outcome == ip.RxOutImpossible})
 	}
 	for i := range ip.FragRules {
 		r := &ip.FragRules[i]
-		rows = append(rows, Row{"frag", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Frag[i], nil})
+		rows = append(rows, Row{"frag", r.Src, r.State.String() + " " + r.Event.String(), r.Anchor, r.Reqs, c.Frag[i], nil, r.Outcome == ip.FragOutImpossible})
 	}
 	return rows
 }

@@ -61,7 +61,7 @@ func dropRefs(m *spec.Machine, r string) *regexp.Regexp {
 // cell the pipeline never runs, an allow-listed cell) cannot be asserted.
 func fireable(m *spec.Machine, r *spec.Rule) bool {
 	for _, st := range r.States {
-		row := Row{Machine: m.Name, Src: r.Src, Cell: st + " " + r.Event, Anchor: r.Anchor}
+		row := Row{Machine: m.Name, Src: r.Src, Cell: st + " " + r.Event, Anchor: r.Anchor, Impossible: r.Outcome == spec.Impossible}
 		if m.Name == "tcp" {
 			for i := range tcp.Rules {
 				if g := &tcp.Rules[i]; g.Src == r.Src && g.State.String() == st {

@@ -21,30 +21,11 @@ var byConstruction = []struct {
 	match  func(r *tcp.Rule) bool
 	reason string
 }{
-	{func(r *tcp.Rule) bool {
-		return isTimeout(r.Event) && (r.State == tcp.StateClosed || r.State == tcp.StateListen)
-	},
-		"no timer runs in CLOSED or LISTEN (Release stops them)"},
+	{func(r *tcp.Rule) bool { return r.Outcome == tcp.OutImpossible },
+		"impossible: the spec says the cell cannot happen, and every run checks it (impossible-row-fired)"},
 	{func(r *tcp.Rule) bool {
 		return (r.Event == tcp.EvTimeoutRtx || r.Event == tcp.EvTimeoutUser) && (r.State == tcp.StateFinWait2 || r.State == tcp.StateTimeWait)
 	}, "the retransmission timer, whose R2 limit is TimeoutUser, is stopped in FIN-WAIT-2 (all acknowledged) and TIME-WAIT (StartTimeWait); keep-alives run only in ESTABLISHED and CLOSE-WAIT"},
-	{func(r *tcp.Rule) bool { return r.Event == tcp.EvTimeoutTimeWait && r.State != tcp.StateTimeWait },
-		"fsm/tcp delivers the 2*MSL timeout only in TIME-WAIT (in FIN-WAIT-2 the same timer is TimeoutFinWait2)"},
-	{func(r *tcp.Rule) bool { return r.Event == tcp.EvTimeoutFinWait2 && r.State != tcp.StateFinWait2 },
-		"fsm/tcp delivers TimeoutFinWait2 only in FIN-WAIT-2"},
-	{func(r *tcp.Rule) bool {
-		return r.Event == tcp.EvTimeoutFinWait2 && len(r.Conds) == 0 && r.State == tcp.StateFinWait2
-	},
-		"the FIN-WAIT-2 timer runs only for an orphan (UserClosed), so the fallback row cannot fire"},
-	{func(r *tcp.Rule) bool {
-		return isSeg(r.Event) && r.Event != tcp.EvSegPre && (r.State == tcp.StateClosed || r.State == tcp.StateListen)
-	}, "CLOSED and LISTEN run only SegPre, whose rules all end processing (RFC 9293 §3.10.7.1-2)"},
-	{func(r *tcp.Rule) bool {
-		return isSeg(r.Event) && r.Event != tcp.EvSegPre && r.State == tcp.StateSynSent
-	},
-		"SYN-SENT runs only SegPre; its one continue rule leaves SYN-SENT first (§3.10.7.3 step 4)"},
-	{func(r *tcp.Rule) bool { return r.Event == tcp.EvSegPre && tcp.FirstStage(r.State) != tcp.EvSegPre },
-		"synchronized states start SEGMENT ARRIVES at SegSeq"},
 	{func(r *tcp.Rule) bool {
 		return hasCond(r, "BacklogFull") || hasCond(r, "SynQueueFull") || hasCond(r, "AcceptQueueFull") ||
 			hasCond(r, "CookieValid") || hasCond(r, "CookiesPending")
@@ -61,16 +42,7 @@ var byConstruction = []struct {
 	{func(r *tcp.Rule) bool {
 		return (r.State == tcp.StateEstablished || r.State == tcp.StateCloseWait) && (hasCond(r, "FinQueued") || hasCond(r, "UserClosed"))
 	}, "dead in the table: every row that queues our FIN or follows a full CLOSE leaves ESTABLISHED and CLOSE-WAIT (to FIN-WAIT-1 or LAST-ACK; SYN-SENT and SYN-RECEIVED with a FIN queued go to FIN-WAIT-1)"},
-	{func(r *tcp.Rule) bool {
-		return r.State == tcp.StateFinWait1 && r.Event == tcp.EvSegFin && hasCond(r, "OurFinAcked")
-	}, "dead in the table: step 5 moves FIN-WAIT-1 to FIN-WAIT-2 on the ACK of our FIN and drops a segment without ACK, so step 8 never sees FIN-WAIT-1 with our FIN acknowledged"},
 }
-
-func isTimeout(ev tcp.Event) bool {
-	return ev == tcp.EvTimeoutRtx || ev == tcp.EvTimeoutTimeWait || ev == tcp.EvTimeoutUser || ev == tcp.EvTimeoutFinWait2
-}
-
-func isSeg(ev tcp.Event) bool { return ev >= tcp.EvSegPre && ev <= tcp.EvSegFin }
 
 // hasCond reports whether r requires the guard named name (positively).
 func hasCond(r *tcp.Rule, name string) bool {

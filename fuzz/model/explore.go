@@ -83,6 +83,7 @@ const (
 	PropCoverage   = "every-rule-fires"
 	PropReleased   = "released-tcb-holds-no-timer"
 	PropEnds       = "every-orphan-ends"
+	PropImpossible = "impossible-row-fired"
 	progressPeriod = 100000
 )
 
@@ -245,6 +246,14 @@ func Check(cfg Config) (*Result, error) {
 			res.Transitions++
 			for _, k := range r.fired {
 				res.Hits[k]++
+			}
+			if r.impossible != nil {
+				// A cell the spec says cannot happen did: the trace ends
+				// with the step that fired the row.
+				res.Violation = g.trace(uint32(i), PropImpossible, fmt.Sprintf("%s fired %s", st, r.impossible))
+				res.Violation.Steps = append(res.Violation.Steps, st)
+				res.Violation.States = append(res.Violation.States, next)
+				break
 			}
 			if next == cur {
 				continue

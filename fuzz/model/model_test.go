@@ -382,3 +382,42 @@ func TestQuickRunsModelOowDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestReachableImpossibleRowIsCaught: a row marked impossible that a run
+// can reach (LAST-ACK's ACK of our FIN, in a mutated copy of the table) is
+// the impossible-row-fired violation, with a trace that ends with the step
+// that fired it and replays on the mutated table only.
+func TestReachableImpossibleRowIsCaught(t *testing.T) {
+	tb := DefaultTable().Clone()
+	r := tb.Lookup(tcp.StateLastAck, tcp.EvSegAck, tcp.GOurFinAcked)
+	if r == nil {
+		t.Fatal("no LastAck/SegAck OurFinAcked rule")
+	}
+	r.Next, r.Actions, r.Outcome = tcp.StateLastAck, nil, tcp.OutImpossible
+	cfg := Config{Bounds: DefaultBounds(), Table: tb, Exact: true}
+	res, err := Check(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Violation
+	if v == nil || v.Property != PropImpossible || !strings.Contains(v.Detail, "LastAck/SegAck [OurFinAcked]") {
+		t.Fatalf("violation %+v, want %s naming the row", v, PropImpossible)
+	}
+	if len(v.States) != len(v.Steps)+1 {
+		t.Fatalf("%d states for %d steps", len(v.States), len(v.Steps))
+	}
+	var b bytes.Buffer
+	if err := WriteTrace(&b, cfg, v, "LastAck/SegAck [OurFinAcked] marked impossible"); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ParseTrace(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, bad, err := Replay(tb, tr); err != nil || !bad {
+		t.Fatalf("replay on the mutated table: violated=%v err=%v", bad, err)
+	}
+	if _, bad, err := Replay(nil, tr); err == nil && bad {
+		t.Fatal("replay on the generated table shows the violation too")
+	}
+}

@@ -171,12 +171,13 @@ type runner struct {
 	m           tcp.Machine[absRun] // runs t
 	b           Bounds
 	s           State
-	fired       []uint16 // rules fired by the current step
-	trunc       string   // non-empty: the step ran past a bound and is not explored
-	err         error    // the table cannot be interpreted: the check stops
-	unilateral  [2]bool  // the endpoint ended its connection on its own in this step
-	embryoCalls bool     // user calls reach passive SYN-RECEIVED connections
-	symmetric   bool     // both endpoints may open actively and passively
+	fired       []uint16  // rules fired by the current step
+	impossible  *tcp.Rule // the first impossible row the current step fired (impossible-row-fired), or nil
+	trunc       string    // non-empty: the step ran past a bound and is not explored
+	err         error     // the table cannot be interpreted: the check stops
+	unilateral  [2]bool   // the endpoint ended its connection on its own in this step
+	embryoCalls bool      // user calls reach passive SYN-RECEIVED connections
+	symmetric   bool      // both endpoints may open actively and passively
 }
 
 // enabled appends the steps enabled in s to out.
@@ -295,6 +296,7 @@ func (r *runner) apply(s *State, st Step) State {
 	r.fired = r.fired[:0]
 	r.trunc = ""
 	r.err = nil
+	r.impossible = nil
 	r.unilateral = [2]bool{}
 	prev := [2]tcp.State{s.E[0].Conn.St, s.E[1].Conn.St}
 	e := int(st.EP)
@@ -407,6 +409,9 @@ func (r *runner) run(c *TCB, e int, ev tcp.Event, g *segCtx) tcp.Outcome {
 		return tcp.OutDrop
 	}
 	r.fired = append(r.fired, rule.ID)
+	if rule.Outcome == tcp.OutImpossible && r.impossible == nil {
+		r.impossible = rule
+	}
 	if rule.Next != c.St {
 		c.St = rule.Next
 	}

@@ -147,6 +147,7 @@ func Replay(table *Table, t *Trace) (states []State, violated bool, err error) {
 	r := &runner{t: table, m: m, b: t.Bounds, symmetric: t.Symmetric, embryoCalls: t.EmbryoCalls}
 	var s State
 	states = append(states, s)
+	impossible := false // the last step fired an impossible row
 	for i, st := range t.Steps {
 		if !r.isEnabled(&s, st) {
 			return states, false, fmt.Errorf("model: replay step %d (%s) in %s: %w", i+1, st, s.Summary(), ErrNotEnabled)
@@ -159,12 +160,15 @@ func Replay(table *Table, t *Trace) (states []State, violated bool, err error) {
 			return states, false, fmt.Errorf("model: replay step %d runs past a bound (%s)", i+1, r.trunc)
 		}
 		states = append(states, s)
+		impossible = r.impossible != nil
 	}
 	last := states[len(states)-1]
 	switch t.Property {
 	case PropTimer, PropFinState, PropHalfOpen, PropEstab, PropReleased, PropEnds:
 		p, _ := safety(&last)
 		return states, p == t.Property, nil
+	case PropImpossible:
+		return states, impossible, nil
 	case PropLivelock:
 		return states, t.LoopAt >= 0 && t.LoopAt < len(t.Steps) && states[t.LoopAt] == last, nil
 	case PropDeadlock, PropSynRcvd, PropGraceful:

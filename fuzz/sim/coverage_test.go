@@ -24,7 +24,6 @@ var mustAllow = []struct{ Cell, Req, Why string }{
 	{"TimeWait TimeoutUser", "MUST-20", "TIME-WAIT stops the retransmission timer (StartTimeWait), so R2 cannot expire"},
 	{"SynReceived SegFin", "MUST-12", "dead row: a FIN reaching SYN-RECEIVED needs an ACK (step 5 drops it otherwise), and an acceptable ACK moves the connection to ESTABLISHED at step 5 before step 8 runs; an unacceptable one is answered by a RST"},
 	{"Listen Receive", "MUST-12", "RECEIVE on a listening descriptor: the socket API rejects it before the table (stack.connOf)"},
-	{"FinWait1 SegFin", "MUST-13", "dead row (the 'if OurFinAcked' row): a FIN whose ACK covers our FIN moves FIN-WAIT-1 to FIN-WAIT-2 at step 5, so step 8 never sees FIN-WAIT-1 with our FIN acknowledged"},
 }
 
 // scenarioDir holds the packetdrill-style scripts (fuzz/scenario).
