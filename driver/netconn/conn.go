@@ -129,17 +129,17 @@ func (c *Conn) opErr(op string, err error) error {
 }
 
 // waitErr blocks on ready and reports why it stopped waiting: nil to retry,
-// or the deadline/close error.
+// or the deadline error. Close and the loop's shutdown close ready too
+// (runner.forget, runner.call), and the retry reports them: a blocked call
+// waits on two channels, as a kernel socket's on its poll descriptor, not
+// on four (each case of a select holds a sudog while the call blocks, and
+// an idle keep-alive connection blocks in Read).
 func (c *Conn) waitErr(ready <-chan struct{}, dl *deadline) error {
 	select {
 	case <-ready:
 		return nil
 	case <-dl.wait():
 		return os.ErrDeadlineExceeded
-	case <-c.closed:
-		return net.ErrClosed
-	case <-c.r.done():
-		return net.ErrClosed
 	}
 }
 

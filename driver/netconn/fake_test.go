@@ -311,7 +311,14 @@ func (r *fakeRunner) with(fn func(f *fakeStack)) {
 	r.wakeLocked()
 }
 
-func (r *fakeRunner) forget(fd stack.FD)    {}
+// forget wakes every waiter (they share one channel and retry).
+func (r *fakeRunner) forget(fd stack.FD) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.bcast)
+	r.bcast = make(chan struct{})
+}
+
 func (r *fakeRunner) done() <-chan struct{} { return r.doneCh }
 
 func (r *fakeRunner) shutdown() {
@@ -320,5 +327,7 @@ func (r *fakeRunner) shutdown() {
 	if !r.closed {
 		r.closed = true
 		close(r.doneCh)
+		close(r.bcast) // the loop's shutdown wakes every waiter
+		r.bcast = make(chan struct{})
 	}
 }

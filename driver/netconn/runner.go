@@ -33,10 +33,11 @@ type sockets interface {
 type runner interface {
 	// call runs fn under the loop's lock; on sock.ErrWouldBlock it returns a
 	// channel closed when fd reports readiness in mask (registered atomically
-	// with the failed call). After shutdown it returns an error wrapping
-	// net.ErrClosed without running fn.
+	// with the failed call), when forget(fd) is called, or when the loop
+	// shuts down. After shutdown it returns an error wrapping net.ErrClosed
+	// without running fn.
 	call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error)
-	// forget drops the waiters of a released descriptor.
+	// forget wakes and drops the waiters of a released descriptor.
 	forget(fd stack.FD)
 	// done is closed when the loop shuts down.
 	done() <-chan struct{}
