@@ -63,8 +63,8 @@ type Config struct {
 	NoRecoveryProbe bool
 	// TLPMaxProbes is how many loss probes go in a row, each after twice
 	// the last PTO, while none draws an ACK, before only the RTO is left
-	// (default 2, at most 8; RFC 8985 §7.3 and Linux send 1). The second covers a
-	// probe or its ACK lost, which otherwise costs the RTO (rack.go).
+	// (default 3, at most 8; RFC 8985 §7.3 and Linux send 1). The later ones
+	// cover a probe or its ACK lost, which otherwise costs the RTO (rack.go).
 	TLPMaxProbes int
 	// UserTimeout is the default per-connection user timeout (RFC 5482,
 	// RFC 9293 §3.8.3 MUST-20/21): data unacknowledged this long, with no
@@ -189,7 +189,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.SynAckRetries, 5)
 	defInt(&c.MaxRetries, 15)
 	defInt(&c.R1, 3)
-	defInt(&c.TLPMaxProbes, 2)
+	defInt(&c.TLPMaxProbes, 3)
 	c.TLPMaxProbes = min(c.TLPMaxProbes, 8)
 	defInt(&c.Backlog, 128)
 	defInt(&c.SynBacklog, 1024)

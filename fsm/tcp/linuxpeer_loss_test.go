@@ -117,7 +117,8 @@ func TestLostACKInRecoveryNoTimeout(t *testing.T) {
 // goodput (simulated time, same seeds). Before the probe changes of rack.go
 // the shares were 0.111 and 0.007 (a 40 ms or 200 ms stall per lost burst
 // ACK), with the probe resent and armed in recovery 0.222 and 0.020, with a
-// second probe (TLPMaxProbes) 0.222 and 0.033; the floors sit below.
+// second probe (TLPMaxProbes) 0.222 and 0.033, with the RFC's PTO and a
+// third probe 0.229 and 0.067; the floors sit below.
 func TestGoodputLinuxPeerUnderLoss(t *testing.T) {
 	const size, seeds = 4 << 20, 6
 	var base time.Duration
@@ -137,7 +138,7 @@ func TestGoodputLinuxPeerUnderLoss(t *testing.T) {
 			probes += p.l.Counters().TLPProbes
 		}
 		ratio := float64(base) / float64(total)
-		floor := map[float64]float64{0.01: 0.18, 0.05: 0.025}[loss]
+		floor := map[float64]float64{0.01: 0.18, 0.05: 0.05}[loss]
 		if ratio < floor {
 			t.Errorf("loss %.0f %%: goodput %.3f of the loss-free run's, want at least %.3f", loss*100, ratio, floor)
 		}

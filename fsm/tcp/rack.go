@@ -22,6 +22,7 @@ type rackState struct {
 	reoPersist int          // RACK.reo_wnd_persist
 	dsackOn    bool         // a D-SACK round is open
 	dsackRound seqnum.Value // RACK.dsack_round
+	probeDup   bool         // the ACK's D-SACK reports a loss probe: no reordering evidence
 	advanced   bool         // xmit moved since the last loss detection
 }
 
@@ -226,12 +227,16 @@ func (snd *sender) rackReoWnd() time.Duration {
 
 // rackDSACKRound adapts the reordering window to D-SACKs (RFC 8985 §6.2
 // step 4): each round trip with a D-SACK grows the multiplier; 16
-// recoveries without one bring it back to 1.
+// recoveries without one bring it back to 1. A D-SACK for a loss probe is
+// the probe's own duplicate, not a reordering: it does not count.
 func (snd *sender) rackDSACKRound(dsack bool) {
 	c := snd.c
 	k := &snd.rack
 	if k.dsackOn && !c.tcb.SndUna.LessThan(k.dsackRound) {
 		k.dsackOn = false
+	}
+	if k.probeDup {
+		k.probeDup, dsack = false, false
 	}
 	if !k.dsackOn && dsack {
 		k.dsackOn, k.dsackRound = true, c.tcb.SndNxt
@@ -311,9 +316,8 @@ func (snd *sender) rackTimeout(now time.Time) {
 }
 
 // tlpArm schedules the probe timeout (RFC 8985 §7.2) after new data was
-// sent or an ACK acknowledged new data: PTO = 2*SRTT, plus WCDelAckT with
-// one segment in flight (else 2 ms), 1 s before an RTT sample; never later
-// than the RTO. Not with a probe outstanding; not in RTO recovery; outside
+// sent or an ACK acknowledged new data: PTO (pto), never later than the
+// RTO. Not with a probe outstanding; not in RTO recovery; outside
 // fast recovery not while segments are SACKed (RACK.segs_sacked: RACK and
 // its timer have what they need). In fast recovery the RFC arms no probe;
 // netspec arms one unless Config.NoRecoveryProbe (probeAllowed).
@@ -329,8 +333,13 @@ func (snd *sender) tlpArm(now time.Time) {
 	snd.tlpAt = at
 }
 
-// pto is the probe timeout (RFC 8985 §7.2): 2*SRTT, plus WCDelAckT with
-// one segment in flight (else 2 ms); 1 s before an RTT sample.
+// pto is the probe timeout (RFC 8985 §7.2 TLP_calc_PTO): 2*SRTT, plus
+// WCDelAckT with one segment in flight; 1 s before an RTT sample. Linux
+// adds 2 ms (TCP_TIMEOUT_MIN) to every PTO; the RFC does not, and netspec
+// only keeps it at least minPTO: its probe is a duplicate of the last
+// segment, so one sent too early costs a segment and a D-SACK, while on a
+// LAN path the 2 ms were most of each stall a lost ACK causes
+// (BENCHMARKS.md).
 func (snd *sender) pto() time.Duration {
 	if !snd.hasRTT {
 		return time.Second
@@ -338,8 +347,13 @@ func (snd *sender) pto() time.Duration {
 	if snd.flight() <= uint32(snd.mss) {
 		return 2*snd.srtt + wcDelAckT
 	}
-	return 2*snd.srtt + 2*time.Millisecond
+	return max(2*snd.srtt, minPTO)
 }
+
+// minPTO is the shortest probe timeout: a timer much shorter than a
+// millisecond is not kept by the drivers' loops anyway, and a path with no
+// delay at all (in-memory links, SRTT 0) must not probe at once.
+const minPTO = time.Millisecond
 
 // probeAllowed reports whether a loss probe may be scheduled and sent.
 //
@@ -466,6 +480,7 @@ func (q *txQueue) lastUnsacked() *txSeg {
 func (snd *sender) tlpAck(s *segment, advanced bool) {
 	c := snd.c
 	p := &snd.tlp
+	p.probes = 0 // an ACK came: TLPMaxProbes counts probes in a row without one
 	if p.active && p.inRec {
 		p.active = false // it drew an ACK: what RACK learns from it is enough
 		return

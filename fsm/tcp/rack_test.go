@@ -241,7 +241,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 }
 
 // TestTLPProbesTail: the last segments of a flight are lost and no ACK
-// comes; after PTO = 2*SRTT (+2 ms) the last segment goes again as a probe
+// comes; after PTO = 2*SRTT the last segment goes again as a probe
 // (no new data to send), a second is scheduled after twice the PTO in case
 // no ACK comes, the probe's SACK lets RACK find the rest of the tail lost,
 // and it is repaired without a timeout (RFC 8985 §7).
@@ -252,7 +252,7 @@ func TestTLPProbesTail(t *testing.T) {
 	r.drain()
 	srtt := r.c.snd.srtt
 	pto := r.c.snd.tlpAt.Sub(r.now)
-	if want := 2*srtt + 2*time.Millisecond; pto != want {
+	if want := max(2*srtt, minPTO); pto != want {
 		t.Fatalf("PTO %v, want %v (SRTT %v)", pto, want, srtt)
 	}
 	if !r.c.snd.tlpAt.Before(r.c.snd.rtxAt) {
@@ -333,7 +333,7 @@ func TestTLPProbeLastByDefault(t *testing.T) {
 
 // TestTLPDSACKMeansNoLoss: a retransmitted probe that a D-SACK reports as
 // a duplicate repaired nothing; congestion control does not respond
-// (RFC 8985 §7.4.2).
+// (RFC 8985 §7.4.2), and RACK takes the D-SACK for no reordering.
 func TestTLPDSACKMeansNoLoss(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedSACK()
@@ -349,6 +349,9 @@ func TestTLPDSACKMeansNoLoss(t *testing.T) {
 	r.sackAck(segAt(3))
 	if ctr := r.l.Counters(); ctr.DSACKsRcvd != 1 || ctr.TLPRecoveries != 0 || r.c.snd.cc.cwnd < cwnd {
 		t.Fatalf("D-SACKs %d, TLP recoveries %d, cwnd %d (was %d)", ctr.DSACKsRcvd, ctr.TLPRecoveries, r.c.snd.cc.cwnd, cwnd)
+	}
+	if k := &r.c.snd.rack; k.reoMult > 1 || k.dsackOn {
+		t.Fatalf("the probe's own D-SACK widened RACK's reordering window: multiplier %d, round open %v", k.reoMult, k.dsackOn)
 	}
 }
 
@@ -449,7 +452,7 @@ func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 }
 
 // TestTLPBlackHoleProbesBounded: with the peer gone and several segments in
-// flight, Config.TLPMaxProbes (default 2) probes go, each after twice the
+// flight, Config.TLPMaxProbes (default 3) probes go, each after twice the
 // previous PTO while that is before the RTO (here 1 s), then only the RTO
 // backoff runs and R2 ends the connection.
 func TestTLPBlackHoleProbesBounded(t *testing.T) {
@@ -462,8 +465,8 @@ func TestTLPBlackHoleProbesBounded(t *testing.T) {
 		r.drain()
 	}
 	ctr := r.l.Counters()
-	if ctr.TLPProbes != 2 || ctr.Timeouts != 6 {
-		t.Fatalf("probes %d, timeouts %d; want 2, 6", ctr.TLPProbes, ctr.Timeouts)
+	if want := uint64(r.l.cfg.TLPMaxProbes); ctr.TLPProbes != want || ctr.Timeouts != 6 {
+		t.Fatalf("probes %d, timeouts %d; want %d, 6", ctr.TLPProbes, ctr.Timeouts, want)
 	}
 	if r.c.State() != StateClosed || r.c.Err() == nil {
 		t.Fatalf("state %v, error %v", r.c.State(), r.c.Err())

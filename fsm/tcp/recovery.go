@@ -39,6 +39,7 @@ func (snd *sender) lossDetect(now time.Time) {
 	}
 	snd.undoArm(false)
 	snd.tlpAt = zeroTime
+	snd.tlp = tlpState{} // the probe drew its answer; recovery probes take over (rack.go probeAllowed)
 	snd.rec.active = true
 	snd.rec.point = t.SndNxt
 	snd.rec.highRxt = t.SndUna

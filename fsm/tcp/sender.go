@@ -99,6 +99,7 @@ func (snd *sender) onAck(s *segment) {
 	c := snd.c
 	t := &c.tcb
 	c.snd.ecnAck(s)
+	snd.rack.probeDup = false
 	newSACK, dsack := false, false
 	if c.sackOK && s.opts.NumSACK > 0 {
 		var d seqRange
@@ -249,6 +250,7 @@ func (snd *sender) gotDSACK(s *segment, d seqRange) {
 	snd.undoDSACK(s, d)
 	if p := &snd.tlp; p.active && p.isRtx && d.start.LessThan(p.endSeq) && !d.end.Add(1).LessThan(p.endSeq) {
 		p.dsacks = min(p.dsacks+1, 255)
+		snd.rack.probeDup = true
 	}
 }
 
