@@ -12,9 +12,10 @@
 #   DUR=3 ROUNDS=1 make bench        # a quick look
 #   SCENARIO=main make bench         # without the loss scenario (bench/loss.sh alone)
 #   SCENARIO=memory make bench       # only the idle-connection memory figure
+#   SCENARIO=bulk make bench         # only the 1 GiB download and upload
 #   REVS="main~3 ." make bench       # netspec at two revisions side by side
 #
-# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory),
+# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory, bulk),
 # BIG (bulk octets, 1073741824), HOLD (idle connections, 5000), LOSSES,
 # SIZE (loss transfer octets), LOSSAT (client or bridge: see bench/loss.sh),
 # MAX (bound of the run, 25m), OUT, PLOTS, JSON,

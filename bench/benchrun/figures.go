@@ -49,6 +49,13 @@ func memoryFigures(c config) []figure {
 	return all[len(all)-1:]
 }
 
+// bulkFigures are the rows of the bulk scenario: the download and upload
+// figures of the main table alone.
+func bulkFigures(c config) []figure {
+	all := mainFigures(c)
+	return all[8:12]
+}
+
 // lossFigures are the rows of the loss table.
 func lossFigures(c config) []figure {
 	var f []figure

@@ -50,15 +50,37 @@ func (p *pool[T]) get(n int) []T {
 	if best < 0 {
 		return make([]T, n)
 	}
-	b := p.free[best]
+	return p.take(best)[:n]
+}
+
+// getUpTo returns an array of at least n elements, preferring the largest
+// free one of at most want (n <= want): the size a connection grew to
+// before, when the pool kept it; else the smallest that fits, else a new one.
+func (p *pool[T]) getUpTo(n, want int) []T {
+	best := -1
+	for k, b := range p.free {
+		if c := cap(b); c >= n && c <= want && (best < 0 || c > cap(p.free[best])) {
+			best = k
+		}
+	}
+	if best < 0 {
+		return p.get(n)
+	}
+	p.lent++
+	return p.take(best)[:n]
+}
+
+// take removes free array k from the pool and returns it whole.
+func (p *pool[T]) take(k int) []T {
+	b := p.free[k]
 	last := len(p.free) - 1
-	p.free[best] = p.free[last]
+	p.free[k] = p.free[last]
 	p.free[last] = nil
 	p.free = p.free[:last]
 	if cap(b) > p.maxRing {
 		p.grown -= cap(b)
 	}
-	return b[:n]
+	return b
 }
 
 // ringLen is the capacity to ask get for when n elements are needed beyond
@@ -76,7 +98,10 @@ func (p *pool[T]) ringLen(n int) int {
 }
 
 // put takes back an array get handed out and keeps it for reuse, unless the
-// pool is full (then it is left to the GC).
+// pool is full (then it is left to the GC). A grown array that does not fit
+// in maxGrown evicts smaller grown ones: the rings auto-tuning passed
+// through on its way up are worth less than the one it arrived at, which a
+// bulk connection whose ring drained takes again on its next write.
 func (p *pool[T]) put(b []T) {
 	if b == nil {
 		return
@@ -87,12 +112,30 @@ func (p *pool[T]) put(b []T) {
 		return
 	}
 	if c > p.maxRing {
+		for p.grown+c > p.maxGrown && p.evictSmaller(c) {
+		}
 		if p.grown+c > p.maxGrown {
 			return
 		}
 		p.grown += c
 	}
 	p.free = append(p.free, b[:c])
+}
+
+// evictSmaller drops the smallest free grown array smaller than c and
+// reports whether there was one.
+func (p *pool[T]) evictSmaller(c int) bool {
+	k := -1
+	for i, b := range p.free {
+		if n := cap(b); n > p.maxRing && n < c && (k < 0 || n < cap(p.free[k])) {
+			k = i
+		}
+	}
+	if k < 0 {
+		return false
+	}
+	p.take(k)
+	return true
 }
 
 // giveBackBuffers returns the connection's rings to the layer's pools when

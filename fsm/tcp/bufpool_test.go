@@ -47,3 +47,38 @@ func TestBufPoolRecyclesRings(t *testing.T) {
 		t.Fatalf("second connection read %q, %v; want %q", buf[:n], err, fresh)
 	}
 }
+
+// TestPoolKeepsLargestGrown: the pool keeps grown arrays within maxGrown,
+// evicting smaller grown ones for a larger one (the size auto-tuning
+// arrived at), never initial-sized ones; get picks the smallest that fits
+// and counts every array lent.
+func TestPoolKeepsLargestGrown(t *testing.T) {
+	p := &pool[byte]{max: 8, maxRing: 1 << 10, maxGrown: 6 << 10}
+	var lent [][]byte
+	for _, n := range []int{1 << 10, 2 << 10, 4 << 10, 1 << 10} {
+		lent = append(lent, p.get(n))
+	}
+	for _, b := range lent {
+		p.put(b)
+	}
+	if p.grown != 6<<10 || len(p.free) != 4 || p.lent != 0 {
+		t.Fatalf("kept %d arrays, %d grown octets, %d lent; want 4, 6 KiB, 0", len(p.free), p.grown, p.lent)
+	}
+	big := p.get(5 << 10) // nothing fits: a new one
+	if cap(big) != 5<<10 || p.lent != 1 {
+		t.Fatalf("get(5 KiB) = cap %d, lent %d", cap(big), p.lent)
+	}
+	p.put(big) // evicts the 2 KiB and the 4 KiB arrays to fit
+	if p.grown != 5<<10 || len(p.free) != 3 {
+		t.Fatalf("after a larger grown array: %d arrays, %d grown octets; want 3, 5 KiB", len(p.free), p.grown)
+	}
+	if b := p.get(1500); cap(b) != 5<<10 {
+		t.Fatalf("get(1500) took cap %d, want the 5 KiB array (the smallest that fits)", cap(b))
+	}
+	if b := p.get(100); cap(b) != 1<<10 {
+		t.Fatalf("get(100) took cap %d, want an initial 1 KiB array", cap(b))
+	}
+	if p.grown != 0 || p.lent != 2 {
+		t.Fatalf("grown %d, lent %d after taking them", p.grown, p.lent)
+	}
+}

@@ -44,20 +44,22 @@ func (b *rcvBuf) writeAt(off int, p []byte) {
 }
 
 // grow makes the ring hold at least need octets from the first unread one
-// (need <= size): the first ring is the pool's size, later ones double, at
-// most size. The held octets keep their offsets (the new ring starts at head).
+// (need <= size): the first ring is the largest pooled one the capacity
+// allows (an auto-tuned connection whose ring drained takes back one as large
+// as before, without growing through the sizes again), else the pool's
+// size; later ones double, at most size. The held octets keep their offsets
+// (the new ring starts at head).
 func (b *rcvBuf) grow(need int) {
-	n := max(need, 2*len(b.buf))
 	if b.buf == nil {
-		n = max(need, b.pool.maxRing)
+		nb := b.pool.getUpTo(min(max(need, b.pool.maxRing), b.size), b.size)
+		b.buf, b.head = nb[:min(cap(nb), b.size)], 0
+		return
 	}
-	n = min(n, b.size)
+	n := min(max(need, 2*len(b.buf)), b.size)
 	nb := b.pool.get(n)
-	if b.buf != nil {
-		c := copy(nb, b.buf[b.head:])
-		copy(nb[c:], b.buf[:b.head])
-		b.pool.put(b.buf)
-	}
+	c := copy(nb, b.buf[b.head:])
+	copy(nb[c:], b.buf[:b.head])
+	b.pool.put(b.buf)
 	b.buf, b.head = nb, 0
 }
 
