@@ -148,20 +148,7 @@ func (c *Conn) giveBackBuffers() { c.giveBack(c.state == StateClosed) }
 
 // giveBack is giveBackBuffers for a connection that is (closed) or is not
 // CLOSED: Release gives back as for CLOSED before the state changes.
-func (c *Conn) giveBack(closed bool) { c.giveBackRings(closed, false) }
-
-// giveBackIdle is what Layer.finish gives back after every event: as
-// giveBackBuffers, but a ring auto-tuning grew beyond the initial size stays
-// with its connection until the connection ends (TIME-WAIT, CLOSED). Such a
-// connection moves bulk data and its rings drain between bursts: giving a
-// grown ring back at each drain left it to the GC (beyond maxPooledGrown)
-// and cost a new zeroed ring of megabytes at the next burst; bulk transfers
-// fell 2-4x (make bench, REVS before/after 0b7968b).
-func (c *Conn) giveBackIdle() { c.giveBackRings(false, true) }
-
-// giveBackRings is giveBack; with keepGrown, rings larger than the pools'
-// initial size are kept.
-func (c *Conn) giveBackRings(closed, keepGrown bool) {
+func (c *Conn) giveBack(closed bool) {
 	if closed && c.userClosed {
 		c.dropBuffers()
 		return
@@ -170,12 +157,12 @@ func (c *Conn) giveBackRings(closed, keepGrown bool) {
 	if c.snd.txq.n() == 0 || closed {
 		c.snd.txq.release(&c.l.txPool) // RACK's transmit records (txq.go): nothing in flight
 	}
-	if b := &c.snd.buf; b.buf != nil && (b.n == 0 || closed) && !(keepGrown && cap(b.buf) > c.l.sndPool.maxRing) {
+	if b := &c.snd.buf; b.buf != nil && (b.n == 0 || closed) {
 		c.l.sndPool.put(b.buf)
 		b.buf = nil
 		b.reset()
 	}
-	if b := &c.rcv.buf; b.buf != nil && b.unread == 0 && len(b.ooo) == 0 && !(keepGrown && cap(b.buf) > c.l.rcvPool.maxRing) {
+	if b := &c.rcv.buf; b.buf != nil && b.unread == 0 && len(b.ooo) == 0 {
 		c.l.rcvPool.put(b.buf)
 		b.buf = nil
 		b.reset()

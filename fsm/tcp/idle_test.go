@@ -12,44 +12,22 @@ import (
 	"github.com/netspec/netspec/fsm/wire"
 )
 
-// grownRings counts the rings c keeps because auto-tuning grew them beyond
-// the pools' initial size (giveBackIdle: a bulk connection keeps them until
-// it ends).
-func grownRings(c *Conn) int {
-	n := 0
-	if b := c.snd.buf.buf; b != nil && cap(b) > c.l.sndPool.maxRing {
-		n++
-	}
-	if b := c.rcv.buf.buf; b != nil && cap(b) > c.l.rcvPool.maxRing {
-		n++
-	}
-	return n
-}
-
-// holdsNothing fails the test when c holds a ring of the initial size, a
-// transmit-record array or a range array (out-of-order ranges, SACK
-// scoreboard); a grown ring may stay (grownRings).
+// holdsNothing fails the test when c holds a ring, a transmit-record array
+// or a range array (out-of-order ranges, SACK scoreboard).
 func holdsNothing(t *testing.T, what string, c *Conn) {
 	t.Helper()
-	snd := c.snd.buf.buf != nil && cap(c.snd.buf.buf) <= c.l.sndPool.maxRing
-	rcv := c.rcv.buf.buf != nil && cap(c.rcv.buf.buf) <= c.l.rcvPool.maxRing
-	if snd || rcv || c.snd.txq.s != nil || c.rcv.buf.ooo != nil || c.snd.rec.sb.r != nil {
+	if c.snd.buf.buf != nil || c.rcv.buf.buf != nil || c.snd.txq.s != nil || c.rcv.buf.ooo != nil || c.snd.rec.sb.r != nil {
 		t.Errorf("%s: port %d holds a send ring %v, a receive ring %v, transmit records %v, out-of-order ranges %v, a scoreboard %v",
-			what, c.key.rport, snd, rcv, c.snd.txq.s != nil, c.rcv.buf.ooo != nil, c.snd.rec.sb.r != nil)
+			what, c.key.rport, c.snd.buf.buf != nil, c.rcv.buf.buf != nil, c.snd.txq.s != nil, c.rcv.buf.ooo != nil, c.snd.rec.sb.r != nil)
 	}
 }
 
-// lentNothing fails the test when a layer has lent an array it was not
-// given back, other than the grown rings its connections keep.
+// lentNothing fails the test when a layer has lent an array it was not given back.
 func lentNothing(t *testing.T, what string, ls ...*Layer) {
 	t.Helper()
 	for _, l := range ls {
-		grown := 0
-		for _, c := range l.conns {
-			grown += grownRings(c)
-		}
-		if n := l.Counters().RingsLent; n != uint64(grown) || l.txPool.lent != 0 || l.oooPool.lent != 0 {
-			t.Errorf("%s: %d rings (%d grown ones kept), %d transmit-record arrays and %d range arrays lent with every connection idle", what, n, grown, l.txPool.lent, l.oooPool.lent)
+		if n := l.Counters().RingsLent; n != 0 || l.txPool.lent != 0 || l.oooPool.lent != 0 {
+			t.Errorf("%s: %d rings, %d transmit-record arrays and %d range arrays lent with every connection idle", what, n, l.txPool.lent, l.oooPool.lent)
 		}
 	}
 }
@@ -148,8 +126,7 @@ func pairs(t *testing.T, p *wirePair, n int) (clients, servers []*Conn) {
 // TestIdleConnectionsHoldNoRing: once a request/response exchange is over
 // (every octet read by the application and acknowledged), neither end holds
 // a send ring, a receive ring or transmit records, and the layers have lent
-// none, while every connection stays open (ESTABLISHED) — except a ring
-// auto-tuning grew, which a bulk connection keeps until it ends — with small
+// none, while every connection stays open (ESTABLISHED) — with small
 // messages, with a response that grows the send buffer, and on a link that
 // loses, duplicates and reorders segments (out-of-order data held, then
 // drained). The next exchange takes rings again and works.

@@ -414,7 +414,7 @@ func (l *Layer) userCall(now time.Time) *segment {
 // finish ends a top-level call on c: send what is owed, report readiness.
 func (l *Layer) finish(c *Conn, now time.Time) {
 	c.output(now)
-	c.giveBackIdle() // an idle connection holds no ring of the initial size (bufpool.go)
+	c.giveBackBuffers() // an idle connection holds no ring (bufpool.go)
 	if c.compactible() {
 		l.compact(c)
 	}
