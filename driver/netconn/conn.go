@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netspec/netspec/fsm/sock"
@@ -93,7 +94,7 @@ type Conn struct {
 	released bool // descriptor given back to the stack; guarded by the loop's lock
 
 	closeOnce sync.Once
-	closed    chan struct{}
+	closed    atomic.Bool // Close or Abort was called
 	rd, wd    deadline
 	rmu, wmu  sync.Mutex // one Read and one Write at a time (keeps byte order)
 }
@@ -108,7 +109,6 @@ func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) 
 		laddr:  &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(st.LocalPort)},
 		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
 		rec:    rec,
-		closed: make(chan struct{}),
 	}
 }
 
@@ -145,7 +145,7 @@ func (c *Conn) waitErr(ready <-chan struct{}, dl *deadline) error {
 
 // preCheck reports a closed conn or a passed deadline before a call.
 func (c *Conn) preCheck(dl *deadline) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return net.ErrClosed
 	}
 	if dl.passed() {
@@ -273,7 +273,7 @@ func (c *Conn) CloseWrite() error {
 }
 
 func (c *Conn) closeWrite() error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr("close", net.ErrClosed)
 	}
 	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
@@ -318,7 +318,7 @@ func (c *Conn) Abort() error {
 func (c *Conn) release(abort bool) error {
 	err := c.opErr("close", net.ErrClosed)
 	c.closeOnce.Do(func() {
-		close(c.closed)
+		c.closed.Store(true)
 		_, err = c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
 			c.released = true
 			if abort {
@@ -356,7 +356,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 func (c *Conn) setBuffer(op string, fn func(now time.Time, s sockets) error) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr(op, net.ErrClosed)
 	}
 	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
@@ -372,7 +372,7 @@ func (c *Conn) setBuffer(op string, fn func(now time.Time, s sockets) error) err
 // the peer's urgent pointer remain to be read (RFC 9293 §3.8.5, MUST-33).
 // The data stays in line: Read returns it in sequence.
 func (c *Conn) Urgent() (pending int, ok bool, err error) {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return 0, false, c.opErr("urgent", net.ErrClosed)
 	}
 	_, err = c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
@@ -417,7 +417,7 @@ func (c *Conn) WaitUrgent(ctx context.Context) (pending int, err error) {
 		return sock.ErrWouldBlock
 	}
 	for {
-		if isDone(c.closed) {
+		if c.closed.Load() {
 			return 0, c.opErr("urgent", net.ErrClosed)
 		}
 		ready, err := c.r.call(c.fd, sock.Urgent|sock.Closed, fn)
@@ -430,20 +430,16 @@ func (c *Conn) WaitUrgent(ctx context.Context) (pending int, err error) {
 			return 0, c.opErr("urgent", err)
 		}
 		select {
-		case <-ready:
+		case <-ready: // also closed by Close (forget) and the loop's shutdown
 		case <-ctx.Done():
 			return 0, c.opErr("urgent", ctx.Err())
-		case <-c.closed:
-			return 0, c.opErr("urgent", net.ErrClosed)
-		case <-c.r.done():
-			return 0, c.opErr("urgent", net.ErrClosed)
 		}
 	}
 }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.rd.set(t)
@@ -455,7 +451,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // passed deadline makes them fail with an error matching os.ErrDeadlineExceeded
 // (and net.Error.Timeout); a zero time clears it.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.rd.set(t)
@@ -464,7 +460,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for Write calls, current and future.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.wd.set(t)

@@ -58,7 +58,7 @@ func (h *History) Record(ev Event) {
 			c.histID = h.w.Open(r.End, c.laddr.AddrPort(), c.raddr.AddrPort())
 		}
 		r.Conn = c.histID
-		if r.Err == history.ErrClosed && !isDone(c.closed) {
+		if r.Err == history.ErrClosed && !c.closed.Load() {
 			// net.ErrClosed although we never closed it: the loop stopped.
 			r.Err = history.ErrShutdown
 		}

@@ -81,7 +81,7 @@ func (c *Conn) SetSoftErrors(on bool) error {
 
 // setOpt runs a setting call on the connection's descriptor.
 func (c *Conn) setOpt(fn func(s sockets) error) error {
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
@@ -96,7 +96,7 @@ func (c *Conn) setOpt(fn func(s sockets) error) error {
 // status reads the descriptor's STATUS (RFC 9293 §3.10.6).
 func (c *Conn) status() (stack.Status, error) {
 	var st stack.Status
-	if isDone(c.closed) {
+	if c.closed.Load() {
 		return st, c.opErr("get", net.ErrClosed)
 	}
 	_, err := c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
