@@ -62,7 +62,7 @@ type Config struct {
 	// costs a PTO rather than the RTO (rack.go probeAllowed).
 	NoRecoveryProbe bool
 	// TLPMaxProbes is how many loss probes go in a row, each after twice
-	// the last PTO, while none draws an ACK, before only the RTO is left
+	// the last PTO, while SND.UNA does not advance, before only the RTO is left
 	// (default 3, at most 8; RFC 8985 §7.3 and Linux send 1). The later ones
 	// cover a probe or its ACK lost, which otherwise costs the RTO (rack.go).
 	TLPMaxProbes int

@@ -32,7 +32,7 @@ type tlpState struct {
 	endSeq seqnum.Value // TLP.end_seq: SND.NXT after the probe
 	isRtx  bool         // TLP.is_retrans
 	dsacks uint8        // D-SACKs that reported a retransmitted probe as a duplicate
-	probes uint8        // probes sent in this episode (at most Config.TLPMaxProbes)
+	probes uint8        // probes sent since SND.UNA last advanced (at most Config.TLPMaxProbes)
 	rtxs   uint8        // of them, retransmissions
 	inRec  bool         // a recovery probe (Config.NoRecoveryProbe): the next ACK ends it
 }
@@ -371,7 +371,7 @@ const minPTO = time.Millisecond
 func (snd *sender) probeAllowed() bool {
 	c := snd.c
 	t := &c.tcb
-	if !snd.rackOn() || !sendsData(c.state) || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() ||
+	if !snd.rackOn() || !sendsData(c.state) || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() || t.SndWnd == 0 ||
 		snd.tlp.active && int(snd.tlp.probes) >= c.l.cfg.TLPMaxProbes {
 		return false
 	}
@@ -383,9 +383,12 @@ func (snd *sender) probeAllowed() bool {
 
 // tlpFire sends the loss probe (RFC 8985 §7.3), then the RTO restarts.
 // RFC 8985 and Linux send one probe and leave the rest to the RTO; when
-// Config.TLPMaxProbes allows more, a probe that draws no ACK is followed
+// Config.TLPMaxProbes allows more, a probe that moves nothing is followed
 // by another (the same segment again) after twice the PTO, so a probe or
-// its ACK lost costs a few round trips, not the 200 ms RTO.
+// its ACK lost costs a few round trips, not the 200 ms RTO. Only an ACK
+// that advances SND.UNA restarts the count, and no probe goes into a zero
+// window: a peer that keeps talking without taking our data must not draw
+// a probe every 2*PTO.
 //
 // The RFC (and Linux's tcp_send_loss_probe) sends a new segment if one is
 // queued and the window allows, else the last segment sent again. When the
@@ -480,7 +483,9 @@ func (q *txQueue) lastUnsacked() *txSeg {
 func (snd *sender) tlpAck(s *segment, advanced bool) {
 	c := snd.c
 	p := &snd.tlp
-	p.probes = 0 // an ACK came: TLPMaxProbes counts probes in a row without one
+	if advanced {
+		p.probes = 0 // progress: TLPMaxProbes counts probes in a row without it
+	}
 	if p.active && p.inRec {
 		p.active = false // it drew an ACK: what RACK learns from it is enough
 		return

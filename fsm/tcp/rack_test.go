@@ -472,3 +472,34 @@ func TestTLPBlackHoleProbesBounded(t *testing.T) {
 		t.Fatalf("state %v, error %v", r.c.State(), r.c.Err())
 	}
 }
+
+// TestTLPNoStormWithoutProgress: ACKs that acknowledge nothing new (here
+// the peer's own data, every millisecond, with an unchanged ACK field and a
+// window that does not reach our flight) do not restart the probe count:
+// at most Config.TLPMaxProbes probes go before the RTO (here 5 s), and
+// none into a zero window. (A count restarted by every ACK probed every
+// 2*PTO for as long as the peer talked.)
+func TestTLPNoStormWithoutProgress(t *testing.T) {
+	for _, wnd0 := range []bool{false, true} {
+		r := newRig(t, Config{RTOMin: 5 * time.Second})
+		r.establishedSACK()
+		r.write(4 * rkMSS)
+		r.drain()
+		seq := uint32(rkIRS + 1)
+		start := r.now
+		for r.now.Sub(start) < 3*time.Second {
+			r.advance(time.Millisecond)
+			r.send(seg{flags: ACK, seq: seq, ack: rkISS + 1, data: []byte("x"), wnd0: wnd0})
+			seq++
+			r.drain()
+		}
+		ctr := r.l.Counters()
+		want := uint64(r.l.cfg.TLPMaxProbes)
+		if wnd0 {
+			want = 0
+		}
+		if ctr.TLPProbes > want || ctr.Timeouts != 0 {
+			t.Fatalf("zero window %v: %d probes and %d timeouts in 3 s without progress, want at most %d probes before the RTO", wnd0, ctr.TLPProbes, ctr.Timeouts, want)
+		}
+	}
+}
