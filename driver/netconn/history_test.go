@@ -24,12 +24,8 @@ import (
 // connection that hits it is recorded as timed out (legal), and the test
 // requires most connections to finish. Over the lossy pipe a lost RST leaves
 // the server's Read waiting this long (legal: the model allows it), so it is
-// kept short enough not to dominate make test. It was 10 s until the
-// session of 2026-12-07 ended: by then about a quarter of the 240
-// connections needed longer over this faulty pipe (159-161 of 216 clean
-// echoes whole in 10 s at low load, 213-214 in 20 s), a slowdown under loss
-// with many connections that is still to be explained (closing note).
-const histGuard = 20 * time.Second
+// kept short enough not to dominate make test.
+const histGuard = 10 * time.Second
 
 // histLoops runs a client and a server stack over a faulty pipe, each under
 // its own Loop.
