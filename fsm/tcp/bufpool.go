@@ -61,6 +61,9 @@ func (p *pool[T]) getUpTo(n, want int) []T {
 	for k, b := range p.free {
 		if c := cap(b); c >= n && c <= want && (best < 0 || c > cap(p.free[best])) {
 			best = k
+			if c == want {
+				break
+			}
 		}
 	}
 	if best < 0 {
@@ -108,26 +111,30 @@ func (p *pool[T]) put(b []T) {
 	}
 	p.lent--
 	c := cap(b)
-	if len(p.free) >= p.max {
-		return
-	}
 	if c > p.maxRing {
-		for p.grown+c > p.maxGrown && p.evictSmaller(c) {
+		for p.grown+c > p.maxGrown && p.evictSmaller(c, true) {
 		}
 		if p.grown+c > p.maxGrown {
 			return
 		}
+		if len(p.free) >= p.max && !p.evictSmaller(c, false) {
+			return
+		}
 		p.grown += c
+	} else if len(p.free) >= p.max {
+		return
 	}
 	p.free = append(p.free, b[:c])
 }
 
-// evictSmaller drops the smallest free grown array smaller than c and
-// reports whether there was one.
-func (p *pool[T]) evictSmaller(c int) bool {
+// evictSmaller drops the smallest free array smaller than c (only a grown
+// one, with grown) and reports whether there was one. A pool full of
+// initial-size rings after many short connections still takes a bulk
+// connection's grown ring: it evicts one of them.
+func (p *pool[T]) evictSmaller(c int, grown bool) bool {
 	k := -1
 	for i, b := range p.free {
-		if n := cap(b); n > p.maxRing && n < c && (k < 0 || n < cap(p.free[k])) {
+		if n := cap(b); (n > p.maxRing || !grown) && n < c && (k < 0 || n < cap(p.free[k])) {
 			k = i
 		}
 	}

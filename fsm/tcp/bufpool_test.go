@@ -82,3 +82,29 @@ func TestPoolKeepsLargestGrown(t *testing.T) {
 		t.Fatalf("grown %d, lent %d after taking them", p.grown, p.lent)
 	}
 }
+
+// TestPoolFullOfInitialTakesGrown: a pool that many short connections
+// filled with initial-size rings still keeps a bulk connection's grown ring
+// (it evicts an initial one), so the bulk connection takes it back on its
+// next burst instead of allocating a new one.
+func TestPoolFullOfInitialTakesGrown(t *testing.T) {
+	p := &pool[byte]{max: 4, maxRing: 1 << 10, maxGrown: 64 << 10}
+	var lent [][]byte
+	for range 5 {
+		lent = append(lent, p.get(1<<10))
+	}
+	big := p.get(32 << 10)
+	for _, b := range lent {
+		p.put(b)
+	}
+	if len(p.free) != 4 {
+		t.Fatalf("%d initial rings kept, want the bound 4", len(p.free))
+	}
+	p.put(big)
+	if len(p.free) != 4 || p.grown != 32<<10 || p.lent != 0 {
+		t.Fatalf("after the grown ring: %d kept, %d grown octets, %d lent; want 4, 32 KiB, 0", len(p.free), p.grown, p.lent)
+	}
+	if b := p.getUpTo(1<<10, 64<<10); cap(b) != 32<<10 {
+		t.Fatalf("the bulk connection took back cap %d, want its 32 KiB ring", cap(b))
+	}
+}
