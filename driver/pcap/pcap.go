@@ -1,5 +1,6 @@
-// Package pcap writes captures in the pcapng format (through pcapgo of
-// github.com/gopacket/gopacket, the maintained fork), and wraps a
+// Package pcap writes captures in the pcapng format (its own small writer
+// of the three blocks it needs: no packet library is linked into the
+// binary), and wraps a
 // driver.Link so that every frame it receives and sends is captured:
 // `netspec serve --pcap FILE`. Each frame records its direction (inbound or
 // outbound, in the Enhanced Packet Block's flags) and may carry a comment,
@@ -10,14 +11,11 @@ package pcap
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netspec/netspec/driver"
 )
@@ -37,11 +35,21 @@ const (
 	DirOut               // sent by the stack
 )
 
-var ngDirection = [...]pcapgo.NgEpbFlag{
-	DirUnknown: pcapgo.NgEpbFlagDirectionUnknown,
-	DirIn:      pcapgo.NgEpbFlagDirectionInbound,
-	DirOut:     pcapgo.NgEpbFlagDirectionOutbound,
-}
+// pcapng block types and option codes (draft-ietf-opsawg-pcapng §4, §3.5).
+const (
+	blockSHB       = 0x0A0D0D0A
+	blockIDB       = 0x00000001
+	blockEPB       = 0x00000006
+	byteOrderMagic = 0x1A2B3C4D
+	optEnd         = 0
+	optComment     = 1
+	shbUserAppl    = 4
+	ifName         = 2
+	ifDescription  = 3
+	ifTSResol      = 9
+	epbFlags       = 2
+	linkEthernet   = 1
+)
 
 // Writer writes Ethernet frames to a pcapng stream: a section header and
 // one interface description ("netspec", Ethernet, nanosecond timestamps),
@@ -49,31 +57,74 @@ var ngDirection = [...]pcapgo.NgEpbFlag{
 // underlying writer before WriteFrame returns (buffer it yourself, as Link
 // does). A Writer is not safe for concurrent use.
 type Writer struct {
-	ng      *pcapgo.NgWriter
-	n       int // frames written
-	flags   pcapgo.NgEpbFlags
-	comment [1]string
+	w     io.Writer
+	n     int     // frames written
+	buf   []byte  // the block being built (reused)
+	start int     // offset of the block being built in buf
+	flags [4]byte // scratch for the epb_flags value
 }
 
 // NewWriter writes the section header and the interface description to w
 // and returns the writer.
 func NewWriter(w io.Writer) (*Writer, error) {
-	intf := pcapgo.NgInterface{
-		Name:                "netspec",
-		Description:         "frames a netspec stack received and sent",
-		LinkType:            layers.LinkTypeEthernet,
-		SnapLength:          SnapLen,
-		TimestampResolution: 9,
-	}
-	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "netspec"}}
-	ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
-	if err == nil {
-		err = ng.Flush()
-	}
-	if err != nil {
+	p := &Writer{w: w}
+	b := p.begin(blockSHB)
+	b = binary.LittleEndian.AppendUint32(b, byteOrderMagic)
+	b = binary.LittleEndian.AppendUint16(b, 1) // version 1.0
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, ^uint64(0)) // section length unknown
+	b = appendOpt(b, shbUserAppl, []byte("netspec"))
+	b = binary.LittleEndian.AppendUint16(b, optEnd)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = p.end(b)
+	b = p.beginAt(b, blockIDB)
+	b = binary.LittleEndian.AppendUint16(b, linkEthernet)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, SnapLen)
+	b = appendOpt(b, ifName, []byte("netspec"))
+	b = appendOpt(b, ifDescription, []byte("frames a netspec stack received and sent"))
+	b = appendOpt(b, ifTSResol, []byte{9}) // nanoseconds
+	b = binary.LittleEndian.AppendUint16(b, optEnd)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = p.end(b)
+	if _, err := w.Write(b); err != nil {
 		return nil, fmt.Errorf("pcap: write header: %w", err)
 	}
-	return &Writer{ng: ng}, nil
+	return p, nil
+}
+
+// begin starts a block of type typ in the reused buffer; end fills in its
+// length, which a block carries at both ends.
+func (p *Writer) begin(typ uint32) []byte { return p.beginAt(p.buf[:0], typ) }
+
+func (p *Writer) beginAt(b []byte, typ uint32) []byte {
+	p.start = len(b)
+	b = binary.LittleEndian.AppendUint32(b, typ)
+	return binary.LittleEndian.AppendUint32(b, 0) // length, set by end
+}
+
+func (p *Writer) end(b []byte) []byte {
+	n := uint32(len(b) - p.start + 4)
+	binary.LittleEndian.PutUint32(b[p.start+4:], n)
+	b = binary.LittleEndian.AppendUint32(b, n)
+	p.buf = b
+	return b
+}
+
+// appendOpt appends one option (code, length, value padded to 32 bits).
+func appendOpt(b []byte, code uint16, v []byte) []byte {
+	b = binary.LittleEndian.AppendUint16(b, code)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
+	b = append(b, v...)
+	return appendPad(b, len(v))
+}
+
+// appendPad pads n octets to a multiple of 4.
+func appendPad(b []byte, n int) []byte {
+	for ; n%4 != 0; n++ {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // WritePacket appends one frame captured at t, direction unknown, without
@@ -86,17 +137,28 @@ func (p *Writer) WritePacket(t time.Time, frame []byte) error {
 // comment ("" for none).
 func (p *Writer) WriteFrame(t time.Time, frame []byte, dir Direction, comment string) error {
 	incl := min(len(frame), SnapLen)
-	ci := gopacket.CaptureInfo{Timestamp: t, CaptureLength: incl, Length: len(frame)}
-	p.flags.Direction = ngDirection[dir]
-	opts := pcapgo.NgPacketOptions{Flags: &p.flags}
+	ts := uint64(t.UnixNano())
+	b := p.begin(blockEPB)
+	b = binary.LittleEndian.AppendUint32(b, 0) // interface 0
+	b = binary.LittleEndian.AppendUint32(b, uint32(ts>>32))
+	b = binary.LittleEndian.AppendUint32(b, uint32(ts))
+	b = binary.LittleEndian.AppendUint32(b, uint32(incl))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
+	b = append(b, frame[:incl]...)
+	b = appendPad(b, incl)
 	if comment != "" {
-		p.comment[0] = comment
-		opts.Comments = p.comment[:]
+		b = binary.LittleEndian.AppendUint16(b, optComment)
+		b = binary.LittleEndian.AppendUint16(b, uint16(min(len(comment), 0xffff)))
+		b = append(b, comment[:min(len(comment), 0xffff)]...)
+		b = appendPad(b, min(len(comment), 0xffff))
 	}
-	if err := p.ng.WritePacketWithOptions(ci, frame[:incl], opts); err != nil {
-		return fmt.Errorf("pcap: write frame: %w", err)
+	if dir != DirUnknown {
+		b = appendOpt(b, epbFlags, binary.LittleEndian.AppendUint32(p.flags[:0], uint32(dir))) // bits 0-1: 1 inbound, 2 outbound
 	}
-	if err := p.ng.Flush(); err != nil {
+	b = binary.LittleEndian.AppendUint16(b, optEnd)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = p.end(b)
+	if _, err := p.w.Write(b); err != nil {
 		return fmt.Errorf("pcap: write frame: %w", err)
 	}
 	p.n++
