@@ -69,7 +69,11 @@ bench_build() {
     rm -rf "$src/bench/handler" "$src/bench/netspecsrv"
     mkdir -p "$src/bench"
     cp -r bench/handler bench/netspecsrv "$src/bench/"
-    (cd "$src" && go build -o "$work/netspecsrv-$short" ./bench/netspecsrv)
+    if [ -f "$src/netspec.go" ]; then
+      (cd "$src" && go build -o "$work/netspecsrv-$short" ./bench/netspecsrv)
+    else # before the root package: the stack assembled by hand, as serve did
+      (cd "$src" && go build -tags netspec_legacy -o "$work/netspecsrv-$short" ./bench/netspecsrv/legacy)
+    fi
     SERVERS+=(-server "netspec@$short=netspec:$work/netspecsrv-$short")
   done
   SERVERS+=(-server "gvisor=gvisor:$work/gvisorsrv" -server "kernel=kernel:$work/kernelsrv")
