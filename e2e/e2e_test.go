@@ -54,24 +54,7 @@ func netspecBinary(t *testing.T) string {
 type server struct {
 	lab  *lab.Lab
 	cmd  *exec.Cmd
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *labtest.SyncBuffer
 }
 
 // drivers are the link drivers every end-to-end test runs on: AF_PACKET on
@@ -93,7 +76,7 @@ func startServer(t *testing.T, drv string, args ...string) *server {
 	labtest.NeedTools(t, "curl", "ping", "bash")
 	bin := netspecBinary(t)
 	full := append([]string{"netns", "exec", l.ServerNS(), bin, "serve", "--driver", drv, "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
-	s := &server{lab: l, logs: &syncBuffer{}}
+	s := &server{lab: l, logs: &labtest.SyncBuffer{}}
 	s.cmd = exec.Command("ip", full...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {

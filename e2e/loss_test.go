@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -259,27 +258,8 @@ func (s *lossServer) upload(c net.Conn) error {
 
 // kernelRetrans reads RetransSegs of the calling thread's namespace.
 func kernelRetrans() (uint64, error) {
-	data, err := os.ReadFile("/proc/thread-self/net/snmp")
-	if err != nil {
-		return 0, fmt.Errorf("snmp: %w", err)
-	}
-	var names []string
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Tcp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		for i := 1; i < len(f) && i < len(names); i++ {
-			if names[i] == "RetransSegs" {
-				return strconv.ParseUint(f[i], 10, 64)
-			}
-		}
-	}
-	return 0, errors.New("snmp: no Tcp RetransSegs")
+	st, err := labtest.KernelTCPStats()
+	return st["RetransSegs"], err
 }
 
 // lossResult is one transfer's measurement.

@@ -26,7 +26,7 @@ const shutdownGuard = 60 * time.Second
 // serveProc is a `netspec serve` process the test stops itself.
 type serveProc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *labtest.SyncBuffer
 	done chan struct{} // closed once the process exited
 	err  error         // its exit status, read after done
 }
@@ -38,7 +38,7 @@ type serveProc struct {
 func startServe(t *testing.T, l *lab.Lab, runDir string, args ...string) *serveProc {
 	t.Helper()
 	full := append([]string{"netns", "exec", l.ServerNS(), netspecBinary(t), "serve", "--iface", l.ServerIface(), "--addr", serverAddr + "/24"}, args...)
-	p := &serveProc{cmd: exec.Command("ip", full...), logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command("ip", full...), logs: &labtest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "NETSPEC_RUN_DIR="+runDir)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

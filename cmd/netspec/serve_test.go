@@ -13,36 +13,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/driver/observe"
 	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeOverPipe runs the serve path (stack, loop, services) on one end of
 // an in-memory pipe and talks to it from a second stack: the demo site, /big,
@@ -55,10 +37,10 @@ func TestServeOverPipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var traced syncBuffer
+	var traced labtest.SyncBuffer
 	cfg.traceOut = &traced
 	a, b := pipe.New(pipe.Config{})
-	var logs syncBuffer
+	var logs labtest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)

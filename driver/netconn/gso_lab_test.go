@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,34 +38,10 @@ func gsoBody(n int) []byte {
 	return b
 }
 
-// tcpSNMP reads the calling thread's namespace's TCP InSegs and InCsumErrors
-// (/proc/net/snmp as seen from the thread).
+// tcpSNMP reads the calling thread's namespace's TCP InSegs and InCsumErrors.
 func tcpSNMP() (inSegs, csumErrs uint64, err error) {
-	data, err := os.ReadFile("/proc/thread-self/net/snmp")
-	if err != nil {
-		return 0, 0, err
-	}
-	var names []string
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Tcp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		for i := 1; i < len(f) && i < len(names); i++ {
-			v, _ := strconv.ParseUint(f[i], 10, 64)
-			switch names[i] {
-			case "InSegs":
-				inSegs = v
-			case "InCsumErrors":
-				csumErrs = v
-			}
-		}
-	}
-	return inSegs, csumErrs, nil
+	st, err := labtest.KernelTCPStats()
+	return st["InSegs"], st["InCsumErrors"], err
 }
 
 // TestGSOLabDownload sends from netspec (GSO on, over AF_PACKET and over TAP)
