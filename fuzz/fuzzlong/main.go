@@ -9,7 +9,8 @@
 // When a target fails, go test keeps the failing input in the package's
 // testdata/fuzz/<Target>/<hash>; fuzzlong prints it with the failure and the
 // command that replays it, leaves that target out of the rest of the
-// rotation, and exits 1 at the end. Exit 0: every target ran without a
+// rotation, and exits 1 at the end. On a terminal, go test's periodic fuzz
+// reports become one status line (driver/progress); in a log they are kept. Exit 0: every target ran without a
 // failure; 2: bad flags.
 package main
 
@@ -30,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/netspec/netspec/driver/progress"
 )
 
 func main() {
@@ -79,6 +82,7 @@ func run(ctx context.Context, fuzztime, total time.Duration, parallel int, pkgs 
 	next := readNext(state) % len(targets)
 	fmt.Printf("fuzzlong: %d targets, %s each in turn, %s in all, -parallel %d, starting at %s\n",
 		len(targets), fuzztime, total, parallel, targets[next])
+	meter := progress.New(os.Stdout)
 	var failures []failure
 	failed := map[int]bool{}
 	turns := map[string]time.Duration{}
@@ -96,7 +100,10 @@ func run(ctx context.Context, fuzztime, total time.Duration, parallel int, pkgs 
 		ft := min(fuzztime, left)
 		fmt.Printf("== %s for %s (%s left)\n", t, ft.Round(time.Second), left.Round(time.Second))
 		start := time.Now()
-		f, err := fuzz(ctx, t, ft, left, parallel)
+		st := &status{out: os.Stdout, meter: meter, ft: ft, turn: start, deadline: deadline,
+			label: fmt.Sprintf("[%d/%d] %s", i+1, len(targets), t.name)}
+		f, err := fuzz(ctx, t, ft, left, parallel, st)
+		st.Close()
 		turns[t.String()] += time.Since(start)
 		writeNext(state, next)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -170,10 +177,10 @@ func declaresFuzz(dir string) bool {
 	return false
 }
 
-// fuzz runs one target for ft, its output passed through; the run is
+// fuzz runs one target for ft, its output shown through st; the run is
 // stopped (SIGINT, so go test keeps the corpus) when ctx ends or left plus
 // two minutes for building and minimising has passed.
-func fuzz(ctx context.Context, t target, ft, left time.Duration, parallel int) (failure, error) {
+func fuzz(ctx context.Context, t target, ft, left time.Duration, parallel int, st io.Writer) (failure, error) {
 	ctx, cancel := context.WithTimeout(ctx, left+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+t.name+"$",
@@ -182,7 +189,7 @@ func fuzz(ctx context.Context, t target, ft, left time.Duration, parallel int) (
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
 	cmd.WaitDelay = 30 * time.Second
 	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(os.Stdout, &out)
+	cmd.Stdout = io.MultiWriter(st, &out)
 	cmd.Stderr = cmd.Stdout
 	err := cmd.Run()
 	if ctx.Err() != nil {

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/netspec/netspec/driver/progress"
 )
 
 // The output of a go test -fuzz run that found a failing input (Go 1.26).
@@ -66,5 +69,35 @@ func TestDeclaresFuzz(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "b_test.go"), []byte("package a\n\nfunc FuzzB(f *testing.F) {}\n"), 0o644)
 	if !declaresFuzz(dir) {
 		t.Error("a package with FuzzB")
+	}
+}
+
+func TestStatusLineOnATerminal(t *testing.T) {
+	var out strings.Builder
+	st := &status{out: &out, meter: progress.NewOn(&out, true), label: "[1/13] FuzzConnProgram",
+		turn: time.Now(), ft: time.Minute, deadline: time.Now().Add(time.Hour)}
+	// Written in pieces that split lines, as a pipe delivers them.
+	st.Write([]byte(crashOutput[:30]))
+	st.Write([]byte(crashOutput[30:]))
+	st.Close()
+	got := out.String()
+	if strings.Contains(got, "fuzz: elapsed") {
+		t.Errorf("the periodic report was printed as it came:\n%q", got)
+	}
+	if !strings.Contains(got, "[1/13] FuzzConnProgram") || !strings.Contains(got, "execs 51.2k (5.69k/s)  new 3, corpus 80") {
+		t.Errorf("no status line from the report:\n%q", got)
+	}
+	if !strings.Contains(got, "\n    Failing input written to testdata/fuzz/FuzzConnProgram/5c1ab9f0e3c5e6d4\n") {
+		t.Errorf("the failure's lines were not printed:\n%q", got)
+	}
+}
+
+func TestStatusPassesEverythingOffATerminal(t *testing.T) {
+	var out strings.Builder
+	st := &status{out: &out, meter: progress.NewOn(&out, false)}
+	st.Write([]byte(crashOutput))
+	st.Close()
+	if out.String() != crashOutput {
+		t.Errorf("output changed off a terminal:\n%q", out.String())
 	}
 }
