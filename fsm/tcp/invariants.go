@@ -205,9 +205,20 @@ func (l *Layer) CheckInvariants() error {
 	if l.nconns() > l.cfg.MaxConns {
 		return fmt.Errorf("%w: %d connections and %d TIME-WAIT records, bound %d", ErrInvariant, len(l.conns), len(l.tw), l.cfg.MaxConns)
 	}
-	if err := l.checkRecords(); err != nil {
-		return err
+	for _, check := range [...]func() error{l.checkRecords, l.checkTable, l.checkBudgets, l.checkListeners} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// checkTable checks the connection table: the demultiplexing map and the
+// table agree, no CLOSED or LISTEN connection is in it, each connection
+// passes Conn.CheckInvariants, and the timer heap holds exactly the
+// connections with a deadline, keyed by the earliest one (timerheap.go), in
+// heap order.
+func (l *Layer) checkTable() error {
 	if len(l.demux) != len(l.conns) {
 		return fmt.Errorf("%w: %d connections but %d demultiplexing entries", ErrInvariant, len(l.conns), len(l.demux))
 	}
@@ -221,8 +232,6 @@ func (l *Layer) CheckInvariants() error {
 		if err := c.CheckInvariants(); err != nil {
 			return err
 		}
-		// The timer heap holds exactly the connections with a deadline, keyed
-		// by the earliest one (timerheap.go).
 		d := c.earliest()
 		switch {
 		case d.IsZero() && c.hidx >= 0:
@@ -231,7 +240,19 @@ func (l *Layer) CheckInvariants() error {
 			return c.violation("timer heap entry missing or stale (due %v, earliest %v)", c.due, d)
 		}
 	}
-	ooo := 0
+	for i := 1; i < len(l.timers); i++ {
+		if l.timers.less(i, (i-1)/2) || l.timers[i].idx < 0 {
+			return fmt.Errorf("%w: timer heap order broken at %d", ErrInvariant, i)
+		}
+	}
+	return nil
+}
+
+// checkBudgets checks the layer-wide memory counts against their sums over
+// the connections: out-of-order octets held (within MaxOOOBytes) and
+// auto-tuned buffer growth (autotune.go, within BufBudget).
+func (l *Layer) checkBudgets() error {
+	ooo, grown := 0, 0
 	for _, c := range l.conns {
 		n := 0
 		for _, r := range c.rcv.buf.ooo {
@@ -241,11 +262,6 @@ func (l *Layer) CheckInvariants() error {
 			return c.violation("holds %d octets out of order, counted %d", n, c.rcv.oooHeld)
 		}
 		ooo += n
-	}
-	// Auto-tuned growth (autotune.go) is counted per connection and stays
-	// within the layer's budget.
-	grown := 0
-	for _, c := range l.conns {
 		grown += c.bufGrown
 	}
 	if grown != l.bufGrown || grown > l.cfg.BufBudget {
@@ -254,11 +270,13 @@ func (l *Layer) CheckInvariants() error {
 	if ooo != l.oooBytes || ooo > l.cfg.MaxOOOBytes {
 		return fmt.Errorf("%w: %d out-of-order octets held, counted %d, bound %d", ErrInvariant, ooo, l.oooBytes, l.cfg.MaxOOOBytes)
 	}
-	for i := 1; i < len(l.timers); i++ {
-		if l.timers.less(i, (i-1)/2) || l.timers[i].idx < 0 {
-			return fmt.Errorf("%w: timer heap order broken at %d", ErrInvariant, i)
-		}
-	}
+	return nil
+}
+
+// checkListeners checks each listener: registered under its own key and
+// open, its embryonic connections and accept queue within their backlogs
+// and linked back to it.
+func (l *Layer) checkListeners() error {
 	for k, ln := range l.listeners {
 		if ln.key != k || ln.closed {
 			return fmt.Errorf("%w: listener :%d registered under the wrong key or closed", ErrInvariant, k.port)
