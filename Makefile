@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/netspec
 FUZZTIME ?= 10s
 
-.PHONY: all build run test unit race e2e generate check-generated lint fuzz fuzz-long mutate check-mutate clean lab-down deps deps-run bench bench-loss
+.PHONY: all build run test unit race e2e generate check-generated lint fuzz fuzz-long mutate check-mutate clean lab-down deps deps-run bench bench-loss bench-inmem
 
 # The tools the tests and the lab use (ip, curl, ethtool, ping, ...). As root,
 # missing ones are installed from Debian's packages; otherwise this stops with
@@ -28,6 +28,18 @@ bench-loss:
 	@bash scripts/deps.sh bench
 	bash bench/loss.sh
 
+# The in-memory benchmarks (bench/inmem, its own module): two stacks in one
+# process on an in-memory link, netspec's pipe beside two gVisor stacks on
+# link/channel, the same client and server code on both; INMEM_COUNT rounds
+# of go test -bench (INMEM_TIME each), medians and netspec/gVisor ratios
+# written to BENCHMARKS.md. No root needed. Profile one side with e.g.
+#   cd bench/inmem && go test -run '^$$' -bench 'HTTPKeepAlive/netspec' -cpuprofile cpu.out
+INMEM_COUNT ?= 5
+INMEM_TIME  ?= 1s
+bench-inmem:
+	cd bench/benchrun && $(GO) run . -inmem ../inmem -rounds $(INMEM_COUNT) -benchtime $(INMEM_TIME) \
+	  -md ../../BENCHMARKS.md -command "make bench-inmem INMEM_COUNT=$(INMEM_COUNT) INMEM_TIME=$(INMEM_TIME)"
+
 all: build
 
 build:
@@ -40,9 +52,11 @@ run: deps-run build
 
 # Everything CI runs: generated files fresh, vet, unit + property + in-memory
 # tests, the race detector on the concurrent packages, and the end-to-end tests
-# in real namespaces (they skip with a message when not root).
+# in real namespaces (they skip with a message when not root), and one op of
+# each in-memory benchmark (bench/inmem) so they keep running.
 test: deps check-generated lint
 	$(GO) test -count=1 -timeout 10m ./...
+	cd bench/inmem && $(GO) test -count=1 -timeout 5m -bench . -benchtime 1x .
 	$(GO) test -count=1 -race -timeout 10m ./driver/...
 
 generate:

@@ -26,6 +26,10 @@ type PipeConfig struct {
 	AtoB, BtoA Faults
 	// MTU is the link's MTU (0: 1500).
 	MTU int
+	// QueueLen bounds the frames each direction buffers (0:
+	// pipe.DefaultQueueLen); a frame sent to a full queue is dropped and
+	// counted (pipe.Stats.DropQueueFull).
+	QueueLen int
 }
 
 // Default addresses of the two ends of a Pipe.
@@ -58,7 +62,7 @@ func Pipe(cfg *PipeConfig) (a, b *Stack, err error) {
 	if c.A.Addr() == c.B.Addr() {
 		return nil, nil, configErr("addr", "both ends have address %s", c.A.Addr())
 	}
-	pc := pipe.Config{MTU: c.MTU, AtoB: c.AtoB, BtoA: c.BtoA}
+	pc := pipe.Config{MTU: c.MTU, QueueLen: c.QueueLen, AtoB: c.AtoB, BtoA: c.BtoA}
 	if o := c.AOptions; o != nil && o.MAC != nil {
 		pc.MACA = wire.MAC(o.MAC)
 	}

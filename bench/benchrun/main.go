@@ -8,11 +8,14 @@
 //	benchrun -bin DIR -server netspec=netspec:PATH -server kernel=kernel:PATH ...
 //	         [-rounds 3] [-dur 10] [-scenario main,loss] [-json FILE] [-md FILE] [-plots DIR]
 //	benchrun -report FILE.json -md FILE [-plots DIR]   # the report again from saved results
+//	benchrun -inmem ../inmem [-rounds 5] [-benchtime 1s] [-md FILE]   # make bench-inmem
 //
 // Scenarios: main (keep-alive and new-connection rates with server CPU,
 // latency, 1 GiB download and upload, memory per idle connection) and loss
 // (16 MiB transfers at 0/1/5 % random loss both ways in the client
-// namespace). Every tool run is bounded in time, and the whole run by -max.
+// namespace). The inmem scenario (-inmem) runs bench/inmem's go test
+// benchmarks instead: two stacks in one process on an in-memory link,
+// netspec's and gVisor's. Every tool run is bounded in time, and the whole run by -max.
 // Needs root, iproute2, wrk, ab, ethtool and nft.
 package main
 
@@ -79,12 +82,15 @@ func (r *runner) note(format string, a ...any) {
 	r.prog.println("note: " + s)
 }
 
-func (r *runner) record(srv string, vals map[string]float64) {
+func (r *runner) record(srv string, vals map[string]float64) { r.res.add(srv, vals) }
+
+// add appends one round's values of srv.
+func (res *results) add(srv string, vals map[string]float64) {
 	for k, v := range vals {
-		if r.res.Values[k] == nil {
-			r.res.Values[k] = map[string][]float64{}
+		if res.Values[k] == nil {
+			res.Values[k] = map[string][]float64{}
 		}
-		r.res.Values[k][srv] = append(r.res.Values[k][srv], v)
+		res.Values[k][srv] = append(res.Values[k][srv], v)
 	}
 }
 
@@ -130,7 +136,18 @@ func main() {
 	report := flag.String("report", "", "write the report again from saved results `FILE.json`; measure nothing")
 	profDir := flag.String("cpuprofile-dir", "", "each server writes a CPU profile into `DIR`")
 	command := flag.String("command", "", "how the run was started, for the report (default: benchrun's own command line)")
+	inmem := flag.String("inmem", "", "run bench/inmem's in-memory benchmarks in `DIR` (-rounds times, -benchtime each) instead, netspec beside gVisor in one process; no root needed")
+	benchtime := flag.String("benchtime", "1s", "go test -benchtime of each in-memory benchmark (-inmem)")
 	flag.Parse()
+	if *command == "" {
+		*command = strings.Join(os.Args, " ")
+	}
+	if *inmem != "" {
+		if err := inmemMain(*inmem, *benchtime, cfg.rounds, *mdOut, *command); err != nil {
+			fatal(err)
+		}
+		return
+	}
 
 	if *report != "" {
 		b, err := os.ReadFile(*report)
@@ -167,9 +184,6 @@ func main() {
 	if len(servers) == 0 || *binDir == "" || cfg.rounds < 1 || cfg.dur < 1 {
 		flag.Usage()
 		os.Exit(2)
-	}
-	if *command == "" {
-		*command = strings.Join(os.Args, " ")
 	}
 	work, err := os.MkdirTemp("", "benchrun")
 	if err != nil {

@@ -91,3 +91,19 @@ func TestSplice(t *testing.T) {
 		t.Fatal("lost the rest")
 	}
 }
+
+func TestParseInmem(t *testing.T) {
+	stack, v, ok := parseInmem("BenchmarkBulk/netspec-2    \t    6987\t    168595 ns/op\t 388.72 MB/s\t    131072 cpu-ns/op\t 59.00 drops\t 174.0 retrans\t    3051 B/op\t       5 allocs/op")
+	if !ok || stack != "netspec" || v["im_bulk_rate"] != 388.72 || v["im_bulk_cpu"] != 2 || v["im_bulk_drops"] != 59 || v["im_bulk_allocs"] != 5 {
+		t.Fatalf("bulk: %q %v %v", stack, v, ok)
+	}
+	stack, v, ok = parseInmem("BenchmarkConnect/gvisor-2  \t   10000\t    250000 ns/op\t    122620 cpu-ns/op\t 0 drops\t 0 retrans\t   13861 B/op\t     154 allocs/op")
+	if !ok || stack != "gvisor" || v["im_conn_rate"] != 4000 || v["im_conn_cpu"] != 122.62 || v["im_conn_bytes"] != 13861 {
+		t.Fatalf("connect: %q %v %v", stack, v, ok)
+	}
+	for _, l := range []string{"goos: linux", "PASS", "BenchmarkOther/netspec-2 1 2 ns/op", "ok  \tgithub.com/netspec/netspec/bench/inmem\t0.145s"} {
+		if _, _, ok := parseInmem(l); ok {
+			t.Errorf("%q parsed as a result", l)
+		}
+	}
+}

@@ -171,6 +171,9 @@ func writeReport(res *results, md, plotDir string) error {
 			table(&b, res, memoryFigures(c))
 		case "bulk":
 			table(&b, res, bulkFigures(c))
+		case "inmem":
+			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's sub-benchmark then gVisor's for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
+			table(&b, res, inmemFigures())
 		case "loss":
 			if c.lossAt == "bridge" {
 				fmt.Fprintf(&b, "Goodput of %s transfers, Mbit/s. A third namespace bridges client and server and drops a random share of TCP segments both ways as it forwards them (nftables bridge family, `numgen random mod 100 < N drop`): a loss on the wire for both TCPs; segmentation offloads are off on every veth, so one drop is one segment.\n\n", size(c.lossSize))
