@@ -17,6 +17,7 @@ import (
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/history"
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/observe"
@@ -185,7 +186,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	select {
 	case <-ctx.Done():
 		drainAndStop(cfg.drain, srv, st, log)
-		logStats(log, st)
+		logStats(log, st, link)
 		return exitOK
 	case <-st.Done():
 		err := st.Err()
@@ -228,10 +229,16 @@ func drainAndStop(drain time.Duration, srv *server, st *netspec.Stack, log *slog
 	log.Info("drained: every connection finished")
 }
 
-func logStats(log *slog.Logger, st *netspec.Stack) {
+func logStats(log *slog.Logger, st *netspec.Stack, link driver.Link) {
 	s := st.Stats().Loop
 	log.Info("netspec stopped", "rx_frames", s.RxFrames, "tx_frames", s.TxFrames,
 		"tx_errors", s.TxErrors, "timer_fires", s.TimerFires)
+	if l, ok := link.(interface{ Stats() afpacket.Stats }); ok {
+		// What the kernel dropped before the stack saw it (ring or socket
+		// buffer full): under a flood, the frames a user-space stack lost.
+		ls := l.Stats()
+		log.Info("link", "kernel_drops", ls.KernelDrops, "ring_freezes", ls.RingFreezes, "ring_blocks", ls.RingBlocks)
+	}
 }
 
 // reportPcap closes the --pcap file once st has stopped (Close returned

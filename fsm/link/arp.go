@@ -246,7 +246,7 @@ func (a *ARP) entry(ip wire.Addr, room roomFor) *neighbor {
 	}
 	a.room = false
 	switch {
-	case room == roomResolve && a.unres >= a.cfg.MaxUnresolved:
+	case room == roomResolve && a.atUnresolvedBound():
 		// At the bound of unanswered entries: no room until one of them
 		// answers or times out. O(1), so a flood of new sources costs no
 		// table scan per frame.
@@ -274,6 +274,37 @@ const (
 func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
 	a.now, a.frame = now, frame
 	a.step(a.entry(ip, roomResolve), ARPEvSend)
+}
+
+// WouldDrop reports whether a frame handed to Resolve for ip now would be
+// dropped by a row of spec/arp.fsm that does nothing else: None Send at the
+// bound of unanswered entries (NoRoom), Incomplete Send with the queue full
+// (QueueFull), Failed Send (Unresolved). Rows that start a resolution are
+// never predicted, so asking changes nothing a frame would have changed.
+// It is O(1) and touches no state: an upper layer asks before it spends
+// work on a reply that could not leave (fsm/stack drops a bare SYN then).
+func (a *ARP) WouldDrop(ip wire.Addr) bool {
+	n := a.get(ip)
+	if n == nil {
+		return a.atUnresolvedBound()
+	}
+	switch n.state {
+	case Failed:
+		return true
+	case Incomplete:
+		return a.queueFull(n)
+	}
+	return false
+}
+
+// atUnresolvedBound: the entries nobody answered fill their share of the
+// table (ARPConfig.MaxUnresolved), so no new resolution gets a slot.
+func (a *ARP) atUnresolvedBound() bool { return a.unres >= a.cfg.MaxUnresolved }
+
+// queueFull: n's queue, or the frames held for all unresolved neighbours,
+// reached its bound.
+func (a *ARP) queueFull(n *neighbor) bool {
+	return len(n.pending) >= a.cfg.MaxPending || a.held >= a.cfg.MaxPendingTotal
 }
 
 // Suspect takes negative advice about the neighbour ip from an upper layer
@@ -426,9 +457,7 @@ func (a arpRun) GuardNoRoom() bool { return !a.room }
 
 // GuardQueueFull: the neighbour's queue, or the frames held for all
 // unresolved neighbours, reached its bound.
-func (a arpRun) GuardQueueFull() bool {
-	return len(a.n.pending) >= a.cfg.MaxPending || a.held >= a.cfg.MaxPendingTotal
-}
+func (a arpRun) GuardQueueFull() bool { return a.queueFull(a.n) }
 
 // GuardProbesLeft: fewer than MaxProbes requests went out.
 func (a arpRun) GuardProbesLeft() bool { return a.n.probes < a.cfg.MaxProbes }

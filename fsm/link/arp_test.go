@@ -209,3 +209,53 @@ func TestARPNextDeadlineCacheMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// TestARPWouldDropPredictsOnlyDrops: whenever WouldDrop(ip) says a frame
+// for ip would be dropped, Resolve drops it and changes nothing else (no
+// request, no entry created or changed, nothing sent), so an upper layer
+// that skips the frame instead loses nothing a frame would have done. Run
+// over random resolutions, answers and timer runs of a small cache, and
+// the prediction must come true often (the flood's case: unknown sources
+// at the bound of unanswered entries, FAILED ones, full queues).
+func TestARPWouldDropPredictsOnlyDrops(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	a, l := newTestARP(ARPConfig{Size: 16, MaxUnresolved: 4, MaxPending: 2, MaxPendingTotal: 5})
+	now := t0
+	predicted := 0
+	for i := range 20000 {
+		ip := wire.Addr{198, 18, 0, byte(3 + rng.IntN(40))}
+		switch rng.IntN(10) {
+		case 0: // the neighbour answers
+			a.Input(now, arpPacket(wire.ARPReply, wire.MAC{2, 0, 0, 0, 1, ip[3]}, ip, ourMAC, ourIP))
+			continue
+		case 1:
+			now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+			a.Poll(now)
+			continue
+		}
+		drop := a.WouldDrop(ip)
+		st, had := a.State(ip)
+		n, un := a.Len(), a.unres
+		held, reqs := a.held, len(l.requests)
+		sent, dropped := len(l.sent), len(l.dropped)
+		a.Resolve(now, ip, []byte{byte(i)})
+		if !drop {
+			continue
+		}
+		predicted++
+		st2, had2 := a.State(ip)
+		switch {
+		case len(l.dropped) != dropped+1 || len(l.sent) != sent:
+			t.Fatalf("step %d: WouldDrop(%v) in %v, but the frame was not dropped", i, ip, st)
+		case st2 != st || had2 != had || a.Len() != n || a.unres != un || a.held != held || len(l.requests) != reqs:
+			t.Fatalf("step %d: WouldDrop(%v) and Resolve changed the cache: %v/%v -> %v/%v, %d -> %d entries, %d -> %d requests",
+				i, ip, st, had, st2, had2, n, a.Len(), reqs, len(l.requests))
+		}
+		if err := a.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if predicted < 1000 {
+		t.Fatalf("WouldDrop held only %d times in 20,000 steps", predicted)
+	}
+}

@@ -20,6 +20,7 @@ type Counters struct {
 	GSOSegments       uint64 // TCP segments merged into them
 	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
+	TCPSynNoNeighbour uint64 // bare SYNs dropped on receipt: ARP would drop any answer (link.ARP.WouldDrop)
 	TCPSoftErrors     uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
 	TCPICMPAborts     uint64 // ICMP errors that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
 	PMTUDecreases     uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
@@ -89,6 +90,7 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.IPTooBigDF", tx.TooBigDF},
 		{"stack.IPNoRoute", tx.NoRoute},
 		{"stack.IPNoRouteIn", c.IPNoRouteIn},
+		{"stack.TCPSynNoNeighbour", c.TCPSynNoNeighbour},
 		{"stack.IPFragmentsOut", tx.Fragmented},
 		{"stack.ICMPIn", ic.In},
 		{"stack.ICMPBad", ic.Bad},

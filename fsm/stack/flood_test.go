@@ -170,8 +170,12 @@ func TestSynFloodLegitimateClientServed(t *testing.T) {
 			}
 			c := n.b.Counters()
 			tc0 := n.b.TCP().Counters()
-			if tc0.CookiesSent == 0 || c.IPNoRouteIn == 0 && tc.gateway.IsUnspecified() {
-				t.Fatalf("the flood was not one: %d cookies, %d no-route drops", tc0.CookiesSent, c.IPNoRouteIn)
+			// Spoofed on-link SYNs stop before TCP once the unanswered
+			// neighbours are at their bound (TCPSynNoNeighbour); the
+			// off-link ones without a gateway at IP, with one they fill
+			// the SYN queue and get cookies.
+			if c.TCPSynNoNeighbour == 0 || tc0.CookiesSent == 0 && !tc.gateway.IsUnspecified() || c.IPNoRouteIn == 0 && tc.gateway.IsUnspecified() {
+				t.Fatalf("the flood was not one: %d cookies, %d no-neighbour drops, %d no-route drops", tc0.CookiesSent, c.TCPSynNoNeighbour, c.IPNoRouteIn)
 			}
 			// Off-link sources: never resolved. Without a gateway not even
 			// answered; with one, answered through it.
@@ -213,17 +217,18 @@ func countOffLinkARPs(n *simNet) *int {
 }
 
 // cookieServer returns a stack B listening on port 80 whose SYN queue is
-// full, so that every further SYN is answered with a SYN cookie (RFC 4987
-// §3.6), with A a known neighbour and the neighbour table at its bound of
-// unanswered entries.
+// full, so that every further SYN it answers is answered with a SYN cookie
+// (RFC 4987 §3.6): A is a known neighbour and B's gateway, the queue was
+// filled from off-link sources, and the neighbour table is at its bound of
+// unanswered entries from on-link ones.
 func cookieServer(t testing.TB) (*Stack, *synFlood, time.Time) {
-	s := New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 7})
+	s := New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 7, Gateway: addrA})
 	now := time.Unix(1_700_000_000, 0)
 	if _, err := s.Listen(now, 80, 0); err != nil {
 		t.Fatal(err)
 	}
 	learn(s, now, addrA, macA)
-	f := &synFlood{rng: rand.New(rand.NewPCG(1, 2)), onLink: 1}
+	f := &synFlood{rng: rand.New(rand.NewPCG(1, 2)), onLink: 0}
 	for i := 0; s.TCP().Counters().CookiesSent < 1000; i++ {
 		if i > 10000 {
 			t.Fatal("SYN queue never full")
@@ -231,41 +236,134 @@ func cookieServer(t testing.TB) (*Stack, *synFlood, time.Time) {
 		f.send(s, now)
 		s.Output(func([]byte, TxMeta) {})
 	}
+	f.onLink = 1
+	for i := 0; s.Counters().TCPSynNoNeighbour == 0; i++ {
+		if i > 10000 {
+			t.Fatal("the unanswered neighbours never reached their bound")
+		}
+		f.send(s, now)
+		s.Output(func([]byte, TxMeta) {})
+	}
 	return s, f, now
 }
 
-// TestSynCookiePathAllocationFree: in steady state a SYN answered with a
-// cookie allocates nothing, whether its source is a known neighbour (the
-// SYN,ACK leaves) or an unknown on-link one (dropped at the bound of
-// unanswered neighbours) or off-link with no route.
+// TestSynCookiePathAllocationFree: in steady state a SYN allocates
+// nothing, whether it is answered with a cookie (from a known neighbour, or
+// off-link through the gateway) or dropped before TCP: from an unknown
+// on-link source while the unanswered neighbours are at their bound
+// (TCPSynNoNeighbour), or from off-link with no gateway (IPNoRouteIn).
 func TestSynCookiePathAllocationFree(t *testing.T) {
 	s, f, now := cookieServer(t)
+	noGW := New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 7})
+	if _, err := noGW.Listen(now, 80, 0); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
+		s      *Stack
 		onLink float64
 		src    func() wire.Addr
+		count  func(s *Stack) uint64 // what most SYNs must move
 	}{
-		{"known neighbour", 1, func() wire.Addr { return addrA }},
-		{"unknown on-link", 1, nil},
-		{"off-link", 0, nil},
+		{"known neighbour", s, 1, func() wire.Addr { return addrA }, cookies},
+		{"off-link via the gateway", s, 0, nil, cookies},
+		{"unknown on-link", s, 1, nil, func(s *Stack) uint64 { return s.Counters().TCPSynNoNeighbour }},
+		{"off-link without a gateway", noGW, 0, nil, func(s *Stack) uint64 { return s.Counters().IPNoRouteIn }},
 	} {
 		f.onLink = tc.onLink
-		sent := s.TCP().Counters().CookiesSent
-		allocs := testing.AllocsPerRun(2000, func() {
+		before := tc.count(tc.s)
+		const runs = 2000
+		allocs := testing.AllocsPerRun(runs, func() {
 			if tc.src != nil {
-				f.sendFrom(s, now, tc.src())
+				f.sendFrom(tc.s, now, tc.src())
 			} else {
-				f.send(s, now)
+				f.send(tc.s, now)
 			}
-			s.Output(func([]byte, TxMeta) {})
+			tc.s.Output(func([]byte, TxMeta) {})
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %.2f allocations per SYN, want 0", tc.name, allocs)
 		}
-		if tc.onLink > 0 && s.TCP().Counters().CookiesSent == sent {
-			t.Errorf("%s: no cookie sent", tc.name)
+		// Most: a random source may be invalid (IP drops it), an
+		// on-link one may be among the entries still being resolved.
+		if got := tc.count(tc.s) - before; got < runs/2 {
+			t.Errorf("%s: %d of %d SYNs counted", tc.name, got, runs+1)
 		}
 	}
+}
+
+func cookies(s *Stack) uint64 { return s.TCP().Counters().CookiesSent }
+
+// TestSynNoNeighbourDropsOnlyWhatARPWould: a bare SYN is dropped before TCP
+// exactly when ARP would drop TCP's answer unsent (link.ARP.WouldDrop): from
+// an unknown on-link source at the bound of unanswered neighbours, or from
+// one that failed; never from a known neighbour or one still being
+// resolved with room in its queue, and never a segment that is not a bare
+// SYN (an ACK from the same source reaches TCP). The SYN dropped is as if
+// lost: once the neighbour answers ARP, its retransmission is answered.
+func TestSynNoNeighbourDropsOnlyWhatARPWould(t *testing.T) {
+	s, f, now := cookieServer(t)
+	if e, _ := s.ARP().Unresolved(); e != 256/4 {
+		t.Fatalf("%d unresolved entries, want the bound (64)", e)
+	}
+	stranger := unknownOnLink(t, s)
+	drops := func() uint64 { return s.Counters().TCPSynNoNeighbour }
+	d0, c0 := drops(), cookies(s)
+	f.sendFrom(s, now, stranger)
+	if drops() != d0+1 || cookies(s) != c0 {
+		t.Fatalf("SYN from an unknown on-link source at the bound: %d drops, %d cookies; want 1, 0", drops()-d0, cookies(s)-c0)
+	}
+	if _, ok := s.ARP().State(stranger); ok {
+		t.Fatal("the dropped SYN created a neighbour entry")
+	}
+	d0 = drops()
+	f.sendFrom(s, now, addrA)
+	if drops() != d0 || cookies(s) != c0+1 {
+		t.Fatal("a known neighbour's SYN was not answered")
+	}
+	// The stranger speaks up (asks for us): it is learned, and its SYN is
+	// answered.
+	learn(s, now, stranger, wire.MAC{2, 0, 0, 0, 7, 7})
+	c0, d0 = cookies(s), drops()
+	f.sendFrom(s, now, stranger)
+	if drops() != d0 || cookies(s) != c0+1 {
+		t.Fatalf("after ARP: %d drops, %d cookies; want 0, 1", drops()-d0, cookies(s)-c0)
+	}
+	// Not a bare SYN: reaches TCP whatever ARP would do.
+	other := unknownOnLink(t, s)
+	seg0 := s.TCP().Counters().SegsIn
+	d0 = drops()
+	sendSeg(s, now, other, wire.FlagACK)
+	if drops() != d0 || s.TCP().Counters().SegsIn != seg0+1 {
+		t.Fatal("an ACK from an unresolvable source did not reach TCP")
+	}
+}
+
+// unknownOnLink returns an address of B's /24 that B's neighbour table has
+// no entry for.
+func unknownOnLink(t *testing.T, s *Stack) wire.Addr {
+	for h := byte(3); h < 255; h++ {
+		a := wire.Addr{198, 18, 0, h}
+		if _, ok := s.ARP().State(a); !ok {
+			return a
+		}
+	}
+	t.Fatal("every on-link address has a neighbour entry")
+	return wire.Addr{}
+}
+
+// sendSeg hands s one segment with flags from src to port 80.
+func sendSeg(s *Stack, now time.Time, src wire.Addr, flags wire.TCPFlags) {
+	var b [wire.EthernetHeaderLen + wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen]byte
+	wire.PutEthernet(b[:], macB, wire.MAC{2, 0, 0, 0, 9, 9}, wire.EtherTypeIPv4)
+	ipb := b[wire.EthernetHeaderLen:]
+	h := wire.IPv4Header{TotalLen: len(ipb), TTL: 64, Protocol: wire.ProtoTCP, Src: src, Dst: addrB}
+	h.Put(ipb)
+	th := wire.TCPHeader{SrcPort: 40000, DstPort: 80, Seq: 1, Ack: 1, Flags: flags, Window: 64240}
+	seg := ipb[wire.IPv4MinHeaderLen:]
+	th.Put(seg)
+	wire.SetTCPChecksum(seg, src, addrB)
+	s.Input(now, b[:], RxMeta{Time: now})
 }
 
 // BenchmarkSynCookie is the cost of one SYN from a known neighbour answered
@@ -280,9 +378,12 @@ func BenchmarkSynCookie(b *testing.B) {
 }
 
 // BenchmarkSynSpoofedOnLink is the cost of one SYN from a random unknown
-// on-link source, the neighbour table at its bound.
+// on-link source, the neighbour table at its bound of unanswered entries:
+// dropped before TCP (TCPSynNoNeighbour) or, when its source is one of
+// those entries, its answer dropped by ARP.
 func BenchmarkSynSpoofedOnLink(b *testing.B) {
 	s, f, now := cookieServer(b)
+	f.onLink = 1
 	b.ReportAllocs()
 	for b.Loop() {
 		f.send(s, now)

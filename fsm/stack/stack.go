@@ -163,7 +163,8 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 	if !s.ipRx.Receive(now, pkt, d) {
 		return
 	}
-	if _, ok := s.ipTx.NextHop(d.Src); !ok && !d.Src.IsUnspecified() {
+	hop, routed := s.ipTx.NextHop(d.Src)
+	if !routed && !d.Src.IsUnspecified() {
 		// RFC 3704 §2.4 (loose reverse path): nothing could answer a source
 		// we have no route back to. Dropping it here spares TCP an embryo
 		// and ARP a resolution for every spoofed off-link SYN. (0.0.0.0 goes
@@ -180,12 +181,32 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			s.traceDrop("TCPBroadcast")
 			return
 		}
+		if routed && bareSYN(d.Payload) && s.port.ARP().WouldDrop(hop) {
+			// Whatever TCP answered (a SYN,ACK, a cookie, a RST, a
+			// challenge ACK) ARP would drop unsent: the hop is unknown and
+			// the unanswered neighbours are at their bound, or it failed
+			// or its queue is full (link.ARP.WouldDrop). Such a SYN is as
+			// good as lost (RFC 9293 §3.8.1: the peer retransmits), so it
+			// costs no embryo, cookie or frame: a flood of SYNs from
+			// spoofed on-link sources stops here.
+			s.ctr.TCPSynNoNeighbour++
+			s.traceDrop("SynNoNeighbour")
+			return
+		}
 		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL}, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
 		s.icmp.Input(now, d)
 	case wire.ProtoUDP:
 		s.udpInput(now, d, offloadCsumOK(pkt, meta))
 	}
+}
+
+// bareSYN reports whether seg, a TCP segment not yet validated, has SYN
+// set and neither ACK nor RST: the opening of a connection, which changes
+// nothing but what it is answered with.
+func bareSYN(seg []byte) bool {
+	return len(seg) >= wire.TCPMinHeaderLen &&
+		wire.TCP(seg).Flags()&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN
 }
 
 // offloadCsumOK reports whether the driver's metadata vouches for the L4
