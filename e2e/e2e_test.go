@@ -85,6 +85,14 @@ func startServer(t *testing.T, drv string, args ...string) *server {
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// What the stack counted, read through its control socket
+			// before it stops: which drop or limit the failure went through.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.ServerNS(), bin, "stat", "--iface", l.ServerIface()).CombinedOutput()
+			cancel()
+			t.Logf("netspec stat (%v):\n%s", err, out)
+		}
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-done:
