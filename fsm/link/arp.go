@@ -49,6 +49,13 @@ type ARPConfig struct {
 	// neighbours (default 256), so that unresolved neighbours cannot take
 	// the frame buffers that known ones need.
 	MaxPendingTotal int
+	// Learned, if not nil, is called for every received ARP packet the
+	// cache took its sender's address from (the entry is then REACHABLE
+	// at mac), with whether the packet was addressed to us. A host whose
+	// link is shared by several caches (the loops of a multi-loop
+	// netspec.Stack: ARP reaches only one of them) passes it on to the
+	// others' Heard.
+	Learned func(ip wire.Addr, mac wire.MAC, forUs bool)
 }
 
 func (c *ARPConfig) defaults() {
@@ -334,22 +341,46 @@ func (a *ARP) Input(now time.Time, pkt []byte) (reply bool, r Reason) {
 	}
 	spa, sha := p.SenderIP(), p.SenderMAC()
 	forUs := p.TargetIP() == a.ours
-	if spa.IsUnspecified() || spa.IsLimitedBroadcast() || spa.IsMulticast() || spa == a.ours ||
-		sha.IsMulticast() || sha == (wire.MAC{}) {
+	if !a.learnable(spa, sha) {
 		// ARP probes (RFC 5227) carry sender 0.0.0.0: answer, learn nothing.
 		// A claim of our own address is a conflict (RFC 5227 §2.4): never learned.
 		return forUs && p.Op() == wire.ARPRequest && spa != a.ours, ReasonNone
 	}
+	a.heard(now, spa, sha, forUs)
+	if n := a.get(spa); a.cfg.Learned != nil && n != nil && n.state == Reachable && n.mac == sha {
+		a.cfg.Learned(spa, sha, forUs)
+	}
+	if !forUs {
+		return false, ReasonARPNotForUs
+	}
+	return p.Op() == wire.ARPRequest, ReasonNone
+}
+
+// Heard replays in this cache an ARP packet another cache of the same host
+// took ip at mac from (ARPConfig.Learned), addressed to us or not: the
+// spec's Heard rows run as if the packet had come here (RFC 826 reception),
+// so the entry is created (forUs) or confirmed and the frames waiting for
+// ip leave. Learned is not called for it.
+func (a *ARP) Heard(now time.Time, ip wire.Addr, mac wire.MAC, forUs bool) {
+	if a.learnable(ip, mac) {
+		a.heard(now, ip, mac, forUs)
+	}
+}
+
+// learnable reports whether an ARP sender's addresses may enter the cache.
+func (a *ARP) learnable(spa wire.Addr, sha wire.MAC) bool {
+	return !spa.IsUnspecified() && !spa.IsLimitedBroadcast() && !spa.IsMulticast() && spa != a.ours &&
+		!sha.IsMulticast() && sha != (wire.MAC{})
+}
+
+// heard runs the Heard event for the sender (spa, sha) of an ARP packet.
+func (a *ARP) heard(now time.Time, spa wire.Addr, sha wire.MAC, forUs bool) {
 	a.now, a.forUs, a.sha = now, forUs, sha
 	room := roomNone
 	if forUs {
 		room = roomHeard
 	}
 	a.step(a.entry(spa, room), ARPEvHeard)
-	if !forUs {
-		return false, ReasonARPNotForUs
-	}
-	return p.Op() == wire.ARPRequest, ReasonNone
 }
 
 // Poll runs the timers of entries whose deadline passed: retries requests,

@@ -52,3 +52,13 @@ func (s *Stack) Announce(now time.Time) {
 	s.now = now
 	s.port.Announce()
 }
+
+// Neighbour replays in the neighbour cache an ARP packet another stack of
+// the same host took ip at mac from (Config.ARP.Learned): the loops of a
+// multi-loop netspec.Stack share one link, and an ARP reply reaches only
+// one of them (link.ARP.Heard). Frames waiting for ip leave with the next
+// Output.
+func (s *Stack) Neighbour(now time.Time, ip wire.Addr, mac wire.MAC, forUs bool) {
+	s.now = now
+	s.port.ARP().Heard(now, ip, mac, forUs)
+}

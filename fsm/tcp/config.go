@@ -1,6 +1,10 @@
 package tcp
 
-import "time"
+import (
+	"time"
+
+	"github.com/netspec/netspec/fsm/wire"
+)
 
 // Config holds the TCP layer's tunables. Zero fields take the defaults listed.
 type Config struct {
@@ -148,6 +152,13 @@ type Config struct {
 	// DefaultProfile, what Linux does) or ProfileRfc9293 (strict RFC 9293
 	// §3.10.7). An out-of-range value means DefaultProfile.
 	Profile Profile
+	// OwnsFlow, if not nil, is asked by an active OPEN with no local port
+	// which ephemeral ports it may take: only those for which it returns
+	// true. A host that shares one link between several stacks by flow
+	// (the loops of a multi-loop netspec.Stack, whose AF_PACKET fanout
+	// group sends each flow to one of them) takes only ports whose flow
+	// comes back to this stack. Nil takes any free port.
+	OwnsFlow func(local wire.Addr, lport uint16, remote wire.Addr, rport uint16) bool
 }
 
 func (c Config) withDefaults() Config {

@@ -316,7 +316,7 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 			if l.nextEph < ephFirst {
 				l.nextEph = ephFirst
 			}
-			if !l.used(k) {
+			if !l.used(k) && (l.cfg.OwnsFlow == nil || l.cfg.OwnsFlow(k.laddr, k.lport, k.raddr, k.rport)) {
 				found = true
 				break
 			}
