@@ -1,14 +1,15 @@
 package netspec
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netspec/netspec/driver"
@@ -30,14 +31,18 @@ var (
 	ErrNotTAP = tap.ErrNotTAP
 )
 
-// Stack is a running netspec stack: one protocol stack (fsm/stack) on one
-// link, driven by an event loop goroutine (driver.Loop). Its methods are safe
-// for concurrent use.
+// Stack is a running netspec stack: a protocol stack (fsm/stack) on a
+// link, driven by an event loop goroutine (driver.Loop), or several such
+// loops sharing one interface (Options.Loops; shards.go). Its methods are
+// safe for concurrent use.
 type Stack struct {
-	loop    *driver.Loop
-	st      *stack.Stack // touched only through loop, or after done
-	link    driver.Link  // the link as given
-	capture *pcap.Link   // nil without Options.Pcap
+	loop    *driver.Loop // loop 0's: UDP sockets, and everything with one loop
+	st      *stack.Stack // loop 0's; touched only through loop, or after done
+	shards  []*shard     // every loop, loop 0 first
+	nb      *neighbours  // with several loops: ARP shared between them
+	next    atomic.Uint64
+	link    driver.Link // the link as given (loop 0's)
+	capture *pcap.Link  // nil without Options.Pcap
 	prefix  netip.Prefix
 	mac     wire.MAC
 	backlog int
@@ -46,11 +51,11 @@ type Stack struct {
 	log     *slog.Logger
 
 	lnMu      sync.Mutex
-	listeners map[*netconn.Listener]struct{} // opened by Listen, for Shutdown
-	draining  bool                           // Shutdown began: Listen fails
+	listeners map[listener]struct{} // opened by Listen, for Shutdown
+	draining  bool                  // Shutdown began: Listen fails
 
-	done   chan struct{} // closed once the loop goroutine returned
-	runErr error         // the loop's result; read after done
+	done   chan struct{} // closed once every loop goroutine returned
+	runErr error         // the first loop's error; read after done
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,11 +70,11 @@ func Open(iface string, addr netip.Prefix, opts *Options) (*Stack, error) {
 	if err := Check(addr, opts); err != nil {
 		return nil, err
 	}
-	link, err := OpenLink(iface, opts)
+	links, err := OpenLinks(iface, opts)
 	if err != nil {
 		return nil, err
 	}
-	return New(link, addr, opts)
+	return NewLinks(links, addr, opts)
 }
 
 // OpenLink opens the link Open would use, in the calling thread's network
@@ -108,10 +113,32 @@ func OpenLink(iface string, opts *Options) (driver.Link, error) {
 // OpenLink, an end of driver/pipe, or a link of your own. New owns link from
 // then on: Close closes it, and so does a failed New.
 func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
+	return NewLinks(&Links{Each: []driver.Link{link}}, addr, opts)
+}
+
+// NewLinks runs a stack with address addr on links, one event loop per
+// link (OpenLinks); with one link it is New. It owns the links from then
+// on, as New does. Options.Loops does not matter here: the links decide.
+func NewLinks(links *Links, addr netip.Prefix, opts *Options) (*Stack, error) {
 	if err := Check(addr, opts); err != nil {
-		link.Close()
+		links.Close()
 		return nil, err
 	}
+	switch n := len(links.Each); {
+	case n == 0:
+		return nil, configErr("loops", "no link")
+	case n > 1 && links.Shard == nil:
+		links.Close()
+		return nil, configErr("loops", "%d links without the Shard of their fanout group", n)
+	case n > 1:
+		o := opts.orZero()
+		o.Loops = n
+		if err := checkLoops(&o); err != nil {
+			links.Close()
+			return nil, err
+		}
+	}
+	link := links.Each[0]
 	o := opts.orZero()
 	s := &Stack{link: link, prefix: addr, backlog: o.Backlog, done: make(chan struct{})}
 	if s.backlog == 0 {
@@ -131,15 +158,24 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 	}
 	cfg := o.stackConfig(addr, link.MAC(), link.MTU(), driver.GSOMaxSize(link))
 	s.mac = cfg.MAC
-	s.st = stack.New(cfg)
 	log := o.logger()
 	s.log = log
+	if len(links.Each) > 1 {
+		s.nb = &neighbours{ch: make(chan learnedARP, neighbourQueue)}
+	}
+	for i, l := range links.Each {
+		if i == 0 {
+			l = link // with the capture
+		}
+		st := stack.New(s.shardConfig(cfg, i, links))
+		s.shards = append(s.shards, &shard{loop: driver.NewLoop(l, st, driver.LoopOptions{Logger: log}), st: st})
+	}
+	s.loop, s.st = s.shards[0].loop, s.shards[0].st
+	if s.nb != nil {
+		s.nb.shards = s.shards
+	}
 	s.traceTo(&o)
-	s.loop = driver.NewLoop(link, s.st, driver.LoopOptions{Logger: log})
-	go func() {
-		s.runErr = s.loop.Run(context.Background())
-		close(s.done)
-	}()
+	s.run()
 	if err := s.startObservers(&o); err != nil {
 		s.Close()
 		return nil, err
@@ -157,7 +193,9 @@ func New(link driver.Link, addr netip.Prefix, opts *Options) (*Stack, error) {
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		err := s.obs.stop()
-		err = errors.Join(err, s.loop.Close())
+		for _, sh := range s.shards {
+			err = errors.Join(err, sh.loop.Close())
+		}
 		<-s.done
 		if s.capture != nil {
 			// The loop's Close flushed already; frames read since then are
@@ -203,34 +241,79 @@ func (s *Stack) Link() driver.Link { return s.link }
 // Linux's netstat -s (listed in docs/counters.md), e.g. "tcp.ActiveOpens",
 // "tcp.Retransmits", "ip.drop.BadChecksum". After Close it returns their
 // final values.
+//
+// With several loops each counter is the sum over the loops' stacks
+// (LoopCounters has each loop's).
 func (s *Stack) Counters() map[string]uint64 {
 	m := make(map[string]uint64, 256)
-	read := func(_ time.Time, st *stack.Stack) {
-		st.EachCounter(func(name string, v uint64) { m[name] = v })
-	}
-	if err := s.loop.Do(read); err != nil {
-		// The loop is shut down: once its goroutine returned nothing else
-		// touches the stack.
-		<-s.done
-		read(time.Time{}, s.st)
+	for _, sh := range s.shards {
+		s.readStack(sh, func(_ time.Time, st *stack.Stack) {
+			st.EachCounter(func(name string, v uint64) { m[name] += v })
+		})
 	}
 	return m
+}
+
+// Loops returns how many event loops the stack runs.
+func (s *Stack) Loops() int { return len(s.shards) }
+
+// LoopCounters returns the protocol counters of loop i's stack alone
+// (0 <= i < Loops()), as Counters names them.
+func (s *Stack) LoopCounters(i int) map[string]uint64 {
+	m := make(map[string]uint64, 256)
+	s.readStack(s.shards[i], func(_ time.Time, st *stack.Stack) {
+		st.EachCounter(func(name string, v uint64) { m[name] = v })
+	})
+	return m
+}
+
+// readStack runs read inside sh's loop or, once the stack stopped, on its
+// stack directly (nothing else touches it after the loop goroutines
+// returned).
+func (s *Stack) readStack(sh *shard, read func(now time.Time, st *stack.Stack)) {
+	if err := sh.loop.Do(read); err != nil {
+		<-s.done
+		read(time.Now(), sh.st)
+	}
 }
 
 // Stats are the counters of the machinery around the protocol stack.
 type Stats struct {
 	// Loop is the event loop's own account: frames and bytes in and out,
-	// link write errors, timer fires, socket calls, wake-ups.
+	// link write errors, timer fires, socket calls, wake-ups (summed over
+	// the loops).
 	Loop driver.LoopStats
+	// Loops holds each loop's account, loop 0 first.
+	Loops []driver.LoopStats
+	// NeighboursShared counts ARP entries one loop learned and another's
+	// cache took over; NeighbourDrops those dropped because the queue
+	// toward the other loops was full (with several loops only).
+	NeighboursShared, NeighbourDrops uint64
 	// PcapFrames is how many frames Options.Pcap holds.
 	PcapFrames uint64
 }
 
-// Stats returns a snapshot of the loop's and the capture's counters.
+// Stats returns a snapshot of the loops' and the capture's counters.
 func (s *Stack) Stats() Stats {
-	st := Stats{Loop: s.loop.Stats()}
+	var st Stats
+	for _, sh := range s.shards {
+		ls := sh.loop.Stats()
+		st.Loops = append(st.Loops, ls)
+		addLoopStats(&st.Loop, &ls)
+	}
+	if s.nb != nil {
+		st.NeighboursShared, st.NeighbourDrops = s.nb.shared.Load(), s.nb.dropped.Load()
+	}
 	if s.capture != nil {
 		st.PcapFrames = uint64(s.capture.Frames())
 	}
 	return st
+}
+
+// addLoopStats adds b's counters to a's (every field is a uint64 count).
+func addLoopStats(a, b *driver.LoopStats) {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	for i := range va.NumField() {
+		va.Field(i).SetUint(va.Field(i).Uint() + vb.Field(i).Uint())
+	}
 }

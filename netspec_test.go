@@ -357,6 +357,11 @@ func TestCheck(t *testing.T) {
 		{"198.18.0.2/24", netspec.Options{Profile: tcp.NumProfiles}, "profile", "unknown profile"},
 		{"198.18.0.2/24", netspec.Options{ECN: tcp.ECNOff + 1}, "ecn", "unknown mode"},
 		{"198.18.0.2/24", netspec.Options{Backlog: -1}, "backlog", "-1 is negative"},
+		{"198.18.0.2/24", netspec.Options{Loops: 4}, "", ""},
+		{"198.18.0.2/24", netspec.Options{Loops: -1}, "loops", "-1: want 0..256"},
+		{"198.18.0.2/24", netspec.Options{Loops: netspec.MaxLoops + 1}, "loops", "257: want 0..256"},
+		{"198.18.0.2/24", netspec.Options{Loops: 2, Driver: "tap"}, "loops", "2 loops need the afpacket driver"},
+		{"198.18.0.2/24", netspec.Options{Loops: 2, Pcap: io.Discard}, "loops", "2 loops with a capture"},
 	} {
 		var p netip.Prefix
 		if tc.addr != "" {
@@ -390,6 +395,15 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := ea.ReadBatch(make([][]byte, 1), make([]int, 1), make([]driver.RxMeta, 1), time.Now()); !errors.Is(err, driver.ErrClosed) {
 		t.Error("a failed New left its link open")
+	}
+	// Several links need the flow map of their fanout group.
+	ea, eb := pipe.New(pipe.Config{})
+	var ce *netspec.ConfigError
+	if _, err := netspec.NewLinks(&netspec.Links{Each: []driver.Link{ea, eb}}, addr, nil); !errors.As(err, &ce) || ce.Field != "loops" {
+		t.Fatalf("NewLinks of two links without Shard: %v", err)
+	}
+	if _, err := eb.ReadBatch(make([][]byte, 1), make([]int, 1), make([]driver.RxMeta, 1), time.Now()); !errors.Is(err, driver.ErrClosed) {
+		t.Error("a failed NewLinks left its links open")
 	}
 }
 

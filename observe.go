@@ -20,19 +20,41 @@ import (
 // `netspec ss` print it; the metrics endpoint exports it.
 func (s *Stack) Snapshot() (observe.Snapshot, error) {
 	var snap observe.Snapshot
-	ls := s.loop.Stats() // it takes the loop's lock, which Do holds
-	read := func(now time.Time, st *stack.Stack) {
-		snap = observe.Take(st, &ls, now)
-		snap.Addr = s.prefix.String()
+	for i, sh := range s.shards {
+		ls := sh.loop.Stats() // it takes the loop's lock, which Do holds
+		s.readStack(sh, func(now time.Time, st *stack.Stack) {
+			one := observe.Take(st, &ls, now)
+			if i == 0 {
+				snap = one
+			} else {
+				mergeSnapshot(&snap, &one)
+			}
+		})
 	}
-	if err := s.loop.Do(read); err != nil {
-		// The loop is shut down: once its goroutine returned nothing else
-		// touches the stack.
-		<-s.done
-		read(time.Now(), s.st)
-	}
+	snap.Addr = s.prefix.String()
 	snap.Counters = appendRuntime(snap.Counters)
 	return snap, nil
+}
+
+// mergeSnapshot adds another loop's snapshot to snap: counters and rule
+// hits summed (levels too: connections now, over all loops), sockets
+// listed after snap's (a listener once per loop).
+func mergeSnapshot(snap, one *observe.Snapshot) {
+	at := make(map[string]int, len(snap.Counters))
+	for i, c := range snap.Counters {
+		at[c.Name] = i
+	}
+	for _, c := range one.Counters {
+		if i, ok := at[c.Name]; ok {
+			snap.Counters[i].Value += c.Value
+		} else {
+			snap.Counters = append(snap.Counters, c)
+		}
+	}
+	for i := range min(len(snap.Rules), len(one.Rules)) {
+		snap.Rules[i].Hits += one.Rules[i].Hits
+	}
+	snap.Sockets = append(snap.Sockets, one.Sockets...)
 }
 
 // runtimeGauges are the Go runtime's figures a snapshot carries (group

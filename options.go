@@ -55,8 +55,15 @@ type Options struct {
 	// TTL is the time to live of the datagrams the stack sends (0: 64;
 	// RFC 1122 §3.2.1.7).
 	TTL uint8
-	// Backlog is the accept queue of each listener (0: DefaultBacklog).
+	// Backlog is the accept queue of each listener (0: DefaultBacklog);
+	// with several loops, of each loop's part of it.
 	Backlog int
+	// Loops is how many event loops Open (OpenLinks) runs, each on an
+	// AF_PACKET socket of one fanout group and with a protocol stack of
+	// its own, so the stack's work spreads over that many cores (0 or 1:
+	// one loop; at most MaxLoops). More than one needs DriverAFPacket and
+	// no Pcap. New and NewLinks run one loop per link they are given.
+	Loops int
 	// Seed seeds the stack's random source: initial sequence numbers,
 	// ephemeral ports, IP IDs. Zero draws a secret seed from crypto/rand, as
 	// RFC 9293 §3.4.1 (MUST-9) wants for a stack on a real network; a fixed
@@ -87,7 +94,8 @@ type Options struct {
 	// received frame's journey once the stack processed it (fsm/stack
 	// SetTracer). The record and its Frame are valid only during the call
 	// (NewTraceRecord and AppendTraceJSON copy it); it must not block or
-	// call the Stack. Without Trace, Tracer and Pcap no tracer runs.
+	// call the Stack. Without Trace, Tracer and Pcap no tracer runs. With
+	// several loops it is called from each of them, one call at a time.
 	Tracer func(t *stack.Trace)
 	// Metrics, if not zero, serves the stack's counters, spec-row hits and
 	// TCP socket states in the Prometheus text format at
@@ -125,7 +133,7 @@ type Options struct {
 
 // ConfigError reports a bad argument to Open, New, Pipe or Check: the
 // argument (Field: "addr", "gateway", "mac", "driver", "profile", "ecn",
-// "backlog", "metrics-listen") and what is wrong with it.
+// "backlog", "loops", "metrics-listen") and what is wrong with it.
 type ConfigError struct {
 	Field string
 	Err   error
@@ -181,6 +189,9 @@ func Check(addr netip.Prefix, opts *Options) error {
 	}
 	if o.ECN > tcp.ECNOff {
 		return configErr("ecn", "unknown mode %d", o.ECN)
+	}
+	if err := checkLoops(&o); err != nil {
+		return err
 	}
 	if o.Backlog < 0 {
 		return configErr("backlog", "%d is negative", o.Backlog)

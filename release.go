@@ -22,7 +22,7 @@ func (s *Stack) releaseWhenQuiet(period time.Duration, release func()) {
 			return
 		case now = <-t.C:
 		}
-		st := s.loop.Stats()
+		st := s.Stats().Loop
 		if n := st.RxFrames + st.TxFrames; n != seen {
 			seen, since, dirty = n, now, true
 			continue

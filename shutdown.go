@@ -7,7 +7,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/netspec/netspec/driver/netconn"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
 )
@@ -48,7 +47,7 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 func (s *Stack) closeListeners() {
 	s.lnMu.Lock()
 	s.draining = true
-	lns := make([]*netconn.Listener, 0, len(s.listeners))
+	lns := make([]listener, 0, len(s.listeners))
 	for ln := range s.listeners {
 		lns = append(lns, ln)
 	}
@@ -60,7 +59,7 @@ func (s *Stack) closeListeners() {
 }
 
 // track remembers ln for Shutdown and forgets the listeners closed since.
-func (s *Stack) track(ln *netconn.Listener) error {
+func (s *Stack) track(ln listener) error {
 	s.lnMu.Lock()
 	defer s.lnMu.Unlock()
 	if s.draining {
@@ -74,7 +73,7 @@ func (s *Stack) track(ln *netconn.Listener) error {
 		}
 	}
 	if s.listeners == nil {
-		s.listeners = make(map[*netconn.Listener]struct{})
+		s.listeners = make(map[listener]struct{})
 	}
 	s.listeners[ln] = struct{}{}
 	return nil
@@ -105,13 +104,15 @@ func (s *Stack) drain(ctx context.Context) error {
 // busy counts the connections that have not yet had all their data and
 // their FIN acknowledged.
 func (s *Stack) busy() (n int, err error) {
-	err = s.loop.Do(func(_ time.Time, st *stack.Stack) {
-		st.TCP().EachConn(func(c *tcp.Conn) {
-			if !drained(c.State()) {
-				n++
-			}
-		})
-	})
+	for _, sh := range s.shards {
+		err = errors.Join(err, sh.loop.Do(func(_ time.Time, st *stack.Stack) {
+			st.TCP().EachConn(func(c *tcp.Conn) {
+				if !drained(c.State()) {
+					n++
+				}
+			})
+		}))
+	}
 	return n, err
 }
 
@@ -123,17 +124,19 @@ func drained(st tcp.State) bool {
 
 // abortAll resets every connection busy would count and returns how many.
 func (s *Stack) abortAll() (n int) {
-	s.loop.Do(func(now time.Time, st *stack.Stack) {
-		var open []*tcp.Conn
-		st.TCP().EachConn(func(c *tcp.Conn) {
-			if !drained(c.State()) {
-				open = append(open, c)
+	for _, sh := range s.shards {
+		sh.loop.Do(func(now time.Time, st *stack.Stack) {
+			var open []*tcp.Conn
+			st.TCP().EachConn(func(c *tcp.Conn) {
+				if !drained(c.State()) {
+					open = append(open, c)
+				}
+			})
+			for _, c := range open {
+				c.Abort(now) // its RST is written before Do returns
 			}
+			n += len(open)
 		})
-		for _, c := range open {
-			c.Abort(now) // its RST is written before Do returns
-		}
-		n = len(open)
-	})
+	}
 	return n
 }

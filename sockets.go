@@ -13,7 +13,8 @@ import (
 // passive OPEN), like net.Listen. network is "tcp" or "tcp4"; address is
 // ":PORT", or "HOST:PORT" with HOST the stack's own address or 0.0.0.0.
 // Ports are numbers (no service names) from 1 to 65535: the stack has no
-// ephemeral listening ports. The listener is a *netconn.Listener and its
+// ephemeral listening ports. The listener is a *netconn.Listener (with
+// several loops a *MultiListener, one netconn.Listener per loop) and its
 // connections are *netconn.Conn, which half-close with CloseWrite as a
 // *net.TCPConn does. Shutdown closes it; Listen fails once Shutdown began.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
@@ -24,9 +25,23 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	if port == 0 {
 		return nil, opErr("listen", network, address, "port 0: listeners need a fixed port")
 	}
-	ln, err := netconn.ListenOptions(s.loop, port, s.backlog, netconn.Options{Recorder: s.rec})
-	if err != nil {
-		return nil, err
+	parts := make([]*netconn.Listener, 0, len(s.shards))
+	for _, sh := range s.shards {
+		p, err := netconn.ListenOptions(sh.loop, port, s.backlog, netconn.Options{Recorder: s.rec})
+		if err != nil {
+			for _, p := range parts {
+				p.Close()
+			}
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	var ln interface {
+		net.Listener
+		listener
+	} = parts[0]
+	if len(parts) > 1 {
+		ln = newMultiListener(parts)
 	}
 	if err := s.track(ln); err != nil {
 		ln.Close()
@@ -52,7 +67,8 @@ func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, er
 	if ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()); !ap.Addr().Is4() {
 		return nil, opErr("dial", network, address, noIPv4)
 	}
-	c, err := netconn.DialOptions(ctx, s.loop, ap, netconn.Options{Recorder: s.rec})
+	// The loop's stack takes a local port whose flow comes back to it.
+	c, err := netconn.DialOptions(ctx, s.pick().loop, ap, netconn.Options{Recorder: s.rec})
 	if err != nil {
 		return nil, err
 	}

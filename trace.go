@@ -3,6 +3,7 @@ package netspec
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netspec/netspec/fsm/stack"
@@ -21,19 +22,32 @@ func (s *Stack) traceTo(o *Options) {
 	if capture != nil {
 		capture.InAfter = true
 	}
-	line := make([]byte, 0, 256)
-	s.st.SetTracer(func(t *stack.Trace) {
-		line = t.AppendLine(line[:0])
-		if capture != nil {
-			capture.CaptureIn(t.Time, t.Frame, string(line))
+	if user != nil && len(s.shards) > 1 {
+		// Several loops trace at once; the caller's function is called
+		// by one at a time.
+		var mu sync.Mutex
+		one := user
+		user = func(t *stack.Trace) {
+			mu.Lock()
+			defer mu.Unlock()
+			one(t)
 		}
-		if o.Trace {
-			log.Info("trace", "frame", string(line))
-		}
-		if user != nil {
-			user(t)
-		}
-	})
+	}
+	for _, sh := range s.shards {
+		line := make([]byte, 0, 256)
+		sh.st.SetTracer(func(t *stack.Trace) {
+			line = t.AppendLine(line[:0])
+			if capture != nil {
+				capture.CaptureIn(t.Time, t.Frame, string(line))
+			}
+			if o.Trace {
+				log.Info("trace", "frame", string(line))
+			}
+			if user != nil {
+				user(t)
+			}
+		})
+	}
 }
 
 // TraceRecord is the JSON form of one frame's journey (stack.Trace) that

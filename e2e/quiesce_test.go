@@ -6,12 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/netspec/netspec"
-	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/fsm/stack"
 )
@@ -28,21 +28,34 @@ const settleGuard = 30 * time.Second
 // zero once the timers run out: every connection ends and gives back what
 // it took (issue 12, read through the stack's counters). TIME-WAIT and the
 // FIN-WAIT-2 timeout are shortened so the run stays short.
+//
+// It runs with one event loop and with two (Options.Loops): then both
+// loops serve connections (their own counters say so), ARP reaches loop 0
+// only, so loop 1 answers its clients with what loop 0 learned, and when
+// the stack is closed every goroutine it started has returned.
 func TestServerQuiescesAfterLinuxClients(t *testing.T) {
 	labtest.SkipUnlessLab(t)
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) { quiesceAfterClients(t, loops) })
+	}
+}
+
+func quiesceAfterClients(t *testing.T, loops int) {
 	l := labtest.ForTest(t)
 	labtest.NeedTools(t, "curl", "wrk", "bash")
-	var link driver.Link
-	if err := l.RunInServerNS(func() (err error) {
-		link, err = netspec.OpenLink(l.ServerIface(), nil)
-		return err
-	}); err != nil {
-		t.Fatalf("open server link: %v", err)
-	}
-	st, err := netspec.New(link, l.ServerAddr(), &netspec.Options{Tune: func(c *stack.Config) {
+	goroutines := runtime.NumGoroutine()
+	opts := &netspec.Options{Loops: loops, Tune: func(c *stack.Config) {
 		c.TCP.MSL = 500 * time.Millisecond
 		c.TCP.FinWait2Timeout = 2 * time.Second
-	}})
+	}}
+	var links *netspec.Links
+	if err := l.RunInServerNS(func() (err error) {
+		links, err = netspec.OpenLinks(l.ServerIface(), opts)
+		return err
+	}); err != nil {
+		t.Fatalf("open server links: %v", err)
+	}
+	st, err := netspec.NewLinks(links, l.ServerAddr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +72,11 @@ func TestServerQuiescesAfterLinuxClients(t *testing.T) {
 		}
 		io.WriteString(w, "hello, netspec\n")
 	})}
-	go srv.Serve(ln)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
 	t.Cleanup(func() { srv.Close() })
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -125,4 +142,55 @@ func TestServerQuiescesAfterLinuxClients(t *testing.T) {
 		t.Fatalf("the clients did not run as meant: %d established, %d reset", last["tcp.Established"], last["tcp.EstabResets"])
 	}
 	t.Logf("%d connections established, %d ended by a reset; all ended and gave back their rings", last["tcp.Established"], last["tcp.EstabResets"])
+	if loops > 1 {
+		checkLoopsShared(t, st)
+	}
+	srv.Close()
+	<-served
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); n > goroutines && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n > goroutines {
+		t.Fatalf("%d goroutines after Close, %d before the stack started", n, goroutines)
+	}
+}
+
+// checkLoopsShared checks that every loop of st served connections, that
+// only loop 0 answered ARP (the fanout group gives it every ARP frame), and
+// that the others learned the clients' addresses from it.
+func checkLoopsShared(t *testing.T, st *netspec.Stack) {
+	t.Helper()
+	stats := st.Stats()
+	var opens uint64
+	for i := range st.Loops() {
+		c := st.LoopCounters(i)
+		opens += c["tcp.PassiveOpens"]
+		t.Logf("loop %d: %d frames in, %d out, %d passive opens, %d ARP replies sent", i,
+			stats.Loops[i].RxFrames, stats.Loops[i].TxFrames, c["tcp.PassiveOpens"], c["stack.ARPRepliesOut"])
+		if c["tcp.PassiveOpens"] == 0 || stats.Loops[i].RxFrames == 0 {
+			t.Errorf("loop %d served no connection: %d passive opens, %d frames in", i, c["tcp.PassiveOpens"], stats.Loops[i].RxFrames)
+		}
+		if replies := c["stack.ARPRepliesOut"]; (i == 0) != (replies > 0) {
+			t.Errorf("loop %d sent %d ARP replies: want them from loop 0 only", i, replies)
+		}
+	}
+	if all := st.Counters()["tcp.PassiveOpens"]; all != opens {
+		t.Errorf("Counters: %d passive opens, the loops' sum is %d", all, opens)
+	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range snap.Counters {
+		if c.Name == "tcp.PassiveOpens" && c.Value != opens {
+			t.Errorf("Snapshot: %d passive opens, the loops' sum is %d", c.Value, opens)
+		}
+	}
+	if stats.NeighboursShared == 0 || stats.NeighbourDrops != 0 {
+		t.Errorf("neighbours shared %d, dropped %d: want some shared, none dropped", stats.NeighboursShared, stats.NeighbourDrops)
+	}
 }

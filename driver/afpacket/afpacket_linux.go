@@ -53,6 +53,12 @@ var _ driver.LendingLink = (*Link)(nil)
 // ReceiveMmsg it also maps a receive ring, on a second socket bound after the first (see
 // ring_linux.go), or logs why it cannot and uses recvmmsg.
 func Open(iface string, opts Options) (*Link, error) {
+	return open(iface, opts, nil)
+}
+
+// open is Open, joining the link's sockets to fan's groups when fan is not
+// nil (fanout_linux.go).
+func open(iface string, opts Options, fan *fanout) (*Link, error) {
 	ifi, err := interfaceByName(iface)
 	if err != nil {
 		return nil, err
@@ -87,10 +93,24 @@ func Open(iface string, opts Options) (*Link, error) {
 	} else {
 		err = errf("socket", iface, err)
 	}
+	if err == nil && fan != nil {
+		// The wake (or only) socket joins before the ring socket binds,
+		// so the ring's group stays first on the device's tap list.
+		if err = fan.join(fd, l.ring == nil); err != nil {
+			unix.Close(fd)
+			err = errf("fanout", iface, err)
+		}
+	}
 	if err == nil && l.ring != nil {
 		if err = l.ring.bind(ifi.Index, opts.Promisc); err != nil {
 			unix.Close(fd)
 			err = errf("ring", iface, err)
+		}
+		if err == nil && fan != nil {
+			if err = fan.join(l.ring.fd, true); err != nil {
+				unix.Close(fd)
+				err = errf("fanout", iface, err)
+			}
 		}
 	}
 	if err != nil {

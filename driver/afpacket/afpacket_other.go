@@ -22,3 +22,21 @@ func (l *Link) Stats() Stats { return Stats{} }
 
 // Ring reports false: there is no receive ring.
 func (l *Link) Ring() bool { return false }
+
+// Group is a fanout group of Links; on this system it cannot be opened.
+type Group struct {
+	// Links are the members.
+	Links []*Link
+}
+
+// MaxGroup is the most Links a Group may have.
+const MaxGroup = 256
+
+// OpenGroup returns ErrNotSupported: AF_PACKET exists only on Linux.
+func OpenGroup(iface string, n int, opts Options) (*Group, error) { return nil, ErrNotSupported }
+
+// Shard returns 0.
+func (g *Group) Shard(a, b uint16) int { return 0 }
+
+// Close does nothing.
+func (g *Group) Close() error { return nil }
