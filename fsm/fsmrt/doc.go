@@ -20,7 +20,8 @@
 // (type PRule = fsmrt.Rule[PState, PEvent, PGuard, PAction, PReason, PProfile]),
 // so the methods here (Holds, In, String) are the generated types' methods.
 //
-// A Machine chooses the rows of its profile, asks the guards of a cell's rows
+// A Machine compiles the rows of its profile into a program of small ops
+// (New) and, stepping, asks the guards of a cell's rows
 // in order, fires the first row whose conditions hold, performs its actions,
 // and counts and reports it: Hooks.Row sees every fired row (its ID, spec
 // line and outcome), Hooks.Drop every drop reason, and Count points it at the

@@ -45,11 +45,14 @@ type Hooks[S, E, G, A, R, P Enum] struct {
 // interpreter of every generated machine (fsm/tcp, fsm/ip, fsm/link and the
 // model checker). Its zero value runs nothing; New builds one.
 type Machine[S, E, G, A, R, P Enum, X any] struct {
-	rules   []Rule[S, E, G, A, R, P]
-	cells   []Cell
+	// The program New compiles from the table for the profile (see op):
+	// Step starts cell i at prog[cells[i]].
+	cells   []uint32
+	prog    []op
 	events  uint
 	guards  *[256]func(X) bool // indexed by G, a uint8: no bounds check on the stepping path
 	actions *[256]func(X)
+	rules   []Rule[S, E, G, A, R, P]
 	nfuncs  [2]int   // len(Funcs.Guards), len(Funcs.Actions)
 	hits    []uint64 // per rule ID, or nil
 	drops   []uint64 // per reason, or nil
@@ -62,12 +65,36 @@ type Machine[S, E, G, A, R, P Enum, X any] struct {
 	Hooks Hooks[S, E, G, A, R, P]
 }
 
+// op is one instruction of a machine's program, packed in 32 bits: a kind,
+// a guard and whether it is negated, and an index (next). The rows of a
+// cell that apply in the machine's profile compile, in order, to
+// consecutive ops: one opIf per condition (ask the guard; when the
+// condition fails, go on at next, the first op of the cell's next row) and
+// an opFire (fire the rule at index next). A cell that may find no row
+// ends in an opNone. So Step tests no profile bit, and across a guard call
+// it keeps only the machine, the context and one op live.
+type op uint32
+
+// The fields of an op.
+const (
+	opGuard  = 0xff   // bits 0-7: the guard of an opIf
+	opNegate = 1 << 8 // the condition is !guard
+	opKind   = 3 << 9 // bits 9-10: the kind
+	opShift  = 11     // bits 11-31: next
+	opIf     = 0 << 9
+	opFire   = 1 << 9
+	opNone   = 2 << 9
+	opMax    = 1<<(32-opShift) - 1 // the largest next
+)
+
 // New returns a machine running t's rows that apply in profile p (ignored
 // for a table without profiles) with the guards and actions of f. It does not
-// validate t or f: Check does.
+// validate t or f (Check does): a cell outside t's rules runs no row, and
+// a profile t does not declare has none. It compiles t for p, so a change to
+// t made after New is not seen.
 func New[S, E, G, A, R, P Enum, X any](t *Table[S, E, G, A, R, P], f Funcs[G, A, X], p P) Machine[S, E, G, A, R, P, X] {
 	m := Machine[S, E, G, A, R, P, X]{
-		rules: t.Rules, cells: t.Cells, events: uint(t.Events), table: t, profile: p,
+		rules: t.Rules, table: t, profile: p,
 		guards: new([256]func(X) bool), actions: new([256]func(X)),
 		nfuncs: [2]int{len(f.Guards), len(f.Actions)},
 	}
@@ -78,9 +105,48 @@ func New[S, E, G, A, R, P Enum, X any](t *Table[S, E, G, A, R, P], f Funcs[G, A,
 	case int(p) < t.Profiles && p < 8:
 		m.pbit = 1 << p
 	default:
-		m.events = 0 // an unknown profile: no row applies (Check reports it)
+		return m // an unknown profile: no row applies (Check reports it)
 	}
+	m.compile(t)
 	return m
+}
+
+// compile builds m's program from the rows of t in m's profile. Rows after
+// a cell's first unconditional row never fire and are left out; a program
+// too large for an op's index runs no row (Check reports it).
+func (m *Machine[S, E, G, A, R, P, X]) compile(t *Table[S, E, G, A, R, P]) {
+	n := len(t.Cells)
+	for i := range t.Rules {
+		n += len(t.Rules[i].Conds) + 1
+	}
+	if n > opMax || len(t.Rules) > opMax {
+		return
+	}
+	m.events = uint(t.Events)
+	m.cells, m.prog = make([]uint32, len(t.Cells)), make([]op, 0, n)
+	for i, c := range t.Cells {
+		m.cells[i] = uint32(len(m.prog))
+		uncond := false
+		for j := c.Start; j < c.End && int(j) < len(t.Rules) && !uncond; j++ {
+			r := &t.Rules[j]
+			if r.Profiles&m.pbit != m.pbit {
+				continue
+			}
+			next := op(len(m.prog)+len(r.Conds)+1) << opShift
+			for _, cd := range r.Conds {
+				o := opIf | next | op(cd.Guard)
+				if cd.Negate {
+					o |= opNegate
+				}
+				m.prog = append(m.prog, o)
+			}
+			m.prog = append(m.prog, opFire|op(j)<<opShift)
+			uncond = len(r.Conds) == 0
+		}
+		if !uncond {
+			m.prog = append(m.prog, opNone)
+		}
+	}
 }
 
 // Count makes the machine count into hits (indexed by rule ID: every row
@@ -134,37 +200,44 @@ func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, 
 	if uint(e) >= m.events || i >= uint(len(m.cells)) {
 		return nil
 	}
-	c := m.cells[i]
-next:
-	for i := c.Start; i < c.End; i++ {
-		r := &m.rules[i]
-		if r.Profiles&m.pbit != m.pbit {
-			continue
+	// Find the row: run the cell's ops up to its opFire (or opNone).
+	pc := m.cells[i]
+	var o op
+	for {
+		if int(pc) >= len(m.prog) {
+			return nil
 		}
-		for _, cd := range r.Conds {
-			if m.guards[cd.Guard](x) == cd.Negate {
-				continue next
-			}
+		if o = m.prog[pc]; o&opKind != opIf {
+			break
 		}
-		// The row fires: count it, report it, perform its actions.
-		if m.hits != nil {
-			m.hits[r.ID]++
+		if m.guards[uint8(o)](x) == (o&opNegate != 0) {
+			pc = uint32(o >> opShift) // the row fails: its cell's next row
+		} else {
+			pc++
 		}
-		if m.Hooks.Row != nil {
-			m.Hooks.Row(r)
-		}
-		m.firing = uint32(i) + 1
-		for _, a := range r.Actions {
-			m.actions[a](x)
-		}
-		if r.Outcome == OutDrop {
-			m.Drop(r.Reason)
-		} else if r.Outcome == OutImpossible && m.intern != nil {
-			*m.intern++
-		}
-		return r
 	}
-	return nil
+	ri := uint32(o >> opShift)
+	if o&opKind != opFire || int(ri) >= len(m.rules) {
+		return nil
+	}
+	// The row fires: count it, report it, perform its actions.
+	r := &m.rules[ri]
+	if m.hits != nil {
+		m.hits[r.ID]++
+	}
+	if m.Hooks.Row != nil {
+		m.Hooks.Row(r)
+	}
+	m.firing = ri + 1
+	for _, a := range r.Actions {
+		m.actions[a](x)
+	}
+	if r.Outcome == OutDrop {
+		m.Drop(r.Reason)
+	} else if r.Outcome == OutImpossible && m.intern != nil {
+		*m.intern++
+	}
+	return r
 }
 
 // Drop counts one drop for reason and calls Hooks.Drop. Step calls it for
@@ -198,6 +271,8 @@ func (m *Machine[S, E, G, A, R, P, X]) Check() error {
 		return fmt.Errorf("fsmrt: %d action functions for %d actions", m.nfuncs[1], t.Actions)
 	case t.Profiles > 0 && m.pbit == 0:
 		return fmt.Errorf("fsmrt: unknown profile %s", m.profile)
+	case len(m.cells) != len(t.Cells):
+		return fmt.Errorf("fsmrt: %d rules too many to compile", len(t.Rules))
 	case len(t.Cells) != t.States*t.Events:
 		return fmt.Errorf("fsmrt: %d cells for %d states and %d events", len(t.Cells), t.States, t.Events)
 	case m.hits != nil && len(m.hits) < len(t.Rules):

@@ -230,3 +230,50 @@ func TestImpossibleRowCounted(t *testing.T) {
 		t.Errorf("String() = %q", r.String())
 	}
 }
+
+// TestStepRandomTables: on random tables (cells of random rows, some empty,
+// some with rows after an unconditional one, a profile or none), Step fires
+// the row MatchIn (Match without profiles) picks, asking the same guards in
+// the same order: the program New compiles changes nothing Step does.
+func TestStepRandomTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 1000 {
+		profiles := 2 * rng.IntN(2)
+		var rules []rule
+		var cells []Cell
+		for range 3 {
+			start := len(rules)
+			for range rng.IntN(5) {
+				r := rule{ID: uint16(len(rules)), Profiles: uint8(rng.IntN(4))}
+				for range rng.IntN(4) {
+					r.Conds = append(r.Conds, Cond[gd]{Guard: gd(rng.IntN(3)), Negate: rng.IntN(2) == 0})
+				}
+				rules = append(rules, r)
+			}
+			cells = append(cells, Cell{uint16(start), uint16(len(rules))})
+		}
+		tb := &Table[st, ev, gd, act, rsn, pf]{Rules: rules, Cells: cells,
+			States: 3, Events: 1, Guards: 3, Actions: 2, Reasons: 2, Profiles: profiles}
+		p := pf(rng.IntN(2))
+		m := New(tb, testFuncs(), p)
+		for s := range st(3) {
+			mask := uint8(rng.IntN(8))
+			var log []string
+			got := m.Step(tx{mask, &log}, s, 0)
+			var asked []gd
+			c := cells[s]
+			want := MatchIn(rules[c.Start:c.End], p, evalOf(mask, &asked))
+			if profiles == 0 {
+				asked = asked[:0]
+				want = Match(rules[c.Start:c.End], evalOf(mask, &asked))
+			}
+			var wantLog []string
+			for _, g := range asked {
+				wantLog = append(wantLog, "?"+g.String())
+			}
+			if got != want || !slices.Equal(log, wantLog) {
+				t.Fatalf("trial %d state %d: Step fired %v asking %v; Match %v asking %v (rules %v)", trial, s, got, log, want, wantLog, rules[c.Start:c.End])
+			}
+		}
+	}
+}
