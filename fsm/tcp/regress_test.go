@@ -490,3 +490,28 @@ func TestEstablishedFinWithDataBeyondIt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSynSentCloseWriteSynAckText: after CloseWrite in SYN-SENT, a SYN,ACK
+// carrying text goes to FIN-WAIT-1 (RFC 9293 §3.10.7.3 step 4, the FIN
+// queued as §3.10.4 says) with the text starting at IRS+1, as without the
+// queued FIN: all of it is read and acknowledged, none held out of order.
+func TestSynSentCloseWriteSynAckText(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, data: []byte("hello")})
+	r.state(StateFinWait1)
+	r.recv(seg{flags: ACK | FIN, seq: 101, ack: 306})
+	r.recvNothing()
+	b := make([]byte, 16)
+	n, err := r.c.Recv(r.now, b)
+	if err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("Recv %q %v", b[:n], err)
+	}
+	if got := r.c.tcb.RcvNxt; got != 306 || len(r.c.rcv.buf.ooo) != 0 {
+		t.Fatalf("RCV.NXT %d, %d out-of-order ranges; want 306, none", got, len(r.c.rcv.buf.ooo))
+	}
+}

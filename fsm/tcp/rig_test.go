@@ -28,13 +28,47 @@ type rig struct {
 	ln     *Listener
 	c      *Conn // the connection under test
 	peerWS uint8
-	meta   SegMeta // IP metadata of the segment recv last took
+	meta   SegMeta  // IP metadata of the segment recv last took
+	mark   dropMark // counters at the last segment input (checkDrops)
+}
+
+// dropMark is what checkDrops compares: segments given to the layer and
+// drops counted, every reason.
+type dropMark struct {
+	segsIn uint64
+	drops  [NumReasons]uint64
+}
+
+// checkDrops asserts the property drop-counts-a-segment: a drop counter
+// counts a segment discarded, so none moves unless a segment arrived since
+// the last mark. User calls (SEND, CLOSE, ABORT ...) and timers discard no
+// segment: a row of theirs that said drop (or code counting one) would
+// show here. The rig checks it around every segment it sends, every
+// advance of the clock and at the end of the test, so a drop counted by a
+// user call or a timer fails the test that made it.
+func (r *rig) checkDrops(when string) {
+	r.t.Helper()
+	ctr := r.l.Counters()
+	if ctr.SegsIn == r.mark.segsIn {
+		for reason, n := range ctr.Drops {
+			if n != r.mark.drops[reason] {
+				r.t.Fatalf("drop-counts-a-segment: %s: drops[%v] went %d -> %d with no segment received (a user call or timer counted a drop)",
+					when, Reason(reason), r.mark.drops[reason], n)
+			}
+		}
+	}
+	r.mark = dropMark{ctr.SegsIn, ctr.Drops}
 }
 
 func newRig(t *testing.T, cfg Config, isses ...uint32) *rig {
 	r := &rig{t: t, now: epoch, o: &capture{}, isses: isses, us: addrB, peer: addrA, uport: 80, pport: 1000}
 	r.l = NewLayer(cfg, r.o, rand.New(rand.NewPCG(7, 7)))
 	layersUnderTest = append(layersUnderTest, r.l)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			r.checkDrops("at the end of the test")
+		}
+	})
 	r.l.issHook = func() seqnum.Value {
 		if len(r.isses) == 0 {
 			t.Fatal("rig: no ISS left")
@@ -101,7 +135,9 @@ func (r *rig) send(s seg) {
 	n := h.Put(b)
 	copy(b[n:], s.data)
 	wire.SetTCPChecksum(b, r.peer, r.us)
+	r.checkDrops("before a segment " + s.String())
 	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos}, b, false)
+	r.checkDrops("segment " + s.String())
 	if r.c == nil && r.ln != nil {
 		r.c = r.l.demux[connKey{r.us, r.peer, r.uport, r.pport}]
 	}
@@ -147,8 +183,11 @@ func (r *rig) recvNothing() {
 
 // advance moves simulated time by d and fires due timers.
 func (r *rig) advance(d time.Duration) {
+	r.t.Helper()
+	r.checkDrops("before advancing the clock")
 	r.now = r.now.Add(d)
 	r.l.Poll(r.now)
+	r.checkDrops(fmt.Sprintf("timers to +%v", d))
 }
 
 // state asserts the connection's state.

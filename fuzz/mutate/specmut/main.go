@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,12 +37,12 @@ func main() {
 }
 
 type options struct {
-	specDir, machines, sample, cacheDir, equiv string
-	seed                                       uint64
-	jobs                                       int
-	timeout, budget                            time.Duration
-	noCache, recheck, list, verbose            bool
-	failUnder                                  float64
+	specDir, machines, sample, cacheDir, equiv, match string
+	seed                                              uint64
+	jobs                                              int
+	timeout, budget                                   time.Duration
+	noCache, recheck, list, verbose                   bool
+	failUnder                                         float64
 }
 
 func run() int {
@@ -49,6 +50,7 @@ func run() int {
 	flag.StringVar(&o.specDir, "spec", "spec", "directory of the *.fsm specs, relative to the module root")
 	flag.StringVar(&o.machines, "machine", "", "machines to mutate, comma-separated (default: every spec)")
 	flag.StringVar(&o.sample, "sample", "20", "mutants per machine: N, or machine=N,... (0: every mutant)")
+	flag.StringVar(&o.match, "match", "", "only mutants whose key (machine | row head | mutation) matches this regexp, before sampling")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the sample")
 	flag.IntVar(&o.jobs, "jobs", 1, "mutants run in parallel, each in its own copy of the tree")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "per mutant: a run longer than this counts as a timeout (killed)")
@@ -94,6 +96,11 @@ func mutateAll(o options) error {
 		fmt.Fprintln(os.Stderr, "specmut:", err)
 		return exitError(2)
 	}
+	match, err := regexp.Compile(o.match)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "specmut: -match:", err)
+		return exitError(2)
+	}
 	var jobs []mutate.Job
 	var all []mutate.Mutant
 	tablePkg := map[string]string{}
@@ -107,7 +114,13 @@ func mutateAll(o options) error {
 		if fi, err := os.Stat(filepath.Join(root, "fsm", lm.m.Package)); err == nil && fi.IsDir() {
 			tablePkg[lm.m.Name] = "./fsm/" + lm.m.Package
 		}
-		for _, x := range mutate.Sample(muts, o.seed, n) {
+		var picked []mutate.Mutant
+		for _, x := range muts {
+			if match.MatchString(x.Key()) {
+				picked = append(picked, x)
+			}
+		}
+		for _, x := range mutate.Sample(picked, o.seed, n) {
 			jobs = append(jobs, mutate.Job{Mutant: x, SpecHash: lm.hash})
 		}
 	}
@@ -180,6 +193,7 @@ func loadMachines(root, dir, only string) ([]loaded, error) {
 		}
 	}
 	var out []loaded
+	found := map[string]bool{}
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
@@ -195,11 +209,13 @@ func loadMachines(root, dir, only string) ([]loaded, error) {
 		if len(want) > 0 && !want[m.Name] {
 			continue
 		}
-		delete(want, m.Name)
+		found[m.Name] = true
 		out = append(out, loaded{m, mutate.HashSpec(src)})
 	}
 	for n := range want {
-		return nil, fmt.Errorf("no machine %q in %s", n, dir)
+		if !found[n] {
+			return nil, fmt.Errorf("no machine %q in %s", n, dir)
+		}
 	}
 	return out, nil
 }
@@ -268,8 +284,10 @@ func commitOf(root string) string {
 }
 
 func header(commit string, o options, took time.Duration) []string {
-	return []string{
-		fmt.Sprintf("spec mutation testing: %s, commit %s, seed %d, sample %s, jobs %d, took %s",
-			time.Now().UTC().Format("2006-01-02"), commit, o.seed, o.sample, o.jobs, took.Round(time.Second)),
+	h := fmt.Sprintf("spec mutation testing: %s, commit %s, seed %d, sample %s, jobs %d, took %s",
+		time.Now().UTC().Format("2006-01-02"), commit, o.seed, o.sample, o.jobs, took.Round(time.Second))
+	if o.match != "" {
+		h += fmt.Sprintf(", match %q", o.match)
 	}
+	return []string{h}
 }
