@@ -83,6 +83,7 @@ var Stacks = []struct {
 }{
 	{"netspec", NewNetspec},
 	{"gvisor", NewGVisor},
+	{"netpipe", NewNetPipe},
 }
 
 // NewNetspec returns two netspec stacks on a fault-free netspec.Pipe.

@@ -1,7 +1,10 @@
 // Package pipe is an in-memory Ethernet link pair with seeded fault injection
 // (loss, duplication, reordering, corruption, delay) and an optional Ethernet
 // FCS. Both ends implement driver.Link, so a stack runs over a pipe exactly as
-// it runs over AF_PACKET. The fault wrapper (Faulty) works on any driver.Link.
+// it runs over AF_PACKET, and driver.LendingLink: the loop reads the frames
+// where they lie in the queue, so a frame is copied once, into the peer's
+// queue. A batch takes the queue's lock twice on each side, not per frame.
+// The fault wrapper (Faulty) works on any driver.Link.
 package pipe
 
 import (
@@ -90,9 +93,13 @@ type End struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	isClosed  atomic.Bool // set by Close before done is closed
 
-	readMu sync.Mutex
+	readMu sync.Mutex // one reader at a time; guards timer and the lending state
 	timer  *time.Timer
+	lent   [][]byte // queue buffers the last ReadLent lent; freed at the next read
+	lendTo [][]byte // ReadLent's own buffers when faults sit in front (made on first use)
+	lendN  []int    // their lengths
 
 	sent, received, dropFull, dropLong, dropShort, dropClosed atomic.Uint64
 	gsoFrames, dropBadGSO                                     atomic.Uint64
@@ -101,7 +108,7 @@ type End struct {
 	segBuf []byte     // one segment of a super-frame being cut
 }
 
-var _ driver.Link = (*End)(nil)
+var _ driver.LendingLink = (*End)(nil)
 
 // New returns the two connected ends of a pipe.
 func New(cfg Config) (a, b *End) {
@@ -187,18 +194,14 @@ func (e *End) Stats() Stats {
 // Close closes this end: its blocked and future ReadBatch calls return
 // driver.ErrClosed, and frames the peer sends to it are dropped (DropClosed).
 func (e *End) Close() error {
-	e.closeOnce.Do(func() { close(e.done) })
+	e.closeOnce.Do(func() {
+		e.isClosed.Store(true)
+		close(e.done)
+	})
 	return nil
 }
 
-func (e *End) closed() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
-}
+func (e *End) closed() bool { return e.isClosed.Load() }
 
 // WriteBatch copies each frame to the peer's queue (the caller may reuse the
 // buffers at once). With FCS on, the CRC-32 is appended. Frames longer than
@@ -212,15 +215,17 @@ func (e *End) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	}
 	var tooLong int
 	var bad error
+	start := 0 // the plain frames frames[start:i] are sent together
 	for i, f := range frames {
 		if i < len(meta) && meta[i] != (driver.TxMeta{}) {
+			e.send(frames[start:i], &tooLong)
+			start = i + 1
 			if err := e.writeGSO(f, meta[i], &tooLong); err != nil && bad == nil {
 				bad = err
 			}
-			continue
 		}
-		e.writeOne(f, &tooLong)
 	}
+	e.send(frames[start:], &tooLong)
 	if tooLong > 0 {
 		return fmt.Errorf("pipe: write %d-byte frame (max %d): %w", tooLong, e.maxFrame, ErrFrameTooLong)
 	}
@@ -247,34 +252,70 @@ func (e *End) writeGSO(f []byte, m driver.TxMeta, tooLong *int) error {
 	return nil
 }
 
-// writeOne queues one plain frame for the peer, recording in tooLong the length
-// of a frame dropped for exceeding MaxFrame.
-func (e *End) writeOne(f []byte, tooLong *int) {
-	n := len(f)
-	if e.fcs {
-		n += fcsLen
-	}
-	if n > e.maxFrame {
-		e.dropLong.Add(1)
-		*tooLong = n
+// writeOne queues one plain frame for the peer (a segment of a super-frame).
+func (e *End) writeOne(f []byte, tooLong *int) { e.send([][]byte{f}, tooLong) }
+
+// sendChunk is how many frames send copies per reservation of the peer's
+// queue: two critical sections per chunk instead of two per frame.
+const sendChunk = 64
+
+// send queues plain frames for the peer in order, recording in tooLong the
+// length of a frame dropped for exceeding MaxFrame. It reserves buffers of
+// the peer's queue for a chunk of frames under one lock, copies the frames
+// into them without it, and queues them under one lock again, so the peer's
+// reader is held off only while buffers change hands.
+func (e *End) send(frames [][]byte, tooLong *int) {
+	if len(frames) == 0 {
 		return
 	}
 	if e.peer.closed() {
-		e.dropClosed.Add(1)
+		e.dropClosed.Add(uint64(len(frames)))
 		return
 	}
-	buf, ok := e.peer.rx.get()
-	if !ok {
-		e.dropFull.Add(1)
-		return
+	var bufs [sendChunk][]byte
+	for len(frames) > 0 {
+		chunk := frames[:min(len(frames), sendChunk)]
+		frames = frames[len(chunk):]
+		want := 0
+		for _, f := range chunk {
+			if e.frameLen(f) <= e.maxFrame {
+				want++
+			}
+		}
+		got := e.peer.rx.reserve(bufs[:want])
+		k := 0
+		for _, f := range chunk {
+			n := e.frameLen(f)
+			if n > e.maxFrame {
+				e.dropLong.Add(1)
+				*tooLong = n
+				continue
+			}
+			if k == got {
+				e.dropFull.Add(1)
+				continue
+			}
+			buf := bufs[k][:n]
+			copy(buf, f)
+			if e.fcs {
+				// IEEE 802.3 §3.2.9: the CRC-32 goes out least significant byte first.
+				binary.LittleEndian.PutUint32(buf[len(f):], crc32.ChecksumIEEE(f))
+			}
+			bufs[k] = buf
+			k++
+		}
+		e.peer.rx.put(bufs[:k])
+		e.sent.Add(uint64(k))
+		clear(bufs[:k])
 	}
-	copy(buf, f)
+}
+
+// frameLen is f's length on the wire (with the FCS when the pipe adds one).
+func (e *End) frameLen(f []byte) int {
 	if e.fcs {
-		// IEEE 802.3 §3.2.9: the CRC-32 goes out least significant byte first.
-		binary.LittleEndian.PutUint32(buf[len(f):], crc32.ChecksumIEEE(f))
+		return len(f) + fcsLen
 	}
-	e.peer.rx.put(buf[:n])
-	e.sent.Add(1)
+	return len(f)
 }
 
 // GSOMaxSize is 65535 when the pipe was built with Config.GSO, else 0
@@ -292,7 +333,52 @@ func (e *End) ReadBatch(frames [][]byte, n []int, meta []driver.RxMeta, deadline
 	return e.rxl.ReadBatch(frames, n, meta, deadline)
 }
 
-// readRaw is the fault-free receive path.
+// ReadLent is ReadBatch without a copy (driver.LendingLink): frames[i] is
+// set to the i-th frame where it lies in the queue, valid until the next
+// ReadLent, ReadBatch or Close. With faults configured the frames come
+// through the fault wrapper into buffers of the End's own, lent likewise.
+func (e *End) ReadLent(frames [][]byte, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	max := min(len(frames), len(meta))
+	if max == 0 {
+		return 0, nil
+	}
+	if e.fault != nil {
+		return e.readFaultyLent(frames[:max], meta, deadline)
+	}
+	e.readMu.Lock()
+	defer e.readMu.Unlock()
+	return e.wait(deadline, func(now time.Time) int {
+		e.lent = e.rx.takeBatch(e.lent, max)
+		copy(frames, e.lent)
+		for i := range e.lent {
+			meta[i] = driver.RxMeta{Time: now, FCS: e.fcs}
+		}
+		return len(e.lent)
+	})
+}
+
+// readFaultyLent reads through the fault wrapper into the End's own buffers
+// and lends them.
+func (e *End) readFaultyLent(frames [][]byte, meta []driver.RxMeta, deadline time.Time) (int, error) {
+	e.readMu.Lock()
+	if len(e.lendTo) < len(frames) {
+		e.lendTo = make([][]byte, len(frames))
+		for i := range e.lendTo {
+			e.lendTo[i] = make([]byte, e.maxFrame)
+		}
+		e.lendN = make([]int, len(frames))
+	}
+	to, n := e.lendTo[:len(frames)], e.lendN[:len(frames)]
+	e.readMu.Unlock()
+	k, err := e.fault.ReadBatch(to, n, meta, deadline) // takes readMu itself, in readRaw
+	for i := range k {
+		frames[i] = to[i][:n[i]]
+	}
+	return k, err
+}
+
+// readRaw is the fault-free receive path: frames are copied into the
+// caller's buffers.
 func (e *End) readRaw(frames [][]byte, n []int, meta []driver.RxMeta, deadline time.Time) (int, error) {
 	max := min(len(frames), len(n), len(meta))
 	if max == 0 {
@@ -300,28 +386,38 @@ func (e *End) readRaw(frames [][]byte, n []int, meta []driver.RxMeta, deadline t
 	}
 	e.readMu.Lock()
 	defer e.readMu.Unlock()
+	return e.wait(deadline, func(now time.Time) int {
+		got := 0
+		for got < max { // a frame too long for its buffer is dropped: take more
+			e.lent = e.rx.takeBatch(e.lent, max-got)
+			if len(e.lent) == 0 {
+				break
+			}
+			for _, buf := range e.lent {
+				if len(buf) > len(frames[got]) {
+					e.dropShort.Add(1)
+					continue
+				}
+				n[got] = copy(frames[got], buf)
+				meta[got] = driver.RxMeta{Time: now, FCS: e.fcs}
+				got++
+			}
+			e.lent = e.rx.giveBack(e.lent)
+		}
+		return got
+	})
+}
+
+// wait calls take until it delivers frames, blocking between tries until a
+// frame is queued, the deadline passes (0, nil) or the end is closed. The
+// caller holds readMu.
+func (e *End) wait(deadline time.Time, take func(now time.Time) int) (int, error) {
+	e.lent = e.rx.giveBack(e.lent)
 	for {
 		if e.closed() {
 			return 0, fmt.Errorf("pipe: read: %w", driver.ErrClosed)
 		}
-		got := 0
-		now := time.Now()
-		for got < max {
-			buf, ok := e.rx.take()
-			if !ok {
-				break
-			}
-			if len(buf) > len(frames[got]) {
-				e.dropShort.Add(1)
-				e.rx.free(buf)
-				continue
-			}
-			n[got] = copy(frames[got], buf)
-			e.rx.free(buf)
-			meta[got] = driver.RxMeta{Time: now, FCS: e.fcs}
-			got++
-		}
-		if got > 0 {
+		if got := take(time.Now()); got > 0 {
 			e.received.Add(uint64(got))
 			return got, nil
 		}
@@ -361,14 +457,18 @@ func (r rawEnd) MaxFrame() int { return r.e.maxFrame }
 func (r rawEnd) MAC() wire.MAC { return r.e.mac }
 func (r rawEnd) Close() error  { return r.e.Close() }
 
-// queue is a bounded FIFO of frame buffers. Buffers are allocated lazily up to
-// the bound and recycled, so steady traffic allocates nothing.
+// queue is a bounded FIFO of frame buffers: at most len(frames) frames are
+// queued or reserved by writers at once. Buffers are allocated lazily and
+// recycled, so steady traffic allocates nothing; besides the queued and
+// reserved ones, the reader holds those it took (at most one batch). Every
+// buffer is in exactly one place: the pool, reserved by a writer, queued, or
+// taken by the reader.
 type queue struct {
 	mu       sync.Mutex
 	frames   [][]byte // ring of queued frames
 	head, n  int
+	reserved int      // buffers writers reserved and have not queued yet
 	pool     [][]byte // free buffers
-	alloc    int      // buffers allocated so far
 	maxFrame int
 	ready    chan struct{} // signalled (capacity 1) when a frame is queued
 }
@@ -382,28 +482,46 @@ func newQueue(size, maxFrame int) *queue {
 	}
 }
 
-// get returns a free buffer of maxFrame bytes, or false when the queue's
-// buffers are all in use (the queue is full).
-func (q *queue) get() ([]byte, bool) {
+// reserve fills bufs with free buffers of maxFrame bytes and returns how many
+// it got: fewer than len(bufs) when the queue is full. Buffers first needed
+// are allocated outside the lock.
+func (q *queue) reserve(bufs [][]byte) int {
+	if len(bufs) == 0 {
+		return 0
+	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if k := len(q.pool); k > 0 {
-		b := q.pool[k-1]
-		q.pool = q.pool[:k-1]
-		return b[:q.maxFrame], true
+	got := min(len(bufs), len(q.frames)-q.n-q.reserved)
+	q.reserved += got
+	for i := range got {
+		bufs[i] = nil
+		if k := len(q.pool); k > 0 {
+			bufs[i] = q.pool[k-1]
+			q.pool[k-1] = nil
+			q.pool = q.pool[:k-1]
+		}
 	}
-	if q.alloc < len(q.frames) {
-		q.alloc++
-		return make([]byte, q.maxFrame), true
+	q.mu.Unlock()
+	for i := range got {
+		if bufs[i] == nil {
+			bufs[i] = make([]byte, q.maxFrame)
+		} else {
+			bufs[i] = bufs[i][:q.maxFrame]
+		}
 	}
-	return nil, false
+	return got
 }
 
-// put queues a buffer obtained from get and wakes the reader.
-func (q *queue) put(b []byte) {
+// put queues buffers obtained from reserve, in order, and wakes the reader.
+func (q *queue) put(bufs [][]byte) {
+	if len(bufs) == 0 {
+		return
+	}
 	q.mu.Lock()
-	q.frames[(q.head+q.n)%len(q.frames)] = b
-	q.n++
+	for _, b := range bufs {
+		q.frames[(q.head+q.n)%len(q.frames)] = b
+		q.n++
+	}
+	q.reserved -= len(bufs)
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -411,23 +529,31 @@ func (q *queue) put(b []byte) {
 	}
 }
 
-// take dequeues the oldest frame; the caller returns it with free.
-func (q *queue) take() ([]byte, bool) {
+// takeBatch dequeues up to max of the oldest frames into taken (emptied
+// first) and returns it; the caller owns them until giveBack.
+func (q *queue) takeBatch(taken [][]byte, max int) [][]byte {
+	taken = taken[:0]
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.n == 0 {
-		return nil, false
+	for q.n > 0 && len(taken) < max {
+		taken = append(taken, q.frames[q.head])
+		q.frames[q.head] = nil
+		q.head = (q.head + 1) % len(q.frames)
+		q.n--
 	}
-	b := q.frames[q.head]
-	q.frames[q.head] = nil
-	q.head = (q.head + 1) % len(q.frames)
-	q.n--
-	return b, true
+	q.mu.Unlock()
+	return taken
 }
 
-// free recycles a buffer.
-func (q *queue) free(b []byte) {
+// giveBack recycles buffers taken with takeBatch and returns taken emptied.
+func (q *queue) giveBack(taken [][]byte) [][]byte {
+	if len(taken) == 0 {
+		return taken
+	}
 	q.mu.Lock()
-	q.pool = append(q.pool, b[:cap(b)])
+	for _, b := range taken {
+		q.pool = append(q.pool, b[:cap(b)])
+	}
 	q.mu.Unlock()
+	clear(taken)
+	return taken[:0]
 }

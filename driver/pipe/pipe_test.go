@@ -328,3 +328,113 @@ func TestNoAllocsPerFrame(t *testing.T) {
 		t.Fatalf("%v allocations per round trip, want 0", allocs)
 	}
 }
+
+// lentIDs reads with ReadLent until the deadline passes with nothing new and
+// returns the frame ids delivered, in order.
+func lentIDs(t *testing.T, e *End, batch int, wait time.Duration) []uint32 {
+	t.Helper()
+	frames, meta := make([][]byte, batch), make([]driver.RxMeta, batch)
+	var out []uint32
+	for {
+		k, err := e.ReadLent(frames, meta, time.Now().Add(wait))
+		if err != nil {
+			t.Fatalf("ReadLent: %v", err)
+		}
+		if k == 0 {
+			return out
+		}
+		for _, f := range frames[:k] {
+			out = append(out, binary.BigEndian.Uint32(f[14:18]))
+		}
+	}
+}
+
+// TestReadLent: ReadLent delivers the frames where they lie in the queue,
+// in order, each exactly its length, and the batch written in one
+// WriteBatch (plain frames around a refused super-frame) keeps its order.
+func TestReadLent(t *testing.T) {
+	a, b := New(Config{})
+	batch := [][]byte{frame(1, 60), frame(2, 1514), frame(3, 100)}
+	if err := a.WriteBatch(batch, []driver.TxMeta{{}, {}, {}}); err != nil {
+		t.Fatal(err)
+	}
+	frames, meta := make([][]byte, 8), make([]driver.RxMeta, 8)
+	k, err := b.ReadLent(frames, meta, time.Now())
+	if err != nil || k != 3 {
+		t.Fatalf("ReadLent = %d, %v", k, err)
+	}
+	for i, f := range frames[:k] {
+		if len(f) != len(batch[i]) || binary.BigEndian.Uint32(f[14:18]) != uint32(i+1) || meta[i].Time.IsZero() {
+			t.Fatalf("frame %d: len %d id %d meta %+v", i, len(f), binary.BigEndian.Uint32(f[14:18]), meta[i])
+		}
+	}
+	if s := b.Stats(); s.Received != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestLentFramesDoNotShrinkTheQueue: the frames a reader holds (lent until
+// its next read) are not counted against the queue: QueueLen frames still
+// fit behind them, the next is dropped, and the lent buffers come back.
+func TestLentFramesDoNotShrinkTheQueue(t *testing.T) {
+	a, b := New(Config{QueueLen: 4})
+	write := func(from, to uint32) {
+		for i := from; i < to; i++ {
+			if err := a.WriteBatch([][]byte{frame(i, 64)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(0, 4)
+	frames, meta := make([][]byte, 4), make([]driver.RxMeta, 4)
+	if k, err := b.ReadLent(frames, meta, time.Now()); k != 4 || err != nil {
+		t.Fatalf("ReadLent = %d, %v", k, err)
+	}
+	write(4, 9) // four fit while the first four are lent; the fifth is dropped
+	if s := a.Stats(); s.Sent != 8 || s.DropQueueFull != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if id := binary.BigEndian.Uint32(frames[3][14:18]); id != 3 {
+		t.Fatalf("a lent frame changed before the next read: id %d", id)
+	}
+	if got := lentIDs(t, b, 8, 0); len(got) != 4 || got[0] != 4 || got[3] != 7 {
+		t.Fatalf("got %v", got)
+	}
+	if n := len(b.rx.pool); n != 8 {
+		t.Fatalf("%d buffers back in the pool, want the 8 allocated", n)
+	}
+}
+
+// TestReadLentThroughFaults: with faults configured ReadLent delivers what
+// the fault wrapper lets through (here every frame twice).
+func TestReadLentThroughFaults(t *testing.T) {
+	a, b := New(Config{AtoB: Faults{Seed: 1, Duplicate: 1}})
+	if err := a.WriteBatch([][]byte{frame(1, 64), frame(2, 64)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := lentIDs(t, b, 8, 10*time.Millisecond); len(got) != 4 || got[0] != got[1] || got[2] != got[3] {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// TestReadLentNoAllocs: steady traffic read with ReadLent allocates nothing
+// once the queue's buffers exist.
+func TestReadLentNoAllocs(t *testing.T) {
+	a, b := New(Config{})
+	batch := [][]byte{frame(1, 64), frame(2, 1514)}
+	frames, meta := make([][]byte, 8), make([]driver.RxMeta, 8)
+	roundTrip := func() {
+		if err := a.WriteBatch(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := b.ReadLent(frames, meta, time.Now()); k != 2 || err != nil {
+			t.Fatalf("ReadLent = %d, %v", k, err)
+		}
+	}
+	for range 10 {
+		roundTrip()
+	}
+	if allocs := testing.AllocsPerRun(100, roundTrip); allocs != 0 {
+		t.Fatalf("%v allocations per round trip, want 0", allocs)
+	}
+}
