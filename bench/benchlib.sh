@@ -7,6 +7,9 @@
 #                   = the working tree); each other REV's stack is built
 #                   from `git archive REV` with the current bench/netspecsrv,
 #                   and labelled netspec@REV.
+#   LOOPS="N..."    event loops of the working tree's netspec (default "1");
+#                   each N > 1 is one more server, labelled netspec-Nloops
+#                   (netspecsrv --loops N, netspec.Options.Loops).
 
 bench_init() {
   for tool in go git ip wrk ab ethtool nft tc; do
@@ -58,7 +61,17 @@ bench_build() {
   for rev in ${REVS:-.}; do
     if [ "$rev" = . ]; then
       go build -o "$work/netspecsrv" ./bench/netspecsrv
-      SERVERS+=(-server "netspec=netspec:$work/netspecsrv")
+      local n
+      for n in ${LOOPS:-1}; do
+        if [ "$n" = 1 ]; then
+          SERVERS+=(-server "netspec=netspec:$work/netspecsrv")
+          continue
+        fi
+        # exec keeps the pid, whose CPU benchrun reads.
+        printf '#!/bin/sh\nexec %s --loops %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-l$n"
+        chmod +x "$work/netspecsrv-l$n"
+        SERVERS+=(-server "netspec-${n}loops=netspec:$work/netspecsrv-l$n")
+      done
       continue
     fi
     # The stack as it was at REV, with today's server and handler on it.

@@ -171,6 +171,8 @@ func writeReport(res *results, md, plotDir string) error {
 			table(&b, res, memoryFigures(c))
 		case "bulk":
 			table(&b, res, bulkFigures(c))
+		case "rates":
+			table(&b, res, mainFigures(c)[:8])
 		case "inmem":
 			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's sub-benchmark then gVisor's for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
 			table(&b, res, inmemFigures())

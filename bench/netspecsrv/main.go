@@ -2,10 +2,11 @@
 // with package netspec on an interface (AF_PACKET by default) and the
 // benchmark's handler (bench/handler) on it.
 //
-//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE]
+//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE] [--loops N]
 package main
 
 import (
+	"flag"
 	"strconv"
 
 	"github.com/netspec/netspec"
@@ -13,8 +14,9 @@ import (
 )
 
 func main() {
+	loops := flag.Int("loops", 1, "event loops (netspec.Options.Loops)")
 	f := handler.ParseFlags("netspecsrv")
-	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog})
+	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog, Loops: *loops})
 	if err != nil {
 		handler.Exit("netspecsrv", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ type serveConfig struct {
 	drain     time.Duration // --drain: how long SIGINT/SIGTERM lets connections finish
 	release   time.Duration // --release-idle: give free memory back after this long quiet (0: off)
 	faults    *pipe.Faults  // --faults: impair the link (testing; nil: none)
+	loops     int           // --loops: event loops (0: one per core where allowed, see autoLoops)
 }
 
 // defaultDrain bounds a graceful shutdown (--drain): long enough for a
@@ -65,6 +67,18 @@ const defaultDrain = 10 * time.Second
 // open (docs/robustness.md: RSS after the churn of 50,000 connections
 // beside 10,000 held ones).
 const defaultRelease = time.Second
+
+// autoLoops is --loops 0: one event loop per core (runtime.NumCPU), or
+// one where several cannot run (a TAP device, a capture, --faults).
+func (cfg serveConfig) autoLoops() int {
+	switch {
+	case cfg.loops != 0: // a negative number goes to netspec.Check
+		return cfg.loops
+	case cfg.driver == netspec.DriverTAP || cfg.pcap != "" || cfg.faults != nil:
+		return 1
+	}
+	return min(runtime.NumCPU(), netspec.MaxLoops)
+}
 
 // errHelp means -h was given; usage went to stdout.
 var errHelp = errors.New("help requested")
@@ -133,6 +147,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.DurationVar(&cfg.drain, "drain", defaultDrain, "on SIGINT/SIGTERM, let open connections finish for up to `D`, then reset the rest (0: at once)")
 	fs.DurationVar(&cfg.release, "release-idle", defaultRelease, "after traffic, once the link was quiet for `D`, give the Go heap's free memory back to the system (0: never; leave it to GOMEMLIMIT and the runtime)")
 	fs.StringVar(&faults, "faults", "", "testing only: impair the link with `SPEC`, e.g. loss=0.01,dup=0.01,reorder=0.01,corrupt=0.001,txloss=0.01,seed=1 (driver/pipe.Faults: per-frame probabilities on what we receive; txloss on what we send)")
+	fs.IntVar(&cfg.loops, "loops", 0, "run `N` event loops, each with its own stack on an AF_PACKET socket of one fanout group, sharing the connections by flow (0: one per core, or one with --driver tap, --pcap or --faults)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(joinTraceArg(args)); err != nil {
@@ -187,9 +202,15 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	// The library's own check of the address, MAC, gateway and driver: the
 	// command accepts exactly what netspec.New accepts.
+	if faults != "" && cfg.loops > 1 {
+		return cfg, usagef("--loops: %d loops with --faults: the faults impair one link", cfg.loops)
+	}
 	opts := cfg.options(nil)
 	if mac != "" {
 		opts.MAC = net.HardwareAddr(cfg.mac[:]) // even all zeros, to be refused
+	}
+	if cfg.pcap != "" {
+		opts.Pcap = io.Discard // for the check of --loops
 	}
 	if err := netspec.Check(cfg.addr, opts); err != nil {
 		var ce *netspec.ConfigError

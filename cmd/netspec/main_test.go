@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -107,6 +108,10 @@ func TestServeArgErrors(t *testing.T) {
 		{"faults not key=value", 0, with("--faults", "loss"), "netspec: --faults: \"loss\" is not KEY=VALUE\n"},
 		{"faults unknown key", 0, with("--faults", "jitter=1"), "netspec: --faults: unknown key \"jitter\" (want loss, dup, reorder, corrupt, txloss or seed)\n"},
 		{"faults not a probability", 0, with("--faults", "loss=2"), "netspec: --faults: loss=2: want a probability in [0,1]\n"},
+		{"negative loops", 0, with("--loops", "-1"), "netspec: --loops: -1: want 0..256\n"},
+		{"loops on tap", 0, with("--loops", "2", "--driver", "tap"), "netspec: --loops: 2 loops need the afpacket driver (a TAP device has one queue)\n"},
+		{"loops with pcap", 0, with("--loops", "2", "--pcap", "x.pcapng"), "netspec: --loops: 2 loops with a capture: one capture file is written by one loop\n"},
+		{"loops with faults", 0, with("--loops", "2", "--faults", "loss=0.1"), "netspec: --loops: 2 loops with --faults: the faults impair one link\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,5 +269,30 @@ func TestParseFaults(t *testing.T) {
 	}
 	if cfg, _ := parseServe([]string{"--iface", "veth0", "--addr", "198.18.0.2/24"}, io.Discard); cfg.faults != nil || cfg.drain != defaultDrain {
 		t.Fatalf("defaults: faults %+v, drain %v; want none and %v", cfg.faults, cfg.drain, defaultDrain)
+	}
+}
+
+// TestLoopsDefault: --loops 0 (the default) is one loop per core on
+// AF_PACKET, and one where several cannot run; a number is taken as given.
+func TestLoopsDefault(t *testing.T) {
+	base := []string{"--iface", "veth0", "--addr", "198.18.0.2/24"}
+	for _, tc := range []struct {
+		extra []string
+		want  int
+	}{
+		{nil, runtime.NumCPU()},
+		{[]string{"--loops", "3"}, 3},
+		{[]string{"--loops", "1"}, 1},
+		{[]string{"--driver", "tap"}, 1},
+		{[]string{"--pcap", "x.pcapng"}, 1},
+		{[]string{"--faults", "loss=0.1"}, 1},
+	} {
+		cfg, err := parseServe(append(append([]string{}, base...), tc.extra...), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.extra, err)
+		}
+		if got := cfg.options(nil).Loops; got != tc.want {
+			t.Errorf("%v: %d loops, want %d", tc.extra, got, tc.want)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		}
 		defer stop(log)
 	}
-	var link driver.Link
+	var links *netspec.Links
 	iface := cfg.iface
 	// The control socket is keyed by the interface's network namespace
 	// (observe.SocketPath), so it is named where the link is opened.
@@ -54,7 +54,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		iface = lb.ServerIface()
 		err = lb.RunInServerNS(func() error {
 			var err error
-			link, err = netspec.OpenLink(iface, opts)
+			links, err = netspec.OpenLinks(iface, opts)
 			control = observe.SocketPath(iface)
 			return err
 		})
@@ -68,7 +68,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 		}
 		log.Info("lab up", "server_ns", lb.ServerNS(), "client_ns", lb.ClientNS(), "client_addr", lb.ClientAddr(), "driver", lb.Driver())
 	} else {
-		l, err := netspec.OpenLink(iface, opts)
+		l, err := netspec.OpenLinks(iface, opts)
 		if err != nil {
 			if errors.Is(err, netspec.ErrNoInterface) {
 				return fail(stderr, usagef("--iface: no such interface %q", iface))
@@ -78,12 +78,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) int {
 			}
 			return fail(stderr, fmt.Errorf("open %s: %w", iface, err))
 		}
-		link = l
+		links = l
 		control = observe.SocketPath(iface)
 	}
 	cfg.control = control
 	cfg.traceOut = stdout
-	return runStack(ctx, cfg, iface, link, log, stderr, nil)
+	return runStack(ctx, cfg, iface, links, log, stderr, nil)
 }
 
 // options are the library options of cfg, logging to log.
@@ -97,6 +97,7 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 		Backlog: listenBacklog,
 		Logger:  log,
 		Metrics: cfg.metrics,
+		Loops:   cfg.autoLoops(),
 
 		ReleaseMemory: cfg.release,
 	}
@@ -107,9 +108,10 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 	return o
 }
 
-// runStack serves cfg's services over link until ctx ends. It owns link.
-// serving, if not nil, is called once every listener is open.
-func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Link, log *slog.Logger, stderr io.Writer, serving func()) int {
+// runStack serves cfg's services over links (one per event loop) until
+// ctx ends. It owns links. serving, if not nil, is called once every
+// listener is open.
+func runStack(ctx context.Context, cfg serveConfig, iface string, links *netspec.Links, log *slog.Logger, stderr io.Writer, serving func()) int {
 	opts := cfg.options(log)
 	opts.Control = cfg.control
 	if opts.Control == "" {
@@ -119,7 +121,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	if cfg.pcap != "" {
 		f, err := os.Create(cfg.pcap)
 		if err != nil {
-			link.Close()
+			links.Close()
 			return fail(stderr, fmt.Errorf("--pcap: %w", err))
 		}
 		capture, opts.Pcap = f, f
@@ -127,7 +129,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	if cfg.history != "" {
 		hw, err := history.CreateFile(cfg.history)
 		if err != nil {
-			link.Close()
+			links.Close()
 			closeQuietly(capture)
 			return fail(stderr, err)
 		}
@@ -136,19 +138,19 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	}
 	closeTrace, err := cfg.setTrace(opts)
 	if err != nil {
-		link.Close()
+		links.Close()
 		closeQuietly(capture)
 		return fail(stderr, err)
 	}
 	defer closeTrace()
 	var faulty *pipe.FaultLink
-	if cfg.faults != nil {
-		faulty = pipe.NewFaulty(link, *cfg.faults)
-		link = faulty
+	if cfg.faults != nil && len(links.Each) == 1 { // parseServe allows --faults with one loop only
+		faulty = pipe.NewFaulty(links.Each[0], *cfg.faults)
+		links = &netspec.Links{Each: []driver.Link{faulty}}
 		log.Warn("link impaired for testing (--faults)", "faults", fmt.Sprintf("%+v", *cfg.faults))
 		defer func() { log.Info("faults applied", "stats", fmt.Sprintf("%+v", faulty.Stats())) }()
 	}
-	st, err := netspec.New(link, cfg.addr, opts)
+	st, err := netspec.NewLinks(links, cfg.addr, opts)
 	if err != nil {
 		closeQuietly(capture)
 		return fail(stderr, err)
@@ -186,7 +188,7 @@ func runStack(ctx context.Context, cfg serveConfig, iface string, link driver.Li
 	select {
 	case <-ctx.Done():
 		drainAndStop(cfg.drain, srv, st, log)
-		logStats(log, st, link)
+		logStats(log, st, links)
 		return exitOK
 	case <-st.Done():
 		err := st.Err()
@@ -229,15 +231,24 @@ func drainAndStop(drain time.Duration, srv *server, st *netspec.Stack, log *slog
 	log.Info("drained: every connection finished")
 }
 
-func logStats(log *slog.Logger, st *netspec.Stack, link driver.Link) {
-	s := st.Stats().Loop
-	log.Info("netspec stopped", "rx_frames", s.RxFrames, "tx_frames", s.TxFrames,
+func logStats(log *slog.Logger, st *netspec.Stack, links *netspec.Links) {
+	stats := st.Stats()
+	s := stats.Loop
+	log.Info("netspec stopped", "loops", len(stats.Loops), "rx_frames", s.RxFrames, "tx_frames", s.TxFrames,
 		"tx_errors", s.TxErrors, "timer_fires", s.TimerFires)
-	if l, ok := link.(interface{ Stats() afpacket.Stats }); ok {
-		// What the kernel dropped before the stack saw it (ring or socket
-		// buffer full): under a flood, the frames a user-space stack lost.
-		ls := l.Stats()
-		log.Info("link", "kernel_drops", ls.KernelDrops, "ring_freezes", ls.RingFreezes, "ring_blocks", ls.RingBlocks)
+	if len(stats.Loops) > 1 {
+		for i, ls := range stats.Loops {
+			log.Info("loop", "loop", i, "rx_frames", ls.RxFrames, "tx_frames", ls.TxFrames)
+		}
+		log.Info("neighbours", "shared", stats.NeighboursShared, "dropped", stats.NeighbourDrops)
+	}
+	for _, link := range links.Each {
+		if l, ok := link.(interface{ Stats() afpacket.Stats }); ok {
+			// What the kernel dropped before the stack saw it (ring or socket
+			// buffer full): under a flood, the frames a user-space stack lost.
+			ls := l.Stats()
+			log.Info("link", "kernel_drops", ls.KernelDrops, "ring_freezes", ls.RingFreezes, "ring_blocks", ls.RingBlocks)
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func TestServeOverPipe(t *testing.T) {
 	code := make(chan int, 1)
 	serving := make(chan struct{})
 	go func() {
-		code <- runStack(ctx, cfg, "p0", b, slog.New(slog.NewTextHandler(&logs, nil)), &logs, func() { close(serving) })
+		code <- runStack(ctx, cfg, "p0", &netspec.Links{Each: []driver.Link{b}}, slog.New(slog.NewTextHandler(&logs, nil)), &logs, func() { close(serving) })
 	}()
 	select {
 	case <-serving:
