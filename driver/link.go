@@ -57,7 +57,10 @@ type LendingLink interface {
 
 // GSOLink is implemented by links that accept TCP super-frames. GSOMaxSize is
 // the largest IP datagram they take in one (0: none); it is what
-// stack.Config.GSOMaxSize should be set to.
+// stack.Config.GSOMaxSize should be set to. Such a link also completes the
+// checksum of any frame whose TxMeta.NeedsCsum is set, super-frame or not
+// (as virtio-net's VIRTIO_NET_HDR_F_NEEDS_CSUM): the stack then leaves
+// every TCP checksum to it.
 type GSOLink interface {
 	GSOMaxSize() int
 }

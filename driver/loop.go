@@ -67,6 +67,14 @@ type batcher interface {
 	EndBatch(now time.Time)
 }
 
+// lender is implemented by engines that lend their frame buffers to the
+// loop instead of having it copy each frame (*stack.Stack: LendOutput,
+// ReturnFrame); the loop gives each back once WriteBatch has sent it.
+type lender interface {
+	LendOutput(emit func(frame []byte, meta TxMeta)) int
+	ReturnFrame(frame []byte)
+}
+
 // waitEntry is one channel closed when its fd reports readiness in mask.
 type waitEntry struct {
 	mask stack.Readiness
@@ -87,6 +95,7 @@ type Loop struct {
 	link  Link
 	st    *stack.Stack
 	eng   engine
+	lend  lender // eng's, when it lends its frames (nil: the loop copies them)
 	batch int
 	log   *slog.Logger
 
@@ -136,6 +145,7 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		waiters: make(map[stack.FD][]waitEntry),
 		done:    make(chan struct{}),
 	}
+	l.lend, _ = eng.(lender)
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
 	l.timer = time.AfterFunc(time.Hour, l.onTimer)
@@ -402,9 +412,10 @@ func (l *Loop) onTimer() {
 	l.unlockAndWrite(l.flushLocked(now, true))
 }
 
-// txBatch is one WriteBatch worth of frames. Its buffers are reused and grow
-// to the largest frame seen (a super-frame), so a batch holds at most
-// Batch x 64 KiB.
+// txBatch is one WriteBatch worth of frames: the engine's own buffers when
+// it lends them (given back after the write), else copies in buffers of
+// the batch, reused and grown to the largest frame seen (a super-frame), so
+// a batch holds at most Batch x 64 KiB.
 type txBatch struct {
 	frames [][]byte
 	meta   []TxMeta
@@ -415,15 +426,20 @@ type txBatch struct {
 // waiters and re-arms the timer. It reports whether batches wait for the
 // writer; the caller then releases the mutex with unlockAndWrite.
 func (l *Loop) flushLocked(now time.Time, afterPoll bool) bool {
-	l.eng.Output(l.emitFn)
+	if l.lend != nil {
+		l.lend.LendOutput(l.emitFn)
+	} else {
+		l.eng.Output(l.emitFn)
+	}
 	l.queueCurLocked()
 	l.eng.Ready(l.readyFn)
 	l.armLocked(now, afterPoll)
 	return len(l.pending) > 0
 }
 
-// emit copies one outgoing frame into the current batch; a full batch joins
-// the pending ones, so the stack may emit any number of frames.
+// emit adds one outgoing frame to the current batch (a lent one as it is,
+// else a copy); a full batch joins the pending ones, so the stack may emit
+// any number of frames.
 func (l *Loop) emit(frame []byte, meta TxMeta) {
 	b := l.cur
 	if b == nil || b.n == len(b.frames) {
@@ -431,7 +447,11 @@ func (l *Loop) emit(frame []byte, meta TxMeta) {
 		b = l.batchLocked()
 		l.cur = b
 	}
-	b.frames[b.n] = append(b.frames[b.n][:0], frame...)
+	if l.lend != nil {
+		b.frames[b.n] = frame
+	} else {
+		b.frames[b.n] = append(b.frames[b.n][:0], frame...)
+	}
 	b.meta[b.n] = meta
 	b.n++
 	l.stats.TxFrames++
@@ -479,6 +499,12 @@ func (l *Loop) unlockAndWrite(pending bool) {
 		l.mu.Lock()
 		if batches != nil {
 			for i, b := range batches {
+				if l.lend != nil {
+					for k, f := range b.frames[:b.n] {
+						l.lend.ReturnFrame(f)
+						b.frames[k] = nil
+					}
+				}
 				b.n = 0
 				clear(b.meta)
 				l.free = append(l.free, b)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // SnapLen is the longest frame kept whole; longer ones are cut (their
@@ -184,10 +185,11 @@ type Link struct {
 	// link is used.
 	InAfter bool
 
-	mu  sync.Mutex
-	buf *bufio.Writer
-	w   *Writer
-	err error
+	mu      sync.Mutex
+	buf     *bufio.Writer
+	w       *Writer
+	err     error
+	scratch []byte // a sent frame with its checksum completed (withCsum)
 }
 
 // Wrap captures l's traffic to out (buffered; Close flushes it).
@@ -237,15 +239,39 @@ func (c *Link) CaptureIn(t time.Time, frame []byte, comment string) {
 }
 
 // WriteBatch captures the frames (super-frames whole, as Linux captures TSO
-// frames) and sends them through the wrapped link.
+// frames) and sends them through the wrapped link. A frame whose checksum
+// the link completes (meta NeedsCsum) is captured with it completed
+// (withCsum), so the capture holds valid frames.
 func (c *Link) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	now := time.Now()
 	c.mu.Lock()
-	for _, f := range frames {
+	for i, f := range frames {
+		if i < len(meta) && meta[i].NeedsCsum {
+			f = c.withCsum(f, &meta[i])
+		}
 		c.capture(now, f, DirOut)
 	}
 	c.mu.Unlock()
 	return c.Link.WriteBatch(frames, meta)
+}
+
+// withCsum returns a copy of frame (in the link's scratch buffer) with the
+// checksum the stack left to the link completed as virtio-net says: the
+// complement of the sum from CsumStart to the end, at CsumStart+CsumOffset.
+// A super-frame gets the checksum of its whole payload, that of the one
+// large segment it is on the wire of a TSO-capable peer. A frame whose
+// offsets do not fit is captured as it is.
+func (c *Link) withCsum(frame []byte, m *driver.TxMeta) []byte {
+	start, field := int(m.CsumStart), int(m.CsumStart)+int(m.CsumOffset)
+	if field+2 > len(frame) {
+		return frame
+	}
+	if cap(c.scratch) < len(frame) {
+		c.scratch = make([]byte, len(frame))
+	}
+	f := c.scratch[:copy(c.scratch[:len(frame)], frame)]
+	binary.BigEndian.PutUint16(f[field:], wire.Checksum(f[start:], 0))
+	return f
 }
 
 // Frames returns how many frames were captured.

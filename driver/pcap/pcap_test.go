@@ -11,6 +11,7 @@ import (
 
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/pipe"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // record is one frame read back from a capture.
@@ -118,5 +119,47 @@ func TestWriterCutsLongFrames(t *testing.T) {
 	recs := readBack(t, out.Bytes())
 	if len(recs) != 1 || len(recs[0].data) != SnapLen || recs[0].length != SnapLen+100 || !recs[0].at.Equal(at) {
 		t.Fatalf("records %d: %d bytes of %d at %v", len(recs), len(recs[0].data), recs[0].length, recs[0].at)
+	}
+}
+
+// TestLinkCapturesCompletedChecksums: a frame whose TCP checksum the stack
+// left to the link (TxMeta.NeedsCsum: the field holds the pseudo-header sum)
+// is captured with its checksum completed, while the link below gets it
+// as it was.
+func TestLinkCapturesCompletedChecksums(t *testing.T) {
+	src, dst := wire.Addr{198, 18, 0, 2}, wire.Addr{198, 18, 0, 1}
+	f := make([]byte, 14+20+20+100)
+	wire.PutEthernet(f, wire.MAC{2, 0, 0, 0, 0, 1}, wire.MAC{2, 0, 0, 0, 0, 2}, wire.EtherTypeIPv4)
+	ip := wire.IPv4Header{TotalLen: len(f) - 14, DontFragment: true, TTL: 64, Protocol: wire.ProtoTCP, Src: src, Dst: dst}
+	ip.Put(f[14:])
+	h := wire.TCPHeader{SrcPort: 80, DstPort: 40000, Seq: 1, Ack: 2, Flags: wire.FlagACK, Window: 100}
+	h.Put(f[34:])
+	for i := range f[54:] {
+		f[54+i] = byte(i)
+	}
+	wire.SetTCPPartialChecksum(f[34:], src, dst)
+	sent := bytes.Clone(f)
+	a, b := pipe.New(pipe.Config{GSO: true})
+	defer b.Close()
+	var out bytes.Buffer
+	c, err := Wrap(a, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteBatch([][]byte{f}, []driver.TxMeta{{NeedsCsum: true, CsumStart: 34, CsumOffset: 16}}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f, sent) {
+		t.Fatal("the capture changed the frame it was given")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := readBack(t, out.Bytes())
+	if len(recs) != 1 || len(recs[0].data) != len(f) || !wire.TCPChecksumValid(recs[0].data[34:], src, dst) {
+		t.Fatalf("%d records; want one frame with a valid TCP checksum", len(recs))
+	}
+	if !bytes.Equal(recs[0].data[:50], f[:50]) || !bytes.Equal(recs[0].data[52:], f[52:]) {
+		t.Fatal("the capture differs from the frame but for the checksum")
 	}
 }

@@ -56,7 +56,8 @@ type Config struct {
 	FCS bool
 	// GSO makes both ends accept TCP super-frames (GSOMaxSize 65535): a
 	// super-frame is cut by stack.Segment into the segments it stands for, as
-	// a kernel would, before it reaches the peer's queue.
+	// a kernel would, before it reaches the peer's queue, and checksums left
+	// to the link (TxMeta.NeedsCsum) are completed likewise.
 	GSO bool
 	// AtoB and BtoA are the faults injected on each direction (seeded; the
 	// zero value injects none).
@@ -207,8 +208,10 @@ func (e *End) closed() bool { return e.isClosed.Load() }
 // buffers at once). With FCS on, the CRC-32 is appended. Frames longer than
 // MaxFrame are dropped, counted and reported with ErrFrameTooLong after the rest
 // of the batch is sent; a full peer queue drops the frame and counts it. A
-// super-frame (meta[i].GSO, Config.GSO) is sent as its segments; one the pipe
-// cannot cut is dropped, counted (DropBadGSO) and reported.
+// super-frame (meta[i].GSO, Config.GSO) is sent as its segments, and a frame
+// whose checksum the stack left to the link (meta[i].NeedsCsum) with it
+// completed, both by stack.Segment; one the pipe cannot cut is dropped,
+// counted (DropBadGSO) and reported.
 func (e *End) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	if e.closed() {
 		return fmt.Errorf("pipe: write: %w", driver.ErrClosed)
@@ -232,7 +235,8 @@ func (e *End) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	return bad
 }
 
-// writeGSO cuts a super-frame into segments and sends each.
+// writeGSO cuts a super-frame into segments and sends each, or completes a
+// plain frame's checksum (NeedsCsum) and sends it.
 func (e *End) writeGSO(f []byte, m driver.TxMeta, tooLong *int) error {
 	if !e.gso {
 		e.dropBadGSO.Add(1)
@@ -248,7 +252,9 @@ func (e *End) writeGSO(f []byte, m driver.TxMeta, tooLong *int) error {
 		e.dropBadGSO.Add(1)
 		return fmt.Errorf("pipe: write: %w", err)
 	}
-	e.gsoFrames.Add(1)
+	if m.GSO != stack.GSONone {
+		e.gsoFrames.Add(1)
+	}
 	return nil
 }
 

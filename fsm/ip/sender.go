@@ -186,13 +186,61 @@ func (s *Sender) emit(now time.Time, h *wire.IPv4Header, head, tail []byte, off,
 	}
 	h.TotalLen = wire.IPv4MinHeaderLen + n
 	h.Put(b[LinkHeaderLen:])
-	frame := b[:LinkHeaderLen+h.TotalLen]
+	s.Transmit(now, b[:LinkHeaderLen+h.TotalLen])
+}
+
+// PayloadOffset is where Prepare's frame holds the datagram's payload: after
+// the link header and an IPv4 header without options.
+const PayloadOffset = LinkHeaderLen + wire.IPv4MinHeaderLen
+
+// Prepare starts an atomic datagram (RFC 6864 §4.1: DF set, ID 0, never
+// fragmented) of n payload octets as o says, in buf when it is given (a
+// buffer of the link's the caller took, at least PayloadOffset+n long) or
+// else in a buffer the link lends: it routes it, writes its IPv4 header and
+// returns the frame, whose payload the caller writes at PayloadOffset before
+// handing it to Transmit. It returns nil, counted, when there is no route,
+// the datagram exceeds the MTU (TooBigDF) or the link has no buffer; a
+// given buf is then the caller's to give back.
+func (s *Sender) Prepare(o Outgoing, n int, buf []byte) []byte {
+	if _, ok := s.NextHop(o.Dst); !ok {
+		s.c.NoRoute++
+		return nil
+	}
+	if wire.IPv4MinHeaderLen+n > s.cfg.MTU {
+		s.c.TooBigDF++
+		return nil
+	}
+	if buf == nil {
+		if buf = s.link.Alloc(); buf == nil {
+			return nil
+		}
+	}
+	ttl := o.TTL
+	if ttl == 0 {
+		ttl = s.cfg.TTL
+	}
+	h := wire.IPv4Header{TotalLen: wire.IPv4MinHeaderLen + n, TOS: o.TOS, TTL: ttl, Protocol: o.Proto,
+		Src: s.cfg.Addr, Dst: o.Dst, DontFragment: true}
+	h.Put(buf[LinkHeaderLen:])
+	return buf[:PayloadOffset+n]
+}
+
+// Transmit hands a frame holding a finished datagram (Prepare's, or emit's)
+// to the link: to everyone for a broadcast destination, else to the next
+// hop.
+func (s *Sender) Transmit(now time.Time, frame []byte) {
+	dst := wire.IPv4(frame[LinkHeaderLen:]).Dst()
 	s.c.Packets++
 	switch {
-	case h.Dst.IsLimitedBroadcast() || h.Dst == s.bcast:
+	case dst.IsLimitedBroadcast() || dst == s.bcast:
 		s.link.Broadcast(frame)
 	default:
-		hop, _ := s.NextHop(h.Dst) // Send checked the route
+		hop, _ := s.NextHop(dst) // Send and Prepare checked the route
 		s.link.Resolve(now, hop, frame)
 	}
 }
+
+// Merged counts n datagrams the caller sent by appending their payload to a
+// frame already transmitted (a GSO super-frame the link cuts back into
+// them), so Packets still counts every datagram on the wire.
+func (s *Sender) Merged(n int) { s.c.Packets += uint64(n) }

@@ -2,13 +2,21 @@ package link
 
 // Queue holds outgoing frames until the driver drains them, and recycles
 // their buffers, so a steady flow of frames allocates nothing. At most
-// limit buffers are lent at once: queued, waiting for ARP, or being built.
+// limit buffers are lent at once: queued, waiting for ARP, being built, or
+// handed to the driver (Handed) and not yet given back. Large buffers
+// (SetLarge: room for a GSO super-frame) come from a pool of their own,
+// with a bound of their own.
 type Queue struct {
 	size  int      // buffer capacity: MTU + Ethernet header
 	limit int      // most buffers lent at once
 	inUse int      // buffers handed out and not yet released
 	free  [][]byte // recycled buffers
 	q     [][]byte // frames ready for the driver, in order
+
+	bigSize  int      // capacity of a large buffer (0: none)
+	bigLimit int      // most large buffers lent at once
+	bigInUse int      // large buffers lent
+	bigFree  [][]byte // recycled large buffers
 }
 
 // init sizes the queue: buffers of size bytes, at most limit lent at once.
@@ -36,9 +44,37 @@ func (f *Queue) Alloc() []byte {
 	return make([]byte, f.size)
 }
 
-// Release gives back a buffer Alloc lent that will not be queued.
+// SetLarge lets AllocLarge lend up to limit buffers of size bytes at once.
+func (f *Queue) SetLarge(size, limit int) { f.bigSize, f.bigLimit = size, limit }
+
+// AllocLarge returns a buffer of the large size (SetLarge), or nil when
+// none is set, limit large buffers are lent, or the queue's own bound is
+// reached; the caller then takes an ordinary one (Alloc). A large buffer
+// counts against both bounds and goes back with Release like any other.
+func (f *Queue) AllocLarge() []byte {
+	if f.bigInUse >= f.bigLimit || f.inUse >= f.limit {
+		return nil
+	}
+	f.inUse++
+	f.bigInUse++
+	if n := len(f.bigFree); n > 0 {
+		b := f.bigFree[n-1]
+		f.bigFree[n-1] = nil
+		f.bigFree = f.bigFree[:n-1]
+		return b
+	}
+	return make([]byte, f.bigSize)
+}
+
+// Release gives back a buffer Alloc or AllocLarge lent that will not be
+// queued, or that the driver was handed (Handed) and is done with.
 func (f *Queue) Release(b []byte) {
 	f.inUse--
+	if f.bigSize > 0 && cap(b) == f.bigSize {
+		f.bigInUse--
+		f.bigFree = append(f.bigFree, b[:cap(b)])
+		return
+	}
 	f.free = append(f.free, b[:cap(b)])
 }
 
@@ -54,6 +90,27 @@ func (f *Queue) InUse() int { return f.inUse }
 
 // Frames returns the queued frames in order, valid until Clear.
 func (f *Queue) Frames() [][]byte { return f.q }
+
+// Last returns the frame queued last (nil when none), for a caller that
+// extends it in place (SetLast).
+func (f *Queue) Last() []byte {
+	if len(f.q) == 0 {
+		return nil
+	}
+	return f.q[len(f.q)-1]
+}
+
+// SetLast replaces the frame queued last with b, the same buffer
+// resliced (a super-frame that grew).
+func (f *Queue) SetLast(b []byte) { f.q[len(f.q)-1] = b }
+
+// Handed empties the queue without releasing its frames: the driver took
+// them (Frames) and gives each back with Release once it has written it,
+// so until then they count as lent.
+func (f *Queue) Handed() {
+	clear(f.q)
+	f.q = f.q[:0]
+}
 
 // Clear releases every queued frame: the driver has taken them.
 func (f *Queue) Clear() {

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
 // Generic segmentation offload on send. TCP emits MSS-sized segments; when
-// Config.GSOMaxSize is set, Output merges runs of segments of one flow that
-// continue each other into one super-frame, which the driver hands to the
-// kernel with a virtio-net header (VIRTIO_NET_HDR_GSO_TCPV4) to be cut back
-// into the same segments (RFC 9293 §3.7.1: segment boundaries carry no
-// meaning, so the receiver sees the same byte stream either way).
+// Config.GSOMaxSize is set, a run of segments of one flow that continue each
+// other is built as one super-frame in place: the first segment is built in
+// a large buffer and the payload of each next one is copied straight to its
+// end (gsoAppend). The driver hands it to the kernel with a virtio-net
+// header (VIRTIO_NET_HDR_GSO_TCPV4) to be cut back into the same segments
+// (RFC 9293 §3.7.1: segment boundaries carry no meaning, so the receiver
+// sees the same byte stream either way). Such a link also completes TCP
+// checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM), so the stack computes none.
 
 // Byte offsets inside an Ethernet+IPv4 frame, used to compare headers without
 // parsing them.
@@ -60,94 +64,156 @@ func gsoParse(frame []byte) (gsoSeg, bool) {
 	return gsoSeg{hdr: hdr, pay: len(frame) - hdr, seq: binary.BigEndian.Uint32(frame[gsoTCP+4:]), flags: f}, true
 }
 
-// gsoContinues reports whether b may follow a in one super-frame: same
-// Ethernet header, same IPv4 header but for ID, length and checksum, same TCP
-// header but for sequence number, checksum and PSH, and sequence numbers that
-// continue a.
-func gsoContinues(a []byte, sa gsoSeg, b []byte, sb gsoSeg) bool {
-	if sb.hdr != sa.hdr || sb.seq != sa.seq+uint32(sa.pay) ||
-		sb.flags&^wire.FlagPSH != sa.flags&^wire.FlagPSH {
-		return false
-	}
-	// Ethernet; IPv4 version..TOS, flags..protocol, addresses.
-	if string(a[:gsoIP+2]) != string(b[:gsoIP+2]) ||
-		string(a[gsoIP+6:gsoIP+10]) != string(b[gsoIP+6:gsoIP+10]) ||
-		string(a[gsoIP+12:gsoTCP]) != string(b[gsoIP+12:gsoTCP]) {
-		return false
-	}
-	// TCP ports, ack and data offset, window, urgent pointer and options
-	// (flags were compared above).
-	return string(a[gsoTCP:gsoTCP+4]) == string(b[gsoTCP:gsoTCP+4]) &&
-		string(a[gsoTCP+8:gsoTCP+13]) == string(b[gsoTCP+8:gsoTCP+13]) &&
-		string(a[gsoTCP+14:gsoTCP+16]) == string(b[gsoTCP+14:gsoTCP+16]) &&
-		string(a[gsoTCP+18:sa.hdr]) == string(b[gsoTCP+18:sb.hdr])
+// gsoLarge is the capacity of a super-frame's buffer: an Ethernet header and
+// the largest IPv4 datagram.
+const gsoLarge = wire.EthernetHeaderLen + gsoMaxIPLen
+
+// gsoMaxLarge bounds the super-frame buffers lent at once (queued or being
+// written by the driver): 4 MiB. When they are all out, segments leave in
+// ordinary frames until some come back.
+const gsoMaxLarge = 64
+
+// gsoOpen is the super-frame being built at the tail of the output queue:
+// the next TCP segment that continues it (gsoAppend) has its payload copied
+// to its end instead of into a frame of its own.
+type gsoOpen struct {
+	frame  []byte // the queued frame (nil: none open)
+	mss    int    // payload of its first segment; all but the last have as much
+	next   uint32 // the sequence number that continues it
+	closed bool   // its last segment was short or pushed: nothing more joins
 }
 
-// drainGSO is Output with coalescing: runs of queued segments that continue
-// each other leave as one super-frame of at most GSOMaxSize IP bytes; every
-// segment of a run but the last is full-sized (the run's MSS) and without PSH.
-func (s *Stack) drainGSO(emit func([]byte, TxMeta)) int {
-	q := s.port.Queue().Frames()
-	limit := min(s.cfg.GSOMaxSize, gsoMaxIPLen)
-	n := 0
-	for i := 0; i < len(q); {
-		j := i + 1
-		first, ok := gsoParse(q[i])
-		if ok && first.flags&wire.FlagPSH == 0 {
-			prev, ip := first, len(q[i])-gsoIP
-			for j < len(q) {
-				next, ok := gsoParse(q[j])
-				if !ok || next.pay > first.pay || ip+next.pay > limit || !gsoContinues(q[j-1], prev, q[j], next) {
-					break
-				}
-				ip += next.pay
-				prev = next
-				j++
-				if next.pay < first.pay || next.flags&wire.FlagPSH != 0 {
-					break // only the last segment may be short or pushed
-				}
+// superFrame records a queued frame that holds more than one segment, for
+// Output to finish it as a super-frame.
+type superFrame struct {
+	idx int    // its index in the output queue
+	mss uint16 // payload bytes per segment
+}
+
+// gsoStarts reports whether a segment with TCP header hdr and n payload
+// octets may start a super-frame: data with ACK set, none of
+// SYN/FIN/RST/URG, and not pushed (PSH ends a run).
+func gsoStarts(hdr []byte, n int) bool {
+	f := wire.TCPFlags(hdr[13])
+	return n > 0 && f.Has(wire.FlagACK) && f&(wire.FlagSYN|wire.FlagFIN|wire.FlagRST|wire.FlagURG|wire.FlagPSH) == 0
+}
+
+// gsoAppend adds a TCP segment (header hdr, payload p1 then p2) to the
+// open super-frame when it continues it: the frame is still the last one
+// queued, with room; the segment goes to the same destination with the
+// same TOS and TTL; its TCP header equals the frame's but for the sequence
+// number (which continues the frame's), checksum and PSH; it is no longer
+// than the first. The payload is copied once, to the frame's end. A short
+// or pushed segment ends the run. It reports whether it appended.
+func (s *Stack) gsoAppend(dst wire.Addr, meta tcp.SegMeta, hdr, p1, p2 []byte) bool {
+	g := &s.gso
+	f := g.frame
+	n := len(p1) + len(p2)
+	if f == nil || g.closed || n == 0 || n > g.mss {
+		return false
+	}
+	q := s.port.Queue()
+	if last := q.Last(); len(last) != len(f) || &last[0] != &f[0] {
+		g.frame = nil // something was queued after it
+		return false
+	}
+	hl := gsoTCP + len(hdr)
+	ttl := meta.TTL
+	if ttl == 0 {
+		ttl = s.cfg.TTL
+	}
+	th := f[gsoTCP:]
+	switch {
+	case len(f)+n > cap(f) || len(f)-gsoIP+n > min(s.cfg.GSOMaxSize, gsoMaxIPLen),
+		binary.BigEndian.Uint32(hdr[4:]) != g.next,
+		f[gsoIP+1] != meta.TOS || f[gsoIP+8] != ttl || wire.Addr(f[gsoIP+16:gsoTCP]) != dst,
+		int(th[12]>>4)*4 != len(hdr),
+		string(th[:4]) != string(hdr[:4]) || string(th[8:13]) != string(hdr[8:13]),
+		(th[13]^hdr[13])&^byte(wire.FlagPSH) != 0,
+		string(th[14:16]) != string(hdr[14:16]) || string(th[18:len(hdr)]) != string(hdr[18:]):
+		g.frame = nil
+		return false
+	}
+	w := len(f) + copy(f[len(f):cap(f)], p1)
+	w += copy(f[w:cap(f)], p2)
+	if len(f)-hl == g.mss { // its second segment: it is a super-frame now
+		s.supers = append(s.supers, superFrame{idx: q.Len() - 1, mss: uint16(g.mss)})
+	}
+	f = f[:w]
+	q.SetLast(f)
+	th[13] |= hdr[13] & byte(wire.FlagPSH)
+	g.frame, g.next = f, g.next+uint32(n)
+	g.closed = n < g.mss || hdr[13]&byte(wire.FlagPSH) != 0
+	s.ipTx.Merged(1)
+	return true
+}
+
+// gsoOpened makes frame, just queued with one segment of n payload octets
+// starting at seq, the open super-frame when it may grow: it starts a run
+// (gsoStarts), lies in a large buffer and is the last frame queued (not
+// held for ARP).
+func (s *Stack) gsoOpened(frame []byte, seq uint32, n int) {
+	q := s.port.Queue()
+	if last := q.Last(); cap(frame) != gsoLarge || len(last) != len(frame) || &last[0] != &frame[0] {
+		return
+	}
+	s.gso = gsoOpen{frame: frame, mss: n, next: seq + uint32(n)}
+}
+
+// finishTCP completes a queued TCP/IPv4 frame on a link that takes
+// checksum offload and returns its metadata: its TCP checksum field gets the
+// partial pseudo-header sum, left for the link to complete
+// (VIRTIO_NET_HDR_F_NEEDS_CSUM); a super-frame (run) also gets the IPv4
+// total length and header checksum of the whole and the segmentation
+// fields. Other frames are left alone (zero metadata).
+func (s *Stack) finishTCP(f []byte, run *superFrame) TxMeta {
+	if len(f) < gsoMinFrame || binary.BigEndian.Uint16(f[12:]) != uint16(wire.EtherTypeIPv4) ||
+		f[gsoIP] != 0x45 || f[gsoIP+9] != wire.ProtoTCP {
+		return TxMeta{}
+	}
+	m := TxMeta{NeedsCsum: true, CsumStart: gsoTCP, CsumOffset: tcpCsumOff}
+	if run != nil {
+		binary.BigEndian.PutUint16(f[gsoIP+2:], uint16(len(f)-gsoIP))
+		f[gsoIP+10], f[gsoIP+11] = 0, 0
+		binary.BigEndian.PutUint16(f[gsoIP+10:], wire.Checksum(f[gsoIP:gsoTCP], 0))
+		m.GSO, m.GSOSize = GSOTCPv4, run.mss
+		m.HdrLen = uint16(gsoTCP + int(f[gsoTCP+12]>>4)*4)
+		s.ctr.GSOFrames++
+		s.ctr.GSOSegments += uint64((len(f) - int(m.HdrLen) + int(run.mss) - 1) / int(run.mss))
+	}
+	src, dst := wire.Addr(f[gsoIP+12:gsoIP+16]), wire.Addr(f[gsoIP+16:gsoTCP])
+	wire.SetTCPPartialChecksum(f[gsoTCP:], src, dst)
+	return m
+}
+
+// drain passes the queued frames to emit, finishing TCP frames first when
+// the link takes checksum offload (finishTCP), and empties the queue: the
+// buffers are released (lend false) or stay lent to the caller until it
+// gives each back (ReturnFrame).
+func (s *Stack) drain(emit func([]byte, TxMeta), lend bool) int {
+	q := s.port.Queue()
+	frames := q.Frames()
+	runs := s.supers
+	for i, f := range frames {
+		var m TxMeta
+		if s.cfg.GSOMaxSize > 0 {
+			var run *superFrame
+			if len(runs) > 0 && runs[0].idx == i {
+				run = &runs[0]
+				runs = runs[1:]
 			}
+			m = s.finishTCP(f, run)
 		}
-		if j-i == 1 {
-			emit(q[i], TxMeta{})
-		} else {
-			emit(s.buildGSO(q[i:j], first))
-		}
-		n++
-		i = j
+		emit(f, m)
 	}
-	s.port.Queue().Clear()
-	return n
-}
-
-// buildGSO concatenates run (segments already checked to continue each other)
-// into the stack's super-frame buffer: the first segment's headers with the
-// last one's PSH, the IPv4 total length and header checksum of the whole, and
-// the TCP checksum field holding the partial pseudo-header sum.
-func (s *Stack) buildGSO(run [][]byte, first gsoSeg) ([]byte, TxMeta) {
-	b := s.gsoBuf
-	w := copy(b, run[0])
-	for _, f := range run[1:] {
-		w += copy(b[w:], f[first.hdr:])
+	s.gso = gsoOpen{}
+	s.supers = s.supers[:0]
+	if lend {
+		q.Handed()
+	} else {
+		q.Clear()
 	}
-	frame := b[:w]
-	last := run[len(run)-1]
-	frame[gsoTCP+13] |= last[gsoTCP+13] & byte(wire.FlagPSH)
-	binary.BigEndian.PutUint16(frame[gsoIP+2:], uint16(w-gsoIP))
-	frame[gsoIP+10], frame[gsoIP+11] = 0, 0
-	binary.BigEndian.PutUint16(frame[gsoIP+10:], wire.Checksum(frame[gsoIP:gsoTCP], 0))
-	src, dst := wire.Addr(frame[gsoIP+12:gsoIP+16]), wire.Addr(frame[gsoIP+16:gsoTCP])
-	wire.SetTCPPartialChecksum(frame[gsoTCP:], src, dst)
-	s.ctr.GSOFrames++
-	s.ctr.GSOSegments += uint64(len(run))
-	return frame, TxMeta{
-		GSO:        GSOTCPv4,
-		NeedsCsum:  true,
-		GSOSize:    uint16(first.pay),
-		HdrLen:     uint16(first.hdr),
-		CsumStart:  gsoTCP,
-		CsumOffset: tcpCsumOff,
-	}
+	return len(frames)
 }
 
 // ErrBadGSO is wrapped by Segment for a super-frame it cannot cut.
@@ -159,13 +225,22 @@ var ErrBadGSO = errors.New("bad GSO frame")
 // and checksums; PSH and FIN stay on the last segment only, CWR on the first
 // only. Each segment is built in buf (which needs meta.HdrLen+meta.GSOSize
 // bytes) and passed to emit, valid during the call. A plain frame (GSONone)
-// goes to emit as it is, with its checksum completed if meta.NeedsCsum.
+// goes to emit as it is, or, with meta.NeedsCsum, copied to buf (which then
+// needs len(frame) bytes) with its checksum completed as virtio-net says:
+// the sum from CsumStart to the end, complemented, at CsumStart+CsumOffset.
 func Segment(frame []byte, meta TxMeta, buf []byte, emit func(seg []byte)) error {
 	if meta.GSO == GSONone {
-		if meta.NeedsCsum {
-			return fmt.Errorf("segment: %w: checksum offload on a plain frame", ErrBadGSO)
+		if !meta.NeedsCsum {
+			emit(frame)
+			return nil
 		}
-		emit(frame)
+		start, field := int(meta.CsumStart), int(meta.CsumStart)+int(meta.CsumOffset)
+		if field+2 > len(frame) || len(buf) < len(frame) {
+			return fmt.Errorf("segment: %w: checksum offset %d+%d in a %d-byte frame", ErrBadGSO, start, meta.CsumOffset, len(frame))
+		}
+		seg := buf[:copy(buf, frame)]
+		binary.BigEndian.PutUint16(seg[field:], wire.Checksum(seg[start:], 0))
+		emit(seg)
 		return nil
 	}
 	hdr, mss := int(meta.HdrLen), int(meta.GSOSize)

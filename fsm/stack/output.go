@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/netspec/netspec/fsm/ip"
@@ -20,6 +21,48 @@ func (o tcpOutput) SendSegment(src, dst wire.Addr, meta tcp.SegMeta, seg []byte)
 		o.s.tr.sent(seg)
 	}
 	o.s.ipTx.Send(o.s.now, ip.Outgoing{Dst: dst, Proto: wire.ProtoTCP, DF: true, TOS: meta.TOS, TTL: meta.TTL}, seg, nil)
+}
+
+// SendParts builds one TCP segment where it leaves (tcp.PartsOutput): its
+// payload is copied from TCP's send buffer once, to the end of the open GSO
+// super-frame when the segment continues it (gsoAppend), else behind the
+// IPv4 and Ethernet headers of a frame of its own (a large one when it may
+// start a super-frame). The TCP checksum is computed here, or, on a link
+// that takes checksum offload (GSOMaxSize set), left to the link and
+// finished by Output.
+func (o tcpOutput) SendParts(src, dst wire.Addr, meta tcp.SegMeta, hdr, p1, p2 []byte) {
+	s := o.s
+	if s.tr != nil {
+		s.tr.sent(hdr)
+	}
+	offload := s.cfg.GSOMaxSize > 0
+	if offload && s.gsoAppend(dst, meta, hdr, p1, p2) {
+		return
+	}
+	n := len(p1) + len(p2)
+	q := s.port.Queue()
+	var big []byte
+	if offload && gsoStarts(hdr, n) {
+		big = q.AllocLarge()
+	}
+	frame := s.ipTx.Prepare(ip.Outgoing{Dst: dst, Proto: wire.ProtoTCP, DF: true, TOS: meta.TOS, TTL: meta.TTL}, len(hdr)+n, big)
+	if frame == nil {
+		if big != nil {
+			q.Release(big)
+		}
+		return
+	}
+	seg := frame[ip.PayloadOffset:]
+	w := copy(seg, hdr)
+	w += copy(seg[w:], p1)
+	copy(seg[w:], p2)
+	if !offload {
+		wire.SetTCPChecksum(seg, src, dst)
+	}
+	s.ipTx.Transmit(s.now, frame)
+	if big != nil {
+		s.gsoOpened(frame, binary.BigEndian.Uint32(hdr[4:]), n)
+	}
 }
 
 // Advise takes TCP's negative advice about the path to dst (RFC 9293

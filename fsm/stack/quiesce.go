@@ -29,7 +29,8 @@ func (s *Stack) CloseAll(now time.Time, keepListeners bool) {
 // run out (NextDeadline is zero): then every connection must have ended and
 // given back what it took. nil means nothing is left: no open descriptor but
 // listeners, no TCP connection, TIME-WAIT record, timer, out-of-order octet or
-// lent ring (tcp.Layer.Quiescent), no frame queued for output, no fragment
+// lent ring (tcp.Layer.Quiescent), no frame queued for output or lent to the
+// driver, no fragment
 // held for reassembly and no neighbour in the ARP cache (entries age out).
 // One shared end-of-run check for every test that runs a stack: the
 // simulator (fuzz/sim), the scenario scripts, the stateful property tests
@@ -49,6 +50,8 @@ func (s *Stack) Quiescent() error {
 	}
 	if n := s.Pending(); n != 0 {
 		errs = append(errs, fmt.Errorf("%d frames queued for output", n))
+	} else if n := s.port.Queue().InUse(); n != 0 {
+		errs = append(errs, fmt.Errorf("%d frame buffers lent (held for ARP, or not given back by the driver: ReturnFrame)", n))
 	}
 	if n, r := s.ipRx.HeldBytes(), s.ipRx.Reassemblies(); n != 0 || r != 0 {
 		errs = append(errs, fmt.Errorf("%d reassemblies holding %d bytes", r, n))

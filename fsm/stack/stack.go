@@ -60,8 +60,9 @@ type Stack struct {
 	ctr    Counters
 	icmp   *ip.ICMP
 	dgram  ip.Datagram
-	gsoBuf []byte  // the super-frame Output builds (Config.GSOMaxSize)
-	tr     *tracer // SetTracer: the journey of each received frame (trace.go)
+	gso    gsoOpen      // the super-frame being built (Config.GSOMaxSize)
+	supers []superFrame // queued frames that hold several segments
+	tr     *tracer      // SetTracer: the journey of each received frame (trace.go)
 
 	announced bool   // the start-up gratuitous ARP has been sent
 	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
@@ -104,8 +105,9 @@ func New(cfg Config) *Stack {
 	s.port = link.NewPort(link.PortConfig{MAC: cfg.MAC, Addr: cfg.Addr, MTU: cfg.MTU, MaxOutput: cfg.MaxOutput, ARP: cfg.ARP})
 	s.ipTx = ip.NewSender(ip.SenderConfig{Addr: cfg.Addr, PrefixLen: cfg.PrefixLen, Gateway: cfg.Gateway,
 		MTU: cfg.MTU, TTL: cfg.TTL, IDKey: idKey}, s.port)
-	if cfg.GSOMaxSize > 0 {
-		s.gsoBuf = make([]byte, wire.EthernetHeaderLen+min(cfg.GSOMaxSize, gsoMaxIPLen))
+	if cfg.GSOMaxSize > 0 && cfg.MTU+wire.EthernetHeaderLen < gsoLarge {
+		s.port.Queue().SetLarge(gsoLarge, gsoMaxLarge)
+		s.supers = make([]superFrame, 0, gsoMaxLarge)
 	}
 	s.fds.init(cfg.MaxFDs)
 	ipc := cfg.IP
@@ -249,13 +251,22 @@ func (s *Stack) NextDeadline() time.Time {
 // Output passes each queued outgoing frame to emit with its metadata, in
 // order, and returns how many it passed. A frame is valid only during the call
 // to emit. With Config.GSOMaxSize set, runs of TCP segments leave as
-// super-frames (TxMeta.GSO); otherwise meta is always zero.
+// super-frames (TxMeta.GSO) and every TCP frame's checksum is left to the
+// link (TxMeta.NeedsCsum); otherwise meta is always zero.
 func (s *Stack) Output(emit func(frame []byte, meta TxMeta)) int {
-	if s.gsoBuf != nil {
-		return s.drainGSO(emit)
-	}
-	return s.port.Queue().Drain(func(frame []byte) { emit(frame, TxMeta{}) })
+	return s.drain(emit, false)
 }
+
+// LendOutput is Output for a driver that writes the frames after the call:
+// emit takes each frame's buffer as it is, and the stack does not reuse it
+// until ReturnFrame gives it back, so the frames need no copy. Lent frames
+// count against Config.MaxOutput until they are given back.
+func (s *Stack) LendOutput(emit func(frame []byte, meta TxMeta)) int {
+	return s.drain(emit, true)
+}
+
+// ReturnFrame gives back a frame LendOutput lent, once it is written.
+func (s *Stack) ReturnFrame(frame []byte) { s.port.Queue().Release(frame) }
 
 // Pending reports how many frames wait for Output.
 func (s *Stack) Pending() int { return s.port.Queue().Len() }

@@ -21,6 +21,18 @@ type Output interface {
 	Notify(id uint64, ev sock.Readiness)
 }
 
+// PartsOutput is an Output that builds each segment where it leaves (the
+// stack: in the frame buffer behind the IPv4 and Ethernet headers, or at the
+// tail of a GSO super-frame). SendParts sends the segment whose header is
+// hdr (checksum field zero) and whose payload is p1 followed by p2, views of
+// the send buffer valid only during the call: the output copies the payload
+// once, into its place in the frame, and fills the checksum or leaves it to
+// the link's offload. The layer uses SendParts instead of SendSegment when
+// its Output has it, and then builds no contiguous segment itself.
+type PartsOutput interface {
+	SendParts(src, dst wire.Addr, meta SegMeta, hdr, p1, p2 []byte)
+}
+
 // Adviser is an Output that can take negative advice (RFC 9293 §3.8.3,
 // RFC 1122 §4.2.3.5, MUST-20): after R1 retransmissions of one segment the
 // layer calls Advise with the connection's local and remote addresses, so

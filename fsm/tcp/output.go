@@ -78,17 +78,15 @@ func (c *Conn) emit(seq seqnum.Value, n int) {
 	l.sendECT = false
 	c.rcv.ecnFlags(h)
 	hl := h.Put(l.obuf)
+	var p1, p2 []byte
 	if n > 0 {
-		p1, p2 := c.snd.buf.peek(int(seq-c.snd.bufSeq), n)
-		copy(l.obuf[hl+copy(l.obuf[hl:], p1):], p2)
+		p1, p2 = c.snd.buf.peek(int(seq-c.snd.bufSeq), n)
 	}
-	seg := l.obuf[:hl+n]
-	wire.SetTCPChecksum(seg, c.key.laddr, c.key.raddr)
 	l.ctr.SegsOut++
 	if h.Flags&wire.FlagRST != 0 {
 		l.ctr.RstsSent++
 	}
-	l.out.SendSegment(c.key.laddr, c.key.raddr, c.meta(ect), seg)
+	l.send(c.key.laddr, c.key.raddr, c.meta(ect), l.obuf[:hl], p1, p2)
 	if h.Flags&wire.FlagACK != 0 {
 		c.rcv.ackSent()
 	}
@@ -134,11 +132,24 @@ func (l *Layer) sendRst(k connKey, m SegMeta, seq, ack seqnum.Value, flags wire.
 	h := &l.hdr
 	*h = wire.TCPHeader{SrcPort: k.lport, DstPort: k.rport, Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
 	hl := h.Put(l.obuf)
-	seg := l.obuf[:hl]
-	wire.SetTCPChecksum(seg, k.laddr, k.raddr)
 	l.ctr.SegsOut++
 	l.ctr.RstsSent++
-	l.out.SendSegment(k.laddr, k.raddr, m, seg)
+	l.send(k.laddr, k.raddr, m, l.obuf[:hl], nil, nil)
+}
+
+// send hands a segment (header hdr, payload p1 then p2) to the output: in
+// pieces to a PartsOutput, which builds it in its frame, else built whole
+// and checksummed in the scratch buffer behind hdr.
+func (l *Layer) send(src, dst wire.Addr, m SegMeta, hdr, p1, p2 []byte) {
+	if po, ok := l.out.(PartsOutput); ok {
+		po.SendParts(src, dst, m, hdr, p1, p2)
+		return
+	}
+	w := len(hdr) + copy(l.obuf[len(hdr):], p1)
+	w += copy(l.obuf[w:], p2)
+	seg := l.obuf[:w]
+	wire.SetTCPChecksum(seg, src, dst)
+	l.out.SendSegment(src, dst, m, seg)
 }
 
 // output sends what the connection may send now (RFC 9293 §3.7, §3.8): first
