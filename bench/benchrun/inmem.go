@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 
 // inmemServers are the columns of the in-memory table (the sub-benchmark
 // names of bench/inmem).
-var inmemServers = []Server{{Name: "netspec", Kind: "netspec"}, {Name: "gvisor", Kind: "gvisor"}}
+// The baseline (Kind "baseline", no ratio column) is bench/inmem's netpipe:
+// the same client and server over net.Pipe, no TCP/IP at all.
+var inmemServers = []Server{{Name: "netspec", Kind: "netspec"}, {Name: "gvisor", Kind: "gvisor"}, {Name: "netpipe", Kind: "baseline"}}
 
 // inmemChunk is the octets of one BenchmarkBulk op (bench/inmem bulkChunk).
 const inmemChunk = 64 << 10
@@ -28,15 +31,18 @@ func inmemFigures() []figure {
 	return []figure{
 		{"im_bulk_rate", "bulk transfer, one connection, 64 KiB writes (BenchmarkBulk)", "MB/s", true, 0},
 		{"im_bulk_cpu", "CPU per GB moved", "s", false, 2},
+		{"im_bulk_cpux", "the same above the no-stack floor (the stack's own)", "s", false, 2},
 		{"im_bulk_allocs", "allocations per 64 KiB", "allocs", false, 1},
 		{"im_bulk_drops", "frames the link dropped (full queue) in the run", "frames", false, 0},
 		{"im_bulk_retrans", "segments retransmitted in the run", "segments", false, 0},
 		{"im_conn_rate", "connections: dial, accept, server closes, client reads EOF and closes (BenchmarkConnect)", "conn/s", true, 0},
 		{"im_conn_cpu", "CPU per connection", "µs", false, 1},
+		{"im_conn_cpux", "the same above the no-stack floor (the stack's own)", "µs", false, 1},
 		{"im_conn_allocs", "allocations per connection", "allocs", false, 0},
 		{"im_conn_bytes", "octets allocated per connection", "B", false, 0},
 		{"im_http_rate", "net/http keep-alive GET /hello, one connection, one request at a time (BenchmarkHTTPKeepAlive)", "req/s", true, 0},
 		{"im_http_cpu", "CPU per request", "µs", false, 1},
+		{"im_http_cpux", "the same above the no-stack floor (the stack's own)", "µs", false, 1},
 		{"im_http_allocs", "allocations per request (net/http's included)", "allocs", false, 0},
 		{"im_http_bytes", "octets allocated per request", "B", false, 0},
 	}
@@ -86,6 +92,25 @@ func parseInmem(line string) (stack string, vals map[string]float64, ok bool) {
 	return sub, vals, true
 }
 
+// aboveFloor adds to each stack's values of one round its CPU figures less
+// the baseline's (netpipe) of the same round: the stack's own share.
+func aboveFloor(round map[string]map[string]float64) {
+	base, ok := round["netpipe"]
+	if !ok {
+		return
+	}
+	for stack, vals := range round {
+		if stack == "netpipe" {
+			continue
+		}
+		for _, p := range inmemBench {
+			if v, ok := vals[p+"_cpu"]; ok {
+				vals[p+"_cpux"] = v - base[p+"_cpu"]
+			}
+		}
+	}
+}
+
 // runInmem builds bench/inmem's test binary from dir and runs its
 // benchmarks count times for benchtime each, so that the rounds of netspec
 // and gVisor interleave (go test -count would run one stack's rounds back to
@@ -112,10 +137,20 @@ func runInmem(ctx context.Context, res *results, dir, benchtime string, count in
 		if err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
 		}
+		round := map[string]map[string]float64{}
 		for _, line := range strings.Split(string(out), "\n") {
-			if stack, vals, ok := parseInmem(line); ok {
-				res.add(stack, vals)
+			stack, vals, ok := parseInmem(line)
+			if !ok {
+				continue
 			}
+			if round[stack] == nil {
+				round[stack] = map[string]float64{}
+			}
+			maps.Copy(round[stack], vals)
+		}
+		aboveFloor(round)
+		for stack, vals := range round {
+			res.add(stack, vals)
 		}
 	}
 	return nil

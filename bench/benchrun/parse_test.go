@@ -107,3 +107,18 @@ func TestParseInmem(t *testing.T) {
 		}
 	}
 }
+
+func TestAboveFloor(t *testing.T) {
+	round := map[string]map[string]float64{
+		"netspec": {"im_http_cpu": 40, "im_bulk_cpu": 1.5},
+		"gvisor":  {"im_http_cpu": 70},
+		"netpipe": {"im_http_cpu": 30, "im_bulk_cpu": 0.5},
+	}
+	aboveFloor(round)
+	if round["netspec"]["im_http_cpux"] != 10 || round["gvisor"]["im_http_cpux"] != 40 || round["netspec"]["im_bulk_cpux"] != 1 {
+		t.Fatalf("%v", round)
+	}
+	if _, ok := round["netpipe"]["im_http_cpux"]; ok {
+		t.Fatalf("the baseline got a figure above itself: %v", round["netpipe"])
+	}
+}

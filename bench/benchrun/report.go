@@ -16,6 +16,8 @@ func title(s Server) string {
 		return "gVisor netstack"
 	case s.Name == "kernel":
 		return "Linux kernel"
+	case s.Kind == "baseline":
+		return "no stack (net.Pipe)"
 	}
 	return s.Name
 }
@@ -28,7 +30,7 @@ func ratioPairs(servers []Server) [][2]Server {
 			continue
 		}
 		for _, b := range servers {
-			if b.Kind != "netspec" {
+			if b.Kind != "netspec" && b.Kind != "baseline" {
 				p = append(p, [2]Server{a, b})
 			}
 		}
