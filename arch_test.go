@@ -42,9 +42,10 @@ var fuzzOnly = []string{"github.com/leanovate/gopter", gopacket, "github.com/goo
 const gopacket = "github.com/gopacket/gopacket"
 
 // testOnly are import path prefixes the netspec binary must not link: the
-// testing package (and with it driver/lab/labtest) and fuzzOnly. porcupine
-// is allowed: `netspec hist check` is a user command.
-var testOnly = append([]string{"testing"}, fuzzOnly...)
+// testing package (and with it driver/lab/labtest), chromedp (the browser
+// test of the status page, e2e/) and fuzzOnly. porcupine is allowed:
+// `netspec hist check` is a user command.
+var testOnly = append([]string{"testing", "github.com/chromedp"}, fuzzOnly...)
 
 // pkg is one node of the import graph.
 type pkg struct {

@@ -48,6 +48,7 @@ type Stack struct {
 	backlog int
 	rec     netconn.Recorder // nil without Options.History
 	obs     observers        // Options.Metrics, MetricsListen, Control
+	watch   traceWatchers    // the tracers' parts: Options' and WatchTrace's
 	log     *slog.Logger
 
 	lnMu      sync.Mutex

@@ -65,6 +65,17 @@ func echoOnce(ln net.Listener) <-chan struct{} {
 	return done
 }
 
+// echoRound has a dial ln (on 198.18.0.2:7, echoOnce) and checks that msg
+// comes back, then waits until the echo ended.
+func echoRound(t *testing.T, a *netspec.Stack, ln net.Listener, msg string) {
+	t.Helper()
+	served := echoOnce(ln)
+	if got := roundTrip(t, dial(t, a, "198.18.0.2:7"), []byte(msg)); string(got) != msg {
+		t.Fatalf("echo = %q, want %q", got, msg)
+	}
+	<-served
+}
+
 // roundTrip sends msg on c, half-closes, and returns what comes back.
 func roundTrip(t *testing.T, c net.Conn, msg []byte) []byte {
 	t.Helper()

@@ -66,11 +66,7 @@ func TestMetricsOnOwnStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := echoOnce(ln)
-	if got := roundTrip(t, dial(t, a, "198.18.0.2:7"), []byte("ping")); string(got) != "ping" {
-		t.Fatalf("echo = %q", got)
-	}
-	<-served
+	echoRound(t, a, ln, "ping")
 	second := scrape(t, a, 9100)
 	if n2 := metric(t, second, opens); n2 != n1+2 {
 		t.Errorf("second scrape: %s = %v, want %v (the echo's and its own)", opens, n2, n1+2)

@@ -12,8 +12,8 @@ import (
 // traceTo installs the stack's journey tracer when anything wants the
 // records: Options.Trace (a line per frame to the Logger), Options.Tracer,
 // or the capture (Options.Pcap: each received frame is captured after the
-// stack processed it, its trace line as the packet comment). It runs inside
-// the event loop.
+// stack processed it, its trace line as the packet comment). It runs before
+// the event loops start. WatchTrace adds to it later.
 func (s *Stack) traceTo(o *Options) {
 	capture, log, user := s.capture, s.log, o.Tracer
 	if capture == nil && !o.Trace && user == nil {
@@ -33,9 +33,10 @@ func (s *Stack) traceTo(o *Options) {
 			one(t)
 		}
 	}
-	for _, sh := range s.shards {
+	s.watch.bases = make([]func(*stack.Trace), len(s.shards))
+	for i, sh := range s.shards {
 		line := make([]byte, 0, 256)
-		sh.st.SetTracer(func(t *stack.Trace) {
+		s.watch.bases[i] = func(t *stack.Trace) {
 			line = t.AppendLine(line[:0])
 			if capture != nil {
 				capture.CaptureIn(t.Time, t.Frame, string(line))
@@ -46,7 +47,8 @@ func (s *Stack) traceTo(o *Options) {
 			if user != nil {
 				user(t)
 			}
-		})
+		}
+		sh.st.SetTracer(s.watch.bases[i])
 	}
 }
 

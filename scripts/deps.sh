@@ -16,7 +16,7 @@ set -euo pipefail
 # tool:package pairs, one set per target. A tool is found with command -v.
 declare -A TOOLS=(
   [run]="ip:iproute2 curl:curl ethtool:ethtool"
-  [test]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping bash:bash nft:nftables hping3:hping3 wrk:wrk tshark:tshark dot:graphviz"
+  [test]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping bash:bash nft:nftables hping3:hping3 wrk:wrk tshark:tshark dot:graphviz chromium:chromium"
   [robust]="ip:iproute2 curl:curl ethtool:ethtool ping:iputils-ping nft:nftables hping3:hping3 nmap:nmap wrk:wrk ab:apache2-utils python3:python3 tcpdump:tcpdump"
   [bench]="ip:iproute2 curl:curl ethtool:ethtool nft:nftables tc:iproute2 wrk:wrk ab:apache2-utils tcpdump:tcpdump git:git"
 )

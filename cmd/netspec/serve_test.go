@@ -39,24 +39,9 @@ func TestServeOverPipe(t *testing.T) {
 	}
 	var traced labtest.SyncBuffer
 	cfg.traceOut = &traced
-	a, b := pipe.New(pipe.Config{})
-	var logs labtest.SyncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	code := make(chan int, 1)
-	serving := make(chan struct{})
-	go func() {
-		code <- runStack(ctx, cfg, "p0", &netspec.Links{Each: []driver.Link{b}}, slog.New(slog.NewTextHandler(&logs, nil)), &logs, func() { close(serving) })
-	}()
-	select {
-	case <-serving:
-	case c := <-code:
-		t.Fatalf("runStack exited %d before serving:\n%s", c, logs.String())
-	}
-
-	cli := driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: wire.Addr{198, 18, 0, 1}, PrefixLen: 24, Seed: 3}), driver.LoopOptions{})
-	go cli.Run(context.Background())
-	defer cli.Close()
+	srv := startPipeServer(t, cfg, 3)
+	cli, code, cancel := srv.cli, srv.code, srv.cancel
+	logs := srv.logs
 
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return netconn.Dial(ctx, cli, netip.MustParseAddrPort(addr))
@@ -105,7 +90,7 @@ func TestServeOverPipe(t *testing.T) {
 		t.Errorf("stat after shutdown: exit %d, %q", c, stderr)
 	}
 	log := logs.String()
-	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + b.MAC().String(), "services=http/80,echo/7", "netspec stopped", "pcap written"} {
+	for _, want := range []string{"netspec serving", "iface=p0", "addr=198.18.0.2/24", "mac=" + srv.mac.String(), "services=http/80,echo/7", "netspec stopped", "pcap written"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -142,6 +127,41 @@ func TestServeOverPipe(t *testing.T) {
 	if len(p) < 12+300000 || binary.LittleEndian.Uint32(p) != 0x0a0d0d0a || binary.LittleEndian.Uint32(p[8:]) != 0x1a2b3c4d {
 		t.Fatalf("capture is %d bytes (header % x), want pcapng", len(p), p[:min(12, len(p))])
 	}
+}
+
+// pipeServer is runStack serving on one end of an in-memory pipe, and a
+// client stack's loop (198.18.0.1) on the other.
+type pipeServer struct {
+	cli    *driver.Loop
+	code   chan int // runStack's exit code
+	cancel context.CancelFunc
+	logs   *labtest.SyncBuffer
+	mac    net.HardwareAddr // the server's
+}
+
+// startPipeServer runs cfg (--iface p0) until the returned server's cancel
+// and returns once it serves; the client stack uses seed. Both stop with
+// the test.
+func startPipeServer(t *testing.T, cfg serveConfig, seed uint64) *pipeServer {
+	t.Helper()
+	a, b := pipe.New(pipe.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	mac := b.MAC()
+	p := &pipeServer{code: make(chan int, 1), cancel: cancel, logs: &labtest.SyncBuffer{}, mac: net.HardwareAddr(mac[:])}
+	serving := make(chan struct{})
+	go func() {
+		p.code <- runStack(ctx, cfg, "p0", &netspec.Links{Each: []driver.Link{b}}, slog.New(slog.NewTextHandler(p.logs, nil)), p.logs, func() { close(serving) })
+	}()
+	select {
+	case <-serving:
+	case c := <-p.code:
+		t.Fatalf("runStack exited %d before serving:\n%s", c, p.logs.String())
+	}
+	p.cli = driver.NewLoop(a, stack.New(stack.Config{MAC: a.MAC(), Addr: wire.Addr{198, 18, 0, 1}, PrefixLen: 24, Seed: seed}), driver.LoopOptions{})
+	go p.cli.Run(context.Background())
+	t.Cleanup(func() { p.cli.Close() })
+	return p
 }
 
 // runCmd runs the command line args and returns its exit code and output.

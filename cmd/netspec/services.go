@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/docs"
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/netconn"
+	"github.com/netspec/netspec/driver/observe"
 )
 
 // site is the built-in demo web root, served when --root is not given.
@@ -34,9 +36,10 @@ const (
 
 // server runs the TCP services of one serve command.
 type server struct {
-	st  *netspec.Stack
-	cfg serveConfig
-	log *slog.Logger
+	st   *netspec.Stack
+	cfg  serveConfig
+	log  *slog.Logger
+	live *observe.Live // the status page's event streams, shared by every HTTP service
 
 	mu          sync.Mutex
 	listeners   []net.Listener
@@ -48,7 +51,7 @@ type server struct {
 }
 
 func newServer(st *netspec.Stack, cfg serveConfig, log *slog.Logger) *server {
-	return &server{st: st, cfg: cfg, log: log}
+	return &server{st: st, cfg: cfg, log: log, live: observe.NewLive(st.Snapshot, st.WatchTrace, observe.LiveOptions{})}
 }
 
 // start opens every listener first (so a bad port fails before anything is
@@ -106,6 +109,7 @@ func (s *server) goServe(fn func()) {
 // stop closes the listeners and HTTP servers and waits for the accept loops.
 func (s *server) stop() {
 	s.stopOnce.Do(func() {
+		s.live.Close()
 		s.mu.Lock()
 		for _, hs := range s.https {
 			hs.Close()
@@ -121,6 +125,9 @@ func (s *server) stop() {
 // bounded by ctx; the returned group ends when they have.
 func (s *server) shutdown(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
+	// The status page's streams never go idle: they end first, so that
+	// Shutdown sees their connections idle.
+	wg.Go(s.live.Close)
 	s.mu.Lock()
 	for _, hs := range s.https {
 		wg.Go(func() { hs.Shutdown(ctx) })
@@ -175,16 +182,23 @@ func discard(c net.Conn) {
 
 var _ halfCloser = (*netconn.Conn)(nil)
 
-// httpHandler serves the demo site (or --root) plus /big and /stats.
+// httpHandler serves the demo site (or --root) plus /big, /stats and the
+// live status page /netspec/ (with --root too).
 func (s *server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
+	sub, _ := fs.Sub(site, "site")
 	if s.cfg.root != "" {
 		mux.Handle("/", http.FileServer(http.Dir(s.cfg.root)))
 	} else {
-		sub, _ := fs.Sub(site, "site")
 		mux.Handle("/", http.FileServerFS(sub))
 		mux.HandleFunc("/big", serveBig)
 	}
+	mux.Handle("/netspec/", http.FileServerFS(sub))
+	mux.Handle("/netspec/events", s.live)
+	mux.HandleFunc("/netspec/tcp.svg", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Write(docs.TCPDiagram)
+	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		st := struct {
