@@ -173,3 +173,60 @@ func classify(f []byte) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// TestFanoutRingWakesPerFrame: in a group with receive rings, each frame
+// wakes the Link whose ring it went to (its wake socket is in the wake
+// group, behind the ring group on the device's tap list), with the
+// backstop sleep taken away, for flows of every Link.
+func TestFanoutRingWakesPerFrame(t *testing.T) {
+	defer func(d time.Duration) { ringMaxSleep = d }(ringMaxSleep)
+	ringMaxSleep = time.Hour
+	l := labtest.ForTest(t)
+	var g *Group
+	if err := l.RunInServerNS(func() (err error) {
+		g, err = OpenGroup(l.ServerIface(), 2, Options{Receive: ReceiveRing})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	var cli *Link
+	if err := l.RunInClientNS(func() (err error) {
+		cli, err = Open(l.ClientIface(), Options{Receive: ReceiveMmsg})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	woken := [2]int{}
+	for i := range 40 {
+		a := uint16(40000 + 2*i)
+		link := g.Links[g.Shard(a, 80)]
+		r := newRx(8, link.MaxFrame())
+		done := make(chan error, 1)
+		go func() {
+			for {
+				k, err := link.ReadBatch(r.frames, r.n, r.meta, time.Now().Add(5*time.Second))
+				if err != nil || k == 0 {
+					done <- fmt.Errorf("ReadBatch = %d, %v", k, err)
+					return
+				}
+				for j := range k {
+					if tag, ok := classify(r.frames[j][:r.n[j]]); ok && tag == uint32(i+1000) {
+						done <- nil
+						return
+					}
+				}
+			}
+		}()
+		time.Sleep(2 * time.Millisecond) // let it sleep (the result does not depend on it)
+		send1(t, cli, ethFrame(link.MAC(), cli.MAC(), etherTypeIPv4, ipv4(6, 0, 0x4000, tcpHdr(a, 80, uint32(i+1000)))))
+		if err := <-done; err != nil {
+			t.Fatalf("flow %d to Link %d: %v within 5 s", i, g.Shard(a, 80), err)
+		}
+		woken[g.Shard(a, 80)]++
+	}
+	if woken[0] == 0 || woken[1] == 0 {
+		t.Fatalf("frames per Link %v: want both woken", woken)
+	}
+}
