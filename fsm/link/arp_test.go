@@ -125,6 +125,12 @@ func TestARPReachableAgesToStaleThenGone(t *testing.T) {
 	if len(l.sent) != 1 || len(l.requests) != 1 {
 		t.Fatalf("stale entry should be used and refreshed: sent %v requests %v", l.sent, l.requests)
 	}
+	// Aging armed the entry's timer for StaleTime from the Poll that aged
+	// it (31 s + 60 s): it is still there just before.
+	a.Poll(t0.Add(90 * time.Second))
+	if s, _ := a.State(peerIP); s != Stale {
+		t.Fatalf("state %v 59 s after aging, want Stale until StaleTime passed", s)
+	}
 	a.Poll(t0.Add(92 * time.Second))
 	if _, ok := a.State(peerIP); ok {
 		t.Fatal("stale entry not removed")

@@ -209,6 +209,18 @@ func (r *rig) dropped(reason Reason, want uint64) {
 	}
 }
 
+// noDrops asserts that no drop was counted for any reason: every segment
+// the test sent was taken (the done and continue rows of its path), none
+// discarded.
+func (r *rig) noDrops() {
+	r.t.Helper()
+	for reason, n := range r.l.Counters().Drops {
+		if n != 0 {
+			r.t.Fatalf("drops[%v] = %d, want no drop at all", Reason(reason), n)
+		}
+	}
+}
+
 // recvErr asserts what RECEIVE returns.
 func (r *rig) recvErr(want error) {
 	r.t.Helper()

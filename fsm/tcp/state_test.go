@@ -134,6 +134,7 @@ func TestSynReceivedAck(t *testing.T) {
 	if c, err := r.ln.Accept(r.now); err != nil || c != r.c {
 		t.Fatalf("accept: %v", err)
 	}
+	r.noDrops()
 }
 
 func TestSynReceivedBadAck(t *testing.T) {
@@ -238,6 +239,7 @@ func TestEstablishedData(t *testing.T) {
 		t.Fatalf("Recv %q %v", b[:n], err)
 	}
 	r.recvErr(sock.ErrWouldBlock)
+	r.noDrops()
 }
 
 func TestEstablishedOutOfOrderHeld(t *testing.T) {
@@ -337,6 +339,7 @@ func TestFinWait1DataAfterCloseResets(t *testing.T) {
 	r.send(seg{flags: ACK, seq: 100, ack: 301, data: []byte("late")})
 	r.recv(seg{flags: RST | ACK, seq: 301, ack: 100}) // SHLD-3
 	r.state(StateClosed)
+	r.dropped(DropTextAfterFin, 1) // the text is discarded
 }
 
 func TestFinWait2Fin(t *testing.T) {
@@ -357,6 +360,7 @@ func TestFinWait2Fin(t *testing.T) {
 		t.Fatalf("Recv %q", b[:n])
 	}
 	r.recvErr(io.EOF)
+	r.noDrops()
 }
 
 func TestFinWait2OrphanTimesOut(t *testing.T) {
@@ -389,6 +393,7 @@ func TestTimeWaitLastsTwoMSL(t *testing.T) {
 	r.advance(6 * time.Second)
 	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101}) // retransmitted FIN: ACK it, restart 2*MSL
 	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	r.noDrops() // acknowledged, not dropped
 	r.advance(10*time.Second - 1)
 	r.state(StateTimeWait)
 	r.advance(1)
@@ -427,6 +432,7 @@ func TestLastAckAck(t *testing.T) {
 	if len(r.l.conns) != 0 {
 		t.Fatal("connection left behind")
 	}
+	r.noDrops()
 }
 
 func TestAbortSendsRst(t *testing.T) {
