@@ -169,7 +169,8 @@ func NewLinks(links *Links, addr netip.Prefix, opts *Options) (*Stack, error) {
 			l = link // with the capture
 		}
 		st := stack.New(s.shardConfig(cfg, i, links))
-		s.shards = append(s.shards, &shard{loop: driver.NewLoop(l, st, driver.LoopOptions{Logger: log}), st: st})
+		loop := driver.NewLoop(l, st, driver.LoopOptions{Logger: log})
+		s.shards = append(s.shards, &shard{loop: loop, st: st, dialer: netconn.NewDialer(loop, netconn.Options{Recorder: s.rec})})
 	}
 	s.loop, s.st = s.shards[0].loop, s.shards[0].st
 	if s.nb != nil {

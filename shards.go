@@ -30,8 +30,9 @@ const MaxLoops = afpacket.MaxGroup
 
 // shard is one event loop and the stack it owns.
 type shard struct {
-	loop *driver.Loop
-	st   *stack.Stack // touched only through loop, or after it stopped
+	loop   *driver.Loop
+	st     *stack.Stack    // touched only through loop, or after it stopped
+	dialer *netconn.Dialer // Dial's on this loop: its connections share one deadline heap
 }
 
 // Links are the links a Stack runs on, one per event loop (OpenLinks).

@@ -68,7 +68,7 @@ func (s *Stack) Dial(ctx context.Context, network, address string) (net.Conn, er
 		return nil, opErr("dial", network, address, noIPv4)
 	}
 	// The loop's stack takes a local port whose flow comes back to it.
-	c, err := netconn.DialOptions(ctx, s.pick().loop, ap, netconn.Options{Recorder: s.rec})
+	c, err := s.pick().dialer.Dial(ctx, ap)
 	if err != nil {
 		return nil, err
 	}

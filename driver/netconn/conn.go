@@ -94,15 +94,15 @@ type Conn struct {
 	released bool // descriptor given back to the stack; guarded by the loop's lock
 
 	closeOnce sync.Once
-	closed    atomic.Bool // Close or Abort was called
-	rd, wd    deadline
-	rmu, wmu  sync.Mutex // one Read and one Write at a time (keeps byte order)
+	closed    atomic.Bool  // Close or Abort was called
+	rd, wd    connDeadline // sleepers.go
+	rmu, wmu  sync.Mutex   // one Read and one Write at a time (keeps byte order)
 }
 
 var _ net.Conn = (*Conn)(nil)
 
 func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) *Conn {
-	return &Conn{
+	c := &Conn{
 		active: active,
 		r:      r,
 		fd:     fd,
@@ -110,6 +110,8 @@ func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) 
 		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
 		rec:    rec,
 	}
+	c.rd.idx, c.wd.idx = -1, -1
+	return c
 }
 
 // FD returns the stack descriptor of the connection.
@@ -128,27 +130,24 @@ func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
 }
 
-// waitErr blocks on ready and reports why it stopped waiting: nil to retry,
-// or the deadline error. Close and the loop's shutdown close ready too
-// (runner.forget, runner.call), and the retry reports them: a blocked call
-// waits on two channels, as a kernel socket's on its poll descriptor, not
-// on four (each case of a select holds a sudog while the call blocks, and
-// an idle keep-alive connection blocks in Read).
-func (c *Conn) waitErr(ready <-chan struct{}, dl *deadline) error {
-	select {
-	case <-ready:
-		return nil
-	case <-dl.wait():
-		return os.ErrDeadlineExceeded
-	}
+// wait blocks on ready until it is closed: by the readiness the call
+// waits for, by the call's deadline (sleepers.go), by Close or by the
+// loop's shutdown (runner.forget, runner.call); the caller then retries,
+// and its preCheck reports a deadline or Close. A blocked call waits on one
+// channel, as a kernel socket's on its poll descriptor.
+func (c *Conn) wait(ready <-chan struct{}, dl *connDeadline) {
+	sl := c.r.sleepers()
+	dl.block(sl, c)
+	<-ready
+	dl.unblock(sl, c)
 }
 
 // preCheck reports a closed conn or a passed deadline before a call.
-func (c *Conn) preCheck(dl *deadline) error {
+func (c *Conn) preCheck(dl *connDeadline) error {
 	if c.closed.Load() {
 		return net.ErrClosed
 	}
-	if dl.passed() {
+	if dl.passed(c.r.sleepers()) {
 		return os.ErrDeadlineExceeded
 	}
 	return nil
@@ -196,9 +195,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		case !errors.Is(err, sock.ErrWouldBlock):
 			return n, c.opErr("read", err)
 		}
-		if err := c.waitErr(ready, &c.rd); err != nil {
-			return 0, c.opErr("read", err)
-		}
+		c.wait(ready, &c.rd)
 	}
 }
 
@@ -252,9 +249,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			return total, c.opErr("write", err)
 		}
-		if err := c.waitErr(ready, &c.wd); err != nil {
-			return total, c.opErr("write", err)
-		}
+		c.wait(ready, &c.wd)
 	}
 }
 
@@ -327,8 +322,8 @@ func (c *Conn) release(abort bool) error {
 			return s.Close(now, c.fd)
 		})
 		c.r.forget(c.fd)
-		c.rd.set(time.Time{})
-		c.wd.set(time.Time{})
+		c.rd.set(c.r.sleepers(), c, time.Time{})
+		c.wd.set(c.r.sleepers(), c, time.Time{})
 		if !errors.Is(err, sock.ErrBadFD) {
 			// The loop is gone, or the connection already ended (reset,
 			// closing): the descriptor is released all the same.
@@ -442,8 +437,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.rd.set(t)
-	c.wd.set(t)
+	c.rd.set(c.r.sleepers(), c, t)
+	c.wd.set(c.r.sleepers(), c, t)
 	return nil
 }
 
@@ -454,7 +449,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.rd.set(t)
+	c.rd.set(c.r.sleepers(), c, t)
 	return nil
 }
 
@@ -463,6 +458,6 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.wd.set(t)
+	c.wd.set(c.r.sleepers(), c, t)
 	return nil
 }

@@ -167,7 +167,7 @@ func TestConnDeadlineExtendedWhileBlocked(t *testing.T) {
 }
 
 // TestConnDeadlineSetWhileBlocked: a Read blocked with no deadline at all
-// (the deadline's channel is made lazily) returns when another goroutine
+// (no heap entry: sleepers.go) returns when another goroutine
 // sets one, as net/http's abortPendingRead does with a time in the past.
 func TestConnDeadlineSetWhileBlocked(t *testing.T) {
 	for _, at := range []time.Duration{-time.Hour, 30 * time.Millisecond} {
@@ -492,6 +492,87 @@ func TestConnWaitUrgent(t *testing.T) {
 		<-done
 		if !errors.Is(gerr, net.ErrClosed) {
 			t.Fatalf("WaitUrgent after Close: %v", gerr)
+		}
+	})
+}
+
+// TestConnDeadlinesShareOneHeap: the connections of one runner, each with
+// a Read blocked under its own deadline, share one heap and timer
+// (sleepers.go): each Read times out at exactly its deadline, whether set
+// before it blocked, moved earlier or later while blocked, or cleared
+// (then it returns with the data that comes later); a Read whose data
+// arrives first returns the data. Once every call returned the heap holds
+// nothing and its timer is stopped.
+func TestConnDeadlinesShareOneHeap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16)
+		ln, err := listen(r, 80, 16, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		const n = 8
+		var clis, srvs []*Conn
+		for range n {
+			c, err := dial(context.Background(), r, srvAddr, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clis, srvs = append(clis, c), append(srvs, s.(*Conn))
+			defer c.Close()
+			defer s.Close()
+		}
+		start := time.Now()
+		ms := func(k int) time.Duration { return time.Duration(k) * time.Millisecond }
+		// want: when each Read returns, and whether with data.
+		want := []struct {
+			at   time.Duration
+			data bool
+		}{{80, false}, {10, false}, {30, false}, {50, false}, {25, true}, {60, true}, {5, false}, {70, false}}
+		for i, s := range srvs {
+			if i != 3 && i != 5 {
+				s.SetReadDeadline(start.Add(ms(int(want[i].at))))
+			}
+		}
+		srvs[4].SetReadDeadline(start.Add(ms(100))) // data comes first, at 25 ms
+		srvs[5].SetReadDeadline(start.Add(ms(40)))  // cleared at 20 ms; data at 60 ms
+		srvs[1].SetReadDeadline(start.Add(ms(90)))  // moved to 10 ms at 5 ms
+		srvs[1].SetReadDeadline(start.Add(ms(90)))
+		go func() {
+			time.Sleep(ms(5))
+			srvs[1].SetReadDeadline(start.Add(ms(10)))
+			srvs[6].SetReadDeadline(start.Add(-time.Hour)) // passed: wakes now
+			time.Sleep(ms(15))
+			srvs[5].SetReadDeadline(time.Time{})
+			srvs[3].SetReadDeadline(start.Add(ms(50))) // set while blocked with none
+			time.Sleep(ms(5))
+			clis[4].Write([]byte("x"))
+			time.Sleep(ms(35))
+			clis[5].Write([]byte("y"))
+		}()
+		var wg sync.WaitGroup
+		for i, s := range srvs {
+			wg.Go(func() {
+				n, err := s.Read(make([]byte, 4))
+				d := time.Since(start)
+				if want[i].data != (n == 1 && err == nil) || !want[i].data && !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("Read %d = %d, %v; want data %v", i, n, err, want[i].data)
+				}
+				if d != ms(int(want[i].at)) {
+					t.Errorf("Read %d returned at %v, want %v", i, d, ms(int(want[i].at)))
+				}
+			})
+		}
+		wg.Wait()
+		sl := r.sleepers()
+		sl.mu.Lock()
+		defer sl.mu.Unlock()
+		if len(sl.h) != 0 || sl.armedAt != 0 {
+			t.Errorf("after every call returned the heap holds %d entries, timer armed %v", len(sl.h), sl.armedAt != 0)
 		}
 	})
 }

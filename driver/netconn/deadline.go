@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// deadline is one direction's deadline: a channel closed when it passes,
+// deadline is one direction's deadline of a PacketConn (a Conn's are
+// connDeadline, sleepers.go): a channel closed when it passes,
 // replaced when the deadline is moved (the pattern of net.Pipe). The channel
 // is made only when a call blocks (wait) or a deadline is set: a direction
 // that never does either (an idle keep-alive connection's write side)

@@ -274,10 +274,13 @@ type fakeRunner struct {
 	bcast  chan struct{}
 	closed bool
 	doneCh chan struct{}
+	sl     *sleeperHeap
 }
 
+func (r *fakeRunner) sleepers() *sleeperHeap { return r.sl }
+
 func newFakeRunner(bufCap int) *fakeRunner {
-	return &fakeRunner{st: newFakeStack(bufCap), bcast: make(chan struct{}), doneCh: make(chan struct{})}
+	return &fakeRunner{st: newFakeStack(bufCap), bcast: make(chan struct{}), doneCh: make(chan struct{}), sl: newSleeperHeap()}
 }
 
 func (r *fakeRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error) {

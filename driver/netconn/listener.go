@@ -39,7 +39,7 @@ func Listen(loop *driver.Loop, port uint16, backlog int) (*Listener, error) {
 
 // ListenOptions is Listen with options.
 func ListenOptions(loop *driver.Loop, port uint16, backlog int, opts Options) (*Listener, error) {
-	return listen(loopRunner{loop}, port, backlog, opts)
+	return listen(newLoopRunner(loop), port, backlog, opts)
 }
 
 func listen(r runner, port uint16, backlog int, opts Options) (*Listener, error) {
@@ -154,7 +154,26 @@ func Dial(ctx context.Context, loop *driver.Loop, raddr netip.AddrPort) (*Conn, 
 
 // DialOptions is Dial with options.
 func DialOptions(ctx context.Context, loop *driver.Loop, raddr netip.AddrPort, opts Options) (*Conn, error) {
-	return dial(ctx, loopRunner{loop}, raddr, opts)
+	return dial(ctx, newLoopRunner(loop), raddr, opts)
+}
+
+// Dialer opens connections over one loop as DialOptions does; the
+// connections it dials share one heap of deadlines (sleepers.go), as a
+// Listener's accepted connections do, where each DialOptions call makes
+// its own.
+type Dialer struct {
+	r    *loopRunner
+	opts Options
+}
+
+// NewDialer returns a Dialer over loop with opts.
+func NewDialer(loop *driver.Loop, opts Options) *Dialer {
+	return &Dialer{r: newLoopRunner(loop), opts: opts}
+}
+
+// Dial is DialOptions over the Dialer's loop, with its options.
+func (d *Dialer) Dial(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
+	return dial(ctx, d.r, raddr, d.opts)
 }
 
 // errDialFailed is reported when a connection closed during the handshake and

@@ -41,14 +41,25 @@ type runner interface {
 	forget(fd stack.FD)
 	// done is closed when the loop shuts down.
 	done() <-chan struct{}
+	// sleepers is the heap of calls blocked with a deadline (sleepers.go)
+	// shared by the connections of this runner.
+	sleepers() *sleeperHeap
 }
 
-// loopRunner adapts *driver.Loop to runner.
-type loopRunner struct{ l *driver.Loop }
+// loopRunner adapts *driver.Loop to runner; a Listener's connections share
+// one (and so one sleeperHeap), a dialled connection has its own.
+type loopRunner struct {
+	l  *driver.Loop
+	sl *sleeperHeap
+}
 
-func (r loopRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error) {
+func newLoopRunner(l *driver.Loop) *loopRunner { return &loopRunner{l: l, sl: newSleeperHeap()} }
+
+func (r *loopRunner) sleepers() *sleeperHeap { return r.sl }
+
+func (r *loopRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error) {
 	return r.l.DoWait(fd, mask, func(now time.Time, s *stack.Stack) error { return fn(now, s) })
 }
 
-func (r loopRunner) forget(fd stack.FD)    { r.l.Forget(fd) }
-func (r loopRunner) done() <-chan struct{} { return r.l.Done() }
+func (r *loopRunner) forget(fd stack.FD)    { r.l.Forget(fd) }
+func (r *loopRunner) done() <-chan struct{} { return r.l.Done() }

@@ -44,7 +44,7 @@ var tcpMIB = map[string]bool{
 // gauges are the counters that are levels, not counts.
 var gauges = map[string]bool{
 	"tcp.Conns": true, "tcp.TimeWaitRecords": true, "tcp.OOOBytes": true, "tcp.BufGrown": true, "udp.Sockets": true,
-	"tcp.RingsLent": true, "tcp.Timers": true,
+	"tcp.RingsLent": true, "tcp.PoolBytes": true, "tcp.Timers": true,
 	"go.Goroutines": true, "go.HeapBytes": true, "go.HeapObjects": true, "go.MappedBytes": true, "go.ReleasedBytes": true,
 }
 

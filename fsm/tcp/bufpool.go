@@ -86,6 +86,22 @@ func (p *pool[T]) take(k int) []T {
 	return b
 }
 
+// Octets of one element of the pooled arrays (checked by a test; fsm/
+// imports no unsafe).
+const (
+	txSegSize    = 24
+	seqRangeSize = 8
+)
+
+// bytes returns the octets the free arrays occupy, elem octets an element.
+func (p *pool[T]) bytes(elem int) int {
+	n := 0
+	for _, b := range p.free {
+		n += cap(b)
+	}
+	return n * elem
+}
+
 // ringLen is the capacity to ask get for when n elements are needed beyond
 // the initial size: the initial size doubled until it holds n, so the arrays
 // auto-tuning grows through come in few sizes and a pooled one fits again.

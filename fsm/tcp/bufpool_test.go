@@ -3,6 +3,7 @@ package tcp
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 )
 
 // TestBufPoolRecyclesRings: the receive ring of a connection that ended goes
@@ -106,5 +107,21 @@ func TestPoolFullOfInitialTakesGrown(t *testing.T) {
 	}
 	if b := p.getUpTo(1<<10, 64<<10); cap(b) != 32<<10 {
 		t.Fatalf("the bulk connection took back cap %d, want its 32 KiB ring", cap(b))
+	}
+}
+
+// TestPoolBytes: Counters.PoolBytes is the octets of the arrays the pools
+// keep, at the true size of their elements.
+func TestPoolBytes(t *testing.T) {
+	if txSegSize != unsafe.Sizeof(txSeg{}) || seqRangeSize != unsafe.Sizeof(seqRange{}) {
+		t.Fatalf("element sizes %d, %d; want %d, %d", txSegSize, seqRangeSize, unsafe.Sizeof(txSeg{}), unsafe.Sizeof(seqRange{}))
+	}
+	var p pool[txSeg]
+	p.max, p.maxRing = 4, 16
+	a, b := p.get(16), p.get(8)
+	p.put(a)
+	p.put(b[:0])
+	if got, want := p.bytes(txSegSize), (16+8)*txSegSize; got != want {
+		t.Fatalf("bytes = %d, want %d", got, want)
 	}
 }

@@ -64,6 +64,7 @@ type Counters struct {
 	Conns           uint64             // connections now, TIME-WAIT records included
 	TimeWaitRecords uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
 	RingsLent       uint64             // send and receive rings lent to connections now (bufpool.go; 0 when all ended)
+	PoolBytes       uint64             // octets the pools keep for reuse now: rings, transmit records, ranges (bufpool.go; bounded)
 	Timers          uint64             // timers running now: connections with one, and TIME-WAIT records (each waits out 2*MSL); 0 once all ended
 	// Buffer auto-tuning (autotune.go).
 	RecvBufGrowths uint64 // receive buffers grown by auto-tuning
@@ -182,6 +183,7 @@ func (l *Layer) Counters() *Counters {
 	l.ctr.Conns = uint64(l.nconns())
 	l.ctr.TimeWaitRecords = uint64(len(l.tw))
 	l.ctr.RingsLent = uint64(l.sndPool.lent + l.rcvPool.lent)
+	l.ctr.PoolBytes = uint64(l.sndPool.bytes(1) + l.rcvPool.bytes(1) + l.txPool.bytes(txSegSize) + l.oooPool.bytes(seqRangeSize))
 	l.ctr.Timers = uint64(len(l.timers) + len(l.tw))
 	l.ctr.OOOBytes = uint64(l.oooBytes)
 	l.ctr.BufGrown = uint64(l.bufGrown)
