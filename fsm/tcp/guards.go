@@ -95,6 +95,12 @@ func (x tcpRun) GuardSynNewer() bool {
 
 func (x tcpRun) GuardPawsReject() bool { return x.c.rcv.pawsReject(x.s) }
 
+// GuardDisorderedAck: the segment PAWS rejects is an ACK the network
+// reordered (Linux's tcp_disordered_ack): a pure ACK at RCV.NXT, SEG.ACK =
+// SND.UNA, that would not update the window (tcp_may_update_window), its
+// TSval within the replay window of TS.Recent.
+func (x tcpRun) GuardDisorderedAck() bool { return x.c.disorderedAck(x.s) }
+
 // GuardZeroWindowAck: RFC 9293 §3.10.7.4 step 1: our window is zero and the
 // segment, with ACK and without SYN or RST, starts at RCV.NXT or one past it
 // (the peer's probe octet); its ACK is valid input.

@@ -65,6 +65,33 @@ func (rcv *receiver) pawsReject(s *segment) bool {
 	return int32(s.opts.TSVal-rcv.tsRecent) < 0
 }
 
+// tsReplayHz is the fastest TSval clock the replay window allows for:
+// RFC 7323 §5.4 expects 1 ms to 1 s, and some systems (old Linux) tick
+// at 1200 Hz (Linux's tcp_tsval_replay).
+const tsReplayHz = 1200
+
+// disorderedAck reports whether s, which the PAWS test rejects, is an ACK
+// the network reordered rather than an old duplicate (Linux's
+// tcp_disordered_ack): a pure ACK (no text, SYN, FIN or RST) at RCV.NXT
+// that acknowledges exactly SND.UNA and would not update the window as
+// Linux's tcp_may_update_window sees it (SEG.SEQ not after SND.WL1, and at
+// SND.WL1 neither a larger nor a zero window), with a TSval at most one RTO
+// of a tsReplayHz clock behind TS.Recent. Such an ACK changes nothing but
+// the duplicate-ACK count and the SACK scoreboard, which is what reordered
+// ACKs are for; RFC 7323 §5.3 R1 would drop it.
+func (c *Conn) disorderedAck(s *segment) bool {
+	t := &c.tcb
+	if s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != wire.FlagACK || len(s.text) != 0 ||
+		s.origSeq != t.RcvNxt || s.ack != t.SndUna {
+		return false
+	}
+	if w := c.snd.scaledWnd(s); t.SndWl1.LessThan(s.origSeq) || t.SndWl1 == s.origSeq && (w > t.SndWnd || w == 0) {
+		return false
+	}
+	replay := int64(c.snd.rto/time.Millisecond) * tsReplayHz / 1000
+	return int64(int32(c.rcv.tsRecent-s.opts.TSVal)) <= replay
+}
+
 // updateTSRecent keeps TS.Recent (RFC 7323 §4.3): the timestamp of the
 // segment that starts at or before the last ACK we sent, if it is not older.
 func (rcv *receiver) updateTSRecent(s *segment) {

@@ -121,6 +121,14 @@ func (x absRun) GuardZeroWindowFin() bool {
 // older than TS.Recent; the others are not PAWS-checked (or pass).
 func (x absRun) GuardPawsReject() bool { return x.g.flags&fOldTS != 0 }
 
+// GuardDisorderedAck: a pure ACK at RCV.NXT acknowledging SND.UNA whose
+// old timestamp is within the replay window (only injected reorder
+// segments); the windows are constant, so it never updates the window.
+func (x absRun) GuardDisorderedAck() bool {
+	return x.g.flags&fReorder != 0 && x.g.flags&(fACK|fSYN|fFIN|fRST) == fACK && x.g.text == 0 &&
+		x.g.origSeq == int(x.c.RcvNxt) && x.g.ack == int(x.c.SndUna)
+}
+
 func (x absRun) GuardFinQueued() bool { return x.c.has(tFinQueued) }
 
 func (x absRun) GuardUserClosed() bool { return x.c.has(tUserClosed) }

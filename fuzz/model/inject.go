@@ -9,7 +9,8 @@ import "github.com/netspec/netspec/fsm/tcp"
 // an endpoint, its sequence numbers chosen from the receiver's live TCB. They
 // reach the rows a cooperative pair of endpoints cannot: challenge ACKs for
 // in-window SYNs and RSTs (RFC 5961 §3-§5), ACKs beyond SND.NXT or below
-// SND.UNA-MAX.SND.WND, PAWS rejects (RFC 7323 §5.3), urgent data (§3.8.5),
+// SND.UNA-MAX.SND.WND, PAWS rejects (RFC 7323 §5.3) and the reordered
+// ACKs linux lets pass (tcp_disordered_ack), urgent data (§3.8.5),
 // text and a second FIN after the peer's FIN (§3.10.7.4 steps 7-8).
 const (
 	injSyn       uint8 = iota // SYN <SEQ=RCV.NXT>: in-window SYN
@@ -27,6 +28,7 @@ const (
 	injOow                    // ACK <SEQ=edge+1>, one octet: out of the window
 	injFinOow                 // FIN <SEQ=edge+1>, no ACK: out of the window
 	injEdge                   // ACK <SEQ=edge><ACK=SND.UNA>: zero length, at the right edge
+	injReorder                // ACK <SEQ=RCV.NXT><ACK=SND.UNA>, timestamp older but within the replay window
 	numInject
 )
 
@@ -34,7 +36,11 @@ const (
 // receiver's TS.Recent (RFC 7323 §5.3); only injected segments carry it.
 const fOldTS uint8 = 1 << 5
 
-var injectNames = [numInject]string{"syn", "rst", "fin", "acknew", "ackold", "rstbadack", "paws", "pawsrst", "urg", "text", "finack", "finfar", "oow", "finoow", "edge"}
+// fReorder marks an fOldTS segment whose timestamp lies within one RTO of
+// TS.Recent (Linux's replay window): a reordered ACK, not an old duplicate.
+const fReorder uint8 = 1 << 6
+
+var injectNames = [numInject]string{"syn", "rst", "fin", "acknew", "ackold", "rstbadack", "paws", "pawsrst", "urg", "text", "finack", "finfar", "oow", "finoow", "edge", "reorder"}
 
 // injectable reports whether kind k applies to endpoint ep: to its
 // connection in the states the kind is meant for, or (a bare FIN) to its
@@ -50,7 +56,7 @@ func injectable(k uint8, ep *Endpoint) bool {
 		return st != tcp.StateClosed
 	case injRstBadAck:
 		return st == tcp.StateSynSent
-	case injSyn, injPaws, injPawsRst, injUrg, injOow, injFinOow, injEdge:
+	case injSyn, injPaws, injPawsRst, injUrg, injOow, injFinOow, injEdge, injReorder:
 		return synced
 	case injAckOld:
 		return synced && st != tcp.StateSynReceived
@@ -81,6 +87,8 @@ func injectSeg(k uint8, ep *Endpoint, window int) Seg {
 		return Seg{Flags: fACK | fOldTS, Seq: nxt, Ack: una}
 	case injPawsRst:
 		return Seg{Flags: fRST | fOldTS, Seq: nxt}
+	case injReorder:
+		return Seg{Flags: fACK | fOldTS | fReorder, Seq: nxt, Ack: una}
 	case injUrg:
 		return Seg{Flags: fACK | fURG, Seq: nxt, Ack: una}
 	case injText:

@@ -55,7 +55,7 @@ func (s Seg) String() string {
 	for _, x := range []struct {
 		b uint8
 		n string
-	}{{fSYN, "SYN"}, {fRST, "RST"}, {fFIN, "FIN"}, {fACK, "ACK"}, {fURG, "URG"}, {fOldTS, "OLDTS"}} {
+	}{{fSYN, "SYN"}, {fRST, "RST"}, {fFIN, "FIN"}, {fACK, "ACK"}, {fURG, "URG"}, {fOldTS, "OLDTS"}, {fReorder, "REORDER"}} {
 		if s.Flags&x.b != 0 {
 			f = append(f, x.n)
 		}
