@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/fsm/stack"
 )
 
 // scrape fetches http://198.18.0.2:port/metrics from stack a, through it.
@@ -170,34 +172,44 @@ func TestControlSocket(t *testing.T) {
 	b2.Close()
 }
 
+// benchConns returns two stacks over a Pipe (cfg) with conns TCP
+// connections from the first to port 7 of the second, each as its client
+// and server ends; all are closed when b ends.
+func benchConns(b *testing.B, cfg *netspec.PipeConfig, conns int) (a, s *netspec.Stack, cs [][2]net.Conn) {
+	a, s, err := netspec.Pipe(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(); s.Close() })
+	ln, err := s.Listen("tcp", ":7")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		c, err := a.Dial(ctx, "tcp", "198.18.0.2:7")
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		sc, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { sc.Close() })
+		cs = append(cs, [2]net.Conn{c, sc})
+	}
+	return a, s, cs
+}
+
 // BenchmarkScrape: one Prometheus scrape of a stack holding conns open
 // connections, rendered to text (the collector reads a snapshot inside the
 // event loop), without the HTTP transport. Reports the scrape's size.
 func BenchmarkScrape(b *testing.B) {
 	for _, conns := range []int{0, 100} {
 		b.Run(strconv.Itoa(conns)+"conns", func(b *testing.B) {
-			a, s, err := netspec.Pipe(nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer a.Close()
-			defer s.Close()
-			ln, err := s.Listen("tcp", ":7")
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := 0; i < conns; i++ {
-				ctx, cancel := context.WithTimeout(context.Background(), guard)
-				c, err := a.Dial(ctx, "tcp", "198.18.0.2:7")
-				cancel()
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer c.Close()
-				if _, err := ln.Accept(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			_, s, _ := benchConns(b, nil, conns)
 			h := observe.Handler(s.Snapshot)
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			var size int
@@ -208,6 +220,52 @@ func BenchmarkScrape(b *testing.B) {
 				size = w.Body.Len()
 			}
 			b.ReportMetric(float64(size), "bytes/scrape")
+		})
+	}
+}
+
+// BenchmarkSegmentObserved is the per-frame cost of the whole stack (two
+// stacks over a Pipe, their event loops and a TCP connection) with the
+// journey trace and the metrics off and on: per op the client writes 16 KiB
+// and the server reads them; ns/frame divides by the frames both stacks
+// received (data and ACKs: stack.FramesIn). "off" runs with neither;
+// "trace" with an Options.Tracer that discards each record, on both stacks
+// (every frame's rows, drop and headers recorded, nothing formatted);
+// "metrics" with the Prometheus collector (observe.Handler) scraped every
+// 1000 ops (a scrape costs what BenchmarkScrape says), included.
+func BenchmarkSegmentObserved(b *testing.B) {
+	for _, mode := range []string{"off", "trace", "metrics"} {
+		b.Run(mode, func(b *testing.B) {
+			var ao, bo netspec.Options
+			if mode == "trace" {
+				ao.Tracer = func(*stack.Trace) {}
+				bo.Tracer = func(*stack.Trace) {}
+			}
+			a, s, cs := benchConns(b, &netspec.PipeConfig{AOptions: &ao, BOptions: &bo}, 1)
+			c, sc := cs[0][0], cs[0][1]
+			h := observe.Handler(s.Snapshot)
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			msg, buf := make([]byte, 16<<10), make([]byte, 16<<10)
+			frames := func() uint64 { return a.Counters()["stack.FramesIn"] + s.Counters()["stack.FramesIn"] }
+			f0, n := frames(), 0
+			for b.Loop() {
+				c.SetDeadline(time.Now().Add(guard))
+				sc.SetDeadline(time.Now().Add(guard))
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(sc, buf); err != nil {
+					b.Fatal(err)
+				}
+				if n++; mode == "metrics" && n%1000 == 0 {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("scrape: %d", w.Code)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames()-f0), "ns/frame")
 		})
 	}
 }

@@ -37,7 +37,9 @@ func (s *Stack) traceTo(o *Options) {
 	for i, sh := range s.shards {
 		line := make([]byte, 0, 256)
 		s.watch.bases[i] = func(t *stack.Trace) {
-			line = t.AppendLine(line[:0])
+			if capture != nil || o.Trace { // the line is formatted only for them
+				line = t.AppendLine(line[:0])
+			}
 			if capture != nil {
 				capture.CaptureIn(t.Time, t.Frame, string(line))
 			}
@@ -104,7 +106,7 @@ func NewTraceRecord(t *stack.Trace) TraceRecord {
 		r.Flags, r.Payload = strings.ReplaceAll(t.Flags.String(), "|", ","), t.Payload
 	}
 	for i, w := range t.Rows {
-		r.Rows[i] = TraceStep{w.Machine, w.Src, w.Anchor, w.State, w.Event, w.Next, w.Outcome.String(), w.Reason}
+		r.Rows[i] = TraceStep{w.Machine(), w.Src(), w.Anchor(), w.State(), w.Event(), w.Next(), w.Outcome().String(), w.Reason()}
 	}
 	if t.Dropped() {
 		r.Drop = &TraceDrop{t.Drop.Layer, t.Drop.Reason}

@@ -62,17 +62,90 @@ type Trace struct {
 	SentFrames int
 }
 
-// TraceRow is one spec row that fired: its machine ("ipv4", "frag", "arp",
-// "tcp"), spec line ("spec/tcp.fsm:118"), RFC clause (the row's anchor),
-// the state and event of its cell, the next state and outcome, and for a
-// drop row its reason.
+// TraceRow is one spec row that fired, recorded as numbers while the frame
+// is processed: its machine, its index in that machine's generated rules
+// (tcp.Rules, ip.RxRules, ip.FragRules, link.ARPRules), the states of its
+// cell and after it, and its outcome. Its methods read the row's spec line,
+// RFC clause and names from the generated tables when a line is written.
 type TraceRow struct {
-	Machine, Src, Anchor string
-	State, Event, Next   string
-	Outcome              fsmrt.Outcome
-	Reason               string
-	tcpFrom, tcpNext     tcp.State // for tcp rows: the states as values
-	changes, acts        bool      // Next differs from State; the row has actions
+	machine     traceMachine
+	acts        bool // the row has actions
+	state, next uint8
+	outcome     fsmrt.Outcome
+	id          uint16
+}
+
+// traceMachine names the machine of a TraceRow.
+type traceMachine uint8
+
+const (
+	traceIPv4 traceMachine = iota
+	traceFrag
+	traceARP
+	traceTCP
+)
+
+var traceMachineNames = [...]string{traceIPv4: "ipv4", traceFrag: "frag", traceARP: "arp", traceTCP: "tcp"}
+
+// Machine returns the row's machine: "ipv4", "frag", "arp" or "tcp".
+func (w TraceRow) Machine() string { return traceMachineNames[w.machine&3] }
+
+// ID returns the row's index in its machine's generated rules (its ID).
+func (w TraceRow) ID() uint16 { return w.id }
+
+// Outcome returns what the row did with the input.
+func (w TraceRow) Outcome() fsmrt.Outcome { return w.outcome }
+
+// Src returns the row's spec line ("spec/tcp.fsm:118").
+func (w TraceRow) Src() string { return w.text().src }
+
+// Anchor returns the row's RFC clause ("RFC9293:3.10.7.2").
+func (w TraceRow) Anchor() string { return w.text().anchor }
+
+// State returns the state of the row's cell, as the spec names it.
+func (w TraceRow) State() string { return w.text().state }
+
+// Event returns the event of the row's cell, as the spec names it.
+func (w TraceRow) Event() string { return w.text().event }
+
+// Next returns the state the row moves to, as the spec names it.
+func (w TraceRow) Next() string { return w.text().next }
+
+// Reason returns the drop reason of a drop row, "" for any other.
+func (w TraceRow) Reason() string { return w.text().reason }
+
+// changes reports whether the row moves its machine to another state.
+func (w TraceRow) changes() bool { return w.state != w.next }
+
+// rowText is what a generated row says, as its strings.
+type rowText struct{ src, anchor, state, event, next, reason string }
+
+// text looks the row up in its machine's generated rules.
+func (w TraceRow) text() rowText {
+	switch w.machine {
+	case traceIPv4:
+		return textOf(ip.RxRules[:], w.id)
+	case traceFrag:
+		return textOf(ip.FragRules[:], w.id)
+	case traceARP:
+		return textOf(link.ARPRules[:], w.id)
+	case traceTCP:
+		return textOf(tcp.Rules[:], w.id)
+	}
+	return rowText{}
+}
+
+// textOf returns the strings of rules[id] (none for an id beyond them).
+func textOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16) rowText {
+	if int(id) >= len(rules) {
+		return rowText{}
+	}
+	r := &rules[id]
+	t := rowText{src: r.Src, anchor: r.Anchor, state: r.State.String(), event: r.Event.String(), next: r.Next.String()}
+	if r.Outcome == fsmrt.OutDrop {
+		t.reason = r.Reason.String()
+	}
+	return t
 }
 
 // TraceDrop is a typed drop reason and the layer that decided it.
@@ -85,11 +158,12 @@ func (t *Trace) Dropped() bool { return t.Drop.Reason != "" }
 // hooks; on is set only during a traced Input, so rows fired by timers and
 // user calls are not recorded.
 type tracer struct {
-	fn   func(*Trace)
-	on   bool
-	qlen int // output queue length when Input began
-	t    Trace
-	rows [MaxTraceRows]TraceRow // Trace.Rows' array
+	fn    func(*Trace)
+	on    bool
+	qlen  int // output queue length when Input began
+	t     Trace
+	nrows int                    // rows recorded for the frame (Trace.Rows is set at its end)
+	rows  [MaxTraceRows]TraceRow // Trace.Rows' array
 }
 
 // SetTracer makes the stack record every received frame's journey and pass
@@ -110,21 +184,21 @@ func (s *Stack) SetTracer(fn func(*Trace)) {
 	s.tr = tr
 	s.port.SetClassify(tr.classify)
 	s.port.ARP().SetHooks(link.ARPMachineHooks{
-		Row:  func(r *link.ARPRule) { addRow(tr, "arp", r, 0, 0) },
-		Drop: func(r link.ARPReason) { tr.drop("arp", r.String()) },
+		Row:  func(r *link.ARPRule) { addRow(tr, traceARP, r) },
+		Drop: func(r link.ARPReason) { dropOf(tr, "arp", r) },
 	})
 	s.ipRx.SetHooks(ip.RxHooks{
-		Row:  func(r *ip.RxRule) { addRow(tr, "ipv4", r, 0, 0) },
-		Drop: func(r ip.RxReason) { tr.drop("ip", r.String()) },
+		Row:  func(r *ip.RxRule) { addRow(tr, traceIPv4, r) },
+		Drop: func(r ip.RxReason) { dropOf(tr, "ip", r) },
 	}, ip.FragHooks{
-		Row:  func(r *ip.FragRule) { addRow(tr, "frag", r, 0, 0) },
-		Drop: func(r ip.FragReason) { tr.drop("frag", r.String()) },
+		Row:  func(r *ip.FragRule) { addRow(tr, traceFrag, r) },
+		Drop: func(r ip.FragReason) { dropOf(tr, "frag", r) },
 	})
 	s.tcp.SetHooks(tcp.Hooks{
-		Row: func(r *tcp.Rule) { addRow(tr, "tcp", r, r.State, r.Next) },
+		Row: func(r *tcp.Rule) { addRow(tr, traceTCP, r) },
 		Drop: func(r tcp.Reason) {
 			if r != tcp.ReasonNone {
-				tr.drop("tcp", r.String())
+				dropOf(tr, "tcp", r)
 			}
 		},
 	})
@@ -134,11 +208,13 @@ func (s *Stack) SetTracer(fn func(*Trace)) {
 func (s *Stack) inputTraced(now time.Time, frame []byte, meta RxMeta) {
 	tr := s.tr
 	t := &tr.t
-	*t = Trace{ID: s.ctr.FramesIn, Time: now, Len: len(frame), Frame: frame, Rows: tr.rows[:0]}
+	*t = Trace{ID: s.ctr.FramesIn, Time: now, Len: len(frame), Frame: frame}
 	tr.qlen = s.port.Queue().Len()
+	tr.nrows = 0
 	tr.on = true
 	s.input(now, frame, meta)
 	tr.on = false
+	t.Rows = tr.rows[:tr.nrows]
 	t.SentFrames = max(0, s.port.Queue().Len()-tr.qlen)
 	tr.fn(t)
 	t.Frame = nil
@@ -190,24 +266,27 @@ func (tr *tracer) sent(seg []byte) {
 	}
 }
 
-// addRow records a row of any machine; from and next are its states when
-// it is a tcp row.
-func addRow[S, E, G, A, R, P fsmrt.Enum](tr *tracer, machine string, r *fsmrt.Rule[S, E, G, A, R, P], from, next tcp.State) {
-	t := &tr.t
+// addRow records a row of any machine: its numbers only, into the
+// tracer's array (no pointer is written, nothing formatted).
+func addRow[S, E, G, A, R, P fsmrt.Enum](tr *tracer, m traceMachine, r *fsmrt.Rule[S, E, G, A, R, P]) {
 	if !tr.on {
 		return
 	}
-	if len(t.Rows) == cap(t.Rows) {
-		t.RowsLost++
+	n := tr.nrows
+	if n >= len(tr.rows) {
+		tr.t.RowsLost++
 		return
 	}
-	row := TraceRow{Machine: machine, Src: r.Src, Anchor: r.Anchor,
-		State: r.State.String(), Event: r.Event.String(), Next: r.Next.String(), Outcome: r.Outcome,
-		tcpFrom: from, tcpNext: next, changes: r.Next != r.State, acts: len(r.Actions) > 0}
-	if r.Outcome == fsmrt.OutDrop {
-		row.Reason = r.Reason.String()
+	tr.rows[n] = TraceRow{machine: m, id: r.ID, state: uint8(r.State), next: uint8(r.Next), outcome: r.Outcome, acts: len(r.Actions) > 0}
+	tr.nrows = n + 1
+}
+
+// dropOf records reason as the frame's drop if it is the first; the
+// reason's name is looked up only then.
+func dropOf[R fsmrt.Enum](tr *tracer, layer string, reason R) {
+	if tr.on && tr.t.Drop.Reason == "" {
+		tr.t.Drop = TraceDrop{layer, reason.String()}
 	}
-	t.Rows = append(t.Rows, row)
 }
 
 // traceDrop records a drop the stack's dispatch decides (layer "stack").

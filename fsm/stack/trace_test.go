@@ -232,9 +232,9 @@ func ackFrame(t testing.TB) (*simNet, []byte) {
 	return n, ack
 }
 
-// TestTraceOffAllocatesNothing checks that Input of a segment allocates
-// nothing with tracing off, nor with a tracer that formats each line into
-// a reused buffer.
+// TestTraceOffAllocatesNothing checks that Input of a steady-state segment
+// allocates nothing with tracing off, with a tracer that only reads the
+// record, nor with one that formats each line into a reused buffer.
 func TestTraceOffAllocatesNothing(t *testing.T) {
 	n, ack := ackFrame(t)
 	in := func() {
@@ -245,11 +245,19 @@ func TestTraceOffAllocatesNothing(t *testing.T) {
 	if a := testing.AllocsPerRun(200, in); a != 0 {
 		t.Errorf("tracing off: %v allocations per segment, want 0", a)
 	}
+	rows := 0
+	n.b.SetTracer(func(tr *Trace) { rows += len(tr.Rows) })
+	if a := testing.AllocsPerRun(200, in); a != 0 {
+		t.Errorf("tracing on, recording only: %v allocations per segment, want 0", a)
+	}
+	if rows == 0 {
+		t.Error("the tracer recorded no rows")
+	}
 	buf := make([]byte, 0, 512)
 	lines := 0
 	n.b.SetTracer(func(tr *Trace) { buf = tr.AppendLine(buf[:0]); lines++ })
 	if a := testing.AllocsPerRun(200, in); a != 0 {
-		t.Errorf("tracing on: %v allocations per segment, want 0", a)
+		t.Errorf("tracing on, formatting the line: %v allocations per segment, want 0", a)
 	}
 	if lines == 0 || !strings.Contains(string(buf), "ACK ESTABLISHED tcp.fsm:") {
 		t.Errorf("%d lines, last %q", lines, buf)

@@ -44,7 +44,7 @@ func (t *Trace) AppendLine(b []byte) []byte {
 	switch {
 	case t.EtherType == wire.EtherTypeARP:
 		b = append(b, " > arp"...)
-		if r := t.decisive("arp"); r != nil {
+		if r := t.decisive(traceARP, traceARP); r != nil {
 			b = appendRow(b, r)
 		}
 		if t.Drop.Layer == "arp" {
@@ -64,7 +64,7 @@ func (t *Trace) appendIP(b []byte) []byte {
 	b = appendAddr(b, t.Dst)
 	switch t.Drop.Layer {
 	case "ip", "frag":
-		return appendDrop(b, t.Drop.Reason, t.decisive("ipv4", "frag"))
+		return appendDrop(b, t.Drop.Reason, t.decisive(traceIPv4, traceFrag))
 	}
 	b = append(b, " ok"...)
 	if t.held() {
@@ -102,10 +102,10 @@ func (t *Trace) appendIP(b []byte) []byte {
 func (t *Trace) held() bool {
 	frag, up := false, false
 	for i := range t.Rows {
-		switch t.Rows[i].Machine {
-		case "frag":
+		switch t.Rows[i].machine {
+		case traceFrag:
 			frag = true
-		case "tcp", "arp":
+		case traceTCP, traceARP:
 			up = true
 		}
 	}
@@ -116,7 +116,7 @@ func (t *Trace) held() bool {
 func (t *Trace) appendTCP(b []byte) []byte {
 	first, last := -1, -1
 	for i := range t.Rows {
-		if t.Rows[i].Machine == "tcp" {
+		if t.Rows[i].machine == traceTCP {
 			if first < 0 {
 				first = i
 			}
@@ -129,10 +129,10 @@ func (t *Trace) appendTCP(b []byte) []byte {
 		}
 		return b
 	}
-	from, to := t.Rows[first].tcpFrom, t.Rows[last].tcpNext
+	from, to := tcp.State(t.Rows[first].state), tcp.State(t.Rows[last].next)
 	b = append(b, ' ')
 	b = append(b, RFCState(from)...)
-	b = appendRow(b, t.decisive("tcp"))
+	b = appendRow(b, t.decisive(traceTCP, traceTCP))
 	switch {
 	case t.Drop.Layer != "":
 		b = append(b, " > drop "...)
@@ -147,21 +147,21 @@ func (t *Trace) appendTCP(b []byte) []byte {
 	return b
 }
 
-// decisive returns the row of the given machines that decided the frame:
+// decisive returns the row of machine m1 or m2 that decided the frame:
 // the last drop row, else the last row that changed its state, else the
 // last with actions, else the last; nil when none of them fired.
-func (t *Trace) decisive(machines ...string) *TraceRow {
+func (t *Trace) decisive(m1, m2 traceMachine) *TraceRow {
 	var drop, change, act, last *TraceRow
 	for i := range t.Rows {
 		r := &t.Rows[i]
-		if !slicesContains(machines, r.Machine) {
+		if r.machine != m1 && r.machine != m2 {
 			continue
 		}
 		last = r
 		switch {
-		case r.Outcome == fsmrt.OutDrop:
+		case r.outcome == fsmrt.OutDrop:
 			drop = r
-		case r.changes:
+		case r.changes():
 			change = r
 		case r.acts:
 			act = r
@@ -175,23 +175,15 @@ func (t *Trace) decisive(machines ...string) *TraceRow {
 	return last
 }
 
-func slicesContains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 // appendRow appends " tcp.fsm:118 RFC9293 3.10.7.2": the row's spec line
 // without "spec/" and its anchor with the document and clause apart.
 func appendRow(b []byte, r *TraceRow) []byte {
+	x := r.text()
 	b = append(b, ' ')
-	b = append(b, strings.TrimPrefix(r.Src, "spec/")...)
-	if r.Anchor != "" {
+	b = append(b, strings.TrimPrefix(x.src, "spec/")...)
+	if x.anchor != "" {
 		b = append(b, ' ')
-		doc, clause, ok := strings.Cut(r.Anchor, ":")
+		doc, clause, ok := strings.Cut(x.anchor, ":")
 		b = append(b, doc...)
 		if ok {
 			b = append(b, ' ')
