@@ -97,10 +97,10 @@ func (w TraceRow) ID() uint16 { return w.id }
 func (w TraceRow) Outcome() fsmrt.Outcome { return w.outcome }
 
 // Src returns the row's spec line ("spec/tcp.fsm:118").
-func (w TraceRow) Src() string { return w.text().src }
+func (w TraceRow) Src() string { src, _ := w.where(); return src }
 
 // Anchor returns the row's RFC clause ("RFC9293:3.10.7.2").
-func (w TraceRow) Anchor() string { return w.text().anchor }
+func (w TraceRow) Anchor() string { _, anchor := w.where(); return anchor }
 
 // State returns the state of the row's cell, as the spec names it.
 func (w TraceRow) State() string { return w.text().state }
@@ -117,10 +117,34 @@ func (w TraceRow) Reason() string { return w.text().reason }
 // changes reports whether the row moves its machine to another state.
 func (w TraceRow) changes() bool { return w.state != w.next }
 
-// rowText is what a generated row says, as its strings.
-type rowText struct{ src, anchor, state, event, next, reason string }
+// where returns the row's spec line and RFC clause, the generated row's
+// own strings.
+func (w TraceRow) where() (src, anchor string) {
+	switch w.machine {
+	case traceIPv4:
+		return whereOf(ip.RxRules[:], w.id)
+	case traceFrag:
+		return whereOf(ip.FragRules[:], w.id)
+	case traceARP:
+		return whereOf(link.ARPRules[:], w.id)
+	case traceTCP:
+		return whereOf(tcp.Rules[:], w.id)
+	}
+	return "", ""
+}
 
-// text looks the row up in its machine's generated rules.
+// whereOf returns the spec line and RFC clause of rules[id].
+func whereOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16) (src, anchor string) {
+	if int(id) >= len(rules) {
+		return "", ""
+	}
+	return rules[id].Src, rules[id].Anchor
+}
+
+// rowText is what a generated row says, as its strings.
+type rowText struct{ state, event, next, reason string }
+
+// text looks the row's names up in its machine's generated rules.
 func (w TraceRow) text() rowText {
 	switch w.machine {
 	case traceIPv4:
@@ -135,13 +159,13 @@ func (w TraceRow) text() rowText {
 	return rowText{}
 }
 
-// textOf returns the strings of rules[id] (none for an id beyond them).
+// textOf returns the names of rules[id] (none for an id beyond them).
 func textOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16) rowText {
 	if int(id) >= len(rules) {
 		return rowText{}
 	}
 	r := &rules[id]
-	t := rowText{src: r.Src, anchor: r.Anchor, state: r.State.String(), event: r.Event.String(), next: r.Next.String()}
+	t := rowText{state: r.State.String(), event: r.Event.String(), next: r.Next.String()}
 	if r.Outcome == fsmrt.OutDrop {
 		t.reason = r.Reason.String()
 	}

@@ -178,12 +178,12 @@ func (t *Trace) decisive(m1, m2 traceMachine) *TraceRow {
 // appendRow appends " tcp.fsm:118 RFC9293 3.10.7.2": the row's spec line
 // without "spec/" and its anchor with the document and clause apart.
 func appendRow(b []byte, r *TraceRow) []byte {
-	x := r.text()
+	src, anchor := r.where()
 	b = append(b, ' ')
-	b = append(b, strings.TrimPrefix(x.src, "spec/")...)
-	if x.anchor != "" {
+	b = append(b, strings.TrimPrefix(src, "spec/")...)
+	if anchor != "" {
 		b = append(b, ' ')
-		doc, clause, ok := strings.Cut(x.anchor, ":")
+		doc, clause, ok := strings.Cut(anchor, ":")
 		b = append(b, doc...)
 		if ok {
 			b = append(b, ' ')
@@ -261,10 +261,18 @@ func appendAddr(b []byte, a wire.Addr) []byte {
 		if i > 0 {
 			b = append(b, '.')
 		}
-		b = strconv.AppendUint(b, uint64(x), 10)
+		b = append(b, octetText[x]...)
 	}
 	return b
 }
+
+// octetText holds the decimal text of every octet, for appendAddr.
+var octetText = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
 
 // TraceFilter selects the traces a user asked for (serve --trace FILTER).
 // Its zero value selects every frame.
