@@ -170,15 +170,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 func (c *Conn) read(b []byte) (int, error) {
-	var n int
-	recv := func(now time.Time, s sockets) error {
-		if c.released {
-			return net.ErrClosed
-		}
-		var err error
-		n, err = s.Recv(now, c.fd, b)
-		return err
-	}
 	for {
 		if err := c.preCheck(&c.rd); err != nil {
 			return 0, c.opErr("read", err)
@@ -186,7 +177,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		ready, err := c.r.call(c.fd, sock.Readable, recv)
+		n, ready, err := loopCall(c, sock.Readable, (*Conn).recvIn, b)
 		switch {
 		case err == nil:
 			return n, nil
@@ -217,16 +208,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 func (c *Conn) write(b []byte) (int, error) {
 	total := 0
-	var rest []byte
-	var n int
-	send := func(now time.Time, s sockets) error {
-		if c.released {
-			return net.ErrClosed
-		}
-		var err error
-		n, err = s.Send(now, c.fd, rest)
-		return err
-	}
 	for {
 		if err := c.preCheck(&c.wd); err != nil {
 			return total, c.opErr("write", err)
@@ -234,9 +215,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		rest = b[total:]
-		n = 0
-		ready, err := c.r.call(c.fd, sock.Writable, send)
+		n, ready, err := loopCall(c, sock.Writable, (*Conn).sendIn, b[total:])
 		total += n
 		if err == nil {
 			if n == 0 {

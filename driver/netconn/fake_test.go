@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
@@ -323,6 +324,8 @@ func (r *fakeRunner) forget(fd stack.FD) {
 }
 
 func (r *fakeRunner) done() <-chan struct{} { return r.doneCh }
+
+func (r *fakeRunner) loop() *driver.Loop { return nil }
 
 func (r *fakeRunner) shutdown() {
 	r.mu.Lock()

@@ -44,6 +44,9 @@ type runner interface {
 	// sleepers is the heap of calls blocked with a deadline (sleepers.go)
 	// shared by the connections of this runner.
 	sleepers() *sleeperHeap
+	// loop is the *driver.Loop the calls run on, or nil (tests' fake):
+	// loopCall calls it directly.
+	loop() *driver.Loop
 }
 
 // loopRunner adapts *driver.Loop to runner; a Listener's connections share
@@ -63,3 +66,4 @@ func (r *loopRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Ti
 
 func (r *loopRunner) forget(fd stack.FD)    { r.l.Forget(fd) }
 func (r *loopRunner) done() <-chan struct{} { return r.l.Done() }
+func (r *loopRunner) loop() *driver.Loop    { return r.l }
