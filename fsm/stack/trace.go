@@ -97,77 +97,57 @@ func (w TraceRow) ID() uint16 { return w.id }
 func (w TraceRow) Outcome() fsmrt.Outcome { return w.outcome }
 
 // Src returns the row's spec line ("spec/tcp.fsm:118").
-func (w TraceRow) Src() string { src, _ := w.where(); return src }
+func (w TraceRow) Src() string { return w.text(false).src }
 
 // Anchor returns the row's RFC clause ("RFC9293:3.10.7.2").
-func (w TraceRow) Anchor() string { _, anchor := w.where(); return anchor }
+func (w TraceRow) Anchor() string { return w.text(false).anchor }
 
 // State returns the state of the row's cell, as the spec names it.
-func (w TraceRow) State() string { return w.text().state }
+func (w TraceRow) State() string { return w.text(true).state }
 
 // Event returns the event of the row's cell, as the spec names it.
-func (w TraceRow) Event() string { return w.text().event }
+func (w TraceRow) Event() string { return w.text(true).event }
 
 // Next returns the state the row moves to, as the spec names it.
-func (w TraceRow) Next() string { return w.text().next }
+func (w TraceRow) Next() string { return w.text(true).next }
 
 // Reason returns the drop reason of a drop row, "" for any other.
-func (w TraceRow) Reason() string { return w.text().reason }
+func (w TraceRow) Reason() string { return w.text(true).reason }
 
 // changes reports whether the row moves its machine to another state.
 func (w TraceRow) changes() bool { return w.state != w.next }
 
-// where returns the row's spec line and RFC clause, the generated row's
-// own strings.
-func (w TraceRow) where() (src, anchor string) {
-	switch w.machine {
-	case traceIPv4:
-		return whereOf(ip.RxRules[:], w.id)
-	case traceFrag:
-		return whereOf(ip.FragRules[:], w.id)
-	case traceARP:
-		return whereOf(link.ARPRules[:], w.id)
-	case traceTCP:
-		return whereOf(tcp.Rules[:], w.id)
-	}
-	return "", ""
-}
-
-// whereOf returns the spec line and RFC clause of rules[id].
-func whereOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16) (src, anchor string) {
-	if int(id) >= len(rules) {
-		return "", ""
-	}
-	return rules[id].Src, rules[id].Anchor
-}
-
 // rowText is what a generated row says, as its strings.
-type rowText struct{ state, event, next, reason string }
+type rowText struct{ src, anchor, state, event, next, reason string }
 
-// text looks the row's names up in its machine's generated rules.
-func (w TraceRow) text() rowText {
+// text looks the row up in its machine's generated rules: its spec line
+// and RFC clause, and with names its state, event, next and reason names.
+func (w TraceRow) text(names bool) rowText {
 	switch w.machine {
 	case traceIPv4:
-		return textOf(ip.RxRules[:], w.id)
+		return textOf(ip.RxRules[:], w.id, names)
 	case traceFrag:
-		return textOf(ip.FragRules[:], w.id)
+		return textOf(ip.FragRules[:], w.id, names)
 	case traceARP:
-		return textOf(link.ARPRules[:], w.id)
+		return textOf(link.ARPRules[:], w.id, names)
 	case traceTCP:
-		return textOf(tcp.Rules[:], w.id)
+		return textOf(tcp.Rules[:], w.id, names)
 	}
 	return rowText{}
 }
 
-// textOf returns the names of rules[id] (none for an id beyond them).
-func textOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16) rowText {
+// textOf returns the strings of rules[id] (none for an id beyond them).
+func textOf[S, E, G, A, R, P fsmrt.Enum](rules []fsmrt.Rule[S, E, G, A, R, P], id uint16, names bool) rowText {
 	if int(id) >= len(rules) {
 		return rowText{}
 	}
 	r := &rules[id]
-	t := rowText{state: r.State.String(), event: r.Event.String(), next: r.Next.String()}
-	if r.Outcome == fsmrt.OutDrop {
-		t.reason = r.Reason.String()
+	t := rowText{src: r.Src, anchor: r.Anchor}
+	if names {
+		t.state, t.event, t.next = r.State.String(), r.Event.String(), r.Next.String()
+		if r.Outcome == fsmrt.OutDrop {
+			t.reason = r.Reason.String()
+		}
 	}
 	return t
 }

@@ -178,7 +178,8 @@ func (t *Trace) decisive(m1, m2 traceMachine) *TraceRow {
 // appendRow appends " tcp.fsm:118 RFC9293 3.10.7.2": the row's spec line
 // without "spec/" and its anchor with the document and clause apart.
 func appendRow(b []byte, r *TraceRow) []byte {
-	src, anchor := r.where()
+	x := r.text(false)
+	src, anchor := x.src, x.anchor
 	b = append(b, ' ')
 	b = append(b, strings.TrimPrefix(src, "spec/")...)
 	if anchor != "" {
