@@ -73,7 +73,7 @@ func TestMetricsStatSS(t *testing.T) {
 				break
 			}
 		}
-		for _, want := range []string{"LISTEN", "198.18.0.2:9100", "ESTAB", "rto:", "cwnd:"} {
+		for _, want := range []string{"LISTEN", "198.18.0.2:9100", "ESTAB", "rto:", "cwnd:", "rule:spec/tcp.fsm:"} {
 			if !strings.Contains(ss, want) {
 				t.Errorf("ss lacks %q:\n%s", want, ss)
 			}

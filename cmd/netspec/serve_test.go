@@ -179,7 +179,7 @@ func checkStatSS(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("ss: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"State", "Recv-Q", "LISTEN", "198.18.0.2:80", "198.18.0.2:7", "ESTAB", "198.18.0.1:", "rto:", "cwnd:"} {
+	for _, want := range []string{"State", "Recv-Q", "LISTEN", "198.18.0.2:80", "198.18.0.2:7", "ESTAB", "198.18.0.1:", "rto:", "cwnd:", "rule:spec/tcp.fsm:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ss lacks %q:\n%s", want, out)
 		}

@@ -13,7 +13,7 @@ func TestWriteSS(t *testing.T) {
 		{State: "Listen", Local: "198.18.0.2:80", FD: 0, SendQ: 128},
 		{State: "Established", Local: "198.18.0.2:80", Remote: "198.18.0.1:4000", FD: 3, RecvQ: 10, SendQ: 20,
 			SRTTus: 1500, RTTVarus: 750, RTOus: 201000, Cwnd: 14480, Ssthresh: 1 << 30, MSS: 1448, Retries: 2},
-		{State: "SynReceived", Local: "198.18.0.2:80", Remote: "198.18.0.1:4001", FD: -1, Cwnd: 2896, Ssthresh: 4344, MSS: 1448},
+		{State: "SynReceived", Local: "198.18.0.2:80", Remote: "198.18.0.1:4001", FD: -1, Cwnd: 2896, Ssthresh: 4344, MSS: 1448, Rule: "spec/tcp.fsm:143"},
 		{State: "TimeWait", Local: "198.18.0.2:80", Remote: "198.18.0.1:3999", FD: -1},
 	}}
 	var b strings.Builder
@@ -27,7 +27,7 @@ func TestWriteSS(t *testing.T) {
 		{"ESTAB", "10", "20", "198.18.0.1:4000", "fd=3"},
 		{"rto:201", "rtt:1.5/0.75", "mss:1448", "cwnd:10", "retrans:2", "rule:-"},
 		{"SYN-RECV", "198.18.0.1:4001", " -"},
-		{"cwnd:2", "ssthresh:3"},
+		{"cwnd:2", "ssthresh:3", "rule:spec/tcp.fsm:143"},
 		{"TIME-WAIT", "198.18.0.1:3999"},
 	}
 	if len(lines) != len(want) {

@@ -59,8 +59,9 @@ type Socket struct {
 	SndWnd   uint32 `json:"snd_wnd"`
 	RcvWnd   uint32 `json:"rcv_wnd"`
 	Retries  int    `json:"retries"` // retransmissions of the oldest segment without progress
-	// Rule is the spec row that last decided a segment of this socket
-	// ("spec/tcp.fsm:118"); empty until the journey trace fills it.
+	// Rule is the spec row that last fired for this connection, for a
+	// segment (the last stage of its pipeline), a user call or a timer
+	// ("spec/tcp.fsm:118"); empty for listeners and TIME-WAIT records.
 	Rule string `json:"rule"`
 }
 
@@ -92,14 +93,17 @@ func Take(st *stack.Stack, loop *driver.LoopStats, now time.Time) Snapshot {
 }
 
 func socketOf(ts stack.TCPSocket) Socket {
-	remote := ""
+	remote, rule := "", ""
 	if ts.State != tcp.StateListen {
 		remote = hostPort(ts.Remote.String(), ts.RPort)
+	}
+	if ts.Rule >= 0 && ts.Rule < len(tcp.Rules) {
+		rule = tcp.Rules[ts.Rule].Src
 	}
 	return Socket{
 		State: ts.State.String(), Local: hostPort(ts.Local.String(), ts.LPort), Remote: remote, FD: int(ts.FD),
 		RecvQ: ts.RecvQ, SendQ: ts.SendQ, SynQ: ts.SynQ,
 		SRTTus: ts.SRTT.Microseconds(), RTTVarus: ts.RTTVar.Microseconds(), RTOus: ts.RTO.Microseconds(),
-		Cwnd: ts.Cwnd, Ssthresh: ts.Ssthresh, MSS: ts.MSS, SndWnd: ts.SndWnd, RcvWnd: ts.RcvWnd, Retries: ts.Retries,
+		Cwnd: ts.Cwnd, Ssthresh: ts.Ssthresh, MSS: ts.MSS, SndWnd: ts.SndWnd, RcvWnd: ts.RcvWnd, Retries: ts.Retries, Rule: rule,
 	}
 }

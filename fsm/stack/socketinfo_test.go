@@ -109,3 +109,45 @@ func TestTCPSocketsSnapshot(t *testing.T) {
 		t.Errorf("TIME-WAIT %+v: want no descriptor, remote %v", tw, addrB)
 	}
 }
+
+// TestTCPSocketsRuleLastFired: a connection's Rule is the spec row that
+// last fired for it: after a segment, the last tcp row its journey trace
+// names; after a user call (Recv), that call's row. Listeners have none.
+func TestTCPSocketsRuleLastFired(t *testing.T) {
+	n := newSim(t, 11)
+	last := map[uint16]int{} // remote port -> the last tcp row of its last frame
+	n.b.SetTracer(func(tr *Trace) {
+		for _, r := range tr.Rows {
+			if r.Machine() == "tcp" && tr.HasPorts {
+				last[tr.SrcPort] = int(r.ID())
+			}
+		}
+	})
+	cfd, sfd := n.connect(80)
+	msg := make([]byte, 3000)
+	if k, err := n.a.Send(n.now, cfd, msg); k != len(msg) || err != nil {
+		t.Fatalf("send = %d, %v", k, err)
+	}
+	var served TCPSocket
+	n.run(func() bool {
+		for _, s := range n.b.TCPSockets(nil) {
+			if s.FD == sfd {
+				served = s
+			}
+		}
+		return served.RecvQ == len(msg)
+	})
+	if want, ok := last[served.RPort]; !ok || served.Rule != want || tcp.Rules[want].State != tcp.StateEstablished {
+		t.Fatalf("served connection's rule %d, want the last row traced for its segments (%d, %v)", served.Rule, want, ok)
+	}
+	if _, err := n.b.Recv(n.now, sfd, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
+	}
+	after := findSocket(t, n.b.TCPSockets(nil), tcp.StateEstablished, 80, served.RPort)
+	if after.Rule < 0 || tcp.Rules[after.Rule].Event != tcp.EvReceive {
+		t.Errorf("after Recv the rule is %d, want a Receive row", after.Rule)
+	}
+	if ln := findSocket(t, n.b.TCPSockets(nil), tcp.StateListen, 80, 0); ln.Rule != -1 {
+		t.Errorf("listener's rule %d, want -1", ln.Rule)
+	}
+}

@@ -43,6 +43,11 @@ type ConnInfo struct {
 	// Retries is how often the oldest unacknowledged segment was
 	// retransmitted without progress (the R1/R2 count of RFC 9293 §3.8.3).
 	Retries int
+	// Rule is the index in Rules of the spec row that last fired for the
+	// connection (for a segment, the pipeline's last stage; or a user call
+	// or timer), -1 when none did or the socket has no connection (a
+	// listener, a TIME-WAIT record).
+	Rule int
 }
 
 // Info returns the snapshot of c.
@@ -50,7 +55,7 @@ func (c *Conn) Info() ConnInfo {
 	t := c.TCB()
 	ci := ConnInfo{
 		State: c.State(), Local: c.key.laddr, LPort: c.key.lport, Remote: c.key.raddr, RPort: c.key.rport,
-		ID: c.id, HasID: c.hasID, SndWnd: t.SndWnd, RcvWnd: t.RcvWnd,
+		ID: c.id, HasID: c.hasID, SndWnd: t.SndWnd, RcvWnd: t.RcvWnd, Rule: int(c.rule) - 1,
 	}
 	if c.record() != nil {
 		// A TIME-WAIT record keeps sequence variables only.
@@ -73,7 +78,7 @@ func (c *Conn) Info() ConnInfo {
 func (l *Layer) Info(dst []ConnInfo) []ConnInfo {
 	start := len(dst)
 	for _, ln := range l.listeners {
-		ci := ConnInfo{State: StateListen, Local: ln.key.addr, LPort: ln.key.port, ID: ln.id, HasID: true}
+		ci := ConnInfo{State: StateListen, Local: ln.key.addr, LPort: ln.key.port, ID: ln.id, HasID: true, Rule: -1}
 		ci.SynQ, ci.RecvQ = ln.QueueLens()
 		ci.SendQ = ln.backlog
 		dst = append(dst, ci)
@@ -83,7 +88,7 @@ func (l *Layer) Info(dst []ConnInfo) []ConnInfo {
 	}
 	for _, r := range l.tw {
 		dst = append(dst, ConnInfo{State: StateTimeWait, Local: r.key.laddr, LPort: r.key.lport,
-			Remote: r.key.raddr, RPort: r.key.rport, SndWnd: r.tcb.SndWnd})
+			Remote: r.key.raddr, RPort: r.key.rport, SndWnd: r.tcb.SndWnd, Rule: -1})
 	}
 	slices.SortFunc(dst[start:], func(a, b ConnInfo) int {
 		if la, lb := a.State == StateListen, b.State == StateListen; la != lb {

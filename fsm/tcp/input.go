@@ -42,6 +42,7 @@ type segment struct {
 func (l *Layer) run(c *Conn, ev Event, s *segment) Outcome {
 	if r := l.m.Step(tcpRun{c, s}, c.state, ev); r != nil {
 		c.setState(r.Next)
+		c.rule = r.ID + 1
 		return r.Outcome
 	}
 	// Unreachable: spec.Check proves every cell ends in an unconditional rule.
@@ -100,6 +101,7 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 			break
 		}
 		c.setState(r.Next)
+		c.rule = r.ID + 1
 		if r.Outcome != OutContinue {
 			break
 		}
