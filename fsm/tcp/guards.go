@@ -97,8 +97,8 @@ func (x tcpRun) GuardPawsReject() bool { return x.c.rcv.pawsReject(x.s) }
 
 // GuardDisorderedAck: the segment PAWS rejects is an ACK the network
 // reordered (Linux's tcp_disordered_ack): a pure ACK at RCV.NXT, SEG.ACK =
-// SND.UNA, that would not update the window (tcp_may_update_window), its
-// TSval within the replay window of TS.Recent.
+// SND.UNA, that leaves the window as it is, its TSval within the replay
+// window of TS.Recent (Conn.disorderedAck).
 func (x tcpRun) GuardDisorderedAck() bool { return x.c.disorderedAck(x.s) }
 
 // GuardZeroWindowAck: RFC 9293 §3.10.7.4 step 1: our window is zero and the

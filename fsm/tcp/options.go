@@ -73,10 +73,10 @@ const tsReplayHz = 1200
 // disorderedAck reports whether s, which the PAWS test rejects, is an ACK
 // the network reordered rather than an old duplicate (Linux's
 // tcp_disordered_ack): a pure ACK (no text, SYN, FIN or RST) at RCV.NXT
-// that acknowledges exactly SND.UNA and would not update the window as
-// Linux's tcp_may_update_window sees it (SEG.SEQ not after SND.WL1, and at
-// SND.WL1 neither a larger nor a zero window), with a TSval at most one RTO
-// of a tsReplayHz clock behind TS.Recent. Such an ACK changes nothing but
+// that acknowledges exactly SND.UNA and leaves the window as it is
+// (SEG.SEQ = SND.WL1, the same window; Linux's tcp_may_update_window is a
+// little wider, below), with a TSval at most one RTO of a tsReplayHz clock
+// behind TS.Recent. Such an ACK changes nothing but
 // the duplicate-ACK count and the SACK scoreboard, which is what reordered
 // ACKs are for; RFC 7323 §5.3 R1 would drop it.
 func (c *Conn) disorderedAck(s *segment) bool {
@@ -85,7 +85,12 @@ func (c *Conn) disorderedAck(s *segment) bool {
 		s.origSeq != t.RcvNxt || s.ack != t.SndUna {
 		return false
 	}
-	if w := c.snd.scaledWnd(s); t.SndWl1.LessThan(s.origSeq) || t.SndWl1 == s.origSeq && (w > t.SndWnd || w == 0) {
+	// Linux's test is SEG.SEQ after SND.WL1, or at it with a larger or a
+	// zero window; a smaller one passes there and is ignored by its window
+	// update. Ours (RFC 9293 §3.10.7.4 step 5's WL1/WL2 test) would take
+	// it, so only an unchanged window passes here: the ACK then changes
+	// nothing but what a duplicate ACK changes.
+	if t.SndWl1 != s.origSeq || c.snd.scaledWnd(s) != t.SndWnd {
 		return false
 	}
 	replay := int64(c.snd.rto/time.Millisecond) * tsReplayHz / 1000

@@ -133,6 +133,49 @@ func TestEstablishedPAWS(t *testing.T) {
 	r.recv(seg{flags: ACK, seq: 301, ack: 108})
 }
 
+// TestEstablishedDisorderedAckReplayWindow: in the linux profile a pure
+// ACK at RCV.NXT for SND.UNA with the same window whose TSval is at most
+// one RTO of a 1200 Hz clock behind TS.Recent passes PAWS unanswered
+// (Linux's tcp_disordered_ack); one tick older it is rejected (ACKed and
+// dropped), and so is one with another window; the rfc9293 profile
+// rejects every one (RFC 7323 §5.3 R1).
+func TestEstablishedDisorderedAckReplayWindow(t *testing.T) {
+	for _, p := range []Profile{ProfileLinux, ProfileRfc9293} {
+		r := newRig(t, Config{DelayedACK: -1, OOWAckInterval: -1, Profile: p}, 300)
+		ours := r.establishedTS(100, 300, 5000, true) // TS.Recent 5100
+		replay := uint32(r.c.snd.rto/time.Millisecond) * tsReplayHz / 1000
+		if replay == 0 {
+			t.Fatal("no replay window")
+		}
+		r.send(seg{flags: ACK, seq: 101, ack: 301, opts: tsOpt(5100-replay, ours)})
+		if p == ProfileLinux {
+			r.recvNothing()
+			r.dropped(DropPAWS, 0)
+		} else {
+			r.recv(seg{flags: ACK, seq: 301, ack: 101})
+			r.dropped(DropPAWS, 1)
+			continue
+		}
+		r.send(seg{flags: ACK, seq: 101, ack: 301, opts: tsOpt(5100-replay-1, ours)})
+		r.recv(seg{flags: ACK, seq: 301, ack: 101})
+		r.dropped(DropPAWS, 1)
+		r.send(seg{flags: ACK, seq: 101, ack: 301, wnd: 65535, opts: tsOpt(5099, ours)})
+		r.recvNothing() // the window the handshake gave (65535): no update
+		r.dropped(DropPAWS, 1)
+		// A smaller window would be taken by our window update (Linux
+		// ignores it): rejected, the window unchanged.
+		r.send(seg{flags: ACK, seq: 101, ack: 301, wnd: 1000, opts: tsOpt(5099, ours)})
+		r.recv(seg{flags: ACK, seq: 301, ack: 101})
+		r.dropped(DropPAWS, 2)
+		if r.c.tcb.SndWnd != 65535 {
+			t.Fatalf("SND.WND %d, want 65535", r.c.tcb.SndWnd)
+		}
+		if r.c.rcv.tsRecent != 5100 {
+			t.Fatalf("TS.Recent %d, want 5100 (not moved back)", r.c.rcv.tsRecent)
+		}
+	}
+}
+
 // TestEstablishedTimestampRTT: the RTT comes from the echoed timestamp, also
 // for a retransmitted segment (RFC 7323 §4.1).
 func TestEstablishedTimestampRTT(t *testing.T) {
