@@ -78,21 +78,33 @@ flood() { # kind: start a flood bounded to DUR+2 s in the background
   sleep 1
 }
 
+halfopen() { # server name: its half-open (SYN-RECEIVED) connections now
+  case $1 in
+    linux*) ip netns exec "$SRV" ss -Htan state syn-recv 2>/dev/null | wc -l ;;
+    *) ip netns exec "$SRV" ./bin/netspec ss --iface "$siface" 2>/dev/null | grep -c SYN-RECV || true ;;
+  esac
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 measure() { # server name
-  local name=$1 ka0 cc0 ka cc kind before after
+  local name=$1 ka0 cc0 ka cc kind before after kb0
   ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
-  printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s\n' "$name" none "$ka0" "$cc0"
+  kb0=$(rsskb)
+  printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s   RSS %s KB\n' "$name" none "$ka0" "$cc0" "$kb0"
   for kind in rand-source on-link; do
     before=$(counters)
     flood $kind; ka=$(wrkrate); wait $floodpid || true
     flood $kind; cc=$(wrkrate -H "Connection: close"); wait $floodpid || true
     after=$(counters)
     set -- $before $after
-    printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs\n' \
+    printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs' \
       "$name" "$kind" "$ka" "$(ratio "$ka" "$ka0")" "$cc" "$(ratio "$cc" "$cc0")" $(($3 - $1)) $(($4 - $2))
     sleep 2 # let the half-open connections of the flood start timing out
+    # Half-open left 2 s after the flood (bounded by the SYN queue; they go
+    # once their SYN,ACK retries run out) and the process's RSS (the Linux
+    # server's is its handler's, the stack being in the kernel).
+    printf '; 2 s after: %s half-open, RSS %s KB\n' "$(halfopen "$name")" "$(rsskb)"
   done
 }
 
