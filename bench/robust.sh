@@ -32,6 +32,10 @@ SERVERS=${SERVERS:-"netspec netspec-gw linux linux-gw"}
 # with 10,000 held and after 50,000 more churned (bench/hostile.sh; these
 # two run against netspec and linux only).
 SCENARIOS=${SCENARIOS:-"flood hostile memory"}
+# flood: ROUNDS rounds of (unflooded, each flood) per server; each ratio is
+# to the unflooded figure of its own round, and with ROUNDS > 1 their
+# medians are printed (this machine's load moves single figures by 2x).
+ROUNDS=${ROUNDS:-1}
 PREFIX=${PREFIX:-nsrob$$}
 NETSPEC_ARGS=${NETSPEC_ARGS:-}
 # shellcheck source=bench/lib.sh
@@ -87,24 +91,38 @@ halfopen() { # server name: its half-open (SYN-RECEIVED) connections now
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
+median() { # numbers on stdin ("-" skipped): their median, or "-"
+  tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g |
+    awk '{a[NR] = $1} END {if (NR) printf "%.2f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "-"}'
+}
+
 measure() { # server name
-  local name=$1 ka0 cc0 ka cc kind before after kb0
-  ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
-  kb0=$(rsskb)
-  printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s   RSS %s KB\n' "$name" none "$ka0" "$cc0" "$kb0"
+  local name=$1 ka0 cc0 ka cc kind before after kb0 round
+  local -A rka rcc
+  for round in $(seq "$ROUNDS"); do
+    ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
+    kb0=$(rsskb)
+    printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s   RSS %s KB\n' "$name" none "$ka0" "$cc0" "$kb0"
+    for kind in rand-source on-link; do
+      before=$(counters)
+      flood $kind; ka=$(wrkrate); wait $floodpid || true
+      flood $kind; cc=$(wrkrate -H "Connection: close"); wait $floodpid || true
+      after=$(counters)
+      set -- $before $after
+      rka[$kind]+=" $(ratio "$ka" "$ka0")" rcc[$kind]+=" $(ratio "$cc" "$cc0")"
+      printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs' \
+        "$name" "$kind" "$ka" "$(ratio "$ka" "$ka0")" "$cc" "$(ratio "$cc" "$cc0")" $(($3 - $1)) $(($4 - $2))
+      sleep 2 # let the half-open connections of the flood start timing out
+      # Half-open left 2 s after the flood (bounded by the SYN queue; they go
+      # once their SYN,ACK retries run out) and the process's RSS (the Linux
+      # server's is its handler's, the stack being in the kernel).
+      printf '; 2 s after: %s half-open, RSS %s KB\n' "$(halfopen "$name")" "$(rsskb)"
+    done
+  done
+  [ "$ROUNDS" -gt 1 ] || return 0
   for kind in rand-source on-link; do
-    before=$(counters)
-    flood $kind; ka=$(wrkrate); wait $floodpid || true
-    flood $kind; cc=$(wrkrate -H "Connection: close"); wait $floodpid || true
-    after=$(counters)
-    set -- $before $after
-    printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs' \
-      "$name" "$kind" "$ka" "$(ratio "$ka" "$ka0")" "$cc" "$(ratio "$cc" "$cc0")" $(($3 - $1)) $(($4 - $2))
-    sleep 2 # let the half-open connections of the flood start timing out
-    # Half-open left 2 s after the flood (bounded by the SYN queue; they go
-    # once their SYN,ACK retries run out) and the process's RSS (the Linux
-    # server's is its handler's, the stack being in the kernel).
-    printf '; 2 s after: %s half-open, RSS %s KB\n' "$(halfopen "$name")" "$(rsskb)"
+    printf '%-11s %-12s median of %d rounds: keep-alive ratio %s (%s), new-conn ratio %s (%s)\n' "$name" "$kind" "$ROUNDS" \
+      "$(median <<<"${rka[$kind]}")" "${rka[$kind]# }" "$(median <<<"${rcc[$kind]}")" "${rcc[$kind]# }"
   done
 }
 
