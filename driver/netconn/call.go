@@ -7,43 +7,67 @@ import (
 	"github.com/netspec/netspec/fsm/stack"
 )
 
-// loopCall runs op(c, now, s, arg) under the loop's lock, as runner.call
-// does, and returns op's result with call's readiness channel and error. On
-// a *driver.Loop it calls DoWait directly: the closure it builds then stays
+// runCall runs op(now, s, arg) under the loop's lock, as r.call does, and
+// returns op's result with call's readiness channel and error. On a
+// *driver.Loop it calls DoWait directly: the closure it builds then stays
 // on the caller's stack, where a closure handed to the runner interface
-// escapes to the heap, an allocation or more on every Read and Write. op is
-// a plain function (a method expression), so passing it costs nothing.
-func loopCall[A, R any](c *Conn, mask stack.Readiness, op func(c *Conn, now time.Time, s sockets, arg A) (R, error), arg A) (R, <-chan struct{}, error) {
-	if l := c.r.loop(); l != nil {
+// escapes to the heap with what it captures, allocations on every Read,
+// Write, Dial, Accept and Close. op is a plain function, so passing it
+// costs nothing.
+func runCall[A, R any](r runner, fd stack.FD, mask stack.Readiness, op func(now time.Time, s sockets, arg A) (R, error), arg A) (R, <-chan struct{}, error) {
+	if l := r.loop(); l != nil {
 		var res R
-		ready, err := l.DoWait(c.fd, mask, func(now time.Time, s *stack.Stack) error {
+		ready, err := l.DoWait(fd, mask, func(now time.Time, s *stack.Stack) error {
 			var err error
-			res, err = op(c, now, s, arg)
+			res, err = op(now, s, arg)
 			return err
 		})
 		return res, ready, err
 	}
 	var res R // a separate variable: only this path's escapes
-	ready, err := c.r.call(c.fd, mask, func(now time.Time, s sockets) error {
+	ready, err := r.call(fd, mask, func(now time.Time, s sockets) error {
 		var err error
-		res, err = op(c, now, s, arg)
+		res, err = op(now, s, arg)
 		return err
 	})
 	return res, ready, err
 }
 
+// connBuf is the argument of a call that moves octets: the connection and
+// its buffer.
+type connBuf struct {
+	c *Conn
+	b []byte
+}
+
 // recvIn is Read's call in the loop: RECEIVE into b.
-func (c *Conn) recvIn(now time.Time, s sockets, b []byte) (int, error) {
-	if c.released {
+func recvIn(now time.Time, s sockets, a connBuf) (int, error) {
+	if a.c.released {
 		return 0, net.ErrClosed
 	}
-	return s.Recv(now, c.fd, b)
+	return s.Recv(now, a.c.fd, a.b)
 }
 
 // sendIn is Write's call in the loop: SEND of b (a part may be queued).
-func (c *Conn) sendIn(now time.Time, s sockets, b []byte) (int, error) {
-	if c.released {
+func sendIn(now time.Time, s sockets, a connBuf) (int, error) {
+	if a.c.released {
 		return 0, net.ErrClosed
 	}
-	return s.Send(now, c.fd, b)
+	return s.Send(now, a.c.fd, a.b)
+}
+
+// closeArg is the argument of Close's and Abort's call.
+type closeArg struct {
+	c     *Conn
+	abort bool
+}
+
+// closeIn is Close's (or Abort's) call in the loop: the descriptor is
+// released, CLOSE or ABORT.
+func closeIn(now time.Time, s sockets, a closeArg) (struct{}, error) {
+	a.c.released = true
+	if a.abort {
+		return struct{}{}, s.Abort(now, a.c.fd)
+	}
+	return struct{}{}, s.Close(now, a.c.fd)
 }

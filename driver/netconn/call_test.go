@@ -12,7 +12,7 @@ import (
 )
 
 // TestLoopCallAllocatesNothing: a call Read or Write makes into a running
-// driver.Loop (loopCall) allocates nothing of its own: its closure stays on
+// driver.Loop (runCall) allocates nothing of its own: its closure stays on
 // the caller's stack.
 func TestLoopCallAllocatesNothing(t *testing.T) {
 	a, _ := pipe.New(pipe.Config{})
@@ -28,7 +28,7 @@ func TestLoopCallAllocatesNothing(t *testing.T) {
 	c := &Conn{r: newLoopRunner(l), fd: 3}
 	buf := make([]byte, 16)
 	calls := 0
-	op := func(c *Conn, now time.Time, s sockets, b []byte) (int, error) {
+	op := func(now time.Time, s sockets, b []byte) (int, error) {
 		calls++
 		return len(b), nil
 	}
@@ -37,7 +37,7 @@ func TestLoopCallAllocatesNothing(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(100, func() {
 		if n, ready, err := callOnce(c, op, buf); n != len(buf) || ready != nil || err != nil {
-			t.Fatalf("loopCall = %d, %v, %v", n, ready, err)
+			t.Fatalf("runCall = %d, %v, %v", n, ready, err)
 		}
 	})
 
@@ -46,10 +46,10 @@ func TestLoopCallAllocatesNothing(t *testing.T) {
 	}
 }
 
-// callOnce calls loopCall as Read and Write do: on a *Conn whose runner's
+// callOnce calls runCall as Read and Write do: on a *Conn whose runner's
 // type the compiler cannot see.
 //
 //go:noinline
-func callOnce(c *Conn, op func(c *Conn, now time.Time, s sockets, b []byte) (int, error), b []byte) (int, <-chan struct{}, error) {
-	return loopCall(c, 0, op, b)
+func callOnce(c *Conn, op func(now time.Time, s sockets, b []byte) (int, error), b []byte) (int, <-chan struct{}, error) {
+	return runCall(c.r, c.fd, 0, op, b)
 }

@@ -177,7 +177,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		n, ready, err := loopCall(c, sock.Readable, (*Conn).recvIn, b)
+		n, ready, err := runCall(c.r, c.fd, sock.Readable, recvIn, connBuf{c, b})
 		switch {
 		case err == nil:
 			return n, nil
@@ -215,7 +215,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		n, ready, err := loopCall(c, sock.Writable, (*Conn).sendIn, b[total:])
+		n, ready, err := runCall(c.r, c.fd, sock.Writable, sendIn, connBuf{c, b[total:]})
 		total += n
 		if err == nil {
 			if n == 0 {
@@ -290,16 +290,12 @@ func (c *Conn) Abort() error {
 }
 
 func (c *Conn) release(abort bool) error {
-	err := c.opErr("close", net.ErrClosed)
+	first := false
+	var err error
 	c.closeOnce.Do(func() {
+		first = true
 		c.closed.Store(true)
-		_, err = c.r.call(c.fd, 0, func(now time.Time, s sockets) error {
-			c.released = true
-			if abort {
-				return s.Abort(now, c.fd)
-			}
-			return s.Close(now, c.fd)
-		})
+		_, _, err = runCall(c.r, c.fd, 0, closeIn, closeArg{c, abort})
 		c.r.forget(c.fd)
 		c.rd.set(c.r.sleepers(), c, time.Time{})
 		c.wd.set(c.r.sleepers(), c, time.Time{})
@@ -310,6 +306,9 @@ func (c *Conn) release(abort bool) error {
 		}
 		err = c.opErr("close", err)
 	})
+	if !first {
+		return c.opErr("close", net.ErrClosed)
+	}
 	return err
 }
 

@@ -86,27 +86,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 func (l *Listener) accept() (net.Conn, error) {
-	var nfd stack.FD
-	var st stack.Status
-	accept := func(now time.Time, s sockets) error {
-		if l.released {
-			return net.ErrClosed
-		}
-		var err error
-		nfd, err = s.Accept(now, l.fd)
-		if err != nil {
-			return err
-		}
-		st, _ = s.Status(nfd)
-		return nil
-	}
 	for {
 		if isDone(l.closed) {
 			return nil, l.opErr(net.ErrClosed)
 		}
-		ready, err := l.r.call(l.fd, sock.Acceptable, accept)
+		acc, ready, err := runCall(l.r, l.fd, sock.Acceptable, acceptIn, l)
 		if err == nil {
-			return newConn(l.r, nfd, st, l.rec, false), nil
+			return newConn(l.r, acc.fd, acc.st, l.rec, false), nil
 		}
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			return nil, l.opErr(err)
@@ -120,8 +106,61 @@ func (l *Listener) accept() (net.Conn, error) {
 	}
 }
 
+// accepted is what acceptIn took from the listener's queue.
+type accepted struct {
+	fd stack.FD
+	st stack.Status
+}
+
+// acceptIn is Accept's call in the loop.
+func acceptIn(now time.Time, s sockets, l *Listener) (accepted, error) {
+	if l.released {
+		return accepted{}, net.ErrClosed
+	}
+	fd, err := s.Accept(now, l.fd)
+	if err != nil {
+		return accepted{}, err
+	}
+	st, _ := s.Status(fd)
+	return accepted{fd, st}, nil
+}
+
 func (l *Listener) opErr(err error) error {
 	return &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+}
+
+// dialArg is where Dial connects to.
+type dialArg struct {
+	addr wire.Addr
+	port uint16
+}
+
+// dialIn is Dial's active OPEN in the loop.
+func dialIn(now time.Time, s sockets, a dialArg) (stack.FD, error) {
+	return s.Dial(now, a.addr, a.port)
+}
+
+// establishedIn reports, in the loop, sock.ErrWouldBlock while fd's
+// handshake runs, nil and its status once it is synchronized, and the
+// failure otherwise.
+func establishedIn(_ time.Time, s sockets, fd stack.FD) (stack.Status, error) {
+	st, err := s.Status(fd)
+	switch {
+	case err != nil:
+		return st, err
+	case st.Opening:
+		return st, sock.ErrWouldBlock
+	case st.Err != nil:
+		return st, st.Err // refused, reset, timed out
+	case st.Closed:
+		return st, errDialFailed
+	}
+	return st, nil
+}
+
+// abortIn is ABORT of fd in the loop (a Dial that gave up).
+func abortIn(now time.Time, s sockets, fd stack.FD) (struct{}, error) {
+	return struct{}{}, s.Abort(now, fd)
 }
 
 // Closed returns a channel closed once Close was called: the listener
@@ -191,8 +230,9 @@ func dial(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*C
 }
 
 func dialConn(ctx context.Context, r runner, raddr netip.AddrPort, opts Options) (*Conn, error) {
-	ta := net.TCPAddrFromAddrPort(raddr)
-	fail := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Addr: ta, Err: err} }
+	fail := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
+	}
 	a, ok := wire.AddrFrom(raddr.Addr())
 	if !ok {
 		return nil, fail(fmt.Errorf("netconn: %v is not an IPv4 address", raddr.Addr()))
@@ -203,39 +243,16 @@ func dialConn(ctx context.Context, r runner, raddr netip.AddrPort, opts Options)
 	if err := ctx.Err(); err != nil {
 		return nil, fail(err)
 	}
-	var fd stack.FD
-	if _, err := r.call(-1, 0, func(now time.Time, s sockets) error {
-		var err error
-		fd, err = s.Dial(now, a, raddr.Port())
-		return err
-	}); err != nil {
+	fd, _, err := runCall(r, -1, 0, dialIn, dialArg{a, raddr.Port()})
+	if err != nil {
 		return nil, fail(err)
 	}
-	var st stack.Status
-	// established reports ErrWouldBlock while the handshake runs, nil once the
-	// connection is synchronized, and the failure otherwise.
-	established := func(now time.Time, s sockets) error {
-		var err error
-		st, err = s.Status(fd)
-		if err != nil {
-			return err
-		}
-		switch {
-		case st.Opening:
-			return sock.ErrWouldBlock
-		case st.Err != nil:
-			return st.Err // refused, reset, timed out
-		case st.Closed:
-			return errDialFailed
-		}
-		return nil
-	}
 	abort := func() {
-		r.call(fd, 0, func(now time.Time, s sockets) error { return s.Abort(now, fd) })
+		runCall(r, fd, 0, abortIn, fd)
 		r.forget(fd)
 	}
 	for {
-		ready, err := r.call(fd, sock.Connected|sock.Closed, established)
+		st, ready, err := runCall(r, fd, sock.Connected|sock.Closed, establishedIn, fd)
 		if err == nil {
 			return newConn(r, fd, st, opts.Recorder, true), nil
 		}
