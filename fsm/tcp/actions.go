@@ -444,12 +444,16 @@ func (snd *sender) retransmit(s *segment) {
 // release is the spec's Release: the one place a connection's life in the
 // layer ends (RFC 9293 §3.10.4-8, "delete the TCB"). Queues flushed, timers
 // stopped, out of the connection table, the demultiplexing map, the timer
-// heap and its listener's queues, rings given back. Every row that moves a
+// heap and its listener's queues, rings given back; a listener's own TCB
+// (CLOSE in LISTEN) leaves the listeners table. Every row that moves a
 // connection to CLOSED names it; the state change itself frees nothing, so
 // a row that forgets it leaves a CLOSED connection in the table, which
 // Layer.CheckInvariants reports. Received data stays readable if the close
 // was graceful.
 func release(c *Conn, s *segment) {
+	if c.state == StateListen {
+		c.l.unlisten(c) // a listener's own TCB: it is in no connection table
+	}
 	c.snd.flush()
 	c.twAt, c.rcv.delackAt = zeroTime, zeroTime
 	if c.ka != nil {

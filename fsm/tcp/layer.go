@@ -266,7 +266,6 @@ func (ln *Listener) Close(now time.Time) {
 	l := ln.l
 	l.now = now
 	ln.closed = true
-	delete(l.listeners, ln.key)
 	for len(ln.embryos) > 0 {
 		c := ln.embryos[len(ln.embryos)-1]
 		c.userClosed = true
@@ -279,7 +278,18 @@ func (ln *Listener) Close(now time.Time) {
 		c.Abort(now)
 		ln.detach(c)
 	}
-	l.run(&ln.tcb, EvClose, l.userCall(now))
+	l.run(&ln.tcb, EvClose, l.userCall(now)) // Listen Close: its Release unlinks ln (unlisten)
+}
+
+// unlisten removes the listener whose LISTEN-state TCB is c from the
+// listeners table: Release of a listener (CLOSE in LISTEN, RFC 9293
+// §3.10.4), so a later SYN to its port meets no listener and the port can
+// be listened on again.
+func (l *Layer) unlisten(c *Conn) {
+	k := listenKey{c.key.laddr, c.key.lport}
+	if ln := l.listeners[k]; ln != nil && &ln.tcb == c {
+		delete(l.listeners, k)
+	}
 }
 
 // Addr returns the listener's local address and port.
