@@ -362,13 +362,23 @@ func (l *Loop) shutdown() error {
 // Settle is the end-of-run check of tests (stack.Stack.Settle): once Run
 // has returned, it closes everything the stack holds, runs its timers out in
 // virtual time with the link gone, and reports what was not given back. It
-// fails while the loop is running.
+// fails while the loop is running. It first waits for a writer still
+// writing (the stack's frames stay lent until it is done) and gives back the
+// frames of batches nobody will write now that the link is closed.
 func (l *Loop) Settle(limit time.Duration) error {
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.closed {
 		return errors.New("driver: loop: Settle while the loop runs")
 	}
+	l.queueCurLocked()
+	for i, b := range l.pending {
+		l.recycleLocked(b)
+		l.pending[i] = nil
+	}
+	l.pending = l.pending[:0]
 	return l.st.Settle(limit)
 }
 
@@ -499,15 +509,7 @@ func (l *Loop) unlockAndWrite(pending bool) {
 		l.mu.Lock()
 		if batches != nil {
 			for i, b := range batches {
-				if l.lend != nil {
-					for k, f := range b.frames[:b.n] {
-						l.lend.ReturnFrame(f)
-						b.frames[k] = nil
-					}
-				}
-				b.n = 0
-				clear(b.meta)
-				l.free = append(l.free, b)
+				l.recycleLocked(b)
 				batches[i] = nil
 			}
 			l.spare = batches[:0]
@@ -535,6 +537,20 @@ func (l *Loop) unlockAndWrite(pending bool) {
 			}
 		}
 	}
+}
+
+// recycleLocked empties a written (or abandoned) batch, giving lent frames
+// back to the engine, and keeps it for reuse.
+func (l *Loop) recycleLocked(b *txBatch) {
+	if l.lend != nil {
+		for k, f := range b.frames[:b.n] {
+			l.lend.ReturnFrame(f)
+			b.frames[k] = nil
+		}
+	}
+	b.n = 0
+	clear(b.meta)
+	l.free = append(l.free, b)
 }
 
 // onReady wakes the waiters of fd whose mask intersects ev; Closed wakes all.
