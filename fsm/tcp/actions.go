@@ -93,7 +93,7 @@ func (x tcpRun) ActSignalTimeout() { signalTimeout(x.c, x.s) }
 // ActStartTimeWait: RFC 9293 §3.10.7.4 step 8 / §3.6.1: TIME-WAIT lasts 2*MSL
 // (MUST-13); the other timers stop.
 func (x tcpRun) ActStartTimeWait() {
-	x.c.twAt = x.s.now.Add(2 * x.c.l.cfg.MSL)
+	x.c.twAt = x.s.at.Add(2 * x.c.l.cfg.MSL)
 	x.c.snd.stopTimers()
 	// Nothing more is sent or received in TIME-WAIT: give the buffers
 	// back (unread data stays readable).
@@ -106,7 +106,7 @@ func (x tcpRun) ActStartTimeWait() {
 // as the user likes (a half close).
 func (x tcpRun) ActStartFinWait2() {
 	if x.c.userClosed {
-		x.c.twAt = x.s.now.Add(x.c.l.cfg.FinWait2Timeout)
+		x.c.twAt = x.s.at.Add(x.c.l.cfg.FinWait2Timeout)
 	}
 }
 
@@ -229,7 +229,7 @@ func (snd *sender) windowUpdate(s *segment) {
 			// peer dropped it) and forget the probes' backoff.
 			if snd.persist {
 				snd.persist = false
-				snd.rtxAt = zeroTime
+				snd.rtxAt = 0
 			}
 			snd.rtxNxt = t.SndUna
 			snd.resetRTO()
@@ -408,7 +408,7 @@ func (snd *sender) retransmit(s *segment) {
 	c := snd.c
 	l := c.l
 	snd.rto = min(2*snd.rto, l.cfg.RTOMax)
-	snd.rtxAt = s.now.Add(snd.rto)
+	snd.rtxAt = s.at.Add(snd.rto)
 	snd.clampUserTimeout()
 	snd.rttValid = false
 	if snd.persist {
@@ -455,9 +455,9 @@ func release(c *Conn, s *segment) {
 		c.l.unlisten(c) // a listener's own TCB: it is in no connection table
 	}
 	c.snd.flush()
-	c.twAt, c.rcv.delackAt = zeroTime, zeroTime
+	c.twAt, c.rcv.delackAt = 0, 0
 	if c.ka != nil {
-		c.ka.at = zeroTime
+		c.ka.at = 0
 	}
 	if c.ln != nil {
 		c.ln.detach(c)
@@ -483,8 +483,8 @@ func (c *Conn) fail(err error) {
 // already owed for data, or data to send, goes out regardless.
 func challengeAck(c *Conn, s *segment) {
 	cfg := &c.l.cfg
-	if s.now.Sub(c.lim.chalStart) >= cfg.ChallengeACKInterval || s.now.Before(c.lim.chalStart) {
-		c.lim.chalStart, c.lim.chalN = s.now, 0
+	if s.at.Sub(c.lim.chalStart) >= cfg.ChallengeACKInterval || s.at.Before(c.lim.chalStart) {
+		c.lim.chalStart, c.lim.chalN = s.at, 0
 	}
 	if c.lim.chalN >= cfg.ChallengeACKLimit {
 		c.l.ctr.ChallengeLimited++
@@ -530,11 +530,11 @@ func (c *Conn) oowLimited(s *segment) bool {
 	if iv <= 0 || (s.segLen != 0 && s.flags&wire.FlagSYN == 0) {
 		return false
 	}
-	if d := s.now.Sub(c.lim.oowLast); !c.lim.oowLast.IsZero() && d >= 0 && d < iv {
+	if d := s.at.Sub(c.lim.oowLast); !c.lim.oowLast.IsZero() && d >= 0 && d < iv {
 		c.l.ctr.OOWAckLimited++
 		return true
 	}
-	c.lim.oowLast = s.now
+	c.lim.oowLast = s.at
 	return false
 }
 

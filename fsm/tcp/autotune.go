@@ -45,7 +45,7 @@ func (rcv *receiver) rttMeasure(s *segment) {
 	if rcv.locked || rcv.limit >= rcv.limitMax() {
 		return
 	}
-	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= rcv.mss {
+	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= int(rcv.mss) {
 		if d := int32(c.tsClock(s.now) - s.opts.TSEcr); d >= 0 && d < 60000 {
 			m := time.Duration(max(d, 1)) * time.Millisecond
 			if rcv.rtt == 0 {
@@ -61,12 +61,12 @@ func (rcv *receiver) rttMeasure(s *segment) {
 		if nxt.LessThan(rcv.rttSeq) {
 			return
 		}
-		if m := s.now.Sub(rcv.rttAt); m > 0 && (rcv.rtt == 0 || m < rcv.rtt) {
+		if m := s.at.Sub(rcv.rttAt); m > 0 && (rcv.rtt == 0 || m < rcv.rtt) {
 			rcv.rtt = m
 		}
 	}
 	rcv.rttSeq = nxt.Add(seqnum.Size(max(rcv.wnd(), 1)))
-	rcv.rttAt = s.now
+	rcv.rttAt = s.at
 }
 
 // spaceAdjust runs after the user read: once per receiver round trip it
@@ -81,15 +81,16 @@ func (rcv *receiver) spaceAdjust(now time.Time) {
 	if rcv.locked || rtt <= 0 || rcv.limit >= rcv.limitMax() {
 		return
 	}
+	at := c.l.tick(now)
 	if rcv.spaceAt.IsZero() {
-		rcv.spaceAt, rcv.spaceMark = now, rcv.copied
+		rcv.spaceAt, rcv.spaceMark = at, rcv.copied
 		return
 	}
-	if now.Sub(rcv.spaceAt) < rtt {
+	if at.Sub(rcv.spaceAt) < rtt {
 		return
 	}
 	copied := int(min(rcv.copied-rcv.spaceMark, 1<<40))
-	rcv.spaceAt, rcv.spaceMark = now, rcv.copied
+	rcv.spaceAt, rcv.spaceMark = at, rcv.copied
 	if copied <= rcv.space {
 		return
 	}

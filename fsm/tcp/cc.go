@@ -33,10 +33,10 @@ func (cc CongestionControl) String() string {
 // state is its ccState.
 type congestionControl interface {
 	// avoid grows w.cwnd in congestion avoidance for acked new octets.
-	avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now time.Time)
+	avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now tick)
 	// onLoss records a loss event with flight octets outstanding and
 	// returns the new ssthresh.
-	onLoss(w *ccState, flight uint32, mss int, now time.Time) uint32
+	onLoss(w *ccState, flight uint32, mss int, now tick) uint32
 }
 
 var ccAlgos = [...]congestionControl{CUBIC: cubic{}, NewReno: newReno{}}
@@ -49,10 +49,10 @@ type ccState struct {
 	cwnd, ssthresh uint32
 	acc            uint32 // NewReno: octets acknowledged toward the next +1 MSS (RFC 5681 §3.1)
 	// CUBIC (RFC 9438 §4), in segments and seconds.
-	wMax  float64   // window before the last reduction
-	k     float64   // time to grow back to wMax
-	wEst  float64   // Reno-friendly estimate (§4.3)
-	epoch time.Time // start of the current avoidance epoch; zero = not started
+	wMax  float64 // window before the last reduction
+	k     float64 // time to grow back to wMax
+	wEst  float64 // Reno-friendly estimate (§4.3)
+	epoch tick    // start of the current avoidance epoch; zero = not started
 }
 
 // maxCwnd bounds the congestion window (octets); arithmetic stays far from
@@ -77,7 +77,7 @@ func (w *ccState) start(mss int) { w.cwnd = uint32(10 * mss) }
 // ack grows the window for acked new octets outside recovery: slow start
 // below ssthresh, by at most 2 MSS per ACK (RFC 5681 §3.1, RFC 3465 L=2),
 // else the algorithm's congestion avoidance.
-func (w *ccState) ack(algo congestionControl, acked uint32, mss int, srtt time.Duration, now time.Time) {
+func (w *ccState) ack(algo congestionControl, acked uint32, mss int, srtt time.Duration, now tick) {
 	if w.cwnd < w.ssthresh {
 		w.cwnd = min(w.cwnd+min(acked, 2*uint32(mss)), maxCwnd)
 		return
@@ -89,7 +89,7 @@ func (w *ccState) ack(algo congestionControl, acked uint32, mss int, srtt time.D
 // loss reacts to a loss event: ssthresh from the algorithm, at least 2 MSS
 // (RFC 5681 §3.1 equation 4). held: the window was already reduced for
 // this loss (an ECE in the same window, RFC 3168 §6.1.2), ssthresh stays.
-func (w *ccState) loss(algo congestionControl, flight uint32, mss int, now time.Time, held bool) {
+func (w *ccState) loss(algo congestionControl, flight uint32, mss int, now tick, held bool) {
 	if !held {
 		w.ssthresh = max(algo.onLoss(w, flight, mss, now), uint32(2*mss))
 	}
@@ -134,7 +134,7 @@ func (w *ccState) restore(saved ccState) {
 
 // ccAck grows the window for acked new octets outside recovery.
 func (snd *sender) ccAck(acked uint32, now time.Time) {
-	snd.cc.ack(ccAlgos[snd.c.l.cfg.CC], acked, snd.mss, snd.srtt, now)
+	snd.cc.ack(ccAlgos[snd.c.l.cfg.CC], acked, snd.mss, snd.srtt, snd.c.l.tick(now))
 }
 
 // ccLoss reacts to a loss event through the algorithm; an ECE may already
@@ -143,10 +143,10 @@ func (snd *sender) ccAck(acked uint32, now time.Time) {
 func (snd *sender) ccLoss(now time.Time) {
 	c := snd.c
 	if c.snd.ecnWindowReduced() { // RFC 3168 §6.1.2: ECE already reduced this window
-		snd.cc.loss(nil, 0, snd.mss, now, true)
+		snd.cc.loss(nil, 0, snd.mss, c.l.tick(now), true)
 		return
 	}
-	snd.cc.loss(ccAlgos[c.l.cfg.CC], snd.flight(), snd.mss, now, false)
+	snd.cc.loss(ccAlgos[c.l.cfg.CC], snd.flight(), snd.mss, c.l.tick(now), false)
 	c.snd.ecnReduced() // RFC 3168 §6.1.2: CWR on the next new data
 }
 
@@ -159,7 +159,7 @@ func (snd *sender) flight() uint32 {
 // newReno is RFC 5681 congestion avoidance: one MSS per window of ACKed data.
 type newReno struct{}
 
-func (newReno) avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now time.Time) {
+func (newReno) avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now tick) {
 	w.acc += acked
 	if w.acc >= w.cwnd {
 		w.acc -= w.cwnd
@@ -168,7 +168,7 @@ func (newReno) avoid(w *ccState, acked uint32, mss int, srtt time.Duration, now 
 }
 
 // onLoss: ssthresh = max(FlightSize/2, 2*SMSS) (RFC 5681 §3.1 equation 4).
-func (newReno) onLoss(w *ccState, flight uint32, mss int, now time.Time) uint32 { return flight / 2 }
+func (newReno) onLoss(w *ccState, flight uint32, mss int, now tick) uint32 { return flight / 2 }
 
 // CUBIC constants (RFC 9438 §4.1, §4.6, §5).
 const (
@@ -182,7 +182,7 @@ type cubic struct{}
 // avoid is RFC 9438 §4.2-4.4: the window follows
 // W_cubic(t) = C*(t-K)^3 + W_max, aiming one RTT ahead and growing by at
 // most half per RTT, but never below the Reno-friendly estimate W_est.
-func (cubic) avoid(s *ccState, acked uint32, mssInt int, rtt time.Duration, now time.Time) {
+func (cubic) avoid(s *ccState, acked uint32, mssInt int, rtt time.Duration, now tick) {
 	mss := float64(mssInt)
 	cwnd := float64(s.cwnd) / mss
 	if s.epoch.IsZero() {
@@ -214,13 +214,13 @@ func (cubic) avoid(s *ccState, acked uint32, mssInt int, rtt time.Duration, now 
 
 // onLoss is RFC 9438 §4.6-4.7: W_max with fast convergence, ssthresh =
 // cwnd*beta, a new epoch.
-func (cubic) onLoss(s *ccState, flight uint32, mss int, now time.Time) uint32 {
+func (cubic) onLoss(s *ccState, flight uint32, mss int, now tick) uint32 {
 	cwnd := float64(s.cwnd) / float64(mss)
 	if cwnd < s.wMax {
 		s.wMax = cwnd * (1 + cubicBeta) / 2 // §4.7 fast convergence
 	} else {
 		s.wMax = cwnd
 	}
-	s.epoch = time.Time{}
+	s.epoch = 0
 	return clampCwnd(float64(s.cwnd)*cubicBeta, mss)
 }

@@ -41,9 +41,9 @@ type Conn struct {
 	l     *Layer
 	ln    *Listener // listener that spawned it, until accepted
 	key   connKey
-	idx   int32     // index in Layer.conns; -1 when not in the table
-	hidx  int32     // index in Layer.timers; -1 when no timer runs
-	due   time.Time // earliest deadline, the heap key (valid when hidx >= 0)
+	idx   int32 // index in Layer.conns; -1 when not in the table
+	hidx  int32 // index in Layer.timers; -1 when no timer runs
+	due   tick  // earliest deadline, the heap key (valid when hidx >= 0)
 	id    uint64
 	tcb   TCB
 	twGen uint32 // nonzero: replaced by a TIME-WAIT record of this generation (timewait.go)
@@ -70,9 +70,9 @@ type Conn struct {
 	err     error
 	softErr error // last ICMP soft error (icmp.go), reported on timeout
 
-	snd  sender    // the sending half (sender.go)
-	rcv  receiver  // the receiving half (receiver.go)
-	twAt time.Time // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
+	snd  sender   // the sending half (sender.go)
+	rcv  receiver // the receiving half (receiver.go)
+	twAt tick     // TIME-WAIT or FIN-WAIT-2 deadline; zero = stopped
 
 	ka       *keepAlive // keep-alive probing while on (keepalive.go)
 	bufGrown int        // octets the buffers exceed their initial sizes, counted in Layer.bufGrown (autotune.go)
@@ -84,9 +84,9 @@ type Conn struct {
 // segments it cannot accept: challenge ACKs (RFC 5961 §7) and the
 // OOWAckInterval limit (Linux's tcp_oow_rate_limited).
 type ackLimits struct {
-	chalStart time.Time // start of the current challenge-ACK interval
-	chalN     int       // challenge ACKs sent in it
-	oowLast   time.Time // last rate-limited ACK for an unacceptable segment (Config.OOWAckInterval)
+	chalStart tick // start of the current challenge-ACK interval
+	chalN     int  // challenge ACKs sent in it
+	oowLast   tick // last rate-limited ACK for an unacceptable segment (Config.OOWAckInterval)
 }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (RFC 9293 §3.7.4,

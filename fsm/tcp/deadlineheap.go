@@ -1,12 +1,10 @@
 package tcp
 
-import "time"
-
 // heapElem is what a deadlineHeap orders: something with a deadline that
 // remembers its own index in the heap (-1 when outside it), so removal and
 // re-keying are O(log n).
 type heapElem interface {
-	heapKey() time.Time
+	heapKey() tick
 	heapIndex() int
 	setHeapIndex(int)
 }

@@ -9,14 +9,14 @@ import "time"
 // ACK carries it first.
 func (rcv *receiver) delayAck(now time.Time, n int) {
 	c := rcv.c
-	rcv.mss = max(rcv.mss, min(n, int(c.l.cfg.MSS)))
-	rcv.unacked += n
+	rcv.mss = max(rcv.mss, int32(min(n, int(c.l.cfg.MSS))))
+	rcv.unacked += int32(min(n, 1<<30))
 	if c.l.cfg.DelayedACK < 0 || rcv.unacked >= 2*rcv.mss {
 		rcv.ackNow = true
 		return
 	}
 	if rcv.delackAt.IsZero() {
-		rcv.delackAt = now.Add(c.l.cfg.DelayedACK)
+		rcv.delackAt = c.l.tick(now).Add(c.l.cfg.DelayedACK)
 	}
 }
 
@@ -25,7 +25,7 @@ func (rcv *receiver) delayAck(now time.Time, n int) {
 func (rcv *receiver) ackSent() {
 	rcv.ackNow = false
 	rcv.unacked = 0
-	rcv.delackAt = zeroTime
+	rcv.delackAt = 0
 }
 
 // readAck decides whether a read that raised the offered window from

@@ -225,8 +225,8 @@ func TestGivenBackRingKeepsWindow(t *testing.T) {
 // connection (bytes/conn): n connections, each after one request/response
 // (100 octets out, 200 in, everything acknowledged and read) — the Conn, its
 // table, demultiplexing and timer entries, and no buffer — and the size of
-// a Conn (Conn-bytes; Go adds an 8-octet header and rounds up to a size
-// class: 1,272 octets fit the 1,280 class).
+// a Conn (Conn-bytes; Go rounds an allocation up to a size class: 1,024
+// octets fill the 1,024 class, TestConnSizeBudget).
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 2000
 	req, resp := make([]byte, 100), make([]byte, 200)
@@ -264,5 +264,27 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/conn")
 		b.ReportMetric(float64(unsafe.Sizeof(Conn{})), "Conn-bytes")
 		runtime.KeepAlive(l)
+	}
+}
+
+// connSizeBudget is the most a Conn may occupy: the 1,024-octet size class
+// of Go's allocator (the next is 1,152). An idle connection costs its Conn
+// alone (bufpool.go), so a field added here is paid per held connection:
+// keep deadlines as ticks (tick.go), counters as the narrowest type that
+// holds them, and state used only now and then behind a pointer
+// (keepAlive, undoState).
+const connSizeBudget = 1024
+
+// twRecordSizeBudget is the most a TIME-WAIT record may occupy (timewait.go).
+const twRecordSizeBudget = 144
+
+// TestConnSizeBudget fails when a Conn or a TIME-WAIT record outgrows its
+// budget.
+func TestConnSizeBudget(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > connSizeBudget {
+		t.Errorf("tcp.Conn is %d octets, over its budget of %d", n, connSizeBudget)
+	}
+	if n := unsafe.Sizeof(twRecord{}); n > twRecordSizeBudget {
+		t.Errorf("twRecord is %d octets, over its budget of %d", n, twRecordSizeBudget)
 	}
 }

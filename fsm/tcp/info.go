@@ -67,7 +67,7 @@ func (c *Conn) Info() ConnInfo {
 	if s.hasRTT {
 		ci.SRTT, ci.RTTVar = s.srtt, s.rttvar
 	}
-	ci.RTO, ci.Cwnd, ci.Ssthresh, ci.MSS, ci.Retries = s.rto, s.cc.cwnd, s.cc.ssthresh, s.mss, s.retries
+	ci.RTO, ci.Cwnd, ci.Ssthresh, ci.MSS, ci.Retries = s.rto, s.cc.cwnd, s.cc.ssthresh, s.mss, int(s.retries)
 	return ci
 }
 

@@ -12,6 +12,7 @@ import (
 // parsing and, from step 1 on, trimming to the window) or a user call.
 type segment struct {
 	now      time.Time
+	at       tick // now in the layer's ticks (tick.go)
 	src, dst wire.Addr
 	sport    uint16
 	dport    uint16
@@ -113,7 +114,7 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 	// A FIN held beyond a hole is processed once the hole fills (step 8).
 	if c.rcv.finHeld && !c.rcv.finRcvd && c.tcb.RcvNxt == c.rcv.finHeldSeq && !unsynchronized(c.state) {
 		c.rcv.finHeld = false
-		f := segment{now: s.now, seq: c.rcv.finHeldSeq, origSeq: c.rcv.finHeldSeq, ack: c.tcb.SndUna, segLen: 1, flags: wire.FlagFIN | wire.FlagACK}
+		f := segment{now: s.now, at: s.at, seq: c.rcv.finHeldSeq, origSeq: c.rcv.finHeldSeq, ack: c.tcb.SndUna, segLen: 1, flags: wire.FlagFIN | wire.FlagACK}
 		l.run(c, EvSegFin, &f)
 	}
 }
@@ -144,6 +145,7 @@ func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byt
 	s := &l.seg
 	*s = segment{
 		now:     now,
+		at:      l.tick(now),
 		src:     src,
 		dst:     dst,
 		sport:   t.SrcPort(),
@@ -259,7 +261,8 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 func (l *Layer) Poll(now time.Time) {
 	l.now = now
 	due := l.due[:0]
-	for len(l.timers) > 0 && !l.timers[0].due.After(now) {
+	at := l.tick(now)
+	for len(l.timers) > 0 && !l.timers[0].due.After(at) {
 		c := l.timers[0]
 		l.timers.remove(c)
 		due = append(due, c)
@@ -280,10 +283,10 @@ func (l *Layer) Poll(now time.Time) {
 func (l *Layer) NextDeadline() time.Time {
 	var d time.Time
 	if len(l.timers) > 0 {
-		d = l.timers[0].due
+		d = l.time(l.timers[0].due)
 	}
-	if len(l.twHeap) > 0 && (d.IsZero() || l.twHeap[0].at.Before(d)) {
-		d = l.twHeap[0].at
+	if len(l.twHeap) > 0 && (d.IsZero() || l.time(l.twHeap[0].at).Before(d)) {
+		d = l.time(l.twHeap[0].at)
 	}
 	return d
 }

@@ -492,8 +492,8 @@ func (sh *connShadow) compare(c *Conn, now time.Time, msl2 time.Duration, explai
 		if since.IsZero() {
 			since = now
 		}
-		if c.twAt.Before(since.Add(msl2)) {
-			return c.violation("TIME-WAIT timer at %v, less than 2*MSL after it began at %v (MUST-13)", c.twAt.Sub(since), since)
+		if c.l.time(c.twAt).Before(since.Add(msl2)) {
+			return c.violation("TIME-WAIT timer at %v, less than 2*MSL after it began at %v (MUST-13)", c.l.time(c.twAt).Sub(since), since)
 		}
 	}
 	if sh.state == StateTimeWait && c.state != StateTimeWait && now.Sub(sh.twSince) < msl2 && !explained {

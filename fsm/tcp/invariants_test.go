@@ -64,7 +64,7 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 		{"EdgeLeft", func(c *Conn) { c.rcv.edge -= 5 }, "right edge"},
 		{"SndUnaBack", func(c *Conn) { c.tcb.SndUna--; c.tcb.SndNxt-- }, "SND.UNA moved back"},
 		{"WindowBeyondRing", func(c *Conn) { c.rcv.edge = c.tcb.RcvNxt.Add(seqnumSize(uint32(c.rcv.buf.size) + 1)) }, "exceed the receive ring"},
-		{"InFlightNoTimer", func(c *Conn) { c.snd.buf.n = 1; c.tcb.SndNxt++; c.snd.rtxAt = zeroTime }, "no retransmission timer"},
+		{"InFlightNoTimer", func(c *Conn) { c.snd.buf.n = 1; c.tcb.SndNxt++; c.snd.rtxAt = 0 }, "no retransmission timer"},
 		{"TimeWaitNoTimer", func(c *Conn) { c.state = StateTimeWait }, "without its 2*MSL timer"},
 		{"OOOBehindRcvNxt", func(c *Conn) {
 			c.rcv.buf.ooo = c.rcv.buf.oooPool.get(maxOOO)[:1]
@@ -104,10 +104,10 @@ func TestInvariantsTimeWait(t *testing.T) {
 			if rec := r.c.record(); full != (rec == nil) {
 				t.Fatalf("full=%v: record %v", full, rec)
 			} else if rec != nil { // the compact form
-				rec.at = r.now.Add(time.Second)
+				rec.at = r.l.tick(r.now).Add(time.Second)
 				r.l.twHeap.fix(rec)
 			} else {
-				r.c.twAt = r.now.Add(time.Second)
+				r.c.twAt = r.l.tick(r.now).Add(time.Second)
 				r.l.schedule(r.c) // keep the timer heap exact: only MUST-13 is broken
 			}
 			mustBreak(t, k.Check(r.now, r.l), "less than 2*MSL")
@@ -150,7 +150,7 @@ func TestInvariantsTimerHeap(t *testing.T) {
 	r := newRig(t, Config{})
 	r.establishedActive(100, 300)
 	mustHold(t, NewInvariantChecker(), r.now, r.l)
-	r.c.rcv.delackAt = r.now.Add(time.Millisecond)
+	r.c.rcv.delackAt = r.l.tick(r.now).Add(time.Millisecond)
 	mustBreak(t, r.l.CheckInvariants(), "timer heap")
 }
 

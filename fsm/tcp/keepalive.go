@@ -14,7 +14,7 @@ type keepAlive struct {
 	intvl  time.Duration // time between unanswered probes (MUST-27)
 	count  int           // unanswered probes before the connection is dropped
 	probes int           // probes sent since the peer was last heard from
-	at     time.Time     // next probe; zero = none
+	at     tick          // next probe; zero = none
 }
 
 // SetKeepAlive turns keep-alive probing on or off for the connection, like
@@ -43,7 +43,7 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 	if c.ka.count <= 0 {
 		c.ka.count = cfg.KeepAliveCount
 	}
-	c.ka.at = now.Add(c.ka.idle)
+	c.ka.at = c.l.tick(now).Add(c.ka.idle)
 	if c.idx >= 0 {
 		c.l.schedule(c)
 	}
@@ -53,7 +53,7 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 func (c *Conn) kaHeard(now time.Time) {
 	if c.ka != nil {
 		c.ka.probes = 0
-		c.ka.at = now.Add(c.ka.idle)
+		c.ka.at = c.l.tick(now).Add(c.ka.idle)
 	}
 }
 
@@ -61,32 +61,32 @@ func (c *Conn) kaHeard(now time.Time) {
 // ones. Probes go only from ESTABLISHED or CLOSE-WAIT with nothing in flight
 // (data in flight has its own timer); otherwise the idle period restarts.
 func (c *Conn) kaPoll(now time.Time) {
-	if c.ka == nil || c.ka.at.IsZero() || now.Before(c.ka.at) {
+	if c.ka == nil || c.ka.at.IsZero() || c.l.tick(now).Before(c.ka.at) {
 		return
 	}
 	l := c.l
 	t := &c.tcb
 	if (c.state != StateEstablished && c.state != StateCloseWait) || t.SndUna != t.SndNxt {
-		c.ka.at = now.Add(c.ka.idle)
+		c.ka.at = c.l.tick(now).Add(c.ka.idle)
 		return
 	}
 	if c.ka.probes >= c.ka.count {
-		c.ka.at = zeroTime
+		c.ka.at = 0
 		l.run(c, EvTimeoutUser, l.userCall(now))
 		return
 	}
 	c.ka.probes++
 	l.ctr.KeepAlives++
-	c.ka.at = now.Add(c.ka.intvl)
+	c.ka.at = c.l.tick(now).Add(c.ka.intvl)
 	h := &l.hdr
 	*h = wire.TCPHeader{Flags: wire.FlagACK}
 	c.emit(t.SndUna-1, 0)
 }
 
 // kaAt is the next keep-alive probe's deadline (zero: none).
-func (c *Conn) kaAt() time.Time {
+func (c *Conn) kaAt() tick {
 	if c.ka == nil {
-		return zeroTime
+		return 0
 	}
 	return c.ka.at
 }

@@ -116,6 +116,7 @@ type Layer struct {
 	rng       *rand.Rand
 	secret    [2]uint64 // ISN key (RFC 9293 §3.4.1, MUST-9)
 	now       time.Time
+	epoch     time.Time // origin of the connections' ticks (tick.go)
 	conns     []*Conn
 	timers    timerHeap      // connections with a timer running, by earliest deadline
 	sndPool   bufPool        // recycled send rings (bufpool.go)
@@ -393,7 +394,7 @@ func (l *Layer) initConn(c *Conn) {
 	c.snd.userTimeout = max(l.cfg.UserTimeout, 0)
 	c.tos, c.ttl = l.cfg.TOS&^ECNMask, l.cfg.TTL
 	c.ecn.req = l.cfg.ECN == ECNOn
-	c.rcv.mss = min(536, int(l.cfg.MSS))
+	c.rcv.mss = int32(min(536, int(l.cfg.MSS)))
 }
 
 // insert adds c to the connection table.
@@ -431,7 +432,7 @@ func (l *Layer) remove(c *Conn) {
 // userCall resets and returns the context for one user call.
 func (l *Layer) userCall(now time.Time) *segment {
 	l.now = now
-	l.user = segment{now: now}
+	l.user = segment{now: now, at: l.tick(now)}
 	return &l.user
 }
 

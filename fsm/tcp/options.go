@@ -47,7 +47,7 @@ func (c *Conn) negotiateOptions(s *segment) {
 	c.tsOK = s.opts.HasTimestamps && !cfg.NoTimestamps
 	c.sackOK = s.opts.SACKPermitted && !cfg.NoSACK
 	if c.tsOK {
-		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.now
+		c.rcv.tsRecent, c.rcv.tsRecentAt = s.opts.TSVal, s.at
 		c.snd.mss = max(c.snd.mss-tsOptLen, 64)
 	}
 }
@@ -59,7 +59,7 @@ func (rcv *receiver) pawsReject(s *segment) bool {
 	if !c.tsOK || !s.opts.HasTimestamps {
 		return false
 	}
-	if s.now.Sub(rcv.tsRecentAt) > pawsIdle {
+	if s.at.Sub(rcv.tsRecentAt) > pawsIdle {
 		return false // TS.Recent is too old to judge by (RFC 7323 §5.5)
 	}
 	return int32(s.opts.TSVal-rcv.tsRecent) < 0
@@ -105,7 +105,7 @@ func (rcv *receiver) updateTSRecent(s *segment) {
 		return
 	}
 	if int32(s.opts.TSVal-rcv.tsRecent) >= 0 && s.origSeq.LessThanEq(rcv.lastAckSent) {
-		rcv.tsRecent, rcv.tsRecentAt = s.opts.TSVal, s.now
+		rcv.tsRecent, rcv.tsRecentAt = s.opts.TSVal, s.at
 	}
 }
 

@@ -26,10 +26,10 @@ func (snd *sender) sendSyn(now time.Time, ack bool) {
 		c.tcb.SndNxt = c.tcb.Iss + 1
 	}
 	if snd.rtxAt.IsZero() {
-		snd.rtxAt = now.Add(snd.rto)
+		snd.rtxAt = snd.c.l.tick(now).Add(snd.rto)
 	}
 	if !snd.rttValid {
-		snd.rttValid, snd.rttSeq, snd.rttAt = true, c.tcb.Iss, now
+		snd.rttValid, snd.rttSeq, snd.rttAt = true, c.tcb.Iss, snd.c.l.tick(now)
 	}
 }
 
@@ -200,7 +200,7 @@ func (snd *sender) sendData(now time.Time) {
 				// probes a zero window after one RTO; the same timer is the
 				// SWS override timeout of §3.8.6.2.1 for a small window.
 				snd.persist = true
-				snd.rtxAt = now.Add(snd.rto)
+				snd.rtxAt = snd.c.l.tick(now).Add(snd.rto)
 			}
 			return
 		}
@@ -322,7 +322,7 @@ func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, pr
 		snd.rtxMark = seqnum.Max(snd.rtxMark, end)
 		snd.undoSent(now, seq, end)
 	} else if !snd.rttValid {
-		snd.rttValid, snd.rttSeq, snd.rttAt = true, seq, now
+		snd.rttValid, snd.rttSeq, snd.rttAt = true, seq, snd.c.l.tick(now)
 	}
 	oldNxt := t.SndNxt
 	if t.SndNxt.LessThan(end) { // a retransmission may run past SND.NXT
@@ -339,10 +339,10 @@ func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, pr
 	}
 	if snd.rtxAt.IsZero() || snd.persist {
 		snd.persist = false
-		snd.rtxAt = now.Add(snd.rto)
+		snd.rtxAt = snd.c.l.tick(now).Add(snd.rto)
 	}
 	if snd.rtxSince.IsZero() {
-		snd.rtxSince = now
+		snd.rtxSince = snd.c.l.tick(now)
 		snd.clampUserTimeout()
 	}
 	return end

@@ -266,7 +266,7 @@ func (snd *sender) rackDetect(now time.Time) int {
 	c := snd.c
 	k := &snd.rack
 	k.advanced = false
-	snd.rackAt = zeroTime
+	snd.rackAt = 0
 	if !k.has {
 		return 0
 	}
@@ -298,7 +298,7 @@ func (snd *sender) rackDetect(now time.Time) int {
 		}
 	}
 	if timeout > 0 {
-		snd.rackAt = now.Add(timeout)
+		snd.rackAt = snd.c.l.tick(now).Add(timeout)
 	}
 	return marked
 }
@@ -322,11 +322,11 @@ func (snd *sender) rackTimeout(now time.Time) {
 // its timer have what they need). In fast recovery the RFC arms no probe;
 // netspec arms one unless Config.NoRecoveryProbe (probeAllowed).
 func (snd *sender) tlpArm(now time.Time) {
-	snd.tlpAt = zeroTime
+	snd.tlpAt = 0
 	if !snd.probeAllowed() {
 		return
 	}
-	at := now.Add(snd.pto())
+	at := snd.c.l.tick(now).Add(snd.pto())
 	if snd.rtxAt.Before(at) {
 		at = snd.rtxAt
 	}
@@ -409,7 +409,7 @@ func (snd *sender) tlpFire(now time.Time) {
 	}
 	// Whether or not a probe goes, the RTO restarts (RFC 8985 §7.3).
 	defer func() {
-		snd.rtxAt = now.Add(snd.rto)
+		snd.rtxAt = snd.c.l.tick(now).Add(snd.rto)
 		snd.clampUserTimeout()
 	}()
 	dataEnd := snd.bufSeq.Add(seqnum.Size(snd.buf.n))
@@ -460,7 +460,7 @@ func (snd *sender) tlpFire(now time.Time) {
 	c.l.ctr.TLPProbes++
 	if int(p.probes) < c.l.cfg.TLPMaxProbes {
 		// No ACK for this one either: the next probe after twice the PTO.
-		snd.tlpAt = now.Add(snd.pto() << p.probes)
+		snd.tlpAt = snd.c.l.tick(now).Add(snd.pto() << p.probes)
 	}
 }
 

@@ -227,7 +227,7 @@ func TestRACKReorderingWindow(t *testing.T) {
 	if r.c.snd.rackAt.IsZero() {
 		t.Fatal("no reordering timer armed")
 	}
-	wait := r.c.snd.rackAt.Sub(r.now)
+	wait := r.c.snd.rackAt.Sub(r.c.l.tick(r.now))
 	if want := r.c.snd.rack.minRTT / 4; wait <= 0 || wait > want {
 		t.Fatalf("reordering timer in %v, want (0, %v]", wait, want)
 	}
@@ -251,7 +251,7 @@ func TestTLPProbesTail(t *testing.T) {
 	r.write(4 * rkMSS)
 	r.drain()
 	srtt := r.c.snd.srtt
-	pto := r.c.snd.tlpAt.Sub(r.now)
+	pto := r.c.snd.tlpAt.Sub(r.c.l.tick(r.now))
 	if want := max(2*srtt, minPTO); pto != want {
 		t.Fatalf("PTO %v, want %v (SRTT %v)", pto, want, srtt)
 	}
@@ -261,7 +261,7 @@ func TestTLPProbesTail(t *testing.T) {
 	r.now = r.now.Add(50 * time.Millisecond)
 	r.sackAck(segAt(1)) // segment 0 arrives; 1..3 are lost
 	r.drain()
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	probe := r.drain()
 	if len(probe) != 1 || probe[0].seq != segAt(3) || probe[0].n != rkMSS {
 		t.Fatalf("probe %+v, want the last segment %d", probe, segAt(3))
@@ -269,8 +269,8 @@ func TestTLPProbesTail(t *testing.T) {
 	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
 		t.Fatalf("probes %d, timeouts %d", ctr.TLPProbes, ctr.Timeouts)
 	}
-	if want := r.now.Add(2 * r.c.snd.pto()); !r.c.snd.tlpAt.Equal(want) {
-		t.Fatalf("next probe at +%v, want +%v: twice the PTO (Config.TLPMaxProbes)", r.c.snd.tlpAt.Sub(r.now), want.Sub(r.now))
+	if want := r.now.Add(2 * r.c.snd.pto()); !r.c.snd.tlpAt.Equal(r.c.l.tick(want)) {
+		t.Fatalf("next probe at +%v, want +%v: twice the PTO (Config.TLPMaxProbes)", r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)), want.Sub(r.now))
 	}
 	r.now = r.now.Add(srtt)
 	r.sackAck(segAt(1), segAt(3), segAt(4))
@@ -294,7 +294,7 @@ func TestTLPProbeNewData(t *testing.T) {
 	if got := dataSegs(r.drain()); len(got) != 10 {
 		t.Fatalf("sent %d", len(got))
 	}
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	all := r.drain()
 	probe := dataSegs(all)
 	if len(probe) != 1 || probe[0] != segAt(10) {
@@ -320,7 +320,7 @@ func TestTLPProbeLastByDefault(t *testing.T) {
 	if got := dataSegs(r.drain()); len(got) != 10 {
 		t.Fatalf("sent %d", len(got))
 	}
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	all := r.drain()
 	probe := dataSegs(all)
 	if len(probe) != 1 || probe[0] != segAt(9) {
@@ -339,7 +339,7 @@ func TestTLPDSACKMeansNoLoss(t *testing.T) {
 	r.establishedSACK()
 	r.write(2 * rkMSS)
 	r.drain()
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	if got := dataSegs(r.drain()); len(got) != 1 || got[0] != segAt(1) {
 		t.Fatalf("probe %v", got)
 	}
@@ -363,7 +363,7 @@ func TestTLPRecoveryReducesCwnd(t *testing.T) {
 	r.establishedSACK()
 	r.write(2 * rkMSS)
 	r.drain()
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	r.drain()
 	cwnd := r.c.snd.cc.cwnd
 	r.sackAck(segAt(2))
@@ -384,7 +384,7 @@ func TestTLPBlackHoleOneProbe(t *testing.T) {
 	r.write(100)
 	sent := len(dataSegs(r.drain()))
 	for i := 0; i < 100 && r.c.State() != StateClosed; i++ {
-		r.advance(r.c.earliest().Sub(r.now))
+		r.advance(r.c.earliest().Sub(r.c.l.tick(r.now)))
 		sent += len(dataSegs(r.drain()))
 	}
 	ctr := r.l.Counters()
@@ -408,9 +408,9 @@ func TestTLPOneSegmentWaitsForDelayedACK(t *testing.T) {
 		t.Fatalf("setup: PTO %v would not reach the RTO %v", want, r.c.snd.rto)
 	}
 	if !r.c.snd.tlpAt.Equal(r.c.snd.rtxAt) {
-		t.Fatalf("PTO at +%v, RTO at +%v: want the PTO cut to the RTO", r.c.snd.tlpAt.Sub(r.now), r.c.snd.rtxAt.Sub(r.now))
+		t.Fatalf("PTO at +%v, RTO at +%v: want the PTO cut to the RTO", r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)), r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)))
 	}
-	r.advance(r.c.snd.tlpAt.Sub(r.now))
+	r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
 	if ctr := r.l.Counters(); ctr.TLPProbes != 1 || ctr.Timeouts != 0 {
 		t.Fatalf("probes %d, timeouts %d: the probe goes instead of the RTO", ctr.TLPProbes, ctr.Timeouts)
 	}
@@ -461,7 +461,7 @@ func TestTLPBlackHoleProbesBounded(t *testing.T) {
 	r.write(4 * rkMSS)
 	r.drain()
 	for i := 0; i < 100 && r.c.State() != StateClosed; i++ {
-		r.advance(r.c.earliest().Sub(r.now))
+		r.advance(r.c.earliest().Sub(r.c.l.tick(r.now)))
 		r.drain()
 	}
 	ctr := r.l.Counters()

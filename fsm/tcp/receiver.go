@@ -28,18 +28,18 @@ type receiver struct {
 
 	// Acknowledgments: delayed ACK (RFC 9293 §3.8.6.3), SACK (RFC 2018)
 	// and D-SACK (RFC 2883) blocks.
-	ackNow   bool      // an ACK is owed; sent (or piggybacked) at the end of processing
-	delackAt time.Time // deadline of a delayed ACK; zero = none owed
-	unacked  int       // in-order octets received since our last ACK
-	mss      int       // largest segment text seen, at most our MSS: "full-sized"
-	sackLast seqRange  // the out-of-order range most recently added (RFC 2018 §4: first block)
-	dsack    seqRange  // a duplicate segment to report in the next ACK (RFC 2883 §4)
-	dsackOut bool      // dsack is pending
-	dsackIn  seqRange  // the containing block for a duplicate above RCV.NXT (second block)
+	ackNow   bool     // an ACK is owed; sent (or piggybacked) at the end of processing
+	delackAt tick     // deadline of a delayed ACK; zero = none owed
+	unacked  int32    // in-order octets received since our last ACK
+	mss      int32    // largest segment text seen, at most our MSS: "full-sized"
+	sackLast seqRange // the out-of-order range most recently added (RFC 2018 §4: first block)
+	dsack    seqRange // a duplicate segment to report in the next ACK (RFC 2883 §4)
+	dsackOut bool     // dsack is pending
+	dsackIn  seqRange // the containing block for a duplicate above RCV.NXT (second block)
 
 	// Timestamps (RFC 7323 §4.3, §5).
 	tsRecent    uint32       // TS.Recent: the timestamp to echo
-	tsRecentAt  time.Time    // when TS.Recent was set (PAWS validity, §5.5)
+	tsRecentAt  tick         // when TS.Recent was set (PAWS validity, §5.5)
 	lastAckSent seqnum.Value // Last.ACK.sent
 
 	// Buffer auto-tuning (autotune.go).
@@ -47,11 +47,11 @@ type receiver struct {
 	locked    bool          // SetRecvBuffer fixed it: no auto-tuning
 	copied    uint64        // octets the user has read
 	space     int           // most octets read in one receiver round trip so far
-	spaceAt   time.Time     // start of the current measurement; zero: none yet
+	spaceAt   tick          // start of the current measurement; zero: none yet
 	spaceMark uint64        // copied at spaceAt
 	rtt       time.Duration // the receiver's RTT estimate; zero: none yet
 	rttSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
-	rttAt     time.Time     // when that sample started; zero: none running
+	rttAt     tick          // when that sample started; zero: none running
 }
 
 // finArrived takes the peer's FIN (RFC 9293 §3.10.7.4 step 8): RCV.NXT

@@ -38,7 +38,7 @@ func (snd *sender) lossDetect(now time.Time) {
 		return
 	}
 	snd.undoArm(false)
-	snd.tlpAt = zeroTime
+	snd.tlpAt = 0
 	snd.tlp = tlpState{} // the probe drew its answer; recovery probes take over (rack.go probeAllowed)
 	snd.rec.active = true
 	snd.rec.point = t.SndNxt
@@ -177,7 +177,7 @@ func (snd *sender) rtoRecovery(now time.Time) {
 	snd.dupAcks = 0
 	snd.rtxNxt = t.SndUna
 	snd.tlp.active = false
-	snd.tlpAt = zeroTime
+	snd.tlpAt = 0
 	if snd.rackOn() {
 		q := &snd.txq
 		for i := 0; i < q.n(); i++ {

@@ -11,7 +11,7 @@ import "github.com/netspec/netspec/fsm/sock"
 // connection (timer.go).
 func (snd *sender) r1Check() {
 	c := snd.c
-	if snd.retries != c.l.cfg.R1 || !advises(c) {
+	if int(snd.retries) != c.l.cfg.R1 || !advises(c) {
 		return
 	}
 	snd.retrying = true

@@ -37,30 +37,30 @@ type sender struct {
 	hasRTT            bool
 	rttValid          bool // a segment is being timed (Karn: never a retransmitted one)
 	rttSeq            seqnum.Value
-	rttAt             time.Time
+	rttAt             tick
 	tsRTOFloor        uint32       // our TSval at the last timeout; older echoes give no sample
 	rtxMark           seqnum.Value // end of the highest octet ever retransmitted: ACKs below it give no timer sample (Karn)
-	rtxAt             time.Time    // retransmission / persist deadline; zero = stopped
-	retries           int
+	rtxAt             tick         // retransmission / persist deadline; zero = stopped
+	retries           int32
 	retrying          bool          // R1 reached: retransmissions persist (RFC 9293 §3.8.3, SHLD-9)
 	rtxNxt            seqnum.Value  // go-back-N cursor after a timeout
 	persist           bool          // rtxAt is the persist timer (zero window, nothing in flight)
 	forceOne          bool          // send one octet even into a zero window (probe)
 	userTimeout       time.Duration // 0: only MaxRetries limits retransmission
-	rtxSince          time.Time     // since when data has waited unacknowledged without progress; zero: none
+	rtxSince          tick          // since when data has waited unacknowledged without progress; zero: none
 
 	// Congestion control (RFC 5681, cc.go) and loss recovery (recovery.go).
 	cc      ccState   // cwnd, ssthresh and the algorithm's state (cc.go)
 	ecn     ecnSender // the reaction to ECE (RFC 3168 §6.1.2, ecn.go)
-	dupAcks int       // duplicate ACKs in a row (RFC 5681 §3.2)
+	dupAcks int32     // duplicate ACKs in a row (RFC 5681 §3.2)
 	rec     recovery  // fast recovery and the SACK scoreboard
 
 	// RACK-TLP (RFC 8985, rack.go) and undo (undo.go).
 	txq      txQueue    // per-segment transmit records, SND.UNA to SND.NXT
 	rack     rackState  // RACK.xmit_ts, RACK.rtt, reordering window
 	tlp      tlpState   // the outstanding loss probe
-	rackAt   time.Time  // RACK reordering timer; zero = stopped
-	tlpAt    time.Time  // probe timeout (PTO); zero = stopped
+	rackAt   tick       // RACK reordering timer; zero = stopped
+	tlpAt    tick       // probe timeout (PTO); zero = stopped
 	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
 }
@@ -79,7 +79,7 @@ func (snd *sender) start(iss, una seqnum.Value) {
 
 // stopTimers stops the retransmission, persist, RACK and probe timers.
 func (snd *sender) stopTimers() {
-	snd.rtxAt, snd.rackAt, snd.tlpAt = zeroTime, zeroTime, zeroTime
+	snd.rtxAt, snd.rackAt, snd.tlpAt = 0, 0, 0
 	snd.persist = false
 }
 
@@ -89,7 +89,7 @@ func (snd *sender) flush() {
 	snd.buf.reset()
 	snd.stopTimers()
 	snd.txq.reset()
-	snd.rtxSince = zeroTime
+	snd.rtxSince = 0
 }
 
 // onAck processes an ACK (RFC 9293 §3.10.7.4 step 5): the SACK blocks
@@ -186,12 +186,12 @@ func (snd *sender) newAck(s *segment, dsack bool) {
 	}
 	snd.undoCheck(s, true)
 	if t.SndUna == t.SndNxt {
-		snd.rtxAt = zeroTime
-		snd.rtxSince = zeroTime
-		snd.rackAt = zeroTime
+		snd.rtxAt = 0
+		snd.rtxSince = 0
+		snd.rackAt = 0
 	} else {
-		snd.rtxAt = s.now.Add(snd.rto)
-		snd.rtxSince = s.now // progress: the user timeout starts over
+		snd.rtxAt = s.at.Add(snd.rto)
+		snd.rtxSince = s.at // progress: the user timeout starts over
 	}
 }
 
@@ -225,7 +225,7 @@ func (snd *sender) advanceUna(s *segment) {
 	} else if snd.rttValid && snd.rttSeq.LessThan(s.ack) {
 		snd.rttValid = false
 		if !karn {
-			snd.rttSample(s.now.Sub(snd.rttAt), 1)
+			snd.rttSample(s.at.Sub(snd.rttAt), 1)
 		}
 	}
 }

@@ -52,12 +52,12 @@ func (c *Conn) RTO() time.Duration { return c.snd.rto }
 // poll fires c's due timers as table events (RFC 9293 §3.10.8).
 func (c *Conn) poll(now time.Time) {
 	l := c.l
-	if !c.rcv.delackAt.IsZero() && !now.Before(c.rcv.delackAt) {
-		c.rcv.delackAt = zeroTime
+	if !c.rcv.delackAt.IsZero() && !c.l.tick(now).Before(c.rcv.delackAt) {
+		c.rcv.delackAt = 0
 		c.rcv.ackNow = true // sent by finish (RFC 9293 §3.8.6.3)
 	}
-	if !c.twAt.IsZero() && !now.Before(c.twAt) {
-		c.twAt = zeroTime
+	if !c.twAt.IsZero() && !c.l.tick(now).Before(c.twAt) {
+		c.twAt = 0
 		ev := EvTimeoutTimeWait
 		if c.state == StateFinWait2 {
 			ev = EvTimeoutFinWait2
@@ -68,15 +68,15 @@ func (c *Conn) poll(now time.Time) {
 	if c.state == StateClosed {
 		return
 	}
-	if !c.snd.rackAt.IsZero() && !now.Before(c.snd.rackAt) {
-		c.snd.rackAt = zeroTime
+	if !c.snd.rackAt.IsZero() && !c.l.tick(now).Before(c.snd.rackAt) {
+		c.snd.rackAt = 0
 		c.snd.rackTimeout(now)
 	}
-	if !c.snd.tlpAt.IsZero() && !now.Before(c.snd.tlpAt) {
-		c.snd.tlpAt = zeroTime
+	if !c.snd.tlpAt.IsZero() && !c.l.tick(now).Before(c.snd.tlpAt) {
+		c.snd.tlpAt = 0
 		c.snd.tlpFire(now)
 	}
-	if !c.snd.rtxAt.IsZero() && !now.Before(c.snd.rtxAt) {
+	if !c.snd.rtxAt.IsZero() && !c.l.tick(now).Before(c.snd.rtxAt) {
 		limit := l.cfg.MaxRetries
 		switch {
 		case c.state == StateSynSent:
@@ -86,8 +86,8 @@ func (c *Conn) poll(now time.Time) {
 		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
-		if c.snd.userTimedOut(now) || (c.snd.retries >= limit && !c.snd.persist) {
-			c.snd.rtxAt = zeroTime
+		if c.snd.userTimedOut(now) || (int(c.snd.retries) >= limit && !c.snd.persist) {
+			c.snd.rtxAt = 0
 			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
 			return
 		}
@@ -98,7 +98,7 @@ func (c *Conn) poll(now time.Time) {
 // userTimedOut reports whether data has waited unacknowledged, without
 // progress, for the user timeout (RFC 5482 §2, RFC 9293 §3.8.3 R2).
 func (snd *sender) userTimedOut(now time.Time) bool {
-	return snd.userTimeout > 0 && !snd.rtxSince.IsZero() && !snd.persist && now.Sub(snd.rtxSince) >= snd.userTimeout
+	return snd.userTimeout > 0 && !snd.rtxSince.IsZero() && !snd.persist && snd.c.l.tick(now).Sub(snd.rtxSince) >= snd.userTimeout
 }
 
 // clampUserTimeout keeps the retransmission timer from running past the

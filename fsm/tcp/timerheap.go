@@ -1,7 +1,5 @@
 package tcp
 
-import "time"
-
 // timerHeap orders the connections that have a timer running by their
 // earliest deadline, so NextDeadline is O(1) and Poll touches only the
 // connections that are due: an idle or TIME-WAIT connection costs nothing per
@@ -10,14 +8,14 @@ import "time"
 // (checked by Conn.CheckInvariants).
 type timerHeap = deadlineHeap[*Conn]
 
-func (c *Conn) heapKey() time.Time { return c.due }
+func (c *Conn) heapKey() tick      { return c.due }
 func (c *Conn) heapIndex() int     { return int(c.hidx) }
 func (c *Conn) setHeapIndex(i int) { c.hidx = int32(i) }
 
 // earliest is the first of the connection's deadlines, zero when none runs.
-func (c *Conn) earliest() time.Time {
-	var d time.Time
-	for _, t := range [...]time.Time{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.kaAt(), c.snd.rackAt, c.snd.tlpAt} {
+func (c *Conn) earliest() tick {
+	var d tick
+	for _, t := range [...]tick{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.kaAt(), c.snd.rackAt, c.snd.tlpAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

@@ -15,29 +15,28 @@ func TestTimerHeapMatchesScan(t *testing.T) {
 	for i := range conns {
 		conns[i] = &Conn{l: l, idx: int32(i), hidx: -1}
 	}
-	base := time.Unix(0, 0)
-	at := func() time.Time {
+	at := func() tick {
 		if rng.IntN(4) == 0 {
-			return time.Time{}
+			return 0
 		}
-		return base.Add(time.Duration(rng.IntN(10000)) * time.Millisecond)
+		return tick(1 + time.Duration(rng.IntN(10000))*time.Millisecond)
 	}
 	for step := 0; step < 20000; step++ {
 		c := conns[rng.IntN(len(conns))]
 		if rng.IntN(10) == 0 {
 			l.timers.remove(c)
-			c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka = time.Time{}, time.Time{}, time.Time{}, nil
+			c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.ka = 0, 0, 0, nil
 		} else {
 			c.snd.rtxAt, c.rcv.delackAt = at(), at()
 			l.schedule(c)
 		}
-		var want time.Time
+		var want tick
 		for _, c := range conns {
 			if d := c.earliest(); !d.IsZero() && (want.IsZero() || d.Before(want)) {
 				want = d
 			}
 		}
-		got := time.Time{}
+		got := tick(0)
 		if len(l.timers) > 0 {
 			got = l.timers[0].due
 		}

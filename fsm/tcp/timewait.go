@@ -15,9 +15,9 @@ import (
 // connection left TIME-WAIT.
 type twRecord struct {
 	key         connKey
-	hidx        int32     // index in Layer.twHeap
-	gen         uint32    // matches Conn.twGen of the Conn it replaced
-	at          time.Time // the 2*MSL deadline (MUST-13)
+	hidx        int32  // index in Layer.twHeap
+	gen         uint32 // matches Conn.twGen of the Conn it replaced
+	at          tick   // the 2*MSL deadline (MUST-13)
 	tcb         TCB
 	rcvEdge     seqnum.Value
 	lastAckSent seqnum.Value
@@ -25,9 +25,9 @@ type twRecord struct {
 	tsRecent    uint32
 	tsOffset    uint32
 	tsRTOFloor  uint32
-	tsRecentAt  time.Time
-	chalStart   time.Time
-	oowLast     time.Time // Conn.oowLast: the OOWAckInterval limit outlives compaction (Linux's tw_last_oow_ack_time)
+	tsRecentAt  tick
+	chalStart   tick
+	oowLast     tick // Conn.oowLast: the OOWAckInterval limit outlives compaction (Linux's tw_last_oow_ack_time)
 	chalN       int32
 	sndMSS      int32
 	sndShift    uint8
@@ -176,11 +176,11 @@ func (l *Layer) twInput(now time.Time, r *twRecord, s *segment) {
 // twPoll expires the TIME-WAIT records due at now through the table's
 // TIME-WAIT timeout row (RFC 9293 §3.10.8), releasing them.
 func (l *Layer) twPoll(now time.Time) {
-	for len(l.twHeap) > 0 && !l.twHeap[0].at.After(now) {
+	for len(l.twHeap) > 0 && !l.twHeap[0].at.After(l.tick(now)) {
 		r := l.twHeap[0]
 		c := &l.twc
 		l.twLoad(c, r)
-		c.twAt = zeroTime
+		c.twAt = 0
 		l.run(c, EvTimeoutTimeWait, l.userCall(now))
 		l.finish(c, now)
 		l.twDone(r, c)
@@ -194,6 +194,6 @@ func (l *Layer) nconns() int { return len(l.conns) + len(l.tw) }
 // twHeap orders the TIME-WAIT records by deadline.
 type twHeap = deadlineHeap[*twRecord]
 
-func (r *twRecord) heapKey() time.Time { return r.at }
+func (r *twRecord) heapKey() tick      { return r.at }
 func (r *twRecord) heapIndex() int     { return int(r.hidx) }
 func (r *twRecord) setHeapIndex(i int) { r.hidx = int32(i) }

@@ -121,7 +121,7 @@ func rtoEpisode(t *testing.T, r *rig) (orig, rtx uint32, cwnd uint32) {
 		t.Fatalf("sent %d", len(s))
 	}
 	cwnd = r.c.snd.cc.cwnd
-	r.advance(r.c.snd.rtxAt.Sub(r.now))
+	r.advance(r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)))
 	s2 := r.drain()
 	if len(s2) != 1 || s2[0].seq != s[0].seq || r.l.Counters().Timeouts != 1 {
 		t.Fatalf("after the RTO sent %+v", s2)
@@ -184,7 +184,7 @@ func TestR1NegativeAdvice(t *testing.T) {
 	r.drain()
 	for i := 1; i <= 5; i++ {
 		r.o.notes = nil
-		r.advance(r.c.snd.rtxAt.Sub(r.now))
+		r.advance(r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)))
 		r.drain()
 		if got, want := r.c.Retrying(), i >= 3; got != want {
 			t.Fatalf("after %d timeouts Retrying() = %v", i, got)
@@ -218,7 +218,7 @@ func TestR2DefaultAtLeast100s(t *testing.T) {
 	start := r.now
 	r.write(100)
 	for i := 0; i < 100 && r.c.State() != StateClosed; i++ {
-		r.advance(r.c.earliest().Sub(r.now))
+		r.advance(r.c.earliest().Sub(r.c.l.tick(r.now)))
 	}
 	if r.c.State() != StateClosed {
 		t.Fatal("never gave up")
@@ -307,7 +307,7 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 	r.listen(0)
 	r.send(seg{flags: SYN, seq: 1000})
 	for range 4 {
-		r.advance(r.c.snd.rtxAt.Sub(r.now))
+		r.advance(r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)))
 	}
 	if len(adv.advised) != 0 || r.c.Retrying() {
 		t.Fatalf("embryo: advice %v, retrying %v", adv.advised, r.c.Retrying())
@@ -318,7 +318,7 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 	a.isses = append(a.isses, 100)
 	a.connect()
 	for range 3 {
-		a.advance(a.c.snd.rtxAt.Sub(a.now))
+		a.advance(a.c.snd.rtxAt.Sub(a.c.l.tick(a.now)))
 	}
 	if len(aadv.advised) != 1 || !a.c.Retrying() {
 		t.Fatalf("active OPEN: advice %v, retrying %v", aadv.advised, a.c.Retrying())
