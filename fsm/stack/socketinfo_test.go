@@ -111,16 +111,15 @@ func TestTCPSocketsSnapshot(t *testing.T) {
 }
 
 // TestTCPSocketsRuleLastFired: a connection's Rule is the spec row that
-// last fired for it: after a segment, the last tcp row its journey trace
-// names; after a user call (Recv), that call's row. Listeners have none.
+// last fired for it: after a segment, the row its journey trace line names
+// as deciding it; after a user call (Recv), that call's row. Listeners
+// have none.
 func TestTCPSocketsRuleLastFired(t *testing.T) {
 	n := newSim(t, 11)
-	last := map[uint16]int{} // remote port -> the last tcp row of its last frame
+	last := map[uint16]int{} // remote port -> the row that decided its last segment
 	n.b.SetTracer(func(tr *Trace) {
-		for _, r := range tr.Rows {
-			if r.Machine() == "tcp" && tr.HasPorts {
-				last[tr.SrcPort] = int(r.ID())
-			}
+		if r := tr.decisive(traceTCP, traceTCP); r != nil && tr.HasPorts {
+			last[tr.SrcPort] = int(r.ID())
 		}
 	})
 	cfd, sfd := n.connect(80)
@@ -137,7 +136,9 @@ func TestTCPSocketsRuleLastFired(t *testing.T) {
 		}
 		return served.RecvQ == len(msg)
 	})
-	if want, ok := last[served.RPort]; !ok || served.Rule != want || tcp.Rules[want].State != tcp.StateEstablished {
+	// The last segment carried data: its text row decided it, not the
+	// FIN stage that ended its pipeline.
+	if want, ok := last[served.RPort]; !ok || served.Rule != want || tcp.Rules[want].Event != tcp.EvSegText {
 		t.Fatalf("served connection's rule %d, want the last row traced for its segments (%d, %v)", served.Rule, want, ok)
 	}
 	if _, err := n.b.Recv(n.now, sfd, make([]byte, len(msg))); err != nil {

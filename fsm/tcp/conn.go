@@ -59,7 +59,7 @@ type Conn struct {
 	queued     bool // in ln's accept queue (established, not accepted)
 	userClosed bool // the user called Close: nobody will read (orphan)
 	pending    sock.Readiness
-	rule       uint16 // Rules index + 1 of the row that last fired for c (0: none yet)
+	rule       uint16 // Rules index + 1 of the row that last decided for c (0: none yet)
 
 	// IP metadata (ipmeta.go, RFC 9293 §3.9.1.9, §3.9.2) and ECN (ecn.go).
 	tos        uint8 // Diffserv field sent (ECN bits zero)

@@ -44,9 +44,11 @@ type ConnInfo struct {
 	// retransmitted without progress (the R1/R2 count of RFC 9293 §3.8.3).
 	Retries int
 	// Rule is the index in Rules of the spec row that last fired for the
-	// connection (for a segment, the pipeline's last stage; or a user call
-	// or timer), -1 when none did or the socket has no connection (a
-	// listener, a TIME-WAIT record).
+	// connection: for a segment the row that decided it, as its journey
+	// trace line names it (a drop row, else the last that changed the
+	// state, else the last with actions, else the last stage); for a user
+	// call or a timer its row. -1 when none fired or the socket has no
+	// connection (a listener, a TIME-WAIT record).
 	Rule int
 }
 

@@ -90,19 +90,39 @@ func NextStage(ev Event) (next Event, ok bool) {
 	return ev + 1, true
 }
 
+// decisiveRank ranks a row that fired in state from as the row that decided
+// a segment, as the journey trace names it (fsm/stack Trace.AppendLine): a
+// drop row first, then one that changed the state, then one with actions,
+// then any; of equal ranks the last.
+func decisiveRank(r *Rule, from State) int8 {
+	switch {
+	case r.Outcome == OutDrop:
+		return 3
+	case r.Next != from:
+		return 2
+	case len(r.Actions) > 0:
+		return 1
+	}
+	return 0
+}
+
 // segmentArrives runs the SEGMENT ARRIVES pipeline (RFC 9293 §3.10.7) on c.
 func (l *Layer) segmentArrives(c *Conn, s *segment) {
 	ev := FirstStage(c.state)
+	rank := int8(-1) // of the row c.rule names: the one that decided s so far
 	for {
 		// l.run, written out: this loop runs a step per stage of every
 		// segment, and a call less per step is measurable (BenchmarkSegment).
-		r := l.m.Step(tcpRun{c, s}, c.state, ev)
+		from := c.state
+		r := l.m.Step(tcpRun{c, s}, from, ev)
 		if r == nil {
 			l.m.Drop(ReasonNone) // unreachable, as in run
 			break
 		}
 		c.setState(r.Next)
-		c.rule = r.ID + 1
+		if k := decisiveRank(r, from); k >= rank {
+			rank, c.rule = k, r.ID+1
+		}
 		if r.Outcome != OutContinue {
 			break
 		}
