@@ -303,7 +303,13 @@ func TestLiveStalledClient(t *testing.T) {
 	if _, err := io.WriteString(conn, "GET /events HTTP/1.1\r\nHost: live\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stream to open", func() bool { return l.Clients() == 1 || f.watchers() == 1 })
+	// The stream opened once it read a snapshot (it may end before a
+	// poll sees it open).
+	waitFor(t, "the stream to open", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.reads > 0
+	})
 	waitFor(t, "the stalled stream's handler to end", func() bool { return l.Clients() == 0 })
 	if f.watchers() != 0 {
 		t.Error("trace still watched after the stalled stream ended")
