@@ -176,7 +176,7 @@ func writeReport(res *results, md, plotDir string) error {
 		case "rates":
 			table(&b, res, mainFigures(c)[:8])
 		case "inmem":
-			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's sub-benchmark then gVisor's for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
+			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's, gVisor's and the no-stack floor's sub-benchmarks in turn for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
 			table(&b, res, inmemFigures())
 		case "loss":
 			if c.lossAt == "bridge" {
