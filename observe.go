@@ -17,9 +17,13 @@ import (
 // Snapshot returns the stack's counters grouped like netstat -s, the hit
 // count of every spec row and its TCP sockets, read at one instant inside
 // the event loop (after Close: their final values). `netspec stat` and
-// `netspec ss` print it; the metrics endpoint exports it.
+// `netspec ss` print it; the metrics endpoint exports it. With several
+// loops the counters are summed over them, and loop.N.RxFrames and
+// loop.N.TxFrames give loop N's frames, loop.NeighboursShared and
+// loop.NeighbourDrops the ARP entries passed between them (Stats).
 func (s *Stack) Snapshot() (observe.Snapshot, error) {
 	var snap observe.Snapshot
+	var each []observe.Counter // with several loops: each loop's frames
 	for i, sh := range s.shards {
 		ls := sh.loop.Stats() // it takes the loop's lock, which Do holds
 		s.readStack(sh, func(now time.Time, st *stack.Stack) {
@@ -30,7 +34,25 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 				mergeSnapshot(&snap, &one)
 			}
 		})
+		if len(s.shards) > 1 {
+			for _, c := range [...]struct {
+				what string
+				v    uint64
+			}{{"RxFrames", ls.RxFrames}, {"TxFrames", ls.TxFrames}} {
+				name := "loop." + strconv.Itoa(i) + "." + c.what
+				each = append(each, observe.Counter{Name: name, Group: observe.Group(name), Value: c.v})
+			}
+		}
 	}
+	if s.nb != nil {
+		for _, c := range [...]struct {
+			name string
+			v    uint64
+		}{{"loop.NeighboursShared", s.nb.shared.Load()}, {"loop.NeighbourDrops", s.nb.dropped.Load()}} {
+			each = append(each, observe.Counter{Name: c.name, Group: observe.Group(c.name), Value: c.v})
+		}
+	}
+	snap.Counters = append(snap.Counters, each...)
 	snap.Addr = s.prefix.String()
 	snap.Counters = appendRuntime(snap.Counters)
 	return snap, nil

@@ -185,9 +185,16 @@ func checkLoopsShared(t *testing.T, st *netspec.Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	byName := map[string]uint64{}
 	for _, c := range snap.Counters {
-		if c.Name == "tcp.PassiveOpens" && c.Value != opens {
-			t.Errorf("Snapshot: %d passive opens, the loops' sum is %d", c.Value, opens)
+		byName[c.Name] = c.Value
+	}
+	if byName["tcp.PassiveOpens"] != opens {
+		t.Errorf("Snapshot: %d passive opens, the loops' sum is %d", byName["tcp.PassiveOpens"], opens)
+	}
+	for _, name := range []string{"loop.0.RxFrames", "loop.1.RxFrames", "loop.NeighboursShared"} {
+		if byName[name] == 0 {
+			t.Errorf("Snapshot: %s = 0 (or missing)", name)
 		}
 	}
 	if stats.NeighboursShared == 0 || stats.NeighbourDrops != 0 {
