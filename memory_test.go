@@ -125,7 +125,7 @@ func TestIdleConnHeapHTTP(t *testing.T) {
 // idleConnHeapBudget is the most heap an idle connection end may hold in
 // the stack (tcp.Conn, the stack's descriptor and tables, the timer entry,
 // netconn.Conn, its deadline and the waiter of the Read blocked on it).
-const idleConnHeapBudget = 2304
+const idleConnHeapBudget = 2048
 
 // TestIdleConnHeapBudget holds n idle connections between two stacks,
 // each end with a goroutine blocked in Read under a read deadline (as

@@ -41,12 +41,12 @@ type Conn struct {
 	l     *Layer
 	ln    *Listener // listener that spawned it, until accepted
 	key   connKey
-	idx   int32 // index in Layer.conns; -1 when not in the table
-	hidx  int32 // index in Layer.timers; -1 when no timer runs
-	due   tick  // earliest deadline, the heap key (valid when hidx >= 0)
+	idx   int32  // index in Layer.conns; -1 when not in the table
+	hidx  int32  // index in Layer.timers; -1 when no timer runs
+	twGen uint32 // nonzero: replaced by a TIME-WAIT record of this generation (timewait.go)
+	due   tick   // earliest deadline, the heap key (valid when hidx >= 0)
 	id    uint64
 	tcb   TCB
-	twGen uint32 // nonzero: replaced by a TIME-WAIT record of this generation (timewait.go)
 
 	// Timestamps (RFC 7323) and SACK (RFC 2018).
 	tsOffset uint32 // random per-connection offset of our TSval clock (RFC 7323 §5.4)

@@ -225,8 +225,9 @@ func TestGivenBackRingKeepsWindow(t *testing.T) {
 // connection (bytes/conn): n connections, each after one request/response
 // (100 octets out, 200 in, everything acknowledged and read) — the Conn, its
 // table, demultiplexing and timer entries, and no buffer — and the size of
-// a Conn (Conn-bytes; Go rounds an allocation up to a size class: 1,024
-// octets fill the 1,024 class, TestConnSizeBudget).
+// a Conn (Conn-bytes; Go adds an 8-octet header to an object of more than
+// 512 octets with pointers and rounds up to a size class: 1,016 octets fill
+// the 1,024 class, TestConnSizeBudget).
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 2000
 	req, resp := make([]byte, 100), make([]byte, 200)
@@ -267,13 +268,14 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	}
 }
 
-// connSizeBudget is the most a Conn may occupy: the 1,024-octet size class
-// of Go's allocator (the next is 1,152). An idle connection costs its Conn
+// connSizeBudget is the most a Conn may occupy: with the 8-octet header Go
+// puts before an object of more than 512 octets with pointers, it fills the
+// 1,024-octet size class of Go's allocator (the next is 1,152). An idle connection costs its Conn
 // alone (bufpool.go), so a field added here is paid per held connection:
 // keep deadlines as ticks (tick.go), counters as the narrowest type that
 // holds them, and state used only now and then behind a pointer
 // (keepAlive, undoState).
-const connSizeBudget = 1024
+const connSizeBudget = 1016
 
 // twRecordSizeBudget is the most a TIME-WAIT record may occupy (timewait.go).
 const twRecordSizeBudget = 144
