@@ -111,17 +111,25 @@ func TestControlSocket(t *testing.T) {
 	}
 	served := echoOnce(ln)
 	c := dial(t, a, "198.18.0.2:7")
-	s, err := observe.Fetch(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var s observe.Snapshot
 	var estab, listen int
-	for _, so := range s.Sockets {
-		switch {
-		case so.State == "Listen" && so.Local == "198.18.0.2:7":
-			listen++
-		case so.State == "Established" && so.Local == "198.18.0.2:7" && so.FD >= 0 && so.RTOus > 0:
-			estab++
+	// The server's connection has its descriptor once echoOnce's Accept
+	// took it from the queue, which may follow Dial's return.
+	for deadline := time.Now().Add(guard); ; time.Sleep(time.Millisecond) {
+		if s, err = observe.Fetch(path); err != nil {
+			t.Fatal(err)
+		}
+		estab, listen = 0, 0
+		for _, so := range s.Sockets {
+			switch {
+			case so.State == "Listen" && so.Local == "198.18.0.2:7":
+				listen++
+			case so.State == "Established" && so.Local == "198.18.0.2:7" && so.FD >= 0 && so.RTOus > 0:
+				estab++
+			}
+		}
+		if estab == 1 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if listen != 1 || estab != 1 {
