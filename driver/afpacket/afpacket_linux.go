@@ -84,39 +84,8 @@ func open(iface string, opts Options, fan *fanout) (*Link, error) {
 			opts.RcvBuf = wakeRcvBuf // the first socket only wakes the reader
 		}
 	}
-	// Protocol 0 at creation: nothing is received until bind names the interface.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err == nil {
-		if err = l.setup(fd, iface, ifi.Index, opts); err != nil {
-			unix.Close(fd)
-		}
-	} else {
-		err = errf("socket", iface, err)
-	}
-	if err == nil && fan != nil {
-		// The wake (or only) socket joins before the ring socket binds,
-		// so the ring's group stays first on the device's tap list.
-		if err = fan.join(fd, l.ring == nil); err != nil {
-			unix.Close(fd)
-			err = errf("fanout", iface, err)
-		}
-	}
-	if err == nil && l.ring != nil {
-		if err = l.ring.bind(ifi.Index, opts.Promisc); err != nil {
-			unix.Close(fd)
-			err = errf("ring", iface, err)
-		}
-		if err == nil && fan != nil {
-			if err = fan.join(l.ring.fd, true); err != nil {
-				unix.Close(fd)
-				err = errf("fanout", iface, err)
-			}
-		}
-	}
+	fd, err := l.sockets(iface, ifi.Index, opts, fan)
 	if err != nil {
-		if l.ring != nil {
-			l.ring.close()
-		}
 		return nil, err
 	}
 	cfg := fdlink.Config{
@@ -143,6 +112,42 @@ func open(iface string, opts Options, fan *fanout) (*Link, error) {
 	l.wiov = make([][2]unix.Iovec, opts.Batch)
 	l.wvhdr = make([]fdlink.VnetHdr, opts.Batch)
 	return l, nil
+}
+
+// sockets makes the link's socket (the wake socket when there is a ring)
+// and binds it, then binds the ring's socket, joining each to fan's groups
+// when fan is not nil. On failure it closes both and the ring.
+func (l *Link) sockets(iface string, ifindex int, opts Options, fan *fanout) (int, error) {
+	// Protocol 0 at creation: nothing is received until bind names the interface.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		err = errf("socket", iface, err)
+	} else if err = l.setup(fd, iface, ifindex, opts); err == nil && fan != nil {
+		// The wake (or only) socket joins before the ring socket binds,
+		// so the ring's group stays first on the device's tap list.
+		if err = fan.join(fd, l.ring == nil); err != nil {
+			err = errf("fanout", iface, err)
+		}
+	}
+	if err == nil && l.ring != nil {
+		if err = l.ring.bind(ifindex, opts.Promisc); err != nil {
+			err = errf("ring", iface, err)
+		} else if fan != nil {
+			if err = fan.join(l.ring.fd, true); err != nil {
+				err = errf("fanout", iface, err)
+			}
+		}
+	}
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if l.ring != nil {
+			l.ring.close()
+		}
+		return -1, err
+	}
+	return fd, nil
 }
 
 func (l *Link) setup(fd int, iface string, ifindex int, opts Options) error {
