@@ -82,21 +82,25 @@ type Options struct {
 // the half-close of *net.TCPConn (CloseWrite). Reads and Writes may run
 // concurrently with each other and with Close.
 type Conn struct {
-	r     runner
-	fd    stack.FD
-	laddr *net.TCPAddr
-	raddr *net.TCPAddr
-	rec   Recorder
-
-	active bool   // opened by Dial (the client end)
-	histID string // connection id in a History; set when the open is recorded
-
+	r        runner
+	fd       stack.FD
+	active   bool // opened by Dial (the client end)
 	released bool // descriptor given back to the stack; guarded by the loop's lock
+	laddr    *net.TCPAddr
+	raddr    *net.TCPAddr
+	rec      *recording // nil unless calls are recorded
 
 	closeOnce sync.Once
 	closed    atomic.Bool  // Close or Abort was called
 	rd, wd    connDeadline // sleepers.go
 	rmu, wmu  sync.Mutex   // one Read and one Write at a time (keeps byte order)
+}
+
+// recording is what a Conn whose calls are recorded keeps: most keep none
+// (a Conn is paid per held connection: TestIdleConnHeapBudget).
+type recording struct {
+	r  Recorder
+	id string // connection id in a History; set when the open is recorded
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -108,7 +112,9 @@ func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) 
 		fd:     fd,
 		laddr:  &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(st.LocalPort)},
 		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
-		rec:    rec,
+	}
+	if rec != nil {
+		c.rec = &recording{r: rec}
 	}
 	c.rd.idx, c.wd.idx = -1, -1
 	return c
@@ -164,7 +170,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	n, err := c.read(b)
 	if c.rec != nil {
-		c.rec.Record(Event{Op: OpRead, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
+		c.rec.r.Record(Event{Op: OpRead, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
 	}
 	return n, err
 }
@@ -201,7 +207,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	n, err := c.write(b)
 	if c.rec != nil {
-		c.rec.Record(Event{Op: OpWrite, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
+		c.rec.r.Record(Event{Op: OpWrite, Conn: c, Start: start, End: time.Now(), Data: b[:n], Err: err})
 	}
 	return n, err
 }
@@ -241,7 +247,7 @@ func (c *Conn) CloseWrite() error {
 	}
 	err := c.closeWrite()
 	if c.rec != nil {
-		c.rec.Record(Event{Op: OpCloseWrite, Conn: c, Start: start, End: time.Now(), Err: err})
+		c.rec.r.Record(Event{Op: OpCloseWrite, Conn: c, Start: start, End: time.Now(), Err: err})
 	}
 	return err
 }
@@ -270,7 +276,7 @@ func (c *Conn) Close() error {
 	}
 	err := c.release(false)
 	if c.rec != nil {
-		c.rec.Record(Event{Op: OpClose, Conn: c, Start: start, End: time.Now(), Err: err})
+		c.rec.r.Record(Event{Op: OpClose, Conn: c, Start: start, End: time.Now(), Err: err})
 	}
 	return err
 }
@@ -284,7 +290,7 @@ func (c *Conn) Abort() error {
 	}
 	err := c.release(true)
 	if c.rec != nil {
-		c.rec.Record(Event{Op: OpAbort, Conn: c, Start: start, End: time.Now(), Err: err})
+		c.rec.r.Record(Event{Op: OpAbort, Conn: c, Start: start, End: time.Now(), Err: err})
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/netspec/netspec/fsm/sock"
 )
@@ -575,4 +576,16 @@ func TestConnDeadlinesShareOneHeap(t *testing.T) {
 			t.Errorf("after every call returned the heap holds %d entries, timer armed %v", len(sl.h), sl.armedAt != 0)
 		}
 	})
+}
+
+// connSizeBudget is the most a Conn may occupy: the 128-octet size class.
+// Every held connection pays it (with the net/http handler on top), so
+// what only some connections need goes behind a pointer (recording).
+const connSizeBudget = 128
+
+// TestConnSizeBudget fails when a Conn outgrows its budget.
+func TestConnSizeBudget(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > connSizeBudget {
+		t.Errorf("netconn.Conn is %d octets, over its budget of %d", n, connSizeBudget)
+	}
 }

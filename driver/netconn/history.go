@@ -55,9 +55,9 @@ func (h *History) Record(ev Event) {
 		if (ev.Op == OpDial || ev.Op == OpAccept) && ev.Err == nil {
 			// Recorded before Dial/Accept return the Conn: no call on it
 			// can race with setting its id.
-			c.histID = h.w.Open(r.End, c.laddr.AddrPort(), c.raddr.AddrPort())
+			c.rec.id = h.w.Open(r.End, c.laddr.AddrPort(), c.raddr.AddrPort())
 		}
-		r.Conn = c.histID
+		r.Conn = c.rec.id
 		if r.Err == history.ErrClosed && !c.closed.Load() {
 			// net.ErrClosed although we never closed it: the loop stopped.
 			r.Err = history.ErrShutdown
