@@ -181,13 +181,7 @@ func TestPingAnswered(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, drv string) {
 		s := startServer(t, drv)
 		s.waitHTTP(t, "http://"+serverAddr+"/")
-		out, err := s.client(t, 20*time.Second, "ping", "-c", "3", "-i", "0.2", "-W", "2", serverAddr)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		if !bytes.Contains(out, []byte("3 received")) {
-			t.Fatalf("ping: %s", out)
-		}
+		s.pingEach(t, 3)
 	})
 }
 
