@@ -240,9 +240,11 @@ func BenchmarkScrape(b *testing.B) {
 // "trace" with an Options.Tracer that discards each record, on both stacks
 // (every frame's rows, drop and headers recorded, nothing formatted);
 // "metrics" with the Prometheus collector (observe.Handler) scraped every
-// 1000 ops (a scrape costs what BenchmarkScrape says), included.
+// 1000 ops (a scrape costs what BenchmarkScrape says), included; "live"
+// with a status page watching the server (an observe.Live stream open:
+// the server's frames traced into its ring, a snapshot a second).
 func BenchmarkSegmentObserved(b *testing.B) {
-	for _, mode := range []string{"off", "trace", "metrics"} {
+	for _, mode := range []string{"off", "trace", "metrics", "live"} {
 		b.Run(mode, func(b *testing.B) {
 			var ao, bo netspec.Options
 			if mode == "trace" {
@@ -251,6 +253,9 @@ func BenchmarkSegmentObserved(b *testing.B) {
 			}
 			a, s, cs := benchConns(b, &netspec.PipeConfig{AOptions: &ao, BOptions: &bo}, 1)
 			c, sc := cs[0][0], cs[0][1]
+			if mode == "live" {
+				watchLive(b, s)
+			}
 			h := observe.Handler(s.Snapshot)
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			msg, buf := make([]byte, 16<<10), make([]byte, 16<<10)
@@ -275,5 +280,20 @@ func BenchmarkSegmentObserved(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames()-f0), "ns/frame")
 		})
+	}
+}
+
+// watchLive opens a status page stream (observe.Live) on s until the
+// benchmark ends, and returns once it watches.
+func watchLive(b *testing.B, s *netspec.Stack) {
+	live := observe.NewLive(s.Snapshot, s.WatchTrace, observe.LiveOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(func() {
+		cancel()
+		live.Close()
+	})
+	go live.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "GET", "/netspec/events", nil))
+	for live.Clients() == 0 {
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -20,8 +20,8 @@ type LiveOptions struct {
 	// MaxClients is how many streams may run at once (default 16); one
 	// more is refused with 503 and counted (Live.Refused).
 	MaxClients int
-	// TraceLines is how many of the last trace lines are kept and sent
-	// (default 64, at most 1024).
+	// TraceLines is how many of the last frames' traces are kept and sent
+	// as lines (default 64, at most 1024).
 	TraceLines int
 	// MaxSockets is how many sockets one event lists (default 256); the
 	// rest are counted in LiveEvent.MoreSockets.
@@ -101,7 +101,7 @@ type Live struct {
 func NewLive(snap func() (Snapshot, error), watch func(func(*stack.Trace)) (func(), error), opt LiveOptions) *Live {
 	opt = opt.withDefaults()
 	l := &Live{snap: snap, watch: watch, opt: opt, done: make(chan struct{})}
-	l.ring.lines = make([][]byte, opt.TraceLines)
+	l.ring.slots = make([]traceSlot, opt.TraceLines)
 	return l
 }
 
@@ -270,31 +270,45 @@ func (l *Live) Close() {
 	l.wg.Wait()
 }
 
-// traceRing keeps the last trace lines in slots whose buffers are reused,
-// so that a watched stack allocates nothing per traced frame.
+// traceRing keeps the last traces in slots that are reused. A frame's
+// record is copied (its rows are numbers, fsm/stack TraceRow) and its line
+// formatted only when an event is made, so that a watched stack pays a copy
+// per traced frame and allocates nothing (BenchmarkSegmentWatched in the
+// root package).
 type traceRing struct {
 	mu    sync.Mutex
-	lines [][]byte
-	n     uint64 // lines added
+	slots []traceSlot
+	n     uint64 // traces added
+	line  []byte // last's scratch
 }
 
-// add appends t's line; it runs inside the event loop.
+// traceSlot is one kept trace: the record without its frame, and its rows.
+type traceSlot struct {
+	t    stack.Trace
+	rows [stack.MaxTraceRows]stack.TraceRow
+}
+
+// add keeps a copy of t; it runs inside the event loop.
 func (r *traceRing) add(t *stack.Trace) {
 	r.mu.Lock()
-	i := r.n % uint64(len(r.lines))
-	r.lines[i] = t.AppendLine(r.lines[i][:0])
+	sl := &r.slots[r.n%uint64(len(r.slots))]
+	sl.t = *t
+	sl.t.Frame = nil // the driver's buffer, valid during the call only
+	sl.t.Rows = sl.rows[:copy(sl.rows[:], t.Rows)]
 	r.n++
 	r.mu.Unlock()
 }
 
-// last returns the lines kept, oldest first, and how many were added.
+// last returns the lines of the traces kept, oldest first, and how many
+// were added.
 func (r *traceRing) last() ([]string, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := uint64(len(r.lines))
+	k := uint64(len(r.slots))
 	out := make([]string, 0, min(r.n, k))
 	for i := r.n - min(r.n, k); i < r.n; i++ {
-		out = append(out, string(r.lines[i%k]))
+		r.line = r.slots[i%k].t.AppendLine(r.line[:0])
+		out = append(out, string(r.line))
 	}
 	return out, r.n
 }
