@@ -18,6 +18,7 @@ type Counters struct {
 	FramesIn          uint64
 	GSOFrames         uint64 // super-frames Output built (Config.GSOMaxSize)
 	GSOSegments       uint64 // TCP segments merged into them
+	GSONoBuffer       uint64 // segments that could have started a super-frame, sent alone: every large buffer was lent
 	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
 	TCPSynNoNeighbour uint64 // bare SYNs dropped on receipt: ARP would drop any answer (link.ARP.WouldDrop)
@@ -83,6 +84,7 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.OutputDrops", lc.OutputDrops},
 		{"stack.GSOFrames", c.GSOFrames},
 		{"stack.GSOSegments", c.GSOSegments},
+		{"stack.GSONoBuffer", c.GSONoBuffer},
 		{"stack.VLANStripped", lc.VLANStripped},
 		{"stack.ARPRequestsOut", lc.ARPRequestsOut},
 		{"stack.ARPRepliesOut", lc.ARPRepliesOut},

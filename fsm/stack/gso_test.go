@@ -350,3 +350,54 @@ func BenchmarkOutputGSO(b *testing.B) {
 		})
 	}
 }
+
+// TestGSOLargeBuffersBounded: super-frames lent to the driver hold at most
+// gsoMaxLarge large buffers; with all of them out, segments still leave, one
+// ordinary frame each (counted in GSONoBuffer), and once the driver gives
+// the frames back (ReturnFrame) the large buffers are used again.
+func TestGSOLargeBuffersBounded(t *testing.T) {
+	var run []tcpParts
+	for _, f := range gsoRun(4, 1000, 1000, wire.TCPOptions{}) {
+		run = append(run, splitSeg(f))
+	}
+	run[3].hdr[13] &^= byte(wire.FlagPSH)
+	s := gsoStack(65535, nil)
+	var lent [][]byte
+	var metas []TxMeta
+	round := func() {
+		metas = metas[:0]
+		for _, p := range run {
+			gsoSend(s, p)
+		}
+		s.LendOutput(func(f []byte, m TxMeta) {
+			lent = append(lent, f)
+			metas = append(metas, m)
+		})
+	}
+	for range gsoMaxLarge {
+		round()
+		if len(metas) != 1 || metas[0].GSO != GSOTCPv4 {
+			t.Fatalf("round with large buffers left: %d frames %+v", len(metas), metas)
+		}
+	}
+	round()
+	if len(metas) != 4 || metas[0].GSO != GSONone || !metas[0].NeedsCsum {
+		t.Fatalf("with every large buffer lent: %d frames %+v, want 4 plain ones", len(metas), metas)
+	}
+	if c := s.Counters(); c.GSONoBuffer != 4 {
+		t.Fatalf("GSONoBuffer %d, want 4", c.GSONoBuffer)
+	}
+	if n := s.port.Queue().InUse(); n != gsoMaxLarge+4 {
+		t.Fatalf("%d buffers lent, want %d", n, gsoMaxLarge+4)
+	}
+	for _, f := range lent {
+		s.ReturnFrame(f)
+	}
+	if n := s.port.Queue().InUse(); n != 0 {
+		t.Fatalf("%d buffers lent after every frame came back", n)
+	}
+	round()
+	if len(metas) != 1 || metas[0].GSO != GSOTCPv4 {
+		t.Fatalf("after the frames came back: %d frames %+v, want one super-frame", len(metas), metas)
+	}
+}

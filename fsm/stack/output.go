@@ -43,7 +43,9 @@ func (o tcpOutput) SendParts(src, dst wire.Addr, meta tcp.SegMeta, hdr, p1, p2 [
 	q := s.port.Queue()
 	var big []byte
 	if offload && gsoStarts(hdr, n) {
-		big = q.AllocLarge()
+		if big = q.AllocLarge(); big == nil {
+			s.ctr.GSONoBuffer++
+		}
 	}
 	frame := s.ipTx.Prepare(ip.Outgoing{Dst: dst, Proto: wire.ProtoTCP, DF: true, TOS: meta.TOS, TTL: meta.TTL}, len(hdr)+n, big)
 	if frame == nil {
