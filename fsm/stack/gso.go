@@ -70,7 +70,7 @@ const gsoLarge = wire.EthernetHeaderLen + gsoMaxIPLen
 
 // gsoMaxLarge bounds the super-frame buffers lent at once (queued or being
 // written by the driver): 4 MiB. When they are all out, segments leave in
-// ordinary frames until some come back.
+// ordinary frames until some come back (counted: Counters.GSONoBuffer).
 const gsoMaxLarge = 64
 
 // gsoOpen is the super-frame being built at the tail of the output queue:
