@@ -10,7 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
 )
 
@@ -20,7 +23,8 @@ import (
 // `netspec ss` print it; the metrics endpoint exports it. With several
 // loops the counters are summed over them, and loop.N.RxFrames and
 // loop.N.TxFrames give loop N's frames, loop.NeighboursShared and
-// loop.NeighbourDrops the ARP entries passed between them (Stats).
+// loop.NeighbourDrops the ARP entries passed between them (Stats). The
+// link driver's own counters follow (appendLinkCounters), one set per loop.
 func (s *Stack) Snapshot() (observe.Snapshot, error) {
 	var snap observe.Snapshot
 	var each []observe.Counter // with several loops: each loop's frames
@@ -34,6 +38,7 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 				mergeSnapshot(&snap, &one)
 			}
 		})
+		each = appendLinkCounters(each, sh.loop.Link(), i, len(s.shards) > 1)
 		if len(s.shards) > 1 {
 			for _, c := range [...]struct {
 				what string
@@ -56,6 +61,27 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 	snap.Addr = s.prefix.String()
 	snap.Counters = appendRuntime(snap.Counters)
 	return snap, nil
+}
+
+// appendLinkCounters appends the counters of link, loop i's, when its
+// driver keeps some: afpacket.* (what the kernel dropped before the
+// stack saw a frame, ring frames skipped as bad, ring freezes, our own
+// frames looped back) or tap.*, named afpacket.N.* with several loops.
+func appendLinkCounters(cs []observe.Counter, link driver.Link, i int, several bool) []observe.Counter {
+	var prefix string
+	var stats any
+	switch l := link.(type) {
+	case *afpacket.Link:
+		prefix, stats = "afpacket.", l.Stats()
+	case *tap.Link:
+		prefix, stats = "tap.", l.Stats()
+	default:
+		return cs // a wrapper (capture, faults) or a link of the caller's
+	}
+	if several {
+		prefix += strconv.Itoa(i) + "."
+	}
+	return observe.AppendFields(cs, prefix, stats)
 }
 
 // mergeSnapshot adds another loop's snapshot to snap: counters and rule

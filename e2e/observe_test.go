@@ -87,5 +87,17 @@ func TestMetricsStatSS(t *testing.T) {
 				t.Errorf("stat lacks %q:\n%s", want, out)
 			}
 		}
+		// The driver's own counters, loop 0's (afpacket.0.* with several
+		// loops): the frames it delivered and, with AF_PACKET, what the
+		// kernel dropped and the ring skipped.
+		wantLink := []string{`[1-9]\d* tap\.RxFrames`}
+		if drv == "afpacket" {
+			wantLink = []string{`[1-9]\d* afpacket\.(0\.)?RxFrames`, `\d+ afpacket\.(0\.)?KernelDrops`, `\d+ afpacket\.(0\.)?RingBad`, `\d+ afpacket\.(0\.)?RingFreezes`}
+		}
+		for _, want := range wantLink {
+			if !regexp.MustCompile(`(?m)^\s+` + want + `$`).Match(out) {
+				t.Errorf("stat lacks %s:\n%s", want, out)
+			}
+		}
 	})
 }

@@ -30,6 +30,8 @@ var groupRules = []struct{ prefix, group string }{
 	{"udp.", "Udp"},
 	{"stack.TCP", "TcpExt"},
 	{"loop.", "Loop"},
+	{"afpacket.", "Link"},
+	{"tap.", "Link"},
 	{"go.", "Runtime"},
 }
 

@@ -74,11 +74,7 @@ func Take(st *stack.Stack, loop *driver.LoopStats, now time.Time) Snapshot {
 		s.Counters = append(s.Counters, Counter{Name: name, Group: Group(name), Value: v, Gauge: IsGauge(name)})
 	})
 	if loop != nil {
-		v := reflect.ValueOf(loop).Elem()
-		for i := 0; i < v.NumField(); i++ {
-			name := "loop." + v.Type().Field(i).Name
-			s.Counters = append(s.Counters, Counter{Name: name, Group: Group(name), Value: v.Field(i).Uint()})
-		}
+		s.Counters = AppendFields(s.Counters, "loop.", *loop)
 	}
 	hits := &st.TCP().Counters().RuleHits
 	s.Rules = make([]RuleHits, len(tcp.Rules))
@@ -90,6 +86,27 @@ func Take(st *stack.Stack, loop *driver.LoopStats, now time.Time) Snapshot {
 		s.Sockets = append(s.Sockets, socketOf(ts))
 	}
 	return s
+}
+
+// AppendFields appends the unsigned integer fields of the struct v to cs
+// as counters named prefix+field, those of its embedded structs by their
+// own field names (a driver's Stats embeds the link core's).
+func AppendFields(cs []Counter, prefix string, v any) []Counter {
+	return appendFields(cs, prefix, reflect.ValueOf(v))
+}
+
+func appendFields(cs []Counter, prefix string, v reflect.Value) []Counter {
+	for i := 0; i < v.NumField(); i++ {
+		f, fv := v.Type().Field(i), v.Field(i)
+		switch {
+		case f.Anonymous && fv.Kind() == reflect.Struct:
+			cs = appendFields(cs, prefix, fv)
+		case fv.CanUint():
+			name := prefix + f.Name
+			cs = append(cs, Counter{Name: name, Group: Group(name), Value: fv.Uint(), Gauge: IsGauge(name)})
+		}
+	}
+	return cs
 }
 
 func socketOf(ts stack.TCPSocket) Socket {

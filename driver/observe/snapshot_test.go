@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -21,5 +22,29 @@ func BenchmarkTake(b *testing.B) {
 	}
 	if len(s.Counters) == 0 || len(s.Rules) == 0 || len(s.Sockets) != 1 {
 		b.Fatalf("snapshot: %d counters, %d rules, %d sockets", len(s.Counters), len(s.Rules), len(s.Sockets))
+	}
+}
+
+// TestAppendFields: a driver's Stats struct becomes counters named by its
+// fields, an embedded struct's fields by their own names, other kinds
+// skipped, each in its group.
+func TestAppendFields(t *testing.T) {
+	type core struct{ RxFrames, TxErrors uint64 }
+	type stats struct {
+		core
+		KernelDrops uint64
+		Name        string
+		RingBad     uint32
+	}
+	got := AppendFields([]Counter{{Name: "x"}}, "afpacket.1.", stats{core: core{RxFrames: 7, TxErrors: 1}, KernelDrops: 3, Name: "skipped", RingBad: 2})
+	want := []Counter{
+		{Name: "x"},
+		{Name: "afpacket.1.RxFrames", Group: "Link", Value: 7},
+		{Name: "afpacket.1.TxErrors", Group: "Link", Value: 1},
+		{Name: "afpacket.1.KernelDrops", Group: "Link", Value: 3},
+		{Name: "afpacket.1.RingBad", Group: "Link", Value: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AppendFields:\n got %+v\nwant %+v", got, want)
 	}
 }
