@@ -49,6 +49,12 @@ export NETSPEC_RUN_DIR=$work/run
 labup() {
   ./bin/netspec lab up --prefix "$PREFIX" >/dev/null
   siface=$(ifaceof "$SRV") ciface=$(ifaceof "$CLI")
+  # The client may reuse a port its own TIME-WAIT holds (RFC 6191 with
+  # timestamps): without it, wrk's new connections ran the client out of
+  # ephemeral ports after ~20 s of churn (14,000 TIME-WAIT sockets; each
+  # connect() then searched the range for ~100 ms), so every later
+  # new-connection figure measured the client's port search, not the server.
+  ip netns exec "$CLI" sysctl -qw net.ipv4.tcp_tw_reuse=1
   # Count what reaches the client from the server: ARP requests, SYN-ACKs.
   ip netns exec "$CLI" nft -f - <<EOF
 table netdev robust {
