@@ -1,0 +1,95 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+)
+
+// Per-row tests of paths no other test takes to the end, smoltcp style
+// (test_<state>_<event>): each asserts what the row sends, the state it
+// leaves, what the application is told and that no drop is counted.
+
+// TestSynReceivedCloseThenAck: CLOSE in SYN-RECEIVED (a simultaneous open,
+// the only SYN-RECEIVED the user holds) queues the FIN "for processing
+// after entering ESTABLISHED state" (RFC 9293 §3.10.4): nothing is sent;
+// the ACK completing the handshake (§3.10.7.4 step 5) tells the
+// application it is connected and goes on to FIN-WAIT-1, which sends the
+// FIN.
+func TestSynReceivedCloseThenAck(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.send(seg{flags: SYN, seq: 300}) // simultaneous open (Figure 8)
+	r.state(StateSynReceived)
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatalf("CLOSE in SYN-RECEIVED: %v", err)
+	}
+	r.state(StateSynReceived)
+	r.recvNothing()
+	r.o.notes = nil
+	r.send(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateFinWait1)
+	r.recv(seg{flags: FIN | ACK, seq: 101, ack: 301})
+	connected := false
+	for _, n := range r.o.notes {
+		connected = connected || (n.id == 2 && n.ev&sock.Connected != 0)
+	}
+	if !connected {
+		t.Fatalf("the application was not told the connection opened: %+v", r.o.notes)
+	}
+	if r.c.tcb.SndUna != 101 {
+		t.Fatalf("SND.UNA %d after the ACK of our SYN, want 101", r.c.tcb.SndUna)
+	}
+	r.noDrops()
+}
+
+// TestClosingAck: the ACK of our FIN in CLOSING moves to TIME-WAIT (RFC
+// 9293 §3.10.7.4 step 5) with the 2*MSL timer running; the segment is
+// taken, not dropped.
+func TestClosingAck(t *testing.T) {
+	r := newRig(t, Config{MSL: 5 * time.Second}, 299)
+	r.establishedPassive(99, 299)
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
+	r.send(seg{flags: FIN | ACK, seq: 100, ack: 300}) // crosses our FIN
+	r.recv(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateClosing)
+	r.send(seg{flags: ACK, seq: 101, ack: 301})
+	r.state(StateTimeWait)
+	r.recvNothing()
+	r.noDrops()
+	if d := r.l.NextDeadline().Sub(r.now); d != 10*time.Second {
+		t.Fatalf("next deadline in %v, want 2*MSL", d)
+	}
+	r.advance(10 * time.Second)
+	r.state(StateClosed)
+}
+
+// TestTimeWaitFin: a FIN at RCV.NXT in TIME-WAIT (not the retransmission
+// of the peer's FIN, which sits at RCV.NXT-1) reaches step 8: "Remain in
+// the TIME-WAIT state. Acknowledge it, and restart the 2 MSL timeout"
+// (RFC 9293 §3.10.7.4 step 8, MUST-13); nothing is dropped.
+func TestTimeWaitFin(t *testing.T) {
+	r := newRig(t, Config{MSL: 5 * time.Second}, 299)
+	r.establishedPassive(99, 299)
+	if err := r.c.CloseWrite(r.now); err != nil {
+		t.Fatal(err)
+	}
+	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
+	r.send(seg{flags: FIN | ACK, seq: 100, ack: 301})
+	r.recv(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateTimeWait)
+	r.advance(6 * time.Second)
+	r.send(seg{flags: FIN | ACK, seq: 101, ack: 301})
+	r.recv(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateTimeWait)
+	r.noDrops()
+	if d := r.l.NextDeadline().Sub(r.now); d != 10*time.Second {
+		t.Fatalf("next deadline in %v, want 2*MSL again", d)
+	}
+}
