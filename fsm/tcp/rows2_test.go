@@ -93,3 +93,23 @@ func TestTimeWaitFin(t *testing.T) {
 		t.Fatalf("next deadline in %v, want 2*MSL again", d)
 	}
 }
+
+// TestEstablishedZeroWindowProbeTimestamp: with our window at zero the
+// peer's probe at RCV.NXT is taken for its ACK (RFC 9293 §3.10.7.4 step 1)
+// and its timestamp too: SEG.SEQ = RCV.NXT = Last.ACK.sent, so TS.Recent
+// takes its TSval (RFC 7323 §4.3) and the ACK we answer with echoes it.
+func TestEstablishedZeroWindowProbeTimestamp(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 1000, DelayedACK: -1}, 300)
+	ours := r.establishedTS(100, 300, 5000, true)
+	r.send(seg{flags: ACK, seq: 101, ack: 301, data: make([]byte, 1000), opts: tsOpt(5100, ours)})
+	if o := optsOf(t, r.recv(seg{flags: ACK, seq: 301, ack: 1101, wnd0: true})); o.TSEcr != 5100 {
+		t.Fatalf("ACK of the data echoes TSval %d, want 5100", o.TSEcr)
+	}
+	if r.c.rcv.wnd() != 0 {
+		t.Fatalf("RCV.WND %d, want 0", r.c.rcv.wnd())
+	}
+	r.send(seg{flags: ACK, seq: 1101, ack: 301, data: []byte("p"), opts: tsOpt(5300, ours)})
+	if o := optsOf(t, r.recv(seg{flags: ACK, seq: 301, ack: 1101})); o.TSEcr != 5300 {
+		t.Fatalf("ACK of the window probe echoes TSval %d, want the probe's 5300 (TS.Recent not updated)", o.TSEcr)
+	}
+}
