@@ -32,6 +32,9 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 		ls := sh.loop.Stats() // it takes the loop's lock, which Do holds
 		s.readStack(sh, func(now time.Time, st *stack.Stack) {
 			one := observe.Take(st, &ls, now)
+			for k := range one.Sockets {
+				one.Sockets[k].Loop = i
+			}
 			if i == 0 {
 				snap = one
 			} else {

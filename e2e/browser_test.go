@@ -46,7 +46,7 @@ func readPage(after int) string {
 			Events: events,
 			Segs: c ? +c.dataset.value : -1,
 			Estab: [...document.querySelectorAll('#sockets tbody tr[data-state="Established"]')].map(r =>
-				({State: r.cells[0].textContent, Local: r.cells[3].textContent, Peer: r.cells[4].textContent, Rule: r.cells[10].textContent})),
+				({State: r.cells[0].textContent, Local: r.cells[3].textContent, Peer: r.cells[4].textContent, Rule: r.cells[r.cells.length - 1].textContent})),
 			Busy: g ? +(g.dataset.count || 0) : -1,
 			Trace: document.getElementById('tracelines').textContent,
 		};

@@ -192,6 +192,17 @@ func checkLoopsShared(t *testing.T, st *netspec.Stack) {
 	if byName["tcp.PassiveOpens"] != opens {
 		t.Errorf("Snapshot: %d passive opens, the loops' sum is %d", byName["tcp.PassiveOpens"], opens)
 	}
+	listeners := map[int]int{} // loop -> listening sockets
+	for _, so := range snap.Sockets {
+		if so.State == "Listen" {
+			listeners[so.Loop]++
+		}
+	}
+	for i := range st.Loops() {
+		if listeners[i] != 1 {
+			t.Errorf("Snapshot: loop %d holds %d listening sockets, want 1 (sockets by loop: %v)", i, listeners[i], listeners)
+		}
+	}
 	for _, name := range []string{"loop.0.RxFrames", "loop.1.RxFrames", "loop.NeighboursShared"} {
 		if byName[name] == 0 {
 			t.Errorf("Snapshot: %s = 0 (or missing)", name)

@@ -59,8 +59,13 @@ const infiniteSsthresh = 1 << 30
 // addresses and descriptor, then an indented line of the connection's
 // internals (RTT and its variance and the RTO in ms, MSS, cwnd and ssthresh
 // in segments, windows in octets, retransmissions, the spec row that last
-// fired).
+// fired). With several event loops the Process column names the loop that
+// holds each socket (loop=N).
 func WriteSS(w io.Writer, s Snapshot) error {
+	several := false
+	for _, so := range s.Sockets {
+		several = several || so.Loop > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
 	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal Address:Port\tPeer Address:Port\tProcess")
 	for _, so := range s.Sockets {
@@ -74,6 +79,9 @@ func WriteSS(w io.Writer, s Snapshot) error {
 		}
 		if so.FD >= 0 {
 			fd = fmt.Sprintf("fd=%d", so.FD)
+		}
+		if several {
+			fd += fmt.Sprintf(",loop=%d", so.Loop)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", state, so.RecvQ, so.SendQ, so.Local, peer, fd)
 		if so.State == "Listen" || so.State == "TimeWait" {

@@ -43,6 +43,20 @@ func TestWriteSS(t *testing.T) {
 	if strings.Contains(lines[3], "ssthresh") {
 		t.Errorf("infinite ssthresh shown: %q", lines[3])
 	}
+	if strings.Contains(b.String(), "loop=") {
+		t.Errorf("one loop, but the loop is named:\n%s", b.String())
+	}
+
+	// With several loops each socket names its own: a listener per loop.
+	s.Sockets = append(s.Sockets, Socket{State: "Listen", Local: "198.18.0.2:80", FD: 0, SendQ: 128, Loop: 1})
+	b.Reset()
+	if err := WriteSS(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if !strings.Contains(lines[1], "fd=0,loop=0") || !strings.Contains(lines[len(lines)-1], "fd=0,loop=1") || !strings.Contains(lines[4], " -,loop=0") {
+		t.Errorf("loops not named:\n%s", b.String())
+	}
 }
 
 // TestGroup: counters land in their netstat -s group; only RFC 4022's TCP

@@ -63,6 +63,10 @@ type Socket struct {
 	// segment (the last stage of its pipeline), a user call or a timer
 	// ("spec/tcp.fsm:118"); empty for listeners and TIME-WAIT records.
 	Rule string `json:"rule"`
+	// Loop is the event loop whose stack holds the socket (0 with one loop;
+	// with several, each listens on every loop and a connection lives on
+	// the loop its flow hashes to).
+	Loop int `json:"loop"`
 }
 
 // Take reads a snapshot of st; loop, if not nil, adds its Loop counters.

@@ -14,11 +14,14 @@ function cell(tr, text, num) {
   const td = tr.insertCell();
   td.textContent = text;
   if (num) td.className = "num";
+  return td;
 }
 
 function drawSockets(ev) {
   const body = $("sockets").tBodies[0];
   body.replaceChildren();
+  // The loop column only when several event loops hold sockets.
+  $("sockets").classList.toggle("oneloop", !ev.sockets.some((so) => so.loop > 0));
   for (const so of ev.sockets) {
     const tr = body.insertRow();
     tr.dataset.state = so.state;
@@ -29,6 +32,7 @@ function drawSockets(ev) {
     cell(tr, so.local);
     cell(tr, so.remote || "*:*");
     cell(tr, so.fd >= 0 ? so.fd : "-", true);
+    cell(tr, so.loop, true).classList.add("loopcol");
     cell(tr, live && so.srtt_us ? ms(so.srtt_us) : "", true);
     cell(tr, live ? ms(so.rto_us) : "", true);
     cell(tr, live ? Math.floor(so.cwnd / Math.max(so.mss, 1)) : "", true);
