@@ -86,6 +86,12 @@ func TestClosedRstForms(t *testing.T) {
 	r.recvNothing()
 	r.dropped(DropNoConn, 2)
 	r.dropped(DropClosedRst, 1)
+	// The segments met the CLOSED state (no TCB): nothing was opened or
+	// established, nothing is held.
+	if ctr := r.l.Counters(); ctr.Established != 0 || ctr.PassiveOpens != 0 || ctr.Conns != 0 || ctr.Timers != 0 {
+		t.Fatalf("after segments to no connection: %d established, %d passive opens, %d connections, %d timers; want none",
+			ctr.Established, ctr.PassiveOpens, ctr.Conns, ctr.Timers)
+	}
 }
 
 func TestListenRstAndAck(t *testing.T) {
