@@ -41,6 +41,7 @@ type reasm struct {
 	table   []entry
 	scratch entry // runs the machine for a datagram the table has no room for
 	mem     int
+	timed   int    // table slots whose reassembly timer runs (Partial, Poisoned)
 	pending *entry // Complete entry whose payload the caller may still read
 	now     time.Time
 	expired func(firstFragment []byte)
@@ -148,6 +149,13 @@ func (r *Receiver) stepFrag(e *entry, ev FragEvent) *FragRule {
 	prev := r.fe
 	r.fe = e
 	rule := r.frag.Step(fragRun{r}, e.state, ev)
+	if e != &r.scratch && timed(e.state) != timed(rule.Next) {
+		if timed(rule.Next) {
+			r.timed++
+		} else {
+			r.timed--
+		}
+	}
 	e.state = rule.Next
 	if rule.Outcome == FragOutDrop {
 		r.lastFrag = rule.Reason
@@ -155,6 +163,10 @@ func (r *Receiver) stepFrag(e *entry, ev FragEvent) *FragRule {
 	r.fe = prev
 	return rule
 }
+
+// timed reports whether a reassembly in state s has its timer running
+// (NextDeadline reports its deadline): Partial and Poisoned.
+func timed(s FragState) bool { return s == FragStatePartial || s == FragStatePoisoned }
 
 // release frees the slot of the datagram the last call delivered.
 func (r *Receiver) release() {
@@ -170,10 +182,13 @@ func (r *Receiver) release() {
 // Time Exceeded code 1.
 func (r *Receiver) Poll(now time.Time, expired func(firstFragment []byte)) {
 	r.release()
+	if r.timed == 0 {
+		return
+	}
 	r.now, r.expired = now, expired
 	for i := range r.table {
 		e := &r.table[i]
-		if (e.state == FragStatePartial || e.state == FragStatePoisoned) && !now.Before(e.deadline) {
+		if timed(e.state) && !now.Before(e.deadline) {
 			r.stepFrag(e, FragEvTimeout)
 			if e.state == FragStateExpired {
 				r.stepFrag(e, FragEvRelease)
@@ -185,10 +200,13 @@ func (r *Receiver) Poll(now time.Time, expired func(firstFragment []byte)) {
 
 // NextDeadline returns when Poll next has work, or the zero time if never.
 func (r *Receiver) NextDeadline() time.Time {
+	if r.timed == 0 {
+		return time.Time{} // the common case, asked after every batch: no scan
+	}
 	var t time.Time
 	for i := range r.table {
 		e := &r.table[i]
-		if (e.state == FragStatePartial || e.state == FragStatePoisoned) && (t.IsZero() || e.deadline.Before(t)) {
+		if timed(e.state) && (t.IsZero() || e.deadline.Before(t)) {
 			t = e.deadline
 		}
 	}
@@ -402,9 +420,12 @@ func (r *Receiver) CheckInvariants() error {
 	if r.c.Internal != 0 || r.c.FragInternal != 0 {
 		return fmt.Errorf("ip: impossible rows fired: %d of spec/ipv4.fsm (ip.Internal), %d of spec/frag.fsm (ip.FragInternal)", r.c.Internal, r.c.FragInternal)
 	}
-	held := 0
+	held, nTimed := 0, 0
 	for i := range r.table {
 		e := &r.table[i]
+		if timed(e.state) {
+			nTimed++
+		}
 		if e.used != (e.state != FragStateEmpty) {
 			return fmt.Errorf("ip: reassembly slot %d in %v is claimed=%v (Create and Forget must pair with leaving and entering Empty)", i, e.state, e.used)
 		}
@@ -415,6 +436,9 @@ func (r *Receiver) CheckInvariants() error {
 	}
 	if held != r.mem {
 		return fmt.Errorf("ip: reassembly slots hold %d bytes, counted %d", held, r.mem)
+	}
+	if nTimed != r.timed {
+		return fmt.Errorf("ip: %d reassembly slots have a timer running, counted %d", nTimed, r.timed)
 	}
 	return nil
 }
