@@ -224,8 +224,14 @@ func (l *Layer) Listen(now time.Time, local wire.Addr, port uint16, backlog int,
 		return nil, fmt.Errorf("tcp listen: port 0: %w", sock.ErrNotExist)
 	}
 	k := listenKey{local, port}
-	if _, ok := l.listeners[k]; ok {
-		return nil, fmt.Errorf("tcp listen %v:%d: %w", local, port, sock.ErrExists)
+	if old := l.listeners[k]; old != nil {
+		// A passive OPEN on the listener's own TCB: the spec's row says
+		// "connection already exists" (RFC 9293 §3.10.1, MUST-41).
+		s := l.userCall(now)
+		l.run(&old.tcb, EvOpenPassive, s)
+		if s.err != nil {
+			return nil, fmt.Errorf("tcp listen %v:%d: %w", local, port, s.err)
+		}
 	}
 	if backlog <= 0 {
 		backlog = l.cfg.Backlog
