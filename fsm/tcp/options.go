@@ -56,13 +56,11 @@ func (c *Conn) negotiateOptions(s *segment) {
 // timestamp older than a valid TS.Recent.
 func (rcv *receiver) pawsReject(s *segment) bool {
 	c := rcv.c
-	if !c.tsOK || !s.opts.HasTimestamps {
-		return false
+	if !c.tsOK || !s.opts.HasTimestamps || int32(s.opts.TSVal-rcv.tsRecent) >= 0 {
+		return false // the common case, asked by each PAWS row: no clock read
 	}
-	if s.at.Sub(rcv.tsRecentAt) > pawsIdle {
-		return false // TS.Recent is too old to judge by (RFC 7323 §5.5)
-	}
-	return int32(s.opts.TSVal-rcv.tsRecent) < 0
+	// TS.Recent too old to judge by (RFC 7323 §5.5): accept.
+	return s.at.Sub(rcv.tsRecentAt) <= pawsIdle
 }
 
 // tsReplayHz is the fastest TSval clock the replay window allows for:
