@@ -113,3 +113,22 @@ func TestEstablishedZeroWindowProbeTimestamp(t *testing.T) {
 		t.Fatalf("ACK of the window probe echoes TSval %d, want the probe's 5300 (TS.Recent not updated)", o.TSEcr)
 	}
 }
+
+// TestSynReceivedAckSimultaneous: the ACK completing a simultaneous open
+// (RFC 9293 Figure 8) initialises the send window from the segment (step
+// 5: "set SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK") and
+// tells the application it is connected; nothing is dropped.
+func TestSynReceivedAckSimultaneous(t *testing.T) {
+	r := newRig(t, Config{}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.send(seg{flags: SYN, seq: 300})
+	r.state(StateSynReceived)
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	r.send(seg{flags: ACK, seq: 301, ack: 101, wnd: 1234})
+	r.state(StateEstablished)
+	if tcb := r.c.tcb; tcb.SndWnd != 1234 || tcb.SndWl1 != 301 || tcb.SndWl2 != 101 {
+		t.Fatalf("send window not initialised from the ACK: SND.WND %d WL1 %d WL2 %d, want 1234 301 101", tcb.SndWnd, tcb.SndWl1, tcb.SndWl2)
+	}
+	r.noDrops()
+}
