@@ -132,3 +132,26 @@ func TestSynReceivedAckSimultaneous(t *testing.T) {
 	}
 	r.noDrops()
 }
+
+// TestSynReceivedSimultaneousSynAckTextBeyondWindow: text on the peer's
+// SYN,ACK in a simultaneous open (linux accepts it at IRS, RFC 9293 §3.5)
+// is cut to the window we offered, like any segment (step 1): only
+// RecvBuf octets are taken.
+func TestSynReceivedSimultaneousSynAckTextBeyondWindow(t *testing.T) {
+	r := newRig(t, Config{RecvBuf: 1000}, 100)
+	r.connect()
+	r.recv(seg{flags: SYN, seq: 100})
+	r.send(seg{flags: SYN, seq: 300})
+	r.state(StateSynReceived)
+	r.recv(seg{flags: SYN | ACK, seq: 100, ack: 301})
+	data := pattern(2, 1500)
+	r.send(seg{flags: SYN | ACK, seq: 300, ack: 101, data: data})
+	r.state(StateEstablished)
+	if got := r.c.tcb.RcvNxt; got != 301+1000 {
+		t.Fatalf("RCV.NXT %d, want %d: text beyond the offered window taken", got, 301+1000)
+	}
+	b := make([]byte, 2000)
+	if n, _ := r.c.Recv(r.now, b); n != 1000 || string(b[:n]) != string(data[:1000]) {
+		t.Fatalf("read %d octets, want the first 1000", n)
+	}
+}
