@@ -355,7 +355,15 @@ func (l *Layer) Connect(now time.Time, local wire.Addr, lport uint16, remote wir
 		if !found {
 			return nil, fmt.Errorf("tcp connect: %w", sock.ErrNoPorts)
 		}
-	} else if l.used(k) {
+	} else if old := l.demux[k]; old != nil {
+		// An active OPEN on a connection's own 4-tuple: the spec's row
+		// says "connection already exists" (RFC 9293 §3.10.1).
+		s := l.userCall(now)
+		l.run(old, EvOpenActive, s)
+		if s.err != nil {
+			return nil, fmt.Errorf("tcp connect %v:%d: %w", local, lport, s.err)
+		}
+	} else if l.used(k) { // a TIME-WAIT record: no TCB to run the row on
 		return nil, fmt.Errorf("tcp connect %v:%d: %w", local, lport, sock.ErrExists)
 	}
 	c := new(Conn)

@@ -184,3 +184,28 @@ func TestShrunkWindowNoTimeout(t *testing.T) {
 		t.Fatalf("after the window reopened: %d octets from %d, want up to 1000 from 836", sent, first)
 	}
 }
+
+// TestActiveOpenOnOwnTupleFailsExists (RFC 9293 §3.10.1): an active OPEN on
+// the 4-tuple of an established connection runs the spec's OPEN row on that
+// connection's TCB, which answers "connection already exists" and changes
+// nothing: the connection keeps its TCB, its table entry and its segments.
+func TestActiveOpenOnOwnTupleFailsExists(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.establishedPassive(99, 299)
+	before := r.c.TCB()
+	if _, err := r.l.Connect(r.now, r.us, r.uport, r.peer, r.pport, 7); !errors.Is(err, sock.ErrExists) {
+		t.Fatalf("active OPEN on an established 4-tuple: %v, want ErrExists", err)
+	}
+	if got := r.c.TCB(); got != before {
+		t.Fatalf("TCB changed by the active OPEN:\n%+v\n%+v", got, before)
+	}
+	if err := r.l.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	r.state(StateEstablished)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, data: []byte("hello")})
+	b := make([]byte, 16)
+	if n, err := r.c.Recv(r.now, b); err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("Recv %q %v: the connection lost its segment", b[:n], err)
+	}
+}

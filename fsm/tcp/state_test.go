@@ -409,6 +409,32 @@ func TestTimeWaitLastsTwoMSL(t *testing.T) {
 	}
 }
 
+// TestTimeWaitFinRetransmitIgnoresItsAck: a retransmitted FIN in TIME-WAIT
+// is acknowledged and restarts 2*MSL at the sequence check (RFC 9293
+// §3.10.7.4, step 1 and TIME-WAIT's MUST-13), as Linux's
+// tcp_timewait_state_process does for any out-of-window segment: whatever
+// its ACK field says, it reaches no later stage, so an ACK of data we never
+// sent is not challenged and counts no drop (the row's outcome is done).
+func TestTimeWaitFinRetransmitIgnoresItsAck(t *testing.T) {
+	r := newRig(t, Config{MSL: 5 * time.Second}, 99)
+	r.establishedActive(99, 299)
+	r.c.Close(r.now)
+	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
+	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
+	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	r.state(StateTimeWait)
+	r.advance(3 * time.Second)
+	r.send(seg{flags: FIN | ACK, seq: 300, ack: 5000}) // retransmitted, its ACK beyond SND.NXT
+	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	if n := len(r.o.segs); n != 0 {
+		t.Fatalf("%d more segments sent for one retransmitted FIN: one ACK wanted", n)
+	}
+	r.noDrops()
+	if d := r.l.NextDeadline().Sub(r.now); d != 10*time.Second {
+		t.Fatalf("next deadline in %v, want 2*MSL restarted", d)
+	}
+}
+
 func TestTimeWaitReopenBySyn(t *testing.T) {
 	r := newRig(t, Config{}, 299, 5000)
 	r.establishedPassive(99, 299)
