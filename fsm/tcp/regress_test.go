@@ -320,12 +320,7 @@ func TestSynSentRetriesAtLeastThreeMinutes(t *testing.T) {
 // of the window is dropped; neither ends TIME-WAIT.
 func TestTimeWaitRst(t *testing.T) {
 	r := newRig(t, Config{}, 99)
-	r.establishedActive(99, 299)
-	r.c.Close(r.now)
-	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
-	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
-	r.recv(seg{flags: ACK, seq: 101, ack: 301})
-	r.state(StateTimeWait)
+	r.timeWaitActive()
 	r.send(seg{flags: RST, seq: 311})
 	r.recv(seg{flags: ACK, seq: 101, ack: 301})
 	r.dropped(DropRstChallenge, 1)

@@ -230,6 +230,20 @@ func (r *rig) recvErr(want error) {
 	}
 }
 
+// timeWaitActive brings us to TIME-WAIT by the active close (RFC 9293
+// Figure 12): ESTABLISHED with ISS 99 and IRS 299, CLOSE, our FIN acked with
+// the peer's FIN, which we acknowledge. Afterwards SND.NXT = 101 and
+// RCV.NXT = 301.
+func (r *rig) timeWaitActive() {
+	r.t.Helper()
+	r.establishedActive(99, 299)
+	r.c.Close(r.now)
+	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
+	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
+	r.recv(seg{flags: ACK, seq: 101, ack: 301})
+	r.state(StateTimeWait)
+}
+
 // established brings us to ESTABLISHED as the passive side with ISS = iss
 // and IRS = irs: afterwards SND.NXT = iss+1 and RCV.NXT = irs+1.
 func (r *rig) establishedPassive(irs, iss uint32) {

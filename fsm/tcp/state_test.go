@@ -387,12 +387,7 @@ func TestFinWait2OrphanTimesOut(t *testing.T) {
 
 func TestTimeWaitLastsTwoMSL(t *testing.T) {
 	r := newRig(t, Config{MSL: 5 * time.Second}, 99)
-	r.establishedActive(99, 299)
-	r.c.Close(r.now)
-	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
-	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
-	r.recv(seg{flags: ACK, seq: 101, ack: 301})
-	r.state(StateTimeWait)
+	r.timeWaitActive()
 	if d := r.l.NextDeadline().Sub(r.now); d != 10*time.Second {
 		t.Fatalf("next deadline in %v, want 2*MSL", d)
 	}
@@ -417,12 +412,7 @@ func TestTimeWaitLastsTwoMSL(t *testing.T) {
 // sent is not challenged and counts no drop (the row's outcome is done).
 func TestTimeWaitFinRetransmitIgnoresItsAck(t *testing.T) {
 	r := newRig(t, Config{MSL: 5 * time.Second}, 99)
-	r.establishedActive(99, 299)
-	r.c.Close(r.now)
-	r.recv(seg{flags: FIN | ACK, seq: 100, ack: 300})
-	r.send(seg{flags: FIN | ACK, seq: 300, ack: 101})
-	r.recv(seg{flags: ACK, seq: 101, ack: 301})
-	r.state(StateTimeWait)
+	r.timeWaitActive()
 	r.advance(3 * time.Second)
 	r.send(seg{flags: FIN | ACK, seq: 300, ack: 5000}) // retransmitted, its ACK beyond SND.NXT
 	r.recv(seg{flags: ACK, seq: 101, ack: 301})
