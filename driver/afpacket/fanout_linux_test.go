@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/fsm/wire"
 )
@@ -38,16 +39,11 @@ func tcpHdr(a, b uint16, tag uint32) []byte {
 	return h
 }
 
-// TestFanoutGroupShardsByFlow opens a group of three Links and sends it
-// TCP segments of many flows, an ICMP error quoting one, a fragmented
-// segment, ARP and UDP: each TCP frame reaches the Link Shard names (the
-// fragments reassembled, whole), the ICMP error its quoted flow's Link,
-// and ARP and UDP Link 0.
-func TestFanoutGroupShardsByFlow(t *testing.T) { eachReceive(t, testFanoutGroup) }
-
-func testFanoutGroup(t *testing.T, rx Receive) {
-	const n = 3
-	l := labtest.ForTest(t)
+// openGroupAndClient opens a group of n Links receiving with rx on the lab's
+// server interface and a plain Link on its client interface, both closed
+// when the test ends.
+func openGroupAndClient(t *testing.T, l *lab.Lab, n int, rx Receive) (*Group, *Link) {
+	t.Helper()
 	var g *Group
 	if err := l.RunInServerNS(func() (err error) {
 		g, err = OpenGroup(l.ServerIface(), n, Options{Receive: rx})
@@ -64,6 +60,20 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
+	return g, cli
+}
+
+// TestFanoutGroupShardsByFlow opens a group of three Links and sends it
+// TCP segments of many flows, an ICMP error quoting one, a fragmented
+// segment, ARP and UDP: each TCP frame reaches the Link Shard names (the
+// fragments reassembled, whole), the ICMP error its quoted flow's Link,
+// and ARP and UDP Link 0.
+func TestFanoutGroupShardsByFlow(t *testing.T) { eachReceive(t, testFanoutGroup) }
+
+func testFanoutGroup(t *testing.T, rx Receive) {
+	const n = 3
+	l := labtest.ForTest(t)
+	g, cli := openGroupAndClient(t, l, n, rx)
 	srvMAC := g.Links[0].MAC()
 	frame := func(typ uint16, p []byte) []byte { return ethFrame(srvMAC, cli.MAC(), typ, p) }
 
@@ -182,22 +192,7 @@ func TestFanoutRingWakesPerFrame(t *testing.T) {
 	defer func(d time.Duration) { ringMaxSleep = d }(ringMaxSleep)
 	ringMaxSleep = time.Hour
 	l := labtest.ForTest(t)
-	var g *Group
-	if err := l.RunInServerNS(func() (err error) {
-		g, err = OpenGroup(l.ServerIface(), 2, Options{Receive: ReceiveRing})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	var cli *Link
-	if err := l.RunInClientNS(func() (err error) {
-		cli, err = Open(l.ClientIface(), Options{Receive: ReceiveMmsg})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	g, cli := openGroupAndClient(t, l, 2, ReceiveRing)
 	woken := [2]int{}
 	for i := range 40 {
 		a := uint16(40000 + 2*i)
