@@ -24,17 +24,7 @@ func TestLoopsDialUDPAndPing(t *testing.T) {
 	l := labtest.ForTest(t)
 	labtest.NeedTools(t, "ping")
 	opts := &netspec.Options{Loops: 2}
-	var links *netspec.Links
-	if err := l.RunInServerNS(func() (err error) {
-		links, err = netspec.OpenLinks(l.ServerIface(), opts)
-		return err
-	}); err != nil {
-		t.Fatalf("open server links: %v", err)
-	}
-	st, err := netspec.NewLinks(links, l.ServerAddr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openLabStack(t, l, opts)
 	defer st.Close()
 
 	// A kernel echo server in the client namespace.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/fsm/stack"
 )
@@ -48,17 +49,7 @@ func quiesceAfterClients(t *testing.T, loops int) {
 		c.TCP.MSL = 500 * time.Millisecond
 		c.TCP.FinWait2Timeout = 2 * time.Second
 	}}
-	var links *netspec.Links
-	if err := l.RunInServerNS(func() (err error) {
-		links, err = netspec.OpenLinks(l.ServerIface(), opts)
-		return err
-	}); err != nil {
-		t.Fatalf("open server links: %v", err)
-	}
-	st, err := netspec.NewLinks(links, l.ServerAddr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openLabStack(t, l, opts)
 	t.Cleanup(func() { st.Close() })
 	ln, err := st.Listen("tcp", ":80")
 	if err != nil {
@@ -211,4 +202,23 @@ func checkLoopsShared(t *testing.T, st *netspec.Stack) {
 	if stats.NeighboursShared == 0 || stats.NeighbourDrops != 0 {
 		t.Errorf("neighbours shared %d, dropped %d: want some shared, none dropped", stats.NeighboursShared, stats.NeighbourDrops)
 	}
+}
+
+// openLabStack opens a netspec stack with opts on the lab's server
+// interface (its links opened inside the server namespace); the caller
+// closes it.
+func openLabStack(t *testing.T, l *lab.Lab, opts *netspec.Options) *netspec.Stack {
+	t.Helper()
+	var links *netspec.Links
+	if err := l.RunInServerNS(func() (err error) {
+		links, err = netspec.OpenLinks(l.ServerIface(), opts)
+		return err
+	}); err != nil {
+		t.Fatalf("open server links: %v", err)
+	}
+	st, err := netspec.NewLinks(links, l.ServerAddr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
