@@ -95,7 +95,8 @@ type Loop struct {
 	link  Link
 	st    *stack.Stack
 	eng   engine
-	lend  lender // eng's, when it lends its frames (nil: the loop copies them)
+	lend  lender  // eng's, when it lends its frames (nil: the loop copies them)
+	acks  batcher // eng's, when it acknowledges a batch at once (nil: per frame)
 	batch int
 	log   *slog.Logger
 
@@ -146,6 +147,7 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		done:    make(chan struct{}),
 	}
 	l.lend, _ = eng.(lender)
+	l.acks, _ = eng.(batcher)
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
 	l.timer = time.AfterFunc(time.Hour, l.onTimer)
@@ -222,9 +224,8 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 	prev := l.last
 	now := l.nowLocked()
 	l.stats.RxBatches++
-	b, batched := l.eng.(batcher)
-	if batched {
-		b.BeginBatch()
+	if l.acks != nil {
+		l.acks.BeginBatch()
 	}
 	for i := range frames {
 		ln := n[i]
@@ -241,8 +242,8 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 		l.stats.RxBytes += uint64(ln)
 		l.eng.Input(t, frames[i][:ln], meta[i])
 	}
-	if batched {
-		b.EndBatch(now)
+	if l.acks != nil {
+		l.acks.EndBatch(now)
 	}
 	l.unlockAndWrite(l.flushLocked(now, false))
 }
