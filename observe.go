@@ -13,6 +13,7 @@ import (
 	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/driver/tap"
 	"github.com/netspec/netspec/fsm/stack"
 )
@@ -66,25 +67,32 @@ func (s *Stack) Snapshot() (observe.Snapshot, error) {
 	return snap, nil
 }
 
-// appendLinkCounters appends the counters of link, loop i's, when its
-// driver keeps some: afpacket.* (what the kernel dropped before the
-// stack saw a frame, ring frames skipped as bad, ring freezes, our own
-// frames looped back) or tap.*, named afpacket.N.* with several loops.
+// appendLinkCounters appends the counters of link, loop i's, and of the
+// links it wraps (driver.Unwrap: a capture, a fault injector), for each
+// that keeps some: afpacket.* (what the kernel dropped before the stack
+// saw a frame, ring frames skipped as bad, ring freezes, our own frames
+// looped back), tap.*, or faults.* (what --faults did to the frames), named
+// afpacket.N.* with several loops.
 func appendLinkCounters(cs []observe.Counter, link driver.Link, i int, several bool) []observe.Counter {
-	var prefix string
-	var stats any
-	switch l := link.(type) {
-	case *afpacket.Link:
-		prefix, stats = "afpacket.", l.Stats()
-	case *tap.Link:
-		prefix, stats = "tap.", l.Stats()
-	default:
-		return cs // a wrapper (capture, faults) or a link of the caller's
+	for _, l := range driver.Unwrap(link) {
+		var prefix string
+		var stats any
+		switch l := l.(type) {
+		case *afpacket.Link:
+			prefix, stats = "afpacket.", l.Stats()
+		case *tap.Link:
+			prefix, stats = "tap.", l.Stats()
+		case *pipe.FaultLink:
+			prefix, stats = "faults.", l.Stats()
+		default:
+			continue // a capture (its frames are in Stats) or a link of the caller's
+		}
+		if several {
+			prefix += strconv.Itoa(i) + "."
+		}
+		cs = observe.AppendFields(cs, prefix, stats)
 	}
-	if several {
-		prefix += strconv.Itoa(i) + "."
-	}
-	return observe.AppendFields(cs, prefix, stats)
+	return cs
 }
 
 // mergeSnapshot adds another loop's snapshot to snap: counters and rule

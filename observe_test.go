@@ -1,12 +1,14 @@
 package netspec_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +18,9 @@ import (
 	"time"
 
 	"github.com/netspec/netspec"
+	"github.com/netspec/netspec/driver"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/driver/pipe"
 	"github.com/netspec/netspec/fsm/stack"
 )
 
@@ -295,5 +299,36 @@ func watchLive(b *testing.B, s *netspec.Stack) {
 	go live.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "GET", "/netspec/events", nil))
 	for live.Clients() == 0 {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSnapshotWrappedLinkCounters: a link under a capture and a fault
+// injector (serve --pcap --faults) still shows its own counters in the
+// snapshot, and so does the injector: wrapping a link hides none of them.
+func TestSnapshotWrappedLinkCounters(t *testing.T) {
+	ea, eb := pipe.New(pipe.Config{})
+	defer eb.Close()
+	faulty := pipe.NewFaulty(ea, pipe.Faults{})
+	var capture bytes.Buffer
+	st, err := netspec.New(faulty, netip.MustParsePrefix("198.18.0.1/24"), &netspec.Options{Pcap: &capture})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := driver.Unwrap(st.Link()); len(got) != 2 || got[1] != driver.Link(ea) {
+		t.Fatalf("Unwrap(%T) = %v, want the injector and the pipe under it", st.Link(), got)
+	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range snap.Counters {
+		names[c.Name] = true
+	}
+	for _, want := range []string{"faults.Lost", "faults.Duplicated", "faults.TxSent"} {
+		if !names[want] {
+			t.Errorf("no %s among the snapshot's counters", want)
+		}
 	}
 }

@@ -73,6 +73,30 @@ func GSOMaxSize(link Link) int {
 	return 0
 }
 
+// Wrapper is a Link that passes frames to and from another Link, changing
+// or recording them on the way (a capture, a fault injector). Unwrap
+// returns the link it wraps, so its owner can still read that link's own
+// statistics.
+type Wrapper interface {
+	Unwrap() Link
+}
+
+// Unwrap returns the links under link, link first, following Wrapper until
+// a link that wraps nothing.
+func Unwrap(link Link) []Link {
+	links := []Link{link}
+	for {
+		w, ok := link.(Wrapper)
+		if !ok {
+			return links
+		}
+		if link = w.Unwrap(); link == nil {
+			return links
+		}
+		links = append(links, link)
+	}
+}
+
 // ErrClosed is returned by a Link after Close.
 var ErrClosed = errClosed{}
 

@@ -192,6 +192,9 @@ type Link struct {
 	scratch []byte // a sent frame with its checksum completed (withCsum)
 }
 
+// Unwrap returns the link whose traffic p captures (driver.Wrapper).
+func (p *Link) Unwrap() driver.Link { return p.Link }
+
 // Wrap captures l's traffic to out (buffered; Close flushes it).
 func Wrap(l driver.Link, out io.Writer) (*Link, error) {
 	buf := bufio.NewWriterSize(out, 1<<20)

@@ -183,6 +183,9 @@ func (l *FaultLink) WriteBatch(frames [][]byte, meta []driver.TxMeta) error {
 	return err
 }
 
+// Unwrap returns the link l impairs (driver.Wrapper).
+func (l *FaultLink) Unwrap() driver.Link { return l.inner }
+
 // GSOMaxSize is the inner link's (driver.GSOLink).
 func (l *FaultLink) GSOMaxSize() int { return driver.GSOMaxSize(l.inner) }
 
