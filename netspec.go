@@ -176,6 +176,7 @@ func NewLinks(links *Links, addr netip.Prefix, opts *Options) (*Stack, error) {
 	if s.nb != nil {
 		s.nb.shards = s.shards
 	}
+	s.watch.several = len(s.shards) > 1
 	s.traceTo(&o)
 	s.run()
 	if err := s.startObservers(&o); err != nil {

@@ -34,7 +34,7 @@ func (s *Stack) traceTo(o *Options) {
 		}
 	}
 	s.watch.bases = make([]func(*stack.Trace), len(s.shards))
-	for i, sh := range s.shards {
+	for i := range s.shards {
 		line := make([]byte, 0, 256)
 		s.watch.bases[i] = func(t *stack.Trace) {
 			if capture != nil || o.Trace { // the line is formatted only for them
@@ -50,7 +50,9 @@ func (s *Stack) traceTo(o *Options) {
 				user(t)
 			}
 		}
-		sh.st.SetTracer(s.watch.bases[i])
+	}
+	for i, sh := range s.shards {
+		sh.st.SetTracer(s.watch.tracer(i))
 	}
 }
 

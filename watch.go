@@ -3,6 +3,7 @@ package netspec
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netspec/netspec/fsm/stack"
@@ -11,17 +12,36 @@ import (
 // traceWatchers are the parts of the stacks' tracers: each loop's from
 // Options (bases, set by traceTo before the loops start; empty when
 // Options asks for none) and the functions WatchTrace added since.
+//
+// With several loops each stack numbers its frames from 1 (its FramesIn),
+// so the loops' trace lines would interleave #1, #1, #2, #2: the tracers
+// number them again from one counter shared by the loops (frames), in the
+// order they were traced, so that a number names one frame.
 type traceWatchers struct {
-	mu    sync.Mutex // held by WatchTrace and stop while they install
-	bases []func(*stack.Trace)
-	fns   map[uint64]func(*stack.Trace)
-	next  uint64
+	mu      sync.Mutex // held by WatchTrace and stop while they install
+	bases   []func(*stack.Trace)
+	fns     map[uint64]func(*stack.Trace)
+	next    uint64
+	several bool          // more than one loop: renumber (set before the loops start)
+	frames  atomic.Uint64 // the last number given, with several loops
 }
 
 // tracer returns loop i's tracer: its base followed by every watcher, or
 // nil when there is neither, so that a stack nobody watches pays nothing
 // for tracing (fsm/stack SetTracer). It runs under mu.
 func (w *traceWatchers) tracer(i int) func(*stack.Trace) {
+	fn := w.compose(i)
+	if fn == nil || !w.several {
+		return fn
+	}
+	return func(t *stack.Trace) {
+		t.ID = w.frames.Add(1)
+		fn(t)
+	}
+}
+
+// compose returns loop i's base followed by every watcher, or nil.
+func (w *traceWatchers) compose(i int) func(*stack.Trace) {
 	var base func(*stack.Trace)
 	if i < len(w.bases) {
 		base = w.bases[i]

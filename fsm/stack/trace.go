@@ -25,7 +25,7 @@ const maxTraceSent = 8
 // Input; the record is reused, so it and Frame are valid only during that
 // call.
 type Trace struct {
-	ID    uint64    // the frame's number: Stack's FramesIn, from 1
+	ID    uint64    // the frame's number: Stack's FramesIn, from 1 (package netspec numbers several loops' frames from one counter)
 	Time  time.Time // the driver's receive time (Input's now)
 	Len   int       // the frame's length in octets
 	Frame []byte    // the frame as received (valid during the call only)
