@@ -47,8 +47,8 @@ type ConnInfo struct {
 	// connection: for a segment the row that decided it, as its journey
 	// trace line names it (a drop row, else the last that changed the
 	// state, else the last with actions, else the last stage); for a user
-	// call or a timer its row. -1 when none fired or the socket has no
-	// connection (a listener, a TIME-WAIT record).
+	// call or a timer its row (a TIME-WAIT record keeps its connection's).
+	// -1 when none fired or the socket is a listener.
 	Rule int
 }
 
@@ -90,7 +90,7 @@ func (l *Layer) Info(dst []ConnInfo) []ConnInfo {
 	}
 	for _, r := range l.tw {
 		dst = append(dst, ConnInfo{State: StateTimeWait, Local: r.key.laddr, LPort: r.key.lport,
-			Remote: r.key.raddr, RPort: r.key.rport, SndWnd: r.tcb.SndWnd, Rule: -1})
+			Remote: r.key.raddr, RPort: r.key.rport, SndWnd: r.tcb.SndWnd, Rule: int(r.rule) - 1})
 	}
 	slices.SortFunc(dst[start:], func(a, b ConnInfo) int {
 		if la, lb := a.State == StateListen, b.State == StateListen; la != lb {

@@ -34,6 +34,7 @@ type twRecord struct {
 	rcvShift    uint8
 	tos, ttl    uint8 // the connection's Diffserv field and TTL (SHLD-22)
 	flags       twFlags
+	rule        uint16 // Conn.rule: the row that last decided (in the padding after flags)
 }
 
 // twFlags are the record's booleans.
@@ -103,6 +104,7 @@ func (l *Layer) twStore(r *twRecord, c *Conn) {
 	r.sndMSS = int32(c.snd.mss)
 	r.sndShift, r.rcvShift = c.snd.shift, c.rcv.shift
 	r.tos, r.ttl = c.tos, c.ttl
+	r.rule = c.rule
 	var f twFlags
 	for _, b := range [...]struct {
 		on bool
@@ -138,6 +140,7 @@ func (l *Layer) twLoad(c *Conn, r *twRecord) {
 	c.snd.mss = int(r.sndMSS)
 	c.snd.shift, c.rcv.shift = r.sndShift, r.rcvShift
 	c.tos, c.ttl = r.tos, r.ttl
+	c.rule = r.rule
 	c.tsOK = r.flags&twTSOK != 0
 	c.sackOK = r.flags&twSACKOK != 0
 	c.passive = r.flags&twPassive != 0

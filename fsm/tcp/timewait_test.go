@@ -336,3 +336,27 @@ type countOutput struct{ segs int }
 
 func (c *countOutput) SendSegment(src, dst wire.Addr, _ SegMeta, seg []byte) { c.segs++ }
 func (c *countOutput) Notify(id uint64, ev sock.Readiness)                   {}
+
+// TestTimeWaitRecordKeepsRule: a TIME-WAIT record reports the spec row that
+// last decided for its connection, as the full Conn it replaced does (ss and
+// the status page print it), before and after a retransmitted FIN.
+func TestTimeWaitRecordKeepsRule(t *testing.T) {
+	rules := func(full bool, fin bool) int {
+		r, _ := twRig(t, false, full)
+		if fin {
+			r.send(seg{flags: FIN | ACK, seq: 101, ack: 302})
+			r.recv(seg{flags: ACK, seq: 302, ack: 102})
+		}
+		infos := r.l.Info(nil) // the listener first
+		if len(infos) != 2 || infos[1].State != StateTimeWait {
+			t.Fatalf("full=%v: Info %+v, want the listener and one TIME-WAIT socket", full, infos)
+		}
+		return infos[1].Rule
+	}
+	for _, fin := range []bool{false, true} {
+		conn, rec := rules(true, fin), rules(false, fin)
+		if conn < 0 || rec != conn {
+			t.Errorf("retransmitted FIN %v: the record's rule %d, the connection's %d", fin, rec, conn)
+		}
+	}
+}
