@@ -15,8 +15,9 @@
 #   SCENARIO=bulk make bench         # only the 1 GiB download and upload
 #   REVS="main~3 ." make bench       # netspec at two revisions side by side
 #   LOOPS="1 2" SCENARIO=rates make bench   # netspec with one and two event loops
+#   SCENARIO=close make bench        # new connections, and segments per connection from a capture (tcpdump)
 #
-# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory, bulk, rates),
+# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory, bulk, rates, close),
 # BIG (bulk octets, 1073741824), HOLD (idle connections, 5000), LOSSES,
 # SIZE (loss transfer octets), LOSSAT (client or bridge: see bench/loss.sh),
 # MAX (bound of the run, 25m), OUT, PLOTS, JSON,

@@ -56,6 +56,18 @@ func bulkFigures(c config) []figure {
 	return all[8:12]
 }
 
+// closeFigures are the rows of the close scenario: the new-connection
+// figures of the main table and what closeSegments read from a capture.
+func closeFigures(c config) []figure {
+	return append(mainFigures(c)[4:8:8],
+		figure{"cc_segs", "segments per connection, both ways (wrk close, captured)", "segments", false, 2},
+		figure{"cc_srv_segs", "segments per connection the server sent", "segments", false, 2},
+		figure{"cc_cli_fin", "connections whose client FIN came first", "%", false, 1},
+		figure{"cc_fin_data", "server FINs on the response's data segment", "%", true, 1},
+		figure{"cc_rst", "connections reset", "%", false, 1},
+	)
+}
+
 // lossFigures are the rows of the loss table.
 func lossFigures(c config) []figure {
 	var f []figure
