@@ -16,8 +16,9 @@
 #   REVS="main~3 ." make bench       # netspec at two revisions side by side
 #   LOOPS="1 2" SCENARIO=rates make bench   # netspec with one and two event loops
 #   SCENARIO=close make bench        # new connections, and segments per connection from a capture (tcpdump)
+#   SCENARIO=keepalive PROFILES=/tmp/p make bench   # only the keep-alive figures, a CPU profile per server
 #
-# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory, bulk, rates, close),
+# Knobs: DUR (seconds per wrk run, 10), ROUNDS (3), SCENARIO (main,loss; or memory, bulk, rates, close, keepalive),
 # BIG (bulk octets, 1073741824), HOLD (idle connections, 5000), LOSSES,
 # SIZE (loss transfer octets), LOSSAT (client or bridge: see bench/loss.sh),
 # MAX (bound of the run, 25m), OUT, PLOTS, JSON,

@@ -127,7 +127,7 @@ func main() {
 	losses := flag.String("losses", "0,1,5", "loss percentages of the loss scenario")
 	lossSize := flag.String("loss-size", "16777216", "octets per transfer under loss")
 	flag.StringVar(&cfg.lossAt, "loss-at", "client", "where the loss scenario drops: client (nftables input and output hooks in the client namespace, as issue 11) or bridge (a middle namespace's bridge, a loss on the wire both ways)")
-	scen := flag.String("scenario", "main,loss", "scenarios to run: main, loss, memory (the idle-connection figure alone), bulk (the download and upload figures alone), rates (the keep-alive and new-connection figures alone), close (the new-connection figures and segments per connection from a captured wrk close run; needs tcpdump)")
+	scen := flag.String("scenario", "main,loss", "scenarios to run: main, loss, memory (the idle-connection figure alone), bulk (the download and upload figures alone), rates (the keep-alive and new-connection figures alone), close (the new-connection figures and segments per connection from a captured wrk close run; needs tcpdump), keepalive (the keep-alive figures alone)")
 	maxRun := flag.Duration("max", 30*time.Minute, "bound of the whole run")
 	prefix := flag.String("prefix", fmt.Sprintf("nsb%d", os.Getpid()), "namespace name prefix (labs are PREFIX-N)")
 	jsonOut := flag.String("json", "", "write the raw results to `FILE`")
@@ -281,6 +281,8 @@ func (r *runner) run(ctx context.Context, servers []Server) error {
 			scens = append(scens, scen{"rates", mainSteps()[1:4], false})
 		case "close":
 			scens = append(scens, scen{"close", closeSteps(), false})
+		case "keepalive":
+			scens = append(scens, scen{"keepalive", mainSteps()[1:2], false})
 		case "loss":
 			scens = append(scens, scen{"loss", lossSteps(r.cfg), true})
 		default:

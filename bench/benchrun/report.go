@@ -178,6 +178,8 @@ func writeReport(res *results, md, plotDir string) error {
 		case "close":
 			fmt.Fprintf(&b, "The segment rows are from one more `wrk -t2 -c50 -d%ds -H 'Connection: close'` run with tcpdump on the client's veth (its rate is not a figure: the capture costs CPU), over the connections whose SYN and both FINs (or a RST) it holds; \"client FIN first\" is the share whose client sent its FIN before the server's reached it (the client then holds the TIME-WAIT).\n\n", capDur)
 			table(&b, res, closeFigures(c))
+		case "keepalive":
+			table(&b, res, mainFigures(c)[:4])
 		case "inmem":
 			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's, gVisor's and the no-stack floor's sub-benchmarks in turn for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
 			table(&b, res, inmemFigures())
