@@ -89,8 +89,11 @@ type waitEntry struct {
 // mutex released, it writes the batches (WriteBatch) in the order they were
 // produced. Writing outside the mutex matters: sending into a veth runs the
 // receiver's kernel path inside our syscall, and meanwhile input and user
-// calls proceed. A caller returns only once its frames have been written (by
-// itself or by the caller that held the writer role), so output never piles up.
+// calls proceed. One goroutine at a time holds the writer role and writes
+// until nothing is pending; a caller that finds the role held returns at once,
+// its frames left to the writer (it does not wait for a role it would find
+// with nothing to do); a caller that takes the role returns once its own
+// frames, and whatever was queued behind them, have been written.
 type Loop struct {
 	link  Link
 	st    *stack.Stack
@@ -118,7 +121,8 @@ type Loop struct {
 	pending []*txBatch
 	spare   []*txBatch // the writer's swap slice for pending
 	free    []*txBatch
-	txMu    sync.Mutex // held by the one goroutine writing batches to the link
+	writing bool       // a goroutine holds the writer role (unlockAndWrite)
+	txMu    sync.Mutex // held by the writer while it writes; Settle waits for it
 	emitFn  func(frame []byte, meta TxMeta)
 	readyFn func(fd stack.FD, ev stack.Readiness)
 }
@@ -489,16 +493,23 @@ func (l *Loop) batchLocked() *txBatch {
 	return &txBatch{frames: make([][]byte, l.batch), meta: make([]TxMeta, l.batch)}
 }
 
-// unlockAndWrite releases the mutex and, when batches are pending, writes
-// them. Only the goroutine holding txMu writes, and it takes pending batches
-// in production order, so frames leave in the order the stack emitted them.
-// It returns when no batch is pending: every frame this caller produced has
-// been handed to the link, by it or by the writer before it.
+// unlockAndWrite releases the mutex and, when batches are pending and no
+// goroutine holds the writer role, takes it and writes them. The writer takes
+// pending batches in production order until none is left, and gives the
+// role up under the mutex when it finds none, so frames leave in the order
+// the stack emitted them and a batch queued while the role is held is always
+// written by its holder: a caller that finds the role held returns at once,
+// its frames handed on. It does not queue behind the writer for a role it
+// would find with nothing to do (on a busy loop that wait was most of a
+// call's time), and a response's data still waiting for the writer when the
+// application closes leaves in the same round as the FIN.
 func (l *Loop) unlockAndWrite(pending bool) {
-	l.mu.Unlock()
-	if !pending {
+	if !pending || l.writing {
+		l.mu.Unlock()
 		return
 	}
+	l.writing = true
+	l.mu.Unlock()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
 	// One critical section a round: recycle the batches just written (and
@@ -524,6 +535,7 @@ func (l *Loop) unlockAndWrite(pending bool) {
 		}
 		batches = l.pending
 		if len(batches) == 0 {
+			l.writing = false
 			l.mu.Unlock()
 			return
 		}
