@@ -119,7 +119,8 @@ func TestSendPathNoAllocs(t *testing.T) {
 }
 
 // TestReceivePathNoAllocs: in-order data segments that arrive in one batch,
-// are read, and are acknowledged once at the batch's end allocate nothing.
+// are coalesced (tcp.Counters.SegsCoalesced), read, and are acknowledged
+// once at the batch's end allocate nothing.
 func TestReceivePathNoAllocs(t *testing.T) {
 	for _, gso := range []int{0, 65535} {
 		t.Run(fmt.Sprint("gso=", gso), func(t *testing.T) {
@@ -136,11 +137,13 @@ func TestReceivePathNoAllocs(t *testing.T) {
 					acks++
 				}
 			}
+			// A batch's frames stay as they are until EndBatch: two of them.
+			segs := [2]tcpFrame{seg, append(tcpFrame(nil), seg...)}
 			round := func() {
 				n.b.BeginBatch()
-				for range 2 {
-					seg.set(next, ack)
-					n.b.Input(n.now, seg, RxMeta{Time: n.now})
+				for _, f := range segs {
+					f.set(next, ack)
+					n.b.Input(n.now, f, RxMeta{Time: n.now})
 					next += size
 				}
 				n.b.EndBatch(n.now)
@@ -152,9 +155,12 @@ func TestReceivePathNoAllocs(t *testing.T) {
 			for range 20 {
 				round()
 			}
-			before := acks
+			before, merged := acks, n.b.tcp.Counters().SegsCoalesced
 			if a := testing.AllocsPerRun(100, round); a != 0 {
 				t.Fatalf("%.1f allocations per batch, want 0", a)
+			}
+			if got := n.b.tcp.Counters().SegsCoalesced - merged; got != 101 {
+				t.Fatalf("%d segments coalesced in 101 batches of two, want 101", got)
 			}
 			if acks-before < 100 {
 				t.Fatalf("%d ACKs for 101 batches", acks-before)

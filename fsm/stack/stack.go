@@ -130,7 +130,7 @@ const ipIDSeedSalt = 0x69706964736565
 func (s *Stack) Config() Config { return s.cfg }
 
 // Input processes one received Ethernet frame. The stack keeps no reference to
-// frame after it returns.
+// frame after it returns, or within a batch (BeginBatch) after EndBatch.
 func (s *Stack) Input(now time.Time, frame []byte, meta RxMeta) {
 	s.now = now
 	s.ctr.FramesIn++
@@ -151,7 +151,12 @@ func (s *Stack) input(now time.Time, frame []byte, meta RxMeta) {
 // BeginBatch and EndBatch bracket the Input calls of one batch of frames
 // (one read from the link): TCP acknowledges the segments a connection
 // received in the batch with one ACK at EndBatch (tcp.Layer.BeginBatch,
-// tcp.Config.NoACKCoalescing). Input outside a batch acknowledges at once.
+// tcp.Config.NoACKCoalescing), and processes consecutive in-order segments
+// of a connection as one (receive coalescing, tcp.Config.NoRecvCoalescing).
+// Input outside a batch acknowledges at once. Within a batch the frames
+// given to Input must stay valid and unchanged until EndBatch (the driver
+// loop's are: they are those of one read), and nothing but Input may be
+// called.
 func (s *Stack) BeginBatch() { s.tcp.BeginBatch() }
 
 // EndBatch ends the batch BeginBatch started and sends the ACKs it held.
@@ -195,7 +200,10 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			s.traceDrop("SynNoNeighbour")
 			return
 		}
-		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL}, d.Payload, offloadCsumOK(pkt, meta))
+		// A segment in its frame (not reassembled) stays valid until
+		// EndBatch: TCP may hold it to coalesce it with the next ones.
+		stable := !wire.IPv4(pkt).IsFragment()
+		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL, Stable: stable}, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
 		s.icmp.Input(now, d)
 	case wire.ProtoUDP:

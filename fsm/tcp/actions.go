@@ -149,10 +149,10 @@ func (x tcpRun) ActCookieAccept() { cookieAccept(x.c, x.s) }
 // and FIN cannot be taken, and are ACKed as unacceptable (RFC 9293 §3.10.7.4
 // step 1).
 func (x tcpRun) ActZeroWindowTrim() {
-	if len(x.s.text) > 0 || x.s.flags&wire.FlagFIN != 0 {
+	if x.s.textLen() > 0 || x.s.flags&wire.FlagFIN != 0 {
 		x.c.rcv.ackNow = true
 	}
-	x.s.text = x.s.text[:0]
+	x.s.clearText()
 	x.s.flags &^= wire.FlagFIN
 	x.s.seq = x.s.origSeq
 }
@@ -249,23 +249,23 @@ func (rcv *receiver) trim(s *segment) {
 	}
 	nxt := c.tcb.RcvNxt
 	if start.LessThan(nxt) {
-		cut := min(uint32(nxt-start), uint32(len(s.text)))
-		s.text = s.text[cut:]
+		cut := min(uint32(nxt-start), uint32(s.textLen()))
+		s.cutFront(int(cut))
 		start = start.Add(seqnum.Size(cut))
 	}
 	s.seq = start
 	// A FIN needs no buffer space: it is kept unless text was cut off before it.
 	edge := rcv.edge
 	if !start.LessThan(edge) {
-		if len(s.text) > 0 {
-			s.text = s.text[:0]
+		if s.textLen() > 0 {
+			s.clearText()
 			s.flags &^= wire.FlagFIN
 			rcv.ackNow = true
 		}
 		return
 	}
-	if room := uint32(edge - start); uint32(len(s.text)) > room {
-		s.text = s.text[:room]
+	if room := uint32(edge - start); uint32(s.textLen()) > room {
+		s.keep(int(room))
 		s.flags &^= wire.FlagFIN
 		rcv.ackNow = true // the sender overran the window: tell it at once
 	}
@@ -284,11 +284,12 @@ func (rcv *receiver) deliver(s *segment) {
 	t := &c.tcb
 	rcv.ecnRcv(s)
 	off := int(s.seq - t.RcvNxt)
-	end := s.seq.Add(seqnum.Size(len(s.text)))
+	n := s.textLen()
+	end := s.seq.Add(seqnum.Size(n))
 	if off == 0 {
 		gap := len(rcv.buf.ooo) > 0 // it may fill (part of) a hole
-		rcv.buf.writeAt(rcv.buf.unread, s.text)
-		rcv.buf.unread += len(s.text)
+		rcv.buf.writeText(rcv.buf.unread, s)
+		rcv.buf.unread += n
 		t.RcvNxt = rcv.buf.advance(end)
 		c.notify(sock.Readable)
 		rcv.rttMeasure(s)
@@ -297,11 +298,11 @@ func (rcv *receiver) deliver(s *segment) {
 			rcv.ackNow = true // RFC 5681 §4.2: ACK a segment filling a gap at once
 			return
 		}
-		rcv.delayAck(s.now, len(s.text))
+		rcv.delayAck(s.now, n, s.pieceLen())
 		return
 	}
 	rcv.noteDuplicateOOO(s.seq, end)
-	if l := c.l; l.oooBytes+len(s.text) > l.cfg.MaxOOOBytes {
+	if l := c.l; l.oooBytes+n > l.cfg.MaxOOOBytes {
 		l.ctr.OOOStackDrops++
 		l.m.Drop(DropOOOFull)
 		s.flags &^= wire.FlagFIN
@@ -310,7 +311,7 @@ func (rcv *receiver) deliver(s *segment) {
 		c.l.m.Drop(DropOOOFull)
 		s.flags &^= wire.FlagFIN
 	} else {
-		rcv.buf.writeAt(rcv.buf.unread+off, s.text)
+		rcv.buf.writeText(rcv.buf.unread+off, s)
 		c.l.ctr.OOOSegs++
 		rcv.sackLast = seqRange{s.seq, end}
 		rcv.syncOOO()

@@ -45,7 +45,7 @@ func (rcv *receiver) rttMeasure(s *segment) {
 	if rcv.locked || rcv.limit >= rcv.limitMax() {
 		return
 	}
-	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && len(s.text) >= int(rcv.mss) {
+	if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && s.pieceLen() >= int(rcv.mss) {
 		if d := int32(c.tsClock(s.now) - s.opts.TSEcr); d >= 0 && d < 60000 {
 			m := time.Duration(max(d, 1)) * time.Millisecond
 			if rcv.rtt == 0 {

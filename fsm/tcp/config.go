@@ -98,6 +98,12 @@ type Config struct {
 	// the ACKs a connection owes are held to the batch's end and sent as
 	// one, as Linux acknowledges the segments GRO merged (delack.go).
 	NoACKCoalescing bool
+	// NoRecvCoalescing processes every received segment alone. By default,
+	// between Layer.BeginBatch and EndBatch, consecutive in-order data
+	// segments of one ESTABLISHED connection with the same header (but
+	// for the sequence number and PSH) are processed as one segment, as
+	// Linux's GRO merges them (gro.go; Counters.SegsCoalesced).
+	NoRecvCoalescing bool
 	// NoDelay disables Nagle's algorithm on new connections (MUST-17);
 	// Conn.SetNoDelay changes it per connection.
 	NoDelay bool

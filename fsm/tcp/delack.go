@@ -6,10 +6,12 @@ import "time"
 // they are acknowledged (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at once when at
 // least two full-sized segments are unacknowledged (SHLD-19), else within
 // Config.DelayedACK (SHLD-18; under 0.5 s, MUST-40) unless data or another
-// ACK carries it first.
-func (rcv *receiver) delayAck(now time.Time, n int) {
+// ACK carries it first. piece is the largest segment the octets came in
+// (n, unless several were coalesced: gro.go), from which the peer's
+// segment size is learnt.
+func (rcv *receiver) delayAck(now time.Time, n, piece int) {
 	c := rcv.c
-	rcv.mss = max(rcv.mss, int32(min(n, int(c.l.cfg.MSS))))
+	rcv.mss = max(rcv.mss, int32(min(piece, int(c.l.cfg.MSS))))
 	rcv.unacked += int32(min(n, 1<<30))
 	if c.l.cfg.DelayedACK < 0 || rcv.unacked >= 2*rcv.mss {
 		rcv.ackNow = true
@@ -81,8 +83,10 @@ func (l *Layer) BeginBatch() {
 	}
 }
 
-// EndBatch ends a batch of Input calls at now: the ACKs held go out.
+// EndBatch ends a batch of Input calls at now: the segment held for
+// coalescing is processed (gro.go), then the ACKs held go out.
 func (l *Layer) EndBatch(now time.Time) {
+	l.groFlush()
 	b := &l.batch
 	b.on = false
 	for i, c := range b.owed {

@@ -19,7 +19,7 @@ func (x tcpRun) GuardHasFIN() bool { return x.s.flags&wire.FlagFIN != 0 }
 
 func (x tcpRun) GuardHasURG() bool { return x.s.flags&wire.FlagURG != 0 }
 
-func (x tcpRun) GuardHasText() bool { return len(x.s.text) > 0 }
+func (x tcpRun) GuardHasText() bool { return x.s.textLen() > 0 }
 
 func (x tcpRun) GuardSeqAtRightEdge() bool { return seqAtRightEdge(x.c, x.s) }
 
@@ -47,7 +47,7 @@ func (x tcpRun) GuardOurFinAcked() bool {
 }
 
 func (x tcpRun) GuardFinInOrder() bool {
-	return x.s.seq.Add(seqnum.Size(len(x.s.text))) == x.c.tcb.RcvNxt
+	return x.s.seq.Add(seqnum.Size(x.s.textLen())) == x.c.tcb.RcvNxt
 }
 
 func (x tcpRun) GuardPassiveOpen() bool { return x.c.passive }
@@ -113,7 +113,7 @@ func (x tcpRun) GuardZeroWindowAck() bool {
 // and FIN, no text, SYN or RST, at RCV.NXT (the linux profile's row: Linux's
 // tcp_data_queue accepts it since 6.10).
 func (x tcpRun) GuardZeroWindowFin() bool {
-	return x.c.rcv.wnd() == 0 && len(x.s.text) == 0 && x.s.origSeq == x.c.tcb.RcvNxt &&
+	return x.c.rcv.wnd() == 0 && x.s.textLen() == 0 && x.s.origSeq == x.c.tcb.RcvNxt &&
 		x.s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagRST|wire.FlagFIN) == wire.FlagACK|wire.FlagFIN
 }
 

@@ -80,6 +80,7 @@ func (l *Layer) ICMPError(now time.Time, src, dst wire.Addr, sport, dport uint16
 	if typ == icmpSourceQuench {
 		return ICMPSourceQuench, 0
 	}
+	l.groFlush() // the segments before it first
 	k := connKey{laddr: src, raddr: dst, lport: sport, rport: dport}
 	c := l.demux[k]
 	if c == nil && l.tw[k] != nil {

@@ -21,9 +21,12 @@ type segment struct {
 	ack      seqnum.Value // SEG.ACK
 	segLen   uint32       // SEG.LEN as received (SYN and FIN count)
 	flags    wire.TCPFlags
-	wnd      uint16 // SEG.WND field, unscaled
-	up       uint16 // SEG.UP
-	text     []byte // segment text; trimmed to the window by TrimToWindow
+	wnd      uint16   // SEG.WND field, unscaled
+	up       uint16   // SEG.UP
+	text     []byte   // segment text; trimmed to the window by TrimToWindow
+	more     [][]byte // a coalesced segment's text after text, in order (gro.go); nil for a segment received alone
+	moreLen  int      // octets in more
+	maxPiece int      // a coalesced segment's largest text as received (pieceLen)
 	opts     wire.TCPOptions
 	tos      uint8 // the IP TOS octet it arrived with (SegMeta.TOS)
 	reopen   bool  // Reopen: hand the segment to the listener after the TCB is gone
@@ -143,7 +146,7 @@ func (l *Layer) segmentArrives(c *Conn, s *segment) {
 // the MSS). csumOK says the checksum was already verified (or is pending from
 // a local sender's offload); otherwise Input verifies it (MUST-3).
 func (l *Layer) Input(now time.Time, src, dst wire.Addr, seg []byte, csumOK bool) {
-	l.input(now, src, dst, SegMeta{}, seg, csumOK)
+	l.InputIP(now, src, dst, SegMeta{}, seg, csumOK)
 }
 
 func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byte, csumOK bool) {
@@ -188,6 +191,9 @@ func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byt
 	if src.IsMulticast() || src.IsLimitedBroadcast() || src.IsUnspecified() || dst.IsMulticast() || dst.IsLimitedBroadcast() {
 		l.m.Drop(DropBadAddress)
 		return
+	}
+	if meta.Stable && l.groStart(s, seg[:t.DataOffset()]) {
+		return // held: the next segments of its run may join it (gro.go)
 	}
 	l.dispatch(now, s)
 }

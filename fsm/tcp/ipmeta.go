@@ -16,6 +16,11 @@ type SegMeta struct {
 	// TTL is the time to live. On send, 0 means the stack's default
 	// (MUST-49); on receive it is the value received.
 	TTL uint8
+	// Stable, on receive, says the segment stays valid and unchanged until
+	// Layer.EndBatch (it lies in the received frame, not in a reassembly
+	// buffer), so that between BeginBatch and EndBatch the layer may hold
+	// it to coalesce it with the next ones (gro.go). Unused on send.
+	Stable bool
 }
 
 // ECN codepoints of the IP header's ECN field (RFC 3168 §5).
@@ -100,5 +105,11 @@ func (c *Conn) rstMeta() SegMeta {
 // segment: its TOS octet reaches the connection (MAY-9, and the ECN field
 // for RFC 3168 §6.1.3). Input is InputIP with a zero SegMeta (Not-ECT).
 func (l *Layer) InputIP(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byte, csumOK bool) {
+	if l.gro.c != nil {
+		if l.groAppend(now, src, dst, meta, seg, csumOK) {
+			return
+		}
+		l.groFlush()
+	}
 	l.input(now, src, dst, meta, seg, csumOK)
 }

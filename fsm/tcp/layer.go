@@ -47,6 +47,7 @@ type Counters struct {
 	Drops           [NumReasons]uint64 // segments discarded, by reason
 	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
 	SegsIn          uint64             // segments given to Input
+	SegsCoalesced   uint64             // segments processed as part of the one before them (receive coalescing, gro.go)
 	Internal        uint64             // internal errors: rows of spec/tcp.fsm marked impossible that fired (0 in a correct stack)
 	SegsOut         uint64             // segments sent
 	RstsSent        uint64             // RST segments sent
@@ -125,6 +126,7 @@ type Layer struct {
 	oooPool   pool[seqRange] // recycled out-of-order range arrays (rcvbuf.go)
 	due       []*Conn        // Poll's scratch: the connections due now
 	batch     ackBatch       // ACKs held over a batch of input (delack.go)
+	gro       groRun         // the segment held for receive coalescing (gro.go)
 	demux     map[connKey]*Conn
 	tw        map[connKey]*twRecord // closed connections in TIME-WAIT, compacted (timewait.go)
 	twHeap    twHeap                // the records by 2*MSL deadline

@@ -79,7 +79,7 @@ const tsReplayHz = 1200
 // ACKs are for; RFC 7323 §5.3 R1 would drop it.
 func (c *Conn) disorderedAck(s *segment) bool {
 	t := &c.tcb
-	if s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != wire.FlagACK || len(s.text) != 0 ||
+	if s.flags&(wire.FlagACK|wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != wire.FlagACK || s.textLen() != 0 ||
 		s.origSeq != t.RcvNxt || s.ack != t.SndUna {
 		return false
 	}

@@ -43,6 +43,17 @@ func (b *rcvBuf) writeAt(off int, p []byte) {
 	copy(b.buf, p[c:])
 }
 
+// writeText stores the text of s at offset off from the first unread
+// octet: its pieces one after the other when it was coalesced (gro.go).
+func (b *rcvBuf) writeText(off int, s *segment) {
+	b.writeAt(off, s.text)
+	off += len(s.text)
+	for _, p := range s.more {
+		b.writeAt(off, p)
+		off += len(p)
+	}
+}
+
 // grow makes the ring hold at least need octets from the first unread one
 // (need <= size): the first ring is the largest pooled one the capacity
 // allows (an auto-tuned connection whose ring drained takes back one as large

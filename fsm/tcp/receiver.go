@@ -68,7 +68,7 @@ func (rcv *receiver) finArrived() {
 // holdFin keeps a FIN that arrived beyond a hole until RCV.NXT reaches it.
 func (rcv *receiver) holdFin(s *segment) {
 	rcv.finHeld = true
-	rcv.finHeldSeq = s.seq.Add(seqnum.Size(len(s.text)))
+	rcv.finHeldSeq = s.seq.Add(seqnum.Size(s.textLen()))
 }
 
 // flush drops the data received, read or not, and an end of file not yet

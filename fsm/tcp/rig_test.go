@@ -136,7 +136,8 @@ func (r *rig) send(s seg) {
 	copy(b[n:], s.data)
 	wire.SetTCPChecksum(b, r.peer, r.us)
 	r.checkDrops("before a segment " + s.String())
-	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos}, b, false)
+	// b is the segment's own: it stays valid, so a batch may coalesce it.
+	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos, Stable: true}, b, false)
 	r.checkDrops("segment " + s.String())
 	if r.c == nil && r.ln != nil {
 		r.c = r.l.demux[connKey{r.us, r.peer, r.uport, r.pport}]

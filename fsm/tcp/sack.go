@@ -225,14 +225,14 @@ func (sackRecovery) partialAck(*sender) {}
 // first SACK block of the next ACK we send, reported once.
 func (rcv *receiver) noteDuplicate(s *segment) {
 	c := rcv.c
-	if !c.sackOK || unsynchronized(c.state) || len(s.text) == 0 || s.flags&(wire.FlagSYN|wire.FlagRST) != 0 {
+	if !c.sackOK || unsynchronized(c.state) || s.textLen() == 0 || s.flags&(wire.FlagSYN|wire.FlagRST) != 0 {
 		return
 	}
 	nxt := c.tcb.RcvNxt
 	if !s.seq.LessThan(nxt) {
 		return
 	}
-	end := s.seq.Add(seqnum.Size(len(s.text)))
+	end := s.seq.Add(seqnum.Size(s.textLen()))
 	rcv.dsack, rcv.dsackIn, rcv.dsackOut = seqRange{s.seq, seqnum.Min(end, nxt)}, seqRange{}, true
 }
 

@@ -131,7 +131,7 @@ func (snd *sender) dupAck(s *segment, newSACK, dsack bool) {
 	// triggers fast retransmit, and every loss waits for the RTO. An
 	// ACK that only reports a D-SACK tells of a duplicate, not a loss
 	// (RFC 2883 §4, RFC 6675 §2).
-	if s.ack == t.SndUna && len(s.text) == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
+	if s.ack == t.SndUna && s.textLen() == 0 && s.flags&(wire.FlagSYN|wire.FlagFIN) == 0 &&
 		t.SndUna != t.SndNxt && (newSACK || !dsack && t.SndWnd > 0 && snd.scaledWnd(s) == t.SndWnd) {
 		snd.dupAcks++
 		snd.lossDetect(s.now)
