@@ -12,8 +12,9 @@ import "time"
 func (s *Stack) releaseWhenQuiet(period time.Duration, release func()) {
 	t := time.NewTicker(max(period/4, time.Millisecond))
 	defer t.Stop()
-	var seen uint64
-	var since time.Time // when the frame count last changed
+	st := s.Stats().Loop
+	seen := st.RxFrames + st.TxFrames // traffic before the releaser started is not its business
+	var since time.Time               // when the frame count last changed
 	dirty := false
 	for {
 		var now time.Time

@@ -16,6 +16,13 @@ func TestReleaseWhenQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	// Each stack announces its address when it starts; the releaser
+	// counts traffic from its own start.
+	for end := time.Now().Add(10 * time.Second); a.Stats().Loop.TxFrames == 0 || b.Stats().Loop.TxFrames == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the stacks sent no announcement")
+		}
+	}
 	released := make(chan struct{}, 16)
 	ended := make(chan struct{})
 	const period = 5 * time.Millisecond

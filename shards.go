@@ -105,6 +105,7 @@ func (s *Stack) shardConfig(cfg stack.Config, i int, links *Links) stack.Config 
 		return cfg
 	}
 	cfg.Seed += uint64(i)
+	cfg.NoAnnounce = i > 0 // one gratuitous ARP for the address, not one per loop
 	cfg.TCP.OwnsFlow = func(_ wire.Addr, lport uint16, _ wire.Addr, rport uint16) bool {
 		return links.Shard(lport, rport) == i
 	}

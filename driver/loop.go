@@ -177,6 +177,13 @@ func (l *Loop) Run(ctx context.Context) error {
 
 	stop := context.AfterFunc(ctx, func() { l.shutdown() })
 	defer stop()
+	// The stack's first deadline (its start-up announcement) is due before
+	// any frame or call arrives to arm the timer.
+	l.mu.Lock()
+	if !l.closed {
+		l.armLocked(l.nowLocked(), false)
+	}
+	l.mu.Unlock()
 
 	frames := make([][]byte, l.batch)
 	lender, lends := l.link.(LendingLink)

@@ -34,3 +34,16 @@ func TestAnnounceAtStart(t *testing.T) {
 		t.Fatalf("idle stack still wants a poll at %v", s.NextDeadline())
 	}
 }
+
+// TestNoAnnounce: a stack told another announces the address sends nothing
+// at start and asks for no poll.
+func TestNoAnnounce(t *testing.T) {
+	s := New(Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 1, NoAnnounce: true})
+	if d := s.NextDeadline(); !d.IsZero() {
+		t.Fatalf("NextDeadline = %v, want none", d)
+	}
+	s.Poll(time.Unix(1_700_000_000, 0))
+	if n := s.port.Queue().Len(); n != 0 {
+		t.Fatalf("%d frames after the first Poll, want none", n)
+	}
+}

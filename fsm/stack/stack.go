@@ -44,6 +44,10 @@ type Config struct {
 	// one flow into super-frames of up to this many IP bytes (at most 65535)
 	// for a driver that segments them (TxMeta). Zero sends every segment alone.
 	GSOMaxSize int
+	// NoAnnounce leaves out the start-up gratuitous ARP (Poll), for a stack
+	// that shares its address and link with one that sends it (package
+	// netspec's loops after the first).
+	NoAnnounce bool
 }
 
 // Stack is one host's network stack. It is not safe for concurrent use.
@@ -97,7 +101,7 @@ func New(cfg Config) *Stack {
 	if cfg.TCP.MSS == 0 {
 		cfg.TCP.MSS = uint16(cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen)
 	}
-	s := &Stack{cfg: cfg, fixedMSS: fixedMSS, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563))}
+	s := &Stack{cfg: cfg, fixedMSS: fixedMSS, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6e657473706563)), announced: cfg.NoAnnounce}
 	// The IP ID key: one draw from the stack's source (where the old
 	// global counter's start came from, so TCP's draws are unchanged) and
 	// one from a source of its own.
