@@ -48,7 +48,7 @@ type LoopStats struct {
 	TimerClamps uint64 // deadlines still due right after Poll (stack bug guard)
 	Calls       uint64 // Do/DoWait calls run
 	ReadyEvents uint64 // readiness changes drained from the stack
-	Wakeups     uint64 // waiter channels closed by readiness
+	Wakeups     uint64 // waiter channels woken by readiness
 }
 
 // engine is the part of *stack.Stack the loop drives; tests substitute a fake.
@@ -75,11 +75,31 @@ type lender interface {
 	ReturnFrame(frame []byte)
 }
 
-// waitEntry is one channel closed when its fd reports readiness in mask.
+// waitEntry is one channel woken when its fd reports readiness in mask:
+// closed when the loop made it for the wait (DoWait, Wait), sent one token
+// when the caller owns it and reuses it (DoWaitOn).
 type waitEntry struct {
-	mask stack.Readiness
-	ch   chan struct{}
+	mask  stack.Readiness
+	token bool
+	ch    chan struct{}
 }
+
+// wake closes the entry's channel, or sends its token; a token already
+// pending is wake-up enough.
+func (w waitEntry) wake() {
+	if !w.token {
+		close(w.ch)
+		return
+	}
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// maxSpareWaits bounds the emptied waiter slices the loop keeps for the
+// next descriptor that waits (Loop.spareWaits).
+const maxSpareWaits = 64
 
 // Loop runs one stack over one link: a goroutine (Run) reads frame batches and
 // feeds them to the stack, a single timer runs the stack's timers, and user
@@ -109,7 +129,10 @@ type Loop struct {
 	last    time.Time // last time handed to the stack (kept non-decreasing)
 	stats   LoopStats
 	waiters map[stack.FD][]waitEntry
-	done    chan struct{} // closed on shutdown
+	// spareWaits are emptied waiter slices kept for reuse, so a wait on a
+	// descriptor with no waiter allocates nothing (at most maxSpareWaits).
+	spareWaits [][]waitEntry
+	done       chan struct{} // closed on shutdown
 
 	timer   *time.Timer
 	armed   bool
@@ -282,6 +305,27 @@ func (l *Loop) Do(fn func(now time.Time, s *stack.Stack)) error {
 // change can fall between the failed call and the registration. After
 // shutdown it returns (nil, ErrLoopClosed).
 func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
+	return l.doWait(fd, mask, false, nil, fn)
+}
+
+// DoWaitOn is DoWait for a caller that owns its wake-up channel and reuses
+// it: ch must have a capacity of one (a nil ch registers nothing: the
+// caller makes its channel and calls again). If fn's error is
+// sock.ErrWouldBlock, ch is registered (a token left on it by an earlier wake-up is dropped
+// first) and receives one token when fd next reports readiness in mask (or
+// Closed), on Forget(fd), or when the loop shuts down. A caller that blocks
+// on every wait makes no channel, as DoWait does, per wait. A token that
+// comes after the caller stopped waiting (it gave up for a deadline) stays
+// on ch until the next DoWaitOn drops it. After shutdown it returns
+// ErrLoopClosed without running fn.
+func (l *Loop) DoWaitOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn func(now time.Time, s *stack.Stack) error) error {
+	_, err := l.doWait(fd, mask, true, ch, fn)
+	return err
+}
+
+// doWait is DoWait (token false) and DoWaitOn (token true, tok the caller's
+// channel).
+func (l *Loop) doWait(fd stack.FD, mask stack.Readiness, token bool, tok chan struct{}, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -292,7 +336,15 @@ func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, 
 	err := fn(now, l.st)
 	var ch <-chan struct{}
 	if errors.Is(err, sock.ErrWouldBlock) {
-		ch = l.waitLocked(fd, mask)
+		if !token {
+			ch = l.waitLocked(fd, mask)
+		} else if tok != nil {
+			select {
+			case <-tok: // a stale token: its wake-up was seen by a retry
+			default:
+			}
+			l.addWaiterLocked(fd, waitEntry{mask: mask, token: true, ch: tok})
+		}
 	}
 	l.unlockAndWrite(l.flushLocked(now, false))
 	return ch, err
@@ -314,15 +366,46 @@ func (l *Loop) Wait(fd stack.FD, mask stack.Readiness) <-chan struct{} {
 // same mask share one channel, so a caller that gives up (deadline) and waits
 // again does not grow the registry.
 func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
-	ws := l.waiters[fd]
-	for _, w := range ws {
-		if w.mask == mask {
+	for _, w := range l.waiters[fd] {
+		if !w.token && w.mask == mask {
 			return w.ch
 		}
 	}
 	ch := make(chan struct{})
-	l.waiters[fd] = append(ws, waitEntry{mask: mask, ch: ch})
+	l.addWaiterLocked(fd, waitEntry{mask: mask, ch: ch})
 	return ch
+}
+
+// addWaiterLocked registers w for fd; a token channel already registered
+// for fd widens its mask instead of taking a second entry.
+func (l *Loop) addWaiterLocked(fd stack.FD, w waitEntry) {
+	ws, ok := l.waiters[fd]
+	if w.token {
+		for i := range ws {
+			if ws[i].ch == w.ch {
+				ws[i].mask |= w.mask
+				return
+			}
+		}
+	}
+	if !ok {
+		if n := len(l.spareWaits); n > 0 {
+			ws = l.spareWaits[n-1]
+			l.spareWaits[n-1] = nil
+			l.spareWaits = l.spareWaits[:n-1]
+		}
+	}
+	l.waiters[fd] = append(ws, w)
+}
+
+// dropWaitersLocked removes fd's (woken) waiters, keeping their slice for
+// the next descriptor that waits.
+func (l *Loop) dropWaitersLocked(fd stack.FD, ws []waitEntry) {
+	delete(l.waiters, fd)
+	if len(l.spareWaits) < maxSpareWaits {
+		clear(ws)
+		l.spareWaits = append(l.spareWaits, ws[:0])
+	}
 }
 
 // Forget wakes and drops every waiter of fd; socket layers call it when they
@@ -330,10 +413,14 @@ func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
 func (l *Loop) Forget(fd stack.FD) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, w := range l.waiters[fd] {
-		close(w.ch)
+	ws, ok := l.waiters[fd]
+	if !ok {
+		return
 	}
-	delete(l.waiters, fd)
+	for _, w := range ws {
+		w.wake()
+	}
+	l.dropWaitersLocked(fd, ws)
 }
 
 // Done returns a channel closed when the loop has shut down.
@@ -357,10 +444,11 @@ func (l *Loop) shutdown() error {
 	l.armed = false
 	for fd, ws := range l.waiters {
 		for _, w := range ws {
-			close(w.ch)
+			w.wake()
 		}
 		delete(l.waiters, fd)
 	}
+	l.spareWaits = nil
 	close(l.done)
 	l.mu.Unlock()
 	// Closing the link unblocks ReadBatch; done outside the mutex because a
@@ -583,31 +671,29 @@ func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 	keep := ws[:0]
 	for _, w := range ws {
 		if w.mask&ev != 0 || ev&sock.Closed != 0 {
-			close(w.ch)
+			w.wake()
 			l.stats.Wakeups++
 			continue
 		}
 		keep = append(keep, w)
 	}
 	if len(keep) == 0 {
-		delete(l.waiters, fd)
+		l.dropWaitersLocked(fd, ws)
 		return
 	}
 	clear(ws[len(keep):])
 	l.waiters[fd] = keep
 }
 
-// armLocked points the single timer at the stack's next deadline.
+// armLocked points the single timer at the stack's next deadline. A timer
+// already armed no later than the deadline is left alone: the deadline of
+// a busy connection moves on with every segment (its retransmission and
+// delayed-ACK timers), and resetting the runtime's timer after every call
+// costs more than the early expiry, whose Poll finds nothing due and
+// re-arms at the deadline. Only an earlier deadline resets it.
 func (l *Loop) armLocked(now time.Time, afterPoll bool) {
 	dl := l.eng.NextDeadline()
-	if dl.IsZero() {
-		if l.armed {
-			l.timer.Stop()
-			l.armed = false
-		}
-		return
-	}
-	if l.armed && dl.Equal(l.armedAt) {
+	if dl.IsZero() || l.armed && !dl.Before(l.armedAt) {
 		return
 	}
 	d := dl.Sub(now)

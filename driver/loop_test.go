@@ -291,17 +291,7 @@ func (e *fakeEngine) pollsLocked(l *Loop) []time.Time {
 
 func TestLoopTimerRearmsEarlier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startLoop(t, &fakeEngine{}, LoopOptions{})
-		var start time.Time
-		h.with(func(now time.Time, e *fakeEngine) {
-			start = now
-			e.deadline = now.Add(time.Second)
-			e.onPoll = func(now time.Time) {
-				if !now.Before(e.deadline) {
-					e.deadline = time.Time{}
-				}
-			}
-		})
+		h, start := startTimerLoop(t, time.Second, "")
 		time.Sleep(10 * time.Millisecond)
 		h.with(func(now time.Time, e *fakeEngine) { e.deadline = start.Add(100 * time.Millisecond) })
 		time.Sleep(time.Second)

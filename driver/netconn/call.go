@@ -15,21 +15,42 @@ import (
 // Write, Dial, Accept and Close. op is a plain function, so passing it
 // costs nothing.
 func runCall[A, R any](r runner, fd stack.FD, mask stack.Readiness, op func(now time.Time, s sockets, arg A) (R, error), arg A) (R, <-chan struct{}, error) {
+	return doCall(r, fd, mask, false, nil, op, arg)
+}
+
+// runCallOn is runCall for a caller that waits on its own reused channel
+// tok (a Conn direction's, connDeadline.ch): on sock.ErrWouldBlock tok is
+// registered, as r.callOn does (a nil tok registers nothing).
+func runCallOn[A, R any](r runner, fd stack.FD, mask stack.Readiness, tok chan struct{}, op func(now time.Time, s sockets, arg A) (R, error), arg A) (R, error) {
+	res, _, err := doCall(r, fd, mask, true, tok, op, arg)
+	return res, err
+}
+
+// doCall is runCall (token false) and runCallOn (token true).
+func doCall[A, R any](r runner, fd stack.FD, mask stack.Readiness, token bool, tok chan struct{}, op func(now time.Time, s sockets, arg A) (R, error), arg A) (R, <-chan struct{}, error) {
 	if l := r.loop(); l != nil {
 		var res R
-		ready, err := l.DoWait(fd, mask, func(now time.Time, s *stack.Stack) error {
+		fn := func(now time.Time, s *stack.Stack) error {
 			var err error
 			res, err = op(now, s, arg)
 			return err
-		})
+		}
+		if token {
+			return res, nil, l.DoWaitOn(fd, mask, tok, fn)
+		}
+		ready, err := l.DoWait(fd, mask, fn)
 		return res, ready, err
 	}
 	var res R // a separate variable: only this path's escapes
-	ready, err := r.call(fd, mask, func(now time.Time, s sockets) error {
+	fn := func(now time.Time, s sockets) error {
 		var err error
 		res, err = op(now, s, arg)
 		return err
-	})
+	}
+	if token {
+		return res, nil, r.callOn(fd, mask, tok, fn)
+	}
+	ready, err := r.call(fd, mask, fn)
 	return res, ready, err
 }
 

@@ -136,16 +136,30 @@ func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
 }
 
-// wait blocks on ready until it is closed: by the readiness the call
-// waits for, by the call's deadline (sleepers.go), by Close or by the
-// loop's shutdown (runner.forget, runner.call); the caller then retries,
-// and its preCheck reports a deadline or Close. A blocked call waits on one
-// channel, as a kernel socket's on its poll descriptor.
-func (c *Conn) wait(ready <-chan struct{}, dl *connDeadline) {
+// wait blocks until the direction's channel (dl.ch, registered by the
+// call that would block) receives its token: from the readiness the call
+// waits for, its deadline (sleepers.go), Close or the loop's shutdown
+// (runner.forget, runner.callOn); the caller then retries, and its
+// preCheck reports a deadline or Close. A blocked call waits on one
+// channel, made once per direction and reused, as a kernel socket's on its
+// poll descriptor.
+func (c *Conn) wait(dl *connDeadline) {
 	sl := c.r.sleepers()
-	dl.block(sl, c)
-	<-ready
-	dl.unblock(sl, c)
+	if dl.block(sl) {
+		<-dl.ch
+	}
+	dl.unblock(sl)
+}
+
+// mayWait reports whether a call that would block can wait on dl.ch; the
+// first time it cannot, it makes the channel and the call is made again
+// (so a direction that never blocks, as most writes, holds none).
+func (dl *connDeadline) mayWait() bool {
+	if dl.ch != nil {
+		return true
+	}
+	dl.ch = make(chan struct{}, 1)
+	return false
 }
 
 // preCheck reports a closed conn or a passed deadline before a call.
@@ -183,7 +197,7 @@ func (c *Conn) read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		n, ready, err := runCall(c.r, c.fd, sock.Readable, recvIn, connBuf{c, b})
+		n, err := runCallOn(c.r, c.fd, sock.Readable, c.rd.ch, recvIn, connBuf{c, b})
 		switch {
 		case err == nil:
 			return n, nil
@@ -192,7 +206,9 @@ func (c *Conn) read(b []byte) (int, error) {
 		case !errors.Is(err, sock.ErrWouldBlock):
 			return n, c.opErr("read", err)
 		}
-		c.wait(ready, &c.rd)
+		if c.rd.mayWait() {
+			c.wait(&c.rd)
+		}
 	}
 }
 
@@ -221,7 +237,7 @@ func (c *Conn) write(b []byte) (int, error) {
 		if total == len(b) {
 			return total, nil
 		}
-		n, ready, err := runCall(c.r, c.fd, sock.Writable, sendIn, connBuf{c, b[total:]})
+		n, err := runCallOn(c.r, c.fd, sock.Writable, c.wd.ch, sendIn, connBuf{c, b[total:]})
 		total += n
 		if err == nil {
 			if n == 0 {
@@ -234,7 +250,9 @@ func (c *Conn) write(b []byte) (int, error) {
 		if !errors.Is(err, sock.ErrWouldBlock) {
 			return total, c.opErr("write", err)
 		}
-		c.wait(ready, &c.wd)
+		if c.wd.mayWait() {
+			c.wait(&c.wd)
+		}
 	}
 }
 
@@ -303,8 +321,8 @@ func (c *Conn) release(abort bool) error {
 		c.closed.Store(true)
 		_, _, err = runCall(c.r, c.fd, 0, closeIn, closeArg{c, abort})
 		c.r.forget(c.fd)
-		c.rd.set(c.r.sleepers(), c, time.Time{})
-		c.wd.set(c.r.sleepers(), c, time.Time{})
+		c.rd.set(c.r.sleepers(), time.Time{})
+		c.wd.set(c.r.sleepers(), time.Time{})
 		if !errors.Is(err, sock.ErrBadFD) {
 			// The loop is gone, or the connection already ended (reset,
 			// closing): the descriptor is released all the same.
@@ -421,8 +439,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.rd.set(c.r.sleepers(), c, t)
-	c.wd.set(c.r.sleepers(), c, t)
+	c.rd.set(c.r.sleepers(), t)
+	c.wd.set(c.r.sleepers(), t)
 	return nil
 }
 
@@ -433,7 +451,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.rd.set(c.r.sleepers(), c, t)
+	c.rd.set(c.r.sleepers(), t)
 	return nil
 }
 
@@ -442,6 +460,6 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
-	c.wd.set(c.r.sleepers(), c, t)
+	c.wd.set(c.r.sleepers(), t)
 	return nil
 }

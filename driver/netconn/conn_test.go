@@ -189,6 +189,43 @@ func TestConnDeadlineSetWhileBlocked(t *testing.T) {
 	}
 }
 
+// TestConnPassedDeadlineWakesAtOnce: a deadline set in the past wakes the
+// Read it blocks from the setter, at once, without a heap entry or the
+// heap's timer (net/http does this after every request, to abort its
+// background read); a Read that starts after it returns at once too.
+func TestConnPassedDeadlineWakesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(16)
+		_, srv := pair(t, r)
+		start := time.Now()
+		done := make(chan error)
+		go func() {
+			_, err := srv.Read(make([]byte, 1))
+			done <- err
+		}()
+		synctest.Wait() // the Read is blocked
+		srv.SetReadDeadline(time.Unix(1, 0))
+		synctest.Wait()
+		select {
+		case err := <-done:
+			assertTimeout(t, err)
+		default:
+			t.Fatal("the Read is still blocked")
+		}
+		_, err := srv.Read(make([]byte, 1))
+		assertTimeout(t, err)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("Reads returned after %v, want at once", d)
+		}
+		sl := r.sleepers()
+		sl.mu.Lock()
+		defer sl.mu.Unlock()
+		if sl.timer != nil || len(sl.h) != 0 {
+			t.Fatalf("a passed deadline used the heap (%d entries) or its timer (%v)", len(sl.h), sl.timer != nil)
+		}
+	})
+}
+
 func TestConnWriteDeadlineReportsPartialWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newFakeRunner(16)

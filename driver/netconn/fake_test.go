@@ -273,6 +273,7 @@ type fakeRunner struct {
 	mu     sync.Mutex
 	st     *fakeStack
 	bcast  chan struct{}
+	tokens []chan struct{} // callOn's waiters, woken with bcast
 	closed bool
 	doneCh chan struct{}
 	sl     *sleeperHeap
@@ -299,12 +300,44 @@ func (r *fakeRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Ti
 	return ch, err
 }
 
+func (r *fakeRunner) callOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn func(now time.Time, s sockets) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return net.ErrClosed
+	}
+	err := fn(time.Now(), r.st)
+	if err == sock.ErrWouldBlock && ch != nil {
+		select {
+		case <-ch:
+		default:
+		}
+		r.tokens = append(r.tokens, ch)
+	}
+	r.wakeLocked()
+	return err
+}
+
 func (r *fakeRunner) wakeLocked() {
 	if r.st.dirty {
 		r.st.dirty = false
-		close(r.bcast)
-		r.bcast = make(chan struct{})
+		r.wakeAllLocked()
 	}
+}
+
+// wakeAllLocked wakes every waiter: call's (closing their shared channel)
+// and callOn's (a token each).
+func (r *fakeRunner) wakeAllLocked() {
+	close(r.bcast)
+	r.bcast = make(chan struct{})
+	for i, ch := range r.tokens {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		r.tokens[i] = nil
+	}
+	r.tokens = r.tokens[:0]
 }
 
 // with runs fn on the fake stack as the loop would (for test actions).
@@ -319,8 +352,7 @@ func (r *fakeRunner) with(fn func(f *fakeStack)) {
 func (r *fakeRunner) forget(fd stack.FD) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	close(r.bcast)
-	r.bcast = make(chan struct{})
+	r.wakeAllLocked()
 }
 
 func (r *fakeRunner) done() <-chan struct{} { return r.doneCh }
@@ -333,7 +365,6 @@ func (r *fakeRunner) shutdown() {
 	if !r.closed {
 		r.closed = true
 		close(r.doneCh)
-		close(r.bcast) // the loop's shutdown wakes every waiter
-		r.bcast = make(chan struct{})
+		r.wakeAllLocked() // the loop's shutdown wakes every waiter
 	}
 }

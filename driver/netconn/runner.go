@@ -37,6 +37,11 @@ type runner interface {
 	// shuts down. After shutdown it returns an error wrapping net.ErrClosed
 	// without running fn.
 	call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error)
+	// callOn is call for a caller that owns its wake-up channel ch, of
+	// capacity one, and reuses it: on sock.ErrWouldBlock ch is registered
+	// (a token already on it dropped) and receives one token on readiness,
+	// forget(fd) or shutdown (driver.Loop.DoWaitOn).
+	callOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn func(now time.Time, s sockets) error) error
 	// forget wakes and drops the waiters of a released descriptor.
 	forget(fd stack.FD)
 	// done is closed when the loop shuts down.
@@ -62,6 +67,10 @@ func (r *loopRunner) sleepers() *sleeperHeap { return r.sl }
 
 func (r *loopRunner) call(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s sockets) error) (<-chan struct{}, error) {
 	return r.l.DoWait(fd, mask, func(now time.Time, s *stack.Stack) error { return fn(now, s) })
+}
+
+func (r *loopRunner) callOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn func(now time.Time, s sockets) error) error {
+	return r.l.DoWaitOn(fd, mask, ch, func(now time.Time, s *stack.Stack) error { return fn(now, s) })
 }
 
 func (r *loopRunner) forget(fd stack.FD)    { r.l.Forget(fd) }

@@ -6,27 +6,62 @@ import (
 	"time"
 )
 
-// A Conn's deadlines cost no timer and no channel of their own: a
-// direction's deadline is one word (connDeadline), checked before every
-// call, and a call that blocks with a deadline set is one entry in a heap
-// shared by every Conn of the process (sleepers), under a single timer. At
-// the deadline the timer wakes the call through the runner's forget (which
-// closes the readiness channel it waits on, as Close does); the call
-// retries, finds its deadline passed and returns. This is the kernel
-// socket's arrangement (a runtime timer in the poll descriptor, armed while
-// a call waits) without a pointer-sized timer per connection: an idle
-// keep-alive connection, blocked in Read under net/http's idle timeout,
-// costs a heap slot instead of a time.Timer, a channel and a closure.
+// A Conn's deadlines cost no timer of their own: a direction's deadline is
+// one word (connDeadline), checked before every call, and a call that
+// blocks with a deadline set is one entry in a heap shared by every Conn of
+// the process (sleepers), under a single timer. At the deadline the timer
+// sends the call the token it waits for (the direction's wake-up channel,
+// which readiness, Close and the loop's shutdown also wake); the call
+// retries, finds its deadline passed and returns. A deadline set in the
+// past wakes a blocked call at once, from the setter, with neither heap nor
+// timer (net/http aborts its background read that way after every
+// request). This is the kernel socket's arrangement (a runtime timer in the
+// poll descriptor, armed while a call waits) without a pointer-sized timer
+// per connection: an idle keep-alive connection, blocked in Read under
+// net/http's idle timeout, costs a heap slot instead of a time.Timer, a
+// channel and a closure.
 
-// connDeadline is one direction's deadline of a Conn. Its heap entry is
-// kept in step with two flags set without the heap's lock (waiting, by the
-// call; at, by the setter): each side writes its own flag and then reads
-// the other's, so at least one of them sees both and syncs the entry.
+// connDeadline is one direction's deadline of a Conn and the wake-up
+// channel of its blocked call. Its heap entry is kept in step with two
+// words set without the heap's lock (flags' waiting bit, by the call; at,
+// by the setter): each side writes its own and then reads the other's, so
+// at least one of them sees both and syncs the entry (or, for a passed
+// deadline, wakes the call).
 type connDeadline struct {
-	at      atomic.Int64 // on the heap's clock (sleeperHeap.now); 0: none; <= now: passed
-	waiting atomic.Bool  // a call of this direction is blocked (or about to be)
-	queued  atomic.Bool  // it has an entry in sleepers.h
-	idx     int32        // that entry's index; -1: none (guarded by the heap's mu)
+	at    atomic.Int64  // on the heap's clock (sleeperHeap.now); 0: none; <= now: passed
+	flags atomic.Uint32 // waiting: a call of this direction is blocked (or about to be); queued: it has an entry in sleepers.h
+	idx   int32         // that entry's index; -1: none (guarded by the heap's mu)
+	// ch wakes the direction's blocked call: capacity one, registered with
+	// the loop (driver.Loop.DoWaitOn) by the call that blocks, and made by
+	// the first call that would block; the call's own goroutine writes it,
+	// before it first sets waiting.
+	ch chan struct{}
+}
+
+// The bits of connDeadline.flags.
+const (
+	waiting uint32 = 1 << iota
+	queued
+)
+
+func (d *connDeadline) isWaiting() bool { return d.flags.Load()&waiting != 0 }
+func (d *connDeadline) isQueued() bool  { return d.flags.Load()&queued != 0 }
+
+// setFlag sets or clears bit.
+func (d *connDeadline) setFlag(bit uint32, on bool) {
+	if on {
+		d.flags.Or(bit)
+	} else {
+		d.flags.And(^bit)
+	}
+}
+
+// wake sends the blocked call its token (one pending is enough).
+func (d *connDeadline) wake() {
+	select {
+	case d.ch <- struct{}{}:
+	default:
+	}
 }
 
 // passed reports whether the deadline has passed.
@@ -37,40 +72,50 @@ func (d *connDeadline) passed(s *sleeperHeap) bool {
 
 // set moves the deadline to t (zero: none, a past time: passed now). A call
 // blocked in this direction is woken when the new deadline passes, at once
-// if it already has.
-func (d *connDeadline) set(s *sleeperHeap, c *Conn, t time.Time) {
+// (by this call) if it already has.
+func (d *connDeadline) set(s *sleeperHeap, t time.Time) {
 	var at int64
 	if !t.IsZero() {
 		at = max(s.now()+int64(time.Until(t)), 1)
 	}
 	d.at.Store(at)
-	if d.waiting.Load() || d.queued.Load() {
-		s.sync(c, d)
+	f := d.flags.Load()
+	if f&waiting != 0 && at != 0 && at <= s.now() {
+		d.wake()
+	}
+	if f != 0 {
+		s.sync(d)
 	}
 }
 
-// block records that a call of this direction is about to wait on a
-// readiness channel its runner registered: with a deadline set, the call
-// takes a heap entry until unblock.
-func (d *connDeadline) block(s *sleeperHeap, c *Conn) {
-	d.waiting.Store(true)
-	if d.at.Load() != 0 {
-		s.sync(c, d)
+// block records that a call of this direction is about to wait on ch, which
+// its runner registered. It reports false when the deadline has already
+// passed: the call must not wait. With a deadline to come, the call takes a
+// heap entry until unblock.
+func (d *connDeadline) block(s *sleeperHeap) bool {
+	d.setFlag(waiting, true)
+	at := d.at.Load()
+	if at == 0 {
+		return true
 	}
+	if at <= s.now() {
+		return false
+	}
+	s.sync(d)
+	return true
 }
 
 // unblock records that the call stopped waiting; its heap entry goes.
-func (d *connDeadline) unblock(s *sleeperHeap, c *Conn) {
-	d.waiting.Store(false)
-	if d.queued.Load() {
-		s.sync(c, d)
+func (d *connDeadline) unblock(s *sleeperHeap) {
+	d.setFlag(waiting, false)
+	if d.isQueued() {
+		s.sync(d)
 	}
 }
 
 // sleeper is a blocked call with a deadline.
 type sleeper struct {
 	at int64
-	c  *Conn
 	d  *connDeadline
 }
 
@@ -117,21 +162,23 @@ func (s *sleeperHeap) armLocked() {
 }
 
 // sync makes d's entry match its state: present, at d's deadline, while a
-// call waits with a deadline set; absent otherwise.
-func (s *sleeperHeap) sync(c *Conn, d *connDeadline) {
+// call waits with a deadline to come; absent otherwise (a call whose
+// deadline has passed is woken by whoever saw it pass: set, or the call
+// itself in block).
+func (s *sleeperHeap) sync(d *connDeadline) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := d.at.Load()
-	switch want := at != 0 && d.waiting.Load(); {
+	switch want := at != 0 && d.isWaiting() && at > s.now(); {
 	case want && d.idx >= 0:
 		if s.h[d.idx].at != at {
 			s.h[d.idx].at = at
 			s.fix(int(d.idx))
 		}
 	case want:
-		s.push(sleeper{at: at, c: c, d: d})
-		d.queued.Store(true)
-		if !d.waiting.Load() { // unblock ran meanwhile and may not have seen queued
+		s.push(sleeper{at: at, d: d})
+		d.setFlag(queued, true)
+		if !d.isWaiting() { // unblock ran meanwhile and may not have seen queued
 			s.remove(int(d.idx))
 		}
 	case d.idx >= 0:
@@ -142,19 +189,15 @@ func (s *sleeperHeap) sync(c *Conn, d *connDeadline) {
 
 // fire wakes every call whose deadline has passed and re-arms the timer.
 func (s *sleeperHeap) fire() {
-	var woken []*Conn
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.now()
 	s.armedAt = 0
 	for len(s.h) > 0 && s.h[0].at <= now {
-		woken = append(woken, s.h[0].c)
+		s.h[0].d.wake()
 		s.remove(0)
 	}
 	s.armLocked()
-	s.mu.Unlock()
-	for _, c := range woken {
-		c.r.forget(c.fd) // closes the readiness channel the call waits on
-	}
 }
 
 func (s *sleeperHeap) push(e sleeper) {
@@ -166,7 +209,7 @@ func (s *sleeperHeap) push(e sleeper) {
 func (s *sleeperHeap) remove(i int) {
 	last := len(s.h) - 1
 	s.h[i].d.idx = -1
-	s.h[i].d.queued.Store(false)
+	s.h[i].d.setFlag(queued, false)
 	if i != last {
 		s.h[i] = s.h[last]
 		s.h[i].d.idx = int32(i)

@@ -1,0 +1,162 @@
+package driver
+
+import (
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// tokens counts the tokens waiting on ch (0 or 1) and takes them.
+func tokens(ch chan struct{}) int {
+	select {
+	case <-ch:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// TestLoopDoWaitOnSendsOneToken: a caller's own channel registered by
+// DoWaitOn receives one token on matching readiness (none for another
+// mask or another fd), is registered once however often the caller waits,
+// and drops a stale token when registered again; Forget and Close send one
+// too. A nil channel registers nothing. Every woken registration leaves the
+// registry.
+func TestLoopDoWaitOnSendsOneToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startLoop(t, &fakeEngine{}, LoopOptions{})
+		const fd = stack.FD(3)
+		wouldBlock := func(time.Time, *stack.Stack) error { return sock.ErrWouldBlock }
+		rd, wr := make(chan struct{}, 1), make(chan struct{}, 1)
+		for range 3 {
+			if err := h.loop.DoWaitOn(fd, sock.Readable, rd, wouldBlock); !errors.Is(err, sock.ErrWouldBlock) {
+				t.Fatalf("DoWaitOn = %v", err)
+			}
+		}
+		h.loop.DoWaitOn(fd, sock.Writable, wr, wouldBlock)
+		if err := h.loop.DoWaitOn(fd, sock.Readable, nil, wouldBlock); !errors.Is(err, sock.ErrWouldBlock) {
+			t.Fatalf("DoWaitOn(nil) = %v", err)
+		}
+		h.loop.mu.Lock()
+		n := len(h.loop.waiters[fd])
+		h.loop.mu.Unlock()
+		if n != 2 {
+			t.Fatalf("%d registrations for two channels waited on four times (and a nil one)", n)
+		}
+
+		h.with(func(_ time.Time, e *fakeEngine) {
+			e.ready = append(e.ready, readyEv{fd, sock.Writable}, readyEv{fd + 1, sock.Readable})
+		})
+		if r, w := tokens(rd), tokens(wr); r != 0 || w != 1 {
+			t.Fatalf("Writable of fd and Readable of another: reader got %d tokens (want 0), writer %d (want 1)", r, w)
+		}
+		h.with(func(_ time.Time, e *fakeEngine) {
+			e.ready = append(e.ready, readyEv{fd, sock.Readable}, readyEv{fd, sock.Readable})
+		})
+		if r := len(rd); r != 1 {
+			t.Fatalf("two Readable reports left %d tokens, want 1 (one wake-up per registration)", r)
+		}
+		h.loop.mu.Lock()
+		n = len(h.loop.waiters)
+		h.loop.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d fds still registered after all waiters woke", n)
+		}
+
+		// rd still holds its token, as after a caller that stopped waiting:
+		// the next registration drops it, so it cannot end a wait early.
+		h.loop.DoWaitOn(fd, sock.Readable, rd, wouldBlock)
+		if r := len(rd); r != 0 {
+			t.Fatalf("a stale token survived the next registration")
+		}
+		h.loop.Forget(fd)
+		if tokens(rd) != 1 {
+			t.Fatal("Forget sent no token")
+		}
+		h.loop.DoWaitOn(fd, sock.Readable, rd, wouldBlock)
+		if err := h.loop.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if tokens(rd) != 1 {
+			t.Fatal("Close sent no token")
+		}
+		if err := h.loop.DoWaitOn(fd, sock.Readable, rd, wouldBlock); !errors.Is(err, ErrLoopClosed) {
+			t.Fatalf("DoWaitOn after Close = %v, want ErrLoopClosed", err)
+		}
+	})
+}
+
+// TestLoopDoWaitOnAllocatesNothing: a wait on a reused channel and its
+// wake-up by readiness, the per-request path of a blocked Read, allocate
+// nothing once the loop has seen one (the registry keeps the emptied
+// slice for the next wait).
+func TestLoopDoWaitOnAllocatesNothing(t *testing.T) {
+	eng := &fakeEngine{}
+	l := newLoop(newFakeLink(), nil, eng, LoopOptions{})
+	defer l.Close()
+	const fd = stack.FD(4)
+	ch := make(chan struct{}, 1)
+	wouldBlock := func(time.Time, *stack.Stack) error { return sock.ErrWouldBlock }
+	eng.ready = make([]readyEv, 0, 1)
+	ready := func(time.Time, *stack.Stack) { eng.ready = append(eng.ready, readyEv{fd, sock.Readable}) }
+	cycle := func() {
+		if err := l.DoWaitOn(fd, sock.Readable, ch, wouldBlock); !errors.Is(err, sock.ErrWouldBlock) {
+			t.Fatal(err)
+		}
+		l.Do(ready)
+		if tokens(ch) != 1 {
+			t.Fatal("no wake-up")
+		}
+	}
+	cycle()
+	if a := testing.AllocsPerRun(100, cycle); a != 0 {
+		t.Fatalf("a wait and its wake-up allocate %.1f times, want 0", a)
+	}
+}
+
+// TestLoopTimerLaterDeadlineFiresOnTime: a deadline that moves later while
+// the timer is armed (a busy connection's retransmission timer) is still
+// met: Poll runs at the new deadline, and at most once before it (the
+// timer armed for the old one, whose Poll finds nothing due).
+func TestLoopTimerLaterDeadlineFiresOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, start := startTimerLoop(t, 100*time.Millisecond, "due")
+		for _, at := range []time.Duration{150, 200, 300} {
+			time.Sleep(10 * time.Millisecond)
+			h.with(func(_ time.Time, e *fakeEngine) { e.deadline = start.Add(at * time.Millisecond) })
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		polls := offsets(h.eng.pollsLocked(h.loop), start)
+		if len(polls) == 0 || len(polls) > 2 || polls[len(polls)-1] != 300*time.Millisecond {
+			t.Fatalf("polls at %v after start, want the last at 300ms and at most one before", polls)
+		}
+		if sent, _ := h.link.sent(); len(sent) != 1 {
+			t.Fatalf("sent %q, want the one frame of the due Poll", sent)
+		}
+	})
+}
+
+// startTimerLoop starts a loop whose engine's deadline is first after d
+// from start; its Poll clears the deadline once due and then, unless out
+// is empty, queues the frame out.
+func startTimerLoop(t *testing.T, d time.Duration, out string) (h *harness, start time.Time) {
+	h = startLoop(t, &fakeEngine{}, LoopOptions{})
+	h.with(func(now time.Time, e *fakeEngine) {
+		start = now
+		e.deadline = now.Add(d)
+		e.onPoll = func(now time.Time) {
+			if !now.Before(e.deadline) {
+				e.deadline = time.Time{}
+				if out != "" {
+					e.out = append(e.out, []byte(out))
+				}
+			}
+		}
+	})
+	return h, start
+}
