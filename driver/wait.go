@@ -1,0 +1,189 @@
+package driver
+
+import (
+	"errors"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// The loop's registry of blocked callers: a call that would block registers
+// a channel for its descriptor and the readiness it waits for, under the
+// loop's mutex, and flushLocked's drain of the stack's readiness changes
+// wakes it (onReady).
+
+// waitEntry is one channel woken when its fd reports readiness in mask:
+// closed when the loop made it for the wait (DoWait, Wait), sent one token
+// when the caller owns it and reuses it (DoWaitOn).
+type waitEntry struct {
+	mask  stack.Readiness
+	token bool
+	ch    chan struct{}
+}
+
+// wake closes the entry's channel, or sends its token; a token already
+// pending is wake-up enough.
+func (w waitEntry) wake() {
+	if !w.token {
+		close(w.ch)
+		return
+	}
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// maxSpareWaits bounds the emptied waiter slices the loop keeps for the
+// next descriptor that waits (Loop.spareWaits).
+const maxSpareWaits = 64
+
+// DoWait runs fn like Do. If fn's error is sock.ErrWouldBlock it also
+// registers, before the mutex is released, a channel that is closed when fd
+// next reports readiness in mask (or Closed, or the loop shuts down), and
+// returns it with the error: the caller waits on it and retries. No readiness
+// change can fall between the failed call and the registration. After
+// shutdown it returns (nil, ErrLoopClosed).
+func (l *Loop) DoWait(fd stack.FD, mask stack.Readiness, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
+	return l.doWait(fd, mask, false, nil, fn)
+}
+
+// DoWaitOn is DoWait for a caller that owns its wake-up channel and reuses
+// it: ch must have a capacity of one (a nil ch registers nothing: the
+// caller makes its channel and calls again). If fn's error is
+// sock.ErrWouldBlock, ch is registered (a token left on it by an earlier wake-up is dropped
+// first) and receives one token when fd next reports readiness in mask (or
+// Closed), on Forget(fd), or when the loop shuts down. A caller that blocks
+// on every wait makes no channel, as DoWait does, per wait. A token that
+// comes after the caller stopped waiting (it gave up for a deadline) stays
+// on ch until the next DoWaitOn drops it. After shutdown it returns
+// ErrLoopClosed without running fn.
+func (l *Loop) DoWaitOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn func(now time.Time, s *stack.Stack) error) error {
+	_, err := l.doWait(fd, mask, true, ch, fn)
+	return err
+}
+
+// doWait is DoWait (token false) and DoWaitOn (token true, tok the caller's
+// channel).
+func (l *Loop) doWait(fd stack.FD, mask stack.Readiness, token bool, tok chan struct{}, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrLoopClosed
+	}
+	now := l.nowLocked()
+	l.stats.Calls++
+	err := fn(now, l.st)
+	var ch <-chan struct{}
+	if errors.Is(err, sock.ErrWouldBlock) {
+		if !token {
+			ch = l.waitLocked(fd, mask)
+		} else if tok != nil {
+			select {
+			case <-tok: // a stale token: its wake-up was seen by a retry
+			default:
+			}
+			l.addWaiterLocked(fd, waitEntry{mask: mask, token: true, ch: tok})
+		}
+	}
+	l.unlockAndWrite(l.flushLocked(now, false))
+	return ch, err
+}
+
+// Wait returns a channel closed when fd next reports readiness in mask (or
+// Closed), or when the loop shuts down. Prefer DoWait, which cannot miss a
+// change that happens between a failed call and the registration.
+func (l *Loop) Wait(fd stack.FD, mask stack.Readiness) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.done
+	}
+	return l.waitLocked(fd, mask)
+}
+
+// waitLocked registers (or shares) the waiter for (fd, mask). Waiters with the
+// same mask share one channel, so a caller that gives up (deadline) and waits
+// again does not grow the registry.
+func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
+	for _, w := range l.waiters[fd] {
+		if !w.token && w.mask == mask {
+			return w.ch
+		}
+	}
+	ch := make(chan struct{})
+	l.addWaiterLocked(fd, waitEntry{mask: mask, ch: ch})
+	return ch
+}
+
+// addWaiterLocked registers w for fd; a token channel already registered
+// for fd widens its mask instead of taking a second entry.
+func (l *Loop) addWaiterLocked(fd stack.FD, w waitEntry) {
+	ws, ok := l.waiters[fd]
+	if w.token {
+		for i := range ws {
+			if ws[i].ch == w.ch {
+				ws[i].mask |= w.mask
+				return
+			}
+		}
+	}
+	if !ok {
+		if n := len(l.spareWaits); n > 0 {
+			ws = l.spareWaits[n-1]
+			l.spareWaits[n-1] = nil
+			l.spareWaits = l.spareWaits[:n-1]
+		}
+	}
+	l.waiters[fd] = append(ws, w)
+}
+
+// dropWaitersLocked removes fd's (woken) waiters, keeping their slice for
+// the next descriptor that waits.
+func (l *Loop) dropWaitersLocked(fd stack.FD, ws []waitEntry) {
+	delete(l.waiters, fd)
+	if len(l.spareWaits) < maxSpareWaits {
+		clear(ws)
+		l.spareWaits = append(l.spareWaits, ws[:0])
+	}
+}
+
+// Forget wakes and drops every waiter of fd; socket layers call it when they
+// release a descriptor, so the number may be reused without stale waiters.
+func (l *Loop) Forget(fd stack.FD) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ws, ok := l.waiters[fd]
+	if !ok {
+		return
+	}
+	for _, w := range ws {
+		w.wake()
+	}
+	l.dropWaitersLocked(fd, ws)
+}
+
+// onReady wakes the waiters of fd whose mask intersects ev; Closed wakes all.
+func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
+	l.stats.ReadyEvents++
+	ws, ok := l.waiters[fd]
+	if !ok {
+		return
+	}
+	keep := ws[:0]
+	for _, w := range ws {
+		if w.mask&ev != 0 || ev&sock.Closed != 0 {
+			w.wake()
+			l.stats.Wakeups++
+			continue
+		}
+		keep = append(keep, w)
+	}
+	if len(keep) == 0 {
+		l.dropWaitersLocked(fd, ws)
+		return
+	}
+	clear(ws[len(keep):])
+	l.waiters[fd] = keep
+}
