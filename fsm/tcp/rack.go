@@ -57,13 +57,23 @@ func sentAfter(t1 int64, seq1 seqnum.Value, t2 int64, seq2 seqnum.Value) bool {
 // retransmission queue: octets below the old SND.NXT are retransmissions of
 // their records (split to the retransmitted range when the array has room),
 // the rest new records (RFC 8985 §6.1).
+//
+// Every transmission is stamped strictly after the one before it on the
+// connection (a nanosecond later when the clock has not moved), so
+// RACK_sent_after (RFC 8985 §6.2) orders segments as they were sent: the
+// RFC breaks a tie of equal times by sequence number, which holds for
+// new data but not for a retransmission sent after new data at the same
+// clock reading (one batch of the event loop reads the clock once), and a
+// retransmission so misordered is deemed lost as soon as the new data
+// sent before it is SACKed (TestRACKRetransmissionAfterNewDataSameInstant).
 func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	c := snd.c
 	q := &snd.txq
 	if want := txQueueLen(max(snd.buf.size, snd.buf.limit), snd.mss); len(q.s) < want && (q.s == nil || q.hi == len(q.s)) {
 		q.grow(&c.l.txPool, want) // first data, or the send buffer grew (autotune.go)
 	}
-	ns := now.UnixNano()
+	ns := max(now.UnixNano(), snd.lastXmit+1)
+	snd.lastXmit = ns
 	var ts uint32
 	if c.tsOK {
 		ts = c.tsClock(now)

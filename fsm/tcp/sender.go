@@ -29,6 +29,7 @@ type sender struct {
 	peerMSS   int          // the peer's MSS option (536 without one)
 	pathMSS   int          // path MTU less 40 from ICMP (RFC 1191); 0: none learnt
 	noDelay   bool         // Nagle off (MUST-17)
+	tlpArmed  bool         // an ACK or new data asks to (re)schedule the PTO (rack.go)
 	smlEnd    seqnum.Value // end of the last sub-MSS segment sent (Minshall's Nagle, §3.7.4)
 
 	// Retransmission (RFC 6298) and the user timeout (RFC 9293 §3.8.3 R2
@@ -61,7 +62,7 @@ type sender struct {
 	tlp      tlpState   // the outstanding loss probe
 	rackAt   tick       // RACK reordering timer; zero = stopped
 	tlpAt    tick       // probe timeout (PTO); zero = stopped
-	tlpArmed bool       // an ACK or new data asks to (re)schedule the PTO
+	lastXmit int64      // Segment.xmit_ts of the latest transmission: each later one is stamped after it (rack.go txRecord)
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
 }
 

@@ -279,20 +279,22 @@ func TestRACKReoWndGrowsWithDSACKRounds(t *testing.T) {
 	}
 	r.sackAck(segAt(2), segAt(0), segAt(1)) // D-SACK: round 1
 	r.sackAck(segAt(2), segAt(1), segAt(2)) // same round: no more
-	if got := r.c.snd.rackReoWnd(); got != 2*base {
-		t.Fatalf("reo_wnd after D-SACKs in one round %v, want %v", got, 2*base)
+	// (Multiplier times min_RTT, then /4: each transmission is stamped a
+	// nanosecond after the last, so min_RTT need not divide by 4.)
+	if got, want := r.c.snd.rackReoWnd(), 2*r.c.snd.rack.minRTT/4; got != want {
+		t.Fatalf("reo_wnd after D-SACKs in one round %v, want %v", got, want)
 	}
 	r.sackAck(segAt(10)) // the round ends
 	r.write(rkMSS)
 	r.sackAck(segAt(10), segAt(3), segAt(4)) // D-SACK: round 2
-	if got := r.c.snd.rackReoWnd(); got != 3*base {
-		t.Fatalf("reo_wnd after a second round %v, want %v", got, 3*base)
+	if got, want := r.c.snd.rackReoWnd(), 3*r.c.snd.rack.minRTT/4; got != want {
+		t.Fatalf("reo_wnd after a second round %v, want %v", got, want)
 	}
 	for range 16 {
 		r.c.snd.rackRecoveryEnded()
 	}
-	if got := r.c.snd.rackReoWnd(); got != base {
-		t.Fatalf("reo_wnd after 16 recoveries %v, want %v", got, base)
+	if got, want := r.c.snd.rackReoWnd(), r.c.snd.rack.minRTT/4; got != want {
+		t.Fatalf("reo_wnd after 16 recoveries %v, want %v", got, want)
 	}
 }
 
