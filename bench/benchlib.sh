@@ -10,6 +10,11 @@
 #   LOOPS="N..."    event loops of the working tree's netspec (default "1");
 #                   each N > 1 is one more server, labelled netspec-Nloops
 #                   (netspecsrv --loops N, netspec.Options.Loops).
+#   KERNELCC="CC..." the kernel once more per congestion control CC, with
+#                   kernelsrv --cc CC (TCP_CONGESTION), labelled kernel-CC;
+#                   "kernel" alone runs the namespace's default, which is
+#                   the host's (BBR on the benchmark machine; a namespace
+#                   cannot choose CUBIC when the host does not allow it).
 
 bench_init() {
   for tool in go git ip wrk ab ethtool nft tc; do
@@ -90,4 +95,10 @@ bench_build() {
     SERVERS+=(-server "netspec@$short=netspec:$work/netspecsrv-$short")
   done
   SERVERS+=(-server "gvisor=gvisor:$work/gvisorsrv" -server "kernel=kernel:$work/kernelsrv")
+  local cc
+  for cc in ${KERNELCC:-}; do
+    printf '#!/bin/sh\nexec %s --cc %s "$@"\n' "$work/kernelsrv" "$cc" >"$work/kernelsrv-$cc"
+    chmod +x "$work/kernelsrv-$cc"
+    SERVERS+=(-server "kernel-$cc=kernel:$work/kernelsrv-$cc")
+  done
 }

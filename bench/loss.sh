@@ -14,9 +14,10 @@
 #   LOSSAT=bridge bash bench/loss.sh            # drop between the namespaces: a loss on the wire
 #                                               # both ways (the client's own drops in its output
 #                                               # hook are local send errors to its TCP)
+#   KERNELCC=cubic bash bench/loss.sh           # the kernel with CUBIC beside its default (BBR here)
 #
 # Knobs: ROUNDS (3), LOSSES (0,1,5), SIZE (16777216), MAX (bound, 20m),
-# REVS, LOSSAT (client), OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
+# REVS, LOSSAT (client), KERNELCC, OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/benchlib.sh
@@ -27,4 +28,4 @@ args=(-bin "$work" -prefix "$PREFIX" -scenario loss -rounds "${ROUNDS:-3}" -loss
 [ -n "${OUT:-}" ] && args+=(-md "$OUT")
 [ -n "${PLOTS:-}" ] && args+=(-plots "$PLOTS")
 [ -n "${JSON:-}" ] && args+=(-json "$JSON")
-"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS LOSSAT)"
+"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS LOSSAT KERNELCC)"

@@ -1,9 +1,14 @@
 // Command kernelsrv is the Linux kernel's server in the benchmark: the
 // benchmark's handler (bench/handler) on a kernel TCP socket. With --root it
 // serves http.FileServer over DIR instead, the handler `netspec serve
-// --root DIR` runs (bench/robust.sh compares those).
+// --root DIR` runs (bench/robust.sh compares those). With --cc NAME the
+// listener (and so every accepted connection) uses that congestion control
+// (TCP_CONGESTION) instead of the namespace's default, which is the host's
+// net.ipv4.tcp_congestion_control (BBR on the benchmark machine) and which a
+// namespace cannot change to an algorithm outside
+// net.ipv4.tcp_allowed_congestion_control.
 //
-//	kernelsrv [--addr 198.18.0.2:80] [--root DIR] [--cpuprofile FILE]
+//	kernelsrv [--addr 198.18.0.2:80] [--root DIR] [--cc cubic] [--cpuprofile FILE]
 package main
 
 import (
@@ -21,6 +26,7 @@ func main() {
 	addr := flag.String("addr", "198.18.0.2:80", "listen address")
 	root := flag.String("root", "", "serve http.FileServer over `DIR` instead of the benchmark's handler")
 	prof := flag.String("cpuprofile", "", "write a CPU profile to `FILE`")
+	cc := flag.String("cc", "", "congestion control `NAME` of the connections (TCP_CONGESTION; default: the namespace's)")
 	flag.Parse()
 	h := handler.New()
 	if *root != "" {
@@ -29,7 +35,7 @@ func main() {
 		}
 		h = http.FileServer(http.Dir(*root))
 	}
-	ln, err := listen(*addr)
+	ln, err := listen(*addr, *cc)
 	if err == nil {
 		err = handler.ServeHandler(ln, h, *prof)
 	}
@@ -37,8 +43,8 @@ func main() {
 }
 
 // listen opens a TCP listener with the benchmark's backlog (net.Listen would
-// take net.core.somaxconn).
-func listen(addr string) (net.Listener, error) {
+// take net.core.somaxconn) and, unless cc is empty, that congestion control.
+func listen(addr, cc string) (net.Listener, error) {
 	ap, err := net.ResolveTCPAddr("tcp4", addr)
 	if err != nil {
 		return nil, err
@@ -53,6 +59,11 @@ func listen(addr string) (net.Listener, error) {
 	copy(sa.Addr[:], ap.IP.To4())
 	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
 		return nil, err
+	}
+	if cc != "" {
+		if err := syscall.SetsockoptString(fd, syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc); err != nil {
+			return nil, fmt.Errorf("TCP_CONGESTION %s: %w", cc, err)
+		}
 	}
 	if err := syscall.Bind(fd, sa); err != nil {
 		return nil, err
