@@ -26,7 +26,9 @@
 // and counts and reports it: Hooks.Row sees every fired row (its ID, spec
 // line and outcome), Hooks.Drop every drop reason, and Count points it at the
 // caller's per-rule and per-reason counters. With no hook set, a hook costs
-// one comparison. Match and MatchIn pick a row with guard values from a
-// function instead (tests, tools). The package is pure in the sense of
+// one comparison. Machine.Match is Step's dry run: the row Step would fire,
+// the same guards asked, nothing fired, counted or reported (fsm/link
+// predicts a frame's drop with it). Match and MatchIn pick a row with guard
+// values from a function instead (tests, tools). The package is pure in the sense of
 // package fsm: it reads no clock and allocates nothing on the stepping path.
 package fsmrt

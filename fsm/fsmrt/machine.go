@@ -240,6 +240,34 @@ func (m *Machine[S, E, G, A, R, P, X]) Step(x X, s S, e E) *Rule[S, E, G, A, R, 
 	return r
 }
 
+// Match returns the row Step(x, s, e) would fire, without firing it: it
+// runs the same program (the cell's rows in the machine's profile, each
+// condition an op), asking the same guards in the same order, but counts
+// nothing, calls no hook, performs no action and leaves Firing as it was.
+// So when the guards change nothing (they are conditions), it changes
+// nothing: a caller asks it to predict what an event would do before
+// spending work on it (fsm/link's ARP.WouldDrop). Nil when Step would
+// return nil. It does not allocate.
+func (m *Machine[S, E, G, A, R, P, X]) Match(x X, s S, e E) *Rule[S, E, G, A, R, P] {
+	i := uint(s)*m.events + uint(e)
+	if uint(e) >= m.events || i >= uint(len(m.cells)) {
+		return nil
+	}
+	for pc := m.cells[i]; int(pc) < len(m.prog); pc++ {
+		o := m.prog[pc]
+		if o&opKind != opIf {
+			if ri := o >> opShift; o&opKind == opFire && int(ri) < len(m.rules) {
+				return &m.rules[ri]
+			}
+			return nil
+		}
+		if m.guards[uint8(o)](x) == (o&opNegate != 0) {
+			pc = uint32(o>>opShift) - 1 // the row fails: on at its cell's next row
+		}
+	}
+	return nil
+}
+
 // Drop counts one drop for reason and calls Hooks.Drop. Step calls it for
 // drop rows; the code around the table calls it for the drops it decides
 // itself (a malformed header before any row runs, a bound), so that every

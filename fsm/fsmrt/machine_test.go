@@ -117,17 +117,20 @@ func TestStepOutOfRange(t *testing.T) {
 		if r := m.Step(tx{}, c.s, c.e); r != nil {
 			t.Errorf("Step(%d, %d) = %v", c.s, c.e, r)
 		}
+		if r := m.Match(tx{}, c.s, c.e); r != nil {
+			t.Errorf("Match(%d, %d) = %v", c.s, c.e, r)
+		}
 	}
 	if r := m.Step(tx{}, 1, 0); r == nil || r.ID != 3 {
 		t.Errorf("Busy/Go: got %v, want row 3", r)
 	}
 	var zero Machine[st, ev, gd, act, rsn, pf, tx]
-	if zero.Step(tx{}, 0, 0) != nil || zero.Check() == nil {
+	if zero.Step(tx{}, 0, 0) != nil || zero.Match(tx{}, 0, 0) != nil || zero.Check() == nil {
 		t.Error("the zero machine runs")
 	}
 	// A profile the table does not declare has no rows.
 	bad := New(testTable(2), testFuncs(), 5)
-	if r := bad.Step(tx{}, 0, 0); r != nil {
+	if r := bad.Step(tx{}, 0, 0); r != nil || bad.Match(tx{}, 0, 0) != nil {
 		t.Errorf("unknown profile fired %v", r)
 	}
 	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "profile") {
@@ -174,29 +177,39 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestStepDoesNotAllocate, with and without hooks and counters.
+// TestStepDoesNotAllocate, with and without hooks and counters, and
+// neither does Match.
 func TestStepDoesNotAllocate(t *testing.T) {
 	m := New(testTable(2), testFuncs(), 0)
 	var mask uint8
-	step := func() {
-		mask++
-		if m.Step(tx{mask: mask}, st(mask&1), 0) == nil {
-			t.Fatal("no row")
+	run := func(name string, f func(tx, st, ev) *rule) {
+		if a := testing.AllocsPerRun(100, func() {
+			mask++
+			if f(tx{mask: mask}, st(mask&1), 0) == nil {
+				t.Fatal("no row")
+			}
+		}); a != 0 {
+			t.Errorf("%s allocates %.1f times", name, a)
 		}
 	}
-	if a := testing.AllocsPerRun(100, step); a != 0 {
-		t.Errorf("Step allocates %.1f times without hooks", a)
-	}
+	run("Step without hooks", m.Step)
 	n := 0
 	m.Hooks.Row = func(*rule) { n++ }
 	m.Hooks.Drop = func(rsn) { n++ }
 	m.Count(make([]uint64, len(cell)), make([]uint64, 2))
-	if a := testing.AllocsPerRun(100, step); a != 0 {
-		t.Errorf("Step allocates %.1f times with hooks", a)
-	}
+	run("Step with hooks", m.Step)
 	if n == 0 {
 		t.Error("hooks not called")
 	}
+	run("Match", m.Match)
+}
+
+// sum adds up counters.
+func sum(c []uint64) (n uint64) {
+	for _, x := range c {
+		n += x
+	}
+	return n
 }
 
 // TestImpossibleRowCounted: an impossible row that fires is counted as an
@@ -234,7 +247,10 @@ func TestImpossibleRowCounted(t *testing.T) {
 // TestStepRandomTables: on random tables (cells of random rows, some empty,
 // some with rows after an unconditional one, a profile or none), Step fires
 // the row MatchIn (Match without profiles) picks, asking the same guards in
-// the same order: the program New compiles changes nothing Step does.
+// the same order: the program New compiles changes nothing Step does. The
+// machine's dry run, Machine.Match, asked first, names the same row after
+// the same guards, and does nothing else: no action, no count, no hook,
+// Firing unchanged.
 func TestStepRandomTables(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := range 1000 {
@@ -256,10 +272,27 @@ func TestStepRandomTables(t *testing.T) {
 			States: 3, Events: 1, Guards: 3, Actions: 2, Reasons: 2, Profiles: profiles}
 		p := pf(rng.IntN(2))
 		m := New(tb, testFuncs(), p)
+		hits, drops := make([]uint64, len(rules)), make([]uint64, 2)
+		m.Count(hits, drops)
+		hooked := 0
+		m.Hooks.Row = func(*rule) { hooked++ }
 		for s := range st(3) {
 			mask := uint8(rng.IntN(8))
+			var dry []string
+			firing, before := m.Firing(), slices.Concat(hits, drops)
+			predicted := m.Match(tx{mask, &dry}, s, 0)
+			if m.Firing() != firing || !slices.Equal(slices.Concat(hits, drops), before) || hooked != int(sum(before[:len(rules)])) {
+				t.Fatalf("trial %d state %d: Match counted or reported a row", trial, s)
+			}
 			var log []string
 			got := m.Step(tx{mask, &log}, s, 0)
+			acted := 0
+			if got != nil {
+				acted = len(got.Actions)
+			}
+			if predicted != got || !slices.Equal(dry, log[:len(log)-acted]) {
+				t.Fatalf("trial %d state %d: Match %v asking %v; Step fired %v doing %v", trial, s, predicted, dry, got, log)
+			}
 			var asked []gd
 			c := cells[s]
 			want := MatchIn(rules[c.Start:c.End], p, evalOf(mask, &asked))

@@ -130,10 +130,10 @@ type ARP struct {
 	slots []neighbor          // fixed table; state None means free
 	index map[wire.Addr]int32 // ip -> slot
 	used  int
-	unres int       // entries in Incomplete or Failed (ARPConfig.MaxUnresolved)
-	held  int       // frames waiting over all entries (ARPConfig.MaxPendingTotal)
-	next  time.Time // NextDeadline's answer, valid while !dirty
-	dirty bool      // an entry's state or deadline changed since next was computed
+	count [NumARPStates]int // slots in each state (count[None]: the free ones)
+	held  int               // frames waiting over all entries (ARPConfig.MaxPendingTotal)
+	next  time.Time         // NextDeadline's answer, valid while !dirty
+	dirty bool              // an entry's state or deadline changed since next was computed
 	c     ARPCounters
 	m     ARPMachine[arpRun] // spec/arp.fsm, for every entry
 
@@ -157,6 +157,7 @@ func NewARP(ours wire.Addr, cfg ARPConfig, hooks ARPHooks) *ARP {
 	a := &ARP{cfg: cfg, hooks: hooks, ours: ours,
 		slots: make([]neighbor, cfg.Size), index: make(map[wire.Addr]int32, cfg.Size),
 		tokens: cfg.RequestsPerSec}
+	a.count[ARPStateNone] = cfg.Size
 	a.m = NewARPMachine[arpRun]()
 	a.m.Count(a.c.Rules[:], a.c.Drops[:])
 	a.m.CountInternal(&a.c.Internal)
@@ -180,7 +181,10 @@ func (a *ARP) Len() int { return a.used }
 // Unresolved returns how many entries wait for an answer or gave up
 // (INCOMPLETE or FAILED, at most ARPConfig.MaxUnresolved) and how many
 // frames wait for resolution (at most MaxPendingTotal).
-func (a *ARP) Unresolved() (entries, frames int) { return a.unres, a.held }
+func (a *ARP) Unresolved() (entries, frames int) { return a.unresolved(), a.held }
+
+// unresolved counts the entries nobody has answered (INCOMPLETE or FAILED).
+func (a *ARP) unresolved() int { return a.count[Incomplete] + a.count[Failed] }
 
 // Lookup returns the hardware address of ip if it is known.
 func (a *ARP) Lookup(ip wire.Addr) (wire.MAC, bool) {
@@ -217,22 +221,15 @@ func (a *ARP) step(n *neighbor, ev ARPEvent) {
 		n.touched = a.now
 	}
 	n.state = rule.Next
-	if unresolved(n.state) != unresolved(state) {
-		if unresolved(state) {
-			a.unres--
-		} else {
-			a.unres++
-		}
+	if n.state != state {
+		a.count[state]-- // from None: Create took a free slot
+		a.count[n.state]++
 	}
 	if n.state != state || !n.until.Equal(until) || a.used != used {
 		a.dirty = true
 	}
 	a.n, a.frame = nil, nil
 }
-
-// unresolved reports whether an entry in state s holds a slot for a
-// neighbour that never answered.
-func unresolved(s ARPState) bool { return s == Incomplete || s == Failed }
 
 // Eviction orders (evict): what a new entry may take the slot of, in order,
 // oldest first within a state. A resolution we start may take only entries
@@ -251,19 +248,33 @@ func (a *ARP) entry(ip wire.Addr, room roomFor) *neighbor {
 	if n := a.get(ip); n != nil {
 		return n
 	}
-	a.room = false
-	switch {
-	case room == roomResolve && a.atUnresolvedBound():
-		// At the bound of unanswered entries: no room until one of them
-		// answers or times out. O(1), so a flood of new sources costs no
-		// table scan per frame.
-	case room == roomResolve:
-		a.room = a.used < len(a.slots) || a.evict(evictForResolve)
-	case room == roomHeard:
-		a.room = a.used < len(a.slots) || a.evict(evictForHeard)
+	if a.room = a.roomFor(room); a.room && a.used == len(a.slots) {
+		a.evict(room.order())
 	}
 	a.spare = neighbor{ip: ip, pending: a.spare.pending[:0]}
 	return &a.spare
+}
+
+// roomFor reports whether a new entry for room would get a slot
+// (GuardNoRoom): a free one, or the one evict(room.order()) frees, which
+// entry then frees. It changes nothing, so WouldDrop asks it too. O(1): at
+// the bound of unanswered entries no resolution gets a slot until one of
+// them answers or times out, and an entry to evict exists when one is in a
+// state of the order, so a flood of new sources costs no table scan per
+// frame.
+func (a *ARP) roomFor(room roomFor) bool {
+	switch {
+	case room == roomNone, room == roomResolve && a.atUnresolvedBound():
+		return false
+	case a.used < len(a.slots):
+		return true
+	}
+	for _, s := range room.order() {
+		if a.count[s] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // roomFor says for what entry makes room.
@@ -275,6 +286,17 @@ const (
 	roomHeard                  // a neighbour that asked for us
 )
 
+// order is what an entry made for r may evict, in order (nil: nothing).
+func (r roomFor) order() []ARPState {
+	switch r {
+	case roomResolve:
+		return evictForResolve
+	case roomHeard:
+		return evictForHeard
+	}
+	return nil
+}
+
 // Resolve sends frame to ip: at once when ip is known, otherwise after ARP
 // resolves it (the frame waits in a bounded queue). The cache owns frame until
 // it passes it to Send or Drop.
@@ -284,29 +306,54 @@ func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
 }
 
 // WouldDrop reports whether a frame handed to Resolve for ip now would be
-// dropped by a row of spec/arp.fsm that does nothing else: None Send at the
-// bound of unanswered entries (NoRoom), Incomplete Send with the queue full
-// (QueueFull), Failed Send (Unresolved). Rows that start a resolution are
-// never predicted, so asking changes nothing a frame would have changed.
-// It is O(1) and touches no state: an upper layer asks before it spends
-// work on a reply that could not leave (fsm/stack drops a bare SYN then).
+// dropped by a row of spec/arp.fsm that does nothing else (dropsOnly). It
+// asks the table: the ARP machine's dry run (fsmrt's Machine.Match) picks
+// the row the Send event of ip's entry would fire, asking the same guards
+// (no entry: the state None, with the room entry would find, without
+// evicting), and WouldDrop reports whether that row only drops the frame.
+// With today's spec those are None Send at the bound of unanswered entries
+// (NoRoom), Incomplete Send with the queue full (QueueFull) and Failed Send
+// (Unresolved); a row that starts a resolution (None Send with QueueFull:
+// Create, Probe) is not one, so skipping the frame changes nothing the
+// frame would have changed. A change to those rows changes the answer with
+// them. It is O(1), allocates nothing and changes nothing: an upper layer
+// asks before it spends work on a reply that could not leave (fsm/stack
+// drops a bare SYN then).
 func (a *ARP) WouldDrop(ip wire.Addr) bool {
 	n := a.get(ip)
 	if n == nil {
-		return a.atUnresolvedBound()
+		n, a.room = &noEntry, a.roomFor(roomResolve)
 	}
-	switch n.state {
-	case Failed:
-		return true
-	case Incomplete:
-		return a.queueFull(n)
+	if !sendMayDrop[n.state] {
+		return false
 	}
-	return false
+	a.n = n
+	r := a.m.Match(arpRun{a}, n.state, ARPEvSend)
+	a.n = nil
+	return r != nil && dropsOnly[r.ID]
 }
+
+// noEntry is the entry of an address that has none, as WouldDrop's dry run
+// reads it (the state None, nothing queued, no request sent); nothing
+// writes it.
+var noEntry neighbor
+
+// dropsOnly[i]: row i of spec/arp.fsm, fired for a frame to send, drops
+// the frame and does nothing else (DropFrame is its only action and it
+// stays in its state): no entry made or changed, no request sent.
+// sendMayDrop[s]: the Send cell of state s has such a row. Both derived
+// from the generated rows, so WouldDrop follows the spec.
+var dropsOnly, sendMayDrop = func() (d [len(ARPRules)]bool, may [NumARPStates]bool) {
+	for i, r := range ARPRules {
+		d[i] = r.Next == r.State && len(r.Actions) == 1 && r.Actions[0] == ARPADropFrame
+		may[r.State] = may[r.State] || d[i] && r.Event == ARPEvSend
+	}
+	return d, may
+}()
 
 // atUnresolvedBound: the entries nobody answered fill their share of the
 // table (ARPConfig.MaxUnresolved), so no new resolution gets a slot.
-func (a *ARP) atUnresolvedBound() bool { return a.unres >= a.cfg.MaxUnresolved }
+func (a *ARP) atUnresolvedBound() bool { return a.unresolved() >= a.cfg.MaxUnresolved }
 
 // queueFull: n's queue, or the frames held for all unresolved neighbours,
 // reached its bound.
@@ -612,9 +659,10 @@ func (a *ARP) CheckInvariants() error {
 		}
 		return fmt.Errorf("link: %d impossible rows fired (arp.Internal)", a.c.Internal)
 	}
-	used := 0
+	used, count := 0, [NumARPStates]int{}
 	for i := range a.slots {
 		n := &a.slots[i]
+		count[n.state]++
 		idx, ok := a.index[n.ip]
 		indexed := ok && int(idx) == i
 		if live := n.state != ARPStateNone; live != indexed {
@@ -630,6 +678,9 @@ func (a *ARP) CheckInvariants() error {
 	}
 	if used != a.used || len(a.index) != used {
 		return fmt.Errorf("link: ARP cache has %d live slots, counts %d, indexes %d", used, a.used, len(a.index))
+	}
+	if count != a.count {
+		return fmt.Errorf("link: ARP cache has %v entries by state, counts %v", count, a.count)
 	}
 	return nil
 }

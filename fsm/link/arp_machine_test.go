@@ -261,8 +261,8 @@ func TestARPEveryRuleFires(t *testing.T) {
 			t.Errorf("counter %v never counted", r)
 		}
 	}
-	if a.Len() != 0 || a.unres != 0 || a.held != 0 {
-		t.Fatalf("after every timer: len %d, unresolved %d, frames held %d", a.Len(), a.unres, a.held)
+	if a.Len() != 0 || a.unresolved() != 0 || a.held != 0 {
+		t.Fatalf("after every timer: len %d, unresolved %d, frames held %d", a.Len(), a.unresolved(), a.held)
 	}
 }
 

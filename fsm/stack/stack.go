@@ -195,9 +195,10 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		if routed && bareSYN(d.Payload) && s.port.ARP().WouldDrop(hop) {
 			// Whatever TCP answered (a SYN,ACK, a cookie, a RST, a
 			// challenge ACK) ARP would drop unsent: the hop is unknown and
-			// the unanswered neighbours are at their bound, or it failed
-			// or its queue is full (link.ARP.WouldDrop). Such a SYN is as
-			// good as lost (RFC 9293 §3.8.1: the peer retransmits), so it
+			// has no slot to take, or it failed or its queue is full (a
+			// row of spec/arp.fsm that only drops: link.ARP.WouldDrop).
+			// Such a SYN is as good as lost (RFC 9293 §3.8.1: the peer
+			// retransmits), so it
 			// costs no embryo, cookie or frame: a flood of SYNs from
 			// spoofed on-link sources stops here.
 			s.ctr.TCPSynNoNeighbour++
