@@ -18,6 +18,7 @@ import (
 // synchronously.
 type steadyEnd struct {
 	loop   *driver.Loop
+	peer   *driver.Loop // the loop writing what link receives
 	link   *pipe.End
 	frames [][]byte
 	n      []int
@@ -37,6 +38,7 @@ func newSteadyEnd(link *pipe.End, mac wire.MAC, addr wire.Addr, gso int) *steady
 // pump feeds the loop what its link has received and reports whether there
 // was anything.
 func (e *steadyEnd) pump(t testing.TB) bool {
+	e.peer.WaitWritten() // a timer's or call's frames may still be on their way
 	k, err := e.link.ReadBatch(e.frames, e.n, e.meta, time.Unix(1, 0)) // a past deadline: no wait
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +59,7 @@ func TestLoopSteadyStateNoAllocs(t *testing.T) {
 			la, lb := pipe.New(pipe.Config{GSO: gso, MaxFrame: 1 << 16})
 			a := newSteadyEnd(la, wire.MAC{2, 0, 0, 0, 0, 1}, wire.Addr{198, 18, 0, 1}, driver.GSOMaxSize(la))
 			b := newSteadyEnd(lb, wire.MAC{2, 0, 0, 0, 0, 2}, wire.Addr{198, 18, 0, 2}, driver.GSOMaxSize(lb))
+			a.peer, b.peer = b.loop, a.loop
 			defer a.loop.Close()
 			defer b.loop.Close()
 			settle := func() {
