@@ -1,9 +1,11 @@
 package netconn
 
 import (
+	"errors"
 	"net"
 	"time"
 
+	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/stack"
 )
 
@@ -61,20 +63,30 @@ type connBuf struct {
 	b []byte
 }
 
-// recvIn is Read's call in the loop: RECEIVE into b.
+// recvIn is Read's call in the loop: RECEIVE into b. Like every call on
+// the connection it sends what an earlier Write left held (SendMore).
 func recvIn(now time.Time, s sockets, a connBuf) (int, error) {
 	if a.c.released {
 		return 0, net.ErrClosed
 	}
-	return s.Recv(now, a.c.fd, a.b)
+	n, err := s.Recv(now, a.c.fd, a.b)
+	a.c.reading = errors.Is(err, sock.ErrWouldBlock)
+	return n, err
 }
 
-// sendIn is Write's call in the loop: SEND of b (a part may be queued).
+// sendIn is Write's call in the loop: SEND of b (a part may be queued),
+// without the push (SendMore): the octets leave with the connection's next
+// call, so a reply followed by Close carries the FIN on its last segment and
+// a reply followed by Read leaves with that Read's call. When a Read already
+// waits there is no such next call to count on, so the octets are pushed.
 func sendIn(now time.Time, s sockets, a connBuf) (int, error) {
 	if a.c.released {
 		return 0, net.ErrClosed
 	}
-	return s.Send(now, a.c.fd, a.b)
+	if a.c.reading {
+		return s.Send(now, a.c.fd, a.b)
+	}
+	return s.SendMore(now, a.c.fd, a.b)
 }
 
 // closeArg is the argument of Close's and Abort's call.

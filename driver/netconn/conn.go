@@ -86,6 +86,7 @@ type Conn struct {
 	fd       stack.FD
 	active   bool // opened by Dial (the client end)
 	released bool // descriptor given back to the stack; guarded by the loop's lock
+	reading  bool // a Read waits for data (its last call would block); guarded by the loop's lock
 	laddr    *net.TCPAddr
 	raddr    *net.TCPAddr
 	rec      *recording // nil unless calls are recorded

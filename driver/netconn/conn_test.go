@@ -67,6 +67,47 @@ func TestConnRoundTripAndHalfClose(t *testing.T) {
 	})
 }
 
+// TestConnWriteHoldsUnlessReadWaits: Write leaves the push out (SendMore),
+// so the octets leave with the connection's next call (a Close puts its FIN
+// on them), except while a Read waits on the connection: then no next call
+// is coming and Write pushes (Send).
+func TestConnWriteHoldsUnlessReadWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(1024)
+		cli, srv := pair(t, r)
+		if _, err := srv.Write([]byte("reply")); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.st.sends; got != [2]int{0, 1} {
+			t.Fatalf("Write with no Read waiting: Send, SendMore calls %v, want [0 1]", got)
+		}
+		read := make(chan error, 1)
+		go func() {
+			_, err := srv.Read(make([]byte, 8))
+			read <- err
+		}()
+		synctest.Wait() // the Read waits for data
+		if _, err := srv.Write([]byte("more")); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.st.sends; got != [2]int{1, 1} {
+			t.Fatalf("Write while a Read waits: Send, SendMore calls %v, want [1 1]", got)
+		}
+		if _, err := cli.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-read; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Write([]byte("again")); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.st.sends; got != [2]int{1, 3} { // the client's Write was one
+			t.Fatalf("Write after the Read returned: Send, SendMore calls %v, want [1 3]", got)
+		}
+	})
+}
+
 func TestConnAddrs(t *testing.T) {
 	r := newFakeRunner(16)
 	cli, srv := pair(t, r)

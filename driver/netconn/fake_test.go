@@ -23,6 +23,7 @@ type fakeStack struct {
 	next   stack.FD
 	ports  map[uint16]stack.FD
 	eport  uint16
+	sends  [2]int // Send and SendMore calls
 }
 
 type fsock struct {
@@ -129,7 +130,18 @@ func (f *fakeStack) conn(fd stack.FD) (*fsock, error) {
 	return s, nil
 }
 
+// SendMore is Send, counted apart: the fake has no push to leave out.
+func (f *fakeStack) SendMore(now time.Time, fd stack.FD, b []byte) (int, error) {
+	f.sends[1]++
+	return f.send(fd, b)
+}
+
 func (f *fakeStack) Send(now time.Time, fd stack.FD, b []byte) (int, error) {
+	f.sends[0]++
+	return f.send(fd, b)
+}
+
+func (f *fakeStack) send(fd stack.FD, b []byte) (int, error) {
 	s, err := f.conn(fd)
 	if err != nil {
 		return 0, err

@@ -15,6 +15,7 @@ type sockets interface {
 	Accept(now time.Time, fd stack.FD) (stack.FD, error)
 	Dial(now time.Time, raddr wire.Addr, rport uint16) (stack.FD, error)
 	Send(now time.Time, fd stack.FD, b []byte) (int, error)
+	SendMore(now time.Time, fd stack.FD, b []byte) (int, error)
 	Recv(now time.Time, fd stack.FD, b []byte) (int, error)
 	CloseWrite(now time.Time, fd stack.FD) error
 	Close(now time.Time, fd stack.FD) error

@@ -19,6 +19,8 @@ type Counters struct {
 	GSOFrames         uint64 // super-frames Output built (Config.GSOMaxSize)
 	GSOSegments       uint64 // TCP segments merged into them
 	GSONoBuffer       uint64 // segments that could have started a super-frame, sent alone: every large buffer was lent
+	TCPHoldFull       uint64 // SendMore calls sent at once: maxHeld connections were held already
+	TCPHoldPushed     uint64 // held connections Poll pushed at HoldDelay (nothing else had sent their octets first)
 	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
 	TCPSynNoNeighbour uint64 // bare SYNs dropped on receipt: ARP would drop any answer (link.ARP.WouldDrop)
@@ -85,6 +87,8 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.GSOFrames", c.GSOFrames},
 		{"stack.GSOSegments", c.GSOSegments},
 		{"stack.GSONoBuffer", c.GSONoBuffer},
+		{"stack.TCPHoldFull", c.TCPHoldFull},
+		{"stack.TCPHoldPushed", c.TCPHoldPushed},
 		{"stack.VLANStripped", lc.VLANStripped},
 		{"stack.ARPRequestsOut", lc.ARPRequestsOut},
 		{"stack.ARPRepliesOut", lc.ARPRepliesOut},

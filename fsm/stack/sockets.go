@@ -171,6 +171,9 @@ func (s *Stack) Send(now time.Time, fd FD, b []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if s.hold.n > 0 {
+		s.unhold(fd)
+	}
 	return c.Send(now, b)
 }
 
@@ -180,6 +183,9 @@ func (s *Stack) Recv(now time.Time, fd FD, b []byte) (int, error) {
 	c, err := s.connOf(fd)
 	if err != nil {
 		return 0, err
+	}
+	if s.hold.n > 0 {
+		s.unhold(fd) // the call sends what SendMore held
 	}
 	return c.Recv(now, b)
 }
@@ -249,6 +255,9 @@ func (s *Stack) CloseWrite(now time.Time, fd FD) error {
 	if err != nil {
 		return err
 	}
+	if s.hold.n > 0 {
+		s.unhold(fd)
+	}
 	return c.CloseWrite(now)
 }
 
@@ -273,6 +282,9 @@ func (s *Stack) release(now time.Time, fd FD, end func(*tcp.Conn, time.Time) err
 		e.ln.Close(now)
 	case kindConn:
 		e.conn.SetID(0)
+		if s.hold.n > 0 {
+			s.unhold(fd)
+		}
 		err = end(e.conn, now)
 	case kindUDP:
 		e.udp.Close()

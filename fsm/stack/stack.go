@@ -67,6 +67,7 @@ type Stack struct {
 	gso    gsoOpen      // the super-frame being built (Config.GSOMaxSize)
 	supers []superFrame // queued frames that hold several segments
 	tr     *tracer      // SetTracer: the journey of each received frame (trace.go)
+	hold   holdList     // connections SendMore left unpushed (hold.go)
 
 	announced bool   // the start-up gratuitous ARP has been sent
 	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
@@ -243,6 +244,7 @@ func (s *Stack) Poll(now time.Time) {
 	s.port.ARP().Poll(now)
 	s.ipRx.Poll(now, s.reassemblyExpired)
 	s.tcp.Poll(now)
+	s.pushHeld(now)
 }
 
 // NextDeadline is when Poll next needs to run; zero means no timer is pending.
@@ -253,7 +255,7 @@ func (s *Stack) NextDeadline() time.Time {
 		return time.Unix(1, 0)
 	}
 	d := s.tcp.NextDeadline()
-	for _, t := range [...]time.Time{s.port.ARP().NextDeadline(), s.ipRx.NextDeadline()} {
+	for _, t := range [...]time.Time{s.port.ARP().NextDeadline(), s.ipRx.NextDeadline(), s.hold.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

@@ -167,6 +167,36 @@ func (c *Conn) Send(now time.Time, b []byte) (int, error) {
 	return s.n, s.err
 }
 
+// SendHeld is Send without the push (RFC 9293 §3.9.1.2, §3.10.2): the
+// octets are queued but this call sends nothing. The next event on the
+// connection (any user call, a segment, a timer) or Push sends them, so a
+// CLOSE that follows puts its FIN on the last data segment and a reply
+// written before the next RECEIVE leaves with that call. The caller must
+// push within a bounded time (MUST-60: data is not held indefinitely);
+// fsm/stack's SendMore does.
+func (c *Conn) SendHeld(now time.Time, b []byte) (int, error) {
+	s := c.l.userCall(now)
+	s.buf = b
+	c.l.run(c, EvSend, s)
+	c.l.finishHeld(c, now)
+	if s.err != nil && s.err != sock.ErrWouldBlock {
+		return s.n, fmt.Errorf("tcp send: %w", s.err)
+	}
+	return s.n, s.err
+}
+
+// SentNothing reports whether the connection has neither sent nor queued
+// an octet (or a FIN) yet: its first reply is still to be written.
+func (c *Conn) SentNothing() bool {
+	return c.tcb.SndNxt == c.tcb.Iss+1 && c.snd.buf.n == 0 && !c.snd.finQueued
+}
+
+// Push sends what SendHeld queued, as the end of any other event would.
+func (c *Conn) Push(now time.Time) {
+	c.l.userCall(now)
+	c.l.finish(c, now)
+}
+
 // Recv copies received data into b (RFC 9293 §3.10.3). It returns io.EOF once
 // the peer's FIN has been consumed, the error that ended the connection
 // (sock.ErrReset, ErrRefused, ErrTimeout), or sock.ErrWouldBlock.
@@ -203,6 +233,7 @@ func (c *Conn) Close(now time.Time) error {
 		return nil
 	}
 	if c.rcv.buf.unread > 0 || len(c.rcv.buf.ooo) > 0 {
+		c.Push(now) // what SendHeld queued leaves before the RST, as it would have
 		return c.Abort(now)
 	}
 	s := c.l.userCall(now)

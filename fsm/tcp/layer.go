@@ -455,6 +455,12 @@ func (l *Layer) userCall(now time.Time) *segment {
 // finish ends a top-level call on c: send what is owed, report readiness.
 func (l *Layer) finish(c *Conn, now time.Time) {
 	c.output(now)
+	l.finishHeld(c, now)
+}
+
+// finishHeld is finish without the output: what the call queued waits for
+// the next event on c (Conn.SendHeld).
+func (l *Layer) finishHeld(c *Conn, now time.Time) {
 	c.giveBackBuffers() // an idle connection holds no ring (bufpool.go)
 	if c.compactible() {
 		l.compact(c)
