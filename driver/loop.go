@@ -381,18 +381,20 @@ type txBatch struct {
 }
 
 // flushLocked collects the stack's queued frames into transmit batches, wakes
-// waiters and re-arms the timer. It reports whether batches wait for the
-// writer; the caller then releases the mutex with unlockAndWrite.
+// waiters and re-arms the timer. It reports whether frames wait for the
+// writer; the caller then releases the mutex with unlockAndWrite. The
+// current batch stays open until the writer takes it, so the frames of
+// calls made while the writer is busy (a response each, on a busy
+// keep-alive loop) leave together in one WriteBatch.
 func (l *Loop) flushLocked(now time.Time, afterPoll bool) bool {
 	if l.lend != nil {
 		l.lend.LendOutput(l.emitFn)
 	} else {
 		l.eng.Output(l.emitFn)
 	}
-	l.queueCurLocked()
 	l.eng.Ready(l.readyFn)
 	l.armLocked(now, afterPoll)
-	return len(l.pending) > 0
+	return len(l.pending) > 0 || l.cur != nil && l.cur.n > 0
 }
 
 // emit adds one outgoing frame to the current batch (a lent one as it is,
@@ -476,6 +478,7 @@ func (l *Loop) unlockAndWrite(pending bool) {
 				}
 			}
 		}
+		l.queueCurLocked()
 		batches = l.pending
 		if len(batches) == 0 {
 			l.writing = false
