@@ -76,7 +76,10 @@ func (d *connDeadline) passed(s *sleeperHeap) bool {
 func (d *connDeadline) set(s *sleeperHeap, t time.Time) {
 	var at int64
 	if !t.IsZero() {
-		at = max(s.now()+int64(time.Until(t)), 1)
+		// No clock read: t - base on the monotonic clock when t has a
+		// reading (time.Now().Add, as net/http's deadlines), else on the
+		// wall clock, as time.Until would.
+		at = max(int64(t.Sub(s.base)), 1)
 	}
 	d.at.Store(at)
 	f := d.flags.Load()
@@ -136,7 +139,11 @@ func newSleeperHeap() *sleeperHeap { return &sleeperHeap{base: time.Now().Add(-1
 // now returns the heap's clock: nanoseconds since base.
 func (s *sleeperHeap) now() int64 { return int64(time.Since(s.base)) }
 
-// armLocked points the timer at the earliest deadline.
+// armLocked points the timer at the earliest deadline. A timer armed no
+// later than it is left alone: when the earliest entry goes (its call got
+// its data, as every keep-alive request's idle wait does) the next is
+// later, and the early expiry wakes nobody and re-arms, which costs less
+// than a timer reset per request.
 func (s *sleeperHeap) armLocked() {
 	if len(s.h) == 0 {
 		if s.armedAt != 0 {
@@ -149,7 +156,7 @@ func (s *sleeperHeap) armLocked() {
 		return
 	}
 	at := s.h[0].at
-	if at == s.armedAt {
+	if s.armedAt != 0 && at >= s.armedAt {
 		return
 	}
 	s.armedAt = at
