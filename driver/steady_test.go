@@ -38,7 +38,7 @@ func newSteadyEnd(link *pipe.End, mac wire.MAC, addr wire.Addr, gso int) *steady
 // pump feeds the loop what its link has received and reports whether there
 // was anything.
 func (e *steadyEnd) pump(t testing.TB) bool {
-	e.peer.WaitWritten() // a timer's or call's frames may still be on their way
+	e.peer.WaitWritten()                                               // a timer's or call's frames may still be on their way
 	k, err := e.link.ReadBatch(e.frames, e.n, e.meta, time.Unix(1, 0)) // a past deadline: no wait
 	if err != nil {
 		t.Fatal(err)
