@@ -60,6 +60,29 @@ const (
 	ReceiveRing
 )
 
+// Send selects how a Link sends frames.
+type Send uint8
+
+// Send paths.
+const (
+	// SendDefault is SendRing.
+	SendDefault Send = iota
+	// SendMmsg sends each batch with sendmmsg: one system call per batch,
+	// one message (header and iovecs) per frame.
+	SendMmsg
+	// SendRing writes the plain frames of each batch into a TPACKET_V2
+	// send ring mapped into the process and makes one sendto for them
+	// (GSO super-frames still go with sendmmsg, see txring_linux.go); it
+	// needs the virtio-net header and falls back to sendmmsg, logging why,
+	// when the ring cannot be set up.
+	SendRing
+)
+
+// SendEnv names the environment variable that, set to "mmsg", makes Links
+// opened with SendDefault send with sendmmsg alone: the operator's switch
+// for the send ring, as Options.Send is the program's.
+const SendEnv = "NETSPEC_AFPACKET_SEND"
+
 // Options tune a Link. The zero value is the recommended configuration.
 type Options struct {
 	// NoVnetHdr disables PACKET_VNET_HDR: frames then come without offload
@@ -82,7 +105,12 @@ type Options struct {
 	// DefaultRingBlocks). A block must hold the largest frame (MaxFrame)
 	// whole and be a multiple of the page size.
 	RingBlockSize, RingBlocks int
-	// Logger receives the reason when the ring cannot be set up (nil:
+	// Send selects the send path (zero: SendDefault).
+	Send Send
+	// TxRingFrames is the number of send ring slots (zero:
+	// DefaultTxRingFrames); each holds a frame of the interface's MTU.
+	TxRingFrames int
+	// Logger receives the reason when a ring cannot be set up (nil:
 	// slog.Default()).
 	Logger *slog.Logger
 }
@@ -97,4 +125,5 @@ type Stats struct {
 	RingBad     uint64 // dropped: ring frames the kernel claimed but did not fill, or malformed
 	RingBlocks  uint64 // ring blocks handed back to the kernel
 	RingFreezes uint64 // times the kernel found the ring full (tp_freeze_q_cnt)
+	TxRingFull  uint64 // sends that found every send ring slot in flight and waited
 }

@@ -4,9 +4,11 @@ package afpacket
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -26,7 +28,8 @@ import (
 type Link struct {
 	*fdlink.Core
 	vnet bool
-	ring *ring // nil: recvmmsg
+	ring *ring   // nil: recvmmsg
+	tx   *txRing // nil: sendmmsg
 
 	lentN   []int    // ReadLent's lengths
 	lentBuf [][]byte // ReadLent's buffers without the ring, made on first use
@@ -88,6 +91,7 @@ func open(iface string, opts Options, fan *fanout) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.sendRing(iface, ifi.Index, ifi.MTU, opts)
 	cfg := fdlink.Config{
 		Driver: "afpacket", Name: iface, MTU: ifi.MTU,
 		Batch: opts.Batch, MaxFrame: opts.MaxFrame, Vnet: l.vnet,
@@ -96,11 +100,12 @@ func open(iface string, opts Options, fan *fanout) (*Link, error) {
 	if l.ring != nil {
 		cfg.Read, cfg.ReadOp = l.ringRecv, "rx ring"
 	}
+	if l.tx != nil {
+		cfg.Write, cfg.WriteOp = l.ringSend, "tx ring"
+	}
 	copy(cfg.MAC[:], ifi.HardwareAddr)
 	if l.Core, err = fdlink.New(fd, cfg); err != nil {
-		if l.ring != nil {
-			l.ring.close()
-		}
+		l.closeRings()
 		return nil, err
 	}
 	l.lentN = make([]int, opts.Batch)
@@ -142,12 +147,21 @@ func (l *Link) sockets(iface string, ifindex int, opts Options, fan *fanout) (in
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		if l.ring != nil {
-			l.ring.close()
-		}
+		l.closeRings()
 		return -1, err
 	}
 	return fd, nil
+}
+
+// closeRings unmaps the rings the link has (and closes the receive ring's
+// socket).
+func (l *Link) closeRings() {
+	if l.ring != nil {
+		l.ring.close()
+	}
+	if l.tx != nil {
+		l.tx.close()
+	}
 }
 
 func (l *Link) setup(fd int, iface string, ifindex int, opts Options) error {
@@ -178,6 +192,26 @@ func (l *Link) setup(fd int, iface string, ifindex int, opts Options) error {
 	return nil
 }
 
+// sendRing sets up the send ring unless opts asks for sendmmsg (or the
+// NETSPEC_AFPACKET_SEND environment variable does, see Send); it logs why
+// when it cannot, and the link then sends with sendmmsg alone.
+func (l *Link) sendRing(iface string, ifindex, mtu int, opts Options) {
+	if opts.Send == SendDefault && os.Getenv(SendEnv) == "mmsg" || opts.Send == SendMmsg {
+		return
+	}
+	var err error
+	if !l.vnet {
+		err = errors.New("the send ring needs PACKET_VNET_HDR")
+	} else if l.tx, err = newTxRing(ifindex, mtu, opts.TxRingFrames); err == nil {
+		return
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lg.Warn("afpacket: no send ring, using sendmmsg", "iface", iface, "reason", err)
+}
+
 // interfaceByName looks iface up in the calling thread's namespace, telling a
 // missing interface (ErrNoInterface) apart from a failed lookup.
 func interfaceByName(iface string) (*net.Interface, error) {
@@ -200,26 +234,33 @@ func errf(op, iface string, err error) error {
 
 // Stats returns the link's counters, including the kernel's drop count.
 func (l *Link) Stats() Stats {
+	st := Stats{Stats: l.Core.Stats(), RxOutgoing: l.rxOut.Load()}
+	if t := l.tx; t != nil {
+		st.TxRingFull = t.full.Load()
+	}
 	if r := l.ring; r != nil {
 		// The wake socket drops by design; only the ring's drops count.
 		r.stats(&l.kdrops)
-		return Stats{
-			Stats: l.Core.Stats(), RxOutgoing: l.rxOut.Load(), KernelDrops: l.kdrops.Load(),
-			RingBad: r.bad.Load(), RingBlocks: r.blocks.Load(), RingFreezes: r.freezes.Load(),
-		}
+		st.RingBad, st.RingBlocks, st.RingFreezes = r.bad.Load(), r.blocks.Load(), r.freezes.Load()
+	} else {
+		_ = fdlink.Control(l.Core, func(fd uintptr) {
+			// PACKET_STATISTICS resets on read, so accumulate.
+			if ts, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+				l.kdrops.Add(uint64(ts.Drops))
+			}
+		})
 	}
-	_ = fdlink.Control(l.Core, func(fd uintptr) {
-		// PACKET_STATISTICS resets on read, so accumulate.
-		if st, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
-			l.kdrops.Add(uint64(st.Drops))
-		}
-	})
-	return Stats{Stats: l.Core.Stats(), RxOutgoing: l.rxOut.Load(), KernelDrops: l.kdrops.Load()}
+	st.KernelDrops = l.kdrops.Load()
+	return st
 }
 
 // Ring reports whether the link receives from a TPACKET_V3 ring (false:
 // recvmmsg).
 func (l *Link) Ring() bool { return l.ring != nil }
+
+// TxRing reports whether the link sends through a TPACKET_V2 send ring
+// (false: sendmmsg).
+func (l *Link) TxRing() bool { return l.tx != nil }
 
 // ReadBatch receives up to len(frames) frames (driver.Link; see
 // fdlink.Core.ReadBatch).
@@ -272,12 +313,10 @@ func (l *Link) ReadLent(frames [][]byte, meta []driver.RxMeta, deadline time.Tim
 }
 
 // Close closes the link; a blocked ReadBatch returns driver.ErrClosed. The
-// ring is unmapped once no reader is in it.
+// rings are unmapped once no reader or sender is in them.
 func (l *Link) Close() error {
 	err := l.Core.Close()
-	if l.ring != nil {
-		l.ring.close()
-	}
+	l.closeRings()
 	return err
 }
 
@@ -327,10 +366,16 @@ func (l *Link) recv(fd uintptr, rx *fdlink.Rx) unix.Errno {
 }
 
 // send makes one sendmmsg of the frames of tx from tx.Sent() on
-// (fdlink.Config.Write).
+// (fdlink.Config.Write without the send ring).
 func (l *Link) send(fd uintptr, tx *fdlink.Tx) (int, unix.Errno) {
+	return l.sendmmsg(fd, tx, len(tx.Frames()))
+}
+
+// sendmmsg makes one sendmmsg of the frames of tx from tx.Sent() up to
+// end.
+func (l *Link) sendmmsg(fd uintptr, tx *fdlink.Tx, end int) (int, unix.Errno) {
 	base := tx.Sent()
-	frames := tx.Frames()[base:]
+	frames := tx.Frames()[base:end]
 	for i, f := range frames {
 		msg := &l.wmsgs[i]
 		l.setIovs(&msg.Hdr, &l.wiov[i], tx.Hdr(base+i, &l.wvhdr[i]), f)

@@ -39,6 +39,7 @@ func TestOpenMissingInterface(t *testing.T) {
 // labLinks opens a link on each side of a fresh lab.
 func labLinks(t testing.TB, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Link) {
 	t.Helper()
+	srvOpts, cliOpts = pairSend(srvOpts), pairSend(cliOpts)
 	l = labtest.ForTest(t)
 	err := l.RunInServerNS(func() (err error) {
 		srv, err = Open(l.ServerIface(), srvOpts)
@@ -63,8 +64,21 @@ func labLinks(t testing.TB, srvOpts, cliOpts Options) (l *lab.Lab, srv, cli *Lin
 		if want := c.opts.Receive != ReceiveMmsg; c.link.Ring() != want {
 			t.Fatalf("%s: Ring() = %v with %+v", c.link.Name(), c.link.Ring(), c.opts)
 		}
+		if want := c.opts.Send != SendMmsg && !c.opts.NoVnetHdr; c.link.TxRing() != want {
+			t.Fatalf("%s: TxRing() = %v with %+v", c.link.Name(), c.link.TxRing(), c.opts)
+		}
 	}
 	return l, srv, cli
+}
+
+// pairSend pairs the receive path with a send path when opts names none:
+// recvmmsg with sendmmsg, the receive ring with the send ring, so that the
+// tests run over each receive path (eachReceive) cover both send paths.
+func pairSend(opts Options) Options {
+	if opts.Send == SendDefault && opts.Receive == ReceiveMmsg {
+		opts.Send = SendMmsg
+	}
+	return opts
 }
 
 // receivePaths are the receive paths every test runs over.
@@ -73,7 +87,8 @@ var receivePaths = []struct {
 	rx   Receive
 }{{"recvmmsg", ReceiveMmsg}, {"ring", ReceiveRing}}
 
-// eachReceive runs test once per receive path, as a subtest.
+// eachReceive runs test once per receive path, as a subtest (and, through
+// pairSend, once per send path).
 func eachReceive(t *testing.T, test func(t *testing.T, rx Receive)) {
 	for _, p := range receivePaths {
 		t.Run(p.name, func(t *testing.T) { test(t, p.rx) })

@@ -40,3 +40,6 @@ func (g *Group) Shard(a, b uint16) int { return 0 }
 
 // Close does nothing.
 func (g *Group) Close() error { return nil }
+
+// TxRing reports false: there is no send ring.
+func (l *Link) TxRing() bool { return false }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/netspec/netspec/driver/fdlink"
 )
 
 // threadCPU returns the calling thread's CPU time (user and system).
@@ -140,61 +138,4 @@ func BenchmarkVethOneFrame(b *testing.B) {
 			b.ReportMetric(float64((<-cpu).Nanoseconds())/float64(b.N), "rx-cpu-ns/frame")
 		})
 	}
-}
-
-// BenchmarkVethSend measures the send side: one batch of 64 frames from the
-// server link (one sendmmsg) to the client link, with and without
-// PACKET_QDISC_BYPASS on the sending socket (veth has no queue: the bypass
-// skips only the qdisc layer's checks). tx-cpu-ns/frame is the sending
-// thread's CPU in WriteBatch per frame; with veth it includes the kernel's
-// receive path, run inside the system call.
-func BenchmarkVethSend(b *testing.B) {
-	for _, bypass := range []bool{false, true} {
-		b.Run(fmt.Sprintf("qdisc-bypass=%v", bypass), func(b *testing.B) {
-			_, srv, cli := labLinks(b, Options{}, Options{})
-			if bypass {
-				var err error
-				fdlink.Control(srv.Core, func(fd uintptr) {
-					err = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			for _, size := range []int{60, 1514} {
-				b.Run(fmt.Sprintf("frame=%d", size), func(b *testing.B) { benchSend(b, srv, cli, size) })
-			}
-		})
-	}
-}
-
-func benchSend(b *testing.B, srv, cli *Link, size int) {
-	const batch = 64
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	frames := make([][]byte, batch)
-	for i := range frames {
-		frames[i] = ethFrame(cli.MAC(), srv.MAC(), etherTypeTest, make([]byte, size-14))
-	}
-	r := newRx(batch, cli.MaxFrame())
-	var txCPU time.Duration
-	for b.Loop() {
-		t0 := threadCPU()
-		if err := srv.WriteBatch(frames, nil); err != nil {
-			b.Fatal(err)
-		}
-		txCPU += threadCPU() - t0
-		for got := 0; got < batch; {
-			k, err := cli.ReadBatch(r.frames, r.n, r.meta, time.Now().Add(time.Second))
-			if err != nil || k == 0 {
-				b.Fatalf("ReadBatch = %d, %v after %d of %d", k, err, got, batch)
-			}
-			for i := range k {
-				if etherType(r.frames[i][:r.n[i]]) == etherTypeTest {
-					got++
-				}
-			}
-		}
-	}
-	b.ReportMetric(float64(txCPU.Nanoseconds())/float64(b.N*batch), "tx-cpu-ns/frame")
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netspec/netspec/driver"
+	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -44,8 +45,9 @@ type Config struct {
 	ReadOp string
 	// Write makes one non-blocking write system call on fd sending frames
 	// from tx.Sent() on (headers from tx.Hdr) and returns how many the
-	// kernel took and the call's errno; on a failure the frame at tx.Sent()
-	// is the one refused. WriteOp names the call in errors.
+	// kernel took and the call's errno; on a failure the frame after those
+	// taken is the one refused (EAGAIN: none refused, wait for room).
+	// WriteOp names the call in errors.
 	Write   func(fd uintptr, tx *Tx) (int, unix.Errno)
 	WriteOp string
 }
@@ -333,8 +335,7 @@ func (c *Core) send(fd uintptr) bool {
 	tx := &c.tx
 	for tx.sent < len(tx.frames) {
 		r, e := c.cfg.Write(fd, tx)
-		switch e {
-		case 0:
+		if r > 0 {
 			var bytes uint64
 			for _, f := range tx.frames[tx.sent : tx.sent+r] {
 				bytes += uint64(len(f))
@@ -342,7 +343,9 @@ func (c *Core) send(fd uintptr) bool {
 			tx.sent += r
 			c.txFrames.Add(uint64(r))
 			c.txBytes.Add(bytes)
-		case unix.EINTR:
+		}
+		switch e {
+		case 0, unix.EINTR:
 		case unix.EAGAIN:
 			return false
 		default:
@@ -375,6 +378,10 @@ func (tx *Tx) Hdr(i int, buf *VnetHdr) *VnetHdr {
 	}
 	return &tx.zero
 }
+
+// GSO reports whether frame i is a GSO super-frame (its metadata asks the
+// kernel to cut it).
+func (tx *Tx) GSO(i int) bool { return i < len(tx.meta) && tx.meta[i].GSO != stack.GSONone }
 
 // SetIov points iov at b (a nil base for an empty b).
 func SetIov(iov *unix.Iovec, b []byte) {
