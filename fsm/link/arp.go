@@ -302,54 +302,19 @@ func (r roomFor) order() []ARPState {
 // it passes it to Send or Drop.
 func (a *ARP) Resolve(now time.Time, ip wire.Addr, frame []byte) {
 	a.now, a.frame = now, frame
+	if n := a.get(ip); n != nil && sendsOnly[n.state] {
+		// The fast path (a REACHABLE neighbour, with today's spec): the
+		// row Send fires in n's state only transmits, so it changes no
+		// entry, bound or deadline and step's bookkeeping has nothing to
+		// do. The machine still fires the row: counted, traced, Transmit
+		// performed.
+		a.n = n
+		a.m.Step(arpRun{a}, n.state, ARPEvSend)
+		a.n, a.frame = nil, nil
+		return
+	}
 	a.step(a.entry(ip, roomResolve), ARPEvSend)
 }
-
-// WouldDrop reports whether a frame handed to Resolve for ip now would be
-// dropped by a row of spec/arp.fsm that does nothing else (dropsOnly). It
-// asks the table: the ARP machine's dry run (fsmrt's Machine.Match) picks
-// the row the Send event of ip's entry would fire, asking the same guards
-// (no entry: the state None, with the room entry would find, without
-// evicting), and WouldDrop reports whether that row only drops the frame.
-// With today's spec those are None Send at the bound of unanswered entries
-// (NoRoom), Incomplete Send with the queue full (QueueFull) and Failed Send
-// (Unresolved); a row that starts a resolution (None Send with QueueFull:
-// Create, Probe) is not one, so skipping the frame changes nothing the
-// frame would have changed. A change to those rows changes the answer with
-// them. It is O(1), allocates nothing and changes nothing: an upper layer
-// asks before it spends work on a reply that could not leave (fsm/stack
-// drops a bare SYN then).
-func (a *ARP) WouldDrop(ip wire.Addr) bool {
-	n := a.get(ip)
-	if n == nil {
-		n, a.room = &noEntry, a.roomFor(roomResolve)
-	}
-	if !sendMayDrop[n.state] {
-		return false
-	}
-	a.n = n
-	r := a.m.Match(arpRun{a}, n.state, ARPEvSend)
-	a.n = nil
-	return r != nil && dropsOnly[r.ID]
-}
-
-// noEntry is the entry of an address that has none, as WouldDrop's dry run
-// reads it (the state None, nothing queued, no request sent); nothing
-// writes it.
-var noEntry neighbor
-
-// dropsOnly[i]: row i of spec/arp.fsm, fired for a frame to send, drops
-// the frame and does nothing else (DropFrame is its only action and it
-// stays in its state): no entry made or changed, no request sent.
-// sendMayDrop[s]: the Send cell of state s has such a row. Both derived
-// from the generated rows, so WouldDrop follows the spec.
-var dropsOnly, sendMayDrop = func() (d [len(ARPRules)]bool, may [NumARPStates]bool) {
-	for i, r := range ARPRules {
-		d[i] = r.Next == r.State && len(r.Actions) == 1 && r.Actions[0] == ARPADropFrame
-		may[r.State] = may[r.State] || d[i] && r.Event == ARPEvSend
-	}
-	return d, may
-}()
 
 // atUnresolvedBound: the entries nobody answered fill their share of the
 // table (ARPConfig.MaxUnresolved), so no new resolution gets a slot.
@@ -576,7 +541,8 @@ func (a arpRun) ActQueue() {
 	a.frame = nil
 }
 
-// ActTransmit sends the frame to the known hardware address.
+// ActTransmit sends the frame to the known hardware address. It changes no
+// entry (Resolve's fast path relies on it).
 func (a arpRun) ActTransmit() { a.hooks.Send(a.frame, a.n.mac); a.frame = nil }
 
 // ActLearn records the sender's hardware address (RFC 826) and confirms the

@@ -306,3 +306,44 @@ func TestARPImpossibleRow(t *testing.T) {
 		t.Fatalf("CheckInvariants = %v, want the row named", err)
 	}
 }
+
+// TestARPResolveReachableFastPath: a frame to a REACHABLE neighbour, whose
+// Send row only transmits (the states Resolve's fast path serves are
+// those whose Send cell starts with such a row, read from the table:
+// REACHABLE alone today), still fires that row through the machine:
+// counted, seen by the trace, the frame sent to the neighbour's address;
+// the entry, its deadline and the cache's bounds are as before. A STALE
+// neighbour's row also refreshes, so it takes the full step: one request.
+func TestARPResolveReachableFastPath(t *testing.T) {
+	for s := range ARPState(NumARPStates) {
+		if sendsOnly[s] != (s == Reachable) {
+			t.Errorf("fast path for %v: %v", s, sendsOnly[s])
+		}
+	}
+	a, l := newTestARP(ARPConfig{})
+	a.Input(t0, reqFrom(1))
+	var traced []string
+	a.SetTrace(func(r *ARPRule) { traced = append(traced, r.Src) })
+	before, deadline, c := viewOf(a, l, ipN(1)), a.NextDeadline(), a.Counters()
+	a.Resolve(t0.Add(time.Second), ipN(1), []byte("f"))
+	row := &ARPRules[ARPCells[Reachable][ARPEvSend].Start]
+	after := viewOf(a, l, ipN(1))
+	if a.Counters().Rules[row.ID] != c.Rules[row.ID]+1 || len(traced) != 1 || traced[0] != row.Src {
+		t.Errorf("row %v not counted or traced: %v", row, traced)
+	}
+	if len(l.sent) != 1 || l.sent[0] != "f->"+macN(1).String() {
+		t.Errorf("sent %v", l.sent)
+	}
+	before.sent++
+	if after != before || !a.NextDeadline().Equal(deadline) || a.n != nil || a.frame != nil {
+		t.Errorf("the fast path changed the cache: %+v -> %+v", before, after)
+	}
+	if err := a.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	a.Poll(t0.Add(DefaultReachableTime))
+	a.Resolve(t0.Add(DefaultReachableTime), ipN(1), []byte("g"))
+	if st, _ := a.State(ipN(1)); st != Stale || len(l.requests) != 1 || len(l.sent) != 2 {
+		t.Errorf("STALE: state %v, requests %v, sent %v", st, l.requests, l.sent)
+	}
+}
