@@ -10,6 +10,9 @@
 #   LOOPS="N..."    event loops of the working tree's netspec (default "1");
 #                   each N > 1 is one more server, labelled netspec-Nloops
 #                   (netspecsrv --loops N, netspec.Options.Loops).
+#   NETSPECCC="CC..." the working tree's netspec once more per congestion
+#                   control CC (netspecsrv --cc CC: bbr, newreno), labelled
+#                   netspec-CC; "netspec" alone runs the default, CUBIC.
 #   KERNELCC="CC..." the kernel once more per congestion control CC, with
 #                   kernelsrv --cc CC (TCP_CONGESTION), labelled kernel-CC;
 #                   "kernel" alone runs the namespace's default, which is
@@ -76,6 +79,11 @@ bench_build() {
         printf '#!/bin/sh\nexec %s --loops %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-l$n"
         chmod +x "$work/netspecsrv-l$n"
         SERVERS+=(-server "netspec-${n}loops=netspec:$work/netspecsrv-l$n")
+      done
+      for n in ${NETSPECCC:-}; do
+        printf '#!/bin/sh\nexec %s --cc %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-$n"
+        chmod +x "$work/netspecsrv-$n"
+        SERVERS+=(-server "netspec-$n=netspec:$work/netspecsrv-$n")
       done
       continue
     fi

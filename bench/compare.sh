@@ -22,7 +22,7 @@
 # BIG (bulk octets, 1073741824), HOLD (idle connections, 5000), LOSSES,
 # SIZE (loss transfer octets), LOSSAT (client or bridge: see bench/loss.sh),
 # MAX (bound of the run, 25m), OUT, PLOTS, JSON,
-# REVS, LOOPS, KERNELCC (the kernel again with each congestion control listed,
+# REVS, LOOPS, NETSPECCC and KERNELCC (netspec and the kernel again with each congestion control listed,
 # e.g. cubic: see bench/benchlib.sh), PROFILES (a directory: every server writes a CPU profile there).
 # Every tool run is bounded in time; the namespaces (PREFIX-N) are removed
 # on exit, also on failure. Needs root; scripts/deps.sh bench installs the tools.
@@ -36,4 +36,4 @@ args=(-bin "$work" -prefix "$PREFIX" -scenario "${SCENARIO:-main,loss}" -rounds 
   -big "${BIG:-1073741824}" -hold "${HOLD:-5000}" -losses "${LOSSES:-0,1,5}" -loss-size "${SIZE:-16777216}"
   -loss-at "${LOSSAT:-client}" -max "${MAX:-25m}" -md "${OUT:-BENCHMARKS.md}" -plots "${PLOTS:-docs/bench}" -json "${JSON:-docs/bench/results.json}")
 if [ -n "${PROFILES:-}" ]; then mkdir -p "$PROFILES" && args+=(-cpuprofile-dir "$PROFILES"); fi
-"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/compare.sh DUR ROUNDS SCENARIO BIG HOLD LOSSES SIZE LOSSAT MAX REVS LOOPS KERNELCC PROFILES)" "${SERVERS[@]}"
+"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/compare.sh DUR ROUNDS SCENARIO BIG HOLD LOSSES SIZE LOSSAT MAX REVS LOOPS NETSPECCC KERNELCC PROFILES)" "${SERVERS[@]}"

@@ -2,21 +2,33 @@
 // with package netspec on an interface (AF_PACKET by default) and the
 // benchmark's handler (bench/handler) on it.
 //
-//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE] [--loops N]
+// With --cc bbr the TCP connections run BBR (fsm/tcp Config.CC) instead of
+// the default CUBIC.
+//
+//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE] [--loops N] [--cc bbr]
 package main
 
 import (
 	"flag"
+	"fmt"
 	"strconv"
 
 	"github.com/netspec/netspec"
 	"github.com/netspec/netspec/bench/handler"
+	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/tcp"
 )
 
 func main() {
 	loops := flag.Int("loops", 1, "event loops (netspec.Options.Loops)")
+	ccName := flag.String("cc", "cubic", "congestion control: cubic, newreno or bbr (fsm/tcp Config.CC)")
 	f := handler.ParseFlags("netspecsrv")
-	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog, Loops: *loops})
+	cc, ok := ccByName(*ccName)
+	if !ok {
+		handler.Exit("netspecsrv", fmt.Errorf("--cc %q: want cubic, newreno or bbr", *ccName))
+	}
+	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog, Loops: *loops,
+		Tune: func(c *stack.Config) { c.TCP.CC = cc }})
 	if err != nil {
 		handler.Exit("netspecsrv", err)
 	}
@@ -28,4 +40,17 @@ func main() {
 		err = cerr
 	}
 	handler.Exit("netspecsrv", err)
+}
+
+// ccByName returns the algorithm whose String is name. It names no
+// algorithm itself, so this program (which bench/benchlib.sh builds also
+// against older revisions of the stack, REVS) builds with those that lack
+// one.
+func ccByName(name string) (tcp.CongestionControl, bool) {
+	for c := tcp.CongestionControl(0); c < 16; c++ {
+		if c.String() == name {
+			return c, true
+		}
+	}
+	return 0, false
 }

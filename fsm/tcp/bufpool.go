@@ -89,7 +89,7 @@ func (p *pool[T]) take(k int) []T {
 // Octets of one element of the pooled arrays (checked by a test; fsm/
 // imports no unsafe).
 const (
-	txSegSize    = 24
+	txSegSize    = 48
 	seqRangeSize = 8
 )
 

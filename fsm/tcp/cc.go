@@ -13,6 +13,7 @@ type CongestionControl uint8
 const (
 	CUBIC   CongestionControl = iota // RFC 9438
 	NewReno                          // RFC 5681, RFC 6582
+	BBR                              // draft-cardwell-iccrg-bbr-congestion-control-00 (bbr.go); CUBIC without SACK
 )
 
 // String returns the algorithm's name.
@@ -22,6 +23,8 @@ func (cc CongestionControl) String() string {
 		return "cubic"
 	case NewReno:
 		return "newreno"
+	case BBR:
+		return "bbr"
 	}
 	return "unknown"
 }
@@ -39,7 +42,9 @@ type congestionControl interface {
 	onLoss(w *ccState, flight uint32, mss int, now tick) uint32
 }
 
-var ccAlgos = [...]congestionControl{CUBIC: cubic{}, NewReno: newReno{}}
+// ccAlgos: BBR's window is its model's (bbr.go); a BBR connection without
+// SACK, or its loss reaction to ECE, is CUBIC's.
+var ccAlgos = [...]congestionControl{CUBIC: cubic{}, NewReno: newReno{}, BBR: cubic{}}
 
 // ccState is a connection's congestion window (RFC 5681 §3.1) and its
 // algorithm's state. Only its methods and the algorithms write it; the
@@ -134,6 +139,9 @@ func (w *ccState) restore(saved ccState) {
 
 // ccAck grows the window for acked new octets outside recovery.
 func (snd *sender) ccAck(acked uint32, now time.Time) {
+	if snd.bbrOn() {
+		return // bbrOnAck sets the window after every ACK
+	}
 	snd.cc.ack(ccAlgos[snd.c.l.cfg.CC], acked, snd.mss, snd.srtt, snd.c.l.tick(now))
 }
 

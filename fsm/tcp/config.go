@@ -113,7 +113,9 @@ type Config struct {
 	// NoSACK turns selective acknowledgment (RFC 2018, RFC 6675) off; by
 	// default SACK-permitted is offered and SACK used when the peer agrees.
 	NoSACK bool
-	// CC is the congestion control algorithm (default CUBIC).
+	// CC is the congestion control algorithm (default CUBIC; BBR, bbr.go,
+	// sets the window from a model of the path and keeps it under random
+	// loss).
 	CC CongestionControl
 	// Keep-alive defaults for Conn.SetKeepAlive (RFC 9293 §3.8.4; probing
 	// is off until turned on per connection, MUST-24/25): idle time before
@@ -178,7 +180,7 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	if c.CC > NewReno {
+	if c.CC > BBR {
 		c.CC = CUBIC
 	}
 	if c.Profile >= NumProfiles {

@@ -195,6 +195,9 @@ func (snd *sender) sendData(now time.Time) {
 		}
 		fin := snd.finQueued && seq.Add(seqnum.Size(n)) == dataEnd && (rtx || !snd.finSent) && (rtx || room > 0 || !snd.rec.active)
 		if (n == 0 && !fin) || (!rtx && !fin && !snd.forceOne && snd.holdRunt(n, avail)) {
+			if avail == 0 && !rtx {
+				snd.rateAppLimited() // nothing to send: BBR's samples do not measure the path
+			}
 			if avail > 0 && t.SndUna == t.SndNxt && snd.rtxAt.IsZero() {
 				// Nothing in flight, so no ACK will restart us: MUST-36
 				// probes a zero window after one RTO; the same timer is the

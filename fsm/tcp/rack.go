@@ -78,6 +78,7 @@ func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 	if c.tsOK {
 		ts = c.tsClock(now)
 	}
+	bbr, pipe := c.l.cfg.CC == BBR, q.pipe
 	if seq.LessThan(oldNxt) {
 		rEnd := seqnum.Min(end, oldNxt)
 		// Cut the records at both ends of the retransmitted range (when the
@@ -92,11 +93,18 @@ func (snd *sender) txRecord(now time.Time, seq, end, oldNxt seqnum.Value) {
 				r := q.at(i)
 				r.xmit, r.tsval = ns, ts
 				q.setFlags(r, segRtx|segRtxOut, 0)
+				if bbr {
+					snd.rateSent(r, ns, pipe)
+				}
 			}
 		}
 	}
 	if oldNxt.LessThan(end) {
-		q.push(txSeg{start: seqnum.Max(seq, oldNxt), end: end, xmit: ns, tsval: ts})
+		r := txSeg{start: seqnum.Max(seq, oldNxt), end: end, xmit: ns, tsval: ts}
+		if bbr {
+			snd.rateSent(&r, ns, pipe)
+		}
+		q.push(r)
 	}
 }
 
@@ -197,6 +205,7 @@ func (snd *sender) covered(s *segment, start, end seqnum.Value) bool {
 func (snd *sender) rackDelivered(r *txSeg, s *segment) {
 	c := snd.c
 	k := &snd.rack
+	snd.rateDelivered(r, s.now.UnixNano())
 	rtt := time.Duration(s.now.UnixNano() - r.xmit)
 	if r.flags&segRtx != 0 {
 		// Step 2: the ACK may answer the original transmission; skip a
@@ -516,8 +525,10 @@ func (snd *sender) tlpAck(s *segment, advanced bool) {
 	case p.endSeq.LessThan(s.ack):
 		p.active = false
 		c.l.ctr.TLPRecoveries++
-		snd.ccLoss(s.now)
-		snd.cc.probeRepaired()
+		if !snd.bbrOn() { // BBR's model, not a loss, sets its window
+			snd.ccLoss(s.now)
+			snd.cc.probeRepaired()
+		}
 	case !advanced && s.opts.NumSACK == 0:
 		p.active = false // a duplicate ACK without SACK: both copies arrived
 	}

@@ -41,6 +41,7 @@ type receiver struct {
 	tsRecent    uint32       // TS.Recent: the timestamp to echo
 	tsRecentAt  tick         // when TS.Recent was set (PAWS validity, §5.5)
 	lastAckSent seqnum.Value // Last.ACK.sent
+	rttSeq      seqnum.Value // autotune.go: a window-based RTT sample ends when RCV.NXT reaches this (here to pack)
 
 	// Buffer auto-tuning (autotune.go).
 	limit     int           // receive buffer limit now (RCV.BUFF), octets
@@ -50,7 +51,6 @@ type receiver struct {
 	spaceAt   tick          // start of the current measurement; zero: none yet
 	spaceMark uint64        // copied at spaceAt
 	rtt       time.Duration // the receiver's RTT estimate; zero: none yet
-	rttSeq    seqnum.Value  // a window-based sample ends when RCV.NXT reaches this
 	rttAt     tick          // when that sample started; zero: none running
 }
 

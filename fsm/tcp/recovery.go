@@ -40,12 +40,18 @@ func (snd *sender) lossDetect(now time.Time) {
 	snd.undoArm(false)
 	snd.tlpAt = 0
 	snd.tlp = tlpState{} // the probe drew its answer; recovery probes take over (rack.go probeAllowed)
+	bbr := snd.bbrOn()
+	if bbr {
+		snd.bbrLoss()
+	}
 	snd.rec.active = true
 	snd.rec.point = t.SndNxt
 	snd.rec.highRxt = t.SndUna
 	snd.rec.force = true // RFC 6675 §5 step 4.3 / RFC 5681 §3.2 step 2: the first hole goes now
-	snd.ccLoss(now)
-	snd.cc.enterRecovery()
+	if !bbr {
+		snd.ccLoss(now)
+		snd.cc.enterRecovery()
+	}
 	snd.rttValid = false
 	snd.rtxNxt = t.SndNxt
 	c.l.ctr.FastRetransmits++
@@ -58,7 +64,11 @@ func (snd *sender) lossDetect(now time.Time) {
 func (snd *sender) recoveryAck(s *segment) {
 	if !s.ack.LessThan(snd.rec.point) {
 		snd.rec.active = false
-		snd.cc.exitRecovery(snd.mss)
+		if snd.bbrOn() {
+			snd.bbrRecovered()
+		} else {
+			snd.cc.exitRecovery(snd.mss)
+		}
 		snd.dupAcks = 0
 		snd.rackRecoveryEnded()
 		snd.undoRecoveryEnd(s)
@@ -159,9 +169,14 @@ func (snd *sender) rtxOut() uint32 {
 func (snd *sender) rtoRecovery(now time.Time) {
 	c := snd.c
 	t := &c.tcb
+	bbr := snd.bbrOn()
 	if snd.retries <= 1 { // the first timeout of this loss; backoffs keep ssthresh
 		snd.undoArm(true)
-		snd.ccLoss(now)
+		if bbr {
+			snd.bbrTimeout()
+		} else {
+			snd.ccLoss(now)
+		}
 	} else if snd.undo != nil {
 		snd.undo.checked = false
 	}

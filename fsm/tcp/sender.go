@@ -64,6 +64,7 @@ type sender struct {
 	tlpAt    tick       // probe timeout (PTO); zero = stopped
 	lastXmit int64      // Segment.xmit_ts of the latest transmission: each later one is stamped after it (rack.go txRecord)
 	undo     *undoState // congestion state saved by the loss episode (allocated at the first)
+	bbr      *bbrState  // BBR's model and delivery rate state (Config.CC = BBR; allocated at the first send)
 }
 
 // start sets the send sequence variables of a new connection: ISS, and
@@ -111,9 +112,12 @@ func (snd *sender) onAck(s *segment) {
 	}
 	if !t.SndUna.LessThan(s.ack) {
 		snd.dupAck(s, newSACK, dsack)
-		return
+	} else {
+		snd.newAck(s, dsack)
 	}
-	snd.newAck(s, dsack)
+	if snd.bbrOn() {
+		snd.bbrOnAck(s.now)
+	}
 }
 
 // dupAck handles an ACK at or below SND.UNA: RACK takes its SACK blocks; a
@@ -161,6 +165,9 @@ func (snd *sender) newAck(s *segment, dsack bool) {
 	if snd.rec.rtoRec && !t.SndUna.LessThan(snd.rec.point) {
 		snd.rec.rtoRec = false
 		snd.rackRecoveryEnded()
+		if snd.bbrOn() {
+			snd.bbrRecovered()
+		}
 	}
 	rack := snd.rackOn()
 	if rack {

@@ -7,23 +7,29 @@ import (
 )
 
 // txSeg is one transmitted segment: the per-segment state RACK keeps
-// (RFC 8985 §5.2 Segment.xmit_ts, Segment.lost, Segment.retransmitted)
-// and the SACK scoreboard's view of it (RFC 6675 §3).
+// (RFC 8985 §5.2 Segment.xmit_ts, Segment.lost, Segment.retransmitted),
+// the SACK scoreboard's view of it (RFC 6675 §3) and, for BBR, the
+// delivery state when it was last sent (draft-cheng-iccrg-delivery-rate-
+// estimation §3.2 P.delivered, P.delivered_time, P.first_sent_time; bbr.go).
 type txSeg struct {
-	start, end seqnum.Value // [start, end): the octets (and FIN) it carried
-	xmit       int64        // Segment.xmit_ts: when last (re)sent, Unix ns
-	tsval      uint32       // the TSval it last carried (RFC 7323), for RFC 8985 §6.2 step 2
-	flags      uint8
+	start, end  seqnum.Value // [start, end): the octets (and FIN) it carried
+	xmit        int64        // Segment.xmit_ts: when last (re)sent, Unix ns
+	tsval       uint32       // the TSval it last carried (RFC 7323), for RFC 8985 §6.2 step 2
+	flags       uint8
+	delivered   uint64 // BBR: octets delivered when it was sent
+	deliveredAt int64  // BBR: when those were (0: not stamped, or already counted delivered)
+	firstSentAt int64  // BBR: send time of the segment that began the sampling interval
 }
 
 // txSeg flags. A segment counts in the pipe (RFC 6675 §4) once unless lost,
 // and once more while a retransmission of it is in flight (as Linux's
 // packets_out - sacked_out - lost_out + retrans_out).
 const (
-	segRtx    uint8 = 1 << iota // Segment.retransmitted: sent more than once
-	segRtxOut                   // a retransmission is in flight (not marked lost since)
-	segLost                     // deemed lost by RACK or the RTO
-	segSacked                   // selectively acknowledged
+	segRtx        uint8 = 1 << iota // Segment.retransmitted: sent more than once
+	segRtxOut                       // a retransmission is in flight (not marked lost since)
+	segLost                         // deemed lost by RACK or the RTO
+	segSacked                       // selectively acknowledged
+	segAppLimited                   // BBR: sent while the sender was application-limited (P.is_app_limited)
 )
 
 // txQueue is the retransmission queue: one record per segment sent, from
@@ -111,6 +117,7 @@ func (q *txQueue) push(r txSeg) {
 		last := &q.s[q.hi-1]
 		q.pipe -= weight(last)
 		last.end, last.xmit, last.tsval = r.end, r.xmit, r.tsval
+		last.delivered, last.deliveredAt, last.firstSentAt = r.delivered, r.deliveredAt, r.firstSentAt
 		q.pipe += weight(last)
 		q.merges++
 		return
@@ -162,6 +169,7 @@ func (q *txQueue) reclaim() bool {
 	a, b := &q.s[pick], &q.s[pick+1]
 	if b.xmit > a.xmit {
 		a.xmit, a.tsval = b.xmit, b.tsval
+		a.delivered, a.deliveredAt, a.firstSentAt = b.delivered, b.deliveredAt, b.firstSentAt
 	}
 	a.end = b.end
 	if a.flags&segSacked != 0 {
