@@ -145,7 +145,8 @@ func floodTransfer(t *testing.T, n *simNet, f *synFlood, ln FD, size, rate int) 
 // on and off the link (50,000/s) does not keep a known client from
 // connecting and transferring; ARP state and frame buffers stay within
 // their bounds; off-link sources with no gateway are never resolved; and
-// once the flood stops and the timers run out, nothing is left half-open.
+// one RTO after the flood stops nothing is left half-open, and once the
+// timers run out nothing at all.
 func TestSynFloodLegitimateClientServed(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -181,6 +182,12 @@ func TestSynFloodLegitimateClientServed(t *testing.T) {
 			// answered; with one, answered through it.
 			if *offLinkARPs != 0 {
 				t.Fatalf("ARP asked %d times for off-link addresses", *offLinkARPs)
+			}
+			// Half-open: none once one RTO has passed since the flood's
+			// last SYN (the pruned embryos of fsm/tcp synAckLimit).
+			n.floodStep(nil, 0, 1100*time.Millisecond, func() {})
+			if syn, _ := n.b.fds.socks[ln].ln.QueueLens(); syn != 0 {
+				t.Fatalf("%d half-open 1.1 s after the flood (%d pruned)", syn, n.b.TCP().Counters().SynRecvPruned)
 			}
 			for deadline := n.now.Add(5 * time.Minute); n.b.TCP().Counters().Conns > 0; {
 				if n.now.After(deadline) {

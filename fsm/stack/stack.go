@@ -193,7 +193,8 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			s.traceDrop("TCPBroadcast")
 			return
 		}
-		if routed && bareSYN(d.Payload) && s.port.ARP().WouldDrop(hop) {
+		syn := routed && bareSYN(d.Payload)
+		if syn && s.port.ARP().WouldDrop(hop) {
 			// Whatever TCP answered (a SYN,ACK, a cookie, a RST, a
 			// challenge ACK) ARP would drop unsent: the hop is unknown and
 			// has no slot to take, or it failed or its queue is full (a
@@ -208,8 +209,15 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		}
 		// A segment in its frame (not reassembled) stays valid until
 		// EndBatch: TCP may hold it to coalesce it with the next ones.
-		stable := !wire.IPv4(pkt).IsFragment()
-		s.tcp.InputIP(now, d.Src, d.Dst, tcp.SegMeta{TOS: d.TOS, TTL: d.TTL, Stable: stable}, d.Payload, offloadCsumOK(pkt, meta))
+		// A SYN whose answer must wait for ARP gets a cookie, not an
+		// embryo (tcp.SegMeta.Unresolved): a spoofed on-link source holds
+		// no SYN queue slot while its resolution fails.
+		tm := tcp.SegMeta{TOS: d.TOS, TTL: d.TTL, Stable: !wire.IPv4(pkt).IsFragment()}
+		if syn {
+			_, known := s.port.ARP().Lookup(hop)
+			tm.Unresolved = !known
+		}
+		s.tcp.InputIP(now, d.Src, d.Dst, tm, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
 		s.icmp.Input(now, d)
 	case wire.ProtoUDP:

@@ -156,6 +156,9 @@ func sendCookieSynAck(c *Conn, s *segment) {
 	t.SndUna, t.SndNxt = t.Iss, t.Iss
 	c.emitSyn(true)
 	c.ln.cookieAt = s.now
+	if len(c.ln.embryos) >= c.ln.synBacklog {
+		c.ln.fullAt = s.now // not for a PeerUnresolved cookie
+	}
 	l.ctr.CookiesSent++
 }
 

@@ -190,3 +190,29 @@ func TestSynCookieTSvalNeverAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestSynCookieUnresolvedPeer: a SYN from a neighbour still being resolved
+// (SegMeta.Unresolved) is answered with a cookie though the SYN queue has
+// room, and leaves no embryo; the cookie's ACK creates the connection; such
+// cookies do not count as a full queue, so an embryo born before one keeps
+// its SYN,ACK retransmissions (timer.go synAckLimit).
+func TestSynCookieUnresolvedPeer(t *testing.T) {
+	r := newRig(t, Config{SynBacklog: 4}, 500)
+	r.listen(4)
+	r.send(seg{flags: SYN, seq: 10})
+	r.recv(seg{flags: SYN | ACK, seq: 500, ack: 11})
+	r.pport, r.c = 1001, nil
+	r.send(seg{flags: SYN, seq: 70, unres: true})
+	if syn, _ := r.ln.QueueLens(); syn != 1 || r.c != nil || r.l.Counters().CookiesSent != 1 {
+		t.Fatalf("SYN from an unresolved peer: SYN queue %d, conn %v, %d cookies; want 1, none, 1", syn, r.c != nil, r.l.Counters().CookiesSent)
+	}
+	p, _ := wire.ParseTCP(r.o.take()[0].b)
+	r.send(seg{flags: ACK, seq: 71, ack: p.Seq() + 1})
+	r.state(StateEstablished)
+	r.advance(time.Second)
+	r.pport = 1000
+	r.recv(seg{flags: SYN | ACK, seq: 500, ack: 11}) // the first embryo retransmits
+	if n := r.l.Counters().SynRecvPruned; n != 0 {
+		t.Fatalf("%d pruned: a cookie for an unresolved peer is not a full queue", n)
+	}
+}

@@ -65,6 +65,10 @@ func (x tcpRun) GuardSynQueueFull() bool {
 	return ln == nil || len(ln.embryos) >= ln.synBacklog
 }
 
+// GuardPeerUnresolved: The segment's source is an on-link neighbour whose
+// link-layer address is still being resolved (SegMeta.Unresolved).
+func (x tcpRun) GuardPeerUnresolved() bool { return x.s.unres }
+
 // GuardAcceptQueueFull: An acceptable ACK would complete an embryo's handshake
 // (RFC 9293 §3.10.7.4 step 5: SND.UNA < SEG.ACK =< SND.NXT) but its listener's
 // accept queue is full (or the listener is gone).

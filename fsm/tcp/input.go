@@ -29,6 +29,7 @@ type segment struct {
 	maxPiece int      // a coalesced segment's largest text as received (pieceLen)
 	opts     wire.TCPOptions
 	tos      uint8 // the IP TOS octet it arrived with (SegMeta.TOS)
+	unres    bool  // the next hop back is not resolved yet (SegMeta.Unresolved)
 	reopen   bool  // Reopen: hand the segment to the listener after the TCB is gone
 	advanced bool  // AckAdvance moved SND.UNA: the segment's window is current
 
@@ -182,6 +183,7 @@ func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byt
 		up:      t.Urgent(),
 		text:    t.Payload(),
 		tos:     meta.TOS,
+		unres:   meta.Unresolved,
 	}
 	if wire.ParseTCPOptions(t.Options(), &s.opts) != nil { // MUST-7
 		l.m.Drop(DropMalformed)

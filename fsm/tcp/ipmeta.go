@@ -21,6 +21,13 @@ type SegMeta struct {
 	// buffer), so that between BeginBatch and EndBatch the layer may hold
 	// it to coalesce it with the next ones (gro.go). Unused on send.
 	Stable bool
+	// Unresolved reports, on receive, that the link-layer address of the
+	// next hop back to the source is not known yet (an on-link source ARP
+	// is still resolving, RFC 826): a SYN from it is answered with a SYN
+	// cookie, not an embryo (spec/tcp.fsm, guard PeerUnresolved), so
+	// spoofed on-link sources hold no SYN queue slot while their
+	// resolution fails. Ignored on send.
+	Unresolved bool
 }
 
 // ECN codepoints of the IP header's ECN field (RFC 3168 §5).

@@ -75,6 +75,7 @@ type Counters struct {
 	// Listen queue overflows (derived from Drops when Counters is called).
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
 	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
+	SynRecvPruned     uint64 // embryos released at their first SYN,ACK timeout: the SYN queue was more than half full (timer.go synAckLimit)
 	AcceptOverflows   uint64 // handshake-completing ACKs dropped: the accept queue was full
 	// SYN cookies (RFC 4987 §3.6).
 	CookiesSent      uint64 // SYN,ACKs carrying a cookie (SYN queue full)
@@ -212,6 +213,7 @@ type Listener struct {
 	queue      []*Conn
 	closed     bool
 	cookieAt   time.Time // when the last SYN cookie was sent (zero: never)
+	fullAt     time.Time // when a SYN last found the SYN queue full and got a cookie (timer.go synAckLimit)
 }
 
 // QueueLens returns how many embryonic connections (SYN queue) and

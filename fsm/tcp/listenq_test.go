@@ -3,6 +3,7 @@ package tcp
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/netspec/netspec/fsm/sock"
 )
@@ -108,5 +109,60 @@ func testListenerCloseNoZombies(t *testing.T, p Profile) {
 	r.recv(seg{flags: RST, seq: 101})
 	if err := r.l.CheckInvariants(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSynQueuePrunedUnderPressure: under a SYN flood an embryo is released
+// at its first SYN,ACK timeout instead of retransmitting (timer.go
+// synAckLimit; Linux's reqsk_timer_handler lowers the retries of such a
+// queue too), counted in SynRecvPruned, so nothing stays half-open one RTO
+// after the flood. A flood is a SYN queue more than half full, or one that
+// answered a SYN with a cookie since the embryo's SYN,ACK went out (a full
+// queue: then every embryo goes). At half full or below, and for an embryo
+// born after the last cookie, the SYN,ACK is retransmitted as usual.
+func TestSynQueuePrunedUnderPressure(t *testing.T) {
+	for _, tc := range []struct {
+		embryos, cookies int
+		pruned           uint64
+	}{{2, 0, 0}, {3, 0, 1}, {4, 0, 2}, {4, 1, 4}} {
+		isses := make([]uint32, tc.embryos+1)
+		for i := range isses {
+			isses[i] = uint32(1000 * (i + 1))
+		}
+		r := newRig(t, Config{SynBacklog: 4}, isses...)
+		r.listen(8)
+		syn := func(i int) {
+			r.pport, r.c = uint16(2000+i), nil
+			r.send(seg{flags: SYN, seq: uint32(10 * i)})
+		}
+		for i := range tc.embryos {
+			syn(i)
+			r.recv(seg{flags: SYN | ACK, seq: isses[i], ack: uint32(10*i) + 1})
+		}
+		for i := range tc.cookies {
+			syn(100 + i)
+			r.o.take() // the cookie SYN,ACK
+		}
+		r.advance(time.Second) // the initial RTO (RFC 6298 §2.1)
+		ctr := r.l.Counters()
+		left, _ := r.ln.QueueLens()
+		if ctr.SynRecvPruned != tc.pruned || left != tc.embryos-int(tc.pruned) || len(r.o.take()) != left {
+			t.Fatalf("%d of 4 embryos, %d cookies: after one RTO %d pruned, %d left, want %d pruned and a SYN,ACK from each of the rest",
+				tc.embryos, tc.cookies, ctr.SynRecvPruned, left, tc.pruned)
+		}
+		if err := r.l.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+		if tc.cookies == 0 {
+			continue
+		}
+		// After the flood: an embryo born after the last cookie is kept.
+		syn(tc.embryos)
+		r.recv(seg{flags: SYN | ACK, seq: isses[tc.embryos], ack: uint32(10*tc.embryos) + 1})
+		r.advance(time.Second)
+		r.recv(seg{flags: SYN | ACK, seq: isses[tc.embryos], ack: uint32(10*tc.embryos) + 1})
+		if n := r.l.Counters().SynRecvPruned; n != tc.pruned {
+			t.Fatalf("an embryo born after the flood was pruned (%d, want %d)", n, tc.pruned)
+		}
 	}
 }

@@ -110,6 +110,7 @@ type seg struct {
 	wnd0  bool   // send a zero window
 	opts  wire.TCPOptions
 	tos   uint8 // IP TOS octet it arrives with (send only)
+	unres bool  // from a neighbour not yet resolved (SegMeta.Unresolved, send only)
 }
 
 func (s seg) String() string {
@@ -137,7 +138,7 @@ func (r *rig) send(s seg) {
 	wire.SetTCPChecksum(b, r.peer, r.us)
 	r.checkDrops("before a segment " + s.String())
 	// b is the segment's own: it stays valid, so a batch may coalesce it.
-	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos, Stable: true}, b, false)
+	r.l.InputIP(r.now, r.peer, r.us, SegMeta{TOS: s.tos, Stable: true, Unresolved: s.unres}, b, false)
 	r.checkDrops("segment " + s.String())
 	if r.c == nil && r.ln != nil {
 		r.c = r.l.demux[connKey{r.us, r.peer, r.uport, r.pport}]

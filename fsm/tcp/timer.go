@@ -82,17 +82,42 @@ func (c *Conn) poll(now time.Time) {
 		case c.state == StateSynSent:
 			limit = l.cfg.SynRetries
 		case c.state == StateSynReceived && c.passive:
-			limit = l.cfg.SynAckRetries
+			limit = synAckLimit(c)
 		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
 		if c.snd.userTimedOut(now) || (int(c.snd.retries) >= limit && !c.snd.persist) {
 			c.snd.rtxAt = 0
+			if limit < l.cfg.SynAckRetries && c.state == StateSynReceived && c.passive {
+				l.ctr.SynRecvPruned++
+			}
 			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
 			return
 		}
 		l.run(c, EvTimeoutRtx, l.userCall(now))
 	}
+}
+
+// synAckLimit is how many times the embryo c retransmits its SYN,ACK:
+// Config.SynAckRetries, but none under a SYN flood: when its listener
+// answered a SYN with a cookie for want of a slot since c's SYN,ACK went
+// out (its timer was armed one RTO ago: the SYN queue was full while c
+// held a slot), or the queue is more than half full. Such a queue holds
+// mostly SYNs nobody will complete (spoofed sources, on-link ones still
+// being resolved), and each embryo keeps out a SYN that could; Linux's
+// reqsk_timer_handler lowers the retries of a queue more than half full
+// too (to 2, from its length and young count). None is enough: a peer
+// whose SYN,ACK was lost retransmits its SYN (RFC 9293 §3.8.1), which a
+// full queue answers with a cookie (RFC 4987 §3.6). So the first timeout
+// releases the embryo, and nothing stays half-open for longer than one
+// RTO after a flood.
+func synAckLimit(c *Conn) int {
+	ln := c.ln
+	if ln != nil && (2*len(ln.embryos) > ln.synBacklog ||
+		!ln.fullAt.IsZero() && c.l.tick(ln.fullAt) >= c.snd.rtxAt.Add(-c.snd.rto)) {
+		return 0
+	}
+	return c.l.cfg.SynAckRetries
 }
 
 // userTimedOut reports whether data has waited unacknowledged, without

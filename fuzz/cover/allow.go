@@ -31,6 +31,8 @@ var TCPAllow = []Allowance{
 	{"Established/SegText", "HasText,UserClosed", "the user cannot have closed an ESTABLISHED connection: CLOSE there moves to FIN-WAIT-1, a CLOSE before the handshake completes queues the FIN and the completing rows go to FIN-WAIT-1, and Close with unread data aborts"},
 	{"SynReceived/SegAck", "AckAcceptable,PassiveOpen,FinQueued", "a passively opened TCB reaches the user (accept) only once ESTABLISHED, so nothing can CLOSE it in SYN-RECEIVED; the model checker, which issues CLOSE in any state, fires this row"},
 	{"SynReceived/SegSeq", "ZeroWindowAck", "SYN-RECEIVED has received nothing but the SYN (its text is not taken), so its receive window is the whole buffer, never zero"},
+	// Rows whose condition comes from below TCP.
+	{"Listen/SegPre", "HasSYN,PeerUnresolved,SynCookies", "a scenario script runs TCP with no link layer, so no peer is ever unresolved (tcp.SegMeta.Unresolved comes from the stack's ARP); fsm/tcp TestSynCookieUnresolvedPeer and fsm/stack TestSynFloodLegitimateClientServed fire the row"},
 	// Timers that are never running in the state (the cells of the other
 	// timers that cannot run are impossible rows in the spec).
 	{"FinWait2,TimeWait/TimeoutUser", "", "R2 and the user timeout are checked when the retransmission timer fires and keep-alive only runs in ESTABLISHED and CLOSE-WAIT; FIN-WAIT-2 and TIME-WAIT run no retransmission timer (their TimeoutRtx cells are impossible), so they cannot expire (MUST-20); the row is Open's, shared with the states that run it"},

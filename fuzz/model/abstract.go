@@ -95,6 +95,10 @@ func (x absRun) GuardSynCookies() bool { return true }
 
 func (x absRun) GuardCookieValid() bool { return false }
 
+// GuardPeerUnresolved: The model has no link layer: every peer is
+// resolved, so no SYN is answered with a cookie for want of one.
+func (x absRun) GuardPeerUnresolved() bool { return false }
+
 func (x absRun) GuardCookiesPending() bool { return false }
 
 // GuardSendQueued: Data in the send buffer not yet acknowledged: [max(SND.UNA,

@@ -31,6 +31,8 @@ var byConstruction = []struct {
 			hasCond(r, "CookieValid") || hasCond(r, "CookiesPending")
 	},
 		"one connection per endpoint: neither the SYN queue nor the accept queue fills, so no SYN cookie is sent or checked"},
+	{func(r *tcp.Rule) bool { return hasCond(r, "PeerUnresolved") },
+		"the model has no link layer: every peer is resolved, so no SYN gets a cookie for want of an ARP entry"},
 	{func(r *tcp.Rule) bool {
 		return r.State == tcp.StateSynReceived && (r.Event == tcp.EvSegUrg || r.Event == tcp.EvSegText || r.Event == tcp.EvSegFin)
 	}, "dead in the table: every SynReceived/SegAck row leaves SYN-RECEIVED or ends processing, so steps 6-8 never run in SYN-RECEIVED"},
