@@ -42,6 +42,13 @@ type Config struct {
 	MaxInFlight int
 	// NoChecks turns the per-step invariant checks off (benchmarks).
 	NoChecks bool
+	// Batch hands the frames due at one instant to each host as one
+	// batch (stack.BeginBatch .. EndBatch), as a driver loop hands it the
+	// frames of one read, so TCP's receive coalescing and batch ACKs run
+	// under the invariant checks, which see the host after EndBatch. A
+	// frame carrying RST ends the batch and is delivered alone (the RST
+	// check reads what answers that one frame).
+	Batch bool
 }
 
 // Host is one simulated stack and what the simulator knows about it.
@@ -73,8 +80,9 @@ type Sim struct {
 	hosts  []*Host
 	rng    *rand.Rand
 	wire   frameHeap
-	seq    uint64 // tie-break: frames due at the same time keep their order
-	segBuf []byte // segments of a super-frame being cut (stack.Segment)
+	seq    uint64      // tie-break: frames due at the same time keep their order
+	segBuf []byte      // segments of a super-frame being cut (stack.Segment)
+	batch  []*inflight // the frames of one instant (Config.Batch), reused
 	forced []Fault
 	part   bool // partition: every frame is lost
 	stats  Stats
@@ -194,7 +202,11 @@ func (s *Sim) Step() bool {
 		if f.at.After(s.now) {
 			s.now = f.at
 		}
-		s.deliver(f)
+		if s.cfg.Batch {
+			s.deliverBatch(f)
+		} else {
+			s.deliver(f)
+		}
 	} else if th != nil {
 		if tAt.After(s.now) {
 			s.now = tAt
@@ -291,17 +303,75 @@ func (s *Sim) deliver(f *inflight) {
 		}
 		hit = true
 		s.stats.Delivered++
-		if s.pcap != nil {
-			if err := s.pcap.WritePacket(s.now, f.b); err != nil && s.err == nil {
-				s.err = fmt.Errorf("sim: pcap: %w", err)
-			}
-		}
+		s.writePcap(f)
 		rst := s.wc.rstContext(f.b)
 		h.Stack.Input(s.now, f.b, stack.RxMeta{Time: s.now})
 		s.collect(h, rst)
 	}
 	if !hit {
 		s.stats.Unroutable++
+	}
+}
+
+// deliverBatch delivers f and the frames due at the same instant after it,
+// up to the first that carries RST (Config.Batch): to each host the frames
+// its MAC receives, in wire order, between BeginBatch and EndBatch; then
+// what the host sent is collected. A RST frame that comes first goes alone.
+func (s *Sim) deliverBatch(f *inflight) {
+	if s.wc.rstContext(f.b) != nil {
+		s.deliver(f)
+		return
+	}
+	batch := append(s.batch[:0], f)
+	for len(s.wire) > 0 && s.wire[0].at.Equal(f.at) && s.wc.rstContext(s.wire[0].b) == nil {
+		batch = append(batch, heap.Pop(&s.wire).(*inflight))
+	}
+	s.batch = batch
+	hit := make([]bool, len(batch))
+	for _, h := range s.hosts {
+		begun := false
+		for i, g := range batch {
+			if !s.receives(h, g) {
+				continue
+			}
+			if !begun {
+				h.Stack.BeginBatch()
+				begun = true
+			}
+			hit[i] = true
+			s.stats.Delivered++
+			s.writePcap(g)
+			h.Stack.Input(s.now, g.b, stack.RxMeta{Time: s.now})
+		}
+		if begun {
+			h.Stack.EndBatch(s.now)
+			s.collect(h, nil)
+		}
+	}
+	for _, ok := range hit {
+		if !ok {
+			s.stats.Unroutable++
+		}
+	}
+}
+
+// receives reports whether host h takes frame f off the wire: addressed
+// to its MAC or broadcast, and not its own.
+func (s *Sim) receives(h *Host, f *inflight) bool {
+	eth, err := wire.ParseEthernet(f.b)
+	if err != nil || h.Index == f.from {
+		return false
+	}
+	dst := eth.Dst()
+	return dst == h.MAC || dst == wire.BroadcastMAC
+}
+
+// writePcap writes f to the capture, if one is set.
+func (s *Sim) writePcap(f *inflight) {
+	if s.pcap != nil {
+		if err := s.pcap.WritePacket(s.now, f.b); err != nil && s.err == nil {
+			s.err = fmt.Errorf("sim: pcap: %w", err)
+		}
 	}
 }
 

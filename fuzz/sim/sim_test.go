@@ -163,6 +163,40 @@ func TestEchoUnderFaults(t *testing.T) {
 	}
 }
 
+// TestEchoBatched runs the echo with the frames of each instant handed to
+// a host as one batch (Config.Batch), clean and under every kind of fault,
+// so TCP's receive coalescing and batch ACKs run under the invariant checks
+// after every step: the bytes, the checks and the leak checks must hold as
+// unbatched, and segments must have been coalesced (else the batches tested
+// nothing).
+func TestEchoBatched(t *testing.T) {
+	mixes := []Faults{
+		{},
+		{Loss: 0.05},
+		{Duplicate: 0.1},
+		{Reorder: 0.1},
+		{Corrupt: 0.05},
+		{Loss: 0.02, Duplicate: 0.02, Reorder: 0.05, Corrupt: 0.02, Delay: 10 * time.Millisecond},
+	}
+	seeds := 3
+	if testing.Short() {
+		seeds = 1
+	}
+	for mi, f := range mixes {
+		var coalesced uint64
+		for seed := 0; seed < seeds; seed++ {
+			s := ForTest(t, Config{Seed: uint64(100*mi + seed), Faults: f, Batch: true})
+			echo(t, s, 0, 1, 7, 200<<10)
+			for _, h := range s.Hosts() {
+				coalesced += h.Stack.TCP().Counters().SegsCoalesced
+			}
+		}
+		if coalesced == 0 {
+			t.Fatalf("mix %d %+v: no segment coalesced in %d runs", mi, f, seeds)
+		}
+	}
+}
+
 // TestThreeStacks runs two clients against one server at once.
 func TestThreeStacks(t *testing.T) {
 	s := ForTest(t, Config{Seed: 7, Stacks: 3, Faults: Faults{Loss: 0.02}})
