@@ -250,7 +250,8 @@ func (l *Layer) listener(addr wire.Addr, port uint16) *Listener {
 // with the foreign socket filled in (RFC 9293 §3.10.7.2). If the copy reaches
 // SYN-RECEIVED it becomes a new connection.
 func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
-	if s.flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) == wire.FlagSYN && l.nconns() >= l.cfg.MaxConns {
+	full := s.flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) == wire.FlagSYN && l.nconns() >= l.cfg.MaxConns
+	if full && len(l.twHeap) == 0 {
 		l.m.Drop(DropTooManyConns)
 		return
 	}
@@ -262,6 +263,10 @@ func (l *Layer) listenInput(now time.Time, ln *Listener, s *segment) {
 	c.passive = true
 	c.tos, c.ttl = ln.tcb.tos, ln.tcb.ttl // SHLD-21: children inherit the listener's
 	c.rcv.tos = s.tos
+	if full && !l.twRecycle(now, c, s) {
+		l.m.Drop(DropTooManyConns)
+		return
+	}
 	l.segmentArrives(c, s)
 	if c.state == StateListen || c.state == StateClosed {
 		return

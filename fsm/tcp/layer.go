@@ -44,29 +44,30 @@ type Adviser interface {
 
 // Counters are the layer's named counters, as in netstat -s.
 type Counters struct {
-	Drops           [NumReasons]uint64 // segments discarded, by reason
-	RuleHits        [len(Rules)]uint64 // times each spec row fired (row coverage)
-	SegsIn          uint64             // segments given to Input
-	SegsCoalesced   uint64             // segments processed as part of the one before them (receive coalescing, gro.go)
-	Internal        uint64             // internal errors: rows of spec/tcp.fsm marked impossible that fired (0 in a correct stack)
-	SegsOut         uint64             // segments sent
-	RstsSent        uint64             // RST segments sent
-	Retransmits     uint64             // segments retransmitted (timeout or fast)
-	FastRetransmits uint64             // retransmissions on three duplicate ACKs
-	Timeouts        uint64             // retransmission timer expiries
-	ActiveOpens     uint64             // Connect calls that sent a SYN
-	PassiveOpens    uint64             // SYNs that created an embryonic connection
-	Established     uint64             // transitions into ESTABLISHED
-	EstabResets     uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
-	OOOSegs         uint64             // segments held out of order
-	OOODrops        uint64             // out-of-order segments dropped: range table full
-	OOOStackDrops   uint64             // out-of-order segments dropped: the layer's Config.MaxOOOBytes reached
-	OOOBytes        uint64             // out-of-order octets held now, all connections
-	Conns           uint64             // connections now, TIME-WAIT records included
-	TimeWaitRecords uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
-	RingsLent       uint64             // send and receive rings lent to connections now (bufpool.go; 0 when all ended)
-	PoolBytes       uint64             // octets the pools keep for reuse now: rings, transmit records, ranges (bufpool.go; bounded)
-	Timers          uint64             // timers running now: connections with one, and TIME-WAIT records (each waits out 2*MSL); 0 once all ended
+	Drops            [NumReasons]uint64 // segments discarded, by reason
+	RuleHits         [len(Rules)]uint64 // times each spec row fired (row coverage)
+	SegsIn           uint64             // segments given to Input
+	SegsCoalesced    uint64             // segments processed as part of the one before them (receive coalescing, gro.go)
+	Internal         uint64             // internal errors: rows of spec/tcp.fsm marked impossible that fired (0 in a correct stack)
+	SegsOut          uint64             // segments sent
+	RstsSent         uint64             // RST segments sent
+	Retransmits      uint64             // segments retransmitted (timeout or fast)
+	FastRetransmits  uint64             // retransmissions on three duplicate ACKs
+	Timeouts         uint64             // retransmission timer expiries
+	ActiveOpens      uint64             // Connect calls that sent a SYN
+	PassiveOpens     uint64             // SYNs that created an embryonic connection
+	Established      uint64             // transitions into ESTABLISHED
+	EstabResets      uint64             // ESTABLISHED or CLOSE-WAIT connections that ended in CLOSED directly
+	OOOSegs          uint64             // segments held out of order
+	OOODrops         uint64             // out-of-order segments dropped: range table full
+	OOOStackDrops    uint64             // out-of-order segments dropped: the layer's Config.MaxOOOBytes reached
+	OOOBytes         uint64             // out-of-order octets held now, all connections
+	Conns            uint64             // connections now, TIME-WAIT records included
+	TimeWaitRecords  uint64             // connections in TIME-WAIT held as compact records now (timewait.go)
+	TimeWaitRecycled uint64             // records ended before 2*MSL to make room for a connection at MaxConns (twRecycle)
+	RingsLent        uint64             // send and receive rings lent to connections now (bufpool.go; 0 when all ended)
+	PoolBytes        uint64             // octets the pools keep for reuse now: rings, transmit records, ranges (bufpool.go; bounded)
+	Timers           uint64             // timers running now: connections with one, and TIME-WAIT records (each waits out 2*MSL); 0 once all ended
 	// Buffer auto-tuning (autotune.go).
 	RecvBufGrowths uint64 // receive buffers grown by auto-tuning
 	SendBufGrowths uint64 // send buffers grown by auto-tuning

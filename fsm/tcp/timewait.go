@@ -180,14 +180,42 @@ func (l *Layer) twInput(now time.Time, r *twRecord, s *segment) {
 // TIME-WAIT timeout row (RFC 9293 §3.10.8), releasing them.
 func (l *Layer) twPoll(now time.Time) {
 	for len(l.twHeap) > 0 && !l.twHeap[0].at.After(l.tick(now)) {
-		r := l.twHeap[0]
-		c := &l.twc
-		l.twLoad(c, r)
-		c.twAt = 0
-		l.run(c, EvTimeoutTimeWait, l.userCall(now))
-		l.finish(c, now)
-		l.twDone(r, c)
+		l.twExpire(now, l.twHeap[0])
 	}
+}
+
+// twExpire ends record r through the table's TIME-WAIT timeout row.
+func (l *Layer) twExpire(now time.Time, r *twRecord) {
+	c := &l.twc
+	l.twLoad(c, r)
+	c.twAt = 0
+	l.run(c, EvTimeoutTimeWait, l.userCall(now))
+	l.finish(c, now)
+	l.twDone(r, c)
+}
+
+// twRecycle makes room for the connection the SYN s would open on the
+// scratch TCB c (LISTEN, its foreign socket filled in) when the layer holds
+// Config.MaxConns connections: if the table's LISTEN row for s is the one
+// that opens an embryo (not a cookie, a full queue's drop or a closed
+// listener's), the TIME-WAIT record nearest its 2*MSL ends now, through the
+// same timeout row, and twRecycle reports true (Counters.TimeWaitRecycled).
+// A server that closes first keeps a record per connection for 2*MSL, so
+// past MaxConns/(2*MSL) new connections a second (1,092 with the defaults)
+// its records alone would otherwise refuse every SYN; Linux likewise keeps
+// no TIME-WAIT past tcp_max_tw_buckets rather than refuse connections. A
+// SYN flood fills the SYN queue and is answered with cookies, which recycle
+// nothing.
+func (l *Layer) twRecycle(now time.Time, c *Conn, s *segment) bool {
+	if len(l.twHeap) == 0 {
+		return false
+	}
+	if r := l.m.Match(tcpRun{c, s}, c.state, FirstStage(c.state)); r == nil || r.Next != StateSynReceived {
+		return false
+	}
+	l.twExpire(now, l.twHeap[0])
+	l.ctr.TimeWaitRecycled++
+	return true
 }
 
 // nconns is the number of connections, full or TIME-WAIT records: the one

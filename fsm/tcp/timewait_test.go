@@ -360,3 +360,46 @@ func TestTimeWaitRecordKeepsRule(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeWaitRecycledForANewConnection: at Config.MaxConns, all of them
+// TIME-WAIT records, a SYN that would open an embryo ends the record nearest
+// its 2*MSL (through the TIME-WAIT timeout row) and is answered; one the
+// table would answer otherwise (here the SYN queue is full and cookies are
+// off) recycles nothing and is dropped, counted as before.
+func TestTimeWaitRecycledForANewConnection(t *testing.T) {
+	o := &capture{}
+	l := NewLayer(Config{MaxConns: 2, SynBacklog: 1, NoSynCookies: true}, o, rand.New(rand.NewPCG(1, 2)))
+	l.issHook = func() seqnum.Value { return 1000 }
+	if _, err := l.Listen(epoch, addrB, 80, 4, 7); err != nil {
+		t.Fatal(err)
+	}
+	toTimeWait(t, l, o, 2, false) // ports 20000, 20001 of addrB, to addrA:80
+	oldest := connKey{addrB, addrA, 20000, 80}
+	if len(l.tw) != 2 || l.nconns() != 2 {
+		t.Fatalf("%d records, %d connections, want 2 and 2", len(l.tw), l.nconns())
+	}
+	syn := func(port uint16) {
+		h := wire.TCPHeader{SrcPort: port, DstPort: 80, Seq: 9000, Flags: SYN, Window: 0xffff}
+		b := make([]byte, h.Len())
+		h.Put(b)
+		wire.SetTCPChecksum(b, addrA, addrB)
+		l.Input(epoch.Add(time.Second), addrA, addrB, b, false)
+	}
+	o.segs = o.segs[:0]
+	syn(40000)
+	if c := l.Counters(); c.TimeWaitRecycled != 1 || c.Drops[DropTooManyConns] != 0 || len(l.tw) != 1 || l.tw[oldest] != nil {
+		t.Fatalf("SYN at MaxConns: recycled %d, dropped %d, %d records (oldest kept: %v)", c.TimeWaitRecycled, c.Drops[DropTooManyConns], len(l.tw), l.tw[oldest] != nil)
+	}
+	if len(o.segs) != 1 || wire.TCP(o.segs[0].b).Flags() != SYN|ACK {
+		t.Fatalf("SYN at MaxConns answered with %d segments, want its SYN,ACK", len(o.segs))
+	}
+	if err := l.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	// The embryo fills the SYN queue (SynBacklog 1): the table would drop
+	// the next SYN, so no record is given up for it.
+	syn(40001)
+	if c := l.Counters(); c.TimeWaitRecycled != 1 || c.Drops[DropTooManyConns] != 1 || len(l.tw) != 1 {
+		t.Fatalf("SYN with the SYN queue full: recycled %d, dropped %d, %d records; want 1, 1, 1", c.TimeWaitRecycled, c.Drops[DropTooManyConns], len(l.tw))
+	}
+}
