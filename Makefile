@@ -57,6 +57,7 @@ run: deps-run build
 test: deps check-generated lint
 	$(GO) test -count=1 -timeout 10m ./...
 	cd bench/inmem && $(GO) test -count=1 -timeout 5m -bench . -benchtime 1x .
+	cd bench/benchrun && $(GO) test -count=1 -timeout 5m .
 	$(GO) test -count=1 -race -timeout 10m ./driver/...
 
 generate:

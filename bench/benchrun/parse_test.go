@@ -92,6 +92,27 @@ func TestSplice(t *testing.T) {
 	}
 }
 
+// TestMergeSections: a scenario whose markers the report file has replaces
+// only its section; one it has not is appended with markers, the rest of the
+// file kept (a run of a new scenario used to overwrite the whole file); a
+// second run replaces the appended section.
+func TestMergeSections(t *testing.T) {
+	var c config
+	text := "# Benchmarks\n<!-- bench:main begin -->\nold main\n<!-- bench:main end -->\ntail\n"
+	got := mergeSections(text, []string{"main", "keepalive"}, map[string]string{"main": "new main\n", "keepalive": "ka 1\n"}, c)
+	want := "# Benchmarks\n<!-- bench:main begin -->\nnew main\n<!-- bench:main end -->\ntail\n\n## Scenario keepalive\n\n<!-- bench:keepalive begin -->\nka 1\n<!-- bench:keepalive end -->\n"
+	if got != want {
+		t.Fatalf("first merge:\n%s\nwant:\n%s", got, want)
+	}
+	again := mergeSections(got, []string{"keepalive"}, map[string]string{"keepalive": "ka 2\n"}, c)
+	if want2 := strings.Replace(want, "ka 1", "ka 2", 1); again != want2 {
+		t.Fatalf("second merge:\n%s\nwant:\n%s", again, want2)
+	}
+	if fresh := mergeSections("", []string{"loss"}, map[string]string{"loss": "l\n"}, c); fresh != "## Scenario loss\n\n<!-- bench:loss begin -->\nl\n<!-- bench:loss end -->\n" {
+		t.Fatalf("new file: %q", fresh)
+	}
+}
+
 func TestParseInmem(t *testing.T) {
 	stack, v, ok := parseInmem("BenchmarkBulk/netspec-2    \t    6987\t    168595 ns/op\t 388.72 MB/s\t    131072 cpu-ns/op\t 59.00 drops\t 174.0 retrans\t    3051 B/op\t       5 allocs/op")
 	if !ok || stack != "netspec" || v["im_bulk_rate"] != 388.72 || v["im_bulk_cpu"] != 2 || v["im_bulk_drops"] != 59 || v["im_bulk_allocs"] != 5 {

@@ -211,19 +211,37 @@ func writeReport(res *results, md, plotDir string) error {
 		_, err := os.Stdout.WriteString(all.String())
 		return err
 	}
-	out, ok := all.String(), false
-	if old, err := os.ReadFile(md); err == nil {
-		text := string(old)
-		for scen, body := range sections {
-			if t, found := splice(text, scen, body); found {
-				text, ok = t, true
-			}
+	old, err := os.ReadFile(md)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			return err
 		}
-		if ok {
-			out = text
-		}
+		old = nil
 	}
-	return os.WriteFile(md, []byte(out), 0o644)
+	return os.WriteFile(md, []byte(mergeSections(string(old), res.Scenario, sections, c)), 0o644)
+}
+
+// mergeSections puts each scenario's section into text, the report file's
+// contents: between its markers where text has them, else appended at the
+// end under a heading of its own with markers, so a later run replaces it
+// and a scenario never measured before leaves the other sections alone.
+func mergeSections(text string, scens []string, sections map[string]string, c config) string {
+	for _, scen := range scens {
+		name := sectionName(scen, c)
+		body := sections[name]
+		if t, found := splice(text, name, body); found {
+			text = t
+			continue
+		}
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		if text != "" {
+			text += "\n"
+		}
+		text += "## Scenario " + name + "\n\n<!-- bench:" + name + " begin -->\n" + body + "<!-- bench:" + name + " end -->\n"
+	}
+	return text
 }
 
 // sectionName is the report file's section a scenario's figures go to: the
