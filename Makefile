@@ -53,7 +53,8 @@ run: deps-run build
 # Everything CI runs: generated files fresh, vet, unit + property + in-memory
 # tests, the race detector on the concurrent packages, and the end-to-end tests
 # in real namespaces (they skip with a message when not root), and one op of
-# each in-memory benchmark (bench/inmem) so they keep running.
+# each in-memory benchmark (bench/inmem) so they keep running, and the
+# benchmark driver's own tests (bench/benchrun).
 test: deps check-generated lint
 	$(GO) test -count=1 -timeout 10m ./...
 	cd bench/inmem && $(GO) test -count=1 -timeout 5m -bench . -benchtime 1x .
