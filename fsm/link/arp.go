@@ -129,6 +129,12 @@ type ARP struct {
 	ours  wire.Addr
 	slots []neighbor          // fixed table; state None means free
 	index map[wire.Addr]int32 // ip -> slot
+	// seen counts the entries per bucket of a hash of their address (a
+	// counting filter in front of index): an address whose bucket counts
+	// none has no entry, found without a map lookup; the common case of a
+	// flood from spoofed sources. 16 buckets an entry at the default Size;
+	// more entries only make the filter pass more addresses to index.
+	seen  [1 << seenBits]uint32
 	used  int
 	count [NumARPStates]int // slots in each state (count[None]: the free ones)
 	held  int               // frames waiting over all entries (ARPConfig.MaxPendingTotal)
@@ -204,7 +210,19 @@ func (a *ARP) State(ip wire.Addr) (NeighborState, bool) {
 	return n.state, true
 }
 
+// seenBits: ARP.seen has 2^seenBits buckets.
+const seenBits = 12
+
+// bucket is ip's counter in seen (Fibonacci hashing: the top bits of the
+// address times 2^32/phi).
+func bucket(ip wire.Addr) uint32 {
+	return (uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])) * 0x9e3779b1 >> (32 - seenBits)
+}
+
 func (a *ARP) get(ip wire.Addr) *neighbor {
+	if a.seen[bucket(ip)] == 0 {
+		return nil
+	}
 	if i, ok := a.index[ip]; ok {
 		return &a.slots[i]
 	}
@@ -516,6 +534,7 @@ func (a arpRun) ActCreate() {
 			pend := s.pending[:0]
 			*s = neighbor{ip: a.n.ip, touched: a.now, pending: pend}
 			a.index[s.ip] = int32(i)
+			a.seen[bucket(s.ip)]++
 			a.used++
 			a.n = s
 			return
@@ -590,6 +609,7 @@ func (a arpRun) ActForget() {
 		return
 	}
 	delete(a.index, n.ip)
+	a.seen[bucket(n.ip)]--
 	a.used--
 	pend := n.pending[:0]
 	*n = neighbor{pending: pend}
@@ -625,10 +645,13 @@ func (a *ARP) CheckInvariants() error {
 		}
 		return fmt.Errorf("link: %d impossible rows fired (arp.Internal)", a.c.Internal)
 	}
-	used, count := 0, [NumARPStates]int{}
+	used, count, seen := 0, [NumARPStates]int{}, [len(a.seen)]uint32{}
 	for i := range a.slots {
 		n := &a.slots[i]
 		count[n.state]++
+		if n.state != ARPStateNone {
+			seen[bucket(n.ip)]++
+		}
 		idx, ok := a.index[n.ip]
 		indexed := ok && int(idx) == i
 		if live := n.state != ARPStateNone; live != indexed {
@@ -647,6 +670,9 @@ func (a *ARP) CheckInvariants() error {
 	}
 	if count != a.count {
 		return fmt.Errorf("link: ARP cache has %v entries by state, counts %v", count, a.count)
+	}
+	if seen != a.seen {
+		return fmt.Errorf("link: ARP cache's address filter does not count its entries")
 	}
 	return nil
 }
