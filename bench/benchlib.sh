@@ -13,6 +13,9 @@
 #   NETSPECCC="CC..." the working tree's netspec once more per congestion
 #                   control CC (netspecsrv --cc CC: bbr, newreno), labelled
 #                   netspec-CC; "netspec" alone runs the default, CUBIC.
+#   NETSPECTCP="NAME..." the working tree's netspec once more per boolean
+#                   field NAME of fsm/tcp Config set (netspecsrv --tcp NAME,
+#                   e.g. NoRecvCoalescing), labelled netspec-NAME.
 #   KERNELCC="CC..." the kernel once more per congestion control CC, with
 #                   kernelsrv --cc CC (TCP_CONGESTION), labelled kernel-CC;
 #                   "kernel" alone runs the namespace's default, which is
@@ -82,6 +85,11 @@ bench_build() {
       done
       for n in ${NETSPECCC:-}; do
         printf '#!/bin/sh\nexec %s --cc %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-$n"
+        chmod +x "$work/netspecsrv-$n"
+        SERVERS+=(-server "netspec-$n=netspec:$work/netspecsrv-$n")
+      done
+      for n in ${NETSPECTCP:-}; do
+        printf '#!/bin/sh\nexec %s --tcp %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-$n"
         chmod +x "$work/netspecsrv-$n"
         SERVERS+=(-server "netspec-$n=netspec:$work/netspecsrv-$n")
       done

@@ -36,4 +36,4 @@ args=(-bin "$work" -prefix "$PREFIX" -scenario "${SCENARIO:-main,loss}" -rounds 
   -big "${BIG:-1073741824}" -hold "${HOLD:-5000}" -losses "${LOSSES:-0,1,5}" -loss-size "${SIZE:-16777216}"
   -loss-at "${LOSSAT:-client}" -max "${MAX:-25m}" -md "${OUT:-BENCHMARKS.md}" -plots "${PLOTS:-docs/bench}" -json "${JSON:-docs/bench/results.json}")
 if [ -n "${PROFILES:-}" ]; then mkdir -p "$PROFILES" && args+=(-cpuprofile-dir "$PROFILES"); fi
-"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/compare.sh DUR ROUNDS SCENARIO BIG HOLD LOSSES SIZE LOSSAT MAX REVS LOOPS NETSPECCC KERNELCC PROFILES)" "${SERVERS[@]}"
+"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/compare.sh DUR ROUNDS SCENARIO BIG HOLD LOSSES SIZE LOSSAT MAX REVS LOOPS NETSPECCC NETSPECTCP KERNELCC PROFILES)" "${SERVERS[@]}"

@@ -16,9 +16,10 @@
 #                                               # hook are local send errors to its TCP)
 #   KERNELCC=cubic bash bench/loss.sh           # the kernel with CUBIC beside its default (BBR here)
 #   NETSPECCC=bbr bash bench/loss.sh            # netspec with BBR beside its default (CUBIC)
+#   NETSPECTCP=NoRecvCoalescing bash bench/loss.sh  # netspec with receive coalescing off beside it
 #
 # Knobs: ROUNDS (3), LOSSES (0,1,5), SIZE (16777216), MAX (bound, 20m),
-# REVS, LOSSAT (client), NETSPECCC, KERNELCC, OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
+# REVS, LOSSAT (client), NETSPECCC, NETSPECTCP, KERNELCC, OUT, PLOTS, JSON. Needs root; see scripts/deps.sh bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/benchlib.sh
@@ -29,4 +30,4 @@ args=(-bin "$work" -prefix "$PREFIX" -scenario loss -rounds "${ROUNDS:-3}" -loss
 [ -n "${OUT:-}" ] && args+=(-md "$OUT")
 [ -n "${PLOTS:-}" ] && args+=(-plots "$PLOTS")
 [ -n "${JSON:-}" ] && args+=(-json "$JSON")
-"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS LOSSAT NETSPECCC KERNELCC)"
+"$work/benchrun" "${args[@]}" -command "$(bench_cmd bench/loss.sh ROUNDS LOSSES SIZE MAX REVS LOSSAT NETSPECCC NETSPECTCP KERNELCC)"

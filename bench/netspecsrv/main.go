@@ -3,14 +3,17 @@
 // benchmark's handler (bench/handler) on it.
 //
 // With --cc bbr the TCP connections run BBR (fsm/tcp Config.CC) instead of
-// the default CUBIC.
+// the default CUBIC. --tcp NAME sets the boolean field NAME of fsm/tcp
+// Config (NoRecvCoalescing, NoACKCoalescing, ...), for an A/B of one
+// build with a feature off.
 //
-//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE] [--loops N] [--cc bbr]
+//	netspecsrv --iface ns-srv0 --addr 198.18.0.2/24 [--port 80] [--cpuprofile FILE] [--loops N] [--cc bbr] [--tcp NoRecvCoalescing]
 package main
 
 import (
 	"flag"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/netspec/netspec"
@@ -22,13 +25,27 @@ import (
 func main() {
 	loops := flag.Int("loops", 1, "event loops (netspec.Options.Loops)")
 	ccName := flag.String("cc", "cubic", "congestion control: cubic, newreno or bbr (fsm/tcp Config.CC)")
+	set := flag.String("tcp", "", "set the boolean field `NAME` of fsm/tcp Config (e.g. NoRecvCoalescing)")
 	f := handler.ParseFlags("netspecsrv")
 	cc, ok := ccByName(*ccName)
 	if !ok {
 		handler.Exit("netspecsrv", fmt.Errorf("--cc %q: want cubic, newreno or bbr", *ccName))
 	}
+	var field reflect.Value
+	if *set != "" {
+		// By name, so this program builds against revisions without it.
+		field = reflect.ValueOf(&tcp.Config{}).Elem().FieldByName(*set)
+		if !field.IsValid() || field.Kind() != reflect.Bool {
+			handler.Exit("netspecsrv", fmt.Errorf("--tcp %q: no such boolean field of tcp.Config", *set))
+		}
+	}
 	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog, Loops: *loops,
-		Tune: func(c *stack.Config) { c.TCP.CC = cc }})
+		Tune: func(c *stack.Config) {
+			c.TCP.CC = cc
+			if *set != "" {
+				reflect.ValueOf(&c.TCP).Elem().FieldByName(*set).SetBool(true)
+			}
+		}})
 	if err != nil {
 		handler.Exit("netspecsrv", err)
 	}
