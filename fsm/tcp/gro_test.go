@@ -292,11 +292,11 @@ func TestCoalesceRules(t *testing.T) {
 	}
 }
 
-// batchSeg inputs one ACK segment of n zero octets at seq (timestamps as
-// the handshake's), inside the batch the caller opened.
+// batchSeg inputs one ACK segment of n zero octets at seq (the handshake's
+// TSval, so PAWS takes it), inside the batch the caller opened.
 func (r *groRig) batchSeg(seq uint32, n int) {
 	h := wire.TCPHeader{SrcPort: r.pport, DstPort: r.uport, Seq: seq, Ack: 300, Flags: ACK, Window: 0xffff,
-		Opts: wire.TCPOptions{HasTimestamps: true, TSVal: 5, TSEcr: r.tsecr}}
+		Opts: wire.TCPOptions{HasTimestamps: true, TSVal: 901, TSEcr: r.tsecr}}
 	f := make([]byte, h.Len()+n)
 	h.Put(f)
 	wire.SetTCPChecksum(f, r.peer, r.us)
