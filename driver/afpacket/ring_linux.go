@@ -282,6 +282,9 @@ func (l *Link) ringTake(rx *fdlink.Rx) int {
 	var now time.Time
 	took := 0
 	for rx.Got() < rx.Offered() {
+		if len(r.held) == r.nblk && !r.stopHeld(rx) {
+			return took
+		}
 		b := r.mem[r.cur*r.bsize : (r.cur+1)*r.bsize]
 		retired := u32(b, blkStatusOff)&unix.TP_STATUS_USER != 0
 		if retired && r.taken >= u32(b, blkNumPktsOff) {
@@ -372,7 +375,8 @@ func (l *Link) ringFrame(rx *fdlink.Rx, b, f []byte, now time.Time) {
 
 // release moves the reader past block b, which it has emptied: b goes
 // back to the kernel now, or after the next read if the current read lends
-// frames (they may lie in b).
+// frames (they may lie in b). A lending read stops before it comes back to
+// a block it holds (stopHeld).
 func (r *ring) release(b []byte) {
 	if r.lending {
 		r.held = append(r.held, r.cur)
@@ -381,6 +385,21 @@ func (r *ring) release(b []byte) {
 	}
 	r.cur = (r.cur + 1) % r.nblk
 	r.off, r.taken = 0, 0
+}
+
+// stopHeld is asked when a lending read has come round the whole ring to
+// a block it holds (r.cur is held: it holds every block). Such a block is
+// still the kernel's TP_STATUS_USER with its old frames, and reading it
+// again would deliver them a second time; so the read stops there when it
+// has lent frames (the next read hands the blocks back first), and
+// otherwise, no frame of the read lying in them, hands them back now and
+// goes on. It reports whether the read goes on.
+func (r *ring) stopHeld(rx *fdlink.Rx) bool {
+	if rx.Got() > 0 {
+		return false
+	}
+	r.releaseHeld()
+	return true
 }
 
 // releaseHeld hands back the blocks a lending read held.

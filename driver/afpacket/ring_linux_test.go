@@ -46,7 +46,10 @@ func send1(t *testing.T, link *Link, f []byte) {
 }
 
 // readTest reads from link until it holds want test frames (others are
-// skipped) or 5 s pass, and returns them.
+// skipped) or 5 s pass, and returns them. A read that brings more test
+// frames than want fails the test, naming the sequence numbers that came
+// twice: the link delivered a frame twice, or one the previous call did
+// not take.
 func readTest(t *testing.T, link *Link, r *rx, want int) [][]byte {
 	t.Helper()
 	var got [][]byte
@@ -65,7 +68,34 @@ func readTest(t *testing.T, link *Link, r *rx, want int) [][]byte {
 			}
 		}
 	}
+	if len(got) > want {
+		t.Fatalf("%d test frames where %d were sent (sequence numbers %v); twice: %v; stats %+v",
+			len(got), want, seqs(got), twice(seqs(got)), link.Stats())
+	}
 	return got
+}
+
+// seqs returns the sequence numbers of seqFrames fs.
+func seqs(fs [][]byte) []int {
+	n := make([]int, len(fs))
+	for i, f := range fs {
+		if len(f) >= 18 {
+			n[i] = int(binary.BigEndian.Uint32(f[14:]))
+		}
+	}
+	return n
+}
+
+// twice returns the numbers that occur more than once in ns, in order.
+func twice(ns []int) []int {
+	seen := map[int]int{}
+	var d []int
+	for _, n := range ns {
+		if seen[n]++; seen[n] == 2 {
+			d = append(d, n)
+		}
+	}
+	return d
 }
 
 // TestRingOrderAndWrap sends frames of many sizes through a ring of four
@@ -177,5 +207,57 @@ func TestRingFallback(t *testing.T) {
 	defer srv.Close()
 	if srv.Ring() || !strings.Contains(log.String(), "no receive ring") || !strings.Contains(log.String(), "block size 4096") {
 		t.Fatalf("Ring() = %v, log %q", srv.Ring(), log.String())
+	}
+}
+
+// TestRingLendWrapStops fills every block of a ring with one frame the
+// reader has not read, each block retired by the kernel's timer, so that
+// one ReadLent can pass through every block and come back to the first:
+// the read must stop at the block it holds (whose frames it lent) rather
+// than deliver that block's frames a second time (it delivered the four
+// frames 16 times over, filling its batch of 64), and the kernel must
+// take frames again after the next read hands the blocks back.
+func TestRingLendWrapStops(t *testing.T) {
+	const nblk = 4
+	_, srv, cli := labLinks(t, Options{Receive: ReceiveRing, RingBlocks: nblk, RingBlockSize: 128 << 10}, Options{})
+	r := newRx(64, srv.MaxFrame())
+	r.lend = true
+	// One frame per block, each block retired before the next frame is
+	// sent: the kernel then finds the first block still the reader's and
+	// freezes (RingFreezes) until it is handed back.
+	for i := range nblk {
+		send1(t, cli, seqFrame(srv, cli, i))
+		awaitRetired(t, srv.ring, i)
+	}
+	got := readTest(t, srv, r, nblk)
+	for i, n := range seqs(got) {
+		if n != i {
+			t.Fatalf("read %v, want 0 to %d in order", seqs(got), nblk-1)
+		}
+	}
+	// The blocks the read lent from go back at the next read; only then
+	// can the kernel take a frame again (until then it drops).
+	if k, err := r.read(srv, time.Now()); k != 0 || err != nil {
+		t.Fatalf("read with nothing sent = %d, %v", k, err)
+	}
+	send1(t, cli, seqFrame(srv, cli, nblk))
+	if n := seqs(readTest(t, srv, r, 1)); n[0] != nblk {
+		t.Fatalf("second read %v, want [%d]", n, nblk)
+	}
+	if st := srv.Stats(); st.RingBad != 0 || st.KernelDrops != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// awaitRetired waits up to 5 s for the kernel to retire block i of ring r
+// (TP_STATUS_USER: its retire timer fired with a frame in it).
+func awaitRetired(t *testing.T, r *ring, i int) {
+	t.Helper()
+	b := r.mem[i*r.bsize : (i+1)*r.bsize]
+	for deadline := time.Now().Add(5 * time.Second); u32(b, blkStatusOff)&unix.TP_STATUS_USER == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("block %d not retired within 5 s", i)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
