@@ -108,7 +108,7 @@ measure() { # server name
   for round in $(seq "$ROUNDS"); do
     ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
     kb0=$(rsskb)
-    printf '%-11s %-12s keep-alive %9s req/s            new-conn %9s conn/s   RSS %s KB\n' "$name" none "$ka0" "$cc0" "$kb0"
+    printf '%-14s %-12s keep-alive %9s req/s            new-conn %9s conn/s   RSS %s KB\n' "$name" none "$ka0" "$cc0" "$kb0"
     for kind in rand-source on-link; do
       before=$(counters)
       flood $kind; ka=$(wrkrate); wait $floodpid || true
@@ -116,7 +116,7 @@ measure() { # server name
       after=$(counters)
       set -- $before $after
       rka[$kind]+=" $(ratio "$ka" "$ka0")" rcc[$kind]+=" $(ratio "$cc" "$cc0")"
-      printf '%-11s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs' \
+      printf '%-14s %-12s keep-alive %9s req/s (%5s)    new-conn %9s conn/s (%5s)   server sent: %d ARP requests, %d SYN-ACKs' \
         "$name" "$kind" "$ka" "$(ratio "$ka" "$ka0")" "$cc" "$(ratio "$cc" "$cc0")" $(($3 - $1)) $(($4 - $2))
       sleep 2 # let the half-open connections of the flood start timing out
       # Half-open left 2 s after the flood (bounded by the SYN queue; they go
@@ -127,7 +127,7 @@ measure() { # server name
   done
   [ "$ROUNDS" -gt 1 ] || return 0
   for kind in rand-source on-link; do
-    printf '%-11s %-12s median of %d rounds: keep-alive ratio %s (%s), new-conn ratio %s (%s)\n' "$name" "$kind" "$ROUNDS" \
+    printf '%-14s %-12s median of %d rounds: keep-alive ratio %s (%s), new-conn ratio %s (%s)\n' "$name" "$kind" "$ROUNDS" \
       "$(median <<<"${rka[$kind]}")" "${rka[$kind]# }" "$(median <<<"${rcc[$kind]}")" "${rcc[$kind]# }"
   done
 }
@@ -136,13 +136,14 @@ startsrv() { # server name: fresh namespaces, the server started, $srvpid
   local srv=$1
   labup
   case $srv in
-    netspec|netspec-gw|netspec-old)
+    netspec|netspec-gw|netspec-old|netspec-gw-old)
       # The server veth has no kernel address. netspec: no gateway (off-link
       # sources have no route); netspec-gw: the client is the gateway, so
-      # every SYN gets an answer; netspec-old: the binary $OLD_NETSPEC.
+      # every SYN gets an answer; netspec-old, netspec-gw-old: the same with
+      # the binary $OLD_NETSPEC.
       bin=./bin/netspec gw=""
-      [ $srv = netspec-gw ] && gw="--gateway 198.18.0.1"
-      [ $srv = netspec-old ] && bin=${OLD_NETSPEC:?netspec-old needs OLD_NETSPEC=path}
+      case $srv in netspec-gw*) gw="--gateway 198.18.0.1" ;; esac
+      case $srv in *-old) bin=${OLD_NETSPEC:?$srv needs OLD_NETSPEC=path} ;; esac
       # shellcheck disable=SC2086
       ip netns exec "$SRV" "$bin" serve --iface "$siface" --addr "$ADDR/24" --http 80 --root "$work/www" $gw $NETSPEC_ARGS 2>"$work/netspec.log" & ;;
     linux|linux-gw)
@@ -151,7 +152,7 @@ startsrv() { # server name: fresh namespaces, the server started, $srvpid
       ip -n "$SRV" addr add "$ADDR/24" dev "$siface"
       [ $srv = linux-gw ] && ip -n "$SRV" route add default via 198.18.0.1
       ip netns exec "$SRV" "$work/kernelsrv" --addr "$ADDR:80" --root "$work/www" >/dev/null & ;;
-    *) echo "robust: unknown server $srv (netspec, netspec-gw, netspec-old, linux, linux-gw)" >&2; exit 2 ;;
+    *) echo "robust: unknown server $srv (netspec, netspec-gw, netspec-old, netspec-gw-old, linux, linux-gw)" >&2; exit 2 ;;
   esac
   srvpid=$!
   waitup
