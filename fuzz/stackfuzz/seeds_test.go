@@ -135,7 +135,37 @@ func frameSeeds() map[string][]byte {
 	}
 	// Dial: SYN out through ARP resolution, then an ARP reply, then timeouts.
 	out["dial-arp-timeouts"] = []byte{5, frCall, 1, 0, frARP, 1, 1, frAdvance, 0xff, 0xff, frAdvance, 0xff, 0xff}
+	batchSeeds(out)
 	return out
+}
+
+// batchSeeds adds programs that open a connection (Dial, the ARP reply,
+// the peer's SYN,ACK through frData) and then deliver in-order data in a
+// batch, so TCP coalesces it, with one segment in the middle varied: each
+// frData selector bit, a FIN, a frame of another kind, a call.
+func batchSeeds(out map[string][]byte) {
+	open := []byte{6, frCall, 1, 0, frARP, 1, 1, frData, 0, 3, 0}
+	data := func(sel byte) []byte { return []byte{frData, 0, sel, 100} }
+	for _, mid := range []struct {
+		name string
+		ops  []byte
+	}{
+		{"inorder", data(0)}, {"psh", data(1)}, {"fin", data(2)}, {"synack", data(3)},
+		{"hole", data(4)}, {"corrupt", data(8)}, {"corrupt-offload", data(8 | 16)},
+		{"window", data(32)}, {"oldack", data(64)}, {"empty", []byte{frData, 0, 0, 0}},
+		{"syn", []byte{frSyn, 0x10, 0, 0, 0, 1, 0, 0, 0, 1, 0}}, {"arp", []byte{frARP, 1, 1}},
+		{"call-recv", []byte{frCall, 3, 0xff}}, {"advance", []byte{frAdvance, 0, 10}},
+	} {
+		p := append([]byte{}, open...)
+		p = append(p, frBatch, 6)
+		p = append(p, data(0)...)
+		p = append(p, data(1)...)
+		p = append(p, mid.ops...)
+		p = append(p, data(0)...)
+		p = append(p, data(0)...)
+		p = append(p, frCall, 3, 0xff, frAdvance, 0x0f, 0xff)
+		out["batch-"+mid.name] = p
+	}
 }
 
 func diffSeeds() map[string][]byte {

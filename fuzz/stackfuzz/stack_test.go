@@ -24,6 +24,11 @@ import (
 //	frAdvance ms(2): advance the clock, running the timers due
 //	frARP     op(1) ip(1): an ARP request or reply about 198.18.0.x
 //	frSyn     flags(1) seq(4) ack(4) port(1): a TCP segment to port 80 or 81
+//	frBatch   n(1): the next n%8+2 chunks that are frames arrive in one batch
+//	          (BeginBatch..EndBatch, as one read from the link), so TCP may
+//	          coalesce them; a call or an advance ends the batch early
+//	frData    conn(1) sel(1) len(1): a segment of a live connection, its
+//	          SEQ and ACK taken from the TCB (see batch_test.go)
 const (
 	frRaw = iota
 	frIP
@@ -31,6 +36,8 @@ const (
 	frAdvance
 	frARP
 	frSyn
+	frBatch
+	frData
 	numFrameOps
 )
 
@@ -53,6 +60,7 @@ type stackHarness struct {
 	open  [8]bool
 	buf   []byte
 	inv   *tcp.InvariantChecker
+	batch batchState
 }
 
 func newStackHarness(seed byte) *stackHarness {
@@ -100,18 +108,24 @@ func (h *stackHarness) run(prog []byte) error {
 	r := &reader{b: prog}
 	for step := 0; !r.done() && step < maxFrameSteps; step++ {
 		op := int(r.u8()) % numFrameOps
+		if err := h.batchBefore(op); err != nil {
+			return fmt.Errorf("step %d op %d: %w", step, op, err)
+		}
 		if err := h.do(op, r); err != nil {
 			return fmt.Errorf("step %d op %d: %w", step, op, err)
+		}
+		if h.batchAfter(op) {
+			continue // no call but Input within a batch
 		}
 		if err := h.check(); err != nil {
 			return fmt.Errorf("step %d op %d: %w", step, op, err)
 		}
 	}
-	return nil
+	return h.batchEnd()
 }
 
 func (h *stackHarness) eth(dst wire.MAC, t wire.EtherType, n int) []byte {
-	b := h.buf[:wire.EthernetHeaderLen+n]
+	b := h.frameBuf()[:wire.EthernetHeaderLen+n]
 	wire.PutEthernet(b, dst, macPeer, t)
 	return b
 }
@@ -145,6 +159,10 @@ func (h *stackHarness) do(op int, r *reader) error {
 		seg := make([]byte, hdr.Len())
 		hdr.Put(seg)
 		h.ipFrame(0, seg)
+	case frBatch:
+		h.beginBatch(r.u8())
+	case frData:
+		h.data(r.u8(), r.u8(), r.u8())
 	}
 	return nil
 }
@@ -175,7 +193,7 @@ func (h *stackHarness) ipFrame(sel byte, data []byte) {
 			wire.SetICMPChecksum(p)
 		}
 	}
-	h.s.Input(h.now, b, stack.RxMeta{Time: h.now, CsumValid: sel&32 != 0})
+	h.input(b, sel&32 != 0)
 }
 
 func (h *stackHarness) call(c, arg byte) {
@@ -273,6 +291,9 @@ func (h *stackHarness) check() error {
 		}
 	})
 	if err != nil {
+		return err
+	}
+	if err := h.checkChecksumDrops(); err != nil {
 		return err
 	}
 	l := h.s.TCP()
