@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/netspec/netspec/fsm/seqnum"
+	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
@@ -140,16 +141,16 @@ func (h *stackHarness) data(conn, sel, n byte) {
 	iph.Put(ip)
 	p := ip[wire.IPv4MinHeaderLen:]
 	hdr.Put(p)
+	first := seq // the sequence number of the first octet of text
+	if flags&wire.FlagSYN != 0 {
+		first = first.Add(1)
+	}
 	for i := range text {
-		p[hl+i] = byte(uint32(seq) + uint32(i))
+		p[hl+i] = byte(uint32(first) + uint32(i))
 	}
 	wire.SetTCPChecksum(p, remote, local)
 	if sel&8 != 0 {
-		if text > 0 {
-			p[hl] ^= 0xff
-		} else {
-			p[14] ^= 0xff
-		}
+		p[16] ^= 0xff // the checksum field: the text keeps its pattern
 		if sel&16 == 0 {
 			h.batch.corrupt++
 		}
@@ -159,7 +160,58 @@ func (h *stackHarness) data(conn, sel, n byte) {
 		end = end.Add(1)
 	}
 	h.batch.last, h.batch.next, h.batch.hasLast = key, end, true
+	if _, ok := h.fins[key]; !ok && flags&wire.FlagFIN != 0 && sel&(4|8) == 0 && c.State() == tcp.StateEstablished &&
+		!t.RcvNxt.Add(seqnum.Size(t.RcvWnd)).LessThan(end) {
+		// A FIN in order and in the window: once the octets before it are
+		// read, Recv must report the end of the stream, not "wait".
+		h.fins[key] = end - 1
+	}
 	h.input(b, sel&16 != 0)
+}
+
+// recvTrack follows what a descriptor received: frData's text octet at
+// sequence number s is byte(s), so the stream from IRS+1 on is known.
+type recvTrack struct {
+	started, lost bool
+	next          seqnum.Value // sequence number of the next octet to read
+	key           connKey      // the connection
+}
+
+// checkRecv checks the octets b that Recv returned on descriptor slot i:
+// they must be the connection's stream in order (what frData sent, at its
+// sequence numbers), unless a frame of another kind may have added text.
+// Coalescing that merged segments that do not abut, dropped or repeated a
+// piece, or took a bad checksum's text fails it; so does a FIN, sent in
+// order and in the window, that Recv does not report once the octets
+// before it are read (a run that swallowed it).
+func (h *stackHarness) checkRecv(i int, fd stack.FD, b []byte, err error) {
+	tr := &h.rcv[i]
+	if !tr.started && len(b) > 0 {
+		// The first octets read are the stream's first: IRS+1 on.
+		tr.started = true
+		st, serr := h.s.Status(fd)
+		tr.lost = true
+		h.s.TCP().EachConn(func(c *tcp.Conn) {
+			la, lp, ra, rp := c.Endpoints()
+			if serr == nil && la == st.Local && lp == st.LocalPort && ra == st.Remote && rp == st.RemotePort {
+				tr.next, tr.lost, tr.key = c.TCB().Irs.Add(1), false, connKey{la, ra, lp, rp}
+			}
+		})
+	}
+	if tr.lost || h.foreign || h.err != nil {
+		return
+	}
+	if fin, ok := h.fins[tr.key]; ok && tr.started && len(b) == 0 && tr.next == fin && err == sock.ErrWouldBlock {
+		h.err = fmt.Errorf("descriptor %d: every octet before the peer's FIN read, Recv says %v", i, err)
+		return
+	}
+	for k, o := range b {
+		if want := byte(uint32(tr.next)); o != want {
+			h.err = fmt.Errorf("descriptor %d: octet %d of %d received is %#x, the stream's is %#x", i, k, len(b), o, want)
+			return
+		}
+		tr.next = tr.next.Add(1)
+	}
 }
 
 // checkChecksumDrops requires every frData segment sent with a bad
@@ -176,8 +228,9 @@ func (h *stackHarness) checkChecksumDrops() error {
 }
 
 // TestBatchSeedsCoalesce runs the batch seeds and requires TCP to have
-// coalesced segments in them: otherwise FuzzStackFrames would not reach the
-// receive coalescing path it batches frames for.
+// coalesced segments in them, and the octets received to have been checked:
+// otherwise FuzzStackFrames would not reach the receive coalescing path it
+// batches frames for.
 func TestBatchSeedsCoalesce(t *testing.T) {
 	out := map[string][]byte{}
 	batchSeeds(out)
@@ -188,6 +241,9 @@ func TestBatchSeedsCoalesce(t *testing.T) {
 		}
 		if c := h.s.TCP().Counters(); c.SegsCoalesced == 0 {
 			t.Errorf("%s: no segment coalesced (%d in)", name, c.SegsIn)
+		}
+		if tr := h.rcv[0]; !tr.started || tr.lost || h.foreign {
+			t.Errorf("%s: the received octets were not checked: %+v, foreign %v", name, tr, h.foreign)
 		}
 	}
 }

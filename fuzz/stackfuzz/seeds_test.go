@@ -154,7 +154,7 @@ func batchSeeds(out map[string][]byte) {
 		{"hole", data(4)}, {"corrupt", data(8)}, {"corrupt-offload", data(8 | 16)},
 		{"window", data(32)}, {"oldack", data(64)}, {"empty", []byte{frData, 0, 0, 0}},
 		{"syn", []byte{frSyn, 0x10, 0, 0, 0, 1, 0, 0, 0, 1, 0}}, {"arp", []byte{frARP, 1, 1}},
-		{"call-recv", []byte{frCall, 3, 0xff}}, {"advance", []byte{frAdvance, 0, 10}},
+		{"call-recv", []byte{frCall, 3, 0xf8}}, {"advance", []byte{frAdvance, 0, 10}},
 	} {
 		p := append([]byte{}, open...)
 		p = append(p, frBatch, 6)
@@ -163,7 +163,7 @@ func batchSeeds(out map[string][]byte) {
 		p = append(p, mid.ops...)
 		p = append(p, data(0)...)
 		p = append(p, data(0)...)
-		p = append(p, frCall, 3, 0xff, frAdvance, 0x0f, 0xff)
+		p = append(p, frCall, 3, 0xf8, frCall, 3, 0xf8, frAdvance, 0x0f, 0xff)
 		out["batch-"+mid.name] = p
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/netspec/netspec/fsm/seqnum"
 	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/tcp"
 	"github.com/netspec/netspec/fsm/wire"
@@ -61,10 +62,16 @@ type stackHarness struct {
 	buf   []byte
 	inv   *tcp.InvariantChecker
 	batch batchState
+	rcv   [8]recvTrack // what each descriptor's Recv should return
+	// foreign: a frame not built by frData may have carried TCP text, so
+	// received bytes need not follow frData's pattern.
+	foreign bool
+	fins    map[connKey]seqnum.Value // the first FIN frData sent in order to each connection
+	err     error                    // a failed check inside a user call
 }
 
 func newStackHarness(seed byte) *stackHarness {
-	h := &stackHarness{start: time.Unix(1_700_000_000, 0), inv: tcp.NewInvariantChecker(), buf: make([]byte, 2048)}
+	h := &stackHarness{start: time.Unix(1_700_000_000, 0), fins: map[connKey]seqnum.Value{}, inv: tcp.NewInvariantChecker(), buf: make([]byte, 2048)}
 	h.now = h.start
 	h.s = stack.New(stack.Config{
 		MAC: macUs, Addr: addrUs, PrefixLen: 24, Seed: uint64(seed),
@@ -133,10 +140,12 @@ func (h *stackHarness) eth(dst wire.MAC, t wire.EtherType, n int) []byte {
 func (h *stackHarness) do(op int, r *reader) error {
 	switch op {
 	case frRaw:
+		h.foreign = true
 		n := min(r.u16(), maxFrameLen)
 		h.s.Input(h.now, r.bytes(n), stack.RxMeta{Time: h.now})
 	case frIP:
 		sel := r.u8()
+		h.foreign = h.foreign || sel&3 == 0
 		data := r.bytes(min(r.u16(), maxFrameLen-60))
 		h.ipFrame(sel, data)
 	case frCall:
@@ -204,13 +213,13 @@ func (h *stackHarness) call(c, arg byte) {
 	case 0:
 		if !h.open[i] {
 			if fd, err = h.s.Listen(h.now, 80+uint16(arg>>7), int(arg>>3&7)); err == nil {
-				h.fds[i], h.open[i] = fd, true
+				h.fds[i], h.open[i], h.rcv[i] = fd, true, recvTrack{}
 			}
 		}
 	case 1:
 		if !h.open[i] {
 			if fd, err = h.s.Dial(h.now, addrPeer, 40000+uint16(arg>>3)); err == nil {
-				h.fds[i], h.open[i] = fd, true
+				h.fds[i], h.open[i], h.rcv[i] = fd, true, recvTrack{}
 			}
 		}
 	case 2:
@@ -219,7 +228,8 @@ func (h *stackHarness) call(c, arg byte) {
 		}
 	case 3:
 		if h.open[i] {
-			h.s.Recv(h.now, fd, h.buf[:int(arg)*8])
+			n, err := h.s.Recv(h.now, fd, h.buf[:int(arg)*8])
+			h.checkRecv(i, fd, h.buf[:n], err)
 		}
 	case 4:
 		if h.open[i] {
@@ -242,7 +252,7 @@ func (h *stackHarness) call(c, arg byte) {
 				if h.open[j] {
 					h.s.Close(h.now, h.fds[j])
 				}
-				h.fds[j], h.open[j] = nfd, true
+				h.fds[j], h.open[j], h.rcv[j] = nfd, true, recvTrack{}
 			}
 		}
 	}
@@ -278,6 +288,9 @@ var errMalformedOut = errors.New("malformed output frame")
 func (h *stackHarness) check() error {
 	if p := h.s.Pending(); p > maxOutFrames {
 		return fmt.Errorf("%d frames queued, bound %d", p, maxOutFrames)
+	}
+	if err := h.err; err != nil {
+		return err
 	}
 	var err error
 	h.s.Output(func(f []byte, meta stack.TxMeta) {
