@@ -28,14 +28,7 @@ func abortQuietly(t *testing.T, r *rig) {
 
 func TestClosingAbort(t *testing.T) {
 	r := newRig(t, Config{}, 299)
-	r.establishedPassive(99, 299)
-	if err := r.c.CloseWrite(r.now); err != nil {
-		t.Fatal(err)
-	}
-	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
-	r.send(seg{flags: FIN | ACK, seq: 100, ack: 300}) // crosses our FIN
-	r.recv(seg{flags: ACK, seq: 301, ack: 101})
-	r.state(StateClosing)
+	r.closingPassive()
 	abortQuietly(t, r)
 }
 

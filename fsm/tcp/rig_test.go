@@ -246,6 +246,38 @@ func (r *rig) timeWaitActive() {
 	r.state(StateTimeWait)
 }
 
+// closingPassive brings us to CLOSING (RFC 9293 Figure 13, simultaneous
+// close): ESTABLISHED as the passive side with ISS 299 and IRS 99, our FIN
+// sent by CloseWrite and crossed by the peer's, which we acknowledge.
+// Afterwards SND.NXT = 301 and RCV.NXT = 101.
+func (r *rig) closingPassive() {
+	r.t.Helper()
+	r.establishedPassive(99, 299)
+	if err := r.c.CloseWrite(r.now); err != nil {
+		r.t.Fatal(err)
+	}
+	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
+	r.send(seg{flags: FIN | ACK, seq: 100, ack: 300}) // crosses our FIN
+	r.recv(seg{flags: ACK, seq: 301, ack: 101})
+	r.state(StateClosing)
+}
+
+// timeWaitWrite brings us to TIME-WAIT by a half-close: ESTABLISHED as the
+// passive side with IRS irs and ISS iss, our FIN sent by CloseWrite, the
+// peer's FIN acknowledging it, and our ACK of that FIN. The user has not
+// closed: the connection stays a full Conn.
+func (r *rig) timeWaitWrite(irs, iss uint32) {
+	r.t.Helper()
+	r.establishedPassive(irs, iss)
+	if err := r.c.CloseWrite(r.now); err != nil {
+		r.t.Fatal(err)
+	}
+	r.recv(seg{flags: FIN | ACK, seq: iss + 1, ack: irs + 1})
+	r.send(seg{flags: FIN | ACK, seq: irs + 1, ack: iss + 2})
+	r.recv(seg{flags: ACK, seq: iss + 2, ack: irs + 2})
+	r.state(StateTimeWait)
+}
+
 // established brings us to ESTABLISHED as the passive side with ISS = iss
 // and IRS = irs: afterwards SND.NXT = iss+1 and RCV.NXT = irs+1.
 func (r *rig) establishedPassive(irs, iss uint32) {

@@ -51,14 +51,7 @@ func TestSynReceivedCloseThenAck(t *testing.T) {
 // taken, not dropped.
 func TestClosingAck(t *testing.T) {
 	r := newRig(t, Config{MSL: 5 * time.Second}, 299)
-	r.establishedPassive(99, 299)
-	if err := r.c.CloseWrite(r.now); err != nil {
-		t.Fatal(err)
-	}
-	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
-	r.send(seg{flags: FIN | ACK, seq: 100, ack: 300}) // crosses our FIN
-	r.recv(seg{flags: ACK, seq: 301, ack: 101})
-	r.state(StateClosing)
+	r.closingPassive()
 	r.send(seg{flags: ACK, seq: 101, ack: 301})
 	r.state(StateTimeWait)
 	r.recvNothing()
@@ -76,14 +69,7 @@ func TestClosingAck(t *testing.T) {
 // (RFC 9293 §3.10.7.4 step 8, MUST-13); nothing is dropped.
 func TestTimeWaitFin(t *testing.T) {
 	r := newRig(t, Config{MSL: 5 * time.Second}, 299)
-	r.establishedPassive(99, 299)
-	if err := r.c.CloseWrite(r.now); err != nil {
-		t.Fatal(err)
-	}
-	r.recv(seg{flags: FIN | ACK, seq: 300, ack: 100})
-	r.send(seg{flags: FIN | ACK, seq: 100, ack: 301})
-	r.recv(seg{flags: ACK, seq: 301, ack: 101})
-	r.state(StateTimeWait)
+	r.timeWaitWrite(99, 299)
 	r.advance(6 * time.Second)
 	r.send(seg{flags: FIN | ACK, seq: 101, ack: 301})
 	r.recv(seg{flags: ACK, seq: 301, ack: 101})

@@ -190,14 +190,7 @@ func TestTimeWaitRecordMatchesConn(t *testing.T) {
 // releases it.
 func TestTimeWaitCompactOnlyAfterClose(t *testing.T) {
 	r := newRig(t, Config{MSL: 5 * time.Second})
-	r.establishedPassive(100, 300)
-	if err := r.c.CloseWrite(r.now); err != nil {
-		t.Fatal(err)
-	}
-	r.recv(seg{flags: FIN | ACK, seq: 301, ack: 101})
-	r.send(seg{flags: FIN | ACK, seq: 101, ack: 302})
-	r.recv(seg{flags: ACK, seq: 302, ack: 102})
-	r.state(StateTimeWait)
+	r.timeWaitWrite(100, 300)
 	if len(r.l.conns) != 1 || len(r.l.tw) != 0 {
 		t.Fatalf("held by its user: %d connections, %d records", len(r.l.conns), len(r.l.tw))
 	}
