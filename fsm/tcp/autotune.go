@@ -146,11 +146,17 @@ func (snd *sender) expand() {
 	if want <= snd.buf.limit {
 		return
 	}
-	if extra := want - snd.buf.size; extra > 0 {
-		want = snd.buf.size + c.l.grantBuf(c, extra)
+	ring := snd.buf.size
+	if want > ring {
+		// The ring grows to the next size class (pool.ringLen: the initial
+		// size doubled), so the growths that follow it, one congestion
+		// window step at a time, only raise the limit: growing the ring
+		// copies every octet it holds.
+		ring += c.l.grantBuf(c, snd.buf.pool.ringLen(want)-ring)
+		want = min(want, ring)
 	}
 	if want > snd.buf.limit {
-		snd.buf.setLimit(want)
+		snd.buf.setLimit(want, ring)
 		c.l.ctr.SendBufGrowths++
 	}
 }
@@ -211,7 +217,7 @@ func (c *Conn) SetSendBuffer(now time.Time, n int) {
 	if n > c.snd.buf.size {
 		n = c.snd.buf.size + c.l.grantBuf(c, n-c.snd.buf.size)
 	}
-	c.snd.buf.setLimit(n)
+	c.snd.buf.setLimit(n, n)
 	c.l.finish(c, now)
 }
 
@@ -229,17 +235,18 @@ func (b *rcvBuf) resize(n int) {
 	b.size = max(b.size, n)
 }
 
-// setLimit makes the buffer accept up to n octets, growing the ring (and
-// keeping the octets held) when n exceeds it. A lower limit keeps the ring
-// and the octets already held; writes wait until they fit.
-func (b *sndBuf) setLimit(n int) {
-	if n > b.size && b.buf != nil {
-		nb := b.pool.get(b.pool.ringLen(n))[:n]
+// setLimit makes the buffer accept up to n octets in a ring of at least
+// ring octets (n <= ring), growing the ring (and keeping the octets held)
+// when ring exceeds it. A lower limit keeps the ring and the octets already
+// held; writes wait until they fit.
+func (b *sndBuf) setLimit(n, ring int) {
+	if ring > b.size && b.buf != nil {
+		nb := b.pool.get(ring)
 		p1, p2 := b.peek(0, b.n)
 		copy(nb[copy(nb, p1):], p2)
 		b.pool.put(b.buf)
 		b.buf, b.head = nb, 0
 	}
-	b.size = max(b.size, n)
+	b.size = max(b.size, ring)
 	b.limit = n
 }

@@ -433,3 +433,43 @@ func TestRecvAfterReleaseGrowsNothing(t *testing.T) {
 		t.Fatalf("%d octets of growth charged (counter %d) to a released connection", p.b.bufGrown, c.BufGrown)
 	}
 }
+
+// TestSendBufGrowthCopiesOncePerClass: the send buffer grows one congestion
+// window step at a time, but its ring is replaced (and the octets it holds
+// copied) only when the limit passes the ring's size class, the initial size
+// doubled: at most log2(SendBufMax/SendBuf) times on the way to the maximum.
+// Before, every step took a new ring and copied up to 4 MiB into it.
+func TestSendBufGrowthCopiesOncePerClass(t *testing.T) {
+	p := newWirePair(t, 1, Config{}, bdpPath)
+	c, s := p.connect()
+	chunk := make([]byte, 256<<10)
+	buf := make([]byte, 256<<10)
+	var ring *byte
+	replaced := 0
+	end := p.now.Add(2 * time.Second)
+	p.runUntil(func() bool {
+		for {
+			if n, _ := c.Send(p.now, chunk); n < len(chunk) {
+				break
+			}
+		}
+		for {
+			if n, _ := s.Recv(p.now, buf); n == 0 {
+				break
+			}
+		}
+		if b := c.snd.buf.buf; len(b) > 0 && &b[0] != ring {
+			ring = &b[0]
+			replaced++
+		}
+		return !p.now.Before(end)
+	}, 10_000_000)
+	growths := p.a.Counters().SendBufGrowths
+	if n, _ := c.SendBuffer(); n < 1<<20 {
+		t.Fatalf("send buffer grew to %d only: the path should take it past 1 MiB", n)
+	}
+	// 64 KiB -> 4 MiB is six doublings, plus the first ring.
+	if replaced > 7 || growths <= uint64(replaced) {
+		t.Errorf("send ring replaced %d times over %d growths: want at most 7, fewer than the growths", replaced, growths)
+	}
+}
