@@ -84,6 +84,33 @@ func gsoFrame(dst, src wire.MAC, payload int) ([]byte, driver.TxMeta) {
 	return ethFrame(dst, src, etherTypeIPv4, ip), h
 }
 
+// TestGSOMaxSizeCrossesWhole: the largest super-frame the link advertises
+// (GSOMaxSize) reaches the veth whole; one longer, and the kernel would cut
+// it into MSS-sized packets in software first (each of 46 segments then
+// crosses alone, at about three times the sender's CPU: BenchmarkVethTx,
+// frame=gso-over). The client interface counts the packets: 8 frames must
+// arrive as 8 packets (a few more for the kernel's own, e.g. IPv6
+// neighbour discovery), not 8 x 46.
+func TestGSOMaxSizeCrossesWhole(t *testing.T) {
+	l, srv, _ := labLinks(t, Options{}, Options{})
+	if srv.GSOMaxSize() <= 0 {
+		t.Skip("no virtio-net header on this link")
+	}
+	const n = 8
+	frames := make([][]byte, n)
+	meta := make([]driver.TxMeta, n)
+	for i := range frames {
+		frames[i], meta[i] = gsoFrame(wire.MAC{0x02, 0, 0, 0, 0, 0x99}, srv.MAC(), srv.GSOMaxSize()-40)
+	}
+	rx0 := clientRxPackets(t, l)
+	if err := srv.WriteBatch(frames, meta); err != nil {
+		t.Fatal(err)
+	}
+	if got := clientRxPackets(t, l) - rx0; got < n || got >= 2*n {
+		t.Fatalf("%d super-frames of %d IPv4 octets arrived as %d packets: want %d, whole", n, srv.GSOMaxSize(), got, n)
+	}
+}
+
 // TestGSOSuperFrameWhole injects a 60 KB TSO frame on the client side: the
 // server must get it whole, flagged checksum-partial; a receive buffer too
 // small for it must count the truncation instead of delivering a cut frame.

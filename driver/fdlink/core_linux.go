@@ -148,14 +148,22 @@ func (c *Core) MaxFrame() int { return c.cfg.MaxFrame }
 // MAC returns the link's hardware address: the address the stack answers to.
 func (c *Core) MAC() wire.MAC { return c.cfg.MAC }
 
-// GSOMaxSize is 65535 with the virtio-net header (the kernel segments
-// super-frames) and 0 without (driver.GSOLink).
+// GSOMaxSize is the largest super-frame's IPv4 length with the virtio-net
+// header, and 0 without (driver.GSOLink): 65535 less the Ethernet header.
+// A device takes a GSO skb whole only while it is shorter than its
+// gso_max_size (64 KiB, veth's too), Ethernet header included; a longer one
+// the kernel cuts into MSS-sized packets in software before the device, at
+// six times the sender's CPU per octet (BenchmarkVethTx, frame=gso-over).
 func (c *Core) GSOMaxSize() int {
 	if c.cfg.Vnet {
-		return 65535
+		return gsoMaxIPLen
 	}
 	return 0
 }
+
+// gsoMaxIPLen is GSOMaxSize with the virtio-net header: the frame, at most
+// 65535 octets, stays under the devices' 64 KiB gso_max_size.
+const gsoMaxIPLen = 65535 - wire.EthernetHeaderLen
 
 // Close closes the descriptor; blocked ReadBatch calls return
 // driver.ErrClosed.

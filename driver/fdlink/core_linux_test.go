@@ -171,7 +171,7 @@ func TestVnetMetadata(t *testing.T) {
 	if got := peerRead(t, peer); !bytes.Equal(got, append(make([]byte, VnetHdrLen), frame...)) {
 		t.Fatalf("plain frame sent as % x", got[:VnetHdrLen])
 	}
-	if st := c.Stats(); st.TxFrames != 2 || st.TxBytes != 200 || c.GSOMaxSize() != 65535 {
+	if st := c.Stats(); st.TxFrames != 2 || st.TxBytes != 200 || c.GSOMaxSize() != gsoMaxIPLen {
 		t.Fatalf("stats %+v, GSOMaxSize %d", st, c.GSOMaxSize())
 	}
 }
