@@ -394,11 +394,17 @@ const minPTO = time.Millisecond
 // once as out of order or as the filling of a hole (RFC 5681 §4.2); the ACK
 // brings RACK the SACK information it lacked, and congestion control does
 // not react to it (the window was already reduced for this episode).
+//
+// Tail and recovery probes share one count, Config.TLPMaxProbes since
+// SND.UNA last advanced: an ACK that moves nothing (a duplicate, a
+// D-SACK, the peer's own data) restarts neither. Each probe restarts the
+// RTO (RFC 8985 §7.3), so a count restarted by such answers kept the RTO
+// from ever firing and the retries from reaching R2 (RFC 9293 §3.8.3).
 func (snd *sender) probeAllowed() bool {
 	c := snd.c
 	t := &c.tcb
 	if !snd.rackOn() || !sendsData(c.state) || snd.persist || t.SndUna == t.SndNxt || snd.rtxAt.IsZero() || t.SndWnd == 0 ||
-		snd.tlp.active && int(snd.tlp.probes) >= c.l.cfg.TLPMaxProbes {
+		int(snd.tlp.probes) >= c.l.cfg.TLPMaxProbes {
 		return false
 	}
 	if snd.rec.active || snd.txq.sacked != 0 {
@@ -476,7 +482,7 @@ func (snd *sender) tlpFire(now time.Time) {
 	}
 	p := &snd.tlp
 	if !p.active {
-		*p = tlpState{active: true}
+		*p = tlpState{active: true, probes: p.probes} // the count runs on until SND.UNA advances
 	}
 	p.endSeq, p.isRtx, p.inRec = t.SndNxt, p.isRtx || rtx, snd.rec.active
 	p.probes++

@@ -39,7 +39,7 @@ func (snd *sender) lossDetect(now time.Time) {
 	}
 	snd.undoArm(false)
 	snd.tlpAt = 0
-	snd.tlp = tlpState{} // the probe drew its answer; recovery probes take over (rack.go probeAllowed)
+	snd.tlp = tlpState{probes: snd.tlp.probes} // the probe drew its answer; recovery probes take over (rack.go probeAllowed), counted on
 	bbr := snd.bbrOn()
 	if bbr {
 		snd.bbrLoss()

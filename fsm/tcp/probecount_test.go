@@ -1,0 +1,190 @@
+package tcp
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/netspec/netspec/fsm/sock"
+	"github.com/netspec/netspec/fsm/wire"
+)
+
+// stuckPeer is a SACK peer that never takes segment 0 of a flight of ten
+// (rig write, MSS 1000): segment 0 is either lost on the path every time it
+// is sent (talk: the peer then sends an octet of its own every 50 ms, an
+// ACK that does not move SND.UNA) or reaches a receiver that drops it, as
+// Linux under memory pressure does (TCPRcvQDrop), and answers it with a
+// duplicate ACK. Segments 1..9 arrive, the first transmission of each too
+// unless tail (then the tail of the flight is lost and a loss probe finds
+// it); each draws, one RTT (100 ms) later, a duplicate ACK of segment 0 whose SACK
+// blocks give what the peer has, the arriving segment's block first (RFC
+// 2018 §4), no D-SACK.
+type stuckPeer struct {
+	r        *rig
+	talk     bool
+	tail     bool
+	have     [10]bool
+	sent     [10]bool
+	peerSeq  uint32
+	nextTalk time.Time
+}
+
+// run runs the rig against the peer from deadline to deadline until the
+// connection closes or limit has passed; it returns how long it lived.
+func (p *stuckPeer) run(limit time.Duration) time.Duration {
+	r := p.r
+	r.t.Helper()
+	r.write(10 * rkMSS)
+	start := r.now
+	p.peerSeq, p.nextTalk = rkIRS+1, r.now.Add(50*time.Millisecond)
+	for r.c.State() != StateClosed && r.now.Sub(start) < limit {
+		if p.deliver(r.drain()) {
+			continue
+		}
+		next := r.l.time(r.c.earliest())
+		if p.talk && (next.IsZero() || p.nextTalk.Before(next)) {
+			r.advance(p.nextTalk.Sub(r.now))
+			r.send(seg{flags: ACK, seq: p.peerSeq, ack: segAt(0), data: []byte("x")})
+			p.peerSeq++
+			p.nextTalk = r.now.Add(50 * time.Millisecond)
+			continue
+		}
+		if next.IsZero() {
+			r.t.Fatal("no timer runs with data outstanding")
+		}
+		r.advance(next.Sub(r.now))
+	}
+	return r.now.Sub(start)
+}
+
+// deliver takes our segments and answers those that arrive; it reports
+// whether any did.
+func (p *stuckPeer) deliver(segs []sentSeg) bool {
+	r := p.r
+	var got []int
+	for _, s := range segs {
+		if s.n == 0 {
+			continue
+		}
+		k := int((s.seq - segAt(0)) / rkMSS)
+		first := !p.sent[k]
+		p.sent[k] = true
+		switch {
+		case k == 0 && p.talk, p.tail && first:
+		case k == 0:
+			got = append(got, 0)
+		default:
+			p.have[k] = true
+			got = append(got, k)
+		}
+	}
+	if len(got) == 0 {
+		return false
+	}
+	r.advance(100 * time.Millisecond) // the handshake's RTT
+	for _, k := range got {
+		var o wire.TCPOptions
+		b := p.blocks(k)
+		for i := 0; i < len(b); i += 2 {
+			o.SACK[o.NumSACK] = wire.SACKBlock{Start: b[i], End: b[i+1]}
+			o.NumSACK++
+		}
+		r.send(seg{flags: ACK, seq: p.peerSeq, ack: segAt(0), opts: o})
+	}
+	return true
+}
+
+// blocks returns the peer's SACK blocks: the one holding segment k first,
+// then the others from the highest, at most three.
+func (p *stuckPeer) blocks(k int) []uint32 {
+	var b []uint32
+	add := func(i int) {
+		lo, hi := i, i
+		for lo > 1 && p.have[lo-1] {
+			lo--
+		}
+		for hi < 9 && p.have[hi+1] {
+			hi++
+		}
+		for j := 0; j < len(b); j += 2 {
+			if b[j] == segAt(lo) {
+				return
+			}
+		}
+		b = append(b, segAt(lo), segAt(hi+1))
+	}
+	if k > 0 {
+		add(k)
+	}
+	for i := 9; i > 0 && len(b) < 6; i-- {
+		if p.have[i] {
+			add(i)
+		}
+	}
+	return b
+}
+
+// TestRecoveryProbesReachR2: in fast recovery, with the hole at SND.UNA
+// never repaired and the peer answering (or talking) without advancing
+// SND.UNA, loss probes stop after Config.TLPMaxProbes and the
+// retransmission timer backs off to R2 (MaxRetries), which aborts the
+// connection (RFC 9293 §3.8.3 MUST-20, RFC 8985 §7.3). An ACK that does
+// not move SND.UNA is no progress: it neither restarts the probe count nor
+// keeps the RTO from firing. (A recovery probe ended by any ACK restarted
+// the count, and each probe restarted the RTO: probes went every 2*PTO
+// forever and the retry count stayed 0.)
+func TestRecoveryProbesReachR2(t *testing.T) {
+	for _, tc := range []struct{ talk, tail bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		r := newRig(t, Config{MaxRetries: 4})
+		r.establishedSACK()
+		p := &stuckPeer{r: r, talk: tc.talk, tail: tc.tail}
+		lived := p.run(10 * time.Minute)
+		ctr := r.l.Counters()
+		if ctr.FastRetransmits == 0 {
+			t.Fatalf("%+v: no fast recovery: %+v", tc, *ctr)
+		}
+		if r.c.State() != StateClosed {
+			t.Fatalf("%+v: still %v after %v: %d probes, %d timeouts, retries %d", tc, r.c.State(), lived, ctr.TLPProbes, ctr.Timeouts, r.c.snd.retries)
+		}
+		if !errors.Is(r.c.Err(), sock.ErrTimeout) {
+			t.Fatalf("%+v: error %v, want ErrTimeout", tc, r.c.Err())
+		}
+		if want := uint64(r.l.cfg.TLPMaxProbes); ctr.TLPProbes > want || ctr.Timeouts != 4 {
+			t.Fatalf("%+v: %d probes, %d timeouts; want at most %d probes (none restarted without progress), 4 timeouts", tc, ctr.TLPProbes, ctr.Timeouts, want)
+		}
+	}
+}
+
+// TestRecoveryProbesSpentStaySpent: once Config.TLPMaxProbes recovery
+// probes went without SND.UNA advancing, an ACK that asks for a new probe
+// (here a D-SACK for a segment the network duplicated) schedules none: the
+// count is of probes since SND.UNA last advanced, not of probes of the
+// current episode, and the RTO stays where the last probe put it.
+func TestRecoveryProbesSpentStaySpent(t *testing.T) {
+	r := newRig(t, Config{MaxRetries: 4})
+	r.establishedSACK()
+	r.write(10 * rkMSS)
+	r.drain()
+	r.now = r.now.Add(20 * time.Millisecond)
+	r.sackAck(segAt(0), segAt(1), segAt(3))
+	r.sackAck(segAt(0), segAt(1), segAt(5))
+	r.sackAck(segAt(0), segAt(1), segAt(10))
+	for r.l.Counters().TLPProbes < uint64(r.l.cfg.TLPMaxProbes) {
+		if r.c.snd.tlpAt.IsZero() || r.c.snd.rtxAt.Before(r.c.snd.tlpAt) {
+			t.Fatalf("%d probes, and no probe before the RTO", r.l.Counters().TLPProbes)
+		}
+		r.advance(r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)))
+		r.drain()
+		r.sackAck(segAt(0), segAt(1), segAt(10)) // the probe answered: SND.UNA stays
+	}
+	rto := r.c.snd.rtxAt
+	r.sackAck(segAt(0), segAt(5), segAt(6), segAt(1), segAt(10)) // D-SACK: segment 5 twice
+	if !r.c.snd.tlpAt.IsZero() || r.c.snd.rtxAt != rto {
+		t.Fatalf("after %d probes without progress a D-SACK scheduled another at +%v (RTO at +%v, was +%v)", r.l.cfg.TLPMaxProbes,
+			r.c.snd.tlpAt.Sub(r.c.l.tick(r.now)), r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)), rto.Sub(r.c.l.tick(r.now)))
+	}
+	r.advance(rto.Sub(r.c.l.tick(r.now)))
+	if ctr := r.l.Counters(); ctr.Timeouts != 1 || ctr.TLPProbes != uint64(r.l.cfg.TLPMaxProbes) {
+		t.Fatalf("%d timeouts, %d probes at the RTO; want 1 and %d", ctr.Timeouts, ctr.TLPProbes, r.l.cfg.TLPMaxProbes)
+	}
+}
