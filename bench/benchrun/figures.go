@@ -28,38 +28,59 @@ func mainFigures(c config) []figure {
 	return []figure{
 		{"ka_rps", fmt.Sprintf("keep-alive req/s (`wrk -t2 -c50 -d%ds`, GET /hello)", c.dur), "req/s", true, 0},
 		{"ka_cpu", "server CPU per keep-alive request", "µs", false, 1},
+		{"ka_cpu2", "server + client CPU per keep-alive request", "µs", false, 1},
 		{"ka_p50", "p50 latency at that load", "ms", false, 2},
 		{"ka_p99", "p99 latency at that load", "ms", false, 2},
 		{"ab_cps", fmt.Sprintf("new connections/s (`ab -n %d -c 50`, close)", c.abN), "conn/s", true, 0},
 		{"ab_cpu", "server CPU per new connection (ab)", "µs", false, 1},
+		{"ab_cpu2", "server + client CPU per new connection (ab)", "µs", false, 1},
 		{"cc_cps", fmt.Sprintf("new connections/s (`wrk -t2 -c50 -d%ds -H 'Connection: close'`)", c.dur), "conn/s", true, 0},
 		{"cc_cpu", "server CPU per new connection (wrk)", "µs", false, 1},
+		{"cc_cpu2", "server + client CPU per new connection (wrk)", "µs", false, 1},
 		{"dl_gbps", fmt.Sprintf("%s download (server sends, GET /bytes)", size(c.big)), "Gbit/s", true, 2},
 		{"dl_cpu", "server CPU per GB sent", "s", false, 2},
+		{"dl_cpu2", "server + client CPU per GB sent", "s", false, 2},
 		{"ul_gbps", fmt.Sprintf("%s upload (server receives, POST /discard)", size(c.big)), "Gbit/s", true, 2},
 		{"ul_cpu", "server CPU per GB received", "s", false, 2},
+		{"ul_cpu2", "server + client CPU per GB received", "s", false, 2},
 		{"rss_conn", fmt.Sprintf("server RSS per idle keep-alive connection (%s held)", num(float64(c.hold), 0)), "KiB", false, 1},
 	}
 }
 
+// pick returns the rows of the main table whose keys start with one of
+// prefixes, in the table's order.
+func pick(c config, prefixes ...string) []figure {
+	var out []figure
+	for _, f := range mainFigures(c) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(f.Key, p) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // memoryFigures are the rows of the memory scenario: the idle-connection
 // figure of the main table alone, for a quick before/after of memory work.
-func memoryFigures(c config) []figure {
-	all := mainFigures(c)
-	return all[len(all)-1:]
-}
+func memoryFigures(c config) []figure { return pick(c, "rss_") }
 
 // bulkFigures are the rows of the bulk scenario: the download and upload
 // figures of the main table alone.
-func bulkFigures(c config) []figure {
-	all := mainFigures(c)
-	return all[8:12]
-}
+func bulkFigures(c config) []figure { return pick(c, "dl_", "ul_") }
+
+// rateFigures are the rows of the rates scenario: keep-alive and new
+// connections.
+func rateFigures(c config) []figure { return pick(c, "ka_", "ab_", "cc_") }
+
+// keepAliveFigures are the rows of the keepalive scenario.
+func keepAliveFigures(c config) []figure { return pick(c, "ka_") }
 
 // closeFigures are the rows of the close scenario: the new-connection
 // figures of the main table and what closeSegments read from a capture.
 func closeFigures(c config) []figure {
-	return append(mainFigures(c)[4:8:8],
+	return append(pick(c, "ab_", "cc_"),
 		figure{"cc_segs", "segments per connection, both ways (wrk close, captured)", "segments", false, 2},
 		figure{"cc_srv_segs", "segments per connection the server sent", "segments", false, 2},
 		figure{"cc_cli_fin", "connections whose client FIN came first", "%", false, 1},
@@ -96,17 +117,29 @@ func size(n int64) string {
 	return fmt.Sprintf("%d octets", n)
 }
 
-// cpuDuring runs fn and returns the server CPU time it took.
-func (e *env) cpuDuring(fn func() error) (time.Duration, error) {
+// cpuUse is the CPU time a measurement took: the server process's, and the
+// client commands' (e.client) it ran. On a veth a packet's receive path runs
+// in the sender's system call, so the kernel server's own TCP receive work is
+// charged to the client and a user-space server carries the client's:
+// server + client is the exchange's whole cost, wherever it was charged
+// (softirq work in ksoftirqd or in an idle CPU's context is in neither).
+type cpuUse struct{ server, client time.Duration }
+
+// both is the server's and the client's CPU together.
+func (u cpuUse) both() time.Duration { return u.server + u.client }
+
+// cpuDuring runs fn and returns the CPU time it took.
+func (e *env) cpuDuring(fn func() error) (cpuUse, error) {
 	before, err := e.cpu()
 	if err != nil {
-		return 0, err
+		return cpuUse{}, err
 	}
+	client0 := e.clientCPU.Load()
 	if err := fn(); err != nil {
-		return 0, err
+		return cpuUse{}, err
 	}
 	after, err := e.cpu()
-	return after - before, err
+	return cpuUse{after - before, time.Duration(e.clientCPU.Load() - client0)}, err
 }
 
 var (
@@ -179,7 +212,7 @@ func (e *env) keepAlive(ctx context.Context, r *runner) (map[string]float64, err
 	if err != nil {
 		return nil, err
 	}
-	return map[string]float64{"ka_rps": rps, "ka_cpu": us(cpu) / reqs, "ka_p50": p50, "ka_p99": p99}, nil
+	return map[string]float64{"ka_rps": rps, "ka_cpu": us(cpu.server) / reqs, "ka_cpu2": us(cpu.both()) / reqs, "ka_p50": p50, "ka_p99": p99}, nil
 }
 
 // closeConns: wrk with Connection: close, so every request is a new
@@ -193,7 +226,7 @@ func (e *env) closeConns(ctx context.Context, r *runner) (map[string]float64, er
 	if err != nil {
 		return nil, err
 	}
-	return map[string]float64{"cc_cps": rps, "cc_cpu": us(cpu) / reqs}, nil
+	return map[string]float64{"cc_cps": rps, "cc_cpu": us(cpu.server) / reqs, "cc_cpu2": us(cpu.both()) / reqs}, nil
 }
 
 // ab: ApacheBench, HTTP/1.0 without keep-alive, abN requests, 50 at once.
@@ -215,12 +248,12 @@ func (e *env) ab(ctx context.Context, r *runner) (map[string]float64, error) {
 	}
 	rps, _ := strconv.ParseFloat(m[1], 64)
 	n, _ := strconv.ParseFloat(done[1], 64)
-	return map[string]float64{"ab_cps": rps, "ab_cpu": us(cpu) / n}, nil
+	return map[string]float64{"ab_cps": rps, "ab_cpu": us(cpu.server) / n, "ab_cpu2": us(cpu.both()) / n}, nil
 }
 
 // transfer downloads (dir "dl") or uploads ("ul") n octets with benchcli on
 // a fresh connection and returns bits/s and the server CPU it took.
-func (e *env) transfer(ctx context.Context, r *runner, dir string, n int64, bound time.Duration) (bps float64, cpu time.Duration, err error) {
+func (e *env) transfer(ctx context.Context, r *runner, dir string, n int64, bound time.Duration) (bps float64, cpu cpuUse, err error) {
 	args := []string{"--timeout", bound.String(), "get", fmt.Sprintf("http://%s/bytes?n=%d", serverAddr, n)}
 	if dir == "ul" {
 		args = []string{"--timeout", bound.String(), "post", "http://" + serverAddr + "/discard", strconv.FormatInt(n, 10)}
@@ -231,12 +264,12 @@ func (e *env) transfer(ctx context.Context, r *runner, dir string, n int64, boun
 		return err
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, cpuUse{}, err
 	}
 	var got int64
 	var secs float64
 	if _, err := fmt.Sscan(out, &got, &secs); err != nil || got != n || secs <= 0 {
-		return 0, 0, fmt.Errorf("benchcli: unexpected %q", out)
+		return 0, cpuUse{}, fmt.Errorf("benchcli: unexpected %q", out)
 	}
 	return float64(n) * 8 / secs, cpu, nil
 }
@@ -247,7 +280,8 @@ func (e *env) bulk(ctx context.Context, r *runner, dir string) (map[string]float
 	if err != nil {
 		return nil, err
 	}
-	return map[string]float64{dir + "_gbps": bps / 1e9, dir + "_cpu": cpu.Seconds() / (float64(r.cfg.big) / 1e9)}, nil
+	gb := float64(r.cfg.big) / 1e9
+	return map[string]float64{dir + "_gbps": bps / 1e9, dir + "_cpu": cpu.server.Seconds() / gb, dir + "_cpu2": cpu.both().Seconds() / gb}, nil
 }
 
 // idleMemory holds cfg.hold idle keep-alive connections from the client

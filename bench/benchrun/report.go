@@ -174,12 +174,12 @@ func writeReport(res *results, md, plotDir string) error {
 		case "bulk":
 			table(&b, res, bulkFigures(c))
 		case "rates":
-			table(&b, res, mainFigures(c)[:8])
+			table(&b, res, rateFigures(c))
 		case "close":
 			fmt.Fprintf(&b, "The segment rows are from a `wrk -t2 -c50 -d%ds -H 'Connection: close'` run with tcpdump on the client's veth, before the others in the fresh namespaces (its rate is not a figure: the capture costs CPU), over the connections whose SYN and both FINs (or a RST) it holds; \"client FIN first\" is the share whose client sent its FIN before the server's reached it: the client then holds the TIME-WAIT, and a client whose ports fill with TIME-WAITs connects ever more slowly (the wrk row that follows pays for it).\n\n", capDur)
 			table(&b, res, closeFigures(c))
 		case "keepalive":
-			table(&b, res, mainFigures(c)[:4])
+			table(&b, res, keepAliveFigures(c))
 		case "inmem":
 			fmt.Fprintf(&b, "Each round is one run of bench/inmem's benchmarks (`go test -bench . -benchtime %s`), netspec's, gVisor's and the no-stack floor's sub-benchmarks in turn for each; CPU is the whole process's (both stacks, the link, client and server).\n\n", res.Config["benchtime"])
 			table(&b, res, inmemFigures())

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,10 @@ type env struct {
 	cmd    *exec.Cmd
 	pid    int
 	log    *os.File
+	// clientCPU sums the user+system CPU of the client commands run so far
+	// (e.client; `ip netns exec` execs the tool in place, so its rusage is
+	// the tool's), in nanoseconds.
+	clientCPU atomic.Int64
 }
 
 // labSeq numbers the labs of one run; each gets prefix-N.
@@ -200,6 +205,9 @@ func (e *env) client(ctx context.Context, d time.Duration, name string, args ...
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if ps := cmd.ProcessState; ps != nil {
+		e.clientCPU.Add(int64(ps.UserTime() + ps.SystemTime()))
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return string(out), fmt.Errorf("%s: timed out after %v", name, d)
 	}
