@@ -272,8 +272,13 @@ func (rcv *receiver) trim(s *segment) {
 }
 
 // ackAdvance processes an ACK (RFC 9293 §3.10.7.4 step 5) in the sender
-// (sender.go).
-func ackAdvance(c *Conn, s *segment) { c.snd.onAck(s) }
+// (sender.go). The segment passed the sequence and ACK checks: the peer
+// is heard, and the keep-alive idle period restarts (MUST-26; a segment
+// dropped before step 5, one a blind sender could forge, does not).
+func ackAdvance(c *Conn, s *segment) {
+	c.kaHeard(s.now)
+	c.snd.onAck(s)
+}
 
 // deliver places the segment text (RFC 9293 §3.10.7.4 step 7): in order, it
 // extends the readable data and pulls in any held segments it reaches, and its

@@ -204,7 +204,6 @@ func (l *Layer) input(now time.Time, src, dst wire.Addr, meta SegMeta, seg []byt
 func (l *Layer) dispatch(now time.Time, s *segment) {
 	if c := l.demux[connKey{s.dst, s.src, s.dport, s.sport}]; c != nil {
 		c.rcv.tos = s.tos // MAY-9
-		c.kaHeard(now)
 		c.rcv.noteDuplicate(s)
 		l.segmentArrives(c, s)
 		l.finish(c, now)

@@ -49,7 +49,8 @@ func (c *Conn) SetKeepAlive(now time.Time, on bool, idle, intvl time.Duration, c
 	}
 }
 
-// kaHeard restarts the idle period: something arrived from the peer (MUST-26).
+// kaHeard restarts the idle period: an acceptable acknowledgment (with or
+// without data) arrived from the peer (MUST-26), ackAdvance.
 func (c *Conn) kaHeard(now time.Time) {
 	if c.ka != nil {
 		c.ka.probes = 0

@@ -57,3 +57,34 @@ func TestKeepAliveDefaults(t *testing.T) {
 		t.Fatalf("defaults %+v", k)
 	}
 }
+
+// TestKeepAliveUnacceptableSegmentsNotHeard: segments that fail the checks
+// of RFC 9293 §3.10.7.4 (out of the window, a RST out of the window, an ACK
+// of data never sent, no ACK at all) are no data or acknowledgment from the
+// peer (MUST-26): a blind sender that knows the four-tuple alone keeps
+// neither the idle period nor the probe count from running, and the dead
+// connection ends after count unanswered probes, as without them.
+func TestKeepAliveUnacceptableSegmentsNotHeard(t *testing.T) {
+	for i, forged := range []seg{
+		{flags: ACK, seq: 100 + 1<<20, ack: 300},
+		{flags: RST, seq: 100 + 1<<20},
+		{flags: ACK, seq: 100, ack: 300 + 1<<20},
+		{flags: PSH, seq: 100, data: []byte("x")},
+	} {
+		r := newRig(t, Config{}, 299)
+		r.establishedPassive(99, 299)
+		r.c.SetKeepAlive(r.now, true, 10*time.Second, time.Second, 3)
+		start := r.now
+		for r.c.State() != StateClosed && r.now.Sub(start) < time.Minute {
+			r.advance(250 * time.Millisecond)
+			if r.c.State() != StateClosed {
+				r.send(forged)
+			}
+			r.o.take()
+		}
+		if got, want := r.now.Sub(start), 13*time.Second; got != want || r.l.Counters().KeepAlives != 3 {
+			t.Fatalf("forged %d %v: %v after %v with %d probes; want closed after %v with 3", i, forged, r.c.State(), got, r.l.Counters().KeepAlives, want)
+		}
+		r.recvErr(sock.ErrTimeout)
+	}
+}
