@@ -184,7 +184,7 @@ func setIRS(c *Conn, s *segment) {
 		c.snd.shift = min(s.opts.WScale, wire.MaxWScale)
 	} else {
 		c.snd.shift, c.rcv.shift = 0, 0
-		c.rcv.buf.size = c.rcv.limit + 1
+		c.rcv.buf.size = c.rcv.ringSize(c.rcv.limit, 0)
 	}
 	c.negotiateOptions(s)
 	c.ecnNegotiate(s)

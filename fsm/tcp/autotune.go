@@ -33,7 +33,9 @@ import (
 // it, so a reader that keeps up holds a small ring behind a large window.
 // A drained ring, grown or not, goes back to the layer's pools (bufpool.go,
 // which keep grown ones within maxPooledGrown), so an idle connection holds
-// no ring whatever its buffer grew to. Every
+// no ring whatever its buffer grew to. The ring's capacity also holds the
+// buffer's headroom (output.go), so a reader a window behind still sees the
+// window whole. Every
 // growth is charged to the layer-wide Config.BufBudget; growth past it is
 // refused and counted (Counters.BufGrowRefused). Conn.SetRecvBuffer and
 // Conn.SetSendBuffer fix a connection's buffer, like SO_RCVBUF/SO_SNDBUF.
@@ -120,14 +122,14 @@ func (rcv *receiver) growLimit(want int) int {
 	if want <= rcv.limit {
 		return 0
 	}
-	ring := want + 1<<rcv.shift
+	ring := rcv.ringSize(want, rcv.shift)
 	if extra := ring - rcv.buf.size; extra > 0 {
 		g := c.l.grantBuf(c, extra)
 		if g == 0 {
 			return 0
 		}
 		ring = rcv.buf.size + g
-		want = min(want, ring-1<<rcv.shift)
+		want = min(want, ring-rcv.headroom(want)-1<<rcv.shift)
 		rcv.buf.resize(ring)
 	}
 	g := want - rcv.limit

@@ -404,7 +404,7 @@ func (l *Layer) initConn(c *Conn) {
 	c.snd.buf.size, c.snd.buf.limit = l.cfg.SendBuf, l.cfg.SendBuf
 	c.rcv.shift = wscaleFor(l.cfg.RecvBufMax) // RFC 7323 §2.2: for the largest the buffer may grow to
 	c.rcv.limit = l.cfg.RecvBuf
-	c.rcv.buf.size = l.cfg.RecvBuf + 1<<c.rcv.shift
+	c.rcv.buf.size = c.rcv.ringSize(c.rcv.limit, c.rcv.shift)
 	c.rcv.space = min(l.cfg.RecvBuf, 10*int(l.cfg.MSS)) // Linux: TCP_INIT_CWND segments
 	c.snd.mss, c.snd.peerMSS = 536, 536                 // MUST-15 until the peer's MSS option says otherwise
 	c.snd.rto = l.cfg.RTOInitial

@@ -119,8 +119,38 @@ func (rcv *receiver) windowField(syn bool) uint16 {
 	return uint16(min(cur>>rcv.shift, 0xffff))
 }
 
-// free returns the receive buffer space not taken by unread data.
-func (rcv *receiver) free() int { return rcv.limit - rcv.buf.unread }
+// free returns the window the receive buffer allows: the buffer limit,
+// less the unread octets beyond the headroom (headroom). While the reader
+// is behind by at most the headroom the window stays whole.
+func (rcv *receiver) free() int {
+	return rcv.limit - max(rcv.buf.unread-rcv.headroom(rcv.limit), 0)
+}
+
+// headroom is the room an auto-tuned receive buffer of limit octets keeps
+// beyond its limit for octets the application has not read yet:
+// Config.RecvBuf, at most the limit itself. Linux's receive buffer is
+// likewise larger than the window it advertises (tcp_rmem[1], 128 KiB,
+// behind a first window of ~64 KiB), so a window the peer filled before
+// the reader woke does not close the window: the ACK of that data still
+// offers the whole window, and the reader has until a second one arrives
+// to take the first. An idle connection holds no ring, so the headroom
+// costs memory only while data waits for the reader. A fixed buffer
+// (Config.RecvBuf without RecvBufMax, Conn.SetRecvBuffer) has none: its
+// window closes when it holds its size, as set.
+func (rcv *receiver) headroom(limit int) int {
+	cfg := &rcv.c.l.cfg
+	if rcv.locked || cfg.RecvBufMax <= cfg.RecvBuf {
+		return 0
+	}
+	return min(cfg.RecvBuf, limit)
+}
+
+// ringSize is the capacity the receive ring needs for a buffer limit of
+// limit octets with window scale shift: the limit, its headroom, and one
+// scale unit of slack for a window rounded up to the unit (windowField).
+func (rcv *receiver) ringSize(limit int, shift uint8) int {
+	return limit + rcv.headroom(limit) + 1<<shift
+}
 
 // offer returns the window the free space allows, at most what the window
 // field can express (65535 units of the scale).
