@@ -188,3 +188,47 @@ func TestRecoveryProbesSpentStaySpent(t *testing.T) {
 		t.Fatalf("%d timeouts, %d probes at the RTO; want 1 and %d", ctr.Timeouts, ctr.TLPProbes, r.l.cfg.TLPMaxProbes)
 	}
 }
+
+// TestZeroWindowProbesLiveThenDead (RFC 9293 §3.8.6.1, §3.8.3): a peer
+// whose window stays closed is probed with backoff. While it does not
+// answer the probes count toward R1 (Conn.Retrying, SHLD-9); once it
+// answers each probe with its zero window it may keep the window closed
+// for ever (MUST-37): the count starts over and Retrying clears, as the
+// path works. When it falls silent again, R2 (MaxRetries) probes later
+// the connection is aborted.
+func TestZeroWindowProbesLiveThenDead(t *testing.T) {
+	const maxRetries = 6
+	r := newRig(t, Config{MaxRetries: maxRetries, RTOMax: 10 * time.Second}, 299)
+	r.establishedPassive(99, 299)
+	r.send(seg{flags: ACK, seq: 100, ack: 300, wnd0: true})
+	r.c.Send(r.now, []byte("0123456789"))
+	probes := 0
+	probe := func() {
+		t.Helper()
+		r.advance(r.l.NextDeadline().Sub(r.now))
+		r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("0")})
+		r.recvNothing()
+		probes++
+	}
+	for probes <= r.l.cfg.R1 { // the persist probe, then R1 retransmissions of it
+		probe()
+	}
+	if !r.c.Retrying() {
+		t.Fatalf("%d probes unanswered and not retrying", probes)
+	}
+	for range 3 * maxRetries {
+		r.send(seg{flags: ACK, seq: 100, ack: 300, wnd0: true})
+		if r.c.Retrying() || r.c.snd.retries != 0 {
+			t.Fatalf("after %d probes the peer answered with its zero window: retrying %v, retries %d", probes, r.c.Retrying(), r.c.snd.retries)
+		}
+		probe()
+	}
+	r.state(StateEstablished)
+	for range maxRetries - 1 {
+		probe()
+	}
+	r.state(StateEstablished)
+	r.advance(r.l.NextDeadline().Sub(r.now))
+	r.state(StateClosed)
+	r.recvErr(sock.ErrTimeout)
+}

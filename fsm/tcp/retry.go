@@ -34,5 +34,6 @@ func advises(c *Conn) bool {
 // Retrying reports whether the connection has retransmitted one segment
 // at least R1 times without progress (RFC 9293 §3.8.3, SHLD-9): the path
 // may be broken, though R2 has not yet closed the connection. It clears on
-// the next acknowledgment of new data.
+// the next acknowledgment of new data, or an answer to a zero-window probe
+// (MUST-37: the peer is there, its window closed).
 func (c *Conn) Retrying() bool { return c.snd.retrying }

@@ -142,7 +142,9 @@ func (snd *sender) dupAck(s *segment, newSACK, dsack bool) {
 		snd.lossDetect(s.now)
 	}
 	if s.ack == t.SndUna && t.SndWnd == 0 {
-		snd.retries = 0 // MUST-37: an answered zero-window probe keeps the connection
+		// MUST-37: an answered zero-window probe keeps the connection, and
+		// the path works: R1's report ends too (SHLD-9).
+		snd.retries, snd.retrying = 0, false
 	}
 	if rack {
 		snd.tlpAck(s, false)
