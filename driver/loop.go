@@ -45,7 +45,7 @@ type LoopStats struct {
 	TxErrors    uint64 // WriteBatch calls that failed (their frames are lost)
 	TimerFires  uint64 // timer expiries that ran Poll
 	TimerClamps uint64 // deadlines still due right after Poll (stack bug guard)
-	Calls       uint64 // Do/DoWait calls run
+	Calls       uint64 // calls run under the loop's mutex (Do, DoWait, DoWaitOn, DoForget, Forget)
 	ReadyEvents uint64 // readiness changes drained from the stack
 	Wakeups     uint64 // waiter channels woken by readiness
 }
@@ -105,7 +105,11 @@ type Loop struct {
 	// spareWaits are emptied waiter slices kept for reuse, so a wait on a
 	// descriptor with no waiter allocates nothing (at most maxSpareWaits).
 	spareWaits [][]waitEntry
-	done       chan struct{} // closed on shutdown
+	// wakes are the waiters readiness took off the registry in the
+	// current critical section; unlockWake wakes them once the mutex is
+	// released (wait.go).
+	wakes []waitEntry
+	done  chan struct{} // closed on shutdown
 
 	timer   *time.Timer
 	armed   bool
@@ -259,16 +263,25 @@ func (l *Loop) input(frames [][]byte, n []int, meta []RxMeta) {
 // flushes output and readiness. It returns ErrLoopClosed (and does not run fn)
 // after shutdown.
 func (l *Loop) Do(fn func(now time.Time, s *stack.Stack)) error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	now, ok := l.lockCall()
+	if !ok {
 		return ErrLoopClosed
 	}
-	now := l.nowLocked()
-	l.stats.Calls++
 	fn(now, l.st)
 	l.unlockAndWrite(l.flushLocked(now, false))
 	return nil
+}
+
+// lockCall takes the mutex for a user call and counts it, returning the
+// call's time; after shutdown it releases the mutex and reports false.
+func (l *Loop) lockCall() (time.Time, bool) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return time.Time{}, false
+	}
+	l.stats.Calls++
+	return l.nowLocked(), true
 }
 
 // Done returns a channel closed when the loop has shut down.
@@ -438,8 +451,9 @@ func (l *Loop) batchLocked() *txBatch {
 	return &txBatch{frames: make([][]byte, l.batch), meta: make([]TxMeta, l.batch)}
 }
 
-// unlockAndWrite releases the mutex and, when batches are pending and no
-// goroutine holds the writer role, takes it and writes them. The writer takes
+// unlockAndWrite releases the mutex (waking the waiters readiness took
+// off the registry meanwhile: unlockWake) and, when batches are pending and
+// no goroutine holds the writer role, takes it and writes them. The writer takes
 // pending batches in production order until none is left, and gives the
 // role up under the mutex when it finds none, so frames leave in the order
 // the stack emitted them and a batch queued while the role is held is always
@@ -449,12 +463,12 @@ func (l *Loop) batchLocked() *txBatch {
 // call's time), and a response's data still waiting for the writer when the
 // application closes leaves in the same round as the FIN.
 func (l *Loop) unlockAndWrite(pending bool) {
-	if !pending || l.writing {
-		l.mu.Unlock()
+	write := pending && !l.writing
+	l.writing = l.writing || write
+	l.unlockWake()
+	if !write {
 		return
 	}
-	l.writing = true
-	l.mu.Unlock()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
 	// One critical section a round: recycle the batches just written (and

@@ -103,6 +103,7 @@ type fakeEngine struct {
 	inputs   []time.Time
 	polls    []time.Time
 	onPoll   func(now time.Time)
+	onReady  func() // called under the loop's mutex after the readiness drain
 }
 
 func (e *fakeEngine) Input(now time.Time, frame []byte, meta RxMeta) {
@@ -140,6 +141,9 @@ func (e *fakeEngine) Ready(fn func(stack.FD, stack.Readiness)) int {
 		fn(r.fd, r.ev)
 	}
 	e.ready = e.ready[:0]
+	if e.onReady != nil {
+		e.onReady()
+	}
 	return n
 }
 

@@ -11,7 +11,8 @@ import (
 // The loop's registry of blocked callers: a call that would block registers
 // a channel for its descriptor and the readiness it waits for, under the
 // loop's mutex, and flushLocked's drain of the stack's readiness changes
-// wakes it (onReady).
+// takes it off the registry (onReady) and wakes it once the mutex is
+// released (unlockWake).
 
 // waitEntry is one channel woken when its fd reports readiness in mask:
 // closed when the loop made it for the wait (DoWait, Wait), sent one token
@@ -67,13 +68,10 @@ func (l *Loop) DoWaitOn(fd stack.FD, mask stack.Readiness, ch chan struct{}, fn 
 // doWait is DoWait (token false) and DoWaitOn (token true, tok the caller's
 // channel).
 func (l *Loop) doWait(fd stack.FD, mask stack.Readiness, token bool, tok chan struct{}, fn func(now time.Time, s *stack.Stack) error) (<-chan struct{}, error) {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	now, ok := l.lockCall()
+	if !ok {
 		return nil, ErrLoopClosed
 	}
-	now := l.nowLocked()
-	l.stats.Calls++
 	err := fn(now, l.st)
 	var ch <-chan struct{}
 	if errors.Is(err, sock.ErrWouldBlock) {
@@ -153,18 +151,44 @@ func (l *Loop) dropWaitersLocked(fd stack.FD, ws []waitEntry) {
 // release a descriptor, so the number may be reused without stale waiters.
 func (l *Loop) Forget(fd stack.FD) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.stats.Calls++
+	l.forgetLocked(fd)
+	l.unlockWake()
+}
+
+// DoForget runs fn like Do, then forgets fd's waiters as Forget does, in
+// the same critical section: a socket layer releasing fd (its CLOSE or
+// ABORT in fn) takes the loop's mutex once instead of twice. It returns
+// fn's error, or ErrLoopClosed (and does not run fn) after shutdown, which
+// woke every waiter.
+func (l *Loop) DoForget(fd stack.FD, fn func(now time.Time, s *stack.Stack) error) error {
+	now, ok := l.lockCall()
+	if !ok {
+		return ErrLoopClosed
+	}
+	err := fn(now, l.st)
+	l.forgetLocked(fd)
+	l.unlockAndWrite(l.flushLocked(now, false))
+	return err
+}
+
+// forgetLocked takes every waiter of fd off the registry, to be woken by
+// unlockWake.
+func (l *Loop) forgetLocked(fd stack.FD) {
 	ws, ok := l.waiters[fd]
 	if !ok {
 		return
 	}
-	for _, w := range ws {
-		w.wake()
-	}
+	l.wakes = append(l.wakes, ws...)
 	l.dropWaitersLocked(fd, ws)
 }
 
-// onReady wakes the waiters of fd whose mask intersects ev; Closed wakes all.
+// wakeBatch is how many of a critical section's wake-ups unlockWake makes
+// after releasing the mutex; any beyond are made under it.
+const wakeBatch = 16
+
+// onReady takes the waiters of fd whose mask intersects ev (Closed: all)
+// off the registry; unlockWake wakes them.
 func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 	l.stats.ReadyEvents++
 	ws, ok := l.waiters[fd]
@@ -174,7 +198,7 @@ func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 	keep := ws[:0]
 	for _, w := range ws {
 		if w.mask&ev != 0 || ev&sock.Closed != 0 {
-			w.wake()
+			l.wakes = append(l.wakes, w)
 			l.stats.Wakeups++
 			continue
 		}
@@ -186,4 +210,31 @@ func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 	}
 	clear(ws[len(keep):])
 	l.waiters[fd] = keep
+}
+
+// unlockWake releases the mutex, then wakes the waiters onReady took off
+// the registry during the critical section. Woken outside the mutex, a
+// waiter (a goroutine blocked in Read, on the other core) finds it free
+// when it retries its call at once, instead of spinning and sleeping on it
+// while the loop still holds it for the rest of an input batch, and the
+// thread wake-up a wake may cost is not paid inside the critical section.
+// A waiter it wakes is already off the registry, so no other wake reaches
+// it twice; a token that arrives after its caller stopped waiting is
+// dropped by the caller's next DoWaitOn, as any late token.
+func (l *Loop) unlockWake() {
+	if len(l.wakes) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	var ws [wakeBatch]waitEntry
+	n := copy(ws[:], l.wakes)
+	for _, w := range l.wakes[n:] {
+		w.wake()
+	}
+	clear(l.wakes)
+	l.wakes = l.wakes[:0]
+	l.mu.Unlock()
+	for _, w := range ws[:n] {
+		w.wake()
+	}
 }

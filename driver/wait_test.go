@@ -20,6 +20,20 @@ func tokens(ch chan struct{}) int {
 	}
 }
 
+// registered counts the descriptors with waiters in l's registry.
+func registered(l *Loop) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.waiters)
+}
+
+// waitersOf counts fd's registrations in l's registry.
+func waitersOf(l *Loop, fd stack.FD) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.waiters[fd])
+}
+
 // TestLoopDoWaitOnSendsOneToken: a caller's own channel registered by
 // DoWaitOn receives one token on matching readiness (none for another
 // mask or another fd), is registered once however often the caller waits,
@@ -41,10 +55,7 @@ func TestLoopDoWaitOnSendsOneToken(t *testing.T) {
 		if err := h.loop.DoWaitOn(fd, sock.Readable, nil, wouldBlock); !errors.Is(err, sock.ErrWouldBlock) {
 			t.Fatalf("DoWaitOn(nil) = %v", err)
 		}
-		h.loop.mu.Lock()
-		n := len(h.loop.waiters[fd])
-		h.loop.mu.Unlock()
-		if n != 2 {
+		if n := waitersOf(h.loop, fd); n != 2 {
 			t.Fatalf("%d registrations for two channels waited on four times (and a nil one)", n)
 		}
 
@@ -60,10 +71,7 @@ func TestLoopDoWaitOnSendsOneToken(t *testing.T) {
 		if r := len(rd); r != 1 {
 			t.Fatalf("two Readable reports left %d tokens, want 1 (one wake-up per registration)", r)
 		}
-		h.loop.mu.Lock()
-		n = len(h.loop.waiters)
-		h.loop.mu.Unlock()
-		if n != 0 {
+		if n := registered(h.loop); n != 0 {
 			t.Fatalf("%d fds still registered after all waiters woke", n)
 		}
 
@@ -115,6 +123,69 @@ func TestLoopDoWaitOnAllocatesNothing(t *testing.T) {
 	cycle()
 	if a := testing.AllocsPerRun(100, cycle); a != 0 {
 		t.Fatalf("a wait and its wake-up allocate %.1f times, want 0", a)
+	}
+}
+
+// TestLoopWakesAfterUnlock: the waiters readiness wakes (more of them than
+// one wake batch, token and closed channels alike) get no wake-up while the
+// loop still holds its mutex (the engine, under it after its readiness
+// drain, sees none), and every one has it when the call that made them
+// ready returns; DoForget runs its call and wakes the released
+// descriptor's waiters in one critical section, after it too.
+func TestLoopWakesAfterUnlock(t *testing.T) {
+	eng := &fakeEngine{}
+	l := newLoop(newFakeLink(), nil, eng, LoopOptions{})
+	defer l.Close()
+	wouldBlock := func(time.Time, *stack.Stack) error { return sock.ErrWouldBlock }
+	const n = wakeBatch + 4
+	toks := make([]chan struct{}, n)
+	closed := make([]<-chan struct{}, n)
+	for i := range n {
+		fd := stack.FD(10 + i)
+		toks[i] = make(chan struct{}, 1)
+		l.DoWaitOn(fd, sock.Readable, toks[i], wouldBlock)
+		closed[i], _ = l.DoWait(fd, sock.Readable, wouldBlock)
+	}
+	woken := func() (k int) {
+		for i := range n {
+			k += len(toks[i])
+			if isClosed(closed[i]) {
+				k++
+			}
+		}
+		return k
+	}
+	inside := -1
+	eng.onReady = func() { inside = woken() }
+	l.Do(func(time.Time, *stack.Stack) {
+		for i := range n {
+			eng.ready = append(eng.ready, readyEv{stack.FD(10 + i), sock.Readable})
+		}
+	})
+	if inside != 0 || woken() != 2*n {
+		t.Fatalf("%d of %d waiters woken under the mutex, %d once the call returned; want 0 and all", inside, 2*n, woken())
+	}
+
+	const fd = stack.FD(7)
+	rd := make(chan struct{}, 1)
+	l.DoWaitOn(fd, sock.Readable, rd, wouldBlock)
+	calls := l.Stats().Calls
+	inside = -1
+	eng.onReady = func() { inside = len(rd) }
+	ran := false
+	err := l.DoForget(fd, func(time.Time, *stack.Stack) error { ran = true; return sock.ErrBadFD })
+	if !ran || !errors.Is(err, sock.ErrBadFD) || l.Stats().Calls != calls+1 {
+		t.Fatalf("DoForget: ran %v, err %v, %d calls; want its call run once and its error", ran, err, l.Stats().Calls-calls)
+	}
+	if inside != 0 || tokens(rd) != 1 {
+		t.Fatalf("DoForget: the waiter had %d tokens under the mutex, want 0 then 1 after", inside)
+	}
+	if left := registered(l); left != 0 {
+		t.Fatalf("%d descriptors still registered", left)
+	}
+	l.Close()
+	if err := l.DoForget(fd, func(time.Time, *stack.Stack) error { ran = false; return nil }); !errors.Is(err, ErrLoopClosed) || !ran {
+		t.Fatalf("DoForget after Close = %v (ran: %v), want ErrLoopClosed without running", err, !ran)
 	}
 }
 

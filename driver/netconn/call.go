@@ -56,6 +56,22 @@ func doCall[A, R any](r runner, fd stack.FD, mask stack.Readiness, token bool, t
 	return res, ready, err
 }
 
+// runRelease runs op(now, s, arg) under the loop's lock, as runCall does,
+// for a call that releases fd (CLOSE, ABORT), and then forgets fd's
+// waiters (runner.forget): on a *driver.Loop in the same critical section
+// (DoForget), one lock instead of two per connection closed.
+func runRelease[A any](r runner, fd stack.FD, op func(now time.Time, s sockets, arg A) (struct{}, error), arg A) error {
+	if l := r.loop(); l != nil {
+		return l.DoForget(fd, func(now time.Time, s *stack.Stack) error {
+			_, err := op(now, s, arg)
+			return err
+		})
+	}
+	_, _, err := runCall(r, fd, 0, op, arg)
+	r.forget(fd)
+	return err
+}
+
 // connBuf is the argument of a call that moves octets: the connection and
 // its buffer.
 type connBuf struct {

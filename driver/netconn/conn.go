@@ -320,8 +320,7 @@ func (c *Conn) release(abort bool) error {
 	c.closeOnce.Do(func() {
 		first = true
 		c.closed.Store(true)
-		_, _, err = runCall(c.r, c.fd, 0, closeIn, closeArg{c, abort})
-		c.r.forget(c.fd)
+		err = runRelease(c.r, c.fd, closeIn, closeArg{c, abort})
 		c.rd.set(c.r.sleepers(), time.Time{})
 		c.wd.set(c.r.sleepers(), time.Time{})
 		if !errors.Is(err, sock.ErrBadFD) {

@@ -1,7 +1,9 @@
 package netconn_test
 
 import (
+	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -72,5 +74,48 @@ func TestConnBlockingRoundTripAllocatesNothing(t *testing.T) {
 	c.Close()
 	if err := <-served; err != io.EOF {
 		t.Fatalf("server: %v, want EOF", err)
+	}
+}
+
+// TestConnCloseIsOneCall: Close releases the descriptor and wakes the
+// calls blocked on it in one critical section of the loop (one call in
+// its Stats), and a Read blocked on the connection returns net.ErrClosed.
+func TestConnCloseIsOneCall(t *testing.T) {
+	cli, srv := twoLoops(t, pipe.Config{})
+	ln, err := netconn.Listen(srv, 9, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c := dialSrv(t, cli, 9)
+	before := cli.Stats().Calls
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		read <- err
+	}()
+	// The Read's call (it would block, and registers its wait) is the
+	// only one on the client's loop until Close.
+	for end := time.Now().Add(guard); cli.Stats().Calls == before; {
+		if time.Now().After(end) {
+			t.Fatal("the Read made no call")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	before = cli.Stats().Calls
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := cli.Stats().Calls - before; n != 1 {
+		t.Errorf("Close made %d calls on the loop, want 1", n)
+	}
+	if err := <-read; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("blocked Read after Close: %v, want net.ErrClosed", err)
 	}
 }
