@@ -19,11 +19,14 @@ import (
 // "Several loops"). Each loop owns a protocol stack of its own with the
 // same address and MAC; the kernel's AF_PACKET fanout group gives each
 // loop the TCP flows that hash to it (afpacket.Group), and everything
-// else (ARP, UDP, ICMP echo) to loop 0. Nothing is shared on the
-// per-packet path: a listener is one per loop, merged for Accept; a
-// connection the stack opens takes a local port whose flow comes back to
-// the loop that opened it; what one loop's ARP cache learns is replayed
-// in the others' by the neighbour goroutine, through their Do.
+// else (ARP, UDP, ICMP echo, every IPv4 fragment) to loop 0. Nothing is
+// shared on the per-packet path but for fragmented TCP: loop 0's stack
+// reassembles it and hands a datagram of another loop's flow to that
+// loop's bounded queue (stack.Config.HandOff, driver.Loop.HandIn). A
+// listener is one per loop, merged for Accept; a connection the stack
+// opens takes a local port whose flow comes back to the loop that opened
+// it; what one loop's ARP cache learns is replayed in the others' by the
+// neighbour goroutine, through their Do.
 
 // MaxLoops is the most event loops a Stack runs.
 const MaxLoops = afpacket.MaxGroup
@@ -110,6 +113,12 @@ func (s *Stack) shardConfig(cfg stack.Config, i int, links *Links) stack.Config 
 		return links.Shard(lport, rport) == i
 	}
 	cfg.ARP.Learned = func(ip wire.Addr, mac wire.MAC, forUs bool) { s.nb.publish(i, ip, mac, forUs) }
+	// Every fragment reaches loop 0, whose fsm/ip reassembles it; a
+	// datagram of another loop's flow goes to that loop's hand-in queue
+	// (bounded, counted: driver.Loop.HandIn), never blocking this loop.
+	cfg.HandOff = func(dgram []byte, lport, rport uint16) {
+		s.shards[links.Shard(lport, rport)].loop.HandIn(dgram)
+	}
 	return cfg
 }
 

@@ -48,6 +48,8 @@ type LoopStats struct {
 	Calls       uint64 // calls run under the loop's mutex (Do, DoWait, DoWaitOn, DoForget, Forget)
 	ReadyEvents uint64 // readiness changes drained from the stack
 	Wakeups     uint64 // waiter channels woken by readiness
+	HandIns     uint64 // datagrams another loop reassembled for this one, queued (HandIn)
+	HandInDrops uint64 // ... dropped: hand-in queue full, or the loop closed
 }
 
 // engine is the part of *stack.Stack the loop drives; tests substitute a fake.
@@ -91,8 +93,9 @@ type Loop struct {
 	link  Link
 	st    *stack.Stack
 	eng   engine
-	lend  lender  // eng's, when it lends its frames (nil: the loop copies them)
-	acks  batcher // eng's, when it acknowledges a batch at once (nil: per frame)
+	lend  lender        // eng's, when it lends its frames (nil: the loop copies them)
+	acks  batcher       // eng's, when it acknowledges a batch at once (nil: per frame)
+	dgIn  datagramInput // eng's, when it takes handed-in datagrams (HandIn)
 	batch int
 	log   *slog.Logger
 
@@ -125,6 +128,8 @@ type Loop struct {
 	txMu    sync.Mutex // held by the writer while it writes; Settle waits for it
 	emitFn  func(frame []byte, meta TxMeta)
 	readyFn func(fd stack.FD, ev stack.Readiness)
+
+	hin handIn // datagrams other loops reassembled for this one (handin.go)
 }
 
 // NewLoop returns a loop that runs st over link. It does nothing until Run.
@@ -152,6 +157,9 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 	}
 	l.lend, _ = eng.(lender)
 	l.acks, _ = eng.(batcher)
+	l.dgIn, _ = eng.(datagramInput)
+	l.hin.wake = time.AfterFunc(time.Hour, l.drainHandIn)
+	l.hin.wake.Stop()
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
 	l.timer = time.AfterFunc(time.Hour, l.onTimer)
@@ -303,6 +311,7 @@ func (l *Loop) shutdown() error {
 	l.closed = true
 	l.timer.Stop()
 	l.armed = false
+	l.stopHandIn()
 	for fd, ws := range l.waiters {
 		for _, w := range ws {
 			w.wake()
@@ -353,7 +362,9 @@ func (l *Loop) isClosed() bool {
 func (l *Loop) Stats() LoopStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.stats
+	st := l.stats
+	l.handInStats(&st)
+	return st
 }
 
 // Link returns the loop's link.

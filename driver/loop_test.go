@@ -101,6 +101,7 @@ type fakeEngine struct {
 	ready    []readyEv
 	deadline time.Time
 	inputs   []time.Time
+	dgrams   [][]byte // handed-in datagrams (InputDatagram)
 	polls    []time.Time
 	onPoll   func(now time.Time)
 	onReady  func() // called under the loop's mutex after the readiness drain
@@ -110,6 +111,15 @@ func (e *fakeEngine) Input(now time.Time, frame []byte, meta RxMeta) {
 	e.inputs = append(e.inputs, now)
 	if e.echo {
 		e.out = append(e.out, bytes.Clone(frame))
+	}
+}
+
+// InputDatagram records a handed-in datagram (Loop.HandIn) and, with
+// echo, sends it back as a frame.
+func (e *fakeEngine) InputDatagram(now time.Time, dgram []byte) {
+	e.dgrams = append(e.dgrams, bytes.Clone(dgram))
+	if e.echo {
+		e.out = append(e.out, bytes.Clone(dgram))
 	}
 }
 

@@ -172,14 +172,7 @@ func checkLoopsShared(t *testing.T, st *netspec.Stack) {
 	if all := st.Counters()["tcp.PassiveOpens"]; all != opens {
 		t.Errorf("Counters: %d passive opens, the loops' sum is %d", all, opens)
 	}
-	snap, err := st.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]uint64{}
-	for _, c := range snap.Counters {
-		byName[c.Name] = c.Value
-	}
+	snap, byName := snapshotCounters(t, st)
 	if byName["tcp.PassiveOpens"] != opens {
 		t.Errorf("Snapshot: %d passive opens, the loops' sum is %d", byName["tcp.PassiveOpens"], opens)
 	}
@@ -209,6 +202,14 @@ func checkLoopsShared(t *testing.T, st *netspec.Stack) {
 // closes it.
 func openLabStack(t *testing.T, l *lab.Lab, opts *netspec.Options) *netspec.Stack {
 	t.Helper()
+	st, _ := openLabStackLinks(t, l, opts)
+	return st
+}
+
+// openLabStackLinks is openLabStack, also returning the links' Shard
+// (nil with one loop).
+func openLabStackLinks(t *testing.T, l *lab.Lab, opts *netspec.Options) (*netspec.Stack, func(a, b uint16) int) {
+	t.Helper()
 	var links *netspec.Links
 	if err := l.RunInServerNS(func() (err error) {
 		links, err = netspec.OpenLinks(l.ServerIface(), opts)
@@ -220,5 +221,5 @@ func openLabStack(t *testing.T, l *lab.Lab, opts *netspec.Options) *netspec.Stac
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, links.Shard
 }

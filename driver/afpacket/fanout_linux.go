@@ -29,24 +29,25 @@ import (
 //     parameter problem) quoting a TCP header: the same function of the
 //     quoted ports, so a "fragmentation needed" reaches the connection's
 //     Link;
-//   - everything else (ARP, UDP, ICMP echo, IPv4 fragments that are not
-//     the first, other EtherTypes): Link 0.
+//   - every IPv4 fragment (MF set or a non-zero offset: the first one
+//     too), and everything else (ARP, UDP, ICMP echo, other EtherTypes):
+//     Link 0.
 //
-// PACKET_FANOUT_FLAG_DEFRAG makes the kernel reassemble IPv4 fragments
-// before the program sees them, so a fragmented segment hashes as a whole
-// datagram. The key is random per group, so a peer cannot choose ports that
-// all land on one Link without trying.
+// The kernel reassembles nothing for us (no PACKET_FANOUT_FLAG_DEFRAG, so
+// neither its AF_PACKET defrag queue nor net.ipv4.ipfrag_* is involved):
+// the stack on Link 0 reassembles every fragment with fsm/ip's machine
+// and bounds, and passes a TCP datagram of another Link's flow on to that
+// Link's loop (stack.Config.HandOff; package netspec). The key is random
+// per group, so a peer cannot choose ports that all land on one Link
+// without trying.
 //
 // With the receive ring each Link has two sockets, the ring and the wake
 // socket (ring_linux.go), and so the group is two groups: the ring sockets
-// join one (with DEFRAG) and the wake sockets another with the same program
-// and member order, so a Link's wake socket hears exactly the frames its
-// ring gets (without DEFRAG: two groups reassembling the same fragments
-// would share the kernel's reassembly queue; a later fragment then wakes
-// Link 0 instead, and the ring's reader finds the datagram within its
-// bounded sleep). The wake sockets' group is made first, so the ring group,
-// registered after it, is ahead of it on the device's tap list, as the
-// ring's wake-up order needs.
+// join one and the wake sockets another with the same program and member
+// order, so a Link's wake socket hears exactly the frames its ring gets.
+// The wake sockets' group is made first, so the ring group, registered
+// after it, is ahead of it on the device's tap list, as the ring's wake-up
+// order needs.
 
 // fanoutMul is the multiplier of flowShard (2^32 / golden ratio).
 const fanoutMul = 0x9E3779B1
@@ -119,7 +120,7 @@ type fanout struct {
 func (f *fanout) join(fd int, data bool) error {
 	i, flags := 0, f.flags
 	if data {
-		i, flags = 1, flags|unix.PACKET_FANOUT_FLAG_DEFRAG
+		i = 1
 	}
 	if f.ids[i] == 0 {
 		err := setFanout(fd, 0, flags|unix.PACKET_FANOUT_FLAG_UNIQUEID)
@@ -190,7 +191,7 @@ func fanoutProgram(key uint16, n int) []unix.SockFilter {
 		jmp(3, unix.BPF_JEQ, unix.IPPROTO_TCP, tcp, -1),         // 3
 		jmp(4, unix.BPF_JEQ, unix.IPPROTO_ICMP, -1, other),      // 4
 		ins(unix.BPF_LD|unix.BPF_H|unix.BPF_ABS, skfNet+6),      // 5: ICMP: flags, fragment offset
-		jmp(6, unix.BPF_JSET, 0x1fff, other, -1),                // 6: not a first fragment
+		jmp(6, unix.BPF_JSET, 0x3fff, other, -1),                // 6: a fragment (MF or offset)
 		ins(unix.BPF_LDX|unix.BPF_B|unix.BPF_MSH, skfNet),       // 7: X = IP header length
 		ins(unix.BPF_LD|unix.BPF_B|unix.BPF_IND, skfNet),        // 8: A = ICMP type
 		jmp(9, unix.BPF_JEQ, 3, 13, -1),                         // 9: destination unreachable
@@ -207,7 +208,7 @@ func fanoutProgram(key uint16, n int) []unix.SockFilter {
 		ins(unix.BPF_MISC|unix.BPF_TAX, 0),                      // 20: X = quoted TCP header
 		ins(unix.BPF_JMP|unix.BPF_JA, ports-21-1),               // 21
 		ins(unix.BPF_LD|unix.BPF_H|unix.BPF_ABS, skfNet+6),      // 22: TCP: flags, fragment offset
-		jmp(23, unix.BPF_JSET, 0x1fff, other, -1),               // 23: not a first fragment
+		jmp(23, unix.BPF_JSET, 0x3fff, other, -1),               // 23: a fragment (MF or offset)
 		ins(unix.BPF_LDX|unix.BPF_B|unix.BPF_MSH, skfNet),       // 24: X = IP header length
 		ins(unix.BPF_LD|unix.BPF_W|unix.BPF_IND, skfNet),        // 25: A = source port<<16 | destination port
 		ins(unix.BPF_MISC|unix.BPF_TAX, 0),                      // 26

@@ -65,9 +65,11 @@ func openGroupAndClient(t *testing.T, l *lab.Lab, n int, rx Receive) (*Group, *L
 
 // TestFanoutGroupShardsByFlow opens a group of three Links and sends it
 // TCP segments of many flows, an ICMP error quoting one, a fragmented
-// segment, ARP and UDP: each TCP frame reaches the Link Shard names (the
-// fragments reassembled, whole), the ICMP error its quoted flow's Link,
-// and ARP and UDP Link 0.
+// segment of a flow Shard gives to another Link, a fragmented ICMP error,
+// ARP and UDP: each whole TCP frame reaches the Link Shard names, the
+// ICMP error its quoted flow's Link, and every fragment (the first ones
+// too, as the kernel received them: it reassembles nothing), ARP and UDP
+// Link 0.
 func TestFanoutGroupShardsByFlow(t *testing.T) { eachReceive(t, testFanoutGroup) }
 
 func testFanoutGroup(t *testing.T, rx Receive) {
@@ -102,13 +104,20 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 	icmp := append([]byte{3, 4, 0, 0, 0, 0, 0x05, 0xdc}, quoted...)
 	want[0xfff1] = g.Shard(80, 40100)
 	frames = append(frames, frame(etherTypeIPv4, ipv4(1, 7, 0, icmp)))
-	// One segment in two fragments (8-octet units): reassembled before
-	// the group's program runs, so the whole datagram reaches the flow's Link.
-	seg := append(tcpHdr(40200, 80, 0xfff2), make([]byte, 100)...)
-	want[0xfff2] = g.Shard(40200, 80)
+	// One segment in two fragments (8-octet units) of a flow that is not
+	// Link 0's, and an ICMP error in two: the fragments reach Link 0 as
+	// they are (its stack reassembles them and hands the segment on).
+	sport := uint16(40200)
+	for g.Shard(sport, 80) == 0 {
+		sport += 2
+	}
+	seg := append(tcpHdr(sport, 80, 0xfff2), make([]byte, 100)...)
+	want[0xfff2] = 0
 	frames = append(frames,
 		frame(etherTypeIPv4, ipv4(6, 9, 0x2000, seg[:64])),
-		frame(etherTypeIPv4, ipv4(6, 9, 64/8, seg[64:])))
+		frame(etherTypeIPv4, ipv4(6, 9, 64/8, seg[64:])),
+		frame(etherTypeIPv4, ipv4(1, 10, 0x2000, append(icmp[:8:8], quoted[:24]...))),
+		frame(etherTypeIPv4, ipv4(1, 10, 32/8, quoted[24:])))
 	frames = append(frames,
 		frame(etherTypeARP, arp(1, cli.MAC(), cliIP, wire.MAC{}, srvIP)),
 		frame(etherTypeIPv4, ipv4(17, 0, 0, []byte{0x30, 0x39, 0, 9, 0, 12, 0, 0, 'u', 'd', 'p', '!'})))
@@ -118,6 +127,7 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 
 	got := map[uint32]int{}
 	others := [n]int{} // ARP and UDP per Link
+	frags := [n]int{}  // fragments per Link
 	deadline := time.Now().Add(5 * time.Second)
 	for i, link := range g.Links {
 		r := newRx(64, link.MaxFrame())
@@ -136,6 +146,11 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 			for j := range k {
 				f := r.frames[j][:r.n[j]]
 				switch tag, ok := classify(f); {
+				case etherType(f) == etherTypeIPv4 && binary.BigEndian.Uint16(f[14+6:])&0x3fff != 0:
+					frags[i]++
+					if ok && tag == 0xfff2 {
+						got[tag] = i
+					}
 				case ok:
 					if prev, dup := got[tag]; dup {
 						t.Fatalf("tag %#x on Links %d and %d", tag, prev, i)
@@ -155,6 +170,9 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 	if others != [n]int{2, 0, 0} {
 		t.Errorf("ARP and UDP per Link %v, want all on Link 0", others)
 	}
+	if frags != [n]int{4, 0, 0} {
+		t.Errorf("fragments per Link %v, want all 4 on Link 0, not reassembled", frags)
+	}
 	for i, link := range g.Links {
 		if st := link.Stats(); st.KernelDrops != 0 || st.RingBad != 0 {
 			t.Errorf("Link %d: %+v", i, st)
@@ -162,8 +180,8 @@ func testFanoutGroup(t *testing.T, rx Receive) {
 	}
 }
 
-// classify returns the tag of a test TCP segment (whole, 100 octets of
-// payload when reassembled) or ICMP error.
+// classify returns the tag of a test TCP segment (for the fragmented one,
+// its first fragment, as it was sent) or ICMP error.
 func classify(f []byte) (uint32, bool) {
 	if etherType(f) != etherTypeIPv4 || len(f) < 14+20+20 {
 		return 0, false
@@ -172,8 +190,8 @@ func classify(f []byte) (uint32, bool) {
 	switch ip[9] {
 	case 6:
 		tag := binary.BigEndian.Uint32(ip[24:])
-		if tag == 0xfff2 && len(ip) != 20+120 {
-			panic(fmt.Sprintf("reassembled segment of %d octets", len(ip)))
+		if tag == 0xfff2 && len(ip) != 20+64 {
+			panic(fmt.Sprintf("first fragment of %d octets, not as sent", len(ip)))
 		}
 		return tag, tag >= 1000
 	case 1:

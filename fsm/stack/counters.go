@@ -23,6 +23,8 @@ type Counters struct {
 	TCPHoldPushed     uint64 // held connections Poll pushed at HoldDelay (nothing else had sent their octets first)
 	ARPAdvice         uint64 // TCP's negative advice (R1) made a reachable neighbour re-probe (RFC 9293 §3.8.3)
 	IPNoRouteIn       uint64 // datagrams dropped on receipt: no route back to their source (RFC 3704 §2.4)
+	IPHandedOff       uint64 // reassembled datagrams of another stack's TCP flow passed to Config.HandOff
+	IPHandedIn        uint64 // datagrams another stack reassembled, taken by InputDatagram
 	TCPSynNoNeighbour uint64 // bare SYNs dropped on receipt: ARP would drop any answer (link.ARP.WouldDrop)
 	TCPSoftErrors     uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
 	TCPICMPAborts     uint64 // ICMP errors that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
@@ -96,6 +98,8 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.IPTooBigDF", tx.TooBigDF},
 		{"stack.IPNoRoute", tx.NoRoute},
 		{"stack.IPNoRouteIn", c.IPNoRouteIn},
+		{"stack.IPHandedOff", c.IPHandedOff},
+		{"stack.IPHandedIn", c.IPHandedIn},
 		{"stack.TCPSynNoNeighbour", c.TCPSynNoNeighbour},
 		{"stack.IPFragmentsOut", tx.Fragmented},
 		{"stack.ICMPIn", ic.In},

@@ -48,6 +48,15 @@ type Config struct {
 	// that shares its address and link with one that sends it (package
 	// netspec's loops after the first).
 	NoAnnounce bool
+	// HandOff, when set together with TCP.OwnsFlow, takes each datagram
+	// the receive pipeline reassembled from fragments that carries TCP for
+	// a flow this stack does not own, or an ICMP error quoting one
+	// (package netspec's loop 0, which receives every fragment, passes it
+	// to the loop that owns the flow: handoff.go). dgram is the whole
+	// datagram, not fragmented, valid only during the call; lport and
+	// rport are its flow's ports, ours and the peer's. Counted in
+	// stack.IPHandedOff; the receiving stack takes it with InputDatagram.
+	HandOff func(dgram []byte, lport, rport uint16)
 }
 
 // Stack is one host's network stack. It is not safe for concurrent use.
@@ -68,6 +77,9 @@ type Stack struct {
 	supers []superFrame // queued frames that hold several segments
 	tr     *tracer      // SetTracer: the journey of each received frame (trace.go)
 	hold   holdList     // connections SendMore left unpushed (hold.go)
+
+	handBuf  []byte // the datagram being handed off (Config.HandOff)
+	handedIn bool   // InputDatagram is running: its segment does not outlive the call
 
 	announced bool   // the start-up gratuitous ARP has been sent
 	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
@@ -175,6 +187,7 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 	if !s.ipRx.Receive(now, pkt, d) {
 		return
 	}
+	reassembled := wire.IPv4(pkt).IsFragment()
 	hop, routed := s.ipTx.NextHop(d.Src)
 	if !routed && !d.Src.IsUnspecified() {
 		// RFC 3704 §2.4 (loose reverse path): nothing could answer a source
@@ -191,6 +204,9 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 			// RFC 1122 §4.2.3.10: a SYN to a broadcast address is discarded.
 			s.ctr.TCPBroadcastDrops++
 			s.traceDrop("TCPBroadcast")
+			return
+		}
+		if reassembled && s.handOff(d) {
 			return
 		}
 		syn := routed && bareSYN(d.Payload)
@@ -212,13 +228,16 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		// A SYN whose answer must wait for ARP gets a cookie, not an
 		// embryo (tcp.SegMeta.Unresolved): a spoofed on-link source holds
 		// no SYN queue slot while its resolution fails.
-		tm := tcp.SegMeta{TOS: d.TOS, TTL: d.TTL, Stable: !wire.IPv4(pkt).IsFragment()}
+		tm := tcp.SegMeta{TOS: d.TOS, TTL: d.TTL, Stable: !reassembled && !s.handedIn}
 		if syn {
 			_, known := s.port.ARP().Lookup(hop)
 			tm.Unresolved = !known
 		}
 		s.tcp.InputIP(now, d.Src, d.Dst, tm, d.Payload, offloadCsumOK(pkt, meta))
 	case wire.ProtoICMP:
+		if reassembled && s.handOff(d) {
+			return
+		}
 		s.icmp.Input(now, d)
 	case wire.ProtoUDP:
 		s.udpInput(now, d, offloadCsumOK(pkt, meta))

@@ -1,0 +1,115 @@
+package driver
+
+import (
+	"sync"
+	"time"
+)
+
+// Bounds of a loop's hand-in queue (HandIn): datagrams another loop
+// reassembled for a flow this loop owns wait here until the loop takes
+// them. More are dropped and counted (LoopStats.HandInDrops).
+const (
+	MaxHandIn      = 64      // datagrams waiting
+	MaxHandInBytes = 1 << 20 // their octets
+)
+
+// datagramInput is implemented by engines that take a whole IPv4 datagram
+// reassembled by another stack (*stack.Stack: InputDatagram).
+type datagramInput interface {
+	InputDatagram(now time.Time, dgram []byte)
+}
+
+// handIn is a loop's hand-in queue. Its mutex is a leaf: HandIn takes it
+// under the handing loop's own mutex, the drain under this loop's, and
+// nothing is locked while it is held.
+type handIn struct {
+	mu    sync.Mutex
+	q     [][]byte
+	spare [][]byte // the drain's swap slice
+	bytes int
+	wake  *time.Timer // runs drainHandIn on a goroutine of its own
+	// Counters, guarded by mu (Stats adds them to the loop's).
+	queued, drops uint64
+}
+
+// HandIn gives the loop a copy of dgram, an IPv4 datagram that another
+// loop's stack reassembled from fragments for a TCP flow this loop owns
+// (stack.Config.HandOff): the loop's stack takes it soon after with
+// InputDatagram, on a goroutine the loop's wake-up timer starts, as if it
+// had arrived whole. HandIn never blocks on the loop: when the queue is
+// full (MaxHandIn datagrams or MaxHandInBytes octets), the loop is closed
+// or its engine takes no datagram, it drops the datagram, counts it
+// (LoopStats.HandInDrops) and returns false.
+func (l *Loop) HandIn(dgram []byte) bool {
+	h := &l.hin
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l.dgIn == nil || len(h.q) >= MaxHandIn || h.bytes+len(dgram) > MaxHandInBytes || h.wake == nil {
+		h.drops++
+		return false
+	}
+	h.q = append(h.q, append([]byte(nil), dgram...))
+	h.bytes += len(dgram)
+	h.queued++
+	if len(h.q) == 1 {
+		// The first one wakes the loop; the others join the same drain.
+		h.wake.Reset(0)
+	}
+	return true
+}
+
+// drainHandIn gives the queued datagrams to the stack under the loop's
+// mutex, in the order they came, then flushes its output. The queue is
+// taken under the loop's mutex, so two drains that overlap keep the order.
+func (l *Loop) drainHandIn() {
+	l.mu.Lock()
+	h := &l.hin
+	h.mu.Lock()
+	batch := h.q
+	h.q, h.spare = h.spare[:0], nil
+	h.bytes = 0
+	h.mu.Unlock()
+	if l.closed || len(batch) == 0 {
+		l.mu.Unlock()
+		l.recycleHandIn(batch)
+		return
+	}
+	now := l.nowLocked()
+	for _, d := range batch {
+		l.dgIn.InputDatagram(now, d)
+	}
+	l.unlockAndWrite(l.flushLocked(now, false))
+	l.recycleHandIn(batch)
+}
+
+// recycleHandIn keeps a drained batch's slice for the next swap.
+func (l *Loop) recycleHandIn(batch [][]byte) {
+	clear(batch)
+	l.hin.mu.Lock()
+	if l.hin.spare == nil {
+		l.hin.spare = batch[:0]
+	}
+	l.hin.mu.Unlock()
+}
+
+// stopHandIn stops the wake-up timer and drops what waits (shutdown); a
+// later HandIn is dropped and counted.
+func (l *Loop) stopHandIn() {
+	h := &l.hin
+	h.mu.Lock()
+	if h.wake != nil {
+		h.wake.Stop()
+		h.wake = nil
+	}
+	h.drops += uint64(len(h.q))
+	clear(h.q)
+	h.q, h.bytes = h.q[:0], 0
+	h.mu.Unlock()
+}
+
+// handInStats adds the hand-in queue's counters to st.
+func (l *Loop) handInStats(st *LoopStats) {
+	l.hin.mu.Lock()
+	st.HandIns, st.HandInDrops = l.hin.queued, l.hin.drops
+	l.hin.mu.Unlock()
+}

@@ -1,0 +1,102 @@
+package driver
+
+import (
+	"bytes"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netspec/netspec/fsm/stack"
+)
+
+// TestLoopHandInFeedsStackInOrder: datagrams handed in from another
+// goroutine reach the engine's InputDatagram in the order they came, on
+// the loop's own wake-up (no frame read, no call), and what the engine
+// sends then is written.
+func TestLoopHandInFeedsStackInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startLoop(t, &fakeEngine{echo: true}, LoopOptions{})
+		for i := range 3 {
+			if !h.loop.HandIn([]byte{byte(i), 0xbb}) {
+				t.Fatalf("HandIn %d refused", i)
+			}
+		}
+		synctest.Wait()
+		h.with(func(time.Time, *fakeEngine) {})
+		if len(h.eng.dgrams) != 3 || len(h.eng.inputs) != 0 {
+			t.Fatalf("engine took %d datagrams and %d frames, want 3 and 0", len(h.eng.dgrams), len(h.eng.inputs))
+		}
+		for i, d := range h.eng.dgrams {
+			if !bytes.Equal(d, []byte{byte(i), 0xbb}) {
+				t.Errorf("datagram %d = %x", i, d)
+			}
+		}
+		if sent, _ := h.link.sent(); len(sent) != 3 {
+			t.Fatalf("wrote %d frames, want the 3 answers", len(sent))
+		}
+		if st := h.loop.Stats(); st.HandIns != 3 || st.HandInDrops != 0 {
+			t.Fatalf("HandIns %d, HandInDrops %d", st.HandIns, st.HandInDrops)
+		}
+	})
+}
+
+// TestLoopHandInBounded: while the loop is busy (its mutex held), the
+// queue takes MaxHandIn datagrams and at most MaxHandInBytes octets; the
+// rest are refused at once and counted, never waited for; the queued ones
+// are all taken once the loop is free; after Close every HandIn is refused.
+func TestLoopHandInBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startLoop(t, &fakeEngine{}, LoopOptions{})
+		accepted := 0
+		h.with(func(time.Time, *fakeEngine) {
+			if h.loop.HandIn(make([]byte, MaxHandInBytes+1)) {
+				t.Error("a datagram larger than the byte bound was queued")
+			}
+			for i := range MaxHandIn + 10 {
+				if h.loop.HandIn([]byte{byte(i)}) {
+					accepted++
+				}
+			}
+		})
+		synctest.Wait()
+		h.with(func(time.Time, *fakeEngine) {})
+		if accepted != MaxHandIn || len(h.eng.dgrams) != MaxHandIn {
+			t.Fatalf("queued %d, engine took %d: want %d", accepted, len(h.eng.dgrams), MaxHandIn)
+		}
+		if st := h.loop.Stats(); st.HandIns != MaxHandIn || st.HandInDrops != 11 {
+			t.Fatalf("HandIns %d, HandInDrops %d: want %d, 11", st.HandIns, st.HandInDrops, MaxHandIn)
+		}
+		h.loop.Close()
+		if h.loop.HandIn([]byte{1}) {
+			t.Fatal("HandIn after Close queued")
+		}
+		if st := h.loop.Stats(); st.HandInDrops != 12 {
+			t.Fatalf("HandInDrops %d after Close, want 12", st.HandInDrops)
+		}
+	})
+}
+
+// TestLoopHandInWithoutDatagramEngine: an engine that takes no datagram
+// refuses every hand-in (counted), so nothing waits for a drain that
+// cannot happen.
+func TestLoopHandInWithoutDatagramEngine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(newFakeLink(), nil, noDatagrams{&fakeEngine{}}, LoopOptions{})
+		defer l.Close()
+		if l.HandIn([]byte{1}) {
+			t.Fatal("HandIn queued for an engine without InputDatagram")
+		}
+		if st := l.Stats(); st.HandInDrops != 1 {
+			t.Fatalf("HandInDrops %d", st.HandInDrops)
+		}
+	})
+}
+
+// noDatagrams hides fakeEngine's InputDatagram.
+type noDatagrams struct{ e *fakeEngine }
+
+func (n noDatagrams) Input(now time.Time, f []byte, m RxMeta)      { n.e.Input(now, f, m) }
+func (n noDatagrams) Poll(now time.Time)                           { n.e.Poll(now) }
+func (n noDatagrams) NextDeadline() time.Time                      { return n.e.NextDeadline() }
+func (n noDatagrams) Output(emit func([]byte, TxMeta)) int         { return n.e.Output(emit) }
+func (n noDatagrams) Ready(fn func(stack.FD, stack.Readiness)) int { return n.e.Ready(fn) }
