@@ -35,16 +35,27 @@ hostile() { # server name
     out=$(grep -E '^(Not shown|[0-9]+/tcp|OS details|Aggressive OS|No exact OS|Running|Too many fingerprints)' <<<"$out" | head -4 | tr '\n' ';' | tr -s ' ')
     row "$name" "nmap $scan" "$(alive); nmap: ${out:-no result}"
   done
-  kb0=$(rsskb)
-  out=$(ip netns exec "$CLI" timeout 60 "$work/hostile" frag -dst "$ADDR" -src 198.18.0.1 -count 20000 2>&1 | tail -1)
-  sleep 1; kb1=$(rsskb)
-  row "$name" frag-flood "$(alive); RSS $(mb "$kb0") -> $(mb "$kb1"); $out"
+  fragflood "$name"
   local mac
   mac=$(ip -n "$CLI" neigh show "$ADDR" | awk '{print $5}')
   kb0=$(rsskb)
   out=$(ip netns exec "$CLI" timeout 90 "$work/hostile" malformed -iface "$ciface" -dstmac "$mac" -dst "$ADDR" -src 198.18.0.1 -count 50000 2>&1 | tail -1)
   sleep 1; kb1=$(rsskb)
   row "$name" malformed "$(alive); RSS $(mb "$kb0") -> $(mb "$kb1"); $out"
+}
+
+fragflood() { # server name
+  local name=$1 out kb0 kb1 fc
+  kb0=$(rsskb)
+  out=$(ip netns exec "$CLI" timeout 60 "$work/hostile" frag -dst "$ADDR" -src 198.18.0.1 -count 20000 2>&1 | tail -1)
+  sleep 1; kb1=$(rsskb)
+  # Who reassembled: netspec's fsm/ip (every fragment on loop 0) or the
+  # server namespace's kernel (Linux's own IP stack).
+  case $name in
+    netspec*) fc="netspec reassembly: $(counter ip.Fragments) fragments, $(counter ip.frag.drop.Evicted) evicted" ;;
+    *) fc="kernel reassembly: $(counter IpReasmReqds) fragments, $(counter IpReasmFails) failures" ;;
+  esac
+  row "$name" frag-flood "$(alive); RSS $(mb "$kb0") -> $(mb "$kb1"); $fc; $out"
 }
 
 # holdconns ARGS...: runs hostile hold in the background until it reports

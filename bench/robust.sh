@@ -17,7 +17,7 @@
 # flood and 50,000 malformed frames (each followed by an HTTP check), RSS
 # with 1,000 slowloris connections, and RSS with 10,000 held keep-alive
 # connections and after 50,000 more churned (ab, a connection per request).
-# SCENARIOS picks among flood, hostile and memory.
+# SCENARIOS picks among flood, hostile, memory and frag.
 # Needs root, iproute2, nftables, wrk, hping3, nmap and ab (make robust
 # installs them: scripts/deps.sh robust). Every flood is bounded in time;
 # namespaces are removed on exit, also on failure.
@@ -30,7 +30,8 @@ SERVERS=${SERVERS:-"netspec netspec-gw linux linux-gw"}
 # flood: the SYN floods above; hostile: blind RSTs, nmap scans, a fragment
 # flood and malformed frames; memory: RSS with 1,000 slowloris connections,
 # with 10,000 held and after 50,000 more churned (bench/hostile.sh; these
-# two run against netspec and linux only).
+# two run against netspec and linux only); frag: the fragment flood of
+# hostile alone.
 SCENARIOS=${SCENARIOS:-"flood hostile memory"}
 # flood: ROUNDS rounds of (unflooded, each flood) per server; each ratio is
 # to the unflooded figure of its own round, and with ROUNDS > 1 their
@@ -173,6 +174,9 @@ for srv in $SERVERS; do
   case "$srv" in netspec|linux) ;; *) continue ;; esac
   case " $SCENARIOS " in *" hostile "*)
     startsrv "$srv"; hostile "$srv"; stopsrv ;;
+  esac
+  case " $SCENARIOS " in *" frag "*)
+    startsrv "$srv"; fragflood "$srv"; stopsrv ;;
   esac
   case " $SCENARIOS " in *" memory "*)
     startsrv "$srv"; slowloris "$srv"; stopsrv
