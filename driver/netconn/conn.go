@@ -16,6 +16,7 @@ import (
 
 	"github.com/netspec/netspec/fsm/sock"
 	"github.com/netspec/netspec/fsm/stack"
+	"github.com/netspec/netspec/fsm/wire"
 )
 
 // Op names a socket call in a recorded Event.
@@ -106,14 +107,21 @@ type recording struct {
 
 var _ net.Conn = (*Conn)(nil)
 
+// connMem is a Conn with its two addresses: one allocation per connection
+// instead of five (the Conn, two *net.TCPAddr and their IPs).
+type connMem struct {
+	c            Conn
+	laddr, raddr net.TCPAddr
+	lip, rip     wire.Addr
+}
+
 func newConn(r runner, fd stack.FD, st stack.Status, rec Recorder, active bool) *Conn {
-	c := &Conn{
-		active: active,
-		r:      r,
-		fd:     fd,
-		laddr:  &net.TCPAddr{IP: st.Local.Netip().AsSlice(), Port: int(st.LocalPort)},
-		raddr:  &net.TCPAddr{IP: st.Remote.Netip().AsSlice(), Port: int(st.RemotePort)},
-	}
+	m := &connMem{lip: st.Local, rip: st.Remote}
+	m.laddr = net.TCPAddr{IP: m.lip[:], Port: int(st.LocalPort)}
+	m.raddr = net.TCPAddr{IP: m.rip[:], Port: int(st.RemotePort)}
+	c := &m.c
+	c.active, c.r, c.fd = active, r, fd
+	c.laddr, c.raddr = &m.laddr, &m.raddr
 	if rec != nil {
 		c.rec = &recording{r: rec}
 	}

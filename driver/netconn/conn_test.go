@@ -408,6 +408,57 @@ func TestListenerAcceptWakesOnConnection(t *testing.T) {
 	})
 }
 
+// TestListenerAcceptsConcurrently: two Accepts blocked at once (one waits
+// on the listener's own reused channel, the other on one of its own) each
+// return a connection when two arrive, a later Accept that blocks again
+// is woken by the next one, and Close wakes an Accept still waiting.
+func TestListenerAcceptsConcurrently(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newFakeRunner(64)
+		ln, _ := listen(r, 80, 4, Options{})
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		got := make(chan res, 3)
+		accept := func() {
+			c, err := ln.Accept()
+			got <- res{c, err}
+		}
+		go accept()
+		go accept()
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatal("an Accept returned with no connection")
+		}
+		for range 2 {
+			if _, err := dial(context.Background(), r, srvAddr, Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		for range 2 {
+			if a := <-got; a.err != nil || a.c == nil {
+				t.Fatalf("Accept with two connections arriving: %v", a.err)
+			}
+		}
+		go accept()
+		synctest.Wait()
+		if _, err := dial(context.Background(), r, srvAddr, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if a := <-got; a.err != nil {
+			t.Fatalf("Accept blocking again: %v", a.err)
+		}
+		go accept()
+		synctest.Wait()
+		ln.Close()
+		if a := <-got; !errors.Is(a.err, net.ErrClosed) {
+			t.Fatalf("Accept after Close = %v", a.err)
+		}
+	})
+}
+
 func TestListenDuplicatePort(t *testing.T) {
 	r := newFakeRunner(64)
 	if _, err := listen(r, 80, 1, Options{}); err != nil {

@@ -27,6 +27,13 @@ type Listener struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	// amu is held by the Accept that waits on ch, the listener's own
+	// wake-up channel (capacity one, made by its first Accept, reused by
+	// every wait after it): one Accept at a time, as net/http's, makes no
+	// channel per wait; another running meanwhile waits as before.
+	amu sync.Mutex
+	ch  chan struct{}
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -86,11 +93,28 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 func (l *Listener) accept() (net.Conn, error) {
+	own := l.amu.TryLock()
+	if own {
+		defer l.amu.Unlock()
+		if l.ch == nil {
+			l.ch = make(chan struct{}, 1)
+		}
+	}
 	for {
 		if isDone(l.closed) {
 			return nil, l.opErr(net.ErrClosed)
 		}
-		acc, ready, err := runCall(l.r, l.fd, sock.Acceptable, acceptIn, l)
+		var acc accepted
+		var ready <-chan struct{}
+		var err error
+		if own {
+			// Readiness, Close (forget) and the loop's shutdown send
+			// ch its token (runner.callOn).
+			acc, err = runCallOn(l.r, l.fd, sock.Acceptable, l.ch, acceptIn, l)
+			ready = l.ch
+		} else {
+			acc, ready, err = runCall(l.r, l.fd, sock.Acceptable, acceptIn, l)
+		}
 		if err == nil {
 			return newConn(l.r, acc.fd, acc.st, l.rec, false), nil
 		}
