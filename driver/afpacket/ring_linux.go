@@ -37,8 +37,9 @@ import (
 //     num_pkts) under its lock, copies the frame, then writes the headers,
 //     sockaddr_ll last (sll_ifindex is its final store). A block's frame area
 //     is all zeros when the kernel opens it (zeroed pages at setup; this
-//     reader clears what a block used before handing it back), so a non-zero
-//     sll_ifindex means the frame and its headers are complete: x86 makes
+//     reader clears what a block used before handing it back: clearConsumed),
+//     so a non-zero sll_ifindex means the frame and its headers are
+//     complete: x86 makes
 //     stores visible in order and does not reorder loads (other
 //     architectures would need barriers the kernel does not issue for V3,
 //     so there the ring is not used);
@@ -98,11 +99,12 @@ type ring struct {
 	cur   int    // block being read
 	off   int    // offset in it of the next frame (0: the first)
 	taken uint32 // frames of it consumed
+	clr   int    // offset up to which its frame area is cleared (0: none of it)
 
 	// lending: the current read lends frames (Link.ReadLent); the blocks
 	// it finishes are held, not handed back, until the next read.
 	lending bool
-	held    []int
+	held    []heldBlock
 
 	drainIov  [wakeMsgs]unix.Iovec
 	drainMsgs [wakeMsgs]unix.Mmsghdr
@@ -183,7 +185,7 @@ func (r *ring) setup(opts Options) error {
 		return fmt.Errorf("mmap ring: %w", err)
 	}
 	r.mem = mem
-	r.held = make([]int, 0, r.nblk)
+	r.held = make([]heldBlock, 0, r.nblk)
 	for i := range r.drainMsgs {
 		r.drainIov[i].Base = &r.drainBuf[i][0]
 		r.drainIov[i].SetLen(len(r.drainBuf[i]))
@@ -252,7 +254,8 @@ func (l *Link) ringRecv(fd uintptr, rx *fdlink.Rx) unix.Errno {
 	if r.closed {
 		return unix.EAGAIN // the core's descriptor is closed too: it reports that
 	}
-	r.releaseHeld() // the frames lent by the previous read are no longer in use
+	r.releaseHeld()   // the frames lent by the previous read are no longer in use
+	r.clearConsumed() // nor those it took from the current block
 	if l.ringTake(rx) > 0 {
 		return 0
 	}
@@ -373,18 +376,22 @@ func (l *Link) ringFrame(rx *fdlink.Rx, b, f []byte, now time.Time) {
 	rx.Received(slot, snap+r.hdrLen, cut, h, now)
 }
 
+// heldBlock is a block a lending read finished, held until the next read
+// (release): its index and the offset up to which it is already cleared.
+type heldBlock struct{ i, clr int }
+
 // release moves the reader past block b, which it has emptied: b goes
 // back to the kernel now, or after the next read if the current read lends
 // frames (they may lie in b). A lending read stops before it comes back to
 // a block it holds (stopHeld).
 func (r *ring) release(b []byte) {
 	if r.lending {
-		r.held = append(r.held, r.cur)
+		r.held = append(r.held, heldBlock{r.cur, r.clr})
 	} else {
-		r.handBack(b)
+		r.handBack(b, r.clr)
 	}
 	r.cur = (r.cur + 1) % r.nblk
-	r.off, r.taken = 0, 0
+	r.off, r.taken, r.clr = 0, 0, 0
 }
 
 // stopHeld is asked when a lending read has come round the whole ring to
@@ -404,18 +411,51 @@ func (r *ring) stopHeld(rx *fdlink.Rx) bool {
 
 // releaseHeld hands back the blocks a lending read held.
 func (r *ring) releaseHeld() {
-	for _, i := range r.held {
-		r.handBack(r.mem[i*r.bsize : (i+1)*r.bsize])
+	for _, h := range r.held {
+		r.handBack(r.mem[h.i*r.bsize:(h.i+1)*r.bsize], h.clr)
 	}
 	r.held = r.held[:0]
 }
 
-// handBack clears what block b used, so its frame area is all zeros when
-// the kernel opens it again, and gives it to the kernel.
-func (r *ring) handBack(b []byte) {
+// clearConsumed clears the frames the reader has moved past in the block
+// it is still reading, once the previous read's frames are no longer in
+// use: the kernel never writes a frame's place again once it has
+// completed the frame (closing the block writes only the last frame's
+// tp_next_offset, and a zero), and the frames the reader has not reached
+// are left alone. So each frame is cleared soon after the stack consumed
+// it, while its lines are still in this core's cache, rather than a whole
+// block at once when the reader leaves it (handBack clears what is left).
+func (r *ring) clearConsumed() {
+	if r.off <= blkHdrLen || r.off <= r.clr {
+		return
+	}
+	b := r.mem[r.cur*r.bsize : (r.cur+1)*r.bsize]
+	// Past its last frame r.off is the block's end: what lies beyond the
+	// used part (blk_len, which covers every frame claimed) is still zero.
+	end := min(r.off, int(u32(b, blkLenOff)), len(b))
+	if start := max(r.clr, blkHdrLen); end > start {
+		clear(b[start:end])
+		r.clr = end
+	}
+}
+
+// handBack clears what block b used from offset from on (the reader
+// cleared what lies before: clearConsumed), so its frame area is all zeros
+// when the kernel opens it again, and gives it to the kernel.
+//
+// Why clear at all: the kernel does not need zeroed blocks, but the reader
+// does, to read the block the kernel is still filling. A V3 frame has no
+// status word of its own that the kernel sets on completion (tp_status is
+// or-ed into whatever lies there), and the place of the next frame holds
+// the previous fill's octets, frame payload the peer chose among them:
+// only a zero there makes sll_ifindex a completion mark that no payload
+// can forge. Reading only retired blocks would need no clearing, but the
+// kernel retires a part-filled block only on its timer (a jiffy or more),
+// which would hold the ACK of the last frames of every flight.
+func (r *ring) handBack(b []byte, from int) {
 	used := min(int(u32(b, blkLenOff)), len(b))
-	if used > blkHdrLen {
-		clear(b[blkHdrLen:used])
+	if from = max(from, blkHdrLen); used > from {
+		clear(b[from:used])
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&b[blkStatusOff])), unix.TP_STATUS_KERNEL)
 	r.blocks.Add(1)

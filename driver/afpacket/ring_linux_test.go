@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +260,71 @@ func awaitRetired(t *testing.T, r *ring, i int) {
 			t.Fatalf("block %d not retired within 5 s", i)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRingClearsConsumed: the reader clears the frames of the block it is
+// still reading once the read after theirs begins, leaves the frames it
+// has not reached intact (they arrive whole), and hands the block back
+// with its whole frame area zero, so the next fill's completion marks
+// start from zeros; read by copying and by lending.
+func TestRingClearsConsumed(t *testing.T) {
+	for _, lend := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copy", true: "lend"}[lend], func(t *testing.T) { testRingClearsConsumed(t, lend) })
+	}
+}
+
+func testRingClearsConsumed(t *testing.T, lend bool) {
+	_, srv, cli := labLinks(t, Options{Receive: ReceiveRing, RingBlocks: 4, RingBlockSize: 128 << 10}, Options{})
+	rg := srv.ring
+	r := newRx(3, srv.MaxFrame())
+	r.lend = lend
+	batch := make([][]byte, 8)
+	for i := range batch {
+		batch[i] = seqFrame(srv, cli, i)
+	}
+	if err := cli.WriteBatch(batch, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	for _, n := range []int{3, 3} {
+		for _, f := range readTest(t, srv, r, n) {
+			got = append(got, bytes.Clone(f))
+		}
+	}
+	// The second read began by clearing what the first took.
+	b := rg.mem[rg.cur*rg.bsize : (rg.cur+1)*rg.bsize]
+	if rg.clr <= blkHdrLen || rg.clr >= rg.off {
+		t.Fatalf("cleared up to %d, read up to %d: want the first read's frames cleared, the second's not yet", rg.clr, rg.off)
+	}
+	if i := slices.IndexFunc(b[blkHdrLen:rg.clr], func(c byte) bool { return c != 0 }); i >= 0 {
+		t.Fatalf("octet %d of a consumed frame not cleared", blkHdrLen+i)
+	}
+	for _, f := range readTest(t, srv, r, 2) {
+		got = append(got, bytes.Clone(f))
+	}
+	for i, f := range got {
+		if !bytes.Equal(f, batch[i]) {
+			t.Fatalf("frame %d: got %d bytes (seq %d), want %d bytes", i, len(f), binary.BigEndian.Uint32(f[14:]), len(batch[i]))
+		}
+	}
+	// Once retired and left, the block goes back all zeros (a lending
+	// read holds it until the read after).
+	cur := rg.cur
+	awaitRetired(t, rg, cur)
+	for range 2 {
+		if _, err := r.read(srv, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b = rg.mem[cur*rg.bsize : (cur+1)*rg.bsize]
+	if st := u32(b, blkStatusOff); st != unix.TP_STATUS_KERNEL {
+		t.Fatalf("block %d status %#x after the reader left it, want TP_STATUS_KERNEL", cur, st)
+	}
+	if i := slices.IndexFunc(b[blkHdrLen:], func(c byte) bool { return c != 0 }); i >= 0 {
+		t.Fatalf("block %d handed back with octet %d not cleared", cur, blkHdrLen+i)
+	}
+	if st := srv.Stats(); st.RingBad != 0 || st.KernelDrops != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }
