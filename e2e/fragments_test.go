@@ -15,6 +15,7 @@ import (
 	"github.com/netspec/netspec/driver/afpacket"
 	"github.com/netspec/netspec/driver/lab/labtest"
 	"github.com/netspec/netspec/driver/observe"
+	"github.com/netspec/netspec/fsm/ip"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -161,9 +162,10 @@ func (p *rawPeer) segment(h wire.TCPHeader, payload []byte) []byte {
 // reassembles nothing), whose fsm/ip reassembles the segment and hands it
 // to loop 1: the server reads the octets intact and the peer gets their
 // ACK. A flood of fragments that never complete, with the first ones of
-// loop 1's flow, lands on loop 0 too and is bounded by fsm/ip's
-// reassembly limits (its drop counters move, loop 1 sees no fragment);
-// the connection still takes a fragmented segment after it.
+// loop 1's flow, lands on loop 0 too and is held within fsm/ip's
+// reassembly limits (octets and datagrams, its gauges; its eviction
+// counter moves; loop 1 sees no fragment); the connection still takes a
+// fragmented segment after it.
 func TestLoopsReassembleFragmentedSegments(t *testing.T) {
 	l := labtest.ForTest(t)
 	st, shard := openLabStackLinks(t, l, &netspec.Options{Loops: 2})
@@ -247,17 +249,18 @@ func TestLoopsReassembleFragmentedSegments(t *testing.T) {
 
 	// The flood: datagrams that never complete, first fragments of loop
 	// 1's flow among them, far more than fsm/ip reassembles at once.
-	const flood = 4000
-	rng := rand.New(rand.NewPCG(3, 4))
+	// Each of 80 datagrams gets 44 fragments of 1480 octets in turn (all
+	// of the largest datagram but its last), none overlapping: 5.2 MB that
+	// never completes, in more datagrams (80) than fsm/ip reassembles at
+	// once (64), near the octets it holds (4 MiB); the first fragments
+	// carry loop 1's flow's header.
+	const ids, perID, size = 80, 44, 1480
+	const flood = ids * perID
 	var frames [][]byte
-	junk := ack(iss+1, 0, make([]byte, 492)) // 512 octets: a multiple of 8, as a fragment with MF must be
+	junk := ack(iss+1, 0, make([]byte, size-20))
 	for i := range flood {
-		off := 0
-		if i%2 == 1 {
-			off = 8 * (1 + rng.IntN(500))
-		}
-		frames = append(frames, p.datagram(wire.IPv4Header{ID: uint16(1000 + i), MoreFragments: true, FragOffset: off,
-			TTL: 64, Protocol: wire.ProtoTCP, Src: p.addr, Dst: p.srv}, junk))
+		frames = append(frames, p.datagram(wire.IPv4Header{ID: uint16(1000 + i/perID), MoreFragments: true,
+			FragOffset: size * (i % perID), TTL: 64, Protocol: wire.ProtoTCP, Src: p.addr, Dst: p.srv}, junk))
 	}
 	p.send(frames...)
 	var f0 map[string]uint64
@@ -267,10 +270,14 @@ func TestLoopsReassembleFragmentedSegments(t *testing.T) {
 			break
 		}
 	}
-	drops := f0["ip.frag.drop.Evicted"] + f0["ip.frag.drop.NoRoom"] - c0["ip.frag.drop.Evicted"] - c0["ip.frag.drop.NoRoom"]
-	if n := f0["ip.Fragments"] - c0["ip.Fragments"]; n < flood*9/10 || drops < n-64 {
-		t.Fatalf("flood of %d fragments: loop 0 took %d, evicted or refused %d: want nearly all taken and all but 64 dropped (%s)", flood, n, drops, fragDrops(f0))
+	n, evicted := f0["ip.Fragments"]-c0["ip.Fragments"], f0["ip.frag.drop.Evicted"]-c0["ip.frag.drop.Evicted"]
+	held, slots := f0["ip.frag.HeldBytes"], f0["ip.frag.Reassemblies"]
+	if n < flood*9/10 || evicted == 0 || held > ip.DefaultMemHigh || held < ip.DefaultMemHigh/2 || slots > ip.DefaultMaxReassemblies {
+		t.Fatalf("flood of %d fragments: loop 0 took %d, evicted %d datagrams, holds %d octets in %d reassemblies: "+
+			"want nearly all taken, some evicted, at most %d octets in %d (%s)",
+			flood, n, evicted, held, slots, ip.DefaultMemHigh, ip.DefaultMaxReassemblies, fragDrops(f0))
 	}
+	t.Logf("flood of %d fragments: loop 0 took %d, evicted %d datagrams, holds %d octets in %d reassemblies", flood, n, evicted, held, slots)
 	if n := st.LoopCounters(1)["ip.Fragments"]; n != 0 {
 		t.Fatalf("loop 1 took %d fragments: every fragment goes to loop 0", n)
 	}

@@ -47,6 +47,7 @@ var tcpMIB = map[string]bool{
 var gauges = map[string]bool{
 	"tcp.Conns": true, "tcp.TimeWaitRecords": true, "tcp.OOOBytes": true, "tcp.BufGrown": true, "udp.Sockets": true,
 	"tcp.RingsLent": true, "tcp.PoolBytes": true, "tcp.Timers": true,
+	"ip.frag.HeldBytes": true, "ip.frag.Reassemblies": true,
 	"go.Goroutines": true, "go.HeapBytes": true, "go.HeapObjects": true, "go.MappedBytes": true, "go.ReleasedBytes": true,
 }
 

@@ -61,6 +61,10 @@ func (s *Stack) EachCounter(fn func(name string, v uint64)) {
 	for r := ip.FragReason(1); r < ip.NumFragReasons; r++ {
 		fn("ip.frag.drop."+r.String(), ic.Frag[r])
 	}
+	// Levels: what reassembly holds now (bounded by ip.Config's MemHigh
+	// and MaxReassemblies).
+	fn("ip.frag.HeldBytes", uint64(s.ipRx.HeldBytes()))
+	fn("ip.frag.Reassemblies", uint64(s.ipRx.Reassemblies()))
 	uc := s.udp.Counters()
 	eachField("udp", &uc, fn)
 	for r := udp.Reason(1); r < udp.NumReasons; r++ {
