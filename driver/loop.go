@@ -104,10 +104,7 @@ type Loop struct {
 	running bool
 	last    time.Time // last time handed to the stack (kept non-decreasing)
 	stats   LoopStats
-	waiters map[stack.FD][]waitEntry
-	// spareWaits are emptied waiter slices kept for reuse, so a wait on a
-	// descriptor with no waiter allocates nothing (at most maxSpareWaits).
-	spareWaits [][]waitEntry
+	waiters waitRegistry
 	// wakes are the waiters readiness took off the registry in the
 	// current critical section; unlockWake wakes them once the mutex is
 	// released (wait.go).
@@ -152,7 +149,6 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		eng:     eng,
 		batch:   opts.Batch,
 		log:     lg,
-		waiters: make(map[stack.FD][]waitEntry),
 		done:    make(chan struct{}),
 	}
 	l.lend, _ = eng.(lender)
@@ -312,13 +308,12 @@ func (l *Loop) shutdown() error {
 	l.timer.Stop()
 	l.armed = false
 	l.stopHandIn()
-	for fd, ws := range l.waiters {
+	l.waiters.each(func(_ stack.FD, ws []waitEntry) {
 		for _, w := range ws {
 			w.wake()
 		}
-		delete(l.waiters, fd)
-	}
-	l.spareWaits = nil
+	})
+	l.waiters = waitRegistry{}
 	close(l.done)
 	l.mu.Unlock()
 	// Closing the link unblocks ReadBatch; done outside the mutex because a

@@ -374,10 +374,7 @@ func TestLoopDoWaitWakesOnMatchingReadiness(t *testing.T) {
 		if !isClosed(other) {
 			t.Fatal("Closed did not wake a Readable waiter")
 		}
-		h.loop.mu.Lock()
-		n := len(h.loop.waiters)
-		h.loop.mu.Unlock()
-		if n != 0 {
+		if n := registered(h.loop); n != 0 {
 			t.Fatalf("%d fds still registered after all waiters woke", n)
 		}
 	})

@@ -36,10 +36,6 @@ func (w waitEntry) wake() {
 	}
 }
 
-// maxSpareWaits bounds the emptied waiter slices the loop keeps for the
-// next descriptor that waits (Loop.spareWaits).
-const maxSpareWaits = 64
-
 // DoWait runs fn like Do. If fn's error is sock.ErrWouldBlock it also
 // registers, before the mutex is released, a channel that is closed when fd
 // next reports readiness in mask (or Closed, or the loop shuts down), and
@@ -105,7 +101,7 @@ func (l *Loop) Wait(fd stack.FD, mask stack.Readiness) <-chan struct{} {
 // same mask share one channel, so a caller that gives up (deadline) and waits
 // again does not grow the registry.
 func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
-	for _, w := range l.waiters[fd] {
+	for _, w := range l.waiters.get(fd) {
 		if !w.token && w.mask == mask {
 			return w.ch
 		}
@@ -118,7 +114,7 @@ func (l *Loop) waitLocked(fd stack.FD, mask stack.Readiness) <-chan struct{} {
 // addWaiterLocked registers w for fd; a token channel already registered
 // for fd widens its mask instead of taking a second entry.
 func (l *Loop) addWaiterLocked(fd stack.FD, w waitEntry) {
-	ws, ok := l.waiters[fd]
+	ws := l.waiters.get(fd)
 	if w.token {
 		for i := range ws {
 			if ws[i].ch == w.ch {
@@ -127,24 +123,7 @@ func (l *Loop) addWaiterLocked(fd stack.FD, w waitEntry) {
 			}
 		}
 	}
-	if !ok {
-		if n := len(l.spareWaits); n > 0 {
-			ws = l.spareWaits[n-1]
-			l.spareWaits[n-1] = nil
-			l.spareWaits = l.spareWaits[:n-1]
-		}
-	}
-	l.waiters[fd] = append(ws, w)
-}
-
-// dropWaitersLocked removes fd's (woken) waiters, keeping their slice for
-// the next descriptor that waits.
-func (l *Loop) dropWaitersLocked(fd stack.FD, ws []waitEntry) {
-	delete(l.waiters, fd)
-	if len(l.spareWaits) < maxSpareWaits {
-		clear(ws)
-		l.spareWaits = append(l.spareWaits, ws[:0])
-	}
+	l.waiters.set(fd, append(ws, w))
 }
 
 // Forget wakes and drops every waiter of fd; socket layers call it when they
@@ -175,12 +154,8 @@ func (l *Loop) DoForget(fd stack.FD, fn func(now time.Time, s *stack.Stack) erro
 // forgetLocked takes every waiter of fd off the registry, to be woken by
 // unlockWake.
 func (l *Loop) forgetLocked(fd stack.FD) {
-	ws, ok := l.waiters[fd]
-	if !ok {
-		return
-	}
-	l.wakes = append(l.wakes, ws...)
-	l.dropWaitersLocked(fd, ws)
+	l.wakes = append(l.wakes, l.waiters.get(fd)...)
+	l.waiters.drop(fd)
 }
 
 // wakeBatch is how many of a critical section's wake-ups unlockWake makes
@@ -191,8 +166,8 @@ const wakeBatch = 16
 // off the registry; unlockWake wakes them.
 func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 	l.stats.ReadyEvents++
-	ws, ok := l.waiters[fd]
-	if !ok {
+	ws := l.waiters.get(fd)
+	if len(ws) == 0 {
 		return
 	}
 	keep := ws[:0]
@@ -205,11 +180,11 @@ func (l *Loop) onReady(fd stack.FD, ev stack.Readiness) {
 		keep = append(keep, w)
 	}
 	if len(keep) == 0 {
-		l.dropWaitersLocked(fd, ws)
+		l.waiters.drop(fd)
 		return
 	}
 	clear(ws[len(keep):])
-	l.waiters[fd] = keep
+	l.waiters.set(fd, keep)
 }
 
 // unlockWake releases the mutex, then wakes the waiters onReady took off

@@ -24,14 +24,14 @@ func tokens(ch chan struct{}) int {
 func registered(l *Loop) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.waiters)
+	return l.waiters.len()
 }
 
 // waitersOf counts fd's registrations in l's registry.
 func waitersOf(l *Loop, fd stack.FD) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.waiters[fd])
+	return len(l.waiters.get(fd))
 }
 
 // TestLoopDoWaitOnSendsOneToken: a caller's own channel registered by
@@ -230,4 +230,49 @@ func startTimerLoop(t *testing.T, d time.Duration, out string) (h *harness, star
 		}
 	})
 	return h, start
+}
+
+// TestWaitRegistry: the registry holds waiters by descriptor, the stack's
+// small numbers in its slice and others (negative, or past denseFDs) in
+// its map, counts the descriptors with waiters, lists each once, and
+// keeps a dropped descriptor's emptied slice for its next wait, so that
+// wait allocates nothing.
+func TestWaitRegistry(t *testing.T) {
+	var r waitRegistry
+	ch := make(chan struct{}, 1)
+	fds := []stack.FD{0, 5, -1, denseFDs, denseFDs + 7}
+	for i, fd := range fds {
+		r.set(fd, append(r.get(fd), waitEntry{mask: stack.Readiness(i + 1), ch: ch}))
+	}
+	r.set(5, append(r.get(5), waitEntry{mask: sock.Writable, ch: ch}))
+	if r.len() != len(fds) {
+		t.Fatalf("len %d, want %d", r.len(), len(fds))
+	}
+	seen := map[stack.FD]int{}
+	r.each(func(fd stack.FD, ws []waitEntry) { seen[fd] += len(ws) })
+	for i, fd := range fds {
+		want := 1
+		if fd == 5 {
+			want = 2
+		}
+		if seen[fd] != want || r.get(fd)[0].mask != stack.Readiness(i+1) {
+			t.Fatalf("fd %d: %d waiters listed, first %+v; want %d, mask %d", fd, seen[fd], r.get(fd)[0], want, i+1)
+		}
+	}
+	for _, fd := range fds {
+		r.drop(fd)
+		if len(r.get(fd)) != 0 {
+			t.Fatalf("fd %d still has waiters after drop", fd)
+		}
+	}
+	r.drop(3) // never registered: nothing to do
+	if r.len() != 0 {
+		t.Fatalf("len %d after dropping all, want 0", r.len())
+	}
+	if a := testing.AllocsPerRun(10, func() {
+		r.set(5, append(r.get(5), waitEntry{ch: ch}))
+		r.drop(5)
+	}); a != 0 {
+		t.Fatalf("a wait on a descriptor that waited before allocates %.1f times, want 0", a)
+	}
 }
