@@ -14,9 +14,9 @@ import "time"
 // of itself at every loss event and settles near 1.7/sqrt(p) segments (7.5
 // at 5 % loss).
 //
-// netspec sends without pacing, so BBR here is the window part alone: the
-// pacing gains of PROBE_BW (draft §4.3.4.3) have nothing to act on, and
-// DRAIN lowers the window to one BDP instead of the pacing rate. The window
+// The connection is paced at the model's rate (pacing.go): pacing_gain
+// times BtlBw, with STARTUP's and DRAIN's gains and PROBE_BW's gain cycle
+// (draft §4.3.4.3); DRAIN also lowers the window to one BDP. The window
 // adds the ACK aggregation allowance of Linux's bbr_update_ack_aggregation
 // (a receiver that acknowledges a burst with one ACK delivers in bursts
 // too). BBR needs the per-segment records of RACK (SACK negotiated, RACK
@@ -55,6 +55,16 @@ type bbrState struct {
 	extra      [2]uint32
 	extraIdx   int
 	extraRnds  int
+
+	// Pacing (pacing.go): the rate, octets per ns (0: none yet); the
+	// departure time of the next segment (zero: none sent paced yet) and
+	// the pacing timer (zero: stopped); PROBE_BW's phase in bbrCycle and
+	// when it began.
+	pacing   float64
+	paceAt   tick
+	paceWake tick
+	cycleIdx int
+	cycleAt  int64
 }
 
 // bbrSample is one ACK's rate sample (draft-cheng §3.3): what the most
@@ -199,6 +209,7 @@ func (snd *sender) bbrOnAck(now time.Time) {
 		snd.bbrModel(b, rs, ns)
 	}
 	snd.bbrSetCwnd(b, rs.newlyAcked)
+	snd.bbrSetPacing(b)
 }
 
 // bbrModel updates the bandwidth and RTT filters, the rounds, the ACK
@@ -231,17 +242,22 @@ func (snd *sender) bbrModel(b *bbrState, rs bbrSample, ns int64) {
 		b.mode = bbrDrain
 	}
 	if b.mode == bbrDrain && snd.txq.pipe <= snd.bbrBDP(b, 1) {
-		b.mode = bbrProbeBW
+		snd.bbrEnterProbeBW(b, ns)
 	}
+	snd.bbrAdvanceCycle(b, ns)
 	snd.bbrMinRTT(b, rs, ns)
 }
 
-// bbrMinRTT keeps RTprop and runs PROBE_RTT (draft §4.3.5): when RTprop
-// has not been seen again for bbrMinRTTWin, the window falls to
-// bbrMinCwndSegs for bbrProbeRTTTime and a round, to measure it anew.
+// bbrMinRTT keeps RTprop and runs PROBE_RTT (draft §4.3.5): when no RTT
+// below RTprop has been seen for bbrMinRTTWin, the window falls to
+// bbrMinCwndSegs for bbrProbeRTTTime and a round, to measure it anew. Only
+// a lower sample restarts the window, as in Linux's bbr_update_min_rtt
+// (the draft's <= lets a paced flow over an empty queue, which sees
+// RTprop on every ACK, skip PROBE_RTT forever, so flows sharing a
+// bottleneck would never see its queue drain).
 func (snd *sender) bbrMinRTT(b *bbrState, rs bbrSample, ns int64) {
 	expired := b.minRTT != 0 && ns > b.minRTTAt+int64(bbrMinRTTWin)
-	if rs.rtt > 0 && (b.minRTT == 0 || rs.rtt <= b.minRTT || expired) {
+	if rs.rtt > 0 && (b.minRTT == 0 || rs.rtt < b.minRTT || expired) {
 		b.minRTT, b.minRTTAt = rs.rtt, ns
 	}
 	if expired && b.mode != bbrProbeRTT {
@@ -263,9 +279,9 @@ func (snd *sender) bbrMinRTT(b *bbrState, rs bbrSample, ns int64) {
 		if b.probeRound && ns >= b.probeDone {
 			b.minRTTAt = ns
 			snd.cc.cwnd = max(snd.cc.cwnd, b.priorCwnd)
-			b.mode = bbrProbeBW
-			if !b.filled {
-				b.mode = bbrStartup
+			b.mode = bbrStartup
+			if b.filled {
+				snd.bbrEnterProbeBW(b, ns)
 			}
 		}
 	}

@@ -117,6 +117,10 @@ type Config struct {
 	// sets the window from a model of the path and keeps it under random
 	// loss).
 	CC CongestionControl
+	// NoPacing sends BBR's segments unpaced, as fast as its window allows.
+	// By default a BBR connection spaces them at its pacing rate
+	// (pacing.go); CUBIC and NewReno are never paced.
+	NoPacing bool
 	// Keep-alive defaults for Conn.SetKeepAlive (RFC 9293 §3.8.4; probing
 	// is off until turned on per connection, MUST-24/25): idle time before
 	// the first probe (default 2 h, MUST-28), interval between probes

@@ -237,6 +237,9 @@ func (snd *sender) sendData(now time.Time) {
 			}
 			return
 		}
+		if snd.paceHold(now) {
+			return // the pacing timer sends it (pacing.go)
+		}
 		end := snd.transmit(now, seq, n, fin, rtx, probe)
 		if snd.rec.active {
 			if rtx {
@@ -342,6 +345,7 @@ func (snd *sender) transmit(now time.Time, seq seqnum.Value, n int, fin, rtx, pr
 	}
 	c.snd.ecnData(h, n, rtx || probe)
 	c.emit(seq, n)
+	snd.paceSent(now, n)
 	snd.forceOne = false
 	if n < snd.mss && !rtx {
 		snd.smlEnd = seq.Add(seqnum.Size(n))

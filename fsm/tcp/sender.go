@@ -82,6 +82,9 @@ func (snd *sender) start(iss, una seqnum.Value) {
 // stopTimers stops the retransmission, persist, RACK and probe timers.
 func (snd *sender) stopTimers() {
 	snd.rtxAt, snd.rackAt, snd.tlpAt = 0, 0, 0
+	if snd.bbr != nil {
+		snd.bbr.paceWake = 0
+	}
 	snd.persist = false
 }
 

@@ -72,6 +72,9 @@ func (c *Conn) poll(now time.Time) {
 		c.snd.rackAt = 0
 		c.snd.rackTimeout(now)
 	}
+	if w := c.snd.paceTimer(); !w.IsZero() && !c.l.tick(now).Before(w) {
+		c.snd.bbr.paceWake = 0 // the held segment leaves in finish's output (pacing.go)
+	}
 	if !c.snd.tlpAt.IsZero() && !c.l.tick(now).Before(c.snd.tlpAt) {
 		c.snd.tlpAt = 0
 		c.snd.tlpFire(now)

@@ -15,7 +15,7 @@ func (c *Conn) setHeapIndex(i int) { c.hidx = int32(i) }
 // earliest is the first of the connection's deadlines, zero when none runs.
 func (c *Conn) earliest() tick {
 	var d tick
-	for _, t := range [...]tick{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.kaAt(), c.snd.rackAt, c.snd.tlpAt} {
+	for _, t := range [...]tick{c.snd.rtxAt, c.twAt, c.rcv.delackAt, c.kaAt(), c.snd.rackAt, c.snd.tlpAt, c.snd.paceTimer()} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
