@@ -142,7 +142,7 @@ func (snd *sender) rackAck(s *segment) {
 	q := &snd.txq
 	q.popAcked(c.tcb.SndUna, func(r *txSeg) {
 		if r.flags&segSacked == 0 {
-			snd.rackDelivered(r, s)
+			snd.rackDelivered(r, s, false)
 		}
 	})
 	if s.opts.NumSACK == 0 {
@@ -179,7 +179,7 @@ func (snd *sender) rackAck(s *segment) {
 			continue
 		}
 		q.setFlags(r, segSacked, segRtxOut|segLost)
-		snd.rackDelivered(r, s)
+		snd.rackDelivered(r, s, true)
 	}
 }
 
@@ -201,8 +201,23 @@ func (snd *sender) covered(s *segment, start, end seqnum.Value) bool {
 	return false
 }
 
-// rackDelivered is RFC 8985 §6.2 steps 2 and 3 for one delivered segment.
-func (snd *sender) rackDelivered(r *txSeg, s *segment) {
+// rackDelivered is RFC 8985 §6.2 steps 2 and 3 for one delivered segment,
+// SACKed (sacked) or cumulatively acknowledged by s.
+//
+// Step 2 skips a retransmission's sample when the ACK's TSecr shows it
+// answers an earlier transmission; that holds only for a cumulative ACK.
+// A receiver echoes the TSval of the segment that last advanced its
+// left edge (RFC 7323 §4.3: an out-of-order segment does not update
+// TS.Recent), so the ACK that SACKs a retransmission above a hole echoes
+// an older TSval whichever transmission arrived. Taking that echo as "the
+// original arrived" made RACK blind to every retransmission delivered
+// above a lost one: with the first hole's retransmission lost, RACK.xmit_ts
+// stayed at the last cumulative ACK, the lost retransmission was never
+// detected, and recovery moved one probe per PTO (a shallow-buffered
+// bottleneck; TestRACKLostRetransmissionBelowSACKedOnes). For a SACKed
+// retransmission only the RACK.min_RTT test applies, as in Linux's
+// tcp_rack_advance.
+func (snd *sender) rackDelivered(r *txSeg, s *segment, sacked bool) {
 	c := snd.c
 	k := &snd.rack
 	snd.rateDelivered(r, s.now.UnixNano())
@@ -210,7 +225,7 @@ func (snd *sender) rackDelivered(r *txSeg, s *segment) {
 	if r.flags&segRtx != 0 {
 		// Step 2: the ACK may answer the original transmission; skip a
 		// sample that cannot be from the retransmission.
-		if c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-r.tsval) < 0 {
+		if !sacked && c.tsOK && s.opts.HasTimestamps && s.opts.TSEcr != 0 && int32(s.opts.TSEcr-r.tsval) < 0 {
 			return
 		}
 		if k.minRTT > 0 && rtt < k.minRTT {

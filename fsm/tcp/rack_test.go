@@ -417,9 +417,10 @@ func TestTLPOneSegmentWaitsForDelayedACK(t *testing.T) {
 }
 
 // TestRACKSkipsSpuriousRetransmissionSample: a retransmitted segment whose
-// SACK echoes the original's TSval was delivered by the original, so its
-// retransmission time does not become RACK.xmit_ts (RFC 8985 §6.2 step 2);
-// echoing the retransmission's TSval, it does.
+// cumulative ACK echoes the original's TSval was delivered by the
+// original, so its retransmission time does not become RACK.xmit_ts (RFC
+// 8985 §6.2 step 2); echoing the retransmission's TSval, it does. (A SACK
+// echoes neither: TestRACKLostRetransmissionBelowSACKedOnes.)
 func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 	for _, spurious := range []bool{true, false} {
 		r := newRig(t, Config{})
@@ -442,9 +443,7 @@ func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 		if spurious {
 			echo = orig[1].opts.TSVal
 		}
-		o = tsOpt(201, echo)
-		o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(1), End: at(5)}, 1
-		r.send(seg{flags: ACK, seq: 1001, ack: at(1), opts: o})
+		r.send(seg{flags: ACK, seq: 1001, ack: at(5), opts: tsOpt(201, echo)})
 		if got := r.c.snd.rack.xmit == rtxAt; got == spurious {
 			t.Fatalf("spurious=%v: RACK.xmit_ts is the retransmission's: %v", spurious, got)
 		}
