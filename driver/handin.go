@@ -27,7 +27,12 @@ type handIn struct {
 	q     [][]byte
 	spare [][]byte // the drain's swap slice
 	bytes int
-	wake  *time.Timer // runs drainHandIn on a goroutine of its own
+	// Buffers of drained datagrams kept for the next copies (at most
+	// MaxHandIn of them, MaxHandInBytes of capacity), so a steady
+	// hand-off allocates nothing.
+	free      [][]byte
+	freeBytes int
+	wake      *time.Timer // runs drainHandIn on a goroutine of its own
 	// Counters, guarded by mu (Stats adds them to the loop's).
 	queued, drops uint64
 }
@@ -48,7 +53,7 @@ func (l *Loop) HandIn(dgram []byte) bool {
 		h.drops++
 		return false
 	}
-	h.q = append(h.q, append([]byte(nil), dgram...))
+	h.q = append(h.q, append(h.buffer(len(dgram)), dgram...))
 	h.bytes += len(dgram)
 	h.queued++
 	if len(h.q) == 1 {
@@ -56,6 +61,32 @@ func (l *Loop) HandIn(dgram []byte) bool {
 		h.wake.Reset(0)
 	}
 	return true
+}
+
+// buffer returns an empty buffer of capacity n or more: the smallest kept
+// one that is large enough, else a new one of n rounded up to a power of
+// two (2 KiB at least), so that datagrams of similar sizes share buffers.
+// h.mu is held.
+func (h *handIn) buffer(n int) []byte {
+	best := -1
+	for i, b := range h.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(h.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		c := 2048
+		for c < n {
+			c *= 2
+		}
+		return make([]byte, 0, c)
+	}
+	b := h.free[best]
+	last := len(h.free) - 1
+	h.free[best], h.free[last] = h.free[last], nil
+	h.free = h.free[:last]
+	h.freeBytes -= cap(b)
+	return b[:0]
 }
 
 // drainHandIn gives the queued datagrams to the stack under the loop's
@@ -82,14 +113,22 @@ func (l *Loop) drainHandIn() {
 	l.recycleHandIn(batch)
 }
 
-// recycleHandIn keeps a drained batch's slice for the next swap.
+// recycleHandIn keeps a drained batch's buffers (within the free list's
+// bounds) and its slice for the next swap.
 func (l *Loop) recycleHandIn(batch [][]byte) {
-	clear(batch)
-	l.hin.mu.Lock()
-	if l.hin.spare == nil {
-		l.hin.spare = batch[:0]
+	h := &l.hin
+	h.mu.Lock()
+	for _, b := range batch {
+		if len(h.free) < MaxHandIn && h.freeBytes+cap(b) <= MaxHandInBytes {
+			h.free = append(h.free, b)
+			h.freeBytes += cap(b)
+		}
 	}
-	l.hin.mu.Unlock()
+	clear(batch)
+	if h.spare == nil {
+		h.spare = batch[:0]
+	}
+	h.mu.Unlock()
 }
 
 // stopHandIn stops the wake-up timer and drops what waits (shutdown); a
@@ -103,7 +142,8 @@ func (l *Loop) stopHandIn() {
 	}
 	h.drops += uint64(len(h.q))
 	clear(h.q)
-	h.q, h.bytes = h.q[:0], 0
+	clear(h.free)
+	h.q, h.bytes, h.free, h.freeBytes = h.q[:0], 0, nil, 0
 	h.mu.Unlock()
 }
 
