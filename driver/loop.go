@@ -144,12 +144,12 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	l := &Loop{
-		link:    link,
-		st:      st,
-		eng:     eng,
-		batch:   opts.Batch,
-		log:     lg,
-		done:    make(chan struct{}),
+		link:  link,
+		st:    st,
+		eng:   eng,
+		batch: opts.Batch,
+		log:   lg,
+		done:  make(chan struct{}),
 	}
 	l.lend, _ = eng.(lender)
 	l.acks, _ = eng.(batcher)
