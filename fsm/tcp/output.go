@@ -17,19 +17,21 @@ func sendsData(st State) bool {
 	return false
 }
 
-// sendSyn sends our SYN (or SYN,ACK when ack) <SEQ=ISS> for the first time
-// (RFC 9293 §3.10.1, §3.10.7.2) and starts the retransmission timer.
+// sendSyn sends our SYN (or SYN,ACK when ack) <SEQ=ISS> (RFC 9293 §3.10.1,
+// §3.10.7.2) and starts the retransmission timer if it is not running.
+// Only the first transmission of <SEQ=ISS> is timed: a SYN,ACK sent again
+// for a retransmitted SYN (oowSynAck), or for the peer's SYN after ours
+// (simultaneous open), is a retransmission, and the ACK may answer an
+// earlier copy (Karn, MUST-18).
 func (snd *sender) sendSyn(now time.Time, ack bool) {
 	c := snd.c
 	c.emitSyn(ack)
 	if c.tcb.SndNxt == c.tcb.Iss {
 		c.tcb.SndNxt = c.tcb.Iss + 1
+		snd.rttValid, snd.rttSeq, snd.rttAt = true, c.tcb.Iss, snd.c.l.tick(now)
 	}
 	if snd.rtxAt.IsZero() {
 		snd.rtxAt = snd.c.l.tick(now).Add(snd.rto)
-	}
-	if !snd.rttValid {
-		snd.rttValid, snd.rttSeq, snd.rttAt = true, c.tcb.Iss, snd.c.l.tick(now)
 	}
 }
 

@@ -198,6 +198,30 @@ func TestKarnNoTimerSampleAcrossRetransmission(t *testing.T) {
 	}
 }
 
+// TestKarnNoSampleFromSynAckResent: a SYN,ACK sent again for the peer's
+// retransmitted SYN (oowSynAck) after our own timeout resent it is a
+// retransmission of <SEQ=ISS>: the final ACK may answer an earlier copy
+// (here the timeout's, 250 ms before it), so it gives no sample (Karn,
+// MUST-18). Timed from the last copy it gave 50 ms, an RTO below the path's
+// round trip.
+func TestKarnNoSampleFromSynAckResent(t *testing.T) {
+	r := newRig(t, Config{}, 299)
+	r.listen(0)
+	r.send(seg{flags: SYN, seq: 99})
+	r.recv(seg{flags: SYN | ACK, seq: 299, ack: 100}) // lost
+	r.advance(time.Second)
+	r.recv(seg{flags: SYN | ACK, seq: 299, ack: 100}) // the timeout's copy: it arrives
+	r.advance(200 * time.Millisecond)
+	r.send(seg{flags: SYN, seq: 99}) // the peer's own retransmission crossed it
+	r.recv(seg{flags: SYN | ACK, seq: 299, ack: 100})
+	r.advance(50 * time.Millisecond)
+	r.send(seg{flags: ACK, seq: 100, ack: 300}) // answers the copy sent 250 ms ago
+	r.state(StateEstablished)
+	if r.c.snd.hasRTT {
+		t.Fatalf("RTT sampled from a resent SYN,ACK: srtt %v, RTO %v", r.c.snd.srtt, r.c.RTO())
+	}
+}
+
 // TestEstablishedWindowFromRetransmittedSegment: a retransmitted segment
 // from the peer has a SEQ older than SND.WL1 but its ACK advances SND.UNA;
 // its window is the peer's current one and is taken (as Linux does), else
