@@ -205,6 +205,7 @@ func (snd *sender) newAck(s *segment, dsack bool) {
 	} else {
 		snd.rtxAt = s.at.Add(snd.rto)
 		snd.rtxSince = s.at // progress: the user timeout starts over
+		snd.clampUserTimeout()
 	}
 }
 

@@ -68,3 +68,32 @@ func TestUserTimeoutProgress(t *testing.T) {
 		t.Fatal("SetUserTimeout(0) did not turn it off")
 	}
 }
+
+// TestUserTimeoutAfterProgressOnTime: the user timeout counts from the last
+// progress, and the connection is aborted when it runs out even if the RTO
+// (here backed off by two timeouts, and not reset by the ACK of
+// retransmitted octets, which gives no sample: Karn) would fire later.
+func TestUserTimeoutAfterProgressOnTime(t *testing.T) {
+	r := newRig(t, Config{MaxRetries: 50}, 299)
+	r.establishedPassive(99, 299)
+	r.c.SetUserTimeout(r.now, time.Second)
+	r.c.Send(r.now, []byte("ab"))
+	r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("ab")})
+	for range 2 {
+		r.advance(r.c.snd.rtxAt.Sub(r.c.l.tick(r.now)))
+		r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("ab")})
+	}
+	r.send(seg{flags: ACK, seq: 100, ack: 301}) // progress: one octet
+	progress := r.now
+	if r.c.RTO() <= time.Second {
+		t.Fatalf("setup: RTO %v, want it backed off beyond the user timeout", r.c.RTO())
+	}
+	for r.c.State() != StateClosed {
+		r.advance(r.l.NextDeadline().Sub(r.now))
+		r.o.take()
+	}
+	if got := r.now.Sub(progress); got != time.Second {
+		t.Fatalf("aborted %v after the last progress, want the user timeout, 1s", got)
+	}
+	r.recvErr(sock.ErrTimeout)
+}
