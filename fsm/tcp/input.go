@@ -311,14 +311,16 @@ func (l *Layer) Poll(now time.Time) {
 	l.twPoll(now)
 }
 
-// NextDeadline returns the earliest pending timer, or the zero time.
+// NextDeadline returns the earliest pending timer, or the zero time. The
+// loop asks after every call, so the two heaps' tops are compared as
+// ticks and only the earlier is converted.
 func (l *Layer) NextDeadline() time.Time {
-	var d time.Time
+	var d tick
 	if len(l.timers) > 0 {
-		d = l.time(l.timers[0].due)
+		d = l.timers[0].due
 	}
-	if len(l.twHeap) > 0 && (d.IsZero() || l.time(l.twHeap[0].at).Before(d)) {
-		d = l.time(l.twHeap[0].at)
+	if len(l.twHeap) > 0 && (d.IsZero() || l.twHeap[0].at.Before(d)) {
+		d = l.twHeap[0].at
 	}
-	return d
+	return l.time(d)
 }
