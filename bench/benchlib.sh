@@ -13,6 +13,8 @@
 #   NETSPECCC="CC..." the working tree's netspec once more per congestion
 #                   control CC (netspecsrv --cc CC: bbr, newreno), labelled
 #                   netspec-CC; "netspec" alone runs the default, CUBIC.
+#                   CC+NAME also sets the boolean tcp.Config field NAME
+#                   (bbr+NoPacing: BBR unpaced).
 #   NETSPECTCP="NAME..." the working tree's netspec once more per boolean
 #                   field NAME of fsm/tcp Config set (netspecsrv --tcp NAME,
 #                   e.g. NoRecvCoalescing), labelled netspec-NAME.
@@ -84,7 +86,10 @@ bench_build() {
         SERVERS+=(-server "netspec-${n}loops=netspec:$work/netspecsrv-l$n")
       done
       for n in ${NETSPECCC:-}; do
-        printf '#!/bin/sh\nexec %s --cc %s "$@"\n' "$work/netspecsrv" "$n" >"$work/netspecsrv-$n"
+        # CC+NAME (e.g. bbr+NoPacing) also sets the boolean field NAME.
+        local cc=${n%%+*} set=""
+        [ "$cc" != "$n" ] && set="--tcp ${n#*+}"
+        printf '#!/bin/sh\nexec %s --cc %s %s "$@"\n' "$work/netspecsrv" "$cc" "$set" >"$work/netspecsrv-$n"
         chmod +x "$work/netspecsrv-$n"
         SERVERS+=(-server "netspec-$n=netspec:$work/netspecsrv-$n")
       done
