@@ -26,13 +26,23 @@ const (
 	DriverTAP = "tap"
 )
 
+// DefaultCC is the congestion control of the stacks the package makes:
+// BBR, paced (fsm/tcp bbr.go, pacing.go), as the Linux kernel's default on
+// the benchmark's hosts. It keeps its window under random loss, where
+// CUBIC's falls to about 1.7/sqrt(p) segments (16 MiB downloads from the lab
+// veth at 1 % / 5 % loss: BENCHMARKS.md), and paced it keeps a bottleneck's
+// queue short. fsm/tcp's own zero Config stays CUBIC; Options.Tune sets
+// another (c.TCP.CC = tcp.CUBIC).
+const DefaultCC = tcp.BBR
+
 // DefaultBacklog is the accept queue of each listener when Options.Backlog
 // is zero.
 const DefaultBacklog = 128
 
 // Options configure a Stack. The zero value (or a nil *Options) is a stack
 // with the interface's MAC, no gateway, the linux TCP profile, ECN accepted
-// when the peer asks, TTL 64, a secret random seed and nothing recorded.
+// when the peer asks, BBR congestion control (DefaultCC), TTL 64, a secret
+// random seed and nothing recorded.
 type Options struct {
 	// Driver picks the link Open uses: DriverAFPacket (the default, "") or
 	// DriverTAP. New and Pipe ignore it: they are given their link.
@@ -276,7 +286,7 @@ func (o *Options) stackConfig(p netip.Prefix, mac wire.MAC, mtu, gso int) stack.
 		Seed:      seed,
 		// Super-frames whenever the driver hands them to the kernel.
 		GSOMaxSize: gso,
-		TCP:        tcp.Config{Profile: o.Profile, ECN: o.ECN},
+		TCP:        tcp.Config{Profile: o.Profile, ECN: o.ECN, CC: DefaultCC},
 	}
 	if o.Tune != nil {
 		o.Tune(&cfg)

@@ -2,8 +2,9 @@
 // with package netspec on an interface (AF_PACKET by default) and the
 // benchmark's handler (bench/handler) on it.
 //
-// With --cc bbr the TCP connections run BBR (fsm/tcp Config.CC) instead of
-// the default CUBIC. --tcp NAME sets the boolean field NAME of fsm/tcp
+// --cc cubic, newreno or bbr sets the TCP connections' congestion control
+// (fsm/tcp Config.CC); without it they run the library's default
+// (netspec.DefaultCC). --tcp NAME sets the boolean field NAME of fsm/tcp
 // Config (NoRecvCoalescing, NoACKCoalescing, ...), for an A/B of one
 // build with a feature off.
 //
@@ -24,11 +25,11 @@ import (
 
 func main() {
 	loops := flag.Int("loops", 1, "event loops (netspec.Options.Loops)")
-	ccName := flag.String("cc", "cubic", "congestion control: cubic, newreno or bbr (fsm/tcp Config.CC)")
+	ccName := flag.String("cc", "", "congestion control: cubic, newreno or bbr (fsm/tcp Config.CC; default: the library's)")
 	set := flag.String("tcp", "", "set the boolean field `NAME` of fsm/tcp Config (e.g. NoRecvCoalescing)")
 	f := handler.ParseFlags("netspecsrv")
 	cc, ok := ccByName(*ccName)
-	if !ok {
+	if !ok && *ccName != "" {
 		handler.Exit("netspecsrv", fmt.Errorf("--cc %q: want cubic, newreno or bbr", *ccName))
 	}
 	var field reflect.Value
@@ -41,7 +42,9 @@ func main() {
 	}
 	st, err := netspec.Open(f.Iface, f.Addr, &netspec.Options{Backlog: handler.Backlog, Loops: *loops,
 		Tune: func(c *stack.Config) {
-			c.TCP.CC = cc
+			if *ccName != "" {
+				c.TCP.CC = cc
+			}
 			if *set != "" {
 				reflect.ValueOf(&c.TCP).Elem().FieldByName(*set).SetBool(true)
 			}

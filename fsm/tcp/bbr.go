@@ -31,8 +31,6 @@ type bbrState struct {
 	firstSentAt int64
 	appLimited  uint64
 
-	rs bbrSample // the rate sample of the ACK being processed
-
 	// The model (draft §4.1, §4.3.1).
 	bwRound    [bbrBWRounds]float64 // highest delivery rate seen in each of the last rounds, octets/ns
 	round      uint64               // round trips counted (draft §4.1.1.3)
@@ -143,7 +141,7 @@ func (snd *sender) rateDelivered(r *txSeg, now int64) {
 	n := uint64(r.end - r.start)
 	b.delivered += n
 	b.deliveredAt = now
-	rs := &b.rs
+	rs := &snd.c.l.bbrRS
 	rs.newlyAcked += n
 	if r.flags&segRtx == 0 {
 		if rtt := now - r.xmit; rtt > 0 && (rs.rtt == 0 || rtt < rs.rtt) {
@@ -199,8 +197,8 @@ func (snd *sender) bbrOnAck(now time.Time) {
 		return
 	}
 	ns := now.UnixNano()
-	rs := b.rs
-	b.rs = bbrSample{}
+	rs := snd.c.l.bbrRS
+	snd.c.l.bbrRS = bbrSample{}
 	if b.appLimited != 0 && b.delivered > b.appLimited {
 		b.appLimited = 0
 	}

@@ -115,7 +115,8 @@ type Config struct {
 	NoSACK bool
 	// CC is the congestion control algorithm (default CUBIC; BBR, bbr.go,
 	// sets the window from a model of the path and keeps it under random
-	// loss).
+	// loss, and paces, pacing.go). Package netspec sets BBR for the stacks
+	// it makes (netspec.DefaultCC).
 	CC CongestionControl
 	// NoPacing sends BBR's segments unpaced, as fast as its window allows.
 	// By default a BBR connection spaces them at its pacing rate

@@ -125,6 +125,7 @@ type Layer struct {
 	sndPool   bufPool        // recycled send rings (bufpool.go)
 	rcvPool   bufPool        // recycled receive rings
 	txPool    pool[txSeg]    // recycled transmit-record arrays (txq.go)
+	bbrRS     bbrSample      // BBR: the rate sample of the ACK being processed (bbr.go), kept here rather than in every connection
 	oooPool   pool[seqRange] // recycled out-of-order range arrays (rcvbuf.go)
 	due       []*Conn        // Poll's scratch: the connections due now
 	batch     ackBatch       // ACKs held over a batch of input (delack.go)

@@ -105,6 +105,7 @@ func (snd *sender) onAck(s *segment) {
 	t := &c.tcb
 	c.snd.ecnAck(s)
 	snd.rack.probeDup = false
+	c.l.bbrRS = bbrSample{} // this ACK's rate sample starts empty (bbr.go)
 	newSACK, dsack := false, false
 	if c.sackOK && s.opts.NumSACK > 0 {
 		var d seqRange
