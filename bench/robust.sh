@@ -37,6 +37,9 @@ SCENARIOS=${SCENARIOS:-"flood hostile memory"}
 # to the unflooded figure of its own round, and with ROUNDS > 1 their
 # medians are printed (this machine's load moves single figures by 2x).
 ROUNDS=${ROUNDS:-1}
+# flood: each round, NEWCLIENTS clients from fresh addresses connect once
+# during a random-source flood (their connect times; 0: not measured).
+NEWCLIENTS=${NEWCLIENTS:-0}
 PREFIX=${PREFIX:-nsrob$$}
 NETSPEC_ARGS=${NETSPEC_ARGS:-}
 # shellcheck source=bench/lib.sh
@@ -104,7 +107,7 @@ median() { # numbers on stdin ("-" skipped): their median, or "-"
 }
 
 measure() { # server name
-  local name=$1 ka0 cc0 ka cc kind before after kb0 round
+  local name=$1 ka0 cc0 ka cc kind before after kb0 round newc=""
   local -A rka rcc
   for round in $(seq "$ROUNDS"); do
     ka0=$(wrkrate); cc0=$(wrkrate -H "Connection: close")
@@ -125,8 +128,35 @@ measure() { # server name
       # server's is its handler's, the stack being in the kernel).
       printf '; 2 s after: %s half-open, RSS %s KB\n' "$(halfopen "$name")" "$(rsskb)"
     done
+    [ "$NEWCLIENTS" -gt 0 ] || continue
+    # New clients during the random-source flood: NEWCLIENTS addresses
+    # that never connected before (fresh each round) each make one
+    # request; their connect times show what a SYN filter that admits a
+    # share of unproven sources costs them (a lost SYN waits 1 s, 3 s...).
+    # Off-link addresses, like the flood's, for a server with a gateway
+    # (the client namespace routes them back to itself); on-link ones
+    # for a server without (it has no route to any other).
+    local i a t times="" pids=""
+    flood rand-source
+    for i in $(seq "$NEWCLIENTS"); do
+      a=198.18.0.$((200 + NEWCLIENTS * (round - 1) + i))
+      case $name in *-gw*) a=198.19.0.$((NEWCLIENTS * (round - 1) + i)) ;; esac
+      ip -n "$CLI" addr add "$a/32" dev "$ciface"
+      ip netns exec "$CLI" curl -s -o /dev/null -m $((DUR + 1)) --interface "$a" -w '%{time_connect}\n' "http://$ADDR/index.html" >"$work/newc.$i" 2>/dev/null &
+      pids+=" $!"
+    done
+    # shellcheck disable=SC2086
+    wait $pids 2>/dev/null || true
+    for i in $(seq "$NEWCLIENTS"); do
+      t=$(tail -1 "$work/newc.$i" 2>/dev/null); case $t in ""|0.000000) t=none ;; esac
+      times+=" $t"
+    done
+    wait $floodpid || true
+    newc+=" $times"
+    printf '%-14s new clients  during rand-source: connect times (s):%s\n' "$name" "$times"
   done
   [ "$ROUNDS" -gt 1 ] || return 0
+  [ -z "$newc" ] || printf '%-14s new clients   connect times over %d rounds (s):%s\n' "$name" "$ROUNDS" "$newc"
   for kind in rand-source on-link; do
     printf '%-14s %-12s median of %d rounds: keep-alive ratio %s (%s), new-conn ratio %s (%s)\n' "$name" "$kind" "$ROUNDS" \
       "$(median <<<"${rka[$kind]}")" "${rka[$kind]# }" "$(median <<<"${rcc[$kind]}")" "${rcc[$kind]# }"

@@ -76,6 +76,23 @@ type lender interface {
 	ReturnFrame(frame []byte)
 }
 
+// synGuard is implemented by engines that ask for a SYN admission filter
+// while under a SYN flood (*stack.Stack: SynFilterUpdate,
+// SynFilterInstalled).
+type synGuard interface {
+	SynFilterUpdate() (f *stack.SynFilter, changed bool)
+	SynFilterInstalled(f *stack.SynFilter, ok bool)
+}
+
+// SynFilterLink is implemented by links that can drop SYNs in the kernel,
+// before they are read (driver/afpacket): SetSynFilter installs the stack's
+// filter, replacing the one installed, or with nil takes it off. The loop
+// installs what its stack asks for (stack.Stack.SynFilterUpdate) on the
+// first link of its chain (Unwrap) that implements it.
+type SynFilterLink interface {
+	SetSynFilter(f *stack.SynFilter) error
+}
+
 // Loop runs one stack over one link: a goroutine (Run) reads frame batches and
 // feeds them to the stack, a single timer runs the stack's timers, and user
 // calls are serialised through a mutex (Do, DoWait). After every locked
@@ -96,6 +113,8 @@ type Loop struct {
 	lend  lender        // eng's, when it lends its frames (nil: the loop copies them)
 	acks  batcher       // eng's, when it acknowledges a batch at once (nil: per frame)
 	dgIn  datagramInput // eng's, when it takes handed-in datagrams (HandIn)
+	guard synGuard      // eng's, when it asks for a SYN filter (nil: never)
+	synf  SynFilterLink // the link's filter mechanism (nil: none)
 	batch int
 	log   *slog.Logger
 
@@ -126,7 +145,9 @@ type Loop struct {
 	emitFn  func(frame []byte, meta TxMeta)
 	readyFn func(fd stack.FD, ev stack.Readiness)
 
-	hin handIn // datagrams other loops reassembled for this one (handin.go)
+	hin      handIn // datagrams other loops reassembled for this one (handin.go)
+	synOn    bool   // a SYN filter is installed (for the log)
+	synFails uint64 // SYN filters the link failed to install (logged at powers of two)
 }
 
 // NewLoop returns a loop that runs st over link. It does nothing until Run.
@@ -156,6 +177,13 @@ func newLoop(link Link, st *stack.Stack, eng engine, opts LoopOptions) *Loop {
 	l.dgIn, _ = eng.(datagramInput)
 	l.hin.wake = time.AfterFunc(time.Hour, l.drainHandIn)
 	l.hin.wake.Stop()
+	l.guard, _ = eng.(synGuard)
+	for _, k := range Unwrap(link) {
+		if f, ok := k.(SynFilterLink); ok {
+			l.synf = f
+			break
+		}
+	}
 	l.emitFn = l.emit
 	l.readyFn = l.onReady
 	l.timer = time.AfterFunc(time.Hour, l.onTimer)
@@ -406,6 +434,9 @@ type txBatch struct {
 // calls made while the writer is busy (a response each, on a busy
 // keep-alive loop) leave together in one WriteBatch.
 func (l *Loop) flushLocked(now time.Time, afterPoll bool) bool {
+	if l.guard != nil {
+		l.synFilterLocked()
+	}
 	if l.lend != nil {
 		l.lend.LendOutput(l.emitFn)
 	} else {
@@ -414,6 +445,39 @@ func (l *Loop) flushLocked(now time.Time, afterPoll bool) bool {
 	l.eng.Ready(l.readyFn)
 	l.armLocked(now, afterPoll)
 	return len(l.pending) > 0 || l.cur != nil && l.cur.n > 0
+}
+
+// synFilterLocked installs the SYN filter the stack asks for, when that
+// changed, and tells the stack whether it is in place. A rare call (a
+// flood's start and end, a change of its share or of the proven sources,
+// at most one per stack window): the system call is made under the mutex.
+func (l *Loop) synFilterLocked() {
+	f, changed := l.guard.SynFilterUpdate()
+	if !changed {
+		return
+	}
+	var err error
+	if l.synf == nil {
+		err = errors.New("the link has no SYN filter")
+	} else {
+		err = l.synf.SetSynFilter(f)
+	}
+	l.guard.SynFilterInstalled(f, err == nil)
+	switch {
+	case err != nil && f != nil:
+		l.synFails++
+		if l.synFails&(l.synFails-1) == 0 {
+			l.log.Warn("SYN flood: no filter in the kernel", "err", err, "failures", l.synFails)
+		}
+	case err != nil:
+		l.log.Warn("SYN flood over: the filter stays", "err", err)
+	case f != nil && !l.synOn:
+		l.synOn = true
+		l.log.Info("SYN flood: filter on", "ports", f.Ports, "proven", len(f.Proven), "on-link share", float64(f.AdmitOnLink)/(1<<32), "off-link share", float64(f.AdmitOffLink)/(1<<32))
+	case f == nil:
+		l.synOn = false
+		l.log.Info("SYN flood over: filter off")
+	}
 }
 
 // emit adds one outgoing frame to the current batch (a lent one as it is,

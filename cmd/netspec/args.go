@@ -53,6 +53,7 @@ type serveConfig struct {
 	release   time.Duration // --release-idle: give free memory back after this long quiet (0: off)
 	faults    *pipe.Faults  // --faults: impair the link (testing; nil: none)
 	loops     int           // --loops: event loops (0: one per core where allowed, see autoLoops)
+	synBudget int           // --syn-budget: unproven SYNs/s a loop admits under a SYN flood (0: no filter)
 }
 
 // defaultDrain bounds a graceful shutdown (--drain): long enough for a
@@ -60,6 +61,9 @@ type serveConfig struct {
 // (systemd's TimeoutStopSec 90 s, Kubernetes' grace period 30 s) waits
 // before SIGKILL.
 const defaultDrain = 10 * time.Second
+
+// defaultSynBudget is --syn-budget: stack.SynGuardConfig's default Budget.
+const defaultSynBudget = 5000
 
 // defaultRelease is --release-idle: after a burst of connections ends, a
 // quiet second gives the Go heap's free memory back to the system
@@ -148,6 +152,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.DurationVar(&cfg.release, "release-idle", defaultRelease, "after traffic, once the link was quiet for `D`, give the Go heap's free memory back to the system (0: never; leave it to GOMEMLIMIT and the runtime)")
 	fs.StringVar(&faults, "faults", "", "testing only: impair the link with `SPEC`, e.g. loss=0.01,dup=0.01,reorder=0.01,corrupt=0.001,txloss=0.01,seed=1 (driver/pipe.Faults: per-frame probabilities on what we receive; txloss on what we send)")
 	fs.IntVar(&cfg.loops, "loops", 0, "run `N` event loops, each with its own stack on an AF_PACKET socket of one fanout group, sharing the connections by flow (0: one per core, or one with --driver tap, --pcap or --faults)")
+	fs.IntVar(&cfg.synBudget, "syn-budget", defaultSynBudget, "under a SYN flood, the SYNs/s from sources with no recent connection each loop lets in, per class of source (on-link, off-link); a filter in the kernel drops the rest (0: no filter; docs/robustness.md)")
 	fs.BoolVar(&cfg.lab, "lab", false, "create the test lab, serve in its server namespace, remove it on exit")
 	fs.StringVar(&cfg.labPrefix, "lab-prefix", "", "name prefix of the lab's namespaces (default netspec)")
 	if err := fs.Parse(joinTraceArg(args)); err != nil {

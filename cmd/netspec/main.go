@@ -44,7 +44,7 @@ const usage = `usage:
                 [--gateway ADDR] [--http PORT] [--root DIR] [--echo PORT] [--discard PORT]
                 [--udp-echo PORT] [--pcap FILE] [--trace [FILTER]] [--trace-json FILE] [--history FILE] [--profile linux|rfc9293]
                 [--ecn accept|on|off] [--ttl N] [--metrics PORT] [--metrics-listen ADDR:PORT]
-                [--drain D] [--release-idle D] [--loops N]
+                [--drain D] [--release-idle D] [--loops N] [--syn-budget N]
   netspec serve --lab [--lab-prefix P] [--driver afpacket|tap] [--addr A/N] [service flags]
   netspec lab up|down|status [--prefix P] [--driver afpacket|tap]
   netspec stat [--iface IF] [--json]   counters of a running server, like netstat -s

@@ -22,6 +22,7 @@ import (
 	"github.com/netspec/netspec/driver/lab"
 	"github.com/netspec/netspec/driver/observe"
 	"github.com/netspec/netspec/driver/pipe"
+	"github.com/netspec/netspec/fsm/stack"
 	"github.com/netspec/netspec/fsm/wire"
 )
 
@@ -102,6 +103,12 @@ func (cfg serveConfig) options(log *slog.Logger) *netspec.Options {
 		ReleaseMemory: cfg.release,
 	}
 	o.MetricsListen = cfg.metricsAt
+	if cfg.synBudget != defaultSynBudget {
+		o.Tune = func(c *stack.Config) {
+			c.SynGuard.Budget = cfg.synBudget
+			c.SynGuard.Off = cfg.synBudget <= 0
+		}
+	}
 	if cfg.mac != (wire.MAC{}) {
 		o.MAC = net.HardwareAddr(cfg.mac[:])
 	}

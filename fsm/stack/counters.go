@@ -26,12 +26,23 @@ type Counters struct {
 	IPHandedOff       uint64 // reassembled datagrams of another stack's TCP flow passed to Config.HandOff
 	IPHandedIn        uint64 // datagrams another stack reassembled, taken by InputDatagram
 	TCPSynNoNeighbour uint64 // bare SYNs dropped on receipt: ARP would drop any answer (link.ARP.WouldDrop)
-	TCPSoftErrors     uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
-	TCPICMPAborts     uint64 // ICMP errors that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
-	PMTUDecreases     uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
-	UDPBad            uint64
-	UDPNoPort         uint64
-	TCPBroadcastDrops uint64
+	// SYN admission under a flood (synguard.go): floods begun, filters
+	// the link installed and failed to, the SYNs to judged ports that
+	// reached us through a filter (from a proven source, or sampled), and
+	// the kernel's drops estimated from the sampled ones and the share
+	// (the kernel counts nothing it filters).
+	TCPSynFloods             uint64
+	TCPSynFilterUpdates      uint64
+	TCPSynFilterFailed       uint64
+	TCPSynFilterProven       uint64
+	TCPSynFilterSampled      uint64
+	TCPSynFilterDropEstimate uint64
+	TCPSoftErrors            uint64 // ICMP errors recorded as soft errors on a TCP connection (RFC 1122 §4.2.3.9)
+	TCPICMPAborts            uint64 // ICMP errors that aborted a connection (port/protocol unreachable: an opening one; any state in the rfc9293 profile)
+	PMTUDecreases            uint64 // fragmentation-needed messages that lowered a TCP MSS (RFC 1191)
+	UDPBad                   uint64
+	UDPNoPort                uint64
+	TCPBroadcastDrops        uint64
 }
 
 // Counters returns the stack's own counters; EachCounter reaches the layers' too.
@@ -105,6 +116,12 @@ func (s *Stack) eachStackCounter(fn func(string, uint64)) {
 		{"stack.IPHandedOff", c.IPHandedOff},
 		{"stack.IPHandedIn", c.IPHandedIn},
 		{"stack.TCPSynNoNeighbour", c.TCPSynNoNeighbour},
+		{"stack.TCPSynFloods", c.TCPSynFloods},
+		{"stack.TCPSynFilterUpdates", c.TCPSynFilterUpdates},
+		{"stack.TCPSynFilterFailed", c.TCPSynFilterFailed},
+		{"stack.TCPSynFilterProven", c.TCPSynFilterProven},
+		{"stack.TCPSynFilterSampled", c.TCPSynFilterSampled},
+		{"stack.TCPSynFilterDropEstimate", c.TCPSynFilterDropEstimate},
 		{"stack.IPFragmentsOut", tx.Fragmented},
 		{"stack.ICMPIn", ic.In},
 		{"stack.ICMPBad", ic.Bad},

@@ -33,6 +33,11 @@ func (f *synFlood) send(s *Stack, now time.Time) { f.sendFrom(s, now, f.source()
 
 // sendFrom hands one SYN from src, random port and ISN, to s.
 func (f *synFlood) sendFrom(s *Stack, now time.Time, src wire.Addr) {
+	s.Input(now, f.frameFrom(src), RxMeta{Time: now})
+}
+
+// frameFrom builds one SYN from src, random port and ISN, in f's buffer.
+func (f *synFlood) frameFrom(src wire.Addr) []byte {
 	b := f.frame[:]
 	wire.PutEthernet(b, macB, wire.MAC{2, 0, 0, 0, 9, 9}, wire.EtherTypeIPv4)
 	ipb := b[wire.EthernetHeaderLen:]
@@ -43,7 +48,7 @@ func (f *synFlood) sendFrom(s *Stack, now time.Time, src wire.Addr) {
 	seg := ipb[wire.IPv4MinHeaderLen:]
 	th.Put(seg)
 	wire.SetTCPChecksum(seg, src, addrB)
-	s.Input(now, b, RxMeta{Time: now})
+	return b
 }
 
 // floodStep advances the simulation by step: perSYN SYNs reach B spread

@@ -22,7 +22,8 @@ type simNet struct {
 	loss   float64
 	steps  int
 	trace  func(from string, frame []byte)
-	mark   func(frame []byte) // called on each frame that is not lost, before delivery (may rewrite it)
+	mark   func(frame []byte)                 // called on each frame that is not lost, before delivery (may rewrite it)
+	filter func(to *Stack, frame []byte) bool // when set, a frame it refuses is not delivered (a kernel's filter)
 	segBuf [2048]byte
 }
 
@@ -66,6 +67,9 @@ func (n *simNet) deliver() bool {
 			}
 			if n.mark != nil {
 				n.mark(f)
+			}
+			if n.filter != nil && !n.filter(to, f) {
+				continue
 			}
 			to.Input(n.now, f, RxMeta{Time: n.now})
 		}

@@ -143,6 +143,8 @@ func (s *Stack) Accept(now time.Time, fd FD) (FD, error) {
 		return -1, err
 	}
 	c.SetID(id(nfd))
+	_, _, raddr, _ := c.Endpoints()
+	s.synAccepted(now, raddr)
 	return nfd, nil
 }
 

@@ -57,6 +57,9 @@ type Config struct {
 	// rport are its flow's ports, ours and the peer's. Counted in
 	// stack.IPHandedOff; the receiving stack takes it with InputDatagram.
 	HandOff func(dgram []byte, lport, rport uint16)
+	// SynGuard tunes the SYN admission filter the stack asks its driver
+	// for while under a SYN flood (synguard.go, SynFilterUpdate).
+	SynGuard SynGuardConfig
 }
 
 // Stack is one host's network stack. It is not safe for concurrent use.
@@ -77,6 +80,7 @@ type Stack struct {
 	supers []superFrame // queued frames that hold several segments
 	tr     *tracer      // SetTracer: the journey of each received frame (trace.go)
 	hold   holdList     // connections SendMore left unpushed (hold.go)
+	guard  synGuard     // SYN admission under a flood (synguard.go)
 
 	handBuf  []byte // the datagram being handed off (Config.HandOff)
 	handedIn bool   // InputDatagram is running: its segment does not outlive the call
@@ -127,6 +131,7 @@ func New(cfg Config) *Stack {
 		s.supers = make([]superFrame, 0, gsoMaxLarge)
 	}
 	s.fds.init(cfg.MaxFDs)
+	s.guard.init(cfg.SynGuard)
 	ipc := cfg.IP
 	ipc.Addr, ipc.PrefixLen = cfg.Addr, cfg.PrefixLen
 	ipc.ICMPError = func(typ, code, ptr uint8, orig []byte) {
@@ -188,6 +193,13 @@ func (s *Stack) ipInput(now time.Time, pkt []byte, meta RxMeta) {
 		return
 	}
 	reassembled := wire.IPv4(pkt).IsFragment()
+	if d.Proto == wire.ProtoTCP && !d.Broadcast && !s.guard.cfg.Off && bareSYN(d.Payload) {
+		// Counted before any drop: what the SYN admission filter judges
+		// is what reached us, whatever becomes of it (synguard.go).
+		if dport := wire.TCP(d.Payload).DstPort(); s.tcp.Listening(d.Dst, dport) {
+			s.synSeen(now, d.Src, dport)
+		}
+	}
 	hop, routed := s.ipTx.NextHop(d.Src)
 	if !routed && !d.Src.IsUnspecified() {
 		// RFC 3704 §2.4 (loose reverse path): nothing could answer a source
@@ -272,6 +284,9 @@ func (s *Stack) Poll(now time.Time) {
 	s.ipRx.Poll(now, s.reassemblyExpired)
 	s.tcp.Poll(now)
 	s.pushHeld(now)
+	if !s.synDeadline().IsZero() {
+		s.synRoll(now)
+	}
 }
 
 // NextDeadline is when Poll next needs to run; zero means no timer is pending.
@@ -283,7 +298,8 @@ func (s *Stack) NextDeadline() time.Time {
 	}
 	// Asked after every call the loop runs: no array of times to walk.
 	d := earlier(s.tcp.NextDeadline(), s.port.ARP().NextDeadline())
-	return earlier(earlier(d, s.ipRx.NextDeadline()), s.hold.at)
+	d = earlier(earlier(d, s.ipRx.NextDeadline()), s.hold.at)
+	return earlier(d, s.synDeadline())
 }
 
 // earlier returns the earlier of two deadlines, zero meaning none.

@@ -137,6 +137,7 @@ type Layer struct {
 	twFull    bool                  // tests: keep TIME-WAIT connections as full Conns
 	twGen     uint32                // generation of the last record made
 	listeners map[listenKey]*Listener
+	synFlood  time.Time // SetSynFlood: under a SYN flood until then
 	ctr       Counters
 	seg       segment // the segment being processed (reused)
 	user      segment // context of the user call being processed (reused)
@@ -252,6 +253,27 @@ func (l *Layer) Listen(now time.Time, local wire.Addr, port uint16, backlog int,
 	}
 	l.listeners[k] = ln
 	return ln, nil
+}
+
+// SetSynFlood tells the layer that its host is under a SYN flood until
+// until: an embryo whose SYN,ACK times out before then is released at that
+// first timeout (synAckLimit), as under a full SYN queue.
+func (l *Layer) SetSynFlood(until time.Time) { l.synFlood = until }
+
+// Listening reports whether a listener takes SYNs to (addr, port).
+func (l *Layer) Listening(addr wire.Addr, port uint16) bool {
+	ln := l.listener(addr, port)
+	return ln != nil && !ln.closed
+}
+
+// ListenPorts appends to dst the port of every open listener.
+func (l *Layer) ListenPorts(dst []uint16) []uint16 {
+	for k, ln := range l.listeners {
+		if !ln.closed {
+			dst = append(dst, k.port)
+		}
+	}
+	return dst
 }
 
 // Accept returns the oldest established connection, or sock.ErrWouldBlock.

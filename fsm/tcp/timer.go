@@ -113,11 +113,14 @@ func (c *Conn) poll(now time.Time) {
 // whose SYN,ACK was lost retransmits its SYN (RFC 9293 §3.8.1), which a
 // full queue answers with a cookie (RFC 4987 §3.6). So the first timeout
 // releases the embryo, and nothing stays half-open for longer than one
-// RTO after a flood.
+// RTO after a flood. Nor while the stack says it is under one
+// (Layer.SetSynFlood): its filter in the kernel may keep the queue from
+// filling, with the flood's embryos in it all the same.
 func synAckLimit(c *Conn) int {
 	ln := c.ln
 	if ln != nil && (2*len(ln.embryos) > ln.synBacklog ||
-		!ln.fullAt.IsZero() && c.l.tick(ln.fullAt) >= c.snd.rtxAt.Add(-c.snd.rto)) {
+		!ln.fullAt.IsZero() && c.l.tick(ln.fullAt) >= c.snd.rtxAt.Add(-c.snd.rto) ||
+		c.l.now.Before(c.l.synFlood)) {
 		return 0
 	}
 	return c.l.cfg.SynAckRetries
