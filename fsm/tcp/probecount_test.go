@@ -232,3 +232,37 @@ func TestZeroWindowProbesLiveThenDead(t *testing.T) {
 	r.state(StateClosed)
 	r.recvErr(sock.ErrTimeout)
 }
+
+// TestHandshakeRetriesNotResetByAnswers (MUST-22, RFC 9293 §3.8.3): the
+// SYN and SYN,ACK retransmissions count toward their R2 (SynRetries,
+// SynAckRetries) whatever the peer sends meanwhile that does not complete
+// the handshake: an ACK of the wrong number (answered with a reset), a RST
+// without ACK in SYN-SENT (ignored), the peer's retransmitted SYN in
+// SYN-RECEIVED (answered with the SYN,ACK again). The handshake gives up
+// 1+2+4 s after the first SYN with two retries, as unanswered.
+func TestHandshakeRetriesNotResetByAnswers(t *testing.T) {
+	for _, active := range []bool{true, false} {
+		r := newRig(t, Config{SynRetries: 2, SynAckRetries: 2}, 300)
+		var answer []seg
+		if active {
+			r.connect()
+			answer = []seg{{flags: ACK, seq: 700, ack: 250}, {flags: RST, seq: 700}}
+		} else {
+			r.listen(0)
+			r.send(seg{flags: SYN, seq: 100})
+			answer = []seg{{flags: SYN, seq: 100}, {flags: ACK, seq: 101, ack: 250}}
+		}
+		start := r.now
+		for r.c.State() != StateClosed && r.now.Sub(start) < time.Minute {
+			r.o.take()
+			for _, a := range answer {
+				r.advance(100 * time.Millisecond)
+				r.send(a)
+			}
+			r.advance(r.l.NextDeadline().Sub(r.now))
+		}
+		if got := r.now.Sub(start); r.c.State() != StateClosed || got != 7*time.Second {
+			t.Fatalf("active %v: %v %v after the first SYN, want closed after 7s", active, r.c.State(), got)
+		}
+	}
+}
