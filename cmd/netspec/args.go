@@ -63,7 +63,7 @@ type serveConfig struct {
 const defaultDrain = 10 * time.Second
 
 // defaultSynBudget is --syn-budget: stack.SynGuardConfig's default Budget.
-const defaultSynBudget = 5000
+const defaultSynBudget = 20000
 
 // defaultRelease is --release-idle: after a burst of connections ends, a
 // quiet second gives the Go heap's free memory back to the system

@@ -66,7 +66,8 @@ type SynGuardConfig struct {
 	OnRate int
 	// Budget is the rate of those SYNs the filter lets through while on,
 	// per second and class of source (on-link, off-link): what the loop
-	// answers of a flood (default 5,000).
+	// answers of a flood (default 20,000: docs/robustness.md weighs it
+	// against a new client's wait).
 	Budget int
 	// MaxProven bounds the proven sources (default and at most MaxProven).
 	MaxProven int
@@ -108,7 +109,7 @@ func (c SynGuardConfig) withDefaults() SynGuardConfig {
 		c.OnRate = 10000
 	}
 	if c.Budget <= 0 {
-		c.Budget = 5000
+		c.Budget = 20000
 	}
 	if c.MaxProven <= 0 || c.MaxProven > MaxProven {
 		c.MaxProven = MaxProven

@@ -130,7 +130,7 @@ func guardFlood(n *simNet, k *kernelFilter, f *synFlood, rate int, d time.Durati
 // the estimated kernel drops are within 3 % of the true count; and the
 // filter goes off about a second after the flood ends, and stays off.
 func TestSynGuardFilterOnAndOff(t *testing.T) {
-	n, ln, k := guardSim(t, 0, addrA)
+	n, ln, k := guardSim(t, 5000, addrA)
 	f := &synFlood{rng: rand.New(rand.NewPCG(65, 66))}
 	guardFlood(n, k, f, 50_000, 200*time.Millisecond)
 	if k.f == nil {
@@ -206,7 +206,7 @@ func TestSynGuardNoHalfOpenAfterFlood(t *testing.T) {
 // on-link ones; an on-link flood then gets its own share, down to about
 // Budget, while the off-link one keeps its.
 func TestSynGuardClasses(t *testing.T) {
-	n, _, k := guardSim(t, 0, wire.Addr{})
+	n, _, k := guardSim(t, 5000, wire.Addr{})
 	f := &synFlood{rng: rand.New(rand.NewPCG(81, 82))}
 	guardFlood(n, k, f, 50_000, time.Second)
 	if k.f == nil || k.f.AdmitOffLink != synNoRouteAdmit || k.f.AdmitOnLink != AdmitAll {
@@ -232,7 +232,7 @@ func TestSynGuardClasses(t *testing.T) {
 // TestSynGuardNotBelowOnRate: SYNs from unproven sources below OnRate, and
 // any number from a proven one, never turn the filter on.
 func TestSynGuardNotBelowOnRate(t *testing.T) {
-	n, ln, k := guardSim(t, 0, addrA)
+	n, ln, k := guardSim(t, 5000, addrA)
 	f := &synFlood{rng: rand.New(rand.NewPCG(67, 68))}
 	on := n.b.cfg.SynGuard.withDefaults().OnRate
 	guardFlood(n, k, f, on*8/10, time.Second)
