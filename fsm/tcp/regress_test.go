@@ -534,3 +534,38 @@ func TestSynSentCloseWriteSynAckText(t *testing.T) {
 		t.Fatalf("RCV.NXT %d, %d out-of-order ranges; want 306, none", got, len(r.c.rcv.buf.ooo))
 	}
 }
+
+// TestSynTimeoutFallbackRTO (RFC 6298 §5.7): when the SYN or SYN,ACK timed
+// out and the handshake gave no RTT sample (no timestamps; Karn), data
+// transmission starts with a 3 s RTO, not the backed-off 2 s of the
+// handshake nor the initial 1 s; with a sample, the RTO follows it.
+func TestSynTimeoutFallbackRTO(t *testing.T) {
+	for _, tc := range []struct{ ours, theirs seg }{
+		{seg{flags: SYN, seq: 299}, seg{flags: SYN | ACK, seq: 99, ack: 300}},            // active
+		{seg{flags: SYN | ACK, seq: 299, ack: 100}, seg{flags: ACK, seq: 100, ack: 300}}, // passive
+	} {
+		r := newRig(t, Config{NoTimestamps: true}, 299)
+		if tc.ours.flags&ACK == 0 {
+			r.connect()
+		} else {
+			r.listen(0)
+			r.send(seg{flags: SYN, seq: 99})
+		}
+		r.recv(tc.ours)
+		r.advance(time.Second)
+		r.recv(tc.ours) // the timeout's copy
+		r.advance(100 * time.Millisecond)
+		r.send(tc.theirs)
+		r.o.take() // the active side's ACK
+		r.state(StateEstablished)
+		if r.c.snd.hasRTT || r.c.RTO() != 3*time.Second {
+			t.Fatalf("%v: after a handshake timeout without a sample: RTT sampled %v, RTO %v; want none and 3s", tc.ours, r.c.snd.hasRTT, r.c.RTO())
+		}
+		r.c.Send(r.now, []byte("x"))
+		r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
+		r.advance(3*time.Second - 1)
+		r.recvNothing()
+		r.advance(1)
+		r.recv(seg{flags: ACK, seq: 300, ack: 100, data: []byte("x")})
+	}
+}

@@ -165,7 +165,11 @@ func (snd *sender) newAck(s *segment, dsack bool) {
 	c := snd.c
 	t := &c.tcb
 	acked := uint32(s.ack - t.SndUna)
+	synTimedOut := t.SndUna == t.Iss && snd.retries > 0
 	snd.advanceUna(s)
+	if synTimedOut && !snd.hasRTT {
+		snd.rto = snd.synFallbackRTO()
+	}
 	snd.retries = 0
 	snd.retrying = false
 	if snd.rec.rtoRec && !t.SndUna.LessThan(snd.rec.point) {

@@ -46,6 +46,16 @@ func (snd *sender) resetRTO() {
 	snd.rto = min(max(rto, c.l.cfg.RTOMin), c.l.cfg.RTOMax)
 }
 
+// synFallbackRTO is the RTO data transmission starts with when our SYN (or
+// SYN,ACK) timed out and the handshake gave no RTT sample (Karn): 3 s, or
+// the initial RTO if that is larger (RFC 6298 §5.7; Linux's
+// TCP_TIMEOUT_FALLBACK), within RTOMax. The backoff ends with the
+// handshake; a 1 s RTO would likely be too short for this path.
+func (snd *sender) synFallbackRTO() time.Duration {
+	cfg := &snd.c.l.cfg
+	return min(max(3*time.Second, cfg.RTOInitial), cfg.RTOMax)
+}
+
 // RTO returns the current retransmission timeout (with backoff).
 func (c *Conn) RTO() time.Duration { return c.snd.rto }
 
