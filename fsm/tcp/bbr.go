@@ -106,10 +106,19 @@ const (
 // bbrOn reports whether c runs BBR: chosen, with the records it needs.
 func (snd *sender) bbrOn() bool { return snd.c.l.cfg.CC == BBR && snd.rackOn() }
 
-// bbrInit returns the connection's BBR state, made at its first use.
+// bbrInit returns the connection's BBR state, made at its first use: a
+// fresh model, from the layer's free ones when it keeps any (an idle
+// connection gives its model back: releaseBBR).
 func (snd *sender) bbrInit() *bbrState {
 	if snd.bbr == nil {
-		snd.bbr = new(bbrState)
+		l := snd.c.l
+		if n := len(l.bbrFree); n > 0 {
+			snd.bbr = l.bbrFree[n-1]
+			l.bbrFree[n-1] = nil
+			l.bbrFree = l.bbrFree[:n-1]
+		} else {
+			snd.bbr = new(bbrState)
+		}
 	}
 	return snd.bbr
 }

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -130,5 +131,41 @@ func TestBBRLinuxPeerUnderLoss(t *testing.T) {
 	}
 	if timeouts != 0 {
 		t.Errorf("%d retransmission timeouts", timeouts)
+	}
+}
+
+// TestBBRModelGivenBackWhenIdle: once a BBR sender has nothing in flight or
+// queued it gives its model back to the layer, as it gives back its rings
+// (an idle keep-alive connection holds none), and its next flight takes a
+// fresh one from the layer, runs from STARTUP and arrives whole.
+func TestBBRModelGivenBackWhenIdle(t *testing.T) {
+	p := newWirePair(t, 13, Config{CC: BBR}, faults{rate: 100e6, delay: 10 * time.Millisecond, queue: 200})
+	client, server := p.connect()
+	send := func(n int) {
+		t.Helper()
+		data := pattern(uint64(n), n)
+		cs := &streamer{c: client, out: data, closed: true} // both sides stay open
+		ss := &streamer{c: server, closed: true}
+		sawModel := false
+		p.runUntil(func() bool {
+			cs.pump(p.now)
+			ss.pump(p.now)
+			sawModel = sawModel || client.snd.bbr != nil
+			return len(ss.in) == n && client.snd.txq.n() == 0 && client.snd.buf.n == 0
+		}, 10_000_000)
+		if !bytes.Equal(ss.in, data) {
+			t.Fatalf("server received %d octets, want %d", len(ss.in), n)
+		}
+		if !sawModel {
+			t.Fatal("the sender ran without a BBR model")
+		}
+	}
+	send(1 << 20)
+	if client.snd.bbr != nil || len(p.a.bbrFree) != 1 {
+		t.Fatalf("idle sender: model %v, layer keeps %d free: want it given back", client.snd.bbr != nil, len(p.a.bbrFree))
+	}
+	send(1 << 20)
+	if client.snd.bbr != nil || len(p.a.bbrFree) != 1 {
+		t.Fatalf("after the second flight: model %v, layer keeps %d free: want the one model reused and given back", client.snd.bbr != nil, len(p.a.bbrFree))
 	}
 }

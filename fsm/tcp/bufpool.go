@@ -180,6 +180,9 @@ func (c *Conn) giveBack(closed bool) {
 	if c.snd.txq.n() == 0 || closed {
 		c.snd.txq.release(&c.l.txPool) // RACK's transmit records (txq.go): nothing in flight
 	}
+	if c.snd.txq.n() == 0 && c.snd.buf.n == 0 || closed {
+		c.snd.releaseBBR()
+	}
 	if b := &c.snd.buf; b.buf != nil && (b.n == 0 || closed) {
 		c.l.sndPool.put(b.buf)
 		b.buf = nil
@@ -203,6 +206,7 @@ func (c *Conn) dropBuffers() {
 	c.snd.rec.sb.reset()
 	c.snd.rec.sb.release(&c.l.oooPool)
 	c.snd.txq.release(&c.l.txPool)
+	c.snd.releaseBBR()
 	if b := &c.snd.buf; b.buf != nil {
 		c.l.sndPool.put(b.buf)
 		b.buf = nil
@@ -215,4 +219,24 @@ func (c *Conn) dropBuffers() {
 	c.rcv.buf.reset()
 	c.l.oooPool.put(c.rcv.buf.ooo)
 	c.rcv.buf.ooo = nil
+}
+
+// releaseBBR gives the connection's BBR model back to the layer once
+// nothing is in flight or queued, unless the pacing timer runs: an idle
+// keep-alive connection then holds no model (272 octets, a quarter of its
+// TCB), as it holds no ring. The next flight starts a fresh model from
+// STARTUP, as a new connection does, with the window it had (BBR's STARTUP
+// only raises it) and the smoothed RTT for its first pacing rate; Linux
+// keeps the model across idle and restarts at BtlBw instead (bbr's
+// idle_restart). The layer keeps at most maxPooledRings free models.
+func (snd *sender) releaseBBR() {
+	b := snd.bbr
+	if b == nil || !b.paceWake.IsZero() {
+		return
+	}
+	snd.bbr = nil
+	*b = bbrState{}
+	if l := snd.c.l; len(l.bbrFree) < maxPooledRings {
+		l.bbrFree = append(l.bbrFree, b)
+	}
 }

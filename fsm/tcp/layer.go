@@ -126,6 +126,7 @@ type Layer struct {
 	rcvPool   bufPool        // recycled receive rings
 	txPool    pool[txSeg]    // recycled transmit-record arrays (txq.go)
 	bbrRS     bbrSample      // BBR: the rate sample of the ACK being processed (bbr.go), kept here rather than in every connection
+	bbrFree   []*bbrState    // BBR models of connections gone idle, for reuse (bufpool.go; at most maxPooledRings)
 	oooPool   pool[seqRange] // recycled out-of-order range arrays (rcvbuf.go)
 	due       []*Conn        // Poll's scratch: the connections due now
 	batch     ackBatch       // ACKs held over a batch of input (delack.go)
