@@ -77,6 +77,7 @@ type Counters struct {
 	ListenOverflows   uint64 // SYNs dropped: the accept queue was full (or the listener closing)
 	SynQueueOverflows uint64 // SYNs dropped: the SYN queue was full
 	SynRecvPruned     uint64 // embryos released at their first SYN,ACK timeout: the SYN queue was more than half full (timer.go synAckLimit)
+	OrphanZeroWindow  uint64 // connections their user closed, aborted once probing a zero window backed off to RTOMax (timer.go orphanStuck)
 	AcceptOverflows   uint64 // handshake-completing ACKs dropped: the accept queue was full
 	// SYN cookies (RFC 4987 §3.6).
 	CookiesSent      uint64 // SYN,ACKs carrying a cookie (SYN queue full)

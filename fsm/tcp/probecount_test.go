@@ -266,3 +266,46 @@ func TestHandshakeRetriesNotResetByAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanZeroWindowAborted: a peer that answers every window probe with
+// a zero window keeps a connection its user holds open for ever (MUST-37),
+// but one its user closed is aborted once the probes' backoff reaches
+// RTOMax (orphanStuck, as Linux's tcp_orphan_retries), and counted; the
+// same peer, the same probes, only the Close differs.
+func TestOrphanZeroWindowAborted(t *testing.T) {
+	for _, orphan := range []bool{false, true} {
+		r := newRig(t, Config{RTOMax: 10 * time.Second}, 299)
+		r.establishedPassive(99, 299)
+		r.send(seg{flags: ACK, seq: 100, ack: 300, wnd0: true})
+		r.c.Send(r.now, []byte("0123456789"))
+		if orphan {
+			r.c.Close(r.now)
+		}
+		start, probes := r.now, 0
+		for r.c.State() != StateClosed && r.now.Sub(start) < 30*time.Minute {
+			next := r.l.NextDeadline()
+			if next.IsZero() {
+				t.Fatalf("orphan %v: no timer while %v behind a zero window", orphan, r.c.State())
+			}
+			r.advance(next.Sub(r.now))
+			if len(r.o.segs) > 0 {
+				probes += len(r.o.segs)
+				r.o.segs = r.o.segs[:0]
+				r.send(seg{flags: ACK, seq: 100, ack: 300, wnd0: true}) // answered: the window stays shut
+			}
+		}
+		aborted := r.l.Counters().OrphanZeroWindow
+		if !orphan {
+			if r.c.State() == StateClosed || aborted != 0 {
+				t.Fatalf("held connection: %v after 30 min of answered probes (%d aborted): want it kept (MUST-37)", r.c.State(), aborted)
+			}
+			continue
+		}
+		if r.c.State() != StateClosed || aborted != 1 {
+			t.Fatalf("orphan: %v after %v and %d probes, %d counted: want aborted and counted", r.c.State(), r.now.Sub(start), probes, aborted)
+		}
+		if d := r.now.Sub(start); d > 2*time.Minute || probes < 4 {
+			t.Errorf("orphan aborted after %v and %d probes: want a few probes, within about RTOMax's backoff", d, probes)
+		}
+	}
+}

@@ -99,16 +99,36 @@ func (c *Conn) poll(now time.Time) {
 		case c.state == StateSynReceived: // simultaneous open: our SYN still counts
 			limit = l.cfg.SynRetries
 		}
-		if c.snd.userTimedOut(now) || (int(c.snd.retries) >= limit && !c.snd.persist) {
+		orphan := c.orphanStuck()
+		if c.snd.userTimedOut(now) || (int(c.snd.retries) >= limit && !c.snd.persist) || orphan {
 			c.snd.rtxAt = 0
 			if limit < l.cfg.SynAckRetries && c.state == StateSynReceived && c.passive {
 				l.ctr.SynRecvPruned++
+			}
+			if orphan {
+				l.ctr.OrphanZeroWindow++
 			}
 			l.run(c, EvTimeoutUser, l.userCall(now)) // R2 exceeded (MUST-20)
 			return
 		}
 		l.run(c, EvTimeoutRtx, l.userCall(now))
 	}
+}
+
+// orphanStuck reports whether c is an orphan stuck behind a zero window: its
+// user closed it (nobody will write or read again), the peer's window is
+// zero and the probes' backoff has reached RTOMax. RFC 9293 §3.8.6.1
+// (MUST-37) keeps a connection open for as long as the receiver answers
+// its probes, which a peer that never opens its window does forever, and
+// with it the connection's buffers and table slot: a few thousand such
+// peers (a slow-read attack) would hold MaxConns. A connection its user
+// still holds keeps probing as the RFC says; an orphan's probes have no one
+// waiting for them, so, as Linux does for an orphaned socket whose probe
+// backoff reaches TCP_RTO_MAX (tcp_probe_timer, tcp_orphan_retries), it is
+// aborted (TimeoutUser, R2's row). From a 200 ms RTO that is about 5
+// minutes of probing.
+func (c *Conn) orphanStuck() bool {
+	return c.userClosed && c.tcb.SndWnd == 0 && c.snd.rto >= c.l.cfg.RTOMax
 }
 
 // synAckLimit is how many times the embryo c retransmits its SYN,ACK:
