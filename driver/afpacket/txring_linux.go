@@ -42,9 +42,9 @@ import (
 // skb is orphaned, which a delaying qdisc (netem) does before it sends:
 // fragments would then be read after the slot was reused. So the send sets
 // hdr_len to the frame's length and the ring takes plain frames up to the
-// MTU (slots are sized for them); GSO super-frames (64 KiB, whose copy and
-// the kernel's software segmentation cost far more than the system call)
-// go out with sendmmsg on the link's other socket, in their place in the
+// MTU (slots are sized for them); GSO super-frames (up to 64 KiB, which
+// the veth takes whole, and whose copy costs far more than the system
+// call) go out with sendmmsg on the link's other socket, in their place in the
 // batch. The ring needs PACKET_VNET_HDR (hdr_len is the header's).
 const (
 	txHdrLen = 32 // TPACKET_ALIGN(sizeof(struct tpacket2_hdr)): the frame's data starts here

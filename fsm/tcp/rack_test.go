@@ -15,6 +15,17 @@ type sentSeg struct {
 	opts     wire.TCPOptions
 }
 
+// tsWindow establishes a connection with timestamps and SACK (our ISS
+// 5000, the peer's 1000), writes ten segments and drains them; it returns
+// what left and at(k), the sequence number of segment k.
+func (r *rig) tsWindow() (orig []sentSeg, at func(k int) uint32) {
+	r.t.Helper()
+	r.establishedTS(1000, 5000, 1, true)
+	mss := uint32(r.c.snd.mss)
+	r.write(10 * int(mss))
+	return r.drain(), func(k int) uint32 { return 5001 + uint32(k)*mss }
+}
+
 // drain parses and removes everything we sent.
 func (r *rig) drain() []sentSeg {
 	r.t.Helper()
@@ -424,11 +435,7 @@ func TestTLPOneSegmentWaitsForDelayedACK(t *testing.T) {
 func TestRACKSkipsSpuriousRetransmissionSample(t *testing.T) {
 	for _, spurious := range []bool{true, false} {
 		r := newRig(t, Config{})
-		r.establishedTS(1000, 5000, 1, true)
-		mss := uint32(r.c.snd.mss)
-		at := func(k int) uint32 { return 5001 + uint32(k)*mss }
-		r.write(10 * int(mss))
-		orig := r.drain()
+		orig, at := r.tsWindow()
 		r.now = r.now.Add(20 * time.Millisecond)
 		o := tsOpt(200, orig[0].opts.TSVal)
 		o.SACK[0], o.NumSACK = wire.SACKBlock{Start: at(2), End: at(5)}, 1

@@ -25,11 +25,7 @@ import (
 // round trip moved 4 MiB at 3.3 Mbit/s, 28 after the fix (simulated).
 func TestRACKLostRetransmissionBelowSACKedOnes(t *testing.T) {
 	r := newRig(t, Config{})
-	r.establishedTS(1000, 5000, 1, true)
-	mss := uint32(r.c.snd.mss)
-	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
-	r.write(10 * int(mss))
-	orig := r.drain()
+	orig, at := r.tsWindow()
 	if len(orig) != 10 {
 		t.Fatalf("initial window: %d segments", len(orig))
 	}

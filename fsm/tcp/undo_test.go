@@ -237,11 +237,7 @@ func TestR2DefaultAtLeast100s(t *testing.T) {
 // ssthresh come back (RFC 3522 §2).
 func TestUndoEifelRecovery(t *testing.T) {
 	r := newRig(t, Config{})
-	r.establishedTS(1000, 5000, 1, true)
-	mss := uint32(r.c.snd.mss)
-	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
-	r.write(10 * int(mss))
-	orig := r.drain()
+	orig, at := r.tsWindow()
 	if len(orig) != 10 {
 		t.Fatalf("sent %d", len(orig))
 	}
@@ -333,11 +329,7 @@ func TestR1NoAdviceForEmbryos(t *testing.T) {
 // which proves nothing, so nothing is undone (undo.go undoDSACK).
 func TestNoUndoForDuplicatedRetransmission(t *testing.T) {
 	r := newRig(t, Config{})
-	r.establishedTS(1000, 5000, 1, true)
-	mss := uint32(r.c.snd.mss)
-	at := func(k int) uint32 { return 5001 + uint32(k)*mss }
-	r.write(10 * int(mss))
-	orig := r.drain()
+	orig, at := r.tsWindow()
 	cwnd := r.c.snd.cc.cwnd
 	r.now = r.now.Add(20 * time.Millisecond)
 	o := tsOpt(200, orig[0].opts.TSVal)
