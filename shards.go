@@ -116,8 +116,8 @@ func (s *Stack) shardConfig(cfg stack.Config, i int, links *Links) stack.Config 
 	// Every fragment reaches loop 0, whose fsm/ip reassembles it; a
 	// datagram of another loop's flow goes to that loop's hand-in queue
 	// (bounded, counted: driver.Loop.HandIn), never blocking this loop.
-	cfg.HandOff = func(dgram []byte, lport, rport uint16) {
-		s.shards[links.Shard(lport, rport)].loop.HandIn(dgram)
+	cfg.HandOff = func(hdr, payload []byte, lport, rport uint16) {
+		s.shards[links.Shard(lport, rport)].loop.HandIn(hdr, payload)
 	}
 	return cfg
 }

@@ -37,7 +37,8 @@ type handIn struct {
 	queued, drops uint64
 }
 
-// HandIn gives the loop a copy of dgram, an IPv4 datagram that another
+// HandIn gives the loop a copy of the IPv4 datagram hdr followed by
+// payload (one copy, into a buffer of the queue's), which another
 // loop's stack reassembled from fragments for a TCP flow this loop owns
 // (stack.Config.HandOff): the loop's stack takes it soon after with
 // InputDatagram, on a goroutine the loop's wake-up timer starts, as if it
@@ -45,16 +46,17 @@ type handIn struct {
 // full (MaxHandIn datagrams or MaxHandInBytes octets), the loop is closed
 // or its engine takes no datagram, it drops the datagram, counts it
 // (LoopStats.HandInDrops) and returns false.
-func (l *Loop) HandIn(dgram []byte) bool {
+func (l *Loop) HandIn(hdr, payload []byte) bool {
 	h := &l.hin
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if l.dgIn == nil || len(h.q) >= MaxHandIn || h.bytes+len(dgram) > MaxHandInBytes || h.wake == nil {
+	n := len(hdr) + len(payload)
+	if l.dgIn == nil || len(h.q) >= MaxHandIn || h.bytes+n > MaxHandInBytes || h.wake == nil {
 		h.drops++
 		return false
 	}
-	h.q = append(h.q, append(h.buffer(len(dgram)), dgram...))
-	h.bytes += len(dgram)
+	h.q = append(h.q, append(append(h.buffer(n), hdr...), payload...))
+	h.bytes += n
 	h.queued++
 	if len(h.q) == 1 {
 		// The first one wakes the loop; the others join the same drain.

@@ -25,7 +25,7 @@ func TestLoopHandInFeedsStackInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := startLoop(t, &fakeEngine{echo: true}, LoopOptions{})
 		for i := range 3 {
-			if !h.loop.HandIn([]byte{byte(i), 0xbb}) {
+			if !h.loop.HandIn([]byte{byte(i)}, []byte{0xbb}) {
 				t.Fatalf("HandIn %d refused", i)
 			}
 		}
@@ -56,11 +56,11 @@ func TestLoopHandInBounded(t *testing.T) {
 		h := startLoop(t, &fakeEngine{}, LoopOptions{})
 		accepted := 0
 		h.with(func(time.Time, *fakeEngine) {
-			if h.loop.HandIn(make([]byte, MaxHandInBytes+1)) {
+			if h.loop.HandIn(make([]byte, 20), make([]byte, MaxHandInBytes-19)) {
 				t.Error("a datagram larger than the byte bound was queued")
 			}
 			for i := range MaxHandIn + 10 {
-				if h.loop.HandIn([]byte{byte(i)}) {
+				if h.loop.HandIn([]byte{byte(i)}, nil) {
 					accepted++
 				}
 			}
@@ -73,7 +73,7 @@ func TestLoopHandInBounded(t *testing.T) {
 			t.Fatalf("HandIns %d, HandInDrops %d: want %d, 11", st.HandIns, st.HandInDrops, MaxHandIn)
 		}
 		h.loop.Close()
-		if h.loop.HandIn([]byte{1}) {
+		if h.loop.HandIn([]byte{1}, nil) {
 			t.Fatal("HandIn after Close queued")
 		}
 		if st := h.loop.Stats(); st.HandInDrops != 12 {
@@ -89,7 +89,7 @@ func TestLoopHandInWithoutDatagramEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLoop(newFakeLink(), nil, noDatagrams{&fakeEngine{}}, LoopOptions{})
 		defer l.Close()
-		if l.HandIn([]byte{1}) {
+		if l.HandIn([]byte{1}, nil) {
 			t.Fatal("HandIn queued for an engine without InputDatagram")
 		}
 		if st := l.Stats(); st.HandInDrops != 1 {
@@ -118,7 +118,7 @@ func TestLoopHandInReusesBuffers(t *testing.T) {
 			var bufs []*byte
 			h.with(func(time.Time, *fakeEngine) {
 				for i := range 4 {
-					if !h.loop.HandIn(make([]byte, 1000+i)) {
+					if !h.loop.HandIn(make([]byte, 20), make([]byte, 980+i)) {
 						t.Fatal("HandIn refused")
 					}
 				}

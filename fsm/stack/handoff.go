@@ -33,20 +33,17 @@ func (s *Stack) handOff(d *ip.Datagram) bool {
 	if len(d.Header) < wire.IPv4MinHeaderLen || total > ip.DefaultMaxDatagram {
 		return false // cannot happen: the pipeline checked the header and the size
 	}
-	if cap(s.handBuf) < total {
-		s.handBuf = make([]byte, 0, ip.DefaultMaxDatagram)
-	}
-	b := append(append(s.handBuf[:0], d.Header...), d.Payload...)
 	// RFC 791 §3.2: the reassembled datagram carries the first fragment's
 	// header with the whole length, MF and the offset cleared.
-	binary.BigEndian.PutUint16(b[2:], uint16(total))
-	b[6] &^= 0x3f // MF and the offset's high bits; DF and the reserved bit as they came
-	b[7] = 0
-	b[10], b[11] = 0, 0
-	binary.BigEndian.PutUint16(b[10:], wire.Checksum(b[:len(d.Header)], 0))
+	h := s.handHdr[:copy(s.handHdr[:], d.Header)]
+	binary.BigEndian.PutUint16(h[2:], uint16(total))
+	h[6] &^= 0x3f // MF and the offset's high bits; DF and the reserved bit as they came
+	h[7] = 0
+	h[10], h[11] = 0, 0
+	binary.BigEndian.PutUint16(h[10:], wire.Checksum(h, 0))
 	s.ctr.IPHandedOff++
 	s.traceDrop("HandedOff")
-	s.cfg.HandOff(b, lport, rport)
+	s.cfg.HandOff(h, d.Payload, lport, rport)
 	return true
 }
 

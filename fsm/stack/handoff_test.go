@@ -24,8 +24,8 @@ func loopZero(n *simNet) (*Stack, *[]handedOff) {
 	var got []handedOff
 	cfg := Config{MAC: macB, Addr: addrB, PrefixLen: 24, Seed: 77, NoAnnounce: true}
 	cfg.TCP.OwnsFlow = func(_ wire.Addr, lport uint16, _ wire.Addr, _ uint16) bool { return lport != 80 }
-	cfg.HandOff = func(dgram []byte, lport, rport uint16) {
-		got = append(got, handedOff{append([]byte(nil), dgram...), lport, rport})
+	cfg.HandOff = func(hdr, payload []byte, lport, rport uint16) {
+		got = append(got, handedOff{append(append([]byte(nil), hdr...), payload...), lport, rport})
 	}
 	return New(cfg), &got
 }

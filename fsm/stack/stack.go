@@ -52,11 +52,12 @@ type Config struct {
 	// the receive pipeline reassembled from fragments that carries TCP for
 	// a flow this stack does not own, or an ICMP error quoting one
 	// (package netspec's loop 0, which receives every fragment, passes it
-	// to the loop that owns the flow: handoff.go). dgram is the whole
-	// datagram, not fragmented, valid only during the call; lport and
-	// rport are its flow's ports, ours and the peer's. Counted in
+	// to the loop that owns the flow: handoff.go). The whole datagram,
+	// not fragmented, is hdr followed by payload, both valid only during
+	// the call (the receiver copies them once, into its own buffer); lport
+	// and rport are its flow's ports, ours and the peer's. Counted in
 	// stack.IPHandedOff; the receiving stack takes it with InputDatagram.
-	HandOff func(dgram []byte, lport, rport uint16)
+	HandOff func(hdr, payload []byte, lport, rport uint16)
 	// SynGuard tunes the SYN admission filter the stack asks its driver
 	// for while under a SYN flood (synguard.go, SynFilterUpdate).
 	SynGuard SynGuardConfig
@@ -82,8 +83,8 @@ type Stack struct {
 	hold   holdList     // connections SendMore left unpushed (hold.go)
 	guard  synGuard     // SYN admission under a flood (synguard.go)
 
-	handBuf  []byte // the datagram being handed off (Config.HandOff)
-	handedIn bool   // InputDatagram is running: its segment does not outlive the call
+	handHdr  [wire.IPv4MaxHeaderLen]byte // the header of the datagram being handed off (Config.HandOff)
+	handedIn bool                        // InputDatagram is running: its segment does not outlive the call
 
 	announced bool   // the start-up gratuitous ARP has been sent
 	fixedMSS  uint16 // Config.TCP.MSS as given (0: MTU-40, following SetMTU)
