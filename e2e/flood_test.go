@@ -131,13 +131,20 @@ func TestSynFilterEngagesUnderFullFlood(t *testing.T) {
 	}
 }
 
-// statCounters reads the named counters from netspec stat.
-func (s *server) statCounters(t *testing.T, names ...string) map[string]uint64 {
+// stat returns what netspec stat prints for the server.
+func (s *server) stat(t *testing.T) []byte {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", s.lab.ServerNS(), netspecBinary(t), "stat", "--iface", s.lab.ServerIface()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("stat: %v: %s", err, out)
 	}
+	return out
+}
+
+// statCounters reads the named counters from netspec stat.
+func (s *server) statCounters(t *testing.T, names ...string) map[string]uint64 {
+	t.Helper()
+	out := s.stat(t)
 	c := make(map[string]uint64, len(names))
 	for _, name := range names {
 		m := regexp.MustCompile(`(?m)^\s+(\d+) ` + regexp.QuoteMeta(name) + `$`).FindSubmatch(out)

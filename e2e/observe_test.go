@@ -78,10 +78,7 @@ func TestMetricsStatSS(t *testing.T) {
 				t.Errorf("ss lacks %q:\n%s", want, ss)
 			}
 		}
-		out, err := exec.Command("ip", "netns", "exec", s.lab.ServerNS(), bin, "stat", "--iface", s.lab.ServerIface()).CombinedOutput()
-		if err != nil {
-			t.Fatalf("stat: %v: %s", err, out)
-		}
+		out := s.stat(t)
 		for _, want := range []string{"Link:", "Arp:", "Ip:", "Tcp:", "TcpExt:", "tcp.PassiveOpens", "Rules:"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("stat lacks %q:\n%s", want, out)
